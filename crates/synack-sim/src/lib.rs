@@ -1,0 +1,1 @@
+//! A deterministic network simulator: virtual time, links with seeded faults, pcap taps.
