@@ -2,3 +2,9 @@
 //! clock, touches a socket, spawns a thread or draws unseeded randomness.
 #![no_std]
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod time;
+
+pub use time::Instant;
