@@ -5,6 +5,14 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod seq;
 pub mod time;
 
+pub use config::Config;
+pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
+pub use error::Error;
+pub use seq::SeqNum;
 pub use time::Instant;

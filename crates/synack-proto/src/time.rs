@@ -73,7 +73,12 @@ impl Sub<Instant> for Instant {
 /// Prints seconds with microsecond precision, e.g. `1.000250s`.
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 
@@ -94,6 +99,9 @@ mod tests {
         assert_eq!(t - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::ZERO, Duration::from_millis(5));
-        assert_eq!(std::format!("{:?}", Instant::from_micros(1_000_250)), "1.000250s");
+        assert_eq!(
+            std::format!("{:?}", Instant::from_micros(1_000_250)),
+            "1.000250s"
+        );
     }
 }

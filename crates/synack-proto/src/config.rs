@@ -1,0 +1,75 @@
+//! Per-connection knobs, with Linux-like defaults (see DESIGN.md "Defaults").
+
+use core::time::Duration;
+
+/// Settings a connection is created with. Every field is public and has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Initial retransmission timeout before any RTT sample (RFC 6298 §2.1).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO. RFC 6298 §2.4 says 1 s; Linux and we use 200 ms.
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (RFC 6298 §2.5 allows any maximum of at least 60 s).
+    pub rto_max: Duration,
+    /// SYN retransmissions before an active open gives up (Linux `tcp_syn_retries`).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before a passive open gives up (Linux `tcp_synack_retries`).
+    pub synack_retries: u32,
+    /// Retransmissions of data or FIN before the connection fails (Linux `tcp_retries2`).
+    pub data_retries: u32,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this (RFC 9293 §3.4.2).
+    pub msl: Duration,
+    /// How long an orphaned connection may sit in FIN-WAIT-2 (Linux `tcp_fin_timeout`).
+    pub fin_wait2_timeout: Duration,
+    /// The MSS we announce: the largest segment we can receive (RFC 9293 §3.7.1).
+    pub mss: u16,
+    /// Receive buffer size in bytes; the advertised window never exceeds it.
+    pub recv_buffer: usize,
+    /// Send buffer size in bytes; `send` accepts no more than this unacknowledged.
+    pub send_buffer: usize,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Offer SACK-permitted (RFC 2018).
+    pub sack: bool,
+    /// Offer timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Challenge ACKs a connection may send per second (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    /// Initial congestion window in segments (RFC 6928).
+    pub initial_window: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            syn_retries: 6,
+            synack_retries: 5,
+            data_retries: 15,
+            msl: Duration::from_secs(30),
+            fin_wait2_timeout: Duration::from_secs(60),
+            mss: 1460,
+            recv_buffer: 256 * 1024,
+            send_buffer: 256 * 1024,
+            window_scaling: true,
+            sack: true,
+            timestamps: true,
+            challenge_ack_limit: 10,
+            initial_window: 10,
+        }
+    }
+}
+
+impl Config {
+    /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
+    /// advertised in 16 bits, at most 14 (RFC 7323 §2.3).
+    pub fn rcv_wscale(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > usize::from(u16::MAX) {
+            shift += 1;
+        }
+        shift
+    }
+}

@@ -1,0 +1,667 @@
+//! SEGMENT ARRIVES (RFC 9293 §3.10.7), in the order the RFC gives: per state, then for the
+//! synchronized states the checks of sequence number, RST, SYN, ACK, URG, text and FIN, with
+//! RFC 5961's defences and RFC 7323's PAWS folded in where they belong.
+
+use core::time::Duration;
+
+use synack_wire::TcpRepr;
+
+use super::recv::Receiver;
+use super::send::{Acked, Sender};
+use super::state::{Closed, State, SynReceived, SynSent, Synced, TimeWait};
+use super::{Cause, Connection, Event, StateName};
+use crate::config::Config;
+use crate::error::Error;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// RFC 7323 §5.5: a TS.Recent older than 24 days may be stale, so PAWS must not use it.
+const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 60 * 60);
+
+/// RFC 9293 §3.7.1: the MSS to assume when the peer's SYN carries no MSS option (RFC 1122
+/// §4.2.2.6's 536 for IPv4; the host lowers it further for IPv6 paths if needed).
+const DEFAULT_PEER_MSS: u32 = 536;
+
+/// The segment length of RFC 9293 §3.3.1: payload plus one for SYN and one for FIN.
+fn seg_len(seg: &TcpRepr<'_>) -> u32 {
+    seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin())
+}
+
+/// The reset RFC 9293 §3.10.7.1 prescribes for a segment that reaches no connection:
+/// `(seq, ack)`, where `ack` is `Some` when the reset must carry ACK. `None` for a reset, which
+/// is never answered.
+pub fn reset_for_unexpected(seg: &TcpRepr<'_>) -> Option<(u32, Option<u32>)> {
+    if seg.flags.rst() {
+        return None;
+    }
+    if seg.flags.ack() {
+        Some((seg.ack, None))
+    } else {
+        Some((0, Some(seg.seq.wrapping_add(seg_len(seg)))))
+    }
+}
+
+/// The acceptability test of RFC 9293 §3.10.7.4 (first check), with the allowance it asks for
+/// when the window is zero: a segment starting exactly at RCV.NXT is let through so its ACK,
+/// RST and URG fields count; its text is dropped later for lack of room.
+fn acceptable(rcv_nxt: SeqNum, rcv_wnd: u32, seq: SeqNum, len: u32) -> bool {
+    let end = rcv_nxt + rcv_wnd;
+    match (len, rcv_wnd) {
+        (0, 0) => seq == rcv_nxt,
+        (0, _) => seq.in_range(rcv_nxt, end),
+        (_, 0) => seq == rcv_nxt,
+        (_, _) => seq.in_range(rcv_nxt, end) || (seq + (len - 1)).in_range(rcv_nxt, end),
+    }
+}
+
+/// What the handshake settled, from the peer's SYN or SYN-ACK and our configuration.
+struct Negotiated {
+    window_scaling: bool,
+    sack: bool,
+    timestamps: bool,
+}
+
+/// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018
+/// §2): each one is in force only when both sides offered it.
+fn negotiate(
+    config: &Config,
+    now: Instant,
+    seg: &TcpRepr<'_>,
+    snd: &mut Sender,
+    rcv: &mut Receiver,
+) -> Negotiated {
+    let o = &seg.options;
+    let window_scaling = config.window_scaling && o.window_scale.is_some();
+    if window_scaling {
+        // RFC 7323 §2.3: a shift above 14 is treated as 14.
+        snd.wscale = o.window_scale.unwrap_or(0).min(14);
+        rcv.wscale = config.rcv_wscale();
+    }
+    let timestamps = config.timestamps && o.timestamps.is_some();
+    if let (true, Some(ts)) = (timestamps, o.timestamps) {
+        rcv.ts_recent = Some((ts.tsval, now));
+    }
+    let peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, u32::from);
+    // RFC 9293 §3.7.1: the MSS counts no options, so carve out what timestamps take (12 bytes
+    // with their padding) from every segment.
+    let overhead = if timestamps { 12 } else { 0 };
+    snd.mss = peer_mss
+        .min(u32::from(config.mss))
+        .saturating_sub(overhead)
+        .max(16);
+    snd.cwnd = config.initial_window.max(1) * snd.mss;
+    // The SYN's window is never scaled (RFC 7323 §2.2).
+    snd.wnd = u32::from(seg.window);
+    snd.max_wnd = snd.wnd;
+    snd.wl1 = SeqNum(seg.seq);
+    snd.wl2 = SeqNum(seg.ack);
+    Negotiated {
+        window_scaling,
+        sack: config.sack && o.sack_permitted,
+        timestamps,
+    }
+}
+
+impl Connection {
+    /// Feeds one segment addressed to this connection.
+    pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        match self.state.name() {
+            StateName::Closed => self.on_closed(seg),
+            StateName::Listen => self.on_listen(now, seg),
+            StateName::SynSent => self.on_syn_sent(now, seg),
+            _ => self.on_synchronized(now, seg),
+        }
+    }
+
+    fn apply(&mut self, n: Negotiated) {
+        self.window_scaling = n.window_scaling;
+        self.sack = n.sack;
+        self.timestamps = n.timestamps;
+    }
+
+    /// RFC 9293 §3.10.7.1: no TCB; answer anything but a reset with a reset.
+    fn on_closed(&mut self, seg: &TcpRepr<'_>) {
+        self.dropped_segments += 1;
+        if let Some((seq, ack)) = reset_for_unexpected(seg) {
+            self.queue_reset(SeqNum(seq), ack.map(SeqNum), seg.src_port);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.2.
+    fn on_listen(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            self.queue_reset(SeqNum(seg.ack), None, seg.src_port);
+            return;
+        }
+        if !seg.flags.syn() {
+            self.dropped_segments += 1;
+            return;
+        }
+        let State::Listen(listen) = &self.state else {
+            return;
+        };
+        let mut snd = Sender::new(listen.iss, &self.config);
+        let mut rcv = Receiver::new(seg.seq, self.config.recv_buffer, 0);
+        let n = negotiate(&self.config, now, seg, &mut snd, &mut rcv);
+        snd.wl2 = snd.iss;
+        self.apply(n);
+        self.remote_port = seg.src_port;
+        // Data on a SYN is not acknowledged here (RCV.NXT stays at IRS+1); the peer sends it
+        // again once we are established. The SYN-ACK leaves at the next poll_transmit.
+        self.morph(Cause::RecvSyn, move |_| {
+            State::SynReceived(SynReceived {
+                snd,
+                rcv,
+                passive: true,
+                close_requested: false,
+            })
+        });
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let State::SynSent(SynSent { snd }) = &mut self.state else {
+            return;
+        };
+        let ack = SeqNum(seg.ack);
+        // First: the ACK must cover our SYN and nothing we have not sent.
+        let mut ack_ok = false;
+        if seg.flags.ack() {
+            if ack.le(snd.iss) || ack.gt(snd.max) {
+                if !seg.flags.rst() {
+                    self.queue_reset(ack, None, seg.src_port);
+                }
+                return;
+            }
+            ack_ok = true;
+        }
+        // Second: a reset counts only if it acknowledges our SYN (also RFC 5961 §3.2's view).
+        if seg.flags.rst() {
+            if ack_ok {
+                self.morph(Cause::RecvRst, |_| {
+                    State::Closed(Closed {
+                        error: Some(Error::ConnectionRefused),
+                        rcv: None,
+                    })
+                });
+            }
+            return;
+        }
+        // Fourth: SYN. Without one, the segment is dropped.
+        if !seg.flags.syn() {
+            self.dropped_segments += 1;
+            return;
+        }
+        let mut rcv = Receiver::new(seg.seq, self.config.recv_buffer, 0);
+        let n = negotiate(&self.config, now, seg, snd, &mut rcv);
+        if ack_ok {
+            snd.advance_una(ack);
+            take_rtt_sample(snd, n.timestamps, self.ts_offset, now, seg);
+            if snd.syn_retransmitted {
+                snd.rtt.reset_after_syn_timeout();
+            }
+            snd.retransmits = 0;
+            snd.rtx_deadline = None;
+            self.apply(n);
+            self.ack_now = true;
+            self.morph(Cause::RecvSynAck, move |s| match s {
+                State::SynSent(SynSent { snd }) => State::Established(Synced { snd, rcv }),
+                other => other,
+            });
+            // Data or FIN riding on the SYN-ACK continue at the sixth step.
+            self.process_text_and_fin(now, SeqNum(seg.seq) + 1, seg);
+        } else {
+            // Simultaneous open (RFC 9293 §3.5, Figure 8): answer with SYN-ACK
+            // <SEQ=ISS><ACK=RCV.NXT>, which is our SYN sent again with an ACK.
+            snd.nxt = snd.iss;
+            self.apply(n);
+            self.morph(Cause::RecvSyn, move |s| match s {
+                State::SynSent(SynSent { snd }) => State::SynReceived(SynReceived {
+                    snd,
+                    rcv,
+                    passive: false,
+                    close_requested: false,
+                }),
+                other => other,
+            });
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT.
+    fn on_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let flags = seg.flags;
+        let mut seq = SeqNum(seg.seq);
+        let mut syn = flags.syn();
+        let payload_len = seg.payload.len() as u32;
+
+        match &mut self.state {
+            // A retransmitted FIN in TIME-WAIT is acknowledged again and restarts the 2MSL wait
+            // (eighth check). It lies just before RCV.NXT, so it must be caught before the
+            // acceptability test would turn it away.
+            State::TimeWait(tw)
+                if flags.fin() && !flags.rst() && !syn && seq + payload_len + 1 == tw.rcv.nxt =>
+            {
+                tw.expires = now + self.config.msl * 2;
+                self.ack_now = true;
+                return;
+            }
+            State::SynReceived(s) => {
+                // The peer did not hear our SYN-ACK and sent its SYN again: answer at once with
+                // the SYN-ACK rather than waiting for our timer (as Linux does).
+                if syn && !flags.ack() && !flags.rst() && seq == s.rcv.irs {
+                    s.snd.nxt = s.snd.iss;
+                    return;
+                }
+                // Simultaneous open: the peer's SYN-ACK repeats the SYN we already have. Like
+                // Linux, take it as the ACK of our SYN instead of challenging it.
+                if !s.passive && syn && flags.ack() && seq + 1 == s.rcv.nxt {
+                    syn = false;
+                    seq += 1;
+                }
+            }
+            _ => {}
+        }
+        let len = payload_len + u32::from(syn) + u32::from(flags.fin());
+        let timestamps = self.timestamps;
+        let Some(rcv) = self.state.receiver_mut() else {
+            return;
+        };
+
+        // PAWS (RFC 7323 §5.3): a segment whose TSval is older than TS.Recent is a duplicate
+        // from an earlier wrap of the sequence space. Acknowledge and drop it (not a RST).
+        if timestamps && !flags.rst() {
+            if let (Some(ts), Some((recent, at))) = (seg.options.timestamps, rcv.ts_recent) {
+                let stale = (ts.tsval.wrapping_sub(recent) as i32) < 0;
+                if stale && now.saturating_duration_since(at) < PAWS_IDLE_LIMIT {
+                    self.dropped_segments += 1;
+                    self.ack_now = true;
+                    return;
+                }
+            }
+        }
+
+        // First: is the segment in the window?
+        if !acceptable(rcv.nxt, rcv.wnd(), seq, len) {
+            self.dropped_segments += 1;
+            if !flags.rst() {
+                self.ack_now = true;
+            }
+            return;
+        }
+        // RFC 7323 §4.3: remember the peer's newest timestamp from a segment that covers the
+        // last ACK we sent.
+        if let (true, Some(ts)) = (timestamps, seg.options.timestamps) {
+            let newer = rcv
+                .ts_recent
+                .is_none_or(|(r, _)| (ts.tsval.wrapping_sub(r) as i32) >= 0);
+            if newer && seq.le(rcv.last_ack_sent) {
+                rcv.ts_recent = Some((ts.tsval, now));
+            }
+        }
+
+        // Second: RST. RFC 5961 §3.2: only an exact hit on RCV.NXT resets; anything else in
+        // the window gets a challenge ACK.
+        if flags.rst() {
+            if seq == rcv.nxt {
+                self.on_reset();
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+
+        // Fourth: SYN in a synchronized state.
+        if syn {
+            if matches!(&self.state, State::SynReceived(s) if s.passive) {
+                // RFC 9293 §3.10.7.4: a passive open goes back to LISTEN.
+                self.back_to_listen(Cause::RecvSyn);
+            } else {
+                // RFC 5961 §4.2: challenge ACK, never a reset.
+                self.challenge_ack(now);
+            }
+            return;
+        }
+
+        // Fifth: ACK. Without one the segment is dropped.
+        if !flags.ack() {
+            self.dropped_segments += 1;
+            return;
+        }
+        if !self.process_ack(now, seq, seg) {
+            return;
+        }
+
+        // Sixth (URG): urgent data is delivered in line; nothing more to do.
+        // Seventh and eighth: text and FIN.
+        let data_seq = seq + u32::from(syn);
+        self.process_text_and_fin(now, data_seq, seg);
+    }
+
+    /// The RST branch of the second check, per state (RFC 9293 §3.10.7.4).
+    fn on_reset(&mut self) {
+        match &self.state {
+            State::SynReceived(s) if s.passive => self.back_to_listen(Cause::RecvRst),
+            State::SynReceived(_) => self.morph(Cause::RecvRst, |_| {
+                State::Closed(Closed {
+                    error: Some(Error::ConnectionRefused),
+                    rcv: None,
+                })
+            }),
+            State::Established(_)
+            | State::FinWait1(_)
+            | State::FinWait2(_)
+            | State::CloseWait(_) => self.morph(Cause::RecvRst, |_| {
+                State::Closed(Closed {
+                    error: Some(Error::ConnectionReset),
+                    rcv: None,
+                })
+            }),
+            // CLOSING, LAST-ACK, TIME-WAIT: the user already closed; just delete the TCB.
+            _ => self.morph(Cause::RecvRst, |_| State::Closed(Closed::default())),
+        }
+    }
+
+    /// The fifth check. Returns whether processing continues with the text.
+    fn process_ack(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) -> bool {
+        let ack = SeqNum(seg.ack);
+        let name = self.state.name();
+        if name == StateName::TimeWait {
+            return true;
+        }
+        if let State::SynReceived(s) = &mut self.state {
+            // SYN-RECEIVED: the ACK must cover our SYN-ACK, or we reset.
+            if !(ack.gt(s.snd.una) && ack.le(s.snd.max)) {
+                self.queue_reset(ack, None, seg.src_port);
+                return false;
+            }
+            let snd = &mut s.snd;
+            snd.advance_una(ack);
+            take_rtt_sample(snd, self.timestamps, self.ts_offset, now, seg);
+            if snd.syn_retransmitted {
+                snd.rtt.reset_after_syn_timeout();
+            }
+            snd.retransmits = 0;
+            snd.rtx_deadline = (snd.una != snd.max).then(|| now + snd.rtt.rto());
+            // SND.WND = SEG.WND (now scaled), SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK.
+            snd.wnd = u32::from(seg.window) << snd.wscale;
+            snd.max_wnd = snd.max_wnd.max(snd.wnd);
+            snd.wl1 = seq;
+            snd.wl2 = ack;
+            let close_requested = s.close_requested;
+            self.morph(Cause::RecvAck, |s| match s {
+                State::SynReceived(SynReceived { snd, rcv, .. }) => {
+                    State::Established(Synced { snd, rcv })
+                }
+                other => other,
+            });
+            if close_requested {
+                self.queue_fin();
+                self.morph(Cause::UserClose, |s| match s {
+                    State::Established(x) => State::FinWait1(x),
+                    other => other,
+                });
+            }
+            return true;
+        }
+
+        let timestamps = self.timestamps;
+        let ts_offset = self.ts_offset;
+        let Some(snd) = self.state.sender_mut() else {
+            return false;
+        };
+        // RFC 9293: an ACK for something not yet sent is answered with an ACK and dropped.
+        if ack.gt(snd.max) {
+            self.dropped_segments += 1;
+            self.ack_now = true;
+            return false;
+        }
+        // RFC 5961 §5.2: an ACK too far in the past is a likely blind injection.
+        if ack.lt(snd.una - snd.max_wnd) {
+            self.dropped_segments += 1;
+            self.challenge_ack(now);
+            return false;
+        }
+
+        let old_una = snd.una;
+        let new_wnd = u32::from(seg.window) << snd.wscale;
+        // Any acceptable ACK proves the peer alive, answering our window probes.
+        snd.probes_unanswered = 0;
+        let mut acked = Acked::default();
+        if ack.gt(snd.una) {
+            acked = snd.advance_una(ack);
+            snd.retransmits = 0;
+            take_rtt_sample(snd, timestamps, ts_offset, now, seg);
+            on_new_ack(snd, acked.data);
+            // RFC 6298 §5.2–§5.3: stop the timer when everything is acknowledged, otherwise
+            // restart it (a lone probe byte is the persist timer's business).
+            snd.rtx_deadline = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
+        } else if ack == snd.una
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && new_wnd == snd.wnd
+            && new_wnd != 0
+            && snd.una != snd.max
+            && !snd.probing
+        {
+            // RFC 5681 §2's duplicate ACK; the answer to a zero-window probe is not one.
+            on_duplicate_ack(snd);
+        }
+        // Window update (RFC 9293 §3.10.7.4, ESTABLISHED, fifth check): only from a segment
+        // newer than the one that last set it.
+        if ack.ge(old_una) && (snd.wl1.lt(seq) || (snd.wl1 == seq && snd.wl2.le(ack))) {
+            snd.wnd = new_wnd;
+            snd.max_wnd = snd.max_wnd.max(new_wnd);
+            snd.wl1 = seq;
+            snd.wl2 = ack;
+        }
+        snd.update_persist_timer(now);
+        let fin_acked = snd.fin_acked();
+        if acked.data > 0 {
+            self.events.push_back(Event::Writable);
+        }
+
+        match name {
+            StateName::FinWait1 if fin_acked => {
+                if self.orphaned {
+                    self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
+                }
+                self.morph(Cause::RecvAck, |s| match s {
+                    State::FinWait1(x) => State::FinWait2(x),
+                    other => other,
+                });
+                true
+            }
+            StateName::Closing => {
+                if fin_acked {
+                    self.enter_time_wait(now, Cause::RecvAck);
+                    true
+                } else {
+                    // RFC 9293: otherwise ignore the segment.
+                    false
+                }
+            }
+            StateName::LastAck => {
+                if fin_acked {
+                    self.morph(Cause::RecvAck, |s| match s {
+                        State::LastAck(x) => State::Closed(Closed {
+                            error: None,
+                            rcv: Some(x.rcv),
+                        }),
+                        other => other,
+                    });
+                }
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: Instant, cause: Cause) {
+        let expires = now + self.config.msl * 2;
+        self.morph(cause, |s| match s {
+            State::Closing(x) | State::FinWait2(x) => State::TimeWait(TimeWait {
+                snd_nxt: x.snd.nxt.max(x.snd.max),
+                rcv: x.rcv,
+                expires,
+            }),
+            other => other,
+        });
+    }
+
+    /// The seventh and eighth checks: in-order data into the receive buffer, then the FIN.
+    fn process_text_and_fin(&mut self, now: Instant, data_seq: SeqNum, seg: &TcpRepr<'_>) {
+        let name = self.state.name();
+        let accepts_text = matches!(
+            name,
+            StateName::Established | StateName::FinWait1 | StateName::FinWait2
+        );
+        let orphaned = self.orphaned;
+        let Some(rcv) = self.state.receiver_mut() else {
+            return;
+        };
+        let mut payload = seg.payload;
+        let fin_seq = data_seq + payload.len() as u32;
+        if !payload.is_empty() && accepts_text {
+            let end = data_seq + payload.len() as u32;
+            if orphaned && end.gt(rcv.nxt) {
+                // RFC 1122 §4.2.2.13: new data for a connection the user has closed is
+                // answered with a reset.
+                let ack = rcv.nxt;
+                let seq = self.state.sender().map_or(SeqNum(0), |s| s.nxt.max(s.max));
+                self.queue_reset(seq, Some(ack), seg.src_port);
+                self.morph(Cause::DataAfterClose, |_| {
+                    State::Closed(Closed {
+                        error: Some(Error::ConnectionAborted),
+                        rcv: None,
+                    })
+                });
+                return;
+            }
+            if data_seq.gt(rcv.nxt) {
+                // A gap: not kept yet (reassembly comes with the data-path work). A duplicate
+                // ACK right away tells the sender what is missing (RFC 5681 §4.2).
+                self.ack_now = true;
+                return;
+            }
+            let skip = rcv.nxt.since(data_seq) as usize;
+            payload = payload.get(skip..).unwrap_or(&[]);
+            let taken = rcv.accept(payload);
+            if taken > 0 {
+                self.events.push_back(Event::Readable);
+            }
+            // Every data segment is acknowledged at once for now (delayed ACKs come later).
+            self.ack_now = true;
+            if taken < payload.len() {
+                // No room: the rest, and any FIN behind it, wait for a retransmission.
+                return;
+            }
+        }
+
+        // Eighth: FIN, only when it is the next thing in sequence.
+        let Some(rcv) = self.state.receiver_mut() else {
+            return;
+        };
+        if !seg.flags.fin() || rcv.fin_received {
+            return;
+        }
+        if fin_seq != rcv.nxt {
+            // A FIN beyond a gap: say what is missing.
+            self.ack_now = true;
+            return;
+        }
+        rcv.nxt += 1;
+        rcv.fin_received = true;
+        self.ack_now = true;
+        self.events.push_back(Event::Readable);
+        match name {
+            StateName::Established => self.morph(Cause::RecvFin, |s| match s {
+                State::Established(x) => State::CloseWait(x),
+                other => other,
+            }),
+            StateName::FinWait1 => self.morph(Cause::RecvFin, |s| match s {
+                State::FinWait1(x) => State::Closing(x),
+                other => other,
+            }),
+            StateName::FinWait2 => self.enter_time_wait(now, Cause::RecvFin),
+            _ => {}
+        }
+    }
+}
+
+/// An RTT sample from the echoed timestamp (RFC 7323 §4) or from the one timed segment
+/// (RFC 6298 §3, Karn's algorithm: the probe is cleared on any retransmission).
+fn take_rtt_sample(
+    snd: &mut Sender,
+    timestamps: bool,
+    ts_offset: u32,
+    now: Instant,
+    seg: &TcpRepr<'_>,
+) {
+    if timestamps {
+        if let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) {
+            let now_ts = (now.as_millis() as u32).wrapping_add(ts_offset);
+            let ms = now_ts.wrapping_sub(ts.tsecr);
+            // A TSecr from the future or from long ago is not a measurement.
+            if ms < 1 << 30 {
+                snd.rtt.sample(Duration::from_millis(u64::from(ms.max(1))));
+            }
+            return;
+        }
+    }
+    if let Some((end, sent)) = snd.rtt_probe {
+        if snd.una.ge(end) {
+            snd.rtt.sample(now.saturating_duration_since(sent));
+            snd.rtt_probe = None;
+        }
+    }
+}
+
+/// Congestion window growth on an ACK of new data: slow start and congestion avoidance
+/// (RFC 5681 §3.1), and NewReno's partial and full ACKs during fast recovery (RFC 6582 §3.2).
+fn on_new_ack(snd: &mut Sender, acked: u32) {
+    match snd.recover {
+        Some(recover) if snd.una.ge(recover) => {
+            // Full ACK: leave fast recovery with cwnd deflated to ssthresh (RFC 6582 §3.2
+            // step 3, option 1).
+            snd.cwnd = snd
+                .ssthresh
+                .min(snd.in_flight().max(snd.mss) + snd.mss)
+                .max(snd.mss);
+            snd.recover = None;
+            snd.dup_acks = 0;
+        }
+        Some(_) => {
+            // Partial ACK: the next hole is lost too; resend it and deflate by what was acked.
+            snd.retransmit_head = true;
+            snd.cwnd = snd.cwnd.saturating_sub(acked).saturating_add(snd.mss);
+        }
+        None => {
+            snd.dup_acks = 0;
+            if snd.cwnd < snd.ssthresh {
+                snd.cwnd = snd.cwnd.saturating_add(acked.min(snd.mss));
+            } else {
+                let inc =
+                    (u64::from(snd.mss) * u64::from(snd.mss) / u64::from(snd.cwnd.max(1))).max(1);
+                snd.cwnd = snd.cwnd.saturating_add(inc as u32);
+            }
+        }
+    }
+}
+
+/// RFC 5681 §3.2: the third duplicate ACK triggers fast retransmit and recovery; later ones
+/// inflate the window by one segment each.
+fn on_duplicate_ack(snd: &mut Sender) {
+    snd.dup_acks += 1;
+    if snd.recover.is_some() {
+        snd.cwnd = snd.cwnd.saturating_add(snd.mss);
+    } else if snd.dup_acks == 3 {
+        snd.ssthresh = (snd.in_flight() / 2).max(2 * snd.mss);
+        snd.recover = Some(snd.max);
+        snd.cwnd = snd.ssthresh + 3 * snd.mss;
+        snd.retransmit_head = true;
+        snd.fast_retransmits += 1;
+    }
+}

@@ -1,0 +1,540 @@
+//! One TCP connection (a TCB) as a sans-IO state machine.
+//!
+//! The caller feeds segments in with [`Connection::handle_segment`], takes segments out with
+//! [`Connection::poll_transmit`], drives timers with [`Connection::poll_timeout`] and
+//! [`Connection::handle_timeout`], and reads what happened from [`Connection::poll_event`].
+//! Nothing here knows IP addresses: the host layer maps 4-tuples to connections.
+
+mod arrival;
+mod output;
+mod recv;
+mod rtt;
+mod send;
+mod state;
+mod transitions;
+
+use alloc::collections::VecDeque;
+use core::mem;
+use core::time::Duration;
+
+pub use arrival::reset_for_unexpected;
+pub use state::StateName;
+pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
+
+use self::send::Sender;
+use self::state::{Closed, Listen, State, SynSent, Synced};
+use crate::config::Config;
+use crate::error::Error;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// Something that happened on a connection, for the application and for tools that draw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The connection moved along an edge of [`TRANSITIONS`].
+    StateChanged {
+        from: StateName,
+        to: StateName,
+        cause: Cause,
+    },
+    /// New data, or the peer's end-of-stream, can be read.
+    Readable,
+    /// Send buffer space was freed.
+    Writable,
+    /// The connection reached CLOSED; `error` says why when it was not an orderly end.
+    Closed { error: Option<Error> },
+}
+
+/// A snapshot of a connection's internals, in the spirit of Linux's `tcp_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info {
+    pub state: StateName,
+    pub snd_una: u32,
+    pub snd_nxt: u32,
+    pub snd_wnd: u32,
+    pub rcv_nxt: u32,
+    pub rcv_wnd: u32,
+    pub srtt: Option<Duration>,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub snd_mss: u32,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub sack: bool,
+    pub timestamps: bool,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segs_retransmitted: u64,
+    pub fast_retransmits: u64,
+    pub rto_expirations: u64,
+    /// Consecutive retransmission timeouts without progress.
+    pub backoff: u32,
+    pub unacked: u32,
+    pub send_buffered: usize,
+    pub recv_buffered: usize,
+}
+
+/// A reset to send that does not come from the connection's own sequence space, e.g.
+/// `<SEQ=SEG.ACK><CTL=RST>` for an unacceptable ACK (RFC 9293 §3.10.7).
+#[derive(Clone, Copy, Debug)]
+struct Reset {
+    seq: SeqNum,
+    ack: Option<SeqNum>,
+    /// Resets answer whoever sent the offending segment, which need not be our peer (a
+    /// listening or closed connection has none).
+    dst_port: u16,
+}
+
+/// At most this many resets wait for `poll_transmit`; more in one burst are dropped, since a
+/// hostile peer should not make us buffer without bound.
+const MAX_PENDING_RESETS: usize = 8;
+
+/// One TCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    local_port: u16,
+    remote_port: u16,
+    state: State,
+    events: VecDeque<Event>,
+    resets: VecDeque<Reset>,
+    /// An ACK must go out at the next `poll_transmit` (data, FIN, or an unacceptable segment
+    /// arrived).
+    ack_now: bool,
+    /// The user called `close` (not just `shutdown`): data arriving now is answered with RST
+    /// and FIN-WAIT-2 is bounded by a timer.
+    orphaned: bool,
+    /// Window scaling (RFC 7323 §2), timestamps (RFC 7323 §3) and SACK (RFC 2018) as
+    /// negotiated on the handshake.
+    window_scaling: bool,
+    timestamps: bool,
+    sack: bool,
+    /// Added to our millisecond clock to make TSval (RFC 7323 §5.4 recommends a per-connection
+    /// random offset; ours comes from the caller-chosen ISS).
+    ts_offset: u32,
+    fin_wait2_deadline: Option<Instant>,
+    /// RFC 5961 §7 rate limit: start of the current one-second window and ACKs sent in it.
+    challenge_window: Instant,
+    challenge_count: u32,
+    /// Counters of dropped input, for diagnostics.
+    pub(crate) dropped_segments: u64,
+}
+
+impl Connection {
+    fn new(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
+        Connection {
+            config: config.clone(),
+            local_port,
+            remote_port,
+            state: State::Closed(Closed::default()),
+            events: VecDeque::new(),
+            resets: VecDeque::new(),
+            ack_now: false,
+            orphaned: false,
+            window_scaling: false,
+            timestamps: false,
+            sack: false,
+            ts_offset: iss.rotate_left(13),
+            fin_wait2_deadline: None,
+            challenge_window: Instant::ZERO,
+            challenge_count: 0,
+            dropped_segments: 0,
+        }
+    }
+
+    /// Active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT. The SYN leaves at the next
+    /// `poll_transmit`. `iss` is the initial sequence number (the host derives it per RFC 6528).
+    pub fn connect(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
+        let mut c = Connection::new(config, local_port, remote_port, iss);
+        let snd = Sender::new(iss, config);
+        c.morph(Cause::UserConnect, |_| State::SynSent(SynSent { snd }));
+        c
+    }
+
+    /// Passive OPEN (RFC 9293 §3.10.1): CLOSED → LISTEN for one connection. The first
+    /// acceptable SYN makes it SYN-RECEIVED with `iss` as its initial sequence number.
+    pub fn listen(config: &Config, local_port: u16, iss: u32) -> Connection {
+        let mut c = Connection::new(config, local_port, 0, iss);
+        c.morph(Cause::UserListen, |_| State::Listen(Listen { iss }));
+        c
+    }
+
+    pub fn state(&self) -> StateName {
+        self.state.name()
+    }
+
+    pub fn local_port(&self) -> u16 {
+        self.local_port
+    }
+
+    /// The peer's port; 0 while listening.
+    pub fn remote_port(&self) -> u16 {
+        self.remote_port
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The error that ended the connection, if it ended abnormally.
+    pub fn error(&self) -> Option<Error> {
+        match &self.state {
+            State::Closed(c) => c.error,
+            _ => None,
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// SEND (RFC 9293 §3.10.2): queues what fits of `data` and returns how many bytes were
+    /// taken. Data written before the handshake completes leaves once it does.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        match &mut self.state {
+            State::SynSent(SynSent { snd })
+            | State::SynReceived(state::SynReceived { snd, .. })
+            | State::Established(Synced { snd, .. })
+            | State::CloseWait(Synced { snd, .. }) => {
+                if snd.fin_seq.is_some() {
+                    return Err(Error::Closing);
+                }
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                match snd.write(data) {
+                    0 => Err(Error::WouldBlock),
+                    n => Ok(n),
+                }
+            }
+            State::Closed(c) => Err(c.error.unwrap_or(Error::NotConnected)),
+            State::Listen(_) => Err(Error::NotConnected),
+            _ => Err(Error::Closing),
+        }
+    }
+
+    /// RECEIVE (RFC 9293 §3.10.3): moves buffered in-order bytes into `buf`. `Ok(0)` with a
+    /// non-empty `buf` means the peer has closed its side and everything has been read.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let error = self.error();
+        let name = self.state.name();
+        let Some(rcv) = self.state.receiver_mut() else {
+            return match name {
+                StateName::SynSent => Err(Error::WouldBlock),
+                _ => Err(error.unwrap_or(Error::NotConnected)),
+            };
+        };
+        let n = rcv.read(buf);
+        if n > 0 {
+            // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): announce the reopened window
+            // once it has grown by min(buffer/2, MSS) beyond what the peer knows.
+            let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
+            let known = rcv.wnd() as usize;
+            if rcv.free() >= known + threshold && name.is_synchronized() && !rcv.fin_received {
+                self.ack_now = true;
+            }
+            return Ok(n);
+        }
+        if buf.is_empty() || rcv.fin_received {
+            return Ok(0);
+        }
+        match error {
+            Some(e) => Err(e),
+            None if name == StateName::Closed => Ok(0),
+            None => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Shuts down the sending side (half-close): queues a FIN after the data already written
+    /// (RFC 9293 §3.10.4). Receiving goes on.
+    pub fn shutdown_write(&mut self) -> Result<(), Error> {
+        match self.state.name() {
+            StateName::Listen | StateName::SynSent => {
+                self.morph(Cause::UserClose, |_| State::Closed(Closed::default()));
+                Ok(())
+            }
+            StateName::SynReceived => {
+                // RFC 9293 §3.10.4: the FIN waits until the handshake is complete.
+                if let State::SynReceived(s) = &mut self.state {
+                    s.close_requested = true;
+                }
+                Ok(())
+            }
+            StateName::Established => {
+                self.queue_fin();
+                self.morph(Cause::UserClose, |s| match s {
+                    State::Established(x) => State::FinWait1(x),
+                    other => other,
+                });
+                Ok(())
+            }
+            StateName::CloseWait => {
+                self.queue_fin();
+                self.morph(Cause::UserClose, |s| match s {
+                    State::CloseWait(x) => State::LastAck(x),
+                    other => other,
+                });
+                Ok(())
+            }
+            StateName::Closed => Err(self.error().unwrap_or(Error::NotConnected)),
+            // Already shut down.
+            _ => Ok(()),
+        }
+    }
+
+    /// CLOSE as a socket's `close()` does it: the user gives the connection up. Unread
+    /// received data makes it an abortive close with RST (RFC 1122 §4.2.2.13, as Linux does);
+    /// otherwise a FIN follows the queued data and the connection finishes on its own.
+    pub fn close(&mut self, now: Instant) -> Result<(), Error> {
+        let unread = self.state.receiver().is_some_and(|r| r.buffered() > 0);
+        if unread && self.state.name() != StateName::TimeWait {
+            self.abort();
+            return Ok(());
+        }
+        self.orphaned = true;
+        match self.state.name() {
+            StateName::Closed => Ok(()),
+            StateName::FinWait2 => {
+                self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
+                Ok(())
+            }
+            _ => self.shutdown_write(),
+        }
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): drops everything; a synchronized connection tells the peer
+    /// with `<SEQ=SND.NXT><CTL=RST>`.
+    pub fn abort(&mut self) {
+        let name = self.state.name();
+        if name == StateName::Closed {
+            return;
+        }
+        let sends_reset = matches!(
+            name,
+            StateName::SynReceived
+                | StateName::Established
+                | StateName::FinWait1
+                | StateName::FinWait2
+                | StateName::CloseWait
+        );
+        if sends_reset {
+            if let Some(snd) = self.state.sender() {
+                let seq = snd.nxt.max(snd.max);
+                self.queue_reset(seq, None, self.remote_port);
+            }
+        }
+        self.morph(Cause::UserAbort, |_| {
+            State::Closed(Closed {
+                error: Some(Error::ConnectionAborted),
+                rcv: None,
+            })
+        });
+    }
+
+    /// The earliest time at which `handle_timeout` has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        };
+        if let Some(snd) = self.state.sender() {
+            consider(snd.rtx_deadline);
+            consider(snd.persist_deadline);
+        }
+        if let State::TimeWait(tw) = &self.state {
+            consider(Some(tw.expires));
+        }
+        if self.state.name() == StateName::FinWait2 {
+            consider(self.fin_wait2_deadline);
+        }
+        earliest
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let State::TimeWait(tw) = &self.state {
+            if tw.expires <= now {
+                self.morph(Cause::TimeWaitExpired, |s| match s {
+                    State::TimeWait(tw) => State::Closed(Closed {
+                        error: None,
+                        rcv: Some(tw.rcv),
+                    }),
+                    other => other,
+                });
+            }
+            return;
+        }
+        if self.state.name() == StateName::FinWait2
+            && self.fin_wait2_deadline.is_some_and(|d| d <= now)
+        {
+            self.fail(Cause::FinWait2Timeout, Error::TimedOut);
+            return;
+        }
+        let Some(snd) = self.state.sender_mut() else {
+            return;
+        };
+        if snd.rtx_deadline.is_some_and(|d| d <= now) {
+            self.on_retransmit_timeout(now);
+        } else if snd.persist_deadline.is_some_and(|d| d <= now) {
+            // RFC 9293 §3.8.6.1: probe the zero window with one byte, backing off like the
+            // retransmission timer. A peer that keeps answering keeps the connection alive
+            // (RFC 1122 §4.2.2.17); one that stops answering is given up like a dead one.
+            if snd.probes_unanswered >= self.config.data_retries {
+                self.fail(Cause::RetransmitTimeout, Error::TimedOut);
+                return;
+            }
+            snd.on_persist_timeout(now);
+        }
+    }
+
+    /// RFC 6298 §5.4–§5.6: retransmit the earliest unacknowledged segment, back off, restart.
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        let name = self.state.name();
+        let limit = match name {
+            StateName::SynSent => self.config.syn_retries,
+            StateName::SynReceived => self.config.synack_retries,
+            _ => self.config.data_retries,
+        };
+        let Some(snd) = self.state.sender_mut() else {
+            return;
+        };
+        if snd.retransmits >= limit {
+            // RFC 9293 §3.8.3: give up and tell the user.
+            self.fail(Cause::RetransmitTimeout, Error::TimedOut);
+            return;
+        }
+        snd.retransmits += 1;
+        snd.rto_expirations += 1;
+        snd.rtt.back_off();
+        // RFC 5681 §3.1 equation (4), then a loss window of one segment.
+        let flight = snd.in_flight();
+        snd.ssthresh = (flight / 2).max(2 * snd.mss);
+        snd.cwnd = snd.mss;
+        snd.dup_acks = 0;
+        snd.recover = None;
+        snd.retransmit_head = false;
+        snd.nxt = snd.una;
+        snd.rtt_probe = None;
+        if !snd.syn_acked() {
+            snd.syn_retransmitted = true;
+        }
+        snd.rtx_deadline = Some(now + snd.rtt.rto());
+    }
+
+    /// Ends the connection because of a timeout or similar failure.
+    fn fail(&mut self, cause: Cause, error: Error) {
+        let passive = matches!(&self.state, State::SynReceived(s) if s.passive);
+        if passive {
+            self.back_to_listen(cause);
+            return;
+        }
+        self.morph(cause, |_| {
+            State::Closed(Closed {
+                error: Some(error),
+                rcv: None,
+            })
+        });
+    }
+
+    /// A passive open that failed goes back to LISTEN (RFC 9293 §3.10.7.4).
+    fn back_to_listen(&mut self, cause: Cause) {
+        let iss = self
+            .state
+            .sender()
+            .map_or(0, |s| s.iss.0.wrapping_add(64_000));
+        self.remote_port = 0;
+        self.window_scaling = false;
+        self.timestamps = false;
+        self.sack = false;
+        self.ack_now = false;
+        self.morph(cause, |_| State::Listen(Listen { iss }));
+    }
+
+    fn queue_fin(&mut self) {
+        if let Some(snd) = self.state.sender_mut() {
+            snd.queue_fin();
+        }
+    }
+
+    fn queue_reset(&mut self, seq: SeqNum, ack: Option<SeqNum>, dst_port: u16) {
+        if self.resets.len() < MAX_PENDING_RESETS {
+            self.resets.push_back(Reset { seq, ack, dst_port });
+        }
+    }
+
+    /// Queues an ACK under the RFC 5961 §7 rate limit.
+    fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.config.challenge_ack_limit {
+            self.challenge_count += 1;
+            self.ack_now = true;
+        }
+    }
+
+    /// Replaces the state through `f` and records the transition. `f` may hand the state back
+    /// unchanged, in which case nothing is recorded.
+    fn morph(&mut self, cause: Cause, f: impl FnOnce(State) -> State) {
+        let from = self.state.name();
+        let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
+        self.state = f(old);
+        let to = self.state.name();
+        if from == to {
+            return;
+        }
+        debug_assert!(
+            is_legal(from, to, cause),
+            "transition {from} -> {to} ({cause}) is not in the table"
+        );
+        self.events
+            .push_back(Event::StateChanged { from, to, cause });
+        if to == StateName::Closed {
+            self.events.push_back(Event::Closed {
+                error: self.error(),
+            });
+        }
+    }
+
+    /// TSval for a segment sent at `now` (RFC 7323 §5.4: a millisecond clock).
+    fn ts_val(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    pub fn info(&self) -> Info {
+        let snd = self.state.sender();
+        let rcv = self.state.receiver();
+        Info {
+            state: self.state.name(),
+            snd_una: snd.map_or(0, |s| s.una.0),
+            snd_nxt: snd.map_or(0, |s| s.nxt.0),
+            snd_wnd: snd.map_or(0, |s| s.wnd),
+            rcv_nxt: rcv.map_or(0, |r| r.nxt.0),
+            rcv_wnd: rcv.map_or(0, |r| r.wnd()),
+            srtt: snd.and_then(|s| s.rtt.srtt()),
+            rttvar: snd.map_or(Duration::ZERO, |s| s.rtt.rttvar()),
+            rto: snd.map_or(self.config.rto_initial, |s| s.rtt.rto()),
+            cwnd: snd.map_or(0, |s| s.cwnd),
+            ssthresh: snd.map_or(u32::MAX, |s| s.ssthresh),
+            snd_mss: snd.map_or(0, |s| s.mss),
+            snd_wscale: snd.map_or(0, |s| s.wscale),
+            rcv_wscale: rcv.map_or(0, |r| r.wscale),
+            sack: self.sack,
+            timestamps: self.timestamps,
+            bytes_acked: snd.map_or(0, |s| s.bytes_acked),
+            bytes_received: rcv.map_or(0, |r| r.bytes_received),
+            segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
+            fast_retransmits: snd.map_or(0, |s| s.fast_retransmits),
+            rto_expirations: snd.map_or(0, |s| s.rto_expirations),
+            backoff: snd.map_or(0, |s| s.retransmits),
+            unacked: snd.map_or(0, |s| s.in_flight()),
+            send_buffered: snd.map_or(0, |s| s.buffered()),
+            recv_buffered: rcv.map_or(0, |r| r.buffered()),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! What leaves a connection: the next segment, built from the state at the moment of asking.
+//!
+//! Segments are not queued ahead of time. Each call looks at the send sequence space and sends
+//! what lies at SND.NXT (the SYN, data, then the FIN), or a pending reset, or a bare ACK. A
+//! retransmission is the same code run again after SND.NXT was moved back.
+
+use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
+
+use super::state::State;
+use super::{Connection, StateName};
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+impl Connection {
+    /// The next segment to send, if any. Payload bytes are copied into `buf`, which should
+    /// hold at least one MSS; the returned segment borrows them.
+    pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+        if let Some(reset) = self.resets.pop_front() {
+            let mut flags = TcpFlags::RST;
+            if reset.ack.is_some() {
+                flags |= TcpFlags::ACK;
+            }
+            let mut repr = self.repr(
+                reset.seq,
+                reset.ack.unwrap_or(SeqNum(0)),
+                flags,
+                0,
+                TcpOptions::default(),
+                &[],
+            );
+            repr.dst_port = reset.dst_port;
+            return Some(repr);
+        }
+        match self.state.name() {
+            StateName::Closed | StateName::Listen => None,
+            StateName::TimeWait => self.transmit_ack_only(now),
+            _ => self.transmit_from_sender(now, buf),
+        }
+    }
+
+    fn repr<'b>(
+        &self,
+        seq: SeqNum,
+        ack: SeqNum,
+        flags: TcpFlags,
+        window: u16,
+        options: TcpOptions,
+        payload: &'b [u8],
+    ) -> TcpRepr<'b> {
+        TcpRepr {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: seq.0,
+            ack: ack.0,
+            flags,
+            window,
+            urgent_ptr: 0,
+            options,
+            payload,
+        }
+    }
+
+    fn timestamps_option(&self, now: Instant) -> Option<Timestamps> {
+        if !self.timestamps {
+            return None;
+        }
+        let tsecr = self
+            .state
+            .receiver()
+            .and_then(|r| r.ts_recent)
+            .map_or(0, |(ts, _)| ts);
+        Some(Timestamps {
+            tsval: self.ts_val(now),
+            tsecr,
+        })
+    }
+
+    /// TIME-WAIT only ever acknowledges (a retransmitted FIN, an unacceptable segment).
+    fn transmit_ack_only<'b>(&mut self, now: Instant) -> Option<TcpRepr<'b>> {
+        if !self.ack_now {
+            return None;
+        }
+        self.ack_now = false;
+        let options = TcpOptions {
+            timestamps: self.timestamps_option(now),
+            ..TcpOptions::default()
+        };
+        let State::TimeWait(tw) = &mut self.state else {
+            return None;
+        };
+        let (seq, ack) = (tw.snd_nxt, tw.rcv.nxt);
+        let window = tw.rcv.window_field();
+        tw.rcv.last_ack_sent = ack;
+        Some(self.repr(seq, ack, TcpFlags::ACK, window, options, &[]))
+    }
+
+    fn transmit_from_sender<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+        let ts = self.timestamps_option(now);
+        let name = self.state.name();
+        let offer_ts = self.config.timestamps;
+        let ts_val = self.ts_val(now);
+        let config_mss = self.config.mss;
+        let offer_ws = self.config.window_scaling;
+        let offer_sack = self.config.sack;
+        let ack_now = self.ack_now;
+        let rcv_wscale = self.config.rcv_wscale();
+        let ws_ok = self.window_scaling;
+        let timestamps = self.timestamps;
+        let sack = self.sack;
+        let (snd, rcv) = match &mut self.state {
+            State::SynSent(s) => (&mut s.snd, None),
+            State::SynReceived(s) => (&mut s.snd, Some(&mut s.rcv)),
+            State::Established(s)
+            | State::FinWait1(s)
+            | State::FinWait2(s)
+            | State::CloseWait(s)
+            | State::Closing(s)
+            | State::LastAck(s) => (&mut s.snd, Some(&mut s.rcv)),
+            _ => return None,
+        };
+
+        // A fast retransmission resends the head; otherwise send what lies at SND.NXT.
+        let head = snd.retransmit_head;
+        let seq = if head { snd.una } else { snd.nxt };
+        let mut flags = TcpFlags::NONE;
+        let mut options = TcpOptions::default();
+        let mut len = 0usize;
+
+        if seq == snd.iss && !snd.syn_acked() {
+            // The SYN (RFC 9293 §3.10.1) or our SYN-ACK (§3.10.7.2) with the options we offer;
+            // a SYN-ACK only offers what the peer's SYN offered (RFC 7323 §1.3, RFC 2018 §2).
+            flags = TcpFlags::SYN;
+            options.mss = Some(config_mss);
+            match &rcv {
+                None => {
+                    options.window_scale = offer_ws.then_some(rcv_wscale);
+                    options.sack_permitted = offer_sack;
+                    options.timestamps = offer_ts.then_some(Timestamps {
+                        tsval: ts_val,
+                        tsecr: 0,
+                    });
+                }
+                Some(r) => {
+                    flags |= TcpFlags::ACK;
+                    options.window_scale = ws_ok.then_some(r.wscale);
+                    options.sack_permitted = sack;
+                    options.timestamps = ts;
+                }
+            }
+        } else if name != StateName::SynSent && name != StateName::SynReceived {
+            // Data from `seq`, limited by the peer's window, the congestion window and the MSS
+            // (RFC 9293 §3.8.6, RFC 5681 §3.1). A fast retransmission ignores the congestion
+            // window (RFC 5681 §3.2 step 4 sends it regardless).
+            let available = snd.data_end().since(seq) as usize;
+            let window_limit = if head {
+                u32::MAX
+            } else {
+                let wnd = if snd.probe_due && snd.wnd == 0 {
+                    1
+                } else {
+                    snd.wnd
+                };
+                (snd.una + wnd.min(snd.cwnd)).since(seq)
+            };
+            len = available
+                .min(snd.mss as usize)
+                .min(window_limit as usize)
+                .min(buf.len());
+            if len > 0 {
+                len = snd.copy_data(seq, &mut buf[..len]);
+                if seq + len as u32 == snd.data_end() {
+                    flags |= TcpFlags::PSH;
+                }
+            }
+            // The FIN goes with the last byte, or alone once all data has been sent.
+            if snd.fin_seq == Some(seq + len as u32) {
+                flags |= TcpFlags::FIN;
+            }
+            flags |= TcpFlags::ACK;
+            options.timestamps = ts;
+        }
+
+        let seq_len = len as u32 + u32::from(flags.syn()) + u32::from(flags.fin());
+        if seq_len == 0 && name.is_synchronized() {
+            snd.update_persist_timer(now);
+        }
+        if seq_len == 0 {
+            if !ack_now || rcv.is_none() {
+                return None;
+            }
+            // A bare ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+            flags = TcpFlags::ACK;
+            options.timestamps = ts;
+        }
+
+        // Bookkeeping for what occupies sequence space.
+        let is_probe = snd.probe_due && snd.wnd == 0 && len > 0 && !head;
+        if seq_len > 0 {
+            let end = seq + seq_len;
+            let is_retransmission = seq.lt(snd.max);
+            if is_retransmission {
+                snd.segs_retransmitted += 1;
+                // Karn's algorithm (RFC 6298 §3): never time a retransmitted segment.
+                snd.rtt_probe = None;
+            } else if snd.rtt_probe.is_none() && !timestamps && !is_probe {
+                snd.rtt_probe = Some((end, now));
+            }
+            if head {
+                snd.retransmit_head = false;
+            } else {
+                snd.nxt = end;
+            }
+            snd.max = snd.max.max(end);
+            if is_probe {
+                // The persist timer, not the retransmission timer, looks after probes.
+                snd.probe_due = false;
+                snd.probing = true;
+            } else if snd.rtx_deadline.is_none() {
+                // RFC 6298 §5.1: start the timer when sending something that needs an ACK.
+                snd.rtx_deadline = Some(now + snd.rtt.rto());
+            }
+        }
+
+        let seq_field = if seq_len == 0 { snd.nxt } else { seq };
+        let (ack, window) = match rcv {
+            Some(r) => {
+                let window = if flags.syn() {
+                    r.syn_window_field()
+                } else {
+                    r.window_field()
+                };
+                r.last_ack_sent = r.nxt;
+                (r.nxt, window)
+            }
+            None => (SeqNum(0), 0),
+        };
+        let window = if flags.syn() && !flags.ack() {
+            // Our SYN: there is no receiver yet; offer the whole buffer, unscaled.
+            self.config.recv_buffer.min(usize::from(u16::MAX)) as u16
+        } else {
+            window
+        };
+        if flags.ack() {
+            self.ack_now = false;
+        }
+        if !flags.ack() {
+            return Some(self.repr(seq_field, SeqNum(0), flags, window, options, &buf[..0]));
+        }
+        Some(self.repr(seq_field, ack, flags, window, options, &buf[..len]))
+    }
+}

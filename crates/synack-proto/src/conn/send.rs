@@ -1,0 +1,257 @@
+//! The send half of a connection: the send sequence space of RFC 9293 §3.3.1 and the bytes
+//! behind it.
+//!
+//! Sequence layout: the SYN occupies `iss`, data starts at `iss + 1`, and the FIN, once the
+//! user closes, occupies the number after the last data byte. The buffer holds exactly the bytes
+//! from `data_start()` that are not yet acknowledged, so a retransmission reads them again.
+
+use alloc::collections::VecDeque;
+
+use super::rtt::RttEstimator;
+use crate::config::Config;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+#[derive(Debug)]
+pub(crate) struct Sender {
+    /// ISS: our initial sequence number.
+    pub iss: SeqNum,
+    /// SND.UNA: oldest unacknowledged sequence number.
+    pub una: SeqNum,
+    /// SND.NXT: next sequence number to send. Rewound to SND.UNA by a retransmission timeout.
+    pub nxt: SeqNum,
+    /// One past the highest sequence number ever sent; acknowledgments up to here are valid
+    /// even after SND.NXT was rewound.
+    pub max: SeqNum,
+    /// SND.WND: the peer's window, already scaled.
+    pub wnd: u32,
+    /// SND.WL1 / SND.WL2: segment seq and ack of the last window update.
+    pub wl1: SeqNum,
+    pub wl2: SeqNum,
+    /// MAX.SND.WND: the largest window the peer has offered (RFC 5961 §5.2).
+    pub max_wnd: u32,
+    /// Shift applied to the peer's window field (RFC 7323 §2.3); 0 without window scaling.
+    pub wscale: u8,
+    /// The most payload bytes one segment may carry (peer's MSS less our option overhead).
+    pub mss: u32,
+    /// Sequence number of our FIN once the user has closed the send side.
+    pub fin_seq: Option<SeqNum>,
+    /// Congestion window and slow-start threshold in bytes (RFC 5681 §3.1).
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    /// Duplicate ACKs seen in a row (RFC 5681 §3.2).
+    pub dup_acks: u32,
+    /// SND.MAX when fast recovery started: the `recover` variable of RFC 6582.
+    pub recover: Option<SeqNum>,
+    /// Retransmit the segment at SND.UNA at the next opportunity (fast retransmit).
+    pub retransmit_head: bool,
+    /// Consecutive retransmission timeouts without progress.
+    pub retransmits: u32,
+    /// When the retransmission timer fires (RFC 6298 §5).
+    pub rtx_deadline: Option<Instant>,
+    /// When the next zero-window probe is due (RFC 9293 §3.8.6.1).
+    pub persist_deadline: Option<Instant>,
+    /// Send one byte beyond a zero window at the next opportunity.
+    pub probe_due: bool,
+    /// A zero-window probe is outstanding: its byte is not timed by the retransmission timer.
+    pub probing: bool,
+    /// Probes sent since the peer last answered anything (Linux's `probes_out`).
+    pub probes_unanswered: u32,
+    pub rtt: RttEstimator,
+    /// A segment being timed without timestamps: (sequence number it ends at, when it left).
+    /// Cleared when anything is retransmitted (Karn's algorithm, RFC 6298 §3).
+    pub rtt_probe: Option<(SeqNum, Instant)>,
+    /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
+    pub syn_retransmitted: bool,
+    buf: VecDeque<u8>,
+    capacity: usize,
+    /// Counters for `info()`.
+    pub bytes_acked: u64,
+    pub segs_retransmitted: u64,
+    pub fast_retransmits: u64,
+    pub rto_expirations: u64,
+}
+
+/// What an acknowledgment covered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Acked {
+    pub syn: bool,
+    pub data: u32,
+    pub fin: bool,
+}
+
+impl Sender {
+    pub fn new(iss: u32, config: &Config) -> Sender {
+        let iss = SeqNum(iss);
+        let mss = u32::from(config.mss.max(64));
+        Sender {
+            iss,
+            una: iss,
+            nxt: iss,
+            max: iss,
+            wnd: 0,
+            wl1: SeqNum(0),
+            wl2: SeqNum(0),
+            max_wnd: 0,
+            wscale: 0,
+            mss,
+            fin_seq: None,
+            cwnd: config.initial_window.max(1) * mss,
+            ssthresh: u32::MAX,
+            dup_acks: 0,
+            recover: None,
+            retransmit_head: false,
+            retransmits: 0,
+            rtx_deadline: None,
+            persist_deadline: None,
+            probe_due: false,
+            probing: false,
+            probes_unanswered: 0,
+            rtt: RttEstimator::new(config),
+            rtt_probe: None,
+            syn_retransmitted: false,
+            buf: VecDeque::new(),
+            capacity: config.send_buffer,
+            bytes_acked: 0,
+            segs_retransmitted: 0,
+            fast_retransmits: 0,
+            rto_expirations: 0,
+        }
+    }
+
+    /// Sequence number of the first byte in the buffer.
+    pub fn data_start(&self) -> SeqNum {
+        if self.una == self.iss {
+            self.iss + 1
+        } else {
+            self.una
+        }
+    }
+
+    /// One past the last byte the user has written.
+    pub fn data_end(&self) -> SeqNum {
+        self.data_start() + self.buf.len() as u32
+    }
+
+    /// Room left in the send buffer.
+    pub fn free(&self) -> usize {
+        if self.fin_seq.is_some() {
+            return 0;
+        }
+        self.capacity.saturating_sub(self.buf.len())
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends what fits of `data`; returns how many bytes were taken.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        self.buf.extend(&data[..n]);
+        n
+    }
+
+    /// Queues our FIN after the last byte written (RFC 9293 §3.10.4).
+    pub fn queue_fin(&mut self) {
+        if self.fin_seq.is_none() {
+            self.fin_seq = Some(self.data_end());
+        }
+    }
+
+    pub fn syn_acked(&self) -> bool {
+        self.una.gt(self.iss)
+    }
+
+    pub fn fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|f| self.una.gt(f))
+    }
+
+    /// Sequence space sent and not yet acknowledged (SYN and FIN count one each).
+    pub fn in_flight(&self) -> u32 {
+        self.nxt.max(self.max).since(self.una)
+    }
+
+    /// Copies the bytes starting at `seq` into `out`, returning how many were copied.
+    pub fn copy_data(&self, seq: SeqNum, out: &mut [u8]) -> usize {
+        let offset = seq.since(self.data_start()) as usize;
+        if offset >= self.buf.len() {
+            return 0;
+        }
+        let n = out.len().min(self.buf.len() - offset);
+        let (a, b) = self.buf.as_slices();
+        let mut copied = 0;
+        if offset < a.len() {
+            let take = n.min(a.len() - offset);
+            out[..take].copy_from_slice(&a[offset..offset + take]);
+            copied = take;
+        }
+        if copied < n {
+            let start = offset + copied - a.len();
+            out[copied..n].copy_from_slice(&b[start..start + (n - copied)]);
+        }
+        n
+    }
+
+    /// Moves SND.UNA to `ack` (already checked to be in `(una, max]`) and drops the
+    /// acknowledged bytes.
+    pub fn advance_una(&mut self, ack: SeqNum) -> Acked {
+        let mut acked = Acked::default();
+        if !self.syn_acked() && ack.gt(self.iss) {
+            acked.syn = true;
+        }
+        let data_acked = ack.min(self.data_end()).since(self.data_start());
+        self.buf.drain(..data_acked as usize);
+        acked.data = data_acked;
+        if let Some(fin) = self.fin_seq {
+            if ack.gt(fin) && !self.una.gt(fin) {
+                acked.fin = true;
+            }
+        }
+        self.una = ack;
+        if self.nxt.lt(ack) {
+            self.nxt = ack;
+        }
+        self.bytes_acked += u64::from(data_acked);
+        acked
+    }
+
+    /// RFC 9293 §3.8.6.1: with data waiting, nothing in flight and a zero window, only a probe
+    /// can learn that the window reopened, so keep the persist timer running.
+    pub fn update_persist_timer(&mut self, now: Instant) {
+        let nothing_else_in_flight = self.una == self.max || self.probing;
+        let stalled = self.wnd == 0 && nothing_else_in_flight && self.has_data_beyond_una();
+        if stalled {
+            if self.persist_deadline.is_none() {
+                self.persist_deadline = Some(now + self.rtt.rto());
+            }
+        } else {
+            self.persist_deadline = None;
+            self.probe_due = false;
+            if self.probing {
+                // The window opened: resend from SND.UNA whatever the probe did not deliver.
+                self.probing = false;
+                self.nxt = self.una;
+            }
+        }
+    }
+
+    /// The persist timer fired: rewind to the probe byte and send it at the next chance.
+    pub fn on_persist_timeout(&mut self, now: Instant) {
+        self.probe_due = true;
+        self.probes_unanswered += 1;
+        if self.probing {
+            self.nxt = self.una;
+        }
+        self.rtt.back_off();
+        self.persist_deadline = Some(now + self.rtt.rto());
+    }
+
+    fn has_data_beyond_una(&self) -> bool {
+        let end = match self.fin_seq {
+            Some(fin) => fin + 1,
+            None => self.data_end(),
+        };
+        self.una.lt(end)
+    }
+}

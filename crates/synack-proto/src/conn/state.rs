@@ -1,0 +1,219 @@
+//! The eleven states of RFC 9293 §3.3.2, each holding only what a connection in that state has.
+
+use core::fmt;
+
+use super::recv::Receiver;
+use super::send::Sender;
+use crate::error::Error;
+use crate::time::Instant;
+
+/// The names of the states, for events, diagrams and `info()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateName {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl StateName {
+    pub const ALL: [StateName; 11] = [
+        StateName::Closed,
+        StateName::Listen,
+        StateName::SynSent,
+        StateName::SynReceived,
+        StateName::Established,
+        StateName::FinWait1,
+        StateName::FinWait2,
+        StateName::CloseWait,
+        StateName::Closing,
+        StateName::LastAck,
+        StateName::TimeWait,
+    ];
+
+    /// The name as RFC 9293 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateName::Closed => "CLOSED",
+            StateName::Listen => "LISTEN",
+            StateName::SynSent => "SYN-SENT",
+            StateName::SynReceived => "SYN-RECEIVED",
+            StateName::Established => "ESTABLISHED",
+            StateName::FinWait1 => "FIN-WAIT-1",
+            StateName::FinWait2 => "FIN-WAIT-2",
+            StateName::CloseWait => "CLOSE-WAIT",
+            StateName::Closing => "CLOSING",
+            StateName::LastAck => "LAST-ACK",
+            StateName::TimeWait => "TIME-WAIT",
+        }
+    }
+
+    /// States in which both sides have exchanged SYNs (RFC 9293 §3.10.7.4).
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            StateName::Closed | StateName::Listen | StateName::SynSent
+        )
+    }
+}
+
+impl fmt::Display for StateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A connection's state and the data that state owns.
+///
+/// `Sender` and `Receiver` exist only once there is something to send or receive: a listening
+/// connection has neither, SYN-SENT has no receiver (nothing is known of the peer yet), and
+/// TIME-WAIT keeps only the receiver (for data the user has not read yet) and the one sequence
+/// number it needs to acknowledge a retransmitted FIN.
+#[derive(Debug)]
+pub(crate) enum State {
+    Closed(Closed),
+    Listen(Listen),
+    SynSent(SynSent),
+    SynReceived(SynReceived),
+    Established(Synced),
+    /// Our FIN is queued or in flight.
+    FinWait1(Synced),
+    /// Our FIN is acknowledged; the peer may still send.
+    FinWait2(Synced),
+    /// The peer's FIN arrived; we may still send.
+    CloseWait(Synced),
+    /// Both FINs sent, ours not yet acknowledged.
+    Closing(Synced),
+    /// The peer's FIN arrived, ours is in flight.
+    LastAck(Synced),
+    TimeWait(TimeWait),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Closed {
+    /// Why the connection ended, when it did not end in an orderly way.
+    pub error: Option<Error>,
+    /// Data received before the connection ended, still readable by the user.
+    pub rcv: Option<Receiver>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Listen {
+    /// The ISS to use for the next SYN-ACK (supplied by the caller; see `Connection::listen`).
+    pub iss: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct SynSent {
+    pub snd: Sender,
+}
+
+#[derive(Debug)]
+pub(crate) struct SynReceived {
+    pub snd: Sender,
+    pub rcv: Receiver,
+    /// Came from LISTEN (passive open) rather than SYN-SENT (simultaneous open): decides where
+    /// a reset returns to (RFC 9293 §3.10.7.4, second check).
+    pub passive: bool,
+    /// The user called close before the handshake finished: send FIN once established.
+    pub close_requested: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Synced {
+    pub snd: Sender,
+    pub rcv: Receiver,
+}
+
+#[derive(Debug)]
+pub(crate) struct TimeWait {
+    /// SND.NXT: the sequence number of our ACKs.
+    pub snd_nxt: crate::seq::SeqNum,
+    /// The receive side, for data still unread and to re-ACK a retransmitted FIN.
+    pub rcv: Receiver,
+    /// When the 2MSL wait ends (restarted by a retransmitted FIN, RFC 9293 §3.10.7.4).
+    pub expires: Instant,
+}
+
+impl State {
+    pub fn name(&self) -> StateName {
+        match self {
+            State::Closed(_) => StateName::Closed,
+            State::Listen(_) => StateName::Listen,
+            State::SynSent(_) => StateName::SynSent,
+            State::SynReceived(_) => StateName::SynReceived,
+            State::Established(_) => StateName::Established,
+            State::FinWait1(_) => StateName::FinWait1,
+            State::FinWait2(_) => StateName::FinWait2,
+            State::CloseWait(_) => StateName::CloseWait,
+            State::Closing(_) => StateName::Closing,
+            State::LastAck(_) => StateName::LastAck,
+            State::TimeWait(_) => StateName::TimeWait,
+        }
+    }
+
+    pub fn sender(&self) -> Option<&Sender> {
+        match self {
+            State::SynSent(s) => Some(&s.snd),
+            State::SynReceived(s) => Some(&s.snd),
+            State::Established(s)
+            | State::FinWait1(s)
+            | State::FinWait2(s)
+            | State::CloseWait(s)
+            | State::Closing(s)
+            | State::LastAck(s) => Some(&s.snd),
+            _ => None,
+        }
+    }
+
+    pub fn sender_mut(&mut self) -> Option<&mut Sender> {
+        match self {
+            State::SynSent(s) => Some(&mut s.snd),
+            State::SynReceived(s) => Some(&mut s.snd),
+            State::Established(s)
+            | State::FinWait1(s)
+            | State::FinWait2(s)
+            | State::CloseWait(s)
+            | State::Closing(s)
+            | State::LastAck(s) => Some(&mut s.snd),
+            _ => None,
+        }
+    }
+
+    pub fn receiver(&self) -> Option<&Receiver> {
+        match self {
+            State::SynReceived(s) => Some(&s.rcv),
+            State::Established(s)
+            | State::FinWait1(s)
+            | State::FinWait2(s)
+            | State::CloseWait(s)
+            | State::Closing(s)
+            | State::LastAck(s) => Some(&s.rcv),
+            State::TimeWait(s) => Some(&s.rcv),
+            State::Closed(c) => c.rcv.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn receiver_mut(&mut self) -> Option<&mut Receiver> {
+        match self {
+            State::SynReceived(s) => Some(&mut s.rcv),
+            State::Established(s)
+            | State::FinWait1(s)
+            | State::FinWait2(s)
+            | State::CloseWait(s)
+            | State::Closing(s)
+            | State::LastAck(s) => Some(&mut s.rcv),
+            State::TimeWait(s) => Some(&mut s.rcv),
+            State::Closed(c) => c.rcv.as_mut(),
+            _ => None,
+        }
+    }
+}
