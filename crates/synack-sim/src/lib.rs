@@ -4,6 +4,17 @@
 //! function of the endpoints, the link configurations and the seed, so a failing run can be
 //! replayed exactly.
 //!
+//! - [`Endpoint`] is the sans-IO contract a host implements: packets and time in, packets and
+//!   the next deadline out.
+//! - [`Link`] carries opaque datagrams between side A and side B. Each direction has its own
+//!   [`LinkConfig`] (delay, jitter, bandwidth, queue limit, loss, duplication, reordering,
+//!   corruption, partition) and its own random stream derived from the seed. A packet's fate is
+//!   decided when it is sent and recorded in the link's log as a [`LinkEvent`], with counters in
+//!   [`LinkStats`].
+//! - [`Pair`] joins two endpoints with a link and steps virtual time one event at a time.
+//! - [`Tap`]s observe sends and deliveries; [`PcapTap`] turns them into a pcap file, by default
+//!   as the packets leave their sender ([`Capture::Sent`]), so a lost packet shows up once.
+//!
 //! ```
 //! use core::time::Duration;
 //! use synack_proto::Instant;

@@ -81,8 +81,8 @@ pub struct LinkConfig {
     pub corrupt: f64,
     /// A corrupted packet gets between 1 and this many distinct bits flipped (uniformly).
     pub corrupt_max_bits: u32,
-    /// While set, every packet sent in this direction is dropped. Packets already in flight
-    /// still arrive.
+    /// While set, every packet sent in this direction is dropped. Packets accepted before the
+    /// cut (on the wire or waiting for the transmitter) still arrive.
     pub partitioned: bool,
 }
 
@@ -338,8 +338,7 @@ pub struct Link {
     in_flight: BTreeMap<(Instant, u64), InFlight>,
     next_seq: u64,
     next_id: u64,
-    /// Id of `log[0]`; moves on when the log is taken.
-    log_base: u64,
+    /// Sorted by id (events are appended as they are created).
     log: Vec<LinkEvent>,
     logging: bool,
     taps: Vec<Box<dyn Tap>>,
@@ -380,7 +379,6 @@ impl Link {
             in_flight: BTreeMap::new(),
             next_seq: 0,
             next_id: 0,
-            log_base: 0,
             log: Vec::new(),
             logging: true,
             taps: Vec::new(),
@@ -440,13 +438,12 @@ impl Link {
 
     /// Empties the log and returns its contents; ids keep counting.
     pub fn take_events(&mut self) -> Vec<LinkEvent> {
-        self.log_base = self.next_id;
         core::mem::take(&mut self.log)
     }
 
-    /// The logged event with this id, if still in the log.
+    /// The logged event with this id, if it is in the log.
     pub fn event(&self, id: u64) -> Option<&LinkEvent> {
-        let index = usize::try_from(id.checked_sub(self.log_base)?).ok()?;
+        let index = self.log.binary_search_by_key(&id, |e| e.id).ok()?;
         self.log.get(index)
     }
 
@@ -683,6 +680,24 @@ mod tests {
         let mut bytes = [0u8, 0];
         flip_bits(&mut bytes, &[0, 15, 99]);
         assert_eq!(bytes, [0x80, 0x01]);
+    }
+
+    #[test]
+    fn events_are_found_by_id_after_the_log_was_taken_or_paused() {
+        let mut link = Link::new(1, LinkConfig::new()).unwrap();
+        link.send(Instant::ZERO, Side::A, vec![0]);
+        assert_eq!(link.take_events().len(), 1);
+        link.set_logging(false);
+        link.send(Instant::ZERO, Side::A, vec![1]);
+        link.set_logging(true);
+        assert_eq!(link.send(Instant::ZERO, Side::B, vec![2]), 2);
+        assert_eq!(link.event(2).map(|e| e.packet.clone()), Some(vec![2]));
+        assert!(link.event(0).is_none() && link.event(1).is_none());
+        assert_eq!(
+            link.in_flight(),
+            3,
+            "logging does not change what is delivered"
+        );
     }
 
     #[test]

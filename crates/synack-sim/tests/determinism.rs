@@ -226,6 +226,30 @@ fn traffic_one_way_does_not_change_fates_the_other_way() {
 }
 
 #[test]
+fn the_two_directions_draw_from_different_streams() {
+    // Same configuration, same traffic both ways: the fates must still differ by direction.
+    let config = LinkConfig::new().loss(0.5);
+    let link = Link::new(4, config).unwrap();
+    let mut a = Scripted::new();
+    let mut b = Scripted::new();
+    for i in 0..200u32 {
+        a.send_at(Instant::from_millis(u64::from(i)), common::numbered(i, 8));
+        b.send_at(Instant::from_millis(u64::from(i)), common::numbered(i, 8));
+    }
+    let mut pair = Pair::new(a, b, link);
+    pair.run_until_idle(Instant::from_millis(10_000)).unwrap();
+    let lost = |from| -> Vec<Instant> {
+        fates_from(pair.link.events(), from)
+            .into_iter()
+            .filter(|(_, _, fate, _)| *fate == synack_sim::Fate::Lost)
+            .map(|(at, ..)| at)
+            .collect()
+    };
+    assert!(!lost(Side::A).is_empty());
+    assert_ne!(lost(Side::A), lost(Side::B));
+}
+
+#[test]
 fn fates_of_earlier_packets_do_not_depend_on_the_settings_of_other_faults() {
     // Every packet takes the same draws, so adding duplication keeps exactly the same packets lost.
     let lossy = LinkConfig::new().loss(0.3);
