@@ -236,6 +236,36 @@ pub struct LinkEvent {
     pub reordered: bool,
 }
 
+/// One line per event, for logs and test failure messages:
+/// `1.000250s #17 A->B 60B delivered at 1.010250s (reordered)`.
+impl fmt::Display for LinkEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} #{} {}->{} {}B ",
+            self.sent_at,
+            self.id,
+            self.from,
+            self.to(),
+            self.packet.len()
+        )?;
+        match &self.fate {
+            Fate::Delivered { at } => write!(f, "delivered at {at}")?,
+            Fate::Lost => f.write_str("lost")?,
+            Fate::QueueDrop => f.write_str("dropped: queue full")?,
+            Fate::PartitionDrop => f.write_str("dropped: partitioned")?,
+            Fate::Corrupted { at, flipped_bits } => {
+                write!(f, "corrupted (bits {flipped_bits:?}) at {at}")?
+            }
+            Fate::Duplicate { at, of } => write!(f, "copy of #{of} at {at}")?,
+        }
+        if self.reordered {
+            f.write_str(" (reordered)")?;
+        }
+        Ok(())
+    }
+}
+
 impl LinkEvent {
     pub fn to(&self) -> Side {
         self.from.other()
@@ -332,6 +362,7 @@ struct InFlight {
 /// A point-to-point link between side A and side B. Feed it with [`send`](Link::send), drain it
 /// with [`pop_due`](Link::pop_due); [`Pair`](crate::Pair) does both for two endpoints.
 pub struct Link {
+    seed: u64,
     dirs: [Direction; 2],
     /// Keyed by (arrival, scheduling order): deliveries at the same instant come out in the order
     /// they were scheduled, across both directions.
@@ -347,6 +378,7 @@ pub struct Link {
 impl fmt::Debug for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Link")
+            .field("seed", &self.seed)
             .field("a_to_b", &self.dirs[0].config)
             .field("b_to_a", &self.dirs[1].config)
             .field("in_flight", &self.in_flight.len())
@@ -372,6 +404,7 @@ impl Link {
         a_to_b.validate()?;
         b_to_a.validate()?;
         Ok(Link {
+            seed,
             dirs: [
                 Direction::new(a_to_b, seed, Side::A),
                 Direction::new(b_to_a, seed, Side::B),
@@ -383,6 +416,11 @@ impl Link {
             logging: true,
             taps: Vec::new(),
         })
+    }
+
+    /// The seed the link was made with: print it with a failing run to replay it.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The configuration of the direction that `from` sends into.
@@ -697,6 +735,26 @@ mod tests {
             link.in_flight(),
             3,
             "logging does not change what is delivered"
+        );
+    }
+
+    #[test]
+    fn events_print_on_one_line() {
+        let config = LinkConfig::new()
+            .delay(Duration::from_millis(10))
+            .reorder(1.0)
+            .reorder_delay(Duration::from_millis(1));
+        let mut link = Link::new(1, config).unwrap();
+        link.send(Instant::from_micros(250), Side::B, vec![0; 60]);
+        assert_eq!(
+            link.events()[0].to_string(),
+            "0.000250s #0 B->A 60B delivered at 0.011250s (reordered)"
+        );
+        link.set_partitioned(true);
+        link.send(Instant::from_micros(300), Side::A, vec![]);
+        assert_eq!(
+            link.events()[1].to_string(),
+            "0.000300s #1 A->B 0B dropped: partitioned"
         );
     }
 
