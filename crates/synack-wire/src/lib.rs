@@ -13,10 +13,18 @@
 
 pub mod checksum;
 mod error;
+pub mod icmp;
+pub mod ip;
+pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 
 pub use checksum::ChecksumMode;
 pub use error::Error;
+pub use icmp::{IcmpRepr, Icmpv4Repr, Icmpv6Repr, QuotedHeader, QuotedTcp};
+pub use ip::{IpHeader, emit_icmp, emit_tcp, parse_icmp, parse_tcp, tcp_packet_len};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use tcp::{
     SackBlock, SackList, TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, Timestamps,
 };
@@ -41,7 +49,6 @@ pub mod protocol {
 
 /// Reads a big-endian `u16` at `at`; `None` when the slice is too short.
 #[inline]
-#[allow(dead_code)] // used by the IP layers that follow
 pub(crate) fn get_u16(b: &[u8], at: usize) -> Option<u16> {
     match b.get(at..at.checked_add(2)?) {
         Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
