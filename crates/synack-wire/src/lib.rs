@@ -3,8 +3,64 @@
 //!
 //! This crate is `no_std`, allocates nothing and does no I/O. Every parser returns a typed
 //! [`Error`] for malformed input; none of them panics on any byte sequence.
+//!
+//! Layers:
+//! - [`checksum`]: the RFC 1071 Internet checksum and the IPv4/IPv6 pseudo-headers.
+//! - [`tcp`], [`ipv4`], [`ipv6`], [`icmp`]: a `*Packet<T>` view per header (getters on any
+//!   `T: AsRef<[u8]>`, setters when `T: AsMut<[u8]>`) and a `*Repr` plain-data form.
+//! - [`ip`]: the convenience layer the host uses: whole IP datagrams carrying TCP or ICMP.
 #![no_std]
 
+pub mod checksum;
+mod error;
+pub mod icmp;
+pub mod ip;
+pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 
-pub use tcp::{SackBlock, SackList, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+pub use checksum::ChecksumMode;
+pub use error::Error;
+pub use icmp::{IcmpRepr, Icmpv4Repr, Icmpv6Repr, QuotedHeader, QuotedTcp};
+pub use ip::{IpHeader, emit_icmp, emit_tcp, parse_icmp, parse_tcp, tcp_packet_len};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use tcp::{
+    SackBlock, SackList, TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, Timestamps,
+};
+
+/// IP protocol numbers (IANA "Assigned Internet Protocol Numbers") used by this crate.
+pub mod protocol {
+    pub const HOP_BY_HOP: u8 = 0;
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6_ROUTING: u8 = 43;
+    pub const IPV6_FRAGMENT: u8 = 44;
+    pub const ESP: u8 = 50;
+    pub const AH: u8 = 51;
+    pub const ICMPV6: u8 = 58;
+    pub const IPV6_NO_NEXT_HEADER: u8 = 59;
+    pub const IPV6_DEST_OPTIONS: u8 = 60;
+    pub const MOBILITY: u8 = 135;
+    pub const HIP: u8 = 139;
+    pub const SHIM6: u8 = 140;
+}
+
+/// Reads a big-endian `u16` at `at`; `None` when the slice is too short.
+#[inline]
+pub(crate) fn get_u16(b: &[u8], at: usize) -> Option<u16> {
+    match b.get(at..at.checked_add(2)?) {
+        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
+        _ => None,
+    }
+}
+
+/// Reads a big-endian `u32` at `at`; `None` when the slice is too short.
+#[inline]
+pub(crate) fn get_u32(b: &[u8], at: usize) -> Option<u32> {
+    match b.get(at..at.checked_add(4)?) {
+        Some(&[w, x, y, z]) => Some(u32::from_be_bytes([w, x, y, z])),
+        _ => None,
+    }
+}

@@ -1,6 +1,15 @@
 //! TCP header (RFC 9293 §3.1) and options (RFC 9293 §3.2, RFC 7323, RFC 2018).
+//!
+//! [`TcpPacket`] is a zero-copy view over a segment; [`TcpRepr`] is the plain-data form the
+//! protocol core works with. [`TcpRepr::emit`] lays options out the way Linux does (see
+//! [`TcpRepr::options_len`]), so every option starts on the alignment its fields want and the
+//! header length is always a multiple of four.
 
 use core::fmt;
+use core::net::IpAddr;
+
+use crate::checksum::{ChecksumMode, pseudo_header};
+use crate::{Error, get_u32, protocol};
 
 /// The control bits of a TCP header, laid out as in byte 13 of the header (RFC 9293 §3.1,
 /// RFC 3168 for ECE/CWR).
@@ -195,4 +204,710 @@ pub struct TcpRepr<'a> {
     pub urgent_ptr: u16,
     pub options: TcpOptions,
     pub payload: &'a [u8],
+}
+
+/// Byte offsets of the fixed header fields (RFC 9293 §3.1).
+mod field {
+    use core::ops::Range;
+    pub const SRC_PORT: Range<usize> = 0..2;
+    pub const DST_PORT: Range<usize> = 2..4;
+    pub const SEQ: Range<usize> = 4..8;
+    pub const ACK: Range<usize> = 8..12;
+    pub const DATA_OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: Range<usize> = 14..16;
+    pub const CHECKSUM: Range<usize> = 16..18;
+    pub const URGENT: Range<usize> = 18..20;
+}
+
+/// Length of the fixed TCP header.
+pub const HEADER_LEN: usize = 20;
+/// The data offset field is four bits of 32-bit words, so 15 * 4.
+pub const MAX_HEADER_LEN: usize = 60;
+/// Room left for options in the largest header.
+pub const MAX_OPTIONS_LEN: usize = MAX_HEADER_LEN - HEADER_LEN;
+
+/// Option kinds (IANA "TCP Option Kind Numbers").
+pub mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+/// A zero-copy view of a TCP segment.
+///
+/// Build it with [`TcpPacket::new_checked`] for untrusted bytes: after that every getter is in
+/// bounds. [`TcpPacket::new_unchecked`] is for buffers the caller sized itself (e.g. before
+/// emitting); getters on a too-short unchecked buffer panic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+fn be16(b: &[u8], r: core::ops::Range<usize>) -> u16 {
+    u16::from_be_bytes([b[r.start], b[r.start + 1]])
+}
+
+fn be32(b: &[u8], r: core::ops::Range<usize>) -> u32 {
+    u32::from_be_bytes([b[r.start], b[r.start + 1], b[r.start + 2], b[r.start + 3]])
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    pub const fn new_unchecked(buffer: T) -> TcpPacket<T> {
+        TcpPacket { buffer }
+    }
+
+    /// Wraps `buffer` after checking it holds a whole header: at least 20 bytes, a data offset
+    /// of at least 5 words, and that many bytes present. The whole buffer is the segment.
+    pub fn new_checked(buffer: T) -> Result<TcpPacket<T>, Error> {
+        let p = TcpPacket { buffer };
+        p.check_len()?;
+        Ok(p)
+    }
+
+    /// The checks [`TcpPacket::new_checked`] performs.
+    pub fn check_len(&self) -> Result<(), Error> {
+        let b = self.buffer.as_ref();
+        let Some(&off) = b.get(field::DATA_OFF) else {
+            return Err(Error::Truncated);
+        };
+        if b.len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let hl = usize::from(off >> 4) * 4;
+        if hl < HEADER_LEN {
+            return Err(Error::BadHeaderLength);
+        }
+        if hl > b.len() {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+    pub fn src_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+    pub fn dst_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::DST_PORT)
+    }
+    pub fn seq_number(&self) -> u32 {
+        be32(self.buffer.as_ref(), field::SEQ)
+    }
+    pub fn ack_number(&self) -> u32 {
+        be32(self.buffer.as_ref(), field::ACK)
+    }
+    /// Header length in bytes (data offset × 4).
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
+    }
+    /// The four bits after the data offset; RFC 9293 reserves them (AccECN uses one).
+    pub fn reserved(&self) -> u8 {
+        self.buffer.as_ref()[field::DATA_OFF] & 0x0f
+    }
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.buffer.as_ref()[field::FLAGS])
+    }
+    pub fn window_len(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::WINDOW)
+    }
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+    pub fn urgent_ptr(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::URGENT)
+    }
+    /// The raw option bytes between the fixed header and the data offset.
+    pub fn options(&self) -> &[u8] {
+        let hl = self.header_len();
+        &self.buffer.as_ref()[HEADER_LEN..hl]
+    }
+    /// An iterator over the options, which stops after EOL or the first malformed option.
+    pub fn option_iter(&self) -> TcpOptionIter<'_> {
+        TcpOptionIter::new(self.options())
+    }
+    pub fn payload(&self) -> &[u8] {
+        let hl = self.header_len();
+        &self.buffer.as_ref()[hl..]
+    }
+    /// Whether the checksum over the pseudo-header and the whole buffer verifies.
+    ///
+    /// Fails when the address families differ or the segment is too long for IPv4's length.
+    pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> Result<bool, Error> {
+        let b = self.buffer.as_ref();
+        let mut c = pseudo_header(src, dst, protocol::TCP, b.len())?;
+        c.add(b);
+        Ok(c.finish() == 0)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    pub fn set_src_port(&mut self, v: u16) {
+        self.buffer.as_mut()[field::SRC_PORT].copy_from_slice(&v.to_be_bytes());
+    }
+    pub fn set_dst_port(&mut self, v: u16) {
+        self.buffer.as_mut()[field::DST_PORT].copy_from_slice(&v.to_be_bytes());
+    }
+    pub fn set_seq_number(&mut self, v: u32) {
+        self.buffer.as_mut()[field::SEQ].copy_from_slice(&v.to_be_bytes());
+    }
+    pub fn set_ack_number(&mut self, v: u32) {
+        self.buffer.as_mut()[field::ACK].copy_from_slice(&v.to_be_bytes());
+    }
+    /// Sets the data offset from a length in bytes (rounded down to words) and clears the
+    /// reserved bits.
+    pub fn set_header_len(&mut self, len: usize) {
+        let words = (len / 4).min(15) as u8;
+        self.buffer.as_mut()[field::DATA_OFF] = words << 4;
+    }
+    pub fn set_flags(&mut self, flags: TcpFlags) {
+        self.buffer.as_mut()[field::FLAGS] = flags.0;
+    }
+    pub fn set_window_len(&mut self, v: u16) {
+        self.buffer.as_mut()[field::WINDOW].copy_from_slice(&v.to_be_bytes());
+    }
+    pub fn set_checksum(&mut self, v: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
+    }
+    pub fn set_urgent_ptr(&mut self, v: u16) {
+        self.buffer.as_mut()[field::URGENT].copy_from_slice(&v.to_be_bytes());
+    }
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        let hl = self.header_len();
+        &mut self.buffer.as_mut()[HEADER_LEN..hl]
+    }
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let hl = self.header_len();
+        &mut self.buffer.as_mut()[hl..]
+    }
+    /// Computes and stores the checksum over the pseudo-header and the whole buffer.
+    pub fn fill_checksum(&mut self, src: IpAddr, dst: IpAddr) -> Result<(), Error> {
+        self.set_checksum(0);
+        let b = self.buffer.as_ref();
+        let mut c = pseudo_header(src, dst, protocol::TCP, b.len())?;
+        c.add(b);
+        let sum = c.finish();
+        self.set_checksum(sum);
+        Ok(())
+    }
+}
+
+/// One option as found on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    EndOfList,
+    NoOp,
+    Mss(u16),
+    WindowScale(u8),
+    SackPermitted,
+    Sack(SackList),
+    Timestamps(Timestamps),
+    /// An option synack does not interpret; `data` excludes kind and length.
+    Unknown {
+        kind: u8,
+        data: &'a [u8],
+    },
+}
+
+/// Walks an option list (RFC 9293 §3.2).
+///
+/// Yields `Err(Error::BadOption)` once for a malformed list and then stops, as it does after
+/// EOL; the bytes after EOL are padding and are not examined.
+#[derive(Clone, Debug)]
+pub struct TcpOptionIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> TcpOptionIter<'a> {
+    pub fn new(options: &'a [u8]) -> TcpOptionIter<'a> {
+        TcpOptionIter { rest: options }
+    }
+
+    fn next_option(&mut self) -> Result<Option<TcpOption<'a>>, Error> {
+        let b = self.rest;
+        let Some(&k) = b.first() else {
+            return Ok(None);
+        };
+        match k {
+            kind::EOL => {
+                self.rest = &[];
+                return Ok(Some(TcpOption::EndOfList));
+            }
+            kind::NOP => {
+                self.rest = &b[1..];
+                return Ok(Some(TcpOption::NoOp));
+            }
+            _ => {}
+        }
+        // Every other kind has a length octet that counts kind and length themselves
+        // (RFC 9293 §3.2), so anything below 2 would never advance.
+        let len = usize::from(*b.get(1).ok_or(Error::BadOption)?);
+        if len < 2 {
+            return Err(Error::BadOption);
+        }
+        let data = b.get(2..len).ok_or(Error::BadOption)?;
+        let opt = match (k, data.len()) {
+            (kind::MSS, 2) => TcpOption::Mss(u16::from_be_bytes([data[0], data[1]])),
+            (kind::WINDOW_SCALE, 1) => TcpOption::WindowScale(data[0]),
+            (kind::SACK_PERMITTED, 0) => TcpOption::SackPermitted,
+            (kind::TIMESTAMPS, 8) => TcpOption::Timestamps(Timestamps {
+                tsval: get_u32(data, 0).ok_or(Error::BadOption)?,
+                tsecr: get_u32(data, 4).ok_or(Error::BadOption)?,
+            }),
+            // RFC 2018 §3: 8 bytes per block; at most four fit in 40 bytes of options.
+            (kind::SACK, n) if n % 8 == 0 && (8..=32).contains(&n) => {
+                let mut list = SackList::new();
+                for blk in data.chunks_exact(8) {
+                    list.push(SackBlock {
+                        left: get_u32(blk, 0).ok_or(Error::BadOption)?,
+                        right: get_u32(blk, 4).ok_or(Error::BadOption)?,
+                    });
+                }
+                TcpOption::Sack(list)
+            }
+            (kind::MSS | kind::WINDOW_SCALE | kind::SACK_PERMITTED | kind::TIMESTAMPS, _)
+            | (kind::SACK, _) => return Err(Error::BadOption),
+            (kind, _) => TcpOption::Unknown { kind, data },
+        };
+        self.rest = &b[len..];
+        Ok(Some(opt))
+    }
+}
+
+impl<'a> Iterator for TcpOptionIter<'a> {
+    type Item = Result<TcpOption<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_option() {
+            Ok(o) => o.map(Ok),
+            Err(e) => {
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl TcpOptions {
+    /// Collects the options synack understands from a raw option list. When a kind repeats,
+    /// the last occurrence wins.
+    pub fn parse(options: &[u8]) -> Result<TcpOptions, Error> {
+        let mut out = TcpOptions::default();
+        for opt in TcpOptionIter::new(options) {
+            match opt? {
+                TcpOption::Mss(v) => out.mss = Some(v),
+                TcpOption::WindowScale(v) => out.window_scale = Some(v),
+                TcpOption::SackPermitted => out.sack_permitted = true,
+                TcpOption::Sack(l) => out.sack_blocks = l,
+                TcpOption::Timestamps(t) => out.timestamps = Some(t),
+                TcpOption::EndOfList | TcpOption::NoOp | TcpOption::Unknown { .. } => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes [`TcpOptions::emit`] writes, padding included; always a multiple of 4.
+    ///
+    /// The layout follows Linux's `tcp_options_write`, each item 4-byte aligned:
+    /// `MSS` (4) · `SACK-permitted TS` or `NOP NOP TS` (12) · `NOP NOP SACK-permitted` when
+    /// there is no TS (4) · `NOP WS` (4) · `NOP NOP SACK` (4 + 8n).
+    /// A value above 40 means the options do not fit in a TCP header.
+    pub fn wire_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        if self.timestamps.is_some() {
+            n += 12;
+        } else if self.sack_permitted {
+            n += 4;
+        }
+        if self.window_scale.is_some() {
+            n += 4;
+        }
+        if !self.sack_blocks.is_empty() {
+            n += 4 + 8 * self.sack_blocks.len();
+        }
+        n
+    }
+
+    /// Writes the options (layout in [`TcpOptions::wire_len`]); returns the bytes written.
+    ///
+    /// With timestamps, at most three SACK blocks fit (12 + 4 + 3·8 = 40); without, four.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let len = self.wire_len();
+        if len > MAX_OPTIONS_LEN {
+            return Err(Error::OptionsTooLong);
+        }
+        let out = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+        let mut w = Writer { buf: out, pos: 0 };
+        if let Some(mss) = self.mss {
+            w.put(&[kind::MSS, 4]);
+            w.put(&mss.to_be_bytes());
+        }
+        if let Some(ts) = self.timestamps {
+            // Sharing the 4-byte slot with SACK-permitted saves the two NOPs (RFC 7323 App. A).
+            if self.sack_permitted {
+                w.put(&[kind::SACK_PERMITTED, 2]);
+            } else {
+                w.put(&[kind::NOP, kind::NOP]);
+            }
+            w.put(&[kind::TIMESTAMPS, 10]);
+            w.put(&ts.tsval.to_be_bytes());
+            w.put(&ts.tsecr.to_be_bytes());
+        } else if self.sack_permitted {
+            w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]);
+        }
+        if let Some(ws) = self.window_scale {
+            w.put(&[kind::NOP, kind::WINDOW_SCALE, 3, ws]);
+        }
+        if !self.sack_blocks.is_empty() {
+            let n = self.sack_blocks.len() as u8;
+            w.put(&[kind::NOP, kind::NOP, kind::SACK, 2 + 8 * n]);
+            for b in self.sack_blocks.as_slice() {
+                w.put(&b.left.to_be_bytes());
+                w.put(&b.right.to_be_bytes());
+            }
+        }
+        debug_assert_eq!(w.pos, len);
+        Ok(len)
+    }
+}
+
+/// Sequential writer over a slice already sized to fit everything written.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+}
+
+impl<'a> TcpRepr<'a> {
+    /// Parses a segment and, under [`ChecksumMode::Verify`], checks its checksum against the
+    /// pseudo-header built from `src` and `dst`.
+    ///
+    /// Source and destination port 0 are accepted here: rejecting them is policy for the core.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+        packet: &TcpPacket<&'a T>,
+        src: IpAddr,
+        dst: IpAddr,
+        mode: ChecksumMode,
+    ) -> Result<TcpRepr<'a>, Error> {
+        let bytes: &'a [u8] = packet.buffer.as_ref();
+        Self::parse_bytes(bytes, src, dst, mode)
+    }
+
+    /// [`TcpRepr::parse`] directly over the segment's bytes.
+    pub fn parse_bytes(
+        bytes: &'a [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        mode: ChecksumMode,
+    ) -> Result<TcpRepr<'a>, Error> {
+        let p = TcpPacket::new_checked(bytes)?;
+        if mode == ChecksumMode::Verify && !p.verify_checksum(src, dst)? {
+            return Err(Error::BadChecksum);
+        }
+        let hl = p.header_len();
+        let options = TcpOptions::parse(&bytes[HEADER_LEN..hl])?;
+        Ok(TcpRepr {
+            src_port: p.src_port(),
+            dst_port: p.dst_port(),
+            seq: p.seq_number(),
+            ack: p.ack_number(),
+            flags: p.flags(),
+            window: p.window_len(),
+            urgent_ptr: p.urgent_ptr(),
+            options,
+            payload: &bytes[hl..],
+        })
+    }
+
+    /// Bytes of option space this segment needs (see [`TcpOptions::wire_len`]).
+    pub fn options_len(&self) -> usize {
+        self.options.wire_len()
+    }
+
+    /// Header length: 20 plus the options, already a multiple of 4.
+    ///
+    /// At most 60 whenever [`TcpRepr::options_fit`]; a larger value means [`TcpRepr::emit`]
+    /// will fail with [`Error::OptionsTooLong`].
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + self.options_len()
+    }
+
+    /// Whether the options fit in the 40 bytes a header has for them.
+    pub fn options_fit(&self) -> bool {
+        self.options_len() <= MAX_OPTIONS_LEN
+    }
+
+    /// Header plus payload.
+    pub fn segment_len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Writes header, options and payload to the front of `buf` and fills the checksum over
+    /// the pseudo-header of `src`/`dst`. Returns the segment length.
+    pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> Result<usize, Error> {
+        if !self.options_fit() {
+            return Err(Error::OptionsTooLong);
+        }
+        let hl = self.header_len();
+        let total = hl + self.payload.len();
+        // Check the pseudo-header first so a failure leaves `buf` untouched.
+        pseudo_header(src, dst, protocol::TCP, total)?;
+        let seg = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        let mut p = TcpPacket::new_unchecked(&mut *seg);
+        p.set_src_port(self.src_port);
+        p.set_dst_port(self.dst_port);
+        p.set_seq_number(self.seq);
+        p.set_ack_number(self.ack);
+        p.set_header_len(hl);
+        p.set_flags(self.flags);
+        p.set_window_len(self.window);
+        p.set_urgent_ptr(self.urgent_ptr);
+        self.options.emit(p.options_mut())?;
+        p.payload_mut().copy_from_slice(self.payload);
+        p.fill_checksum(src, dst)?;
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{Ipv4Addr, Ipv6Addr};
+
+    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    fn syn() -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 0x0102_0304,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            window: 64240,
+            urgent_ptr: 0,
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                sack_blocks: SackList::new(),
+                timestamps: Some(Timestamps {
+                    tsval: 0xdead_beef,
+                    tsecr: 0,
+                }),
+            },
+            payload: &[],
+        }
+    }
+
+    #[test]
+    fn linux_syn_layout() {
+        let r = syn();
+        let mut buf = [0u8; 64];
+        let n = r.emit(&mut buf, SRC, DST).unwrap();
+        assert_eq!(n, 40);
+        assert_eq!(
+            &buf[20..40],
+            &[
+                2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 1, 3, 3, 7
+            ]
+        );
+        let back = TcpRepr::parse_bytes(&buf[..n], SRC, DST, ChecksumMode::Verify).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn layouts_without_combination() {
+        let mut o = TcpOptions {
+            sack_permitted: true,
+            ..TcpOptions::default()
+        };
+        let mut b = [0u8; 40];
+        assert_eq!(o.emit(&mut b), Ok(4));
+        assert_eq!(&b[..4], &[1, 1, 4, 2]);
+        o.sack_permitted = false;
+        o.timestamps = Some(Timestamps { tsval: 1, tsecr: 2 });
+        assert_eq!(o.emit(&mut b), Ok(12));
+        assert_eq!(&b[..4], &[1, 1, 8, 10]);
+    }
+
+    #[test]
+    fn sack_capacity_with_and_without_timestamps() {
+        let mut o = TcpOptions::default();
+        for i in 0..4 {
+            assert!(o.sack_blocks.push(SackBlock {
+                left: i * 100,
+                right: i * 100 + 50
+            }));
+        }
+        assert_eq!(o.wire_len(), 36);
+        let mut b = [0u8; 40];
+        assert_eq!(o.emit(&mut b), Ok(36));
+        assert_eq!(TcpOptions::parse(&b[..36]), Ok(o));
+        o.timestamps = Some(Timestamps::default());
+        assert_eq!(o.emit(&mut b), Err(Error::OptionsTooLong));
+        let mut r = syn();
+        r.options = o;
+        assert!(!r.options_fit());
+        assert_eq!(
+            r.emit(&mut [0u8; 100], SRC, DST),
+            Err(Error::OptionsTooLong)
+        );
+        // Three blocks with timestamps is exactly the 40-byte limit.
+        let mut three = SackList::new();
+        for blk in &o.sack_blocks.as_slice()[..3] {
+            three.push(*blk);
+        }
+        r.options.sack_blocks = three;
+        r.options.mss = None;
+        r.options.window_scale = None;
+        r.options.sack_permitted = false;
+        assert_eq!(r.header_len(), 60);
+        let n = r.emit(&mut [0u8; 100], SRC, DST).unwrap();
+        assert_eq!(n, 60);
+    }
+
+    #[test]
+    fn malformed_options_are_errors() {
+        let cases: &[&[u8]] = &[
+            &[2],                         // no length byte
+            &[2, 0],                      // length 0
+            &[2, 1],                      // length 1
+            &[2, 4, 5],                   // runs past the end
+            &[2, 3, 5],                   // MSS wrong length
+            &[3, 4, 7, 0],                // WS wrong length
+            &[4, 3, 0],                   // SACK-permitted wrong length
+            &[8, 9, 0, 0, 0, 0, 0, 0, 0], // TS wrong length
+            &[5, 2],                      // SACK with no block
+            &[5, 9, 0, 0, 0, 0, 0, 0, 0], // SACK not 2 + 8n
+            &[99, 1],                     // unknown kind, length 1
+            &[99, 5, 0, 0],               // unknown kind past the end
+        ];
+        for c in cases {
+            assert_eq!(TcpOptions::parse(c), Err(Error::BadOption), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_options_skipped_and_eol_stops() {
+        // Unknown kind 30 (MPTCP) with 2 data bytes, then MSS, then EOL and garbage.
+        let opts = [30, 4, 0xaa, 0xbb, 2, 4, 0x02, 0x18, 0, 0xff, 0xff, 0xff];
+        let o = TcpOptions::parse(&opts).unwrap();
+        assert_eq!(o.mss, Some(536));
+        let kinds: [Option<Result<TcpOption<'_>, Error>>; 4] = {
+            let mut it = TcpOptionIter::new(&opts);
+            [it.next(), it.next(), it.next(), it.next()]
+        };
+        assert_eq!(
+            kinds,
+            [
+                Some(Ok(TcpOption::Unknown {
+                    kind: 30,
+                    data: &[0xaa, 0xbb]
+                })),
+                Some(Ok(TcpOption::Mss(536))),
+                Some(Ok(TcpOption::EndOfList)),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn view_rejects_bad_lengths() {
+        let mut b = [0u8; 24];
+        b[12] = 0x40; // data offset 4 words
+        assert_eq!(
+            TcpPacket::new_checked(&b[..]).err(),
+            Some(Error::BadHeaderLength)
+        );
+        b[12] = 0x60; // 24 bytes: fits exactly
+        assert!(TcpPacket::new_checked(&b[..]).is_ok());
+        b[12] = 0x70; // 28 bytes: past the end
+        assert_eq!(TcpPacket::new_checked(&b[..]).err(), Some(Error::Truncated));
+        assert_eq!(
+            TcpPacket::new_checked(&b[..19]).err(),
+            Some(Error::Truncated)
+        );
+    }
+
+    #[test]
+    fn checksum_is_verified_and_can_be_ignored() {
+        let r = TcpRepr {
+            payload: b"hello",
+            ..syn()
+        };
+        let mut buf = [0u8; 80];
+        let n = r.emit(&mut buf, SRC, DST).unwrap();
+        buf[n - 1] ^= 1;
+        assert_eq!(
+            TcpRepr::parse_bytes(&buf[..n], SRC, DST, ChecksumMode::Verify),
+            Err(Error::BadChecksum)
+        );
+        let back = TcpRepr::parse_bytes(&buf[..n], SRC, DST, ChecksumMode::Ignore).unwrap();
+        assert_eq!(back.payload, b"helln");
+        // A different pseudo-header also breaks it: the checksum covers the addresses.
+        buf[n - 1] ^= 1;
+        let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3));
+        assert_eq!(
+            TcpRepr::parse_bytes(&buf[..n], SRC, other, ChecksumMode::Verify),
+            Err(Error::BadChecksum)
+        );
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(
+            TcpRepr::parse_bytes(&buf[..n], SRC, v6, ChecksumMode::Verify),
+            Err(Error::AddressFamilyMismatch)
+        );
+        assert_eq!(r.emit(&mut buf, v6, DST), Err(Error::AddressFamilyMismatch));
+        assert_eq!(r.emit(&mut buf[..44], SRC, DST), Err(Error::BufferTooSmall));
+    }
+
+    #[test]
+    fn setters_round_trip_through_getters() {
+        let mut b = [0u8; 20];
+        let mut p = TcpPacket::new_unchecked(&mut b[..]);
+        p.set_src_port(1);
+        p.set_dst_port(2);
+        p.set_seq_number(3);
+        p.set_ack_number(4);
+        p.set_header_len(20);
+        p.set_flags(TcpFlags::ACK | TcpFlags::PSH);
+        p.set_window_len(5);
+        p.set_urgent_ptr(6);
+        p.set_checksum(7);
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        assert_eq!(
+            (
+                p.src_port(),
+                p.dst_port(),
+                p.seq_number(),
+                p.ack_number(),
+                p.header_len(),
+                p.flags(),
+                p.window_len(),
+                p.urgent_ptr(),
+                p.checksum()
+            ),
+            (1, 2, 3, 4, 20, TcpFlags::ACK | TcpFlags::PSH, 5, 6, 7)
+        );
+        assert!(p.options().is_empty());
+        assert!(p.payload().is_empty());
+    }
 }

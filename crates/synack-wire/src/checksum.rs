@@ -1,0 +1,306 @@
+//! The Internet checksum (RFC 1071) and the pseudo-headers TCP and ICMPv6 cover.
+//!
+//! The sum is computed over native-endian 64-bit words with end-around carry. RFC 1071 §2(B)
+//! shows the one's-complement sum is byte-order independent up to a final byte swap, and §2(C)
+//! that it can be taken over any word size that is a multiple of 16 bits and folded at the end,
+//! so summing eight bytes per addition gives the same 16-bit result as the textbook loop.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::Error;
+
+/// Whether a parser verifies checksums.
+///
+/// `Ignore` exists for inputs whose checksum has already been checked (e.g. by a NIC's offload)
+/// or deliberately left blank by a test harness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ChecksumMode {
+    #[default]
+    Verify,
+    Ignore,
+}
+
+/// A running one's-complement sum that accepts data in pieces of any length.
+///
+/// Pieces are treated as one contiguous byte stream: a piece that ends on an odd byte leaves the
+/// next piece starting in the low half of a 16-bit word, as RFC 1071 requires.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checksum {
+    /// Sum of 16-bit partial sums, each already in the native-endian domain.
+    acc: u64,
+    /// True when the stream so far has an odd number of bytes.
+    odd: bool,
+}
+
+impl Checksum {
+    pub const fn new() -> Checksum {
+        Checksum { acc: 0, odd: false }
+    }
+
+    /// Adds `data` as the continuation of the stream.
+    pub fn add(&mut self, data: &[u8]) -> &mut Self {
+        let part = fold_native(sum_native(data));
+        // A piece that starts at an odd stream offset has its bytes in the opposite halves of
+        // each 16-bit word; RFC 1071 §2(B) lets us fix that with one swap of its folded sum.
+        let part = if self.odd { part.swap_bytes() } else { part };
+        self.acc += u64::from(part);
+        self.odd ^= data.len() % 2 == 1;
+        self
+    }
+
+    /// Adds a big-endian `u16`, as a two-byte piece of the stream.
+    pub fn add_u16(&mut self, v: u16) -> &mut Self {
+        self.add(&v.to_be_bytes())
+    }
+
+    /// Adds a big-endian `u32`, as a four-byte piece of the stream.
+    pub fn add_u32(&mut self, v: u32) -> &mut Self {
+        self.add(&v.to_be_bytes())
+    }
+
+    /// The folded one's-complement sum, in host order (not complemented).
+    pub fn sum(&self) -> u16 {
+        u16::from_be(fold_native(self.acc))
+    }
+
+    /// The checksum to store in a header: the complement of [`Checksum::sum`].
+    ///
+    /// Over data that already contains a correct checksum this is 0.
+    pub fn finish(&self) -> u16 {
+        !self.sum()
+    }
+}
+
+/// Folds a 64-bit end-around-carry sum down to 16 bits.
+#[inline]
+fn fold_native(mut s: u64) -> u16 {
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// Adds with end-around carry, which keeps a 64-bit one's-complement sum exact.
+#[inline(always)]
+fn add_carry(a: u64, b: u64) -> u64 {
+    let (s, c) = a.overflowing_add(b);
+    // When the add overflowed, s <= 2^64 - 2, so adding the carry back cannot overflow again.
+    s + u64::from(c)
+}
+
+#[inline(always)]
+fn word(c: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    u64::from_ne_bytes(w)
+}
+
+/// One's-complement sum of `data` as native-endian words with the tail zero-padded.
+fn sum_native(data: &[u8]) -> u64 {
+    // Two independent accumulators over 32-byte blocks let the CPU overlap the carry chains.
+    let mut a = 0u64;
+    let mut b = 0u64;
+    let mut blocks = data.chunks_exact(32);
+    for blk in &mut blocks {
+        a = add_carry(a, word(&blk[0..8]));
+        b = add_carry(b, word(&blk[8..16]));
+        a = add_carry(a, word(&blk[16..24]));
+        b = add_carry(b, word(&blk[24..32]));
+    }
+    let mut acc = add_carry(a, b);
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        acc = add_carry(acc, word(w));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        // Zero padding after the last byte is exactly RFC 1071's rule for odd lengths.
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        acc = add_carry(acc, u64::from_ne_bytes(w));
+    }
+    acc
+}
+
+/// The checksum of one contiguous buffer.
+pub fn checksum(data: &[u8]) -> u16 {
+    Checksum::new().add(data).finish()
+}
+
+/// The IPv4 pseudo-header (RFC 9293 §3.1): source, destination, zero, protocol, TCP length.
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -> Checksum {
+    let mut b = [0u8; 12];
+    b[0..4].copy_from_slice(&src.octets());
+    b[4..8].copy_from_slice(&dst.octets());
+    b[9] = protocol;
+    b[10..12].copy_from_slice(&len.to_be_bytes());
+    let mut c = Checksum::new();
+    c.add(&b);
+    c
+}
+
+/// The IPv6 pseudo-header (RFC 8200 §8.1): source, destination, 32-bit upper-layer length,
+/// three zero bytes, next header.
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32) -> Checksum {
+    let mut b = [0u8; 40];
+    b[0..16].copy_from_slice(&src.octets());
+    b[16..32].copy_from_slice(&dst.octets());
+    b[32..36].copy_from_slice(&len.to_be_bytes());
+    b[39] = next_header;
+    let mut c = Checksum::new();
+    c.add(&b);
+    c
+}
+
+/// The pseudo-header for either family. Fails when the families differ, or when `len` does not
+/// fit IPv4's 16-bit length field.
+pub fn pseudo_header(
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    len: usize,
+) -> Result<Checksum, Error> {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let len = u16::try_from(len).map_err(|_| Error::TooLong)?;
+            Ok(pseudo_header_v4(s, d, protocol, len))
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let len = u32::try_from(len).map_err(|_| Error::TooLong)?;
+            Ok(pseudo_header_v6(s, d, protocol, len))
+        }
+        _ => Err(Error::AddressFamilyMismatch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook loop from RFC 1071 §4.1, kept deliberately simple as the reference.
+    fn naive(data: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        let mut i = 0;
+        while i + 1 < data.len() {
+            sum += u32::from(u16::from_be_bytes([data[i], data[i + 1]]));
+            i += 2;
+        }
+        if i < data.len() {
+            sum += u32::from(data[i]) << 8;
+        }
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    /// xorshift64*: a tiny deterministic generator so these tests need no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3 worked example: bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        let mut c = Checksum::new();
+        c.add(&data);
+        assert_eq!(c.sum(), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn empty_and_all_ones() {
+        assert_eq!(checksum(&[]), 0xffff);
+        assert_eq!(checksum(&[0xff; 1000]), 0x0000);
+        assert_eq!(naive(&[0xff; 1000]), 0x0000);
+    }
+
+    #[test]
+    fn matches_naive_on_random_lengths_and_alignments() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut buf = [0u8; 4096 + 16];
+        for b in buf.iter_mut() {
+            *b = rng.next() as u8;
+        }
+        for _ in 0..3000 {
+            let start = (rng.next() % 16) as usize;
+            let len = (rng.next() % 4096) as usize;
+            let data = &buf[start..start + len];
+            assert_eq!(checksum(data), naive(data), "start {start} len {len}");
+        }
+        // Adversarial content: long runs of 0xff stress the carry handling.
+        let ones = [0xffu8; 300];
+        for len in 0..ones.len() {
+            assert_eq!(checksum(&ones[..len]), naive(&ones[..len]), "len {len}");
+        }
+    }
+
+    #[test]
+    fn incremental_equals_one_shot_for_any_split() {
+        let mut rng = Rng(42);
+        let mut buf = [0u8; 257];
+        for b in buf.iter_mut() {
+            *b = rng.next() as u8;
+        }
+        for _ in 0..2000 {
+            let len = (rng.next() % 257) as usize;
+            let data = &buf[..len];
+            let a = (rng.next() as usize) % (len + 1);
+            let b = a + (rng.next() as usize) % (len - a + 1);
+            let mut c = Checksum::new();
+            c.add(&data[..a]).add(&data[a..b]).add(&data[b..]);
+            assert_eq!(c.finish(), naive(data), "len {len} split {a} {b}");
+        }
+    }
+
+    #[test]
+    fn verifying_data_with_its_checksum_gives_zero() {
+        let mut rng = Rng(7);
+        for len in (2..200).step_by(2) {
+            let mut buf = [0u8; 200];
+            for b in buf[..len].iter_mut() {
+                *b = rng.next() as u8;
+            }
+            buf[0] = 0;
+            buf[1] = 0;
+            let c = checksum(&buf[..len]);
+            buf[..2].copy_from_slice(&c.to_be_bytes());
+            assert_eq!(checksum(&buf[..len]), 0);
+        }
+    }
+
+    #[test]
+    fn pseudo_headers_match_spelled_out_bytes() {
+        let s = Ipv4Addr::new(192, 0, 2, 1);
+        let d = Ipv4Addr::new(198, 51, 100, 7);
+        let bytes = [192, 0, 2, 1, 198, 51, 100, 7, 0, 6, 0x05, 0xdc];
+        assert_eq!(pseudo_header_v4(s, d, 6, 1500).finish(), naive(&bytes));
+
+        let s6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let d6: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let mut b6 = [0u8; 40];
+        b6[..16].copy_from_slice(&s6.octets());
+        b6[16..32].copy_from_slice(&d6.octets());
+        b6[32..36].copy_from_slice(&70000u32.to_be_bytes());
+        b6[39] = 58;
+        assert_eq!(pseudo_header_v6(s6, d6, 58, 70000).finish(), naive(&b6));
+
+        assert_eq!(
+            pseudo_header(s.into(), d6.into(), 6, 20),
+            Err(Error::AddressFamilyMismatch)
+        );
+        assert_eq!(
+            pseudo_header(s.into(), d.into(), 6, 70000),
+            Err(Error::TooLong)
+        );
+    }
+}
