@@ -153,6 +153,18 @@ fn syn_ack_carrying_data_and_fin() {
     );
 }
 
+fn syn_sent_shutdown_sends_data_and_fin_after_handshake() {
+    let mut d = Driver::syn_sent(plain_config());
+    d.c.send(b"early").unwrap();
+    d.c.shutdown_write().unwrap();
+    assert_eq!(d.state(), SynSent);
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460));
+    assert_eq!(d.state(), FinWait1);
+    let mut expected = seg_out("FP.", ISS + 1, PEER_ISS + 1).data(b"early");
+    expected.win = 65535;
+    assert_eq!(d.out(), vec![expected]);
+}
+
 fn syn_sent_close_and_abort() {
     let mut d = Driver::syn_sent(plain_config());
     d.c.close(d.now).unwrap();
@@ -934,6 +946,7 @@ scenarios!(
     syn_sent_bad_ack_gets_reset,
     syn_sent_syn_ack_establishes,
     syn_ack_carrying_data_and_fin,
+    syn_sent_shutdown_sends_data_and_fin_after_handshake,
     syn_sent_close_and_abort,
     syn_retransmits_at_1_3_7_15_31_63_and_fails_at_127,
     syn_received_ack_establishes,

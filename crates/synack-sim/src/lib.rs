@@ -32,6 +32,7 @@
 pub mod endpoint;
 pub mod endpoints;
 pub mod link;
+pub mod node;
 pub mod pair;
 pub mod pcap;
 mod rng;
@@ -39,6 +40,7 @@ pub mod tap;
 
 pub use endpoint::Endpoint;
 pub use link::{ConfigError, Delivery, Fate, Link, LinkConfig, LinkEvent, LinkStats, Side};
+pub use node::{App, ConnNode};
 pub use pair::{Pair, SimError};
 pub use pcap::{Capture, PcapTap, PcapWriter};
 pub use synack_proto::Instant;

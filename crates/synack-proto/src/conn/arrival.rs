@@ -163,9 +163,14 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.3.
     fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
-        let State::SynSent(SynSent { snd }) = &mut self.state else {
+        let State::SynSent(SynSent {
+            snd,
+            close_requested,
+        }) = &mut self.state
+        else {
             return;
         };
+        let close_requested = *close_requested;
         let ack = SeqNum(seg.ack);
         // First: the ACK must cover our SYN and nothing we have not sent.
         let mut ack_ok = false;
@@ -208,22 +213,25 @@ impl Connection {
             self.apply(n);
             self.ack_now = true;
             self.morph(Cause::RecvSynAck, move |s| match s {
-                State::SynSent(SynSent { snd }) => State::Established(Synced { snd, rcv }),
+                State::SynSent(SynSent { snd, .. }) => State::Established(Synced { snd, rcv }),
                 other => other,
             });
             // Data or FIN riding on the SYN-ACK continue at the sixth step.
             self.process_text_and_fin(now, SeqNum(seg.seq) + 1, seg);
+            if close_requested {
+                self.finish_deferred_close();
+            }
         } else {
             // Simultaneous open (RFC 9293 §3.5, Figure 8): answer with SYN-ACK
             // <SEQ=ISS><ACK=RCV.NXT>, which is our SYN sent again with an ACK.
             snd.nxt = snd.iss;
             self.apply(n);
             self.morph(Cause::RecvSyn, move |s| match s {
-                State::SynSent(SynSent { snd }) => State::SynReceived(SynReceived {
+                State::SynSent(SynSent { snd, .. }) => State::SynReceived(SynReceived {
                     snd,
                     rcv,
                     passive: false,
-                    close_requested: false,
+                    close_requested,
                 }),
                 other => other,
             });
@@ -398,11 +406,7 @@ impl Connection {
                 other => other,
             });
             if close_requested {
-                self.queue_fin();
-                self.morph(Cause::UserClose, |s| match s {
-                    State::Established(x) => State::FinWait1(x),
-                    other => other,
-                });
+                self.finish_deferred_close();
             }
             return true;
         }
@@ -497,6 +501,17 @@ impl Connection {
             }
             _ => true,
         }
+    }
+
+    /// A shutdown asked for before the handshake completed takes effect now: ESTABLISHED →
+    /// FIN-WAIT-1, or CLOSE-WAIT → LAST-ACK when the peer's FIN came with its SYN-ACK.
+    fn finish_deferred_close(&mut self) {
+        self.queue_fin();
+        self.morph(Cause::UserClose, |s| match s {
+            State::Established(x) => State::FinWait1(x),
+            State::CloseWait(x) => State::LastAck(x),
+            other => other,
+        });
     }
 
     fn enter_time_wait(&mut self, now: Instant, cause: Cause) {

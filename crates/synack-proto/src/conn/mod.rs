@@ -120,6 +120,9 @@ pub struct Connection {
     challenge_count: u32,
     /// Counters of dropped input, for diagnostics.
     pub(crate) dropped_segments: u64,
+    /// `info()` as it was when the send side was last alive, so RTT and retransmission
+    /// counts outlive it (TIME-WAIT and CLOSED keep no sender).
+    last_info: Option<Info>,
 }
 
 impl Connection {
@@ -141,6 +144,7 @@ impl Connection {
             challenge_window: Instant::ZERO,
             challenge_count: 0,
             dropped_segments: 0,
+            last_info: None,
         }
     }
 
@@ -149,7 +153,12 @@ impl Connection {
     pub fn connect(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
         let mut c = Connection::new(config, local_port, remote_port, iss);
         let snd = Sender::new(iss, config);
-        c.morph(Cause::UserConnect, |_| State::SynSent(SynSent { snd }));
+        c.morph(Cause::UserConnect, |_| {
+            State::SynSent(SynSent {
+                snd,
+                close_requested: false,
+            })
+        });
         c
     }
 
@@ -194,7 +203,7 @@ impl Connection {
     /// taken. Data written before the handshake completes leaves once it does.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         match &mut self.state {
-            State::SynSent(SynSent { snd })
+            State::SynSent(SynSent { snd, .. })
             | State::SynReceived(state::SynReceived { snd, .. })
             | State::Established(Synced { snd, .. })
             | State::CloseWait(Synced { snd, .. }) => {
@@ -248,18 +257,25 @@ impl Connection {
     }
 
     /// Shuts down the sending side (half-close): queues a FIN after the data already written
-    /// (RFC 9293 §3.10.4). Receiving goes on.
+    /// (RFC 9293 §3.10.4). Receiving goes on. Before the handshake completes, the FIN waits
+    /// for it.
     pub fn shutdown_write(&mut self) -> Result<(), Error> {
-        match self.state.name() {
-            StateName::Listen | StateName::SynSent => {
-                self.morph(Cause::UserClose, |_| State::Closed(Closed::default()));
-                Ok(())
+        match &mut self.state {
+            State::SynSent(s) => {
+                // Data queued before the handshake still goes out, followed by the FIN.
+                s.close_requested = true;
+                return Ok(());
             }
-            StateName::SynReceived => {
+            State::SynReceived(s) => {
                 // RFC 9293 §3.10.4: the FIN waits until the handshake is complete.
-                if let State::SynReceived(s) = &mut self.state {
-                    s.close_requested = true;
-                }
+                s.close_requested = true;
+                return Ok(());
+            }
+            _ => {}
+        }
+        match self.state.name() {
+            StateName::Listen => {
+                self.morph(Cause::UserClose, |_| State::Closed(Closed::default()));
                 Ok(())
             }
             StateName::Established => {
@@ -296,6 +312,11 @@ impl Connection {
         self.orphaned = true;
         match self.state.name() {
             StateName::Closed => Ok(()),
+            // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB; queued data goes with it.
+            StateName::SynSent => {
+                self.morph(Cause::UserClose, |_| State::Closed(Closed::default()));
+                Ok(())
+            }
             StateName::FinWait2 => {
                 self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
                 Ok(())
@@ -482,6 +503,9 @@ impl Connection {
     /// unchanged, in which case nothing is recorded.
     fn morph(&mut self, cause: Cause, f: impl FnOnce(State) -> State) {
         let from = self.state.name();
+        if self.state.sender().is_some() {
+            self.last_info = Some(self.info());
+        }
         let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
         self.state = f(old);
         let to = self.state.name();
@@ -509,6 +533,19 @@ impl Connection {
     pub fn info(&self) -> Info {
         let snd = self.state.sender();
         let rcv = self.state.receiver();
+        if let (None, Some(last)) = (snd, self.last_info) {
+            // The send side is gone: report its final figures.
+            return Info {
+                state: self.state.name(),
+                rcv_nxt: rcv.map_or(last.rcv_nxt, |r| r.nxt.0),
+                rcv_wnd: rcv.map_or(0, |r| r.wnd()),
+                bytes_received: rcv.map_or(last.bytes_received, |r| r.bytes_received),
+                recv_buffered: rcv.map_or(0, |r| r.buffered()),
+                send_buffered: 0,
+                unacked: 0,
+                ..last
+            };
+        }
         Info {
             state: self.state.name(),
             snd_una: snd.map_or(0, |s| s.una.0),

@@ -113,6 +113,9 @@ pub(crate) struct Listen {
 #[derive(Debug)]
 pub(crate) struct SynSent {
     pub snd: Sender,
+    /// The user shut down the send side before the handshake finished: the FIN follows the
+    /// queued data once established.
+    pub close_requested: bool,
 }
 
 #[derive(Debug)]
