@@ -69,3 +69,31 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    struct Buf([u8; 64], usize);
+    impl Write for Buf {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.1 + s.len();
+            self.0
+                .get_mut(self.1..end)
+                .ok_or(fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn displays_and_is_an_error() {
+        let mut b = Buf([0; 64], 0);
+        write!(b, "{}", Error::Fragmented).unwrap();
+        assert_eq!(&b.0[..b.1], b"IP fragment");
+        let e: &dyn core::error::Error = &Error::BadChecksum;
+        assert!(e.source().is_none());
+    }
+}

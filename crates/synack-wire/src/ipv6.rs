@@ -57,7 +57,6 @@ pub(crate) fn walk_extension_headers(bytes: &[u8], first: u8) -> Result<UpperLay
     let mut next = first;
     let mut off = 0usize;
     let mut fragmented = false;
-    let mut frag_offset = 0usize;
     for i in 0..=MAX_EXTENSION_HEADERS {
         let len = match next {
             protocol::HOP_BY_HOP
@@ -84,12 +83,11 @@ pub(crate) fn walk_extension_headers(bytes: &[u8], first: u8) -> Result<UpperLay
                 }
                 if offset != 0 {
                     let proto = *bytes.get(off).ok_or(Error::Truncated)?;
-                    frag_offset = usize::from(offset) * 8;
                     return Ok(UpperLayer {
                         protocol: proto,
                         offset: off + 8,
                         fragmented,
-                        frag_offset,
+                        frag_offset: usize::from(offset) * 8,
                     });
                 }
                 8
@@ -104,7 +102,7 @@ pub(crate) fn walk_extension_headers(bytes: &[u8], first: u8) -> Result<UpperLay
                     protocol: next,
                     offset: off,
                     fragmented,
-                    frag_offset,
+                    frag_offset: 0,
                 });
             }
         };

@@ -9,6 +9,32 @@
 //! - [`tcp`], [`ipv4`], [`ipv6`], [`icmp`]: a `*Packet<T>` view per header (getters on any
 //!   `T: AsRef<[u8]>`, setters when `T: AsMut<[u8]>`) and a `*Repr` plain-data form.
 //! - [`ip`]: the convenience layer the host uses: whole IP datagrams carrying TCP or ICMP.
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr};
+//! use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, emit_tcp, parse_tcp, tcp_packet_len};
+//!
+//! let src = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+//! let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+//! let syn = TcpRepr {
+//!     src_port: 49152,
+//!     dst_port: 80,
+//!     seq: 1000,
+//!     ack: 0,
+//!     flags: TcpFlags::SYN,
+//!     window: 65535,
+//!     urgent_ptr: 0,
+//!     options: TcpOptions { mss: Some(1460), sack_permitted: true, ..TcpOptions::default() },
+//!     payload: &[],
+//! };
+//! let mut buf = [0u8; 128];
+//! let n = emit_tcp(&mut buf, src, dst, 64, &syn)?;
+//! assert_eq!(n, tcp_packet_len(&syn, false));
+//! let (ip, seg) = parse_tcp(&buf[..n], ChecksumMode::Verify)?;
+//! assert_eq!((ip.src, ip.hop_limit), (src, 64));
+//! assert_eq!(seg, syn);
+//! # Ok::<(), synack_wire::Error>(())
+//! ```
 #![no_std]
 
 pub mod checksum;

@@ -309,3 +309,149 @@ fn we_read_what_etherparse_builds() {
     }
     assert!(built > PACKETS * 3 / 4, "only {built} packets built");
 }
+
+/// ICMP errors both ways: ours read by etherparse, etherparse's read by us, with the quoted
+/// TCP ports and sequence number checked against the packet that was quoted.
+#[test]
+fn icmp_errors_agree_with_etherparse() {
+    use etherparse::icmpv4::DestUnreachableHeader;
+    use etherparse::{Icmpv4Header, Icmpv4Type, Icmpv6Type};
+    use synack_wire::{IcmpRepr, Icmpv4Repr, Icmpv6Repr, emit_icmp, parse_icmp};
+
+    let mut rng = Rng(0x1c3b_0000_0000_0003);
+    for i in 0..PACKETS / 2 {
+        let (src, dst) = random_addrs(&mut rng);
+        // The quoted packet: a real TCP datagram going the other way, cut like routers do.
+        let payload = [0u8; 64];
+        let inner_repr = TcpRepr {
+            src_port: rng.next() as u16,
+            dst_port: rng.next() as u16,
+            seq: rng.next() as u32,
+            ack: 0,
+            flags: TcpFlags::ACK,
+            window: 100,
+            urgent_ptr: 0,
+            options: random_options(&mut rng),
+            payload: &payload,
+        };
+        let mut inner = vec![0u8; tcp_packet_len(&inner_repr, src.is_ipv6())];
+        emit_tcp(&mut inner, dst, src, 64, &inner_repr).unwrap();
+        let min = if src.is_ipv6() { 48 } else { 28 };
+        let quote = &inner[..min + rng.below((inner.len() - min + 1) as u64) as usize];
+
+        let mtu = rng.next() as u16;
+        let ours = if src.is_ipv6() {
+            if rng.chance(2) {
+                IcmpRepr::V6(Icmpv6Repr::PacketTooBig {
+                    mtu: u32::from(mtu),
+                    invoking: quote,
+                })
+            } else {
+                IcmpRepr::V6(Icmpv6Repr::DstUnreachable {
+                    code: rng.below(7) as u8,
+                    invoking: quote,
+                })
+            }
+        } else {
+            let code = rng.below(16) as u8;
+            IcmpRepr::V4(Icmpv4Repr::DstUnreachable {
+                code,
+                // Only code 4 carries an MTU; etherparse zeroes the field for the others.
+                next_hop_mtu: if code == 4 { mtu } else { 0 },
+                invoking: quote,
+            })
+        };
+
+        // Ours -> etherparse.
+        let mut pkt = vec![0u8; 48 + quote.len()];
+        let n = emit_icmp(&mut pkt, src, dst, 64, &ours).unwrap();
+        let pkt = &pkt[..n];
+        let sliced = SlicedPacket::from_ip(pkt).unwrap_or_else(|e| panic!("#{i}: {e:?}"));
+        match (&sliced.transport, &ours) {
+            (
+                Some(TransportSlice::Icmpv4(s)),
+                IcmpRepr::V4(Icmpv4Repr::DstUnreachable { code, .. }),
+            ) => {
+                assert_eq!((s.type_u8(), s.code_u8()), (3, *code), "#{i}");
+                let t = s.icmp_type();
+                assert_eq!(
+                    Icmpv4Header::with_checksum(t.clone(), s.payload()).checksum,
+                    s.checksum(),
+                    "#{i}"
+                );
+                if *code == 4 {
+                    assert_eq!(
+                        t,
+                        Icmpv4Type::DestinationUnreachable(
+                            DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu }
+                        )
+                    );
+                }
+                assert_eq!(s.payload(), quote);
+            }
+            (Some(TransportSlice::Icmpv6(s)), IcmpRepr::V6(r)) => {
+                let (IpAddr::V6(s6), IpAddr::V6(d6)) = (src, dst) else {
+                    unreachable!()
+                };
+                assert!(s.is_checksum_valid(s6.octets(), d6.octets()), "#{i}");
+                match r {
+                    Icmpv6Repr::PacketTooBig { mtu: m, .. } => {
+                        assert_eq!(s.icmp_type(), Icmpv6Type::PacketTooBig { mtu: *m })
+                    }
+                    Icmpv6Repr::DstUnreachable { code, .. } => {
+                        assert_eq!((s.type_u8(), s.code_u8()), (1, *code))
+                    }
+                    Icmpv6Repr::Other { .. } => unreachable!(),
+                }
+                assert_eq!(s.payload(), quote);
+            }
+            other => panic!("#{i}: {other:?}"),
+        }
+
+        // Etherparse -> ours: the same message built by etherparse parses to the same repr.
+        let mut theirs = Vec::new();
+        match (src, dst, &ours) {
+            (
+                IpAddr::V4(s),
+                IpAddr::V4(d),
+                IcmpRepr::V4(Icmpv4Repr::DstUnreachable { code, .. }),
+            ) => {
+                let b = PacketBuilder::ipv4(s.octets(), d.octets(), 64);
+                if *code == 4 {
+                    // The typed API, so etherparse places the MTU itself.
+                    b.icmpv4(Icmpv4Type::DestinationUnreachable(
+                        DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu },
+                    ))
+                    .write(&mut theirs, quote)
+                } else {
+                    b.icmpv4_raw(3, *code, [0; 4]).write(&mut theirs, quote)
+                }
+            }
+            (IpAddr::V6(s), IpAddr::V6(d), IcmpRepr::V6(Icmpv6Repr::PacketTooBig { mtu, .. })) => {
+                PacketBuilder::ipv6(s.octets(), d.octets(), 64)
+                    .icmpv6(Icmpv6Type::PacketTooBig { mtu: *mtu })
+                    .write(&mut theirs, quote)
+            }
+            (
+                IpAddr::V6(s),
+                IpAddr::V6(d),
+                IcmpRepr::V6(Icmpv6Repr::DstUnreachable { code, .. }),
+            ) => PacketBuilder::ipv6(s.octets(), d.octets(), 64)
+                .icmpv6_raw(1, *code, [0; 4])
+                .write(&mut theirs, quote),
+            _ => unreachable!(),
+        }
+        .unwrap();
+        let (h, back) =
+            parse_icmp(&theirs, ChecksumMode::Verify).unwrap_or_else(|e| panic!("#{i}: {e}"));
+        assert_eq!((h.src, h.dst), (src, dst));
+        assert_eq!(back, ours, "#{i}");
+        let q = back.quoted().unwrap();
+        assert_eq!((q.src, q.dst), (dst, src));
+        let t = q.tcp().unwrap();
+        assert_eq!(
+            (t.src_port, t.dst_port, t.seq),
+            (inner_repr.src_port, inner_repr.dst_port, inner_repr.seq)
+        );
+    }
+}
