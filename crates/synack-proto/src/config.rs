@@ -37,6 +37,14 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// Initial congestion window in segments (RFC 6928).
     pub initial_window: u32,
+    /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
+    /// 40 ms); `None` acknowledges every segment at once.
+    pub delayed_ack: Option<Duration>,
+    /// Data segments acknowledged at once at the start of a connection (Linux quick-ACK).
+    pub quickack_segments: u32,
+    /// Turn Nagle's algorithm off (`TCP_NODELAY`): a short tail of data goes out at once even
+    /// while earlier data is unacknowledged.
+    pub nodelay: bool,
 }
 
 impl Default for Config {
@@ -58,6 +66,9 @@ impl Default for Config {
             timestamps: true,
             challenge_ack_limit: 10,
             initial_window: 10,
+            delayed_ack: Some(Duration::from_millis(40)),
+            quickack_segments: 16,
+            nodelay: false,
         }
     }
 }

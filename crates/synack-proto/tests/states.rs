@@ -461,8 +461,58 @@ fn established_send_respects_peer_window() {
     d.input(seg(".", PEER_ISS + 1, ISS + 1001).win(3000));
     let out = d.out();
     let lens: Vec<_> = out.iter().map(|s| (s.seq, s.payload.len())).collect();
-    assert_eq!(lens, vec![(ISS + 1001, 1460), (ISS + 2461, 540)]);
-    assert!(out[1].flags.psh(), "PSH on the last segment of the buffer");
+    // Nagle (RFC 896): the 540-byte tail waits while the full segment is unacknowledged.
+    assert_eq!(lens, vec![(ISS + 1001, 1460)]);
+    d.input(seg(".", PEER_ISS + 1, ISS + 2461).win(3000));
+    let out = d.out();
+    let lens: Vec<_> = out.iter().map(|s| (s.seq, s.payload.len())).collect();
+    assert_eq!(lens, vec![(ISS + 2461, 540)]);
+    assert!(out[0].flags.psh(), "PSH on the last segment of the buffer");
+}
+
+fn nodelay_sends_the_tail_at_once() {
+    let mut d = Driver::established();
+    d.c.set_nodelay(true);
+    d.c.send(&[7u8; 2000]).unwrap();
+    let lens: Vec<_> = d.out().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, vec![1460, 540]);
+    // Without it, a short write behind unacknowledged data waits (Nagle).
+    let mut d = Driver::established();
+    d.c.send(b"first").unwrap();
+    assert_eq!(d.out().len(), 1);
+    d.c.send(b"second").unwrap();
+    assert_eq!(d.out(), vec![]);
+    d.input(seg(".", PEER_ISS + 1, ISS + 6));
+    assert_eq!(d.out()[0].payload, b"second");
+}
+
+fn out_of_window_bare_acks_are_answered_at_most_every_500ms() {
+    let mut d = Driver::established();
+    let stale = || seg(".", PEER_ISS.wrapping_sub(9000), ISS + 1);
+    d.input(stale());
+    assert_eq!(d.out().len(), 1);
+    d.input(stale());
+    assert_eq!(d.out(), vec![], "an ACK loop is cut");
+    d.input(seg("P.", PEER_ISS.wrapping_sub(9000), ISS + 1).data(b"old"));
+    assert_eq!(d.out().len(), 1, "a retransmission is always answered");
+    d.advance(Duration::from_millis(500));
+    d.input(stale());
+    assert_eq!(d.out().len(), 1);
+}
+
+fn bare_acks_carry_the_highest_sequence_sent_after_a_timeout() {
+    let mut d = Driver::established();
+    d.c.send(&[1u8; 3000]).unwrap();
+    assert_eq!(d.out().len(), 2);
+    d.advance(Duration::from_millis(200));
+    // The timeout moved the send point back to SND.UNA, but an ACK we owe says SND.MAX.
+    d.input(seg("P.", PEER_ISS + 1, ISS + 1).data(b"hi"));
+    let out = d.out();
+    let bare: Vec<_> = out.iter().filter(|s| s.payload.is_empty()).collect();
+    assert!(
+        !bare.is_empty() && bare.iter().all(|s| s.seq == ISS + 2921),
+        "{out:?}"
+    );
 }
 
 fn zero_window_is_probed_and_survives() {
@@ -973,6 +1023,9 @@ scenarios!(
     established_ack_too_old_gets_challenge_ack,
     established_segment_without_ack_is_dropped,
     established_send_respects_peer_window,
+    nodelay_sends_the_tail_at_once,
+    out_of_window_bare_acks_are_answered_at_most_every_500ms,
+    bare_acks_carry_the_highest_sequence_sent_after_a_timeout,
     zero_window_is_probed_and_survives,
     unanswered_zero_window_probes_give_up,
     established_fin_goes_to_close_wait,

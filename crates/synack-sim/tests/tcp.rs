@@ -110,6 +110,14 @@ fn check(run: &Run, seed: u64) {
             "seed {seed}: {name} never reported an orderly close"
         );
     }
+    // A storm of ACKs answering ACKs would still deliver the bytes; bound the packet count
+    // (the minimum is about 70 here) so such a loop fails the test.
+    let offered = run.pair.link.stats(Side::A).offered + run.pair.link.stats(Side::B).offered;
+    let budget = 40 * (run.a_data.len() as u64 / 1000 + 10);
+    assert!(
+        offered < budget,
+        "seed {seed}: {offered} packets (ACK storm?)"
+    );
     // The active closer waited out TIME-WAIT; the passive closer went through LAST-ACK.
     let visited = |node: &ConnNode, s: StateName| {
         node.events

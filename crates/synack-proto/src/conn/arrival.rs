@@ -22,6 +22,9 @@ const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 60 * 60);
 /// §4.2.2.6's 536 for IPv4; the host lowers it further for IPv6 paths if needed).
 const DEFAULT_PEER_MSS: u32 = 536;
 
+/// Least time between two ACKs answering out-of-window bare ACKs (Linux's default).
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// The segment length of RFC 9293 §3.3.1: payload plus one for SYN and one for FIN.
 fn seg_len(seg: &TcpRepr<'_>) -> u32 {
     seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin())
@@ -294,9 +297,26 @@ impl Connection {
         // First: is the segment in the window?
         if !acceptable(rcv.nxt, rcv.wnd(), seq, len) {
             self.dropped_segments += 1;
-            if !flags.rst() {
-                self.ack_now = true;
+            if flags.rst() {
+                return;
             }
+            if !syn && payload_len > 0 {
+                rcv.note_old_duplicate(seq, payload_len);
+            }
+            // Two ends that disagree about the window could answer each other's bare ACKs
+            // forever; like Linux (`tcp_invalid_ratelimit`), answer those at most every 500 ms.
+            // Segments with data or SYN/FIN are always answered: the peer is retransmitting.
+            let bare = len == 0;
+            let recently = self
+                .last_oow_ack
+                .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
+            if bare && recently {
+                return;
+            }
+            if bare {
+                self.last_oow_ack = Some(now);
+            }
+            self.ack_now = true;
             return;
         }
         // RFC 7323 §4.3: remember the peer's newest timestamp from a segment that covers the
@@ -526,70 +546,65 @@ impl Connection {
         });
     }
 
-    /// The seventh and eighth checks: in-order data into the receive buffer, then the FIN.
+    /// The seventh and eighth checks: text into the receive buffer (or the out-of-order store),
+    /// then the FIN once it is in sequence.
     fn process_text_and_fin(&mut self, now: Instant, data_seq: SeqNum, seg: &TcpRepr<'_>) {
         let name = self.state.name();
         let accepts_text = matches!(
             name,
             StateName::Established | StateName::FinWait1 | StateName::FinWait2
         );
+        if !accepts_text {
+            // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer's FIN is already in; text is
+            // ignored, a FIN changes nothing (RFC 9293 §3.10.7.4).
+            return;
+        }
+        if seg.payload.is_empty() && !seg.flags.fin() {
+            return;
+        }
         let orphaned = self.orphaned;
         let Some(rcv) = self.state.receiver_mut() else {
             return;
         };
-        let mut payload = seg.payload;
-        let fin_seq = data_seq + payload.len() as u32;
-        if !payload.is_empty() && accepts_text {
-            let end = data_seq + payload.len() as u32;
-            if orphaned && end.gt(rcv.nxt) {
-                // RFC 1122 §4.2.2.13: new data for a connection the user has closed is
-                // answered with a reset.
-                let ack = rcv.nxt;
-                let seq = self.state.sender().map_or(SeqNum(0), |s| s.nxt.max(s.max));
-                self.queue_reset(seq, Some(ack), seg.src_port);
-                self.morph(Cause::DataAfterClose, |_| {
-                    State::Closed(Closed {
-                        error: Some(Error::ConnectionAborted),
-                        rcv: None,
-                    })
-                });
-                return;
-            }
-            if data_seq.gt(rcv.nxt) {
-                // A gap: not kept yet (reassembly comes with the data-path work). A duplicate
-                // ACK right away tells the sender what is missing (RFC 5681 §4.2).
-                self.ack_now = true;
-                return;
-            }
-            let skip = rcv.nxt.since(data_seq) as usize;
-            payload = payload.get(skip..).unwrap_or(&[]);
-            let taken = rcv.accept(payload);
-            if taken > 0 {
-                self.events.push_back(Event::Readable);
-            }
-            // Every data segment is acknowledged at once for now (delayed ACKs come later).
+        let end = data_seq + seg.payload.len() as u32;
+        if orphaned && !seg.payload.is_empty() && end.gt(rcv.nxt) {
+            // RFC 1122 §4.2.2.13: new data for a connection the user has closed is answered
+            // with a reset.
+            let ack = rcv.nxt;
+            let seq = self.state.sender().map_or(SeqNum(0), |s| s.nxt.max(s.max));
+            self.queue_reset(seq, Some(ack), seg.src_port);
+            self.morph(Cause::DataAfterClose, |_| {
+                State::Closed(Closed {
+                    error: Some(Error::ConnectionAborted),
+                    rcv: None,
+                })
+            });
+            return;
+        }
+        let accepted = rcv.accept_segment(data_seq, seg.payload, seg.flags.fin());
+        if accepted.delivered > 0 {
+            self.events.push_back(Event::Readable);
+        }
+        if accepted.out_of_order || accepted.duplicate || accepted.filled_gap || accepted.fin {
+            // RFC 5681 §4.2 and RFC 9293 §3.8.6.3: out-of-order data, duplicates and gap fills
+            // are acknowledged at once, so the sender learns quickly what is missing.
             self.ack_now = true;
-            if taken < payload.len() {
-                // No room: the rest, and any FIN behind it, wait for a retransmission.
-                return;
-            }
+        } else if accepted.delivered > 0 {
+            self.schedule_ack(now, accepted.delivered);
+        } else {
+            // No room for any of it: say so right away.
+            self.ack_now = true;
+        }
+        if !accepted.fin {
+            return;
         }
 
-        // Eighth: FIN, only when it is the next thing in sequence.
+        // Eighth: the FIN is next in sequence.
         let Some(rcv) = self.state.receiver_mut() else {
             return;
         };
-        if !seg.flags.fin() || rcv.fin_received {
-            return;
-        }
-        if fin_seq != rcv.nxt {
-            // A FIN beyond a gap: say what is missing.
-            self.ack_now = true;
-            return;
-        }
         rcv.nxt += 1;
         rcv.fin_received = true;
-        self.ack_now = true;
         self.events.push_back(Event::Readable);
         match name {
             StateName::Established => self.morph(Cause::RecvFin, |s| match s {
@@ -602,6 +617,29 @@ impl Connection {
             }),
             StateName::FinWait2 => self.enter_time_wait(now, Cause::RecvFin),
             _ => {}
+        }
+    }
+
+    /// Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): acknowledge at least
+    /// every second full-sized segment and within the delay; the first segments of a
+    /// connection are acknowledged at once (quick-ACK) so slow start is not held back.
+    fn schedule_ack(&mut self, now: Instant, bytes: usize) {
+        let Some(delay) = self.config.delayed_ack else {
+            self.ack_now = true;
+            return;
+        };
+        if self.quickacks_left > 0 {
+            self.quickacks_left -= 1;
+            self.ack_now = true;
+            return;
+        }
+        self.unacked_bytes += bytes;
+        let full =
+            usize::from(self.config.mss).saturating_sub(if self.timestamps { 12 } else { 0 });
+        if self.unacked_bytes >= 2 * full.max(1) {
+            self.ack_now = true;
+        } else if self.delack_deadline.is_none() {
+            self.delack_deadline = Some(now + delay);
         }
     }
 }

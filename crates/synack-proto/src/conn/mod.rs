@@ -115,9 +115,16 @@ pub struct Connection {
     /// random offset; ours comes from the caller-chosen ISS).
     ts_offset: u32,
     fin_wait2_deadline: Option<Instant>,
+    /// Delayed ACK: when the owed ACK must go at the latest, bytes received since the last
+    /// ACK, and how many more segments are acknowledged at once (quick-ACK).
+    delack_deadline: Option<Instant>,
+    unacked_bytes: usize,
+    quickacks_left: u32,
     /// RFC 5961 §7 rate limit: start of the current one-second window and ACKs sent in it.
     challenge_window: Instant,
     challenge_count: u32,
+    /// When we last answered an out-of-window bare ACK (see `on_synchronized`).
+    last_oow_ack: Option<Instant>,
     /// Counters of dropped input, for diagnostics.
     pub(crate) dropped_segments: u64,
     /// `info()` as it was when the send side was last alive, so RTT and retransmission
@@ -141,8 +148,12 @@ impl Connection {
             sack: false,
             ts_offset: iss.rotate_left(13),
             fin_wait2_deadline: None,
+            delack_deadline: None,
+            unacked_bytes: 0,
+            quickacks_left: config.quickack_segments,
             challenge_window: Instant::ZERO,
             challenge_count: 0,
+            last_oow_ack: None,
             dropped_segments: 0,
             last_info: None,
         }
@@ -185,6 +196,11 @@ impl Connection {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Turns Nagle's algorithm off or on (`TCP_NODELAY`).
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.config.nodelay = nodelay;
     }
 
     /// The error that ended the connection, if it ended abnormally.
@@ -369,6 +385,7 @@ impl Connection {
         if let State::TimeWait(tw) = &self.state {
             consider(Some(tw.expires));
         }
+        consider(self.delack_deadline);
         if self.state.name() == StateName::FinWait2 {
             consider(self.fin_wait2_deadline);
         }
@@ -377,6 +394,10 @@ impl Connection {
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.delack_deadline.is_some_and(|d| d <= now) {
+            self.delack_deadline = None;
+            self.ack_now = true;
+        }
         if let State::TimeWait(tw) = &self.state {
             if tw.expires <= now {
                 self.morph(Cause::TimeWaitExpired, |s| match s {

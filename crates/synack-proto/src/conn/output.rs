@@ -103,6 +103,7 @@ impl Connection {
         let offer_ws = self.config.window_scaling;
         let offer_sack = self.config.sack;
         let ack_now = self.ack_now;
+        let nodelay = self.config.nodelay;
         let rcv_wscale = self.config.rcv_wscale();
         let ws_ok = self.window_scaling;
         let timestamps = self.timestamps;
@@ -117,6 +118,14 @@ impl Connection {
             | State::Closing(s)
             | State::LastAck(s) => (&mut s.snd, Some(&mut s.rcv)),
             _ => return None,
+        };
+
+        // SACK blocks ride on every ACK while there is something to report (RFC 2018 §4), and
+        // their option bytes come out of the payload so the segment still fits the MSS.
+        let max_sack = if timestamps { 3 } else { 4 };
+        let sack_reserve = match &rcv {
+            Some(r) if sack && r.has_sack_info() => 4 + 8 * max_sack,
+            _ => 0,
         };
 
         // A fast retransmission resends the head; otherwise send what lies at SND.NXT.
@@ -163,9 +172,19 @@ impl Connection {
                 (snd.una + wnd.min(snd.cwnd)).since(seq)
             };
             len = available
-                .min(snd.mss as usize)
+                .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
                 .min(window_limit as usize)
                 .min(buf.len());
+            // Sender-side silly window avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 896): while
+            // anything is unacknowledged, hold back a segment smaller than a full one; the
+            // next ACK brings us here again. With `nodelay`, the tail of the buffer may go.
+            let new_data = !head && seq.ge(snd.max) && !(snd.probe_due && snd.wnd == 0);
+            let full = ((snd.mss as usize).saturating_sub(sack_reserve)).max(1);
+            let in_flight = snd.una != snd.max;
+            let is_tail = len == available;
+            if new_data && len < full && in_flight && !(is_tail && nodelay) {
+                len = 0;
+            }
             if len > 0 {
                 len = snd.copy_data(seq, &mut buf[..len]);
                 if seq + len as u32 == snd.data_end() {
@@ -221,9 +240,15 @@ impl Connection {
             }
         }
 
-        let seq_field = if seq_len == 0 { snd.nxt } else { seq };
+        // A bare ACK carries RFC 9293's SND.NXT, the highest number sent, even while a
+        // retransmission has moved our `nxt` back: the peer may already have everything up to
+        // there, and would find a lower number unacceptable.
+        let seq_field = if seq_len == 0 { snd.max } else { seq };
         let (ack, window) = match rcv {
             Some(r) => {
+                if sack_reserve > 0 && !flags.syn() {
+                    options.sack_blocks = r.sack_blocks(max_sack);
+                }
                 let window = if flags.syn() {
                     r.syn_window_field()
                 } else {
@@ -241,7 +266,10 @@ impl Connection {
             window
         };
         if flags.ack() {
+            // Whatever ACK was owed, this segment carries it.
             self.ack_now = false;
+            self.delack_deadline = None;
+            self.unacked_bytes = 0;
         }
         if !flags.ack() {
             return Some(self.repr(seq_field, SeqNum(0), flags, window, options, &buf[..0]));

@@ -1,0 +1,221 @@
+//! The receive side of the data path: reassembly, SACK and D-SACK generation, delayed ACKs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use proptest::prelude::*;
+use synack_proto::{Config, StateName};
+use synack_wire::SackBlock;
+
+fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+/// Established with SACK negotiated and every segment acknowledged at once.
+fn sack_established(config: Config) -> Driver {
+    let mut d = Driver::syn_sent(Config {
+        sack: true,
+        ..config
+    });
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460).sack_ok());
+    d.out();
+    assert!(d.c.info().sack);
+    d
+}
+
+fn blocks(s: &Seg) -> Vec<(u32, u32)> {
+    s.options
+        .sack_blocks
+        .as_slice()
+        .iter()
+        .map(|b: &SackBlock| (b.left, b.right))
+        .collect()
+}
+
+const P: u32 = PEER_ISS + 1;
+
+#[test]
+fn out_of_order_segments_are_kept_sacked_and_reassembled() {
+    let mut d = sack_established(plain_config());
+    d.input(seg("P.", P + 4, ISS + 1).data(b"bbbb"));
+    let out = d.out();
+    assert_eq!((out.len(), out[0].ack), (1, P), "duplicate ACK at once");
+    assert_eq!(blocks(&out[0]), vec![(P + 4, P + 8)]);
+    d.input(seg("P.", P + 8, ISS + 1).data(b"cccc"));
+    assert_eq!(
+        blocks(&d.out()[0]),
+        vec![(P + 4, P + 12)],
+        "adjacent pieces merge"
+    );
+    assert_eq!(d.read_all(), b"", "nothing readable across the gap");
+    d.input(seg("P.", P, ISS + 1).data(b"aaaa"));
+    let out = d.out();
+    assert_eq!(out[0].ack, P + 12, "the gap fill acknowledges everything");
+    assert!(blocks(&out[0]).is_empty());
+    assert_eq!(d.read_all(), b"aaaabbbbcccc");
+}
+
+#[test]
+fn sack_blocks_put_the_most_recent_first() {
+    let mut d = sack_established(plain_config());
+    d.input(seg("P.", P + 10, ISS + 1).data(b"x"));
+    d.out();
+    d.input(seg("P.", P + 20, ISS + 1).data(b"y"));
+    d.out();
+    d.input(seg("P.", P + 30, ISS + 1).data(b"z"));
+    assert_eq!(
+        blocks(&d.out()[0]),
+        vec![(P + 30, P + 31), (P + 20, P + 21), (P + 10, P + 11)]
+    );
+    d.input(seg("P.", P + 20, ISS + 1).data(b"y"));
+    // A duplicate of kept data is reported first as a D-SACK (RFC 2883), then the blocks.
+    assert_eq!(
+        blocks(&d.out()[0]),
+        vec![
+            (P + 20, P + 21),
+            (P + 20, P + 21),
+            (P + 30, P + 31),
+            (P + 10, P + 11)
+        ]
+    );
+}
+
+#[test]
+fn duplicate_data_draws_a_dsack() {
+    let mut d = sack_established(plain_config());
+    d.input(seg("P.", P, ISS + 1).data(b"abcd"));
+    d.out();
+    d.input(seg("P.", P, ISS + 1).data(b"abcd"));
+    let out = d.out();
+    assert_eq!(out[0].ack, P + 4);
+    assert_eq!(blocks(&out[0]), vec![(P, P + 4)]);
+    d.input(seg(".", P + 4, ISS + 1));
+    assert_eq!(d.out(), vec![], "a pure ACK draws nothing");
+}
+
+#[test]
+fn overlapping_pieces_keep_the_first_copy_and_fill_holes() {
+    let mut d = sack_established(plain_config());
+    d.input(seg("P.", P + 4, ISS + 1).data(b"EFGH"));
+    d.input(seg("P.", P + 2, ISS + 1).data(b"cdXXXXkl"));
+    d.input(seg("P.", P, ISS + 1).data(b"ab"));
+    d.out();
+    assert_eq!(d.read_all(), b"abcdEFGHkl");
+}
+
+#[test]
+fn fin_beyond_a_gap_waits_for_the_gap() {
+    let mut d = sack_established(plain_config());
+    d.input(seg("FP.", P + 4, ISS + 1).data(b"tail"));
+    assert_eq!(d.state(), StateName::Established);
+    assert_eq!(d.out()[0].ack, P);
+    d.input(seg("P.", P, ISS + 1).data(b"head"));
+    assert_eq!(d.state(), StateName::CloseWait);
+    assert_eq!(d.out()[0].ack, P + 9);
+    assert_eq!(d.read_all(), b"headtail");
+    assert_eq!(d.c.recv(&mut [0u8; 4]), Ok(0));
+}
+
+#[test]
+fn out_of_order_data_beyond_the_buffer_is_not_kept() {
+    let config = Config {
+        recv_buffer: 8,
+        ..plain_config()
+    };
+    let mut d = sack_established(config);
+    d.input(seg("P.", P + 4, ISS + 1).data(b"0123456789"));
+    d.input(seg("P.", P, ISS + 1).data(b"abcd"));
+    d.out();
+    assert_eq!(
+        d.read_all(),
+        b"abcd0123",
+        "only what fits the 8-byte buffer"
+    );
+}
+
+#[test]
+fn delayed_ack_waits_40ms_or_for_a_second_full_segment() {
+    let config = Config {
+        quickack_segments: 0,
+        ..plain_config()
+    };
+    let mut d = sack_established(config);
+    d.input(seg("P.", P, ISS + 1).data(b"one"));
+    assert_eq!(d.out(), vec![], "the ACK is delayed");
+    let sent = d.advance(ms(39));
+    assert!(sent.is_empty());
+    let sent = d.advance(ms(1));
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].0.as_millis(), sent[0].1.ack), (40, P + 3));
+    // Two full-sized segments: the second is acknowledged at once.
+    d.input(seg("P.", P + 3, ISS + 1).data(&[1u8; 1460]));
+    assert_eq!(d.out(), vec![]);
+    d.input(seg("P.", P + 1463, ISS + 1).data(&[2u8; 1460]));
+    let out = d.out();
+    assert_eq!((out.len(), out[0].ack), (1, P + 2923));
+    // Data we send carries the owed ACK: nothing extra follows.
+    d.input(seg("P.", P + 2923, ISS + 1).data(b"q"));
+    d.c.send(b"answer").unwrap();
+    let out = d.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].ack, &out[0].payload[..]),
+        (P + 2924, &b"answer"[..])
+    );
+    assert!(d.advance(ms(100)).is_empty());
+}
+
+#[test]
+fn quick_ack_acknowledges_the_first_segments_at_once() {
+    let config = Config {
+        quickack_segments: 2,
+        ..plain_config()
+    };
+    let mut d = sack_established(config);
+    for i in 0..2u32 {
+        d.input(seg("P.", P + i, ISS + 1).data(b"x"));
+        assert_eq!(d.out().len(), 1, "segment {i} acknowledged at once");
+    }
+    d.input(seg("P.", P + 2, ISS + 1).data(b"x"));
+    assert_eq!(d.out(), vec![], "then the delayed-ACK rules apply");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any arrival order, with duplicates and reads interleaved, delivers exactly the stream.
+    #[test]
+    fn any_arrival_order_delivers_the_exact_stream(
+        cuts in proptest::collection::vec(1usize..900, 1..40),
+        order in proptest::collection::vec(any::<proptest::sample::Index>(), 1..80),
+        reads in proptest::collection::vec(any::<bool>(), 80),
+    ) {
+        let mut d = sack_established(plain_config());
+        let total: usize = cuts.iter().sum();
+        let stream: Vec<u8> = (0..total).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut segs = Vec::new();
+        let mut at = 0;
+        for c in &cuts {
+            segs.push((at, stream[at..at + c].to_vec()));
+            at += c;
+        }
+        let mut got = Vec::new();
+        for (i, idx) in order.iter().enumerate() {
+            let (off, data) = &segs[idx.index(segs.len())];
+            d.input(seg("P.", P + *off as u32, ISS + 1).data(data));
+            d.out();
+            if reads[i] {
+                got.extend(d.read_all());
+            }
+        }
+        // Whatever the shuffle missed arrives at the end, in order.
+        for (off, data) in &segs {
+            d.input(seg("P.", P + *off as u32, ISS + 1).data(data));
+        }
+        got.extend(d.read_all());
+        prop_assert_eq!(got, stream);
+        prop_assert_eq!(d.c.info().rcv_nxt, P + total as u32);
+    }
+}
