@@ -6,4 +6,6 @@ pub mod json;
 pub mod ladder;
 pub mod scenario;
 pub mod sim;
+pub mod states;
+pub mod svg;
 pub mod text;

@@ -29,6 +29,31 @@ enum Command {
     /// its retransmission, and the four-way close. No root, no real network: everything runs
     /// in virtual time and the same seed always gives the same run.
     Demo(DemoArgs),
+    /// Show TCP's state diagram, drawn from the transition table the code itself enforces.
+    ///
+    /// Prints the table by default; --dot prints Graphviz DOT, --svg draws the diagram in the
+    /// classic RFC 9293 layout (no Graphviz needed). With --scenario, the edges that scenario
+    /// takes are highlighted.
+    States(StatesArgs),
+}
+
+#[derive(Args)]
+struct StatesArgs {
+    /// Print Graphviz DOT instead of the table.
+    #[arg(long)]
+    dot: bool,
+    /// Write the diagram as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    /// Highlight the transitions this scenario makes (see `synack demo --list`).
+    #[arg(long, short)]
+    scenario: Option<String>,
+    /// Seed for the highlighted run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Language of the descriptions and cause labels.
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
 }
 
 #[derive(Args)]
@@ -48,6 +73,9 @@ struct DemoArgs {
     /// Also write the packets as a pcap file (opens in Wireshark or tcpdump).
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
+    /// Also write the ladder diagram as an SVG picture.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
     /// Print one JSON object per line (state changes, packets, then a summary) instead of the
     /// diagram.
     #[arg(long)]
@@ -97,6 +125,10 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         std::fs::write(path, run.pcap_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, synack_cli::svg::ladder(&run, lang))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     let text = if args.json {
         let mut s = json::lines(&run).join("\n");
@@ -110,10 +142,44 @@ fn demo(args: DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn states(args: StatesArgs) -> Result<(), String> {
+    let lang = lang(args.lang);
+    let mut visited = std::collections::BTreeSet::new();
+    let mut title = String::from("TCP connection states (RFC 9293)");
+    if let Some(name) = &args.scenario {
+        let params = Params {
+            seed: args.seed,
+            ..Params::default()
+        };
+        let run = scenario::run(name, &params)?;
+        visited.extend(run.changes.iter().map(|c| synack_proto::Transition {
+            from: c.from,
+            to: c.to,
+            cause: c.cause,
+        }));
+        title = format!("{title} · highlighted: scenario {name}");
+    }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, synack_cli::states::svg(&visited, lang, &title))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if !args.dot {
+            return Ok(());
+        }
+    }
+    let text = if args.dot {
+        synack_cli::states::dot(&visited)
+    } else {
+        synack_cli::states::table(lang)
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo(args),
+        Command::States(args) => states(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
