@@ -30,7 +30,14 @@ pub fn timeline(run: &Run) -> Vec<(synack_proto::Instant, Item)> {
         items.push((n.at, 0, i, Item::Note(i)));
     }
     for (i, c) in run.changes.iter().enumerate() {
-        items.push((c.at, 1, i, Item::Change(i)));
+        // An inferred change follows the packet it was inferred from, unless its host sent
+        // that packet (a FIN sent means FIN-WAIT-1 before the FIN is on the wire).
+        let after = run.observed
+            && !run
+                .packets
+                .iter()
+                .any(|p| p.sent_at == c.at && p.from == c.host);
+        items.push((c.at, if after { 3 } else { 1 }, i, Item::Change(i)));
     }
     for (i, p) in run.packets.iter().enumerate() {
         items.push((p.sent_at, 2, i, Item::Packet(i)));
@@ -126,11 +133,11 @@ fn packet_line(run: &Run, p: &Packet, lang: Lang) -> Line {
     if let Some(m) = mark(p, lang) {
         text = format!("{text}  [{m}]");
     }
-    let arrival = p
-        .arrival
-        .map(|a| format!(" {} ", ms(a)))
-        .unwrap_or_default();
-    let _ = run;
+    // A capture seen at one point knows no arrival times.
+    let arrival = match p.arrival {
+        Some(a) if !run.observed => format!(" {} ", ms(a)),
+        _ => String::new(),
+    };
     // Room: INNER minus the decorations "─ ", " ", "▶" and the arrival time.
     let lost_tail = lang.pick("✗ lost", "✗ 丢失");
     let room = INNER.saturating_sub(4 + width(&arrival) + width(lost_tail) + 6);
@@ -191,7 +198,7 @@ fn change_text(from: StateName, to: StateName, cause: &str) -> String {
 /// The ladder as lines of styled spans.
 pub fn lines(run: &Run, lang: Lang) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::new();
-    let [a, b] = run.hosts;
+    let [a, b] = &run.hosts;
     // Column heads and each host's starting state.
     let head_a = format!("{a} :{}", run.ports[0]);
     let head_b = format!("{b} :{}", run.ports[1]);
@@ -346,7 +353,7 @@ pub fn report(run: &Run, lang: Lang, color: bool) -> String {
 /// The closing summary: bytes verified, retransmissions, states visited, how each side ended.
 pub fn summary(run: &Run, lang: Lang, color: bool) -> String {
     let s = &run.summary;
-    let [a, b] = run.hosts;
+    let [a, b] = &run.hosts;
     let mut out = String::new();
     out.push_str(&Style::Bold.paint(lang.pick("Summary", "小结"), color));
     out.push('\n');

@@ -4,8 +4,10 @@
 pub mod i18n;
 pub mod json;
 pub mod ladder;
+pub mod plot;
 pub mod scenario;
 pub mod sim;
 pub mod states;
 pub mod svg;
 pub mod text;
+pub mod trace;

@@ -35,6 +35,42 @@ enum Command {
     /// classic RFC 9293 layout (no Graphviz needed). With --scenario, the edges that scenario
     /// takes are highlighted.
     States(StatesArgs),
+    /// Draw the ladder diagram of a capture file (pcap: raw IP, Ethernet or Linux cooked) and
+    /// each side's states as inferred from the flags.
+    Trace(TraceArgs),
+    /// Draw a scenario's time-sequence graph (sequence number against time) as SVG.
+    Plot(PlotArgs),
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// The capture to read (the first TCP connection in it is drawn).
+    file: std::path::PathBuf,
+    /// Also write the ladder diagram as SVG.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// Which scenario to run (see `synack demo --list`).
+    #[arg(long, short, default_value = "lossy")]
+    scenario: String,
+    /// Where to write the SVG.
+    #[arg(long, short, value_name = "FILE.svg")]
+    out: std::path::PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Extra random loss, a probability from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Round-trip time in milliseconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    rtt: u64,
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
 }
 
 #[derive(Args)]
@@ -76,6 +112,9 @@ struct DemoArgs {
     /// Also write the ladder diagram as an SVG picture.
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
+    /// Also write a time-sequence graph (sequence number against time, tcptrace-style) as SVG.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<std::path::PathBuf>,
     /// Print one JSON object per line (state changes, packets, then a summary) instead of the
     /// diagram.
     #[arg(long)]
@@ -126,8 +165,10 @@ fn demo(args: DemoArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.svg {
-        std::fs::write(path, synack_cli::svg::ladder(&run, lang))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_file(path, &synack_cli::svg::ladder(&run, lang))?;
+    }
+    if let Some(path) = &args.plot {
+        write_file(path, &synack_cli::plot::svg(&run, lang))?;
     }
     let mut out = std::io::stdout().lock();
     let text = if args.json {
@@ -139,6 +180,32 @@ fn demo(args: DemoArgs) -> Result<(), String> {
     };
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = out.write_all(text.as_bytes());
+    Ok(())
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `synack plot`: the time-sequence graph of one scenario.
+fn plot(args: PlotArgs) -> Result<(), String> {
+    let params = Params {
+        seed: args.seed,
+        loss: args.loss,
+        rtt: Duration::from_millis(args.rtt),
+    };
+    let run = scenario::run(&args.scenario, &params)?;
+    write_file(&args.out, &synack_cli::plot::svg(&run, lang(args.lang)))
+}
+
+fn trace(args: TraceArgs) -> Result<(), String> {
+    let lang = lang(args.lang);
+    let t = synack_cli::trace::read(&args.file)?;
+    if let Some(path) = &args.svg {
+        write_file(path, &synack_cli::svg::ladder(&t.run, lang))?;
+    }
+    let text = synack_cli::trace::report(&t, &args.file.display().to_string(), lang, use_color());
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
 }
 
@@ -180,6 +247,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo(args),
         Command::States(args) => states(args),
+        Command::Plot(args) => plot(args),
+        Command::Trace(args) => trace(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -220,7 +220,7 @@ pub struct Run {
     pub scenario: &'static str,
     pub params: Params,
     /// Names of side A and side B ("client", "server").
-    pub hosts: [&'static str; 2],
+    pub hosts: [String; 2],
     pub ports: [u16; 2],
     /// Each host's state before anything happened.
     pub initial: [StateName; 2],
@@ -234,14 +234,17 @@ pub struct Run {
     pub end: Instant,
     /// The demo's MSL (TIME-WAIT lasts twice this).
     pub msl: Duration,
+    /// Built from a capture taken at one point rather than from the simulator: arrival times
+    /// and losses are unknown, and states are inferred from the flags.
+    pub observed: bool,
     /// Bytes each host's application wrote and read.
     pub app_sent: [u64; 2],
     pub app_received: [u64; 2],
 }
 
 impl Run {
-    pub fn host_name(&self, side: Side) -> &'static str {
-        self.hosts[idx(side)]
+    pub fn host_name(&self, side: Side) -> &str {
+        &self.hosts[idx(side)]
     }
 
     /// The states `side` went through, the initial one first.
@@ -860,7 +863,7 @@ fn finish(
     Run {
         scenario: name,
         params: params.clone(),
-        hosts,
+        hosts: hosts.map(String::from),
         ports,
         initial,
         packets,
@@ -871,6 +874,7 @@ fn finish(
         summary,
         end,
         msl: demo_config().msl,
+        observed: false,
         app_sent: [a.app.sent as u64, b.app.sent as u64],
         app_received: [a.app.received.len() as u64, b.app.received.len() as u64],
     }

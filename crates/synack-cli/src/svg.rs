@@ -165,7 +165,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
             s,
             r##"<rect class="host" x="{:.0}" y="70" width="160" height="30" rx="4" fill="#eef" stroke="#336"/><text x="{x:.0}" y="90" text-anchor="middle" font-size="13" font-weight="bold">{} :{}</text>"##,
             x - 80.0,
-            esc(run.hosts[i]),
+            esc(&run.hosts[i]),
             run.ports[i]
         );
         let _ = writeln!(
