@@ -198,3 +198,56 @@ fn pcaps_are_clean_for_tshark() {
         assert!(n >= 2, "{}: tshark saw {n} packets", s.name);
     }
 }
+
+#[test]
+fn picture_commands_write_svg_files() {
+    let ladder = tmp("cli-ladder.svg");
+    let plot = tmp("cli-plot.svg");
+    stdout(&[
+        "demo",
+        "-s",
+        "lossy",
+        "--svg",
+        ladder.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let states = tmp("cli-states.svg");
+    let table = stdout(&[
+        "states",
+        "--svg",
+        states.to_str().unwrap(),
+        "--scenario",
+        "tour",
+    ]);
+    assert!(table.is_empty(), "--svg alone prints nothing");
+    let plot2 = tmp("cli-plot2.svg");
+    stdout(&[
+        "plot",
+        "-s",
+        "zero-window",
+        "--out",
+        plot2.to_str().unwrap(),
+    ]);
+    for path in [&ladder, &plot, &states, &plot2] {
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert!(doc.root_element().has_tag_name("svg"), "{}", path.display());
+    }
+    let out = stdout(&["states"]);
+    assert!(out.contains("FIN-WAIT-1") && out.contains("rcv FIN"));
+    let dot = stdout(&["states", "--dot"]);
+    assert!(dot.starts_with("digraph"));
+}
+
+#[test]
+fn trace_reads_a_demo_capture() {
+    let pcap = tmp("cli-trace.pcap");
+    stdout(&["demo", "-s", "time-wait", "--pcap", pcap.to_str().unwrap()]);
+    let out = stdout(&["trace", pcap.to_str().unwrap()]);
+    assert!(out.contains("INFERRED"));
+    assert!(out.contains("LAST-ACK → CLOSED"));
+    let missing = synack(&["trace", "/nonexistent/x.pcap"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open"));
+}
