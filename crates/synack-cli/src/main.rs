@@ -1,4 +1,11 @@
-use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use synack_cli::i18n::Lang;
+use synack_cli::scenario::{self, Params, SCENARIOS};
+use synack_cli::{json, ladder};
 
 /// synack: a userspace TCP/IP stack you can watch at work.
 #[derive(Parser)]
@@ -8,17 +15,246 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Run two hosts on a simulated network and show what TCP does between them.
-    Demo,
+#[derive(Clone, Copy, ValueEnum)]
+enum LangArg {
+    En,
+    Zh,
 }
 
-fn main() {
+#[derive(Subcommand)]
+enum Command {
+    /// Run a client and a server on a simulated network and draw what TCP does between them.
+    ///
+    /// With no options this runs the tour: handshake, a transfer with one lost segment and
+    /// its retransmission, and the four-way close. No root, no real network: everything runs
+    /// in virtual time and the same seed always gives the same run.
+    Demo(DemoArgs),
+    /// Show TCP's state diagram, drawn from the transition table the code itself enforces.
+    ///
+    /// Prints the table by default; --dot prints Graphviz DOT, --svg draws the diagram in the
+    /// classic RFC 9293 layout (no Graphviz needed). With --scenario, the edges that scenario
+    /// takes are highlighted.
+    States(StatesArgs),
+    /// Draw the ladder diagram of a capture file (pcap: raw IP, Ethernet or Linux cooked) and
+    /// each side's states as inferred from the flags.
+    Trace(TraceArgs),
+    /// Draw a scenario's time-sequence graph (sequence number against time) as SVG.
+    Plot(PlotArgs),
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// The capture to read (the first TCP connection in it is drawn).
+    file: std::path::PathBuf,
+    /// Also write the ladder diagram as SVG.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// Which scenario to run (see `synack demo --list`).
+    #[arg(long, short, default_value = "lossy")]
+    scenario: String,
+    /// Where to write the SVG.
+    #[arg(long, short, value_name = "FILE.svg")]
+    out: std::path::PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Extra random loss, a probability from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Round-trip time in milliseconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    rtt: u64,
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
+}
+
+#[derive(Args)]
+struct StatesArgs {
+    /// Print Graphviz DOT instead of the table.
+    #[arg(long)]
+    dot: bool,
+    /// Write the diagram as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    /// Highlight the transitions this scenario makes (see `synack demo --list`).
+    #[arg(long, short)]
+    scenario: Option<String>,
+    /// Seed for the highlighted run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Language of the descriptions and cause labels.
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Which scenario to run (see --list).
+    #[arg(long, short, default_value = "tour")]
+    scenario: String,
+    /// Seed of the simulated network's randomness.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Extra random packet loss on both directions, a probability from 0 to 1 (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Round-trip time of the simulated link in milliseconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    rtt: u64,
+    /// Also write the packets as a pcap file (opens in Wireshark or tcpdump).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<std::path::PathBuf>,
+    /// Also write the ladder diagram as an SVG picture.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    /// Also write a time-sequence graph (sequence number against time, tcptrace-style) as SVG.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<std::path::PathBuf>,
+    /// Print one JSON object per line (state changes, packets, then a summary) instead of the
+    /// diagram.
+    #[arg(long)]
+    json: bool,
+    /// Language of the narration; state names stay as RFC 9293 spells them.
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
+    /// List the scenarios with a one-line description each.
+    #[arg(long)]
+    list: bool,
+}
+
+fn lang(l: LangArg) -> Lang {
+    match l {
+        LangArg::En => Lang::En,
+        LangArg::Zh => Lang::Zh,
+    }
+}
+
+/// Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org).
+fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn list(lang: Lang) -> String {
+    let mut out = String::new();
+    for s in SCENARIOS {
+        let desc = lang.pick(s.en, s.zh);
+        out.push_str(&format!("  {:<20} {desc}\n", s.name));
+    }
+    out
+}
+
+fn demo(args: DemoArgs) -> Result<(), String> {
+    let lang = lang(args.lang);
+    if args.list {
+        print!("{}", list(lang));
+        return Ok(());
+    }
+    let params = Params {
+        seed: args.seed,
+        loss: args.loss,
+        rtt: Duration::from_millis(args.rtt),
+    };
+    let run = scenario::run(&args.scenario, &params)?;
+    if let Some(path) = &args.pcap {
+        std::fs::write(path, run.pcap_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        write_file(path, &synack_cli::svg::ladder(&run, lang))?;
+    }
+    if let Some(path) = &args.plot {
+        write_file(path, &synack_cli::plot::svg(&run, lang))?;
+    }
+    let mut out = std::io::stdout().lock();
+    let text = if args.json {
+        let mut s = json::lines(&run).join("\n");
+        s.push('\n');
+        s
+    } else {
+        ladder::report(&run, lang, use_color())
+    };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `synack plot`: the time-sequence graph of one scenario.
+fn plot(args: PlotArgs) -> Result<(), String> {
+    let params = Params {
+        seed: args.seed,
+        loss: args.loss,
+        rtt: Duration::from_millis(args.rtt),
+    };
+    let run = scenario::run(&args.scenario, &params)?;
+    write_file(&args.out, &synack_cli::plot::svg(&run, lang(args.lang)))
+}
+
+fn trace(args: TraceArgs) -> Result<(), String> {
+    let lang = lang(args.lang);
+    let t = synack_cli::trace::read(&args.file)?;
+    if let Some(path) = &args.svg {
+        write_file(path, &synack_cli::svg::ladder(&t.run, lang))?;
+    }
+    let text = synack_cli::trace::report(&t, &args.file.display().to_string(), lang, use_color());
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+fn states(args: StatesArgs) -> Result<(), String> {
+    let lang = lang(args.lang);
+    let mut visited = std::collections::BTreeSet::new();
+    let mut title = String::from("TCP connection states (RFC 9293)");
+    if let Some(name) = &args.scenario {
+        let params = Params {
+            seed: args.seed,
+            ..Params::default()
+        };
+        let run = scenario::run(name, &params)?;
+        visited.extend(run.changes.iter().map(|c| synack_proto::Transition {
+            from: c.from,
+            to: c.to,
+            cause: c.cause,
+        }));
+        title = format!("{title} · highlighted: scenario {name}");
+    }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, synack_cli::states::svg(&visited, lang, &title))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if !args.dot {
+            return Ok(());
+        }
+    }
+    let text = if args.dot {
+        synack_cli::states::dot(&visited)
+    } else {
+        synack_cli::states::table(lang)
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Demo => {
-            println!("synack demo: the simulated network and TCP core are still being built.");
+    let result = match cli.command {
+        Command::Demo(args) => demo(args),
+        Command::States(args) => states(args),
+        Command::Plot(args) => plot(args),
+        Command::Trace(args) => trace(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("synack: {msg}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,13 @@
+//! The `synack` command's library: scenarios on the simulated network and the pictures drawn
+//! from them. The binary is a thin argument parser over this, so tests drive the same code.
+
+pub mod i18n;
+pub mod json;
+pub mod ladder;
+pub mod plot;
+pub mod scenario;
+pub mod sim;
+pub mod states;
+pub mod svg;
+pub mod text;
+pub mod trace;

@@ -1,0 +1,256 @@
+//! A time-sequence graph in the style of tcptrace: for the direction that carries the most
+//! data, each data segment is a vertical tick from its first to its last sequence number at the
+//! time it was sent; the ACKs coming back form a rising step line, and the receive window
+//! (ACK + window) a second one above it. Retransmissions and losses stand out in colour.
+
+use std::fmt::Write as _;
+
+use synack_sim::Side;
+
+use crate::i18n::Lang;
+use crate::scenario::Run;
+use crate::svg::esc;
+
+const W: f64 = 1000.0;
+const H: f64 = 640.0;
+const L: f64 = 80.0;
+const R: f64 = 30.0;
+const T: f64 = 70.0;
+const B: f64 = 60.0;
+
+/// A round step for about `n` ticks over `span`.
+fn nice_step(span: f64, n: f64) -> f64 {
+    let raw = (span / n).max(1e-9);
+    let mag = 10f64.powf(raw.log10().floor());
+    let norm = raw / mag;
+    let nice = if norm <= 1.0 {
+        1.0
+    } else if norm <= 2.0 {
+        2.0
+    } else if norm <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * mag
+}
+
+/// The side that sent the most payload bytes.
+pub fn data_sender(run: &Run) -> Side {
+    let bytes = |side: Side| -> u64 {
+        run.packets
+            .iter()
+            .filter(|p| p.from == side)
+            .filter_map(|p| p.seg.as_ref())
+            .map(|s| u64::from(s.len))
+            .sum()
+    };
+    if bytes(Side::B) > bytes(Side::A) {
+        Side::B
+    } else {
+        Side::A
+    }
+}
+
+pub fn svg(run: &Run, lang: Lang) -> String {
+    let sender = data_sender(run);
+    let data: Vec<_> = run
+        .packets
+        .iter()
+        .filter(|p| p.from == sender)
+        .filter_map(|p| p.seg.as_ref().map(|s| (p, s)))
+        .filter(|(_, s)| s.len > 0)
+        .collect();
+    // ACKs as the sender sees them: when they arrive.
+    let acks: Vec<(f64, u32, u32)> = run
+        .packets
+        .iter()
+        .filter(|p| p.from == sender.other())
+        .filter_map(|p| Some((p.arrival?, p.seg.as_ref()?)))
+        .filter(|(_, s)| s.flags.ack() && !s.flags.rst())
+        .map(|(at, s)| (at.as_micros() as f64 / 1000.0, s.ack, s.win.into()))
+        .collect();
+    let top_seq = data.iter().map(|(_, s)| s.seq + s.len).max().unwrap_or(1);
+    // The picture ends once the last byte is acknowledged: TIME-WAIT would flatten the rest.
+    let t_end = acks
+        .iter()
+        .find(|(_, ack, _)| *ack >= top_seq)
+        .map(|a| a.0)
+        .or_else(|| {
+            data.iter()
+                .map(|(p, _)| p.sent_at.as_micros() as f64 / 1000.0)
+                .reduce(f64::max)
+        })
+        .unwrap_or(1.0);
+    let t0 = data
+        .first()
+        .map_or(0.0, |(p, _)| p.sent_at.as_micros() as f64 / 1000.0);
+    let (x_min, x_max) = (
+        (t0 - (t_end - t0) * 0.05).max(0.0),
+        t_end + (t_end - t0).max(1.0) * 0.05,
+    );
+    let y_max = f64::from(top_seq) * 1.12 + 1.0;
+    let px = |t: f64| L + (t - x_min) / (x_max - x_min).max(1e-9) * (W - L - R);
+    let py = |seq: f64| H - B - seq.min(y_max * 2.0) / y_max * (H - T - B);
+
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>"#
+    );
+    let title = match lang {
+        Lang::En => format!(
+            "Time-sequence graph · {} · {} → {}",
+            run.scenario,
+            run.host_name(sender),
+            run.host_name(sender.other())
+        ),
+        Lang::Zh => format!(
+            "时间-序列号图 · {} · {} → {}",
+            run.scenario,
+            run.host_name(sender),
+            run.host_name(sender.other())
+        ),
+    };
+    let _ = writeln!(
+        s,
+        r#"<text class="title" x="{L}" y="28" font-size="16" font-weight="bold">{}</text>"#,
+        esc(&title)
+    );
+    let legend = [
+        ("#1f77b4", lang.pick("data segment", "数据报文段")),
+        ("#9467bd", lang.pick("retransmission", "重传")),
+        ("#d62728", lang.pick("lost", "丢失")),
+        ("#2ca02c", lang.pick("ACK", "确认号")),
+        ("#bcbd22", lang.pick("ACK + window", "确认号 + 窗口")),
+    ];
+    let mut lx = L;
+    for (colour, text) in legend {
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx:.0}" y="42" width="14" height="4" fill="{colour}"/><text x="{:.0}" y="48">{}</text>"#,
+            lx + 18.0,
+            esc(text)
+        );
+        lx += 40.0 + crate::text::width(text) as f64 * 6.5;
+    }
+    // Axes and grid.
+    let _ = writeln!(
+        s,
+        r##"<g class="axes" stroke="#333"><line x1="{L}" y1="{:.0}" x2="{:.0}" y2="{:.0}"/><line x1="{L}" y1="{T}" x2="{L}" y2="{:.0}"/></g>"##,
+        H - B,
+        W - R,
+        H - B,
+        H - B
+    );
+    let xs = nice_step(x_max - x_min, 8.0);
+    let mut t = (x_min / xs).ceil() * xs;
+    while t <= x_max {
+        let x = px(t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{T}" x2="{x:.1}" y2="{:.0}" stroke="#eee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle" fill="#555">{}</text>"##,
+            H - B,
+            H - B + 16.0,
+            format_num(t)
+        );
+        t += xs;
+    }
+    let ys = nice_step(y_max, 8.0);
+    let mut q = 0.0;
+    while q <= y_max {
+        let y = py(q);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{L}" y1="{y:.1}" x2="{:.0}" y2="{y:.1}" stroke="#eee"/><text x="{:.0}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            W - R,
+            L - 6.0,
+            y + 4.0,
+            format_num(q)
+        );
+        q += ys;
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="{:.0}" y="{:.0}" text-anchor="middle" fill="#333">{}</text><text x="20" y="{:.0}" fill="#333" transform="rotate(-90 20 {:.0})" text-anchor="middle">{}</text>"##,
+        (L + W - R) / 2.0,
+        H - 18.0,
+        lang.pick("time (ms)", "时间（毫秒）"),
+        (T + H - B) / 2.0,
+        (T + H - B) / 2.0,
+        lang.pick("relative sequence number", "相对序列号")
+    );
+    // ACK and window step lines, clipped to the plot: a window far above the data would
+    // otherwise be drawn squashed against the top edge as if it were a value.
+    let _ = writeln!(
+        s,
+        r#"<clipPath id="plot-area"><rect x="{L}" y="{T}" width="{:.0}" height="{:.0}"/></clipPath><g clip-path="url(#plot-area)">"#,
+        W - L - R,
+        H - T - B
+    );
+    for (class, colour, f) in [("ack", "#2ca02c", 0u8), ("window", "#bcbd22", 1u8)] {
+        let mut d = String::new();
+        let mut prev: Option<f64> = None;
+        for &(t, ack, win) in acks.iter().filter(|a| a.0 <= x_max) {
+            let v = f64::from(ack) + if f == 1 { f64::from(win) } else { 0.0 };
+            let (x, y) = (px(t), py(v));
+            match prev {
+                None => {
+                    let _ = write!(d, "M{x:.1},{y:.1}");
+                }
+                Some(py0) => {
+                    let _ = write!(d, " L{x:.1},{py0:.1} L{x:.1},{y:.1}");
+                }
+            }
+            prev = Some(y);
+        }
+        if let Some(y) = prev {
+            let _ = write!(d, " L{:.1},{y:.1}", px(x_max));
+            let _ = writeln!(
+                s,
+                r#"<path class="{class}" d="{d}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#
+            );
+        }
+    }
+    s.push_str("</g>\n");
+    // Data segments.
+    for (p, seg) in &data {
+        let t = p.sent_at.as_micros() as f64 / 1000.0;
+        let x = px(t);
+        let (y1, y2) = (py(f64::from(seg.seq)), py(f64::from(seg.seq + seg.len)));
+        let colour = if p.lost() {
+            "#d62728"
+        } else if p.retransmission || p.why != crate::sim::Why::Normal {
+            "#9467bd"
+        } else {
+            "#1f77b4"
+        };
+        let _ = writeln!(
+            s,
+            r#"<g class="segment"><line x1="{x:.1}" y1="{y1:.1}" x2="{x:.1}" y2="{y2:.1}" stroke="{colour}" stroke-width="2"/><line x1="{:.1}" y1="{y2:.1}" x2="{:.1}" y2="{y2:.1}" stroke="{colour}" stroke-width="2"/><line x1="{:.1}" y1="{y1:.1}" x2="{:.1}" y2="{y1:.1}" stroke="{colour}" stroke-width="2"/></g>"#,
+            x - 3.0,
+            x + 3.0,
+            x - 3.0,
+            x + 3.0
+        );
+        if p.lost() {
+            let ym = (y1 + y2) / 2.0;
+            let _ = writeln!(
+                s,
+                r##"<path class="lost" d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="#d62728" stroke-width="2"/>"##,
+                x + 4.0,
+                ym - 4.0
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn format_num(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.1}")
+    }
+}

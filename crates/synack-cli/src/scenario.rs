@@ -1,0 +1,881 @@
+//! The demo's scenarios: each sets up a client and a server on the simulated network, scripts
+//! what their users do and which segments the network loses, runs to completion in virtual
+//! time, and returns a [`Run`]: every packet, state change and user action, plus a summary.
+//! Rendering (terminal, JSON, SVG) works from the `Run` alone, and so do the tests.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use serde::Serialize;
+use synack_proto::{Cause, Config, Connection, Error, Event, Instant, StateName};
+use synack_sim::{ConnNode, Fate, Link, LinkConfig, Side};
+use synack_wire::{TcpFlags, TcpRepr};
+
+use crate::sim::{self, Action, DropRule, Host, Note, SimPair, When, Why};
+
+/// What the user can change about a run.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub seed: u64,
+    /// Extra random loss on both directions, on top of the scenario's own aimed losses.
+    pub loss: f64,
+    /// Round-trip time of the link (half of it each way).
+    pub rtt: Duration,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            seed: 1,
+            loss: 0.0,
+            rtt: Duration::from_millis(20),
+        }
+    }
+}
+
+/// One entry of `--list`.
+pub struct ScenarioInfo {
+    pub name: &'static str,
+    pub available: bool,
+    pub en: &'static str,
+    pub zh: &'static str,
+}
+
+pub const SCENARIOS: &[ScenarioInfo] = &[
+    ScenarioInfo {
+        name: "tour",
+        available: true,
+        en: "handshake, a transfer with one lost segment and its retransmission, four-way close",
+        zh: "三次握手、一次丢包与超时重传的数据传输、四次挥手，一次看全",
+    },
+    ScenarioInfo {
+        name: "handshake",
+        available: true,
+        en: "the three-way handshake: SYN, SYN-ACK, ACK",
+        zh: "三次握手：SYN、SYN-ACK、ACK",
+    },
+    ScenarioInfo {
+        name: "transfer",
+        available: true,
+        en: "data both ways, every segment acknowledged, then an orderly close",
+        zh: "双向数据传输与确认，然后正常关闭",
+    },
+    ScenarioInfo {
+        name: "close",
+        available: true,
+        en: "four-way close: the client closes actively, the server passively, TIME-WAIT",
+        zh: "四次挥手：客户端主动关闭，服务器被动关闭，TIME-WAIT",
+    },
+    ScenarioInfo {
+        name: "half-close",
+        available: true,
+        en: "the client shuts down writing; the server keeps sending in CLOSE-WAIT",
+        zh: "半关闭：客户端关闭写方向，服务器在 CLOSE-WAIT 中继续发送数据",
+    },
+    ScenarioInfo {
+        name: "simultaneous-open",
+        available: true,
+        en: "both sides send SYN at once and meet in SYN-RECEIVED",
+        zh: "同时打开：双方同时发送 SYN，经 SYN-RECEIVED 建立连接",
+    },
+    ScenarioInfo {
+        name: "simultaneous-close",
+        available: true,
+        en: "both sides close at once: FINs cross, both pass through CLOSING",
+        zh: "同时关闭：双方的 FIN 交叉而过，都经过 CLOSING",
+    },
+    ScenarioInfo {
+        name: "refused",
+        available: true,
+        en: "SYN to a port nobody listens on: answered with RST, connection refused",
+        zh: "连接被拒绝：SYN 发往无人监听的端口，对方回 RST",
+    },
+    ScenarioInfo {
+        name: "abort",
+        available: true,
+        en: "the client aborts: one RST ends it on both sides, no TIME-WAIT",
+        zh: "异常终止：客户端发送 RST，双方立即 CLOSED，没有 TIME-WAIT",
+    },
+    ScenarioInfo {
+        name: "lossy",
+        available: true,
+        en: "one loss repaired by fast retransmit, another by the retransmission timer",
+        zh: "丢包：一次由快速重传修复，一次由超时重传（RTO）修复",
+    },
+    ScenarioInfo {
+        name: "zero-window",
+        available: true,
+        en: "the server stops reading: window 0, the client probes until it reopens",
+        zh: "零窗口：服务器不读数据，窗口降为 0，客户端发送零窗口探测直到窗口重新打开",
+    },
+    ScenarioInfo {
+        name: "time-wait",
+        available: true,
+        en: "the last ACK is lost: the server resends its FIN, TIME-WAIT ACKs it again",
+        zh: "TIME-WAIT 的作用：最后的 ACK 丢失，服务器重发 FIN，处于 2MSL 等待的客户端再次确认",
+    },
+    ScenarioInfo {
+        name: "syn-flood",
+        available: false,
+        en: "not yet available: needs the multi-connection host with SYN cookies",
+        zh: "暂不可用：需要支持 SYN cookie 的多连接主机",
+    },
+    ScenarioInfo {
+        name: "keepalive",
+        available: false,
+        en: "not yet available: needs TCP keepalive in the core",
+        zh: "暂不可用：需要协议核心支持 keepalive",
+    },
+];
+
+pub fn info(name: &str) -> Option<&'static ScenarioInfo> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// How a packet fared on the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Delivered,
+    Lost,
+    Corrupted,
+    Duplicate,
+}
+
+/// The TCP header fields the pictures show, with sequence numbers already made relative.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: u32,
+    pub win: u16,
+    /// Options worth showing, e.g. `mss 500,ws 0,sackOK`.
+    pub options: String,
+    /// Absolute sequence number and acknowledgment, for those who want them.
+    pub abs_seq: u32,
+    pub abs_ack: u32,
+}
+
+/// One packet offered to the link.
+#[derive(Clone, Debug)]
+pub struct Packet {
+    pub from: Side,
+    pub sent_at: Instant,
+    pub arrival: Option<Instant>,
+    pub outcome: Outcome,
+    /// `None` when the bytes are not a TCP segment we can parse.
+    pub seg: Option<Segment>,
+    pub why: Why,
+    /// Carries sequence space (data, SYN or FIN) sent before by the same host.
+    pub retransmission: bool,
+    /// A one-byte probe into a window the peer announced as zero.
+    pub probe: bool,
+    pub bytes: Vec<u8>,
+}
+
+impl Packet {
+    pub fn lost(&self) -> bool {
+        self.arrival.is_none()
+    }
+}
+
+/// A state change on one host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub at: Instant,
+    pub host: Side,
+    pub from: StateName,
+    pub to: StateName,
+    pub cause: Cause,
+}
+
+/// The figures the closing summary and `--json` report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Every byte either application wrote arrived at the other intact, in order, exactly once.
+    pub verified: bool,
+    pub fast_retransmits: u64,
+    pub rto_retransmits: u64,
+    pub segments_retransmitted: u64,
+    pub packets: u64,
+    pub packets_lost: u64,
+    pub syncookies_sent: u64,
+    pub syncookies_validated: u64,
+    /// Per host, the states visited in order, starting with the initial one.
+    pub states: BTreeMap<String, Vec<String>>,
+    pub final_states: BTreeMap<String, String>,
+    /// Per host, why the connection ended when it did not end in an orderly way.
+    pub errors: BTreeMap<String, String>,
+    pub duration_us: u64,
+}
+
+/// Everything that happened in one scenario run.
+pub struct Run {
+    pub scenario: &'static str,
+    pub params: Params,
+    /// Names of side A and side B ("client", "server").
+    pub hosts: [String; 2],
+    pub ports: [u16; 2],
+    /// Each host's state before anything happened.
+    pub initial: [StateName; 2],
+    pub packets: Vec<Packet>,
+    pub changes: Vec<Change>,
+    pub notes: Vec<Note>,
+    pub final_states: [StateName; 2],
+    pub errors: [Option<Error>; 2],
+    pub summary: Summary,
+    /// Virtual time at which the run ended.
+    pub end: Instant,
+    /// The demo's MSL (TIME-WAIT lasts twice this).
+    pub msl: Duration,
+    /// Built from a capture taken at one point rather than from the simulator: arrival times
+    /// and losses are unknown, and states are inferred from the flags.
+    pub observed: bool,
+    /// Bytes each host's application wrote and read.
+    pub app_sent: [u64; 2],
+    pub app_received: [u64; 2],
+}
+
+impl Run {
+    pub fn host_name(&self, side: Side) -> &str {
+        &self.hosts[idx(side)]
+    }
+
+    /// The states `side` went through, the initial one first.
+    pub fn visited(&self, side: Side) -> Vec<StateName> {
+        let mut v = vec![self.initial[idx(side)]];
+        v.extend(self.changes.iter().filter(|c| c.host == side).map(|c| c.to));
+        v
+    }
+
+    /// Whether a run made this (from, to, cause) move on either host.
+    pub fn made(&self, from: StateName, to: StateName, cause: Cause) -> bool {
+        self.changes
+            .iter()
+            .any(|c| c.from == from && c.to == to && c.cause == cause)
+    }
+
+    /// Every packet as pcap bytes (LINKTYPE_RAW), stamped with its send time.
+    pub fn pcap_bytes(&self) -> Vec<u8> {
+        let Ok(mut w) = synack_sim::PcapWriter::new(Vec::new()) else {
+            return Vec::new();
+        };
+        for p in self
+            .packets
+            .iter()
+            .filter(|p| p.outcome != Outcome::Duplicate)
+        {
+            if w.write_packet(p.sent_at, &p.bytes).is_err() {
+                return Vec::new();
+            }
+        }
+        w.into_inner()
+    }
+}
+
+pub fn idx(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+/// The demo's connection settings: small, round numbers so the pictures stay readable.
+pub fn demo_config() -> Config {
+    Config {
+        mss: 500,
+        recv_buffer: 64_000,
+        send_buffer: 64_000,
+        // Timestamps would add 12 bytes to every segment and a column of numbers to every line;
+        // the demo is about the state machine, so it leaves them off.
+        timestamps: false,
+        msl: Duration::from_secs(5),
+        ..Config::default()
+    }
+}
+
+const CLIENT_PORT: u16 = 40_000;
+const SERVER_PORT: u16 = 80;
+
+/// Readable bytes whose position shows, so a misplaced byte would be noticed.
+pub fn payload(len: usize, tag: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 16);
+    let mut i = 0;
+    while out.len() < len {
+        out.extend_from_slice(format!("{tag}{i:05} ").as_bytes());
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+fn ips() -> (IpAddr, IpAddr) {
+    (
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+    )
+}
+
+fn iss(seed: u64, side: Side) -> u32 {
+    // Any value works; derived from the seed so runs differ only when the seed does.
+    let x = seed
+        .wrapping_add(idx(side) as u64 + 1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 32) as u32
+}
+
+struct Setup {
+    client: Connection,
+    server: Connection,
+    hosts: [&'static str; 2],
+    server_config: Config,
+}
+
+fn standard(params: &Params) -> Setup {
+    let c = demo_config();
+    Setup {
+        client: Connection::connect(&c, CLIENT_PORT, SERVER_PORT, iss(params.seed, Side::A)),
+        server: Connection::listen(&c, SERVER_PORT, iss(params.seed, Side::B)),
+        hosts: ["client", "server"],
+        server_config: c,
+    }
+}
+
+fn at_ms(ms: u64) -> When {
+    When::At(Instant::from_millis(ms))
+}
+
+fn after(host: Side, state: StateName, ms: u64) -> When {
+    When::AfterState {
+        host,
+        state,
+        delay: Duration::from_millis(ms),
+    }
+}
+
+fn action(
+    when: When,
+    host: Side,
+    en: &str,
+    zh: &str,
+    act: impl FnMut(&mut SimPair, Instant) + 'static,
+) -> Action {
+    Action {
+        when,
+        host,
+        en: en.to_string(),
+        zh: zh.to_string(),
+        act: Box::new(act),
+    }
+}
+
+fn close_action(when: When, host: Side, en: &str, zh: &str) -> Action {
+    action(when, host, en, zh, move |pair, now| {
+        let h = sim::host_mut(pair, host);
+        h.node.app.closed = true;
+        let _ = h.node.conn.close(now);
+        sim::collect(h, now);
+    })
+}
+
+fn is_data(seg: &TcpRepr<'_>) -> bool {
+    !seg.payload.is_empty()
+}
+
+/// Runs a scenario by name. Errors are messages for the user (unknown or unavailable scenario,
+/// bad parameters, a run that did not finish).
+pub fn run(name: &str, params: &Params) -> Result<Run, String> {
+    let Some(info) = info(name) else {
+        return Err(format!(
+            "unknown scenario `{name}`; `synack demo --list` shows them all"
+        ));
+    };
+    if !info.available {
+        return Err(format!("scenario `{name}` is {}", info.en));
+    }
+    if !(0.0..=1.0).contains(&params.loss) {
+        return Err(format!(
+            "--loss {} is not a probability in [0, 1]",
+            params.loss
+        ));
+    }
+    if params.loss >= 1.0 {
+        return Err("--loss 1 would lose every packet; nothing could ever connect".into());
+    }
+    if params.rtt > Duration::from_secs(10) {
+        return Err("--rtt above 10000 ms is not supported by the demo".into());
+    }
+    let mut setup = standard(params);
+    let c = demo_config();
+    let mut client_app = synack_sim::App {
+        reads: true,
+        ..Default::default()
+    };
+    let mut server_app = client_app.clone();
+    let mut actions = Vec::new();
+    let mut drops: [Vec<DropRule>; 2] = [Vec::new(), Vec::new()];
+    use Side::{A, B};
+    use StateName as S;
+    match info.name {
+        "handshake" => {}
+        "tour" => {
+            client_app.to_send = payload(1500, "c");
+            client_app.close_on_eof = false;
+            server_app.to_send = Vec::new();
+            drops[0].push(DropRule::new(2, |_, s| is_data(s)));
+            actions.push(action(
+                after(B, S::Established, 1),
+                B,
+                "server app writes a 300-byte reply",
+                "服务器应用写入 300 字节的回复",
+                |pair, _| pair.b.node.app.to_send.extend(payload(300, "s")),
+            ));
+            actions.push(close_action(
+                after(A, S::Established, 600),
+                A,
+                "client app calls close(): FIN goes out (active close)",
+                "客户端调用 close()：发出 FIN（主动关闭）",
+            ));
+            actions.push(close_action(
+                after(B, S::CloseWait, 30),
+                B,
+                "server app has read the end of stream and calls close()",
+                "服务器应用读到 EOF 后调用 close()",
+            ));
+        }
+        "transfer" => {
+            client_app.to_send = payload(2000, "c");
+            server_app.to_send = payload(1200, "s");
+            actions.push(close_action(
+                after(A, S::Established, 200),
+                A,
+                "client app is done and calls close()",
+                "客户端应用发送完毕，调用 close()",
+            ));
+            server_app.close_on_eof = true;
+        }
+        "close" => {
+            client_app.to_send = payload(100, "c");
+            actions.push(close_action(
+                after(A, S::Established, 100),
+                A,
+                "client app calls close(): FIN (active close)",
+                "客户端调用 close()：发送 FIN（主动关闭）",
+            ));
+            actions.push(close_action(
+                after(B, S::CloseWait, 50),
+                B,
+                "server app finishes its work, then calls close(): its own FIN",
+                "服务器应用处理完剩余工作后调用 close()：发送自己的 FIN",
+            ));
+        }
+        "half-close" => {
+            client_app.to_send = payload(200, "q");
+            client_app.shutdown_after_send = true;
+            actions.push(action(
+                after(B, S::CloseWait, 20),
+                B,
+                "server has the whole request (EOF) and now writes a 1500-byte reply",
+                "服务器收到完整请求（EOF），开始写 1500 字节的回复",
+                |pair, _| pair.b.node.app.to_send.extend(payload(1500, "r")),
+            ));
+            actions.push(close_action(
+                after(B, S::CloseWait, 60),
+                B,
+                "server's reply is written: it calls close()",
+                "服务器回复写完，调用 close()",
+            ));
+        }
+        "simultaneous-open" => {
+            setup.client = Connection::connect(&c, CLIENT_PORT, SERVER_PORT, iss(params.seed, A));
+            setup.server = Connection::connect(&c, SERVER_PORT, CLIENT_PORT, iss(params.seed, B));
+            setup.hosts = ["peer-a", "peer-b"];
+            client_app.to_send = payload(300, "a");
+            server_app.to_send = payload(300, "b");
+            actions.push(close_action(
+                after(A, S::Established, 100),
+                A,
+                "peer-a closes",
+                "peer-a 关闭连接",
+            ));
+            server_app.close_on_eof = true;
+        }
+        "simultaneous-close" => {
+            client_app.to_send = payload(300, "c");
+            server_app.to_send = payload(300, "s");
+            // Exactly the same instant on both sides: the FINs cross on the wire.
+            let t = 200 + params.rtt.as_millis() as u64 * 3;
+            actions.push(close_action(
+                at_ms(t),
+                A,
+                "client calls close()",
+                "客户端调用 close()",
+            ));
+            actions.push(close_action(
+                at_ms(t),
+                B,
+                "server calls close() at the same instant",
+                "服务器在同一时刻调用 close()",
+            ));
+        }
+        "refused" => {
+            // A connection that is simply CLOSED: RFC 9293 §3.10.7.1 has it answer with RST.
+            // There is no constructor for one, so listen and close at once; the events of that
+            // are dropped below so the server starts out CLOSED.
+            let mut s = Connection::listen(&c, SERVER_PORT, iss(params.seed, B));
+            let _ = s.close(Instant::ZERO);
+            while s.poll_event().is_some() {}
+            setup.server = s;
+        }
+        "abort" => {
+            client_app.to_send = payload(500, "c");
+            server_app.to_send = payload(1000, "s");
+            actions.push(action(
+                after(A, S::Established, 150),
+                A,
+                "client app calls abort(): RST, no goodbye",
+                "客户端调用 abort()：直接发送 RST",
+                |pair, now| {
+                    pair.a.node.conn.abort();
+                    pair.a.node.app.closed = true;
+                    sim::collect(&mut pair.a, now);
+                },
+            ));
+        }
+        "lossy" => {
+            client_app.to_send = payload(4000, "c");
+            // Segment 2 of 8 is lost with six behind it: their duplicate ACKs trigger fast
+            // retransmit. Segment 9 goes out alone later and is lost with nothing behind it:
+            // no duplicate ACKs come, only the retransmission timer can repair it.
+            drops[0].push(DropRule::new(2, |_, s| is_data(s)));
+            drops[0].push(DropRule::new(1, |_, s| s.payload.len() == 400));
+            actions.push(action(
+                after(A, S::Established, 300),
+                A,
+                "client app writes 400 more bytes (one segment)",
+                "客户端应用再写 400 字节（一个报文段）",
+                |pair, _| pair.a.node.app.to_send.extend(payload(400, "d")),
+            ));
+            actions.push(close_action(
+                after(A, S::Established, 2000),
+                A,
+                "client calls close()",
+                "客户端调用 close()",
+            ));
+            server_app.close_on_eof = true;
+        }
+        "zero-window" => {
+            let small = Config {
+                recv_buffer: 2000,
+                ..demo_config()
+            };
+            setup.server = Connection::listen(&small, SERVER_PORT, iss(params.seed, B));
+            setup.server_config = small;
+            client_app.to_send = payload(3000, "c");
+            server_app.reads = false;
+            actions.push(action(
+                after(B, S::Established, 1500),
+                B,
+                "server app finally reads: its buffer empties, the window reopens",
+                "服务器应用终于开始读数据：缓冲区腾空，窗口重新打开",
+                |pair, _| pair.b.node.app.reads = true,
+            ));
+            actions.push(close_action(
+                after(B, S::Established, 2500),
+                A,
+                "client calls close()",
+                "客户端调用 close()",
+            ));
+            server_app.close_on_eof = true;
+        }
+        "time-wait" => {
+            client_app.to_send = payload(100, "c");
+            // The client's last ACK: the first pure ACK it sends in TIME-WAIT.
+            drops[0].push(DropRule::new(1, |n, s| {
+                n.conn.state() == S::TimeWait && s.flags.ack() && !s.flags.fin() && !is_data(s)
+            }));
+            actions.push(close_action(
+                after(A, S::Established, 100),
+                A,
+                "client calls close()",
+                "客户端调用 close()",
+            ));
+            actions.push(close_action(
+                after(B, S::CloseWait, 20),
+                B,
+                "server calls close()",
+                "服务器调用 close()",
+            ));
+        }
+        other => return Err(format!("scenario `{other}` has no script")),
+    }
+    let _ = &setup.server_config;
+
+    let (a_ip, b_ip) = ips();
+    let mut a = ConnNode::new(setup.client, a_ip, b_ip);
+    let mut b = ConnNode::new(setup.server, b_ip, a_ip);
+    a.app = client_app;
+    b.app = server_app;
+    let initial = [initial_state(&a), initial_state(&b)];
+    let mut ha = Host::new(a);
+    let mut hb = Host::new(b);
+    for r in std::mem::take(&mut drops[0]) {
+        ha.drop_rule(r);
+    }
+    for r in std::mem::take(&mut drops[1]) {
+        hb.drop_rule(r);
+    }
+    let link_config = LinkConfig::new()
+        .delay(params.rtt / 2)
+        .bandwidth_bps(10_000_000)
+        .loss(params.loss);
+    let mut link = Link::new(params.seed, link_config).map_err(|e| e.to_string())?;
+    let rec = sim::recorder();
+    link.add_tap(rec.clone());
+    let mut pair = SimPair::new(ha, hb, link);
+    let notes = sim::drive(&mut pair, actions, Instant::from_millis(600_000))?;
+    let end = pair.now();
+    let sent = std::mem::take(&mut rec.borrow_mut().sent);
+    let ports = [pair.a.node.conn.local_port(), pair.b.node.conn.local_port()];
+    let packets = packets(&sent, [&pair.a.why, &pair.b.why]);
+    let changes = changes(&pair);
+    Ok(finish(
+        info.name,
+        params,
+        setup.hosts,
+        ports,
+        initial,
+        packets,
+        changes,
+        notes,
+        &pair,
+        end,
+    ))
+}
+
+fn initial_state(node: &ConnNode) -> StateName {
+    node.events
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::StateChanged { from, .. } => Some(*from),
+            _ => None,
+        })
+        .unwrap_or(node.conn.state())
+}
+
+fn changes(pair: &SimPair) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (side, h) in [(Side::A, &pair.a), (Side::B, &pair.b)] {
+        for (at, e) in &h.node.events {
+            if let Event::StateChanged { from, to, cause } = e {
+                out.push(Change {
+                    at: *at,
+                    host: side,
+                    from: *from,
+                    to: *to,
+                    cause: *cause,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|c| c.at);
+    out
+}
+
+/// Turns the link's log into display packets: relative numbers, retransmission and probe
+/// marks, and the reason each host recorded when it sent the packet.
+pub fn packets(sent: &[synack_sim::LinkEvent], why: [&Vec<Why>; 2]) -> Vec<Packet> {
+    // Like Wireshark: a side's first SYN (else its first segment) is sequence number zero.
+    let mut base: [Option<u32>; 2] = [None, None];
+    for side in [Side::A, Side::B] {
+        let segs = || {
+            sent.iter()
+                .filter(|e| e.from == side)
+                .filter_map(|e| sim::decode(&e.packet))
+        };
+        base[idx(side)] = segs()
+            .find(|s| s.flags.syn())
+            .or_else(|| segs().next())
+            .map(|s| s.seq);
+    }
+    let mut counts = [0usize; 2];
+    let mut high: [Option<u32>; 2] = [None, None];
+    let mut peer_wnd: [Option<u16>; 2] = [None, None];
+    let mut synack_sent = [false; 2];
+    let mut out = Vec::new();
+    for e in sent {
+        let i = idx(e.from);
+        let dup = matches!(e.fate, Fate::Duplicate { .. });
+        let why_here = if dup {
+            Why::Normal
+        } else {
+            let w = why[i].get(counts[i]).copied().unwrap_or_default();
+            counts[i] += 1;
+            w
+        };
+        let outcome = match e.fate {
+            Fate::Delivered { .. } => Outcome::Delivered,
+            Fate::Corrupted { .. } => Outcome::Corrupted,
+            Fate::Duplicate { .. } => Outcome::Duplicate,
+            _ => Outcome::Lost,
+        };
+        let mut retransmission = false;
+        let mut probe = false;
+        let seg = sim::decode(&e.packet).map(|s| {
+            let mine = base[i].unwrap_or(s.seq);
+            let theirs = base[1 - i].unwrap_or(0);
+            let len = s.payload.len() as u32;
+            let space = len + u32::from(s.flags.syn()) + u32::from(s.flags.fin());
+            let rel = s.seq.wrapping_sub(mine);
+            if space > 0 && !dup {
+                let end = rel.wrapping_add(space);
+                // The SYN-ACK of a simultaneous open repeats our SYN on purpose: first time
+                // with ACK set is not a retransmission.
+                let first_synack = s.flags.syn() && s.flags.ack() && !synack_sent[i];
+                if s.flags.syn() && s.flags.ack() {
+                    synack_sent[i] = true;
+                }
+                match high[i] {
+                    Some(h) if rel < h && !first_synack => retransmission = true,
+                    _ => {}
+                }
+                high[i] = Some(high[i].map_or(end, |h| h.max(end)));
+                probe = len == 1 && peer_wnd[i] == Some(0);
+            }
+            if !s.flags.rst() {
+                peer_wnd[1 - i] = Some(s.window);
+            }
+            Segment {
+                flags: s.flags,
+                seq: rel,
+                ack: if s.flags.ack() {
+                    s.ack.wrapping_sub(theirs)
+                } else {
+                    0
+                },
+                len,
+                win: s.window,
+                options: options(&s, theirs),
+                abs_seq: s.seq,
+                abs_ack: s.ack,
+            }
+        });
+        out.push(Packet {
+            from: e.from,
+            sent_at: e.sent_at,
+            arrival: e.fate.arrival(),
+            outcome,
+            seg,
+            why: why_here,
+            retransmission,
+            probe,
+            bytes: e.packet.clone(),
+        });
+    }
+    out
+}
+
+fn options(s: &TcpRepr<'_>, peer_base: u32) -> String {
+    let o = &s.options;
+    let mut parts = Vec::new();
+    if let Some(m) = o.mss {
+        parts.push(format!("mss {m}"));
+    }
+    if let Some(w) = o.window_scale {
+        parts.push(format!("ws {w}"));
+    }
+    if o.sack_permitted {
+        parts.push("sackOK".to_string());
+    }
+    if o.timestamps.is_some() && s.flags.syn() {
+        parts.push("ts".to_string());
+    }
+    for b in o.sack_blocks.as_slice() {
+        parts.push(format!(
+            "sack {}-{}",
+            b.left.wrapping_sub(peer_base),
+            b.right.wrapping_sub(peer_base)
+        ));
+    }
+    parts.join(",")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    name: &'static str,
+    params: &Params,
+    hosts: [&'static str; 2],
+    ports: [u16; 2],
+    initial: [StateName; 2],
+    packets: Vec<Packet>,
+    changes: Vec<Change>,
+    notes: Vec<Note>,
+    pair: &SimPair,
+    end: Instant,
+) -> Run {
+    let (a, b) = (&pair.a.node, &pair.b.node);
+    let sent_ok =
+        |from: &ConnNode, to: &ConnNode| to.app.received == from.app.to_send[..from.app.sent];
+    let verified = sent_ok(a, b) && sent_ok(b, a);
+    let (ia, ib) = (a.conn.info(), b.conn.info());
+    let mut states = BTreeMap::new();
+    let mut final_states = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for (side, node) in [(Side::A, a), (Side::B, b)] {
+        let name = hosts[idx(side)].to_string();
+        let mut v = vec![initial[idx(side)].as_str().to_string()];
+        v.extend(
+            changes
+                .iter()
+                .filter(|c| c.host == side)
+                .map(|c| c.to.as_str().to_string()),
+        );
+        states.insert(name.clone(), v);
+        final_states.insert(name.clone(), node.conn.state().as_str().to_string());
+        if let Some(e) = node.conn.error() {
+            errors.insert(name, format!("{e:?}"));
+        }
+    }
+    let summary = Summary {
+        scenario: name.to_string(),
+        seed: params.seed,
+        bytes_sent: (a.app.sent + b.app.sent) as u64,
+        bytes_received: (a.app.received.len() + b.app.received.len()) as u64,
+        verified,
+        fast_retransmits: ia.fast_retransmits + ib.fast_retransmits,
+        rto_retransmits: ia.rto_expirations + ib.rto_expirations,
+        segments_retransmitted: ia.segs_retransmitted + ib.segs_retransmitted,
+        packets: packets.len() as u64,
+        packets_lost: packets.iter().filter(|p| p.lost()).count() as u64,
+        syncookies_sent: 0,
+        syncookies_validated: 0,
+        states,
+        final_states,
+        errors,
+        duration_us: end.as_micros(),
+    };
+    Run {
+        scenario: name,
+        params: params.clone(),
+        hosts: hosts.map(String::from),
+        ports,
+        initial,
+        packets,
+        changes,
+        notes,
+        final_states: [a.conn.state(), b.conn.state()],
+        errors: [a.conn.error(), b.conn.error()],
+        summary,
+        end,
+        msl: demo_config().msl,
+        observed: false,
+        app_sent: [a.app.sent as u64, b.app.sent as u64],
+        app_received: [a.app.received.len() as u64, b.app.received.len() as u64],
+    }
+}

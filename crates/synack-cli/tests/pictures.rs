@@ -1,0 +1,232 @@
+//! The pictures: SVGs parse as XML and hold what they should; the state diagram covers the
+//! whole transition table; `trace` reads our own captures back, raw and in Ethernet frames.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use synack_cli::i18n::Lang;
+use synack_cli::scenario::{self, Params, SCENARIOS};
+use synack_proto::{StateName, TRANSITIONS, Transition};
+use synack_sim::Side;
+
+fn run(name: &str) -> scenario::Run {
+    scenario::run(name, &Params::default()).unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+fn texts(doc: &roxmltree::Document<'_>) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            n.descendants()
+                .filter(|d| d.is_text())
+                .filter_map(|d| d.text())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn class_count(doc: &roxmltree::Document<'_>, class: &str) -> usize {
+    doc.descendants()
+        .filter(|n| {
+            n.attribute("class")
+                .is_some_and(|c| c.split(' ').any(|c| c == class))
+        })
+        .count()
+}
+
+#[test]
+fn ladder_svgs_parse_and_draw_every_packet_and_state() {
+    for s in SCENARIOS.iter().filter(|s| s.available) {
+        for lang in [Lang::En, Lang::Zh] {
+            let r = run(s.name);
+            let svg = synack_cli::svg::ladder(&r, lang);
+            let doc = roxmltree::Document::parse(&svg)
+                .unwrap_or_else(|e| panic!("{}: not XML: {e}", s.name));
+            assert!(doc.root_element().has_tag_name("svg"));
+            assert_eq!(class_count(&doc, "segment"), r.packets.len(), "{}", s.name);
+            assert_eq!(class_count(&doc, "lifeline"), 2);
+            let lost = r.packets.iter().filter(|p| p.lost()).count();
+            assert_eq!(class_count(&doc, "cross"), lost, "{}", s.name);
+            // Initial, every change, final: one state box each.
+            assert_eq!(
+                class_count(&doc, "state"),
+                r.changes.len() + 4,
+                "{}",
+                s.name
+            );
+            let t = texts(&doc);
+            for c in &r.changes {
+                assert!(t.iter().any(|x| x == c.to.as_str()), "{}: {}", s.name, c.to);
+            }
+        }
+    }
+}
+
+#[test]
+fn state_diagram_has_every_state_and_every_edge() {
+    let none = BTreeSet::new();
+    let svg = synack_cli::states::svg(&none, Lang::En, "states");
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let t = texts(&doc);
+    for s in StateName::ALL {
+        assert!(t.iter().any(|x| x == s.as_str()), "{s} not drawn");
+    }
+    // Every cause of every edge appears in some edge label.
+    let labels: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("edge-label"))
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect();
+    for tr in TRANSITIONS {
+        let found = labels
+            .iter()
+            .any(|l| l.split(", ").any(|c| c == tr.cause.label()));
+        assert!(found, "{tr:?} has no label");
+    }
+    assert_eq!(class_count(&doc, "visited"), 0);
+    let dot = synack_cli::states::dot(&none);
+    assert_eq!(dot.matches(" -> ").count(), TRANSITIONS.len());
+}
+
+#[test]
+fn state_diagram_highlights_the_edges_a_run_took() {
+    let r = run("simultaneous-close");
+    let visited: BTreeSet<Transition> = r
+        .changes
+        .iter()
+        .map(|c| Transition {
+            from: c.from,
+            to: c.to,
+            cause: c.cause,
+        })
+        .collect();
+    let svg = synack_cli::states::svg(&visited, Lang::En, "t");
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let hot = class_count(&doc, "visited");
+    // Edges are drawn per (from, to) pair.
+    let pairs: BTreeSet<_> = visited.iter().map(|t| (t.from, t.to)).collect();
+    assert_eq!(hot, pairs.len());
+    assert!(pairs.contains(&(StateName::FinWait1, StateName::Closing)));
+    let dot = synack_cli::states::dot(&visited);
+    assert!(dot.contains("\"FIN-WAIT-1\" -> \"CLOSING\" [label=\"rcv FIN\", penwidth=3"));
+}
+
+#[test]
+fn time_sequence_graph_marks_losses_and_retransmissions() {
+    let r = run("lossy");
+    let svg = synack_cli::plot::svg(&r, Lang::En);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let data = r
+        .packets
+        .iter()
+        .filter(|p| p.from == Side::A && p.seg.as_ref().unwrap().len > 0)
+        .count();
+    assert_eq!(class_count(&doc, "segment"), data);
+    assert_eq!(class_count(&doc, "lost"), 2);
+    assert_eq!(class_count(&doc, "ack"), 1);
+    let purple = doc
+        .descendants()
+        .filter(|n| n.attribute("stroke") == Some("#9467bd"))
+        .count();
+    assert!(purple > 0, "retransmissions are not coloured");
+    // half-close: the server carries the data, so the graph follows it.
+    assert_eq!(synack_cli::plot::data_sender(&run("half-close")), Side::B);
+}
+
+/// Every scenario's pcap, read back by `trace`, gives the real states (less what a capture
+/// cannot see: the end of TIME-WAIT, and which FIN arrived first in a simultaneous close).
+#[test]
+fn trace_infers_the_states_the_simulation_went_through() {
+    for s in SCENARIOS.iter().filter(|s| s.available) {
+        let r = run(s.name);
+        let path = tmp(&format!("trace-{}.pcap", s.name));
+        std::fs::write(&path, r.pcap_bytes()).unwrap();
+        let t = synack_cli::trace::read(&path).unwrap();
+        assert_eq!(t.run.packets.len(), r.packets.len(), "{}", s.name);
+        assert_eq!(t.bad_checksums, 0);
+        for side in [Side::A, Side::B] {
+            let mut real = r.visited(side);
+            let inferred = t.run.visited(side);
+            // The observer never sees TIME-WAIT end, nor a listen() call.
+            if real.ends_with(&[StateName::TimeWait, StateName::Closed]) {
+                real.pop();
+            }
+            if real.starts_with(&[StateName::Closed, StateName::Listen]) {
+                real.remove(0);
+            }
+            if s.name == "simultaneous-close" && side == Side::A {
+                assert_eq!(inferred.last(), Some(&StateName::TimeWait));
+                continue;
+            }
+            assert_eq!(inferred, real, "{} {side}", s.name);
+        }
+        // Relative numbers come out the same as in the simulation.
+        let a: Vec<_> = r.packets.iter().map(|p| p.seg.clone()).collect();
+        let b: Vec<_> = t.run.packets.iter().map(|p| p.seg.clone()).collect();
+        assert_eq!(a, b, "{}", s.name);
+    }
+}
+
+#[test]
+fn trace_reads_ethernet_captures_too() {
+    use pcap_file::DataLink;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let r = run("close");
+    let path = tmp("ethernet.pcap");
+    let file = std::fs::File::create(&path).unwrap();
+    let header = PcapHeader {
+        datalink: DataLink::ETHERNET,
+        ..PcapHeader::default()
+    };
+    let mut w = PcapWriter::with_header(file, header).unwrap();
+    for p in &r.packets {
+        // dst MAC, src MAC, a VLAN tag, then IPv4.
+        let mut frame = vec![
+            2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x81, 0x00, 0, 7, 0x08, 0x00,
+        ];
+        frame.extend_from_slice(&p.bytes);
+        let ts = std::time::Duration::from_micros(p.sent_at.as_micros() + 1_700_000_000_000_000);
+        w.write_packet(&PcapPacket::new(ts, frame.len() as u32, &frame))
+            .unwrap();
+    }
+    drop(w);
+    let t = synack_cli::trace::read(&path).unwrap();
+    assert_eq!(t.run.packets.len(), r.packets.len());
+    assert_eq!(t.skipped, 0);
+    assert_eq!(
+        t.run.packets[0].sent_at.as_micros(),
+        0,
+        "times start at the first packet"
+    );
+    assert_eq!(
+        t.run.visited(Side::B),
+        [
+            StateName::Listen,
+            StateName::SynReceived,
+            StateName::Established,
+            StateName::CloseWait,
+            StateName::LastAck,
+            StateName::Closed
+        ]
+    );
+    let report = synack_cli::trace::report(&t, "ethernet.pcap", Lang::En, false);
+    assert!(report.contains("INFERRED"));
+    assert!(report.contains("LAST-ACK → CLOSED"));
+}
+
+#[test]
+fn trace_rejects_what_it_cannot_read() {
+    let path = tmp("not-a.pcap");
+    std::fs::write(&path, b"hello, this is not a capture").unwrap();
+    assert!(synack_cli::trace::read(&path).is_err());
+    assert!(synack_cli::trace::read(&tmp("does-not-exist.pcap")).is_err());
+    // A valid capture without TCP.
+    let empty = tmp("empty.pcap");
+    std::fs::write(&empty, &run("handshake").pcap_bytes()[..24]).unwrap();
+    let err = synack_cli::trace::read(&empty).err().unwrap();
+    assert!(err.contains("no TCP"), "{err}");
+}

@@ -1,0 +1,312 @@
+//! Every scenario, run in-process: the states it is about are visited, every byte is verified,
+//! and both hosts end where the scenario says.
+
+use synack_cli::scenario::{self, Params, Run, SCENARIOS};
+use synack_proto::{Cause, Error, StateName as S};
+use synack_sim::Side;
+
+fn run(name: &str) -> Run {
+    scenario::run(name, &Params::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn visited(run: &Run, side: Side, state: S) -> bool {
+    run.visited(side).contains(&state)
+}
+
+/// Both ends CLOSED without error, every byte verified, nothing left undelivered.
+fn orderly(run: &Run) {
+    assert!(run.summary.verified, "{}: bytes not verified", run.scenario);
+    assert_eq!(run.final_states, [S::Closed, S::Closed], "{}", run.scenario);
+    assert_eq!(run.errors, [None, None], "{}", run.scenario);
+}
+
+fn data_bytes(run: &Run) -> u64 {
+    run.app_received.iter().sum()
+}
+
+#[test]
+fn every_available_scenario_runs_and_verifies() {
+    for s in SCENARIOS.iter().filter(|s| s.available) {
+        let r = run(s.name);
+        assert!(r.summary.verified, "{}", s.name);
+        assert!(!r.packets.is_empty(), "{}", s.name);
+        // The state list always starts from the initial state and follows the changes.
+        for side in [Side::A, Side::B] {
+            let v = r.visited(side);
+            assert_eq!(*v.last().unwrap(), r.final_states[scenario::idx(side)]);
+        }
+    }
+}
+
+#[test]
+fn unavailable_scenarios_say_so() {
+    for name in ["syn-flood", "keepalive"] {
+        let err = scenario::run(name, &Params::default()).err().expect(name);
+        assert!(err.contains("not yet available"), "{err}");
+    }
+    let err = scenario::run("no-such", &Params::default()).err().unwrap();
+    assert!(err.contains("--list"), "{err}");
+}
+
+#[test]
+fn bad_parameters_are_refused_not_panicked_on() {
+    for loss in [-0.1, 1.0, 2.0, f64::NAN] {
+        let p = Params {
+            loss,
+            ..Params::default()
+        };
+        assert!(scenario::run("tour", &p).is_err(), "loss {loss}");
+    }
+}
+
+#[test]
+fn tour_shows_handshake_one_loss_repaired_and_four_way_close() {
+    let r = run("tour");
+    orderly(&r);
+    assert_eq!(r.summary.packets_lost, 1);
+    assert!(r.summary.rto_retransmits >= 1);
+    assert!(r.packets.iter().any(|p| p.retransmission && !p.lost()));
+    for s in [
+        S::SynSent,
+        S::Established,
+        S::FinWait1,
+        S::FinWait2,
+        S::TimeWait,
+    ] {
+        assert!(visited(&r, Side::A, s), "client never in {s}");
+    }
+    for s in [S::Listen, S::SynReceived, S::CloseWait, S::LastAck] {
+        assert!(visited(&r, Side::B, s), "server never in {s}");
+    }
+    assert_eq!(data_bytes(&r), 1800);
+    // Four separate segments close it: FIN, ACK, FIN, ACK.
+    let fins = r
+        .packets
+        .iter()
+        .filter(|p| p.seg.as_ref().is_some_and(|s| s.flags.fin()))
+        .count();
+    assert_eq!(fins, 2);
+}
+
+#[test]
+fn handshake_ends_established_after_three_segments() {
+    let r = run("handshake");
+    assert_eq!(r.final_states, [S::Established, S::Established]);
+    let flags: Vec<String> = r
+        .packets
+        .iter()
+        .map(|p| p.seg.as_ref().unwrap().flags.to_string())
+        .collect();
+    assert_eq!(flags, ["SYN", "SYN|ACK", "ACK"]);
+    // Relative numbers: both ISNs show as 0, the ACKs as 1.
+    let segs: Vec<_> = r.packets.iter().map(|p| p.seg.clone().unwrap()).collect();
+    assert_eq!((segs[0].seq, segs[1].seq, segs[1].ack), (0, 0, 1));
+    assert_eq!((segs[2].seq, segs[2].ack), (1, 1));
+    assert_ne!(segs[0].abs_seq, 0);
+}
+
+#[test]
+fn transfer_moves_data_both_ways() {
+    let r = run("transfer");
+    orderly(&r);
+    assert_eq!(r.app_received, [1200, 2000]);
+    assert_eq!(r.summary.packets_lost, 0);
+    assert_eq!(r.summary.segments_retransmitted, 0);
+}
+
+#[test]
+fn close_is_four_way_with_time_wait_on_the_active_side() {
+    let r = run("close");
+    orderly(&r);
+    assert!(r.made(S::Established, S::FinWait1, Cause::UserClose));
+    assert!(r.made(S::FinWait2, S::TimeWait, Cause::RecvFin));
+    assert!(r.made(S::CloseWait, S::LastAck, Cause::UserClose));
+    assert!(r.made(S::TimeWait, S::Closed, Cause::TimeWaitExpired));
+    assert!(
+        !visited(&r, Side::B, S::TimeWait),
+        "the passive side skips TIME-WAIT"
+    );
+    // The server's ACK of the FIN and its own FIN are separate segments.
+    let server: Vec<_> = r
+        .packets
+        .iter()
+        .filter(|p| p.from == Side::B)
+        .filter_map(|p| p.seg.clone())
+        .collect();
+    let ack_of_fin = server.iter().position(|s| s.ack == 102 && !s.flags.fin());
+    let fin = server.iter().position(|s| s.flags.fin());
+    assert!(matches!((ack_of_fin, fin), (Some(a), Some(f)) if a < f));
+}
+
+#[test]
+fn half_close_lets_the_server_send_after_the_clients_fin() {
+    let r = run("half-close");
+    orderly(&r);
+    assert_eq!(r.app_received, [1500, 200]);
+    let client_fin = r
+        .packets
+        .iter()
+        .find(|p| p.from == Side::A && p.seg.as_ref().unwrap().flags.fin())
+        .unwrap()
+        .sent_at;
+    let data_after = r
+        .packets
+        .iter()
+        .filter(|p| p.from == Side::B && p.sent_at > client_fin)
+        .filter(|p| p.seg.as_ref().unwrap().len > 0)
+        .count();
+    assert!(
+        data_after >= 3,
+        "server sent {data_after} data segments in CLOSE-WAIT"
+    );
+    assert!(visited(&r, Side::A, S::FinWait2));
+    assert!(visited(&r, Side::B, S::CloseWait));
+}
+
+#[test]
+fn simultaneous_open_passes_syn_received_on_both() {
+    let r = run("simultaneous-open");
+    orderly(&r);
+    for side in [Side::A, Side::B] {
+        assert!(!visited(&r, side, S::Listen));
+        assert!(r.visited(side).starts_with(&[
+            S::Closed,
+            S::SynSent,
+            S::SynReceived,
+            S::Established
+        ]));
+    }
+}
+
+#[test]
+fn simultaneous_close_visits_closing_on_both_hosts() {
+    let r = run("simultaneous-close");
+    orderly(&r);
+    for side in [Side::A, Side::B] {
+        let v = r.visited(side);
+        let at = |s| v.iter().position(|x| *x == s);
+        assert!(
+            at(S::FinWait1) < at(S::Closing) && at(S::Closing) < at(S::TimeWait),
+            "{side}: {v:?}"
+        );
+        assert!(at(S::FinWait1).is_some());
+    }
+}
+
+#[test]
+fn refused_ends_with_connection_refused() {
+    let r = run("refused");
+    assert_eq!(r.final_states, [S::Closed, S::Closed]);
+    assert_eq!(r.errors[0], Some(Error::ConnectionRefused));
+    assert_eq!(r.visited(Side::A), [S::Closed, S::SynSent, S::Closed]);
+    assert_eq!(r.visited(Side::B), [S::Closed]);
+    let rst = r.packets[1].seg.as_ref().unwrap();
+    assert!(rst.flags.rst() && rst.flags.ack());
+    assert_eq!(rst.ack, 1, "the RST acknowledges the SYN");
+}
+
+#[test]
+fn abort_resets_the_peer_without_time_wait() {
+    let r = run("abort");
+    assert!(r.summary.verified);
+    assert_eq!(r.final_states, [S::Closed, S::Closed]);
+    assert_eq!(
+        r.errors,
+        [Some(Error::ConnectionAborted), Some(Error::ConnectionReset)]
+    );
+    assert!(r.made(S::Established, S::Closed, Cause::UserAbort));
+    assert!(r.made(S::Established, S::Closed, Cause::RecvRst));
+    for side in [Side::A, Side::B] {
+        assert!(!visited(&r, side, S::TimeWait));
+    }
+}
+
+#[test]
+fn lossy_repairs_by_fast_retransmit_and_by_timeout() {
+    let r = run("lossy");
+    orderly(&r);
+    assert!(r.summary.fast_retransmits >= 1);
+    assert!(r.summary.rto_retransmits >= 1);
+    assert!(r.summary.packets_lost >= 2);
+    use synack_cli::sim::Why;
+    assert!(r.packets.iter().any(|p| p.why == Why::FastRetransmit));
+    assert!(
+        r.packets
+            .iter()
+            .any(|p| p.why == Why::Timeout && p.retransmission)
+    );
+    assert_eq!(r.app_received[1], 4400);
+}
+
+#[test]
+fn lossy_with_random_loss_still_verifies() {
+    for seed in 1..=6 {
+        let p = Params {
+            seed,
+            loss: 0.15,
+            ..Params::default()
+        };
+        let r = scenario::run("lossy", &p).unwrap();
+        assert!(r.summary.verified, "seed {seed}");
+        assert_eq!(r.final_states, [S::Closed, S::Closed], "seed {seed}");
+    }
+}
+
+#[test]
+fn zero_window_probes_until_the_reader_returns() {
+    let r = run("zero-window");
+    orderly(&r);
+    let zero = r
+        .packets
+        .iter()
+        .any(|p| p.from == Side::B && p.seg.as_ref().unwrap().win == 0);
+    assert!(zero, "the server never advertised a zero window");
+    let probes = r.packets.iter().filter(|p| p.probe).count();
+    assert!(probes >= 2, "{probes} probes");
+    assert_eq!(r.app_received[1], 3000);
+}
+
+#[test]
+fn time_wait_reacks_a_retransmitted_fin() {
+    let r = run("time-wait");
+    orderly(&r);
+    let server_fins: Vec<_> = r
+        .packets
+        .iter()
+        .filter(|p| p.from == Side::B && p.seg.as_ref().unwrap().flags.fin())
+        .collect();
+    assert_eq!(server_fins.len(), 2);
+    assert!(server_fins[1].retransmission);
+    // The client answers the second FIN while in TIME-WAIT, so both end without error.
+    let tw = r
+        .changes
+        .iter()
+        .find(|c| c.host == Side::A && c.to == S::TimeWait)
+        .unwrap()
+        .at;
+    let acks_in_tw = r
+        .packets
+        .iter()
+        .filter(|p| p.from == Side::A && p.sent_at >= tw)
+        .count();
+    assert_eq!(acks_in_tw, 2, "one lost ACK and one re-ACK");
+    assert!(r.made(S::LastAck, S::Closed, Cause::RecvAck));
+}
+
+#[test]
+fn same_seed_same_run() {
+    let p = Params {
+        seed: 7,
+        loss: 0.1,
+        ..Params::default()
+    };
+    let a = synack_cli::json::lines(&scenario::run("lossy", &p).unwrap());
+    let b = synack_cli::json::lines(&scenario::run("lossy", &p).unwrap());
+    assert_eq!(a, b);
+    let other = Params { seed: 8, ..p };
+    let c = synack_cli::json::lines(&scenario::run("lossy", &other).unwrap());
+    assert_ne!(
+        a, c,
+        "the seed changes nothing: the test would prove nothing"
+    );
+}
