@@ -6,6 +6,7 @@
 //! Nothing here knows IP addresses: the host layer maps 4-tuples to connections.
 
 mod arrival;
+pub(crate) mod host_api;
 mod output;
 mod recv;
 mod rtt;
