@@ -130,7 +130,11 @@ mod tests {
             assert_eq!(jar.check(too_late, l, r, c, 1234), None);
             // The peer ISN enters linearly (as in Linux), so only an ISN off by more than the
             // index bits is certain to fail; the sequence check on the ACK covers the rest.
-            assert_eq!(jar.check(now, l, r, c, 1234 + (1 << 20)), None, "another ISN");
+            assert_eq!(
+                jar.check(now, l, r, c, 1234 + (1 << 20)),
+                None,
+                "another ISN"
+            );
             assert_eq!(jar.check(now, l, r, c.wrapping_add(1 << 20), 1234), None);
             let other: SocketAddr = "192.0.2.7:40001".parse().unwrap();
             assert_eq!(jar.check(now, l, other, c, 1234), None, "another 4-tuple");
