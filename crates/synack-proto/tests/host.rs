@@ -5,10 +5,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use synack_proto::conn::ts_clock;
 use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
 use synack_proto::{Config, Error, Instant, StateName};
 use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
-use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr};
+use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -627,6 +628,53 @@ fn full_syn_queue_answers_with_cookies_and_the_ack_establishes() {
         ),
         (1, 0, 2, 1)
     );
+}
+
+#[test]
+fn with_timestamps_the_cookie_brings_back_window_scale_and_sack() {
+    let (mut h, l) = server(1);
+    let now = Instant::from_millis(98_765);
+    let ts = |tsval, tsecr| Some(Timestamps { tsval, tsecr });
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 100, 0).bytes(),
+    );
+    drain(&mut h, now);
+    let mut syn = Pkt::new("192.0.2.2:2000", "10.0.0.1:80", SYN, 500, 0).mss(1460);
+    syn.options.window_scale = Some(7);
+    syn.options.sack_permitted = true;
+    syn.options.timestamps = ts(777, 0);
+    h.handle_packet(now, &syn.bytes());
+    let cookie = drain(&mut h, now).pop().unwrap();
+    assert_eq!(h.counters().syncookies_sent, 1);
+    // Default config: a 256 KiB buffer needs a shift of 3.
+    assert_eq!(cookie.options.window_scale, Some(3));
+    assert!(cookie.options.sack_permitted);
+    let echo = cookie.options.timestamps.unwrap();
+    assert_eq!(echo.tsecr, 777);
+    let later = now + Duration::from_millis(40);
+    let mut ack = Pkt::new("192.0.2.2:2000", "10.0.0.1:80", ACK, 501, cookie.seq + 1);
+    ack.window = 1000;
+    ack.options.timestamps = ts(800, echo.tsval);
+    h.handle_packet(later, &ack.bytes());
+    let conn = h.accept(l).expect("established from the cookie");
+    let info = h.info(conn).unwrap();
+    assert!(info.timestamps && info.sack);
+    assert_eq!((info.snd_wscale, info.rcv_wscale), (7, 3));
+    assert_eq!(info.snd_wnd, 1000 << 7);
+    assert_eq!(
+        info.snd_mss,
+        1460 - 12,
+        "timestamps take 12 bytes of every segment"
+    );
+    h.send(conn, b"hi").unwrap();
+    let out = drain(&mut h, later);
+    let stamp = out[0].options.timestamps.unwrap();
+    // The connection's clock is the one the cookie TSval was cut from, so the peer's PAWS
+    // sees time move forward.
+    assert_eq!(stamp.tsval, ts_clock(cookie.seq, later));
+    assert!(stamp.tsval.wrapping_sub(echo.tsval) < 1 << 31);
+    assert_eq!(stamp.tsecr, 800);
 }
 
 #[test]

@@ -75,7 +75,13 @@ fn cookie_ack_establishes_straight_from_listen() {
     // encoded.
     let config = plain_config();
     let ack = seg(".", PEER_ISS + 1, ISS + 1).win(29200).data(b"GET");
-    let c = Connection::from_cookie_ack(&config, synack_proto::Instant::ZERO, &ack.repr(), 1300);
+    let syn = synack_proto::conn::CookieSyn {
+        mss: 1300,
+        window_scale: None,
+        sack: false,
+        timestamps: false,
+    };
+    let c = Connection::from_cookie_ack(&config, synack_proto::Instant::ZERO, &ack.repr(), syn);
     let mut d = Driver::new(c);
     assert_eq!(d.state(), Established);
     assert!(d.events.contains(&Event::StateChanged {

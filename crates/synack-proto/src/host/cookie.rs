@@ -30,6 +30,36 @@ const MSS_V4: [u16; 4] = [536, 1300, 1440, 1460];
 /// IPv6: the minimum MTU, tunnels, Ethernet, jumbo frames, each less 60 bytes of headers.
 const MSS_V6: [u16; 4] = [1220, 1420, 1440, 8940];
 
+/// Low bits of a cookie SYN-ACK's TSval that carry the options the sequence number has no
+/// room for (Linux `TSBITS`): bits 0–3 the peer's window-scale shift (15 for none), bit 4
+/// SACK-permitted. The peer echoes TSval in the ACK's TSecr (RFC 7323 §3.2).
+const TS_BITS: u32 = 6;
+const TS_MASK: u32 = (1 << TS_BITS) - 1;
+const TS_NO_WSCALE: u32 = 0xf;
+const TS_SACK: u32 = 1 << 4;
+
+/// TSval for a cookie SYN-ACK: our clock with the options in its low bits, never ahead of the
+/// clock, so the connection's later TSvals never go backwards for the peer's PAWS.
+pub(crate) fn ts_encode(clock: u32, window_scale: Option<u8>, sack: bool) -> u32 {
+    let mut options = window_scale.map_or(TS_NO_WSCALE, |w| u32::from(w.min(14)));
+    if sack {
+        options |= TS_SACK;
+    }
+    let ts = (clock & !TS_MASK) | options;
+    if options > clock & TS_MASK {
+        ts.wrapping_sub(TS_MASK + 1)
+    } else {
+        ts
+    }
+}
+
+/// (window-scale shift, SACK-permitted) from the TSecr of a cookie ACK.
+pub(crate) fn ts_decode(tsecr: u32) -> (Option<u8>, bool) {
+    let w = tsecr & TS_NO_WSCALE;
+    let window_scale = (w != TS_NO_WSCALE).then_some(w.min(14) as u8);
+    (window_scale, tsecr & TS_SACK != 0)
+}
+
 pub(crate) struct CookieJar {
     h1: Key,
     h2: Key,
@@ -138,6 +168,20 @@ mod tests {
             assert_eq!(jar.check(now, l, r, c.wrapping_add(1 << 20), 1234), None);
             let other: SocketAddr = "192.0.2.7:40001".parse().unwrap();
             assert_eq!(jar.check(now, l, other, c, 1234), None, "another 4-tuple");
+        }
+    }
+
+    #[test]
+    fn timestamp_carries_options_and_never_runs_ahead() {
+        for clock in [0u32, 5, 63, 64, 1000, 1005, u32::MAX] {
+            for ws in [None, Some(0), Some(7), Some(14)] {
+                for sack in [false, true] {
+                    let ts = ts_encode(clock, ws, sack);
+                    assert_eq!(ts_decode(ts), (ws, sack));
+                    let behind = clock.wrapping_sub(ts);
+                    assert!(behind < 2 * (TS_MASK + 1), "{clock} {ts}");
+                }
+            }
         }
     }
 

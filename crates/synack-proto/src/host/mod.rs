@@ -33,7 +33,7 @@ use core::time::Duration;
 
 use hashbrown::HashMap;
 use synack_wire::ip::{emit_tcp, parse_tcp};
-use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr};
+use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use self::cookie::CookieJar;
 pub use self::counters::Counters;
@@ -42,8 +42,10 @@ use self::listener::Listener;
 use self::ports::PortAllocator;
 use self::timers::Timers;
 use crate::config::Config;
-use crate::conn::host_api::syn_ack_window;
-use crate::conn::{Cause, Connection, Event, Info, StateName, reset_for_unexpected};
+use crate::conn::{
+    Cause, Connection, CookieSyn, Event, Info, StateName, reset_for_unexpected, syn_ack_window,
+    ts_clock,
+};
 use crate::error::Error;
 use crate::time::Instant;
 
@@ -776,7 +778,21 @@ impl Host {
                 match self.cookies.check(now, local, remote, cookie, peer_isn) {
                     Some(mss) => {
                         self.counters.syncookies_recv += 1;
-                        self.open_from_cookie(now, l, local, remote, seg, mss);
+                        // With timestamps, the echoed TSval brings back window scale and
+                        // SACK-permitted; without, only the MSS survived.
+                        let echoed = seg
+                            .options
+                            .timestamps
+                            .filter(|ts| ts.tsecr != 0 && self.config.tcp.timestamps);
+                        let (window_scale, sack) =
+                            echoed.map_or((None, false), |ts| cookie::ts_decode(ts.tsecr));
+                        let syn = CookieSyn {
+                            mss,
+                            window_scale,
+                            sack,
+                            timestamps: echoed.is_some(),
+                        };
+                        self.open_from_cookie(now, l, local, remote, seg, syn);
                         return;
                     }
                     None => self.counters.syncookies_failed += 1,
@@ -819,6 +835,23 @@ impl Host {
         let default_mss = if remote.is_ipv4() { 536 } else { 1220 };
         let peer_mss = seg.options.mss.unwrap_or(default_mss);
         let (cookie, _) = self.cookies.make(now, local, remote, seg.seq, peer_mss);
+        let tcp = &self.config.tcp;
+        let mut options = TcpOptions {
+            mss: Some(tcp.mss),
+            ..TcpOptions::default()
+        };
+        // Window scale and SACK-permitted need state the sequence number has no room for; with
+        // timestamps they ride in TSval's low bits, as Linux does. Without, they are not offered.
+        if let (true, Some(ts)) = (tcp.timestamps, seg.options.timestamps) {
+            let peer_ws = seg.options.window_scale.filter(|_| tcp.window_scaling);
+            let sack = tcp.sack && seg.options.sack_permitted;
+            options.window_scale = peer_ws.map(|_| tcp.rcv_wscale());
+            options.sack_permitted = sack;
+            options.timestamps = Some(Timestamps {
+                tsval: cookie::ts_encode(ts_clock(cookie, now), peer_ws, sack),
+                tsecr: ts.tsval,
+            });
+        }
         let syn_ack = TcpRepr {
             src_port: local.port(),
             dst_port: remote.port(),
@@ -827,12 +860,7 @@ impl Host {
             flags: TcpFlags::SYN | TcpFlags::ACK,
             window: syn_ack_window(&self.config.tcp),
             urgent_ptr: 0,
-            // Only the MSS: window scale, SACK-permitted and timestamps would need state we
-            // do not keep (Linux can hide them in TSval; not done yet).
-            options: TcpOptions {
-                mss: Some(self.config.tcp.mss),
-                ..TcpOptions::default()
-            },
+            options,
             payload: &[],
         };
         if self.queue_control(local.ip(), remote.ip(), syn_ack) {
@@ -850,7 +878,7 @@ impl Host {
         local: SocketAddr,
         remote: SocketAddr,
         seg: &TcpRepr<'_>,
-        mss: u16,
+        syn: CookieSyn,
     ) {
         let full = self.listeners[l as usize]
             .listener
@@ -866,7 +894,7 @@ impl Host {
             self.counters.listen_drops += 1;
             return;
         }
-        let conn = Connection::from_cookie_ack(&self.config.tcp, now, seg, mss);
+        let conn = Connection::from_cookie_ack(&self.config.tcp, now, seg, syn);
         let id = self.insert(conn, local, remote, Role::Queued(l));
         self.after(id.index);
         if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
