@@ -66,6 +66,7 @@ pub fn cause(c: Cause, lang: Lang) -> &'static str {
             Cause::TimeWaitExpired => "2MSL 超时",
             Cause::FinWait2Timeout => "FIN-WAIT-2 超时",
             Cause::DataAfterClose => "关闭后收到数据",
+            Cause::RecvCookieAck => "收到带 SYN cookie 的 ACK",
         },
     }
 }

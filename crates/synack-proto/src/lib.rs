@@ -8,6 +8,7 @@ extern crate std;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod host;
 pub mod seq;
 pub mod time;
 

@@ -68,6 +68,43 @@ fn listen_close_and_abort() {
     assert_eq!(d.out(), vec![], "abort in LISTEN sends nothing");
 }
 
+fn cookie_ack_establishes_straight_from_listen() {
+    // RFC 4987 §3.6: the host validated a cookie ACK (SEQ = IRS + 1, ACK = cookie + 1) and
+    // builds the connection it stands for. It carries the first request bytes, which are taken
+    // in and acknowledged (window: the 64 KiB buffer less 3); the MSS is what the cookie
+    // encoded.
+    let config = plain_config();
+    let ack = seg(".", PEER_ISS + 1, ISS + 1).win(29200).data(b"GET");
+    let syn = synack_proto::conn::CookieSyn {
+        mss: 1300,
+        window_scale: None,
+        sack: false,
+        timestamps: false,
+    };
+    let c = Connection::from_cookie_ack(&config, synack_proto::Instant::ZERO, &ack.repr(), syn);
+    let mut d = Driver::new(c);
+    assert_eq!(d.state(), Established);
+    assert!(d.events.contains(&Event::StateChanged {
+        from: Listen,
+        to: Established,
+        cause: Cause::RecvCookieAck
+    }));
+    let info = d.c.info();
+    assert_eq!(info.snd_mss, 1300);
+    assert_eq!(
+        (info.snd_una, info.snd_nxt, info.snd_wnd),
+        (ISS + 1, ISS + 1, 29200)
+    );
+    assert_eq!(info.rcv_nxt, PEER_ISS + 4);
+    assert_eq!(
+        d.out(),
+        vec![seg_out(".", ISS + 1, PEER_ISS + 4).win(65533)]
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(d.c.recv(&mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"GET");
+}
+
 // ---------------------------------------------------------------- SYN-SENT
 
 fn syn_sent_sends_syn_with_all_options() {
@@ -990,6 +1027,7 @@ scenarios!(
     listen_ignores_rst_and_resets_ack,
     listen_syn_gets_syn_ack,
     listen_close_and_abort,
+    cookie_ack_establishes_straight_from_listen,
     syn_sent_sends_syn_with_all_options,
     syn_sent_rst_with_good_ack_is_refused,
     syn_sent_rst_without_ack_is_ignored,

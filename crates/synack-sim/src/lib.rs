@@ -31,6 +31,7 @@
 
 pub mod endpoint;
 pub mod endpoints;
+pub mod hostnode;
 pub mod link;
 pub mod node;
 pub mod pair;
@@ -39,6 +40,7 @@ mod rng;
 pub mod tap;
 
 pub use endpoint::Endpoint;
+pub use hostnode::{HostApp, HostNode};
 pub use link::{ConfigError, Delivery, Fate, Link, LinkConfig, LinkEvent, LinkStats, Side};
 pub use node::{App, ConnNode};
 pub use pair::{Pair, SimError};

@@ -6,6 +6,7 @@
 //! Nothing here knows IP addresses: the host layer maps 4-tuples to connections.
 
 mod arrival;
+pub(crate) mod host_api;
 mod output;
 mod recv;
 mod rtt;
@@ -18,6 +19,7 @@ use core::mem;
 use core::time::Duration;
 
 pub use arrival::reset_for_unexpected;
+pub use host_api::{CookieSyn, syn_ack_window, ts_clock};
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 

@@ -37,6 +37,9 @@ pub enum Cause {
     /// Data arrived after the user closed (not just shut down) the connection: RFC 1122
     /// §4.2.2.13 says to answer with RST, as Linux does.
     DataAfterClose,
+    /// An ACK carrying a valid SYN cookie reached a listener (RFC 4987 §3.6): the connection
+    /// is created straight in ESTABLISHED, since no SYN-RECEIVED state was kept.
+    RecvCookieAck,
 }
 
 impl Cause {
@@ -56,6 +59,7 @@ impl Cause {
             Cause::TimeWaitExpired => "2MSL timeout",
             Cause::FinWait2Timeout => "FIN-WAIT-2 timeout",
             Cause::DataAfterClose => "data after close",
+            Cause::RecvCookieAck => "rcv cookie ACK",
         }
     }
 }
@@ -89,6 +93,7 @@ pub const TRANSITIONS: &[Transition] = &[
     t(Listen, SynReceived, RecvSyn),
     t(Listen, Closed, UserClose),
     t(Listen, Closed, UserAbort),
+    t(Listen, Established, RecvCookieAck), // SYN cookie (RFC 4987), built by the host
     t(SynSent, Established, RecvSynAck),
     t(SynSent, SynReceived, RecvSyn), // simultaneous open
     t(SynSent, Closed, RecvRst),

@@ -1,0 +1,107 @@
+//! What the host needs from a connection beyond the user calls: building a connection from a
+//! SYN cookie (RFC 4987 §3.6), where no SYN-RECEIVED state was ever kept.
+
+use synack_wire::TcpRepr;
+
+use super::recv::Receiver;
+use super::send::Sender;
+use super::state::{Listen, State, Synced};
+use super::{Cause, Connection};
+use crate::config::Config;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// The window field of a SYN-ACK we send for `config`: the receive buffer, unscaled and capped
+/// at 16 bits (RFC 7323 §2.2: a SYN's window is never scaled). The host's cookie SYN-ACK uses
+/// it, and [`Connection::from_cookie_ack`] assumes the peer was offered exactly this.
+pub fn syn_ack_window(config: &Config) -> u16 {
+    config.recv_buffer.min(usize::from(u16::MAX)) as u16
+}
+
+/// What a valid cookie recovered of the peer's SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieSyn {
+    /// The peer's MSS, as rounded down to the cookie's table.
+    pub mss: u16,
+    /// The peer's window-scale shift, when both sides agreed on window scaling (carried in
+    /// TSval, so only with timestamps).
+    pub window_scale: Option<u8>,
+    /// SACK-permitted was agreed (likewise carried in TSval).
+    pub sack: bool,
+    /// Timestamps were agreed: the cookie SYN-ACK carried TSval and the ACK echoed it.
+    pub timestamps: bool,
+}
+
+/// Our TSval clock for a connection with initial sequence number `iss` at `now`: the same
+/// millisecond clock plus per-connection offset that `Connection::new` and `ts_val` use
+/// (RFC 7323 §5.4), so a cookie SYN-ACK's TSval and the connection's later ones agree. The
+/// host tests check the two stay in step.
+pub fn ts_clock(iss: u32, now: Instant) -> u32 {
+    (now.as_millis() as u32).wrapping_add(iss.rotate_left(13))
+}
+
+impl Connection {
+    /// The connection a valid cookie ACK stands for (RFC 4987 §3.6): ESTABLISHED at once, with
+    /// ISS = SEG.ACK − 1 and IRS = SEG.SEQ − 1, and the options the cookie recovered.
+    ///
+    /// The ACK itself is then processed like any other segment, so data or a FIN riding on it
+    /// is taken in. The caller must have validated the cookie; this only builds the state.
+    pub fn from_cookie_ack(
+        config: &Config,
+        now: Instant,
+        ack: &TcpRepr<'_>,
+        syn: CookieSyn,
+    ) -> Connection {
+        let iss = ack.ack.wrapping_sub(1);
+        let irs = ack.seq.wrapping_sub(1);
+        let mut c = Connection::new(config, ack.dst_port, ack.src_port, iss);
+        let mut snd = Sender::new(iss, config);
+        let synced = SeqNum(iss) + 1;
+        snd.una = synced;
+        snd.nxt = synced;
+        snd.max = synced;
+        // Each option only when we offer it too (RFC 7323 §1.3, RFC 2018 §2).
+        let timestamps = syn.timestamps && config.timestamps;
+        let window_scale = syn
+            .window_scale
+            .filter(|_| timestamps && config.window_scaling);
+        let sack = syn.sack && timestamps && config.sack;
+        // RFC 9293 §3.7.1: the MSS counts no options, so carve out what timestamps take.
+        let overhead = if timestamps { 12 } else { 0 };
+        snd.mss = u32::from(syn.mss)
+            .min(u32::from(config.mss))
+            .saturating_sub(overhead)
+            .max(16);
+        snd.cwnd = config.initial_window.max(1) * snd.mss;
+        // RFC 7323 §2.3: a shift above 14 is treated as 14. The ACK is no SYN, so its window
+        // is already scaled.
+        snd.wscale = window_scale.map_or(0, |w| w.min(14));
+        snd.wnd = u32::from(ack.window) << snd.wscale;
+        snd.max_wnd = snd.wnd;
+        snd.wl1 = SeqNum(ack.seq);
+        snd.wl2 = SeqNum(ack.ack);
+        let rcv_wscale = if window_scale.is_some() {
+            config.rcv_wscale()
+        } else {
+            0
+        };
+        let mut rcv = Receiver::new(irs, config.recv_buffer, rcv_wscale);
+        if let (true, Some(ts)) = (timestamps, ack.options.timestamps) {
+            rcv.ts_recent = Some((ts.tsval, now));
+        }
+        c.window_scaling = window_scale.is_some();
+        c.sack = sack;
+        c.timestamps = timestamps;
+        // The peer was promised the window of our SYN-ACK; never take it back.
+        rcv.adv_edge = rcv.nxt + u32::from(syn_ack_window(config));
+        // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
+        c.state = State::Listen(Listen { iss });
+        c.morph(Cause::RecvCookieAck, move |_| {
+            State::Established(Synced { snd, rcv })
+        });
+        if !ack.payload.is_empty() || ack.flags.fin() {
+            c.handle_segment(now, ack);
+        }
+        c
+    }
+}

@@ -1,0 +1,46 @@
+//! Host-wide counters, named after Linux's TCP-MIB (RFC 4022) and TcpExt, so numbers compare
+//! directly with `nstat` output.
+
+/// Everything the host counts. Monotonic except `curr_estab`, a gauge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// CLOSED → SYN-SENT (RFC 4022 tcpActiveOpens).
+    pub active_opens: u64,
+    /// LISTEN → SYN-RECEIVED, and connections made from a SYN cookie (tcpPassiveOpens).
+    pub passive_opens: u64,
+    /// SYN-SENT/SYN-RECEIVED → CLOSED, and SYN-RECEIVED → LISTEN (tcpAttemptFails).
+    pub attempt_fails: u64,
+    /// ESTABLISHED/CLOSE-WAIT → CLOSED (tcpEstabResets).
+    pub estab_resets: u64,
+    /// Connections now in ESTABLISHED or CLOSE-WAIT (tcpCurrEstab).
+    pub curr_estab: u64,
+    /// Segments received, including those in error (tcpInSegs).
+    pub in_segs: u64,
+    /// Segments sent, not counting retransmissions (tcpOutSegs).
+    pub out_segs: u64,
+    /// Segments retransmitted (tcpRetransSegs).
+    pub retrans_segs: u64,
+    /// Packets dropped because they did not parse: bad checksum, truncated, not TCP
+    /// (tcpInErrs).
+    pub in_errs: u64,
+    /// Segments sent with RST (tcpOutRsts).
+    pub out_rsts: u64,
+    /// SYN-ACKs sent with a cookie instead of keeping state (TcpExt SyncookiesSent).
+    pub syncookies_sent: u64,
+    /// ACKs whose cookie was valid (TcpExt SyncookiesRecv).
+    pub syncookies_recv: u64,
+    /// ACKs to a listener that had sent cookies, whose cookie was not valid
+    /// (TcpExt SyncookiesFailed).
+    pub syncookies_failed: u64,
+    /// SYNs or handshake-completing ACKs dropped because the accept queue was full
+    /// (TcpExt ListenOverflows).
+    pub listen_overflows: u64,
+    /// Everything a listener dropped: overflows plus SYNs dropped for lack of room or the
+    /// connection limit (TcpExt ListenDrops).
+    pub listen_drops: u64,
+    /// Opens refused because the host is at `HostConfig::max_connections` (no Linux twin).
+    pub conn_limit_drops: u64,
+    /// Control segments (resets, cookie SYN-ACKs) dropped because too many were waiting for
+    /// `poll_transmit` (no Linux twin).
+    pub control_drops: u64,
+}

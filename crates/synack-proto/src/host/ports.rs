@@ -1,0 +1,62 @@
+//! Ephemeral port selection, RFC 6056 §3.3.3 (Algorithm 3, "Simple Hash-Based Port Selection"):
+//! the search starts at an offset F(localip, remoteip, remoteport, secret) plus a global counter,
+//! so ports toward one destination are sequential (few collisions, quick reuse is avoided) while
+//! ports toward different destinations are unrelated and unpredictable off-path.
+
+use core::net::{IpAddr, SocketAddr};
+use core::ops::RangeInclusive;
+
+use super::keys::{Key, write_addr, write_ip};
+
+pub(crate) struct PortAllocator {
+    key: Key,
+    min: u16,
+    count: u32,
+    /// `next_ephemeral` of Algorithm 3.
+    next: u32,
+}
+
+impl PortAllocator {
+    pub fn new(key: Key, range: RangeInclusive<u16>) -> PortAllocator {
+        let (min, max) = (*range.start(), *range.end());
+        let count = if max >= min {
+            u32::from(max - min) + 1
+        } else {
+            0
+        };
+        PortAllocator {
+            key,
+            min,
+            count,
+            next: 0,
+        }
+    }
+
+    /// The first port for which `free(port)` holds, trying each port of the range at most once.
+    pub fn pick(
+        &mut self,
+        local: IpAddr,
+        remote: SocketAddr,
+        mut free: impl FnMut(u16) -> bool,
+    ) -> Option<u16> {
+        if self.count == 0 {
+            return None;
+        }
+        let offset = {
+            use core::hash::Hasher;
+            let mut h = self.key.hasher();
+            write_ip(&mut h, local);
+            write_addr(&mut h, remote);
+            h.finish() as u32
+        };
+        for _ in 0..self.count {
+            let port = u32::from(self.min) + (offset.wrapping_add(self.next) % self.count);
+            self.next = self.next.wrapping_add(1);
+            let port = port as u16;
+            if free(port) {
+                return Some(port);
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,817 @@
+//! The host with exact packets in and out: resets for what matches nothing, handles, ports,
+//! listeners, SYN cookies, limits, counters. Two hosts talk through a tiny in-test loop with no
+//! delay; single packets are built by hand with `synack_wire::ip::emit_tcp`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use synack_proto::conn::ts_clock;
+use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
+use synack_proto::{Config, Error, Instant, StateName};
+use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
+use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn config() -> HostConfig {
+    HostConfig {
+        secret: 0x5eed_0f5e_c2e7,
+        ..HostConfig::default()
+    }
+}
+
+/// An outgoing or incoming packet, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pkt {
+    src: SocketAddr,
+    dst: SocketAddr,
+    flags: TcpFlags,
+    seq: u32,
+    ack: u32,
+    window: u16,
+    options: TcpOptions,
+    payload: Vec<u8>,
+}
+
+impl Pkt {
+    fn new(src: &str, dst: &str, flags: TcpFlags, seq: u32, ack: u32) -> Pkt {
+        Pkt {
+            src: addr(src),
+            dst: addr(dst),
+            flags,
+            seq,
+            ack,
+            window: 29200,
+            options: TcpOptions::default(),
+            payload: Vec::new(),
+        }
+    }
+    fn mss(mut self, mss: u16) -> Pkt {
+        self.options.mss = Some(mss);
+        self
+    }
+    fn data(mut self, d: &[u8]) -> Pkt {
+        self.payload = d.to_vec();
+        self
+    }
+    fn bytes(&self) -> Vec<u8> {
+        let repr = TcpRepr {
+            src_port: self.src.port(),
+            dst_port: self.dst.port(),
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent_ptr: 0,
+            options: self.options,
+            payload: &self.payload,
+        };
+        let mut buf = vec![0u8; tcp_packet_len(&repr, self.src.is_ipv6())];
+        let n = emit_tcp(&mut buf, self.src.ip(), self.dst.ip(), 64, &repr).unwrap();
+        buf.truncate(n);
+        buf
+    }
+    fn parse(bytes: &[u8]) -> Pkt {
+        let (h, t) = parse_tcp(bytes, ChecksumMode::Verify).expect("host sends valid packets");
+        Pkt {
+            src: SocketAddr::new(h.src, t.src_port),
+            dst: SocketAddr::new(h.dst, t.dst_port),
+            flags: t.flags,
+            seq: t.seq,
+            ack: t.ack,
+            window: t.window,
+            options: t.options,
+            payload: t.payload.to_vec(),
+        }
+    }
+}
+
+const SYN: TcpFlags = TcpFlags::SYN;
+const ACK: TcpFlags = TcpFlags::ACK;
+const RST: TcpFlags = TcpFlags::RST;
+
+fn syn_ack() -> TcpFlags {
+    TcpFlags::SYN | TcpFlags::ACK
+}
+
+/// Everything `host` sends now.
+fn drain(host: &mut Host, now: Instant) -> Vec<Pkt> {
+    let mut buf = vec![0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(n) = host.poll_transmit(now, &mut buf) {
+        out.push(Pkt::parse(&buf[..n]));
+        assert!(out.len() < 100_000, "runaway transmit");
+    }
+    out
+}
+
+fn events(host: &mut Host) -> Vec<HostEvent> {
+    std::iter::from_fn(|| host.poll_event()).collect()
+}
+
+/// Two hosts joined back to back with no delay; every packet either sends reaches the other.
+struct Net {
+    a: Host,
+    b: Host,
+    now: Instant,
+}
+
+impl Net {
+    fn new(a: HostConfig, b: HostConfig) -> Net {
+        Net {
+            a: Host::new(a),
+            b: Host::new(b),
+            now: Instant::ZERO,
+        }
+    }
+
+    /// Shuttles packets until both sides are quiet.
+    fn settle(&mut self) {
+        let mut buf = vec![0u8; 2048];
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(n) = self.a.poll_transmit(self.now, &mut buf) {
+                self.b.handle_packet(self.now, &buf[..n]);
+                moved = true;
+            }
+            while let Some(n) = self.b.poll_transmit(self.now, &mut buf) {
+                self.a.handle_packet(self.now, &buf[..n]);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the hosts never went quiet");
+    }
+
+    /// Moves time forward to `until`, firing timers on the way.
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        loop {
+            self.settle();
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    self.a.handle_timeout(self.now);
+                    self.b.handle_timeout(self.now);
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        self.settle();
+    }
+}
+
+// ------------------------------------------------------------------ segments for no one
+
+#[test]
+fn syn_to_closed_port_gets_rst_ack_with_the_right_numbers() {
+    let mut h = Host::new(config());
+    let now = Instant::ZERO;
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:5555", "10.0.0.1:80", SYN, 100, 0).bytes(),
+    );
+    // RFC 9293 §3.10.7.1: no ACK on the offender, so <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    assert_eq!(
+        drain(&mut h, now),
+        vec![Pkt {
+            window: 0,
+            ..Pkt::new("10.0.0.1:80", "192.0.2.1:5555", RST | ACK, 0, 101)
+        }]
+    );
+    // With data and FIN the SEG.LEN counts both.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:5555", "10.0.0.1:80", SYN | TcpFlags::FIN, 100, 0)
+            .data(b"abc")
+            .bytes(),
+    );
+    assert_eq!(drain(&mut h, now)[0].ack, 105);
+    // An ACK gets <SEQ=SEG.ACK><CTL=RST>, no ACK flag.
+    h.handle_packet(
+        now,
+        &Pkt::new("[2001:db8::1]:5555", "[2001:db8::2]:80", ACK, 7, 4242).bytes(),
+    );
+    assert_eq!(
+        drain(&mut h, now),
+        vec![Pkt {
+            window: 0,
+            ..Pkt::new("[2001:db8::2]:80", "[2001:db8::1]:5555", RST, 4242, 0)
+        }]
+    );
+    let c = h.counters();
+    assert_eq!((c.in_segs, c.out_segs, c.out_rsts, c.in_errs), (3, 3, 3, 0));
+}
+
+#[test]
+fn a_reset_never_triggers_a_reset() {
+    let mut h = Host::new(config());
+    h.listen(addr("10.0.0.1:80"), 8).unwrap();
+    let now = Instant::ZERO;
+    for dst in ["10.0.0.1:81", "10.0.0.1:80"] {
+        for flags in [RST, RST | ACK, RST | SYN] {
+            h.handle_packet(now, &Pkt::new("192.0.2.1:5555", dst, flags, 1, 2).bytes());
+        }
+    }
+    assert_eq!(drain(&mut h, now), vec![]);
+    assert_eq!(h.counters().out_rsts, 0);
+    assert_eq!(h.connection_count(), 0);
+}
+
+#[test]
+fn packets_that_do_not_parse_are_counted_and_dropped() {
+    let mut h = Host::new(config());
+    h.listen(addr("10.0.0.1:80"), 8).unwrap();
+    let now = Instant::ZERO;
+    let good = Pkt::new("192.0.2.1:5555", "10.0.0.1:80", SYN, 100, 0).bytes();
+    let mut corrupt = good.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x40; // the TCP checksum no longer matches
+    h.handle_packet(now, &corrupt);
+    h.handle_packet(now, &good[..good.len() - 3]);
+    h.handle_packet(now, &[]);
+    h.handle_packet(now, &[0x45; 7]);
+    assert_eq!(drain(&mut h, now), vec![]);
+    assert_eq!(h.counters().in_errs, 4);
+    assert_eq!(h.connection_count(), 0);
+    // Source port 0 and a multicast destination are refused too.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:0", "10.0.0.1:80", SYN, 1, 0).bytes(),
+    );
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:9", "224.0.0.1:80", SYN, 1, 0).bytes(),
+    );
+    assert_eq!(drain(&mut h, now), vec![]);
+    assert_eq!(h.counters().in_errs, 6);
+}
+
+// ------------------------------------------------------------------ ports and handles
+
+#[test]
+fn ephemeral_ports_run_out_with_a_typed_error() {
+    let mut h = Host::new(HostConfig {
+        ephemeral_ports: 40000..=40002,
+        ..config()
+    });
+    let now = Instant::ZERO;
+    let server = addr("10.0.0.9:80");
+    // A listener on 0.0.0.0:40001 takes that port away from the ephemeral range.
+    h.listen(addr("0.0.0.0:40001"), 1).unwrap();
+    let mut ports: Vec<u16> = (0..2)
+        .map(|_| {
+            let c = h.connect(now, ip("10.0.0.1"), server).unwrap();
+            h.addrs(c).unwrap().0.port()
+        })
+        .collect();
+    ports.sort();
+    assert_eq!(ports, [40000, 40002]);
+    assert_eq!(
+        h.connect(now, ip("10.0.0.1"), server),
+        Err(HostError::AddrNotAvailable)
+    );
+    // Another destination is another 4-tuple: the same ports are free for it.
+    assert!(h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:81")).is_ok());
+    assert!(h.connect(now, ip("10.0.0.2"), server).is_ok());
+    assert_eq!(h.counters().active_opens, 4);
+}
+
+#[test]
+fn bind_conflicts_and_bad_addresses_are_typed_errors() {
+    let mut h = Host::new(config());
+    let now = Instant::ZERO;
+    h.listen(addr("10.0.0.1:80"), 4).unwrap();
+    assert_eq!(h.listen(addr("10.0.0.1:80"), 4), Err(HostError::AddrInUse));
+    // A wildcard and a specific listener on one port may coexist; the specific one wins.
+    h.listen(addr("0.0.0.0:80"), 4).unwrap();
+    let (local, remote) = (addr("10.0.0.1:5000"), addr("10.0.0.9:443"));
+    h.connect_from(now, local, remote).unwrap();
+    assert_eq!(
+        h.connect_from(now, local, remote),
+        Err(HostError::AddrInUse)
+    );
+    assert_eq!(
+        h.connect(now, ip("10.0.0.1"), addr("[2001:db8::1]:80")),
+        Err(HostError::AddressFamilyMismatch)
+    );
+    assert_eq!(
+        h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:0")),
+        Err(HostError::InvalidAddress)
+    );
+    assert_eq!(
+        h.connect(now, ip("0.0.0.0"), addr("10.0.0.9:80")),
+        Err(HostError::AddrNotAvailable)
+    );
+}
+
+#[test]
+fn connection_limit_refuses_cleanly() {
+    let mut h = Host::new(HostConfig {
+        max_connections: 2,
+        ..config()
+    });
+    let now = Instant::ZERO;
+    let l = h.listen(addr("10.0.0.1:80"), 8).unwrap();
+    h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:1")).unwrap();
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 1, 0).bytes(),
+    );
+    assert_eq!(h.connection_count(), 2);
+    assert_eq!(
+        h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:2")),
+        Err(HostError::ConnectionLimit)
+    );
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.2:1000", "10.0.0.1:80", SYN, 1, 0).bytes(),
+    );
+    assert_eq!(h.connection_count(), 2);
+    assert_eq!(h.listener_queues(l), Some((1, 0)));
+    assert_eq!(h.counters().conn_limit_drops, 1);
+    assert_eq!(h.counters().listen_drops, 1);
+}
+
+#[test]
+fn stale_handles_are_rejected_after_the_slot_is_reused() {
+    let mut h = Host::new(config());
+    let now = Instant::ZERO;
+    let old = h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:80")).unwrap();
+    drain(&mut h, now);
+    h.abort(old).unwrap();
+    assert_eq!(h.send(old, b"x"), Err(HostError::InvalidHandle));
+    drain(&mut h, now); // the slot is freed once the connection has nothing left to send
+    assert_eq!(h.connection_count(), 0);
+    let new = h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:80")).unwrap();
+    assert_ne!(old, new);
+    assert_eq!(h.state(new), Ok(StateName::SynSent));
+    for r in [
+        h.state(old).map(|_| ()),
+        h.info(old).map(|_| ()),
+        h.recv(old, &mut [0; 4]).map(|_| ()),
+        h.shutdown(old),
+        h.close(now, old),
+        h.abort(old),
+    ] {
+        assert_eq!(r, Err(HostError::InvalidHandle));
+    }
+    let l = h.listen(addr("10.0.0.1:80"), 1).unwrap();
+    h.close_listener(l).unwrap();
+    assert_eq!(h.accept(l), None);
+    assert_eq!(h.listener_queues(l), None);
+    assert_eq!(h.close_listener(l), Err(HostError::InvalidListener));
+}
+
+#[test]
+fn isns_follow_rfc_6528_clock_plus_keyed_hash() {
+    let mut h = Host::new(config());
+    let (local, remote) = (addr("10.0.0.1:5000"), addr("10.0.0.9:80"));
+    let first = h.connect_from(Instant::ZERO, local, remote).unwrap();
+    let isn0 = h.info(first).unwrap().snd_una;
+    h.abort(first).unwrap();
+    drain(&mut h, Instant::ZERO);
+    // Same 4-tuple 4 ms later: M has moved 1000 ticks of 4 µs, F is unchanged.
+    let again = h
+        .connect_from(Instant::from_millis(4), local, remote)
+        .unwrap();
+    assert_eq!(h.info(again).unwrap().snd_una, isn0.wrapping_add(1000));
+    // Another tuple at the same instant gets an unrelated number; another secret too.
+    let other = h
+        .connect_from(Instant::from_millis(4), addr("10.0.0.1:5001"), remote)
+        .unwrap();
+    assert_ne!(h.info(other).unwrap().snd_una, isn0.wrapping_add(1000));
+    let mut h2 = Host::new(HostConfig {
+        secret: 1,
+        ..config()
+    });
+    let c = h2.connect_from(Instant::ZERO, local, remote).unwrap();
+    assert_ne!(h2.info(c).unwrap().snd_una, isn0);
+}
+
+// ------------------------------------------------------------------ end to end
+
+fn exchange(client_ip: &str, server: &str) {
+    let mut net = Net::new(
+        config(),
+        HostConfig {
+            secret: 2,
+            ..config()
+        },
+    );
+    let l = net.b.listen(addr(server), 16).unwrap();
+    let c = net.a.connect(net.now, ip(client_ip), addr(server)).unwrap();
+    net.settle();
+    assert_eq!(net.a.state(c), Ok(StateName::Established));
+    let accepted: Vec<_> = events(&mut net.b)
+        .into_iter()
+        .filter_map(|e| match e {
+            HostEvent::Accepted {
+                listener,
+                conn,
+                local,
+                remote,
+            } => Some((listener, conn, local, remote)),
+            _ => None,
+        })
+        .collect();
+    let (client_local, _) = net.a.addrs(c).unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].0, l);
+    assert_eq!((accepted[0].2, accepted[0].3), (addr(server), client_local));
+    let s = net.b.accept(l).unwrap();
+    assert_eq!(s, accepted[0].1);
+    assert_eq!(net.b.accept(l), None);
+    net.a.send(c, b"ping").unwrap();
+    net.settle();
+    let mut buf = [0u8; 16];
+    assert_eq!(net.b.recv(s, &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"ping");
+    net.b.send(s, b"pong!").unwrap();
+    net.b.close(net.now, s).unwrap();
+    net.settle();
+    assert_eq!(net.a.recv(c, &mut buf), Ok(5));
+    assert_eq!(net.a.recv(c, &mut buf), Ok(0), "end of stream");
+    net.a.close(net.now, c).unwrap();
+    net.settle();
+    // The server closed first, so it sits in TIME-WAIT for 2 MSL; the client is gone.
+    assert_eq!(net.a.connection_count(), 0);
+    assert_eq!(net.b.connection_count(), 1);
+    net.advance(Duration::from_secs(61));
+    assert_eq!(net.b.connection_count(), 0);
+    let (ca, cb) = (*net.a.counters(), *net.b.counters());
+    assert_eq!(
+        (ca.active_opens, ca.passive_opens, ca.curr_estab),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        (cb.active_opens, cb.passive_opens, cb.curr_estab),
+        (0, 1, 0)
+    );
+    assert_eq!(
+        (ca.estab_resets, cb.estab_resets, ca.attempt_fails),
+        (0, 0, 0)
+    );
+    assert_eq!(ca.out_segs, cb.in_segs);
+    assert_eq!(cb.out_segs, ca.in_segs);
+}
+
+#[test]
+fn two_hosts_exchange_data_over_ipv4_and_ipv6() {
+    exchange("10.0.0.2", "10.0.0.1:80");
+    exchange("2001:db8::2", "[2001:db8::1]:80");
+}
+
+#[test]
+fn wildcard_listener_reports_the_original_destination() {
+    let mut net = Net::new(
+        config(),
+        HostConfig {
+            secret: 3,
+            ..config()
+        },
+    );
+    let v4 = net.b.listen(addr("0.0.0.0:0"), 16).unwrap();
+    let v6 = net.b.listen(addr("[::]:0"), 16).unwrap();
+    let targets = [
+        ("10.0.0.2", "203.0.113.9:443"),
+        ("10.0.0.2", "198.51.100.1:22"),
+        ("2001:db8::2", "[2001:db8:ffff::7]:8080"),
+    ];
+    for (src, dst) in targets {
+        net.a.connect(net.now, ip(src), addr(dst)).unwrap();
+    }
+    net.settle();
+    let mut seen: Vec<_> = events(&mut net.b)
+        .into_iter()
+        .filter_map(|e| match e {
+            HostEvent::Accepted {
+                listener, local, ..
+            } => Some((listener, local)),
+            _ => None,
+        })
+        .collect();
+    seen.sort_by_key(|(_, a)| a.to_string());
+    let mut want = vec![
+        (v4, addr("203.0.113.9:443")),
+        (v4, addr("198.51.100.1:22")),
+        (v6, addr("[2001:db8:ffff::7]:8080")),
+    ];
+    want.sort_by_key(|(_, a)| a.to_string());
+    assert_eq!(seen, want);
+    let c = net.b.accept(v6).unwrap();
+    assert_eq!(net.b.addrs(c).unwrap().0, addr("[2001:db8:ffff::7]:8080"));
+}
+
+// ------------------------------------------------------------------ backlog and SYN cookies
+
+fn server(backlog: usize) -> (Host, synack_proto::host::ListenerId) {
+    let mut h = Host::new(HostConfig {
+        tcp: Config {
+            mss: 1460,
+            ..Config::default()
+        },
+        ..config()
+    });
+    let l = h.listen(addr("10.0.0.1:80"), backlog).unwrap();
+    (h, l)
+}
+
+#[test]
+fn full_syn_queue_answers_with_cookies_and_the_ack_establishes() {
+    let (mut h, l) = server(1);
+    let now = Instant::from_millis(1234);
+    // The first SYN takes the only SYN-queue place: a normal SYN-ACK with options.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 100, 0)
+            .mss(1460)
+            .bytes(),
+    );
+    let out = drain(&mut h, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, syn_ack());
+    assert_eq!(h.listener_queues(l), Some((1, 0)));
+    // The second gets a cookie SYN-ACK and leaves no state.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.2:2000", "10.0.0.1:80", SYN, 500, 0)
+            .mss(1400)
+            .bytes(),
+    );
+    let out = drain(&mut h, now);
+    assert_eq!(out.len(), 1);
+    let cookie = &out[0];
+    assert_eq!((cookie.flags, cookie.ack), (syn_ack(), 501));
+    assert_eq!(
+        (cookie.src, cookie.dst),
+        (addr("10.0.0.1:80"), addr("192.0.2.2:2000"))
+    );
+    assert_eq!(cookie.options.mss, Some(1460));
+    assert_eq!(
+        cookie.options.window_scale, None,
+        "nothing that needs state is offered"
+    );
+    assert_eq!(cookie.options.timestamps, None);
+    assert!(!cookie.options.sack_permitted);
+    assert_eq!(h.connection_count(), 1);
+    assert_eq!(h.counters().syncookies_sent, 1);
+    // Its ACK, carrying the first bytes, builds the connection straight in ESTABLISHED with
+    // the MSS the cookie encoded: 1400 rounded down to the table's 1300.
+    let later = now + Duration::from_secs(30);
+    h.handle_packet(
+        later,
+        &Pkt::new(
+            "192.0.2.2:2000",
+            "10.0.0.1:80",
+            ACK,
+            501,
+            cookie.seq.wrapping_add(1),
+        )
+        .data(b"hello")
+        .bytes(),
+    );
+    let evs = events(&mut h);
+    let conn = evs
+        .iter()
+        .find_map(|e| match *e {
+            HostEvent::Accepted {
+                conn,
+                remote,
+                local,
+                ..
+            } => {
+                assert_eq!(
+                    (local, remote),
+                    (addr("10.0.0.1:80"), addr("192.0.2.2:2000"))
+                );
+                Some(conn)
+            }
+            _ => None,
+        })
+        .expect("accepted");
+    assert_eq!(h.listener_queues(l), Some((1, 1)));
+    assert_eq!(h.accept(l), Some(conn));
+    let info = h.info(conn).unwrap();
+    assert_eq!(info.state, StateName::Established);
+    assert_eq!(info.snd_mss, 1300);
+    assert_eq!(info.snd_una, cookie.seq.wrapping_add(1));
+    assert_eq!(info.rcv_nxt, 506);
+    let mut buf = [0u8; 8];
+    assert_eq!(h.recv(conn, &mut buf), Ok(5));
+    let out = drain(&mut h, later);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].flags, out[0].seq, out[0].ack),
+        (ACK, cookie.seq.wrapping_add(1), 506)
+    );
+    let c = h.counters();
+    assert_eq!(
+        (
+            c.syncookies_recv,
+            c.syncookies_failed,
+            c.passive_opens,
+            c.curr_estab
+        ),
+        (1, 0, 2, 1)
+    );
+}
+
+#[test]
+fn with_timestamps_the_cookie_brings_back_window_scale_and_sack() {
+    let (mut h, l) = server(1);
+    let now = Instant::from_millis(98_765);
+    let ts = |tsval, tsecr| Some(Timestamps { tsval, tsecr });
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 100, 0).bytes(),
+    );
+    drain(&mut h, now);
+    let mut syn = Pkt::new("192.0.2.2:2000", "10.0.0.1:80", SYN, 500, 0).mss(1460);
+    syn.options.window_scale = Some(7);
+    syn.options.sack_permitted = true;
+    syn.options.timestamps = ts(777, 0);
+    h.handle_packet(now, &syn.bytes());
+    let cookie = drain(&mut h, now).pop().unwrap();
+    assert_eq!(h.counters().syncookies_sent, 1);
+    // Default config: a 256 KiB buffer needs a shift of 3.
+    assert_eq!(cookie.options.window_scale, Some(3));
+    assert!(cookie.options.sack_permitted);
+    let echo = cookie.options.timestamps.unwrap();
+    assert_eq!(echo.tsecr, 777);
+    let later = now + Duration::from_millis(40);
+    let mut ack = Pkt::new("192.0.2.2:2000", "10.0.0.1:80", ACK, 501, cookie.seq + 1);
+    ack.window = 1000;
+    ack.options.timestamps = ts(800, echo.tsval);
+    h.handle_packet(later, &ack.bytes());
+    let conn = h.accept(l).expect("established from the cookie");
+    let info = h.info(conn).unwrap();
+    assert!(info.timestamps && info.sack);
+    assert_eq!((info.snd_wscale, info.rcv_wscale), (7, 3));
+    assert_eq!(info.snd_wnd, 1000 << 7);
+    assert_eq!(
+        info.snd_mss,
+        1460 - 12,
+        "timestamps take 12 bytes of every segment"
+    );
+    h.send(conn, b"hi").unwrap();
+    let out = drain(&mut h, later);
+    let stamp = out[0].options.timestamps.unwrap();
+    // The connection's clock is the one the cookie TSval was cut from, so the peer's PAWS
+    // sees time move forward.
+    assert_eq!(stamp.tsval, ts_clock(cookie.seq, later));
+    assert!(stamp.tsval.wrapping_sub(echo.tsval) < 1 << 31);
+    assert_eq!(stamp.tsecr, 800);
+}
+
+#[test]
+fn forged_or_stale_cookie_acks_get_a_reset_and_are_counted() {
+    let (mut h, l) = server(1);
+    let now = Instant::ZERO;
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 100, 0).bytes(),
+    );
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.2:2000", "10.0.0.1:80", SYN, 500, 0).bytes(),
+    );
+    let cookie = drain(&mut h, now)[1].seq;
+    // A blind forger.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.3:3000", "10.0.0.1:80", ACK, 901, 12345).bytes(),
+    );
+    assert_eq!(
+        drain(&mut h, now),
+        vec![Pkt {
+            window: 0,
+            ..Pkt::new("10.0.0.1:80", "192.0.2.3:3000", RST, 12345, 0)
+        }]
+    );
+    // The right cookie from the wrong port.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.2:2001", "10.0.0.1:80", ACK, 501, cookie + 1).bytes(),
+    );
+    assert_eq!(drain(&mut h, now).len(), 1);
+    // The right cookie three minutes late (the listener is still sending cookies).
+    let late = Instant::from_millis(180_000);
+    h.handle_packet(
+        late,
+        &Pkt::new("192.0.2.4:4000", "10.0.0.1:80", SYN, 7, 0).bytes(),
+    );
+    drain(&mut h, late);
+    h.handle_packet(
+        late,
+        &Pkt::new("192.0.2.2:2000", "10.0.0.1:80", ACK, 501, cookie + 1).bytes(),
+    );
+    assert_eq!(drain(&mut h, late)[0].flags, RST);
+    assert_eq!(h.counters().syncookies_failed, 3);
+    assert_eq!(h.counters().syncookies_recv, 0);
+    assert_eq!(h.connection_count(), 1);
+    assert_eq!(h.listener_queues(l), Some((1, 0)));
+}
+
+#[test]
+fn full_accept_queue_drops_the_final_ack_until_there_is_room() {
+    let (mut h, l) = server(2);
+    let now = Instant::ZERO;
+    let syn = |src: &str, seq| Pkt::new(src, "10.0.0.1:80", SYN, seq, 0).bytes();
+    h.handle_packet(now, &syn("192.0.2.1:1000", 100));
+    h.handle_packet(now, &syn("192.0.2.2:2000", 200));
+    let isn: Vec<u32> = drain(&mut h, now).iter().map(|p| p.seq).collect();
+    let ack = |src: &str, seq, isn: u32| Pkt::new(src, "10.0.0.1:80", ACK, seq, isn + 1).bytes();
+    h.handle_packet(now, &ack("192.0.2.1:1000", 101, isn[0]));
+    assert_eq!(h.listener_queues(l), Some((1, 1)));
+    h.handle_packet(now, &syn("192.0.2.3:3000", 300));
+    let isn3 = drain(&mut h, now)[0].seq;
+    h.handle_packet(now, &ack("192.0.2.2:2000", 201, isn[1]));
+    assert_eq!(h.listener_queues(l), Some((1, 2)), "accept queue full");
+    // Linux: the third handshake's ACK is dropped; the connection stays half-open.
+    h.handle_packet(now, &ack("192.0.2.3:3000", 301, isn3));
+    assert_eq!(h.listener_queues(l), Some((1, 2)));
+    assert_eq!(h.counters().listen_overflows, 1);
+    // So is a new SYN while the accept queue is full.
+    h.handle_packet(now, &syn("192.0.2.4:4000", 400));
+    assert_eq!(drain(&mut h, now), vec![]);
+    assert_eq!(h.counters().listen_overflows, 2);
+    assert_eq!(h.counters().listen_drops, 2);
+    // Room again: the client's retransmitted ACK completes the handshake.
+    assert!(h.accept(l).is_some());
+    h.handle_packet(now, &ack("192.0.2.3:3000", 301, isn3));
+    assert_eq!(h.listener_queues(l), Some((0, 2)));
+}
+
+#[test]
+fn half_open_connections_time_out_of_the_syn_queue() {
+    let mut cfg = config();
+    cfg.tcp.synack_retries = 2;
+    let mut h = Host::new(cfg);
+    let l = h.listen(addr("10.0.0.1:80"), 4).unwrap();
+    h.handle_packet(
+        Instant::ZERO,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 1, 0).bytes(),
+    );
+    let mut sent = drain(&mut h, Instant::ZERO).len();
+    // One schedule for the host: the SYN-ACK goes again at 1 s and 3 s, the attempt fails at 7 s.
+    let mut times = Vec::new();
+    while let Some(t) = h.poll_timeout() {
+        h.handle_timeout(t);
+        let n = drain(&mut h, t).len();
+        if n > 0 {
+            times.push(t);
+        }
+        sent += n;
+    }
+    assert_eq!(
+        times,
+        [Instant::from_millis(1000), Instant::from_millis(3000)]
+    );
+    assert_eq!(sent, 3);
+    assert_eq!(h.listener_queues(l), Some((0, 0)));
+    assert_eq!(h.connection_count(), 0);
+    assert_eq!(h.counters().attempt_fails, 1);
+    assert_eq!(h.counters().retrans_segs, 2);
+}
+
+#[test]
+fn closed_connection_keeps_its_error_until_released() {
+    let mut net = Net::new(
+        config(),
+        HostConfig {
+            secret: 9,
+            ..config()
+        },
+    );
+    let c = net
+        .a
+        .connect(net.now, ip("10.0.0.2"), addr("10.0.0.1:80"))
+        .unwrap();
+    net.settle();
+    // Nobody listens: refused.
+    assert_eq!(net.a.state(c), Ok(StateName::Closed));
+    assert_eq!(
+        net.a.send(c, b"x"),
+        Err(HostError::Conn(Error::ConnectionRefused))
+    );
+    assert!(events(&mut net.a).contains(&HostEvent::Closed(c, Some(Error::ConnectionRefused))));
+    assert_eq!(net.a.counters().attempt_fails, 1);
+    assert_eq!(net.a.connection_count(), 1);
+    net.a.close(net.now, c).unwrap();
+    net.settle();
+    assert_eq!(net.a.connection_count(), 0);
+}

@@ -1,0 +1,100 @@
+//! A [`Host`] on a simulated link: the glue between the sans-IO host and [`Endpoint`], plus a
+//! hook for the application that uses it.
+//!
+//! The application sees every [`HostEvent`] with the host in hand, so it can accept, read,
+//! write and close in reaction, as an event loop over real sockets would.
+
+use std::net::IpAddr;
+
+use synack_proto::Instant;
+use synack_proto::host::{Host, HostEvent};
+
+use crate::Endpoint;
+
+/// An application driving a host from its events.
+pub trait HostApp {
+    fn on_event(&mut self, host: &mut Host, now: Instant, event: HostEvent);
+}
+
+/// An application that ignores everything.
+impl HostApp for () {
+    fn on_event(&mut self, _: &mut Host, _: Instant, _: HostEvent) {}
+}
+
+/// A host plus its application on one side of a link.
+pub struct HostNode<A: HostApp = ()> {
+    pub host: Host,
+    pub app: A,
+    /// When set, only packets to these addresses reach the link; the rest (e.g. SYN-ACKs to
+    /// spoofed sources, which would go elsewhere on a real network) are counted in
+    /// `unroutable` and dropped.
+    pub routes: Option<Vec<IpAddr>>,
+    pub unroutable: u64,
+    buf: Vec<u8>,
+}
+
+impl<A: HostApp> HostNode<A> {
+    pub fn new(host: Host, app: A) -> HostNode<A> {
+        HostNode {
+            host,
+            app,
+            routes: None,
+            unroutable: 0,
+            buf: vec![0; 65536 + 120],
+        }
+    }
+
+    /// Hands every pending event to the application (which may cause more).
+    pub fn run_app(&mut self, now: Instant) {
+        while let Some(ev) = self.host.poll_event() {
+            self.app.on_event(&mut self.host, now, ev);
+        }
+    }
+
+    fn routable(&self, packet: &[u8]) -> bool {
+        let Some(routes) = &self.routes else {
+            return true;
+        };
+        let dst: Option<IpAddr> = match packet.first().map(|b| b >> 4) {
+            Some(4) => packet
+                .get(16..20)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(IpAddr::from),
+            Some(6) => packet
+                .get(24..40)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .map(IpAddr::from),
+            _ => None,
+        };
+        dst.is_some_and(|d| routes.contains(&d))
+    }
+}
+
+impl<A: HostApp> Endpoint for HostNode<A> {
+    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.host.handle_packet(now, packet);
+        self.run_app(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.run_app(now);
+        loop {
+            let n = self.host.poll_transmit(now, &mut self.buf)?;
+            if self.routable(&self.buf[..n]) {
+                let packet = self.buf[..n].to_vec();
+                self.run_app(now);
+                return Some(packet);
+            }
+            self.unroutable += 1;
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.host.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.host.handle_timeout(now);
+        self.run_app(now);
+    }
+}
