@@ -63,6 +63,7 @@ pub fn cause(c: Cause, lang: Lang) -> &'static str {
             Cause::RecvFin => "收到 FIN",
             Cause::RecvRst => "收到 RST",
             Cause::RetransmitTimeout => "重传超时",
+            Cause::KeepaliveTimeout => "保活探测无应答",
             Cause::TimeWaitExpired => "2MSL 超时",
             Cause::FinWait2Timeout => "FIN-WAIT-2 超时",
             Cause::DataAfterClose => "关闭后收到数据",

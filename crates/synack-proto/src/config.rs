@@ -42,6 +42,11 @@ pub struct Config {
     pub delayed_ack: Option<Duration>,
     /// Data segments acknowledged at once at the start of a connection (Linux quick-ACK).
     pub quickack_segments: u32,
+    /// Keepalive probing of an idle connection (RFC 1122 §4.2.3.6); off by default.
+    pub keepalive: Option<Keepalive>,
+    /// Give up when sent data stays unacknowledged this long (`TCP_USER_TIMEOUT`, the local
+    /// half of RFC 5482; RFC 9293 §3.8.3's USER TIMEOUT); `None` leaves it to `data_retries`.
+    pub user_timeout: Option<Duration>,
     /// Turn Nagle's algorithm off (`TCP_NODELAY`): a short tail of data goes out at once even
     /// while earlier data is unacknowledged.
     pub nodelay: bool,
@@ -69,6 +74,29 @@ impl Default for Config {
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,
+            keepalive: None,
+            user_timeout: None,
+        }
+    }
+}
+
+/// Keepalive settings, with Linux's defaults in `Keepalive::default()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence from the peer before the first probe (`TCP_KEEPIDLE`, RFC 1122: at least 2 h).
+    pub idle: Duration,
+    /// Between unanswered probes (`TCP_KEEPINTVL`).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead (`TCP_KEEPCNT`).
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Keepalive {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            count: 9,
         }
     }
 }

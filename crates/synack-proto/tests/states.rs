@@ -552,6 +552,81 @@ fn bare_acks_carry_the_highest_sequence_sent_after_a_timeout() {
     );
 }
 
+fn keepalive() -> synack_proto::Keepalive {
+    synack_proto::Keepalive {
+        idle: secs(7200),
+        interval: secs(75),
+        count: 9,
+    }
+}
+
+fn keepalive_probes_an_idle_connection_and_a_reply_keeps_it() {
+    let mut d = Driver::established();
+    d.c.set_keepalive(Some(keepalive()));
+    assert!(d.advance(secs(7199)).is_empty());
+    let sent = d.advance(secs(1));
+    assert_eq!(sent.len(), 1);
+    // RFC 1122 §4.2.3.6: SEQ = SND.UNA - 1, no data, so the peer must answer.
+    assert_eq!(sent[0].1, seg_out(".", ISS, PEER_ISS + 1));
+    d.input(seg(".", PEER_ISS + 1, ISS + 1));
+    assert!(
+        d.advance(secs(7199)).is_empty(),
+        "an answer restarts the idle wait"
+    );
+    assert_eq!(d.advance(secs(1)).len(), 1);
+    assert_eq!(d.state(), Established);
+}
+
+fn keepalive_gives_up_on_a_silent_peer() {
+    let mut d = Driver::established();
+    d.c.set_keepalive(Some(keepalive()));
+    let sent = d.advance(secs(7200 + 9 * 75 + 1));
+    let times: Vec<u64> = sent.iter().map(|(t, _)| t.as_millis() / 1000).collect();
+    let expected: Vec<u64> = (0..9).map(|i| 7200 + 75 * i).collect();
+    assert_eq!(times, expected);
+    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    assert!(d.events.iter().any(|e| matches!(
+        e,
+        Event::StateChanged {
+            cause: Cause::KeepaliveTimeout,
+            ..
+        }
+    )));
+    // The same in CLOSE-WAIT, where we may still be sending.
+    let mut d = close_wait();
+    d.c.set_keepalive(Some(keepalive()));
+    d.advance(secs(8000));
+    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+}
+
+fn keepalive_is_off_by_default() {
+    let mut d = Driver::established();
+    assert!(d.advance(secs(100_000)).is_empty());
+    assert_eq!(d.state(), Established);
+}
+
+fn user_timeout_gives_up_on_unacknowledged_data() {
+    let mut d = Driver::established();
+    d.c.set_user_timeout(Some(secs(5)));
+    d.c.send(b"stuck").unwrap();
+    d.out();
+    d.advance(Duration::from_millis(4999));
+    assert_eq!(d.state(), Established);
+    d.advance(Duration::from_millis(1));
+    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    // Progress restarts the clock: ACKs every 4 s keep a slow transfer alive.
+    let mut d = Driver::established();
+    d.c.set_user_timeout(Some(secs(5)));
+    d.c.send(&[1u8; 4000]).unwrap();
+    for _ in 0..2 {
+        d.out();
+        d.advance(secs(4));
+        let una = d.c.info().snd_una;
+        d.input(seg(".", PEER_ISS + 1, una + 1000));
+    }
+    assert_eq!(d.state(), Established);
+}
+
 fn zero_window_is_probed_and_survives() {
     let mut d = Driver::established();
     d.input(seg(".", PEER_ISS + 1, ISS + 1).win(0));
@@ -1064,6 +1139,10 @@ scenarios!(
     nodelay_sends_the_tail_at_once,
     out_of_window_bare_acks_are_answered_at_most_every_500ms,
     bare_acks_carry_the_highest_sequence_sent_after_a_timeout,
+    keepalive_probes_an_idle_connection_and_a_reply_keeps_it,
+    keepalive_gives_up_on_a_silent_peer,
+    keepalive_is_off_by_default,
+    user_timeout_gives_up_on_unacknowledged_data,
     zero_window_is_probed_and_survives,
     unanswered_zero_window_probes_give_up,
     established_fin_goes_to_close_wait,

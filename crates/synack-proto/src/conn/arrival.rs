@@ -108,12 +108,18 @@ fn negotiate(
 impl Connection {
     /// Feeds one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // Anything from the peer proves it alive (RFC 1122 §4.2.3.6).
+        self.last_heard = now;
+        self.keepalive_probes = 0;
+        let una_before = self.state.sender().map(|s| s.una);
         match self.state.name() {
             StateName::Closed => self.on_closed(seg),
             StateName::Listen => self.on_listen(now, seg),
             StateName::SynSent => self.on_syn_sent(now, seg),
             _ => self.on_synchronized(now, seg),
         }
+        let una_after = self.state.sender().map(|s| s.una);
+        self.track_progress(now, una_after.is_some() && una_after != una_before);
     }
 
     fn apply(&mut self, n: Negotiated) {

@@ -125,6 +125,13 @@ pub struct Connection {
     /// RFC 5961 §7 rate limit: start of the current one-second window and ACKs sent in it.
     challenge_window: Instant,
     challenge_count: u32,
+    /// When the peer was last heard from, and keepalive probes sent since (RFC 1122
+    /// §4.2.3.6); a probe is owed when `keepalive_due`.
+    last_heard: Instant,
+    keepalive_probes: u32,
+    keepalive_due: bool,
+    /// Since when sent data has waited for an acknowledgment without progress (user timeout).
+    stalled_since: Option<Instant>,
     /// When we last answered an out-of-window bare ACK (see `on_synchronized`).
     last_oow_ack: Option<Instant>,
     /// Counters of dropped input, for diagnostics.
@@ -156,6 +163,10 @@ impl Connection {
             challenge_window: Instant::ZERO,
             challenge_count: 0,
             last_oow_ack: None,
+            last_heard: Instant::ZERO,
+            keepalive_probes: 0,
+            keepalive_due: false,
+            stalled_since: None,
             dropped_segments: 0,
             last_info: None,
         }
@@ -198,6 +209,16 @@ impl Connection {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Turns keepalive on (with these settings) or off (`SO_KEEPALIVE` and friends).
+    pub fn set_keepalive(&mut self, keepalive: Option<crate::config::Keepalive>) {
+        self.config.keepalive = keepalive;
+    }
+
+    /// Sets or clears the user timeout (`TCP_USER_TIMEOUT`).
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.config.user_timeout = timeout;
     }
 
     /// Turns Nagle's algorithm off or on (`TCP_NODELAY`).
@@ -391,6 +412,8 @@ impl Connection {
         if self.state.name() == StateName::FinWait2 {
             consider(self.fin_wait2_deadline);
         }
+        consider(self.keepalive_deadline());
+        consider(self.user_timeout_deadline());
         earliest
     }
 
@@ -418,6 +441,19 @@ impl Connection {
             self.fail(Cause::FinWait2Timeout, Error::TimedOut);
             return;
         }
+        if self.user_timeout_deadline().is_some_and(|d| d <= now) {
+            self.fail(Cause::RetransmitTimeout, Error::TimedOut);
+            return;
+        }
+        if self.keepalive_deadline().is_some_and(|d| d <= now) {
+            let count = self.config.keepalive.map_or(0, |k| k.count);
+            if self.keepalive_probes >= count {
+                self.fail(Cause::KeepaliveTimeout, Error::TimedOut);
+                return;
+            }
+            self.keepalive_probes += 1;
+            self.keepalive_due = true;
+        }
         let Some(snd) = self.state.sender_mut() else {
             return;
         };
@@ -432,6 +468,39 @@ impl Connection {
                 return;
             }
             snd.on_persist_timeout(now);
+        }
+    }
+
+    /// When the next keepalive probe (or the verdict on the last one) is due: only on an idle
+    /// connection, one with nothing unacknowledged, in a state where the peer should answer.
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        let ka = self.config.keepalive?;
+        let idle_state = matches!(
+            self.state.name(),
+            StateName::Established | StateName::CloseWait
+        );
+        let snd = self.state.sender()?;
+        if !idle_state || snd.una != snd.max || self.keepalive_due {
+            return None;
+        }
+        Some(self.last_heard + ka.idle + ka.interval * self.keepalive_probes)
+    }
+
+    /// When the user timeout gives up on unacknowledged data.
+    fn user_timeout_deadline(&self) -> Option<Instant> {
+        let limit = self.config.user_timeout?;
+        let since = self.stalled_since?;
+        self.state.name().is_synchronized().then(|| since + limit)
+    }
+
+    /// Notes progress (or its lack) for the user timeout after anything that moves SND.UNA or
+    /// sends data.
+    pub(crate) fn track_progress(&mut self, now: Instant, progressed: bool) {
+        let outstanding = self.state.sender().is_some_and(|s| s.una != s.max);
+        if !outstanding {
+            self.stalled_since = None;
+        } else if progressed || self.stalled_since.is_none() {
+            self.stalled_since = Some(now);
         }
     }
 

@@ -203,6 +203,18 @@ impl Connection {
         if seq_len == 0 && name.is_synchronized() {
             snd.update_persist_timer(now);
         }
+        if seq_len == 0 && self.keepalive_due {
+            // A keepalive probe: <SEQ=SND.UNA-1><ACK=RCV.NXT>, no data. The peer finds it old
+            // and must answer with an ACK (RFC 1122 §4.2.3.6; Linux sends no garbage byte).
+            self.keepalive_due = false;
+            let (ack, window) = match rcv {
+                Some(r) => (r.nxt, r.window_field()),
+                None => return None,
+            };
+            let seq = snd.una - 1;
+            self.ack_now = false;
+            return Some(self.repr(seq, ack, TcpFlags::ACK, window, options, &buf[..0]));
+        }
         if seq_len == 0 {
             if !ack_now || rcv.is_none() {
                 return None;
@@ -265,6 +277,9 @@ impl Connection {
         } else {
             window
         };
+        if seq_len > 0 {
+            self.track_progress(now, false);
+        }
         if flags.ack() {
             // Whatever ACK was owed, this segment carries it.
             self.ack_now = false;

@@ -30,6 +30,8 @@ pub enum Cause {
     RecvRst,
     /// Retransmissions of SYN, SYN-ACK, data or FIN ran out (RFC 9293 §3.8.3).
     RetransmitTimeout,
+    /// Keepalive probes went unanswered (RFC 1122 §4.2.3.6).
+    KeepaliveTimeout,
     /// The 2MSL wait ended (RFC 9293 §3.4.2).
     TimeWaitExpired,
     /// An orphaned connection waited too long in FIN-WAIT-2 for the peer's FIN.
@@ -56,6 +58,7 @@ impl Cause {
             Cause::RecvFin => "rcv FIN",
             Cause::RecvRst => "rcv RST",
             Cause::RetransmitTimeout => "retransmit timeout",
+            Cause::KeepaliveTimeout => "keepalive timeout",
             Cause::TimeWaitExpired => "2MSL timeout",
             Cause::FinWait2Timeout => "FIN-WAIT-2 timeout",
             Cause::DataAfterClose => "data after close",
@@ -113,6 +116,7 @@ pub const TRANSITIONS: &[Transition] = &[
     t(Established, Closed, RecvRst),
     t(Established, Closed, RetransmitTimeout),
     t(Established, Closed, UserAbort),
+    t(Established, Closed, KeepaliveTimeout),
     // Active close.
     t(FinWait1, FinWait2, RecvAck),
     t(FinWait1, Closing, RecvFin), // simultaneous close
@@ -137,6 +141,7 @@ pub const TRANSITIONS: &[Transition] = &[
     t(CloseWait, Closed, RecvRst),
     t(CloseWait, Closed, RetransmitTimeout),
     t(CloseWait, Closed, UserAbort),
+    t(CloseWait, Closed, KeepaliveTimeout),
     t(LastAck, Closed, RecvAck),
     t(LastAck, Closed, RecvRst),
     t(LastAck, Closed, RetransmitTimeout),
