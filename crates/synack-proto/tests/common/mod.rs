@@ -77,19 +77,23 @@ pub fn flags(s: &str) -> TcpFlags {
 
 /// An inbound segment from the remote port to ours.
 pub fn seg(f: &str, seq: u32, ack: u32) -> Seg {
-    Seg {
-        src_port: REMOTE_PORT,
-        dst_port: LOCAL_PORT,
-        flags: flags(f),
-        seq,
-        ack,
-        win: 65535,
-        options: TcpOptions::default(),
-        payload: Vec::new(),
-    }
+    Seg::new(REMOTE_PORT, LOCAL_PORT, f, seq, ack)
 }
 
 impl Seg {
+    /// A segment with the widest unscaled window and no options or payload.
+    pub fn new(src_port: u16, dst_port: u16, f: &str, seq: u32, ack: u32) -> Seg {
+        Seg {
+            src_port,
+            dst_port,
+            flags: flags(f),
+            seq,
+            ack,
+            win: 65535,
+            options: TcpOptions::default(),
+            payload: Vec::new(),
+        }
+    }
     pub fn win(mut self, w: u16) -> Seg {
         self.win = w;
         self
@@ -290,16 +294,7 @@ impl Drop for Driver {
 /// An outbound segment from our port to the remote one, no options, the full 64 KiB window
 /// of `plain_config` (65535 in the field).
 pub fn seg_out(f: &str, seq: u32, ack: u32) -> Seg {
-    Seg {
-        src_port: LOCAL_PORT,
-        dst_port: REMOTE_PORT,
-        flags: flags(f),
-        seq,
-        ack,
-        win: 65535,
-        options: TcpOptions::default(),
-        payload: Vec::new(),
-    }
+    Seg::new(LOCAL_PORT, REMOTE_PORT, f, seq, ack)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
