@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use synack_proto::conn::ts_clock;
 use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
-use synack_proto::{Config, Error, Instant, StateName};
+use synack_proto::{Cause, Config, Error, Instant, StateName};
 use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -416,7 +416,28 @@ fn exchange(client_ip: &str, server: &str) {
     let c = net.a.connect(net.now, ip(client_ip), addr(server)).unwrap();
     net.settle();
     assert_eq!(net.a.state(c), Ok(StateName::Established));
-    let accepted: Vec<_> = events(&mut net.b)
+    let server_events = events(&mut net.b);
+    let states: Vec<_> = server_events
+        .iter()
+        .filter_map(|e| match *e {
+            HostEvent::StateChanged {
+                from, to, cause, ..
+            } => Some((from, to, cause)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (StateName::Listen, StateName::SynReceived, Cause::RecvSyn),
+            (
+                StateName::SynReceived,
+                StateName::Established,
+                Cause::RecvAck
+            ),
+        ]
+    );
+    let accepted: Vec<_> = server_events
         .into_iter()
         .filter_map(|e| match e {
             HostEvent::Accepted {

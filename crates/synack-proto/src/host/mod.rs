@@ -145,10 +145,16 @@ pub enum HostEvent {
         local: SocketAddr,
         remote: SocketAddr,
     },
+    /// New data, or the peer's end of stream, can be read.
     Readable(ConnId),
+    /// Send buffer space was freed.
     Writable(ConnId),
     /// The connection reached CLOSED; the error says why when it was not orderly.
     Closed(ConnId, Option<Error>),
+    /// A connection moved along an edge of [`crate::TRANSITIONS`]. Reported for half-open
+    /// connections too (LISTEN → SYN-RECEIVED → ESTABLISHED), before `Accepted` names them,
+    /// so tools can draw every handshake. Nothing is reported for a connection after the
+    /// user closed or aborted it.
     StateChanged {
         conn: ConnId,
         from: StateName,
@@ -1007,8 +1013,13 @@ impl Host {
         };
         let host_ev = match ev {
             Event::StateChanged { from, to, cause } => {
-                let c = &mut self.counters;
                 use StateName::*;
+                if (from, to) == (Closed, Listen) {
+                    // A half-open connection is built as a one-shot LISTEN fed the SYN; that
+                    // first step is bookkeeping, not news.
+                    return;
+                }
+                let c = &mut self.counters;
                 match (from, to) {
                     (Closed, SynSent) => c.active_opens += 1,
                     (Listen, SynReceived | Established) => c.passive_opens += 1,
