@@ -778,6 +778,34 @@ fn full_accept_queue_drops_the_final_ack_until_there_is_room() {
 }
 
 #[test]
+fn closing_a_connection_before_accepting_it_takes_it_off_the_accept_queue() {
+    let (mut h, l) = server(4);
+    let now = Instant::ZERO;
+    for (src, seq) in [("192.0.2.1:1000", 100), ("192.0.2.2:2000", 200)] {
+        h.handle_packet(now, &Pkt::new(src, "10.0.0.1:80", SYN, seq, 0).bytes());
+        let isn = drain(&mut h, now)[0].seq;
+        h.handle_packet(
+            now,
+            &Pkt::new(src, "10.0.0.1:80", ACK, seq + 1, isn + 1).bytes(),
+        );
+    }
+    let ids: Vec<_> = events(&mut h)
+        .into_iter()
+        .filter_map(|e| match e {
+            HostEvent::Accepted { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(h.listener_queues(l), Some((0, 2)));
+    h.abort(ids[0]).unwrap();
+    assert_eq!(h.listener_queues(l), Some((0, 1)));
+    assert_eq!(h.accept(l), Some(ids[1]));
+    assert_eq!(h.accept(l), None);
+    let out = drain(&mut h, now);
+    assert_eq!((out[0].flags, out[0].dst), (RST, addr("192.0.2.1:1000")));
+}
+
+#[test]
 fn half_open_connections_time_out_of_the_syn_queue() {
     let mut cfg = config();
     cfg.tcp.synack_retries = 2;

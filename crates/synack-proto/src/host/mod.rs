@@ -473,6 +473,7 @@ impl Host {
     /// Gives the connection up, like a socket's `close()`: it finishes on its own (FIN, or RST
     /// if unread data is left) and the handle is stale from now on.
     pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), HostError> {
+        self.detach(id)?;
         let e = self.user_entry(id)?;
         let r = e.conn.close(now);
         e.released = true;
@@ -482,6 +483,7 @@ impl Host {
 
     /// ABORT (RFC 9293 §3.10.5): reset and forget. The handle is stale from now on.
     pub fn abort(&mut self, id: ConnId) -> Result<(), HostError> {
+        self.detach(id)?;
         let e = self.user_entry(id)?;
         e.conn.abort();
         e.released = true;
@@ -639,6 +641,19 @@ impl Host {
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// A connection the user gives up before accepting it (its id came with `Accepted`)
+    /// leaves the accept queue, so `accept` never hands out a released handle.
+    fn detach(&mut self, id: ConnId) -> Result<(), HostError> {
+        let e = self.user_entry(id)?;
+        if let Role::Queued(l) | Role::HalfOpen(l) = e.role {
+            e.role = Role::User;
+            if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+                listener.remove(id);
+            }
+        }
+        Ok(())
+    }
 
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
         self.slots
