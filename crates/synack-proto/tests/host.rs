@@ -797,12 +797,18 @@ fn closing_a_connection_before_accepting_it_takes_it_off_the_accept_queue() {
         })
         .collect();
     assert_eq!(h.listener_queues(l), Some((0, 2)));
-    h.abort(ids[0]).unwrap();
+    // close, unlike abort, leaves the connection alive a while (FIN-WAIT-1): it must still
+    // leave the queue at once.
+    h.close(now, ids[0]).unwrap();
     assert_eq!(h.listener_queues(l), Some((0, 1)));
     assert_eq!(h.accept(l), Some(ids[1]));
     assert_eq!(h.accept(l), None);
     let out = drain(&mut h, now);
-    assert_eq!((out[0].flags, out[0].dst), (RST, addr("192.0.2.1:1000")));
+    assert_eq!(
+        (out[0].flags, out[0].dst),
+        (TcpFlags::FIN | ACK, addr("192.0.2.1:1000"))
+    );
+    assert_eq!(h.connection_count(), 2);
 }
 
 #[test]
