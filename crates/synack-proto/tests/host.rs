@@ -319,6 +319,45 @@ fn bind_conflicts_and_bad_addresses_are_typed_errors() {
 }
 
 #[test]
+fn with_local_addresses_set_only_they_are_ours() {
+    let mut h = Host::new(HostConfig {
+        local_addrs: vec![ip("10.0.0.1"), ip("2001:db8::1")],
+        ..config()
+    });
+    let now = Instant::ZERO;
+    assert_eq!(
+        h.listen(addr("10.0.0.2:80"), 4),
+        Err(HostError::AddrNotAvailable)
+    );
+    assert!(h.listen(addr("0.0.0.0:80"), 4).is_ok());
+    assert_eq!(
+        h.connect(now, ip("10.0.0.2"), addr("10.0.0.9:80")),
+        Err(HostError::AddrNotAvailable)
+    );
+    assert!(
+        h.connect(now, ip("2001:db8::1"), addr("[2001:db8::9]:80"))
+            .is_ok()
+    );
+    drain(&mut h, now);
+    // A SYN for someone else is neither answered nor accepted, even by the wildcard listener.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.2:80", SYN, 1, 0).bytes(),
+    );
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.2:81", SYN, 1, 0).bytes(),
+    );
+    assert_eq!(drain(&mut h, now), vec![]);
+    assert_eq!(h.counters().in_addr_errors, 2);
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 1, 0).bytes(),
+    );
+    assert_eq!(drain(&mut h, now)[0].flags, syn_ack());
+}
+
+#[test]
 fn connection_limit_refuses_cleanly() {
     let mut h = Host::new(HostConfig {
         max_connections: 2,

@@ -71,6 +71,9 @@ pub struct HostConfig {
     pub max_pending_control: usize,
     /// TTL / hop limit of the packets we send.
     pub hop_limit: u8,
+    /// The addresses that are ours. Empty: every address is (a transparent proxy or
+    /// tun2socks-style host that terminates whatever the interface hands it).
+    pub local_addrs: Vec<IpAddr>,
 }
 
 impl Default for HostConfig {
@@ -84,6 +87,7 @@ impl Default for HostConfig {
             max_backlog: 4096,
             max_pending_control: 1024,
             hop_limit: 64,
+            local_addrs: Vec::new(),
         }
     }
 }
@@ -309,6 +313,9 @@ impl Host {
         if local.ip().is_multicast() {
             return Err(HostError::InvalidAddress);
         }
+        if !local.ip().is_unspecified() && !self.is_local(local.ip()) {
+            return Err(HostError::AddrNotAvailable);
+        }
         let listener = Listener {
             local,
             backlog: backlog.clamp(1, self.config.max_backlog.max(1)),
@@ -431,7 +438,7 @@ impl Host {
         if remote.port() == 0 || bogus_destination(remote.ip()) {
             return Err(HostError::InvalidAddress);
         }
-        if bogus_source(local_ip) {
+        if bogus_source(local_ip) || !self.is_local(local_ip) {
             return Err(HostError::AddrNotAvailable);
         }
         if self.live >= self.config.max_connections {
@@ -524,6 +531,12 @@ impl Host {
             || seg.dst_port == 0
         {
             self.counters.in_errs += 1;
+            return;
+        }
+        if !self.is_local(ip.dst) {
+            // Not for us (RFC 1122 §3.2.1.3's address check, done here since we own the IP
+            // layer's decision too).
+            self.counters.in_addr_errors += 1;
             return;
         }
         let local = SocketAddr::new(ip.dst, seg.dst_port);
@@ -653,6 +666,10 @@ impl Host {
             }
         }
         Ok(())
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.config.local_addrs.is_empty() || self.config.local_addrs.contains(&ip)
     }
 
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
