@@ -536,6 +536,39 @@ fn two_hosts_exchange_data_over_ipv4_and_ipv6() {
 }
 
 #[test]
+fn a_new_syn_beyond_the_old_sequence_space_reopens_a_time_wait_tuple() {
+    let mut net = Net::new(
+        config(),
+        HostConfig {
+            secret: 5,
+            ..config()
+        },
+    );
+    let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
+    let (local, remote) = (addr("10.0.0.2:5000"), addr("10.0.0.1:80"));
+    let c = net.a.connect_from(net.now, local, remote).unwrap();
+    net.settle();
+    let s = net.b.accept(l).unwrap();
+    // The server closes first and keeps the tuple in TIME-WAIT.
+    net.b.close(net.now, s).unwrap();
+    net.settle();
+    net.a.close(net.now, c).unwrap();
+    net.settle();
+    assert_eq!(net.b.connection_count(), 1);
+    // 10 ms later the same client port comes back: its RFC 6528 ISN has moved 2500 ahead.
+    net.advance(Duration::from_millis(10));
+    let again = net.a.connect_from(net.now, local, remote).unwrap();
+    net.settle();
+    assert_eq!(
+        net.a.state(again),
+        Ok(StateName::Established),
+        "no 1 s SYN retry needed"
+    );
+    assert!(net.b.accept(l).is_some());
+    assert_eq!(net.b.connection_count(), 1);
+}
+
+#[test]
 fn wildcard_listener_reports_the_original_destination() {
     let mut net = Net::new(
         config(),

@@ -542,8 +542,10 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         if let Some(&index) = self.demux.get(&Tuple { local, remote }) {
-            self.deliver(now, index, &seg);
-            return;
+            if !self.reopens_time_wait(index, &seg) {
+                self.deliver(now, index, &seg);
+                return;
+            }
         }
         match self.find_listener(local) {
             Some(l) => self.on_listener(now, l, local, remote, &seg),
@@ -766,6 +768,32 @@ impl Host {
                 self.free.push(index);
             }
         }
+    }
+
+    /// RFC 9293 §3.10.7.4 (TIME-WAIT) and RFC 1122 §4.2.2.13: a new SYN whose sequence number
+    /// lies beyond everything the old incarnation received may reopen the 4-tuple at once, as
+    /// Linux allows (RFC 6191 prefers timestamps for the test; the sequence rule covers
+    /// both). The TIME-WAIT connection is ended and the SYN goes on to a listener.
+    fn reopens_time_wait(&mut self, index: u32, seg: &TcpRepr<'_>) -> bool {
+        let flags = seg.flags;
+        if !flags.syn() || flags.ack() || flags.rst() {
+            return false;
+        }
+        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            return false;
+        };
+        // Only an orphan: a user still holding the connection may have data left to read.
+        if e.conn.state() != StateName::TimeWait || !e.released {
+            return false;
+        }
+        let rcv_nxt = crate::seq::SeqNum(e.conn.info().rcv_nxt);
+        if !crate::seq::SeqNum(seg.seq).gt(rcv_nxt) {
+            return false;
+        }
+        // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
+        e.conn.abort();
+        self.after(index);
+        true
     }
 
     fn deliver(&mut self, now: Instant, index: u32, seg: &TcpRepr<'_>) {
