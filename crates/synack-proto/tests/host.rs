@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use synack_proto::conn::ts_clock;
 use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
-use synack_proto::{Config, Error, Instant, StateName};
+use synack_proto::{Cause, Config, Error, Instant, StateName};
 use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -319,6 +319,45 @@ fn bind_conflicts_and_bad_addresses_are_typed_errors() {
 }
 
 #[test]
+fn with_local_addresses_set_only_they_are_ours() {
+    let mut h = Host::new(HostConfig {
+        local_addrs: vec![ip("10.0.0.1"), ip("2001:db8::1")],
+        ..config()
+    });
+    let now = Instant::ZERO;
+    assert_eq!(
+        h.listen(addr("10.0.0.2:80"), 4),
+        Err(HostError::AddrNotAvailable)
+    );
+    assert!(h.listen(addr("0.0.0.0:80"), 4).is_ok());
+    assert_eq!(
+        h.connect(now, ip("10.0.0.2"), addr("10.0.0.9:80")),
+        Err(HostError::AddrNotAvailable)
+    );
+    assert!(
+        h.connect(now, ip("2001:db8::1"), addr("[2001:db8::9]:80"))
+            .is_ok()
+    );
+    drain(&mut h, now);
+    // A SYN for someone else is neither answered nor accepted, even by the wildcard listener.
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.2:80", SYN, 1, 0).bytes(),
+    );
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.2:81", SYN, 1, 0).bytes(),
+    );
+    assert_eq!(drain(&mut h, now), vec![]);
+    assert_eq!(h.counters().in_addr_errors, 2);
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 1, 0).bytes(),
+    );
+    assert_eq!(drain(&mut h, now)[0].flags, syn_ack());
+}
+
+#[test]
 fn connection_limit_refuses_cleanly() {
     let mut h = Host::new(HostConfig {
         max_connections: 2,
@@ -416,7 +455,28 @@ fn exchange(client_ip: &str, server: &str) {
     let c = net.a.connect(net.now, ip(client_ip), addr(server)).unwrap();
     net.settle();
     assert_eq!(net.a.state(c), Ok(StateName::Established));
-    let accepted: Vec<_> = events(&mut net.b)
+    let server_events = events(&mut net.b);
+    let states: Vec<_> = server_events
+        .iter()
+        .filter_map(|e| match *e {
+            HostEvent::StateChanged {
+                from, to, cause, ..
+            } => Some((from, to, cause)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (StateName::Listen, StateName::SynReceived, Cause::RecvSyn),
+            (
+                StateName::SynReceived,
+                StateName::Established,
+                Cause::RecvAck
+            ),
+        ]
+    );
+    let accepted: Vec<_> = server_events
         .into_iter()
         .filter_map(|e| match e {
             HostEvent::Accepted {
@@ -473,6 +533,39 @@ fn exchange(client_ip: &str, server: &str) {
 fn two_hosts_exchange_data_over_ipv4_and_ipv6() {
     exchange("10.0.0.2", "10.0.0.1:80");
     exchange("2001:db8::2", "[2001:db8::1]:80");
+}
+
+#[test]
+fn a_new_syn_beyond_the_old_sequence_space_reopens_a_time_wait_tuple() {
+    let mut net = Net::new(
+        config(),
+        HostConfig {
+            secret: 5,
+            ..config()
+        },
+    );
+    let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
+    let (local, remote) = (addr("10.0.0.2:5000"), addr("10.0.0.1:80"));
+    let c = net.a.connect_from(net.now, local, remote).unwrap();
+    net.settle();
+    let s = net.b.accept(l).unwrap();
+    // The server closes first and keeps the tuple in TIME-WAIT.
+    net.b.close(net.now, s).unwrap();
+    net.settle();
+    net.a.close(net.now, c).unwrap();
+    net.settle();
+    assert_eq!(net.b.connection_count(), 1);
+    // 10 ms later the same client port comes back: its RFC 6528 ISN has moved 2500 ahead.
+    net.advance(Duration::from_millis(10));
+    let again = net.a.connect_from(net.now, local, remote).unwrap();
+    net.settle();
+    assert_eq!(
+        net.a.state(again),
+        Ok(StateName::Established),
+        "no 1 s SYN retry needed"
+    );
+    assert!(net.b.accept(l).is_some());
+    assert_eq!(net.b.connection_count(), 1);
 }
 
 #[test]
@@ -754,6 +847,40 @@ fn full_accept_queue_drops_the_final_ack_until_there_is_room() {
     assert!(h.accept(l).is_some());
     h.handle_packet(now, &ack("192.0.2.3:3000", 301, isn3));
     assert_eq!(h.listener_queues(l), Some((0, 2)));
+}
+
+#[test]
+fn closing_a_connection_before_accepting_it_takes_it_off_the_accept_queue() {
+    let (mut h, l) = server(4);
+    let now = Instant::ZERO;
+    for (src, seq) in [("192.0.2.1:1000", 100), ("192.0.2.2:2000", 200)] {
+        h.handle_packet(now, &Pkt::new(src, "10.0.0.1:80", SYN, seq, 0).bytes());
+        let isn = drain(&mut h, now)[0].seq;
+        h.handle_packet(
+            now,
+            &Pkt::new(src, "10.0.0.1:80", ACK, seq + 1, isn + 1).bytes(),
+        );
+    }
+    let ids: Vec<_> = events(&mut h)
+        .into_iter()
+        .filter_map(|e| match e {
+            HostEvent::Accepted { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(h.listener_queues(l), Some((0, 2)));
+    // close, unlike abort, leaves the connection alive a while (FIN-WAIT-1): it must still
+    // leave the queue at once.
+    h.close(now, ids[0]).unwrap();
+    assert_eq!(h.listener_queues(l), Some((0, 1)));
+    assert_eq!(h.accept(l), Some(ids[1]));
+    assert_eq!(h.accept(l), None);
+    let out = drain(&mut h, now);
+    assert_eq!(
+        (out[0].flags, out[0].dst),
+        (TcpFlags::FIN | ACK, addr("192.0.2.1:1000"))
+    );
+    assert_eq!(h.connection_count(), 2);
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct Counters {
     pub listen_drops: u64,
     /// Opens refused because the host is at `HostConfig::max_connections` (no Linux twin).
     pub conn_limit_drops: u64,
+    /// Packets for an address that is not ours (IP-MIB ipInAddrErrors), dropped.
+    pub in_addr_errors: u64,
     /// Control segments (resets, cookie SYN-ACKs) dropped because too many were waiting for
     /// `poll_transmit` (no Linux twin).
     pub control_drops: u64,

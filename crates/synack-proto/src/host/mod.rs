@@ -71,6 +71,9 @@ pub struct HostConfig {
     pub max_pending_control: usize,
     /// TTL / hop limit of the packets we send.
     pub hop_limit: u8,
+    /// The addresses that are ours. Empty: every address is (a transparent proxy or
+    /// tun2socks-style host that terminates whatever the interface hands it).
+    pub local_addrs: Vec<IpAddr>,
 }
 
 impl Default for HostConfig {
@@ -84,6 +87,7 @@ impl Default for HostConfig {
             max_backlog: 4096,
             max_pending_control: 1024,
             hop_limit: 64,
+            local_addrs: Vec::new(),
         }
     }
 }
@@ -145,10 +149,16 @@ pub enum HostEvent {
         local: SocketAddr,
         remote: SocketAddr,
     },
+    /// New data, or the peer's end of stream, can be read.
     Readable(ConnId),
+    /// Send buffer space was freed.
     Writable(ConnId),
     /// The connection reached CLOSED; the error says why when it was not orderly.
     Closed(ConnId, Option<Error>),
+    /// A connection moved along an edge of [`crate::TRANSITIONS`]. Reported for half-open
+    /// connections too (LISTEN → SYN-RECEIVED → ESTABLISHED), before `Accepted` names them,
+    /// so tools can draw every handshake. Nothing is reported for a connection after the
+    /// user closed or aborted it.
     StateChanged {
         conn: ConnId,
         from: StateName,
@@ -303,6 +313,9 @@ impl Host {
         if local.ip().is_multicast() {
             return Err(HostError::InvalidAddress);
         }
+        if !local.ip().is_unspecified() && !self.is_local(local.ip()) {
+            return Err(HostError::AddrNotAvailable);
+        }
         let listener = Listener {
             local,
             backlog: backlog.clamp(1, self.config.max_backlog.max(1)),
@@ -425,7 +438,7 @@ impl Host {
         if remote.port() == 0 || bogus_destination(remote.ip()) {
             return Err(HostError::InvalidAddress);
         }
-        if bogus_source(local_ip) {
+        if bogus_source(local_ip) || !self.is_local(local_ip) {
             return Err(HostError::AddrNotAvailable);
         }
         if self.live >= self.config.max_connections {
@@ -467,6 +480,7 @@ impl Host {
     /// Gives the connection up, like a socket's `close()`: it finishes on its own (FIN, or RST
     /// if unread data is left) and the handle is stale from now on.
     pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), HostError> {
+        self.detach(id)?;
         let e = self.user_entry(id)?;
         let r = e.conn.close(now);
         e.released = true;
@@ -476,6 +490,7 @@ impl Host {
 
     /// ABORT (RFC 9293 §3.10.5): reset and forget. The handle is stale from now on.
     pub fn abort(&mut self, id: ConnId) -> Result<(), HostError> {
+        self.detach(id)?;
         let e = self.user_entry(id)?;
         e.conn.abort();
         e.released = true;
@@ -518,11 +533,19 @@ impl Host {
             self.counters.in_errs += 1;
             return;
         }
+        if !self.is_local(ip.dst) {
+            // Not for us (RFC 1122 §3.2.1.3's address check, done here since we own the IP
+            // layer's decision too).
+            self.counters.in_addr_errors += 1;
+            return;
+        }
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         if let Some(&index) = self.demux.get(&Tuple { local, remote }) {
-            self.deliver(now, index, &seg);
-            return;
+            if !self.reopens_time_wait(index, &seg) {
+                self.deliver(now, index, &seg);
+                return;
+            }
         }
         match self.find_listener(local) {
             Some(l) => self.on_listener(now, l, local, remote, &seg),
@@ -634,6 +657,23 @@ impl Host {
 
     // ------------------------------------------------------------------ internals
 
+    /// A connection the user gives up before accepting it (its id came with `Accepted`)
+    /// leaves the accept queue, so `accept` never hands out a released handle.
+    fn detach(&mut self, id: ConnId) -> Result<(), HostError> {
+        let e = self.user_entry(id)?;
+        if let Role::Queued(l) | Role::HalfOpen(l) = e.role {
+            e.role = Role::User;
+            if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+                listener.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.config.local_addrs.is_empty() || self.config.local_addrs.contains(&ip)
+    }
+
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
         self.slots
             .get_mut(id.index as usize)
@@ -728,6 +768,32 @@ impl Host {
                 self.free.push(index);
             }
         }
+    }
+
+    /// RFC 9293 §3.10.7.4 (TIME-WAIT) and RFC 1122 §4.2.2.13: a new SYN whose sequence number
+    /// lies beyond everything the old incarnation received may reopen the 4-tuple at once, as
+    /// Linux allows (RFC 6191 prefers timestamps for the test; the sequence rule covers
+    /// both). The TIME-WAIT connection is ended and the SYN goes on to a listener.
+    fn reopens_time_wait(&mut self, index: u32, seg: &TcpRepr<'_>) -> bool {
+        let flags = seg.flags;
+        if !flags.syn() || flags.ack() || flags.rst() {
+            return false;
+        }
+        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            return false;
+        };
+        // Only an orphan: a user still holding the connection may have data left to read.
+        if e.conn.state() != StateName::TimeWait || !e.released {
+            return false;
+        }
+        let rcv_nxt = crate::seq::SeqNum(e.conn.info().rcv_nxt);
+        if !crate::seq::SeqNum(seg.seq).gt(rcv_nxt) {
+            return false;
+        }
+        // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
+        e.conn.abort();
+        self.after(index);
+        true
     }
 
     fn deliver(&mut self, now: Instant, index: u32, seg: &TcpRepr<'_>) {
@@ -1007,8 +1073,13 @@ impl Host {
         };
         let host_ev = match ev {
             Event::StateChanged { from, to, cause } => {
-                let c = &mut self.counters;
                 use StateName::*;
+                if (from, to) == (Closed, Listen) {
+                    // A half-open connection is built as a one-shot LISTEN fed the SYN; that
+                    // first step is bookkeeping, not news.
+                    return;
+                }
+                let c = &mut self.counters;
                 match (from, to) {
                     (Closed, SynSent) => c.active_opens += 1,
                     (Listen, SynReceived | Established) => c.passive_opens += 1,
