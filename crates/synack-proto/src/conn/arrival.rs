@@ -661,7 +661,7 @@ fn take_rtt_sample(
 ) {
     if timestamps {
         if let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) {
-            let now_ts = (now.as_millis() as u32).wrapping_add(ts_offset);
+            let now_ts = super::ts_clock_with(ts_offset, now);
             let ms = now_ts.wrapping_sub(ts.tsecr);
             // A TSecr from the future or from long ago is not a measurement.
             if ms < 1 << 30 {

@@ -37,7 +37,7 @@ pub struct CookieSyn {
 /// (RFC 7323 §5.4), so a cookie SYN-ACK's TSval and the connection's later ones agree. The
 /// host tests check the two stay in step.
 pub fn ts_clock(iss: u32, now: Instant) -> u32 {
-    (now.as_millis() as u32).wrapping_add(iss.rotate_left(13))
+    super::ts_clock_with(super::ts_offset(iss), now)
 }
 
 impl Connection {

@@ -78,6 +78,17 @@ pub struct Info {
     pub recv_buffered: usize,
 }
 
+/// The per-connection offset added to our millisecond clock for TSval: RFC 7323 §5.4 asks for
+/// one that outsiders cannot guess; ours is derived from the caller-chosen ISS.
+pub(crate) fn ts_offset(iss: u32) -> u32 {
+    iss.rotate_left(13)
+}
+
+/// TSval at `now` for a connection whose offset is `offset`.
+pub(crate) fn ts_clock_with(offset: u32, now: Instant) -> u32 {
+    (now.as_millis() as u32).wrapping_add(offset)
+}
+
 /// A reset to send that does not come from the connection's own sequence space, e.g.
 /// `<SEQ=SEG.ACK><CTL=RST>` for an unacceptable ACK (RFC 9293 §3.10.7).
 #[derive(Clone, Copy, Debug)]
@@ -155,7 +166,7 @@ impl Connection {
             window_scaling: false,
             timestamps: false,
             sack: false,
-            ts_offset: iss.rotate_left(13),
+            ts_offset: ts_offset(iss),
             fin_wait2_deadline: None,
             delack_deadline: None,
             unacked_bytes: 0,
@@ -619,7 +630,7 @@ impl Connection {
 
     /// TSval for a segment sent at `now` (RFC 7323 §5.4: a millisecond clock).
     fn ts_val(&self, now: Instant) -> u32 {
-        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+        ts_clock_with(self.ts_offset, now)
     }
 
     pub fn info(&self) -> Info {
