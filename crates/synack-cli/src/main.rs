@@ -9,7 +9,12 @@ use synack_cli::{json, ladder};
 
 /// synack: a userspace TCP/IP stack you can watch at work.
 #[derive(Parser)]
-#[command(name = "synack", version, about)]
+#[command(
+    name = "synack",
+    version,
+    about = "synack: a userspace TCP/IP stack you can watch at work",
+    after_help = "Start here:\n  synack demo                       the tour: handshake, a loss, the four-way close\n  synack demo --list                every scenario in one line each\n  synack demo -s time-wait --lang zh   one scenario, narrated in Chinese\n  synack states --svg states.svg    the state diagram"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,8 +40,11 @@ enum Command {
     /// classic RFC 9293 layout (no Graphviz needed). With --scenario, the edges that scenario
     /// takes are highlighted.
     States(StatesArgs),
-    /// Draw the ladder diagram of a capture file (pcap: raw IP, Ethernet or Linux cooked) and
-    /// each side's states as inferred from the flags.
+    /// Draw the ladder diagram of a pcap capture, with each side's states inferred from flags.
+    ///
+    /// Reads classic pcap files with raw IP, Ethernet (VLAN tags allowed) or Linux cooked
+    /// frames, and draws the first TCP connection in them. The states are inferred by a
+    /// textbook observer: timers and user calls are invisible on the wire.
     Trace(TraceArgs),
     /// Draw a scenario's time-sequence graph (sequence number against time) as SVG.
     Plot(PlotArgs),
@@ -94,7 +102,8 @@ struct StatesArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Which scenario to run (see --list).
+    /// Which scenario to run: tour, handshake, transfer, close, half-close, simultaneous-open,
+    /// simultaneous-close, refused, abort, lossy, zero-window, time-wait (see --list).
     #[arg(long, short, default_value = "tour")]
     scenario: String,
     /// Seed of the simulated network's randomness.

@@ -645,6 +645,9 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
     let ports = [pair.a.node.conn.local_port(), pair.b.node.conn.local_port()];
     let packets = packets(&sent, [&pair.a.why, &pair.b.why]);
     let changes = changes(&pair);
+    let mut all_notes = opening_notes(&setup.hosts, ports, &changes);
+    all_notes.extend(notes);
+    let notes = all_notes;
     Ok(finish(
         info.name,
         params,
@@ -657,6 +660,42 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         &pair,
         end,
     ))
+}
+
+/// What each user did before the first packet, said in words: the connections were opened
+/// when the scenario was set up, so no scripted action narrates it.
+fn opening_notes(hosts: &[&str; 2], ports: [u16; 2], changes: &[Change]) -> Vec<Note> {
+    let mut notes = Vec::new();
+    for side in [Side::A, Side::B] {
+        let name = hosts[idx(side)];
+        let port = ports[idx(side)];
+        let first = changes
+            .iter()
+            .find(|c| c.host == side)
+            .filter(|c| c.at == Instant::ZERO);
+        let (en, zh) = match first.map(|c| c.to) {
+            Some(StateName::SynSent) => (
+                format!("{name} app calls connect(): a SYN goes out"),
+                format!("{name} 应用调用 connect()：发出 SYN"),
+            ),
+            Some(StateName::Listen) => (
+                format!("{name} app calls listen() on port {port}"),
+                format!("{name} 应用调用 listen()，在端口 {port} 上等待连接"),
+            ),
+            None => (
+                format!("nothing listens on port {port}: it is CLOSED"),
+                format!("端口 {port} 上无人监听：它处于 CLOSED"),
+            ),
+            Some(_) => continue,
+        };
+        notes.push(Note {
+            at: Instant::ZERO,
+            host: side,
+            en,
+            zh,
+        });
+    }
+    notes
 }
 
 fn initial_state(node: &ConnNode) -> StateName {
