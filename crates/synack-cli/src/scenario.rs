@@ -347,15 +347,20 @@ fn standard(params: &Params) -> Setup {
     }
 }
 
-fn at_ms(ms: u64) -> When {
-    When::At(Instant::from_millis(ms))
-}
-
 fn after(host: Side, state: StateName, ms: u64) -> When {
     When::AfterState {
         host,
         state,
         delay: Duration::from_millis(ms),
+    }
+}
+
+/// `ms` after `cond` first holds.
+fn when(cond: impl Fn(&SimPair) -> bool + 'static, ms: u64) -> When {
+    When::Cond {
+        cond: Box::new(cond),
+        delay: Duration::from_millis(ms),
+        since: None,
     }
 }
 
@@ -437,7 +442,12 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
                 |pair, _| pair.b.node.app.to_send.extend(payload(300, "s")),
             ));
             actions.push(close_action(
-                after(A, S::Established, 600),
+                // Once the whole reply is read: data arriving after close() would be answered
+                // with RST (RFC 1122 §4.2.2.13), which is the abort scenario, not this one.
+                when(
+                    |p| p.a.node.app.received.len() >= 300 && p.a.node.conn.info().unacked == 0,
+                    300,
+                ),
                 A,
                 "client app calls close(): FIN goes out (active close)",
                 "客户端调用 close()：发出 FIN（主动关闭）",
@@ -453,7 +463,7 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
             client_app.to_send = payload(2000, "c");
             server_app.to_send = payload(1200, "s");
             actions.push(close_action(
-                after(A, S::Established, 200),
+                when(|p| p.a.node.app.received.len() >= 1200, 150),
                 A,
                 "client app is done and calls close()",
                 "客户端应用发送完毕，调用 close()",
@@ -509,16 +519,22 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         "simultaneous-close" => {
             client_app.to_send = payload(300, "c");
             server_app.to_send = payload(300, "s");
-            // Exactly the same instant on both sides: the FINs cross on the wire.
-            let t = 200 + params.rtt.as_millis() as u64 * 3;
+            // Exactly the same instant on both sides (the same condition, checked on the same
+            // step), once both have read what the other sent: the FINs cross on the wire.
+            let both_done = |p: &SimPair| {
+                p.a.node.app.received.len() >= 300
+                    && p.b.node.app.received.len() >= 300
+                    && p.a.node.conn.info().unacked == 0
+                    && p.b.node.conn.info().unacked == 0
+            };
             actions.push(close_action(
-                at_ms(t),
+                when(both_done, 200),
                 A,
                 "client calls close()",
                 "客户端调用 close()",
             ));
             actions.push(close_action(
-                at_ms(t),
+                when(both_done, 200),
                 B,
                 "server calls close() at the same instant",
                 "服务器在同一时刻调用 close()",
@@ -639,7 +655,8 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
     let rec = sim::recorder();
     link.add_tap(rec.clone());
     let mut pair = SimPair::new(ha, hb, link);
-    let notes = sim::drive(&mut pair, actions, Instant::from_millis(600_000))?;
+    // Virtual time is free: allow for RTO backoff under heavy --loss.
+    let notes = sim::drive(&mut pair, actions, Instant::from_millis(4 * 3_600_000))?;
     let end = pair.now();
     let sent = std::mem::take(&mut rec.borrow_mut().sent);
     let ports = [pair.a.node.conn.local_port(), pair.b.node.conn.local_port()];

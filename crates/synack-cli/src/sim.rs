@@ -171,6 +171,12 @@ pub enum When {
         state: StateName,
         delay: std::time::Duration,
     },
+    /// `delay` after `cond` first held (checked after every simulator step).
+    Cond {
+        cond: Box<dyn Fn(&SimPair) -> bool>,
+        delay: std::time::Duration,
+        since: Option<Instant>,
+    },
 }
 
 /// A user action: a call on a connection or on an application, with what to say about it.
@@ -214,7 +220,7 @@ fn entered(h: &Host, state: StateName) -> Option<Instant> {
 }
 
 impl When {
-    fn due(&self, pair: &SimPair) -> Option<Instant> {
+    fn due(&mut self, pair: &SimPair) -> Option<Instant> {
         match self {
             When::At(t) => Some(*t),
             When::AfterState {
@@ -222,6 +228,12 @@ impl When {
                 state,
                 delay,
             } => entered(host(pair, *h), *state).map(|t| t + *delay),
+            When::Cond { cond, delay, since } => {
+                if since.is_none() && cond(pair) {
+                    *since = Some(pair.now());
+                }
+                since.map(|t| t + *delay)
+            }
         }
     }
 }
@@ -278,7 +290,7 @@ pub fn drive(
             continue;
         }
         let ta = actions
-            .iter()
+            .iter_mut()
             .enumerate()
             .filter_map(|(i, a)| a.when.due(pair).map(|t| (t.max(pair.now()), i)))
             .min();

@@ -243,7 +243,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
             }
             None => {
                 let xm = (x1 + x2) / 2.0;
-                let ym = y1 + ROW * 1.5;
+                let ym = y1 + ROW * 0.7;
                 let _ = writeln!(
                     s,
                     r##"<line class="segment lost" x1="{x1:.0}" y1="{y1:.1}" x2="{xm:.0}" y2="{ym:.1}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5 3"/><path class="cross" d="M{:.1},{:.1} l10,10 m0,-10 l-10,10" stroke="#d62728" stroke-width="2.5"/><text x="{:.1}" y="{:.1}" fill="#d62728" font-weight="bold">{}</text>"##,
@@ -337,19 +337,20 @@ fn state_box(s: &mut String, side: Side, y: f64, state: &str, cause: &str) {
     s.push_str("</g>\n");
 }
 
-/// The label rides on the arrow, rotated to its slope, just above the line.
+/// The label rides on the arrow, rotated to its slope, just above the line. It starts near
+/// the sender rather than in the middle, so two arrows that cross (a simultaneous close) keep
+/// their labels apart.
 fn arrow_label(s: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, text: &str, color: &str) {
     let angle = (y2 - y1).atan2(x2 - x1).to_degrees();
+    let rightwards = x2 >= x1;
     // Text must read left to right: flip arrows that point left.
-    let angle = if !(-90.0..=90.0).contains(&angle) {
-        angle - 180.0
-    } else {
-        angle
-    };
-    let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+    let angle = if rightwards { angle } else { angle - 180.0 };
+    let f = 0.06;
+    let (cx, cy) = (x1 + (x2 - x1) * f, y1 + (y2 - y1) * f);
+    let anchor = if rightwards { "start" } else { "end" };
     let _ = writeln!(
         s,
-        r#"<text class="label" x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="{color}" transform="rotate({angle:.2} {cx:.1} {cy:.1})">{}</text>"#,
+        r#"<text class="label" x="{cx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{color}" transform="rotate({angle:.2} {cx:.1} {cy:.1})">{}</text>"#,
         cy - 4.0,
         esc(text)
     );
