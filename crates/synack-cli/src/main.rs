@@ -221,7 +221,10 @@ fn trace(args: TraceArgs) -> Result<(), String> {
 fn states(args: StatesArgs) -> Result<(), String> {
     let lang = lang(args.lang);
     let mut visited = std::collections::BTreeSet::new();
-    let mut title = String::from("TCP connection states (RFC 9293)");
+    let mut title = String::from(lang.pick(
+        "TCP connection states (RFC 9293)",
+        "TCP 连接状态（RFC 9293）",
+    ));
     if let Some(name) = &args.scenario {
         let params = Params {
             seed: args.seed,
@@ -233,7 +236,10 @@ fn states(args: StatesArgs) -> Result<(), String> {
             to: c.to,
             cause: c.cause,
         }));
-        title = format!("{title} · highlighted: scenario {name}");
+        title = format!(
+            "{title} · {} {name}",
+            lang.pick("highlighted: scenario", "高亮：场景")
+        );
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, synack_cli::states::svg(&visited, lang, &title))

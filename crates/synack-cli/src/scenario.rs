@@ -334,7 +334,6 @@ struct Setup {
     client: Connection,
     server: Connection,
     hosts: [&'static str; 2],
-    server_config: Config,
 }
 
 fn standard(params: &Params) -> Setup {
@@ -343,7 +342,6 @@ fn standard(params: &Params) -> Setup {
         client: Connection::connect(&c, CLIENT_PORT, SERVER_PORT, iss(params.seed, Side::A)),
         server: Connection::listen(&c, SERVER_PORT, iss(params.seed, Side::B)),
         hosts: ["client", "server"],
-        server_config: c,
     }
 }
 
@@ -592,7 +590,6 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
                 ..demo_config()
             };
             setup.server = Connection::listen(&small, SERVER_PORT, iss(params.seed, B));
-            setup.server_config = small;
             client_app.to_send = payload(3000, "c");
             server_app.reads = false;
             actions.push(action(
@@ -631,7 +628,6 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         }
         other => return Err(format!("scenario `{other}` has no script")),
     }
-    let _ = &setup.server_config;
 
     let (a_ip, b_ip) = ips();
     let mut a = ConnNode::new(setup.client, a_ip, b_ip);

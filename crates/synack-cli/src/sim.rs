@@ -294,31 +294,34 @@ pub fn drive(
             .enumerate()
             .filter_map(|(i, a)| a.when.due(pair).map(|t| (t.max(pair.now()), i)))
             .min();
-        match (te, ta) {
-            (None, None) => return Ok(notes),
-            (_, Some((t, i))) if te.is_none_or(|te| t < te) => {
-                if t > limit {
-                    return Err(format!("a scripted action is due after the limit {limit}"));
-                }
-                pair.run_until(t).map_err(|e| e.to_string())?;
-                let mut action = actions.remove(i);
-                (action.act)(pair, t);
-                notes.push(Note {
-                    at: t,
-                    host: action.host,
-                    en: action.en,
-                    zh: action.zh,
-                });
+        // An action due strictly before the next event runs first; at a tie the event does.
+        let action_first = match (te, ta) {
+            (_, None) => None,
+            (None, Some(a)) => Some(a),
+            (Some(te), Some(a)) => (a.0 < te).then_some(a),
+        };
+        if let Some((t, i)) = action_first {
+            if t > limit {
+                return Err(format!("a scripted action is due after the limit {limit}"));
             }
-            (Some(te), _) => {
-                if te > limit {
-                    return Err(format!(
-                        "the simulation was still busy at the {limit} limit"
-                    ));
-                }
-                pair.step();
+            pair.run_until(t).map_err(|e| e.to_string())?;
+            let mut action = actions.remove(i);
+            (action.act)(pair, t);
+            notes.push(Note {
+                at: t,
+                host: action.host,
+                en: action.en,
+                zh: action.zh,
+            });
+        } else if let Some(te) = te {
+            if te > limit {
+                return Err(format!(
+                    "the simulation was still busy at the {limit} limit"
+                ));
             }
-            (None, Some(_)) => unreachable!("covered by the arm above"),
+            pair.step();
+        } else {
+            return Ok(notes);
         }
     }
 }
