@@ -124,6 +124,10 @@ struct DemoArgs {
     /// Also write a time-sequence graph (sequence number against time, tcptrace-style) as SVG.
     #[arg(long, value_name = "FILE")]
     plot: Option<std::path::PathBuf>,
+    /// Show sequence and acknowledgment numbers as on the wire instead of relative to each
+    /// side's initial sequence number.
+    #[arg(long)]
+    absolute: bool,
     /// Print one JSON object per line (state changes, packets, then a summary) instead of the
     /// diagram.
     #[arg(long)]
@@ -168,7 +172,10 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         loss: args.loss,
         rtt: Duration::from_millis(args.rtt),
     };
-    let run = scenario::run(&args.scenario, &params)?;
+    let mut run = scenario::run(&args.scenario, &params)?;
+    if args.absolute {
+        run.use_absolute();
+    }
     if let Some(path) = &args.pcap {
         std::fs::write(path, run.pcap_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

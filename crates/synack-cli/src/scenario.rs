@@ -237,6 +237,8 @@ pub struct Run {
     /// Built from a capture taken at one point rather than from the simulator: arrival times
     /// and losses are unknown, and states are inferred from the flags.
     pub observed: bool,
+    /// Sequence numbers are shown as on the wire rather than relative to each ISN.
+    pub absolute: bool,
     /// Bytes each host's application wrote and read.
     pub app_sent: [u64; 2],
     pub app_received: [u64; 2],
@@ -259,6 +261,19 @@ impl Run {
         self.changes
             .iter()
             .any(|c| c.from == from && c.to == to && c.cause == cause)
+    }
+
+    /// Shows sequence numbers as on the wire instead of relative to each side's ISN.
+    pub fn use_absolute(&mut self) {
+        self.absolute = true;
+        for p in &mut self.packets {
+            let Some(seg) = &mut p.seg else { continue };
+            seg.seq = seg.abs_seq;
+            seg.ack = if seg.flags.ack() { seg.abs_ack } else { 0 };
+            if let Some(raw) = sim::decode(&p.bytes) {
+                seg.options = options(&raw, 0);
+            }
+        }
     }
 
     /// Every packet as pcap bytes (LINKTYPE_RAW), stamped with its send time.
@@ -927,6 +942,7 @@ fn finish(
         end,
         msl: demo_config().msl,
         observed: false,
+        absolute: false,
         app_sent: [a.app.sent as u64, b.app.sent as u64],
         app_received: [a.app.received.len() as u64, b.app.received.len() as u64],
     }

@@ -148,10 +148,17 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
         r#"<text class="title" x="20" y="28" font-size="16" font-weight="bold">{}</text>"#,
         esc(&title)
     );
-    let legend = lang.pick(
-        "seq/ack relative to each side's ISN (as Wireshark shows them) · time in ms, not to scale",
-        "seq/ack 为相对序列号（与 Wireshark 相同）· 时间单位毫秒，纵轴不按比例",
-    );
+    let legend = if run.absolute {
+        lang.pick(
+            "seq/ack absolute, as on the wire · time in ms, not to scale",
+            "seq/ack 为绝对序列号 · 时间单位毫秒，纵轴不按比例",
+        )
+    } else {
+        lang.pick(
+            "seq/ack relative to each side's ISN (as Wireshark shows them) · time in ms, not to scale",
+            "seq/ack 为相对序列号（与 Wireshark 相同）· 时间单位毫秒，纵轴不按比例",
+        )
+    };
     let _ = writeln!(
         s,
         r##"<text x="20" y="48" fill="#555">{}</text>"##,

@@ -177,6 +177,7 @@ pub fn read(path: &Path) -> Result<Trace, String> {
         end,
         msl: std::time::Duration::ZERO,
         observed: true,
+        absolute: false,
         app_sent: [sent_a, sent_b],
         app_received: [sent_b, sent_a],
     };
