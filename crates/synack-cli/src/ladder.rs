@@ -366,7 +366,12 @@ pub fn summary(run: &Run, lang: Lang, color: bool) -> String {
     let mut out = String::new();
     out.push_str(&Style::Bold.paint(lang.pick("Summary", "小结"), color));
     out.push('\n');
-    let ok = if s.verified {
+    let ok = if run.app_sent.iter().sum::<u64>() == 0 {
+        Style::Dim.paint(
+            lang.pick("no application data in this scenario", "本场景没有应用数据"),
+            color,
+        )
+    } else if s.verified {
         Style::State.paint(
             lang.pick(
                 "verified: every byte arrived intact, in order, exactly once",
