@@ -500,7 +500,17 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         }
         "half-close" => {
             client_app.to_send = payload(200, "q");
-            client_app.shutdown_after_send = true;
+            actions.push(action(
+                after(A, S::Established, 1),
+                A,
+                "client app calls shutdown(SHUT_WR): FIN after the request, but it keeps reading",
+                "客户端调用 shutdown(SHUT_WR)：请求之后发 FIN，但继续读取",
+                |pair, now| {
+                    pair.a.node.app.shut_down = true;
+                    let _ = pair.a.node.conn.shutdown_write();
+                    sim::collect(&mut pair.a, now);
+                },
+            ));
             actions.push(action(
                 after(B, S::CloseWait, 20),
                 B,
