@@ -363,7 +363,7 @@ pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> St
     let _ = match lang {
         crate::i18n::Lang::En => writeln!(
             out,
-            "  {} packets, {} retransmitted; {} frames skipped (not this TCP connection), {} bad checksums",
+            "  {} packets, {} retransmitted; {} frames skipped (not this TCP connection)\n  {} bad checksums (normal in captures taken on a host that offloads checksums)",
             run.packets.len(),
             run.summary.segments_retransmitted,
             t.skipped,
@@ -371,7 +371,7 @@ pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> St
         ),
         crate::i18n::Lang::Zh => writeln!(
             out,
-            "  共 {} 个报文，重传 {} 个；跳过 {} 帧（不属于该 TCP 连接），校验和错误 {} 个",
+            "  共 {} 个报文，重传 {} 个；跳过 {} 帧（不属于该 TCP 连接）\n  校验和错误 {} 个（在启用校验和卸载的主机上抓包时属正常）",
             run.packets.len(),
             run.summary.segments_retransmitted,
             t.skipped,

@@ -230,3 +230,42 @@ fn trace_rejects_what_it_cannot_read() {
     let err = synack_cli::trace::read(&empty).err().unwrap();
     assert!(err.contains("no TCP"), "{err}");
 }
+
+/// A real Linux capture (an HTTP fetch from `python3 -m http.server` over loopback, taken
+/// with tshark on this project's machine): Ethernet frames, timestamps and window scaling on,
+/// checksums left to offload, and the server closing first.
+#[test]
+fn trace_reads_a_real_linux_capture() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/linux-loopback-http.pcap");
+    let t = synack_cli::trace::read(&path).unwrap();
+    assert_eq!(t.run.packets.len(), 12);
+    assert_eq!(t.skipped, 0);
+    assert_eq!(t.bad_checksums, 12, "loopback leaves checksums to offload");
+    assert!(t.run.packets.iter().all(|p| p.seg.is_some()));
+    use StateName::*;
+    assert_eq!(
+        t.run.visited(Side::A),
+        [Closed, SynSent, Established, CloseWait, LastAck, Closed]
+    );
+    assert_eq!(
+        t.run.visited(Side::B),
+        [
+            Listen,
+            SynReceived,
+            Established,
+            FinWait1,
+            FinWait2,
+            TimeWait
+        ]
+    );
+    let syn = t.run.packets[0].seg.as_ref().unwrap();
+    assert_eq!(syn.seq, 0);
+    assert!(
+        syn.options.contains("ts") && syn.options.contains("ws"),
+        "{}",
+        syn.options
+    );
+    let report = synack_cli::trace::report(&t, "linux", Lang::En, false);
+    assert!(report.contains("bad checksums"));
+}
