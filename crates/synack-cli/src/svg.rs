@@ -44,6 +44,8 @@ enum Kind {
     Note,
     Change,
     Send,
+    /// In a capture: a change inferred from a packet the host received, drawn after it.
+    LateChange,
 }
 
 /// Rows: each (time, kind, index) event gets a y coordinate.
@@ -60,12 +62,13 @@ impl Rows {
         let mut keys = Vec::new();
         for (i, p) in run.packets.iter().enumerate() {
             keys.push((p.sent_at, Kind::Send, i));
-            if let Some(a) = p.arrival {
+            // A capture knows only when a packet passed the capture point.
+            if let (Some(a), false) = (p.arrival, run.observed) {
                 keys.push((a, Kind::Arrival, i));
             }
         }
         for (i, c) in run.changes.iter().enumerate() {
-            keys.push((c.at, Kind::Change, i));
+            keys.push((c.at, change_kind(run, i), i));
         }
         for (i, n) in run.notes.iter().enumerate() {
             keys.push((n.at, Kind::Note, i));
@@ -112,6 +115,20 @@ impl Rows {
     }
 }
 
+/// Where a change sits among the events of its instant (see [`crate::ladder::timeline`]).
+fn change_kind(run: &Run, i: usize) -> Kind {
+    let c = &run.changes[i];
+    let sent_then = run
+        .packets
+        .iter()
+        .any(|p| p.sent_at == c.at && p.from == c.host);
+    if run.observed && !sent_then {
+        Kind::LateChange
+    } else {
+        Kind::Change
+    }
+}
+
 fn x_of(side: Side) -> f64 {
     match side {
         Side::A => XA,
@@ -137,12 +154,20 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
 <rect width="100%" height="100%" fill="white"/>
 "##,
     );
-    let title = format!(
-        "synack demo · {} · seed {} · RTT {} ms",
-        run.scenario,
-        run.params.seed,
-        run.params.rtt.as_millis()
-    );
+    let title = if run.observed {
+        lang.pick(
+            "synack trace · states inferred from the flags seen in the capture",
+            "synack trace · 状态由抓包中的标志位推断",
+        )
+        .to_string()
+    } else {
+        format!(
+            "synack demo · {} · seed {} · RTT {} ms",
+            run.scenario,
+            run.params.seed,
+            run.params.rtt.as_millis()
+        )
+    };
     let _ = writeln!(
         s,
         r#"<text class="title" x="20" y="28" font-size="16" font-weight="bold">{}</text>"#,
@@ -241,7 +266,11 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
         }
         match p.arrival {
             Some(_) => {
-                let y2 = rows.y(Kind::Arrival, i);
+                let y2 = if run.observed {
+                    y1 + ROW * 0.6
+                } else {
+                    rows.y(Kind::Arrival, i)
+                };
                 let _ = writeln!(
                     s,
                     r#"<line class="segment" x1="{x1:.0}" y1="{y1:.1}" x2="{x2:.0}" y2="{y2:.1}" stroke="{color}" stroke-width="1.5" marker-end="url(#{head})"/>"#
@@ -266,7 +295,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
     }
     // State changes and user actions.
     for (i, c) in run.changes.iter().enumerate() {
-        let y = rows.y(Kind::Change, i);
+        let y = rows.y(change_kind(run, i), i);
         state_box(&mut s, c.host, y, c.to.as_str(), i18n::cause(c.cause, lang));
     }
     for (i, n) in run.notes.iter().enumerate() {
@@ -298,6 +327,18 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
 
 fn summary_line(run: &Run, lang: Lang) -> String {
     let v = &run.summary;
+    if run.observed {
+        return match lang {
+            Lang::En => format!(
+                "{} packets, {} retransmitted · arrows show when each packet passed the capture point",
+                v.packets, v.segments_retransmitted
+            ),
+            Lang::Zh => format!(
+                "共 {} 个报文，重传 {} 个 · 箭头表示报文经过抓包点的时刻",
+                v.packets, v.segments_retransmitted
+            ),
+        };
+    }
     match lang {
         Lang::En => format!(
             "{} packets, {} lost · {} fast retransmit(s), {} RTO(s) · bytes verified: {}",
