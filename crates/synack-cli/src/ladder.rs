@@ -200,9 +200,11 @@ pub fn lines(run: &Run, lang: Lang) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::new();
     let [a, b] = &run.hosts;
     // Column heads and each host's starting state.
-    let head_a = format!("{a} :{}", run.ports[0]);
-    let head_b = format!("{b} :{}", run.ports[1]);
-    let gap = WIDTH - TIME_W - width(&head_a) - width(&head_b);
+    // IPv6 addresses from a capture can be long: each head gets at most half the room.
+    let half = (WIDTH - TIME_W) / 2 - 1;
+    let head_a = fit(&format!("{a} :{}", run.ports[0]), half);
+    let head_b = fit(&format!("{b} :{}", run.ports[1]), half);
+    let gap = (WIDTH - TIME_W).saturating_sub(width(&head_a) + width(&head_b));
     out.push(vec![
         (
             format!(

@@ -357,7 +357,13 @@ pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> St
     );
     for side in [Side::A, Side::B] {
         let v: Vec<&str> = run.visited(side).iter().map(|s| s.as_str()).collect();
-        let who = format!("{}:{}", run.host_name(side), run.ports[idx(side)]);
+        let host = run.host_name(side);
+        let port = run.ports[idx(side)];
+        let who = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         let _ = writeln!(out, "  {who:<22} {}", v.join(" → "));
     }
     let _ = match lang {
