@@ -532,7 +532,10 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
             client_app.to_send = payload(300, "a");
             server_app.to_send = payload(300, "b");
             actions.push(close_action(
-                after(A, S::Established, 100),
+                when(
+                    |p| p.a.node.app.received.len() >= 300 && p.a.node.conn.info().unacked == 0,
+                    100,
+                ),
                 A,
                 "peer-a closes",
                 "peer-a 关闭连接",
@@ -576,7 +579,12 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
             client_app.to_send = payload(500, "c");
             server_app.to_send = payload(1000, "s");
             actions.push(action(
-                after(A, S::Established, 150),
+                // After both streams are through, so the demo shows the RST and nothing else
+                // (data still in flight would simply be thrown away).
+                when(
+                    |p| p.a.node.app.received.len() >= 1000 && p.a.node.conn.info().unacked == 0,
+                    100,
+                ),
                 A,
                 "client app calls abort(): RST, no goodbye",
                 "客户端调用 abort()：直接发送 RST",
