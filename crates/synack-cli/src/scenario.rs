@@ -46,7 +46,7 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
     ScenarioInfo {
         name: "tour",
         available: true,
-        en: "handshake, a transfer with one lost segment and its retransmission, four-way close",
+        en: "handshake, a transfer with one loss and its retransmission, four-way close",
         zh: "三次握手、一次丢包与超时重传的数据传输、四次挥手，一次看全",
     },
     ScenarioInfo {
@@ -113,7 +113,7 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         name: "time-wait",
         available: true,
         en: "the last ACK is lost: the server resends its FIN, TIME-WAIT ACKs it again",
-        zh: "TIME-WAIT 的作用：最后的 ACK 丢失，服务器重发 FIN，处于 2MSL 等待的客户端再次确认",
+        zh: "TIME-WAIT 的作用：最后的 ACK 丢失，服务器重发 FIN，TIME-WAIT 再次确认",
     },
     ScenarioInfo {
         name: "syn-flood",

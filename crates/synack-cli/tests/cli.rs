@@ -273,3 +273,13 @@ fn absolute_numbers_are_the_ones_on_the_wire() {
     assert!(text.contains("absolute"));
     assert!(text.contains(&format!("seq={}", syn["seq"])));
 }
+
+#[test]
+fn list_fits_100_columns_in_both_languages() {
+    for lang in ["en", "zh"] {
+        for line in stdout(&["demo", "--list", "--lang", lang]).lines() {
+            let w = synack_cli::text::width(line);
+            assert!(w <= 100, "{lang}: {w} columns: {line}");
+        }
+    }
+}
