@@ -258,7 +258,11 @@ fn states(args: StatesArgs) -> Result<(), String> {
     let text = if args.dot {
         synack_cli::states::dot(&visited)
     } else {
-        synack_cli::states::table(lang)
+        let mut text = synack_cli::states::table(&visited, lang);
+        if args.scenario.is_some() {
+            text = format!("{title}\n\n{text}");
+        }
+        text
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
