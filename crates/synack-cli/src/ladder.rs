@@ -200,9 +200,11 @@ pub fn lines(run: &Run, lang: Lang) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::new();
     let [a, b] = &run.hosts;
     // Column heads and each host's starting state.
-    let head_a = format!("{a} :{}", run.ports[0]);
-    let head_b = format!("{b} :{}", run.ports[1]);
-    let gap = WIDTH - TIME_W - width(&head_a) - width(&head_b);
+    // IPv6 addresses from a capture can be long: each head gets at most half the room.
+    let half = (WIDTH - TIME_W) / 2 - 1;
+    let head_a = fit(&format!("{a} :{}", run.ports[0]), half);
+    let head_b = fit(&format!("{b} :{}", run.ports[1]), half);
+    let gap = (WIDTH - TIME_W).saturating_sub(width(&head_a) + width(&head_b));
     out.push(vec![
         (
             format!(
@@ -323,13 +325,22 @@ pub fn report(run: &Run, lang: Lang, color: bool) -> String {
         out.push_str(&l);
         out.push('\n');
     }
-    let legend = lang.pick(
-        "Virtual time in ms. seq/ack are relative to each side's initial sequence number \
+    let legend = if run.absolute {
+        lang.pick(
+            "Virtual time in ms. seq/ack are absolute, as on the wire; win is the window field \
+             as sent. The number near each arrowhead is the arrival time.",
+            "时间为虚拟时间（毫秒）。seq/ack 为报文中的绝对序列号；win 为报文中的窗口字段。\
+             箭头旁的数字是到达时间。",
+        )
+    } else {
+        lang.pick(
+            "Virtual time in ms. seq/ack are relative to each side's initial sequence number \
          (ISN = 0, as Wireshark shows them); win is the window field as sent. The number near \
          each arrowhead is the arrival time.",
-        "时间为虚拟时间（毫秒）。seq/ack 为相对序列号（各自的 ISN 记为 0，与 Wireshark 相同）；\
+            "时间为虚拟时间（毫秒）。seq/ack 为相对序列号（各自的 ISN 记为 0，与 Wireshark 相同）；\
          win 为报文中的窗口字段。箭头旁的数字是到达时间。",
-    );
+        )
+    };
     for l in wrap(legend, WIDTH) {
         out.push_str(&Style::Dim.paint(&l, color));
         out.push('\n');
@@ -357,7 +368,12 @@ pub fn summary(run: &Run, lang: Lang, color: bool) -> String {
     let mut out = String::new();
     out.push_str(&Style::Bold.paint(lang.pick("Summary", "小结"), color));
     out.push('\n');
-    let ok = if s.verified {
+    let ok = if run.app_sent.iter().sum::<u64>() == 0 {
+        Style::Dim.paint(
+            lang.pick("no application data in this scenario", "本场景没有应用数据"),
+            color,
+        )
+    } else if s.verified {
         Style::State.paint(
             lang.pick(
                 "verified: every byte arrived intact, in order, exactly once",

@@ -9,7 +9,12 @@ use synack_cli::{json, ladder};
 
 /// synack: a userspace TCP/IP stack you can watch at work.
 #[derive(Parser)]
-#[command(name = "synack", version, about)]
+#[command(
+    name = "synack",
+    version,
+    about = "synack: a userspace TCP/IP stack you can watch at work",
+    after_help = "Start here:\n  synack demo                       the tour: handshake, a loss, the four-way close\n  synack demo --list                every scenario in one line each\n  synack demo -s time-wait --lang zh   one scenario, narrated in Chinese\n  synack states --svg states.svg    the state diagram"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,8 +40,11 @@ enum Command {
     /// classic RFC 9293 layout (no Graphviz needed). With --scenario, the edges that scenario
     /// takes are highlighted.
     States(StatesArgs),
-    /// Draw the ladder diagram of a capture file (pcap: raw IP, Ethernet or Linux cooked) and
-    /// each side's states as inferred from the flags.
+    /// Draw the ladder diagram of a pcap capture, with each side's states inferred from flags.
+    ///
+    /// Reads classic pcap files with raw IP, Ethernet (VLAN tags allowed) or Linux cooked
+    /// frames, and draws the first TCP connection in them. The states are inferred by a
+    /// textbook observer: timers and user calls are invisible on the wire.
     Trace(TraceArgs),
     /// Draw a scenario's time-sequence graph (sequence number against time) as SVG.
     Plot(PlotArgs),
@@ -94,7 +102,8 @@ struct StatesArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Which scenario to run (see --list).
+    /// Which scenario to run: tour, handshake, transfer, close, half-close, simultaneous-open,
+    /// simultaneous-close, refused, abort, lossy, zero-window, time-wait (see --list).
     #[arg(long, short, default_value = "tour")]
     scenario: String,
     /// Seed of the simulated network's randomness.
@@ -115,6 +124,10 @@ struct DemoArgs {
     /// Also write a time-sequence graph (sequence number against time, tcptrace-style) as SVG.
     #[arg(long, value_name = "FILE")]
     plot: Option<std::path::PathBuf>,
+    /// Show sequence and acknowledgment numbers as on the wire instead of relative to each
+    /// side's initial sequence number.
+    #[arg(long)]
+    absolute: bool,
     /// Print one JSON object per line (state changes, packets, then a summary) instead of the
     /// diagram.
     #[arg(long)]
@@ -159,7 +172,10 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         loss: args.loss,
         rtt: Duration::from_millis(args.rtt),
     };
-    let run = scenario::run(&args.scenario, &params)?;
+    let mut run = scenario::run(&args.scenario, &params)?;
+    if args.absolute {
+        run.use_absolute();
+    }
     if let Some(path) = &args.pcap {
         std::fs::write(path, run.pcap_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -212,7 +228,10 @@ fn trace(args: TraceArgs) -> Result<(), String> {
 fn states(args: StatesArgs) -> Result<(), String> {
     let lang = lang(args.lang);
     let mut visited = std::collections::BTreeSet::new();
-    let mut title = String::from("TCP connection states (RFC 9293)");
+    let mut title = String::from(lang.pick(
+        "TCP connection states (RFC 9293)",
+        "TCP 连接状态（RFC 9293）",
+    ));
     if let Some(name) = &args.scenario {
         let params = Params {
             seed: args.seed,
@@ -224,7 +243,10 @@ fn states(args: StatesArgs) -> Result<(), String> {
             to: c.to,
             cause: c.cause,
         }));
-        title = format!("{title} · highlighted: scenario {name}");
+        title = format!(
+            "{title} · {} {name}",
+            lang.pick("highlighted: scenario", "高亮：场景")
+        );
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, synack_cli::states::svg(&visited, lang, &title))
@@ -236,7 +258,11 @@ fn states(args: StatesArgs) -> Result<(), String> {
     let text = if args.dot {
         synack_cli::states::dot(&visited)
     } else {
-        synack_cli::states::table(lang)
+        let mut text = synack_cli::states::table(&visited, lang);
+        if args.scenario.is_some() {
+            text = format!("{title}\n\n{text}");
+        }
+        text
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())

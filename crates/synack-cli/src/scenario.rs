@@ -46,7 +46,7 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
     ScenarioInfo {
         name: "tour",
         available: true,
-        en: "handshake, a transfer with one lost segment and its retransmission, four-way close",
+        en: "handshake, a transfer with one loss and its retransmission, four-way close",
         zh: "三次握手、一次丢包与超时重传的数据传输、四次挥手，一次看全",
     },
     ScenarioInfo {
@@ -113,7 +113,7 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         name: "time-wait",
         available: true,
         en: "the last ACK is lost: the server resends its FIN, TIME-WAIT ACKs it again",
-        zh: "TIME-WAIT 的作用：最后的 ACK 丢失，服务器重发 FIN，处于 2MSL 等待的客户端再次确认",
+        zh: "TIME-WAIT 的作用：最后的 ACK 丢失，服务器重发 FIN，TIME-WAIT 再次确认",
     },
     ScenarioInfo {
         name: "syn-flood",
@@ -237,6 +237,8 @@ pub struct Run {
     /// Built from a capture taken at one point rather than from the simulator: arrival times
     /// and losses are unknown, and states are inferred from the flags.
     pub observed: bool,
+    /// Sequence numbers are shown as on the wire rather than relative to each ISN.
+    pub absolute: bool,
     /// Bytes each host's application wrote and read.
     pub app_sent: [u64; 2],
     pub app_received: [u64; 2],
@@ -259,6 +261,19 @@ impl Run {
         self.changes
             .iter()
             .any(|c| c.from == from && c.to == to && c.cause == cause)
+    }
+
+    /// Shows sequence numbers as on the wire instead of relative to each side's ISN.
+    pub fn use_absolute(&mut self) {
+        self.absolute = true;
+        for p in &mut self.packets {
+            let Some(seg) = &mut p.seg else { continue };
+            seg.seq = seg.abs_seq;
+            seg.ack = if seg.flags.ack() { seg.abs_ack } else { 0 };
+            if let Some(raw) = sim::decode(&p.bytes) {
+                seg.options = options(&raw, 0);
+            }
+        }
     }
 
     /// Every packet as pcap bytes (LINKTYPE_RAW), stamped with its send time.
@@ -334,7 +349,6 @@ struct Setup {
     client: Connection,
     server: Connection,
     hosts: [&'static str; 2],
-    server_config: Config,
 }
 
 fn standard(params: &Params) -> Setup {
@@ -343,12 +357,7 @@ fn standard(params: &Params) -> Setup {
         client: Connection::connect(&c, CLIENT_PORT, SERVER_PORT, iss(params.seed, Side::A)),
         server: Connection::listen(&c, SERVER_PORT, iss(params.seed, Side::B)),
         hosts: ["client", "server"],
-        server_config: c,
     }
-}
-
-fn at_ms(ms: u64) -> When {
-    When::At(Instant::from_millis(ms))
 }
 
 fn after(host: Side, state: StateName, ms: u64) -> When {
@@ -356,6 +365,15 @@ fn after(host: Side, state: StateName, ms: u64) -> When {
         host,
         state,
         delay: Duration::from_millis(ms),
+    }
+}
+
+/// `ms` after `cond` first holds.
+fn when(cond: impl Fn(&SimPair) -> bool + 'static, ms: u64) -> When {
+    When::Cond {
+        cond: Box::new(cond),
+        delay: Duration::from_millis(ms),
+        since: None,
     }
 }
 
@@ -437,7 +455,12 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
                 |pair, _| pair.b.node.app.to_send.extend(payload(300, "s")),
             ));
             actions.push(close_action(
-                after(A, S::Established, 600),
+                // Once the whole reply is read: data arriving after close() would be answered
+                // with RST (RFC 1122 §4.2.2.13), which is the abort scenario, not this one.
+                when(
+                    |p| p.a.node.app.received.len() >= 300 && p.a.node.conn.info().unacked == 0,
+                    300,
+                ),
                 A,
                 "client app calls close(): FIN goes out (active close)",
                 "客户端调用 close()：发出 FIN（主动关闭）",
@@ -453,7 +476,7 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
             client_app.to_send = payload(2000, "c");
             server_app.to_send = payload(1200, "s");
             actions.push(close_action(
-                after(A, S::Established, 200),
+                when(|p| p.a.node.app.received.len() >= 1200, 150),
                 A,
                 "client app is done and calls close()",
                 "客户端应用发送完毕，调用 close()",
@@ -477,7 +500,17 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         }
         "half-close" => {
             client_app.to_send = payload(200, "q");
-            client_app.shutdown_after_send = true;
+            actions.push(action(
+                after(A, S::Established, 1),
+                A,
+                "client app calls shutdown(SHUT_WR): FIN after the request, but it keeps reading",
+                "客户端调用 shutdown(SHUT_WR)：请求之后发 FIN，但继续读取",
+                |pair, now| {
+                    pair.a.node.app.shut_down = true;
+                    let _ = pair.a.node.conn.shutdown_write();
+                    sim::collect(&mut pair.a, now);
+                },
+            ));
             actions.push(action(
                 after(B, S::CloseWait, 20),
                 B,
@@ -499,7 +532,10 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
             client_app.to_send = payload(300, "a");
             server_app.to_send = payload(300, "b");
             actions.push(close_action(
-                after(A, S::Established, 100),
+                when(
+                    |p| p.a.node.app.received.len() >= 300 && p.a.node.conn.info().unacked == 0,
+                    100,
+                ),
                 A,
                 "peer-a closes",
                 "peer-a 关闭连接",
@@ -509,16 +545,22 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         "simultaneous-close" => {
             client_app.to_send = payload(300, "c");
             server_app.to_send = payload(300, "s");
-            // Exactly the same instant on both sides: the FINs cross on the wire.
-            let t = 200 + params.rtt.as_millis() as u64 * 3;
+            // Exactly the same instant on both sides (the same condition, checked on the same
+            // step), once both have read what the other sent: the FINs cross on the wire.
+            let both_done = |p: &SimPair| {
+                p.a.node.app.received.len() >= 300
+                    && p.b.node.app.received.len() >= 300
+                    && p.a.node.conn.info().unacked == 0
+                    && p.b.node.conn.info().unacked == 0
+            };
             actions.push(close_action(
-                at_ms(t),
+                when(both_done, 200),
                 A,
                 "client calls close()",
                 "客户端调用 close()",
             ));
             actions.push(close_action(
-                at_ms(t),
+                when(both_done, 200),
                 B,
                 "server calls close() at the same instant",
                 "服务器在同一时刻调用 close()",
@@ -537,7 +579,12 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
             client_app.to_send = payload(500, "c");
             server_app.to_send = payload(1000, "s");
             actions.push(action(
-                after(A, S::Established, 150),
+                // After both streams are through, so the demo shows the RST and nothing else
+                // (data still in flight would simply be thrown away).
+                when(
+                    |p| p.a.node.app.received.len() >= 1000 && p.a.node.conn.info().unacked == 0,
+                    100,
+                ),
                 A,
                 "client app calls abort(): RST, no goodbye",
                 "客户端调用 abort()：直接发送 RST",
@@ -576,7 +623,6 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
                 ..demo_config()
             };
             setup.server = Connection::listen(&small, SERVER_PORT, iss(params.seed, B));
-            setup.server_config = small;
             client_app.to_send = payload(3000, "c");
             server_app.reads = false;
             actions.push(action(
@@ -615,7 +661,6 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         }
         other => return Err(format!("scenario `{other}` has no script")),
     }
-    let _ = &setup.server_config;
 
     let (a_ip, b_ip) = ips();
     let mut a = ConnNode::new(setup.client, a_ip, b_ip);
@@ -639,12 +684,16 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
     let rec = sim::recorder();
     link.add_tap(rec.clone());
     let mut pair = SimPair::new(ha, hb, link);
-    let notes = sim::drive(&mut pair, actions, Instant::from_millis(600_000))?;
+    // Virtual time is free: allow for RTO backoff under heavy --loss.
+    let notes = sim::drive(&mut pair, actions, Instant::from_millis(4 * 3_600_000))?;
     let end = pair.now();
     let sent = std::mem::take(&mut rec.borrow_mut().sent);
     let ports = [pair.a.node.conn.local_port(), pair.b.node.conn.local_port()];
     let packets = packets(&sent, [&pair.a.why, &pair.b.why]);
     let changes = changes(&pair);
+    let mut all_notes = opening_notes(&setup.hosts, ports, &changes);
+    all_notes.extend(notes);
+    let notes = all_notes;
     Ok(finish(
         info.name,
         params,
@@ -657,6 +706,42 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         &pair,
         end,
     ))
+}
+
+/// What each user did before the first packet, said in words: the connections were opened
+/// when the scenario was set up, so no scripted action narrates it.
+fn opening_notes(hosts: &[&str; 2], ports: [u16; 2], changes: &[Change]) -> Vec<Note> {
+    let mut notes = Vec::new();
+    for side in [Side::A, Side::B] {
+        let name = hosts[idx(side)];
+        let port = ports[idx(side)];
+        let first = changes
+            .iter()
+            .find(|c| c.host == side)
+            .filter(|c| c.at == Instant::ZERO);
+        let (en, zh) = match first.map(|c| c.to) {
+            Some(StateName::SynSent) => (
+                format!("{name} app calls connect(): a SYN goes out"),
+                format!("{name} 应用调用 connect()：发出 SYN"),
+            ),
+            Some(StateName::Listen) => (
+                format!("{name} app calls listen() on port {port}"),
+                format!("{name} 应用调用 listen()，在端口 {port} 上等待连接"),
+            ),
+            None => (
+                format!("nothing listens on port {port}: it is CLOSED"),
+                format!("端口 {port} 上无人监听：它处于 CLOSED"),
+            ),
+            Some(_) => continue,
+        };
+        notes.push(Note {
+            at: Instant::ZERO,
+            host: side,
+            en,
+            zh,
+        });
+    }
+    notes
 }
 
 fn initial_state(node: &ConnNode) -> StateName {
@@ -875,6 +960,7 @@ fn finish(
         end,
         msl: demo_config().msl,
         observed: false,
+        absolute: false,
         app_sent: [a.app.sent as u64, b.app.sent as u64],
         app_received: [a.app.received.len() as u64, b.app.received.len() as u64],
     }

@@ -31,19 +31,23 @@ fn grouped() -> BTreeMap<(StateName, StateName), Vec<Cause>> {
     g
 }
 
-/// The transition table, one state per paragraph.
-pub fn table(lang: Lang) -> String {
+/// The transition table, one state per paragraph; rows in `visited` are starred.
+pub fn table(visited: &BTreeSet<Transition>, lang: Lang) -> String {
     let mut out = String::new();
     for s in StateName::ALL {
         let _ = writeln!(out, "{:<13} {}", s.as_str(), i18n::describe(s, lang));
         for t in TRANSITIONS.iter().filter(|t| t.from == s) {
+            let star = if visited.contains(t) { "*" } else { " " };
             let _ = writeln!(
                 out,
-                "    → {:<13} {}",
+                "  {star} → {:<13} {}",
                 t.to.as_str(),
                 i18n::cause(t.cause, lang)
             );
         }
+    }
+    if !visited.is_empty() {
+        out.push_str(lang.pick("* taken in this run\n", "* 本次运行经过的转换\n"));
     }
     out
 }

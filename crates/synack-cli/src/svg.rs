@@ -44,6 +44,8 @@ enum Kind {
     Note,
     Change,
     Send,
+    /// In a capture: a change inferred from a packet the host received, drawn after it.
+    LateChange,
 }
 
 /// Rows: each (time, kind, index) event gets a y coordinate.
@@ -60,12 +62,13 @@ impl Rows {
         let mut keys = Vec::new();
         for (i, p) in run.packets.iter().enumerate() {
             keys.push((p.sent_at, Kind::Send, i));
-            if let Some(a) = p.arrival {
+            // A capture knows only when a packet passed the capture point.
+            if let (Some(a), false) = (p.arrival, run.observed) {
                 keys.push((a, Kind::Arrival, i));
             }
         }
         for (i, c) in run.changes.iter().enumerate() {
-            keys.push((c.at, Kind::Change, i));
+            keys.push((c.at, change_kind(run, i), i));
         }
         for (i, n) in run.notes.iter().enumerate() {
             keys.push((n.at, Kind::Note, i));
@@ -112,6 +115,20 @@ impl Rows {
     }
 }
 
+/// Where a change sits among the events of its instant (see [`crate::ladder::timeline`]).
+fn change_kind(run: &Run, i: usize) -> Kind {
+    let c = &run.changes[i];
+    let sent_then = run
+        .packets
+        .iter()
+        .any(|p| p.sent_at == c.at && p.from == c.host);
+    if run.observed && !sent_then {
+        Kind::LateChange
+    } else {
+        Kind::Change
+    }
+}
+
 fn x_of(side: Side) -> f64 {
     match side {
         Side::A => XA,
@@ -137,21 +154,36 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
 <rect width="100%" height="100%" fill="white"/>
 "##,
     );
-    let title = format!(
-        "synack demo · {} · seed {} · RTT {} ms",
-        run.scenario,
-        run.params.seed,
-        run.params.rtt.as_millis()
-    );
+    let title = if run.observed {
+        lang.pick(
+            "synack trace · states inferred from the flags seen in the capture",
+            "synack trace · 状态由抓包中的标志位推断",
+        )
+        .to_string()
+    } else {
+        format!(
+            "synack demo · {} · seed {} · RTT {} ms",
+            run.scenario,
+            run.params.seed,
+            run.params.rtt.as_millis()
+        )
+    };
     let _ = writeln!(
         s,
         r#"<text class="title" x="20" y="28" font-size="16" font-weight="bold">{}</text>"#,
         esc(&title)
     );
-    let legend = lang.pick(
-        "seq/ack relative to each side's ISN (as Wireshark shows them) · time in ms, not to scale",
-        "seq/ack 为相对序列号（与 Wireshark 相同）· 时间单位毫秒，纵轴不按比例",
-    );
+    let legend = if run.absolute {
+        lang.pick(
+            "seq/ack absolute, as on the wire · time in ms, not to scale",
+            "seq/ack 为绝对序列号 · 时间单位毫秒，纵轴不按比例",
+        )
+    } else {
+        lang.pick(
+            "seq/ack relative to each side's ISN (as Wireshark shows them) · time in ms, not to scale",
+            "seq/ack 为相对序列号（与 Wireshark 相同）· 时间单位毫秒，纵轴不按比例",
+        )
+    };
     let _ = writeln!(
         s,
         r##"<text x="20" y="48" fill="#555">{}</text>"##,
@@ -161,12 +193,14 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
     for side in [Side::A, Side::B] {
         let x = x_of(side);
         let i = crate::scenario::idx(side);
+        let head = format!("{} :{}", run.hosts[i], run.ports[i]);
+        // Wide enough for an IPv6 address from a capture (about 8 px per bold character).
+        let bw = (head.chars().count() as f64 * 8.2 + 24.0).max(160.0);
         let _ = writeln!(
             s,
-            r##"<rect class="host" x="{:.0}" y="70" width="160" height="30" rx="4" fill="#eef" stroke="#336"/><text x="{x:.0}" y="90" text-anchor="middle" font-size="13" font-weight="bold">{} :{}</text>"##,
-            x - 80.0,
-            esc(&run.hosts[i]),
-            run.ports[i]
+            r##"<rect class="host" x="{:.0}" y="70" width="{bw:.0}" height="30" rx="4" fill="#eef" stroke="#336"/><text x="{x:.0}" y="90" text-anchor="middle" font-size="13" font-weight="bold">{}</text>"##,
+            x - bw / 2.0,
+            esc(&head)
         );
         let _ = writeln!(
             s,
@@ -234,7 +268,11 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
         }
         match p.arrival {
             Some(_) => {
-                let y2 = rows.y(Kind::Arrival, i);
+                let y2 = if run.observed {
+                    y1 + ROW * 0.6
+                } else {
+                    rows.y(Kind::Arrival, i)
+                };
                 let _ = writeln!(
                     s,
                     r#"<line class="segment" x1="{x1:.0}" y1="{y1:.1}" x2="{x2:.0}" y2="{y2:.1}" stroke="{color}" stroke-width="1.5" marker-end="url(#{head})"/>"#
@@ -243,7 +281,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
             }
             None => {
                 let xm = (x1 + x2) / 2.0;
-                let ym = y1 + ROW * 1.5;
+                let ym = y1 + ROW * 0.7;
                 let _ = writeln!(
                     s,
                     r##"<line class="segment lost" x1="{x1:.0}" y1="{y1:.1}" x2="{xm:.0}" y2="{ym:.1}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5 3"/><path class="cross" d="M{:.1},{:.1} l10,10 m0,-10 l-10,10" stroke="#d62728" stroke-width="2.5"/><text x="{:.1}" y="{:.1}" fill="#d62728" font-weight="bold">{}</text>"##,
@@ -259,7 +297,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
     }
     // State changes and user actions.
     for (i, c) in run.changes.iter().enumerate() {
-        let y = rows.y(Kind::Change, i);
+        let y = rows.y(change_kind(run, i), i);
         state_box(&mut s, c.host, y, c.to.as_str(), i18n::cause(c.cause, lang));
     }
     for (i, n) in run.notes.iter().enumerate() {
@@ -291,6 +329,18 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
 
 fn summary_line(run: &Run, lang: Lang) -> String {
     let v = &run.summary;
+    if run.observed {
+        return match lang {
+            Lang::En => format!(
+                "{} packets, {} retransmitted · arrows show when each packet passed the capture point",
+                v.packets, v.segments_retransmitted
+            ),
+            Lang::Zh => format!(
+                "共 {} 个报文，重传 {} 个 · 箭头表示报文经过抓包点的时刻",
+                v.packets, v.segments_retransmitted
+            ),
+        };
+    }
     match lang {
         Lang::En => format!(
             "{} packets, {} lost · {} fast retransmit(s), {} RTO(s) · bytes verified: {}",
@@ -337,19 +387,20 @@ fn state_box(s: &mut String, side: Side, y: f64, state: &str, cause: &str) {
     s.push_str("</g>\n");
 }
 
-/// The label rides on the arrow, rotated to its slope, just above the line.
+/// The label rides on the arrow, rotated to its slope, just above the line. It starts near
+/// the sender rather than in the middle, so two arrows that cross (a simultaneous close) keep
+/// their labels apart.
 fn arrow_label(s: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, text: &str, color: &str) {
     let angle = (y2 - y1).atan2(x2 - x1).to_degrees();
+    let rightwards = x2 >= x1;
     // Text must read left to right: flip arrows that point left.
-    let angle = if !(-90.0..=90.0).contains(&angle) {
-        angle - 180.0
-    } else {
-        angle
-    };
-    let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+    let angle = if rightwards { angle } else { angle - 180.0 };
+    let f = 0.06;
+    let (cx, cy) = (x1 + (x2 - x1) * f, y1 + (y2 - y1) * f);
+    let anchor = if rightwards { "start" } else { "end" };
     let _ = writeln!(
         s,
-        r#"<text class="label" x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="{color}" transform="rotate({angle:.2} {cx:.1} {cy:.1})">{}</text>"#,
+        r#"<text class="label" x="{cx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{color}" transform="rotate({angle:.2} {cx:.1} {cy:.1})">{}</text>"#,
         cy - 4.0,
         esc(text)
     );

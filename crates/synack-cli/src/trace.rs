@@ -177,6 +177,7 @@ pub fn read(path: &Path) -> Result<Trace, String> {
         end,
         msl: std::time::Duration::ZERO,
         observed: true,
+        absolute: false,
         app_sent: [sent_a, sent_b],
         app_received: [sent_b, sent_a],
     };
@@ -356,13 +357,19 @@ pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> St
     );
     for side in [Side::A, Side::B] {
         let v: Vec<&str> = run.visited(side).iter().map(|s| s.as_str()).collect();
-        let who = format!("{}:{}", run.host_name(side), run.ports[idx(side)]);
+        let host = run.host_name(side);
+        let port = run.ports[idx(side)];
+        let who = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         let _ = writeln!(out, "  {who:<22} {}", v.join(" → "));
     }
     let _ = match lang {
         crate::i18n::Lang::En => writeln!(
             out,
-            "  {} packets, {} retransmitted; {} frames skipped (not this TCP connection), {} bad checksums",
+            "  {} packets, {} retransmitted; {} frames skipped (not this TCP connection)\n  {} bad checksums (normal in captures taken on a host that offloads checksums)",
             run.packets.len(),
             run.summary.segments_retransmitted,
             t.skipped,
@@ -370,7 +377,7 @@ pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> St
         ),
         crate::i18n::Lang::Zh => writeln!(
             out,
-            "  共 {} 个报文，重传 {} 个；跳过 {} 帧（不属于该 TCP 连接），校验和错误 {} 个",
+            "  共 {} 个报文，重传 {} 个；跳过 {} 帧（不属于该 TCP 连接）\n  校验和错误 {} 个（在启用校验和卸载的主机上抓包时属正常）",
             run.packets.len(),
             run.summary.segments_retransmitted,
             t.skipped,

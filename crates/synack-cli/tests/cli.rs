@@ -251,3 +251,35 @@ fn trace_reads_a_demo_capture() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open"));
 }
+
+#[test]
+fn absolute_numbers_are_the_ones_on_the_wire() {
+    let parse = |args: &[&str]| -> Vec<serde_json::Value> {
+        stdout(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &serde_json::Value| v.get("flags").is_some())
+            .collect()
+    };
+    let rel = parse(&["demo", "-s", "handshake", "--json"]);
+    let abs = parse(&["demo", "-s", "handshake", "--json", "--absolute"]);
+    assert_eq!(rel[0]["seq"], 0);
+    let (syn, synack, ack) = (&abs[0], &abs[1], &abs[2]);
+    assert_ne!(syn["seq"], 0);
+    let next = |v: &serde_json::Value| (v["seq"].as_u64().unwrap() + 1) % (1 << 32);
+    assert_eq!(synack["ack"].as_u64().unwrap(), next(syn));
+    assert_eq!(ack["ack"].as_u64().unwrap(), next(synack));
+    let text = stdout(&["demo", "-s", "handshake", "--absolute"]);
+    assert!(text.contains("absolute"));
+    assert!(text.contains(&format!("seq={}", syn["seq"])));
+}
+
+#[test]
+fn list_fits_100_columns_in_both_languages() {
+    for lang in ["en", "zh"] {
+        for line in stdout(&["demo", "--list", "--lang", lang]).lines() {
+            let w = synack_cli::text::width(line);
+            assert!(w <= 100, "{lang}: {w} columns: {line}");
+        }
+    }
+}

@@ -230,3 +230,59 @@ fn trace_rejects_what_it_cannot_read() {
     let err = synack_cli::trace::read(&empty).err().unwrap();
     assert!(err.contains("no TCP"), "{err}");
 }
+
+/// Real Linux captures (an HTTP fetch from `python3 -m http.server` over loopback, taken
+/// with tshark on this project's machine): Ethernet frames, timestamps and window scaling on,
+/// checksums left to offload, and the server closing first.
+#[test]
+fn trace_reads_a_real_linux_capture() {
+    for (file, v6) in [
+        ("linux-loopback-http.pcap", false),
+        ("linux-loopback-http-ipv6.pcap", true),
+    ] {
+        real_linux_capture(file, v6);
+    }
+}
+
+fn real_linux_capture(file: &str, v6: bool) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
+    let t = synack_cli::trace::read(&path).unwrap();
+    assert_eq!(t.run.packets.len(), 12);
+    assert_eq!(t.skipped, 0);
+    assert_eq!(t.bad_checksums, 12, "loopback leaves checksums to offload");
+    assert!(t.run.packets.iter().all(|p| p.seg.is_some()));
+    use StateName::*;
+    assert_eq!(
+        t.run.visited(Side::A),
+        [Closed, SynSent, Established, CloseWait, LastAck, Closed]
+    );
+    assert_eq!(
+        t.run.visited(Side::B),
+        [
+            Listen,
+            SynReceived,
+            Established,
+            FinWait1,
+            FinWait2,
+            TimeWait
+        ]
+    );
+    let syn = t.run.packets[0].seg.as_ref().unwrap();
+    assert_eq!(syn.seq, 0);
+    assert!(
+        syn.options.contains("ts") && syn.options.contains("ws"),
+        "{}",
+        syn.options
+    );
+    assert_eq!(t.run.hosts[0].contains(':'), v6, "{file}");
+    let report = synack_cli::trace::report(&t, "linux", Lang::En, false);
+    assert!(report.contains("bad checksums"));
+    assert_eq!(report.contains("[::1]:8766"), v6, "{file}");
+    let svg = synack_cli::svg::ladder(&t.run, Lang::En);
+    roxmltree::Document::parse(&svg).unwrap();
+    for line in report.lines() {
+        assert!(synack_cli::text::width(line) <= 100, "{line}");
+    }
+}

@@ -310,3 +310,20 @@ fn same_seed_same_run() {
         "the seed changes nothing: the test would prove nothing"
     );
 }
+
+#[test]
+fn every_scenario_keeps_its_story_at_any_rtt() {
+    for s in SCENARIOS.iter().filter(|s| s.available) {
+        let base = run(s.name);
+        for ms in [0, 1, 300, 10_000] {
+            let p = Params {
+                rtt: std::time::Duration::from_millis(ms),
+                ..Params::default()
+            };
+            let r = scenario::run(s.name, &p).unwrap();
+            assert!(r.summary.verified, "{} at {ms} ms", s.name);
+            assert_eq!(r.final_states, base.final_states, "{} at {ms} ms", s.name);
+            assert_eq!(r.errors, base.errors, "{} at {ms} ms", s.name);
+        }
+    }
+}
