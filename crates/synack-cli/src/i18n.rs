@@ -79,15 +79,16 @@ pub fn header(scenario: &str, lang: Lang) -> &'static str {
             "A whole connection in one go. The client opens with the three-way handshake (SYN, \
              SYN-ACK, ACK), sends three segments of which the network loses the second, and \
              repairs it when its retransmission timer (RTO) fires: the server's duplicate ACK \
-             (ack=501 again) says which byte it is still waiting for. (synack's receiver does not \
-             keep out-of-order segments yet, so the third segment is sent again too.) Then the four-way close: each side sends \
+             (ack=501 again) says which byte it is still waiting for. (The receiver keeps \
+             the third segment and says so with a SACK block; once the hole is filled, one ACK \
+             covers both.) Then the four-way close: each side sends \
              its own FIN and ACKs the other's. The active closer (the client) waits in \
              TIME-WAIT for 2MSL before CLOSED."
         }
         ("tour", Lang::Zh) => {
             "一次看全一条连接的一生。客户端用三次握手（SYN、SYN-ACK、ACK）建立连接，发送三个报文段，\
              网络丢掉了第二个；服务器的重复 ACK（再次 ack=501）指出它还在等哪个字节，客户端在重传定时器（RTO）\
-             到期后超时重传（synack 的接收方暂不保存乱序到达的报文段，所以第三个报文段也会重发）。最后是四次挥手：双方各发一个 FIN、各确认对方的 FIN。主动关闭的一方\
+             到期后超时重传（接收方保存了乱序到达的第三个报文段，并用 SACK 块告知；空洞补上后，一个 ACK 同时确认两者）。最后是四次挥手：双方各发一个 FIN、各确认对方的 FIN。主动关闭的一方\
              （客户端）在 TIME-WAIT 中等待 2MSL 才进入 CLOSED。"
         }
         ("handshake", Lang::En) => {
@@ -185,16 +186,16 @@ pub fn header(scenario: &str, lang: Lang) -> &'static str {
              segment makes the receiver repeat its ACK (duplicate ACKs), and \
              the third duplicate triggers fast retransmit without waiting for a timer. Later a \
              lone segment is lost with nothing behind it: no duplicate ACKs can come, so only \
-             the retransmission timer (RTO, at least 200 ms) repairs it. (synack's receiver does \
-             not keep out-of-order segments yet, so after the first hole everything is resent, \
-             one segment per round trip.) Try --loss 0.1 for random loss on top."
+             the retransmission timer (RTO, at least 200 ms) repairs it. (The receiver keeps \
+             what arrives behind a hole and reports it in SACK blocks, so filling the hole moves \
+             the ACK past everything at once.) Try --loss 0.1 for random loss on top."
         }
         ("lossy", Lang::Zh) => {
             "TCP 修复丢包的两种方式。首先，一批报文段中的第 2 个丢失：后续每个报文段都让接收方重复发送 \
              同一个 ACK（重复 ACK），第三个重复 ACK 触发快速重传，无需等待定时器。\
              随后，一个单独的报文段丢失，后面没有其他报文段：不会有重复 ACK，只能由重传定时器\
-             （RTO，至少 200 毫秒）超时重传。（synack 的接收方暂不保存乱序报文段，所以第一个空洞之后的数据\
-             会逐个往返重发。）可加 --loss 0.1 叠加随机丢包。"
+             （RTO，至少 200 毫秒）超时重传。（接收方保存空洞之后到达的数据，并用 SACK 块告知；\
+             空洞一补上，ACK 便一次越过全部数据。）可加 --loss 0.1 叠加随机丢包。"
         }
         ("zero-window", Lang::En) => {
             "Flow control. The server's application stops reading, so its 2000-byte receive \
