@@ -204,6 +204,21 @@ pub fn header(scenario: &str, lang: Lang) -> &'static str {
              zero-window probes, backing off each time, until the server reads and its window \
              reopens."
         }
+        ("keepalive", Lang::En) => {
+            "Keepalive (RFC 1122 §4.2.3.6) finds out whether an idle peer is still there. After \
+             the exchange the connection goes quiet; once the idle time (2 s here, 2 hours by \
+             default) passes, the client sends a probe: an ACK with a sequence number one below \
+             what it has sent, which the server must answer. It does, and the wait starts over. \
+             Then the server's host vanishes: the probes (one per interval) go unanswered, and \
+             after the third the client gives up with a timed-out error. The server, which has \
+             keepalive off, never learns anything and stays ESTABLISHED."
+        }
+        ("keepalive", Lang::Zh) => {
+            "保活机制（RFC 1122 §4.2.3.6）用来判断空闲的对端是否还在。数据交换完后连接静默；\
+             空闲时间（这里是 2 秒，默认 2 小时）一过，客户端发送探测报文：序号比已发送的少一的 ACK，\
+             服务器必须回应。它回应了，等待重新开始。随后服务器所在主机消失：每个间隔一次的探测都无人应答，\
+             第三次之后客户端放弃连接，报告超时错误。服务器没有开启保活，毫不知情，一直停留在 ESTABLISHED。"
+        }
         ("zero-window", Lang::Zh) => {
             "流量控制。服务器应用停止读取，2000 字节的接收缓冲区被填满，通告 win=0：客户端必须停止发送。\
              为防止窗口更新报文丢失造成死锁，客户端的坚持定时器发送 1 字节的零窗口探测，并逐次退避，\

@@ -70,6 +70,9 @@ pub fn mark(p: &Packet, lang: Lang) -> Option<&'static str> {
     if p.probe {
         return Some(lang.pick("zero-window probe", "零窗口探测"));
     }
+    if p.keepalive {
+        return Some(lang.pick("keepalive probe", "保活探测"));
+    }
     match p.why {
         Why::FastRetransmit => Some(lang.pick("fast retransmit", "快速重传")),
         Why::Timeout if p.retransmission => Some(lang.pick("RTO retransmit", "超时重传")),

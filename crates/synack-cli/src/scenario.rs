@@ -123,9 +123,9 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
     },
     ScenarioInfo {
         name: "keepalive",
-        available: false,
-        en: "not yet available: needs TCP keepalive in the core",
-        zh: "暂不可用：需要协议核心支持 keepalive",
+        available: true,
+        en: "an idle connection is probed; when the server vanishes the client gives up",
+        zh: "保活：空闲连接被探测；服务器消失后探测无应答，客户端放弃连接",
     },
 ];
 
@@ -172,6 +172,8 @@ pub struct Packet {
     pub retransmission: bool,
     /// A one-byte probe into a window the peer announced as zero.
     pub probe: bool,
+    /// A keepalive probe (RFC 1122 §4.2.3.6): one below everything sent, no data.
+    pub keepalive: bool,
     pub bytes: Vec<u8>,
 }
 
@@ -640,6 +642,34 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
             ));
             server_app.close_on_eof = true;
         }
+        "keepalive" => {
+            // Keepalive on the client only, with short timers so the picture stays small
+            // (Linux's defaults are 7200 s, 75 s and 9 probes).
+            let c = Config {
+                keepalive: Some(synack_proto::Keepalive {
+                    idle: Duration::from_secs(2),
+                    interval: Duration::from_secs(1),
+                    count: 3,
+                }),
+                ..demo_config()
+            };
+            setup.client = Connection::connect(&c, CLIENT_PORT, SERVER_PORT, iss(params.seed, A));
+            client_app.to_send = payload(200, "c");
+            client_app.close_on_eof = false;
+            server_app.to_send = payload(200, "s");
+            server_app.close_on_eof = false;
+            // The client last hears the server when the server's 200 bytes arrive; its first
+            // probe leaves one idle time later and is answered one RTT after that. The power
+            // cut comes half an interval after the answer, whatever the RTT.
+            let cut = 2000 + params.rtt.as_millis() as u64 + 500;
+            actions.push(action(
+                when(|p| p.a.node.app.received.len() >= 200, cut),
+                B,
+                "the server's host vanishes (power cut): nothing it sends or receives gets through",
+                "服务器所在主机突然消失（断电）：它收发的一切都无法到达",
+                |pair, _| pair.link.set_partitioned(true),
+            ));
+        }
         "time-wait" => {
             client_app.to_send = payload(100, "c");
             // The client's last ACK: the first pure ACK it sends in TIME-WAIT.
@@ -812,6 +842,7 @@ pub fn packets(sent: &[synack_sim::LinkEvent], why: [&Vec<Why>; 2]) -> Vec<Packe
         };
         let mut retransmission = false;
         let mut probe = false;
+        let mut keepalive = false;
         let seg = sim::decode(&e.packet).map(|s| {
             let mine = base[i].unwrap_or(s.seq);
             let theirs = base[1 - i].unwrap_or(0);
@@ -832,6 +863,10 @@ pub fn packets(sent: &[synack_sim::LinkEvent], why: [&Vec<Why>; 2]) -> Vec<Packe
                 }
                 high[i] = Some(high[i].map_or(end, |h| h.max(end)));
                 probe = len == 1 && peer_wnd[i] == Some(0);
+            }
+            // A keepalive probe: no sequence space, one below everything sent so far.
+            if space == 0 && !s.flags.rst() && !dup {
+                keepalive = high[i].is_some_and(|h| rel.wrapping_add(1) == h);
             }
             if !s.flags.rst() {
                 peer_wnd[1 - i] = Some(s.window);
@@ -860,6 +895,7 @@ pub fn packets(sent: &[synack_sim::LinkEvent], why: [&Vec<Why>; 2]) -> Vec<Packe
             why: why_here,
             retransmission,
             probe,
+            keepalive,
             bytes: e.packet.clone(),
         });
     }
