@@ -105,3 +105,50 @@ impl Connection {
         c
     }
 }
+
+/// What a TIME-WAIT connection still needs once the host drops its TCB for a compact record:
+/// the numbers of the ACK it may have to repeat, and when the 2MSL wait ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWaitSnapshot {
+    /// SND.NXT: the sequence number of our ACKs.
+    pub snd_nxt: u32,
+    /// RCV.NXT: one past the peer's FIN.
+    pub rcv_nxt: u32,
+    /// The window field last advertised (already scaled down).
+    pub window: u16,
+    /// With timestamps: (TS.Recent, our TSval offset), so later ACKs carry the same clock.
+    pub timestamps: Option<(u32, u32)>,
+    /// When the 2MSL wait ends.
+    pub expires: Instant,
+}
+
+impl Connection {
+    /// Segments retransmitted so far: the host reads it around `poll_transmit` to count
+    /// RetransSegs without building a whole `info()` per segment.
+    pub fn segs_retransmitted(&self) -> u64 {
+        match (self.state.sender(), self.last_info) {
+            (Some(snd), _) => snd.segs_retransmitted,
+            (None, Some(last)) => last.segs_retransmitted,
+            (None, None) => 0,
+        }
+    }
+
+    /// The compact form of this connection, when it is in TIME-WAIT.
+    pub fn time_wait_snapshot(&self) -> Option<TimeWaitSnapshot> {
+        let super::state::State::TimeWait(tw) = &self.state else {
+            return None;
+        };
+        let rcv = &tw.rcv;
+        let window = (rcv.adv_edge.since(rcv.nxt) >> rcv.wscale).min(u32::from(u16::MAX)) as u16;
+        let timestamps = self
+            .timestamps
+            .then(|| (rcv.ts_recent.map_or(0, |(ts, _)| ts), self.ts_offset));
+        Some(TimeWaitSnapshot {
+            snd_nxt: tw.snd_nxt.0,
+            rcv_nxt: rcv.nxt.0,
+            window,
+            timestamps,
+            expires: tw.expires,
+        })
+    }
+}

@@ -19,7 +19,7 @@ use core::mem;
 use core::time::Duration;
 
 pub use arrival::reset_for_unexpected;
-pub use host_api::{CookieSyn, syn_ack_window, ts_clock};
+pub use host_api::{CookieSyn, TimeWaitSnapshot, syn_ack_window, ts_clock};
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 

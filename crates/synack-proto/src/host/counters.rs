@@ -45,4 +45,14 @@ pub struct Counters {
     /// Control segments (resets, cookie SYN-ACKs) dropped because too many were waiting for
     /// `poll_transmit` (no Linux twin).
     pub control_drops: u64,
+    /// Compact TIME-WAIT entries whose 2MSL wait ran out (TcpExt TW).
+    pub time_wait_expired: u64,
+    /// TIME-WAIT entries ended early by a reset in sequence (RFC 1337's assassination,
+    /// allowed as Linux allows it by default).
+    pub time_wait_killed: u64,
+    /// TIME-WAIT 4-tuples reopened by a new SYN (RFC 1122 §4.2.2.13, RFC 6191).
+    pub time_wait_reopened: u64,
+    /// Connections forgotten at once instead of entering a full TIME-WAIT table
+    /// (TcpExt TCPTimeWaitOverflow).
+    pub time_wait_overflow: u64,
 }

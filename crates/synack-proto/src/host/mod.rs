@@ -20,6 +20,7 @@ mod counters;
 mod keys;
 mod listener;
 mod ports;
+mod time_wait;
 mod timers;
 
 mod isn;
@@ -40,6 +41,7 @@ pub use self::counters::Counters;
 use self::keys::Key;
 use self::listener::Listener;
 use self::ports::PortAllocator;
+use self::time_wait::{TimeWaitEntry, Verdict};
 use self::timers::Timers;
 use crate::config::Config;
 use crate::conn::{
@@ -58,8 +60,12 @@ pub struct HostConfig {
     /// Settings for each connection.
     pub tcp: Config,
     /// Connections of any state the host holds at once, half-open ones included. At the limit
-    /// new opens are refused and counted; nothing panics.
+    /// new opens are refused and counted; nothing panics. Compact TIME-WAIT entries do not
+    /// count here; they have their own limit.
     pub max_connections: usize,
+    /// Compact TIME-WAIT entries kept at once (Linux `tcp_max_tw_buckets`). Beyond it a
+    /// connection finishing in TIME-WAIT is forgotten at once and counted.
+    pub max_time_wait: usize,
     /// The ephemeral port range (RFC 6056 §2.1; Linux's default `ip_local_port_range`).
     pub ephemeral_ports: RangeInclusive<u16>,
     /// Answer with SYN cookies when a listener's SYN queue is full (Linux `tcp_syncookies=1`);
@@ -82,6 +88,7 @@ impl Default for HostConfig {
             secret: 0,
             tcp: Config::default(),
             max_connections: 65_536,
+            max_time_wait: 262_144,
             ephemeral_ports: 32768..=60999,
             syn_cookies: true,
             max_backlog: 4096,
@@ -205,6 +212,14 @@ struct Slot {
     entry: Option<Entry>,
 }
 
+/// Demux values with this bit set name a compact TIME-WAIT entry rather than a connection slot.
+const TW_BIT: u32 = 1 << 31;
+
+struct TimeWaitSlot {
+    generation: u32,
+    entry: Option<TimeWaitEntry>,
+}
+
 struct ListenerSlot {
     generation: u32,
     listener: Option<Listener>,
@@ -228,6 +243,9 @@ pub struct Host {
     free: Vec<u32>,
     live: usize,
     demux: HashMap<Tuple, u32, Key>,
+    time_wait: Vec<TimeWaitSlot>,
+    time_wait_free: Vec<u32>,
+    time_wait_live: usize,
     listeners: Vec<ListenerSlot>,
     listen_map: HashMap<(IpAddr, u16), u32, Key>,
     isn_key: Key,
@@ -272,6 +290,9 @@ impl Host {
             free: Vec::new(),
             live: 0,
             demux: HashMap::with_hasher(demux_key),
+            time_wait: Vec::new(),
+            time_wait_free: Vec::new(),
+            time_wait_live: 0,
             listeners: Vec::new(),
             listen_map: HashMap::with_hasher(Key::derive(secret, b"synack listeners")),
             isn_key: Key::derive(secret, b"synack isn"),
@@ -295,9 +316,22 @@ impl Host {
         &self.counters
     }
 
-    /// Connections the host holds, in any state (half-open ones included).
+    /// Connections the host holds with a full TCB, in any state (half-open ones included, and
+    /// TIME-WAIT connections whose user still holds them).
     pub fn connection_count(&self) -> usize {
         self.live
+    }
+
+    /// 4-tuples in the compact TIME-WAIT table (connections the user let go of).
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait_live
+    }
+
+    /// Whether `local`–`remote` is in the compact TIME-WAIT table.
+    pub fn in_time_wait(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.demux
+            .get(&Tuple { local, remote })
+            .is_some_and(|i| i & TW_BIT != 0)
     }
 
     // ------------------------------------------------------------------ user calls
@@ -541,14 +575,23 @@ impl Host {
         }
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
+        let mut reopen_iss = None;
         if let Some(&index) = self.demux.get(&Tuple { local, remote }) {
-            if !self.reopens_time_wait(index, &seg) {
-                self.deliver(now, index, &seg);
-                return;
+            if index & TW_BIT != 0 {
+                reopen_iss = self.on_time_wait(now, index & !TW_BIT, &seg);
+                if reopen_iss.is_none() {
+                    return;
+                }
+            } else {
+                reopen_iss = self.reopens_time_wait(index, &seg);
+                if reopen_iss.is_none() {
+                    self.deliver(now, index, &seg);
+                    return;
+                }
             }
         }
         match self.find_listener(local) {
-            Some(l) => self.on_listener(now, l, local, remote, &seg),
+            Some(l) => self.on_listener(now, l, local, remote, &seg, reopen_iss),
             None => self.reply_reset(local, remote, &seg),
         }
     }
@@ -578,7 +621,7 @@ impl Host {
                 .len()
                 .saturating_sub(MAX_HEADERS)
                 .min(self.scratch.len());
-            let retransmitted = e.conn.info().segs_retransmitted;
+            let retransmitted = e.conn.segs_retransmitted();
             let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
                 Some(seg) => Some((
                     emit_tcp(
@@ -594,7 +637,7 @@ impl Host {
             };
             match sent {
                 Some((result, rst)) => {
-                    if e.conn.info().segs_retransmitted > retransmitted {
+                    if e.conn.segs_retransmitted() > retransmitted {
                         self.counters.retrans_segs += 1;
                     } else {
                         self.counters.out_segs += 1;
@@ -614,6 +657,9 @@ impl Host {
                     e.ready = false;
                     if e.released && !e.in_demux {
                         self.release_slot(index);
+                    } else if e.released && e.conn.state() == StateName::TimeWait {
+                        // Nobody holds it and its last ACK is out: the TCB can go.
+                        self.compact_time_wait(index);
                     }
                 }
             }
@@ -628,6 +674,10 @@ impl Host {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         for (at, index, generation) in self.timers.pop_due(now) {
+            if index & TW_BIT != 0 {
+                self.expire_time_wait(at, index & !TW_BIT, generation);
+                continue;
+            }
             let Some(e) = self
                 .slots
                 .get_mut(index as usize)
@@ -643,9 +693,17 @@ impl Host {
             e.conn.handle_timeout(now);
             self.after(index);
         }
-        if self.timers.len() > 2 * self.live + 64 {
+        if self.timers.len() > 2 * (self.live + self.time_wait_live) + 64 {
             let slots = &self.slots;
+            let time_wait = &self.time_wait;
             self.timers.compact(|t, i, g| {
+                if i & TW_BIT != 0 {
+                    return time_wait
+                        .get((i & !TW_BIT) as usize)
+                        .filter(|s| s.generation == g)
+                        .and_then(|s| s.entry.as_ref())
+                        .is_some_and(|tw| tw.expires == t);
+                }
                 slots
                     .get(i as usize)
                     .filter(|s| s.generation == g)
@@ -770,30 +828,126 @@ impl Host {
         }
     }
 
-    /// RFC 9293 §3.10.7.4 (TIME-WAIT) and RFC 1122 §4.2.2.13: a new SYN whose sequence number
-    /// lies beyond everything the old incarnation received may reopen the 4-tuple at once, as
-    /// Linux allows (RFC 6191 prefers timestamps for the test; the sequence rule covers
-    /// both). The TIME-WAIT connection is ended and the SYN goes on to a listener.
-    fn reopens_time_wait(&mut self, index: u32, seg: &TcpRepr<'_>) -> bool {
-        let flags = seg.flags;
-        if !flags.syn() || flags.ack() || flags.rst() {
-            return false;
+    /// A new SYN to a TIME-WAIT connection that the user let go of but whose TCB is still
+    /// here (its last ACK not yet out): judged like a compact entry (see
+    /// `TimeWaitEntry::reopen_iss`). On reopening, the old connection is ended and the ISS for
+    /// the new one returned.
+    fn reopens_time_wait(&mut self, index: u32, seg: &TcpRepr<'_>) -> Option<u32> {
+        if !seg.flags.syn() {
+            return None;
         }
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
-            return false;
-        };
+        let e = self.slots[index as usize].entry.as_mut()?;
         // Only an orphan: a user still holding the connection may have data left to read.
-        if e.conn.state() != StateName::TimeWait || !e.released {
-            return false;
+        if !e.released {
+            return None;
         }
-        let rcv_nxt = crate::seq::SeqNum(e.conn.info().rcv_nxt);
-        if !crate::seq::SeqNum(seg.seq).gt(rcv_nxt) {
-            return false;
-        }
+        let snapshot = e.conn.time_wait_snapshot()?;
+        let iss = TimeWaitEntry::new(e.local, e.remote, snapshot).reopen_iss(seg)?;
         // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
         e.conn.abort();
         self.after(index);
-        true
+        self.counters.time_wait_reopened += 1;
+        Some(iss)
+    }
+
+    /// A segment for a compact TIME-WAIT entry. Returns the ISS when it is a SYN that reopens
+    /// the 4-tuple (the entry is gone then).
+    fn on_time_wait(&mut self, now: Instant, tw: u32, seg: &TcpRepr<'_>) -> Option<u32> {
+        let two_msl = self.config.tcp.msl * 2;
+        let slot = self.time_wait.get_mut(tw as usize)?;
+        let generation = slot.generation;
+        let entry = slot.entry.as_mut()?;
+        let before = entry.expires;
+        match entry.on_segment(now, seg, two_msl) {
+            Verdict::Drop => {}
+            Verdict::Ack => {
+                let (src, dst, ack) = (entry.local.ip(), entry.remote.ip(), entry.ack(now));
+                if entry.expires != before {
+                    self.timers.push(entry.expires, tw | TW_BIT, generation);
+                }
+                self.queue_control(src, dst, ack);
+            }
+            Verdict::Kill => {
+                self.counters.time_wait_killed += 1;
+                self.remove_time_wait(tw);
+            }
+            Verdict::Reopen { iss } => {
+                self.counters.time_wait_reopened += 1;
+                self.remove_time_wait(tw);
+                return Some(iss);
+            }
+        }
+        None
+    }
+
+    /// Swaps a released TIME-WAIT connection's TCB for a compact entry.
+    fn compact_time_wait(&mut self, index: u32) {
+        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            return;
+        };
+        let Some(snapshot) = e.conn.time_wait_snapshot() else {
+            return;
+        };
+        let tuple = Tuple {
+            local: e.local,
+            remote: e.remote,
+        };
+        e.in_demux = false;
+        self.release_slot(index);
+        if self.time_wait_live >= self.config.max_time_wait {
+            self.counters.time_wait_overflow += 1;
+            self.demux.remove(&tuple);
+            return;
+        }
+        let entry = TimeWaitEntry::new(tuple.local, tuple.remote, snapshot);
+        let expires = entry.expires;
+        let tw = match self.time_wait_free.pop() {
+            Some(i) => i,
+            None => {
+                self.time_wait.push(TimeWaitSlot {
+                    generation: 0,
+                    entry: None,
+                });
+                (self.time_wait.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.time_wait[tw as usize];
+        slot.entry = Some(entry);
+        self.time_wait_live += 1;
+        self.timers.push(expires, tw | TW_BIT, slot.generation);
+        self.demux.insert(tuple, tw | TW_BIT);
+    }
+
+    fn expire_time_wait(&mut self, at: Instant, tw: u32, generation: u32) {
+        let live = self
+            .time_wait
+            .get(tw as usize)
+            .filter(|s| s.generation == generation)
+            .and_then(|s| s.entry.as_ref())
+            .is_some_and(|e| e.expires == at);
+        if live {
+            self.counters.time_wait_expired += 1;
+            self.remove_time_wait(tw);
+        }
+    }
+
+    fn remove_time_wait(&mut self, tw: u32) {
+        let Some(slot) = self.time_wait.get_mut(tw as usize) else {
+            return;
+        };
+        let Some(entry) = slot.entry.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.time_wait_live -= 1;
+        self.time_wait_free.push(tw);
+        let tuple = Tuple {
+            local: entry.local,
+            remote: entry.remote,
+        };
+        if self.demux.get(&tuple) == Some(&(tw | TW_BIT)) {
+            self.demux.remove(&tuple);
+        }
     }
 
     fn deliver(&mut self, now: Instant, index: u32, seg: &TcpRepr<'_>) {
@@ -826,6 +980,7 @@ impl Host {
         local: SocketAddr,
         remote: SocketAddr,
         seg: &TcpRepr<'_>,
+        reopen_iss: Option<u32>,
     ) {
         let flags = seg.flags;
         if flags.rst() {
@@ -883,7 +1038,7 @@ impl Host {
                 self.counters.listen_drops += 1;
                 return;
             }
-            let iss = isn::isn(&self.isn_key, now, local, remote);
+            let iss = reopen_iss.unwrap_or_else(|| isn::isn(&self.isn_key, now, local, remote));
             let mut conn = Connection::listen(&self.config.tcp, local.port(), iss);
             conn.handle_segment(now, seg);
             let id = self.insert(conn, local, remote, Role::HalfOpen(l));
