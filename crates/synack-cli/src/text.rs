@@ -158,6 +158,8 @@ pub fn error_name(e: Error) -> &'static str {
         Error::ConnectionReset => "ECONNRESET: connection reset by peer",
         Error::TimedOut => "ETIMEDOUT: connection timed out",
         Error::ConnectionAborted => "aborted by the local user",
+        Error::HostUnreachable => "EHOSTUNREACH: no route to host",
+        Error::NetworkUnreachable => "ENETUNREACH: network is unreachable",
         _ => "error",
     }
 }

@@ -25,6 +25,13 @@ pub enum Error {
     /// Nothing to read yet, or no room to write yet; try again after the next event.
     #[error("operation would block")]
     WouldBlock,
+    /// ICMP said the peer's host cannot be reached, and retransmissions ran out
+    /// (RFC 1122 §4.2.3.9 soft error).
+    #[error("host unreachable")]
+    HostUnreachable,
+    /// ICMP said the peer's network cannot be reached, and retransmissions ran out.
+    #[error("network unreachable")]
+    NetworkUnreachable,
     /// The call makes no sense in the connection's current state.
     #[error("invalid operation in state {0}")]
     InvalidState(crate::conn::StateName),

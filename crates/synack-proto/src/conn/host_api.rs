@@ -8,6 +8,7 @@ use super::send::Sender;
 use super::state::{Listen, State, Synced};
 use super::{Cause, Connection};
 use crate::config::Config;
+use crate::error::Error;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -150,5 +151,52 @@ impl Connection {
             timestamps,
             expires: tw.expires,
         })
+    }
+}
+
+impl Connection {
+    /// RFC 5927 §4.1: an ICMP error about this connection must quote a segment we sent that
+    /// is not yet acknowledged, SND.UNA ≤ seq ≤ SND.NXT. We test against the highest sequence
+    /// number ever sent, since a timeout may have rewound SND.NXT below segments still out.
+    pub fn icmp_seq_acceptable(&self, seq: u32) -> bool {
+        self.state
+            .sender()
+            .is_some_and(|s| SeqNum(seq).ge(s.una) && SeqNum(seq).le(s.max))
+    }
+
+    /// Records a soft error (RFC 1122 §4.2.3.9: an ICMP destination unreachable must not abort
+    /// the connection). If the connection later gives up on retransmissions, it fails with
+    /// this error rather than a plain timeout, as Linux reports `sk_err_soft`.
+    pub fn note_soft_error(&mut self, error: Error) {
+        self.soft_error = Some(error);
+    }
+
+    /// The last soft error recorded, if any.
+    pub fn soft_error(&self) -> Option<Error> {
+        self.soft_error
+    }
+
+    /// The path MTU dropped to `mtu` bytes, of which `ip_header` go to the IP header (RFC 1191
+    /// §6.3, RFC 8201 §5.2). Lowers the send MSS to what fits, never raises it, and resends
+    /// what is in flight at the new size at once: those segments were too big and are lost,
+    /// and since this is no sign of congestion the window stays as it is. Returns whether the
+    /// MSS changed. The caller validates the ICMP message first (RFC 5927).
+    pub fn set_path_mtu(&mut self, mtu: u32, ip_header: u32) -> bool {
+        let options = if self.timestamps { 12 } else { 0 };
+        let fits = mtu.saturating_sub(ip_header + 20 + options).max(8);
+        let Some(snd) = self.state.sender_mut() else {
+            return false;
+        };
+        if fits >= snd.mss {
+            return false;
+        }
+        snd.mss = fits;
+        if snd.syn_acked() && snd.una != snd.max {
+            snd.nxt = snd.una;
+            snd.retransmit_head = false;
+            // Karn: nothing resent may be timed.
+            snd.rtt_probe = None;
+        }
+        true
     }
 }

@@ -150,6 +150,8 @@ pub struct Connection {
     /// `info()` as it was when the send side was last alive, so RTT and retransmission
     /// counts outlive it (TIME-WAIT and CLOSED keep no sender).
     last_info: Option<Info>,
+    /// The last ICMP soft error (see `note_soft_error`).
+    soft_error: Option<Error>,
 }
 
 impl Connection {
@@ -180,6 +182,7 @@ impl Connection {
             stalled_since: None,
             dropped_segments: 0,
             last_info: None,
+            soft_error: None,
         }
     }
 
@@ -551,6 +554,11 @@ impl Connection {
 
     /// Ends the connection because of a timeout or similar failure.
     fn fail(&mut self, cause: Cause, error: Error) {
+        // RFC 1122 §4.2.3.9: a timeout after ICMP soft errors reports them, not just "timed out".
+        let error = match (error, self.soft_error) {
+            (Error::TimedOut, Some(soft)) => soft,
+            _ => error,
+        };
         let passive = matches!(&self.state, State::SynReceived(s) if s.passive);
         if passive {
             self.back_to_listen(cause);

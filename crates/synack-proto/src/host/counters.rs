@@ -55,4 +55,16 @@ pub struct Counters {
     /// Connections forgotten at once instead of entering a full TIME-WAIT table
     /// (TcpExt TCPTimeWaitOverflow).
     pub time_wait_overflow: u64,
+    /// ICMP messages that did not parse, quoted too little, or were about a TCP 4-tuple we
+    /// have no connection for (ICMP-MIB icmpInErrors, as Linux counts them).
+    pub icmp_in_errs: u64,
+    /// ICMP errors whose quoted sequence number was not in flight, ignored as likely blind
+    /// attacks (RFC 5927 §4.1; TcpExt OutOfWindowIcmps).
+    pub out_of_window_icmps: u64,
+    /// Destination-unreachable messages recorded as soft errors (RFC 1122 §4.2.3.9).
+    pub icmp_soft_errors: u64,
+    /// Path MTU reports below the protocol minimum (68 / 1280), ignored.
+    pub icmp_mtu_ignored: u64,
+    /// Path MTU reports that lowered a connection's send MSS (RFC 1191, RFC 8201).
+    pub pmtu_lowered: u64,
 }

@@ -17,6 +17,7 @@
 
 mod cookie;
 mod counters;
+mod icmp;
 mod keys;
 mod listener;
 mod ports;
@@ -536,6 +537,12 @@ impl Host {
         Ok(self.user_entry_ref(id)?.conn.info())
     }
 
+    /// The last ICMP soft error reported for a connection (RFC 1122 §4.2.3.9), kept until it
+    /// ends; a connection that then times out fails with it.
+    pub fn soft_error(&self, id: ConnId) -> Result<Option<Error>, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.soft_error())
+    }
+
     pub fn state(&self, id: ConnId) -> Result<StateName, HostError> {
         Ok(self.user_entry_ref(id)?.conn.state())
     }
@@ -554,8 +561,13 @@ impl Host {
 
     /// One IP datagram from the interface.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let parsed = parse_tcp(packet, ChecksumMode::Verify);
+        if parsed == Err(synack_wire::Error::NotTcp) {
+            self.handle_icmp(packet);
+            return;
+        }
         self.counters.in_segs += 1;
-        let Ok((ip, seg)) = parse_tcp(packet, ChecksumMode::Verify) else {
+        let Ok((ip, seg)) = parsed else {
             self.counters.in_errs += 1;
             return;
         };
