@@ -130,6 +130,22 @@ fn time_wait(config: HostConfig, timestamps: bool, release: bool) -> Setup {
     }
 }
 
+/// The state changes reported since the last call (events for the user are not expected for
+/// a connection the user closed).
+fn moves(host: &mut Host) -> Vec<(ConnId, StateName, StateName, Cause)> {
+    std::iter::from_fn(|| host.poll_event())
+        .map(|e| match e {
+            HostEvent::StateChanged {
+                conn,
+                from,
+                to,
+                cause,
+            } => (conn, from, to, cause),
+            other => panic!("only state changes after close, got {other:?}"),
+        })
+        .collect()
+}
+
 fn config() -> HostConfig {
     let mut c = HostConfig {
         secret: 0x7717,
@@ -172,8 +188,10 @@ fn a_retransmitted_fin_is_acked_and_restarts_2msl() {
     assert_eq!(out[0].options, TcpOptions::default());
     // The wait now ends at 50 + 60 s, not at 60 s.
     let old_end = start + Duration::from_secs(61);
+    let _ = std::iter::from_fn(|| s.host.poll_event()).count();
     s.host.handle_timeout(old_end);
     assert_eq!(s.host.time_wait_count(), 1, "2MSL restarted");
+    assert_eq!(moves(&mut s.host), []);
     assert!(
         s.host
             .poll_timeout()
@@ -183,6 +201,16 @@ fn a_retransmitted_fin_is_acked_and_restarts_2msl() {
     assert_eq!(s.host.time_wait_count(), 0);
     assert_eq!(s.host.counters().time_wait_expired, 1);
     assert_eq!(s.host.poll_timeout(), None, "no timer left behind");
+    // Tools tracing the connection see it end, under the handle it had.
+    assert_eq!(
+        moves(&mut s.host),
+        [(
+            s.conn,
+            StateName::TimeWait,
+            StateName::Closed,
+            Cause::TimeWaitExpired
+        )]
+    );
 }
 
 #[test]
@@ -195,7 +223,17 @@ fn a_reset_in_sequence_ends_time_wait_other_resets_are_ignored() {
     assert!(drain(&mut s.host, t).is_empty());
     assert_eq!(s.host.time_wait_count(), 1);
     // At RCV.NXT: TIME-WAIT ends (RFC 1337's hazard, accepted as Linux does by default).
+    let _ = std::iter::from_fn(|| s.host.poll_event()).count();
     s.host.handle_packet(t, &bytes(RST, s.rcv_nxt, 0, None));
+    assert_eq!(
+        moves(&mut s.host),
+        [(
+            s.conn,
+            StateName::TimeWait,
+            StateName::Closed,
+            Cause::RecvRst
+        )]
+    );
     assert!(drain(&mut s.host, t).is_empty());
     assert_eq!(s.host.time_wait_count(), 0);
     assert_eq!(s.host.counters().time_wait_killed, 1);

@@ -165,8 +165,9 @@ pub enum HostEvent {
     Closed(ConnId, Option<Error>),
     /// A connection moved along an edge of [`crate::TRANSITIONS`]. Reported for half-open
     /// connections too (LISTEN → SYN-RECEIVED → ESTABLISHED), before `Accepted` names them,
-    /// so tools can draw every handshake. Nothing is reported for a connection after the
-    /// user closed or aborted it.
+    /// so tools can draw every handshake, and after the user closed the connection too (its
+    /// FIN-WAIT and TIME-WAIT states), so they can draw every close. The handle named is then
+    /// stale for every call: it only says which connection moved.
     StateChanged {
         conn: ConnId,
         from: StateName,
@@ -854,7 +855,12 @@ impl Host {
             return None;
         }
         let snapshot = e.conn.time_wait_snapshot()?;
-        let iss = TimeWaitEntry::new(e.local, e.remote, snapshot).reopen_iss(seg)?;
+        let id = ConnId {
+            index,
+            generation: self.slots[index as usize].generation,
+        };
+        let e = self.slots[index as usize].entry.as_mut()?;
+        let iss = TimeWaitEntry::new(id, e.local, e.remote, snapshot).reopen_iss(seg)?;
         // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
         e.conn.abort();
         self.after(index);
@@ -881,11 +887,13 @@ impl Host {
             }
             Verdict::Kill => {
                 self.counters.time_wait_killed += 1;
-                self.remove_time_wait(tw);
+                self.remove_time_wait(tw, Cause::RecvRst);
             }
             Verdict::Reopen { iss } => {
+                // Ended as ABORT ends a TIME-WAIT TCB (RFC 9293 §3.10.5: nothing is sent),
+                // which is how the full-TCB case above reports it too.
                 self.counters.time_wait_reopened += 1;
-                self.remove_time_wait(tw);
+                self.remove_time_wait(tw, Cause::UserAbort);
                 return Some(iss);
             }
         }
@@ -905,13 +913,25 @@ impl Host {
             remote: e.remote,
         };
         e.in_demux = false;
+        let id = ConnId {
+            index,
+            generation: self.slots[index as usize].generation,
+        };
         self.release_slot(index);
         if self.time_wait_live >= self.config.max_time_wait {
+            // Forgotten at once, as Linux does past tcp_max_tw_buckets: a 2MSL wait cut to
+            // nothing, which tools still see end.
             self.counters.time_wait_overflow += 1;
             self.demux.remove(&tuple);
+            self.events.push_back(HostEvent::StateChanged {
+                conn: id,
+                from: StateName::TimeWait,
+                to: StateName::Closed,
+                cause: Cause::TimeWaitExpired,
+            });
             return;
         }
-        let entry = TimeWaitEntry::new(tuple.local, tuple.remote, snapshot);
+        let entry = TimeWaitEntry::new(id, tuple.local, tuple.remote, snapshot);
         let expires = entry.expires;
         let tw = match self.time_wait_free.pop() {
             Some(i) => i,
@@ -939,11 +959,13 @@ impl Host {
             .is_some_and(|e| e.expires == at);
         if live {
             self.counters.time_wait_expired += 1;
-            self.remove_time_wait(tw);
+            self.remove_time_wait(tw, Cause::TimeWaitExpired);
         }
     }
 
-    fn remove_time_wait(&mut self, tw: u32) {
+    /// Frees a TIME-WAIT entry and its 4-tuple, and reports the end of the connection it was
+    /// (state changes are traced for the whole life of a connection, see `HostEvent`).
+    fn remove_time_wait(&mut self, tw: u32, cause: Cause) {
         let Some(slot) = self.time_wait.get_mut(tw as usize) else {
             return;
         };
@@ -960,6 +982,12 @@ impl Host {
         if self.demux.get(&tuple) == Some(&(tw | TW_BIT)) {
             self.demux.remove(&tuple);
         }
+        self.events.push_back(HostEvent::StateChanged {
+            conn: entry.conn,
+            from: StateName::TimeWait,
+            to: StateName::Closed,
+            cause,
+        });
     }
 
     fn deliver(&mut self, now: Instant, index: u32, seg: &TcpRepr<'_>) {
@@ -1294,11 +1322,15 @@ impl Host {
             Event::Writable => HostEvent::Writable(id),
             Event::Closed { error } => HostEvent::Closed(id, error),
         };
+        // State changes are a trace of the protocol (tools draw them, as Linux's
+        // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
+        // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
+        // for a user who still holds the handle.
         let e_released = self.slots[id.index as usize]
             .entry
             .as_ref()
             .is_none_or(|e| e.released);
-        if !e_released {
+        if !e_released || matches!(host_ev, HostEvent::StateChanged { .. }) {
             self.events.push_back(host_ev);
         }
     }

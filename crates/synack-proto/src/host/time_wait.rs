@@ -8,6 +8,7 @@ use core::time::Duration;
 
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
+use super::ConnId;
 use crate::conn::{TimeWaitSnapshot, ts_clock_with};
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -20,6 +21,8 @@ const STRAY_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// A connection in TIME-WAIT after its TCB is gone.
 #[derive(Clone, Debug)]
 pub(crate) struct TimeWaitEntry {
+    /// The handle the connection had, stale now: state changes still name it for tools.
+    pub conn: ConnId,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// SND.NXT and RCV.NXT of the ACK we repeat.
@@ -51,9 +54,15 @@ pub(crate) enum Verdict {
 }
 
 impl TimeWaitEntry {
-    pub fn new(local: SocketAddr, remote: SocketAddr, s: TimeWaitSnapshot) -> TimeWaitEntry {
+    pub fn new(
+        conn: ConnId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        s: TimeWaitSnapshot,
+    ) -> TimeWaitEntry {
         let (ts_recent, ts_offset) = s.timestamps.unwrap_or((0, 0));
         TimeWaitEntry {
+            conn,
             local,
             remote,
             snd_nxt: s.snd_nxt,
