@@ -200,3 +200,21 @@ impl Connection {
         true
     }
 }
+
+impl Connection {
+    /// Bytes of user data this connection holds: unacknowledged or unsent data, received data
+    /// not yet read, and data kept beyond a gap. The host sums it for its memory cap.
+    pub fn buffered_bytes(&self) -> usize {
+        let snd = self.state.sender().map_or(0, |s| s.buffered());
+        let rcv = self
+            .state
+            .receiver()
+            .map_or(0, |r| r.buffered() + r.ooo_bytes());
+        snd + rcv
+    }
+
+    /// RCV.NXT, once there is a receive side.
+    pub fn rcv_nxt(&self) -> Option<u32> {
+        self.state.receiver().map(|r| r.nxt.0)
+    }
+}

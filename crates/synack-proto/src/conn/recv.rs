@@ -315,6 +315,11 @@ impl Receiver {
         field as u16
     }
 
+    /// Bytes kept beyond a gap (bounded by `MAX_OOO_RANGES` entries, so cheap to sum).
+    pub fn ooo_bytes(&self) -> usize {
+        self.ooo.values().map(Vec::len).sum()
+    }
+
     /// Window field for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
     pub fn syn_window_field(&mut self) -> u16 {
         let free = u32::try_from(self.free()).unwrap_or(u32::MAX);

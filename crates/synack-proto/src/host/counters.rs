@@ -67,4 +67,9 @@ pub struct Counters {
     pub icmp_mtu_ignored: u64,
     /// Path MTU reports that lowered a connection's send MSS (RFC 1191, RFC 8201).
     pub pmtu_lowered: u64,
+    /// `send` calls refused because the host's buffer memory was used up.
+    pub send_memory_refusals: u64,
+    /// Segments whose data was dropped because the host's buffer memory was (nearly) used up
+    /// (TcpExt TCPRcvQDrop / OfoPruned in spirit).
+    pub rcv_memory_drops: u64,
 }

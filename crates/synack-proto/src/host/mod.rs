@@ -64,6 +64,12 @@ pub struct HostConfig {
     /// new opens are refused and counted; nothing panics. Compact TIME-WAIT entries do not
     /// count here; they have their own limit.
     pub max_connections: usize,
+    /// Bytes of user data all connections together may hold in their send and receive
+    /// buffers (out-of-order data included), like Linux's `tcp_mem` hard limit. At the limit
+    /// `send` takes no more (a short count, then `WouldBlock` until `Writable`), and arriving
+    /// data is dropped unacknowledged for the peer to send again — out-of-order data first,
+    /// from 7/8 of the limit on. Nothing already accepted is ever lost.
+    pub max_buffer_memory: usize,
     /// Compact TIME-WAIT entries kept at once (Linux `tcp_max_tw_buckets`). Beyond it a
     /// connection finishing in TIME-WAIT is forgotten at once and counted.
     pub max_time_wait: usize,
@@ -90,6 +96,7 @@ impl Default for HostConfig {
             tcp: Config::default(),
             max_connections: 65_536,
             max_time_wait: 262_144,
+            max_buffer_memory: 1 << 30,
             ephemeral_ports: 32768..=60999,
             syn_cookies: true,
             max_backlog: 4096,
@@ -207,6 +214,10 @@ struct Entry {
     ready: bool,
     /// The deadline last put on the timer heap for this connection.
     deadline: Option<Instant>,
+    /// Bytes of this connection counted in `Host::buffer_memory`.
+    memory: usize,
+    /// A `send` was refused for lack of host memory: report `Writable` when there is room.
+    memory_wait: bool,
 }
 
 struct Slot {
@@ -248,6 +259,9 @@ pub struct Host {
     time_wait: Vec<TimeWaitSlot>,
     time_wait_free: Vec<u32>,
     time_wait_live: usize,
+    /// Bytes all connections hold in their buffers, and those waiting for some of it.
+    buffer_memory: usize,
+    memory_waiters: Vec<ConnId>,
     listeners: Vec<ListenerSlot>,
     listen_map: HashMap<(IpAddr, u16), u32, Key>,
     isn_key: Key,
@@ -295,6 +309,8 @@ impl Host {
             time_wait: Vec::new(),
             time_wait_free: Vec::new(),
             time_wait_live: 0,
+            buffer_memory: 0,
+            memory_waiters: Vec::new(),
             listeners: Vec::new(),
             listen_map: HashMap::with_hasher(Key::derive(secret, b"synack listeners")),
             isn_key: Key::derive(secret, b"synack isn"),
@@ -491,11 +507,34 @@ impl Host {
         id
     }
 
+    /// SEND. Takes what fits in the connection's buffer and under the host's memory cap; with
+    /// no room at all, `WouldBlock` (a `Writable` event follows once there is).
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, HostError> {
+        let room = self
+            .config
+            .max_buffer_memory
+            .saturating_sub(self.buffer_memory);
         let e = self.user_entry(id)?;
-        let r = e.conn.send(data);
+        if room == 0 && !data.is_empty() {
+            // The connection's own verdict (closing, not connected) comes first.
+            e.conn.send(&[])?;
+            let first = !e.memory_wait;
+            e.memory_wait = true;
+            if first {
+                self.memory_waiters.push(id);
+            }
+            self.counters.send_memory_refusals += 1;
+            return Err(Error::WouldBlock.into());
+        }
+        let r = e.conn.send(&data[..data.len().min(room)]);
         self.after(id.index);
         Ok(r?)
+    }
+
+    /// Bytes of user data the host's connections hold in their buffers, against
+    /// `HostConfig::max_buffer_memory`.
+    pub fn buffer_memory(&self) -> usize {
+        self.buffer_memory
     }
 
     pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
@@ -810,6 +849,8 @@ impl Host {
             in_demux: true,
             ready: false,
             deadline: None,
+            memory: 0,
+            memory_wait: false,
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -833,7 +874,8 @@ impl Host {
 
     fn release_slot(&mut self, index: u32) {
         if let Some(slot) = self.slots.get_mut(index as usize) {
-            if slot.entry.take().is_some() {
+            if let Some(e) = slot.entry.take() {
+                self.buffer_memory -= e.memory;
                 slot.generation = slot.generation.wrapping_add(1);
                 self.live -= 1;
                 self.free.push(index);
@@ -1008,7 +1050,11 @@ impl Host {
                 return;
             }
         }
-        e.conn.handle_segment(now, seg);
+        let stripped = self.over_memory(index, seg);
+        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            return;
+        };
+        e.conn.handle_segment(now, stripped.as_ref().unwrap_or(seg));
         self.after(index);
     }
 
@@ -1253,6 +1299,10 @@ impl Host {
         let Some(e) = self.slots[index as usize].entry.as_mut() else {
             return;
         };
+        let memory = e.conn.buffered_bytes();
+        let freed = memory < e.memory;
+        self.buffer_memory = self.buffer_memory - e.memory + memory;
+        e.memory = memory;
         let t = e.conn.poll_timeout();
         if t != e.deadline {
             e.deadline = t;
@@ -1260,6 +1310,48 @@ impl Host {
                 self.timers.push(t, index, generation);
             }
         }
+        if freed && !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
+        }
+    }
+
+    /// Tells connections refused for lack of memory that there is room again.
+    fn wake_memory_waiters(&mut self) {
+        if self.buffer_memory >= self.config.max_buffer_memory {
+            return;
+        }
+        for id in core::mem::take(&mut self.memory_waiters) {
+            if let Some(e) = self.entry_mut(id) {
+                e.memory_wait = false;
+                if !e.released {
+                    self.events.push_back(HostEvent::Writable(id));
+                }
+            }
+        }
+    }
+
+    /// The memory cap on the receive side: data that would take the host past it is dropped
+    /// before the connection sees it, leaving the ACK and window to be processed. Out-of-order
+    /// data goes first, from 7/8 of the cap, since it cannot be read yet anyway (Linux prunes
+    /// its out-of-order queue first under pressure too). The peer, never having had these bytes
+    /// acknowledged, sends them again.
+    fn over_memory<'a>(&mut self, index: u32, seg: &TcpRepr<'a>) -> Option<TcpRepr<'a>> {
+        if seg.payload.is_empty() || seg.flags.syn() {
+            return None;
+        }
+        let e = self.slots[index as usize].entry.as_ref()?;
+        let limit = self.config.max_buffer_memory;
+        let in_order = e.conn.rcv_nxt() == Some(seg.seq);
+        let cap = if in_order { limit } else { limit - limit / 8 };
+        if self.buffer_memory + seg.payload.len() <= cap {
+            return None;
+        }
+        self.counters.rcv_memory_drops += 1;
+        Some(TcpRepr {
+            payload: &[],
+            flags: seg.flags.without(TcpFlags::FIN),
+            ..*seg
+        })
     }
 
     fn on_conn_event(&mut self, id: ConnId, ev: Event) {

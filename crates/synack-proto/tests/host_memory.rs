@@ -1,0 +1,207 @@
+//! The host-wide cap on buffer memory (`HostConfig::max_buffer_memory`, like Linux's
+//! `tcp_mem`): at the cap, `send` takes less and then nothing, arriving data is dropped
+//! unacknowledged (out-of-order data first), and once memory frees up everything flows again
+//! with no byte lost or duplicated.
+
+use std::net::{IpAddr, SocketAddr};
+
+use synack_proto::host::{ConnId, Host, HostConfig, HostError, HostEvent};
+use synack_proto::{Error, Instant, StateName};
+use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
+use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr};
+
+const ACK: TcpFlags = TcpFlags::ACK;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// (seq, ack, payload length) of everything the host sends now.
+fn drain(host: &mut Host, now: Instant) -> Vec<(u32, u32, usize)> {
+    let mut buf = vec![0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(n) = host.poll_transmit(now, &mut buf) {
+        let (_, t) = parse_tcp(&buf[..n], ChecksumMode::Verify).unwrap();
+        out.push((t.seq, t.ack, t.payload.len()));
+    }
+    out
+}
+
+struct Peer {
+    host: Host,
+    conn: ConnId,
+    us: SocketAddr,
+    peer: SocketAddr,
+    /// Our ISS and the peer's next sequence number.
+    iss: u32,
+    peer_isn: u32,
+    now: Instant,
+}
+
+impl Peer {
+    fn segment(&self, flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
+        let repr = TcpRepr {
+            src_port: self.peer.port(),
+            dst_port: self.us.port(),
+            seq,
+            ack,
+            flags,
+            window: 65_535,
+            urgent_ptr: 0,
+            options: TcpOptions {
+                mss: flags.syn().then_some(1460),
+                ..TcpOptions::default()
+            },
+            payload,
+        };
+        let mut buf = vec![0u8; tcp_packet_len(&repr, false)];
+        let n = emit_tcp(&mut buf, self.peer.ip(), self.us.ip(), 64, &repr).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    /// The peer's data at stream offset `off` (acknowledging nothing new of ours).
+    fn data(&mut self, off: u32, payload: &[u8]) -> Vec<(u32, u32, usize)> {
+        let seg = self.segment(ACK, self.peer_isn + 1 + off, self.iss + 1, payload);
+        self.host.handle_packet(self.now, &seg);
+        drain(&mut self.host, self.now)
+    }
+}
+
+fn connected(max_buffer_memory: usize) -> Peer {
+    let mut config = HostConfig {
+        secret: 0x3e3,
+        max_buffer_memory,
+        ..HostConfig::default()
+    };
+    config.tcp.timestamps = false;
+    config.tcp.sack = false;
+    config.tcp.window_scaling = false;
+    config.tcp.delayed_ack = None;
+    config.tcp.nodelay = true;
+    let mut host = Host::new(config);
+    let ip: IpAddr = "10.0.0.2".parse().unwrap();
+    let peer = addr("10.0.0.1:80");
+    let conn = host.connect(Instant::ZERO, ip, peer).unwrap();
+    let (us, _) = host.addrs(conn).unwrap();
+    let iss = drain(&mut host, Instant::ZERO)[0].0;
+    let mut p = Peer {
+        host,
+        conn,
+        us,
+        peer,
+        iss,
+        peer_isn: 50_000,
+        now: Instant::from_millis(1),
+    };
+    let synack = p.segment(TcpFlags::SYN | ACK, p.peer_isn, iss + 1, &[]);
+    p.host.handle_packet(p.now, &synack);
+    let _ = drain(&mut p.host, p.now);
+    assert_eq!(p.host.state(conn), Ok(StateName::Established));
+    p
+}
+
+fn writable(host: &mut Host, conn: ConnId) -> bool {
+    std::iter::from_fn(|| host.poll_event()).any(|e| e == HostEvent::Writable(conn))
+}
+
+#[test]
+fn send_takes_what_fits_under_the_cap_then_would_block_until_memory_frees() {
+    let mut p = connected(10_000);
+    // 8000 received bytes, unread, hold most of the host's memory.
+    let incoming = vec![5u8; 8000];
+    for i in 0..8u32 {
+        p.data(i * 1000, &incoming[..1000]);
+    }
+    assert_eq!(p.host.buffer_memory(), 8000);
+    // Only 2000 bytes fit under the cap, though the connection's own buffer has room.
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(p.host.send(p.conn, &data[..5000]), Ok(2000));
+    assert_eq!(
+        p.host.send(p.conn, &data[2000..]),
+        Err(HostError::Conn(Error::WouldBlock))
+    );
+    assert_eq!(p.host.counters().send_memory_refusals, 1);
+    let _ = writable(&mut p.host, p.conn);
+    // Reading frees memory; the refused sender is told, though its own buffer never changed.
+    let mut buf = vec![0u8; 4000];
+    assert_eq!(p.host.recv(p.conn, &mut buf), Ok(4000));
+    assert_eq!(p.host.buffer_memory(), 6000);
+    assert!(writable(&mut p.host, p.conn));
+    assert_eq!(p.host.send(p.conn, &data[2000..]), Ok(4000));
+    assert_eq!(p.host.buffer_memory(), 10_000);
+    // Everything the user handed over goes out exactly once, in order.
+    let sent = drain(&mut p.host, p.now);
+    let mut next = p.iss + 1;
+    for (seq, _, len) in sent.iter().filter(|s| s.2 > 0) {
+        assert_eq!(*seq, next);
+        next += *len as u32;
+    }
+    assert_eq!(next, p.iss + 1 + 6000);
+    // A closed send side still says so, memory or not.
+    p.host.shutdown(p.conn).unwrap();
+    assert_eq!(
+        p.host.send(p.conn, b"x"),
+        Err(HostError::Conn(Error::Closing))
+    );
+}
+
+#[test]
+fn at_the_cap_arriving_data_is_dropped_out_of_order_first_and_nothing_is_lost() {
+    // Cap 16000; out-of-order data only below 14000.
+    let mut p = connected(16_000);
+    let stream: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    for i in 0..10 {
+        let acks = p.data(
+            i * 1000,
+            &stream[i as usize * 1000..(i as usize + 1) * 1000],
+        );
+        assert_eq!(
+            acks.last().map(|a| a.1),
+            Some(p.peer_isn + 1 + (i + 1) * 1000)
+        );
+    }
+    assert_eq!(p.host.buffer_memory(), 10_000);
+    // Out of order, beyond a 1000-byte gap: 10000 + 5000 > 14000, dropped.
+    p.data(11_000, &stream[11_000..16_000]);
+    assert_eq!(p.host.counters().rcv_memory_drops, 1);
+    assert_eq!(p.host.buffer_memory(), 10_000);
+    // A smaller out-of-order piece fits below 14000 and is kept.
+    p.data(11_000, &stream[11_000..13_000]);
+    assert_eq!(p.host.buffer_memory(), 12_000);
+    // In order: the gap, then more, up to the cap itself.
+    let acks = p.data(10_000, &stream[10_000..11_000]);
+    assert_eq!(acks.last().map(|a| a.1), Some(p.peer_isn + 1 + 13_000));
+    p.data(13_000, &stream[13_000..16_000]);
+    assert_eq!(p.host.buffer_memory(), 16_000);
+    // Past the cap even in-order data is dropped, unacknowledged.
+    let acks = p.data(16_000, &stream[16_000..18_000]);
+    assert!(acks.iter().all(|a| a.1 == p.peer_isn + 1 + 16_000));
+    assert_eq!(p.host.counters().rcv_memory_drops, 2);
+    assert_eq!(p.host.buffer_memory(), 16_000);
+    // The user reads; the peer's retransmission is taken now.
+    let mut got = vec![0u8; 20_000];
+    assert_eq!(p.host.recv(p.conn, &mut got[..8000]), Ok(8000));
+    assert_eq!(p.host.buffer_memory(), 8000);
+    let acks = p.data(16_000, &stream[16_000..20_000]);
+    assert_eq!(acks.last().map(|a| a.1), Some(p.peer_isn + 1 + 20_000));
+    assert_eq!(p.host.recv(p.conn, &mut got[8000..]), Ok(12_000));
+    assert_eq!(got, stream, "every byte once, in order");
+    assert_eq!(p.host.buffer_memory(), 0);
+}
+
+#[test]
+fn a_fin_riding_on_dropped_data_waits_for_the_retransmission() {
+    let mut p = connected(1000);
+    let fin_data = p.segment(TcpFlags::FIN | ACK, p.peer_isn + 1, p.iss + 1, &[9u8; 1500]);
+    p.host.handle_packet(p.now, &fin_data);
+    let _ = drain(&mut p.host, p.now);
+    // The data did not fit, so the FIN behind it cannot be taken either.
+    assert_eq!(p.host.state(p.conn), Ok(StateName::Established));
+    let retransmit = p.segment(TcpFlags::FIN | ACK, p.peer_isn + 1, p.iss + 1, &[9u8; 900]);
+    p.host.handle_packet(p.now, &retransmit);
+    assert_eq!(p.host.state(p.conn), Ok(StateName::CloseWait));
+    let mut buf = [0u8; 2000];
+    assert_eq!(p.host.recv(p.conn, &mut buf), Ok(900));
+    assert_eq!(p.host.recv(p.conn, &mut buf), Ok(0));
+}
