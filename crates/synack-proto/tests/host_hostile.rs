@@ -1,6 +1,7 @@
 //! Hostile input at the host: arbitrary and mutated packets, garbage bytes, time jumps and user
-//! calls thrown at a client host and a server host talking to each other. Nothing may panic,
-//! the limits hold (connections, SYN queue, accept queue), and everything sent parses.
+//! calls thrown at a client host and a server host talking to each other, and ICMP errors
+//! quoting (nudged) packets from the wire. Nothing may panic, the limits hold (connections,
+//! SYN queue, accept queue, buffer memory), and everything sent parses.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -8,11 +9,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 use synack_proto::host::{ConnId, Host, HostConfig, ListenerId};
 use synack_proto::{Config, Instant};
-use synack_wire::ip::{emit_tcp, parse_tcp};
-use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use synack_wire::ip::{emit_icmp, emit_tcp, parse_tcp};
+use synack_wire::{ChecksumMode, IcmpRepr, Icmpv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 const MAX_CONNS: usize = 8;
 const BACKLOG: usize = 2;
+const MAX_MEMORY: usize = 48 * 1024;
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -35,6 +37,15 @@ enum Step {
         dseq: i32,
         dack: i32,
         flags: u8,
+    },
+    /// An ICMP destination unreachable (code 4: fragmentation needed, with `mtu`) to the
+    /// sender of the last packet on the wire, quoting it with its sequence number nudged and
+    /// cut to `quote` bytes.
+    Icmp {
+        code: u8,
+        mtu: u16,
+        dseq: i32,
+        quote: usize,
     },
     /// Bytes that are not a valid packet.
     Garbage(Vec<u8>),
@@ -68,6 +79,13 @@ fn step() -> impl Strategy<Value = Step> {
             }),
         3 => (-70_000i32..70_000, -70_000i32..70_000, any::<u8>())
             .prop_map(|(dseq, dack, flags)| Step::Replay { dseq, dack, flags }),
+        2 => (
+            prop_oneof![Just(4u8), 0u8..16],
+            prop_oneof![Just(576u16), 60u16..1500, any::<u16>()],
+            prop_oneof![Just(0i32), -3000i32..3000, any::<i32>()],
+            prop_oneof![Just(28usize), 0usize..120],
+        )
+            .prop_map(|(code, mtu, dseq, quote)| Step::Icmp { code, mtu, dseq, quote }),
         1 => proptest::collection::vec(any::<u8>(), 0..80).prop_map(Step::Garbage),
         4 => Just(Step::Deliver),
         2 => (0u64..200_000).prop_map(Step::Advance),
@@ -85,6 +103,7 @@ fn host(secret: u128) -> Host {
     Host::new(HostConfig {
         secret,
         max_connections: MAX_CONNS,
+        max_buffer_memory: MAX_MEMORY,
         tcp: Config {
             recv_buffer: 32 * 1024,
             send_buffer: 32 * 1024,
@@ -146,6 +165,7 @@ impl World {
             assert!(h.connection_count() <= MAX_CONNS);
             // The gauge counts connections that exist, never more.
             assert!(h.counters().curr_estab as usize <= h.connection_count());
+            assert!(h.buffer_memory() <= MAX_MEMORY, "{}", h.buffer_memory());
         }
         let (syn_q, acc_q) = self.server.listener_queues(self.listener).unwrap();
         assert!(syn_q <= BACKLOG && acc_q <= BACKLOG, "{syn_q} {acc_q}");
@@ -205,6 +225,31 @@ impl World {
                 let mut buf = vec![0u8; 2048];
                 let n = emit_tcp(&mut buf, h.src, h.dst, 64, &repr).unwrap();
                 self.inject(to_server, &buf[..n]);
+            }
+            Step::Icmp {
+                code,
+                mtu,
+                dseq,
+                quote,
+            } => {
+                let Some((to_server, mut p)) = self.last.clone() else {
+                    return;
+                };
+                if p.len() >= 28 {
+                    let seq = u32::from_be_bytes([p[24], p[25], p[26], p[27]]);
+                    p[24..28].copy_from_slice(&seq.wrapping_add(dseq as u32).to_be_bytes());
+                }
+                p.truncate(quote);
+                let repr = IcmpRepr::V4(Icmpv4Repr::DstUnreachable {
+                    code,
+                    next_hop_mtu: mtu,
+                    invoking: &p,
+                });
+                // The quoted packet's sender gets the error.
+                let to = ip(if to_server { CLIENT_IP } else { SERVER_IP });
+                let mut buf = vec![0u8; 256];
+                let n = emit_icmp(&mut buf, ip("192.0.2.254"), to, 64, &repr).unwrap();
+                self.inject(!to_server, &buf[..n]);
             }
             Step::Garbage(bytes) => {
                 self.server.handle_packet(self.now, &bytes);

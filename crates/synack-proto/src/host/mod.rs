@@ -1201,6 +1201,9 @@ impl Host {
             self.counters.listen_drops += 1;
             return;
         }
+        // Data riding on the cookie ACK counts against the memory cap like any other.
+        let stripped = self.strip_over_memory(true, seg);
+        let seg = stripped.as_ref().unwrap_or(seg);
         let conn = Connection::from_cookie_ack(&self.config.tcp, now, seg, syn);
         let id = self.insert(conn, local, remote, Role::Queued(l));
         self.after(id.index);
@@ -1336,12 +1339,22 @@ impl Host {
     /// its out-of-order queue first under pressure too). The peer, never having had these bytes
     /// acknowledged, sends them again.
     fn over_memory<'a>(&mut self, index: u32, seg: &TcpRepr<'a>) -> Option<TcpRepr<'a>> {
-        if seg.payload.is_empty() || seg.flags.syn() {
+        if seg.payload.is_empty() {
             return None;
         }
         let e = self.slots[index as usize].entry.as_ref()?;
+        // Data on a SYN follows it directly.
+        let in_order = seg.flags.syn() || e.conn.rcv_nxt() == Some(seg.seq);
+        self.strip_over_memory(in_order, seg)
+    }
+
+    /// `seg` without its data (and the FIN behind it) when its data does not fit under the
+    /// memory cap; see `over_memory`.
+    fn strip_over_memory<'a>(&mut self, in_order: bool, seg: &TcpRepr<'a>) -> Option<TcpRepr<'a>> {
+        if seg.payload.is_empty() {
+            return None;
+        }
         let limit = self.config.max_buffer_memory;
-        let in_order = e.conn.rcv_nxt() == Some(seg.seq);
         let cap = if in_order { limit } else { limit - limit / 8 };
         if self.buffer_memory + seg.payload.len() <= cap {
             return None;
