@@ -73,10 +73,10 @@ impl Host {
             return;
         };
         // We sent the quoted segment: its source is our side of the connection.
-        let tuple = Tuple {
-            local: SocketAddr::new(quoted.src, tcp.src_port),
-            remote: SocketAddr::new(quoted.dst, tcp.dst_port),
-        };
+        let tuple = Tuple::new(
+            SocketAddr::new(quoted.src, tcp.src_port),
+            SocketAddr::new(quoted.dst, tcp.dst_port),
+        );
         // RFC 5927 §4.1 first: the 4-tuple must name a connection of ours.
         let Some(&index) = self.demux.get(&tuple) else {
             self.counters.icmp_in_errs += 1;
@@ -101,7 +101,7 @@ impl Host {
                 e.conn.note_soft_error(error);
             }
             Meaning::PacketTooBig(mtu) => {
-                let (min, ip_header) = if tuple.local.is_ipv4() {
+                let (min, ip_header) = if tuple.is_ipv4() {
                     (MIN_MTU_V4, 20)
                 } else {
                     (MIN_MTU_V6, 40)

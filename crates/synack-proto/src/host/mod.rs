@@ -23,6 +23,7 @@ mod listener;
 mod ports;
 mod time_wait;
 mod timers;
+mod tuple;
 
 mod isn;
 
@@ -44,6 +45,7 @@ use self::listener::Listener;
 use self::ports::PortAllocator;
 use self::time_wait::{TimeWaitEntry, Verdict};
 use self::timers::Timers;
+use self::tuple::Tuple;
 use crate::config::Config;
 use crate::conn::{
     Cause, Connection, CookieSyn, Event, Info, StateName, reset_for_unexpected, syn_ack_window,
@@ -181,12 +183,6 @@ pub enum HostEvent {
         to: StateName,
         cause: Cause,
     },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Tuple {
-    local: SocketAddr,
-    remote: SocketAddr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,7 +344,7 @@ impl Host {
     /// Whether `local`–`remote` is in the compact TIME-WAIT table.
     pub fn in_time_wait(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.demux
-            .get(&Tuple { local, remote })
+            .get(&Tuple::new(local, remote))
             .is_some_and(|i| i & TW_BIT != 0)
     }
 
@@ -457,7 +453,7 @@ impl Host {
             .ports
             .pick(local_ip, remote, |p| {
                 let local = SocketAddr::new(local_ip, p);
-                !demux.contains_key(&Tuple { local, remote })
+                !demux.contains_key(&Tuple::new(local, remote))
                     && !listen_map.contains_key(&(local_ip, p))
                     && !listen_map.contains_key(&(unspec, p))
             })
@@ -477,7 +473,7 @@ impl Host {
             return self.connect(now, local.ip(), remote);
         }
         self.check_connect(local.ip(), remote)?;
-        if self.demux.contains_key(&Tuple { local, remote }) {
+        if self.demux.contains_key(&Tuple::new(local, remote)) {
             return Err(HostError::AddrInUse);
         }
         Ok(self.open_active(now, local, remote))
@@ -628,7 +624,7 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        if let Some(&index) = self.demux.get(&Tuple { local, remote }) {
+        if let Some(&index) = self.demux.get(&Tuple::new(local, remote)) {
             if index & TW_BIT != 0 {
                 reopen_iss = self.on_time_wait(now, index & !TW_BIT, &seg);
                 if reopen_iss.is_none() {
@@ -865,7 +861,7 @@ impl Host {
         let slot = &mut self.slots[index as usize];
         slot.entry = Some(entry);
         self.live += 1;
-        self.demux.insert(Tuple { local, remote }, index);
+        self.demux.insert(Tuple::new(local, remote), index);
         ConnId {
             index,
             generation: slot.generation,
@@ -902,7 +898,8 @@ impl Host {
             generation: self.slots[index as usize].generation,
         };
         let e = self.slots[index as usize].entry.as_mut()?;
-        let iss = TimeWaitEntry::new(id, e.local, e.remote, snapshot).reopen_iss(seg)?;
+        let iss =
+            TimeWaitEntry::new(id, Tuple::new(e.local, e.remote), snapshot).reopen_iss(seg)?;
         // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
         e.conn.abort();
         self.after(index);
@@ -921,7 +918,11 @@ impl Host {
         match entry.on_segment(now, seg, two_msl) {
             Verdict::Drop => {}
             Verdict::Ack => {
-                let (src, dst, ack) = (entry.local.ip(), entry.remote.ip(), entry.ack(now));
+                let (src, dst, ack) = (
+                    entry.tuple.local().ip(),
+                    entry.tuple.remote().ip(),
+                    entry.ack(now),
+                );
                 if entry.expires != before {
                     self.timers.push(entry.expires, tw | TW_BIT, generation);
                 }
@@ -950,10 +951,7 @@ impl Host {
         let Some(snapshot) = e.conn.time_wait_snapshot() else {
             return;
         };
-        let tuple = Tuple {
-            local: e.local,
-            remote: e.remote,
-        };
+        let tuple = Tuple::new(e.local, e.remote);
         e.in_demux = false;
         let id = ConnId {
             index,
@@ -973,7 +971,7 @@ impl Host {
             });
             return;
         }
-        let entry = TimeWaitEntry::new(id, tuple.local, tuple.remote, snapshot);
+        let entry = TimeWaitEntry::new(id, tuple, snapshot);
         let expires = entry.expires;
         let tw = match self.time_wait_free.pop() {
             Some(i) => i,
@@ -1017,10 +1015,7 @@ impl Host {
         slot.generation = slot.generation.wrapping_add(1);
         self.time_wait_live -= 1;
         self.time_wait_free.push(tw);
-        let tuple = Tuple {
-            local: entry.local,
-            remote: entry.remote,
-        };
+        let tuple = entry.tuple;
         if self.demux.get(&tuple) == Some(&(tw | TW_BIT)) {
             self.demux.remove(&tuple);
         }
@@ -1266,10 +1261,7 @@ impl Host {
             // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is
             // free again. A connection nobody was handed yet goes with it.
             e.in_demux = false;
-            let tuple = Tuple {
-                local: e.local,
-                remote: e.remote,
-            };
+            let tuple = Tuple::new(e.local, e.remote);
             if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
                 e.released = true;
                 let id = ConnId {

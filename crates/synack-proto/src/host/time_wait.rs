@@ -3,12 +3,12 @@
 //! §3.10.7.4 still asks of that state — repeat the last ACK, restart 2MSL on a retransmitted
 //! FIN — plus what a new SYN to the same 4-tuple is judged by (RFC 1122 §4.2.2.13, RFC 6191).
 
-use core::net::SocketAddr;
 use core::time::Duration;
 
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::ConnId;
+use super::tuple::Tuple;
 use crate::conn::{TimeWaitSnapshot, ts_clock_with};
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -23,8 +23,7 @@ const STRAY_ACK_INTERVAL: Duration = Duration::from_millis(500);
 pub(crate) struct TimeWaitEntry {
     /// The handle the connection had, stale now: state changes still name it for tools.
     pub conn: ConnId,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
+    pub tuple: Tuple,
     /// SND.NXT and RCV.NXT of the ACK we repeat.
     pub snd_nxt: u32,
     pub rcv_nxt: u32,
@@ -33,8 +32,8 @@ pub(crate) struct TimeWaitEntry {
     pub ts_offset: u32,
     /// When the 2MSL wait ends.
     pub expires: Instant,
-    /// When we last answered a stray segment (rate limit), if ever.
-    pub last_stray_ack: Option<Instant>,
+    /// When we last answered a stray segment (rate limit), in milliseconds, if ever.
+    pub last_stray_ack: Option<u32>,
     pub window: u16,
     pub timestamps: bool,
 }
@@ -54,17 +53,11 @@ pub(crate) enum Verdict {
 }
 
 impl TimeWaitEntry {
-    pub fn new(
-        conn: ConnId,
-        local: SocketAddr,
-        remote: SocketAddr,
-        s: TimeWaitSnapshot,
-    ) -> TimeWaitEntry {
+    pub fn new(conn: ConnId, tuple: Tuple, s: TimeWaitSnapshot) -> TimeWaitEntry {
         let (ts_recent, ts_offset) = s.timestamps.unwrap_or((0, 0));
         TimeWaitEntry {
             conn,
-            local,
-            remote,
+            tuple,
             snd_nxt: s.snd_nxt,
             rcv_nxt: s.rcv_nxt,
             ts_recent,
@@ -139,13 +132,15 @@ impl TimeWaitEntry {
             return Verdict::Drop;
         }
         // Anything else (data, an old SYN, an old duplicate) gets our ACK, rate-limited.
-        let recent = self
-            .last_stray_ack
-            .is_some_and(|t| now.saturating_duration_since(t) < STRAY_ACK_INTERVAL);
+        // Milliseconds, wrapping: 2MSL is far shorter than 2^32 ms.
+        let now_ms = now.as_millis() as u32;
+        let recent = self.last_stray_ack.is_some_and(|t| {
+            u64::from(now_ms.wrapping_sub(t)) < STRAY_ACK_INTERVAL.as_millis() as u64
+        });
         if recent {
             return Verdict::Drop;
         }
-        self.last_stray_ack = Some(now);
+        self.last_stray_ack = Some(now_ms);
         Verdict::Ack
     }
 
@@ -162,8 +157,8 @@ impl TimeWaitEntry {
             tsecr: self.ts_recent,
         });
         TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.tuple.local().port(),
+            dst_port: self.tuple.remote().port(),
             seq: self.snd_nxt,
             ack: self.rcv_nxt,
             flags: TcpFlags::ACK,
