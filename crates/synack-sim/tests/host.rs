@@ -157,10 +157,17 @@ fn ten_thousand_clients_each_get_an_answer_from_a_backlog_128_listener() {
         (0, 0, 0)
     );
     assert_eq!(pair.b.host.listener_queues(l), Some((0, 0)));
-    // The server closed first: its side waits in TIME-WAIT, then everything is gone.
+    // The server closed first: its side waits in TIME-WAIT — as compact entries, every TCB
+    // already gone — then everything is gone.
+    let deadline = pair.now() + Duration::from_secs(10);
+    pair.run_until_condition(deadline, |p| p.b.host.time_wait_count() == CLIENTS)
+        .unwrap();
+    assert_eq!(pair.b.host.connection_count(), 0);
     pair.run_until_idle(Instant::from_millis(300_000)).unwrap();
     assert_eq!(pair.a.host.connection_count(), 0);
     assert_eq!(pair.b.host.connection_count(), 0);
+    assert_eq!(pair.b.host.time_wait_count(), 0);
+    assert_eq!(pair.b.host.counters().time_wait_expired, CLIENTS as u64);
     assert_eq!(pair.b.host.counters().curr_estab, 0);
     eprintln!("server {sc:?}\nclient {cc:?}\nfinished at {:?}", pair.now());
 }
