@@ -426,3 +426,20 @@ fn beyond_max_time_wait_the_connection_is_forgotten_and_counted() {
         .handle_packet(s.now, &bytes(SYN, CLIENT_ISN, 0, None));
     assert_eq!(drain(&mut s.host, s.now)[0].flags, SYN | ACK);
 }
+
+#[test]
+fn without_a_listener_a_new_syn_is_acked_and_time_wait_stays() {
+    let mut s = time_wait(config(), false, true);
+    s.host.close_listener(s.listener).unwrap();
+    let t = s.now + Duration::from_secs(1);
+    s.host
+        .handle_packet(t, &bytes(SYN, s.rcv_nxt + 10_000, 0, None));
+    let out = drain(&mut s.host, t);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].flags, out[0].seq, out[0].ack),
+        (ACK, s.snd_nxt, s.rcv_nxt)
+    );
+    assert_eq!(s.host.time_wait_count(), 1);
+    assert_eq!(s.host.counters().time_wait_reopened, 0);
+}

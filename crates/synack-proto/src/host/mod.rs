@@ -626,12 +626,16 @@ impl Host {
         let mut reopen_iss = None;
         if let Some(&index) = self.demux.get(&Tuple::new(local, remote)) {
             if index & TW_BIT != 0 {
-                reopen_iss = self.on_time_wait(now, index & !TW_BIT, &seg);
+                // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
+                let listening = self.find_listener(local).is_some();
+                reopen_iss = self.on_time_wait(now, index & !TW_BIT, &seg, listening);
                 if reopen_iss.is_none() {
                     return;
                 }
             } else {
-                reopen_iss = self.reopens_time_wait(index, &seg);
+                if self.find_listener(local).is_some() {
+                    reopen_iss = self.reopens_time_wait(index, &seg);
+                }
                 if reopen_iss.is_none() {
                     self.deliver(now, index, &seg);
                     return;
@@ -909,13 +913,19 @@ impl Host {
 
     /// A segment for a compact TIME-WAIT entry. Returns the ISS when it is a SYN that reopens
     /// the 4-tuple (the entry is gone then).
-    fn on_time_wait(&mut self, now: Instant, tw: u32, seg: &TcpRepr<'_>) -> Option<u32> {
+    fn on_time_wait(
+        &mut self,
+        now: Instant,
+        tw: u32,
+        seg: &TcpRepr<'_>,
+        listening: bool,
+    ) -> Option<u32> {
         let two_msl = self.config.tcp.msl * 2;
         let slot = self.time_wait.get_mut(tw as usize)?;
         let generation = slot.generation;
         let entry = slot.entry.as_mut()?;
         let before = entry.expires;
-        match entry.on_segment(now, seg, two_msl) {
+        match entry.on_segment(now, seg, two_msl, listening) {
             Verdict::Drop => {}
             Verdict::Ack => {
                 let (src, dst, ack) = (

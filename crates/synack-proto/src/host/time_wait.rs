@@ -98,8 +98,15 @@ impl TimeWaitEntry {
                 .is_some_and(|ts| (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0)
     }
 
-    /// RFC 9293 §3.10.7.4 for TIME-WAIT, on the compact record. `two_msl` restarts the wait.
-    pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr<'_>, two_msl: Duration) -> Verdict {
+    /// RFC 9293 §3.10.7.4 for TIME-WAIT, on the compact record. `two_msl` restarts the wait;
+    /// `may_reopen` says whether a listener would take a new SYN.
+    pub fn on_segment(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        two_msl: Duration,
+        may_reopen: bool,
+    ) -> Verdict {
         let f = seg.flags;
         let seq = SeqNum(seg.seq);
         let rcv_nxt = SeqNum(self.rcv_nxt);
@@ -115,7 +122,7 @@ impl TimeWaitEntry {
                 Verdict::Drop
             };
         }
-        if let Some(iss) = self.reopen_iss(seg) {
+        if let Some(iss) = self.reopen_iss(seg).filter(|_| may_reopen) {
             return Verdict::Reopen { iss };
         }
         let len = seg.payload.len() as u32 + u32::from(f.syn()) + u32::from(f.fin());
