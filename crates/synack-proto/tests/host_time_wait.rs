@@ -168,6 +168,10 @@ fn a_released_time_wait_connection_becomes_a_compact_entry() {
     assert_eq!(s.host.connection_count(), 0, "the TCB is gone");
     assert_eq!(s.host.time_wait_count(), 1);
     assert!(s.host.in_time_wait(server_addr(), client_addr()));
+    assert_eq!(
+        s.host.tuple_state(server_addr(), client_addr()),
+        Some(StateName::TimeWait)
+    );
     // The handle was given up with `close`, so it is stale, as for any closed connection.
     assert!(s.host.state(s.conn).is_err());
 }
@@ -237,6 +241,7 @@ fn a_reset_in_sequence_ends_time_wait_other_resets_are_ignored() {
     assert!(drain(&mut s.host, t).is_empty());
     assert_eq!(s.host.time_wait_count(), 0);
     assert_eq!(s.host.counters().time_wait_killed, 1);
+    assert_eq!(s.host.tuple_state(server_addr(), client_addr()), None);
     // The 4-tuple is free: an ACK now finds nothing and is reset (RFC 9293 §3.10.7.1).
     s.host
         .handle_packet(t, &bytes(ACK, s.rcv_nxt, s.snd_nxt, None));
@@ -364,6 +369,11 @@ fn with_timestamps_the_repeated_ack_echoes_ts_recent_on_the_connection_clock() {
 fn a_held_time_wait_connection_keeps_its_tcb_and_reports_its_end() {
     let mut s = time_wait(config(), false, false);
     assert_eq!(s.host.state(s.conn), Ok(StateName::TimeWait));
+    assert_eq!(
+        s.host.tuple_state(server_addr(), client_addr()),
+        Some(StateName::TimeWait)
+    );
+    assert!(!s.host.in_time_wait(server_addr(), client_addr()));
     assert_eq!(s.host.connection_count(), 1);
     assert_eq!(s.host.time_wait_count(), 0);
     let _ = std::iter::from_fn(|| s.host.poll_event()).count();

@@ -341,6 +341,17 @@ impl Host {
         self.time_wait_live
     }
 
+    /// The state of whatever holds the 4-tuple `local`–`remote`, handle or not — what `ss` or
+    /// `netstat` would list: TIME-WAIT for a compact entry, else the connection's state.
+    pub fn tuple_state(&self, local: SocketAddr, remote: SocketAddr) -> Option<StateName> {
+        let index = *self.demux.get(&Tuple::new(local, remote))?;
+        if index & TW_BIT != 0 {
+            return Some(StateName::TimeWait);
+        }
+        let e = self.slots.get(index as usize)?.entry.as_ref()?;
+        Some(e.conn.state())
+    }
+
     /// Whether `local`–`remote` is in the compact TIME-WAIT table.
     pub fn in_time_wait(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.demux
