@@ -180,7 +180,9 @@ impl Connection {
     /// §6.3, RFC 8201 §5.2). Lowers the send MSS to what fits, never raises it, and resends
     /// what is in flight at the new size at once: those segments were too big and are lost,
     /// and since this is no sign of congestion the window stays as it is. Returns whether the
-    /// MSS changed. The caller validates the ICMP message first (RFC 5927).
+    /// MSS changed. The caller validates the ICMP message first (RFC 5927). In SYN-SENT the
+    /// value is replaced once the SYN-ACK brings the peer's MSS; no legal MTU is too small for
+    /// a SYN, so no genuine report can come that early.
     pub fn set_path_mtu(&mut self, mtu: u32, ip_header: u32) -> bool {
         let options = if self.timestamps { 12 } else { 0 };
         let fits = mtu.saturating_sub(ip_header + 20 + options).max(8);
