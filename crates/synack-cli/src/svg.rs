@@ -256,7 +256,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
     for (i, p) in run.packets.iter().enumerate() {
         let (x1, x2) = (x_of(p.from), x_of(p.from.other()));
         let y1 = rows.y(Kind::Send, i);
-        let special = p.retransmission || p.why != crate::sim::Why::Normal;
+        let special = p.retransmission || p.why.is_retransmit();
         let (color, head) = match (p.from, special) {
             (_, true) => ("#9467bd", "head-r"),
             (Side::A, false) => ("#1f77b4", "head-a"),
