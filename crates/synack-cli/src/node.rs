@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use synack_proto::host::{ConnId, Host, HostEvent, ListenerId};
 use synack_proto::{Error, Event, Instant, StateName};
-use synack_sim::{App, ConnNode, Endpoint};
+use synack_sim::{App, AppIo, ConnNode, Endpoint};
 
 /// Retransmission and cookie counts, for telling why a segment left.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -151,40 +151,14 @@ impl HostServer {
 
     /// The same scripted application as [`ConnNode`]'s, over host calls.
     fn run_app(&mut self, now: Instant) {
-        let (Some(id), true) = (self.conn, self.accepted) else {
-            return;
-        };
-        let app = &mut self.app;
-        if app.closed {
-            return;
-        }
-        while app.sent < app.to_send.len() {
-            match self.host.send(id, &app.to_send[app.sent..]) {
-                Ok(n) if n > 0 => app.sent += n,
-                _ => break,
-            }
-        }
-        if app.reads {
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                match self.host.recv(id, &mut buf) {
-                    Ok(0) => {
-                        app.eof = true;
-                        break;
-                    }
-                    Ok(n) => app.received.extend_from_slice(&buf[..n]),
-                    Err(_) => break,
-                }
-            }
-        }
-        let done_sending = app.sent == app.to_send.len();
-        if app.shutdown_after_send && done_sending && !app.shut_down {
-            app.shut_down = true;
-            let _ = self.host.shutdown(id);
-        }
-        if app.close_on_eof && app.eof && done_sending {
-            app.closed = true;
-            let _ = self.host.close(now, id);
+        if let (Some(id), true) = (self.conn, self.accepted) {
+            self.app.run(
+                &mut OnHost {
+                    host: &mut self.host,
+                    id,
+                },
+                now,
+            );
         }
     }
 
@@ -227,6 +201,27 @@ impl Endpoint for HostServer {
     fn handle_timeout(&mut self, now: Instant) {
         self.host.handle_timeout(now);
         self.pump(now);
+    }
+}
+
+/// One connection of a host, as the scripted application sees it.
+struct OnHost<'a> {
+    host: &'a mut Host,
+    id: ConnId,
+}
+
+impl AppIo for OnHost<'_> {
+    fn send(&mut self, data: &[u8]) -> Option<usize> {
+        self.host.send(self.id, data).ok()
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        self.host.recv(self.id, buf).ok()
+    }
+    fn shutdown_write(&mut self) {
+        let _ = self.host.shutdown(self.id);
+    }
+    fn close(&mut self, now: Instant) {
+        let _ = self.host.close(now, self.id);
     }
 }
 
