@@ -158,6 +158,7 @@ impl HostServer {
                     id,
                 },
                 now,
+                &mut self.buf,
             );
         }
     }

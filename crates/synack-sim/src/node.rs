@@ -49,9 +49,10 @@ pub trait AppIo {
 }
 
 impl App {
-    /// Does what the script asks as far as the connection lets it: write, read, shut down,
-    /// close.
-    pub fn run(&mut self, io: &mut impl AppIo, now: Instant) {
+    /// Does what the script asks as far as the connection lets it: write, read (into
+    /// `scratch`, a buffer the caller keeps so that the many calls with nothing to read do
+    /// not each zero a fresh one), shut down, close.
+    pub fn run(&mut self, io: &mut impl AppIo, now: Instant, scratch: &mut [u8]) {
         while self.sent < self.to_send.len() {
             match io.send(&self.to_send[self.sent..]) {
                 Some(n) if n > 0 => self.sent += n,
@@ -59,14 +60,13 @@ impl App {
             }
         }
         if self.reads {
-            let mut buf = [0u8; 16 * 1024];
             loop {
-                match io.recv(&mut buf) {
+                match io.recv(scratch) {
                     Some(0) => {
                         self.eof = true;
                         break;
                     }
-                    Some(n) => self.received.extend_from_slice(&buf[..n]),
+                    Some(n) => self.received.extend_from_slice(&scratch[..n]),
                     None => break,
                 }
             }
@@ -109,6 +109,8 @@ pub struct ConnNode {
     /// Packets dropped because they did not parse (bad checksum after corruption, say).
     pub malformed: u64,
     payload: Vec<u8>,
+    /// Where the application reads into.
+    read_buf: Vec<u8>,
 }
 
 impl ConnNode {
@@ -124,6 +126,7 @@ impl ConnNode {
             events: Vec::new(),
             malformed: 0,
             payload: vec![0; 65536],
+            read_buf: vec![0; 16 * 1024],
         };
         node.collect_events(Instant::ZERO);
         node
@@ -137,7 +140,7 @@ impl ConnNode {
 
     /// Runs the scripted application against the connection's buffers.
     fn run_app(&mut self, now: Instant) {
-        self.app.run(&mut self.conn, now);
+        self.app.run(&mut self.conn, now, &mut self.read_buf);
         self.collect_events(now);
     }
 }
