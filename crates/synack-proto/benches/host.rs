@@ -1,7 +1,8 @@
 //! What the host costs: handshakes and whole connection lifecycles per second (both ends in
 //! this process, one core), bytes per idle established connection and per TIME-WAIT entry with
-//! many of them open (a counting global allocator measures live heap bytes), and the cost of
-//! one packet with 1 versus many connections open.
+//! many of them open (a counting global allocator measures live heap bytes), the cost of one
+//! packet and of one data+ACK exchange (timer churn included) with 1 versus many connections
+//! open, and the timer heap on its own at that size.
 //!
 //! `cargo bench -p synack-proto --bench host -- --quick`. `SYNACK_BENCH_CONNS` sets how many
 //! connections the memory and per-packet figures use (default 1,000,000).
@@ -335,7 +336,7 @@ fn memory_time_wait(n: usize) {
 /// One bare in-window ACK from a peer through the host: parse, checksum, demux, RFC 9293
 /// §3.10.7.4, rescheduling, and the `poll_transmit` that finds nothing to send. The ACKs
 /// repeat what the peers already said, so the state stays the same from one run to the next.
-fn bench_packet(c: &mut Criterion, label: &str, mut s: Server) {
+fn bench_packet(c: &mut Criterion, label: &str, s: &mut Server) {
     let mut out = vec![0u8; 2048];
     // Peers spread over the table: a fixed multiplicative walk, not a cache-friendly scan.
     let picks = s.conns.len().min(4096);
@@ -375,6 +376,96 @@ fn bench_packet(c: &mut Criterion, label: &str, mut s: Server) {
     g.finish();
 }
 
+/// One request-sized exchange that runs the timers: the server sends 100 bytes on one of its
+/// connections (arming its retransmission timer: a heap push), the segment leaves, the peer's
+/// ACK comes back (disarming it) — the timer churn every connection with traffic makes. The
+/// host's timers run every 1024 rounds, as an event loop's would, so stale heap entries are
+/// shed inside the measurement.
+fn bench_round(c: &mut Criterion, label: &str, s: &mut Server) {
+    let mut out = vec![0u8; 2048];
+    let picks: Vec<usize> = (0..s.conns.len().min(4096))
+        .map(|k| (k.wrapping_mul(2_654_435_761)) % s.conns.len())
+        .collect();
+    // Bytes each picked connection has sent so far, for the ACK numbers.
+    let mut sent = vec![0u32; s.conns.len()];
+    let mut k_setup = 0usize;
+    let mut rounds = 0u64;
+    let conns = s.conns.clone();
+    let mut g = c.benchmark_group("host data+ack");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(label, |b| {
+        b.iter_batched(
+            || {
+                let i = picks[k_setup % picks.len()];
+                k_setup += 1;
+                sent[i] += 100;
+                let mut pkt = vec![0u8; 128];
+                let ack = conns[i].1 + 1 + sent[i];
+                let n = datagram(client_addr(i), TcpFlags::ACK, PEER_ISN + 1, ack, &mut pkt);
+                pkt.truncate(n);
+                (conns[i].0, pkt)
+            },
+            |(id, ack)| {
+                s.host.send(id, &[0x5a; 100]).unwrap();
+                let n = s
+                    .host
+                    .poll_transmit(s.now, &mut out)
+                    .expect("the data goes out");
+                black_box(n);
+                s.host.handle_packet(s.now, &ack);
+                while s.host.poll_transmit(s.now, &mut out).is_some() {}
+                rounds += 1;
+                if rounds % 1024 == 0 {
+                    s.host.handle_timeout(s.now);
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    for &(id, _) in &conns {
+        assert_eq!(
+            s.host.info(id).unwrap().unacked,
+            0,
+            "every byte acknowledged"
+        );
+    }
+}
+
+/// The host's timer structure on its own, at `n` pending deadlines: a min-heap of
+/// (deadline, slot, generation), the same element `host/timers.rs` keeps. One push of a
+/// deadline spread like RTOs (200 ms – 2 s ahead) and one pop of the earliest: the most a
+/// reschedule costs, for comparison with the per-packet figures.
+fn bench_timer_heap(c: &mut Criterion, n: usize) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut now = 0u64;
+    let mut heap: BinaryHeap<Reverse<(Instant, u32, u32)>> = (0..n)
+        .map(|i| {
+            let at = Instant::from_micros(200_000 + next() % 1_800_000);
+            Reverse((at, i as u32, 0))
+        })
+        .collect();
+    let mut g = c.benchmark_group("timer heap");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(format!("push+pop at {n}"), |b| {
+        b.iter(|| {
+            now += 1;
+            let at = Instant::from_micros(now + 200_000 + next() % 1_800_000);
+            heap.push(Reverse((at, (now % n as u64) as u32, 1)));
+            black_box(heap.pop())
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     let n: usize = std::env::var("SYNACK_BENCH_CONNS")
         .ok()
@@ -382,9 +473,15 @@ fn main() {
         .unwrap_or(1_000_000);
     let mut c = Criterion::default().configure_from_args();
     bench_handshakes(&mut c);
-    bench_packet(&mut c, "1 connection", Server::established(1));
-    let server = memory_established(n);
-    bench_packet(&mut c, &format!("{n} connections"), server);
+    let mut one = Server::established(1);
+    bench_packet(&mut c, "1 connection", &mut one);
+    bench_round(&mut c, "1 connection", &mut one);
+    drop(one);
+    let mut server = memory_established(n);
+    bench_packet(&mut c, &format!("{n} connections"), &mut server);
+    bench_round(&mut c, &format!("{n} connections"), &mut server);
+    drop(server);
     memory_time_wait(n);
+    bench_timer_heap(&mut c, n);
     c.final_summary();
 }
