@@ -208,8 +208,7 @@ struct Entry {
     in_demux: bool,
     /// In the queue of connections that may have something to send.
     ready: bool,
-    /// The earliest of this connection's entries on the timer heap that is still live; others
-    /// are stale. Never later than the connection's own next deadline.
+    /// The deadline last put on the timer heap for this connection.
     deadline: Option<Instant>,
     /// Bytes of this connection counted in `Host::buffer_memory`.
     memory: usize,
@@ -753,8 +752,6 @@ impl Host {
             if e.deadline != Some(at) {
                 continue;
             }
-            // Possibly early (see `after_transmit`): the connection runs only what is due, and
-            // `after` queues its real next deadline.
             e.deadline = None;
             e.conn.handle_timeout(now);
             self.after(index);
@@ -1322,13 +1319,10 @@ impl Host {
         let freed = memory < e.memory;
         self.buffer_memory = self.buffer_memory - e.memory + memory;
         e.memory = memory;
-        // Only a deadline earlier than the one queued needs a new heap entry. One that moved
-        // later (every ACK pushes the retransmission timer back) or went away leaves the queued
-        // entry to wake the host a little early, when `handle_timeout` queues the real one:
-        // at most one push and pop per expiry instead of one per segment.
-        if let Some(t) = e.conn.poll_timeout() {
-            if e.deadline.is_none_or(|q| t < q) {
-                e.deadline = Some(t);
+        let t = e.conn.poll_timeout();
+        if t != e.deadline {
+            e.deadline = t;
+            if let Some(t) = t {
                 self.timers.push(t, index, generation);
             }
         }

@@ -1,8 +1,6 @@
 //! One schedule for every connection on the host: a min-heap of (deadline, slot, generation)
-//! with lazy invalidation, so `poll_timeout` is O(1) and rescheduling O(log n). A connection
-//! whose deadline moves earlier pushes a new entry; one whose deadline moves later keeps its
-//! entry, which then wakes the host early once and is replaced (the host's `after_transmit`).
-//! Entries that surface for nothing are skipped.
+//! with lazy invalidation. A connection whose deadline moves pushes a new entry and the old one
+//! is skipped when it surfaces, so `poll_timeout` is O(1) and rescheduling O(log n).
 
 use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
