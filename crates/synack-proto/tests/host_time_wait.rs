@@ -453,3 +453,16 @@ fn without_a_listener_a_new_syn_is_acked_and_time_wait_stays() {
     assert_eq!(s.host.time_wait_count(), 1);
     assert_eq!(s.host.counters().time_wait_reopened, 0);
 }
+
+#[test]
+fn with_timestamps_a_reset_in_sequence_ends_time_wait_whatever_its_tsval() {
+    // RFC 7323 §5.3 R1: PAWS does not apply to resets.
+    let mut s = time_wait(ts_config(), true, true);
+    let t = s.now + Duration::from_secs(1);
+    let old = Timestamps { tsval: 1, tsecr: 0 };
+    s.host
+        .handle_packet(t, &bytes(RST, s.rcv_nxt, 0, Some(old)));
+    assert!(drain(&mut s.host, t).is_empty());
+    assert_eq!(s.host.time_wait_count(), 0);
+    assert_eq!(s.host.counters().time_wait_killed, 1);
+}

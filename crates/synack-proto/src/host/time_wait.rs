@@ -110,18 +110,19 @@ impl TimeWaitEntry {
         let f = seg.flags;
         let seq = SeqNum(seg.seq);
         let rcv_nxt = SeqNum(self.rcv_nxt);
-        let paws = self.paws_rejects(seg);
         if f.rst() {
             // A reset exactly at RCV.NXT ends TIME-WAIT (RFC 9293 §3.10.7.4 second check with
-            // RFC 5961 §3.2's exact-match rule). RFC 1337 calls this TIME-WAIT assassination: an
-            // old reset can free the 4-tuple early. Linux by default (tcp_rfc1337 = 0) lets it,
-            // and so do we; any other reset is ignored, never answered.
-            return if !paws && seq == rcv_nxt {
+            // RFC 5961 §3.2's exact-match rule; PAWS spares resets, RFC 7323 §5.3 R1). RFC 1337
+            // calls this TIME-WAIT assassination: an old reset can free the 4-tuple early.
+            // Linux by default (tcp_rfc1337 = 0) lets it, and so do we; any other reset is
+            // ignored, never answered.
+            return if seq == rcv_nxt {
                 Verdict::Kill
             } else {
                 Verdict::Drop
             };
         }
+        let paws = self.paws_rejects(seg);
         if let Some(iss) = self.reopen_iss(seg).filter(|_| may_reopen) {
             return Verdict::Reopen { iss };
         }
