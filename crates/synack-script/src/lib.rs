@@ -1,3 +1,12 @@
 //! packetdrill-format scripts run against synack on virtual time.
 //!
-//! Not built yet: this crate holds the place the layering gives it (see ARCHITECTURE.md).
+//! - [`socket`]: BSD sockets emulated over a `synack_proto::host::Host` (file descriptors,
+//!   errno values, socket options mapped to synack's knobs). The script runner uses it, and so
+//!   can a C-ABI shim.
+//! - [`errno`]: Linux's errno names and numbers.
+
+pub mod errno;
+pub mod socket;
+
+pub use errno::Errno;
+pub use socket::{OptValue, SockError, SockResult, Stack};
