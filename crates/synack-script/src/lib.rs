@@ -4,9 +4,13 @@
 //!   errno values, socket options mapped to synack's knobs). The script runner uses it, and so
 //!   can a C-ABI shim.
 //! - [`errno`]: Linux's errno names and numbers.
+//! - [`parser`] and [`ast`]: the packetdrill script language.
 
+pub mod ast;
 pub mod errno;
+pub mod parser;
 pub mod socket;
 
 pub use errno::Errno;
+pub use parser::{ParseError, parse};
 pub use socket::{OptValue, SockError, SockResult, Stack};
