@@ -6,9 +6,12 @@
 //! - [`errno`]: Linux's errno names and numbers.
 //! - [`parser`] and [`ast`]: the packetdrill script language.
 
+pub mod assert;
 pub mod ast;
 pub mod errno;
+pub mod packet;
 pub mod parser;
+pub mod shell;
 pub mod socket;
 
 pub use errno::Errno;
