@@ -180,6 +180,9 @@ pub enum Options {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Packet {
     pub direction: Direction,
+    /// synack extension, `<@40001 S ...`: the remote port of the flow, so one script can
+    /// drive several connections (e.g. to fill a listener's backlog).
+    pub remote_port: Option<u16>,
     pub flags: Flags,
     pub seq: u32,
     /// Payload length (`start:end(len)`; `end - start == len` is checked at parse time).

@@ -11,9 +11,11 @@ pub mod ast;
 pub mod errno;
 pub mod packet;
 pub mod parser;
+pub mod runner;
 pub mod shell;
 pub mod socket;
 
 pub use errno::Errno;
 pub use parser::{ParseError, parse};
+pub use runner::{Failure, Report, RunConfig, run_script};
 pub use socket::{OptValue, SockError, SockResult, Stack};

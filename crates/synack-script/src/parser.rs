@@ -405,6 +405,16 @@ impl Parser {
     }
 
     fn packet(&mut self, direction: Direction) -> PResult<Packet> {
+        let mut remote_port = None;
+        if self.peek() == Some('@') {
+            self.bump();
+            let pos = self.pos();
+            let p = self.integer("remote port")?;
+            if !(1..=65535).contains(&p) {
+                return self.err(pos, format!("port {p} is out of range 1..=65535"));
+            }
+            remote_port = Some(p as u16);
+        }
         self.ws()?;
         let pos = self.pos();
         let mut flags = Flags::default();
@@ -487,6 +497,7 @@ impl Parser {
         }
         Ok(Packet {
             direction,
+            remote_port,
             flags,
             seq: start,
             len,

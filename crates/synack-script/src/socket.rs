@@ -721,6 +721,11 @@ impl Stack {
         }
     }
 
+    /// The address a descriptor is bound to (by `bind`, or by `connect` choosing one).
+    pub fn local_addr(&self, fd: i32) -> SockResult<Option<SocketAddr>> {
+        Ok(self.sock(fd)?.bound)
+    }
+
     /// Descriptors in use, lowest first.
     pub fn fds(&self) -> Vec<i32> {
         self.sockets.keys().copied().collect()
