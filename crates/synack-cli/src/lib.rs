@@ -6,6 +6,7 @@ pub mod json;
 pub mod ladder;
 pub mod plot;
 pub mod scenario;
+pub mod script;
 pub mod sim;
 pub mod states;
 pub mod svg;
