@@ -272,6 +272,9 @@ impl Runner {
                 events_run += 1;
             }
         }
+        if self.failure.is_none() && self.pending.is_some() {
+            self.wait_for_pending();
+        }
         if self.failure.is_none() {
             if let Some(p) = self.pending.take() {
                 self.fail(
@@ -288,6 +291,50 @@ impl Runner {
             notes: self.notes,
             events_run,
             virtual_time: Duration::from_micros(self.now),
+        }
+    }
+
+    /// The script ended with a call still blocked: let virtual time run (to the call's
+    /// expected return time when it has one) so it can finish, as packetdrill waits for it.
+    /// Packets sent meanwhile were not in the script.
+    fn wait_for_pending(&mut self) {
+        let tol = self.cfg.tolerance_usecs;
+        let limit = match self.pending.as_ref().and_then(|p| p.end) {
+            Some(end) => (end.max(0) as u64).saturating_add(tol),
+            // A day of virtual time bounds the wait for calls with no stated end.
+            None => self.now + 86_400_000_000,
+        };
+        while self.pending.is_some() && self.failure.is_none() {
+            let next = self.stack.poll_timeout().map(|t| t.as_micros());
+            let poll_deadline = match &self.pending {
+                Some(Pending {
+                    wait: Wait::Poll { deadline, .. },
+                    ..
+                }) => Some(*deadline),
+                _ => None,
+            };
+            let Some(t) = next
+                .into_iter()
+                .chain(poll_deadline)
+                .min()
+                .filter(|t| *t <= limit)
+            else {
+                return;
+            };
+            self.advance_to(t.max(self.now));
+            if let Some((at, bytes)) = self.out.front().cloned() {
+                let shown = self.describe_actual(&bytes);
+                let pos = self.pending.as_ref().map_or(self.pos, |p| p.pos);
+                self.fail(
+                    pos,
+                    format!(
+                        "unexpected outbound packet at {} while waiting for this call:\n  \
+                         actual:   {}",
+                        fmt_time(at),
+                        shown
+                    ),
+                );
+            }
         }
     }
 
