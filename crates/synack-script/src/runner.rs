@@ -277,13 +277,20 @@ impl Runner {
         }
         if self.failure.is_none() {
             if let Some(p) = self.pending.take() {
-                self.fail(
-                    p.pos,
-                    format!(
+                let msg = match p.end {
+                    Some(end) => format!(
+                        "{}(...) had not returned by {} (expected at {}, ±{}us)",
+                        p.call.name,
+                        fmt_time(self.now),
+                        fmt_stime(end),
+                        self.cfg.tolerance_usecs
+                    ),
+                    None => format!(
                         "{}(...) was still blocked when the script ended",
                         p.call.name
                     ),
-                );
+                };
+                self.fail(p.pos, msg);
             }
         }
         Report {
