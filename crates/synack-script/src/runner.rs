@@ -535,6 +535,9 @@ impl Runner {
                                 *v
                             } else if let Some((s, a)) = flow.first_ts {
                                 ecr.wrapping_sub(s).wrapping_add(a)
+                            } else if *ecr == 0 {
+                                // Nothing to echo yet (we sent no timestamp): zero stays zero.
+                                0
                             } else {
                                 return self.fail(
                                     pos,
