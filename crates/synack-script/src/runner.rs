@@ -705,7 +705,9 @@ impl Runner {
             }
         };
         self.current = Some(fi);
-        if seg.flags.syn && self.flows[fi].local_off.is_none() {
+        if seg.flags.syn {
+            // Every SYN (re)starts synack's sequence space: a new incarnation of the same
+            // 4-tuple (a SYN reopening TIME-WAIT) has a new ISN.
             self.flows[fi].local_off = Some(seg.seq.wrapping_sub(p.seq));
         }
         let flow = self.flows[fi].clone();
