@@ -291,7 +291,11 @@ impl Connection {
             // once it has grown by min(buffer/2, MSS) beyond what the peer knows.
             let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
             let known = rcv.wnd() as usize;
-            if rcv.free() >= known + threshold && name.is_synchronized() && !rcv.fin_received {
+            // Only what the 16-bit field can carry counts: past 65535 << wscale the update
+            // would repeat the window the peer has, a duplicate ACK that a sender with data
+            // outstanding counts towards fast retransmit (RFC 5681 §2, §3.2).
+            let announceable = rcv.free().min(usize::from(u16::MAX) << rcv.wscale);
+            if announceable >= known + threshold && name.is_synchronized() && !rcv.fin_received {
                 self.ack_now = true;
             }
             return Ok(n);
