@@ -633,6 +633,10 @@ impl Host {
                     e.ready = false;
                     if e.released && !e.in_demux {
                         self.release_slot(index);
+                    } else {
+                        // Having nothing to send can arm a timer (the persist timer of a zero
+                        // window, RFC 9293 §3.8.6.1): put it on the heap.
+                        self.after_transmit(index);
                     }
                 }
             }
