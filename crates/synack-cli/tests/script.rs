@@ -21,7 +21,7 @@ fn suite(name: &str) -> String {
 /// A copy of a suite script with one expectation broken: synack ACKs the FIN with ack 2, the
 /// script claims ack 3.
 fn broken() -> String {
-    let src = std::fs::read_to_string(suite("close-remote-fin-then-close.pkt")).unwrap();
+    let src = std::fs::read_to_string(suite("last-ack/remote-fin-then-close.pkt")).unwrap();
     let bad = src.replacen("> . 1:1(0) ack 2", "> . 1:1(0) ack 3", 1);
     assert_ne!(src, bad, "the edit applies");
     let path = std::env::temp_dir().join(format!("synack-broken-{}.pkt", std::process::id()));
@@ -31,19 +31,19 @@ fn broken() -> String {
 
 #[test]
 fn passing_scripts_exit_zero_with_the_count() {
-    let a = suite("close-remote-fin-then-close.pkt");
+    let a = suite("last-ack/remote-fin-then-close.pkt");
     let out = synack(&["script", &a, &a]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{text}");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].starts_with("PASS ") && lines[0].contains("close-remote-fin-then-close"));
+    assert!(lines[0].starts_with("PASS ") && lines[0].contains("remote-fin-then-close"));
     assert_eq!(lines[2], "2 passed, 0 failed");
 }
 
 #[test]
 fn a_failing_script_shows_both_packets_and_exits_non_zero() {
-    let good = suite("close-remote-fin-then-close.pkt");
+    let good = suite("last-ack/remote-fin-then-close.pkt");
     let bad = broken();
     let out = synack(&["script", &good, &bad]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -64,7 +64,7 @@ fn a_failing_script_shows_both_packets_and_exits_non_zero() {
 
 #[test]
 fn json_has_one_object_per_script_and_the_counts() {
-    let good = suite("close-remote-fin-then-close.pkt");
+    let good = suite("last-ack/remote-fin-then-close.pkt");
     let bad = broken();
     let out = synack(&["script", "--json", &good, &bad]);
     assert!(!out.status.success());
