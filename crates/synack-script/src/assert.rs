@@ -241,8 +241,8 @@ impl Eval<'_> {
             v = match op {
                 "*" => v.checked_mul(r).ok_or("overflow")?,
                 _ if r == 0 => return Err("division by zero".into()),
-                "/" => v.div_euclid(r),
-                _ => v.rem_euclid(r),
+                "/" => v.checked_div_euclid(r).ok_or("overflow")?,
+                _ => v.checked_rem_euclid(r).ok_or("overflow")?,
             };
         }
     }

@@ -129,7 +129,14 @@ fn parse_and_configure(
                 .map_err(|_| fail(format!("--{name}: '{value}' is not an IPv4 address")))
         };
         match name.as_str() {
-            "tolerance_usecs" => config.tolerance_usecs = num()?,
+            "tolerance_usecs" => {
+                config.tolerance_usecs = num()?;
+                if config.tolerance_usecs > 3_600_000_000 {
+                    return Err(fail(format!(
+                        "--{name}: more than an hour is not a tolerance"
+                    )));
+                }
+            }
             "local_ip" => config.local_ip = ip()?,
             "remote_ip" => config.remote_ip = ip()?,
             "bind_port" => config.bind_port = num()? as u16,
@@ -568,6 +575,13 @@ impl Runner {
             options,
             payload_len: p.len,
         };
+        // An IPv4 datagram holds at most 65535 bytes: 20 of IP, 60 of TCP at most.
+        if p.len > 65535 - 80 {
+            return self.fail(
+                pos,
+                format!("a {}-byte payload does not fit in an IPv4 datagram", p.len),
+            );
+        }
         let payload = vec![0u8; p.len as usize];
         match packet::build(&seg, &payload) {
             Ok(bytes) => {
@@ -1141,7 +1155,8 @@ impl Runner {
                 let deadline = if timeout < 0 {
                     u64::MAX
                 } else {
-                    self.now + timeout as u64 * 1000
+                    self.now
+                        .saturating_add((timeout as u64).saturating_mul(1000))
                 };
                 self.step(&Wait::Poll { items, deadline })
             }
@@ -1188,7 +1203,8 @@ impl Runner {
                 r => Step::Done(r.map(|d| d.len() as i64)),
             },
             Wait::Write { fd, left, done } => {
-                let chunk = vec![0u8; *left];
+                // Bounded: no send buffer takes more than this at once.
+                let chunk = vec![0u8; (*left).min(16 << 20)];
                 match self.stack.write(*fd, &chunk) {
                     Ok(n) if n < *left && blocking(&self.stack, *fd) => Step::Block(Wait::Write {
                         fd: *fd,

@@ -532,7 +532,8 @@ impl Stack {
         if s.shut_rd {
             return Ok(Vec::new());
         }
-        let mut buf = vec![0u8; len];
+        // Never more than the receive buffer can hold, whatever the caller asks for.
+        let mut buf = vec![0u8; len.min(s.config.recv_buffer.max(1))];
         match self.host.recv(id, &mut buf) {
             Ok(n) => {
                 buf.truncate(n);
