@@ -352,6 +352,15 @@ impl Runner {
         }
     }
 
+    /// The end of a range: as packetdrill reads `+t1...t2` and `+t1~t2`, when the start is
+    /// relative the end counts from the same base (the previous event), with or without `+`.
+    fn resolve_end(&self, start: Time, end: Time) -> i64 {
+        match (start, end) {
+            (Time::Relative(_), Time::Absolute(e) | Time::Relative(e)) => self.last + e,
+            (Time::Absolute(_), e) => self.resolve(e),
+        }
+    }
+
     fn resolve(&self, t: Time) -> i64 {
         match t {
             Time::Absolute(t) => t,
@@ -367,7 +376,7 @@ impl Runner {
                         let t = self.resolve(t);
                         (Some(t), t)
                     }
-                    When::Window(a, b) => (Some(self.resolve(a)), self.resolve(b)),
+                    When::Window(a, b) => (Some(self.resolve(a)), self.resolve_end(a, b)),
                     When::Any => (None, i64::MAX / 4),
                     When::Blocking(..) => {
                         return self.fail(ev.pos, "a packet cannot have a blocking time range");
@@ -378,7 +387,7 @@ impl Runner {
         }
         let (t, end) = match ev.when {
             When::At(t) => (self.resolve(t), None),
-            When::Blocking(a, b) => (self.resolve(a), Some(self.resolve(b))),
+            When::Blocking(a, b) => (self.resolve(a), Some(self.resolve_end(a, b))),
             When::Any | When::Window(..) => {
                 return self.fail(ev.pos, "only outbound packets may use '*' or 't1~t2'");
             }
@@ -399,7 +408,10 @@ impl Runner {
         if self.failure.is_some() {
             return;
         }
-        if let Some((at, bytes)) = self.out.front().cloned() {
+        // A packet sent before this event's time was skipped by the script. One sent at the
+        // same instant stays queued for a later `>` line, as packetdrill's sniffer keeps it
+        // (`< P. ...`, `+0 read(...)`, `+0 > . ...` is a common order).
+        if let Some((at, bytes)) = self.out.front().filter(|(at, _)| *at < t).cloned() {
             let shown = self.describe_actual(&bytes);
             return self.fail(
                 ev.pos,

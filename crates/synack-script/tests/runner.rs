@@ -205,3 +205,39 @@ fn shell_lines_report_what_they_skip() {
             .any(|n| n.contains("skipped: not a sysctl: ../common/defaults.sh"))
     );
 }
+
+#[test]
+fn a_relative_range_ends_counting_from_the_same_base() {
+    // packetdrill reads `+0...0.100` as "starts now, returns 0.1 s after the previous event".
+    let r = run(
+        "+0...0.100 read(4, ..., 100) = 10\n+.1 < P. 1:11(10) ack 1 win 1000\n+0 > . 1:1(0) ack 11\n",
+    );
+    assert!(r.passed(), "{:?}", r.failure);
+    let r = run(
+        "+0...0.300 read(4, ..., 100) = 10\n+.1 < P. 1:11(10) ack 1 win 1000\n+0 > . 1:1(0) ack 11\n",
+    );
+    assert!(
+        r.failure
+            .unwrap()
+            .message
+            .contains("returned at 0.200000, expected at 0.400000")
+    );
+}
+
+#[test]
+fn a_packet_sent_at_the_same_instant_waits_for_a_later_line() {
+    // The ACK leaves when the data arrives; the script reads first and then expects it.
+    let r =
+        run("+.1 < P. 1:11(10) ack 1 win 1000\n+0 read(4, ..., 100) = 10\n+0 > . 1:1(0) ack 11\n");
+    assert!(r.passed(), "{:?}", r.failure);
+    // Sent earlier than the next event, it was skipped: that fails.
+    let r = run(
+        "+.1 < P. 1:11(10) ack 1 win 1000\n+.01 read(4, ..., 100) = 10\n+0 > . 1:1(0) ack 11\n",
+    );
+    assert!(
+        r.failure
+            .unwrap()
+            .message
+            .starts_with("unexpected outbound packet at 0.200000")
+    );
+}
