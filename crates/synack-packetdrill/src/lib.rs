@@ -23,7 +23,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use synack_proto::Instant;
 use synack_proto::host::HostConfig;
-use synack_script::socket::consts::{F_GETFL, F_SETFL, POLLERR, POLLHUP, POLLNVAL};
+use synack_script::socket::consts::{F_SETFL, POLLERR, POLLHUP, POLLNVAL};
 use synack_script::{Errno, OptValue, SockError, SockResult, Stack};
 
 /// The virtual clock's reading at start, in microseconds since the Unix epoch: a plausible
@@ -657,7 +657,6 @@ unsafe extern "C" fn pd_splice(
 unsafe extern "C" fn pd_fcntl(ud: Ud, fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     let s = unsafe { shim(ud) };
     let arg = if cmd == F_SETFL { arg as c_int } else { 0 };
-    let _ = F_GETFL;
     let r = s.lock().stack.fcntl(fd, cmd, arg);
     ret(r, |v| v, Errno::EINVAL)
 }

@@ -14,6 +14,7 @@ pub mod parser;
 pub mod runner;
 pub mod shell;
 pub mod socket;
+pub mod symbols;
 
 pub use errno::Errno;
 pub use parser::{ParseError, parse};

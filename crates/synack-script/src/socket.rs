@@ -411,7 +411,8 @@ impl Stack {
             }
         }
         let backlog = usize::try_from(backlog.max(0)).unwrap_or(0);
-        // Linux accepts backlog + 1 connections before the accept queue counts as full.
+        // The host bounds both queues by the backlog (Linux lets one more in; RFC 9293 leaves
+        // it to the implementation).
         let id = self
             .host
             .listen(addr, backlog)
