@@ -270,3 +270,113 @@ fn bind_and_listen_errors() {
         "lowest free descriptor"
     );
 }
+
+mod misuse {
+    //! Any sequence of calls with any arguments answers with a result, never a panic.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Socket(i32, i32, i32),
+        Bind(i32, u16),
+        Listen(i32, i32),
+        Accept(i32),
+        Connect(i32, u16),
+        Read(i32, usize),
+        Write(i32, usize),
+        Shutdown(i32, i32),
+        Close(i32),
+        Fcntl(i32, i32, i32),
+        SetOpt(i32, i32, i32, i64),
+        Linger(i32, i32, i32),
+        GetOpt(i32, i32, i32),
+        Poll(i32),
+        Info(i32),
+        Wait(u64),
+        Shuttle,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let fd = 0..8i32;
+        prop_oneof![
+            (
+                prop_oneof![Just(AF_INET), Just(AF_INET6), any::<i32>()],
+                0..4i32,
+                0..8i32
+            )
+                .prop_map(|(d, t, p)| Op::Socket(d, t, p)),
+            (fd.clone(), prop_oneof![Just(80u16), Just(0), any::<u16>()])
+                .prop_map(|(f, p)| Op::Bind(f, p)),
+            (fd.clone(), any::<i32>()).prop_map(|(f, b)| Op::Listen(f, b)),
+            fd.clone().prop_map(Op::Accept),
+            (fd.clone(), prop_oneof![Just(80u16), Just(0), any::<u16>()])
+                .prop_map(|(f, p)| Op::Connect(f, p)),
+            (fd.clone(), 0..100_000usize).prop_map(|(f, n)| Op::Read(f, n)),
+            (fd.clone(), 0..400_000usize).prop_map(|(f, n)| Op::Write(f, n)),
+            (fd.clone(), -1..4i32).prop_map(|(f, h)| Op::Shutdown(f, h)),
+            fd.clone().prop_map(Op::Close),
+            (fd.clone(), 0..6i32, any::<i32>()).prop_map(|(f, c, a)| Op::Fcntl(f, c, a)),
+            (
+                fd.clone(),
+                prop_oneof![Just(SOL_SOCKET), Just(IPPROTO_TCP), any::<i32>()],
+                0..20i32,
+                any::<i64>()
+            )
+                .prop_map(|(f, l, n, v)| Op::SetOpt(f, l, n, v)),
+            (fd.clone(), any::<i32>(), any::<i32>()).prop_map(|(f, o, l)| Op::Linger(f, o, l)),
+            (
+                fd.clone(),
+                prop_oneof![Just(SOL_SOCKET), Just(IPPROTO_TCP)],
+                0..20i32
+            )
+                .prop_map(|(f, l, n)| Op::GetOpt(f, l, n)),
+            fd.clone().prop_map(Op::Poll),
+            fd.prop_map(Op::Info),
+            (0..200_000_000u64).prop_map(Op::Wait),
+            Just(Op::Shuttle),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_call_sequence_is_answered(ops in prop::collection::vec(op(), 0..40)) {
+            let (mut a, mut b) = (stack(A, 11), stack(B, 12));
+            let mut now = Instant::ZERO;
+            for (k, op) in ops.into_iter().enumerate() {
+                // Alternate the two stacks so connections between them happen.
+                let (s, peer) = if k % 2 == 0 { (&mut a, B) } else { (&mut b, A) };
+                let me = if peer == B { A } else { B };
+                match op {
+                    Op::Socket(d, t, p) => { let _ = s.socket(d, t, p); }
+                    Op::Bind(f, p) => { let _ = s.bind(f, SocketAddr::new(me, p)); }
+                    Op::Listen(f, n) => { let _ = s.listen(f, n); }
+                    Op::Accept(f) => { let _ = s.accept(f); }
+                    Op::Connect(f, p) => { let _ = s.connect(now, f, SocketAddr::new(peer, p)); }
+                    Op::Read(f, n) => { let _ = s.read(f, n); }
+                    Op::Write(f, n) => { let _ = s.write(f, &vec![7u8; n]); }
+                    Op::Shutdown(f, h) => { let _ = s.shutdown(f, h); }
+                    Op::Close(f) => { let _ = s.close(now, f); }
+                    Op::Fcntl(f, c, x) => { let _ = s.fcntl(f, c, x); }
+                    Op::SetOpt(f, l, n, v) => { let _ = s.setsockopt(f, l, n, OptValue::Int(v)); }
+                    Op::Linger(f, o, l) => {
+                        let _ = s.setsockopt(f, SOL_SOCKET, SO_LINGER, OptValue::Linger { onoff: o, linger: l });
+                    }
+                    Op::GetOpt(f, l, n) => { let _ = s.getsockopt(f, l, n); }
+                    Op::Poll(f) => { let _ = s.poll_events(f); }
+                    Op::Info(f) => { let _ = (s.tcp_info(f), s.state(f), s.addrs(f), s.connect_result(f)); }
+                    Op::Wait(us) => {
+                        now += Duration::from_micros(us);
+                        a.handle_timeout(now);
+                        b.handle_timeout(now);
+                        shuttle(now, &mut a, &mut b);
+                    }
+                    Op::Shuttle => { shuttle(now, &mut a, &mut b); }
+                }
+            }
+        }
+    }
+}
