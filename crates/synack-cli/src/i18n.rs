@@ -161,6 +161,32 @@ pub fn header(scenario: &str, lang: Lang) -> &'static str {
              FIN 尚未被确认）时收到对方的 FIN，进入 CLOSING；随后的 ACK 把双方带入 TIME-WAIT。\
              双方都是主动关闭方，所以都要等待 2MSL。"
         }
+        ("syn-flood", Lang::En) => {
+            "SYN flood and SYN cookies (RFC 4987). Each SYN a listener answers normally costs it a \
+             half-open connection in its SYN queue (SYN-RECEIVED) until the handshake's ACK comes \
+             or its SYN-ACK retries run out. An attacker sends SYNs from forged addresses, which \
+             never ACK: the queue (backlog 4 here) fills with ghosts. A full queue would turn real \
+             clients away, so the server answers with a SYN cookie instead: its ISN encodes the \
+             4-tuple, a time counter and the client's MSS under a secret hash, and it keeps \
+             nothing. The real client's ACK brings the cookie back (ack = ISN + 1); the server \
+             checks it and creates the connection straight in ESTABLISHED. Forged SYNs answered \
+             with cookies cost nothing: their SYN-ACKs are never retransmitted. Without TCP \
+             timestamps the cookie has no room for window scaling and SACK, so this connection \
+             goes without them. The price of keeping nothing: should the network lose the \
+             client's first ACK, its next segment no longer matches the cookie and is answered \
+             with RST (try --loss 0.15 --seed 10)."
+        }
+        ("syn-flood", Lang::Zh) => {
+            "SYN 洪泛与 SYN cookie（RFC 4987）。监听者每正常应答一个 SYN，就要在 SYN 队列中保存一个半连接\
+             （SYN-RECEIVED），直到握手的 ACK 到来或 SYN-ACK 重传次数用完。攻击者用伪造的源地址发送 SYN，\
+             这些地址永远不会回 ACK：队列（这里 backlog 为 4）被幽灵连接占满。队列满了，真实客户端本会被拒之门外，\
+             于是服务器改用 SYN cookie 应答：它的 ISN 用秘密哈希编码了四元组、时间计数和客户端的 MSS，\
+             服务器自己什么也不保存。真实客户端的 ACK 把 cookie 带回（ack = ISN + 1）；服务器校验通过，\
+             直接在 ESTABLISHED 中建立连接。用 cookie 应答的伪造 SYN 毫无代价：它们的 SYN-ACK 从不重传。\
+             没有 TCP 时间戳时，cookie 无处存放窗口缩放和 SACK，所以这条连接不使用它们。\
+             不保存状态的代价：如果网络丢失了客户端的第一个 ACK，它的下一个报文段就与 cookie 对不上，\
+             只能得到 RST（试试 --loss 0.15 --seed 10）。"
+        }
         ("refused", Lang::En) => {
             "Connection refused. Nothing listens on the server's port: a closed port answers \
              every segment except a RST with a RST (RFC 9293 §3.10.7.1). The RST acknowledges \

@@ -31,6 +31,9 @@ struct PacketLine<'a> {
     arrival_us: Option<u64>,
     retransmission: bool,
     why: &'static str,
+    /// A third machine: the forged source of a packet, or where a packet went instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    third_party: Option<String>,
 }
 
 /// The lines of `--json` output, without newlines.
@@ -82,7 +85,9 @@ pub fn lines(run: &Run) -> Vec<String> {
                         crate::sim::Why::Normal => "normal",
                         crate::sim::Why::FastRetransmit => "fast_retransmit",
                         crate::sim::Why::Timeout => "timeout",
+                        crate::sim::Why::SynCookie => "syn_cookie",
                     },
+                    third_party: p.third_party.map(|a| a.to_string()),
                 })
             }
             // Narration is for people; the JSON stream carries facts only.

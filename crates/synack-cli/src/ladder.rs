@@ -66,19 +66,36 @@ pub fn label(p: &Packet) -> String {
 }
 
 /// A short mark for special segments, e.g. "fast retransmit".
-pub fn mark(p: &Packet, lang: Lang) -> Option<&'static str> {
-    if p.probe {
-        return Some(lang.pick("zero-window probe", "零窗口探测"));
+pub fn mark(p: &Packet, lang: Lang) -> Option<String> {
+    if let Some(other) = p.third_party {
+        let cookie = match p.why {
+            Why::SynCookie => lang.pick("SYN cookie ", "SYN cookie，"),
+            _ if p.retransmission => lang.pick("retransmit ", "重传，"),
+            _ => "",
+        };
+        return Some(match p.from {
+            Side::A => format!("{}{other}", lang.pick("forged source ", "伪造源地址 ")),
+            Side::B => format!(
+                "{cookie}{}{other}{}",
+                lang.pick("to ", "发往 "),
+                lang.pick(" (absent)", "（不存在）")
+            ),
+        });
     }
-    if p.keepalive {
-        return Some(lang.pick("keepalive probe", "保活探测"));
-    }
-    match p.why {
-        Why::FastRetransmit => Some(lang.pick("fast retransmit", "快速重传")),
-        Why::Timeout if p.retransmission => Some(lang.pick("RTO retransmit", "超时重传")),
-        _ if p.retransmission => Some(lang.pick("retransmit", "重传")),
-        _ => None,
-    }
+    let m = if p.probe {
+        lang.pick("zero-window probe", "零窗口探测")
+    } else if p.keepalive {
+        lang.pick("keepalive probe", "保活探测")
+    } else {
+        match p.why {
+            Why::FastRetransmit => lang.pick("fast retransmit", "快速重传"),
+            Why::Timeout if p.retransmission => lang.pick("RTO retransmit", "超时重传"),
+            Why::SynCookie => lang.pick("SYN cookie", "SYN cookie"),
+            _ if p.retransmission => lang.pick("retransmit", "重传"),
+            _ => return None,
+        }
+    };
+    Some(m.to_string())
 }
 
 pub fn ms(t: synack_proto::Instant) -> String {
@@ -127,7 +144,7 @@ fn packet_line(run: &Run, p: &Packet, lang: Lang) -> Line {
     };
     let style = if p.lost() {
         Style::Lost
-    } else if p.retransmission || p.why != Why::Normal {
+    } else if p.retransmission || p.why.is_retransmit() {
         Style::Retransmit
     } else {
         base
@@ -278,12 +295,24 @@ pub fn lines(run: &Run, lang: Lang) -> Vec<Line> {
                 }
             }
             Item::Note(i) => {
+                // Narration wraps rather than being cut: it is the part a newcomer reads.
                 let n = &run.notes[i];
                 let what = lang.pick(&n.en, &n.zh);
-                if n.host == Side::A {
-                    l.extend(left(&format!("» {what}"), Style::Note, Style::Plain));
-                } else {
-                    l.extend(right(&format!("{what} «"), Style::Note));
+                let parts = crate::text::wrap(what, INNER - 2);
+                for (k, part) in parts.iter().enumerate() {
+                    let line = if n.host == Side::A {
+                        let mark = if k == 0 { "»" } else { " " };
+                        left(&format!("{mark} {part}"), Style::Note, Style::Plain)
+                    } else {
+                        let mark = if k + 1 == parts.len() { "«" } else { " " };
+                        right(&format!("{part} {mark}"), Style::Note)
+                    };
+                    if k == 0 {
+                        l.extend(line);
+                    } else {
+                        out.push(std::mem::replace(&mut l, vec![time_cell(None)]));
+                        l.extend(line);
+                    }
                 }
             }
         }
@@ -418,6 +447,20 @@ pub fn summary(run: &Run, lang: Lang, color: bool) -> String {
             s.packets, s.packets_lost, s.fast_retransmits, s.rto_retransmits
         ),
     };
+    if s.syncookies_sent > 0 {
+        let _ = match lang {
+            Lang::En => writeln!(
+                out,
+                "  SYN cookies: {} sent, {} came back valid",
+                s.syncookies_sent, s.syncookies_validated
+            ),
+            Lang::Zh => writeln!(
+                out,
+                "  SYN cookie：发出 {} 个，{} 个被有效带回",
+                s.syncookies_sent, s.syncookies_validated
+            ),
+        };
+    }
     for side in [Side::A, Side::B] {
         let states: Vec<&str> = run.visited(side).iter().map(|s| s.as_str()).collect();
         let mut line = states.join(" → ");

@@ -4,6 +4,7 @@
 pub mod i18n;
 pub mod json;
 pub mod ladder;
+pub mod node;
 pub mod plot;
 pub mod scenario;
 pub mod script;

@@ -8,29 +8,51 @@
 //! pcap and the link counters all agree.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use synack_proto::{Instant, StateName};
-use synack_sim::{ConnNode, Endpoint, LinkEvent, Pair, Side, Tap, TapEvent};
-use synack_wire::{ChecksumMode, TcpRepr, parse_tcp};
+use synack_sim::{Endpoint, LinkEvent, Pair, Side, Tap, TapEvent};
+use synack_wire::{ChecksumMode, IpHeader, TcpRepr, parse_tcp};
+
+use crate::node::{Counts, Node};
 
 /// Decides whether a segment about to leave a host is one to lose.
-pub type Matcher = Box<dyn Fn(&ConnNode, &TcpRepr<'_>) -> bool>;
+pub type Matcher = Box<dyn Fn(&Node, &IpHeader, &TcpRepr<'_>) -> bool>;
 
-/// "Lose the `nth` segment (counting from 1) that `matches`."
+/// "Lose the `nth` segment (counting from 1) that `matches`", or every one that does.
 pub struct DropRule {
     matches: Matcher,
-    nth: usize,
+    /// `None`: every match.
+    nth: Option<usize>,
     seen: usize,
 }
 
 impl DropRule {
-    pub fn new(nth: usize, matches: impl Fn(&ConnNode, &TcpRepr<'_>) -> bool + 'static) -> Self {
+    pub fn new(nth: usize, matches: impl Fn(&Node, &TcpRepr<'_>) -> bool + 'static) -> Self {
         DropRule {
-            matches: Box::new(matches),
-            nth,
+            matches: Box::new(move |n, _, s| matches(n, s)),
+            nth: Some(nth),
             seen: 0,
         }
+    }
+
+    /// Loses every packet that `matches`, e.g. everything sent to an address that does not
+    /// exist.
+    pub fn every(matches: impl Fn(&Node, &IpHeader, &TcpRepr<'_>) -> bool + 'static) -> Self {
+        DropRule {
+            matches: Box::new(matches),
+            nth: None,
+            seen: 0,
+        }
+    }
+
+    fn hit(&mut self, node: &Node, ip: &IpHeader, seg: &TcpRepr<'_>) -> bool {
+        if self.nth.is_some_and(|n| self.seen >= n) || !(self.matches)(node, ip, seg) {
+            return false;
+        }
+        self.seen += 1;
+        self.nth.is_none_or(|n| self.seen == n)
     }
 }
 
@@ -43,6 +65,16 @@ pub enum Why {
     FastRetransmit,
     /// Sent because the retransmission timer expired (RFC 6298 §5).
     Timeout,
+    /// A SYN-ACK whose sequence number is a SYN cookie (RFC 4987 §3.6): the listener's SYN
+    /// queue was full, so it keeps no state for this SYN.
+    SynCookie,
+}
+
+impl Why {
+    /// Sent to repair a loss.
+    pub fn is_retransmit(self) -> bool {
+        matches!(self, Why::FastRetransmit | Why::Timeout)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,28 +86,31 @@ enum Release {
     Paused,
 }
 
-/// A [`ConnNode`] with aimed losses and a note of why each segment left.
+/// A demo side with aimed losses, packets injected from elsewhere on its network, and a note
+/// of why each segment left.
 pub struct Host {
-    pub node: ConnNode,
+    pub node: Node,
     drops: Vec<DropRule>,
     held: Option<Vec<u8>>,
     release: Release,
+    /// Packets that others on this side's network send at the given times (an attacker's
+    /// forged SYNs), oldest first.
+    injected: VecDeque<(Instant, Vec<u8>)>,
     /// One entry per packet handed to the link, in order.
     pub why: Vec<Why>,
-    fast_seen: u64,
-    rto_seen: u64,
+    seen: Counts,
 }
 
 impl Host {
-    pub fn new(node: ConnNode) -> Host {
+    pub fn new(node: Node) -> Host {
         Host {
             node,
             drops: Vec::new(),
             held: None,
             release: Release::Normal,
+            injected: VecDeque::new(),
             why: Vec::new(),
-            fast_seen: 0,
-            rto_seen: 0,
+            seen: Counts::default(),
         }
     }
 
@@ -83,18 +118,25 @@ impl Host {
         self.drops.push(rule);
     }
 
+    /// Sends `packet` from this side of the link at `at`, as if another machine there did.
+    pub fn inject(&mut self, at: Instant, packet: Vec<u8>) {
+        let i = self.injected.partition_point(|(t, _)| *t <= at);
+        self.injected.insert(i, (at, packet));
+    }
+
     fn classify(&mut self) -> Why {
-        let info = self.node.conn.info();
-        let why = if info.fast_retransmits > self.fast_seen {
+        let now = self.node.counts();
+        let why = if now.syncookies_sent > self.seen.syncookies_sent {
+            Why::SynCookie
+        } else if now.fast_retransmits > self.seen.fast_retransmits {
             Why::FastRetransmit
-        } else if info.rto_expirations > self.rto_seen {
+        } else if now.rto_retransmits > self.seen.rto_retransmits {
             Why::Timeout
         } else {
             Why::Normal
         };
         // A counter bump explains only the first segment sent after it.
-        self.fast_seen = info.fast_retransmits;
-        self.rto_seen = info.rto_expirations;
+        self.seen = now;
         why
     }
 }
@@ -116,18 +158,16 @@ impl Endpoint for Host {
         if self.held.is_some() {
             return None;
         }
+        if self.injected.front().is_some_and(|(t, _)| *t <= now) {
+            self.why.push(Why::Normal);
+            return self.injected.pop_front().map(|(_, p)| p);
+        }
         let packet = self.node.poll_transmit(now)?;
         let why = self.classify();
         self.why.push(why);
         let node = &self.node;
         let hit = match parse_tcp(&packet, ChecksumMode::Verify) {
-            Ok((_, seg)) => self.drops.iter_mut().any(|rule| {
-                if rule.seen >= rule.nth || !(rule.matches)(node, &seg) {
-                    return false;
-                }
-                rule.seen += 1;
-                rule.seen == rule.nth
-            }),
+            Ok((ip, seg)) => self.drops.iter_mut().any(|rule| rule.hit(node, &ip, &seg)),
             Err(_) => false,
         };
         if hit {
@@ -138,7 +178,11 @@ impl Endpoint for Host {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.node.poll_timeout()
+        let injected = self.injected.front().map(|(t, _)| *t);
+        match (self.node.poll_timeout(), injected) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -213,7 +257,7 @@ pub fn host_mut(pair: &mut SimPair, side: Side) -> &mut Host {
 }
 
 fn entered(h: &Host, state: StateName) -> Option<Instant> {
-    h.node.events.iter().find_map(|(at, e)| match e {
+    h.node.events().iter().find_map(|(at, e)| match e {
         synack_proto::Event::StateChanged { to, .. } if *to == state => Some(*at),
         _ => None,
     })
@@ -326,21 +370,16 @@ pub fn drive(
     }
 }
 
-/// Fetches this host's pending events into its node's log (user calls made by an action
-/// produce events that the node would otherwise only collect at its next packet).
-pub fn collect(h: &mut Host, now: Instant) {
-    while let Some(e) = h.node.conn.poll_event() {
-        h.node.events.push((now, e));
-    }
-}
-
 /// Decodes a packet for display; `None` for something that is not TCP over IP. Checksums are
 /// not checked: captures taken on a sending host with checksum offload carry unfinished ones,
 /// and the simulator's own packets are checked by the hosts that receive them.
 pub fn decode(packet: &[u8]) -> Option<TcpRepr<'_>> {
-    parse_tcp(packet, ChecksumMode::Ignore)
-        .ok()
-        .map(|(_, seg)| seg)
+    decode_ip(packet).map(|(_, seg)| seg)
+}
+
+/// [`decode`] with the IP header's addresses.
+pub fn decode_ip(packet: &[u8]) -> Option<(IpHeader, TcpRepr<'_>)> {
+    parse_tcp(packet, ChecksumMode::Ignore).ok()
 }
 
 /// Shared handle for a tap that the link owns and we read afterwards.

@@ -256,7 +256,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
     for (i, p) in run.packets.iter().enumerate() {
         let (x1, x2) = (x_of(p.from), x_of(p.from.other()));
         let y1 = rows.y(Kind::Send, i);
-        let special = p.retransmission || p.why != crate::sim::Why::Normal;
+        let special = p.retransmission || p.why.is_retransmit();
         let (color, head) = match (p.from, special) {
             (_, true) => ("#9467bd", "head-r"),
             (Side::A, false) => ("#1f77b4", "head-a"),
@@ -280,18 +280,38 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
                 arrow_label(&mut s, x1, y1, x2, y2, &text, color);
             }
             None => {
-                let xm = (x1 + x2) / 2.0;
+                // Most of the way across, so the label fits along the dashed line; the word
+                // "lost" goes past the cross, toward where the segment never arrived.
+                let xm = x1 + (x2 - x1) * 0.8;
                 let ym = y1 + ROW * 0.7;
+                let (lx, anchor) = if x2 > x1 {
+                    (xm + 10.0, "start")
+                } else {
+                    (xm - 10.0, "end")
+                };
                 let _ = writeln!(
                     s,
-                    r##"<line class="segment lost" x1="{x1:.0}" y1="{y1:.1}" x2="{xm:.0}" y2="{ym:.1}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5 3"/><path class="cross" d="M{:.1},{:.1} l10,10 m0,-10 l-10,10" stroke="#d62728" stroke-width="2.5"/><text x="{:.1}" y="{:.1}" fill="#d62728" font-weight="bold">{}</text>"##,
+                    r##"<line class="segment lost" x1="{x1:.0}" y1="{y1:.1}" x2="{xm:.0}" y2="{ym:.1}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5 3"/><path class="cross" d="M{:.1},{:.1} l10,10 m0,-10 l-10,10" stroke="#d62728" stroke-width="2.5"/><text x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" fill="#d62728" font-weight="bold">{}</text>"##,
                     xm - 5.0,
                     ym - 5.0,
-                    xm + 10.0,
                     ym + 4.0,
                     lang.pick("lost", "丢失")
                 );
-                arrow_label(&mut s, x1, y1, xm, ym, &text, "#d62728");
+                // The mark (why it was sent, where it went) under the line, so neither line
+                // of text runs past the cross.
+                let main = label(p);
+                arrow_label(&mut s, x1, y1, xm, ym, &main, "#d62728");
+                if let Some(m) = mark(p, lang) {
+                    arrow_label(
+                        &mut s,
+                        x1,
+                        y1 + 15.0,
+                        xm,
+                        ym + 15.0,
+                        &format!("[{m}]"),
+                        "#d62728",
+                    );
+                }
             }
         }
     }
@@ -396,11 +416,13 @@ fn arrow_label(s: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, text: &str, c
     // Text must read left to right: flip arrows that point left.
     let angle = if rightwards { angle } else { angle - 180.0 };
     let f = 0.06;
+    // A white halo under each label keeps it legible where other arrows cross it (bursts
+    // of segments in flight at once draw crossing lines).
     let (cx, cy) = (x1 + (x2 - x1) * f, y1 + (y2 - y1) * f);
     let anchor = if rightwards { "start" } else { "end" };
     let _ = writeln!(
         s,
-        r#"<text class="label" x="{cx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{color}" transform="rotate({angle:.2} {cx:.1} {cy:.1})">{}</text>"#,
+        r#"<text class="label" x="{cx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{color}" stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke" transform="rotate({angle:.2} {cx:.1} {cy:.1})">{}</text>"#,
         cy - 4.0,
         esc(text)
     );

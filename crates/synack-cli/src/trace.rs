@@ -40,6 +40,36 @@ fn ip_payload(link: DataLink, frame: &[u8]) -> Option<&[u8]> {
     }
 }
 
+type End = (IpAddr, u16);
+
+/// The connection to draw, client first: the first one whose handshake completed (its SYN's
+/// sender went on to ACK a SYN-ACK), so a capture that starts with a flood of SYNs from
+/// nowhere, or with the tail of an older connection, still shows the conversation; else
+/// `None`, and the first TCP packet decides.
+fn chosen(link: DataLink, frames: &[(std::time::Duration, Vec<u8>)]) -> Option<[End; 2]> {
+    // Per client → server direction: a SYN-ACK came back.
+    let mut answered: BTreeMap<(End, End), bool> = BTreeMap::new();
+    for (_, data) in frames {
+        let Some(Ok((ip, seg))) =
+            ip_payload(link, data).map(|b| parse_tcp(b, ChecksumMode::Ignore))
+        else {
+            continue;
+        };
+        let (src, dst) = ((ip.src, seg.src_port), (ip.dst, seg.dst_port));
+        let f = seg.flags;
+        if f.syn() && !f.ack() {
+            answered.entry((src, dst)).or_insert(false);
+        } else if f.syn() && f.ack() {
+            if let Some(a) = answered.get_mut(&(dst, src)) {
+                *a = true;
+            }
+        } else if f.ack() && !f.rst() && answered.get(&(src, dst)) == Some(&true) {
+            return Some([src, dst]);
+        }
+    }
+    None
+}
+
 /// What a trace found, for the report.
 pub struct Trace {
     pub run: Run,
@@ -62,14 +92,18 @@ pub fn read(path: &Path) -> Result<Trace, String> {
             "link type {link:?} is not supported (raw IP, Ethernet or Linux cooked only)"
         ));
     }
+    let mut frames = Vec::new();
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.map_err(|e| format!("{}: {e}", path.display()))?;
+        frames.push((packet.timestamp, packet.data.into_owned()));
+    }
     let mut events = Vec::new();
-    let mut ends: Option<[(IpAddr, u16); 2]> = None;
+    let mut ends: Option<[(IpAddr, u16); 2]> = chosen(link, &frames);
     let mut start: Option<std::time::Duration> = None;
     let mut skipped = 0;
     let mut bad_checksums = 0;
-    while let Some(packet) = reader.next_packet() {
-        let packet = packet.map_err(|e| format!("{}: {e}", path.display()))?;
-        let Some(bytes) = ip_payload(link, &packet.data) else {
+    for (timestamp, data) in &frames {
+        let Some(bytes) = ip_payload(link, data) else {
             skipped += 1;
             continue;
         };
@@ -100,9 +134,9 @@ pub fn read(path: &Path) -> Result<Trace, String> {
             skipped += 1;
             continue;
         };
-        let t0 = *start.get_or_insert(packet.timestamp);
+        let t0 = *start.get_or_insert(*timestamp);
         let at = Instant::from_micros(
-            u64::try_from(packet.timestamp.saturating_sub(t0).as_micros()).unwrap_or(u64::MAX),
+            u64::try_from(timestamp.saturating_sub(t0).as_micros()).unwrap_or(u64::MAX),
         );
         events.push(LinkEvent {
             id: events.len() as u64,
@@ -116,7 +150,7 @@ pub fn read(path: &Path) -> Result<Trace, String> {
     let Some(pair) = ends else {
         return Err(format!("{} holds no TCP packets", path.display()));
     };
-    let packets = scenario::packets(&events, [&Vec::new(), &Vec::new()]);
+    let packets = scenario::packets(&events, [&Vec::new(), &Vec::new()], [None, None]);
     let (initial, changes) = infer(&packets);
     let mut final_states = initial;
     for c in &changes {

@@ -40,7 +40,7 @@ fn class_count(doc: &roxmltree::Document<'_>, class: &str) -> usize {
 
 #[test]
 fn ladder_svgs_parse_and_draw_every_packet_and_state() {
-    for s in SCENARIOS.iter().filter(|s| s.available) {
+    for s in SCENARIOS.iter() {
         for lang in [Lang::En, Lang::Zh] {
             let r = run(s.name);
             let svg = synack_cli::svg::ladder(&r, lang);
@@ -142,11 +142,15 @@ fn time_sequence_graph_marks_losses_and_retransmissions() {
 /// which FIN arrived first in a simultaneous close).
 #[test]
 fn trace_infers_the_states_the_simulation_went_through() {
-    for s in SCENARIOS.iter().filter(|s| s.available) {
+    for s in SCENARIOS.iter() {
         let r = run(s.name);
         let path = tmp(&format!("trace-{}.pcap", s.name));
         std::fs::write(&path, r.pcap_bytes()).unwrap();
         let t = synack_cli::trace::read(&path).unwrap();
+        // The trace draws the one connection that completed its handshake: the flood's forged
+        // SYNs and the answers to them are other connections.
+        let mut r = r;
+        r.packets.retain(|p| p.third_party.is_none());
         assert_eq!(t.run.packets.len(), r.packets.len(), "{}", s.name);
         assert_eq!(t.bad_checksums, 0);
         for side in [Side::A, Side::B] {
@@ -162,6 +166,12 @@ fn trace_infers_the_states_the_simulation_went_through() {
             }
             if real.starts_with(&[StateName::Closed, StateName::Listen]) {
                 real.remove(0);
+            }
+            if s.name == "syn-flood" && side == Side::B {
+                // A cookie SYN-ACK looks like any other on the wire: the observer supposes
+                // SYN-RECEIVED where the server kept no state at all.
+                assert_eq!(real[..2], [StateName::Listen, StateName::Established]);
+                real.insert(1, StateName::SynReceived);
             }
             if s.name == "simultaneous-close" && side == Side::A {
                 assert_eq!(inferred.last(), Some(&StateName::TimeWait));

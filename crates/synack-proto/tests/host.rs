@@ -501,6 +501,7 @@ fn exchange(client_ip: &str, server: &str) {
     assert_eq!(net.b.recv(s, &mut buf), Ok(4));
     assert_eq!(&buf[..4], b"ping");
     net.b.send(s, b"pong!").unwrap();
+    events(&mut net.b);
     net.b.close(net.now, s).unwrap();
     net.settle();
     assert_eq!(net.a.recv(c, &mut buf), Ok(5));
@@ -512,6 +513,27 @@ fn exchange(client_ip: &str, server: &str) {
     assert_eq!(net.b.connection_count(), 1);
     net.advance(Duration::from_secs(61));
     assert_eq!(net.b.connection_count(), 0);
+    // After close the handle is released, yet every state the connection went through is
+    // still traced, and nothing else is reported for it.
+    let after_close = events(&mut net.b);
+    let moves: Vec<_> = after_close
+        .iter()
+        .map(|e| match *e {
+            HostEvent::StateChanged { conn, from, to, .. } if conn == s => (from, to),
+            ref other => panic!("only state changes after close, got {other:?}"),
+        })
+        .collect();
+    use StateName::*;
+    assert_eq!(
+        moves,
+        [
+            (Established, FinWait1),
+            (FinWait1, FinWait2),
+            (FinWait2, TimeWait),
+            (TimeWait, Closed)
+        ]
+    );
+    assert_eq!(net.b.state(s), Err(HostError::InvalidHandle));
     let (ca, cb) = (*net.a.counters(), *net.b.counters());
     assert_eq!(
         (ca.active_opens, ca.passive_opens, ca.curr_estab),

@@ -42,7 +42,7 @@ pub mod tap;
 pub use endpoint::Endpoint;
 pub use hostnode::{HostApp, HostNode};
 pub use link::{ConfigError, Delivery, Fate, Link, LinkConfig, LinkEvent, LinkStats, Side};
-pub use node::{App, ConnNode};
+pub use node::{App, AppIo, ConnNode};
 pub use pair::{Pair, SimError};
 pub use pcap::{Capture, PcapTap, PcapWriter};
 pub use synack_proto::Instant;

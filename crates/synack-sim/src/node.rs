@@ -37,6 +37,67 @@ pub struct App {
     pub closed: bool,
 }
 
+/// What the scripted [`App`] needs from whatever holds its connection: a lone
+/// [`Connection`], or one connection of a multi-connection host.
+pub trait AppIo {
+    /// Takes what fits of `data`; `None` when nothing can be written now.
+    fn send(&mut self, data: &[u8]) -> Option<usize>;
+    /// Reads into `buf`: `Some(0)` at end of stream, `None` when nothing can be read now.
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize>;
+    fn shutdown_write(&mut self);
+    fn close(&mut self, now: Instant);
+}
+
+impl App {
+    /// Does what the script asks as far as the connection lets it: write, read (into
+    /// `scratch`, a buffer the caller keeps so that the many calls with nothing to read do
+    /// not each zero a fresh one), shut down, close.
+    pub fn run(&mut self, io: &mut impl AppIo, now: Instant, scratch: &mut [u8]) {
+        while self.sent < self.to_send.len() {
+            match io.send(&self.to_send[self.sent..]) {
+                Some(n) if n > 0 => self.sent += n,
+                _ => break,
+            }
+        }
+        if self.reads {
+            loop {
+                match io.recv(scratch) {
+                    Some(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Some(n) => self.received.extend_from_slice(&scratch[..n]),
+                    None => break,
+                }
+            }
+        }
+        let done_sending = self.sent == self.to_send.len();
+        if self.shutdown_after_send && done_sending && !self.shut_down {
+            self.shut_down = true;
+            io.shutdown_write();
+        }
+        if self.close_on_eof && self.eof && done_sending && !self.closed {
+            self.closed = true;
+            io.close(now);
+        }
+    }
+}
+
+impl AppIo for Connection {
+    fn send(&mut self, data: &[u8]) -> Option<usize> {
+        Connection::send(self, data).ok()
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        Connection::recv(self, buf).ok()
+    }
+    fn shutdown_write(&mut self) {
+        let _ = Connection::shutdown_write(self);
+    }
+    fn close(&mut self, now: Instant) {
+        let _ = Connection::close(self, now);
+    }
+}
+
 /// One connection on a simulated host.
 pub struct ConnNode {
     pub conn: Connection,
@@ -48,6 +109,8 @@ pub struct ConnNode {
     /// Packets dropped because they did not parse (bad checksum after corruption, say).
     pub malformed: u64,
     payload: Vec<u8>,
+    /// Where the application reads into.
+    read_buf: Vec<u8>,
 }
 
 impl ConnNode {
@@ -63,6 +126,7 @@ impl ConnNode {
             events: Vec::new(),
             malformed: 0,
             payload: vec![0; 65536],
+            read_buf: vec![0; 16 * 1024],
         };
         node.collect_events(Instant::ZERO);
         node
@@ -76,35 +140,7 @@ impl ConnNode {
 
     /// Runs the scripted application against the connection's buffers.
     fn run_app(&mut self, now: Instant) {
-        let app = &mut self.app;
-        while app.sent < app.to_send.len() {
-            match self.conn.send(&app.to_send[app.sent..]) {
-                Ok(n) => app.sent += n,
-                Err(_) => break,
-            }
-        }
-        if app.reads {
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                match self.conn.recv(&mut buf) {
-                    Ok(0) => {
-                        app.eof = true;
-                        break;
-                    }
-                    Ok(n) => app.received.extend_from_slice(&buf[..n]),
-                    Err(_) => break,
-                }
-            }
-        }
-        let done_sending = app.sent == app.to_send.len();
-        if app.shutdown_after_send && done_sending && !app.shut_down {
-            app.shut_down = true;
-            let _ = self.conn.shutdown_write();
-        }
-        if app.close_on_eof && app.eof && done_sending && !app.closed {
-            app.closed = true;
-            let _ = self.conn.close(now);
-        }
+        self.app.run(&mut self.conn, now, &mut self.read_buf);
         self.collect_events(now);
     }
 }

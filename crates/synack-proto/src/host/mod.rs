@@ -157,8 +157,9 @@ pub enum HostEvent {
     Closed(ConnId, Option<Error>),
     /// A connection moved along an edge of [`crate::TRANSITIONS`]. Reported for half-open
     /// connections too (LISTEN → SYN-RECEIVED → ESTABLISHED), before `Accepted` names them,
-    /// so tools can draw every handshake. Nothing is reported for a connection after the
-    /// user closed or aborted it.
+    /// so tools can draw every handshake, and after the user closed the connection too (its
+    /// FIN-WAIT and TIME-WAIT states), so they can draw every close. The handle named is then
+    /// stale for every call: it only says which connection moved.
     StateChanged {
         conn: ConnId,
         from: StateName,
@@ -1150,11 +1151,15 @@ impl Host {
             Event::Writable => HostEvent::Writable(id),
             Event::Closed { error } => HostEvent::Closed(id, error),
         };
+        // State changes are a trace of the protocol (tools draw them, as Linux's
+        // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
+        // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
+        // for a user who still holds the handle.
         let e_released = self.slots[id.index as usize]
             .entry
             .as_ref()
             .is_none_or(|e| e.released);
-        if !e_released {
+        if !e_released || matches!(host_ev, HostEvent::StateChanged { .. }) {
             self.events.push_back(host_ev);
         }
     }
