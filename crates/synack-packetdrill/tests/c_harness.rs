@@ -48,6 +48,7 @@ fn a_c_program_drives_a_handshake_through_the_interface() {
             "handshake ok",
             "data and retransmission ok",
             "blocking read ok",
+            "blocking connect ok",
             "all ok"
         ]
     );
