@@ -732,7 +732,7 @@ impl Runner {
             }
         };
         self.current = Some(fi);
-        if seg.flags.syn {
+        if seg.flags.syn && p.flags.syn {
             // Every SYN (re)starts synack's sequence space: a new incarnation of the same
             // 4-tuple (a SYN reopening TIME-WAIT) has a new ISN.
             self.flows[fi].local_off = Some(seg.seq.wrapping_sub(p.seq));
