@@ -20,9 +20,13 @@
 //! Every change (a packet in, a clock step, a call finishing) bumps a *generation*. Before
 //! the clock moves on and before `netdev_receive` decides nothing is queued, the library
 //! waits until each waiter has retried at the current generation, so a blocked call sees
-//! each event at the virtual time it happened, never later.
+//! each event at the virtual time it happened, never later. And once a blocked call has
+//! returned, the clock also waits (briefly, in real time) for that thread's next call into
+//! the library: packetdrill's syscall thread reads the clock right after a blocking call
+//! returns (`end_syscall` in run_system_call.c) to check the call's end time, and the main
+//! thread must not have moved the clock on in the meantime.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
@@ -45,6 +49,10 @@ pub const DEFAULT_SOURCE_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0,
 /// A waiter only needs the mutex to retry, so this bound is reached only if a thread is
 /// starved; it keeps a bug from turning into a hang.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long (real time) the clock waits for a thread whose blocked call returned to call
+/// into the library again (to read the clock). A caller that never does costs this once.
+const RETURN_LIMIT: Duration = Duration::from_millis(100);
 
 /// Timer firings one clock move may take before it gives up stepping and jumps (a timer
 /// that keeps re-arming at the same instant must not spin forever).
@@ -78,6 +86,9 @@ pub struct World {
     generation: u64,
     waiters: BTreeMap<u64, Waiter>,
     next_waiter: u64,
+    /// Threads whose blocked call returned and which have not called in since, with the
+    /// real time the call returned.
+    returning: HashMap<ThreadId, RealInstant>,
     /// Next port tried for an active open the library binds itself (no `local=`).
     pub next_port: u16,
     scratch: Vec<u8>,
@@ -105,8 +116,13 @@ impl World {
         self.generation = self.generation.wrapping_add(1);
     }
 
-    fn caught_up(&self) -> bool {
-        self.waiters.values().all(|w| w.seen == self.generation)
+    /// Whether every blocked call has seen the current generation and every thread whose
+    /// blocked call returned has called back in (or took too long to).
+    fn caught_up(&mut self) -> bool {
+        let now = RealInstant::now();
+        self.returning
+            .retain(|_, at| now.saturating_duration_since(*at) < RETURN_LIMIT);
+        self.returning.is_empty() && self.waiters.values().all(|w| w.seen == self.generation)
     }
 
     fn earliest_until(&self) -> Option<u64> {
@@ -165,6 +181,7 @@ impl Instance {
             generation: 0,
             waiters: BTreeMap::new(),
             next_waiter: 0,
+            returning: HashMap::new(),
             next_port: *settings.host.ephemeral_ports.start(),
             scratch: vec![0; MAX_DATAGRAM],
         };
@@ -191,7 +208,12 @@ impl Instance {
         }
         // A panic while the lock was held (caught at the FFI boundary) may have left the
         // stack half-updated: refuse to go on rather than guess.
-        self.world.lock().map_err(|_| libc::EIO)
+        let mut w = self.world.lock().map_err(|_| libc::EIO)?;
+        if w.returning.remove(&thread::current().id()).is_some() {
+            // The clock may be waiting for this thread to call back in.
+            self.changed.notify_all();
+        }
+        Ok(w)
     }
 
     fn wait<'a>(&self, w: MutexGuard<'a, World>) -> Result<MutexGuard<'a, World>, c_int> {
@@ -224,7 +246,8 @@ impl Instance {
             if left.is_zero() {
                 break;
             }
-            w = self.wait_timeout(w, left)?;
+            // Wake at least when a returning thread's grace runs out.
+            w = self.wait_timeout(w, left.min(RETURN_LIMIT))?;
         }
         Ok(w)
     }
@@ -275,6 +298,8 @@ impl Instance {
                 Step::Done(r) => {
                     if let Some(id) = me {
                         w.waiters.remove(&id);
+                        w.returning
+                            .insert(thread::current().id(), RealInstant::now());
                     }
                     self.changed(&mut w);
                     return r;

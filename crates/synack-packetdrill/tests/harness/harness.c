@@ -228,11 +228,13 @@ static struct sockaddr_in sin4(const char *ip, uint16_t port)
 
 /* ------------------------------------------------------------------ a blocking call on a thread */
 
-enum op { OP_ACCEPT, OP_READ, OP_CONNECT };
+enum op { OP_ACCEPT, OP_READ, OP_CONNECT, OP_POLL };
 struct call {
 	enum op op;
 	int fd;
 	int result, err;
+	long long end; /* the clock right after the call, read as packetdrill's end_syscall does */
+	int delay_ms;  /* real time spent between the return and reading the clock */
 	char buf[64];
 	struct sockaddr_in peer;
 	volatile pid_t tid;
@@ -258,8 +260,21 @@ static void *run_call(void *arg)
 	case OP_CONNECT:
 		c->result = ifc.connect(UD, c->fd, (struct sockaddr *)&to, sizeof to);
 		break;
+	case OP_POLL: {
+		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+		c->result = ifc.poll(UD, &pf, 1, 100);
+		break;
+	}
 	}
 	c->err = errno;
+	if (c->delay_ms) {
+		/* Widens the window in which the main thread could run the clock ahead of a
+		 * returned call (packetdrill does some work there too); stays well inside the
+		 * library's 100 ms grace. */
+		struct timespec d = {0, c->delay_ms * 1000000L};
+		nanosleep(&d, NULL);
+	}
+	c->end = now_us();
 	__sync_synchronize();
 	c->done = 1;
 	return NULL;
@@ -404,16 +419,22 @@ static void passive(const char *so)
 	inject(&(struct seg){R, L, 40000, 8080, 1007, iss + 9, ACK, 65535, 0, NULL});
 
 	/* A blocking accept on the syscall thread, woken by a handshake. */
-	struct call c = {.op = OP_ACCEPT, .fd = 3};
+	struct call c = {.op = OP_ACCEPT, .fd = 3, .delay_ms = 5};
 	start_blocking(&c);
 	inject(&(struct seg){R, L, 40001, 8080, 5000, 0, SYN, 65535, 1460, NULL});
 	receive(&p);
 	OK(p.flags == (SYN | ACK) && p.ack == 5001 && p.dport == 40001, "second SYN-ACK");
 	OK(!c.done, "accept returned before the handshake completed");
+	long long t_ack = now_us();
 	inject(&(struct seg){R, L, 40001, 8080, 5001, p.seq + 1, ACK, 65535, 0, NULL});
+	/* packetdrill's main thread goes straight on to its next event, sleeping towards it;
+	 * the clock must not run ahead of the accept's return. */
+	OK(ifc.usleep(UD, 500000) == 0, "usleep");
 	finish_blocking(&c);
 	OK(c.result == 5 && ntohs(c.peer.sin_port) == 40001, "blocking accept: %d errno %d",
 	   c.result, c.err);
+	OK(c.end == t_ack + 1, "accept returned at +%lld us after the ACK, want +1 (one tick)",
+	   c.end - t_ack);
 	uint32_t iss2 = p.seq;
 
 	/* A blocking read woken by data. */
@@ -425,6 +446,16 @@ static void passive(const char *so)
 	   r.err);
 	receive(&p);
 	OK(p.flags == ACK && p.ack == 5005 && p.dport == 40001, "ACK of ping: ack %u", p.ack);
+
+	/* A blocking poll on the syscall thread times out at its own deadline while the main
+	 * thread sleeps far past it. */
+	struct call pc = {.op = OP_POLL, .fd = 5};
+	long long t_poll = now_us();
+	start_blocking(&pc);
+	OK(ifc.usleep(UD, 1000000) == 0, "usleep");
+	finish_blocking(&pc);
+	OK(pc.result == 0, "poll timeout: %d errno %d", pc.result, pc.err);
+	OK(pc.end == t_poll + 100000 + 1, "poll(100 ms) returned at +%lld us", pc.end - t_poll);
 
 	/* fcntl through the variadic slot, with two and with three arguments. */
 	OK(ifc.fcntl(UD, 4, F_GETFL) == O_RDWR, "F_GETFL");
