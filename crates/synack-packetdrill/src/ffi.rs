@@ -789,3 +789,48 @@ pub unsafe extern "C" fn packetdrill_interface_init(
         eprintln!("synack-packetdrill: packetdrill_interface_init panicked");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errno() -> c_int {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    #[test]
+    fn a_panic_becomes_minus_one_and_eio() {
+        set_errno(0);
+        let r: c_int = guard(-1, || panic!("deliberate"));
+        assert_eq!((r, errno()), (-1, libc::EIO));
+    }
+
+    #[test]
+    fn errors_set_errno_and_successes_leave_it() {
+        set_errno(0);
+        assert_eq!(guard(-1, || Err(libc::EBADF)), -1);
+        assert_eq!(errno(), libc::EBADF);
+        assert_eq!(guard(-1, || Ok(7)), 7);
+        assert_eq!(errno(), libc::EBADF);
+    }
+
+    #[test]
+    fn init_fills_every_slot_and_survives_null_arguments() {
+        let mut ifc = std::mem::MaybeUninit::<PacketdrillInterface>::zeroed();
+        unsafe { packetdrill_interface_init(ptr::null(), ifc.as_mut_ptr()) };
+        let ifc = unsafe { ifc.assume_init() };
+        assert!(!ifc.userdata.is_null());
+        let slots = unsafe {
+            std::slice::from_raw_parts(
+                (&raw const ifc.free).cast::<*const c_void>(),
+                std::mem::size_of::<PacketdrillInterface>() / std::mem::size_of::<usize>() - 1,
+            )
+        };
+        assert!(slots.iter().all(|p| !p.is_null()));
+        let fd =
+            unsafe { (ifc.socket.unwrap())(ifc.userdata, libc::AF_INET, libc::SOCK_STREAM, 0) };
+        assert_eq!(fd, 3);
+        unsafe { (ifc.free.unwrap())(ifc.userdata) };
+        unsafe { packetdrill_interface_init(ptr::null(), ptr::null_mut()) };
+    }
+}
