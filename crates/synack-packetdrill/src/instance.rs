@@ -51,8 +51,10 @@ pub const DEFAULT_SOURCE_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0,
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(2);
 
 /// How long (real time) the clock waits for a thread whose blocked call returned to call
-/// into the library again (to read the clock). A caller that never does costs this once.
-const RETURN_LIMIT: Duration = Duration::from_millis(100);
+/// into the library again (to read the clock). packetdrill does so at once; the bound only
+/// has to outlast a descheduled thread on a loaded machine. A caller that never calls back
+/// costs this once per blocked call.
+const RETURN_LIMIT: Duration = Duration::from_secs(1);
 
 /// Timer firings one clock move may take before it gives up stepping and jumps (a timer
 /// that keeps re-arming at the same instant must not spin forever).

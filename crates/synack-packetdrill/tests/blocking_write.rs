@@ -73,7 +73,13 @@ fn a_write_bigger_than_the_send_buffer_blocks_until_acks_make_room() {
     let data: Vec<u8> = (0..20_000u32).map(|k| (k % 251) as u8).collect();
     let writer = {
         let (i, data) = (Arc::clone(&i), data.clone());
-        thread::spawn(move || i.write(fd, &data, false))
+        thread::spawn(move || {
+            let r = i.write(fd, &data, false);
+            // Read the clock after the call, as packetdrill's syscall thread does; until
+            // then the library holds the clock for it.
+            i.now_ticking().unwrap();
+            r
+        })
     };
 
     let mut got = Vec::new();

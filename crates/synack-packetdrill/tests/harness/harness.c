@@ -270,7 +270,7 @@ static void *run_call(void *arg)
 	if (c->delay_ms) {
 		/* Widens the window in which the main thread could run the clock ahead of a
 		 * returned call (packetdrill does some work there too); stays well inside the
-		 * library's 100 ms grace. */
+		 * library's 1 s grace. */
 		struct timespec d = {0, c->delay_ms * 1000000L};
 		nanosleep(&d, NULL);
 	}
