@@ -569,6 +569,7 @@ static void edges(const char *so)
 	long long waited = (e.tv_sec - s.tv_sec) * 1000000000LL + (e.tv_nsec - s.tv_nsec);
 	OK(waited >= 30000000LL, "gave up after %lld ns, before idle_ms", waited);
 	OK(ifc.netdev_send(UD, NULL, 40) == -1 && errno == EFAULT, "NULL packet: %d", errno);
+	memset(b, 0x45, 3);
 	OK(ifc.netdev_send(UD, b, 3) == 0, "a runt packet is dropped, not fatal");
 	OK(ifc.socket(NULL, AF_INET, SOCK_STREAM, 0) == -1 && errno == EFAULT, "NULL userdata");
 	OK(ifc.gettimeofday(UD, NULL, NULL) == -1 && errno == EFAULT, "NULL timeval");
