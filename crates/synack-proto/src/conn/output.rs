@@ -15,6 +15,7 @@ impl Connection {
     /// The next segment to send, if any. Payload bytes are copied into `buf`, which should
     /// hold at least one MSS; the returned segment borrows them.
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+        self.clock = self.clock.max(now);
         if let Some(reset) = self.resets.pop_front() {
             let mut flags = TcpFlags::RST;
             if reset.ack.is_some() {

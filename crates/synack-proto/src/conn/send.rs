@@ -8,6 +8,7 @@
 use alloc::collections::VecDeque;
 
 use super::rtt::RttEstimator;
+use super::tuning::send_buffer_wanted;
 use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -64,6 +65,7 @@ pub(crate) struct Sender {
     /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
     pub syn_retransmitted: bool,
     buf: VecDeque<u8>,
+    /// The buffer's current size: starts at `Config::send_buffer`, grown by auto-tuning.
     capacity: usize,
     /// Counters for `info()`.
     pub bytes_acked: u64,
@@ -143,6 +145,17 @@ impl Sender {
 
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Send-buffer auto-tuning: after the congestion window grew, make room for twice what
+    /// may be in flight, up to `limit`. The buffer never shrinks.
+    pub fn autotune(&mut self, limit: usize) {
+        let wanted = send_buffer_wanted(self.cwnd, self.max_wnd).min(limit);
+        self.capacity = self.capacity.max(wanted);
     }
 
     /// Appends what fits of `data`; returns how many bytes were taken.
