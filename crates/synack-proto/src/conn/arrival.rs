@@ -375,7 +375,10 @@ impl Connection {
             return;
         }
 
-        // Sixth (URG): urgent data is delivered in line; nothing more to do.
+        // Sixth (URG): we offer no out-of-band interface, so urgent data stays in line with the
+        // rest of the stream (RFC 9293 §3.8.5; RFC 6093 recommends in-line delivery); the
+        // urgent pointer moves nothing and drops nothing. Whether it points at or past the
+        // last urgent byte, the ambiguity RFC 6093 settles, therefore does not matter.
         // Seventh and eighth: text and FIN.
         let data_seq = seq + u32::from(syn);
         self.process_text_and_fin(now, data_seq, seg);
