@@ -48,6 +48,9 @@ pub struct ConnNode {
     /// Packets dropped because they did not parse (bad checksum after corruption, say).
     pub malformed: u64,
     payload: Vec<u8>,
+    /// Where the application reads into; kept so that the many calls with nothing to read do
+    /// not each zero a fresh buffer.
+    read_buf: Vec<u8>,
 }
 
 impl ConnNode {
@@ -63,6 +66,7 @@ impl ConnNode {
             events: Vec::new(),
             malformed: 0,
             payload: vec![0; 65536],
+            read_buf: vec![0; 16 * 1024],
         };
         node.collect_events(Instant::ZERO);
         node
@@ -84,9 +88,9 @@ impl ConnNode {
             }
         }
         if app.reads {
-            let mut buf = [0u8; 16 * 1024];
+            let buf = &mut self.read_buf;
             loop {
-                match self.conn.recv(&mut buf) {
+                match self.conn.recv(buf) {
                     Ok(0) => {
                         app.eof = true;
                         break;

@@ -105,7 +105,8 @@ impl Connection {
         let offer_sack = self.config.sack;
         let ack_now = self.ack_now;
         let nodelay = self.config.nodelay;
-        let rcv_wscale = self.config.rcv_wscale();
+        // Computed only for the SYN: it walks the shifts, and every data segment comes here.
+        let rcv_wscale = || self.config.rcv_wscale();
         let ws_ok = self.window_scaling;
         let timestamps = self.timestamps;
         let sack = self.sack;
@@ -143,7 +144,7 @@ impl Connection {
             options.mss = Some(config_mss);
             match &rcv {
                 None => {
-                    options.window_scale = offer_ws.then_some(rcv_wscale);
+                    options.window_scale = offer_ws.then(rcv_wscale);
                     options.sack_permitted = offer_sack;
                     options.timestamps = offer_ts.then_some(Timestamps {
                         tsval: ts_val,
