@@ -347,3 +347,33 @@ fn the_send_buffer_grows_to_twice_what_the_peer_lets_fly_and_no_further() {
     assert_eq!(p.a.send_buffer_size(), 2 * 65535);
     assert_eq!(p.b.recv_buffer_size(), 64 * 1024);
 }
+
+#[test]
+fn unsent_data_is_limited_but_data_in_flight_is_not() {
+    let config = Config {
+        notsent_lowat: Some(3000),
+        // So the 80-byte tail goes out behind the two full segments.
+        nodelay: true,
+        ..plain_config()
+    };
+    let mut d = Driver::established_with(config);
+    let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    assert_eq!(d.c.send(&data), Ok(3000), "3000 unsent bytes at most");
+    assert_eq!(
+        d.c.send(&data[3000..]),
+        Err(synack_proto::Error::WouldBlock)
+    );
+    d.events.clear();
+    let out = d.out();
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
+    // Sent, not yet acknowledged: the room is back, and the user is told.
+    assert!(d.events.contains(&synack_proto::Event::Writable));
+    assert_eq!(d.c.send(&data[3000..]), Ok(3000));
+    assert_eq!(d.c.info().send_buffered, 6000);
+    // Without the limit, the whole buffer takes unsent data.
+    let mut d = Driver::established_with(Config {
+        notsent_lowat: None,
+        ..plain_config()
+    });
+    assert_eq!(d.c.send(&data), Ok(10_000));
+}

@@ -502,6 +502,7 @@ impl Connection {
         snd.update_persist_timer(now);
         let fin_acked = snd.fin_acked();
         if acked.data > 0 {
+            snd.write_blocked = false;
             self.events.push_back(Event::Writable);
         }
 

@@ -244,6 +244,10 @@ impl Connection {
                 snd.nxt = end;
             }
             snd.max = snd.max.max(end);
+            // Sending shrinks the unsent data, which may be what held a write back.
+            if snd.take_writable() {
+                self.events.push_back(super::Event::Writable);
+            }
             if is_probe {
                 // The persist timer, not the retransmission timer, looks after probes.
                 snd.probe_due = false;
