@@ -377,3 +377,55 @@ fn unsent_data_is_limited_but_data_in_flight_is_not() {
     });
     assert_eq!(d.c.send(&data), Ok(10_000));
 }
+
+#[test]
+fn a_reader_that_keeps_up_gets_a_bigger_window_announced_at_once() {
+    use synack_proto::Instant;
+    use synack_proto::conn::ts_clock;
+    // 16 KiB that may grow to 1 MiB (shift 5), timestamps for the receiver's RTT.
+    let config = Config {
+        recv_buffer: 16 * 1024,
+        recv_buffer_max: 1 << 20,
+        window_scaling: true,
+        timestamps: true,
+        ..plain_config()
+    };
+    let mut d = Driver::new(Connection::connect(&config, LOCAL_PORT, REMOTE_PORT, ISS));
+    d.out();
+    let ts = |ms: u64| ts_clock(ISS, Instant::from_millis(ms));
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460).ws(0).ts(100, ts(0)));
+    d.out();
+    let mut sent = 0u32;
+    // A window's worth (11 segments of 1448) arrives each 20 ms round trip, echoing the
+    // TSval of our ACKs of the round trip before; the user reads it all at once.
+    for (round, echo) in [(20, 0), (40, 20)] {
+        d.now = Instant::from_millis(round);
+        for i in 0..11u32 {
+            let data = vec![round as u8; 1448];
+            d.input(
+                seg("P.", P + sent, ISS + 1)
+                    .data(&data)
+                    .ts(101 + i, ts(echo)),
+            );
+            sent += 1448;
+        }
+        d.out();
+        assert_eq!(d.read_all().len(), 11 * 1448);
+        if round == 20 {
+            // The first round only starts the measurement: the buffer is as it was, and the
+            // window it reopens is announced (16384 in units of 32).
+            assert_eq!(d.c.recv_buffer_size(), 16 * 1024);
+            let out = d.out();
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!((out[0].ack, out[0].win), (P + sent, 512));
+        }
+    }
+    assert_eq!(d.c.info().rcv_rtt, Some(Duration::from_millis(20)));
+    // 15928 bytes read in one round trip, more than the 14480 assumed at the start: the
+    // buffer grows to two round trips of that, scaled by the growth, plus 16 segments:
+    // 2 × 15928 × 4/4 + 16 × 1448.
+    assert_eq!(d.c.recv_buffer_size(), 55_024);
+    let out = d.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ack, out[0].win), (P + sent, 55_024 >> 5));
+}
