@@ -429,3 +429,41 @@ fn a_reader_that_keeps_up_gets_a_bigger_window_announced_at_once() {
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!((out[0].ack, out[0].win), (P + sent, 55_024 >> 5));
 }
+
+#[test]
+fn without_timestamps_the_receiver_times_a_window_and_still_grows() {
+    let config = Config {
+        timestamps: false,
+        ..tuned(64 * 1024, 1 << 20)
+    };
+    let (p, _) = bulk(
+        &config,
+        &config,
+        Duration::from_millis(10),
+        Duration::from_millis(800),
+        |c, _| read_all(c),
+    );
+    let info = p.b.info();
+    assert!(!info.timestamps);
+    let rtt = info.rcv_rtt.expect("a window's arrival was timed");
+    assert!(
+        rtt >= Duration::from_millis(20),
+        "{rtt:?}: at least one round trip"
+    );
+    assert!(p.b.recv_buffer_size() > 4 * 64 * 1024);
+}
+
+#[test]
+fn buffered_bytes_counts_unsent_unread_and_out_of_order_data() {
+    let mut d = Driver::established();
+    assert_eq!(d.c.buffered_bytes(), 0);
+    d.c.send(&[1; 100]).unwrap();
+    d.input(seg("P.", P, ISS + 1).data(&[2; 30]));
+    d.input(seg("P.", P + 40, ISS + 1).data(&[3; 5]));
+    assert_eq!(d.c.buffered_bytes(), 100 + 30 + 5);
+    assert_eq!(d.c.info().recv_out_of_order, 5);
+    d.read_all();
+    assert_eq!(d.c.buffered_bytes(), 105);
+    assert_eq!(d.c.send_buffer_size(), plain_config().send_buffer);
+    assert_eq!(d.c.recv_buffer_size(), plain_config().recv_buffer);
+}
