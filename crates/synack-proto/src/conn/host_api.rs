@@ -85,10 +85,13 @@ impl Connection {
         } else {
             0
         };
-        let mut rcv = Receiver::new(irs, config.recv_buffer, rcv_wscale);
+        let mut rcv = Receiver::new(irs, config, rcv_wscale);
         if let (true, Some(ts)) = (timestamps, ack.options.timestamps) {
             rcv.ts_recent = Some((ts.tsval, now));
         }
+        rcv.mss = usize::from(config.mss)
+            .saturating_sub(overhead as usize)
+            .max(1);
         c.window_scaling = window_scale.is_some();
         c.sack = sack;
         c.timestamps = timestamps;
