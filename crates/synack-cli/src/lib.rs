@@ -7,6 +7,7 @@ pub mod ladder;
 pub mod node;
 pub mod plot;
 pub mod scenario;
+pub mod script;
 pub mod sim;
 pub mod states;
 pub mod svg;

@@ -48,6 +48,42 @@ enum Command {
     Trace(TraceArgs),
     /// Draw a scenario's time-sequence graph (sequence number against time) as SVG.
     Plot(PlotArgs),
+    /// Run packetdrill-format scripts against synack on virtual time.
+    ///
+    /// Prints one line per script and ends with `N passed, M failed`; the exit status is
+    /// non-zero if any script failed. A mismatch shows the expected and the actual packet.
+    Script(ScriptArgs),
+}
+
+#[derive(Args)]
+struct ScriptArgs {
+    /// The scripts to run.
+    #[arg(required = true)]
+    files: Vec<std::path::PathBuf>,
+    /// One JSON object per script, then one with the counts.
+    #[arg(long)]
+    json: bool,
+    /// How far an outbound packet may be from its script time, in microseconds (a script's
+    /// own --tolerance_usecs line wins).
+    #[arg(long, default_value_t = 4000)]
+    tolerance_usecs: u64,
+    /// Also print what was skipped (shell commands without a synack knob).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn script(args: ScriptArgs) -> Result<(), String> {
+    let config = synack_script::RunConfig {
+        tolerance_usecs: args.tolerance_usecs,
+        ..Default::default()
+    };
+    let out = synack_cli::script::run(&args.files, &config, args.json, args.verbose);
+    let _ = std::io::stdout().lock().write_all(out.text.as_bytes());
+    if out.all_passed {
+        Ok(())
+    } else {
+        Err("some scripts failed".into())
+    }
 }
 
 #[derive(Args)]
@@ -275,6 +311,7 @@ fn main() -> ExitCode {
         Command::States(args) => states(args),
         Command::Plot(args) => plot(args),
         Command::Trace(args) => trace(args),
+        Command::Script(args) => script(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

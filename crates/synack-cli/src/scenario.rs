@@ -298,6 +298,9 @@ pub fn demo_config() -> Config {
         mss: 500,
         recv_buffer: 64_000,
         send_buffer: 64_000,
+        // Fixed buffers: no auto-tuning, and so no window scaling to round the windows shown.
+        recv_buffer_max: 64_000,
+        send_buffer_max: 64_000,
         // Timestamps would add 12 bytes to every segment and a column of numbers to every line;
         // the demo is about the state machine, so it leaves them off.
         timestamps: false,

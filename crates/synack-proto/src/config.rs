@@ -23,10 +23,24 @@ pub struct Config {
     pub fin_wait2_timeout: Duration,
     /// The MSS we announce: the largest segment we can receive (RFC 9293 §3.7.1).
     pub mss: u16,
-    /// Receive buffer size in bytes; the advertised window never exceeds it.
+    /// Initial receive buffer size in bytes; the advertised window never exceeds the buffer.
     pub recv_buffer: usize,
-    /// Send buffer size in bytes; `send` accepts no more than this unacknowledged.
+    /// Largest the receive buffer may grow to by auto-tuning (Linux `tcp_rmem[2]`); the
+    /// window-scale shift is chosen so this much can be advertised. At or below `recv_buffer`,
+    /// the buffer keeps its initial size.
+    pub recv_buffer_max: usize,
+    /// Initial send buffer size in bytes; `send` accepts no more than the buffer holds
+    /// unacknowledged.
     pub send_buffer: usize,
+    /// Largest the send buffer may grow to as the congestion window grows (Linux
+    /// `tcp_wmem[2]`). At or below `send_buffer`, the buffer keeps its initial size.
+    pub send_buffer_max: usize,
+    /// Most bytes written but not yet sent that the send buffer takes (Linux
+    /// `TCP_NOTSENT_LOWAT`); `None` lets unsent data fill the whole buffer. Data in flight is
+    /// not counted, so a large buffer still keeps a large window busy, but the application
+    /// cannot run far ahead of the wire: writing a megabyte ahead only adds latency and
+    /// pushes the buffer out of the CPU caches (see the `bulk` benchmark).
+    pub notsent_lowat: Option<usize>,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scaling: bool,
     /// Offer SACK-permitted (RFC 2018).
@@ -65,7 +79,10 @@ impl Default for Config {
             fin_wait2_timeout: Duration::from_secs(60),
             mss: 1460,
             recv_buffer: 256 * 1024,
+            recv_buffer_max: 4 * 1024 * 1024,
             send_buffer: 256 * 1024,
+            send_buffer_max: 4 * 1024 * 1024,
+            notsent_lowat: Some(128 * 1024),
             window_scaling: true,
             sack: true,
             timestamps: true,
@@ -102,11 +119,24 @@ impl Default for Keepalive {
 }
 
 impl Config {
-    /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
-    /// advertised in 16 bits, at most 14 (RFC 7323 §2.3).
+    /// The most the receive buffer can ever hold: its auto-tuning limit, or its initial size
+    /// when that is larger.
+    pub fn recv_buffer_limit(&self) -> usize {
+        self.recv_buffer.max(self.recv_buffer_max)
+    }
+
+    /// The most the send buffer can ever hold.
+    pub fn send_buffer_limit(&self) -> usize {
+        self.send_buffer.max(self.send_buffer_max)
+    }
+
+    /// The window-scale shift we offer. It is fixed on the SYN, so it must fit the largest
+    /// buffer auto-tuning may reach, not the initial one: the smallest shift that lets
+    /// `recv_buffer_limit()` be advertised in 16 bits, at most 14 (RFC 7323 §2.3).
     pub fn rcv_wscale(&self) -> u8 {
+        let limit = self.recv_buffer_limit();
         let mut shift = 0u8;
-        while shift < 14 && (self.recv_buffer >> shift) > usize::from(u16::MAX) {
+        while shift < 14 && (usize::from(u16::MAX) << shift) < limit {
             shift += 1;
         }
         shift

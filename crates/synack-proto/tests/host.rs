@@ -771,8 +771,8 @@ fn with_timestamps_the_cookie_brings_back_window_scale_and_sack() {
     h.handle_packet(now, &syn.bytes());
     let cookie = drain(&mut h, now).pop().unwrap();
     assert_eq!(h.counters().syncookies_sent, 1);
-    // Default config: a 256 KiB buffer needs a shift of 3.
-    assert_eq!(cookie.options.window_scale, Some(3));
+    // Default config: the buffer may auto-tune up to 4 MiB, which needs a shift of 7.
+    assert_eq!(cookie.options.window_scale, Some(7));
     assert!(cookie.options.sack_permitted);
     let echo = cookie.options.timestamps.unwrap();
     assert_eq!(echo.tsecr, 777);
@@ -784,7 +784,7 @@ fn with_timestamps_the_cookie_brings_back_window_scale_and_sack() {
     let conn = h.accept(l).expect("established from the cookie");
     let info = h.info(conn).unwrap();
     assert!(info.timestamps && info.sack);
-    assert_eq!((info.snd_wscale, info.rcv_wscale), (7, 3));
+    assert_eq!((info.snd_wscale, info.rcv_wscale), (7, 7));
     assert_eq!(info.snd_wnd, 1000 << 7);
     assert_eq!(
         info.snd_mss,

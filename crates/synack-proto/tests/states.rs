@@ -98,7 +98,7 @@ fn cookie_ack_establishes_straight_from_listen() {
     assert_eq!(info.rcv_nxt, PEER_ISS + 4);
     assert_eq!(
         d.out(),
-        vec![seg_out(".", ISS + 1, PEER_ISS + 4).win(65533)]
+        vec![seg_out(".", ISS + 1, PEER_ISS + 4).win(65532)]
     );
     let mut buf = [0u8; 8];
     assert_eq!(d.c.recv(&mut buf), Ok(3));
@@ -116,8 +116,8 @@ fn syn_sent_sends_syn_with_all_options() {
     assert_eq!(syn.flags, flags("S"));
     assert_eq!(syn.seq, ISS);
     assert_eq!(syn.options.mss, Some(1460));
-    // 256 KiB buffer needs a shift of 3 to fit 16 bits.
-    assert_eq!(syn.options.window_scale, Some(3));
+    // The buffer may auto-tune up to 4 MiB, which needs a shift of 7 to fit 16 bits.
+    assert_eq!(syn.options.window_scale, Some(7));
     assert!(syn.options.sack_permitted);
     assert_eq!(syn.options.timestamps.map(|t| t.tsecr), Some(0));
     assert_eq!(syn.win, 65535);
@@ -180,7 +180,7 @@ fn syn_ack_carrying_data_and_fin() {
     assert_eq!(d.state(), CloseWait);
     assert_eq!(
         d.out(),
-        vec![seg_out(".", ISS + 1, PEER_ISS + 7).win(65531)]
+        vec![seg_out(".", ISS + 1, PEER_ISS + 7).win(65529)]
     );
     assert_eq!(d.read_all(), b"hello");
     assert_eq!(
@@ -374,7 +374,7 @@ fn established_data_is_acked_and_readable() {
     d.input(seg("P.", PEER_ISS + 1, ISS + 1).data(b"abcd"));
     assert_eq!(
         d.out(),
-        vec![seg_out(".", ISS + 1, PEER_ISS + 5).win(65532)]
+        vec![seg_out(".", ISS + 1, PEER_ISS + 5).win(65531)]
     );
     assert!(d.events.contains(&Event::Readable));
     assert_eq!(d.read_all(), b"abcd");
@@ -388,13 +388,13 @@ fn established_old_duplicate_is_reacked_not_redelivered() {
     d.input(seg("P.", PEER_ISS + 1, ISS + 1).data(b"abcd"));
     assert_eq!(
         d.out(),
-        vec![seg_out(".", ISS + 1, PEER_ISS + 5).win(65532)]
+        vec![seg_out(".", ISS + 1, PEER_ISS + 5).win(65531)]
     );
     // A partly new segment delivers only the new part.
     d.input(seg("P.", PEER_ISS + 3, ISS + 1).data(b"cdef"));
     assert_eq!(
         d.out(),
-        vec![seg_out(".", ISS + 1, PEER_ISS + 7).win(65530)]
+        vec![seg_out(".", ISS + 1, PEER_ISS + 7).win(65529)]
     );
     assert_eq!(d.read_all(), b"abcdef");
 }
@@ -683,7 +683,10 @@ fn established_fin_goes_to_close_wait() {
     let mut d = Driver::established();
     d.input(seg("F.", PEER_ISS + 1, ISS + 1));
     assert_eq!(d.state(), CloseWait);
-    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, PEER_ISS + 2)]);
+    assert_eq!(
+        d.out(),
+        vec![seg_out(".", ISS + 1, PEER_ISS + 2).win(65534)]
+    );
     assert_eq!(d.c.recv(&mut [0u8; 4]), Ok(0));
 }
 
@@ -774,7 +777,10 @@ fn fin_wait_1_fin_goes_to_closing_then_time_wait() {
     let mut d = fin_wait_1();
     d.input(seg("F.", PEER_ISS + 1, ISS + 1));
     assert_eq!(d.state(), Closing);
-    assert_eq!(d.out(), vec![seg_out(".", ISS + 2, PEER_ISS + 2)]);
+    assert_eq!(
+        d.out(),
+        vec![seg_out(".", ISS + 2, PEER_ISS + 2).win(65534)]
+    );
     d.input(seg(".", PEER_ISS + 2, ISS + 1));
     assert_eq!(d.state(), Closing, "ACK not covering our FIN is ignored");
     d.input(seg(".", PEER_ISS + 2, ISS + 2));
@@ -785,7 +791,10 @@ fn fin_wait_1_fin_ack_goes_through_fin_wait_2_to_time_wait() {
     let mut d = fin_wait_1();
     d.input(seg("F.", PEER_ISS + 1, ISS + 2));
     assert_eq!(d.state(), TimeWait);
-    assert_eq!(d.out(), vec![seg_out(".", ISS + 2, PEER_ISS + 2)]);
+    assert_eq!(
+        d.out(),
+        vec![seg_out(".", ISS + 2, PEER_ISS + 2).win(65534)]
+    );
 }
 
 fn fin_wait_2_receives_data_after_half_close() {
@@ -794,7 +803,7 @@ fn fin_wait_2_receives_data_after_half_close() {
     d.input(seg("P.", PEER_ISS + 1, ISS + 2).data(b"still talking"));
     assert_eq!(
         d.out(),
-        vec![seg_out(".", ISS + 2, PEER_ISS + 14).win(65523)]
+        vec![seg_out(".", ISS + 2, PEER_ISS + 14).win(65522)]
     );
     assert_eq!(d.read_all(), b"still talking");
     d.input(seg("F.", PEER_ISS + 14, ISS + 2));
@@ -893,7 +902,7 @@ fn close_wait_can_still_send_then_last_ack() {
     d.c.close(d.now).unwrap();
     assert_eq!(d.state(), LastAck);
     let mut fin = seg_out("FP.", ISS + 1, PEER_ISS + 2).data(b"reply");
-    fin.win = 65535;
+    fin.win = 65534;
     assert_eq!(d.out(), vec![fin], "data and FIN ride together");
     d.input(seg(".", PEER_ISS + 2, ISS + 3));
     assert_eq!(d.state(), LastAck, "a partial ACK does not finish LAST-ACK");
@@ -922,7 +931,10 @@ fn close_wait_rst_timeout_abort() {
 fn last_ack() -> Driver {
     let mut d = close_wait();
     d.c.close(d.now).unwrap();
-    assert_eq!(d.out(), vec![seg_out("F.", ISS + 1, PEER_ISS + 2)]);
+    assert_eq!(
+        d.out(),
+        vec![seg_out("F.", ISS + 1, PEER_ISS + 2).win(65534)]
+    );
     d
 }
 
@@ -983,7 +995,10 @@ fn time_wait_reacks_retransmitted_fin_and_restarts() {
     let mut d = time_wait();
     d.advance(secs(50));
     d.input(seg("F.", PEER_ISS + 1, ISS + 2));
-    assert_eq!(d.out(), vec![seg_out(".", ISS + 2, PEER_ISS + 2)]);
+    assert_eq!(
+        d.out(),
+        vec![seg_out(".", ISS + 2, PEER_ISS + 2).win(65534)]
+    );
     d.advance(secs(59));
     assert_eq!(d.state(), TimeWait, "the 2MSL wait restarted at 50 s");
     d.advance(secs(1));
@@ -997,7 +1012,7 @@ fn time_wait_other_segments() {
     d.input(seg("S", PEER_ISS + 10, 0));
     assert_eq!(
         d.out(),
-        vec![seg_out(".", ISS + 2, PEER_ISS + 2)],
+        vec![seg_out(".", ISS + 2, PEER_ISS + 2).win(65534)],
         "challenge ACK"
     );
     d.input(seg("R", PEER_ISS + 2, 0));
@@ -1031,7 +1046,7 @@ fn options_negotiated_only_when_both_offer() {
     let mut d = Driver::new(Connection::listen(&config, LOCAL_PORT, ISS));
     d.input(seg("S", PEER_ISS, 0).mss(9000).ws(7).sack_ok().ts(777, 0));
     let out = d.out();
-    assert_eq!(out[0].options.window_scale, Some(3));
+    assert_eq!(out[0].options.window_scale, Some(7));
     assert!(out[0].options.sack_permitted);
     assert_eq!(out[0].options.timestamps.map(|t| t.tsecr), Some(777));
     d.input(seg(".", PEER_ISS + 1, ISS + 1).ts(778, out[0].options.timestamps.unwrap().tsval));
@@ -1039,7 +1054,7 @@ fn options_negotiated_only_when_both_offer() {
     // Our MSS caps the peer's; timestamps take 12 bytes of every segment.
     assert_eq!(
         (info.snd_mss, info.snd_wscale, info.rcv_wscale),
-        (1448, 7, 3)
+        (1448, 7, 7)
     );
     assert!(info.sack && info.timestamps);
     // No MSS option means 536 (RFC 9293 §3.7.1).

@@ -1,3 +1,22 @@
 //! packetdrill-format scripts run against synack on virtual time.
 //!
-//! Not built yet: this crate holds the place the layering gives it (see ARCHITECTURE.md).
+//! - [`socket`]: BSD sockets emulated over a `synack_proto::host::Host` (file descriptors,
+//!   errno values, socket options mapped to synack's knobs). The script runner uses it, and so
+//!   can a C-ABI shim.
+//! - [`errno`]: Linux's errno names and numbers.
+//! - [`parser`] and [`ast`]: the packetdrill script language.
+
+pub mod assert;
+pub mod ast;
+pub mod errno;
+pub mod packet;
+pub mod parser;
+pub mod runner;
+pub mod shell;
+pub mod socket;
+pub mod symbols;
+
+pub use errno::Errno;
+pub use parser::{ParseError, parse};
+pub use runner::{Failure, Report, RunConfig, run_script};
+pub use socket::{OptValue, SockError, SockResult, Stack};

@@ -51,7 +51,11 @@ fn addrs(v6: bool) -> (IpAddr, IpAddr) {
 
 /// A client on side A and a server on side B exchange `len` bytes each way, then close.
 fn transfer(seed: u64, link: LinkConfig, len: usize, v6: bool) -> Run {
-    let config = Config::default();
+    transfer_with(&Config::default(), seed, link, len, v6)
+}
+
+fn transfer_with(config: &Config, seed: u64, link: LinkConfig, len: usize, v6: bool) -> Run {
+    let config = config.clone();
     let (a_ip, b_ip) = addrs(v6);
     let mut a = ConnNode::new(
         Connection::connect(&config, 40000, 80, seed as u32 ^ 0x1234_5678),
@@ -192,4 +196,35 @@ fn same_seed_same_packets() {
     assert_eq!(log(&run1), log(&run2));
     let run3 = transfer(100, lossy(0.05), 30_000, false);
     assert_ne!(log(&run1), log(&run3));
+}
+
+#[test]
+fn bulk_transfers_with_auto_tuned_buffers_survive_a_lossy_link() {
+    // A megabyte each way from small initial buffers: enough round trips for receive-buffer
+    // auto-tuning and send-buffer growth to act while segments are lost, duplicated,
+    // reordered and corrupted.
+    let config = Config {
+        recv_buffer: 16 * 1024,
+        send_buffer: 16 * 1024,
+        recv_buffer_max: 1 << 20,
+        send_buffer_max: 1 << 20,
+        ..Config::default()
+    };
+    let mut grew = 0u64;
+    let runs = seeds().div_ceil(6);
+    for seed in 0..runs {
+        let seed = 5000 + seed;
+        let run = transfer_with(&config, seed, lossy(0.02), 1 << 20, seed % 2 == 1);
+        check(&run, seed);
+        for node in [&run.pair.a, &run.pair.b] {
+            let size = node.conn.info().recv_buffer;
+            assert!(size <= 1 << 20, "seed {seed}: {size}");
+            grew += u64::from(size > 16 * 1024);
+        }
+    }
+    // Each side reads as fast as data comes, so at least one per run grows its buffer.
+    assert!(
+        grew >= runs,
+        "only {grew} receive buffers grew in {runs} runs"
+    );
 }

@@ -88,6 +88,9 @@ fn negotiate(
     // RFC 9293 §3.7.1: the MSS counts no options, so carve out what timestamps take (12 bytes
     // with their padding) from every segment.
     let overhead = if timestamps { 12 } else { 0 };
+    rcv.mss = usize::from(config.mss)
+        .saturating_sub(overhead as usize)
+        .max(1);
     snd.mss = peer_mss
         .min(u32::from(config.mss))
         .saturating_sub(overhead)
@@ -108,6 +111,7 @@ fn negotiate(
 impl Connection {
     /// Feeds one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        self.clock = self.clock.max(now);
         // Anything from the peer proves it alive (RFC 1122 §4.2.3.6).
         self.last_heard = now;
         self.keepalive_probes = 0;
@@ -153,7 +157,7 @@ impl Connection {
             return;
         };
         let mut snd = Sender::new(listen.iss, &self.config);
-        let mut rcv = Receiver::new(seg.seq, self.config.recv_buffer, 0);
+        let mut rcv = Receiver::new(seg.seq, &self.config, 0);
         let n = negotiate(&self.config, now, seg, &mut snd, &mut rcv);
         snd.wl2 = snd.iss;
         self.apply(n);
@@ -209,7 +213,10 @@ impl Connection {
             self.dropped_segments += 1;
             return;
         }
-        let mut rcv = Receiver::new(seg.seq, self.config.recv_buffer, 0);
+        let mut rcv = Receiver::new(seg.seq, &self.config, 0);
+        // Our SYN offered this window (unscaled, RFC 7323 §2.2): data riding on the SYN-ACK
+        // may fill it.
+        rcv.adv_edge = rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config));
         let n = negotiate(&self.config, now, seg, snd, &mut rcv);
         if ack_ok {
             snd.advance_una(ack);
@@ -368,7 +375,10 @@ impl Connection {
             return;
         }
 
-        // Sixth (URG): urgent data is delivered in line; nothing more to do.
+        // Sixth (URG): we offer no out-of-band interface, so urgent data stays in line with the
+        // rest of the stream (RFC 9293 §3.8.5; RFC 6093 recommends in-line delivery); the
+        // urgent pointer moves nothing and drops nothing. Whether it points at or past the
+        // last urgent byte, the ambiguity RFC 6093 settles, therefore does not matter.
         // Seventh and eighth: text and FIN.
         let data_seq = seq + u32::from(syn);
         self.process_text_and_fin(now, data_seq, seg);
@@ -457,6 +467,7 @@ impl Connection {
 
         let old_una = snd.una;
         let new_wnd = u32::from(seg.window) << snd.wscale;
+        let send_buffer_limit = self.config.send_buffer_limit();
         // Any acceptable ACK proves the peer alive, answering our window probes.
         snd.probes_unanswered = 0;
         let mut acked = Acked::default();
@@ -465,6 +476,7 @@ impl Connection {
             snd.retransmits = 0;
             take_rtt_sample(snd, timestamps, ts_offset, now, seg);
             on_new_ack(snd, acked.data);
+            snd.autotune(send_buffer_limit);
             // RFC 6298 §5.2–§5.3: stop the timer when everything is acknowledged, otherwise
             // restart it (a lone probe byte is the persist timer's business).
             snd.rtx_deadline = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
@@ -490,6 +502,7 @@ impl Connection {
         snd.update_persist_timer(now);
         let fin_acked = snd.fin_acked();
         if acked.data > 0 {
+            snd.write_blocked = false;
             self.events.push_back(Event::Writable);
         }
 
@@ -590,6 +603,14 @@ impl Connection {
         let accepted = rcv.accept_segment(data_seq, seg.payload, seg.flags.fin());
         if accepted.delivered > 0 {
             self.events.push_back(Event::Readable);
+            // The receiver's round-trip estimate, for auto-tuning the buffer.
+            match seg.options.timestamps.filter(|_| self.timestamps) {
+                Some(ts) => rcv
+                    .rtt
+                    .on_echo(super::ts_clock_with(self.ts_offset, now), ts.tsecr),
+                None if !self.timestamps => rcv.rtt.on_data(now, rcv.nxt, rcv.adv_edge),
+                None => {}
+            }
         }
         if accepted.out_of_order || accepted.duplicate || accepted.filled_gap || accepted.fin {
             // RFC 5681 §4.2 and RFC 9293 §3.8.6.3: out-of-order data, duplicates and gap fills

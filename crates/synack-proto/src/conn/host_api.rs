@@ -86,10 +86,13 @@ impl Connection {
         } else {
             0
         };
-        let mut rcv = Receiver::new(irs, config.recv_buffer, rcv_wscale);
+        let mut rcv = Receiver::new(irs, config, rcv_wscale);
         if let (true, Some(ts)) = (timestamps, ack.options.timestamps) {
             rcv.ts_recent = Some((ts.tsval, now));
         }
+        rcv.mss = usize::from(config.mss)
+            .saturating_sub(overhead as usize)
+            .max(1);
         c.window_scaling = window_scale.is_some();
         c.sack = sack;
         c.timestamps = timestamps;
@@ -204,17 +207,6 @@ impl Connection {
 }
 
 impl Connection {
-    /// Bytes of user data this connection holds: unacknowledged or unsent data, received data
-    /// not yet read, and data kept beyond a gap. The host sums it for its memory cap.
-    pub fn buffered_bytes(&self) -> usize {
-        let snd = self.state.sender().map_or(0, |s| s.buffered());
-        let rcv = self
-            .state
-            .receiver()
-            .map_or(0, |r| r.buffered() + r.ooo_bytes());
-        snd + rcv
-    }
-
     /// RCV.NXT, once there is a receive side.
     pub fn rcv_nxt(&self) -> Option<u32> {
         self.state.receiver().map(|r| r.nxt.0)

@@ -13,6 +13,7 @@ mod rtt;
 mod send;
 mod state;
 mod transitions;
+mod tuning;
 
 use alloc::collections::VecDeque;
 use core::mem;
@@ -76,6 +77,13 @@ pub struct Info {
     pub unacked: u32,
     pub send_buffered: usize,
     pub recv_buffered: usize,
+    /// Bytes kept beyond a gap in the received sequence space.
+    pub recv_out_of_order: usize,
+    /// Current buffer sizes (auto-tuning grows them from the configured initial sizes).
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+    /// The receiver's own round-trip estimate, which paces receive-buffer auto-tuning.
+    pub rcv_rtt: Option<Duration>,
 }
 
 /// The per-connection offset added to our millisecond clock for TSval: RFC 7323 §5.4 asks for
@@ -145,6 +153,9 @@ pub struct Connection {
     stalled_since: Option<Instant>,
     /// When we last answered an out-of-window bare ACK (see `on_synchronized`).
     last_oow_ack: Option<Instant>,
+    /// The latest time any call brought: `recv` takes none, and auto-tuning measures read
+    /// rates against it.
+    clock: Instant,
     /// Counters of dropped input, for diagnostics.
     pub(crate) dropped_segments: u64,
     /// `info()` as it was when the send side was last alive, so RTT and retransmission
@@ -180,6 +191,7 @@ impl Connection {
             keepalive_probes: 0,
             keepalive_due: false,
             stalled_since: None,
+            clock: Instant::ZERO,
             dropped_segments: 0,
             last_info: None,
             soft_error: None,
@@ -240,6 +252,32 @@ impl Connection {
         self.config.nodelay = nodelay;
     }
 
+    /// The receive buffer's current size in bytes: the most received data this connection will
+    /// hold (in order and beyond gaps together), for a host accounting memory across
+    /// connections. Auto-tuning may grow it up to `Config::recv_buffer_max`; it never shrinks.
+    /// 0 when there is no receive side (yet, or any more).
+    pub fn recv_buffer_size(&self) -> usize {
+        self.state.receiver().map_or(0, |r| r.capacity())
+    }
+
+    /// The send buffer's current size in bytes: the most unacknowledged data this connection
+    /// will hold. Auto-tuning may grow it up to `Config::send_buffer_max`; it never shrinks.
+    /// 0 when there is no send side.
+    pub fn send_buffer_size(&self) -> usize {
+        self.state.sender().map_or(0, |s| s.capacity())
+    }
+
+    /// Bytes of user data this connection holds right now: unacknowledged or unsent data,
+    /// received data not yet read, and data kept beyond a gap.
+    pub fn buffered_bytes(&self) -> usize {
+        let snd = self.state.sender().map_or(0, |s| s.buffered());
+        let rcv = self
+            .state
+            .receiver()
+            .map_or(0, |r| r.buffered() + r.out_of_order_bytes());
+        snd + rcv
+    }
+
     /// The error that ended the connection, if it ended abnormally.
     pub fn error(&self) -> Option<Error> {
         match &self.state {
@@ -282,6 +320,8 @@ impl Connection {
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         let error = self.error();
         let name = self.state.name();
+        let srtt = self.state.sender().and_then(|s| s.rtt.srtt());
+        let now = self.clock;
         let Some(rcv) = self.state.receiver_mut() else {
             return match name {
                 StateName::SynSent => Err(Error::WouldBlock),
@@ -290,11 +330,11 @@ impl Connection {
         };
         let n = rcv.read(buf);
         if n > 0 {
-            // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): announce the reopened window
-            // once it has grown by min(buffer/2, MSS) beyond what the peer knows.
-            let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
-            let known = rcv.wnd() as usize;
-            if rcv.free() >= known + threshold && name.is_synchronized() && !rcv.fin_received {
+            rcv.autotune(now, srtt);
+            // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): announce the reopened (or
+            // grown) window once it has opened by min(buffer/2, MSS) beyond what the peer
+            // knows.
+            if rcv.window_update_due() && name.is_synchronized() && !rcv.fin_received {
                 self.ack_now = true;
             }
             return Ok(n);
@@ -433,6 +473,7 @@ impl Connection {
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.delack_deadline.is_some_and(|d| d <= now) {
             self.delack_deadline = None;
             self.ack_now = true;
@@ -652,7 +693,11 @@ impl Connection {
                 rcv_wnd: rcv.map_or(0, |r| r.wnd()),
                 bytes_received: rcv.map_or(last.bytes_received, |r| r.bytes_received),
                 recv_buffered: rcv.map_or(0, |r| r.buffered()),
+                recv_out_of_order: rcv.map_or(0, |r| r.out_of_order_bytes()),
+                recv_buffer: rcv.map_or(0, |r| r.capacity()),
+                rcv_rtt: rcv.and_then(|r| r.rtt.estimate()),
                 send_buffered: 0,
+                send_buffer: 0,
                 unacked: 0,
                 ..last
             };
@@ -683,6 +728,10 @@ impl Connection {
             unacked: snd.map_or(0, |s| s.in_flight()),
             send_buffered: snd.map_or(0, |s| s.buffered()),
             recv_buffered: rcv.map_or(0, |r| r.buffered()),
+            recv_out_of_order: rcv.map_or(0, |r| r.out_of_order_bytes()),
+            send_buffer: snd.map_or(0, |s| s.capacity()),
+            recv_buffer: rcv.map_or(0, |r| r.capacity()),
+            rcv_rtt: rcv.and_then(|r| r.rtt.estimate()),
         }
     }
 }

@@ -15,6 +15,7 @@ impl Connection {
     /// The next segment to send, if any. Payload bytes are copied into `buf`, which should
     /// hold at least one MSS; the returned segment borrows them.
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+        self.clock = self.clock.max(now);
         if let Some(reset) = self.resets.pop_front() {
             let mut flags = TcpFlags::RST;
             if reset.ack.is_some() {
@@ -104,7 +105,8 @@ impl Connection {
         let offer_sack = self.config.sack;
         let ack_now = self.ack_now;
         let nodelay = self.config.nodelay;
-        let rcv_wscale = self.config.rcv_wscale();
+        // Computed only for the SYN: it walks the shifts, and every data segment comes here.
+        let rcv_wscale = || self.config.rcv_wscale();
         let ws_ok = self.window_scaling;
         let timestamps = self.timestamps;
         let sack = self.sack;
@@ -142,7 +144,7 @@ impl Connection {
             options.mss = Some(config_mss);
             match &rcv {
                 None => {
-                    options.window_scale = offer_ws.then_some(rcv_wscale);
+                    options.window_scale = offer_ws.then(rcv_wscale);
                     options.sack_permitted = offer_sack;
                     options.timestamps = offer_ts.then_some(Timestamps {
                         tsval: ts_val,
@@ -242,6 +244,10 @@ impl Connection {
                 snd.nxt = end;
             }
             snd.max = snd.max.max(end);
+            // Sending shrinks the unsent data, which may be what held a write back.
+            if snd.take_writable() {
+                self.events.push_back(super::Event::Writable);
+            }
             if is_probe {
                 // The persist timer, not the retransmission timer, looks after probes.
                 snd.probe_due = false;

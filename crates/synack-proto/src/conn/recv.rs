@@ -3,9 +3,12 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
+use core::time::Duration;
 
 use synack_wire::{SackBlock, SackList};
 
+use super::tuning::{RcvRtt, RecvTuner};
+use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -46,9 +49,21 @@ pub(crate) struct Receiver {
     /// The ACK field of the last segment we sent (Last.ACK.sent, RFC 7323 §4.3).
     pub last_ack_sent: SeqNum,
     buf: VecDeque<u8>,
+    /// The buffer's current size (RCV.BUFF): starts at `Config::recv_buffer`, grown by
+    /// auto-tuning, never shrunk.
     capacity: usize,
+    /// The largest segment text the peer sends (our MSS less option overhead): the step of
+    /// receiver-side silly window avoidance.
+    pub mss: usize,
     /// In-order bytes received so far: the stream offset of RCV.NXT (before any FIN).
     pub bytes_received: u64,
+    /// Bytes the user has read so far.
+    bytes_read: u64,
+    /// Auto-tuning of `capacity` and the round-trip estimate that paces it.
+    tuner: RecvTuner,
+    pub rtt: RcvRtt,
+    /// Bytes held in `ooo`.
+    ooo_bytes: usize,
     /// Bytes that arrived beyond a gap, by stream offset; non-overlapping (RFC 9293
     /// §3.10.7.4 seventh check allows keeping them for later processing).
     ooo: BTreeMap<u64, Vec<u8>>,
@@ -62,8 +77,10 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    pub fn new(irs: u32, capacity: usize, wscale: u8) -> Receiver {
+    pub fn new(irs: u32, config: &Config, wscale: u8) -> Receiver {
         let irs = SeqNum(irs);
+        let capacity = config.recv_buffer;
+        let mss = usize::from(config.mss.max(1));
         Receiver {
             irs,
             nxt: irs + 1,
@@ -74,7 +91,12 @@ impl Receiver {
             last_ack_sent: irs + 1,
             buf: VecDeque::new(),
             capacity,
+            mss,
             bytes_received: 0,
+            bytes_read: 0,
+            tuner: RecvTuner::new(capacity, config.recv_buffer_limit(), mss),
+            rtt: RcvRtt::default(),
+            ooo_bytes: 0,
             ooo: BTreeMap::new(),
             ooo_fin: None,
             sack_recent: VecDeque::new(),
@@ -118,7 +140,11 @@ impl Receiver {
         let nxt = self.bytes_received;
         let start = self.offset_of(seq);
         let end = start + data.len() as u64;
-        let limit = nxt + self.free() as u64;
+        // Text is kept up to the advertised right edge and no further (RFC 9293 §3.10.7.4):
+        // a zero-window probe into space that silly window avoidance has not opened yet is
+        // acknowledged but not taken. Every byte offered is honoured, even the few that
+        // rounding up to the scale unit may put past the buffer's nominal size.
+        let limit = nxt + u64::from(self.wnd());
         if end <= nxt && !(fin && end == nxt) {
             out.duplicate = true;
             if end > start {
@@ -158,6 +184,9 @@ impl Receiver {
         self.buf.extend(bytes);
         self.nxt += bytes.len() as u32;
         self.bytes_received += bytes.len() as u64;
+        // Text may land in buffer space not yet advertised (a probe into a window held shut by
+        // silly window avoidance); the edge is then where the data ends.
+        self.adv_edge = self.adv_edge.max(self.nxt);
     }
 
     /// Keeps `[start, end)` of a segment whose first byte is at `start`, filling only the
@@ -197,6 +226,7 @@ impl Receiver {
         }
         for (s, e) in holes {
             let piece = &data[(s - start) as usize..(e - start) as usize];
+            self.ooo_bytes += piece.len();
             self.ooo.insert(s, piece.to_vec());
         }
         self.sack_recent.retain(|o| *o != start);
@@ -215,6 +245,7 @@ impl Receiver {
                 break;
             }
             let piece = entry.remove();
+            self.ooo_bytes -= piece.len();
             let end = start + piece.len() as u64;
             if end > nxt {
                 let tail = &piece[(nxt - start) as usize..];
@@ -277,6 +308,10 @@ impl Receiver {
 
     /// RCV.WND as the peer knows it: from RCV.NXT to the edge we advertised.
     pub fn wnd(&self) -> u32 {
+        // A FIN may sit just past a closed window's edge.
+        if self.adv_edge.lt(self.nxt) {
+            return 0;
+        }
         self.adv_edge.since(self.nxt)
     }
 
@@ -289,35 +324,79 @@ impl Receiver {
         self.buf.len()
     }
 
+    /// Bytes kept beyond a gap.
+    pub fn out_of_order_bytes(&self) -> usize {
+        self.ooo_bytes
+    }
+
+    /// The buffer's current size.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Moves buffered bytes to the user.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.buf.len());
-        for (dst, src) in out.iter_mut().zip(self.buf.drain(..n)) {
-            *dst = src;
-        }
+        let (a, b) = self.buf.as_slices();
+        let from_a = n.min(a.len());
+        out[..from_a].copy_from_slice(&a[..from_a]);
+        out[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.buf.drain(..n);
+        self.bytes_read += n as u64;
         n
+    }
+
+    /// After a read: lets auto-tuning grow the buffer from the rate the user reads at. `rtt`
+    /// is the sender side's estimate, used until the receiver has one of its own.
+    pub fn autotune(&mut self, now: Instant, rtt: Option<Duration>) {
+        let Some(rtt) = self.rtt.estimate().or(rtt) else {
+            return;
+        };
+        let wanted = self
+            .tuner
+            .on_read(now, self.bytes_read, rtt, self.capacity, self.mss);
+        // More buffer than the window field can ever advertise would only hold data the peer
+        // cannot send (RFC 7323 §2.3: the shift is fixed on the SYN).
+        let advertisable = usize::from(u16::MAX) << self.wscale;
+        self.capacity = self.capacity.max(wanted.min(advertisable));
+    }
+
+    /// Receiver-side silly window avoidance (RFC 9293 §3.8.6.2.2): the right edge moves only
+    /// in steps of at least min(Fr × RCV.BUFF, Eff.SND.MSS), with Fr = 1/2.
+    fn sws_step(&self) -> u32 {
+        let step = (self.capacity / 2).min(self.mss).max(1);
+        u32::try_from(step).unwrap_or(u32::MAX)
+    }
+
+    /// The window we could offer now: the free space rounded down to the scale unit and capped
+    /// at what the field holds.
+    fn offer(&self) -> u32 {
+        let free = u32::try_from(self.free()).unwrap_or(u32::MAX);
+        (free >> self.wscale).min(u32::from(u16::MAX)) << self.wscale
+    }
+
+    /// Whether the window has opened far enough past what the peer knows to be worth an ACK of
+    /// its own (a window update, RFC 9293 §3.8.6.2.2).
+    pub fn window_update_due(&self) -> bool {
+        self.offer() >= self.wnd().saturating_add(self.sws_step())
     }
 
     /// The window field for the next segment we send, and the edge it advertises.
     ///
-    /// The window offered is the free buffer space, rounded down to the scale unit, except that
-    /// an edge already advertised is never taken back (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4).
+    /// The right edge moves only when the free space reaches a silly-window step beyond it
+    /// (RFC 9293 §3.8.6.2.2), and an edge already advertised is never taken back, even when
+    /// the scale unit forces rounding up (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4).
     pub fn window_field(&mut self) -> u16 {
-        let unit = 1u32 << self.wscale;
-        let free = u32::try_from(self.free()).unwrap_or(u32::MAX);
-        let mut field = (free >> self.wscale).min(u32::from(u16::MAX));
-        let promised = self.adv_edge.since(self.nxt);
-        if field * unit < promised {
-            field = promised.div_ceil(unit).min(u32::from(u16::MAX));
-        }
-        let edge = self.nxt + field * unit;
+        let promised = self.wnd();
+        let offer = self.offer();
+        let field = if offer >= promised.saturating_add(self.sws_step()) {
+            offer >> self.wscale
+        } else {
+            promised.div_ceil(1 << self.wscale).min(u32::from(u16::MAX))
+        };
+        let edge = self.nxt + (field << self.wscale);
         self.adv_edge = self.adv_edge.max(edge);
         field as u16
-    }
-
-    /// Bytes kept beyond a gap (bounded by `MAX_OOO_RANGES` entries, so cheap to sum).
-    pub fn ooo_bytes(&self) -> usize {
-        self.ooo.values().map(Vec::len).sum()
     }
 
     /// Window field for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).

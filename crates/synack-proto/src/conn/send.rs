@@ -8,6 +8,7 @@
 use alloc::collections::VecDeque;
 
 use super::rtt::RttEstimator;
+use super::tuning::send_buffer_wanted;
 use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -64,7 +65,12 @@ pub(crate) struct Sender {
     /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
     pub syn_retransmitted: bool,
     buf: VecDeque<u8>,
+    /// The buffer's current size: starts at `Config::send_buffer`, grown by auto-tuning.
     capacity: usize,
+    /// Most unsent bytes the buffer takes (`Config::notsent_lowat`).
+    notsent_limit: usize,
+    /// A write was cut short: tell the user when room appears.
+    pub write_blocked: bool,
     /// Counters for `info()`.
     pub bytes_acked: u64,
     pub segs_retransmitted: u64,
@@ -112,6 +118,8 @@ impl Sender {
             syn_retransmitted: false,
             buf: VecDeque::new(),
             capacity: config.send_buffer,
+            notsent_limit: config.notsent_lowat.unwrap_or(usize::MAX),
+            write_blocked: false,
             bytes_acked: 0,
             segs_retransmitted: 0,
             fast_retransmits: 0,
@@ -133,23 +141,58 @@ impl Sender {
         self.data_start() + self.buf.len() as u32
     }
 
-    /// Room left in the send buffer.
+    /// Bytes written but never sent.
+    pub fn unsent(&self) -> usize {
+        let start = self.data_start();
+        let sent = if self.max.gt(start) {
+            self.max.since(start) as usize
+        } else {
+            0
+        };
+        self.buf.len().saturating_sub(sent)
+    }
+
+    /// Room left in the send buffer: within its size, and within the limit on unsent data.
     pub fn free(&self) -> usize {
         if self.fin_seq.is_some() {
             return 0;
         }
-        self.capacity.saturating_sub(self.buf.len())
+        let room = self.capacity.saturating_sub(self.buf.len());
+        room.min(self.notsent_limit.saturating_sub(self.unsent()))
     }
 
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Send-buffer auto-tuning: after the congestion window grew, make room for twice what
+    /// may be in flight, up to `limit`. The buffer never shrinks.
+    pub fn autotune(&mut self, limit: usize) {
+        let wanted = send_buffer_wanted(self.cwnd, self.max_wnd).min(limit);
+        self.capacity = self.capacity.max(wanted);
+    }
+
     /// Appends what fits of `data`; returns how many bytes were taken.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
         self.buf.extend(&data[..n]);
+        self.write_blocked = n < data.len();
         n
+    }
+
+    /// Whether a user whose write was cut short should now hear that there is room: once
+    /// half the unsent limit or a segment's worth is free, so it is not woken per byte.
+    pub fn take_writable(&mut self) -> bool {
+        let worth = (self.notsent_limit / 2).min(self.mss as usize).max(1);
+        if self.write_blocked && self.free() >= worth {
+            self.write_blocked = false;
+            return true;
+        }
+        false
     }
 
     /// Queues our FIN after the last byte written (RFC 9293 §3.10.4).

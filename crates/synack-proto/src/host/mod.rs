@@ -600,6 +600,25 @@ impl Host {
         Ok((e.local, e.remote))
     }
 
+    /// Changes one of the user's connections in place (socket options set after the open:
+    /// keepalive, user timeout, Nagle), then re-arms its timers so a new deadline counts.
+    pub fn configure(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut Connection),
+    ) -> Result<(), HostError> {
+        let e = self.user_entry(id)?;
+        f(&mut e.conn);
+        self.after(id.index);
+        Ok(())
+    }
+
+    /// Settings for connections opened from now on, actively or on a listener (socket
+    /// options set before `connect` or `listen`). Connections already open keep theirs.
+    pub fn tcp_config_mut(&mut self) -> &mut Config {
+        &mut self.config.tcp
+    }
+
     pub fn poll_event(&mut self) -> Option<HostEvent> {
         self.events.pop_front()
     }
@@ -723,6 +742,10 @@ impl Host {
                     } else if e.released && e.conn.state() == StateName::TimeWait {
                         // Nobody holds it and its last ACK is out: the TCB can go.
                         self.compact_time_wait(index);
+                    } else {
+                        // Having nothing to send can arm a timer (the persist timer of a zero
+                        // window, RFC 9293 §3.8.6.1): put it on the heap.
+                        self.after_transmit(index);
                     }
                 }
             }

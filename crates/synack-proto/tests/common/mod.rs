@@ -31,6 +31,8 @@ pub struct Seg {
     pub seq: u32,
     pub ack: u32,
     pub win: u16,
+    /// The urgent pointer field (meaningful with URG).
+    pub urgent_ptr: u16,
     pub options: TcpOptions,
     pub payload: Vec<u8>,
 }
@@ -90,9 +92,16 @@ impl Seg {
             seq,
             ack,
             win: 65535,
+            urgent_ptr: 0,
             options: TcpOptions::default(),
             payload: Vec::new(),
         }
+    }
+    /// Sets URG and the urgent pointer.
+    pub fn urg(mut self, ptr: u16) -> Seg {
+        self.flags |= TcpFlags::URG;
+        self.urgent_ptr = ptr;
+        self
     }
     pub fn win(mut self, w: u16) -> Seg {
         self.win = w;
@@ -131,7 +140,7 @@ impl Seg {
             ack: self.ack,
             flags: self.flags,
             window: self.win,
-            urgent_ptr: 0,
+            urgent_ptr: self.urgent_ptr,
             options: self.options,
             payload: &self.payload,
         }
@@ -144,6 +153,7 @@ impl Seg {
             seq: r.seq,
             ack: r.ack,
             win: r.window,
+            urgent_ptr: r.urgent_ptr,
             options: r.options,
             payload: r.payload.to_vec(),
         }

@@ -1,0 +1,101 @@
+//! `synack script FILE.pkt...`: runs packetdrill-format scripts against synack on virtual time
+//! and prints one line per script, then `N passed, M failed`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::json;
+use synack_script::{Report, RunConfig, run_script};
+
+/// The printed result of a run and whether every script passed.
+pub struct Outcome {
+    pub text: String,
+    pub all_passed: bool,
+}
+
+fn one(path: &Path, config: &RunConfig) -> Report {
+    match std::fs::read_to_string(path) {
+        Ok(src) => run_script(&src, config),
+        Err(e) => Report {
+            failure: Some(synack_script::Failure {
+                pos: Default::default(),
+                message: format!("cannot read the script: {e}"),
+            }),
+            notes: Vec::new(),
+            events_run: 0,
+            virtual_time: Default::default(),
+        },
+    }
+}
+
+/// Runs `paths` in order. `verbose` adds the notes (skipped shell lines, options).
+pub fn run(
+    paths: &[impl AsRef<Path>],
+    config: &RunConfig,
+    as_json: bool,
+    verbose: bool,
+) -> Outcome {
+    let mut text = String::new();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for p in paths {
+        let path = p.as_ref();
+        let r = one(path, config);
+        if r.passed() {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        if as_json {
+            let v = json!({
+                "script": path.display().to_string(),
+                "passed": r.passed(),
+                "events": r.events_run,
+                "virtual_us": r.virtual_time.as_micros() as u64,
+                "line": r.failure.as_ref().map(|f| f.pos.line),
+                "column": r.failure.as_ref().map(|f| f.pos.col),
+                "message": r.failure.as_ref().map(|f| f.message.clone()),
+                "notes": r.notes,
+            });
+            let _ = writeln!(text, "{v}");
+            continue;
+        }
+        match &r.failure {
+            None => {
+                let _ = writeln!(
+                    text,
+                    "PASS {} ({} events, {:.3} s of virtual time)",
+                    path.display(),
+                    r.events_run,
+                    r.virtual_time.as_secs_f64()
+                );
+            }
+            Some(f) => {
+                let mut lines = f.message.lines();
+                let _ = writeln!(
+                    text,
+                    "FAIL {}:{}: {}",
+                    path.display(),
+                    f.pos,
+                    lines.next().unwrap_or("")
+                );
+                for l in lines {
+                    let _ = writeln!(text, "     {l}");
+                }
+            }
+        }
+        if verbose {
+            for n in &r.notes {
+                let _ = writeln!(text, "     note: {n}");
+            }
+        }
+    }
+    if as_json {
+        let _ = writeln!(text, "{}", json!({ "passed": passed, "failed": failed }));
+    } else {
+        let _ = writeln!(text, "{passed} passed, {failed} failed");
+    }
+    Outcome {
+        text,
+        all_passed: failed == 0,
+    }
+}

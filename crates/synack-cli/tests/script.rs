@@ -1,0 +1,100 @@
+//! `synack script`: one line per script, the closing count, the exit status, JSON.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn synack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn suite(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/scripts")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A copy of a suite script with one expectation broken: synack ACKs the FIN with ack 2, the
+/// script claims ack 3.
+fn broken() -> String {
+    let src = std::fs::read_to_string(suite("last-ack/remote-fin-then-close.pkt")).unwrap();
+    let bad = src.replacen("> . 1:1(0) ack 2", "> . 1:1(0) ack 3", 1);
+    assert_ne!(src, bad, "the edit applies");
+    let path = std::env::temp_dir().join(format!("synack-broken-{}.pkt", std::process::id()));
+    std::fs::write(&path, bad).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn passing_scripts_exit_zero_with_the_count() {
+    let a = suite("last-ack/remote-fin-then-close.pkt");
+    let out = synack(&["script", &a, &a]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("PASS ") && lines[0].contains("remote-fin-then-close"));
+    assert_eq!(lines[2], "2 passed, 0 failed");
+}
+
+#[test]
+fn a_failing_script_shows_both_packets_and_exits_non_zero() {
+    let good = suite("last-ack/remote-fin-then-close.pkt");
+    let bad = broken();
+    let out = synack(&["script", &good, &bad]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success());
+    let fail = text
+        .lines()
+        .find(|l| l.starts_with("FAIL "))
+        .expect("a FAIL line");
+    assert!(
+        fail.contains(&format!("{bad}:10:1:")),
+        "names the script line: {fail}"
+    );
+    assert!(text.contains("expected: > . 1:1(0) ack 3"), "{text}");
+    assert!(text.contains("actual:   > . 1:1(0) ack 2"), "{text}");
+    assert!(text.contains("ack: 3 vs 2"), "{text}");
+    assert_eq!(text.lines().last(), Some("1 passed, 1 failed"));
+}
+
+#[test]
+fn json_has_one_object_per_script_and_the_counts() {
+    let good = suite("last-ack/remote-fin-then-close.pkt");
+    let bad = broken();
+    let out = synack(&["script", "--json", &good, &bad]);
+    assert!(!out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(v.len(), 3);
+    assert_eq!(v[0]["passed"], true);
+    assert_eq!(v[1]["passed"], false);
+    assert_eq!(v[1]["line"], 10);
+    assert!(v[1]["message"].as_str().unwrap().contains("ack: 3 vs 2"));
+    assert_eq!(v[2]["passed"], 1);
+    assert_eq!(v[2]["failed"], 1);
+}
+
+#[test]
+fn unreadable_and_unparsable_scripts_fail_cleanly() {
+    let path = std::env::temp_dir().join(format!("synack-garbage-{}.pkt", std::process::id()));
+    std::fs::write(&path, "0 < S 0:5(2) win 10\n").unwrap();
+    let p = path.display().to_string();
+    let out = synack(&["script", &p, "/nonexistent/x.pkt"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("FAIL {p}:1:")), "{text}");
+    assert!(
+        text.contains("parse error: payload length 2 does not match 0:5"),
+        "{text}"
+    );
+    assert!(text.contains("cannot read the script"), "{text}");
+    assert!(text.ends_with("0 passed, 2 failed\n"));
+}

@@ -1,0 +1,258 @@
+//! The socket calls in Rust terms: what blocks and when, over [`Stack`]'s never-blocking
+//! calls. The FFI layer ([`crate::ffi`]) only converts pointers to these arguments.
+//!
+//! A call blocks when its socket is blocking (no `O_NONBLOCK`, no `MSG_DONTWAIT`) and the
+//! stack answers `EAGAIN` (or `EINPROGRESS` for `connect`); it then waits as
+//! [`Instance::call`] describes and returns once the stack gives a result.
+
+use std::net::{IpAddr, SocketAddr};
+
+use libc::c_int;
+use synack_proto::StateName;
+use synack_script::socket::consts::{F_GETFL, F_SETFL, O_NONBLOCK, POLLERR, POLLHUP, POLLNVAL};
+use synack_script::{Errno, OptValue, SockError, Stack};
+
+use crate::instance::{Instance, Step, World, errno};
+
+/// One `struct pollfd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollFd {
+    pub fd: c_int,
+    pub events: i16,
+    pub revents: i16,
+}
+
+fn would_block(e: &SockError) -> bool {
+    *e == SockError::Errno(Errno::EAGAIN)
+}
+
+/// Whether an `EAGAIN` on `fd` means waiting.
+fn blocks(stack: &Stack, fd: c_int, dontwait: bool) -> bool {
+    !dontwait && stack.is_nonblocking(fd) == Ok(false)
+}
+
+impl Instance {
+    fn e(&self, e: SockError) -> c_int {
+        errno(e, self.quiet())
+    }
+
+    pub fn socket(&self, domain: c_int, ty: c_int, protocol: c_int) -> Result<c_int, c_int> {
+        self.simple(|w| w.stack.socket(domain, ty, protocol).map_err(|e| self.e(e)))
+    }
+
+    pub fn bind(&self, fd: c_int, addr: SocketAddr) -> Result<(), c_int> {
+        self.simple(|w| w.stack.bind(fd, addr).map_err(|e| self.e(e)))
+    }
+
+    pub fn listen(&self, fd: c_int, backlog: c_int) -> Result<(), c_int> {
+        self.simple(|w| w.stack.listen(fd, backlog).map_err(|e| self.e(e)))
+    }
+
+    pub fn accept(&self, fd: c_int) -> Result<(c_int, SocketAddr), c_int> {
+        self.call(|w| match w.stack.accept(fd) {
+            Ok(v) => Step::Done(Ok(v)),
+            Err(e) if would_block(&e) && blocks(&w.stack, fd, false) => Step::Wait { until: None },
+            Err(e) => Step::Done(Err(self.e(e))),
+        })
+    }
+
+    /// Gives a socket that has no local address one to open from. Needed only when no
+    /// `local=` flag named synack's addresses: then synack accepts packets for any address
+    /// (so a listener works whatever `--local_ip` packetdrill picked) but has no address of
+    /// its own to start an active open from, so the library binds the socket to
+    /// [`crate::instance::DEFAULT_SOURCE_V4`] (or v6) and the next free port of the ephemeral
+    /// range.
+    fn bind_source(&self, w: &mut World, fd: c_int, remote: SocketAddr) -> Result<(), c_int> {
+        if !w.stack.host().config().local_addrs.is_empty()
+            || w.stack.local_addr(fd).map_err(|e| self.e(e))?.is_some()
+        {
+            return Ok(());
+        }
+        let ip: IpAddr = self.default_source(remote.is_ipv6());
+        let (lo, hi) = self.ephemeral();
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        for _ in 0..span {
+            let port = w.next_port;
+            w.next_port = if port >= hi || port < lo {
+                lo
+            } else {
+                port + 1
+            };
+            match w.stack.bind(fd, SocketAddr::new(ip, port)) {
+                Ok(()) => return Ok(()),
+                Err(SockError::Errno(Errno::EADDRINUSE)) => continue,
+                Err(e) => return Err(self.e(e)),
+            }
+        }
+        Err(libc::EADDRNOTAVAIL)
+    }
+
+    pub fn connect(&self, fd: c_int, remote: SocketAddr) -> Result<(), c_int> {
+        let mut started = false;
+        self.call(|w| {
+            if started {
+                return match w.stack.connect_result(fd) {
+                    Ok(None) => Step::Wait { until: None },
+                    Ok(Some(Ok(()))) => Step::Done(Ok(())),
+                    Ok(Some(Err(e))) => Step::Done(Err(e.code())),
+                    Err(e) => Step::Done(Err(self.e(e))),
+                };
+            }
+            started = true;
+            if let Err(e) = self.bind_source(w, fd, remote) {
+                return Step::Done(Err(e));
+            }
+            let now = w.instant();
+            match w.stack.connect(now, fd, remote) {
+                Ok(()) => Step::Done(Ok(())),
+                Err(SockError::Errno(Errno::EINPROGRESS)) if blocks(&w.stack, fd, false) => {
+                    Step::Wait { until: None }
+                }
+                Err(e) => Step::Done(Err(self.e(e))),
+            }
+        })
+    }
+
+    /// Reads up to `len` bytes; empty is end of stream.
+    pub fn read(&self, fd: c_int, len: usize, dontwait: bool) -> Result<Vec<u8>, c_int> {
+        self.call(|w| match w.stack.read(fd, len) {
+            Ok(v) => Step::Done(Ok(v)),
+            Err(e) if would_block(&e) && blocks(&w.stack, fd, dontwait) => {
+                Step::Wait { until: None }
+            }
+            Err(e) => Step::Done(Err(self.e(e))),
+        })
+    }
+
+    /// Writes `data`. A blocking socket takes all of it, waiting for room as Linux's
+    /// `sk_stream_wait_memory` does, and returns short only when an error cuts it off; a
+    /// non-blocking one takes what fits.
+    pub fn write(&self, fd: c_int, data: &[u8], dontwait: bool) -> Result<usize, c_int> {
+        let mut done = 0usize;
+        self.call(|w| {
+            loop {
+                match w.stack.write(fd, &data[done..]) {
+                    Ok(n) => {
+                        done += n;
+                        if done >= data.len() || !blocks(&w.stack, fd, dontwait) {
+                            return Step::Done(Ok(done));
+                        }
+                        if n == 0 {
+                            return Step::Wait { until: None };
+                        }
+                    }
+                    Err(e) if would_block(&e) => {
+                        return if blocks(&w.stack, fd, dontwait) {
+                            Step::Wait { until: None }
+                        } else if done > 0 {
+                            Step::Done(Ok(done))
+                        } else {
+                            Step::Done(Err(libc::EAGAIN))
+                        };
+                    }
+                    Err(_) if done > 0 => return Step::Done(Ok(done)),
+                    Err(e) => return Step::Done(Err(self.e(e))),
+                }
+            }
+        })
+    }
+
+    /// The peer of a connected socket (`recvfrom`'s source address).
+    pub fn peer(&self, fd: c_int) -> Result<SocketAddr, c_int> {
+        self.simple(|w| w.stack.addrs(fd).map(|(_, r)| r).map_err(|e| self.e(e)))
+    }
+
+    pub fn shutdown(&self, fd: c_int, how: c_int) -> Result<(), c_int> {
+        self.simple(|w| w.stack.shutdown(fd, how).map_err(|e| self.e(e)))
+    }
+
+    pub fn close(&self, fd: c_int) -> Result<(), c_int> {
+        self.simple(|w| {
+            let now = w.instant();
+            w.stack.close(now, fd).map_err(|e| self.e(e))
+        })
+    }
+
+    pub fn fcntl(&self, fd: c_int, cmd: c_int, arg: c_int) -> Result<c_int, c_int> {
+        self.simple(|w| w.stack.fcntl(fd, cmd, arg).map_err(|e| self.e(e)))
+    }
+
+    /// `ioctl(FIONBIO)`: the same switch as `fcntl(F_SETFL, O_NONBLOCK)`.
+    pub fn set_nonblocking(&self, fd: c_int, on: bool) -> Result<(), c_int> {
+        self.simple(|w| {
+            let fl = w.stack.fcntl(fd, F_GETFL, 0).map_err(|e| self.e(e))?;
+            let fl = if on {
+                fl | O_NONBLOCK
+            } else {
+                fl & !O_NONBLOCK
+            };
+            w.stack.fcntl(fd, F_SETFL, fl).map_err(|e| self.e(e))?;
+            Ok(())
+        })
+    }
+
+    /// `(bytes readable, bytes sent but unacknowledged or unsent)`: `FIONREAD`/`SIOCINQ` and
+    /// `SIOCOUTQ`. Linux refuses both on a listening socket and answers 0 for a socket with
+    /// no connection.
+    pub fn queues(&self, fd: c_int) -> Result<(usize, usize), c_int> {
+        self.simple(|w| {
+            if w.stack.state(fd).map_err(|e| self.e(e))? == StateName::Listen {
+                return Err(libc::EINVAL);
+            }
+            Ok(w.stack
+                .tcp_info(fd)
+                .map_or((0, 0), |i| (i.recv_buffered, i.send_buffered)))
+        })
+    }
+
+    pub fn getsockopt(&self, fd: c_int, level: c_int, name: c_int) -> Result<OptValue, c_int> {
+        self.simple(|w| w.stack.getsockopt(fd, level, name).map_err(|e| self.e(e)))
+    }
+
+    pub fn setsockopt(
+        &self,
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        value: OptValue,
+    ) -> Result<(), c_int> {
+        self.simple(|w| {
+            w.stack
+                .setsockopt(fd, level, name, value)
+                .map_err(|e| self.e(e))
+        })
+    }
+
+    /// `poll`: fills `revents` and returns how many descriptors have any. `timeout_ms` < 0
+    /// waits for ever, 0 not at all; otherwise the call returns 0 once that much virtual
+    /// time has passed.
+    pub fn poll(&self, fds: &mut [PollFd], timeout_ms: c_int) -> Result<c_int, c_int> {
+        let mut until: Option<Option<u64>> = None;
+        self.call(|w| {
+            let mut ready = 0;
+            for p in fds.iter_mut() {
+                p.revents = if p.fd < 0 {
+                    0
+                } else {
+                    w.stack.poll_events(p.fd) & (p.events | POLLERR | POLLHUP | POLLNVAL)
+                };
+                if p.revents != 0 {
+                    ready += 1;
+                }
+            }
+            if ready > 0 || timeout_ms == 0 {
+                return Step::Done(Ok(ready));
+            }
+            let now = w.now;
+            let deadline = *until.get_or_insert_with(|| {
+                u64::try_from(timeout_ms)
+                    .ok()
+                    .map(|ms| now.saturating_add(ms * 1000))
+            });
+            match deadline {
+                Some(d) if now >= d => Step::Done(Ok(0)),
+                d => Step::Wait { until: d },
+            }
+        })
+    }
+}

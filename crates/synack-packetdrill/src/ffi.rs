@@ -1,0 +1,836 @@
+//! The C entry points: `packetdrill_interface_init` and every hook it installs.
+//!
+//! Each hook checks its pointers and lengths, converts them to Rust values, calls
+//! [`Instance`], and converts back. No panic crosses the boundary: every hook runs inside
+//! `catch_unwind`, and a panic becomes `-1` with `errno = EIO`. Errors follow the C
+//! convention (`-1` and `errno`), with Linux's errno values.
+
+use std::ffi::CStr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+
+use libc::{
+    c_char, c_int, c_longlong, c_uint, c_ulong, c_void, iovec, msghdr, nfds_t, pollfd, size_t,
+    sockaddr, socklen_t, ssize_t, timeval, useconds_t,
+};
+use synack_script::OptValue;
+
+use crate::abi::PacketdrillInterface;
+use crate::calls::PollFd;
+use crate::flags;
+use crate::instance::Instance;
+use crate::sockaddr as caddr;
+
+/// `IOV_MAX` on Linux.
+const IOV_MAX: c_int = 1024;
+/// The most descriptors one `poll` may name (Linux's default `RLIMIT_NOFILE`).
+const POLL_MAX: nfds_t = 1024;
+/// Bytes one read may ask for at once; more would only allocate memory the receive buffer
+/// can never fill.
+const READ_MAX: usize = 16 << 20;
+
+/// `ioctl` requests understood (Linux's numbers).
+const FIONREAD: c_ulong = 0x541B; // also SIOCINQ
+const SIOCOUTQ: c_ulong = 0x5411; // also TIOCOUTQ
+const FIONBIO: c_ulong = 0x5421;
+
+/// `send`/`recv` flags that change nothing here: synack never raises `SIGPIPE`.
+const MSG_NOSIGNAL: c_int = 0x4000;
+const MSG_DONTWAIT: c_int = 0x40;
+
+fn set_errno(e: c_int) {
+    // SAFETY: the C library's per-thread errno slot, always valid for the calling thread.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    unsafe {
+        *libc::__errno_location() = e;
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    unsafe {
+        *libc::__error() = e;
+    }
+}
+
+/// Runs a hook: `Ok(v)` returns `v`; `Err(e)` and panics return `fail` with `errno` set.
+fn guard<T>(fail: T, f: impl FnOnce() -> Result<T, c_int>) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_errno(e);
+            fail
+        }
+        Err(_) => {
+            set_errno(libc::EIO);
+            fail
+        }
+    }
+}
+
+/// The instance `userdata` points to.
+///
+/// # Safety
+/// `ud` is null or came from `packetdrill_interface_init` and was not yet freed.
+unsafe fn inst<'a>(ud: *mut c_void) -> Result<&'a Instance, c_int> {
+    // SAFETY: per the contract above.
+    unsafe { ud.cast::<Instance>().as_ref() }.ok_or(libc::EFAULT)
+}
+
+/// A caller's input buffer.
+///
+/// # Safety
+/// `p`, when not null, must point to `n` readable bytes that stay valid for `'a`.
+unsafe fn in_buf<'a>(p: *const c_void, n: usize) -> Result<&'a [u8], c_int> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(libc::EFAULT);
+    }
+    if n > isize::MAX as usize {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: non-null, length bounded, validity per the contract.
+    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n) })
+}
+
+/// The `iovec` array of `readv`/`writev`/`sendmsg`/`recvmsg`, checked: a null base with a
+/// non-zero length is `EFAULT`, a count out of range or a total that overflows `EINVAL`.
+///
+/// # Safety
+/// `iov`, when not null, must point to `cnt` readable `iovec`s.
+unsafe fn iovecs<'a>(iov: *const iovec, cnt: c_int) -> Result<(&'a [iovec], usize), c_int> {
+    if !(0..=IOV_MAX).contains(&cnt) {
+        return Err(libc::EINVAL);
+    }
+    if cnt == 0 {
+        return Ok((&[], 0));
+    }
+    if iov.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: non-null, count bounded, validity per the contract.
+    let v = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
+    let mut total = 0usize;
+    for e in v {
+        if e.iov_len > 0 && e.iov_base.is_null() {
+            return Err(libc::EFAULT);
+        }
+        total = total
+            .checked_add(e.iov_len)
+            .filter(|t| *t <= isize::MAX as usize)
+            .ok_or(libc::EINVAL)?;
+    }
+    Ok((v, total))
+}
+
+/// Gathers what `iov` points to.
+///
+/// # Safety
+/// As [`iovecs`], and every base points to its length of readable bytes.
+unsafe fn gather(iov: &[iovec], total: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(total);
+    for e in iov {
+        // SAFETY: checked in `iovecs`; validity per the contract.
+        data.extend_from_slice(unsafe { in_buf(e.iov_base, e.iov_len) }.unwrap_or(&[]));
+    }
+    data
+}
+
+/// Scatters `data` over `iov`.
+///
+/// # Safety
+/// As [`iovecs`], and every base points to its length of writable bytes.
+unsafe fn scatter(iov: &[iovec], data: &[u8]) {
+    let mut rest = data;
+    for e in iov {
+        if rest.is_empty() {
+            break;
+        }
+        let n = e.iov_len.min(rest.len());
+        // SAFETY: n <= iov_len and the base is non-null when iov_len > 0 (checked).
+        unsafe { ptr::copy_nonoverlapping(rest.as_ptr(), e.iov_base.cast::<u8>(), n) };
+        rest = &rest[n..];
+    }
+}
+
+/// Splits `recv`/`send` flags into "don't wait", refusing any flag that would change the
+/// result (`MSG_PEEK`, `MSG_WAITALL`, `MSG_OOB`, `MSG_MORE`, ...).
+fn dontwait(inst: &Instance, flags: c_int, call: &str) -> Result<bool, c_int> {
+    let rest = flags & !(MSG_DONTWAIT | MSG_NOSIGNAL);
+    if rest != 0 {
+        if !inst.quiet() {
+            eprintln!("synack-packetdrill: unsupported by synack: {call} flags {rest:#x}");
+        }
+        return Err(libc::EOPNOTSUPP);
+    }
+    Ok(flags & MSG_DONTWAIT != 0)
+}
+
+fn to_ssize(n: usize) -> ssize_t {
+    ssize_t::try_from(n).unwrap_or(ssize_t::MAX)
+}
+
+/// Reads into a caller's buffer: the shared body of `read`, `recv` and `recvfrom`.
+///
+/// # Safety
+/// `buf`, when not null, must point to `count` writable bytes.
+unsafe fn read_into(
+    i: &Instance,
+    fd: c_int,
+    buf: *mut c_void,
+    count: size_t,
+    dontwait: bool,
+) -> Result<ssize_t, c_int> {
+    if count == 0 {
+        // Linux returns 0 for an empty read without waiting; the call still checks the fd.
+        return match i.read(fd, 0, true) {
+            Ok(_) | Err(libc::EAGAIN) => Ok(0),
+            Err(e) => Err(e),
+        };
+    }
+    if buf.is_null() {
+        return Err(libc::EFAULT);
+    }
+    let data = i.read(fd, count.min(READ_MAX), dontwait)?;
+    // SAFETY: data.len() <= count and buf holds count bytes.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), buf.cast::<u8>(), data.len()) };
+    Ok(to_ssize(data.len()))
+}
+
+// ---------------------------------------------------------------------- the hooks
+
+unsafe extern "C" fn pd_free(ud: *mut c_void) {
+    guard((), || {
+        if !ud.is_null() {
+            // SAFETY: ud came from Box::into_raw in init and packetdrill frees it once.
+            drop(unsafe { Box::from_raw(ud.cast::<Instance>()) });
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn pd_socket(ud: *mut c_void, domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    guard(-1, || unsafe { inst(ud) }?.socket(domain, ty, proto))
+}
+
+unsafe extern "C" fn pd_bind(
+    ud: *mut c_void,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let a = unsafe { caddr::read(addr, len) }?;
+        i.bind(fd, a).map(|()| 0)
+    })
+}
+
+unsafe extern "C" fn pd_listen(ud: *mut c_void, fd: c_int, backlog: c_int) -> c_int {
+    guard(-1, || unsafe { inst(ud) }?.listen(fd, backlog).map(|()| 0))
+}
+
+unsafe extern "C" fn pd_accept(
+    ud: *mut c_void,
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        if !addr.is_null() && len.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let (nfd, peer) = i.accept(fd)?;
+        // The connection is accepted either way, as on Linux; a bad address buffer is
+        // reported after the fact.
+        unsafe { caddr::write(peer, addr, len) }?;
+        Ok(nfd)
+    })
+}
+
+unsafe extern "C" fn pd_connect(
+    ud: *mut c_void,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let a = unsafe { caddr::read(addr, len) }?;
+        i.connect(fd, a).map(|()| 0)
+    })
+}
+
+unsafe extern "C" fn pd_read(ud: *mut c_void, fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    guard(-1, || unsafe { read_into(inst(ud)?, fd, buf, n, false) })
+}
+
+unsafe extern "C" fn pd_readv(
+    ud: *mut c_void,
+    fd: c_int,
+    iov: *const iovec,
+    cnt: c_int,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let (iov, total) = unsafe { iovecs(iov, cnt) }?;
+        if total == 0 {
+            return unsafe { read_into(i, fd, ptr::null_mut(), 0, false) };
+        }
+        let data = i.read(fd, total.min(READ_MAX), false)?;
+        unsafe { scatter(iov, &data) };
+        Ok(to_ssize(data.len()))
+    })
+}
+
+unsafe extern "C" fn pd_recv(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let dw = dontwait(i, flags, "recv")?;
+        unsafe { read_into(i, fd, buf, n, dw) }
+    })
+}
+
+unsafe extern "C" fn pd_recvfrom(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let dw = dontwait(i, flags, "recvfrom")?;
+        if !addr.is_null() && len.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let r = unsafe { read_into(i, fd, buf, n, dw) }?;
+        // TCP reports no source address: Linux sets the length to 0.
+        if !len.is_null() {
+            unsafe { ptr::write_unaligned(len, 0) };
+        }
+        Ok(r)
+    })
+}
+
+unsafe extern "C" fn pd_recvmsg(
+    ud: *mut c_void,
+    fd: c_int,
+    msg: *mut msghdr,
+    flags: c_int,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let dw = dontwait(i, flags, "recvmsg")?;
+        // SAFETY: checked non-null below; packetdrill passes a live msghdr.
+        let m = unsafe { msg.as_mut() }.ok_or(libc::EFAULT)?;
+        let cnt = c_int::try_from(m.msg_iovlen).map_err(|_| libc::EINVAL)?;
+        let (iov, total) = unsafe { iovecs(m.msg_iov, cnt) }?;
+        let data = if total == 0 {
+            unsafe { read_into(i, fd, ptr::null_mut(), 0, dw) }?;
+            Vec::new()
+        } else {
+            i.read(fd, total.min(READ_MAX), dw)?
+        };
+        unsafe { scatter(iov, &data) };
+        // TCP: no source address, no ancillary data, no flags.
+        m.msg_namelen = 0;
+        m.msg_controllen = 0;
+        m.msg_flags = 0;
+        Ok(to_ssize(data.len()))
+    })
+}
+
+unsafe extern "C" fn pd_write(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let data = unsafe { in_buf(buf, n) }?;
+        i.write(fd, data, false).map(to_ssize)
+    })
+}
+
+unsafe extern "C" fn pd_writev(
+    ud: *mut c_void,
+    fd: c_int,
+    iov: *const iovec,
+    cnt: c_int,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let (iov, total) = unsafe { iovecs(iov, cnt) }?;
+        let data = unsafe { gather(iov, total) };
+        i.write(fd, &data, false).map(to_ssize)
+    })
+}
+
+unsafe extern "C" fn pd_send(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let dw = dontwait(i, flags, "send")?;
+        let data = unsafe { in_buf(buf, n) }?;
+        i.write(fd, data, dw).map(to_ssize)
+    })
+}
+
+/// On a TCP socket Linux ignores `sendto`'s address (short of `MSG_FASTOPEN`, which is
+/// refused here): it is `send`.
+unsafe extern "C" fn pd_sendto(
+    ud: *mut c_void,
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    _addr: *const sockaddr,
+    _len: socklen_t,
+) -> ssize_t {
+    unsafe { pd_send(ud, fd, buf, n, flags) }
+}
+
+unsafe extern "C" fn pd_sendmsg(
+    ud: *mut c_void,
+    fd: c_int,
+    msg: *const msghdr,
+    flags: c_int,
+) -> ssize_t {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let dw = dontwait(i, flags, "sendmsg")?;
+        // SAFETY: checked non-null; packetdrill passes a live msghdr.
+        let m = unsafe { msg.as_ref() }.ok_or(libc::EFAULT)?;
+        if m.msg_controllen != 0 {
+            if !i.quiet() {
+                eprintln!("synack-packetdrill: unsupported by synack: sendmsg ancillary data");
+            }
+            return Err(libc::EOPNOTSUPP);
+        }
+        let cnt = c_int::try_from(m.msg_iovlen).map_err(|_| libc::EINVAL)?;
+        let (iov, total) = unsafe { iovecs(m.msg_iov, cnt) }?;
+        let data = unsafe { gather(iov, total) };
+        i.write(fd, &data, dw).map(to_ssize)
+    })
+}
+
+/// Variadic in C; the fixed third argument is explained in [`crate::abi`].
+unsafe extern "C" fn pd_fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, arg: c_int) -> c_int {
+    guard(-1, || unsafe { inst(ud) }?.fcntl(fd, cmd, arg))
+}
+
+/// Variadic in C; the fixed third argument is explained in [`crate::abi`].
+unsafe extern "C" fn pd_ioctl(
+    ud: *mut c_void,
+    fd: c_int,
+    req: c_ulong,
+    argp: *mut c_void,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let out = argp.cast::<c_int>();
+        match req {
+            FIONREAD | SIOCOUTQ => {
+                if out.is_null() {
+                    return Err(libc::EFAULT);
+                }
+                let (inq, outq) = i.queues(fd)?;
+                let v = if req == FIONREAD { inq } else { outq };
+                let v = c_int::try_from(v).unwrap_or(c_int::MAX);
+                unsafe { ptr::write_unaligned(out, v) };
+                Ok(0)
+            }
+            FIONBIO => {
+                if out.is_null() {
+                    return Err(libc::EFAULT);
+                }
+                let on = unsafe { ptr::read_unaligned(out) } != 0;
+                i.set_nonblocking(fd, on).map(|()| 0)
+            }
+            _ => {
+                if !i.quiet() {
+                    eprintln!("synack-packetdrill: unsupported by synack: ioctl request {req:#x}");
+                }
+                Err(libc::EOPNOTSUPP)
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn pd_close(ud: *mut c_void, fd: c_int) -> c_int {
+    guard(-1, || unsafe { inst(ud) }?.close(fd).map(|()| 0))
+}
+
+unsafe extern "C" fn pd_shutdown(ud: *mut c_void, fd: c_int, how: c_int) -> c_int {
+    guard(-1, || unsafe { inst(ud) }?.shutdown(fd, how).map(|()| 0))
+}
+
+fn is_linger(level: c_int, name: c_int) -> bool {
+    level == libc::SOL_SOCKET && name == libc::SO_LINGER
+}
+
+unsafe extern "C" fn pd_getsockopt(
+    ud: *mut c_void,
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        if len.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let room = unsafe { ptr::read_unaligned(len) } as c_int;
+        if room < 0 {
+            return Err(libc::EINVAL);
+        }
+        let need = if is_linger(level, name) { 8 } else { 4 };
+        // Linux would copy a truncated int; a buffer too short for the value is refused
+        // here rather than half-filled.
+        if room < need {
+            return Err(libc::EINVAL);
+        }
+        if val.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let v = i.getsockopt(fd, level, name)?;
+        let out = val.cast::<c_int>();
+        match v {
+            OptValue::Int(x) => unsafe {
+                ptr::write_unaligned(out, c_int::try_from(x).unwrap_or(c_int::MAX));
+                ptr::write_unaligned(len, 4);
+            },
+            // `need` was 8 for SO_LINGER, the only option with this value.
+            OptValue::Linger { onoff, linger } => unsafe {
+                ptr::write_unaligned(out, onoff);
+                ptr::write_unaligned(out.add(1), linger);
+                ptr::write_unaligned(len, 8);
+            },
+        }
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn pd_setsockopt(
+    ud: *mut c_void,
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        let need = if is_linger(level, name) { 8 } else { 4 };
+        if (len as usize) < need {
+            return Err(libc::EINVAL);
+        }
+        if val.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let p = val.cast::<c_int>();
+        let v = if is_linger(level, name) {
+            let (onoff, linger) =
+                unsafe { (ptr::read_unaligned(p), ptr::read_unaligned(p.add(1))) };
+            OptValue::Linger { onoff, linger }
+        } else {
+            OptValue::Int(i64::from(unsafe { ptr::read_unaligned(p) }))
+        };
+        i.setsockopt(fd, level, name, v).map(|()| 0)
+    })
+}
+
+unsafe extern "C" fn pd_poll(
+    ud: *mut c_void,
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: c_int,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        if n > POLL_MAX {
+            return Err(libc::EINVAL);
+        }
+        if n > 0 && fds.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let raw: &mut [pollfd] = if n == 0 {
+            &mut []
+        } else {
+            // SAFETY: non-null, bounded count; packetdrill passes n live pollfds.
+            unsafe { std::slice::from_raw_parts_mut(fds, n as usize) }
+        };
+        let mut v: Vec<PollFd> = raw
+            .iter()
+            .map(|p| PollFd {
+                fd: p.fd,
+                events: p.events,
+                revents: 0,
+            })
+            .collect();
+        let r = i.poll(&mut v, timeout)?;
+        for (p, q) in raw.iter_mut().zip(&v) {
+            p.revents = q.revents;
+        }
+        Ok(r)
+    })
+}
+
+unsafe extern "C" fn pd_netdev_send(ud: *mut c_void, buf: *const c_void, n: size_t) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        if n == 0 {
+            return Err(libc::EINVAL);
+        }
+        let p = unsafe { in_buf(buf, n) }?;
+        i.inject(p).map(|()| 0)
+    })
+}
+
+/// Returns 0 with the packet and its send time; 0 with `*count = 0` when nothing can ever
+/// be sent (see [`Instance::next_outbound`]); -1 for "nothing yet, ask again", which
+/// packetdrill's receive loop does.
+unsafe extern "C" fn pd_netdev_receive(
+    ud: *mut c_void,
+    buf: *mut c_void,
+    count: *mut size_t,
+    time_us: *mut c_longlong,
+) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        if count.is_null() || time_us.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let cap = unsafe { ptr::read_unaligned(count) };
+        if i.broken.is_some() {
+            // A run that cannot work must not leave packetdrill asking for ever.
+            unsafe { ptr::write_unaligned(count, 0) };
+            return Ok(0);
+        }
+        if cap > 0 && buf.is_null() {
+            return Err(libc::EFAULT);
+        }
+        match i.next_outbound(cap)? {
+            Some(p) => unsafe {
+                ptr::copy_nonoverlapping(p.bytes.as_ptr(), buf.cast::<u8>(), p.bytes.len());
+                ptr::write_unaligned(count, p.bytes.len());
+                ptr::write_unaligned(time_us, p.at_us as c_longlong);
+            },
+            None => unsafe {
+                ptr::write_unaligned(count, 0);
+                ptr::write_unaligned(time_us, i.peek()?.1 as c_longlong);
+            },
+        }
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn pd_usleep(ud: *mut c_void, us: useconds_t) -> c_int {
+    guard(-1, || unsafe { inst(ud) }?.sleep(u64::from(us)).map(|()| 0))
+}
+
+unsafe extern "C" fn pd_gettimeofday(ud: *mut c_void, tv: *mut timeval, _tz: *mut c_void) -> c_int {
+    guard(-1, || {
+        let i = unsafe { inst(ud) }?;
+        if tv.is_null() {
+            return Err(libc::EFAULT);
+        }
+        let now = i.now_ticking()?;
+        let t = timeval {
+            tv_sec: (now / 1_000_000) as libc::time_t,
+            tv_usec: (now % 1_000_000) as libc::suseconds_t,
+        };
+        unsafe { ptr::write_unaligned(tv, t) };
+        Ok(0)
+    })
+}
+
+fn unsupported(ud: *mut c_void, what: &str) -> c_int {
+    guard(-1, || {
+        // SAFETY: ud is null or the live instance, as for every hook.
+        let quiet = unsafe { inst(ud) }.map(Instance::quiet).unwrap_or(false);
+        if !quiet {
+            eprintln!("synack-packetdrill: unsupported by synack: {what}");
+        }
+        Err(libc::EOPNOTSUPP)
+    })
+}
+
+unsafe extern "C" fn pd_epoll_create(ud: *mut c_void, _size: c_int) -> c_int {
+    unsupported(ud, "epoll_create")
+}
+
+unsafe extern "C" fn pd_epoll_ctl(
+    ud: *mut c_void,
+    _ep: c_int,
+    _op: c_int,
+    _fd: c_int,
+    _ev: *mut c_void,
+) -> c_int {
+    unsupported(ud, "epoll_ctl")
+}
+
+unsafe extern "C" fn pd_epoll_wait(
+    ud: *mut c_void,
+    _ep: c_int,
+    _ev: *mut c_void,
+    _max: c_int,
+    _timeout: c_int,
+) -> c_int {
+    unsupported(ud, "epoll_wait")
+}
+
+unsafe extern "C" fn pd_pipe(ud: *mut c_void, _fds: *mut c_int) -> c_int {
+    unsupported(ud, "pipe")
+}
+
+unsafe extern "C" fn pd_splice(
+    ud: *mut c_void,
+    _fd_in: c_int,
+    _off_in: *mut i64,
+    _fd_out: c_int,
+    _off_out: *mut i64,
+    _len: size_t,
+    _flags: c_uint,
+) -> c_int {
+    unsupported(ud, "splice")
+}
+
+/// packetdrill's entry point: parses `--so_flags`, creates the run and fills every slot of
+/// `ifc`. A bad flag is printed to stderr and leaves a run whose every call fails with
+/// `EINVAL` (packetdrill gives the init function no way to fail).
+///
+/// # Safety
+/// `flags` is null or a NUL-terminated string; `ifc` is null or points to writable memory
+/// for a `struct packetdrill_interface`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn packetdrill_interface_init(
+    flags: *const c_char,
+    ifc: *mut PacketdrillInterface,
+) {
+    let made = catch_unwind(|| {
+        if ifc.is_null() {
+            eprintln!("synack-packetdrill: packetdrill_interface_init: null interface");
+            return;
+        }
+        let text = if flags.is_null() {
+            Ok(String::new())
+        } else {
+            // SAFETY: a NUL-terminated string, per the contract.
+            unsafe { CStr::from_ptr(flags) }
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| "so_flags: not UTF-8".to_owned())
+        };
+        let instance = match text.and_then(|t| flags::parse(&t)) {
+            Ok(settings) => Instance::new(settings),
+            Err(why) => {
+                eprintln!("synack-packetdrill: {why}; every call will fail with EINVAL");
+                Instance::broken(why)
+            }
+        };
+        let table = PacketdrillInterface {
+            userdata: Box::into_raw(Box::new(instance)).cast::<c_void>(),
+            free: Some(pd_free),
+            socket: Some(pd_socket),
+            bind: Some(pd_bind),
+            listen: Some(pd_listen),
+            accept: Some(pd_accept),
+            connect: Some(pd_connect),
+            read: Some(pd_read),
+            readv: Some(pd_readv),
+            recv: Some(pd_recv),
+            recvfrom: Some(pd_recvfrom),
+            recvmsg: Some(pd_recvmsg),
+            write: Some(pd_write),
+            writev: Some(pd_writev),
+            send: Some(pd_send),
+            sendto: Some(pd_sendto),
+            sendmsg: Some(pd_sendmsg),
+            fcntl: Some(pd_fcntl),
+            ioctl: Some(pd_ioctl),
+            close: Some(pd_close),
+            shutdown: Some(pd_shutdown),
+            getsockopt: Some(pd_getsockopt),
+            setsockopt: Some(pd_setsockopt),
+            poll: Some(pd_poll),
+            netdev_send: Some(pd_netdev_send),
+            netdev_receive: Some(pd_netdev_receive),
+            usleep: Some(pd_usleep),
+            gettimeofday: Some(pd_gettimeofday),
+            epoll_create: Some(pd_epoll_create),
+            epoll_ctl: Some(pd_epoll_ctl),
+            epoll_wait: Some(pd_epoll_wait),
+            pipe: Some(pd_pipe),
+            splice: Some(pd_splice),
+        };
+        // SAFETY: non-null and writable per the contract; the memory may be uninitialised,
+        // so write without reading or dropping what was there.
+        unsafe { ptr::write(ifc, table) };
+    });
+    if made.is_err() {
+        eprintln!("synack-packetdrill: packetdrill_interface_init panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errno() -> c_int {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    #[test]
+    fn a_panic_becomes_minus_one_and_eio() {
+        set_errno(0);
+        let r: c_int = guard(-1, || panic!("deliberate"));
+        assert_eq!((r, errno()), (-1, libc::EIO));
+    }
+
+    #[test]
+    fn errors_set_errno_and_successes_leave_it() {
+        set_errno(0);
+        assert_eq!(guard(-1, || Err(libc::EBADF)), -1);
+        assert_eq!(errno(), libc::EBADF);
+        assert_eq!(guard(-1, || Ok(7)), 7);
+        assert_eq!(errno(), libc::EBADF);
+    }
+
+    #[test]
+    fn init_fills_every_slot_and_survives_null_arguments() {
+        let mut ifc = std::mem::MaybeUninit::<PacketdrillInterface>::zeroed();
+        unsafe { packetdrill_interface_init(ptr::null(), ifc.as_mut_ptr()) };
+        let ifc = unsafe { ifc.assume_init() };
+        assert!(!ifc.userdata.is_null());
+        let slots = unsafe {
+            std::slice::from_raw_parts(
+                (&raw const ifc.free).cast::<*const c_void>(),
+                std::mem::size_of::<PacketdrillInterface>() / std::mem::size_of::<usize>() - 1,
+            )
+        };
+        assert!(slots.iter().all(|p| !p.is_null()));
+        let fd =
+            unsafe { (ifc.socket.unwrap())(ifc.userdata, libc::AF_INET, libc::SOCK_STREAM, 0) };
+        assert_eq!(fd, 3);
+        unsafe { (ifc.free.unwrap())(ifc.userdata) };
+        unsafe { packetdrill_interface_init(ptr::null(), ptr::null_mut()) };
+    }
+}

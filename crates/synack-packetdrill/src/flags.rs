@@ -1,0 +1,172 @@
+//! `--so_flags`: the one string packetdrill passes to `packetdrill_interface_init`.
+//!
+//! It is a list of `key=value` items separated by commas or spaces, e.g.
+//! `--so_flags="secret=7,local=192.168.0.1,sack=0"`. Since in shared-object mode packetdrill
+//! runs a script's backquoted shell lines (sysctls) on the real host, not on synack, these
+//! flags are how a run sets what those sysctls would have set.
+//!
+//! | key | value | default | meaning |
+//! | --- | --- | --- | --- |
+//! | `secret` | integer (decimal or `0x` hex) | 0 | key of synack's keyed hashes: ISNs, ports, cookies |
+//! | `local` | IP address, may repeat | none | synack's own addresses (`--local_ip`); without any, every address is ours |
+//! | `tick_us` | integer ≥ 1 | 1 | how far each `gettimeofday` moves the virtual clock |
+//! | `idle_ms` | integer | 1000 | real time `netdev_receive` waits when nothing can ever be sent |
+//! | `syncookies` | 0 or 1 | 1 | answer with SYN cookies when a SYN queue is full |
+//! | `sack`, `timestamps`, `wscale` | 0 or 1 | 1 | offer the option in SYNs and SYN-ACKs |
+//! | `mss` | integer | 1460 | the MSS we announce |
+//! | `rto_min_ms`, `rto_initial_ms` | integer | 200, 1000 | RTO floor and initial RTO |
+//! | `quiet` | 0 or 1 | 0 | do not print why a call was refused as unsupported |
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use synack_proto::Config;
+use synack_proto::host::HostConfig;
+
+/// What a run was configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub host: HostConfig,
+    /// Virtual microseconds each `gettimeofday` moves the clock by.
+    pub tick_us: u64,
+    /// How long (real time) `netdev_receive` waits for something to happen when nothing is
+    /// queued and no timer is armed, before reporting an empty packet.
+    pub idle: Duration,
+    /// Do not print why a call was refused as unsupported.
+    pub quiet: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            host: HostConfig::default(),
+            tick_us: 1,
+            idle: Duration::from_millis(1000),
+            quiet: false,
+        }
+    }
+}
+
+fn int(key: &str, v: &str) -> Result<u128, String> {
+    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u128::from_str_radix(hex, 16),
+        None => v.parse::<u128>(),
+    };
+    parsed.map_err(|_| format!("so_flags: {key}={v}: not a non-negative integer"))
+}
+
+fn small(key: &str, v: &str) -> Result<u64, String> {
+    u64::try_from(int(key, v)?).map_err(|_| format!("so_flags: {key}={v}: too large"))
+}
+
+fn boolean(key: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(format!("so_flags: {key}={v}: expected 0 or 1")),
+    }
+}
+
+/// Parses `--so_flags`. An unknown key or a bad value is an error: a run that silently
+/// ignored a setting would test something other than what its author asked for.
+pub fn parse(flags: &str) -> Result<Settings, String> {
+    let mut s = Settings::default();
+    let tcp: &mut Config = &mut s.host.tcp;
+    let mut locals: Vec<IpAddr> = Vec::new();
+    for item in flags
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|i| !i.is_empty())
+    {
+        let (key, v) = item
+            .split_once('=')
+            .ok_or_else(|| format!("so_flags: '{item}' is not key=value"))?;
+        match key {
+            "secret" => s.host.secret = int(key, v)?,
+            "local" => locals.push(
+                v.parse()
+                    .map_err(|_| format!("so_flags: local={v}: not an IP address"))?,
+            ),
+            "tick_us" => {
+                s.tick_us = small(key, v)?;
+                if s.tick_us == 0 {
+                    // A clock that gettimeofday never moves lets packetdrill spin forever.
+                    return Err("so_flags: tick_us must be at least 1".into());
+                }
+            }
+            "idle_ms" => s.idle = Duration::from_millis(small(key, v)?),
+            "syncookies" => s.host.syn_cookies = boolean(key, v)?,
+            "sack" => tcp.sack = boolean(key, v)?,
+            "timestamps" => tcp.timestamps = boolean(key, v)?,
+            "wscale" => tcp.window_scaling = boolean(key, v)?,
+            "mss" => {
+                let mss = small(key, v)?;
+                tcp.mss = u16::try_from(mss)
+                    .ok()
+                    .filter(|m| *m >= 88)
+                    .ok_or_else(|| format!("so_flags: mss={v}: must be 88..=65535"))?;
+            }
+            "rto_min_ms" => tcp.rto_min = Duration::from_millis(small(key, v)?),
+            "rto_initial_ms" => tcp.rto_initial = Duration::from_millis(small(key, v)?),
+            "quiet" => s.quiet = boolean(key, v)?,
+            _ => return Err(format!("so_flags: unknown key '{key}'")),
+        }
+    }
+    s.host.local_addrs = locals;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_flags_give_the_defaults() {
+        let s = parse("").unwrap();
+        assert_eq!(s.host.secret, 0);
+        assert!(s.host.local_addrs.is_empty());
+        assert_eq!(s.tick_us, 1);
+        assert!(s.host.tcp.sack);
+    }
+
+    #[test]
+    fn keys_set_their_knobs() {
+        let s = parse(
+            "secret=0x10, local=192.168.0.1,local=fd3d::1 tick_us=5,idle_ms=20,sack=0,\
+             timestamps=0,wscale=0,mss=1000,rto_min_ms=300,rto_initial_ms=3000,syncookies=0,quiet=1",
+        )
+        .unwrap();
+        assert_eq!(s.host.secret, 16);
+        assert_eq!(
+            s.host.local_addrs,
+            vec![
+                "192.168.0.1".parse::<IpAddr>().unwrap(),
+                "fd3d::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(s.tick_us, 5);
+        assert_eq!(s.idle, Duration::from_millis(20));
+        let t = &s.host.tcp;
+        assert!(!t.sack && !t.timestamps && !t.window_scaling);
+        assert_eq!(t.mss, 1000);
+        assert_eq!(t.rto_min, Duration::from_millis(300));
+        assert_eq!(t.rto_initial, Duration::from_secs(3));
+        assert!(!s.host.syn_cookies);
+        assert!(s.quiet);
+    }
+
+    #[test]
+    fn mistakes_are_errors_not_ignored() {
+        for bad in [
+            "bogus=1",
+            "secret",
+            "secret=-1",
+            "local=300.1.1.1",
+            "sack=yes",
+            "tick_us=0",
+            "mss=20",
+            "mss=70000",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}

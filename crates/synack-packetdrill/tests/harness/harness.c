@@ -1,0 +1,600 @@
+/* Drives libsynack_packetdrill.so exactly as packetdrill's --so_filename mode does: dlopen,
+ * packetdrill_interface_init, then socket calls, netdev_send (inbound IP packets the harness
+ * builds), netdev_receive (outbound packets it parses and checks) and the clock hooks; a
+ * blocking call runs on a second thread, which the main thread waits to see asleep in
+ * /proc before it goes on, as packetdrill's run_system_call.c does.
+ *
+ * Usage: harness PATH_TO_SO. Exits 0 when every check passed; the first failed check prints
+ * what it expected and exits 1. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "pd_iface.h"
+
+#define FIN 0x01
+#define SYN 0x02
+#define RST 0x04
+#define PSH 0x08
+#define ACK 0x10
+
+#define CHECK(cond, ...)                                                                   \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
+			fprintf(stderr, __VA_ARGS__);                                      \
+			fputc('\n', stderr);                                               \
+			exit(1);                                                           \
+		}                                                                          \
+	} while (0)
+
+static packetdrill_interface_init_t init;
+static int checks;
+#define OK(cond, ...)                                                                      \
+	do {                                                                               \
+		CHECK(cond, __VA_ARGS__);                                                  \
+		checks++;                                                                  \
+	} while (0)
+
+/* ------------------------------------------------------------------ packets */
+
+static uint32_t ip4(const char *s)
+{
+	struct in_addr a;
+	CHECK(inet_pton(AF_INET, s, &a) == 1, "bad address %s", s);
+	return ntohl(a.s_addr);
+}
+
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t acc)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		acc += (uint32_t)(p[n - 1] << 8);
+	return acc;
+}
+
+static uint16_t fold(uint32_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)~acc;
+}
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v & 0xffff); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
+
+/* TCP checksum over the IPv4 pseudo-header (RFC 9293 §3.1). */
+static uint16_t tcp_sum(const uint8_t *ip, const uint8_t *tcp, size_t tcp_len)
+{
+	uint8_t pseudo[12];
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = 6;
+	put16(pseudo + 10, (uint16_t)tcp_len);
+	return fold(sum16(tcp, tcp_len, sum16(pseudo, 12, 0)));
+}
+
+struct seg {
+	const char *src, *dst;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t win;
+	int mss; /* > 0: a SYN's options, <mss N,nop,wscale 7> as most packetdrill scripts send */
+	const char *data;
+};
+
+/* An IPv4 + TCP datagram with correct checksums, as packetdrill injects. */
+static size_t build(uint8_t *b, const struct seg *s)
+{
+	size_t optlen = s->mss > 0 ? 8 : 0;
+	size_t dlen = s->data ? strlen(s->data) : 0;
+	size_t tcp_len = 20 + optlen + dlen, total = 20 + tcp_len;
+	memset(b, 0, total);
+	b[0] = 0x45;
+	put16(b + 2, (uint16_t)total);
+	b[8] = 64;
+	b[9] = 6;
+	put32(b + 12, ip4(s->src));
+	put32(b + 16, ip4(s->dst));
+	put16(b + 10, fold(sum16(b, 20, 0)));
+	uint8_t *t = b + 20;
+	put16(t, s->sport);
+	put16(t + 2, s->dport);
+	put32(t + 4, s->seq);
+	put32(t + 8, s->ack);
+	t[12] = (uint8_t)((20 + optlen) / 4) << 4;
+	t[13] = s->flags;
+	put16(t + 14, s->win);
+	if (optlen) {
+		t[20] = 2;
+		t[21] = 4;
+		put16(t + 22, (uint16_t)s->mss);
+		t[24] = 1;
+		t[25] = 3;
+		t[26] = 3;
+		t[27] = 7;
+	}
+	if (dlen)
+		memcpy(t + 20 + optlen, s->data, dlen);
+	put16(t + 16, tcp_sum(b, t, tcp_len));
+	return total;
+}
+
+struct pkt {
+	uint32_t src, dst;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t win;
+	size_t len;
+	char data[2048];
+	long long at;
+};
+
+/* Parses what the library sent and checks both checksums. */
+static void parse(const uint8_t *b, size_t n, struct pkt *p)
+{
+	CHECK(n >= 40 && (b[0] >> 4) == 4 && b[9] == 6, "not IPv4/TCP (%zu bytes)", n);
+	size_t ihl = (size_t)(b[0] & 15) * 4, total = get16(b + 2);
+	CHECK(total == n, "IP length %zu but %zu bytes", total, n);
+	CHECK(fold(sum16(b, ihl, 0)) == 0, "bad IP checksum");
+	const uint8_t *t = b + ihl;
+	size_t tcp_len = n - ihl, doff = (size_t)(t[12] >> 4) * 4;
+	CHECK(tcp_sum(b, t, tcp_len) == 0, "bad TCP checksum");
+	p->src = get32(b + 12);
+	p->dst = get32(b + 16);
+	p->sport = get16(t);
+	p->dport = get16(t + 2);
+	p->seq = get32(t + 4);
+	p->ack = get32(t + 8);
+	p->flags = t[13];
+	p->win = get16(t + 14);
+	p->len = tcp_len - doff;
+	CHECK(p->len < sizeof p->data, "payload too long");
+	memcpy(p->data, t + doff, p->len);
+	p->data[p->len] = 0;
+}
+
+/* ------------------------------------------------------------------ the run */
+
+static struct packetdrill_interface ifc;
+#define UD ifc.userdata
+
+static long long now_us(void)
+{
+	struct timeval tv;
+	CHECK(ifc.gettimeofday(UD, &tv, NULL) == 0, "gettimeofday failed");
+	return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void inject(const struct seg *s)
+{
+	uint8_t b[2048];
+	size_t n = build(b, s);
+	CHECK(ifc.netdev_send(UD, b, n) == 0, "netdev_send: errno %d", errno);
+}
+
+/* packetdrill's so_netdev_receive: ask until the library returns 0. */
+static void receive(struct pkt *p)
+{
+	uint8_t b[65536];
+	size_t n = 0;
+	int r = -1;
+	for (int tries = 0; r != 0 && tries < 100000; tries++) {
+		n = sizeof b;
+		r = ifc.netdev_receive(UD, b, &n, &p->at);
+	}
+	CHECK(r == 0 && n > 0, "netdev_receive: r=%d count=%zu errno=%d", r, n, errno);
+	parse(b, n, p);
+}
+
+static void load(const char *so, const char *flags)
+{
+	memset(&ifc, 0xA5, sizeof ifc); /* packetdrill callocs; garbage proves every slot is set */
+	init(flags, &ifc);
+	void **slot = (void **)&ifc.free;
+	size_t slots = (sizeof ifc - sizeof ifc.userdata) / sizeof(void *);
+	for (size_t i = 0; i < slots; i++)
+		OK(slot[i] != NULL && slot[i] != (void *)(uintptr_t)0xA5A5A5A5A5A5A5A5ull,
+		   "%s: hook %zu not set", so, i);
+}
+
+static struct sockaddr_in sin4(const char *ip, uint16_t port)
+{
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	a.sin_addr.s_addr = htonl(ip4(ip));
+	return a;
+}
+
+/* ------------------------------------------------------------------ a blocking call on a thread */
+
+enum op { OP_ACCEPT, OP_READ, OP_CONNECT, OP_POLL };
+struct call {
+	enum op op;
+	int fd;
+	int result, err;
+	long long end; /* the clock right after the call, read as packetdrill's end_syscall does */
+	int delay_ms;  /* real time spent between the return and reading the clock */
+	char buf[64];
+	struct sockaddr_in peer;
+	volatile pid_t tid;
+	volatile int done;
+	pthread_t thread;
+};
+
+static void *run_call(void *arg)
+{
+	struct call *c = arg;
+	c->tid = (pid_t)syscall(SYS_gettid);
+	__sync_synchronize();
+	errno = 0;
+	socklen_t len = sizeof c->peer;
+	struct sockaddr_in to = sin4("192.0.2.1", 8080);
+	switch (c->op) {
+	case OP_ACCEPT:
+		c->result = ifc.accept(UD, c->fd, (struct sockaddr *)&c->peer, &len);
+		break;
+	case OP_READ:
+		c->result = (int)ifc.read(UD, c->fd, c->buf, sizeof c->buf - 1);
+		break;
+	case OP_CONNECT:
+		c->result = ifc.connect(UD, c->fd, (struct sockaddr *)&to, sizeof to);
+		break;
+	case OP_POLL: {
+		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+		c->result = ifc.poll(UD, &pf, 1, 100);
+		break;
+	}
+	}
+	c->err = errno;
+	if (c->delay_ms) {
+		/* Widens the window in which the main thread could run the clock ahead of a
+		 * returned call (packetdrill does some work there too); stays well inside the
+		 * library's 1 s grace. */
+		struct timespec d = {0, c->delay_ms * 1000000L};
+		nanosleep(&d, NULL);
+	}
+	c->end = now_us();
+	__sync_synchronize();
+	c->done = 1;
+	return NULL;
+}
+
+static int thread_sleeping(pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *close_paren = strrchr(buf, ')');
+	return close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
+}
+
+/* Starts a call on a thread and returns once that thread sleeps inside the library, as
+ * packetdrill's enqueue_system_call waits for its syscall thread. */
+static void start_blocking(struct call *c)
+{
+	c->done = 0;
+	c->tid = 0;
+	CHECK(pthread_create(&c->thread, NULL, run_call, c) == 0, "pthread_create");
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		__sync_synchronize();
+		if (c->done || (c->tid && thread_sleeping(c->tid)))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		CHECK(now.tv_sec - start.tv_sec < 10, "thread neither blocked nor returned");
+		sched_yield();
+	}
+	OK(!c->done, "call returned at once (result %d errno %d) instead of blocking", c->result,
+	   c->err);
+}
+
+static void finish_blocking(struct call *c)
+{
+	CHECK(pthread_join(c->thread, NULL) == 0, "pthread_join");
+	OK(c->done, "call did not finish");
+}
+
+/* ------------------------------------------------------------------ scenarios */
+
+static const char *L = "192.168.0.1", *R = "192.0.2.1";
+
+/* Passive open, data both ways, a retransmission driven by usleep, a blocking accept and a
+ * blocking read woken by injected packets, misuse errnos, and the close. */
+static void passive(const char *so)
+{
+	load(so, "secret=7,local=192.168.0.1,idle_ms=50");
+	int one = 1, v = 0;
+	socklen_t vlen;
+	char buf[128];
+
+	/* The clock: each gettimeofday moves it a tick, usleep by what it is asked. */
+	long long t1 = now_us(), t2 = now_us();
+	OK(t2 == t1 + 1, "gettimeofday ticks by 1us: %lld then %lld", t1, t2);
+	OK(ifc.usleep(UD, 5000) == 0, "usleep");
+	long long t3 = now_us();
+	OK(t3 == t2 + 5000 + 1, "usleep(5000) moved the clock to %lld (from %lld)", t3, t2);
+
+	OK(ifc.socket(UD, AF_INET, SOCK_STREAM, 0) == 3, "socket");
+	OK(ifc.setsockopt(UD, 3, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "setsockopt");
+	vlen = sizeof v;
+	OK(ifc.getsockopt(UD, 3, SOL_SOCKET, SO_REUSEADDR, &v, &vlen) == 0 && v == 1 && vlen == 4,
+	   "getsockopt SO_REUSEADDR: v=%d len=%u", v, vlen);
+	vlen = 2;
+	OK(ifc.getsockopt(UD, 3, SOL_SOCKET, SO_REUSEADDR, &v, &vlen) == -1 && errno == EINVAL,
+	   "short optlen: errno %d", errno);
+	OK(ifc.setsockopt(UD, 3, IPPROTO_TCP, TCP_NODELAY, NULL, 4) == -1 && errno == EFAULT,
+	   "NULL optval: errno %d", errno);
+	struct sockaddr_in me = sin4(L, 8080);
+	OK(ifc.bind(UD, 9, (struct sockaddr *)&me, sizeof me) == -1 && errno == EBADF,
+	   "bind on a bad fd: errno %d", errno);
+	OK(ifc.bind(UD, 3, (struct sockaddr *)&me, 8) == -1 && errno == EINVAL,
+	   "short sockaddr: errno %d", errno);
+	OK(ifc.bind(UD, 3, (struct sockaddr *)&me, sizeof me) == 0, "bind: errno %d", errno);
+	OK(ifc.listen(UD, 3, 2) == 0, "listen");
+	OK(ifc.accept(UD, 4, NULL, NULL) == -1 && errno == EBADF, "accept on no fd: %d", errno);
+
+	/* SYN in, SYN-ACK out, stamped with the time it left. */
+	long long t_syn = now_us();
+	inject(&(struct seg){R, L, 40000, 8080, 1000, 0, SYN, 65535, 1460, NULL});
+	struct pkt p;
+	receive(&p);
+	OK(p.flags == (SYN | ACK), "SYN-ACK flags %#x", p.flags);
+	OK(p.ack == 1001, "SYN-ACK acks ISN+1: ack %u", p.ack);
+	OK(p.src == ip4(L) && p.sport == 8080 && p.dst == ip4(R) && p.dport == 40000,
+	   "SYN-ACK addresses");
+	OK(p.at == t_syn, "SYN-ACK sent at %lld, injected at %lld", p.at, t_syn);
+	uint32_t iss = p.seq;
+
+	inject(&(struct seg){R, L, 40000, 8080, 1001, iss + 1, ACK, 65535, 0, NULL});
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof peer;
+	OK(ifc.accept(UD, 3, (struct sockaddr *)&peer, &plen) == 4, "accept: errno %d", errno);
+	OK(plen == sizeof peer && peer.sin_family == AF_INET && ntohs(peer.sin_port) == 40000 &&
+	       ntohl(peer.sin_addr.s_addr) == ip4(R),
+	   "accept's peer address");
+
+	/* Data out... */
+	OK(ifc.write(UD, 4, "hello", 5) == 5, "write");
+	receive(&p);
+	OK((p.flags & ACK) && !(p.flags & (SYN | FIN | RST)), "data flags %#x", p.flags);
+	OK(p.seq == iss + 1 && p.ack == 1001 && p.len == 5 && !memcmp(p.data, "hello", 5),
+	   "data segment: seq +%u ack %u len %zu", p.seq - iss, p.ack, p.len);
+
+	/* ...and in, acknowledging ours. */
+	inject(&(struct seg){R, L, 40000, 8080, 1001, iss + 6, PSH | ACK, 65535, 0, "world!"});
+	OK(ifc.ioctl(UD, 4, FIONREAD, &v) == 0 && v == 6, "FIONREAD says %d", v);
+	OK(ifc.read(UD, 4, buf, sizeof buf) == 6 && !memcmp(buf, "world!", 6), "read");
+	receive(&p);
+	OK(p.flags == ACK && p.ack == 1007 && p.seq == iss + 6 && p.len == 0,
+	   "ACK of our data: flags %#x ack %u", p.flags, p.ack);
+
+	/* A segment nobody acknowledges: retransmitted at the RTO (200 ms, the floor, after
+	 * microsecond RTT samples), then after 400 ms more (backoff). */
+	OK(ifc.write(UD, 4, "abc", 3) == 3, "write");
+	receive(&p);
+	long long t_sent = p.at;
+	OK(p.seq == iss + 6 && p.len == 3, "first transmission: flags %#x seq +%u len %zu ack %u win %u at %lld", p.flags, p.seq - iss, p.len, p.ack, p.win, p.at);
+	OK(ifc.usleep(UD, 150000) == 0, "usleep");
+	long long t_a = now_us();
+	OK(ifc.usleep(UD, 100000) == 0, "usleep");
+	long long t_b = now_us();
+	receive(&p);
+	long long t_c = now_us();
+	OK(p.seq == iss + 6 && p.len == 3 && !memcmp(p.data, "abc", 3), "retransmission");
+	OK(p.at == t_sent + 200000, "retransmitted at +%lld us, want +200000", p.at - t_sent);
+	OK(p.at > t_a, "retransmission existed before the clock reached the RTO");
+	OK(t_c == t_b + 1, "netdev_receive moved the clock (%lld -> %lld) though a packet waited",
+	   t_b, t_c);
+	receive(&p); /* nothing queued: the clock runs to the next timer */
+	OK(p.seq == iss + 6 && p.len == 3 && p.at == t_sent + 600000,
+	   "second retransmission at +%lld us, want +600000", p.at - t_sent);
+	OK(now_us() > t_sent + 600000, "clock behind the packet it sent");
+	inject(&(struct seg){R, L, 40000, 8080, 1007, iss + 9, ACK, 65535, 0, NULL});
+
+	/* A blocking accept on the syscall thread, woken by a handshake. */
+	struct call c = {.op = OP_ACCEPT, .fd = 3, .delay_ms = 5};
+	start_blocking(&c);
+	inject(&(struct seg){R, L, 40001, 8080, 5000, 0, SYN, 65535, 1460, NULL});
+	receive(&p);
+	OK(p.flags == (SYN | ACK) && p.ack == 5001 && p.dport == 40001, "second SYN-ACK");
+	OK(!c.done, "accept returned before the handshake completed");
+	long long t_ack = now_us();
+	inject(&(struct seg){R, L, 40001, 8080, 5001, p.seq + 1, ACK, 65535, 0, NULL});
+	/* packetdrill's main thread goes straight on to its next event, sleeping towards it;
+	 * the clock must not run ahead of the accept's return. */
+	OK(ifc.usleep(UD, 500000) == 0, "usleep");
+	finish_blocking(&c);
+	OK(c.result == 5 && ntohs(c.peer.sin_port) == 40001, "blocking accept: %d errno %d",
+	   c.result, c.err);
+	OK(c.end == t_ack + 1, "accept returned at +%lld us after the ACK, want +1 (one tick)",
+	   c.end - t_ack);
+	uint32_t iss2 = p.seq;
+
+	/* A blocking read woken by data. */
+	struct call r = {.op = OP_READ, .fd = 5};
+	start_blocking(&r);
+	inject(&(struct seg){R, L, 40001, 8080, 5001, iss2 + 1, PSH | ACK, 65535, 0, "ping"});
+	finish_blocking(&r);
+	OK(r.result == 4 && !memcmp(r.buf, "ping", 4), "blocking read: %d errno %d", r.result,
+	   r.err);
+	receive(&p);
+	OK(p.flags == ACK && p.ack == 5005 && p.dport == 40001, "ACK of ping: ack %u", p.ack);
+
+	/* A blocking poll on the syscall thread times out at its own deadline while the main
+	 * thread sleeps far past it. */
+	struct call pc = {.op = OP_POLL, .fd = 5};
+	long long t_poll = now_us();
+	start_blocking(&pc);
+	OK(ifc.usleep(UD, 1000000) == 0, "usleep");
+	finish_blocking(&pc);
+	OK(pc.result == 0, "poll timeout: %d errno %d", pc.result, pc.err);
+	OK(pc.end == t_poll + 100000 + 1, "poll(100 ms) returned at +%lld us", pc.end - t_poll);
+
+	/* fcntl through the variadic slot, with two and with three arguments. */
+	OK(ifc.fcntl(UD, 4, F_GETFL) == O_RDWR, "F_GETFL");
+	OK(ifc.fcntl(UD, 4, F_SETFL, O_RDWR | O_NONBLOCK) == 0, "F_SETFL");
+	OK(ifc.fcntl(UD, 4, F_GETFL) == (O_RDWR | O_NONBLOCK), "F_GETFL after F_SETFL");
+	OK(ifc.read(UD, 4, buf, sizeof buf) == -1 && errno == EAGAIN, "empty read: errno %d",
+	   errno);
+	OK(ifc.recv(UD, 4, buf, sizeof buf, MSG_PEEK) == -1 && errno == EOPNOTSUPP,
+	   "MSG_PEEK: errno %d", errno);
+	OK(ifc.read(UD, 4, NULL, 10) == -1 && errno == EFAULT, "NULL buffer: errno %d", errno);
+	OK(ifc.epoll_create(UD, 1) == -1 && errno == EOPNOTSUPP, "epoll: errno %d", errno);
+	int fds[2];
+	OK(ifc.pipe(UD, fds) == -1 && errno == EOPNOTSUPP, "pipe: errno %d", errno);
+
+	/* poll: ready now, not ready with no timeout, and a timeout on the main thread that
+	 * runs the virtual clock instead of hanging. */
+	struct pollfd pf = {.fd = 4, .events = POLLOUT};
+	OK(ifc.poll(UD, &pf, 1, 0) == 1 && pf.revents == POLLOUT, "POLLOUT: %#x", pf.revents);
+	pf = (struct pollfd){.fd = 4, .events = POLLIN};
+	OK(ifc.poll(UD, &pf, 1, 0) == 0 && pf.revents == 0, "POLLIN with nothing to read");
+	long long before = now_us();
+	OK(ifc.poll(UD, &pf, 1, 100) == 0, "poll timeout");
+	long long after = now_us();
+	OK(after - before >= 100000 && after - before < 100010,
+	   "poll(100 ms) took %lld us of virtual time", after - before);
+
+	/* Close: FIN out, FIN in, our last ACK out. */
+	OK(ifc.close(UD, 4) == 0, "close");
+	receive(&p);
+	OK(p.flags == (FIN | ACK) && p.seq == iss + 9 && p.ack == 1007, "FIN: flags %#x seq +%u",
+	   p.flags, p.seq - iss);
+	inject(&(struct seg){R, L, 40000, 8080, 1007, iss + 10, FIN | ACK, 65535, 0, NULL});
+	receive(&p);
+	OK(p.flags == ACK && p.seq == iss + 10 && p.ack == 1008, "last ACK: flags %#x ack %u",
+	   p.flags, p.ack);
+	OK(ifc.close(UD, 4) == -1 && errno == EBADF, "second close: errno %d", errno);
+	OK(ifc.close(UD, 5) == 0 && ifc.close(UD, 3) == 0, "close the rest");
+	ifc.free(UD);
+}
+
+/* Active opens from a library with no local address configured: a non-blocking connect, a
+ * blocking one on the syscall thread, and a blocking one on the main thread that times out
+ * through every SYN retransmission in virtual time. */
+static void active(const char *so)
+{
+	load(so, "secret=7,idle_ms=50");
+	struct sockaddr_in to = sin4(R, 8080);
+	struct pkt p;
+	int v;
+	socklen_t vlen = sizeof v;
+
+	OK(ifc.socket(UD, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0) == 3, "socket");
+	OK(ifc.connect(UD, 3, (struct sockaddr *)&to, sizeof to) == -1 && errno == EINPROGRESS,
+	   "non-blocking connect: errno %d", errno);
+	uint8_t small[10];
+	size_t n = sizeof small;
+	long long at;
+	OK(ifc.netdev_receive(UD, small, &n, &at) == -1 && errno == EINVAL,
+	   "short receive buffer: errno %d", errno);
+	receive(&p);
+	OK(p.flags == SYN && p.dst == ip4(R) && p.dport == 8080 && p.src == ip4(L),
+	   "SYN: flags %#x", p.flags);
+	inject(&(struct seg){R, L, 8080, p.sport, 9000, p.seq + 1, SYN | ACK, 65535, 1460, NULL});
+	receive(&p);
+	OK(p.flags == ACK && p.ack == 9001, "handshake ACK: flags %#x ack %u", p.flags, p.ack);
+	OK(ifc.connect(UD, 3, (struct sockaddr *)&to, sizeof to) == -1 && errno == EISCONN,
+	   "connect again: errno %d", errno);
+	OK(ifc.getsockopt(UD, 3, SOL_SOCKET, SO_ERROR, &v, &vlen) == 0 && v == 0, "SO_ERROR");
+
+	OK(ifc.socket(UD, AF_INET, SOCK_STREAM, 0) == 4, "socket");
+	struct call c = {.op = OP_CONNECT, .fd = 4};
+	start_blocking(&c);
+	receive(&p);
+	OK(p.flags == SYN, "SYN of the blocking connect");
+	inject(&(struct seg){R, L, 8080, p.sport, 7000, p.seq + 1, SYN | ACK, 65535, 1460, NULL});
+	finish_blocking(&c);
+	OK(c.result == 0, "blocking connect: %d errno %d", c.result, c.err);
+	receive(&p);
+	OK(p.flags == ACK && p.ack == 7001, "ACK of the blocking connect");
+
+	/* Nobody answers: 1 + 6 SYNs, 1 s initial RTO doubling, then ETIMEDOUT. */
+	OK(ifc.socket(UD, AF_INET, SOCK_STREAM, 0) == 5, "socket");
+	long long start = now_us();
+	OK(ifc.connect(UD, 5, (struct sockaddr *)&to, sizeof to) == -1 && errno == ETIMEDOUT,
+	   "unanswered connect: errno %d", errno);
+	long long gap[] = {0, 1, 3, 7, 15, 31, 63};
+	uint16_t sport = 0;
+	for (int i = 0; i < 7; i++) {
+		receive(&p);
+		if (i == 0)
+			sport = p.sport;
+		OK(p.flags == SYN && p.sport == sport, "SYN %d", i);
+		OK(p.at - start >= gap[i] * 1000000 && p.at - start < gap[i] * 1000000 + 100,
+		   "SYN %d at +%lld us", i, p.at - start);
+	}
+	OK(now_us() - start >= 127000000, "connect returned before its last SYN timed out");
+	ifc.free(UD);
+}
+
+/* What a library that can never send reports, and misuse that must not crash. */
+static void edges(const char *so)
+{
+	load(so, "idle_ms=30");
+	uint8_t b[2048];
+	size_t n = sizeof b;
+	long long at = -1;
+	struct timespec s, e;
+	clock_gettime(CLOCK_MONOTONIC, &s);
+	OK(ifc.netdev_receive(UD, b, &n, &at) == 0 && n == 0, "idle receive: count %zu", n);
+	clock_gettime(CLOCK_MONOTONIC, &e);
+	long long waited = (e.tv_sec - s.tv_sec) * 1000000000LL + (e.tv_nsec - s.tv_nsec);
+	OK(waited >= 30000000LL, "gave up after %lld ns, before idle_ms", waited);
+	OK(ifc.netdev_send(UD, NULL, 40) == -1 && errno == EFAULT, "NULL packet: %d", errno);
+	memset(b, 0x45, 3);
+	OK(ifc.netdev_send(UD, b, 3) == 0, "a runt packet is dropped, not fatal");
+	OK(ifc.socket(NULL, AF_INET, SOCK_STREAM, 0) == -1 && errno == EFAULT, "NULL userdata");
+	OK(ifc.gettimeofday(UD, NULL, NULL) == -1 && errno == EFAULT, "NULL timeval");
+	OK(ifc.socket(UD, AF_INET, SOCK_STREAM, 0) == 3, "socket");
+	OK(ifc.connect(UD, 3, NULL, 16) == -1 && errno == EFAULT, "NULL address");
+	OK(ifc.ioctl(UD, 3, FIONREAD, NULL) == -1 && errno == EFAULT, "NULL ioctl arg");
+	ifc.free(UD);
+
+	load(so, "bogus=1");
+	OK(ifc.socket(UD, AF_INET, SOCK_STREAM, 0) == -1 && errno == EINVAL, "bad flags");
+	n = sizeof b;
+	OK(ifc.netdev_receive(UD, b, &n, &at) == 0 && n == 0, "bad flags: receive ends");
+	ifc.free(UD);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2, "usage: harness LIB.so");
+	void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+	CHECK(h != NULL, "dlopen: %s", dlerror());
+	init = (packetdrill_interface_init_t)dlsym(h, "packetdrill_interface_init");
+	CHECK(init != NULL, "dlsym: %s", dlerror());
+	passive(argv[1]);
+	active(argv[1]);
+	edges(argv[1]);
+	printf("harness: %d checks passed\n", checks);
+	return 0;
+}

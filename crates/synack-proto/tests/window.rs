@@ -1,0 +1,469 @@
+//! The advertised window: receiver-side silly window avoidance, a right edge that never moves
+//! left, the window-scale shift, and buffer auto-tuning.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use proptest::prelude::*;
+use synack_proto::{Config, Connection};
+
+const P: u32 = PEER_ISS + 1;
+
+/// Established with a receive buffer of `recv_buffer` bytes and nothing else offered; the
+/// final ACK of the handshake advertises the whole buffer.
+fn small_buffer(recv_buffer: usize) -> Driver {
+    let config = Config {
+        recv_buffer,
+        recv_buffer_max: recv_buffer,
+        ..plain_config()
+    };
+    let mut d = Driver::syn_sent(config);
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460));
+    assert_eq!(
+        d.out(),
+        vec![seg_out(".", ISS + 1, P).win(recv_buffer as u16)]
+    );
+    d
+}
+
+fn read(d: &mut Driver, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    let got = d.c.recv(&mut buf).unwrap();
+    buf.truncate(got);
+    buf
+}
+
+#[test]
+fn a_closed_window_reopens_only_by_a_full_segment() {
+    // 4000-byte buffer, MSS 1460: the step is min(1460, 4000 / 2) = 1460.
+    let mut d = small_buffer(4000);
+    d.input(seg("P.", P, ISS + 1).data(&[1; 1460]));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 1460).win(2540)]);
+    d.input(seg("P.", P + 1460, ISS + 1).data(&[2; 1460]));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 2920).win(1080)]);
+    d.input(seg("P.", P + 2920, ISS + 1).data(&[3; 1080]));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 4000).win(0)]);
+
+    // 1000 bytes read: less than a segment of room, so no window update...
+    assert_eq!(read(&mut d, 1000), vec![1; 1000]);
+    assert_eq!(d.out(), vec![]);
+    // ...and a zero-window probe is answered with the same closed window; its byte is not
+    // taken into space the peer was never offered.
+    d.input(seg("P.", P + 4000, ISS + 1).data(b"?"));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 4000).win(0)]);
+    assert_eq!(d.c.info().rcv_nxt, P + 4000);
+
+    // 459 more: still one byte short of a full segment.
+    read(&mut d, 459);
+    assert_eq!(d.out(), vec![]);
+    // The 1460th byte read opens the window by a full segment, announced at once.
+    read(&mut d, 1);
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 4000).win(1460)]);
+    // A byte more is not worth an update, nor is the ACK of new data allowed to move the edge
+    // by it.
+    read(&mut d, 1);
+    assert_eq!(d.out(), vec![]);
+    d.input(seg("P.", P + 4000, ISS + 1).data(b"x"));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 4001).win(1459)]);
+}
+
+#[test]
+fn a_small_buffer_reopens_by_half_of_itself() {
+    // 2000-byte buffer: the step is min(1460, 2000 / 2) = 1000.
+    let mut d = small_buffer(2000);
+    d.input(seg("P.", P, ISS + 1).data(&[7; 1460]));
+    d.input(seg("P.", P + 1460, ISS + 1).data(&[8; 540]));
+    assert_eq!(d.out().last().unwrap().win, 0);
+    read(&mut d, 999);
+    assert_eq!(d.out(), vec![]);
+    read(&mut d, 1);
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 2000).win(1000)]);
+}
+
+#[test]
+fn the_right_edge_holds_while_data_arrives_unread() {
+    let mut d = small_buffer(4000);
+    // Each ACK advertises exactly what is left of the first offer: the edge stays at P + 4000.
+    for (i, len) in [100u32, 1, 1460, 39].into_iter().enumerate() {
+        let at = [0u32, 100, 101, 1561][i];
+        d.input(seg("P.", P + at, ISS + 1).data(&vec![0; len as usize]));
+        let out = d.out();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ack + u32::from(out[0].win), P + 4000, "{out:?}");
+    }
+}
+
+/// Connects with window scaling offered from `config` and accepted by the peer with shift
+/// `peer_shift`; returns the driver and the shift our SYN offered.
+fn scaled(config: Config, peer_shift: u8) -> (Driver, u8) {
+    let mut d = Driver::new(Connection::connect(&config, LOCAL_PORT, REMOTE_PORT, ISS));
+    let syn = d.out().remove(0);
+    let shift = syn.options.window_scale.expect("window scaling offered");
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460).ws(peer_shift));
+    d.out();
+    (d, shift)
+}
+
+#[test]
+fn the_scale_shift_is_chosen_from_the_maximum_buffer() {
+    let with = |recv_buffer: usize, recv_buffer_max: usize| Config {
+        recv_buffer,
+        recv_buffer_max,
+        window_scaling: true,
+        ..plain_config()
+    };
+    // The smallest shift that lets the maximum be advertised in 16 bits, at most 14.
+    for (max, shift) in [
+        (65_535, 0),
+        (65_536, 1),
+        (131_070, 1),
+        (131_071, 2),
+        (256 * 1024, 3),
+        (1 << 20, 5),
+        (4 << 20, 7),
+        (6 << 20, 7),
+        (1 << 30, 14),
+        (usize::MAX, 14),
+    ] {
+        assert_eq!(with(16 * 1024, max).rcv_wscale(), shift, "max {max}");
+        let (_, offered) = scaled(with(16 * 1024, max), 0);
+        assert_eq!(offered, shift, "the SYN for max {max}");
+    }
+    // The initial size alone would need no shift; the 1 MiB the buffer may grow to needs 5.
+    let (mut d, shift) = scaled(with(32 * 1024, 1 << 20), 0);
+    assert_eq!(shift, 5);
+    assert_eq!(d.c.info().rcv_wscale, 5);
+    // 32 KiB in units of 32 bytes; the initial edge (32768 unscaled on the SYN) is kept.
+    d.input(seg("P.", P, ISS + 1).data(b"abc"));
+    let out = d.out();
+    assert_eq!((out[0].ack, out[0].win), (P + 3, 1024));
+    // A maximum below the initial size changes nothing: the initial size counts.
+    assert_eq!(with(1 << 20, 1000).rcv_wscale(), 5);
+}
+
+#[test]
+fn the_syn_window_is_never_scaled() {
+    let config = Config {
+        recv_buffer: 1 << 20,
+        recv_buffer_max: 1 << 20,
+        window_scaling: true,
+        ..plain_config()
+    };
+    let mut d = Driver::new(Connection::connect(&config, LOCAL_PORT, REMOTE_PORT, ISS));
+    let syn = d.out().remove(0);
+    assert_eq!((syn.win, syn.options.window_scale), (65535, Some(5)));
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460).ws(0));
+    let ack = d.out().remove(0);
+    assert_eq!(ack.win, 32768, "the whole megabyte, in units of 32");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Whatever the peer sends and the user reads, the edge we advertise (ACK + window ×
+    /// 2^shift) never moves left, and the stream arrives intact.
+    #[test]
+    fn the_advertised_edge_never_moves_left(
+        ops in proptest::collection::vec((1usize..3000, 0usize..5000, any::<bool>()), 1..60),
+        max_kib in prop::sample::select(vec![64usize, 256, 1024, 16 * 1024]),
+    ) {
+        let config = Config {
+            recv_buffer: 20_000,
+            recv_buffer_max: max_kib * 1024,
+            window_scaling: true,
+            ..plain_config()
+        };
+        let (mut d, shift) = scaled(config, 2);
+        let mut sent = 0u32;
+        let mut stream = Vec::new();
+        let mut got = Vec::new();
+        let mut edge: Option<u32> = None;
+        for (len, read_len, ack_only) in ops {
+            if ack_only {
+                // A bare ACK of ours is forced out by an old duplicate.
+                d.input(seg("P.", P.wrapping_sub(1), ISS + 1).data(b"x"));
+            } else {
+                let data: Vec<u8> = (0..len).map(|i| (sent as usize + i) as u8).collect();
+                d.input(seg("P.", P + sent, ISS + 1).data(&data));
+            }
+            for s in d.out() {
+                let e = s.ack.wrapping_add(u32::from(s.win) << shift);
+                if let Some(prev) = edge {
+                    let moved = e.wrapping_sub(prev) as i32;
+                    prop_assert!(moved >= 0, "edge moved left by {}", -moved);
+                }
+                edge = Some(e);
+            }
+            // What the peer may send is what was acknowledged so far.
+            let acked = d.c.info().rcv_nxt.wrapping_sub(P);
+            if acked > sent {
+                stream.extend((sent..acked).map(|i| i as u8));
+                sent = acked;
+            }
+            let mut buf = vec![0u8; read_len];
+            if let Ok(n) = d.c.recv(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        got.extend(d.read_all());
+        prop_assert_eq!(got, stream);
+    }
+}
+
+/// A client sending `len` bytes to a server whose application reads with `read`, over a wire
+/// with `one_way` delay and no bandwidth limit, for `duration`. Returns the pair and the bytes
+/// the server read.
+fn bulk(
+    client: &Config,
+    server: &Config,
+    one_way: Duration,
+    duration: Duration,
+    mut read: impl FnMut(&mut Connection, Duration) -> Vec<u8>,
+) -> (Pair, Vec<u8>) {
+    let a = Connection::connect(client, LOCAL_PORT, REMOTE_PORT, ISS);
+    let b = Connection::listen(server, REMOTE_PORT, PEER_ISS);
+    let mut p = Pair::new(a, b, one_way);
+    let stream: Vec<u8> = (0..64 << 20)
+        .map(|i: usize| (i ^ (i >> 11)) as u8)
+        .collect();
+    let mut written = 0;
+    let mut got = Vec::new();
+    let step = Duration::from_millis(1);
+    let mut elapsed = Duration::ZERO;
+    while elapsed < duration {
+        while let Ok(n) = p.a.send(&stream[written..]) {
+            written += n;
+        }
+        got.extend(read(&mut p.b, elapsed));
+        p.run_for(step);
+        elapsed += step;
+    }
+    assert!(written < stream.len(), "the test ran out of data");
+    assert_eq!(got[..], stream[..got.len()], "the stream arrives intact");
+    (p, got)
+}
+
+fn tuned(initial: usize, max: usize) -> Config {
+    Config {
+        recv_buffer: initial,
+        recv_buffer_max: max,
+        send_buffer: initial,
+        send_buffer_max: max,
+        ..Config::default()
+    }
+}
+
+fn read_all(c: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = c.recv(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[test]
+fn a_fast_reader_grows_the_receive_buffer_toward_its_max() {
+    let config = tuned(64 * 1024, 1 << 20);
+    let rtt = Duration::from_millis(20);
+    let duration = Duration::from_millis(800);
+    let (p, got) = bulk(&config, &config, rtt / 2, duration, |c, _| read_all(c));
+    // The buffer grew, and at most to its maximum.
+    let grown = p.b.recv_buffer_size();
+    assert!(grown > 4 * 64 * 1024, "receive buffer only {grown}");
+    assert!(grown <= 1 << 20);
+    assert_eq!(p.b.info().recv_buffer, grown);
+    assert!(
+        p.b.info().rcv_rtt.is_some(),
+        "the receiver measured the round trip"
+    );
+    // The peer was told: a window beyond what 16 unscaled bits hold was advertised.
+    let shift = p.b.info().rcv_wscale;
+    assert_eq!(shift, 5);
+    let widest = p
+        .sent_by(Side::B)
+        .iter()
+        .map(|s| u32::from(s.seg.win) << shift)
+        .max()
+        .unwrap();
+    assert!(widest > 4 * 65536, "widest window {widest}");
+    // And it paid: a fixed 64 KiB window moves at most 64 KiB per round trip.
+    let fixed_limit = 64 * 1024 * (duration.as_millis() / rtt.as_millis()) as usize;
+    assert!(
+        got.len() > 2 * fixed_limit,
+        "{} bytes, a fixed window would allow {fixed_limit}",
+        got.len()
+    );
+    // The sender's buffer grew with its congestion window too, within its bound.
+    let snd = p.a.send_buffer_size();
+    assert!(snd > 64 * 1024 && snd <= 1 << 20, "send buffer {snd}");
+}
+
+#[test]
+fn a_slow_reader_leaves_the_receive_buffer_as_it_was() {
+    let config = tuned(64 * 1024, 1 << 20);
+    // 2000 bytes every 10 ms: 200 kB/s, far below what the buffer allows per round trip.
+    let mut next = Duration::ZERO;
+    let (p, got) = bulk(
+        &config,
+        &config,
+        Duration::from_millis(10),
+        Duration::from_millis(800),
+        |c, now| {
+            if now < next {
+                return Vec::new();
+            }
+            next = now + Duration::from_millis(10);
+            let mut buf = [0u8; 2000];
+            let n = c.recv(&mut buf).unwrap_or(0);
+            buf[..n].to_vec()
+        },
+    );
+    assert!(got.len() > 100_000);
+    assert_eq!(p.b.recv_buffer_size(), 64 * 1024);
+}
+
+#[test]
+fn the_send_buffer_grows_to_twice_what_the_peer_lets_fly_and_no_further() {
+    // The receiver keeps a fixed 64 KiB buffer (65535 advertised, unscaled), so the sender
+    // can never have more in flight; its buffer stops at twice that.
+    let client = tuned(64 * 1024, 4 << 20);
+    let server = Config {
+        window_scaling: false,
+        ..tuned(64 * 1024, 64 * 1024)
+    };
+    let (p, _) = bulk(
+        &client,
+        &server,
+        Duration::from_millis(10),
+        Duration::from_millis(500),
+        |c, _| read_all(c),
+    );
+    assert_eq!(p.a.send_buffer_size(), 2 * 65535);
+    assert_eq!(p.b.recv_buffer_size(), 64 * 1024);
+}
+
+#[test]
+fn unsent_data_is_limited_but_data_in_flight_is_not() {
+    let config = Config {
+        notsent_lowat: Some(3000),
+        // So the 80-byte tail goes out behind the two full segments.
+        nodelay: true,
+        ..plain_config()
+    };
+    let mut d = Driver::established_with(config);
+    let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    assert_eq!(d.c.send(&data), Ok(3000), "3000 unsent bytes at most");
+    assert_eq!(
+        d.c.send(&data[3000..]),
+        Err(synack_proto::Error::WouldBlock)
+    );
+    d.events.clear();
+    let out = d.out();
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
+    // Sent, not yet acknowledged: the room is back, and the user is told.
+    assert!(d.events.contains(&synack_proto::Event::Writable));
+    assert_eq!(d.c.send(&data[3000..]), Ok(3000));
+    assert_eq!(d.c.info().send_buffered, 6000);
+    // Without the limit, the whole buffer takes unsent data.
+    let mut d = Driver::established_with(Config {
+        notsent_lowat: None,
+        ..plain_config()
+    });
+    assert_eq!(d.c.send(&data), Ok(10_000));
+}
+
+#[test]
+fn a_reader_that_keeps_up_gets_a_bigger_window_announced_at_once() {
+    use synack_proto::Instant;
+    use synack_proto::conn::ts_clock;
+    // 16 KiB that may grow to 1 MiB (shift 5), timestamps for the receiver's RTT.
+    let config = Config {
+        recv_buffer: 16 * 1024,
+        recv_buffer_max: 1 << 20,
+        window_scaling: true,
+        timestamps: true,
+        ..plain_config()
+    };
+    let mut d = Driver::new(Connection::connect(&config, LOCAL_PORT, REMOTE_PORT, ISS));
+    d.out();
+    let ts = |ms: u64| ts_clock(ISS, Instant::from_millis(ms));
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460).ws(0).ts(100, ts(0)));
+    d.out();
+    let mut sent = 0u32;
+    // A window's worth (11 segments of 1448) arrives each 20 ms round trip, echoing the
+    // TSval of our ACKs of the round trip before; the user reads it all at once.
+    for (round, echo) in [(20, 0), (40, 20)] {
+        d.now = Instant::from_millis(round);
+        for i in 0..11u32 {
+            let data = vec![round as u8; 1448];
+            d.input(
+                seg("P.", P + sent, ISS + 1)
+                    .data(&data)
+                    .ts(101 + i, ts(echo)),
+            );
+            sent += 1448;
+        }
+        d.out();
+        assert_eq!(d.read_all().len(), 11 * 1448);
+        if round == 20 {
+            // The first round only starts the measurement: the buffer is as it was, and the
+            // window it reopens is announced (16384 in units of 32).
+            assert_eq!(d.c.recv_buffer_size(), 16 * 1024);
+            let out = d.out();
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!((out[0].ack, out[0].win), (P + sent, 512));
+        }
+    }
+    assert_eq!(d.c.info().rcv_rtt, Some(Duration::from_millis(20)));
+    // 15928 bytes read in one round trip, more than the 14480 assumed at the start: the
+    // buffer grows to two round trips of that, scaled by the growth, plus 16 segments:
+    // 2 × 15928 × 4/4 + 16 × 1448.
+    assert_eq!(d.c.recv_buffer_size(), 55_024);
+    let out = d.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].ack, out[0].win), (P + sent, 55_024 >> 5));
+}
+
+#[test]
+fn without_timestamps_the_receiver_times_a_window_and_still_grows() {
+    let config = Config {
+        timestamps: false,
+        ..tuned(64 * 1024, 1 << 20)
+    };
+    let (p, _) = bulk(
+        &config,
+        &config,
+        Duration::from_millis(10),
+        Duration::from_millis(800),
+        |c, _| read_all(c),
+    );
+    let info = p.b.info();
+    assert!(!info.timestamps);
+    let rtt = info.rcv_rtt.expect("a window's arrival was timed");
+    assert!(
+        rtt >= Duration::from_millis(20),
+        "{rtt:?}: at least one round trip"
+    );
+    assert!(p.b.recv_buffer_size() > 4 * 64 * 1024);
+}
+
+#[test]
+fn buffered_bytes_counts_unsent_unread_and_out_of_order_data() {
+    let mut d = Driver::established();
+    assert_eq!(d.c.buffered_bytes(), 0);
+    d.c.send(&[1; 100]).unwrap();
+    d.input(seg("P.", P, ISS + 1).data(&[2; 30]));
+    d.input(seg("P.", P + 40, ISS + 1).data(&[3; 5]));
+    assert_eq!(d.c.buffered_bytes(), 100 + 30 + 5);
+    assert_eq!(d.c.info().recv_out_of_order, 5);
+    d.read_all();
+    assert_eq!(d.c.buffered_bytes(), 105);
+    assert_eq!(d.c.send_buffer_size(), plain_config().send_buffer);
+    assert_eq!(d.c.recv_buffer_size(), plain_config().recv_buffer);
+}

@@ -1,0 +1,366 @@
+//! `%{ … }%` blocks: packetdrill runs them as Python over `tcpi_*` values. We evaluate the
+//! useful subset ourselves: `assert` statements over integer expressions with comparisons,
+//! arithmetic, `and`/`or`/`not` and parentheses. Anything else is reported as unsupported,
+//! never skipped silently.
+
+use std::time::Duration;
+
+use synack_proto::{Info, StateName};
+
+use crate::socket::consts::*;
+
+/// Linux's `tcpi_state` value for a state.
+pub fn tcpi_state(s: StateName) -> i64 {
+    match s {
+        StateName::Established => TCP_ESTABLISHED,
+        StateName::SynSent => TCP_SYN_SENT,
+        StateName::SynReceived => TCP_SYN_RECV,
+        StateName::FinWait1 => TCP_FIN_WAIT1,
+        StateName::FinWait2 => TCP_FIN_WAIT2,
+        StateName::TimeWait => TCP_TIME_WAIT,
+        StateName::Closed => TCP_CLOSE,
+        StateName::CloseWait => TCP_CLOSE_WAIT,
+        StateName::LastAck => TCP_LAST_ACK,
+        StateName::Listen => TCP_LISTEN,
+        StateName::Closing => TCP_CLOSING,
+    }
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// What a script can ask about a connection: `(name, value)`.
+pub fn tcpi_fields(info: Option<&Info>, state: StateName) -> Vec<(&'static str, i64)> {
+    let mut v = vec![("tcpi_state", tcpi_state(state))];
+    if let Some(i) = info {
+        let mss = i64::from(i.snd_mss.max(1));
+        v.extend([
+            ("tcpi_snd_mss", i64::from(i.snd_mss)),
+            ("tcpi_rto", micros(i.rto)),
+            ("tcpi_rtt", i.srtt.map_or(0, micros)),
+            ("tcpi_rttvar", micros(i.rttvar)),
+            // Linux counts the window in segments.
+            ("tcpi_snd_cwnd", i64::from(i.cwnd) / mss),
+            (
+                "tcpi_snd_ssthresh",
+                if i.ssthresh == u32::MAX {
+                    0x7fff_ffff
+                } else {
+                    i64::from(i.ssthresh) / mss
+                },
+            ),
+            ("tcpi_snd_wscale", i64::from(i.snd_wscale)),
+            ("tcpi_rcv_wscale", i64::from(i.rcv_wscale)),
+            ("tcpi_retransmits", i64::from(i.backoff)),
+            ("tcpi_backoff", i64::from(i.backoff)),
+            ("tcpi_total_retrans", i.segs_retransmitted as i64),
+            ("tcpi_bytes_acked", i.bytes_acked as i64),
+            ("tcpi_bytes_received", i.bytes_received as i64),
+            ("tcpi_snd_wnd", i64::from(i.snd_wnd)),
+            ("tcpi_rcv_wnd", i64::from(i.rcv_wnd)),
+        ]);
+    }
+    v
+}
+
+fn constant(name: &str) -> Option<i64> {
+    Some(match name {
+        "TCP_ESTABLISHED" => TCP_ESTABLISHED,
+        "TCP_SYN_SENT" => TCP_SYN_SENT,
+        "TCP_SYN_RECV" => TCP_SYN_RECV,
+        "TCP_FIN_WAIT1" => TCP_FIN_WAIT1,
+        "TCP_FIN_WAIT2" => TCP_FIN_WAIT2,
+        "TCP_TIME_WAIT" => TCP_TIME_WAIT,
+        "TCP_CLOSE" => TCP_CLOSE,
+        "TCP_CLOSE_WAIT" => TCP_CLOSE_WAIT,
+        "TCP_LAST_ACK" => TCP_LAST_ACK,
+        "TCP_LISTEN" => TCP_LISTEN,
+        "TCP_CLOSING" => TCP_CLOSING,
+        "True" => 1,
+        "False" => 0,
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Num(i64),
+    Ident(String),
+    Op(&'static str),
+    Str,
+}
+
+fn lex(s: &str) -> Result<Vec<Tok>, String> {
+    let cs: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < cs.len() {
+        let c = cs[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() {
+            let mut n: i64 = 0;
+            while i < cs.len() && cs[i].is_ascii_digit() {
+                n = n
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(i64::from(cs[i] as u8 - b'0')))
+                    .ok_or("number too large")?;
+                i += 1;
+            }
+            out.push(Tok::Num(n));
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let mut w = String::new();
+            while i < cs.len() && (cs[i].is_ascii_alphanumeric() || cs[i] == '_' || cs[i] == '.') {
+                w.push(cs[i]);
+                i += 1;
+            }
+            out.push(Tok::Ident(w));
+        } else if c == '"' || c == '\'' {
+            i += 1;
+            while i < cs.len() && cs[i] != c {
+                i += 1;
+            }
+            if i == cs.len() {
+                return Err("unterminated string".into());
+            }
+            i += 1;
+            out.push(Tok::Str);
+        } else {
+            let two: String = cs[i..cs.len().min(i + 2)].iter().collect();
+            let op = ["==", "!=", "<=", ">="]
+                .into_iter()
+                .find(|o| *o == two)
+                .map(|o| (o, 2))
+                .or_else(|| {
+                    ["<", ">", "+", "-", "*", "/", "%", "(", ")", ","]
+                        .into_iter()
+                        .find(|o| o.starts_with(c))
+                        .map(|o| (o, 1))
+                });
+            let Some((op, n)) = op else {
+                return Err(format!("unexpected character '{c}'"));
+            };
+            out.push(Tok::Op(op));
+            i += n;
+        }
+    }
+    Ok(out)
+}
+
+struct Eval<'a> {
+    toks: Vec<Tok>,
+    i: usize,
+    vars: &'a [(&'static str, i64)],
+}
+
+impl Eval<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.i)
+    }
+    fn is_op(&self, op: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Op(o)) if *o == op)
+    }
+    fn is_ident(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Ident(x)) if x == w)
+    }
+
+    fn or(&mut self) -> Result<i64, String> {
+        let mut v = self.and()?;
+        while self.is_ident("or") {
+            self.i += 1;
+            let r = self.and()?;
+            v = i64::from(v != 0 || r != 0);
+        }
+        Ok(v)
+    }
+    fn and(&mut self) -> Result<i64, String> {
+        let mut v = self.not()?;
+        while self.is_ident("and") {
+            self.i += 1;
+            let r = self.not()?;
+            v = i64::from(v != 0 && r != 0);
+        }
+        Ok(v)
+    }
+    fn not(&mut self) -> Result<i64, String> {
+        if self.is_ident("not") {
+            self.i += 1;
+            return Ok(i64::from(self.not()? == 0));
+        }
+        self.cmp()
+    }
+    /// Python chains comparisons: `a < b < c` is `a < b and b < c`.
+    fn cmp(&mut self) -> Result<i64, String> {
+        let mut left = self.sum()?;
+        let mut compared = false;
+        let mut result = true;
+        loop {
+            let op = match self.peek() {
+                Some(Tok::Op(o)) if ["==", "!=", "<", "<=", ">", ">="].contains(o) => *o,
+                _ => break,
+            };
+            self.i += 1;
+            let right = self.sum()?;
+            compared = true;
+            result &= match op {
+                "==" => left == right,
+                "!=" => left != right,
+                "<" => left < right,
+                "<=" => left <= right,
+                ">" => left > right,
+                _ => left >= right,
+            };
+            left = right;
+        }
+        Ok(if compared { i64::from(result) } else { left })
+    }
+    fn sum(&mut self) -> Result<i64, String> {
+        let mut v = self.product()?;
+        loop {
+            if self.is_op("+") {
+                self.i += 1;
+                v = v.checked_add(self.product()?).ok_or("overflow")?;
+            } else if self.is_op("-") {
+                self.i += 1;
+                v = v.checked_sub(self.product()?).ok_or("overflow")?;
+            } else {
+                return Ok(v);
+            }
+        }
+    }
+    fn product(&mut self) -> Result<i64, String> {
+        let mut v = self.unary()?;
+        loop {
+            let op = match self.peek() {
+                Some(Tok::Op(o)) if ["*", "/", "%"].contains(o) => *o,
+                _ => return Ok(v),
+            };
+            self.i += 1;
+            let r = self.unary()?;
+            v = match op {
+                "*" => v.checked_mul(r).ok_or("overflow")?,
+                _ if r == 0 => return Err("division by zero".into()),
+                "/" => v.checked_div_euclid(r).ok_or("overflow")?,
+                _ => v.checked_rem_euclid(r).ok_or("overflow")?,
+            };
+        }
+    }
+    fn unary(&mut self) -> Result<i64, String> {
+        if self.is_op("-") {
+            self.i += 1;
+            return self.unary()?.checked_neg().ok_or_else(|| "overflow".into());
+        }
+        self.atom()
+    }
+    fn atom(&mut self) -> Result<i64, String> {
+        match self.toks.get(self.i).cloned() {
+            Some(Tok::Num(n)) => {
+                self.i += 1;
+                Ok(n)
+            }
+            Some(Tok::Op("(")) => {
+                self.i += 1;
+                let v = self.or()?;
+                if !self.is_op(")") {
+                    return Err("expected ')'".into());
+                }
+                self.i += 1;
+                Ok(v)
+            }
+            Some(Tok::Ident(w)) => {
+                self.i += 1;
+                if let Some((_, v)) = self.vars.iter().find(|(n, _)| *n == w) {
+                    return Ok(*v);
+                }
+                if let Some(v) = constant(&w) {
+                    return Ok(v);
+                }
+                if w.starts_with("tcpi_") {
+                    return Err(format!("{w} is not answered by synack's connection info"));
+                }
+                Err(format!("unknown name '{w}'"))
+            }
+            Some(t) => Err(format!("unexpected {t:?}")),
+            None => Err("expression ends early".into()),
+        }
+    }
+}
+
+/// Runs a code block against `vars`. `Ok(())` when every assert holds.
+pub fn run(code: &str, vars: &[(&'static str, i64)]) -> Result<(), String> {
+    for stmt in code.split(['\n', ';']) {
+        let stmt = stmt.trim();
+        if stmt.is_empty() || stmt.starts_with('#') {
+            continue;
+        }
+        let Some(expr) = stmt.strip_prefix("assert") else {
+            return Err(format!(
+                "unsupported statement '{stmt}' (synack evaluates assert statements only)"
+            ));
+        };
+        if !expr.starts_with(char::is_whitespace) && !expr.starts_with('(') {
+            return Err(format!("unsupported statement '{stmt}'"));
+        }
+        let mut e = Eval {
+            toks: lex(expr).map_err(|m| format!("in '{stmt}': {m}"))?,
+            i: 0,
+            vars,
+        };
+        let v = e.or().map_err(|m| format!("in '{stmt}': {m}"))?;
+        // `assert cond, "message"`: the message is for the reader.
+        if e.is_op(",") {
+            e.i += 1;
+            if matches!(e.peek(), Some(Tok::Str)) {
+                e.i += 1;
+            }
+        }
+        if e.i != e.toks.len() {
+            return Err(format!("in '{stmt}': unexpected text after the expression"));
+        }
+        if v == 0 {
+            let shown: Vec<String> = vars
+                .iter()
+                .filter(|(n, _)| expr.contains(n))
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            return Err(format!("assertion failed: {stmt} ({})", shown.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asserts() {
+        let vars = [("tcpi_state", 1), ("tcpi_rto", 200_000)];
+        assert!(run("assert tcpi_state == TCP_ESTABLISHED", &vars).is_ok());
+        assert!(run("assert tcpi_rto >= 200000 and tcpi_rto < 300000", &vars).is_ok());
+        assert!(run("assert 100000 < tcpi_rto < 300000, 'rto'", &vars).is_ok());
+        assert!(
+            run(
+                "assert (tcpi_rto / 1000) == 200\nassert not tcpi_state == 2",
+                &vars
+            )
+            .is_ok()
+        );
+        let e = run("assert tcpi_state == TCP_CLOSE", &vars).unwrap_err();
+        assert!(e.contains("tcpi_state=1"), "{e}");
+        assert!(run("assert 3 < tcpi_rto < 4", &vars).is_err());
+        assert!(
+            run("print(tcpi_state)", &vars)
+                .unwrap_err()
+                .contains("unsupported")
+        );
+        assert!(
+            run("assert tcpi_ca_state == 0", &vars)
+                .unwrap_err()
+                .contains("tcpi_ca_state")
+        );
+        assert!(run("assert 1 / 0", &vars).is_err());
+        assert!(run("assert (1", &vars).is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! The parser answers any input with a script or a positioned error, never a panic.
+
+use proptest::prelude::*;
+use synack_script::parse;
+
+/// Fragments of the language, so random input often gets deep into the grammar.
+const PIECES: &[&str] = &[
+    "0",
+    "+0.1",
+    "*",
+    "~",
+    "...",
+    " ",
+    "\n",
+    "<",
+    ">",
+    "S",
+    ".",
+    "F",
+    "R",
+    "P",
+    "0:0(0)",
+    "1:1001(1000)",
+    "ack",
+    "win",
+    "<mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>",
+    "<...>",
+    "socket(",
+    "..., ",
+    "SOCK_STREAM",
+    ")",
+    "= ",
+    "-1",
+    "ECONNREFUSED",
+    "(Connection refused)",
+    "%{",
+    "}%",
+    "`",
+    "[",
+    "]",
+    "{",
+    "}",
+    "=",
+    "|",
+    ",",
+    "\"",
+    "/*",
+    "*/",
+    "//",
+    "--",
+    "0x",
+    "4294967296",
+    "99999999999999999999",
+    "sack 1:2",
+    "TS",
+    "val",
+    "ecr",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+        let _ = parse(&s);
+    }
+
+    #[test]
+    fn arbitrary_fragments_never_panic(parts in prop::collection::vec(0..PIECES.len(), 0..40)) {
+        let s: String = parts.iter().map(|&i| PIECES[i]).collect();
+        if let Err(e) = parse(&s) {
+            // The position points into the input.
+            let lines = s.split('\n').count();
+            prop_assert!(e.pos.line >= 1 && e.pos.line <= lines, "{e} for {s:?}");
+            prop_assert!(!e.msg.is_empty());
+        }
+    }
+}
+
+const HANDSHAKE: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop,nop,wscale 7>
++0 > S. 0:0(0) ack 1 <...>
++.1 < . 1:1(0) ack 1 win 1000
++0 accept(3, ..., ...) = 4
+";
+
+/// Whole lines of the language, so random scripts get past the parser into the runner.
+const LINES: &[&str] = &[
+    "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+    "+0 bind(3, ..., ...) = 0\n",
+    "+0 listen(3, 1) = 0\n",
+    "+0 listen(3, 99999999999) = 0\n",
+    "+0 accept(3, ..., ...) = 4\n",
+    "+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n",
+    "+0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n",
+    "+0 connect(3, ..., ...) = -1 EINPROGRESS (x)\n",
+    "+0 < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop,nop,wscale 7>\n",
+    "+0 < S 0:0(0) win 65535 <mss 0,wscale 255,TS val 1 ecr 9>\n",
+    "+0 > S. 0:0(0) ack 1 <...>\n",
+    "+.1 < . 1:1(0) ack 1 win 1000\n",
+    "+0 < P. 1:4294967295(4294967294) ack 1 win 1\n",
+    "+0 < P. 1:1001(1000) ack 1 win 1000 <nop,nop,TS val 5 ecr 77>\n",
+    "+0 < R 1:1(0) win 0\n",
+    "+0 < F. 1:1(0) ack 1 win 1000\n",
+    "* > . 1:1(0) ack 1\n",
+    "+0~+1 > P. 1:11(10) ack 1\n",
+    "+0 write(4, ..., 100) = 100\n",
+    "+0 write(4, ..., 4000000000) = 10\n",
+    "+0 read(4, ..., 18446744073709551615) = 0\n",
+    "+0 read(4, ..., -1) = 0\n",
+    "+0 poll([{fd=4, events=POLLIN, revents=POLLIN}], 1, 9223372036854775807) = 1\n",
+    "+0 poll([{fd=4, events=POLLIN}], 1, -1) = 0\n",
+    "+0 close(4) = 0\n",
+    "+0 shutdown(4, SHUT_WR) = 0\n",
+    "+0 setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0\n",
+    "+0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [1], 4) = 0\n",
+    "+0 getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n",
+    "+0 %{ assert tcpi_state / 0 == 1 }%\n",
+    "+0 %{ assert -9223372036854775807 - 1 / -1 == 1 }%\n",
+    "+0 %{ assert tcpi_rto > 0 }%\n",
+    "+999999999 %{ assert tcpi_state == TCP_CLOSE }%\n",
+    "0...999999999 accept(3, ..., ...) = 4\n",
+    "+0 `sysctl -q net.ipv4.tcp_syn_retries=99999999999; sysctl -q net.ipv4.tcp_rmem=\"0 0 0\"`\n",
+    "+0 `sysctl -q net.ipv4.tcp_syncookies=0`\n",
+    "--tolerance_usecs=18446744073709551615\n",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("SYNACK_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)))]
+
+    #[test]
+    fn arbitrary_scripts_never_panic_the_runner(lines in prop::collection::vec(0..LINES.len(), 0..14)) {
+        // Half the scripts start from an open connection, so the random part runs deep.
+        let body: String = lines.iter().map(|&i| LINES[i]).collect();
+        let s = if lines.len() % 2 == 0 { format!("{HANDSHAKE}{body}") } else { body };
+        let _ = synack_script::run_script(&s, &synack_script::RunConfig::default());
+    }
+}
