@@ -766,10 +766,15 @@ impl Stack {
                     return unsupported("resizing the buffers of an open connection");
                 }
                 let v = usize::try_from(v).map_err(|_| SockError::Errno(Errno::EINVAL))?;
+                // As on Linux, a size the user sets is a size the user wants: it also fixes the
+                // maximum, so auto-tuning leaves it alone and the window scale is chosen from
+                // it (SOCK_RCVBUF_LOCK / SOCK_SNDBUF_LOCK).
                 if name == SO_RCVBUF {
                     s.config.recv_buffer = v;
+                    s.config.recv_buffer_max = v;
                 } else {
                     s.config.send_buffer = v;
+                    s.config.send_buffer_max = v;
                 }
             }
             (SOL_SOCKET, SO_KEEPALIVE) => s.keepalive_on = int(value)? != 0,

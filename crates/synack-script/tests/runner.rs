@@ -8,7 +8,7 @@ const HANDSHAKE: &str = "\
 +0  bind(3, ..., ...) = 0
 +0  listen(3, 1) = 0
 +0  < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop,nop,wscale 7>
-+0  > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 3>
++0  > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 7>
 +.1 < . 1:1(0) ack 1 win 1000
 +0  accept(3, ..., ...) = 4
 ";
@@ -19,9 +19,9 @@ fn run(extra: &str) -> synack_script::Report {
 
 #[test]
 fn a_wrong_script_fails_with_a_side_by_side_diff() {
-    // The SYN,ACK really announces wscale 3 and no timestamps; this script claims otherwise.
+    // The SYN,ACK really announces wscale 7 and no timestamps; this script claims otherwise.
     let src = HANDSHAKE.replace(
-        "> S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 3>",
+        "> S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 7>",
         "> S. 0:0(0) ack 1 win 5792 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>",
     );
     let r = run_script(&src, &RunConfig::default());
@@ -35,7 +35,7 @@ fn a_wrong_script_fails_with_a_side_by_side_diff() {
     );
     assert_eq!(
         lines[2],
-        "  actual:   > S. 0:0(0) ack 1 win 65535 <mss 1460,nop,nop,sackOK,nop,wscale 3>"
+        "  actual:   > S. 0:0(0) ack 1 win 65535 <mss 1460,nop,nop,sackOK,nop,wscale 7>"
     );
     assert!(lines[3].contains("win: 5792 vs 65535"), "{}", lines[3]);
     assert!(
