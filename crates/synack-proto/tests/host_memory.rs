@@ -205,3 +205,77 @@ fn a_fin_riding_on_dropped_data_waits_for_the_retransmission() {
     assert_eq!(p.host.recv(p.conn, &mut buf), Ok(900));
     assert_eq!(p.host.recv(p.conn, &mut buf), Ok(0));
 }
+
+/// A second connection on `p.host`, to another port of the peer, established by hand.
+/// Returns it and our ISS on it.
+fn second(p: &mut Peer) -> (ConnId, SocketAddr, u32) {
+    let peer = addr("10.0.0.1:81");
+    let conn = p.host.connect(p.now, p.us.ip(), peer).unwrap();
+    let (us, _) = p.host.addrs(conn).unwrap();
+    let iss = drain(&mut p.host, p.now)[0].0;
+    let other = Peer {
+        host: Host::new(HostConfig::default()),
+        conn,
+        us,
+        peer,
+        iss,
+        peer_isn: 90_000,
+        now: p.now,
+    };
+    let synack = other.segment(TcpFlags::SYN | ACK, 90_000, iss + 1, &[]);
+    p.host.handle_packet(p.now, &synack);
+    let _ = drain(&mut p.host, p.now);
+    assert_eq!(p.host.state(conn), Ok(StateName::Established));
+    (conn, us, iss)
+}
+
+/// Memory a connection still holds when its slot is freed (unread data in TIME-WAIT or
+/// CLOSED, given up by `close`) must wake a sender refused for lack of it, as reading would.
+#[test]
+fn memory_freed_with_a_closed_connection_wakes_a_refused_sender() {
+    for via_time_wait in [true, false] {
+        let mut p = connected(2000);
+        let (other, _, _) = second(&mut p);
+        if via_time_wait {
+            // We close first: FIN-WAIT-1, FIN-WAIT-2 once the peer acknowledges our FIN.
+            p.host.shutdown(p.conn).unwrap();
+            let _ = drain(&mut p.host, p.now);
+            let ack = p.segment(ACK, p.peer_isn + 1, p.iss + 2, &[]);
+            p.host.handle_packet(p.now, &ack);
+        }
+        // The peer's 2000 bytes and its FIN fill the host's memory; nobody reads them.
+        let ack_ours = if via_time_wait { p.iss + 2 } else { p.iss + 1 };
+        let fin = p.segment(TcpFlags::FIN | ACK, p.peer_isn + 1, ack_ours, &[4u8; 2000]);
+        p.host.handle_packet(p.now, &fin);
+        let _ = drain(&mut p.host, p.now);
+        if !via_time_wait {
+            // CLOSE-WAIT, then our FIN and its ACK: CLOSED with the data still unread.
+            p.host.shutdown(p.conn).unwrap();
+            let _ = drain(&mut p.host, p.now);
+            let ack = p.segment(ACK, p.peer_isn + 2002, p.iss + 2, &[]);
+            p.host.handle_packet(p.now, &ack);
+            let _ = drain(&mut p.host, p.now);
+        }
+        let expect = if via_time_wait {
+            StateName::TimeWait
+        } else {
+            StateName::Closed
+        };
+        assert_eq!(p.host.state(p.conn), Ok(expect));
+        assert_eq!(p.host.buffer_memory(), 2000);
+        assert_eq!(
+            p.host.send(other, b"hello"),
+            Err(HostError::Conn(Error::WouldBlock))
+        );
+        let _ = writable(&mut p.host, other);
+        // The user gives the first connection up without reading: its memory is free again.
+        p.host.close(p.now, p.conn).unwrap();
+        let _ = drain(&mut p.host, p.now);
+        assert_eq!(p.host.buffer_memory(), 0);
+        assert!(
+            writable(&mut p.host, other),
+            "refused sender told (via TIME-WAIT: {via_time_wait})"
+        );
+        assert_eq!(p.host.send(other, b"hello"), Ok(5));
+    }
+}

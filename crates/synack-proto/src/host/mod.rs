@@ -913,6 +913,12 @@ impl Host {
                 slot.generation = slot.generation.wrapping_add(1);
                 self.live -= 1;
                 self.free.push(index);
+                // A connection given up with data still unread (in CLOSED or TIME-WAIT) frees
+                // its memory only here; senders refused for lack of it must hear so, or they
+                // wait for a `Writable` that never comes.
+                if e.memory > 0 && !self.memory_waiters.is_empty() {
+                    self.wake_memory_waiters();
+                }
             }
         }
     }
