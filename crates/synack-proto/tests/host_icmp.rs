@@ -417,3 +417,66 @@ fn without_icmp_the_same_connect_just_times_out() {
     let evs = run(&mut host, Instant::ZERO, Instant::from_millis(600_000));
     assert!(evs.contains(&HostEvent::Closed(conn, Some(Error::TimedOut))));
 }
+
+/// An ICMP error of one IP version quoting a datagram of the other cannot be about anything
+/// we sent on that path (RFC 792 quotes an IPv4 header, RFC 4443 §3.1–§3.2 an IPv6 one), so
+/// it changes nothing, whichever connection its quote happens to name.
+#[test]
+fn an_icmp_error_quoting_the_other_ip_version_is_ignored() {
+    // ICMPv4 "fragmentation needed" quoting one of our IPv6 segments.
+    let mut s = established("2001:db8::2", "[2001:db8::1]:80");
+    assert_eq!(s.host.send(s.conn, &[3u8; 3000]), Ok(3000));
+    let first = drain(&mut s.host, s.now);
+    let quote = &first[0].raw[..48];
+    let repr = IcmpRepr::V4(Icmpv4Repr::DstUnreachable {
+        code: v4::FRAG_NEEDED,
+        next_hop_mtu: 1280,
+        invoking: quote,
+    });
+    let mut buf = vec![0u8; 2048];
+    let n = emit_icmp(
+        &mut buf,
+        router_v4(),
+        "10.0.0.2".parse().unwrap(),
+        64,
+        &repr,
+    )
+    .unwrap();
+    s.host.handle_packet(s.now, &buf[..n]);
+    let port = IcmpRepr::V4(Icmpv4Repr::DstUnreachable {
+        code: v4::PORT_UNREACHABLE,
+        next_hop_mtu: 0,
+        invoking: quote,
+    });
+    let n = emit_icmp(
+        &mut buf,
+        router_v4(),
+        "10.0.0.2".parse().unwrap(),
+        64,
+        &port,
+    )
+    .unwrap();
+    s.host.handle_packet(s.now, &buf[..n]);
+    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1460);
+    assert_eq!(s.host.soft_error(s.conn), Ok(None));
+    assert!(drain(&mut s.host, s.now).is_empty(), "nothing resent");
+    assert_eq!(s.host.counters().icmp_in_errs, 2);
+
+    // ICMPv6 "packet too big" quoting one of our IPv4 segments.
+    let mut s = established("10.0.0.2", "10.0.0.1:80");
+    assert_eq!(s.host.send(s.conn, &[3u8; 3000]), Ok(3000));
+    let first = drain(&mut s.host, s.now);
+    s.host.handle_packet(
+        s.now,
+        &icmp(
+            router_v6(),
+            "2001:db8::2".parse().unwrap(),
+            Kind::V6TooBig(576),
+            &first[0].raw,
+        ),
+    );
+    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1460);
+    assert!(drain(&mut s.host, s.now).is_empty(), "nothing resent");
+    assert_eq!(s.host.counters().pmtu_lowered, 0);
+    assert_eq!(s.host.counters().icmp_in_errs, 1);
+}

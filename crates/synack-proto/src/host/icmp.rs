@@ -68,6 +68,14 @@ impl Host {
             self.counters.icmp_in_errs += 1;
             return;
         };
+        // An ICMPv4 error quotes an IPv4 header (RFC 792), an ICMPv6 error an IPv6 one (RFC
+        // 4443 §2.4(c), §3.1–§3.2). A quote of the other version is malformed, whatever
+        // connection it names: an IPv4 router cannot have seen our IPv6 segment, nor report
+        // an MTU for its path.
+        if quoted.src.is_ipv4() != ip.src.is_ipv4() {
+            self.counters.icmp_in_errs += 1;
+            return;
+        }
         // About someone else's protocol (UDP, ICMP itself): not ours to act on.
         let Ok(tcp) = quoted.tcp() else {
             return;
