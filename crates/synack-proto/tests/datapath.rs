@@ -219,3 +219,28 @@ proptest! {
         prop_assert_eq!(d.c.info().rcv_nxt, P + total as u32);
     }
 }
+
+/// A segment exactly half the sequence space away from RCV.NXT is neither before nor after it
+/// (RFC 9293 §3.4 comparisons are modulo 2^32 and ambiguous at 2^31): it is unacceptable and
+/// answered with an ACK, never taken for an old duplicate to report as a D-SACK.
+#[test]
+fn data_half_the_sequence_space_away_is_not_an_old_duplicate() {
+    for sack in [false, true] {
+        let mut d = sack_established(Config {
+            sack,
+            ..plain_config()
+        });
+        d.input(seg("P.", P, ISS + 1).data(b"abcd"));
+        d.out();
+        for len in [1usize, 3, 100] {
+            let far = (P + 4).wrapping_add(1 << 31);
+            d.input(seg("FP.", far, ISS + 1).data(&vec![b'z'; len]));
+            let out = d.out();
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!(out[0].ack, P + 4);
+            assert_eq!(blocks(&out[0]), vec![], "no D-SACK for it");
+        }
+        assert_eq!(d.state(), StateName::Established);
+        assert_eq!(d.read_all(), b"abcd");
+    }
+}

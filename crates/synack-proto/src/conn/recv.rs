@@ -118,7 +118,12 @@ impl Receiver {
     /// next ACK reports it as a D-SACK (RFC 2883 §4).
     pub fn note_old_duplicate(&mut self, seq: SeqNum, len: u32) {
         let end = seq + len;
-        if len > 0 && end.le(self.nxt) && self.nxt.since(seq) <= self.bytes_received as u32 {
+        // How far `seq` lies behind RCV.NXT. At exactly 2^31 the modular comparison of RFC
+        // 9293 §3.4 cannot tell before from after (`diff` is then negative), and `since` would
+        // read it as 0 and let the offset arithmetic below go negative: only a segment truly
+        // behind, and within the stream received so far, is an old duplicate.
+        let behind = self.nxt.diff(seq);
+        if len > 0 && behind > 0 && end.le(self.nxt) && behind as u64 <= self.bytes_received {
             let e = self.offset_of(end);
             self.dsack = Some((e - u64::from(len), e));
         }
