@@ -38,6 +38,13 @@ impl Timers {
         due
     }
 
+    /// Whether `(at, index, generation)` is on the heap (for `Host::audit`).
+    pub fn contains(&self, at: Instant, index: u32, generation: u32) -> bool {
+        self.heap
+            .iter()
+            .any(|Reverse(e)| *e == (at, index, generation))
+    }
+
     pub fn len(&self) -> usize {
         self.heap.len()
     }
