@@ -193,15 +193,34 @@ fn at_the_cap_arriving_data_is_dropped_out_of_order_first_and_nothing_is_lost() 
 #[test]
 fn a_fin_riding_on_dropped_data_waits_for_the_retransmission() {
     let mut p = connected(1000);
-    let fin_data = p.segment(TcpFlags::FIN | ACK, p.peer_isn + 1, p.iss + 1, &[9u8; 1500]);
+    // Below its 4 KiB allowance the connection takes in-order data past the host's cap...
+    for i in 0..5u32 {
+        p.data(i * 1000, &[8u8; 1000]);
+    }
+    assert_eq!(p.host.buffer_memory(), 5000);
+    assert_eq!(p.host.counters().rcv_memory_drops, 0);
+    // ...but not once it holds that much unread.
+    let fin_data = p.segment(
+        TcpFlags::FIN | ACK,
+        p.peer_isn + 5001,
+        p.iss + 1,
+        &[9u8; 1500],
+    );
     p.host.handle_packet(p.now, &fin_data);
     let _ = drain(&mut p.host, p.now);
     // The data did not fit, so the FIN behind it cannot be taken either.
     assert_eq!(p.host.state(p.conn), Ok(StateName::Established));
-    let retransmit = p.segment(TcpFlags::FIN | ACK, p.peer_isn + 1, p.iss + 1, &[9u8; 900]);
+    assert_eq!(p.host.counters().rcv_memory_drops, 1);
+    let mut buf = [0u8; 6000];
+    assert_eq!(p.host.recv(p.conn, &mut buf), Ok(5000));
+    let retransmit = p.segment(
+        TcpFlags::FIN | ACK,
+        p.peer_isn + 5001,
+        p.iss + 1,
+        &[9u8; 900],
+    );
     p.host.handle_packet(p.now, &retransmit);
     assert_eq!(p.host.state(p.conn), Ok(StateName::CloseWait));
-    let mut buf = [0u8; 2000];
     assert_eq!(p.host.recv(p.conn, &mut buf), Ok(900));
     assert_eq!(p.host.recv(p.conn, &mut buf), Ok(0));
 }
@@ -278,4 +297,78 @@ fn memory_freed_with_a_closed_connection_wakes_a_refused_sender() {
         );
         assert_eq!(p.host.send(other, b"hello"), Ok(5));
     }
+}
+
+/// Two capped hosts whose memory is all taken by data each wants to send the other: neither
+/// could take in a byte, so neither's data would ever be acknowledged and freed, and both
+/// connections would retransmit until they failed. A connection may always hold a little
+/// received data whatever the host total (Linux's `tcp_rmem[0]` allowance), which breaks
+/// the deadlock; every byte then arrives once, in order.
+#[test]
+fn two_hosts_full_of_their_own_unsent_data_still_exchange_it() {
+    let cap = 8000;
+    let mk = |secret| {
+        let mut config = HostConfig {
+            secret,
+            max_buffer_memory: cap,
+            ..HostConfig::default()
+        };
+        config.tcp.nodelay = true;
+        Host::new(config)
+    };
+    let (mut client, mut server) = (mk(1), mk(2));
+    let server_addr = addr("10.0.0.1:80");
+    let listener = server.listen(server_addr, 4).unwrap();
+    let mut now = Instant::ZERO;
+    let c = client
+        .connect(now, "10.0.0.2".parse().unwrap(), server_addr)
+        .unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut exchange = |client: &mut Host, server: &mut Host, now: Instant| {
+        for _ in 0..4 {
+            while let Some(n) = client.poll_transmit(now, &mut buf) {
+                server.handle_packet(now, &buf[..n]);
+            }
+            while let Some(n) = server.poll_transmit(now, &mut buf) {
+                client.handle_packet(now, &buf[..n]);
+            }
+        }
+    };
+    exchange(&mut client, &mut server, now);
+    let s = server.accept(listener).expect("accepted");
+    let up: Vec<u8> = (0..cap as u32).map(|i| (i * 7 % 251) as u8).collect();
+    let down: Vec<u8> = (0..cap as u32).map(|i| (i * 13 % 241) as u8).collect();
+    // Both users fill their host's memory with data for the other before anything moves.
+    assert_eq!(client.send(c, &up), Ok(cap));
+    assert_eq!(server.send(s, &down), Ok(cap));
+    let (mut got_up, mut got_down) = (Vec::new(), Vec::new());
+    let mut chunk = vec![0u8; 4096];
+    for _ in 0..2000 {
+        exchange(&mut client, &mut server, now);
+        while let Ok(n @ 1..) = server.recv(s, &mut chunk) {
+            got_up.extend_from_slice(&chunk[..n]);
+        }
+        while let Ok(n @ 1..) = client.recv(c, &mut chunk) {
+            got_down.extend_from_slice(&chunk[..n]);
+        }
+        if got_up.len() == cap && got_down.len() == cap {
+            break;
+        }
+        now += std::time::Duration::from_millis(100);
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+    }
+    assert_eq!(client.state(c), Ok(StateName::Established));
+    assert_eq!(server.state(s), Ok(StateName::Established));
+    assert_eq!(
+        (got_up.len(), got_down.len()),
+        (cap, cap),
+        "every byte arrived"
+    );
+    assert!(got_up == up, "client to server, every byte once, in order");
+    assert!(
+        got_down == down,
+        "server to client, every byte once, in order"
+    );
+    assert_eq!((client.buffer_memory(), server.buffer_memory()), (0, 0));
 }

@@ -207,6 +207,12 @@ impl Connection {
 }
 
 impl Connection {
+    /// Received bytes in order and not yet read (the host's per-connection memory allowance
+    /// is judged on them).
+    pub fn recv_buffered(&self) -> usize {
+        self.state.receiver().map_or(0, |r| r.buffered())
+    }
+
     /// RCV.NXT, once there is a receive side.
     pub fn rcv_nxt(&self) -> Option<u32> {
         self.state.receiver().map(|r| r.nxt.0)

@@ -70,7 +70,10 @@ pub struct HostConfig {
     /// buffers (out-of-order data included), like Linux's `tcp_mem` hard limit. At the limit
     /// `send` takes no more (a short count, then `WouldBlock` until `Writable`), and arriving
     /// data is dropped unacknowledged for the peer to send again — out-of-order data first,
-    /// from 7/8 of the limit on. Nothing already accepted is ever lost.
+    /// from 7/8 of the limit on. Nothing already accepted is ever lost. As Linux grants every
+    /// socket `tcp_rmem[0]`, a connection holding less than 4 KiB of unread data still takes
+    /// the next in-order segment, so the total can pass the limit by that much per
+    /// connection; otherwise memory full of unacknowledged data could never drain.
     pub max_buffer_memory: usize,
     /// Compact TIME-WAIT entries kept at once (Linux `tcp_max_tw_buckets`). Beyond it a
     /// connection finishing in TIME-WAIT is forgotten at once and counted.
@@ -241,6 +244,10 @@ struct Control {
     dst: IpAddr,
     seg: TcpRepr<'static>,
 }
+
+/// Received, unread bytes a connection may always hold, host cap or not (Linux's default
+/// `tcp_rmem[0]`); see `Host::over_memory`.
+const MIN_RCV_ALLOWANCE: usize = 4096;
 
 /// IP plus TCP headers at their largest, reserved in the caller's buffer before payload.
 const MAX_HEADERS: usize = 60 + 60;
@@ -1339,8 +1346,11 @@ impl Host {
             self.counters.listen_drops += 1;
             return;
         }
-        // Data riding on the cookie ACK counts against the memory cap like any other.
-        let stripped = self.strip_over_memory(true, seg);
+        // Data riding on the cookie ACK is in order, and the new connection holds nothing:
+        // within its allowance (see `over_memory`).
+        let stripped = (seg.payload.len() > MIN_RCV_ALLOWANCE)
+            .then(|| self.strip_over_memory(true, seg))
+            .flatten();
         let seg = stripped.as_ref().unwrap_or(seg);
         let conn = Connection::from_cookie_ack(&self.config.tcp, now, seg, syn);
         let id = self.insert(conn, local, remote, Role::Queued(l));
@@ -1480,6 +1490,13 @@ impl Host {
         let e = self.slots[index as usize].entry.as_ref()?;
         // Data on a SYN follows it directly.
         let in_order = seg.flags.syn() || e.conn.rcv_nxt() == Some(seg.seq);
+        if in_order && e.conn.recv_buffered() < MIN_RCV_ALLOWANCE {
+            // Below its allowance a connection takes in-order data whatever the host total, as
+            // Linux lets every socket have `tcp_rmem[0]` under memory pressure. Without it, two
+            // hosts whose memory is all unacknowledged data for each other deadlock: neither
+            // can take a byte, so neither's data is ever acknowledged and freed.
+            return None;
+        }
         self.strip_over_memory(in_order, seg)
     }
 
