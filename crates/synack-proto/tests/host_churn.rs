@@ -494,3 +494,176 @@ proptest! {
         prop_assert_eq!(w.server.listener_queues(w.listener), Some((0, 0)));
     }
 }
+
+/// What moves the byte streams along.
+#[derive(Clone, Debug)]
+enum Flow {
+    Write {
+        server: bool,
+        i: usize,
+        n: usize,
+    },
+    Read {
+        server: bool,
+        i: usize,
+        n: usize,
+    },
+    /// Time passes, then the wire delivers (losing the first packets whose bit is set).
+    Tick {
+        ms: u64,
+        lose: u8,
+    },
+}
+
+fn flow() -> impl Strategy<Value = Flow> {
+    prop_oneof![
+        3 => (any::<bool>(), 0usize..3, 1usize..20_000)
+            .prop_map(|(server, i, n)| Flow::Write { server, i, n }),
+        2 => (any::<bool>(), 0usize..3, 1usize..20_000)
+            .prop_map(|(server, i, n)| Flow::Read { server, i, n }),
+        4 => (0u64..1500, prop_oneof![3 => Just(0u8), 1 => any::<u8>()])
+            .prop_map(|(ms, lose)| Flow::Tick { ms, lose }),
+    ]
+}
+
+/// Byte `off` of the stream of connection `i` in one direction.
+fn pattern(i: usize, from_server: bool, off: usize) -> u8 {
+    ((off * 31 + i * 7 + usize::from(from_server) * 101) % 251) as u8
+}
+
+/// Per connection and direction: (bytes the sender's `send` took, bytes the receiver read).
+struct Streams {
+    pairs: Vec<(ConnId, ConnId)>,
+    written: Vec<[usize; 2]>,
+    read: Vec<[Vec<u8>; 2]>,
+}
+
+impl Streams {
+    fn write(&mut self, w: &mut World, server: bool, i: usize, n: usize, len: usize) {
+        let (c, s) = self.pairs[i];
+        let d = usize::from(server);
+        let from = self.written[i][d];
+        let data: Vec<u8> = (from..len.min(from + n))
+            .map(|o| pattern(i, server, o))
+            .collect();
+        if let Ok(k) = w.side(server).send(if server { s } else { c }, &data) {
+            self.written[i][d] += k;
+        }
+    }
+
+    fn read(&mut self, w: &mut World, server: bool, i: usize, n: usize) {
+        let (c, s) = self.pairs[i];
+        let mut buf = vec![0u8; n];
+        if let Ok(k) = w.side(server).recv(if server { s } else { c }, &mut buf) {
+            // What the server reads came from the client, and the other way round.
+            self.read[i][usize::from(!server)].extend_from_slice(&buf[..k]);
+        }
+    }
+}
+
+proptest! {
+    // `SYNACK_CHURN_CASES=N` widens the sweep.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("SYNACK_CHURN_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
+        ..ProptestConfig::default()
+    })]
+
+    /// Up to three connections stream both ways through hosts whose memory cap is smaller than
+    /// their buffers, over a lossy wire, with the users writing and reading in random pieces:
+    /// every byte read is the right byte at the right place, and a connection that survives
+    /// delivers its whole stream.
+    #[test]
+    fn streams_arrive_whole_under_memory_pressure(
+        v6 in any::<bool>(),
+        timestamps in any::<bool>(),
+        k in 1usize..4,
+        len in 1usize..60_000,
+        flows in proptest::collection::vec(flow(), 1..200),
+    ) {
+        let mut w = World::new(v6, timestamps);
+        for p in 0..k {
+            w.run(Step::Connect(p));
+        }
+        for _ in 0..4 {
+            w.collect();
+            w.deliver(0);
+            w.run(Step::Accept);
+        }
+        prop_assert_eq!(w.server_conns.len(), k);
+        let mut pairs = Vec::new();
+        for (p, &c) in w.client_conns.iter().enumerate() {
+            let s = *w
+                .server_conns
+                .iter()
+                .find(|&&s| w.server.addrs(s).unwrap().1.port() == CLIENT_PORTS[p])
+                .unwrap();
+            pairs.push((c, s));
+        }
+        let mut st = Streams {
+            pairs,
+            written: vec![[0; 2]; k],
+            read: vec![[Vec::new(), Vec::new()]; k],
+        };
+        for f in flows {
+            match f {
+                Flow::Write { server, i, n } => st.write(&mut w, server, i % k, n, len),
+                Flow::Read { server, i, n } => st.read(&mut w, server, i % k, n),
+                Flow::Tick { ms, lose } => {
+                    w.advance_to(w.now + Duration::from_millis(ms));
+                    w.collect();
+                    w.deliver(lose);
+                }
+            }
+            w.events();
+            w.collect();
+            w.check();
+        }
+        // Then a clean wire until everything is across (or the connection has failed).
+        for _ in 0..5000 {
+            for i in 0..k {
+                for server in [false, true] {
+                    st.write(&mut w, server, i, len, len);
+                    st.read(&mut w, server, i, 65_536);
+                }
+            }
+            w.events();
+            w.collect();
+            w.check();
+            let done = st.read.iter().all(|r| r[0].len() == len && r[1].len() == len);
+            if done {
+                break;
+            }
+            w.deliver(0);
+            w.advance_to(w.now + Duration::from_millis(50));
+        }
+        if std::env::var_os("SYNACK_CHURN_STATS").is_some() {
+            let alive = st.pairs.iter().filter(|(c, s)| {
+                w.client.state(*c).is_ok_and(|s| s == synack_proto::StateName::Established)
+                    && w.server.state(*s).is_ok_and(|s| s == synack_proto::StateName::Established)
+            });
+            eprintln!(
+                "streams k {} len {} alive {} refused {} dropped {}",
+                k,
+                len,
+                alive.count(),
+                w.client.counters().send_memory_refusals + w.server.counters().send_memory_refusals,
+                w.client.counters().rcv_memory_drops + w.server.counters().rcv_memory_drops,
+            );
+        }
+        for i in 0..k {
+            let (c, s) = st.pairs[i];
+            let alive = w.client.state(c).is_ok_and(|s| s == synack_proto::StateName::Established)
+                && w.server.state(s).is_ok_and(|s| s == synack_proto::StateName::Established);
+            for from_server in [false, true] {
+                let got = &st.read[i][usize::from(from_server)];
+                let sent = st.written[i][usize::from(from_server)];
+                prop_assert!(got.len() <= sent, "more read than written");
+                let want: Vec<u8> = (0..got.len()).map(|o| pattern(i, from_server, o)).collect();
+                prop_assert!(*got == want, "conn {} from server {}: bytes differ", i, from_server);
+                if alive {
+                    prop_assert_eq!(got.len(), len, "conn {} from server {}", i, from_server);
+                }
+            }
+        }
+    }
+}
