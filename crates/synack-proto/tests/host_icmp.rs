@@ -480,3 +480,46 @@ fn an_icmp_error_quoting_the_other_ip_version_is_ignored() {
     assert_eq!(s.host.counters().pmtu_lowered, 0);
     assert_eq!(s.host.counters().icmp_in_errs, 1);
 }
+
+/// RFC 5927 §4.1: an error must quote a sequence number in SND.UNA =< SEG.SEQ < SND.NXT, data
+/// sent and not yet acknowledged. A connection with nothing in flight therefore believes no
+/// ICMP error at all, even one quoting its SND.NXT exactly (as a pure ACK of ours would).
+#[test]
+fn with_nothing_in_flight_no_icmp_error_is_believed() {
+    let mut s = established("10.0.0.2", "10.0.0.1:80");
+    assert_eq!(s.host.send(s.conn, &[5u8; 1000]), Ok(1000));
+    let first = drain(&mut s.host, s.now);
+    let t = s.now + Duration::from_millis(20);
+    s.host.handle_packet(
+        t,
+        &from_peer(s.peer, s.us, TcpFlags::ACK, s.peer_nxt, s.iss + 1001),
+    );
+    let info = s.host.info(s.conn).unwrap();
+    assert_eq!((info.snd_una, info.snd_nxt), (s.iss + 1001, s.iss + 1001));
+    let at_nxt = with_seq(&first[0].raw, 20, s.iss + 1001);
+    for kind in [
+        Kind::V4FragNeeded(576),
+        Kind::V4Unreachable(v4::HOST_UNREACHABLE),
+    ] {
+        s.host
+            .handle_packet(t, &icmp(router_v4(), s.us.ip(), kind, &at_nxt));
+    }
+    assert_eq!(s.host.counters().out_of_window_icmps, 2);
+    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1460);
+    assert_eq!(s.host.soft_error(s.conn), Ok(None));
+    // With data in flight again, its first byte is believed, one past its last is not.
+    assert_eq!(s.host.send(s.conn, &[6u8; 100]), Ok(100));
+    let _ = drain(&mut s.host, t);
+    let past = with_seq(&first[0].raw, 20, s.iss + 1101);
+    s.host.handle_packet(
+        t,
+        &icmp(router_v4(), s.us.ip(), Kind::V4FragNeeded(576), &past),
+    );
+    assert_eq!(s.host.counters().out_of_window_icmps, 3);
+    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1460);
+    s.host.handle_packet(
+        t,
+        &icmp(router_v4(), s.us.ip(), Kind::V4FragNeeded(576), &at_nxt),
+    );
+    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 576 - 40);
+}

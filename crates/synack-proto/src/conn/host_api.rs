@@ -159,12 +159,14 @@ impl Connection {
 
 impl Connection {
     /// RFC 5927 §4.1: an ICMP error about this connection must quote a segment we sent that
-    /// is not yet acknowledged, SND.UNA ≤ seq ≤ SND.NXT. We test against the highest sequence
-    /// number ever sent, since a timeout may have rewound SND.NXT below segments still out.
+    /// is not yet acknowledged, SND.UNA =< SEG.SEQ < SND.NXT; with nothing in flight, none is
+    /// believed, which the RFC notes defeats blind attacks on idle connections entirely. We
+    /// test against the highest sequence number ever sent, since a timeout may have rewound
+    /// SND.NXT below segments still out.
     pub fn icmp_seq_acceptable(&self, seq: u32) -> bool {
         self.state
             .sender()
-            .is_some_and(|s| SeqNum(seq).ge(s.una) && SeqNum(seq).le(s.max))
+            .is_some_and(|s| SeqNum(seq).in_range(s.una, s.max))
     }
 
     /// Records a soft error (RFC 1122 §4.2.3.9: an ICMP destination unreachable must not abort
