@@ -523,3 +523,33 @@ fn with_nothing_in_flight_no_icmp_error_is_believed() {
     );
     assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 576 - 40);
 }
+
+/// A datagram of another protocol (UDP here) is no ICMP message, malformed or not: it leaves
+/// the ICMP error counter alone (Linux counts it as an unknown protocol, not icmpInErrors).
+#[test]
+fn other_protocols_are_not_counted_as_icmp_errors() {
+    let mut s = established("10.0.0.2", "10.0.0.1:80");
+    assert_eq!(s.host.send(s.conn, &[1u8; 100]), Ok(100));
+    let first = drain(&mut s.host, s.now);
+    let mut v4 = icmp(
+        router_v4(),
+        s.us.ip(),
+        Kind::V4Unreachable(v4::HOST_UNREACHABLE),
+        &first[0].raw,
+    );
+    let mut p = synack_wire::Ipv4Packet::new_unchecked(&mut v4[..]);
+    p.set_protocol(17);
+    p.fill_checksum();
+    s.host.handle_packet(s.now, &v4);
+    let mut v6 = icmp(
+        router_v6(),
+        "2001:db8::2".parse().unwrap(),
+        Kind::V6Unreachable(v6::ADDR_UNREACHABLE),
+        &first[0].raw,
+    );
+    synack_wire::Ipv6Packet::new_unchecked(&mut v6[..]).set_next_header(17);
+    s.host.handle_packet(s.now, &v6);
+    let c = s.host.counters();
+    assert_eq!((c.icmp_in_errs, c.in_errs, c.icmp_soft_errors), (0, 0, 0));
+    assert_eq!(s.host.soft_error(s.conn), Ok(None));
+}

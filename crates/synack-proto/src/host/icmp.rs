@@ -53,9 +53,15 @@ fn meaning(icmp: &IcmpRepr<'_>) -> Option<Meaning> {
 impl Host {
     /// An ICMP or ICMPv6 datagram from the interface.
     pub(super) fn handle_icmp(&mut self, packet: &[u8]) {
-        let Ok((ip, icmp)) = parse_icmp(packet, ChecksumMode::Verify) else {
-            self.counters.icmp_in_errs += 1;
-            return;
+        let (ip, icmp) = match parse_icmp(packet, ChecksumMode::Verify) {
+            Ok(parsed) => parsed,
+            // UDP and the rest: no ICMP message at all, so no ICMP error either (Linux counts
+            // them as unknown protocols, not in icmpInErrors).
+            Err(synack_wire::Error::NotIcmp) => return,
+            Err(_) => {
+                self.counters.icmp_in_errs += 1;
+                return;
+            }
         };
         let Some(meaning) = meaning(&icmp) else {
             return;
