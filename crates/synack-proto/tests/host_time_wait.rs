@@ -466,3 +466,92 @@ fn with_timestamps_a_reset_in_sequence_ends_time_wait_whatever_its_tsval() {
     assert_eq!(s.host.time_wait_count(), 0);
     assert_eq!(s.host.counters().time_wait_killed, 1);
 }
+
+/// Moves everything both hosts send to the other, until neither sends.
+fn exchange(a: &mut Host, b: &mut Host, now: Instant) -> Vec<(bool, Pkt)> {
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        let before = seen.len();
+        pass(a, b, now, true, &mut seen);
+        pass(b, a, now, false, &mut seen);
+        if seen.len() == before {
+            break;
+        }
+    }
+    seen
+}
+
+fn pass(src: &mut Host, dst: &mut Host, now: Instant, tag: bool, seen: &mut Vec<(bool, Pkt)>) {
+    let mut buf = vec![0u8; 2048];
+    while let Some(n) = src.poll_transmit(now, &mut buf) {
+        let (_, t) = parse_tcp(&buf[..n], ChecksumMode::Verify).unwrap();
+        seen.push((
+            tag,
+            Pkt {
+                flags: t.flags,
+                seq: t.seq,
+                ack: t.ack,
+                window: t.window,
+                options: t.options,
+            },
+        ));
+        dst.handle_packet(now, &buf[..n]);
+    }
+}
+
+/// RFC 6191 §2 reopens TIME-WAIT for a SYN whose TSval is newer than the old incarnation's,
+/// and PAWS turns away one whose TSval is older; both assume the client's timestamp clock
+/// keeps growing from one incarnation of a 4-tuple to the next (RFC 7323 §5.4). A synack
+/// client reconnecting from the same port to a synack server still in TIME-WAIT therefore gets
+/// through at once, whenever it comes back: no ACK from the old incarnation, no reset, no
+/// retransmitted SYN.
+#[test]
+fn a_client_coming_back_on_the_same_port_reopens_time_wait_at_once() {
+    for trial in 0..32u64 {
+        let mut client = Host::new(HostConfig {
+            secret: 0x5eed + u128::from(trial),
+            ..HostConfig::default()
+        });
+        let mut server = Host::new(ts_config());
+        let listener = server.listen(server_addr(), 8).unwrap();
+        let mut now = Instant::from_millis(1_000 + trial * 7_919);
+        let c = client
+            .connect_from(now, client_addr(), server_addr())
+            .unwrap();
+        exchange(&mut client, &mut server, now);
+        let s = server.accept(listener).unwrap();
+        // The server closes first, so TIME-WAIT is on its side.
+        server.close(now, s).unwrap();
+        exchange(&mut client, &mut server, now);
+        client.close(now, c).unwrap();
+        let old = exchange(&mut client, &mut server, now);
+        assert!(server.in_time_wait(server_addr(), client_addr()));
+        let last_tsval = old
+            .iter()
+            .filter(|(from_client, _)| *from_client)
+            .filter_map(|(_, p)| p.options.timestamps)
+            .next_back()
+            .unwrap()
+            .tsval;
+        now += Duration::from_millis(2_000 + trial * 1_231);
+        let c = client
+            .connect_from(now, client_addr(), server_addr())
+            .unwrap();
+        let new = exchange(&mut client, &mut server, now);
+        let syn_ts = new[0].1.options.timestamps.unwrap().tsval;
+        assert!(
+            (syn_ts.wrapping_sub(last_tsval) as i32) > 0,
+            "trial {trial}: the new SYN's TSval {syn_ts} is not after {last_tsval}"
+        );
+        assert_eq!(
+            client.state(c),
+            Ok(StateName::Established),
+            "trial {trial}: {new:?}"
+        );
+        assert!(
+            new.iter().all(|(_, p)| !p.flags.rst()),
+            "trial {trial}: no reset"
+        );
+        assert_eq!(server.counters().time_wait_reopened, 1);
+    }
+}

@@ -35,8 +35,8 @@ pub struct CookieSyn {
 
 /// Our TSval clock for a connection with initial sequence number `iss` at `now`: the same
 /// millisecond clock plus per-connection offset that `Connection::new` and `ts_val` use
-/// (RFC 7323 §5.4), so a cookie SYN-ACK's TSval and the connection's later ones agree. The
-/// host tests check the two stay in step.
+/// (RFC 7323 §5.4), for a connection whose offset the host has not replaced (see
+/// [`Connection::set_ts_offset`]).
 pub fn ts_clock(iss: u32, now: Instant) -> u32 {
     super::ts_clock_with(super::ts_offset(iss), now)
 }
@@ -209,6 +209,16 @@ impl Connection {
 }
 
 impl Connection {
+    /// Replaces the TSval offset `Connection::new` derived from the ISS with the host's, a
+    /// keyed hash of the 4-tuple: RFC 6191 §2 and PAWS in a peer's TIME-WAIT (RFC 7323 §5.3)
+    /// need our TSvals to keep growing from one incarnation of a 4-tuple to the next, which an
+    /// offset drawn from each ISS breaks half the time, while the hash still hides our clock
+    /// from outsiders (RFC 7323 §5.4, §7.1; Linux's `secure_tcp_ts_off` does the same). Call
+    /// before the connection sends or takes in anything.
+    pub fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
+    }
+
     /// Received bytes in order and not yet read (the host's per-connection memory allowance
     /// is judged on them).
     pub fn recv_buffered(&self) -> usize {

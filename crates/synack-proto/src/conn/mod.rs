@@ -87,7 +87,8 @@ pub struct Info {
 }
 
 /// The per-connection offset added to our millisecond clock for TSval: RFC 7323 §5.4 asks for
-/// one that outsiders cannot guess; ours is derived from the caller-chosen ISS.
+/// one that outsiders cannot guess; ours is derived from the caller-chosen ISS, unless the
+/// host sets one per 4-tuple (`Connection::set_ts_offset`).
 pub(crate) fn ts_offset(iss: u32) -> u32 {
     iss.rotate_left(13)
 }

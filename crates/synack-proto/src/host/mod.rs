@@ -49,7 +49,7 @@ use self::tuple::Tuple;
 use crate::config::Config;
 use crate::conn::{
     Cause, Connection, CookieSyn, Event, Info, StateName, reset_for_unexpected, syn_ack_window,
-    ts_clock,
+    ts_clock_with,
 };
 use crate::error::Error;
 use crate::time::Instant;
@@ -268,6 +268,7 @@ pub struct Host {
     listeners: Vec<ListenerSlot>,
     listen_map: HashMap<(IpAddr, u16), u32, Key>,
     isn_key: Key,
+    ts_key: Key,
     cookies: CookieJar,
     ports: PortAllocator,
     timers: Timers,
@@ -317,6 +318,7 @@ impl Host {
             listeners: Vec::new(),
             listen_map: HashMap::with_hasher(Key::derive(secret, b"synack listeners")),
             isn_key: Key::derive(secret, b"synack isn"),
+            ts_key: Key::derive(secret, b"synack tsval"),
             cookies: CookieJar::new(secret),
             ports,
             timers: Timers::default(),
@@ -608,7 +610,8 @@ impl Host {
 
     fn open_active(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) -> ConnId {
         let iss = isn::isn(&self.isn_key, now, local, remote);
-        let conn = Connection::connect(&self.config.tcp, local.port(), remote.port(), iss);
+        let mut conn = Connection::connect(&self.config.tcp, local.port(), remote.port(), iss);
+        conn.set_ts_offset(self.ts_offset(local, remote));
         let id = self.insert(conn, local, remote, Role::User);
         self.after(id.index);
         id
@@ -912,6 +915,12 @@ impl Host {
             }
         }
         Ok(())
+    }
+
+    /// Our TSval offset for a 4-tuple: the same for every incarnation (see
+    /// `Connection::set_ts_offset`), unguessable without the secret.
+    fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        self.ts_key.tuple(local, remote, 0) as u32
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {
@@ -1271,6 +1280,7 @@ impl Host {
             }
             let iss = reopen_iss.unwrap_or_else(|| isn::isn(&self.isn_key, now, local, remote));
             let mut conn = Connection::listen(&self.config.tcp, local.port(), iss);
+            conn.set_ts_offset(self.ts_offset(local, remote));
             conn.handle_segment(now, seg);
             let id = self.insert(conn, local, remote, Role::HalfOpen(l));
             if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
@@ -1300,7 +1310,11 @@ impl Host {
             options.window_scale = peer_ws.map(|_| tcp.rcv_wscale());
             options.sack_permitted = sack;
             options.timestamps = Some(Timestamps {
-                tsval: cookie::ts_encode(ts_clock(cookie, now), peer_ws, sack),
+                tsval: cookie::ts_encode(
+                    ts_clock_with(self.ts_offset(local, remote), now),
+                    peer_ws,
+                    sack,
+                ),
                 tsecr: ts.tsval,
             });
         }
@@ -1352,7 +1366,18 @@ impl Host {
             .then(|| self.strip_over_memory(true, seg))
             .flatten();
         let seg = stripped.as_ref().unwrap_or(seg);
-        let conn = Connection::from_cookie_ack(&self.config.tcp, now, seg, syn);
+        // Built from the bare ACK, so the connection has the host's TSval offset before data
+        // or a FIN riding on the ACK is taken in (and timed against it).
+        let bare = TcpRepr {
+            payload: &[],
+            flags: seg.flags.without(TcpFlags::FIN),
+            ..*seg
+        };
+        let mut conn = Connection::from_cookie_ack(&self.config.tcp, now, &bare, syn);
+        conn.set_ts_offset(self.ts_offset(local, remote));
+        if !seg.payload.is_empty() || seg.flags.fin() {
+            conn.handle_segment(now, seg);
+        }
         let id = self.insert(conn, local, remote, Role::Queued(l));
         self.after(id.index);
         if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
