@@ -553,3 +553,39 @@ fn other_protocols_are_not_counted_as_icmp_errors() {
     assert_eq!((c.icmp_in_errs, c.in_errs, c.icmp_soft_errors), (0, 0, 0));
     assert_eq!(s.host.soft_error(s.conn), Ok(None));
 }
+
+/// A soft error is news about the path only until the path works again: once the peer
+/// acknowledges data, it is forgotten (Linux clears `sk_err_soft` on such an ACK), and a
+/// connection that later times out for another reason reports a timeout, not the old
+/// unreachable.
+#[test]
+fn an_acknowledgment_clears_an_earlier_soft_error() {
+    let mut s = established("10.0.0.2", "10.0.0.1:80");
+    assert_eq!(s.host.send(s.conn, &[5u8; 1000]), Ok(1000));
+    let first = drain(&mut s.host, s.now);
+    let t = s.now + Duration::from_millis(5);
+    s.host.handle_packet(
+        t,
+        &icmp(
+            router_v4(),
+            s.us.ip(),
+            Kind::V4Unreachable(v4::HOST_UNREACHABLE),
+            &first[0].raw,
+        ),
+    );
+    assert_eq!(s.host.soft_error(s.conn), Ok(Some(Error::HostUnreachable)));
+    let t = t + Duration::from_millis(20);
+    s.host.handle_packet(
+        t,
+        &from_peer(s.peer, s.us, TcpFlags::ACK, s.peer_nxt, s.iss + 1001),
+    );
+    assert_eq!(s.host.soft_error(s.conn), Ok(None));
+    // Later data is never acknowledged: the connection times out, as a timeout.
+    assert_eq!(s.host.send(s.conn, &[6u8; 100]), Ok(100));
+    let _ = drain(&mut s.host, t);
+    let evs = run(&mut s.host, t, t + Duration::from_secs(3600));
+    assert!(
+        evs.contains(&HostEvent::Closed(s.conn, Some(Error::TimedOut))),
+        "{evs:?}"
+    );
+}

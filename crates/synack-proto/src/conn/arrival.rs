@@ -123,7 +123,14 @@ impl Connection {
             _ => self.on_synchronized(now, seg),
         }
         let una_after = self.state.sender().map(|s| s.una);
-        self.track_progress(now, una_after.is_some() && una_after != una_before);
+        let progressed = una_after.is_some() && una_after != una_before;
+        if progressed {
+            // The path works again: an earlier ICMP soft error (RFC 1122 §4.2.3.9) is stale
+            // news and must not be what a later, unrelated timeout reports (Linux clears
+            // `sk_err_soft` on such an ACK too).
+            self.soft_error = None;
+        }
+        self.track_progress(now, progressed);
     }
 
     fn apply(&mut self, n: Negotiated) {

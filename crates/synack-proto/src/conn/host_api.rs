@@ -170,8 +170,9 @@ impl Connection {
     }
 
     /// Records a soft error (RFC 1122 §4.2.3.9: an ICMP destination unreachable must not abort
-    /// the connection). If the connection later gives up on retransmissions, it fails with
-    /// this error rather than a plain timeout, as Linux reports `sk_err_soft`.
+    /// the connection). If the connection gives up on retransmissions before anything new is
+    /// acknowledged, it fails with this error rather than a plain timeout, as Linux reports
+    /// `sk_err_soft`; an acknowledgment of new data clears it.
     pub fn note_soft_error(&mut self, error: Error) {
         self.soft_error = Some(error);
     }

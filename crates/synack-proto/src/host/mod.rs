@@ -687,8 +687,8 @@ impl Host {
         Ok(self.user_entry_ref(id)?.conn.info())
     }
 
-    /// The last ICMP soft error reported for a connection (RFC 1122 §4.2.3.9), kept until it
-    /// ends; a connection that then times out fails with it.
+    /// The last ICMP soft error reported for a connection (RFC 1122 §4.2.3.9), kept until the
+    /// peer acknowledges new data; a connection that times out before then fails with it.
     pub fn soft_error(&self, id: ConnId) -> Result<Option<Error>, HostError> {
         Ok(self.user_entry_ref(id)?.conn.soft_error())
     }
