@@ -50,8 +50,9 @@ enum Command {
     Plot(PlotArgs),
     /// Run packetdrill-format scripts against synack on virtual time.
     ///
-    /// Prints one line per script and ends with `N passed, M failed`; the exit status is
-    /// non-zero if any script failed. A mismatch shows the expected and the actual packet.
+    /// Prints one line per script and ends with `N passed, M failed, K unsupported`; the exit
+    /// status is non-zero if any script failed. A mismatch shows the expected and the actual
+    /// packet; a script that needs a feature synack lacks is a SKIP, not a failure.
     Script(ScriptArgs),
 }
 

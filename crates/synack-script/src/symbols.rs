@@ -6,6 +6,10 @@ use crate::ast::Expr;
 use crate::errno::Errno;
 use crate::socket::{self, OptValue, consts::*};
 
+/// How the error for a name synack does not know starts (the runner reports it as an
+/// unsupported feature: in a packetdrill script it is a real Linux constant).
+pub const UNKNOWN_SYMBOL: &str = "unknown symbol";
+
 pub fn show_poll(v: i16) -> String {
     let names = [
         (POLLIN, "POLLIN"),
@@ -103,7 +107,7 @@ pub fn symbol(name: &str) -> Option<i64> {
 pub fn eval_int(e: &Expr) -> Result<i64, String> {
     match e {
         Expr::Int(i) => Ok(*i),
-        Expr::Word(w) => symbol(w).ok_or_else(|| format!("unknown symbol {w}")),
+        Expr::Word(w) => symbol(w).ok_or_else(|| format!("{UNKNOWN_SYMBOL} {w}")),
         Expr::Or(xs) => xs.iter().try_fold(0i64, |acc, x| Ok(acc | eval_int(x)?)),
         Expr::Call(f, args) if (f == "htons" || f == "htonl") && args.len() == 1 => {
             eval_int(&args[0])
