@@ -71,11 +71,17 @@ struct ScriptArgs {
     /// Also print what was skipped (shell commands without a synack knob).
     #[arg(short, long)]
     verbose: bool,
+    /// Accept the MSS-sized segments synack sends at one instant where a Linux script
+    /// expects one TSO/GSO segment of the same bytes (otherwise such a script is reported
+    /// unsupported at that line).
+    #[arg(long)]
+    merge_tso: bool,
 }
 
 fn script(args: ScriptArgs) -> Result<(), String> {
     let config = synack_script::RunConfig {
         tolerance_usecs: args.tolerance_usecs,
+        merge_tso: args.merge_tso,
         ..Default::default()
     };
     let out = synack_cli::script::run(&args.files, &config, args.json, args.verbose);

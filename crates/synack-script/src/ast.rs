@@ -214,6 +214,8 @@ pub struct Packet {
     pub win: Option<u32>,
     /// `None`: no `<...>` at all, i.e. a packet without options.
     pub options: Options,
+    /// packetdrill's fuzzing annotation after the packet (`{ mut tcp mss }`), as written.
+    pub mutation: Option<String>,
 }
 
 /// An argument or result of a socket call.

@@ -528,6 +528,7 @@ impl Parser {
         }
         let mut ack = None;
         let mut win = None;
+        let mut mutation = None;
         let mut options = Options::List(Vec::new());
         loop {
             self.ws()?;
@@ -543,6 +544,21 @@ impl Parser {
             } else if self.peek() == Some('<') {
                 self.bump();
                 options = self.tcp_options()?;
+            } else if self.peek() == Some('{') {
+                // packetdrill's fuzzing annotation, `{ mut tcp mss }`: kept as text.
+                let start = self.pos();
+                self.bump();
+                let mut text = String::new();
+                loop {
+                    match self.bump() {
+                        Some('}') => break,
+                        Some('\n') | None => {
+                            return self.err(start, "unterminated { } packet annotation");
+                        }
+                        Some(c) => text.push(c),
+                    }
+                }
+                mutation = Some(text.trim().to_string());
             } else if self
                 .peek()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '[' || c == '(')
@@ -570,6 +586,7 @@ impl Parser {
             ack,
             win,
             options,
+            mutation,
         })
     }
 
@@ -1155,6 +1172,16 @@ mod tests {
         };
         assert_eq!(c.args[3], Expr::Str("AJ\n\"z".into()));
         assert!(parse("0 f(\"\\xg\") = 0\n").is_err());
+    }
+
+    #[test]
+    fn fuzzing_annotations() {
+        let s = parse("0 > S 0:0(0) <mss 1460> { mut tcp mss }\n").unwrap();
+        let Action::Packet(p) = &s.events[0].action else {
+            panic!()
+        };
+        assert_eq!(p.mutation.as_deref(), Some("mut tcp mss"));
+        assert!(parse("0 > S 0:0(0) { mut\n").is_err());
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct RunConfig {
     pub remote_isn: u32,
     /// The host under test (its `local_addrs` are replaced by `local_ip`).
     pub host: HostConfig,
+    /// Take MSS-sized segments synack sends at one instant as the single TSO/GSO segment a
+    /// Linux script expects there (`synack script --merge-tso`). Off, such a script stops as
+    /// unsupported at that line.
+    pub merge_tso: bool,
     /// The script's directory: a backquoted line that runs a shell file (packetdrill suites
     /// start with `` `../common/defaults.sh` ``) has the sysctls in that file applied when it
     /// is found relative to here.
@@ -67,6 +71,7 @@ impl Default for RunConfig {
                 secret: 0x5eed_5eed,
                 ..HostConfig::default()
             },
+            merge_tso: false,
             script_dir: None,
         }
     }
@@ -848,6 +853,11 @@ impl Runner {
         let flow = self.flows[fi].clone();
         let local_off = flow.local_off.unwrap_or(0);
         let remote_off = self.cfg.remote_isn;
+        let seg = if self.cfg.merge_tso {
+            self.merge_tso(seg, at, p, local_off)
+        } else {
+            seg
+        };
         let mut diffs = Vec::new();
         if let Some(s) = start {
             if (at as i64) + tol < s {
@@ -984,6 +994,48 @@ impl Runner {
             );
         }
         self.last = at as i64;
+    }
+
+    /// With `merge_tso`: when the script expects one segment longer than synack's, and the
+    /// segments synack sent at the same instant continue it to exactly the expected end, they
+    /// are taken as the one TSO/GSO segment Linux would have handed packetdrill (its flags:
+    /// the first's, with the last's PSH and FIN). Anything else is left as it is.
+    fn merge_tso(&mut self, seg: Segment, at: u64, p: &Packet, local_off: u32) -> Segment {
+        if p.len <= seg.payload_len
+            || seg.payload_len == 0
+            || seg.seq.wrapping_sub(local_off) != p.seq
+        {
+            return seg;
+        }
+        let mut covered = seg.payload_len;
+        let mut n = 0;
+        let mut last = seg.flags;
+        for (t, b) in &self.out {
+            let Some(next) = packet::read(b) else { break };
+            if covered >= p.len
+                || *t != at
+                || next.src != seg.src
+                || next.dst != seg.dst
+                || next.seq != seg.seq.wrapping_add(covered)
+                || next.payload_len == 0
+                || next.flags.syn
+                || next.flags.rst
+            {
+                break;
+            }
+            covered += next.payload_len;
+            last = next.flags;
+            n += 1;
+        }
+        if n == 0 || covered != p.len {
+            return seg;
+        }
+        self.out.drain(..n);
+        let mut merged = seg;
+        merged.payload_len = covered;
+        merged.flags.psh = last.psh;
+        merged.flags.fin = last.fin;
+        merged
     }
 
     // ------------------------------------------------------------------ code
@@ -1443,6 +1495,9 @@ fn is_null(e: Option<&Expr>) -> bool {
 
 /// What in a TCP packet line synack cannot take part in, if anything.
 fn packet_feature(p: &Packet) -> Option<String> {
+    if let Some(m) = &p.mutation {
+        return Some(format!("packetdrill's packet fuzzing {{ {m} }}"));
+    }
     if let Options::List(list) = &p.options {
         for o in list {
             if let TcpOpt::Unsupported(text) = o {

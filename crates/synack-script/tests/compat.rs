@@ -167,3 +167,19 @@ fn fast_open_without_cookie_is_unsupported() {
     );
     assert!(r.unsupported(), "{:?}", r.failure);
 }
+
+#[test]
+fn merge_tso_takes_one_instants_segments_as_one() {
+    let src = format!("{OPEN}+0 write(9, ..., 3000) = 3000\n+0 > P. 1:3001(3000) ack 1\n");
+    let config = RunConfig {
+        merge_tso: true,
+        ..RunConfig::default()
+    };
+    let r = run_script(&src, &config);
+    assert!(r.passed(), "{:?}", r.failure);
+    // Only exactly the expected bytes merge: a longer expectation is still a difference.
+    let src = format!("{OPEN}+0 write(9, ..., 3000) = 3000\n+0 > P. 1:4001(4000) ack 1\n");
+    let f = run_script(&src, &config).failure.unwrap();
+    assert_eq!(f.kind, FailureKind::Mismatch, "{f:?}");
+    assert!(f.message.contains("length: 4000 vs 1000"), "{}", f.message);
+}
