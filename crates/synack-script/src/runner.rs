@@ -26,7 +26,7 @@ use crate::ast::*;
 use crate::errno::Errno;
 use crate::packet::{self, Segment};
 use crate::shell::{self, Applied};
-use crate::socket::{SockError, Stack, consts::*};
+use crate::socket::{OptValue, SockError, Stack, consts::*};
 use crate::symbols::{eval_int, opt_value, show_opt, show_poll};
 
 /// How a script is run.
@@ -1371,6 +1371,35 @@ impl Runner {
                     }
                     Err(e) => done(Err(e)),
                 }
+            }
+            "ioctl" => {
+                // SIOCINQ/SIOCOUTQ, as the packetdrill shared library answers them: what the
+                // receive queue holds in order, and what the send buffer holds.
+                let fd = self.fd_arg(call, 0)?;
+                let req = Self::int_arg(call, 1)?;
+                if req != 0x541B && req != 0x5411 {
+                    return Err(format!("{UNSUPPORTED_CALL} the ioctl request {req:#x}"));
+                }
+                if self.stack.state(fd) == Ok(synack_proto::StateName::Listen) {
+                    return done(Err(SockError::Errno(Errno::EINVAL)));
+                }
+                let (inq, outq) = match self.stack.tcp_info(fd) {
+                    Ok(i) => (i.recv_buffered, i.send_buffered),
+                    Err(SockError::Errno(Errno::EBADF)) => {
+                        return done(Err(SockError::Errno(Errno::EBADF)));
+                    }
+                    Err(_) => (0, 0),
+                };
+                let got = if req == 0x541B { inq } else { outq } as i64;
+                if let Some(e) = call.args.get(2).filter(|e| **e != Expr::Ellipsis) {
+                    let OptValue::Int(want) = opt_value(e)? else {
+                        return Err("the ioctl value is [N]".into());
+                    };
+                    if want != got {
+                        return Err(format!("ioctl value [{got}], expected [{want}]"));
+                    }
+                }
+                done(Ok(0))
             }
             "poll" => {
                 let Some(Expr::List(list)) = call.args.first() else {

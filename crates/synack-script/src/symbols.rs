@@ -80,6 +80,9 @@ pub fn symbol(name: &str) -> Option<i64> {
         "IPPROTO_TCP" | "SOL_TCP" => i64::from(IPPROTO_TCP),
         "IPPROTO_IP" => i64::from(IPPROTO_IP),
         "SOL_SOCKET" => i64::from(SOL_SOCKET),
+        // ioctl requests (Linux numbers): bytes readable, bytes not yet acknowledged.
+        "SIOCINQ" | "FIONREAD" => 0x541B,
+        "SIOCOUTQ" | "TIOCOUTQ" => 0x5411,
         "F_GETFL" => i64::from(F_GETFL),
         "F_SETFL" => i64::from(F_SETFL),
         "O_RDONLY" => i64::from(O_RDONLY),

@@ -183,3 +183,18 @@ fn merge_tso_takes_one_instants_segments_as_one() {
     assert_eq!(f.kind, FailureKind::Mismatch, "{f:?}");
     assert!(f.message.contains("length: 4000 vs 1000"), "{}", f.message);
 }
+
+#[test]
+fn ioctl_reports_the_queues() {
+    // RFC 9293 §3.10.7.4: a segment without ACK is dropped, so it queues nothing.
+    let r = run("+0 < - 1:11(10) win 1000\n+0 ioctl(9, SIOCINQ, [0]) = 0\n\
+         +0 < P. 1:11(10) ack 1 win 1000\n+0 > . 1:1(0) ack 11\n+0 ioctl(9, SIOCINQ, [10]) = 0\n\
+         +0 write(9, ..., 7) = 7\n+0 > P. 1:8(7) ack 11\n+0 ioctl(9, SIOCOUTQ, [7]) = 0\n");
+    assert!(r.passed(), "{:?}", r.failure);
+    let f = run("+0 ioctl(9, SIOCINQ, [3]) = 0\n").failure.unwrap();
+    assert!(f.message.contains("ioctl value [0], expected [3]"), "{f:?}");
+    assert_eq!(
+        run("+0 ioctl(9, FIONBIO, [1]) = 0\n").failure.unwrap().kind,
+        FailureKind::Unsupported
+    );
+}
