@@ -64,7 +64,7 @@ pub fn tcpi_fields(info: Option<&Info>, state: StateName) -> Vec<(&'static str, 
     v
 }
 
-fn constant(name: &str) -> Option<i64> {
+pub(crate) fn constant(name: &str) -> Option<i64> {
     Some(match name {
         "TCP_ESTABLISHED" => TCP_ESTABLISHED,
         "TCP_SYN_SENT" => TCP_SYN_SENT,

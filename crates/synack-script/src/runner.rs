@@ -1351,6 +1351,45 @@ impl Runner {
                 let value = opt_value(call.args.get(3).ok_or("missing option value")?)?;
                 done(self.stack.setsockopt(fd, level, name, value).map(|_| 0))
             }
+            "getsockopt" if matches!(call.args.get(3), Some(Expr::Struct(_))) => {
+                // `getsockopt(fd, SOL_TCP, TCP_INFO, {tcpi_state=..., tcpi_rto=...}, ...)`:
+                // each named field is checked against the connection's info, as an assert
+                // would check it.
+                let fd = self.fd_arg(call, 0)?;
+                if Self::int_arg(call, 2)? != i64::from(TCP_INFO) {
+                    return Err("only TCP_INFO takes a struct value here".into());
+                }
+                let fields = match call.args.get(3) {
+                    Some(Expr::Struct(f)) => f.clone(),
+                    _ => Vec::new(),
+                };
+                let state = match self.stack.state(fd) {
+                    Ok(s) => s,
+                    Err(e) => return done(Err(e)),
+                };
+                let info = self.stack.tcp_info(fd).ok();
+                let vars = assert::tcpi_fields(info.as_ref(), state);
+                for (name, want) in &fields {
+                    // `tcpi_state=TCP_ESTABLISHED`: the state names are the assert block's.
+                    let want = match want {
+                        Expr::Word(w) => match assert::constant(w) {
+                            Some(v) => v,
+                            None => eval_int(want)?,
+                        },
+                        other => eval_int(other)?,
+                    };
+                    let Some((_, got)) = vars.iter().find(|(n, _)| *n == name.as_str()) else {
+                        return Err(format!(
+                            "{} {name} (a TCP_INFO field synack does not keep)",
+                            crate::symbols::UNKNOWN_SYMBOL
+                        ));
+                    };
+                    if *got != want {
+                        return Err(format!("TCP_INFO {name}={got}, expected {want}"));
+                    }
+                }
+                done(Ok(0))
+            }
             "getsockopt" => {
                 let fd = self.fd_arg(call, 0)?;
                 let level = Self::int_arg(call, 1)? as i32;

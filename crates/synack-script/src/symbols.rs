@@ -83,6 +83,7 @@ pub fn symbol(name: &str) -> Option<i64> {
         // ioctl requests (Linux numbers): bytes readable, bytes not yet acknowledged.
         "SIOCINQ" | "FIONREAD" => 0x541B,
         "SIOCOUTQ" | "TIOCOUTQ" => 0x5411,
+        "TCP_INFO" => i64::from(TCP_INFO),
         "F_GETFL" => i64::from(F_GETFL),
         "F_SETFL" => i64::from(F_SETFL),
         "O_RDONLY" => i64::from(O_RDONLY),

@@ -198,3 +198,23 @@ fn ioctl_reports_the_queues() {
         FailureKind::Unsupported
     );
 }
+
+#[test]
+fn tcp_info_struct_expectations() {
+    let r = run(
+        "+0 getsockopt(9, SOL_TCP, TCP_INFO, {tcpi_state=TCP_ESTABLISHED, tcpi_snd_mss=1000}, \
+         [104]) = 0\n",
+    );
+    assert!(r.passed(), "{:?}", r.failure);
+    let f = run("+0 getsockopt(9, SOL_TCP, TCP_INFO, {tcpi_snd_mss=1460}, [104]) = 0\n")
+        .failure
+        .unwrap();
+    assert!(
+        f.message.contains("tcpi_snd_mss=1000, expected 1460"),
+        "{f:?}"
+    );
+    let f = run("+0 getsockopt(9, SOL_TCP, TCP_INFO, {tcpi_ca_state=0}, [104]) = 0\n")
+        .failure
+        .unwrap();
+    assert_eq!(f.kind, FailureKind::Unsupported, "{f:?}");
+}
