@@ -50,8 +50,9 @@ enum Command {
     Plot(PlotArgs),
     /// Run packetdrill-format scripts against synack on virtual time.
     ///
-    /// Prints one line per script and ends with `N passed, M failed`; the exit status is
-    /// non-zero if any script failed. A mismatch shows the expected and the actual packet.
+    /// Prints one line per script and ends with `N passed, M failed, K unsupported`; the exit
+    /// status is non-zero if any script failed. A mismatch shows the expected and the actual
+    /// packet; a script that needs a feature synack lacks is a SKIP, not a failure.
     Script(ScriptArgs),
 }
 
@@ -70,11 +71,17 @@ struct ScriptArgs {
     /// Also print what was skipped (shell commands without a synack knob).
     #[arg(short, long)]
     verbose: bool,
+    /// Accept the MSS-sized segments synack sends at one instant where a Linux script
+    /// expects one TSO/GSO segment of the same bytes (otherwise such a script is reported
+    /// unsupported at that line).
+    #[arg(long)]
+    merge_tso: bool,
 }
 
 fn script(args: ScriptArgs) -> Result<(), String> {
     let config = synack_script::RunConfig {
         tolerance_usecs: args.tolerance_usecs,
+        merge_tso: args.merge_tso,
         ..Default::default()
     };
     let out = synack_cli::script::run(&args.files, &config, args.json, args.verbose);

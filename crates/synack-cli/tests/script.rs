@@ -38,7 +38,7 @@ fn passing_scripts_exit_zero_with_the_count() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("PASS ") && lines[0].contains("remote-fin-then-close"));
-    assert_eq!(lines[2], "2 passed, 0 failed");
+    assert_eq!(lines[2], "2 passed, 0 failed, 0 unsupported");
 }
 
 #[test]
@@ -59,7 +59,10 @@ fn a_failing_script_shows_both_packets_and_exits_non_zero() {
     assert!(text.contains("expected: > . 1:1(0) ack 3"), "{text}");
     assert!(text.contains("actual:   > . 1:1(0) ack 2"), "{text}");
     assert!(text.contains("ack: 3 vs 2"), "{text}");
-    assert_eq!(text.lines().last(), Some("1 passed, 1 failed"));
+    assert_eq!(
+        text.lines().last(),
+        Some("1 passed, 1 failed, 0 unsupported")
+    );
 }
 
 #[test]
@@ -96,5 +99,37 @@ fn unreadable_and_unparsable_scripts_fail_cleanly() {
         "{text}"
     );
     assert!(text.contains("cannot read the script"), "{text}");
-    assert!(text.ends_with("0 passed, 2 failed\n"));
+    assert!(text.ends_with("0 passed, 2 failed, 0 unsupported\n"));
+}
+
+#[test]
+fn a_script_needing_a_missing_feature_is_skipped_not_failed() {
+    let good = suite("last-ack/remote-fin-then-close.pkt");
+    let src = std::fs::read_to_string(&good).unwrap();
+    // The same conversation with a Fast Open cookie on the peer's SYN.
+    let tfo = src.replacen("<mss 1000,", "<FO 0102030405060708,mss 1000,", 1);
+    assert_ne!(src, tfo, "the edit applies");
+    let path = std::env::temp_dir().join(format!("synack-tfo-{}.pkt", std::process::id()));
+    std::fs::write(&path, tfo).unwrap();
+    let path = path.display().to_string();
+    let out = synack(&["script", &good, &path]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "unsupported is not a failure: {text}");
+    let skip = text
+        .lines()
+        .find(|l| l.starts_with("SKIP "))
+        .expect("a SKIP line");
+    assert!(
+        skip.contains("unsupported: the TCP Fast Open option"),
+        "{skip}"
+    );
+    assert_eq!(
+        text.lines().last(),
+        Some("1 passed, 0 failed, 1 unsupported")
+    );
+    let out = synack(&["script", "--json", &path]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["unsupported"], 1);
+    std::fs::remove_file(&path).unwrap();
 }

@@ -57,6 +57,26 @@ fn out_of_order_segments_are_kept_sacked_and_reassembled() {
     assert_eq!(d.read_all(), b"aaaabbbbcccc");
 }
 
+/// A segment that begins before the stream's first byte (only a forged or mangled one can:
+/// the peer's SYN sits there) and runs past RCV.NXT: only the bytes from RCV.NXT on are the
+/// stream's (RFC 9293 §3.10.7.4). Found by the `host_sequence` fuzz target, which saw all of
+/// them delivered, the 202 leading ones included.
+#[test]
+fn a_segment_starting_before_the_stream_delivers_only_its_new_bytes() {
+    let mut d = Driver::established();
+    let rcv_nxt = PEER_ISS + 1;
+    let payload: Vec<u8> = (0..255u32).map(|k| k as u8).collect();
+    // An old ACK (within the window RFC 5961 §5.2 accepts), so the text is processed.
+    d.input(seg(".", rcv_nxt.wrapping_sub(202), ISS + 1 - 165).data(&payload));
+    let out = d.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, rcv_nxt + 53, "{out:?}");
+    assert_eq!(
+        d.read_all(),
+        (202..255u32).map(|k| k as u8).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn sack_blocks_put_the_most_recent_first() {
     let mut d = sack_established(plain_config());

@@ -64,7 +64,7 @@ pub fn tcpi_fields(info: Option<&Info>, state: StateName) -> Vec<(&'static str, 
     v
 }
 
-fn constant(name: &str) -> Option<i64> {
+pub(crate) fn constant(name: &str) -> Option<i64> {
     Some(match name {
         "TCP_ESTABLISHED" => TCP_ESTABLISHED,
         "TCP_SYN_SENT" => TCP_SYN_SENT,
@@ -277,9 +277,9 @@ impl Eval<'_> {
                     return Ok(v);
                 }
                 if w.starts_with("tcpi_") {
-                    return Err(format!("{w} is not answered by synack's connection info"));
+                    return Err(format!("{w} {NOT_KEPT}"));
                 }
-                Err(format!("unknown name '{w}'"))
+                Err(format!("{UNKNOWN_NAME} '{w}'"))
             }
             Some(t) => Err(format!("unexpected {t:?}")),
             None => Err("expression ends early".into()),
@@ -287,36 +287,76 @@ impl Eval<'_> {
     }
 }
 
+/// How the error for a `tcp_info` field synack does not keep ends.
+const NOT_KEPT: &str = "is not answered by synack's connection info";
+/// How the error for a name that is no field and no known constant starts.
+const UNKNOWN_NAME: &str = "unknown name";
+
+/// Why a code block did not pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeError {
+    /// An assertion is false, or the block is not valid.
+    Failed(String),
+    /// The block needs what synack does not have: Python beyond `assert`, or a field or
+    /// constant of Linux's `tcp_info` synack does not keep.
+    Unsupported(String),
+}
+
+/// The text of `assert cond, message` up to the top-level comma: the message (any Python
+/// expression, often `tcpi_x` or `'%d' % tcpi_x`) is for the reader.
+fn condition(expr: &str) -> &str {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    for (i, c) in expr.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => return &expr[..i],
+            _ => {}
+        }
+    }
+    expr
+}
+
 /// Runs a code block against `vars`. `Ok(())` when every assert holds.
-pub fn run(code: &str, vars: &[(&'static str, i64)]) -> Result<(), String> {
+pub fn run(code: &str, vars: &[(&'static str, i64)]) -> Result<(), CodeError> {
+    // A backslash at the end of a line continues it, as in Python.
+    let code = code.replace("\\\r\n", " ").replace("\\\n", " ");
     for stmt in code.split(['\n', ';']) {
         let stmt = stmt.trim();
-        if stmt.is_empty() || stmt.starts_with('#') {
+        if stmt.is_empty() || stmt.starts_with('#') || stmt == "\\" {
             continue;
         }
         let Some(expr) = stmt.strip_prefix("assert") else {
-            return Err(format!(
-                "unsupported statement '{stmt}' (synack evaluates assert statements only)"
-            ));
+            return Err(CodeError::Unsupported(format!(
+                "Python statement '{stmt}' (synack evaluates assert statements only)"
+            )));
         };
         if !expr.starts_with(char::is_whitespace) && !expr.starts_with('(') {
-            return Err(format!("unsupported statement '{stmt}'"));
+            return Err(CodeError::Unsupported(format!(
+                "Python statement '{stmt}' (synack evaluates assert statements only)"
+            )));
         }
+        let expr = condition(expr);
         let mut e = Eval {
-            toks: lex(expr).map_err(|m| format!("in '{stmt}': {m}"))?,
+            toks: lex(expr).map_err(|m| CodeError::Failed(format!("in '{stmt}': {m}")))?,
             i: 0,
             vars,
         };
-        let v = e.or().map_err(|m| format!("in '{stmt}': {m}"))?;
-        // `assert cond, "message"`: the message is for the reader.
-        if e.is_op(",") {
-            e.i += 1;
-            if matches!(e.peek(), Some(Tok::Str)) {
-                e.i += 1;
+        let v = e.or().map_err(|m| {
+            if m.contains(NOT_KEPT) || m.starts_with(UNKNOWN_NAME) {
+                CodeError::Unsupported(format!("in '{stmt}': {m}"))
+            } else {
+                CodeError::Failed(format!("in '{stmt}': {m}"))
             }
-        }
+        })?;
         if e.i != e.toks.len() {
-            return Err(format!("in '{stmt}': unexpected text after the expression"));
+            return Err(CodeError::Failed(format!(
+                "in '{stmt}': unexpected text after the expression"
+            )));
         }
         if v == 0 {
             let shown: Vec<String> = vars
@@ -324,7 +364,10 @@ pub fn run(code: &str, vars: &[(&'static str, i64)]) -> Result<(), String> {
                 .filter(|(n, _)| expr.contains(n))
                 .map(|(n, v)| format!("{n}={v}"))
                 .collect();
-            return Err(format!("assertion failed: {stmt} ({})", shown.join(", ")));
+            return Err(CodeError::Failed(format!(
+                "assertion failed: {stmt} ({})",
+                shown.join(", ")
+            )));
         }
     }
     Ok(())
@@ -347,20 +390,48 @@ mod tests {
             )
             .is_ok()
         );
-        let e = run("assert tcpi_state == TCP_CLOSE", &vars).unwrap_err();
+        let Err(CodeError::Failed(e)) = run("assert tcpi_state == TCP_CLOSE", &vars) else {
+            panic!("a false assertion fails")
+        };
         assert!(e.contains("tcpi_state=1"), "{e}");
         assert!(run("assert 3 < tcpi_rto < 4", &vars).is_err());
-        assert!(
-            run("print(tcpi_state)", &vars)
-                .unwrap_err()
-                .contains("unsupported")
-        );
-        assert!(
-            run("assert tcpi_ca_state == 0", &vars)
-                .unwrap_err()
-                .contains("tcpi_ca_state")
-        );
+        assert!(matches!(
+            run("print(tcpi_state)", &vars),
+            Err(CodeError::Unsupported(m)) if m.contains("assert statements only")
+        ));
+        assert!(matches!(
+            run("assert tcpi_ca_state == 0", &vars),
+            Err(CodeError::Unsupported(m)) if m.contains("tcpi_ca_state")
+        ));
         assert!(run("assert 1 / 0", &vars).is_err());
         assert!(run("assert (1", &vars).is_err());
+    }
+
+    /// packetdrill's own scripts write `assert cond, expr` with any expression after the
+    /// comma, continue lines with a backslash and put several asserts on one line.
+    #[test]
+    fn packetdrill_style_blocks() {
+        let vars = [("tcpi_state", 1), ("tcpi_rto", 200_000)];
+        assert_eq!(run("assert tcpi_rto == 200000, tcpi_rto", &vars), Ok(()));
+        assert_eq!(
+            run("assert tcpi_rto < 300000, 'rto=%d, (us)' % tcpi_rto", &vars),
+            Ok(())
+        );
+        assert_eq!(
+            run(
+                "assert tcpi_state == 1, tcpi_state;\\\n   assert tcpi_rto > 0, tcpi_rto;\\\n",
+                &vars
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            run("assert tcpi_rto == 1, tcpi_rto; \\\n assert tcpi_state == 1", &vars),
+            Err(CodeError::Failed(m)) if m.contains("tcpi_rto=200000")
+        ));
+        // A constant of Linux's that synack has no value for is a missing feature.
+        assert!(matches!(
+            run("assert tcpi_state == TCP_CA_Open", &vars),
+            Err(CodeError::Unsupported(_))
+        ));
     }
 }

@@ -59,6 +59,13 @@ pub enum Action {
     Code(String),
     /// The text between backquotes.
     Shell(String),
+    /// A line in valid packetdrill syntax for something synack has no counterpart for (ICMP
+    /// or UDP packets): parsed so the script is read to the end, reported as unsupported when
+    /// the runner reaches it.
+    Unsupported {
+        feature: String,
+        text: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +76,8 @@ pub enum Direction {
     Outbound,
 }
 
-/// TCP flags as the script spells them: `S`, `.` (ACK), `F`, `R`, `P`, `U`, `E`, `W`.
+/// TCP flags as the script spells them: `S`, `.` (ACK), `F`, `R`, `P`, `U`, `E`, `W`, `A`
+/// (AccECN's AE bit), or `-` for none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Flags {
     pub syn: bool,
@@ -80,6 +88,8 @@ pub struct Flags {
     pub urg: bool,
     pub ece: bool,
     pub cwr: bool,
+    /// AE, the reserved bit AccECN uses (RFC 9768); not part of [`Flags::bits`].
+    pub ae: bool,
 }
 
 impl Flags {
@@ -104,12 +114,14 @@ impl Flags {
             urg: b & 32 != 0,
             ece: b & 64 != 0,
             cwr: b & 128 != 0,
+            ae: false,
         }
     }
 }
 
 impl fmt::Display for Flags {
-    /// In packetdrill's order: `S`, `F`, `R`, `P`, `U`, `E`, `W`, then `.` for ACK.
+    /// In packetdrill's order: `S`, `F`, `R`, `P`, `U`, `E`, `W`, `A`, then `.` for ACK; `-`
+    /// for none.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (on, c) in [
             (self.syn, 'S'),
@@ -119,11 +131,15 @@ impl fmt::Display for Flags {
             (self.urg, 'U'),
             (self.ece, 'E'),
             (self.cwr, 'W'),
+            (self.ae, 'A'),
             (self.ack, '.'),
         ] {
             if on {
                 write!(f, "{c}")?;
             }
+        }
+        if *self == Flags::default() {
+            write!(f, "-")?;
         }
         Ok(())
     }
@@ -146,6 +162,9 @@ pub enum TcpOpt {
     /// An option the script names that synack cannot build or check (kind, as the script
     /// named it).
     Other(u8, Vec<u8>),
+    /// An option packetdrill knows and synack does not implement (`FO`, `FOEXP`, `md5`,
+    /// AccECN's `ECN`), as written; the runner reports the packet as unsupported.
+    Unsupported(String),
 }
 
 impl fmt::Display for TcpOpt {
@@ -165,6 +184,7 @@ impl fmt::Display for TcpOpt {
             }
             TcpOpt::Timestamp { val, ecr } => write!(f, "TS val {val} ecr {ecr}"),
             TcpOpt::Other(kind, data) => write!(f, "opt{kind}[{}]", data.len()),
+            TcpOpt::Unsupported(text) => write!(f, "{text}"),
         }
     }
 }
@@ -183,6 +203,9 @@ pub struct Packet {
     /// synack extension, `<@40001 S ...`: the remote port of the flow, so one script can
     /// drive several connections (e.g. to fill a listener's backlog).
     pub remote_port: Option<u16>,
+    /// The IP header's ECN field as the script writes it before the flags (`[ect0]`,
+    /// `[ect1]`, `[ce]`, `[noecn]`, `[ect01]`); `None` when not given.
+    pub ip_ecn: Option<String>,
     pub flags: Flags,
     pub seq: u32,
     /// Payload length (`start:end(len)`; `end - start == len` is checked at parse time).
@@ -191,6 +214,8 @@ pub struct Packet {
     pub win: Option<u32>,
     /// `None`: no `<...>` at all, i.e. a packet without options.
     pub options: Options,
+    /// packetdrill's fuzzing annotation after the packet (`{ mut tcp mss }`), as written.
+    pub mutation: Option<String>,
 }
 
 /// An argument or result of a socket call.
@@ -206,7 +231,9 @@ pub enum Expr {
     Or(Vec<Expr>),
     /// `[1]`, `[{fd=3, events=POLLIN}]`.
     List(Vec<Expr>),
-    /// `{onoff=1, linger=0}`.
+    /// `{onoff=1, linger=0}`. A field written with an argument (`msg_iov(1)=[...]`) keeps
+    /// it in its name (`"msg_iov(1)"`); a positional one (`{..., 1000}`, an iovec) has an
+    /// empty name.
     Struct(Vec<(String, Expr)>),
     /// `htons(8080)`, `inet_addr("192.0.2.1")`.
     Call(String, Vec<Expr>),
@@ -248,7 +275,11 @@ impl fmt::Display for Expr {
                     if i > 0 {
                         write!(f, ", ")?;
                     }
-                    write!(f, "{k}={v}")?;
+                    if k.is_empty() {
+                        write!(f, "{v}")?;
+                    } else {
+                        write!(f, "{k}={v}")?;
+                    }
                 }
                 write!(f, "}}")
             }

@@ -51,6 +51,9 @@ pub fn encode_options(opts: &[TcpOpt]) -> Result<Vec<u8>, String> {
                 out.extend_from_slice(&[*kind, 2 + data.len() as u8]);
                 out.extend_from_slice(data);
             }
+            TcpOpt::Unsupported(text) => {
+                return Err(format!("synack cannot build the option '{text}'"));
+            }
         }
     }
     if out.len() > 40 {

@@ -58,6 +58,17 @@ impl Parser {
         })
     }
 
+    /// Where the parser is, to come back to after a look ahead.
+    fn mark(&self) -> (usize, usize, usize) {
+        (self.i, self.line, self.col)
+    }
+
+    fn reset(&mut self, (i, line, col): (usize, usize, usize)) {
+        self.i = i;
+        self.line = line;
+        self.col = col;
+    }
+
     fn peek(&self) -> Option<char> {
         self.chars.get(self.i).copied()
     }
@@ -284,6 +295,12 @@ impl Parser {
             return Ok(When::Any);
         }
         let t = self.time()?;
+        // packetdrill's lexer drops blanks between tokens, so `+.002 ... 0.004` and
+        // `+0 ~ +.1` are the same ranges as `+.002...0.004` and `+0~+.1`.
+        let before = self.mark();
+        while self.peek().is_some_and(|c| c == ' ' || c == '\t') {
+            self.bump();
+        }
         if self.peek() == Some('~') {
             self.bump();
             let end = self.time()?;
@@ -294,6 +311,7 @@ impl Parser {
             let end = self.time()?;
             return Ok(When::Blocking(t, end));
         }
+        self.reset(before);
         Ok(When::At(t))
     }
 
@@ -371,11 +389,11 @@ impl Parser {
         match self.peek() {
             Some('<') => {
                 self.bump();
-                Ok(Action::Packet(self.packet(Direction::Inbound)?))
+                self.packet_line(Direction::Inbound)
             }
             Some('>') => {
                 self.bump();
-                Ok(Action::Packet(self.packet(Direction::Outbound)?))
+                self.packet_line(Direction::Outbound)
             }
             Some('`') => Ok(Action::Shell(self.backquoted()?)),
             Some('%') if self.peek_at(1) == Some('{') => {
@@ -404,6 +422,37 @@ impl Parser {
         }
     }
 
+    /// A packet line: TCP, or a protocol synack does not speak (ICMP, UDP, encapsulations),
+    /// which is kept as text for the runner to report.
+    fn packet_line(&mut self, direction: Direction) -> PResult<Action> {
+        let start = self.mark();
+        self.ws()?;
+        let w = self.word();
+        let feature = match w.as_str() {
+            "icmp" => Some("ICMP packets"),
+            "udp" | "udplite" => Some("UDP packets"),
+            "ipv4" | "ipv6" | "gre" | "mpls" => Some("encapsulated packets"),
+            _ => None,
+        };
+        let Some(feature) = feature else {
+            self.reset(start);
+            return Ok(Action::Packet(self.packet(direction)?));
+        };
+        // The rest of the line (brackets may hold the quoted TCP header of an ICMP error).
+        let mut text = w;
+        while let Some(c) = self.peek().filter(|c| *c != '\n') {
+            if self.looking_at("//") {
+                break;
+            }
+            text.push(c);
+            self.bump();
+        }
+        Ok(Action::Unsupported {
+            feature: feature.to_string(),
+            text: text.trim().to_string(),
+        })
+    }
+
     fn packet(&mut self, direction: Direction) -> PResult<Packet> {
         let mut remote_port = None;
         if self.peek() == Some('@') {
@@ -416,11 +465,30 @@ impl Parser {
             remote_port = Some(p as u16);
         }
         self.ws()?;
+        // The IP header's ECN field (RFC 3168 §5) before the flags: `[ect0] P.`.
+        let mut ip_ecn = None;
+        if self.peek() == Some('[') {
+            let epos = self.pos();
+            self.bump();
+            let w = self.word();
+            if !matches!(w.as_str(), "noecn" | "ect0" | "ect1" | "ce" | "ect01") {
+                return self.err(
+                    epos,
+                    format!("unknown ECN field '[{w}]' (noecn, ect0, ect1, ce, ect01)"),
+                );
+            }
+            self.expect(']', "after the ECN field")?;
+            self.ws()?;
+            ip_ecn = Some(w);
+        }
         let pos = self.pos();
         let mut flags = Flags::default();
         let mut any = false;
         while let Some(c) = self.peek().filter(|c| !c.is_whitespace()) {
             match c {
+                // No flags at all.
+                '-' if !any => {}
+                'A' => flags.ae = true,
                 'S' => flags.syn = true,
                 '.' => flags.ack = true,
                 'F' => flags.fin = true,
@@ -432,7 +500,7 @@ impl Parser {
                 _ => {
                     return self.err(
                         self.pos(),
-                        format!("unknown TCP flag '{c}' (flags are S . F R P U E W)"),
+                        format!("unknown TCP flag '{c}' (flags are S . F R P U E W A, or -)"),
                     );
                 }
             }
@@ -460,6 +528,7 @@ impl Parser {
         }
         let mut ack = None;
         let mut win = None;
+        let mut mutation = None;
         let mut options = Options::List(Vec::new());
         loop {
             self.ws()?;
@@ -475,6 +544,21 @@ impl Parser {
             } else if self.peek() == Some('<') {
                 self.bump();
                 options = self.tcp_options()?;
+            } else if self.peek() == Some('{') {
+                // packetdrill's fuzzing annotation, `{ mut tcp mss }`: kept as text.
+                let start = self.pos();
+                self.bump();
+                let mut text = String::new();
+                loop {
+                    match self.bump() {
+                        Some('}') => break,
+                        Some('\n') | None => {
+                            return self.err(start, "unterminated { } packet annotation");
+                        }
+                        Some(c) => text.push(c),
+                    }
+                }
+                mutation = Some(text.trim().to_string());
             } else if self
                 .peek()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '[' || c == '(')
@@ -489,21 +573,20 @@ impl Parser {
                 break;
             }
         }
-        if flags.ack && ack.is_none() {
-            return self.err(pos, "an ACK ('.') packet needs 'ack N'");
-        }
-        if !flags.ack && ack.is_some() {
-            return self.err(pos, "'ack N' given on a packet without the '.' flag");
-        }
+        // packetdrill takes `R. 11:11(0) win 257` (an ACK flag with a zero acknowledgment
+        // field) and `R 1:1(0) ack 1461` (the field without the flag) alike.
+        let _ = pos;
         Ok(Packet {
             direction,
             remote_port,
+            ip_ecn,
             flags,
             seq: start,
             len,
             ack,
             win,
             options,
+            mutation,
         })
     }
 
@@ -569,6 +652,21 @@ impl Parser {
                     let ecr = self.u32_field("TS ecr")?;
                     TcpOpt::Timestamp { val, ecr }
                 }
+                // Fast Open (RFC 7413, and its experimental kind 254), MD5 signatures
+                // (RFC 2385) and AccECN's option: packetdrill syntax synack has no
+                // implementation behind; their arguments (a cookie, a key, counters) run to
+                // the next ',' or '>'.
+                "FO" | "FOEXP" | "md5" | "ECN" => {
+                    let mut text = name.clone();
+                    while let Some(c) = self.peek().filter(|c| *c != ',' && *c != '>') {
+                        if c == '\n' || c == '<' {
+                            return self.err(self.pos(), format!("unterminated {name} option"));
+                        }
+                        text.push(c);
+                        self.bump();
+                    }
+                    TcpOpt::Unsupported(text.split_whitespace().collect::<Vec<_>>().join(" "))
+                }
                 other => {
                     return self.err(
                         pos,
@@ -610,8 +708,12 @@ impl Parser {
             let e = self.word();
             errno = Some(e);
             self.ws()?;
+        }
+        {
             if self.peek() == Some('(') {
-                // The strerror text is for the reader.
+                // The strerror text (`-1 EAGAIN (Resource ...)`, or without the errno name,
+                // `-1 (Invalid Argument)`) or a note on the value (`0x2 (flags O_RDWR)`) is
+                // for the reader.
                 let start = self.pos();
                 let mut depth = 0;
                 loop {
@@ -635,6 +737,46 @@ impl Parser {
             ret,
             errno,
         })
+    }
+
+    /// `name=value`, `name(arg)=value` (`msg_iov(1)=[...]`, `msg_name(...)=...`), or a
+    /// positional value (`{..., 1000}`), which gets an empty name.
+    fn struct_field(&mut self) -> PResult<(String, Expr)> {
+        self.ws()?;
+        let start = self.mark();
+        let mut name = self.word();
+        if !name.is_empty() {
+            self.ws()?;
+            if self.peek() == Some('(') {
+                // The argument is kept in the name, as written.
+                self.bump();
+                name.push('(');
+                let mut first = true;
+                if !self.eat(')')? {
+                    loop {
+                        if !first {
+                            name.push_str(", ");
+                        }
+                        first = false;
+                        name.push_str(&self.expr()?.to_string());
+                        if self.eat(',')? {
+                            continue;
+                        }
+                        self.expect(')', "to close the field's argument")?;
+                        break;
+                    }
+                }
+                name.push(')');
+                self.expect('=', &format!("after the field name '{name}'"))?;
+                return Ok((name, self.expr()?));
+            }
+            if self.peek() == Some('=') {
+                self.bump();
+                return Ok((name, self.expr()?));
+            }
+        }
+        self.reset(start);
+        Ok((String::new(), self.expr()?))
     }
 
     fn expr(&mut self) -> PResult<Expr> {
@@ -665,11 +807,33 @@ impl Parser {
                 loop {
                     match self.bump() {
                         Some('"') => return Ok(Expr::Str(s)),
-                        Some('\\') => {
-                            if let Some(c) = self.bump() {
-                                s.push(c);
+                        Some('\\') => match self.bump() {
+                            // C escapes, as in `"\xa1\xa1..."` (a Fast Open key).
+                            Some('x') => {
+                                let mut v = 0u32;
+                                let mut n = 0;
+                                while n < 2 {
+                                    match self.peek().and_then(|c| c.to_digit(16)) {
+                                        Some(d) => {
+                                            v = v * 16 + d;
+                                            self.bump();
+                                            n += 1;
+                                        }
+                                        None => break,
+                                    }
+                                }
+                                if n == 0 {
+                                    return self.err(self.pos(), "expected hex digits after \\x");
+                                }
+                                s.push(char::from_u32(v).unwrap_or('?'));
                             }
-                        }
+                            Some('n') => s.push('\n'),
+                            Some('t') => s.push('\t'),
+                            Some('r') => s.push('\r'),
+                            Some('0') => s.push('\0'),
+                            Some(c) => s.push(c),
+                            None => return self.err(pos, "unterminated string"),
+                        },
                         Some(c) => s.push(c),
                         None => return self.err(pos, "unterminated string"),
                     }
@@ -695,9 +859,8 @@ impl Parser {
                 let mut fields = Vec::new();
                 if !self.eat('}')? {
                     loop {
-                        let name = self.expect_word("a field name")?;
-                        self.expect('=', &format!("after the field name '{name}'"))?;
-                        fields.push((name, self.expr()?));
+                        let (name, value) = self.struct_field()?;
+                        fields.push((name, value));
                         if self.eat(',')? {
                             continue;
                         }
@@ -853,8 +1016,8 @@ mod tests {
         let e = parse("0 < X 0:0(0)\n").unwrap_err();
         assert_eq!(e.pos, Pos { line: 1, col: 5 });
         assert!(e.msg.contains("unknown TCP flag 'X'"));
-        let e = parse("0 < S 0:0(0) <md5 abc>\n").unwrap_err();
-        assert!(e.msg.contains("unsupported TCP option 'md5'"), "{e}");
+        let e = parse("0 < S 0:0(0) <foo 1>\n").unwrap_err();
+        assert!(e.msg.contains("unsupported TCP option 'foo'"), "{e}");
         let e = parse("0 close(3\n").unwrap_err();
         assert!(e.msg.contains("')'"), "{e}");
         let e = parse("hello\n").unwrap_err();
@@ -864,5 +1027,173 @@ mod tests {
         );
         let e = parse("0 %{ assert 1\n").unwrap_err();
         assert!(e.msg.contains("unterminated"));
+    }
+
+    #[test]
+    fn ranges_with_blanks() {
+        let s = parse("+.25 ... 0.5 close(3) = 0\n+0 ~ +.1 > . 1:1(0) ack 1\n").unwrap();
+        assert_eq!(
+            s.events[0].when,
+            When::Blocking(Time::Relative(250_000), Time::Absolute(500_000))
+        );
+        assert_eq!(
+            s.events[1].when,
+            When::Window(Time::Relative(0), Time::Relative(100_000))
+        );
+    }
+
+    #[test]
+    fn ecn_field_and_flags() {
+        let s = parse(
+            "0 < [ce] SEW 0:0(0) win 100\n+0 > [noecn] - 5:9(4) win 7\n+0 < SA 0:0(0) win 1\n",
+        )
+        .unwrap();
+        let Action::Packet(p) = &s.events[0].action else {
+            panic!()
+        };
+        assert_eq!(p.ip_ecn.as_deref(), Some("ce"));
+        assert!(p.flags.syn && p.flags.ece && p.flags.cwr && !p.flags.ack);
+        let Action::Packet(p) = &s.events[1].action else {
+            panic!()
+        };
+        assert_eq!((p.flags, p.len), (Flags::default(), 4));
+        assert_eq!(p.flags.to_string(), "-");
+        let Action::Packet(p) = &s.events[2].action else {
+            panic!()
+        };
+        assert!(p.flags.ae && p.flags.syn);
+        assert!(parse("0 < [xx] S 0:0(0)\n").is_err());
+    }
+
+    #[test]
+    fn options_synack_lacks_are_kept_as_text() {
+        let s = parse(
+            "0 < S 0:5(5) win 9 <mss 500, FO 0123abcd,nop,nop,md5 ffff,FOEXP,ECN e0b 3 ceb 1>\n",
+        )
+        .unwrap();
+        let Action::Packet(p) = &s.events[0].action else {
+            panic!()
+        };
+        assert_eq!(
+            p.options,
+            Options::List(vec![
+                TcpOpt::Mss(500),
+                TcpOpt::Unsupported("FO 0123abcd".into()),
+                TcpOpt::Nop,
+                TcpOpt::Nop,
+                TcpOpt::Unsupported("md5 ffff".into()),
+                TcpOpt::Unsupported("FOEXP".into()),
+                TcpOpt::Unsupported("ECN e0b 3 ceb 1".into()),
+            ])
+        );
+        assert!(parse("0 < S 0:0(0) <FO abc\n+0 close(3) = 0\n").is_err());
+    }
+
+    #[test]
+    fn other_protocols_are_read_to_the_end_of_the_line() {
+        let s = parse(
+            "0 < icmp unreachable port_unreachable [5:9(4)] // why\n+0 > udp (20)\n\
+             +0 close(3) = 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.events[0].action,
+            Action::Unsupported {
+                feature: "ICMP packets".into(),
+                text: "icmp unreachable port_unreachable [5:9(4)]".into()
+            }
+        );
+        assert!(
+            matches!(&s.events[1].action, Action::Unsupported { feature, .. } if feature == "UDP packets")
+        );
+        assert!(matches!(&s.events[2].action, Action::Syscall(c) if c.name == "close"));
+    }
+
+    #[test]
+    fn results_with_notes() {
+        let s = parse(
+            "0 fcntl(3, F_GETFL) = 0x802 (flags O_RDWR|O_NONBLOCK)\n\
+             +0 close(9) = -1 (Bad file descriptor)\n\
+             +0 read(3, ..., 5) = -1 EAGAIN(Try again)\n",
+        )
+        .unwrap();
+        let calls: Vec<&Syscall> = s
+            .events
+            .iter()
+            .map(|e| match &e.action {
+                Action::Syscall(c) => c,
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!((&calls[0].ret, &calls[0].errno), (&Expr::Int(0x802), &None));
+        assert_eq!((&calls[1].ret, &calls[1].errno), (&Expr::Int(-1), &None));
+        assert_eq!(calls[2].errno.as_deref(), Some("EAGAIN"));
+    }
+
+    #[test]
+    fn struct_fields_with_arguments_and_positions() {
+        let s = parse(
+            "0 sendmsg(3, {msg_name(...)=..., msg_iov(2)=[{..., 10}, {..., 0}], \
+             msg_control=[{cmsg_level=SOL_TCP, cmsg_data={a=1}}], msg_flags=0}, 0) = 10\n",
+        )
+        .unwrap();
+        let Action::Syscall(c) = &s.events[0].action else {
+            panic!()
+        };
+        let Expr::Struct(fields) = &c.args[1] else {
+            panic!()
+        };
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["msg_name(...)", "msg_iov(2)", "msg_control", "msg_flags"]
+        );
+        assert_eq!(
+            fields[1].1,
+            Expr::List(vec![
+                Expr::Struct(vec![
+                    (String::new(), Expr::Ellipsis),
+                    (String::new(), Expr::Int(10))
+                ]),
+                Expr::Struct(vec![
+                    (String::new(), Expr::Ellipsis),
+                    (String::new(), Expr::Int(0))
+                ]),
+            ])
+        );
+        assert_eq!(fields[1].1.to_string(), "[{..., 10}, {..., 0}]");
+    }
+
+    #[test]
+    fn string_escapes() {
+        let s = parse("0 setsockopt(3, SOL_TCP, 1, \"\\x41\\x4a\\n\\\"z\", 5) = 0\n").unwrap();
+        let Action::Syscall(c) = &s.events[0].action else {
+            panic!()
+        };
+        assert_eq!(c.args[3], Expr::Str("AJ\n\"z".into()));
+        assert!(parse("0 f(\"\\xg\") = 0\n").is_err());
+    }
+
+    #[test]
+    fn fuzzing_annotations() {
+        let s = parse("0 > S 0:0(0) <mss 1460> { mut tcp mss }\n").unwrap();
+        let Action::Packet(p) = &s.events[0].action else {
+            panic!()
+        };
+        assert_eq!(p.mutation.as_deref(), Some("mut tcp mss"));
+        assert!(parse("0 > S 0:0(0) { mut\n").is_err());
+    }
+
+    #[test]
+    fn ack_field_and_flag_apart() {
+        let s = parse("0 < R. 7:7(0) win 3\n+0 < R 7:7(0) ack 9 win 0\n").unwrap();
+        let Action::Packet(p) = &s.events[0].action else {
+            panic!()
+        };
+        assert_eq!((p.flags.ack, p.ack), (true, None));
+        let Action::Packet(p) = &s.events[1].action else {
+            panic!()
+        };
+        assert_eq!((p.flags.ack, p.ack), (false, Some(9)));
     }
 }

@@ -15,6 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use synack_proto::Instant;
@@ -25,7 +26,7 @@ use crate::ast::*;
 use crate::errno::Errno;
 use crate::packet::{self, Segment};
 use crate::shell::{self, Applied};
-use crate::socket::{SockError, Stack, consts::*};
+use crate::socket::{OptValue, SockError, Stack, consts::*};
 use crate::symbols::{eval_int, opt_value, show_opt, show_poll};
 
 /// How a script is run.
@@ -46,6 +47,14 @@ pub struct RunConfig {
     pub remote_isn: u32,
     /// The host under test (its `local_addrs` are replaced by `local_ip`).
     pub host: HostConfig,
+    /// Take MSS-sized segments synack sends at one instant as the single TSO/GSO segment a
+    /// Linux script expects there (`synack script --merge-tso`). Off, such a script stops as
+    /// unsupported at that line.
+    pub merge_tso: bool,
+    /// The script's directory: a backquoted line that runs a shell file (packetdrill suites
+    /// start with `` `../common/defaults.sh` ``) has the sysctls in that file applied when it
+    /// is found relative to here.
+    pub script_dir: Option<PathBuf>,
 }
 
 impl Default for RunConfig {
@@ -62,8 +71,20 @@ impl Default for RunConfig {
                 secret: 0x5eed_5eed,
                 ..HostConfig::default()
             },
+            merge_tso: false,
+            script_dir: None,
         }
     }
+}
+
+/// Why a script stopped before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// synack did something else than the script says, or the script is malformed.
+    Mismatch,
+    /// The script uses a feature synack does not have (Fast Open, ECN, TSO-merged segments,
+    /// `sendmsg`, ICMP, IPv6, an unknown socket option...): no verdict on synack's behaviour.
+    Unsupported,
 }
 
 /// Where and why a script failed.
@@ -71,6 +92,7 @@ impl Default for RunConfig {
 pub struct Failure {
     pub pos: Pos,
     pub message: String,
+    pub kind: FailureKind,
 }
 
 /// The outcome of one script.
@@ -88,6 +110,13 @@ pub struct Report {
 impl Report {
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// Stopped at a feature synack lacks rather than at a behaviour difference.
+    pub fn unsupported(&self) -> bool {
+        self.failure
+            .as_ref()
+            .is_some_and(|f| f.kind == FailureKind::Unsupported)
     }
 }
 
@@ -111,6 +140,7 @@ fn parse_and_configure(
     let script = crate::parser::parse(src).map_err(|e| Failure {
         pos: e.pos,
         message: format!("parse error: {}", e.msg),
+        kind: FailureKind::Mismatch,
     })?;
     let mut config = config.clone();
     let mut notes = Vec::new();
@@ -118,6 +148,7 @@ fn parse_and_configure(
         let fail = |m: String| Failure {
             pos: *pos,
             message: m,
+            kind: FailureKind::Mismatch,
         };
         let num = || {
             value
@@ -144,9 +175,13 @@ fn parse_and_configure(
             "connect_port" => config.connect_port = num()? as u16,
             "ip_version" if value == "ipv4" => {}
             "ip_version" => {
-                return Err(fail(format!(
-                    "--ip_version={value}: synack scripts run over ipv4"
-                )));
+                return Err(Failure {
+                    pos: *pos,
+                    message: format!(
+                        "unsupported: --ip_version={value} (synack scripts run over IPv4)"
+                    ),
+                    kind: FailureKind::Unsupported,
+                });
             }
             _ => notes.push(format!(
                 "{pos}: option --{name} has no meaning here; ignored"
@@ -192,6 +227,9 @@ struct Pending {
     wait: Wait,
 }
 
+/// How an error of a call synack has no counterpart for starts.
+const UNSUPPORTED_CALL: &str = "no synack counterpart for";
+
 /// A call's outcome, before it is compared with the script.
 type CallResult = Result<i64, SockError>;
 
@@ -213,6 +251,11 @@ struct Runner {
     listen_addr: Option<SocketAddr>,
     pending: Option<Pending>,
     under_test: Option<i32>,
+    /// The script's file descriptors → the stack's.
+    fds: HashMap<i32, i32>,
+    /// A sysctl asked for Fast Open servers that take data on a SYN without a cookie
+    /// (`tcp_fastopen` bits 0x200/0x400): such a SYN's data is Fast Open's, not synack's.
+    tfo_without_cookie: bool,
     failure: Option<Failure>,
     notes: Vec<String>,
     /// Pos of the event being run, for failures found while time moves.
@@ -249,6 +292,8 @@ impl Runner {
             listen_addr: None,
             pending: None,
             under_test: None,
+            fds: HashMap::new(),
+            tfo_without_cookie: false,
             failure: None,
             notes,
             pos: Pos::default(),
@@ -264,7 +309,29 @@ impl Runner {
             self.failure = Some(Failure {
                 pos,
                 message: message.into(),
+                kind: FailureKind::Mismatch,
             });
+        }
+    }
+
+    /// Stops the script at a feature synack does not have.
+    fn unsupported(&mut self, pos: Pos, feature: impl Into<String>) {
+        if self.failure.is_none() {
+            self.failure = Some(Failure {
+                pos,
+                message: format!("unsupported: {}", feature.into()),
+                kind: FailureKind::Unsupported,
+            });
+        }
+    }
+
+    /// A call's error: an unknown symbol or call is a Linux feature synack lacks (the
+    /// scripts are packetdrill's, so the name is real), anything else a failure.
+    fn call_error(&mut self, pos: Pos, call: &str, m: String) {
+        if m.starts_with(crate::symbols::UNKNOWN_SYMBOL) || m.starts_with(UNSUPPORTED_CALL) {
+            self.unsupported(pos, format!("{call}: {m}"));
+        } else {
+            self.fail(pos, format!("{call}: {m}"));
         }
     }
 
@@ -370,6 +437,24 @@ impl Runner {
     }
 
     fn event(&mut self, ev: &Event) {
+        if let Action::Unsupported { feature, text } = &ev.action {
+            return self.unsupported(ev.pos, format!("{feature} ({text})"));
+        }
+        if let Action::Packet(p) = &ev.action {
+            if let Some(feature) = packet_feature(p) {
+                return self.unsupported(ev.pos, feature);
+            }
+            if p.direction == Direction::Inbound {
+                if let Some(ecn) = p.ip_ecn.as_deref().filter(|e| *e != "noecn") {
+                    // A host without ECN ignores the IP header's ECN field (RFC 3168 §5);
+                    // synack's inbound datagrams carry none.
+                    self.notes.push(format!(
+                        "{}: ECN field [{ecn}] not set on the injected packet",
+                        ev.pos
+                    ));
+                }
+            }
+        }
         if let Action::Packet(p) = &ev.action {
             if p.direction == Direction::Outbound {
                 let (start, end) = match ev.when {
@@ -429,8 +514,24 @@ impl Runner {
             Action::Packet(p) => self.inbound(ev.pos, p),
             Action::Syscall(c) => self.syscall(ev.pos, c, end),
             Action::Code(code) => self.code(ev.pos, code),
+            Action::Unsupported { .. } => {}
             Action::Shell(cmd) => {
-                for a in shell::run(&mut self.stack, cmd) {
+                let dir = self.cfg.script_dir.clone();
+                for a in shell::run_in(&mut self.stack, cmd, dir.as_deref()) {
+                    if let Applied::Skipped(why) = &a {
+                        if let Some(v) = why
+                            .split_once("tcp_fastopen=")
+                            .and_then(|(_, v)| v.split_whitespace().next())
+                        {
+                            let bits = match v.strip_prefix("0x") {
+                                Some(hex) => u64::from_str_radix(hex, 16),
+                                None => v.parse(),
+                            };
+                            if bits.is_ok_and(|v| v & 0x600 != 0) {
+                                self.tfo_without_cookie = true;
+                            }
+                        }
+                    }
                     match a {
                         Applied::Set(s) => self.notes.push(format!("{}: set {s}", ev.pos)),
                         Applied::Skipped(s) => self.notes.push(format!("{}: skipped: {s}", ev.pos)),
@@ -449,6 +550,11 @@ impl Runner {
             self.out.push_back((self.now, buf[..n].to_vec()));
         }
         self.retry_pending();
+        // A call that completed just now may have made the stack send (a read opening the
+        // window, a write's data): those packets leave now too, not at the next event.
+        while let Some(n) = self.stack.poll_transmit(now, &mut buf) {
+            self.out.push_back((self.now, buf[..n].to_vec()));
+        }
     }
 
     /// Runs every timer due up to `t`, in order.
@@ -527,6 +633,13 @@ impl Runner {
     // ------------------------------------------------------------------ packets
 
     fn inbound(&mut self, pos: Pos, p: &Packet) {
+        if self.tfo_without_cookie && p.flags.syn && !p.flags.ack && p.len > 0 {
+            return self.unsupported(
+                pos,
+                "TCP Fast Open (RFC 7413): data on a SYN to a server the script set to take it \
+                 without a cookie",
+            );
+        }
         let fi = self.flow_for_inbound(p.remote_port);
         self.current = Some(fi);
         let flow = self.flows[fi].clone();
@@ -740,6 +853,11 @@ impl Runner {
         let flow = self.flows[fi].clone();
         let local_off = flow.local_off.unwrap_or(0);
         let remote_off = self.cfg.remote_isn;
+        let seg = if self.cfg.merge_tso {
+            self.merge_tso(seg, at, p, local_off)
+        } else {
+            seg
+        };
         let mut diffs = Vec::new();
         if let Some(s) = start {
             if (at as i64) + tol < s {
@@ -803,7 +921,18 @@ impl Runner {
                     (e, a) => e == a,
                 };
                 if !ok {
-                    diffs.push(format!("option {}: {e} vs {a}", k + 1));
+                    // The sent option in the script's sequence space, as the script writes it.
+                    let shown = match a {
+                        TcpOpt::Sack(b) => TcpOpt::Sack(
+                            b.iter()
+                                .map(|(l, r)| {
+                                    (l.wrapping_sub(remote_off), r.wrapping_sub(remote_off))
+                                })
+                                .collect(),
+                        ),
+                        other => other.clone(),
+                    };
+                    diffs.push(format!("option {}: {e} vs {shown}", k + 1));
                 }
             }
             // Remember synack's TSval for the script's, to map later inbound echoes.
@@ -816,6 +945,39 @@ impl Runner {
                     f.ts_map.insert(*sv, *av);
                     f.first_ts.get_or_insert((*sv, *av));
                 }
+            }
+        }
+        if !diffs.is_empty() && p.len > seg.payload_len && seq == p.seq && seg.payload_len > 0 {
+            // Linux hands packetdrill's tun device TSO/GSO super-segments; synack sends
+            // MSS-sized segments. When the ones synack sent at this instant are the expected
+            // bytes cut in pieces, that is the difference, not the data.
+            let mut covered = seg.payload_len;
+            let mut pieces = 1;
+            for (t, b) in &self.out {
+                let Some(next) = packet::read(b) else { break };
+                if *t != at
+                    || next.src != seg.src
+                    || next.dst != seg.dst
+                    || next.seq.wrapping_sub(local_off) != p.seq.wrapping_add(covered)
+                    || next.payload_len == 0
+                {
+                    break;
+                }
+                covered += next.payload_len;
+                pieces += 1;
+                if covered >= p.len {
+                    break;
+                }
+            }
+            if covered >= p.len && pieces > 1 {
+                return self.unsupported(
+                    pos,
+                    format!(
+                        "TSO/GSO-merged segment: the script expects one {}-byte segment, \
+                         synack sent the same bytes as {pieces} segments of at most {} bytes",
+                        p.len, seg.payload_len
+                    ),
+                );
             }
         }
         if !diffs.is_empty() {
@@ -834,6 +996,48 @@ impl Runner {
         self.last = at as i64;
     }
 
+    /// With `merge_tso`: when the script expects one segment longer than synack's, and the
+    /// segments synack sent at the same instant continue it to exactly the expected end, they
+    /// are taken as the one TSO/GSO segment Linux would have handed packetdrill (its flags:
+    /// the first's, with the last's PSH and FIN). Anything else is left as it is.
+    fn merge_tso(&mut self, seg: Segment, at: u64, p: &Packet, local_off: u32) -> Segment {
+        if p.len <= seg.payload_len
+            || seg.payload_len == 0
+            || seg.seq.wrapping_sub(local_off) != p.seq
+        {
+            return seg;
+        }
+        let mut covered = seg.payload_len;
+        let mut n = 0;
+        let mut last = seg.flags;
+        for (t, b) in &self.out {
+            let Some(next) = packet::read(b) else { break };
+            if covered >= p.len
+                || *t != at
+                || next.src != seg.src
+                || next.dst != seg.dst
+                || next.seq != seg.seq.wrapping_add(covered)
+                || next.payload_len == 0
+                || next.flags.syn
+                || next.flags.rst
+            {
+                break;
+            }
+            covered += next.payload_len;
+            last = next.flags;
+            n += 1;
+        }
+        if n == 0 || covered != p.len {
+            return seg;
+        }
+        self.out.drain(..n);
+        let mut merged = seg;
+        merged.payload_len = covered;
+        merged.flags.psh = last.psh;
+        merged.flags.fin = last.fin;
+        merged
+    }
+
     // ------------------------------------------------------------------ code
 
     fn code(&mut self, pos: Pos, code: &str) {
@@ -849,8 +1053,10 @@ impl Runner {
         };
         let info = self.stack.tcp_info(fd).ok();
         let vars = assert::tcpi_fields(info.as_ref(), state);
-        if let Err(m) = assert::run(code, &vars) {
-            self.fail(pos, m);
+        match assert::run(code, &vars) {
+            Ok(()) => {}
+            Err(assert::CodeError::Failed(m)) => self.fail(pos, m),
+            Err(assert::CodeError::Unsupported(m)) => self.unsupported(pos, m),
         }
     }
 
@@ -876,7 +1082,7 @@ impl Runner {
                     wait,
                 });
             }
-            Err(m) => self.fail(pos, format!("{}: {m}", call.name)),
+            Err(m) => self.call_error(pos, &call.name, m),
         }
     }
 
@@ -910,11 +1116,21 @@ impl Runner {
             (Some(v), None) => v.to_string(),
             (None, _) => "...".into(),
         };
+        // packetdrill's file descriptors are the script's own: `socket(...) = 4` names the new
+        // socket 4 in the script, whatever number the stack gave it.
+        let mut r = r;
+        if let (Ok(live), Some(v)) = (&r, expected) {
+            if matches!(call.name.as_str(), "socket" | "accept" | "accept4") && v >= 0 {
+                if let (Ok(script_fd), Ok(live_fd)) = (i32::try_from(v), i32::try_from(*live)) {
+                    self.fds.insert(script_fd, live_fd);
+                    r = Ok(v);
+                }
+            }
+        }
         match r {
-            Err(SockError::Unsupported(m)) => self.fail(
-                pos,
-                format!("{}(...): unsupported by synack: {m}", call.name),
-            ),
+            Err(SockError::Unsupported(m)) => {
+                self.unsupported(pos, format!("{}(...): {m}", call.name))
+            }
             Ok(v) => {
                 if expected.is_some_and(|x| x != v) {
                     self.fail(
@@ -946,7 +1162,7 @@ impl Runner {
         match self.step(&p.wait) {
             Ok(Step::Done(r)) => self.finish(p.pos, &p.call, p.end, r),
             Ok(Step::Block(wait)) => self.pending = Some(Pending { wait, ..p }),
-            Err(m) => self.fail(p.pos, format!("{}: {m}", p.call.name)),
+            Err(m) => self.call_error(p.pos, &p.call.name, m),
         }
     }
 
@@ -955,11 +1171,16 @@ impl Runner {
             .args
             .get(k)
             .ok_or_else(|| format!("missing argument {}", k + 1))?;
-        let fd = eval_int(e)? as i32;
+        let fd = self.live_fd(eval_int(e)? as i32);
         if matches!(self.stack.state(fd), Ok(s) if s != synack_proto::StateName::Listen) {
             self.under_test = Some(fd);
         }
         Ok(fd)
+    }
+
+    /// The stack's descriptor for the script's.
+    fn live_fd(&self, script_fd: i32) -> i32 {
+        self.fds.get(&script_fd).copied().unwrap_or(script_fd)
     }
 
     fn int_arg(call: &Syscall, k: usize) -> Result<i64, String> {
@@ -1002,7 +1223,7 @@ impl Runner {
                 }
                 Ok(addr)
             }
-            Some(other) => Err(format!("unsupported address argument {other}")),
+            Some(other) => Err(format!("{UNSUPPORTED_CALL} the address argument {other}")),
         }
     }
 
@@ -1079,6 +1300,12 @@ impl Runner {
                     r => done(r.map(|_| 0)),
                 }
             }
+            "read" | "recv" | "write" | "send" if is_null(call.args.get(1)) => {
+                // The kernel cannot copy to or from address 0 (EFAULT) whatever the socket;
+                // synack's calls take slices, so the script runner answers for it.
+                self.fd_arg(call, 0)?;
+                done(Err(SockError::Errno(Errno::EFAULT)))
+            }
             "read" | "recv" => {
                 let fd = self.fd_arg(call, 0)?;
                 let n = Self::int_arg(call, 2)?;
@@ -1124,6 +1351,45 @@ impl Runner {
                 let value = opt_value(call.args.get(3).ok_or("missing option value")?)?;
                 done(self.stack.setsockopt(fd, level, name, value).map(|_| 0))
             }
+            "getsockopt" if matches!(call.args.get(3), Some(Expr::Struct(_))) => {
+                // `getsockopt(fd, SOL_TCP, TCP_INFO, {tcpi_state=..., tcpi_rto=...}, ...)`:
+                // each named field is checked against the connection's info, as an assert
+                // would check it.
+                let fd = self.fd_arg(call, 0)?;
+                if Self::int_arg(call, 2)? != i64::from(TCP_INFO) {
+                    return Err("only TCP_INFO takes a struct value here".into());
+                }
+                let fields = match call.args.get(3) {
+                    Some(Expr::Struct(f)) => f.clone(),
+                    _ => Vec::new(),
+                };
+                let state = match self.stack.state(fd) {
+                    Ok(s) => s,
+                    Err(e) => return done(Err(e)),
+                };
+                let info = self.stack.tcp_info(fd).ok();
+                let vars = assert::tcpi_fields(info.as_ref(), state);
+                for (name, want) in &fields {
+                    // `tcpi_state=TCP_ESTABLISHED`: the state names are the assert block's.
+                    let want = match want {
+                        Expr::Word(w) => match assert::constant(w) {
+                            Some(v) => v,
+                            None => eval_int(want)?,
+                        },
+                        other => eval_int(other)?,
+                    };
+                    let Some((_, got)) = vars.iter().find(|(n, _)| *n == name.as_str()) else {
+                        return Err(format!(
+                            "{} {name} (a TCP_INFO field synack does not keep)",
+                            crate::symbols::UNKNOWN_SYMBOL
+                        ));
+                    };
+                    if *got != want {
+                        return Err(format!("TCP_INFO {name}={got}, expected {want}"));
+                    }
+                }
+                done(Ok(0))
+            }
             "getsockopt" => {
                 let fd = self.fd_arg(call, 0)?;
                 let level = Self::int_arg(call, 1)? as i32;
@@ -1145,6 +1411,35 @@ impl Runner {
                     Err(e) => done(Err(e)),
                 }
             }
+            "ioctl" => {
+                // SIOCINQ/SIOCOUTQ, as the packetdrill shared library answers them: what the
+                // receive queue holds in order, and what the send buffer holds.
+                let fd = self.fd_arg(call, 0)?;
+                let req = Self::int_arg(call, 1)?;
+                if req != 0x541B && req != 0x5411 {
+                    return Err(format!("{UNSUPPORTED_CALL} the ioctl request {req:#x}"));
+                }
+                if self.stack.state(fd) == Ok(synack_proto::StateName::Listen) {
+                    return done(Err(SockError::Errno(Errno::EINVAL)));
+                }
+                let (inq, outq) = match self.stack.tcp_info(fd) {
+                    Ok(i) => (i.recv_buffered, i.send_buffered),
+                    Err(SockError::Errno(Errno::EBADF)) => {
+                        return done(Err(SockError::Errno(Errno::EBADF)));
+                    }
+                    Err(_) => (0, 0),
+                };
+                let got = if req == 0x541B { inq } else { outq } as i64;
+                if let Some(e) = call.args.get(2).filter(|e| **e != Expr::Ellipsis) {
+                    let OptValue::Int(want) = opt_value(e)? else {
+                        return Err("the ioctl value is [N]".into());
+                    };
+                    if want != got {
+                        return Err(format!("ioctl value [{got}], expected [{want}]"));
+                    }
+                }
+                done(Ok(0))
+            }
             "poll" => {
                 let Some(Expr::List(list)) = call.args.first() else {
                     return Err("poll needs a list of {fd=..., events=...}".into());
@@ -1155,7 +1450,8 @@ impl Runner {
                         return Err("poll entries are {fd=..., events=..., revents=...}".into());
                     };
                     let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v);
-                    let fd = eval_int(get("fd").ok_or("poll entry without fd")?)? as i32;
+                    let fd =
+                        self.live_fd(eval_int(get("fd").ok_or("poll entry without fd")?)? as i32);
                     let events = get("events").map(eval_int).transpose()?.unwrap_or(0) as i16;
                     let revents = get("revents").map(eval_int).transpose()?.map(|v| v as i16);
                     items.push(PollItem {
@@ -1173,9 +1469,7 @@ impl Runner {
                 };
                 self.step(&Wait::Poll { items, deadline })
             }
-            other => Err(format!(
-                "system call {other} is not supported by synack scripts"
-            )),
+            other => Err(format!("{UNSUPPORTED_CALL} the system call {other}")),
         }
     }
 
@@ -1260,6 +1554,47 @@ impl Runner {
             }
         })
     }
+}
+
+/// A buffer argument written as a null pointer.
+fn is_null(e: Option<&Expr>) -> bool {
+    matches!(e, Some(Expr::Word(w)) if w == "NULL")
+}
+
+/// What in a TCP packet line synack cannot take part in, if anything.
+fn packet_feature(p: &Packet) -> Option<String> {
+    if let Some(m) = &p.mutation {
+        return Some(format!("packetdrill's packet fuzzing {{ {m} }}"));
+    }
+    if let Options::List(list) = &p.options {
+        for o in list {
+            if let TcpOpt::Unsupported(text) = o {
+                let what = match text.split_whitespace().next().unwrap_or("") {
+                    "FO" | "FOEXP" => "the TCP Fast Open option (RFC 7413)",
+                    "md5" => "the TCP MD5 signature option (RFC 2385)",
+                    _ => "the AccECN option",
+                };
+                return Some(format!("{what}: <{text}>"));
+            }
+        }
+    }
+    if p.flags.ae {
+        return Some("AccECN (the AE flag)".into());
+    }
+    if p.direction == Direction::Outbound {
+        if p.flags.ece || p.flags.cwr {
+            return Some(format!(
+                "ECN (RFC 3168): the script expects synack to send the {} flags",
+                p.flags
+            ));
+        }
+        if let Some(ecn) = p.ip_ecn.as_deref().filter(|e| *e != "noecn") {
+            return Some(format!(
+                "ECN (RFC 3168): the script expects an ECN-capable packet [{ecn}]"
+            ));
+        }
+    }
+    None
 }
 
 fn show_script_packet(p: &Packet) -> String {

@@ -1,7 +1,10 @@
 //! Backquoted shell lines. synack runs no shell: it recognises the sysctl settings that have a
-//! synack knob (`sysctl -q net.ipv4.tcp_sack=0`, `echo 0 > /proc/sys/net/ipv4/tcp_sack`) and
-//! reports everything else as skipped.
+//! synack knob (`sysctl -q net.ipv4.tcp_sack=0`, `echo 0 > /proc/sys/net/ipv4/tcp_sack`,
+//! packetdrill's `set_sysctls.py /proc/sys/net/ipv4/tcp_sack=0`), reads the sysctls of a shell
+//! file the line runs when it can find it (packetdrill suites start with
+//! `` `../common/defaults.sh` ``), and reports everything else as skipped.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::socket::Stack;
@@ -15,10 +18,85 @@ pub enum Applied {
     Skipped(String),
 }
 
+/// Expands `$((...))` integer arithmetic (`$((15*1024*1024))`, as in Linux's defaults.sh);
+/// `None` if an expansion is not plain `+ - * /` over integers.
+fn expand_arith(cmd: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = cmd;
+    while let Some(k) = rest.find("$((") {
+        out.push_str(&rest[..k]);
+        let after = &rest[k + 3..];
+        let end = after.find("))")?;
+        out.push_str(&arith(&after[..end])?.to_string());
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// `a op b op c ...` with `*` `/` before `+` `-`, no parentheses.
+fn arith(e: &str) -> Option<i64> {
+    let mut sum = 0i64;
+    // Split into signed terms, keeping the sign of each.
+    let mut terms: Vec<(i64, &str)> = Vec::new();
+    let mut sign = 1;
+    let mut start = 0;
+    for (i, c) in e.char_indices() {
+        if c == '+' || c == '-' {
+            terms.push((sign, &e[start..i]));
+            sign = if c == '+' { 1 } else { -1 };
+            start = i + 1;
+        }
+    }
+    terms.push((sign, &e[start..]));
+    for (sign, term) in terms {
+        if term.trim().is_empty() {
+            return None;
+        }
+        let mut value: Option<i64> = None;
+        let mut op = '*';
+        let mut from = 0;
+        let mut factors = Vec::new();
+        for (i, c) in term.char_indices() {
+            if c == '*' || c == '/' {
+                factors.push((op, &term[from..i]));
+                op = c;
+                from = i + 1;
+            }
+        }
+        factors.push((op, &term[from..]));
+        for (op, f) in factors {
+            let n: i64 = f.trim().parse().ok()?;
+            value = Some(match (value, op) {
+                (None, _) => n,
+                (Some(v), '*') => v.checked_mul(n)?,
+                (Some(v), _) => v.checked_div(n)?,
+            });
+        }
+        sum = sum.checked_add(sign * value?)?;
+    }
+    Some(sum)
+}
+
 /// Splits a command line into `(sysctl name, value)` settings, or `None` for anything else.
 fn sysctls(cmd: &str) -> Option<Vec<(String, String)>> {
-    let words: Vec<&str> = cmd.split_whitespace().collect();
-    match words.first().copied()? {
+    // Output redirections (`> /dev/null 2>&1`) do not change what is set.
+    let words: Vec<&str> = cmd
+        .split_whitespace()
+        .take_while(|w| !w.starts_with('>') && !w.starts_with("2>") && !w.starts_with("1>"))
+        .collect();
+    let first = words.first().copied()?;
+    // packetdrill's helper: `set_sysctls.py /proc/sys/net/ipv4/tcp_sack=0 ...`.
+    if first.ends_with("set_sysctls.py") {
+        let mut out = Vec::new();
+        for w in &words[1..] {
+            let (path, value) = w.split_once('=')?;
+            let name = path.strip_prefix("/proc/sys/")?.replace('/', ".");
+            out.push((name, value.trim_matches('"').to_string()));
+        }
+        return (!out.is_empty()).then_some(out);
+    }
+    match first {
         "sysctl" => {
             let rest: Vec<&str> = words[1..]
                 .iter()
@@ -47,6 +125,7 @@ fn sysctls(cmd: &str) -> Option<Vec<(String, String)>> {
             (!out.is_empty()).then_some(out)
         }
         "echo" => {
+            let words: Vec<&str> = cmd.split_whitespace().collect();
             let gt = words.iter().position(|w| *w == ">")?;
             let path = words.get(gt + 1)?.strip_prefix("/proc/sys/")?;
             let value = words[1..gt].join(" ").trim_matches('"').to_string();
@@ -79,17 +158,34 @@ fn apply_one(stack: &mut Stack, name: &str, value: &str) -> Result<String, Strin
         "tcp_fin_timeout" => d.fin_wait2_timeout = Duration::from_secs(num(value).ok_or_else(bad)?),
         "tcp_rto_min_us" => d.rto_min = Duration::from_micros(num(value).ok_or_else(bad)?),
         "tcp_rmem" | "tcp_wmem" => {
-            // "min default max": a new socket's buffer is the default.
-            let default = value
+            // "min default max": a new socket's buffer starts at the default and may grow to
+            // the max (which also sets the window scale synack offers).
+            let v: Vec<usize> = value
                 .split_whitespace()
-                .nth(1)
-                .and_then(num)
-                .ok_or_else(bad)? as usize;
+                .map(|w| num(w).map(|n| n as usize))
+                .collect::<Option<_>>()
+                .ok_or_else(bad)?;
+            let (default, max) = match v[..] {
+                [_, default, max] => (default, Some(max)),
+                [_, default] => (default, None),
+                _ => return Err(bad()),
+            };
             if short == "tcp_rmem" {
                 d.recv_buffer = default;
+                if let Some(max) = max {
+                    d.recv_buffer_max = max;
+                }
             } else {
                 d.send_buffer = default;
+                if let Some(max) = max {
+                    d.send_buffer_max = max;
+                }
             }
+        }
+        "tcp_notsent_lowat" => {
+            // Linux's default, UINT_MAX, means no limit.
+            let v = num(value).ok_or_else(bad)?;
+            d.notsent_lowat = (v < u64::from(u32::MAX)).then_some(v as usize);
         }
         "tcp_keepalive_time" => {
             stack.keepalive_defaults_mut().idle = Duration::from_secs(num(value).ok_or_else(bad)?)
@@ -107,18 +203,47 @@ fn apply_one(stack: &mut Stack, name: &str, value: &str) -> Result<String, Strin
             config.tcp = stack.defaults_mut().clone();
             stack.rebuild(config).map_err(|e| format!("{name}: {e}"))?;
         }
-        _ => return Err(format!("{name} has no synack knob")),
+        _ => return Err(format!("{name}={value} has no synack knob")),
     }
     Ok(format!("{name}={value}"))
 }
 
 /// Runs what synack understands of a backquoted command line.
 pub fn run(stack: &mut Stack, line: &str) -> Vec<Applied> {
+    run_in(stack, line, None)
+}
+
+/// As [`run`], and a command that runs a shell file found relative to `dir` (the script's
+/// directory) has that file's lines run the same way (one level deep: a file it runs in
+/// turn is reported, not read).
+pub fn run_in(stack: &mut Stack, line: &str, dir: Option<&Path>) -> Vec<Applied> {
+    run_lines(stack, line, dir, 0)
+}
+
+fn run_lines(stack: &mut Stack, line: &str, dir: Option<&Path>, depth: u32) -> Vec<Applied> {
     let mut out = Vec::new();
+    // `\` at the end of a line continues the command.
+    let line = line.replace("\\\n", " ");
     for cmd in line.split([';', '\n']).flat_map(|c| c.split("&&")) {
-        let cmd = cmd.trim();
+        // `#` starts a comment (`sysctl -q net.ipv4.tcp_ecn=1  # fully enabled`).
+        let cmd = cmd.split('#').next().unwrap_or("").trim();
         if cmd.is_empty() {
             continue;
+        }
+        let Some(cmd) = expand_arith(cmd) else {
+            out.push(Applied::Skipped(format!(
+                "shell arithmetic synack does not do: {cmd}"
+            )));
+            continue;
+        };
+        let cmd = cmd.as_str();
+        let first = cmd.split_whitespace().next().unwrap_or("");
+        if first.ends_with(".sh") && depth == 0 {
+            if let Some(text) = dir.and_then(|d| std::fs::read_to_string(d.join(first)).ok()) {
+                out.push(Applied::Set(format!("reading {first}")));
+                out.extend(run_lines(stack, &text, dir, depth + 1));
+                continue;
+            }
         }
         match sysctls(cmd) {
             Some(settings) => {

@@ -6,6 +6,10 @@ use crate::ast::Expr;
 use crate::errno::Errno;
 use crate::socket::{self, OptValue, consts::*};
 
+/// How the error for a name synack does not know starts (the runner reports it as an
+/// unsupported feature: in a packetdrill script it is a real Linux constant).
+pub const UNKNOWN_SYMBOL: &str = "unknown symbol";
+
 pub fn show_poll(v: i16) -> String {
     let names = [
         (POLLIN, "POLLIN"),
@@ -76,6 +80,10 @@ pub fn symbol(name: &str) -> Option<i64> {
         "IPPROTO_TCP" | "SOL_TCP" => i64::from(IPPROTO_TCP),
         "IPPROTO_IP" => i64::from(IPPROTO_IP),
         "SOL_SOCKET" => i64::from(SOL_SOCKET),
+        // ioctl requests (Linux numbers): bytes readable, bytes not yet acknowledged.
+        "SIOCINQ" | "FIONREAD" => 0x541B,
+        "SIOCOUTQ" | "TIOCOUTQ" => 0x5411,
+        "TCP_INFO" => i64::from(TCP_INFO),
         "F_GETFL" => i64::from(F_GETFL),
         "F_SETFL" => i64::from(F_SETFL),
         "O_RDONLY" => i64::from(O_RDONLY),
@@ -103,7 +111,7 @@ pub fn symbol(name: &str) -> Option<i64> {
 pub fn eval_int(e: &Expr) -> Result<i64, String> {
     match e {
         Expr::Int(i) => Ok(*i),
-        Expr::Word(w) => symbol(w).ok_or_else(|| format!("unknown symbol {w}")),
+        Expr::Word(w) => symbol(w).ok_or_else(|| format!("{UNKNOWN_SYMBOL} {w}")),
         Expr::Or(xs) => xs.iter().try_fold(0i64, |acc, x| Ok(acc | eval_int(x)?)),
         Expr::Call(f, args) if (f == "htons" || f == "htonl") && args.len() == 1 => {
             eval_int(&args[0])

@@ -55,6 +55,21 @@ const PIECES: &[&str] = &[
     "TS",
     "val",
     "ecr",
+    "[ect0]",
+    "[",
+    "-",
+    "A",
+    "FO",
+    "md5 00ff",
+    "ECN e1b 1",
+    "icmp unreachable",
+    "udp (10)",
+    "msg_iov(1)=",
+    "{..., 5}",
+    "\\x4",
+    " (flags O_RDWR)",
+    " ... ",
+    " ~ ",
 ];
 
 proptest! {

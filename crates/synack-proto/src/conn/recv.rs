@@ -142,6 +142,20 @@ impl Receiver {
         if self.fin_received {
             return out;
         }
+        // A segment may begin before the stream's first byte (IRS + 1): only a forged or
+        // mangled one can, as the SYN sits there. Those leading bytes are no part of the
+        // stream, and `offset_of` cannot say where they lie, so they are cut off here; what
+        // follows is "straddling old and new" like any retransmission (RFC 9293 §3.10.7.4).
+        let before = -(self.bytes_received as i64 + i64::from(seq.diff(self.nxt)));
+        let (seq, data) = match usize::try_from(before) {
+            // Wholly before the stream (acceptability lets none through; be sure anyway).
+            Ok(cut) if cut > data.len() => {
+                out.duplicate = true;
+                return out;
+            }
+            Ok(cut) if cut > 0 => (seq + cut as u32, &data[cut..]),
+            _ => (seq, data),
+        };
         let nxt = self.bytes_received;
         let start = self.offset_of(seq);
         let end = start + data.len() as u64;
