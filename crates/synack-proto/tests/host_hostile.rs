@@ -162,6 +162,9 @@ impl World {
 
     fn check(&self) {
         for h in [&self.client, &self.server] {
+            if let Err(e) = h.audit() {
+                panic!("bookkeeping: {e}");
+            }
             assert!(h.connection_count() <= MAX_CONNS);
             // The gauge counts connections that exist, never more.
             assert!(h.counters().curr_estab as usize <= h.connection_count());
@@ -337,7 +340,7 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("SYNACK_HOSTILE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256), ..ProptestConfig::default() })]
 
     #[test]
     fn hosts_survive_anything(steps in proptest::collection::vec(step(), 1..120)) {
