@@ -141,7 +141,9 @@ struct World {
 }
 
 impl World {
-    fn new(v6: bool, timestamps: bool) -> World {
+    /// `late`: the clock starts 20 s before our millisecond TSval clock (and the TIME-WAIT
+    /// rate limiter's) wraps at 2^32 ms.
+    fn new(v6: bool, timestamps: bool, late: bool) -> World {
         let (client_ip, server_ip): (IpAddr, IpAddr) = if v6 {
             (
                 "2001:db8::2".parse().unwrap(),
@@ -159,7 +161,11 @@ impl World {
             listener,
             client_ip,
             server_addr,
-            now: Instant::ZERO,
+            now: if late {
+                Instant::from_millis((1 << 32) - 20_000)
+            } else {
+                Instant::ZERO
+            },
             client_conns: Vec::new(),
             server_conns: Vec::new(),
             wire: Vec::new(),
@@ -467,9 +473,10 @@ proptest! {
     fn bookkeeping_holds_through_churn_and_everything_ends(
         v6 in any::<bool>(),
         timestamps in any::<bool>(),
+        late in any::<bool>(),
         steps in proptest::collection::vec(step(), 1..200),
     ) {
-        let mut w = World::new(v6, timestamps);
+        let mut w = World::new(v6, timestamps, late);
         for s in steps {
             w.run(s);
         }
@@ -576,11 +583,12 @@ proptest! {
     fn streams_arrive_whole_under_memory_pressure(
         v6 in any::<bool>(),
         timestamps in any::<bool>(),
+        late in any::<bool>(),
         k in 1usize..4,
         len in 1usize..60_000,
         flows in proptest::collection::vec(flow(), 1..200),
     ) {
-        let mut w = World::new(v6, timestamps);
+        let mut w = World::new(v6, timestamps, late);
         for p in 0..k {
             w.run(Step::Connect(p));
         }
