@@ -372,3 +372,27 @@ fn two_hosts_full_of_their_own_unsent_data_still_exchange_it() {
     );
     assert_eq!((client.buffer_memory(), server.buffer_memory()), (0, 0));
 }
+
+/// Connections refused for memory and then given up while memory stays short are forgotten
+/// with their slot: the list of refused senders holds live connections only, however many
+/// come and go before memory frees.
+#[test]
+fn refused_senders_that_go_away_are_not_kept_waiting() {
+    let mut p = connected(4000);
+    // 4000 unread bytes take all the memory, for as long as the user leaves them.
+    for i in 0..4u32 {
+        p.data(i * 1000, &[1u8; 1000]);
+    }
+    assert_eq!(p.host.buffer_memory(), 4000);
+    for _ in 0..50 {
+        let (other, _, _) = second(&mut p);
+        assert_eq!(
+            p.host.send(other, b"x"),
+            Err(HostError::Conn(Error::WouldBlock))
+        );
+        p.host.abort(other).unwrap();
+        let _ = drain(&mut p.host, p.now);
+        p.host.audit().unwrap();
+    }
+    assert_eq!(p.host.connection_count(), 1);
+}

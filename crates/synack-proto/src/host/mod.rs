@@ -428,6 +428,18 @@ impl Host {
                 self.buffer_memory
             ));
         }
+        // Refused senders: each a connection that exists and knows it waits, once.
+        for (k, id) in self.memory_waiters.iter().enumerate() {
+            let waiting = self
+                .slots
+                .get(id.index as usize)
+                .filter(|s| s.generation == id.generation)
+                .and_then(|s| s.entry.as_ref())
+                .is_some_and(|e| e.memory_wait);
+            if !waiting || self.memory_waiters[..k].contains(id) {
+                return Err(format!("memory waiter {id:?} is gone or listed twice"));
+            }
+        }
         for (i, slot) in self.time_wait.iter().enumerate() {
             let Some(e) = slot.entry.as_ref() else {
                 continue;
@@ -1018,6 +1030,16 @@ impl Host {
     fn release_slot(&mut self, index: u32) {
         if let Some(slot) = self.slots.get_mut(index as usize) {
             if let Some(e) = slot.entry.take() {
+                if e.memory_wait {
+                    // Refused once for memory, gone before any came free: not a waiter any
+                    // more, or the list grows with every such connection while memory stays
+                    // short.
+                    let id = ConnId {
+                        index,
+                        generation: slot.generation,
+                    };
+                    self.memory_waiters.retain(|w| *w != id);
+                }
                 self.buffer_memory -= e.memory;
                 slot.generation = slot.generation.wrapping_add(1);
                 self.live -= 1;
