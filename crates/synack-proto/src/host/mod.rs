@@ -402,6 +402,23 @@ impl Host {
                 ));
             }
             memory += e.memory;
+            if let (Role::HalfOpen(l) | Role::Queued(l), false) = (e.role, e.released) {
+                let id = ConnId {
+                    index,
+                    generation: slot.generation,
+                };
+                let queued = self
+                    .listeners
+                    .get(l as usize)
+                    .and_then(|s| s.listener.as_ref())
+                    .is_some_and(|q| match e.role {
+                        Role::HalfOpen(_) => q.syn_queue.contains(&id),
+                        _ => q.accept_queue.contains(&id),
+                    });
+                if !queued {
+                    return Err(format!("slot {i}: {:?} but not in that queue", e.role));
+                }
+            }
             let tuple = Tuple::new(e.local, e.remote);
             if e.in_demux && self.demux.get(&tuple) != Some(&index) {
                 return Err(format!(
@@ -427,6 +444,30 @@ impl Host {
                 "buffer_memory {} but connections hold {memory}",
                 self.buffer_memory
             ));
+        }
+        // Listener queues: live connections, each in the role its queue implies.
+        for (l, slot) in self.listeners.iter().enumerate() {
+            let Some(listener) = slot.listener.as_ref() else {
+                continue;
+            };
+            let l = l as u32;
+            let queues = [
+                (&listener.syn_queue, Role::HalfOpen(l)),
+                (&listener.accept_queue, Role::Queued(l)),
+            ];
+            for (queue, role) in queues {
+                for id in queue {
+                    let ok = self
+                        .slots
+                        .get(id.index as usize)
+                        .filter(|s| s.generation == id.generation)
+                        .and_then(|s| s.entry.as_ref())
+                        .is_some_and(|e| e.role == role && !e.released);
+                    if !ok {
+                        return Err(format!("listener {l}: {id:?} is not {role:?}"));
+                    }
+                }
+            }
         }
         // Refused senders: each a connection that exists and knows it waits, once.
         for (k, id) in self.memory_waiters.iter().enumerate() {
