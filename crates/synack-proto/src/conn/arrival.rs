@@ -216,7 +216,7 @@ impl Connection {
         let mut rcv = Receiver::new(seg.seq, &self.config, 0);
         // Our SYN offered this window (unscaled, RFC 7323 §2.2): data riding on the SYN-ACK
         // may fill it.
-        rcv.adv_edge = rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config));
+        rcv.set_offered_edge(rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config)));
         let n = negotiate(&self.config, now, seg, snd, &mut rcv);
         if ack_ok {
             snd.advance_una(ack);

@@ -97,7 +97,7 @@ impl Connection {
         c.sack = sack;
         c.timestamps = timestamps;
         // The peer was promised the window of our SYN-ACK; never take it back.
-        rcv.adv_edge = rcv.nxt + u32::from(syn_ack_window(config));
+        rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(config)));
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
         c.state = State::Listen(Listen { iss });
         c.morph(Cause::RecvCookieAck, move |_| {
