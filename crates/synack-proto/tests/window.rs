@@ -534,3 +534,29 @@ fn segments_smaller_than_the_scale_unit_cannot_grow_the_buffer_without_bound() {
     // Everything that was taken is intact and readable.
     assert_eq!(d.read_all(), vec![9; held]);
 }
+
+#[test]
+fn a_buffer_smaller_than_the_scale_unit_reopens_after_a_read() {
+    // 100-byte buffer that may grow to 4 MiB: shift 7, a unit of 128 bytes, bigger than the
+    // whole buffer. Free space rounded down to the unit is always zero.
+    let config = Config {
+        recv_buffer: 100,
+        recv_buffer_max: 4 << 20,
+        window_scaling: true,
+        delayed_ack: None,
+        ..plain_config()
+    };
+    let (mut d, shift) = scaled(config, 0);
+    assert_eq!(shift, 7);
+    // Full segments fill whatever window is offered to the last byte.
+    let held = flood_small_segments(&mut d, 1460, 100).expect("the window closes");
+    assert_eq!(d.read_all(), vec![9; held]);
+    // The buffer is empty again: the window must be announced open.
+    let out = d.out();
+    assert_eq!(out.len(), 1, "a window update after the read: {out:?}");
+    assert!(out[0].win > 0, "{out:?}");
+    // And a zero-window probe is not answered with a closed window either.
+    d.input(seg("P.", out[0].ack, ISS + 1).data(b"?"));
+    let out = d.out();
+    assert!(out.last().unwrap().win > 0, "{out:?}");
+}

@@ -87,6 +87,19 @@ fn transfer_with(config: &Config, seed: u64, link: LinkConfig, len: usize, v6: b
 }
 
 fn check(run: &Run, seed: u64) {
+    check_streams_and_close(run, seed);
+    // A storm of ACKs answering ACKs would still deliver the bytes; bound the packet count
+    // (the minimum is about 70 here) so such a loop fails the test.
+    let offered = run.pair.link.stats(Side::A).offered + run.pair.link.stats(Side::B).offered;
+    let budget = 40 * (run.a_data.len() as u64 / 1000 + 10);
+    assert!(
+        offered < budget,
+        "seed {seed}: {offered} packets (ACK storm?)"
+    );
+}
+
+/// Both streams arrived exactly, both ends are CLOSED without error after an orderly close.
+fn check_streams_and_close(run: &Run, seed: u64) {
     let (a, b) = (&run.pair.a, &run.pair.b);
     assert!(
         b.app.received == run.a_data,
@@ -114,14 +127,6 @@ fn check(run: &Run, seed: u64) {
             "seed {seed}: {name} never reported an orderly close"
         );
     }
-    // A storm of ACKs answering ACKs would still deliver the bytes; bound the packet count
-    // (the minimum is about 70 here) so such a loop fails the test.
-    let offered = run.pair.link.stats(Side::A).offered + run.pair.link.stats(Side::B).offered;
-    let budget = 40 * (run.a_data.len() as u64 / 1000 + 10);
-    assert!(
-        offered < budget,
-        "seed {seed}: {offered} packets (ACK storm?)"
-    );
     // The active closer waited out TIME-WAIT; the passive closer went through LAST-ACK.
     let visited = |node: &ConnNode, s: StateName| {
         node.events
@@ -227,4 +232,34 @@ fn bulk_transfers_with_auto_tuned_buffers_survive_a_lossy_link() {
         grew >= runs,
         "only {grew} receive buffers grew in {runs} runs"
     );
+}
+
+#[test]
+fn tiny_buffers_and_odd_segment_sizes_deliver_both_ways_and_close() {
+    // Buffers of 1, 100 and 1000 bytes, smaller than a segment and (under the shift of 7 that
+    // the default 4 MiB maximum asks for) some smaller than one scale unit of 128 bytes, with
+    // segment sizes from 1 byte up: every window must reopen after the reader empties the
+    // buffer, over a link that loses, duplicates, reorders and corrupts.
+    let per_config = seeds().div_ceil(24);
+    let mut seed = 7000;
+    for buffer in [1usize, 100, 1000] {
+        for mss in [1460u16, 536, 1461, 7, 1] {
+            for (window_scaling, timestamps) in [(true, true), (true, false), (false, true)] {
+                let config = Config {
+                    recv_buffer: buffer,
+                    send_buffer: buffer,
+                    mss,
+                    window_scaling,
+                    timestamps,
+                    ..Config::default()
+                };
+                let len = if buffer == 1 { 400 } else { 4000 };
+                for _ in 0..per_config {
+                    seed += 1;
+                    let run = transfer_with(&config, seed, lossy(0.05), len, seed % 2 == 0);
+                    check_streams_and_close(&run, seed);
+                }
+            }
+        }
+    }
 }

@@ -375,9 +375,20 @@ impl Receiver {
 
     /// The window we could offer now: the free space rounded down to the scale unit and capped
     /// at what the field holds.
+    ///
+    /// A buffer smaller than one unit (a small initial size under a shift chosen for a large
+    /// maximum, RFC 7323 §2.3) would round down to nothing for ever: its window, once closed,
+    /// never opens again and both sides wait. So free space worth a silly-window step that
+    /// rounds down to nothing is offered as one whole unit, a little past the buffer, as the
+    /// kept edge already may be (see `next_field`).
     fn offer(&self) -> u32 {
         let free = u32::try_from(self.free()).unwrap_or(u32::MAX);
-        (free >> self.wscale).min(u32::from(u16::MAX)) << self.wscale
+        let down = (free >> self.wscale).min(u32::from(u16::MAX)) << self.wscale;
+        if down == 0 && free >= self.sws_step() {
+            1 << self.wscale
+        } else {
+            down
+        }
     }
 
     /// Whether the window has opened far enough past what the peer knows to be worth an ACK of
