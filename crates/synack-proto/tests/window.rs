@@ -560,3 +560,39 @@ fn a_buffer_smaller_than_the_scale_unit_reopens_after_a_read() {
     let out = d.out();
     assert!(out.last().unwrap().win > 0, "{out:?}");
 }
+
+#[test]
+fn a_zero_unsent_limit_or_send_buffer_still_takes_data_when_nothing_waits() {
+    // Nothing is buffered at all: refusing the write now leaves the application waiting for
+    // a Writable that nothing will ever raise (no ACK, no send can make room).
+    for config in [
+        Config {
+            notsent_lowat: Some(0),
+            ..plain_config()
+        },
+        Config {
+            send_buffer: 0,
+            ..plain_config()
+        },
+    ] {
+        let mut d = Driver::established_with(config.clone());
+        let sent = d.c.send(b"hello");
+        assert!(matches!(sent, Ok(n) if n > 0), "{config:?}: {sent:?}");
+        // What was taken leaves, is acknowledged, and the rest follows.
+        let mut total = sent.unwrap();
+        let mut acked = 0u32;
+        for _ in 0..20 {
+            let out = d.out();
+            let len: u32 = out.iter().map(|s| s.payload.len() as u32).sum();
+            acked += len;
+            if len > 0 {
+                d.input(seg(".", P, ISS + 1 + acked).win(65535));
+            }
+            d.out();
+            if total < 5 {
+                total += d.c.send(&b"hello"[total..]).unwrap_or(0);
+            }
+        }
+        assert_eq!((total, acked), (5, 5), "{config:?}");
+    }
+}

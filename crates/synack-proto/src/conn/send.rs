@@ -117,8 +117,12 @@ impl Sender {
             rtt_probe: None,
             syn_retransmitted: false,
             buf: VecDeque::new(),
-            capacity: config.send_buffer,
-            notsent_limit: config.notsent_lowat.unwrap_or(usize::MAX),
+            // RFC 9293 §3.10.2 refuses a SEND for want of queue space; a queue of no bytes (a
+            // zero buffer or unsent limit) would refuse every SEND for ever, with nothing
+            // queued whose sending or acknowledgment could make room and wake the user. One
+            // byte is the least that keeps the stream moving.
+            capacity: config.send_buffer.max(1),
+            notsent_limit: config.notsent_lowat.unwrap_or(usize::MAX).max(1),
             write_blocked: false,
             bytes_acked: 0,
             segs_retransmitted: 0,
