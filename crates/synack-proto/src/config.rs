@@ -24,6 +24,7 @@ pub struct Config {
     /// The MSS we announce: the largest segment we can receive (RFC 9293 §3.7.1).
     pub mss: u16,
     /// Initial receive buffer size in bytes; the advertised window never exceeds the buffer.
+    /// 0 counts as 1, so the window can always open.
     pub recv_buffer: usize,
     /// Largest the receive buffer may grow to by auto-tuning (Linux `tcp_rmem[2]`); the
     /// window-scale shift is chosen so this much can be advertised. At or below `recv_buffer`,

@@ -596,3 +596,22 @@ fn a_zero_unsent_limit_or_send_buffer_still_takes_data_when_nothing_waits() {
         assert_eq!((total, acked), (5, 5), "{config:?}");
     }
 }
+
+#[test]
+fn a_zero_receive_buffer_still_offers_one_byte() {
+    // A window that can never open leaves the peer probing for ever; 0 counts as 1.
+    let config = Config {
+        recv_buffer: 0,
+        recv_buffer_max: 0,
+        delayed_ack: None,
+        ..plain_config()
+    };
+    let mut d = Driver::new(Connection::connect(&config, LOCAL_PORT, REMOTE_PORT, ISS));
+    assert_eq!(d.out()[0].win, 1, "the SYN");
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1460));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P).win(1)]);
+    d.input(seg("P.", P, ISS + 1).data(b"ab"));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 1).win(0)]);
+    assert_eq!(read(&mut d, 10), b"a");
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 1).win(1)]);
+}

@@ -16,7 +16,7 @@ use crate::time::Instant;
 /// at 16 bits (RFC 7323 §2.2: a SYN's window is never scaled). The host's cookie SYN-ACK uses
 /// it, and [`Connection::from_cookie_ack`] assumes the peer was offered exactly this.
 pub fn syn_ack_window(config: &Config) -> u16 {
-    config.recv_buffer.min(usize::from(u16::MAX)) as u16
+    config.recv_buffer.clamp(1, usize::from(u16::MAX)) as u16
 }
 
 /// What a valid cookie recovered of the peer's SYN.

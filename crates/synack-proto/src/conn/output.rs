@@ -279,7 +279,7 @@ impl Connection {
         };
         let window = if flags.syn() && !flags.ack() {
             // Our SYN: there is no receiver yet; offer the whole buffer, unscaled.
-            self.config.recv_buffer.min(usize::from(u16::MAX)) as u16
+            super::host_api::syn_ack_window(&self.config)
         } else {
             window
         };

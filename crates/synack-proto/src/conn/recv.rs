@@ -83,7 +83,9 @@ pub(crate) struct Receiver {
 impl Receiver {
     pub fn new(irs: u32, config: &Config, wscale: u8) -> Receiver {
         let irs = SeqNum(irs);
-        let capacity = config.recv_buffer;
+        // A buffer of no bytes could never offer a window: the peer would probe a closed
+        // window for ever (RFC 9293 §3.8.6.1). One byte is the least that keeps it open.
+        let capacity = config.recv_buffer.max(1);
         let mss = usize::from(config.mss.max(1));
         Receiver {
             irs,
