@@ -615,3 +615,19 @@ fn a_zero_receive_buffer_still_offers_one_byte() {
     assert_eq!(read(&mut d, 10), b"a");
     assert_eq!(d.out(), vec![seg_out(".", ISS + 1, P + 1).win(1)]);
 }
+
+#[test]
+fn a_huge_initial_window_saturates_instead_of_overflowing() {
+    // Segments × MSS past 2^32 is a configuration mistake, not a reason to panic: the
+    // congestion window just stops at its largest value and the peer's window rules.
+    let config = Config {
+        initial_window: u32::MAX,
+        // So the short tail goes out behind the full segments.
+        nodelay: true,
+        ..plain_config()
+    };
+    let mut d = Driver::established_with(config);
+    assert_eq!(d.c.send(&[5; 3000]), Ok(3000));
+    let out = d.out();
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
+}

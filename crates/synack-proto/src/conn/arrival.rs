@@ -95,7 +95,7 @@ fn negotiate(
         .min(u32::from(config.mss))
         .saturating_sub(overhead)
         .max(16);
-    snd.cwnd = config.initial_window.max(1) * snd.mss;
+    snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
     // The SYN's window is never scaled (RFC 7323 §2.2).
     snd.wnd = u32::from(seg.window);
     snd.max_wnd = snd.wnd;

@@ -73,7 +73,7 @@ impl Connection {
             .min(u32::from(config.mss))
             .saturating_sub(overhead)
             .max(16);
-        snd.cwnd = config.initial_window.max(1) * snd.mss;
+        snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
         // RFC 7323 §2.3: a shift above 14 is treated as 14. The ACK is no SYN, so its window
         // is already scaled.
         snd.wscale = window_scale.map_or(0, |w| w.min(14));

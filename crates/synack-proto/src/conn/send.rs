@@ -102,7 +102,9 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
-            cwnd: config.initial_window.max(1) * mss,
+            // The initial window in segments (RFC 6928, RFC 5681 §3.1); a count whose bytes
+            // pass 2^32 is a configuration mistake, held at the largest window, not a panic.
+            cwnd: config.initial_window.max(1).saturating_mul(mss),
             ssthresh: u32::MAX,
             dup_acks: 0,
             recover: None,
