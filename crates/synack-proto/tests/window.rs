@@ -631,3 +631,34 @@ fn a_huge_initial_window_saturates_instead_of_overflowing() {
     let out = d.out();
     assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
 }
+
+#[test]
+fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
+    // The segment is lost, and the peer's next ACK shrinks the window to nothing (a receiver
+    // under window scaling may, RFC 7323 §2.4). RFC 1122 §4.2.2.16: a zero window is probed
+    // in the standard way, and data beyond the edge does not time the connection out.
+    let mut d = Driver::established();
+    d.c.send(&[1u8; 1000]).unwrap();
+    assert_eq!(d.out().len(), 1);
+    d.input(seg(".", P, ISS + 1).win(0));
+    let mut sent = Vec::new();
+    for _ in 0..3000 {
+        let out = d.advance(Duration::from_secs(1));
+        if !out.is_empty() {
+            d.input(seg(".", P, ISS + 1).win(0));
+        }
+        sent.extend(out);
+    }
+    assert_eq!(d.state(), synack_proto::StateName::Established);
+    assert!(sent.len() >= 5, "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|(_, s)| s.payload == [1] && s.seq == ISS + 1),
+        "one-byte probes of the first unacknowledged byte: {sent:?}"
+    );
+    // The window opens: everything is sent again.
+    d.input(seg(".", P, ISS + 1).win(65535));
+    let out = d.out();
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 1000);
+    assert_eq!(out[0].seq, ISS + 1);
+}

@@ -285,6 +285,24 @@ impl Sender {
         }
     }
 
+    /// A retransmission timeout found the peer's window at zero with data unacknowledged: the
+    /// window shrank under data in flight (RFC 7323 §2.4 lets a scaling receiver do so by less
+    /// than a unit). Resending into it sends nothing, and the timeouts would end the
+    /// connection. RFC 1122 §4.2.2.16 asks instead that a window shrunk to zero be probed in
+    /// the standard way (RFC 9293 §3.8.6.1), and that data beyond the edge not time the
+    /// connection out: the persist timer takes over, and the answers to its probes keep the
+    /// connection alive. Returns whether it did.
+    pub fn probe_shrunk_window(&mut self, now: Instant) -> bool {
+        if self.wnd != 0 || !self.syn_acked() || !self.data_end().gt(self.una) {
+            return false;
+        }
+        self.rtx_deadline = None;
+        self.probe_due = true;
+        self.probes_unanswered += 1;
+        self.persist_deadline = Some(now + self.rtt.rto());
+        true
+    }
+
     /// The persist timer fired: rewind to the probe byte and send it at the next chance.
     pub fn on_persist_timeout(&mut self, now: Instant) {
         self.probe_due = true;
