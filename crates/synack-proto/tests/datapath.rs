@@ -219,3 +219,26 @@ proptest! {
         prop_assert_eq!(d.c.info().rcv_nxt, P + total as u32);
     }
 }
+
+#[test]
+fn data_gives_up_only_the_room_its_sack_blocks_take() {
+    // RFC 6691: option bytes come out of the MSS. One SACK block takes 12 bytes (two NOPs,
+    // kind, length, 8 bytes), so a segment carrying it holds 1460 - 12 bytes of data, not
+    // the room of four blocks. Against a peer announcing a tiny MSS the difference is between
+    // small segments and one-byte ones.
+    for (peer_mss, expected) in [(1460u16, 1448usize), (100, 88)] {
+        let mut d = Driver::syn_sent(Config {
+            sack: true,
+            nodelay: true,
+            ..plain_config()
+        });
+        d.input(seg("S.", PEER_ISS, ISS + 1).mss(peer_mss).sack_ok());
+        d.out();
+        d.input(seg("P.", P + 4, ISS + 1).data(b"bbbb").win(65535));
+        assert_eq!(blocks(&d.out()[0]), vec![(P + 4, P + 8)]);
+        d.c.send(&[7; 3000]).unwrap();
+        let out = d.out();
+        assert_eq!(blocks(&out[0]), vec![(P + 4, P + 8)]);
+        assert_eq!(out[0].payload.len(), expected, "peer MSS {peer_mss}");
+    }
+}

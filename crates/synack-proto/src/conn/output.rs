@@ -123,10 +123,11 @@ impl Connection {
         };
 
         // SACK blocks ride on every ACK while there is something to report (RFC 2018 §4), and
-        // their option bytes come out of the payload so the segment still fits the MSS.
+        // their option bytes come out of the payload so the segment still fits the MSS (RFC
+        // 6691): the bytes of the blocks about to be sent, not of the most there could be.
         let max_sack = if timestamps { 3 } else { 4 };
         let sack_reserve = match &rcv {
-            Some(r) if sack && r.has_sack_info() => 4 + 8 * max_sack,
+            Some(r) if sack && r.has_sack_info() => 4 + 8 * r.sack_block_count(max_sack),
             _ => 0,
         };
 

@@ -265,6 +265,20 @@ impl Receiver {
         moved
     }
 
+    /// How many blocks `sack_blocks(max)` would return now, so a segment sets aside room for
+    /// exactly those (RFC 6691).
+    pub fn sack_block_count(&self, max: usize) -> usize {
+        let mut runs = 0;
+        let mut end = None;
+        for (k, v) in &self.ooo {
+            if end != Some(*k) {
+                runs += 1;
+            }
+            end = Some(*k + v.len() as u64);
+        }
+        (usize::from(self.dsack.is_some()) + runs).min(max)
+    }
+
     /// The SACK blocks for our next ACK (RFC 2018 §4): a pending D-SACK first (RFC 2883),
     /// then the block holding the most recently received segment, then the next most recent,
     /// up to `max` blocks.
