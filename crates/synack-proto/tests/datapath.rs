@@ -242,3 +242,33 @@ fn data_gives_up_only_the_room_its_sack_blocks_take() {
         assert_eq!(out[0].payload.len(), expected, "peer MSS {peer_mss}");
     }
 }
+
+#[test]
+fn a_reset_after_the_peers_fin_leaves_the_received_stream_readable() {
+    // All of the peer's data and its FIN arrived and were acknowledged; the peer considers
+    // them delivered. A reset now (the peer, closed already, answering a stray duplicate)
+    // ends the connection, but the bytes the application has not read yet are still its.
+    // TIME-WAIT (we closed first) and LAST-ACK (the peer did), with the data unread.
+    for we_close_first in [true, false] {
+        let mut d = Driver::established();
+        if we_close_first {
+            d.c.shutdown_write().unwrap();
+            assert_eq!(d.out().len(), 1, "our FIN");
+            d.input(seg("FP.", P, ISS + 2).data(b"hello"));
+            assert_eq!(d.state(), StateName::TimeWait);
+            d.out();
+            d.input(seg("R", P + 6, 0));
+        } else {
+            d.input(seg("FP.", P, ISS + 1).data(b"hello"));
+            assert_eq!(d.state(), StateName::CloseWait);
+            d.out();
+            d.c.shutdown_write().unwrap();
+            assert_eq!(d.state(), StateName::LastAck);
+            d.out();
+            d.input(seg("R", P + 6, 0));
+        }
+        assert_eq!(d.state(), StateName::Closed);
+        assert_eq!(d.read_all(), b"hello", "closing first: {we_close_first}");
+        assert_eq!(d.c.recv(&mut [0u8; 8]), Ok(0), "then end of stream");
+    }
+}

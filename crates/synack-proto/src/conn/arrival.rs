@@ -403,8 +403,18 @@ impl Connection {
                     rcv: None,
                 })
             }),
-            // CLOSING, LAST-ACK, TIME-WAIT: the user already closed; just delete the TCB.
-            _ => self.morph(Cause::RecvRst, |_| State::Closed(Closed::default())),
+            // CLOSING, LAST-ACK, TIME-WAIT: the user already closed; just delete the TCB
+            // (RFC 9293 §3.10.7.4). The peer's FIN is in, so its whole stream arrived and was
+            // acknowledged: the bytes the user has not read yet stay readable, as after the
+            // orderly end of these states, rather than being lost with the TCB.
+            _ => self.morph(Cause::RecvRst, |s| {
+                let rcv = match s {
+                    State::Closing(x) | State::LastAck(x) => Some(x.rcv),
+                    State::TimeWait(tw) => Some(tw.rcv),
+                    _ => None,
+                };
+                State::Closed(Closed { error: None, rcv })
+            }),
         }
     }
 
