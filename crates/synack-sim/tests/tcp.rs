@@ -279,3 +279,98 @@ fn tiny_buffers_and_odd_segment_sizes_deliver_both_ways_and_close() {
         }
     }
 }
+
+/// Like `transfer_with`, but neither application reads at first: B starts reading after
+/// `pause`, A after twice that, long after both streams (and A's FIN) have been sent.
+fn transfer_late_readers(config: &Config, seed: u64, loss: f64, len: usize, pause: u64) -> Run {
+    let (a_ip, b_ip) = addrs(seed % 2 == 0);
+    let mut a = ConnNode::new(
+        Connection::connect(config, 40000, 80, seed as u32),
+        a_ip,
+        b_ip,
+    );
+    let listener = Connection::listen(config, 80, (seed as u32).wrapping_mul(7));
+    let mut b = ConnNode::new(listener, b_ip, a_ip);
+    let a_data = pattern(len, seed * 2 + 1);
+    let b_data = pattern(len, seed * 2 + 2);
+    a.app.to_send = a_data.clone();
+    a.app.shutdown_after_send = true;
+    a.app.close_on_eof = true;
+    a.app.reads = false;
+    b.app.to_send = b_data.clone();
+    b.app.close_on_eof = true;
+    b.app.reads = false;
+    let link = Link::new(seed, lossy(loss)).expect("valid link config");
+    let mut pair = Pair::new(a, b, link);
+    let run = |pair: &mut Pair<ConnNode, ConnNode>, until: u64| {
+        pair.run_until(Instant::from_millis(until))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"))
+    };
+    run(&mut pair, pause);
+    pair.b.app.reads = true;
+    run(&mut pair, 2 * pause);
+    pair.a.app.reads = true;
+    pair.run_until_idle(Instant::from_millis(2 * pause + 24 * 3_600_000))
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    Run {
+        pair,
+        a_data,
+        b_data,
+    }
+}
+
+#[test]
+fn late_readers_behind_closed_windows_get_every_byte() {
+    // Both windows close and stay closed for up to two minutes while the streams, A's FIN
+    // and B's FIN wait; buffers smaller than a scale unit (a 1 GiB maximum asks for shift
+    // 14, units of 16 KiB) included. A's connection is in TIME-WAIT long before its
+    // application reads: a stray duplicate drawing a reset there used to throw the unread
+    // stream away.
+    let mut cases = vec![(
+        19210u64,
+        512usize,
+        2566usize,
+        1 << 30,
+        1478u16,
+        false,
+        0.0,
+        113_759u64,
+    )];
+    let mut x = 0x5DEE_CE66_D1CE_5EEDu64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for i in 0..seeds() {
+        let recv = 1 + next(5000) as usize;
+        let max = [recv, 4 << 20, 1 << 30][next(3) as usize];
+        let mss = 1 + next(2000) as u16;
+        let loss = [0.0, 0.02, 0.05][next(3) as usize];
+        let send = 1 + next(5000) as usize;
+        cases.push((
+            20_000 + i,
+            recv,
+            send,
+            max,
+            mss,
+            next(2) == 0,
+            loss,
+            1 + next(120_000),
+        ));
+    }
+    for (seed, recv, send, max, mss, timestamps, loss, pause) in cases {
+        let config = Config {
+            recv_buffer: recv,
+            recv_buffer_max: max,
+            send_buffer: send,
+            mss,
+            timestamps,
+            nodelay: true,
+            ..Config::default()
+        };
+        let run = transfer_late_readers(&config, seed, loss, 8_000, pause);
+        check_streams_and_close(&run, seed);
+    }
+}
