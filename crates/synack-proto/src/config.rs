@@ -24,13 +24,14 @@ pub struct Config {
     /// The MSS we announce: the largest segment we can receive (RFC 9293 §3.7.1).
     pub mss: u16,
     /// Initial receive buffer size in bytes; the advertised window never exceeds the buffer.
+    /// 0 counts as 1, so the window can always open.
     pub recv_buffer: usize,
     /// Largest the receive buffer may grow to by auto-tuning (Linux `tcp_rmem[2]`); the
     /// window-scale shift is chosen so this much can be advertised. At or below `recv_buffer`,
     /// the buffer keeps its initial size.
     pub recv_buffer_max: usize,
     /// Initial send buffer size in bytes; `send` accepts no more than the buffer holds
-    /// unacknowledged.
+    /// unacknowledged. 0 counts as 1, so a write always gets in once all is acknowledged.
     pub send_buffer: usize,
     /// Largest the send buffer may grow to as the congestion window grows (Linux
     /// `tcp_wmem[2]`). At or below `send_buffer`, the buffer keeps its initial size.
@@ -39,7 +40,8 @@ pub struct Config {
     /// `TCP_NOTSENT_LOWAT`); `None` lets unsent data fill the whole buffer. Data in flight is
     /// not counted, so a large buffer still keeps a large window busy, but the application
     /// cannot run far ahead of the wire: writing a megabyte ahead only adds latency and
-    /// pushes the buffer out of the CPU caches (see the `bulk` benchmark).
+    /// pushes the buffer out of the CPU caches (see the `bulk` benchmark). `Some(0)` counts
+    /// as `Some(1)`: with nothing unsent, a write always gets in.
     pub notsent_lowat: Option<usize>,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scaling: bool,

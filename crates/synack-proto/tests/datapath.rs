@@ -264,3 +264,56 @@ fn data_half_the_sequence_space_away_is_not_an_old_duplicate() {
         assert_eq!(d.read_all(), b"abcd");
     }
 }
+
+#[test]
+fn data_gives_up_only_the_room_its_sack_blocks_take() {
+    // RFC 6691: option bytes come out of the MSS. One SACK block takes 12 bytes (two NOPs,
+    // kind, length, 8 bytes), so a segment carrying it holds 1460 - 12 bytes of data, not
+    // the room of four blocks. Against a peer announcing a tiny MSS the difference is between
+    // small segments and one-byte ones.
+    for (peer_mss, expected) in [(1460u16, 1448usize), (100, 88)] {
+        let mut d = Driver::syn_sent(Config {
+            sack: true,
+            nodelay: true,
+            ..plain_config()
+        });
+        d.input(seg("S.", PEER_ISS, ISS + 1).mss(peer_mss).sack_ok());
+        d.out();
+        d.input(seg("P.", P + 4, ISS + 1).data(b"bbbb").win(65535));
+        assert_eq!(blocks(&d.out()[0]), vec![(P + 4, P + 8)]);
+        d.c.send(&[7; 3000]).unwrap();
+        let out = d.out();
+        assert_eq!(blocks(&out[0]), vec![(P + 4, P + 8)]);
+        assert_eq!(out[0].payload.len(), expected, "peer MSS {peer_mss}");
+    }
+}
+
+#[test]
+fn a_reset_after_the_peers_fin_leaves_the_received_stream_readable() {
+    // All of the peer's data and its FIN arrived and were acknowledged; the peer considers
+    // them delivered. A reset now (the peer, closed already, answering a stray duplicate)
+    // ends the connection, but the bytes the application has not read yet are still its.
+    // TIME-WAIT (we closed first) and LAST-ACK (the peer did), with the data unread.
+    for we_close_first in [true, false] {
+        let mut d = Driver::established();
+        if we_close_first {
+            d.c.shutdown_write().unwrap();
+            assert_eq!(d.out().len(), 1, "our FIN");
+            d.input(seg("FP.", P, ISS + 2).data(b"hello"));
+            assert_eq!(d.state(), StateName::TimeWait);
+            d.out();
+            d.input(seg("R", P + 6, 0));
+        } else {
+            d.input(seg("FP.", P, ISS + 1).data(b"hello"));
+            assert_eq!(d.state(), StateName::CloseWait);
+            d.out();
+            d.c.shutdown_write().unwrap();
+            assert_eq!(d.state(), StateName::LastAck);
+            d.out();
+            d.input(seg("R", P + 6, 0));
+        }
+        assert_eq!(d.state(), StateName::Closed);
+        assert_eq!(d.read_all(), b"hello", "closing first: {we_close_first}");
+        assert_eq!(d.c.recv(&mut [0u8; 8]), Ok(0), "then end of stream");
+    }
+}

@@ -55,6 +55,18 @@ fn transfer(seed: u64, link: LinkConfig, len: usize, v6: bool) -> Run {
 }
 
 fn transfer_with(config: &Config, seed: u64, link: LinkConfig, len: usize, v6: bool) -> Run {
+    transfer_within(config, seed, link, len, v6, Duration::from_secs(3600))
+}
+
+/// `transfer_with`, failing if the pair is not idle after `limit` of virtual time.
+fn transfer_within(
+    config: &Config,
+    seed: u64,
+    link: LinkConfig,
+    len: usize,
+    v6: bool,
+    limit: Duration,
+) -> Run {
     let config = config.clone();
     let (a_ip, b_ip) = addrs(v6);
     let mut a = ConnNode::new(
@@ -77,7 +89,7 @@ fn transfer_with(config: &Config, seed: u64, link: LinkConfig, len: usize, v6: b
     let mut link = Link::new(seed, link).expect("valid link config");
     link.set_logging(true);
     let mut pair = Pair::new(a, b, link);
-    pair.run_until_idle(Instant::from_millis(3_600_000))
+    pair.run_until_idle(Instant::ZERO + limit)
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     Run {
         pair,
@@ -87,6 +99,19 @@ fn transfer_with(config: &Config, seed: u64, link: LinkConfig, len: usize, v6: b
 }
 
 fn check(run: &Run, seed: u64) {
+    check_streams_and_close(run, seed);
+    // A storm of ACKs answering ACKs would still deliver the bytes; bound the packet count
+    // (the minimum is about 70 here) so such a loop fails the test.
+    let offered = run.pair.link.stats(Side::A).offered + run.pair.link.stats(Side::B).offered;
+    let budget = 40 * (run.a_data.len() as u64 / 1000 + 10);
+    assert!(
+        offered < budget,
+        "seed {seed}: {offered} packets (ACK storm?)"
+    );
+}
+
+/// Both streams arrived exactly, both ends are CLOSED without error after an orderly close.
+fn check_streams_and_close(run: &Run, seed: u64) {
     let (a, b) = (&run.pair.a, &run.pair.b);
     assert!(
         b.app.received == run.a_data,
@@ -114,14 +139,6 @@ fn check(run: &Run, seed: u64) {
             "seed {seed}: {name} never reported an orderly close"
         );
     }
-    // A storm of ACKs answering ACKs would still deliver the bytes; bound the packet count
-    // (the minimum is about 70 here) so such a loop fails the test.
-    let offered = run.pair.link.stats(Side::A).offered + run.pair.link.stats(Side::B).offered;
-    let budget = 40 * (run.a_data.len() as u64 / 1000 + 10);
-    assert!(
-        offered < budget,
-        "seed {seed}: {offered} packets (ACK storm?)"
-    );
     // The active closer waited out TIME-WAIT; the passive closer went through LAST-ACK.
     let visited = |node: &ConnNode, s: StateName| {
         node.events
@@ -227,4 +244,133 @@ fn bulk_transfers_with_auto_tuned_buffers_survive_a_lossy_link() {
         grew >= runs,
         "only {grew} receive buffers grew in {runs} runs"
     );
+}
+
+#[test]
+fn tiny_buffers_and_odd_segment_sizes_deliver_both_ways_and_close() {
+    // Buffers of 0 (counted as 1), 1, 100 and 1000 bytes, smaller than a segment and (under
+    // the shift of 7 that the default 4 MiB maximum asks for) some smaller than one scale
+    // unit of 128 bytes, with segment sizes from 1 byte up: every window must reopen after
+    // the reader empties the buffer, over a link that loses, duplicates, reorders and
+    // corrupts. Segments of 16 bytes (the floor for a tiny MSS) without timestamps are slow
+    // to repair: retransmission timeouts back off to two minutes with no fresh RTT sample to
+    // bring them down (RFC 6298 §5.7), so the run is allowed a day of virtual time.
+    let per_config = seeds().div_ceil(24);
+    let mut seed = 7000;
+    for buffer in [0usize, 1, 100, 1000] {
+        for mss in [1460u16, 536, 1461, 7, 1] {
+            for (window_scaling, timestamps) in [(true, true), (true, false), (false, true)] {
+                let config = Config {
+                    recv_buffer: buffer,
+                    send_buffer: buffer,
+                    mss,
+                    window_scaling,
+                    timestamps,
+                    ..Config::default()
+                };
+                let len = if buffer <= 1 { 400 } else { 4000 };
+                for _ in 0..per_config {
+                    seed += 1;
+                    let day = Duration::from_secs(24 * 3600);
+                    let run = transfer_within(&config, seed, lossy(0.05), len, seed % 2 == 0, day);
+                    check_streams_and_close(&run, seed);
+                }
+            }
+        }
+    }
+}
+
+/// Like `transfer_with`, but neither application reads at first: B starts reading after
+/// `pause`, A after twice that, long after both streams (and A's FIN) have been sent.
+fn transfer_late_readers(config: &Config, seed: u64, loss: f64, len: usize, pause: u64) -> Run {
+    let (a_ip, b_ip) = addrs(seed % 2 == 0);
+    let mut a = ConnNode::new(
+        Connection::connect(config, 40000, 80, seed as u32),
+        a_ip,
+        b_ip,
+    );
+    let listener = Connection::listen(config, 80, (seed as u32).wrapping_mul(7));
+    let mut b = ConnNode::new(listener, b_ip, a_ip);
+    let a_data = pattern(len, seed * 2 + 1);
+    let b_data = pattern(len, seed * 2 + 2);
+    a.app.to_send = a_data.clone();
+    a.app.shutdown_after_send = true;
+    a.app.close_on_eof = true;
+    a.app.reads = false;
+    b.app.to_send = b_data.clone();
+    b.app.close_on_eof = true;
+    b.app.reads = false;
+    let link = Link::new(seed, lossy(loss)).expect("valid link config");
+    let mut pair = Pair::new(a, b, link);
+    let run = |pair: &mut Pair<ConnNode, ConnNode>, until: u64| {
+        pair.run_until(Instant::from_millis(until))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"))
+    };
+    run(&mut pair, pause);
+    pair.b.app.reads = true;
+    run(&mut pair, 2 * pause);
+    pair.a.app.reads = true;
+    pair.run_until_idle(Instant::from_millis(2 * pause + 24 * 3_600_000))
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    Run {
+        pair,
+        a_data,
+        b_data,
+    }
+}
+
+#[test]
+fn late_readers_behind_closed_windows_get_every_byte() {
+    // Both windows close and stay closed for up to two minutes while the streams, A's FIN
+    // and B's FIN wait; buffers smaller than a scale unit (a 1 GiB maximum asks for shift
+    // 14, units of 16 KiB) included. A's connection is in TIME-WAIT long before its
+    // application reads: a stray duplicate drawing a reset there used to throw the unread
+    // stream away.
+    let mut cases = vec![(
+        19210u64,
+        512usize,
+        2566usize,
+        1 << 30,
+        1478u16,
+        false,
+        0.0,
+        113_759u64,
+    )];
+    let mut x = 0x5DEE_CE66_D1CE_5EEDu64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for i in 0..seeds() {
+        let recv = 1 + next(5000) as usize;
+        let max = [recv, 4 << 20, 1 << 30][next(3) as usize];
+        let mss = 1 + next(2000) as u16;
+        let loss = [0.0, 0.02, 0.05][next(3) as usize];
+        let send = 1 + next(5000) as usize;
+        cases.push((
+            20_000 + i,
+            recv,
+            send,
+            max,
+            mss,
+            next(2) == 0,
+            loss,
+            1 + next(120_000),
+        ));
+    }
+    for (seed, recv, send, max, mss, timestamps, loss, pause) in cases {
+        let config = Config {
+            recv_buffer: recv,
+            recv_buffer_max: max,
+            send_buffer: send,
+            mss,
+            timestamps,
+            nodelay: true,
+            ..Config::default()
+        };
+        let run = transfer_late_readers(&config, seed, loss, 8_000, pause);
+        check_streams_and_close(&run, seed);
+    }
 }

@@ -95,7 +95,7 @@ fn negotiate(
         .min(u32::from(config.mss))
         .saturating_sub(overhead)
         .max(16);
-    snd.cwnd = config.initial_window.max(1) * snd.mss;
+    snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
     // The SYN's window is never scaled (RFC 7323 §2.2).
     snd.wnd = u32::from(seg.window);
     snd.max_wnd = snd.wnd;
@@ -223,7 +223,7 @@ impl Connection {
         let mut rcv = Receiver::new(seg.seq, &self.config, 0);
         // Our SYN offered this window (unscaled, RFC 7323 §2.2): data riding on the SYN-ACK
         // may fill it.
-        rcv.adv_edge = rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config));
+        rcv.set_offered_edge(rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config)));
         let n = negotiate(&self.config, now, seg, snd, &mut rcv);
         if ack_ok {
             snd.advance_una(ack);
@@ -410,8 +410,18 @@ impl Connection {
                     rcv: None,
                 })
             }),
-            // CLOSING, LAST-ACK, TIME-WAIT: the user already closed; just delete the TCB.
-            _ => self.morph(Cause::RecvRst, |_| State::Closed(Closed::default())),
+            // CLOSING, LAST-ACK, TIME-WAIT: the user already closed; just delete the TCB
+            // (RFC 9293 §3.10.7.4). The peer's FIN is in, so its whole stream arrived and was
+            // acknowledged: the bytes the user has not read yet stay readable, as after the
+            // orderly end of these states, rather than being lost with the TCB.
+            _ => self.morph(Cause::RecvRst, |s| {
+                let rcv = match s {
+                    State::Closing(x) | State::LastAck(x) => Some(x.rcv),
+                    State::TimeWait(tw) => Some(tw.rcv),
+                    _ => None,
+                };
+                State::Closed(Closed { error: None, rcv })
+            }),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::time::Instant;
 /// at 16 bits (RFC 7323 §2.2: a SYN's window is never scaled). The host's cookie SYN-ACK uses
 /// it, and [`Connection::from_cookie_ack`] assumes the peer was offered exactly this.
 pub fn syn_ack_window(config: &Config) -> u16 {
-    config.recv_buffer.min(usize::from(u16::MAX)) as u16
+    config.recv_buffer.clamp(1, usize::from(u16::MAX)) as u16
 }
 
 /// What a valid cookie recovered of the peer's SYN.
@@ -73,7 +73,7 @@ impl Connection {
             .min(u32::from(config.mss))
             .saturating_sub(overhead)
             .max(16);
-        snd.cwnd = config.initial_window.max(1) * snd.mss;
+        snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
         // RFC 7323 §2.3: a shift above 14 is treated as 14. The ACK is no SYN, so its window
         // is already scaled.
         snd.wscale = window_scale.map_or(0, |w| w.min(14));
@@ -97,7 +97,7 @@ impl Connection {
         c.sack = sack;
         c.timestamps = timestamps;
         // The peer was promised the window of our SYN-ACK; never take it back.
-        rcv.adv_edge = rcv.nxt + u32::from(syn_ack_window(config));
+        rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(config)));
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
         c.state = State::Listen(Listen { iss });
         c.morph(Cause::RecvCookieAck, move |_| {

@@ -591,7 +591,9 @@ impl Connection {
         if !snd.syn_acked() {
             snd.syn_retransmitted = true;
         }
-        snd.rtx_deadline = Some(now + snd.rtt.rto());
+        if !snd.probe_shrunk_window(now) {
+            snd.rtx_deadline = Some(now + snd.rtt.rto());
+        }
     }
 
     /// Ends the connection because of a timeout or similar failure.

@@ -123,10 +123,11 @@ impl Connection {
         };
 
         // SACK blocks ride on every ACK while there is something to report (RFC 2018 §4), and
-        // their option bytes come out of the payload so the segment still fits the MSS.
+        // their option bytes come out of the payload so the segment still fits the MSS (RFC
+        // 6691): the bytes of the blocks about to be sent, not of the most there could be.
         let max_sack = if timestamps { 3 } else { 4 };
         let sack_reserve = match &rcv {
-            Some(r) if sack && r.has_sack_info() => 4 + 8 * max_sack,
+            Some(r) if sack && r.has_sack_info() => 4 + 8 * r.sack_block_count(max_sack),
             _ => 0,
         };
 
@@ -279,7 +280,7 @@ impl Connection {
         };
         let window = if flags.syn() && !flags.ack() {
             // Our SYN: there is no receiver yet; offer the whole buffer, unscaled.
-            self.config.recv_buffer.min(usize::from(u16::MAX)) as u16
+            super::host_api::syn_ack_window(&self.config)
         } else {
             window
         };

@@ -37,9 +37,13 @@ pub(crate) struct Receiver {
     pub irs: SeqNum,
     /// RCV.NXT: next sequence number expected.
     pub nxt: SeqNum,
-    /// Right edge of the window we last advertised (RCV.NXT + RCV.WND at that time). We never
-    /// move it left (RFC 9293 §3.8.6.2.2: the window must not shrink).
+    /// The furthest right edge we have advertised (RCV.NXT + RCV.WND at that time). It never
+    /// moves left: text up to it is always taken (RFC 9293 §3.8.6.2.2 asks the window not to
+    /// shrink; RFC 7323 §2.4 asks a scaling receiver to honour every edge it ever offered).
     pub adv_edge: SeqNum,
+    /// The edge of the latest window field sent. Behind `adv_edge` only after the scale unit
+    /// forced a window smaller than the one before (see `next_field`).
+    shown_edge: SeqNum,
     /// Shift we apply to the window we advertise (RFC 7323 §2.3); 0 without window scaling.
     pub wscale: u8,
     /// The peer's FIN has been received: after the buffered bytes, the user reads end-of-file.
@@ -79,12 +83,15 @@ pub(crate) struct Receiver {
 impl Receiver {
     pub fn new(irs: u32, config: &Config, wscale: u8) -> Receiver {
         let irs = SeqNum(irs);
-        let capacity = config.recv_buffer;
+        // A buffer of no bytes could never offer a window: the peer would probe a closed
+        // window for ever (RFC 9293 §3.8.6.1). One byte is the least that keeps it open.
+        let capacity = config.recv_buffer.max(1);
         let mss = usize::from(config.mss.max(1));
         Receiver {
             irs,
             nxt: irs + 1,
             adv_edge: irs + 1,
+            shown_edge: irs + 1,
             wscale,
             fin_received: false,
             ts_recent: None,
@@ -277,6 +284,20 @@ impl Receiver {
         moved
     }
 
+    /// How many blocks `sack_blocks(max)` would return now, so a segment sets aside room for
+    /// exactly those (RFC 6691).
+    pub fn sack_block_count(&self, max: usize) -> usize {
+        let mut runs = 0;
+        let mut end = None;
+        for (k, v) in &self.ooo {
+            if end != Some(*k) {
+                runs += 1;
+            }
+            end = Some(*k + v.len() as u64);
+        }
+        (usize::from(self.dsack.is_some()) + runs).min(max)
+    }
+
     /// The SACK blocks for our next ACK (RFC 2018 §4): a pending D-SACK first (RFC 2883),
     /// then the block holding the most recently received segment, then the next most recent,
     /// up to `max` blocks.
@@ -389,40 +410,87 @@ impl Receiver {
 
     /// The window we could offer now: the free space rounded down to the scale unit and capped
     /// at what the field holds.
+    ///
+    /// A buffer smaller than one unit (a small initial size under a shift chosen for a large
+    /// maximum, RFC 7323 §2.3) would round down to nothing for ever: its window, once closed,
+    /// never opens again and both sides wait. So free space worth a silly-window step that
+    /// rounds down to nothing is offered as one whole unit, a little past the buffer, as the
+    /// kept edge already may be (see `next_field`).
     fn offer(&self) -> u32 {
         let free = u32::try_from(self.free()).unwrap_or(u32::MAX);
-        (free >> self.wscale).min(u32::from(u16::MAX)) << self.wscale
+        let down = (free >> self.wscale).min(u32::from(u16::MAX)) << self.wscale;
+        if down == 0 && free >= self.sws_step() {
+            1 << self.wscale
+        } else {
+            down
+        }
     }
 
     /// Whether the window has opened far enough past what the peer knows to be worth an ACK of
     /// its own (a window update, RFC 9293 §3.8.6.2.2).
     pub fn window_update_due(&self) -> bool {
-        self.offer() >= self.wnd().saturating_add(self.sws_step())
+        let shown = self.shown_edge.since(self.nxt);
+        self.next_field() << self.wscale >= shown.saturating_add(self.sws_step())
     }
 
-    /// The window field for the next segment we send, and the edge it advertises.
+    /// The window field the next segment carries.
     ///
     /// The right edge moves only when the free space reaches a silly-window step beyond it
-    /// (RFC 9293 §3.8.6.2.2), and an edge already advertised is never taken back, even when
-    /// the scale unit forces rounding up (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4).
-    pub fn window_field(&mut self) -> u16 {
+    /// (RFC 9293 §3.8.6.2.2). Otherwise the edge already advertised is kept, which with a
+    /// scale unit means rounding what is left of it up to a whole unit: that moves the edge
+    /// right by up to a unit less one byte, and a peer sending segments shorter than a unit
+    /// would get that much more room on every ACK, without end, however full the buffer. So
+    /// rounding up is allowed only while what is buffered plus the window stays within the
+    /// buffer (in whole units) and one unit more; past that the window is rounded down, short
+    /// of the edge by less than a unit. RFC 7323 §2.4 names exactly these two choices;
+    /// `adv_edge` keeps the further edge, and text up to it is still taken.
+    ///
+    /// After such a rounding down the peer knows less than `adv_edge`; the free space is then
+    /// offered as soon as it reaches that edge and opens the window the peer knows by a step,
+    /// or a peer shown a zero window would wait for its persist timer.
+    fn next_field(&self) -> u32 {
         let promised = self.wnd();
+        let shown = self.shown_edge.since(self.nxt);
         let offer = self.offer();
-        let field = if offer >= promised.saturating_add(self.sws_step()) {
-            offer >> self.wscale
+        let step = self.sws_step();
+        if offer >= promised.saturating_add(step)
+            || (offer >= promised && offer >= shown.saturating_add(step))
+        {
+            return offer >> self.wscale;
+        }
+        let unit = 1u32 << self.wscale;
+        let up = promised.div_ceil(unit).min(u32::from(u16::MAX));
+        let held = self.buf.len().saturating_add((up << self.wscale) as usize);
+        let bound = self.capacity.div_ceil(unit as usize).saturating_add(1);
+        if held <= bound.saturating_mul(unit as usize) {
+            up
         } else {
-            promised.div_ceil(1 << self.wscale).min(u32::from(u16::MAX))
-        };
+            promised >> self.wscale
+        }
+    }
+
+    /// The window field for the next segment we send; records the edge it advertises.
+    pub fn window_field(&mut self) -> u16 {
+        let field = self.next_field();
         let edge = self.nxt + (field << self.wscale);
         self.adv_edge = self.adv_edge.max(edge);
+        self.shown_edge = edge;
         field as u16
+    }
+
+    /// The peer was offered an edge by other means (the window of our SYN or SYN-ACK).
+    pub fn set_offered_edge(&mut self, edge: SeqNum) {
+        self.adv_edge = edge;
+        self.shown_edge = edge;
     }
 
     /// Window field for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
     pub fn syn_window_field(&mut self) -> u16 {
         let free = u32::try_from(self.free()).unwrap_or(u32::MAX);
         let field = free.min(u32::from(u16::MAX));
-        self.adv_edge = self.adv_edge.max(self.nxt + field);
+        let edge = self.nxt + field;
+        self.adv_edge = self.adv_edge.max(edge);
+        self.shown_edge = edge;
         field as u16
     }
 }

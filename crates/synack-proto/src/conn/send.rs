@@ -102,7 +102,9 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
-            cwnd: config.initial_window.max(1) * mss,
+            // The initial window in segments (RFC 6928, RFC 5681 §3.1); a count whose bytes
+            // pass 2^32 is a configuration mistake, held at the largest window, not a panic.
+            cwnd: config.initial_window.max(1).saturating_mul(mss),
             ssthresh: u32::MAX,
             dup_acks: 0,
             recover: None,
@@ -117,8 +119,12 @@ impl Sender {
             rtt_probe: None,
             syn_retransmitted: false,
             buf: VecDeque::new(),
-            capacity: config.send_buffer,
-            notsent_limit: config.notsent_lowat.unwrap_or(usize::MAX),
+            // RFC 9293 §3.10.2 refuses a SEND for want of queue space; a queue of no bytes (a
+            // zero buffer or unsent limit) would refuse every SEND for ever, with nothing
+            // queued whose sending or acknowledgment could make room and wake the user. One
+            // byte is the least that keeps the stream moving.
+            capacity: config.send_buffer.max(1),
+            notsent_limit: config.notsent_lowat.unwrap_or(usize::MAX).max(1),
             write_blocked: false,
             bytes_acked: 0,
             segs_retransmitted: 0,
@@ -277,6 +283,24 @@ impl Sender {
                 self.nxt = self.una;
             }
         }
+    }
+
+    /// A retransmission timeout found the peer's window at zero with data unacknowledged: the
+    /// window shrank under data in flight (RFC 7323 §2.4 lets a scaling receiver do so by less
+    /// than a unit). Resending into it sends nothing, and the timeouts would end the
+    /// connection. RFC 1122 §4.2.2.16 asks instead that a window shrunk to zero be probed in
+    /// the standard way (RFC 9293 §3.8.6.1), and that data beyond the edge not time the
+    /// connection out: the persist timer takes over, and the answers to its probes keep the
+    /// connection alive. Returns whether it did.
+    pub fn probe_shrunk_window(&mut self, now: Instant) -> bool {
+        if self.wnd != 0 || !self.syn_acked() || !self.data_end().gt(self.una) {
+            return false;
+        }
+        self.rtx_deadline = None;
+        self.probe_due = true;
+        self.probes_unanswered += 1;
+        self.persist_deadline = Some(now + self.rtt.rto());
+        true
     }
 
     /// The persist timer fired: rewind to the probe byte and send it at the next chance.

@@ -13,7 +13,11 @@ use crate::time::Instant;
 /// A pure receiver takes no RTT samples of its own data, so it needs its own estimate: from the
 /// TSecr of arriving data (the peer echoes the TSval of our latest ACK, RFC 7323 §4), or without
 /// timestamps from how long one advertised window takes to arrive, which is at least one round
-/// trip when the sender is window-limited and errs long (towards slower growth) otherwise.
+/// trip when the sender is window-limited and longer otherwise. A long estimate is not the safe
+/// side: each tuning measurement then spans more reading, so a slow reader looks fast and the
+/// buffer grows. So a window-timed sample only ever lowers the estimate (as Linux's
+/// `tcp_rcv_rtt_measure` does): a window delayed by a stall or a retransmission timeout, or
+/// held back by a peer on purpose, is no longer taken for the round trip.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RcvRtt {
     estimate: Option<Duration>,
@@ -50,7 +54,12 @@ impl RcvRtt {
     pub fn on_data(&mut self, now: Instant, nxt: SeqNum, edge: SeqNum) {
         match self.window_mark {
             Some((mark, since)) if nxt.ge(mark) => {
-                self.sample(now.saturating_duration_since(since));
+                let r = now
+                    .saturating_duration_since(since)
+                    .max(Duration::from_millis(1));
+                if self.estimate.is_none_or(|e| r < e) {
+                    self.estimate = Some(r);
+                }
                 self.window_mark = Some((edge, now));
             }
             Some(_) => {}
@@ -211,6 +220,23 @@ mod tests {
         assert_eq!(r.estimate(), None);
         r.on_data(t(30), SeqNum(1100), SeqNum(2100));
         assert_eq!(r.estimate(), Some(ms(30)));
+    }
+
+    #[test]
+    fn a_stalled_window_does_not_stretch_the_round_trip_without_timestamps() {
+        // A window that took two minutes to arrive (the sender stalled on a retransmission
+        // timeout, or a peer paused on purpose) says nothing about the round trip; believing
+        // it would make each tuning measurement span minutes of reading, and a slow reader
+        // would look fast enough to grow the buffer.
+        let mut r = RcvRtt::default();
+        let t = Instant::from_millis;
+        r.on_data(t(0), SeqNum(100), SeqNum(1100));
+        r.on_data(t(30), SeqNum(1100), SeqNum(2100));
+        assert_eq!(r.estimate(), Some(ms(30)));
+        r.on_data(t(120_030), SeqNum(2100), SeqNum(3100));
+        assert_eq!(r.estimate(), Some(ms(30)));
+        r.on_data(t(120_050), SeqNum(3100), SeqNum(4100));
+        assert_eq!(r.estimate(), Some(ms(20)), "a shorter window is believed");
     }
 
     #[test]
