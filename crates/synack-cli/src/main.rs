@@ -13,7 +13,7 @@ use synack_cli::{json, ladder};
     name = "synack",
     version,
     about = "synack: a userspace TCP/IP stack you can watch at work",
-    after_help = "Start here:\n  synack demo                       the tour: handshake, a loss, the four-way close\n  synack demo --list                every scenario in one line each\n  synack demo -s time-wait --lang zh   one scenario, narrated in Chinese\n  synack states --svg states.svg    the state diagram"
+    after_help = "Start here:\n  synack demo                       the tour: handshake, a loss, the four-way close\n  synack demo --list                every scenario in one line each\n  synack demo -s time-wait --lang zh   one scenario, narrated in Chinese\n  synack states --svg states.svg    the state diagram\n  synack demo -s syn-flood          SYN cookies keep a flooded listener answering\n  synack script tests/scripts/*/*.pkt   our packetdrill suite, state by state"
 )]
 struct Cli {
     #[command(subcommand)]
