@@ -21,6 +21,7 @@ mod icmp;
 mod keys;
 mod listener;
 mod ports;
+mod slot;
 mod time_wait;
 mod timers;
 mod tuple;
@@ -43,6 +44,7 @@ pub use self::counters::Counters;
 use self::keys::Key;
 use self::listener::Listener;
 use self::ports::PortAllocator;
+use self::slot::Slot;
 use self::time_wait::{TimeWaitEntry, Verdict};
 use self::timers::Timers;
 use self::tuple::Tuple;
@@ -219,18 +221,8 @@ struct Entry {
     memory_wait: bool,
 }
 
-struct Slot {
-    generation: u32,
-    entry: Option<Entry>,
-}
-
 /// Demux values with this bit set name a compact TIME-WAIT entry rather than a connection slot.
 const TW_BIT: u32 = 1 << 31;
-
-struct TimeWaitSlot {
-    generation: u32,
-    entry: Option<TimeWaitEntry>,
-}
 
 struct ListenerSlot {
     generation: u32,
@@ -255,11 +247,11 @@ const MAX_HEADERS: usize = 60 + 60;
 /// Many connections and listeners behind one interface.
 pub struct Host {
     config: HostConfig,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<Entry>>,
     free: Vec<u32>,
     live: usize,
     demux: HashMap<Tuple, u32, Key>,
-    time_wait: Vec<TimeWaitSlot>,
+    time_wait: Vec<Slot<TimeWaitEntry>>,
     time_wait_free: Vec<u32>,
     time_wait_live: usize,
     /// Bytes all connections hold in their buffers, and those waiting for some of it.
@@ -1048,18 +1040,8 @@ impl Host {
             memory: 0,
             memory_wait: false,
         };
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    entry: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.entry = Some(entry);
+        let index = slot::claim(&mut self.slots, &mut self.free, entry);
+        let slot = &self.slots[index as usize];
         self.live += 1;
         self.demux.insert(Tuple::new(local, remote), index);
         ConnId {
@@ -1195,18 +1177,8 @@ impl Host {
         }
         let entry = TimeWaitEntry::new(id, tuple, snapshot);
         let expires = entry.expires;
-        let tw = match self.time_wait_free.pop() {
-            Some(i) => i,
-            None => {
-                self.time_wait.push(TimeWaitSlot {
-                    generation: 0,
-                    entry: None,
-                });
-                (self.time_wait.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.time_wait[tw as usize];
-        slot.entry = Some(entry);
+        let tw = slot::claim(&mut self.time_wait, &mut self.time_wait_free, entry);
+        let slot = &self.time_wait[tw as usize];
         self.time_wait_live += 1;
         self.timers.push(expires, tw | TW_BIT, slot.generation);
         self.demux.insert(tuple, tw | TW_BIT);
