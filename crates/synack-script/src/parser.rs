@@ -165,6 +165,27 @@ impl Parser {
         Ok(false)
     }
 
+    /// Items separated by commas up to `close` (the opening bracket already taken): an empty
+    /// list, or `item`s until one is not followed by a comma.
+    fn separated<T>(
+        &mut self,
+        close: char,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        let mut items = Vec::new();
+        if self.eat(close)? {
+            return Ok(items);
+        }
+        loop {
+            items.push(item(self)?);
+            if !self.eat(',')? {
+                self.expect(close, what)?;
+                return Ok(items);
+            }
+        }
+    }
+
     fn word(&mut self) -> String {
         let mut w = String::new();
         while let Some(c) = self
@@ -689,17 +710,7 @@ impl Parser {
     fn syscall(&mut self) -> PResult<Syscall> {
         let name = self.word();
         self.expect('(', &format!("after the system call name '{name}'"))?;
-        let mut args = Vec::new();
-        if !self.eat(')')? {
-            loop {
-                args.push(self.expr()?);
-                if self.eat(',')? {
-                    continue;
-                }
-                self.expect(')', "to close the argument list")?;
-                break;
-            }
-        }
+        let args = self.separated(')', "to close the argument list", Self::expr)?;
         self.expect('=', &format!("and the expected result after {name}(...)"))?;
         let ret = self.expr()?;
         let mut errno = None;
@@ -751,21 +762,10 @@ impl Parser {
                 // The argument is kept in the name, as written.
                 self.bump();
                 name.push('(');
-                let mut first = true;
-                if !self.eat(')')? {
-                    loop {
-                        if !first {
-                            name.push_str(", ");
-                        }
-                        first = false;
-                        name.push_str(&self.expr()?.to_string());
-                        if self.eat(',')? {
-                            continue;
-                        }
-                        self.expect(')', "to close the field's argument")?;
-                        break;
-                    }
-                }
+                let args = self.separated(')', "to close the field's argument", |p| {
+                    p.expr().map(|e| e.to_string())
+                })?;
+                name.push_str(&args.join(", "));
                 name.push(')');
                 self.expect('=', &format!("after the field name '{name}'"))?;
                 return Ok((name, self.expr()?));
@@ -841,33 +841,12 @@ impl Parser {
             }
             Some('[') => {
                 self.bump();
-                let mut items = Vec::new();
-                if !self.eat(']')? {
-                    loop {
-                        items.push(self.expr()?);
-                        if self.eat(',')? {
-                            continue;
-                        }
-                        self.expect(']', "to close the list")?;
-                        break;
-                    }
-                }
+                let items = self.separated(']', "to close the list", Self::expr)?;
                 Ok(Expr::List(items))
             }
             Some('{') => {
                 self.bump();
-                let mut fields = Vec::new();
-                if !self.eat('}')? {
-                    loop {
-                        let (name, value) = self.struct_field()?;
-                        fields.push((name, value));
-                        if self.eat(',')? {
-                            continue;
-                        }
-                        self.expect('}', "to close the struct")?;
-                        break;
-                    }
-                }
+                let fields = self.separated('}', "to close the struct", Self::struct_field)?;
                 Ok(Expr::Struct(fields))
             }
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
@@ -875,17 +854,7 @@ impl Parser {
                 self.ws()?;
                 if self.peek() == Some('(') {
                     self.bump();
-                    let mut args = Vec::new();
-                    if !self.eat(')')? {
-                        loop {
-                            args.push(self.expr()?);
-                            if self.eat(',')? {
-                                continue;
-                            }
-                            self.expect(')', "to close the call")?;
-                            break;
-                        }
-                    }
+                    let args = self.separated(')', "to close the call", Self::expr)?;
                     return Ok(Expr::Call(w, args));
                 }
                 Ok(Expr::Word(w))
