@@ -154,7 +154,6 @@ pub fn open_tun(name: &str) -> io::Result<OwnedFd> {
 
 /// Moves the calling thread into the network namespace `ns` (a descriptor of
 /// `/var/run/netns/NAME` or `/proc/PID/ns/net`).
-#[allow(dead_code)]
 pub fn enter_netns(ns: RawFd) -> io::Result<()> {
     // SAFETY: setns takes a descriptor and a flag; it changes only this thread.
     check(unsafe { libc::setns(ns, libc::CLONE_NEWNET) })?;

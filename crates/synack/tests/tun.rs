@@ -1,0 +1,211 @@
+//! synack against the Linux kernel's TCP over a TUN interface, in a network namespace each
+//! test creates (and deletes, even on failure). Needs root: without it the tests say so and
+//! skip, and under `SYNACK_REQUIRE_NETNS=1` (as CI runs) they fail instead.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::thread;
+
+use sha2::{Digest, Sha256};
+use synack::net::{TcpListener, TcpStream};
+use synack::netns::TunNetns;
+use synack::{HostConfig, Stack};
+
+fn setup(test: &str, mtu: usize) -> Option<(TunNetns, Stack)> {
+    let (ns, tun) = match TunNetns::new(mtu) {
+        Ok(x) => x,
+        Err(e) => {
+            if std::env::var("SYNACK_REQUIRE_NETNS").as_deref() == Ok("1") {
+                panic!("{test}: SYNACK_REQUIRE_NETNS=1 but no network namespace: {e}");
+            }
+            eprintln!("SKIPPED {test}: needs root and a network namespace: {e}");
+            return None;
+        }
+    };
+    let config = HostConfig {
+        local_addrs: vec![ns.synack.into()],
+        ..HostConfig::default()
+    };
+    let stack = Stack::new(tun, config).unwrap();
+    Some((ns, stack))
+}
+
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Sends `data` and reads as many bytes of echo, with std-shaped streams of
+/// either kind (the kernel's or synack's).
+fn echo_client<S>(stream: S, data: &[u8]) -> Vec<u8>
+where
+    for<'a> &'a S: Read + Write,
+    S: Sync,
+{
+    thread::scope(|s| {
+        let w = s.spawn(|| {
+            let mut w = &stream;
+            w.write_all(data).unwrap();
+        });
+        let mut out = Vec::new();
+        let mut r = &stream;
+        let mut buf = vec![0; 64 * 1024];
+        while out.len() < data.len() {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        w.join().unwrap();
+        out
+    })
+}
+
+fn echo_server<S>(mut stream: S)
+where
+    S: Read + Write,
+{
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        stream.write_all(&buf[..n]).unwrap();
+    }
+}
+
+#[test]
+fn synack_server_kernel_client() {
+    let Some((ns, stack)) = setup("synack_server_kernel_client", 1500) else {
+        return;
+    };
+    let listener = TcpListener::bind(&stack, (ns.synack, 8080)).unwrap();
+    let data = pattern(1, 8 * 1024 * 1024 + 3);
+    let expected = data.clone();
+    let target = SocketAddr::from((ns.synack, 8080));
+    let kernel = ns
+        .netns
+        .spawn(move || {
+            let s = std::net::TcpStream::connect(target).unwrap();
+            let echoed = echo_client(s.try_clone().unwrap(), &data);
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            (&s).read_to_end(&mut rest).unwrap();
+            (echoed, rest)
+        })
+        .unwrap();
+    let (conn, peer) = listener.accept().unwrap();
+    assert_eq!(peer.ip(), ns.kernel);
+    echo_server(conn);
+    let (echoed, rest) = kernel.join().unwrap().unwrap();
+    assert!(echoed == expected, "the kernel got a different echo");
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn synack_client_kernel_server() {
+    let Some((ns, stack)) = setup("synack_client_kernel_server", 1500) else {
+        return;
+    };
+    let kernel = ns.kernel;
+    let listener = ns
+        .netns
+        .run(move || std::net::TcpListener::bind((kernel, 0)).unwrap())
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (conn, peer) = listener.accept().unwrap();
+        echo_server(conn);
+        peer
+    });
+    let stream = TcpStream::connect(&stack, (kernel, port)).unwrap();
+    let local = stream.local_addr().unwrap();
+    let data = pattern(2, 8 * 1024 * 1024 + 5);
+    let echoed = echo_client(stream.try_clone().unwrap(), &data);
+    assert!(echoed == data, "synack got a different echo");
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    (&stream).read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(server.join().unwrap(), local);
+    let info = stream.info().unwrap();
+    assert!(
+        info.sack && info.timestamps,
+        "options negotiated with Linux: {info:?}"
+    );
+}
+
+#[test]
+fn bulk_both_ways_with_the_kernel_at_jumbo_mtu() {
+    let Some((ns, stack)) = setup("bulk_both_ways_with_the_kernel_at_jumbo_mtu", 9000) else {
+        return;
+    };
+    let total = 32 * 1024 * 1024;
+    let listener = TcpListener::bind(&stack, (ns.synack, 9000)).unwrap();
+    let target = SocketAddr::from((ns.synack, 9000));
+    // The kernel sends `total` bytes and hashes what it receives; synack does the same.
+    let kernel = ns
+        .netns
+        .spawn(move || {
+            let s = std::net::TcpStream::connect(target).unwrap();
+            let sent = Sha256::digest(pattern(10, total));
+            let reader = s.try_clone().unwrap();
+            let rx = thread::spawn(move || {
+                let mut got = Vec::new();
+                (&reader).read_to_end(&mut got).unwrap();
+                Sha256::digest(&got)
+            });
+            (&s).write_all(&pattern(10, total)).unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            (sent, rx.join().unwrap())
+        })
+        .unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let reader = conn.try_clone().unwrap();
+    let rx = thread::spawn(move || {
+        let mut got = Vec::new();
+        (&reader).read_to_end(&mut got).unwrap();
+        got
+    });
+    (&conn).write_all(&pattern(20, total)).unwrap();
+    conn.shutdown(Shutdown::Write).unwrap();
+    let got = rx.join().unwrap();
+    let (kernel_sent, kernel_got) = kernel.join().unwrap().unwrap();
+    assert_eq!(got.len(), total);
+    assert_eq!(
+        Sha256::digest(&got),
+        kernel_sent,
+        "kernel → synack corrupted"
+    );
+    assert_eq!(
+        kernel_got,
+        Sha256::digest(pattern(20, total)),
+        "synack → kernel corrupted"
+    );
+}
+
+#[test]
+fn refusals_both_ways() {
+    let Some((ns, stack)) = setup("refusals_both_ways", 1500) else {
+        return;
+    };
+    // The kernel answers a SYN to a closed port with a reset.
+    let err = TcpStream::connect(&stack, (ns.kernel, 9)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    // And so does synack.
+    let target = SocketAddr::from((ns.synack, 9));
+    let kind = ns
+        .netns
+        .run(move || std::net::TcpStream::connect(target).unwrap_err().kind())
+        .unwrap();
+    assert_eq!(kind, ErrorKind::ConnectionRefused);
+}
