@@ -32,6 +32,7 @@ const TRANSMIT_SLACK: usize = 80;
 /// and connections still closing are not finished, so keep it alive until they are.
 pub struct Stack {
     pub(crate) shared: Arc<Shared>,
+    /// The driver thread; `None` when a tokio task drives the stack (it ends on `stop`).
     driver: Option<JoinHandle<()>>,
 }
 
@@ -49,6 +50,20 @@ impl Stack {
         Ok(Stack {
             shared,
             driver: Some(driver),
+        })
+    }
+
+    /// Starts a stack whose driver is a task on the current tokio runtime rather than a
+    /// thread: it waits on the device and on kicks through tokio's reactor and on tokio's
+    /// timer. Must be called from within a runtime.
+    #[cfg(feature = "tokio")]
+    pub fn new_tokio(device: impl Device, config: HostConfig) -> io::Result<Stack> {
+        let mtu = device.capabilities().mtu;
+        let shared = Arc::new(Shared::new(config, mtu)?);
+        crate::tokio::spawn_driver(shared.clone(), Box::new(device))?;
+        Ok(Stack {
+            shared,
+            driver: None,
         })
     }
 
@@ -81,10 +96,17 @@ impl Drop for Stack {
     }
 }
 
-fn run(shared: Arc<Shared>, mut device: Box<dyn Device>) {
+/// Receive and transmit batches sized for `device`.
+pub(crate) fn batches(device: &dyn Device) -> (Batch, Batch) {
     let mtu = device.capabilities().mtu;
-    let mut rx = Batch::new(BATCH, mtu);
-    let mut tx = Batch::new(BATCH, mtu + TRANSMIT_SLACK);
+    (
+        Batch::new(BATCH, mtu),
+        Batch::new(BATCH, mtu + TRANSMIT_SLACK),
+    )
+}
+
+fn run(shared: Arc<Shared>, mut device: Box<dyn Device>) {
+    let (mut rx, mut tx) = batches(&*device);
     let fds = [device.poll_fd(), shared.kick_fd().as_raw_fd()];
     loop {
         let timeout = {
@@ -108,13 +130,14 @@ fn run(shared: Arc<Shared>, mut device: Box<dyn Device>) {
     }
 }
 
-/// One round of work: packets in, timers, packets out, wakeups. Never blocks.
+/// One round of work: packets in, timers, packets out, wakeups. Never blocks. Returns
+/// whether the device was drained (`false`: packets are still waiting).
 pub(crate) fn step(
     shared: &Shared,
     device: &mut dyn Device,
     rx: &mut Batch,
     tx: &mut Batch,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     for _ in 0..ROUNDS {
         rx.clear();
         device.recv(rx)?;
@@ -142,8 +165,8 @@ pub(crate) fn step(
             }
         }
         if !rx.is_full() {
-            break;
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }

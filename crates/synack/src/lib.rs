@@ -22,6 +22,8 @@ pub mod net;
 pub mod netns;
 mod stack;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use driver::Stack;
 pub use synack_proto::host::{Counters, HostConfig};
