@@ -398,3 +398,92 @@ fn errors_carry_std_kinds() {
     assert!(info.srtt.is_some());
     assert!(info.cwnd > 0);
 }
+
+#[test]
+fn ipv6_echo() {
+    let c6: IpAddr = "2001:db8::1".parse().unwrap();
+    let s6: IpAddr = "2001:db8::2".parse().unwrap();
+    let (client, server) = pair_with(LinkConfig::default(), config(c6), config(s6));
+    let listener = TcpListener::bind(&server, (s6, 7)).unwrap();
+    let data = pattern(5, 500_000);
+    thread::scope(|s| {
+        s.spawn(|| echo_one(&listener));
+        let mut stream = TcpStream::connect(&client, (s6, 7)).unwrap();
+        let writer = stream.try_clone().unwrap();
+        s.spawn(|| {
+            let mut w = writer;
+            w.write_all(&data).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        assert!(read_to_end(&mut stream) == data);
+        // IPv6's 40-byte header leaves 1440 bytes of a 1500-byte MTU; timestamps take 12.
+        assert_eq!(stream.info().unwrap().snd_mss, 1428);
+    });
+}
+
+#[test]
+fn transparent_listener_takes_every_port_and_reports_the_original_destination() {
+    // The server terminates connections to any address and port the link brings it, as a
+    // tun2socks-style proxy does.
+    let server_config = HostConfig {
+        local_addrs: Vec::new(),
+        ..HostConfig::default()
+    };
+    let (client, server) = pair_with(LinkConfig::default(), config(CLIENT), server_config);
+    let listener = TcpListener::bind_all_ports(&server, Ipv4Addr::UNSPECIFIED.into()).unwrap();
+    let targets = [
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 443),
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)), 22),
+    ];
+    for target in targets {
+        let mut stream = TcpStream::connect(&client, target).unwrap();
+        let (mut accepted, peer) = listener.accept().unwrap();
+        assert_eq!(peer, stream.local_addr().unwrap());
+        assert_eq!(accepted.local_addr().unwrap(), target);
+        stream.write_all(b"ping").unwrap();
+        let mut buf = [0; 4];
+        accepted.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+    }
+}
+
+#[test]
+fn sockets_fail_once_their_stack_is_gone() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, (SERVER, 84)).unwrap();
+    let mut stream = TcpStream::connect(&client, (SERVER, 84)).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    drop(client);
+    let mut buf = [0; 4];
+    assert_eq!(
+        stream.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+    assert_eq!(
+        stream.write(b"x").unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+    drop(stream);
+    drop(accepted);
+}
+
+#[test]
+fn incoming_yields_connections() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, (SERVER, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert_ne!(addr.port(), 0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..3u8 {
+                let mut c = TcpStream::connect(&client, addr).unwrap();
+                c.write_all(&[i]).unwrap();
+            }
+        });
+        for (i, stream) in listener.incoming().take(3).enumerate() {
+            let mut got = Vec::new();
+            stream.unwrap().read_to_end(&mut got).unwrap();
+            assert_eq!(got, [i as u8]);
+        }
+    });
+}
