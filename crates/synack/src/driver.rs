@@ -24,6 +24,8 @@ const ROUNDS: usize = 16;
 /// (12 for timestamps, already taken off the peer's MSS): an MTU-sized buffer would cap
 /// payloads below the MSS, and Nagle would then hold every such short segment for an ACK.
 const TRANSMIT_SLACK: usize = 80;
+/// Room in each receive buffer for a header the device reads in front of the packet.
+const VNET_ROOM: usize = crate::device::VNET_HDR_LEN;
 
 /// A running TCP/IP stack: a host, a device, and a driver thread between them. Sockets
 /// ([`crate::net`], and [`crate::tokio`] with that feature) are opened on it.
@@ -98,10 +100,10 @@ impl Drop for Stack {
 
 /// Receive and transmit batches sized for `device`.
 pub(crate) fn batches(device: &dyn Device) -> (Batch, Batch) {
-    let mtu = device.capabilities().mtu;
+    let caps = device.capabilities();
     (
-        Batch::new(BATCH, mtu),
-        Batch::new(BATCH, mtu + TRANSMIT_SLACK),
+        Batch::new(BATCH, caps.max_packet() + VNET_ROOM),
+        Batch::new(BATCH, caps.mtu + TRANSMIT_SLACK),
     )
 }
 

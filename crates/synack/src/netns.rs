@@ -177,6 +177,12 @@ impl TunNetns {
     /// 10.x.y.1/24, synack at 10.x.y.2 (x, y from this process and a counter, so parallel
     /// tests do not share a subnet, though their namespaces would keep them apart anyway).
     pub fn new(mtu: usize) -> io::Result<(TunNetns, Tun)> {
+        TunNetns::with_options(mtu, false)
+    }
+
+    /// [`TunNetns::new`], with the virtio-net header and offloads on the TUN interface when
+    /// `offload` (see [`Tun::create_with_offload`]).
+    pub fn with_options(mtu: usize, offload: bool) -> io::Result<(TunNetns, Tun)> {
         let netns = Netns::new()?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let x = (std::process::id() % 200) as u8 + 20;
@@ -184,7 +190,13 @@ impl TunNetns {
         let kernel = Ipv4Addr::new(10, x, y, 1);
         let synack = Ipv4Addr::new(10, x, y, 2);
         let ifname = "tun0".to_string();
-        let tun = netns.run(|| Tun::create("tun0", mtu))??;
+        let tun = netns.run(|| {
+            if offload {
+                Tun::create_with_offload("tun0", mtu)
+            } else {
+                Tun::create("tun0", mtu)
+            }
+        })??;
         let cidr = format!("{kernel}/24");
         netns.ip(&["addr", "add", &cidr, "dev", &ifname])?;
         netns.ip(&["link", "set", "dev", &ifname, "mtu", &mtu.to_string(), "up"])?;

@@ -9,6 +9,7 @@ use std::os::fd::RawFd;
 
 pub use self::link::{Link, LinkConfig, LinkEnd, LinkStats};
 pub use self::tun::Tun;
+pub(crate) use self::tun::VNET_HDR_LEN;
 
 /// What a device can do, so the stack sizes segments and knows what it must compute itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,15 +18,28 @@ pub struct Capabilities {
     pub mtu: usize,
     /// The device fills in (sending) or has verified (receiving) TCP checksums.
     pub checksum_offload: bool,
-    /// The device splits one large TCP segment into MTU-sized ones (TSO/GSO).
+    /// The device splits one large TCP segment into MTU-sized ones (TSO/GSO) and may hand
+    /// out segments coalesced beyond the MTU.
     pub segmentation_offload: bool,
+}
+
+impl Capabilities {
+    /// The largest packet `recv` may hand out.
+    pub fn max_packet(&self) -> usize {
+        if self.segmentation_offload {
+            self.mtu.max(usize::from(u16::MAX))
+        } else {
+            self.mtu
+        }
+    }
 }
 
 /// A reusable set of packet buffers: the device fills it on receive, the stack on send.
 #[derive(Debug)]
 pub struct Batch {
     bufs: Vec<Vec<u8>>,
-    lens: Vec<usize>,
+    /// (start, len) of each packet in its buffer: a device may leave a header in front.
+    spans: Vec<(usize, usize)>,
     count: usize,
 }
 
@@ -34,7 +48,7 @@ impl Batch {
     pub fn new(capacity: usize, mtu: usize) -> Batch {
         Batch {
             bufs: (0..capacity.max(1)).map(|_| vec![0; mtu]).collect(),
-            lens: vec![0; capacity.max(1)],
+            spans: vec![(0, 0); capacity.max(1)],
             count: 0,
         }
     }
@@ -63,8 +77,8 @@ impl Batch {
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.bufs[..self.count]
             .iter()
-            .zip(&self.lens)
-            .map(|(b, &n)| &b[..n])
+            .zip(&self.spans)
+            .map(|(b, &(start, len))| &b[start..start + len])
     }
 
     /// The next free buffer, whole; `commit(n)` keeps its first `n` bytes as a packet.
@@ -74,8 +88,14 @@ impl Batch {
     }
 
     pub fn commit(&mut self, len: usize) {
-        if self.count < self.bufs.len() {
-            self.lens[self.count] = len.min(self.bufs[self.count].len());
+        self.commit_at(0, len);
+    }
+
+    /// Keeps `len` bytes from `start` of the next free buffer as a packet.
+    pub fn commit_at(&mut self, start: usize, len: usize) {
+        if let Some(b) = self.bufs.get(self.count) {
+            let start = start.min(b.len());
+            self.spans[self.count] = (start, len.min(b.len() - start));
             self.count += 1;
         }
     }
