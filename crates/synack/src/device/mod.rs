@@ -1,6 +1,7 @@
 //! Devices: where the stack's IP packets come from and go to. One small trait, so the driver
 //! runs the same over a Linux TUN interface and an in-process link.
 
+mod gso;
 mod link;
 mod tun;
 

@@ -5,11 +5,14 @@
 //! the header virtio-net and the kernel's TUN driver share): the kernel may then hand us one
 //! TCP segment of up to 64 KiB instead of many MTU-sized ones, with its checksum not yet
 //! computed (`VIRTIO_NET_HDR_F_NEEDS_CSUM`, the pseudo-header sum already in the checksum
-//! field). We complete the checksum and give the host the large segment as it is.
+//! field). We complete the checksum and give the host the large segment as it is. Going
+//! out, consecutive segments of one connection are merged into one large segment for the
+//! kernel to take whole (see `gso.rs`).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use super::gso::{self, VIRTIO_NET_HDR_F_NEEDS_CSUM};
 use super::{Batch, Capabilities, Device};
 use crate::sys;
 
@@ -17,7 +20,6 @@ use crate::sys;
 /// gso_size, csum_start, csum_offset (little-endian on every host we run on, TUN's default
 /// on little-endian machines).
 pub(crate) const VNET_HDR_LEN: usize = 10;
-const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 
 /// A TUN interface: plain IP packets, or with the virtio-net header and offloads.
 #[derive(Debug)]
@@ -26,6 +28,8 @@ pub struct Tun {
     name: String,
     mtu: usize,
     offload: bool,
+    /// Where consecutive segments are merged into one large one.
+    scratch: Vec<u8>,
 }
 
 impl Tun {
@@ -50,6 +54,7 @@ impl Tun {
             name: name.to_string(),
             mtu,
             offload,
+            scratch: Vec::new(),
         })
     }
 
@@ -111,22 +116,36 @@ impl Device for Tun {
     }
 
     fn send(&mut self, batch: &Batch) -> io::Result<()> {
-        // No GSO and a complete checksum: an all-zero header.
-        let hdr = [0u8; VNET_HDR_LEN];
-        for packet in batch.iter() {
-            let sent = if self.offload {
-                sys::write_packet2(self.fd.as_raw_fd(), &hdr, packet)
-            } else {
-                sys::write_packet(self.fd.as_raw_fd(), packet)
-            };
-            // A full interface queue (or an interface that is down) drops the packet.
-            match sent {
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EIO) => {}
-                Err(e) => return Err(e),
+        let fd = self.fd.as_raw_fd();
+        if !self.offload {
+            for packet in batch.iter() {
+                dropped_or(sys::write_packet(fd, packet))?;
             }
+            return Ok(());
+        }
+        let packets: Vec<&[u8]> = batch.iter().collect();
+        let mut i = 0;
+        while i < packets.len() {
+            let n = gso::run_length(&packets[i..]).max(1);
+            if n == 1 {
+                // No GSO and a complete checksum: an all-zero header.
+                dropped_or(sys::write_packet2(fd, &[0; VNET_HDR_LEN], packets[i]))?;
+            } else {
+                let hdr = gso::merge(&packets[i..i + n], &mut self.scratch);
+                dropped_or(sys::write_packet2(fd, &hdr, &self.scratch))?;
+            }
+            i += n;
         }
         Ok(())
+    }
+}
+
+/// A full interface queue (or an interface that is down) drops the packet, as on a wire.
+fn dropped_or(sent: io::Result<bool>) -> io::Result<()> {
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
