@@ -83,6 +83,14 @@ impl Stack {
         self.shared.lock().counters()
     }
 
+    /// Waits until every connection has finished closing (FIN exchange done; TIME-WAIT is
+    /// kept as a compact entry that needs no waiting), or `timeout` passes. Returns whether
+    /// the stack is idle. Call it before dropping the stack when closed streams should still
+    /// deliver their last bytes.
+    pub fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        self.shared.wait_idle(timeout)
+    }
+
     /// Connections the host holds, in any state (TIME-WAIT entries apart).
     pub fn connection_count(&self) -> usize {
         self.shared.lock().connection_count()

@@ -70,6 +70,9 @@ pub(crate) struct Inner {
     conns: HashMap<ConnId, ConnSlot>,
     listeners: HashMap<ListenerId, ListenSlot>,
     stopped: bool,
+    /// Callers of `wait_idle`, woken when the host holds no connection.
+    idle: Arc<Condvar>,
+    idle_waiters: usize,
 }
 
 /// What the driver and the sockets share.
@@ -108,6 +111,8 @@ impl Shared {
                 conns: HashMap::new(),
                 listeners: HashMap::new(),
                 stopped: false,
+                idle: Arc::default(),
+                idle_waiters: 0,
             }),
             kick: EventFd::new()?,
             kicked: AtomicBool::new(false),
@@ -144,9 +149,34 @@ impl Shared {
         self.kick.clear();
     }
 
+    /// Waits until the host holds no connection (every one closed, those in TIME-WAIT kept
+    /// as compact entries only) or `timeout` passes; returns whether it did.
+    pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut inner = self.lock();
+        inner.idle_waiters += 1;
+        let idle = loop {
+            if inner.host.connection_count() == 0 {
+                break true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || inner.stopped {
+                break false;
+            }
+            let cv = inner.idle.clone();
+            inner = cv
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        inner.idle_waiters -= 1;
+        idle
+    }
+
     pub(crate) fn stop(&self) {
         let mut inner = self.lock();
         inner.stopped = true;
+        inner.idle.notify_all();
         for c in inner.conns.values_mut() {
             c.wake();
         }
@@ -610,6 +640,9 @@ impl Inner {
 
     /// Turns the host's events into wakeups.
     pub(crate) fn dispatch_events(&mut self) {
+        if self.idle_waiters > 0 && self.host.connection_count() == 0 {
+            self.idle.notify_all();
+        }
         while let Some(ev) = self.host.poll_event() {
             match ev {
                 HostEvent::Accepted { listener, .. } => {

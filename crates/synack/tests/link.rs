@@ -487,3 +487,24 @@ fn incoming_yields_connections() {
         }
     });
 }
+
+#[test]
+fn wait_idle_lets_closed_streams_finish_before_the_stack_goes() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, (SERVER, 85)).unwrap();
+    let data = pattern(9, 2 * 1024 * 1024);
+    let mut stream = TcpStream::connect(&client, (SERVER, 85)).unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    thread::scope(|s| {
+        let reader = s.spawn(move || read_to_end(&mut accepted));
+        stream.write_all(&data).unwrap();
+        drop(stream);
+        // The client stack waits for its closed connection to deliver everything and
+        // finish the close; only then does it stop.
+        assert!(client.wait_idle(Duration::from_secs(60)));
+        assert_eq!(client.connection_count(), 0);
+        drop(client);
+        let got = reader.join().unwrap();
+        assert!(got == data, "the stream arrived changed");
+    });
+}
