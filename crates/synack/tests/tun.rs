@@ -15,7 +15,23 @@ fn setup(test: &str, mtu: usize) -> Option<(TunNetns, Stack)> {
     setup_with(test, mtu, false)
 }
 
+/// Whether namespaces can be made here; says why not (or fails, under
+/// `SYNACK_REQUIRE_NETNS=1`).
+fn available(test: &str) -> bool {
+    let Some(why) = synack::netns::unavailable() else {
+        return true;
+    };
+    if std::env::var("SYNACK_REQUIRE_NETNS").as_deref() == Ok("1") {
+        panic!("{test}: SYNACK_REQUIRE_NETNS=1 but no network namespace: {why}");
+    }
+    eprintln!("SKIPPED {test}: needs root and a network namespace: {why}");
+    false
+}
+
 fn setup_with(test: &str, mtu: usize, offload: bool) -> Option<(TunNetns, Stack)> {
+    if !available(test) {
+        return None;
+    }
     let (ns, tun) = match TunNetns::with_options(mtu, offload) {
         Ok(x) => x,
         Err(e) => {
@@ -245,4 +261,131 @@ fn refusals_both_ways() {
         .run(move || std::net::TcpStream::connect(target).unwrap_err().kind())
         .unwrap();
     assert_eq!(kind, ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn resets_timeouts_and_queued_data_with_the_kernel() {
+    if !available("resets_timeouts_and_queued_data_with_the_kernel") {
+        return;
+    }
+    // A stack whose SYN gives up quickly, for the silent address below.
+    let (ns, tun) = TunNetns::new(1500).unwrap();
+    let mut config = HostConfig {
+        local_addrs: vec![ns.synack.into()],
+        ..HostConfig::default()
+    };
+    config.tcp.syn_retries = 1;
+    config.tcp.rto_initial = std::time::Duration::from_millis(100);
+    let stack = Stack::new(tun, config).unwrap();
+    let kernel = ns.kernel;
+    let klistener = ns
+        .netns
+        .run(move || std::net::TcpListener::bind((kernel, 0)).unwrap())
+        .unwrap();
+    let port = klistener.local_addr().unwrap().port();
+
+    // synack aborts: the kernel's read fails with a reset.
+    let s = TcpStream::connect(&stack, (kernel, port)).unwrap();
+    let (mut k, _) = klistener.accept().unwrap();
+    s.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    drop(s);
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        k.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+
+    // synack drops a stream with megabytes still queued: the kernel reads every byte, then
+    // end of stream.
+    let data = pattern(30, 4 * 1024 * 1024);
+    let mut s = TcpStream::connect(&stack, (kernel, port)).unwrap();
+    let (k, _) = klistener.accept().unwrap();
+    let reader = thread::spawn(move || {
+        let mut got = Vec::new();
+        (&k).read_to_end(&mut got).unwrap();
+        got
+    });
+    s.write_all(&data).unwrap();
+    drop(s);
+    assert!(
+        reader.join().unwrap() == data,
+        "the kernel got a different stream"
+    );
+
+    // 100 connections to the kernel at once, each echoing its own data.
+    let echo = thread::spawn(move || {
+        thread::scope(|t| {
+            for _ in 0..100 {
+                let (c, _) = klistener.accept().unwrap();
+                t.spawn(move || echo_server(c));
+            }
+        });
+    });
+    thread::scope(|t| {
+        for i in 0..100u64 {
+            let stack = &stack;
+            t.spawn(move || {
+                let data = pattern(100 + i, 30_000 + 7 * i as usize);
+                let s = TcpStream::connect(stack, (kernel, port)).unwrap();
+                let echoed = echo_client(s.try_clone().unwrap(), &data);
+                assert!(echoed == data, "connection {i}: the echo differs");
+            });
+        }
+    });
+    echo.join().unwrap();
+
+    // An address on the kernel's subnet that nobody holds: the kernel does not forward, so
+    // the SYN and its one retry go unanswered.
+    let silent = SocketAddr::from((std::net::Ipv4Addr::from(u32::from(ns.kernel) + 76), 80));
+    let err = TcpStream::connect(&stack, silent).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+}
+
+#[test]
+fn tokio_sockets_with_the_kernel() {
+    if !available("tokio_sockets_with_the_kernel") {
+        return;
+    }
+    let (ns, tun) = TunNetns::with_options(1500, true).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let kernel = ns.kernel;
+    let target = SocketAddr::from((ns.synack, 7));
+    let data = pattern(40, 3 * 1024 * 1024);
+    let expected = data.clone();
+    rt.block_on(async move {
+        use tokio::io::AsyncWriteExt;
+        let config = HostConfig {
+            local_addrs: vec![ns.synack.into()],
+            ..HostConfig::default()
+        };
+        let stack = Stack::new_tokio(tun, config).unwrap();
+        let listener = synack::tokio::TcpListener::bind(&stack, target)
+            .await
+            .unwrap();
+        // The kernel connects, sends, half-closes and reads the echo, on its own thread.
+        let client = ns
+            .netns
+            .spawn(move || {
+                let s = std::net::TcpStream::connect(target).unwrap();
+                let echoed = echo_client(s.try_clone().unwrap(), &data);
+                s.shutdown(Shutdown::Write).unwrap();
+                echoed
+            })
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), kernel);
+        let (mut r, mut w) = stream.into_split();
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+        let echoed = tokio::task::spawn_blocking(move || client.join().unwrap().unwrap())
+            .await
+            .unwrap();
+        assert!(echoed == expected, "the kernel got a different echo");
+        drop(stack);
+        drop(ns);
+    });
 }
