@@ -1,6 +1,6 @@
 //! Network namespaces for tests, examples and tools: a namespace of our own with a TUN
-//! interface in it, the Linux kernel on one side (10.x.y.1/24) and synack on the other
-//! (10.x.y.2). Nothing is ever configured in the root namespace: the interface is created
+//! interface in it, the Linux kernel on one side (10.x.y.1/24 and fd00:5ac:x:y::1/64) and
+//! synack on the other (10.x.y.2, fd00:5ac:x:y::2). Nothing is ever configured in the root namespace: the interface is created
 //! from a thread that entered the new namespace, and every `ip` command names the namespace.
 //! The namespace is deleted when its [`Netns`] is dropped, on a panic too.
 //!
@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -38,6 +38,10 @@ pub struct TunNetns {
     pub kernel: Ipv4Addr,
     /// synack's address: give it to the stack.
     pub synack: Ipv4Addr,
+    /// The kernel's IPv6 address (a unique local one, /64 on the interface).
+    pub kernel6: Ipv6Addr,
+    /// synack's IPv6 address.
+    pub synack6: Ipv6Addr,
     pub mtu: usize,
 }
 
@@ -199,6 +203,14 @@ impl TunNetns {
         })??;
         let cidr = format!("{kernel}/24");
         netns.ip(&["addr", "add", &cidr, "dev", &ifname])?;
+        // RFC 4193 unique local addresses; `nodad` so the address is usable at once
+        // (duplicate address detection has nobody else to ask on a point-to-point TUN).
+        let prefix = [0xfd00, 0x5ac, u16::from(x), u16::from(y), 0, 0, 0];
+        let [a, b, c, d, e, f, g] = prefix;
+        let kernel6 = Ipv6Addr::new(a, b, c, d, e, f, g, 1);
+        let synack6 = Ipv6Addr::new(a, b, c, d, e, f, g, 2);
+        let cidr6 = format!("{kernel6}/64");
+        netns.ip(&["addr", "add", &cidr6, "dev", &ifname, "nodad"])?;
         netns.ip(&["link", "set", "dev", &ifname, "mtu", &mtu.to_string(), "up"])?;
         Ok((
             TunNetns {
@@ -206,6 +218,8 @@ impl TunNetns {
                 ifname,
                 kernel,
                 synack,
+                kernel6,
+                synack6,
                 mtu,
             },
             tun,

@@ -389,3 +389,43 @@ fn tokio_sockets_with_the_kernel() {
         drop(ns);
     });
 }
+
+#[test]
+fn ipv6_with_the_kernel_both_ways_with_offloads() {
+    if !available("ipv6_with_the_kernel_both_ways_with_offloads") {
+        return;
+    }
+    let (ns, tun) = TunNetns::with_options(1500, true).unwrap();
+    let config = HostConfig {
+        local_addrs: vec![ns.synack6.into()],
+        ..HostConfig::default()
+    };
+    let stack = Stack::new(tun, config).unwrap();
+    // synack serves, the kernel connects.
+    let listener = TcpListener::bind(&stack, (ns.synack6, 8080)).unwrap();
+    let target = SocketAddr::from((ns.synack6, 8080));
+    let data = pattern(50, 4 * 1024 * 1024);
+    let expected = data.clone();
+    let kernel = ns
+        .netns
+        .spawn(move || {
+            let s = std::net::TcpStream::connect(target).unwrap();
+            echo_client(s, &data)
+        })
+        .unwrap();
+    let (conn, peer) = listener.accept().unwrap();
+    assert_eq!(peer.ip(), ns.kernel6);
+    let server = thread::spawn(move || echo_server(conn));
+    assert!(kernel.join().unwrap().unwrap() == expected);
+    drop(server);
+    // synack connects, the kernel serves.
+    let kernel6 = ns.kernel6;
+    let klistener = ns
+        .netns
+        .run(move || std::net::TcpListener::bind((kernel6, 0)).unwrap())
+        .unwrap();
+    let port = klistener.local_addr().unwrap().port();
+    thread::spawn(move || echo_server(klistener.accept().unwrap().0));
+    let s = TcpStream::connect(&stack, (kernel6, port)).unwrap();
+    assert!(echo_client(s, &expected) == expected);
+}
