@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use synack_proto::host::HostConfig;
 
@@ -119,14 +120,8 @@ fn run(shared: Arc<Shared>, mut device: Box<dyn Device>) {
     let (mut rx, mut tx) = batches(&*device);
     let fds = [device.poll_fd(), shared.kick_fd().as_raw_fd()];
     loop {
-        let timeout = {
-            let inner = shared.lock();
-            if inner.is_stopped() {
-                return;
-            }
-            inner
-                .next_deadline()
-                .map(|t| t.saturating_duration_since(shared.now()))
+        let Some(timeout) = sleep_for(&shared, &*device) else {
+            return;
         };
         let polled = sys::poll_readable(&fds, timeout);
         shared.take_kick();
@@ -138,6 +133,27 @@ fn run(shared: Arc<Shared>, mut device: Box<dyn Device>) {
             return;
         }
     }
+}
+
+/// How long the driver may sleep: until the host's next timer or the device's next held-back
+/// packet (`None` inside: no limit). `None`: the stack has stopped.
+pub(crate) fn sleep_for(shared: &Shared, device: &dyn Device) -> Option<Option<Duration>> {
+    let host = {
+        let inner = shared.lock();
+        if inner.is_stopped() {
+            return None;
+        }
+        inner
+            .next_deadline()
+            .map(|t| t.saturating_duration_since(shared.now()))
+    };
+    let device = device
+        .next_due()
+        .map(|t| t.saturating_duration_since(std::time::Instant::now()));
+    Some(match (host, device) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
 }
 
 /// One round of work: packets in, timers, packets out, wakeups. Never blocks. Returns

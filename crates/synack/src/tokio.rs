@@ -22,7 +22,7 @@ use synack_proto::Info;
 use synack_proto::host::{ConnId, ListenerId};
 
 use crate::device::Device;
-use crate::driver::{Stack, batches, step};
+use crate::driver::{Stack, batches, sleep_for, step};
 use crate::stack::{Interest, Shared};
 
 /// The accept queue tokio's `TcpListener::bind` asks for (1024).
@@ -65,14 +65,8 @@ pub(crate) fn spawn_driver(shared: Arc<Shared>, device: Box<dyn Device>) -> io::
     ::tokio::spawn(async move {
         let (mut rx, mut tx) = batches(&*d.device);
         loop {
-            let deadline = {
-                let inner = d.shared.lock();
-                if inner.is_stopped() {
-                    return;
-                }
-                inner
-                    .next_deadline()
-                    .map(|t| t.saturating_duration_since(d.shared.now()))
+            let Some(deadline) = sleep_for(&d.shared, &*d.device) else {
+                return;
             };
             let timer = async {
                 match deadline {

@@ -508,3 +508,30 @@ fn wait_idle_lets_closed_streams_finish_before_the_stack_goes() {
         assert!(got == data, "the stream arrived changed");
     });
 }
+
+#[test]
+fn a_delayed_link_gives_the_round_trip_it_was_built_with() {
+    let link = LinkConfig {
+        delay: Duration::from_millis(15),
+        ..LinkConfig::default()
+    };
+    let (client, server) = pair_with(link, config(CLIENT), config(SERVER));
+    let listener = TcpListener::bind(&server, (SERVER, 7)).unwrap();
+    let data = pattern(11, 2 * 1024 * 1024);
+    thread::scope(|s| {
+        s.spawn(|| echo_one(&listener));
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(&client, (SERVER, 7)).unwrap();
+        // The handshake takes a round trip: SYN out, SYN-ACK back.
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        let writer = stream.try_clone().unwrap();
+        s.spawn(|| {
+            let mut w = writer;
+            w.write_all(&data).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        assert!(read_to_end(&mut stream) == data);
+        let srtt = stream.info().unwrap().srtt.unwrap();
+        assert!(srtt >= Duration::from_millis(30), "srtt {srtt:?}");
+    });
+}

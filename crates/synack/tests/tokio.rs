@@ -196,3 +196,38 @@ async fn errors_and_a_cancelled_connect() {
         ErrorKind::ConnectionReset
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_link_under_the_driver_task() {
+    let (a, b) = Link::pair(LinkConfig {
+        delay: Duration::from_millis(10),
+        ..LinkConfig::default()
+    })
+    .unwrap();
+    let client = Stack::new_tokio(a, config(CLIENT)).unwrap();
+    let server = Stack::new_tokio(b, config(SERVER)).unwrap();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 7))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        echo(s).await;
+    });
+    let data = pattern(4, 1024 * 1024);
+    let mut stream = TcpStream::connect(&client, (SERVER, 7)).await.unwrap();
+    let (mut r, mut w) = stream.split();
+    let (_, echoed) = tokio::join!(
+        async {
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+        },
+        async {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).await.unwrap();
+            out
+        }
+    );
+    assert!(echoed == data);
+    let srtt = stream.info().unwrap().srtt.unwrap();
+    assert!(srtt >= Duration::from_millis(20), "srtt {srtt:?}");
+}

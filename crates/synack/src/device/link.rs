@@ -1,13 +1,14 @@
 //! An in-process link: two devices joined back to back, so two stacks in one process talk over
 //! real code paths (drivers, sockets, wakeups) without root or a kernel interface. Each
-//! direction is a bounded queue; optional seeded loss lets tests watch retransmission work on
-//! the real clock.
+//! direction is a bounded queue with an optional one-way delay; optional seeded loss lets
+//! tests watch retransmission work on the real clock.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::{Batch, Capabilities, Device};
 use crate::sys::EventFd;
@@ -22,6 +23,8 @@ pub struct LinkConfig {
     pub loss: f64,
     /// Seed of the loss draws; each direction derives its own stream from it.
     pub seed: u64,
+    /// One-way propagation delay: a packet sent now is received this much later.
+    pub delay: Duration,
 }
 
 impl Default for LinkConfig {
@@ -31,6 +34,7 @@ impl Default for LinkConfig {
             queue_limit: 4096,
             loss: 0.0,
             seed: 0,
+            delay: Duration::ZERO,
         }
     }
 }
@@ -44,7 +48,8 @@ pub struct LinkStats {
 }
 
 struct Queue {
-    packets: Mutex<VecDeque<Vec<u8>>>,
+    /// Packets with the time they arrive, in that order (one delay for all keeps it sorted).
+    packets: Mutex<VecDeque<(Instant, Vec<u8>)>>,
     ready: EventFd,
     stats: LinkStats,
 }
@@ -122,18 +127,32 @@ impl Device for LinkEnd {
 
     fn recv(&mut self, batch: &mut Batch) -> io::Result<()> {
         self.rx.ready.clear();
+        let now = Instant::now();
         let mut q = self.rx.packets.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(buf) = batch.next_buf() {
-            let Some(p) = q.pop_front() else { break };
+            match q.front() {
+                Some((due, _)) if *due <= now => {}
+                _ => break,
+            }
+            let Some((_, p)) = q.pop_front() else { break };
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
             batch.commit(n);
         }
-        if !q.is_empty() {
-            // The batch filled first: stay readable for the rest.
+        if q.front().is_some_and(|(due, _)| *due <= now) {
+            // The batch filled first: stay readable for the rest. Packets not yet due are
+            // announced by `next_due` instead.
             self.rx.ready.signal();
         }
         Ok(())
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        if self.config.delay.is_zero() {
+            return None;
+        }
+        let q = self.rx.packets.lock().unwrap_or_else(|p| p.into_inner());
+        q.front().map(|(due, _)| *due)
     }
 
     fn send(&mut self, batch: &Batch) -> io::Result<()> {
@@ -153,6 +172,7 @@ impl Device for LinkEnd {
         if kept.is_empty() {
             return Ok(());
         }
+        let due = Instant::now() + self.config.delay;
         let mut q = self.tx.packets.lock().unwrap_or_else(|p| p.into_inner());
         let was_empty = q.is_empty();
         for p in kept {
@@ -160,9 +180,11 @@ impl Device for LinkEnd {
                 self.tx.stats.overflowed.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            q.push_back(p);
+            q.push_back((due, p));
         }
         drop(q);
+        // With a delay the receiver learns of the packets from `next_due`: wake it so it
+        // asks (it may be asleep without a deadline).
         if was_empty {
             self.tx.ready.signal();
         }

@@ -116,4 +116,10 @@ pub trait Device: Send + 'static {
     /// Sends every packet of `batch`. A packet the device has no room for is dropped, as a
     /// full interface queue drops it; TCP's retransmission recovers it.
     fn send(&mut self, batch: &Batch) -> io::Result<()>;
+
+    /// When a packet that is held back (a link's propagation delay) becomes due, so the
+    /// driver wakes for it though `poll_fd` stays quiet until then.
+    fn next_due(&self) -> Option<std::time::Instant> {
+        None
+    }
 }
