@@ -8,7 +8,8 @@ use synack_wire::TcpRepr;
 
 use super::recv::Receiver;
 use super::send::{Acked, Sender};
-use super::state::{Closed, State, SynReceived, SynSent, Synced, TimeWait};
+use super::state::{Closed, FinWait2, State, SynReceived, SynSent, Synced, TimeWait};
+use super::timer::Timer;
 use super::{Cause, Connection, Event, StateName};
 use crate::config::Config;
 use crate::error::Error;
@@ -232,7 +233,7 @@ impl Connection {
                 snd.rtt.reset_after_syn_timeout();
             }
             snd.retransmits = 0;
-            snd.rtx_deadline = None;
+            self.timers.stop(Timer::Retransmit);
             self.apply(n);
             self.ack_now = true;
             self.morph(Cause::RecvSynAck, move |s| match s {
@@ -445,7 +446,8 @@ impl Connection {
                 snd.rtt.reset_after_syn_timeout();
             }
             snd.retransmits = 0;
-            snd.rtx_deadline = (snd.una != snd.max).then(|| now + snd.rtt.rto());
+            let rto = (snd.una != snd.max).then(|| now + snd.rtt.rto());
+            self.timers.put(Timer::Retransmit, rto);
             // SND.WND = SEG.WND (now scaled), SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK.
             snd.wnd = u32::from(seg.window) << snd.wscale;
             snd.max_wnd = snd.max_wnd.max(snd.wnd);
@@ -496,7 +498,8 @@ impl Connection {
             snd.autotune(send_buffer_limit);
             // RFC 6298 §5.2–§5.3: stop the timer when everything is acknowledged, otherwise
             // restart it (a lone probe byte is the persist timer's business).
-            snd.rtx_deadline = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
+            let rto = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
+            self.timers.put(Timer::Retransmit, rto);
         } else if ack == snd.una
             && seg.payload.is_empty()
             && !seg.flags.fin()
@@ -516,7 +519,7 @@ impl Connection {
             snd.wl1 = seq;
             snd.wl2 = ack;
         }
-        snd.update_persist_timer(now);
+        snd.update_persist_timer(now, &mut self.timers);
         let fin_acked = snd.fin_acked();
         if acked.data > 0 {
             snd.write_blocked = false;
@@ -525,11 +528,9 @@ impl Connection {
 
         match name {
             StateName::FinWait1 if fin_acked => {
-                if self.orphaned {
-                    self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
-                }
+                let give_up_at = self.orphaned.then(|| now + self.config.fin_wait2_timeout);
                 self.morph(Cause::RecvAck, |s| match s {
-                    State::FinWait1(x) => State::FinWait2(x),
+                    State::FinWait1(synced) => State::FinWait2(FinWait2 { synced, give_up_at }),
                     other => other,
                 });
                 true
@@ -573,11 +574,13 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant, cause: Cause) {
         let expires = now + self.config.msl * 2;
         self.morph(cause, |s| match s {
-            State::Closing(x) | State::FinWait2(x) => State::TimeWait(TimeWait {
-                snd_nxt: x.snd.nxt.max(x.snd.max),
-                rcv: x.rcv,
-                expires,
-            }),
+            State::Closing(x) | State::FinWait2(FinWait2 { synced: x, .. }) => {
+                State::TimeWait(TimeWait {
+                    snd_nxt: x.snd.nxt.max(x.snd.max),
+                    rcv: x.rcv,
+                    expires,
+                })
+            }
             other => other,
         });
     }
@@ -682,8 +685,8 @@ impl Connection {
             usize::from(self.config.mss).saturating_sub(if self.timestamps { 12 } else { 0 });
         if self.unacked_bytes >= 2 * full.max(1) {
             self.ack_now = true;
-        } else if self.delack_deadline.is_none() {
-            self.delack_deadline = Some(now + delay);
+        } else if !self.timers.is_armed(Timer::DelayedAck) {
+            self.timers.set(Timer::DelayedAck, now + delay);
         }
     }
 }

@@ -12,6 +12,7 @@ mod recv;
 mod rtt;
 mod send;
 mod state;
+mod timer;
 mod transitions;
 mod tuning;
 
@@ -26,6 +27,7 @@ pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
 use self::send::Sender;
 use self::state::{Closed, Listen, State, SynSent, Synced};
+use self::timer::{Timer, TimerTable};
 use crate::config::Config;
 use crate::error::Error;
 use crate::seq::SeqNum;
@@ -136,10 +138,11 @@ pub struct Connection {
     /// Added to our millisecond clock to make TSval (RFC 7323 §5.4 recommends a per-connection
     /// random offset; ours comes from the caller-chosen ISS).
     ts_offset: u32,
-    fin_wait2_deadline: Option<Instant>,
-    /// Delayed ACK: when the owed ACK must go at the latest, bytes received since the last
-    /// ACK, and how many more segments are acknowledged at once (quick-ACK).
-    delack_deadline: Option<Instant>,
+    /// Deadlines of the retransmission, persist and delayed-ACK timers (the others live where
+    /// `deadline` says).
+    timers: TimerTable,
+    /// Delayed ACK: bytes received since the last ACK, and how many more segments are
+    /// acknowledged at once (quick-ACK).
     unacked_bytes: usize,
     quickacks_left: u32,
     /// RFC 5961 §7 rate limit: start of the current one-second window and ACKs sent in it.
@@ -181,8 +184,7 @@ impl Connection {
             timestamps: false,
             sack: false,
             ts_offset: ts_offset(iss),
-            fin_wait2_deadline: None,
-            delack_deadline: None,
+            timers: TimerTable::default(),
             unacked_bytes: 0,
             quickacks_left: config.quickack_segments,
             challenge_window: Instant::ZERO,
@@ -412,7 +414,10 @@ impl Connection {
                 Ok(())
             }
             StateName::FinWait2 => {
-                self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
+                let give_up_at = now + self.config.fin_wait2_timeout;
+                if let State::FinWait2(s) = &mut self.state {
+                    s.give_up_at = Some(give_up_at);
+                }
                 Ok(())
             }
             _ => self.shutdown_write(),
@@ -448,39 +453,43 @@ impl Connection {
         });
     }
 
-    /// The earliest time at which `handle_timeout` has work to do.
+    /// The earliest time at which `handle_timeout` has work to do: the earliest deadline of
+    /// any timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                earliest = Some(earliest.map_or(t, |e| e.min(t)));
-            }
-        };
-        if let Some(snd) = self.state.sender() {
-            consider(snd.rtx_deadline);
-            consider(snd.persist_deadline);
+        Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min()
+    }
+
+    /// When `timer` expires, wherever its deadline lives; `None` when it is not running.
+    fn deadline(&self, timer: Timer) -> Option<Instant> {
+        match timer {
+            // A sender's timers stop with it (see `morph`); delayed ACK runs in any state.
+            Timer::Retransmit | Timer::Persist | Timer::DelayedAck => self.timers.get(timer),
+            Timer::Keepalive => self.keepalive_deadline(),
+            Timer::UserTimeout => self.user_timeout_deadline(),
+            Timer::FinWait2 => match &self.state {
+                State::FinWait2(s) => s.give_up_at,
+                _ => None,
+            },
+            Timer::TimeWait => match &self.state {
+                State::TimeWait(tw) => Some(tw.expires),
+                _ => None,
+            },
         }
-        if let State::TimeWait(tw) = &self.state {
-            consider(Some(tw.expires));
-        }
-        consider(self.delack_deadline);
-        if self.state.name() == StateName::FinWait2 {
-            consider(self.fin_wait2_deadline);
-        }
-        consider(self.keepalive_deadline());
-        consider(self.user_timeout_deadline());
-        earliest
+    }
+
+    fn is_due(&self, timer: Timer, now: Instant) -> bool {
+        self.deadline(timer).is_some_and(|d| d <= now)
     }
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock = self.clock.max(now);
-        if self.delack_deadline.is_some_and(|d| d <= now) {
-            self.delack_deadline = None;
+        if self.timers.is_due(Timer::DelayedAck, now) {
+            self.timers.stop(Timer::DelayedAck);
             self.ack_now = true;
         }
-        if let State::TimeWait(tw) = &self.state {
-            if tw.expires <= now {
+        if let State::TimeWait(_) = &self.state {
+            if self.is_due(Timer::TimeWait, now) {
                 self.morph(Cause::TimeWaitExpired, |s| match s {
                     State::TimeWait(tw) => State::Closed(Closed {
                         error: None,
@@ -491,17 +500,15 @@ impl Connection {
             }
             return;
         }
-        if self.state.name() == StateName::FinWait2
-            && self.fin_wait2_deadline.is_some_and(|d| d <= now)
-        {
+        if self.is_due(Timer::FinWait2, now) {
             self.fail(Cause::FinWait2Timeout, Error::TimedOut);
             return;
         }
-        if self.user_timeout_deadline().is_some_and(|d| d <= now) {
+        if self.is_due(Timer::UserTimeout, now) {
             self.fail(Cause::RetransmitTimeout, Error::TimedOut);
             return;
         }
-        if self.keepalive_deadline().is_some_and(|d| d <= now) {
+        if self.is_due(Timer::Keepalive, now) {
             let count = self.config.keepalive.map_or(0, |k| k.count);
             if self.keepalive_probes >= count {
                 self.fail(Cause::KeepaliveTimeout, Error::TimedOut);
@@ -513,9 +520,9 @@ impl Connection {
         let Some(snd) = self.state.sender_mut() else {
             return;
         };
-        if snd.rtx_deadline.is_some_and(|d| d <= now) {
+        if self.timers.is_due(Timer::Retransmit, now) {
             self.on_retransmit_timeout(now);
-        } else if snd.persist_deadline.is_some_and(|d| d <= now) {
+        } else if self.timers.is_due(Timer::Persist, now) {
             // RFC 9293 §3.8.6.1: probe the zero window with one byte, backing off like the
             // retransmission timer. A peer that keeps answering keeps the connection alive
             // (RFC 1122 §4.2.2.17); one that stops answering is given up like a dead one.
@@ -523,7 +530,7 @@ impl Connection {
                 self.fail(Cause::RetransmitTimeout, Error::TimedOut);
                 return;
             }
-            snd.on_persist_timeout(now);
+            snd.on_persist_timeout(now, &mut self.timers);
         }
     }
 
@@ -591,8 +598,8 @@ impl Connection {
         if !snd.syn_acked() {
             snd.syn_retransmitted = true;
         }
-        if !snd.probe_shrunk_window(now) {
-            snd.rtx_deadline = Some(now + snd.rtt.rto());
+        if !snd.probe_shrunk_window(now, &mut self.timers) {
+            self.timers.set(Timer::Retransmit, now + snd.rtt.rto());
         }
     }
 
@@ -663,6 +670,11 @@ impl Connection {
         }
         let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
         self.state = f(old);
+        if self.state.sender().is_none() {
+            // The send side's timers end with it.
+            self.timers.stop(Timer::Retransmit);
+            self.timers.stop(Timer::Persist);
+        }
         let to = self.state.name();
         if from == to {
             return;

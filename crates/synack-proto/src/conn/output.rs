@@ -7,6 +7,7 @@
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::state::State;
+use super::timer::Timer;
 use super::{Connection, StateName};
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -113,9 +114,9 @@ impl Connection {
         let (snd, rcv) = match &mut self.state {
             State::SynSent(s) => (&mut s.snd, None),
             State::SynReceived(s) => (&mut s.snd, Some(&mut s.rcv)),
+            State::FinWait2(s) => (&mut s.synced.snd, Some(&mut s.synced.rcv)),
             State::Established(s)
             | State::FinWait1(s)
-            | State::FinWait2(s)
             | State::CloseWait(s)
             | State::Closing(s)
             | State::LastAck(s) => (&mut s.snd, Some(&mut s.rcv)),
@@ -204,7 +205,7 @@ impl Connection {
 
         let seq_len = len as u32 + u32::from(flags.syn()) + u32::from(flags.fin());
         if seq_len == 0 && name.is_synchronized() {
-            snd.update_persist_timer(now);
+            snd.update_persist_timer(now, &mut self.timers);
         }
         if seq_len == 0 && self.keepalive_due {
             // A keepalive probe: <SEQ=SND.UNA-1><ACK=RCV.NXT>, no data. The peer finds it old
@@ -253,9 +254,9 @@ impl Connection {
                 // The persist timer, not the retransmission timer, looks after probes.
                 snd.probe_due = false;
                 snd.probing = true;
-            } else if snd.rtx_deadline.is_none() {
+            } else if !self.timers.is_armed(Timer::Retransmit) {
                 // RFC 6298 §5.1: start the timer when sending something that needs an ACK.
-                snd.rtx_deadline = Some(now + snd.rtt.rto());
+                self.timers.set(Timer::Retransmit, now + snd.rtt.rto());
             }
         }
 
@@ -290,7 +291,7 @@ impl Connection {
         if flags.ack() {
             // Whatever ACK was owed, this segment carries it.
             self.ack_now = false;
-            self.delack_deadline = None;
+            self.timers.stop(Timer::DelayedAck);
             self.unacked_bytes = 0;
         }
         if !flags.ack() {

@@ -8,6 +8,7 @@
 use alloc::collections::VecDeque;
 
 use super::rtt::RttEstimator;
+use super::timer::{Timer, TimerTable};
 use super::tuning::send_buffer_wanted;
 use crate::config::Config;
 use crate::seq::SeqNum;
@@ -48,10 +49,6 @@ pub(crate) struct Sender {
     pub retransmit_head: bool,
     /// Consecutive retransmission timeouts without progress.
     pub retransmits: u32,
-    /// When the retransmission timer fires (RFC 6298 §5).
-    pub rtx_deadline: Option<Instant>,
-    /// When the next zero-window probe is due (RFC 9293 §3.8.6.1).
-    pub persist_deadline: Option<Instant>,
     /// Send one byte beyond a zero window at the next opportunity.
     pub probe_due: bool,
     /// A zero-window probe is outstanding: its byte is not timed by the retransmission timer.
@@ -110,8 +107,6 @@ impl Sender {
             recover: None,
             retransmit_head: false,
             retransmits: 0,
-            rtx_deadline: None,
-            persist_deadline: None,
             probe_due: false,
             probing: false,
             probes_unanswered: 0,
@@ -267,15 +262,15 @@ impl Sender {
 
     /// RFC 9293 §3.8.6.1: with data waiting, nothing in flight and a zero window, only a probe
     /// can learn that the window reopened, so keep the persist timer running.
-    pub fn update_persist_timer(&mut self, now: Instant) {
+    pub fn update_persist_timer(&mut self, now: Instant, timers: &mut TimerTable) {
         let nothing_else_in_flight = self.una == self.max || self.probing;
         let stalled = self.wnd == 0 && nothing_else_in_flight && self.has_data_beyond_una();
         if stalled {
-            if self.persist_deadline.is_none() {
-                self.persist_deadline = Some(now + self.rtt.rto());
+            if !timers.is_armed(Timer::Persist) {
+                timers.set(Timer::Persist, now + self.rtt.rto());
             }
         } else {
-            self.persist_deadline = None;
+            timers.stop(Timer::Persist);
             self.probe_due = false;
             if self.probing {
                 // The window opened: resend from SND.UNA whatever the probe did not deliver.
@@ -292,26 +287,26 @@ impl Sender {
     /// the standard way (RFC 9293 §3.8.6.1), and that data beyond the edge not time the
     /// connection out: the persist timer takes over, and the answers to its probes keep the
     /// connection alive. Returns whether it did.
-    pub fn probe_shrunk_window(&mut self, now: Instant) -> bool {
+    pub fn probe_shrunk_window(&mut self, now: Instant, timers: &mut TimerTable) -> bool {
         if self.wnd != 0 || !self.syn_acked() || !self.data_end().gt(self.una) {
             return false;
         }
-        self.rtx_deadline = None;
+        timers.stop(Timer::Retransmit);
         self.probe_due = true;
         self.probes_unanswered += 1;
-        self.persist_deadline = Some(now + self.rtt.rto());
+        timers.set(Timer::Persist, now + self.rtt.rto());
         true
     }
 
     /// The persist timer fired: rewind to the probe byte and send it at the next chance.
-    pub fn on_persist_timeout(&mut self, now: Instant) {
+    pub fn on_persist_timeout(&mut self, now: Instant, timers: &mut TimerTable) {
         self.probe_due = true;
         self.probes_unanswered += 1;
         if self.probing {
             self.nxt = self.una;
         }
         self.rtt.back_off();
-        self.persist_deadline = Some(now + self.rtt.rto());
+        timers.set(Timer::Persist, now + self.rtt.rto());
     }
 
     fn has_data_beyond_una(&self) -> bool {
