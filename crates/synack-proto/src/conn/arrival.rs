@@ -12,6 +12,7 @@ use super::state::{Closed, FinWait2, State, SynReceived, SynSent, Synced, TimeWa
 use super::timer::Timer;
 use super::{Cause, Connection, Event, StateName};
 use crate::config::Config;
+use crate::congestion::AckSummary;
 use crate::error::Error;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -96,7 +97,7 @@ fn negotiate(
         .min(u32::from(config.mss))
         .saturating_sub(overhead)
         .max(16);
-    snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
+    snd.cc.on_handshake(config.initial_window, snd.mss);
     // The SYN's window is never scaled (RFC 7323 §2.2).
     snd.wnd = u32::from(seg.window);
     snd.max_wnd = snd.wnd;
@@ -493,8 +494,13 @@ impl Connection {
         if ack.gt(snd.una) {
             acked = snd.advance_una(ack);
             snd.retransmits = 0;
-            take_rtt_sample(snd, timestamps, ts_offset, now, seg);
-            on_new_ack(snd, acked.data);
+            let rtt = take_rtt_sample(snd, timestamps, ts_offset, now, seg);
+            snd.cc.on_ack(&AckSummary {
+                now,
+                acked: acked.data,
+                flight: snd.flight(),
+                rtt,
+            });
             snd.autotune(send_buffer_limit);
             // RFC 6298 §5.2–§5.3: stop the timer when everything is acknowledged, otherwise
             // restart it (a lone probe byte is the persist timer's business).
@@ -509,7 +515,8 @@ impl Connection {
             && !snd.probing
         {
             // RFC 5681 §2's duplicate ACK; the answer to a zero-window probe is not one.
-            on_duplicate_ack(snd);
+            let flight = snd.flight();
+            snd.cc.on_duplicate_ack(&flight);
         }
         // Window update (RFC 9293 §3.10.7.4, ESTABLISHED, fifth check): only from a segment
         // newer than the one that last set it.
@@ -692,76 +699,35 @@ impl Connection {
 }
 
 /// An RTT sample from the echoed timestamp (RFC 7323 §4) or from the one timed segment
-/// (RFC 6298 §3, Karn's algorithm: the probe is cleared on any retransmission).
+/// (RFC 6298 §3, Karn's algorithm: the probe is cleared on any retransmission), fed to the
+/// estimator and returned.
 fn take_rtt_sample(
     snd: &mut Sender,
     timestamps: bool,
     ts_offset: u32,
     now: Instant,
     seg: &TcpRepr<'_>,
-) {
+) -> Option<Duration> {
     if timestamps {
         if let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) {
             let now_ts = super::ts_clock_with(ts_offset, now);
             let ms = now_ts.wrapping_sub(ts.tsecr);
             // A TSecr from the future or from long ago is not a measurement.
             if ms < 1 << 30 {
-                snd.rtt.sample(Duration::from_millis(u64::from(ms.max(1))));
+                let r = Duration::from_millis(u64::from(ms.max(1)));
+                snd.rtt.sample(r);
+                return Some(r);
             }
-            return;
+            return None;
         }
     }
     if let Some((end, sent)) = snd.rtt_probe {
         if snd.una.ge(end) {
-            snd.rtt.sample(now.saturating_duration_since(sent));
+            let r = now.saturating_duration_since(sent);
+            snd.rtt.sample(r);
             snd.rtt_probe = None;
+            return Some(r);
         }
     }
-}
-
-/// Congestion window growth on an ACK of new data: slow start and congestion avoidance
-/// (RFC 5681 §3.1), and NewReno's partial and full ACKs during fast recovery (RFC 6582 §3.2).
-fn on_new_ack(snd: &mut Sender, acked: u32) {
-    match snd.recover {
-        Some(recover) if snd.una.ge(recover) => {
-            // Full ACK: leave fast recovery with cwnd deflated to ssthresh (RFC 6582 §3.2
-            // step 3, option 1).
-            snd.cwnd = snd
-                .ssthresh
-                .min(snd.in_flight().max(snd.mss) + snd.mss)
-                .max(snd.mss);
-            snd.recover = None;
-            snd.dup_acks = 0;
-        }
-        Some(_) => {
-            // Partial ACK: the next hole is lost too; resend it and deflate by what was acked.
-            snd.retransmit_head = true;
-            snd.cwnd = snd.cwnd.saturating_sub(acked).saturating_add(snd.mss);
-        }
-        None => {
-            snd.dup_acks = 0;
-            if snd.cwnd < snd.ssthresh {
-                snd.cwnd = snd.cwnd.saturating_add(acked.min(snd.mss));
-            } else {
-                let inc =
-                    (u64::from(snd.mss) * u64::from(snd.mss) / u64::from(snd.cwnd.max(1))).max(1);
-                snd.cwnd = snd.cwnd.saturating_add(inc as u32);
-            }
-        }
-    }
-}
-
-/// RFC 5681 §3.2: the third duplicate ACK triggers fast retransmit and recovery; later ones
-/// inflate the window by one segment each.
-fn on_duplicate_ack(snd: &mut Sender) {
-    snd.dup_acks += 1;
-    if snd.recover.is_some() {
-        snd.cwnd = snd.cwnd.saturating_add(snd.mss);
-    } else if snd.dup_acks == 3 {
-        snd.ssthresh = (snd.in_flight() / 2).max(2 * snd.mss);
-        snd.recover = Some(snd.max);
-        snd.cwnd = snd.ssthresh + 3 * snd.mss;
-        snd.retransmit_head = true;
-        snd.fast_retransmits += 1;
-    }
+    None
 }

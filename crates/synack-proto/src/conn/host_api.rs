@@ -73,7 +73,7 @@ impl Connection {
             .min(u32::from(config.mss))
             .saturating_sub(overhead)
             .max(16);
-        snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
+        snd.cc.on_handshake(config.initial_window, snd.mss);
         // RFC 7323 §2.3: a shift above 14 is treated as 14. The ACK is no SYN, so its window
         // is already scaled.
         snd.wscale = window_scale.map_or(0, |w| w.min(14));
@@ -201,7 +201,7 @@ impl Connection {
         snd.mss = fits;
         if snd.syn_acked() && snd.una != snd.max {
             snd.nxt = snd.una;
-            snd.retransmit_head = false;
+            snd.cc.on_rewind();
             // Karn: nothing resent may be timed.
             snd.rtt_probe = None;
         }

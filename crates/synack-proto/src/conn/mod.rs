@@ -586,13 +586,8 @@ impl Connection {
         snd.retransmits += 1;
         snd.rto_expirations += 1;
         snd.rtt.back_off();
-        // RFC 5681 §3.1 equation (4), then a loss window of one segment.
-        let flight = snd.in_flight();
-        snd.ssthresh = (flight / 2).max(2 * snd.mss);
-        snd.cwnd = snd.mss;
-        snd.dup_acks = 0;
-        snd.recover = None;
-        snd.retransmit_head = false;
+        let flight = snd.flight();
+        snd.cc.on_retransmit_timeout(&flight);
         snd.nxt = snd.una;
         snd.rtt_probe = None;
         if !snd.syn_acked() {
@@ -727,8 +722,8 @@ impl Connection {
             srtt: snd.and_then(|s| s.rtt.srtt()),
             rttvar: snd.map_or(Duration::ZERO, |s| s.rtt.rttvar()),
             rto: snd.map_or(self.config.rto_initial, |s| s.rtt.rto()),
-            cwnd: snd.map_or(0, |s| s.cwnd),
-            ssthresh: snd.map_or(u32::MAX, |s| s.ssthresh),
+            cwnd: snd.map_or(0, |s| s.cc.window()),
+            ssthresh: snd.map_or(u32::MAX, |s| s.cc.ssthresh()),
             snd_mss: snd.map_or(0, |s| s.mss),
             snd_wscale: snd.map_or(0, |s| s.wscale),
             rcv_wscale: rcv.map_or(0, |r| r.wscale),
@@ -737,7 +732,7 @@ impl Connection {
             bytes_acked: snd.map_or(0, |s| s.bytes_acked),
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
-            fast_retransmits: snd.map_or(0, |s| s.fast_retransmits),
+            fast_retransmits: snd.map_or(0, |s| s.cc.fast_retransmits()),
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),

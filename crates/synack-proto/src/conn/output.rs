@@ -9,6 +9,7 @@ use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use super::state::State;
 use super::timer::Timer;
 use super::{Connection, StateName};
+use crate::congestion::Transmit;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -132,9 +133,13 @@ impl Connection {
             _ => 0,
         };
 
-        // A fast retransmission resends the head; otherwise send what lies at SND.NXT.
-        let head = snd.retransmit_head;
-        let seq = if head { snd.una } else { snd.nxt };
+        // Congestion control decides between a retransmission (which ignores the window) and
+        // what lies at SND.NXT.
+        let transmit = snd.cc.next_transmit(snd.una);
+        let (head, seq) = match transmit {
+            Transmit::Retransmit(seq) => (true, seq),
+            Transmit::Next => (false, snd.nxt),
+        };
         let mut flags = TcpFlags::NONE;
         let mut options = TcpOptions::default();
         let mut len = 0usize;
@@ -165,6 +170,9 @@ impl Connection {
             // (RFC 9293 §3.8.6, RFC 5681 §3.1). A fast retransmission ignores the congestion
             // window (RFC 5681 §3.2 step 4 sends it regardless).
             let available = snd.data_end().since(seq) as usize;
+            if !head && available > 0 && snd.una == snd.max {
+                snd.cc.on_send_after_quiet(now, snd.rtt.rto());
+            }
             let window_limit = if head {
                 u32::MAX
             } else {
@@ -173,7 +181,7 @@ impl Connection {
                 } else {
                     snd.wnd
                 };
-                (snd.una + wnd.min(snd.cwnd)).since(seq)
+                (snd.una + wnd.min(snd.cc.window())).since(seq)
             };
             len = available
                 .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
@@ -240,9 +248,8 @@ impl Connection {
             } else if snd.rtt_probe.is_none() && !timestamps && !is_probe {
                 snd.rtt_probe = Some((end, now));
             }
-            if head {
-                snd.retransmit_head = false;
-            } else {
+            snd.cc.on_transmitted(now, transmit);
+            if !head {
                 snd.nxt = end;
             }
             snd.max = snd.max.max(end);

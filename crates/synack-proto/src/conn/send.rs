@@ -11,6 +11,7 @@ use super::rtt::RttEstimator;
 use super::timer::{Timer, TimerTable};
 use super::tuning::send_buffer_wanted;
 use crate::config::Config;
+use crate::congestion::{Congestion, Flight};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -38,15 +39,9 @@ pub(crate) struct Sender {
     pub mss: u32,
     /// Sequence number of our FIN once the user has closed the send side.
     pub fin_seq: Option<SeqNum>,
-    /// Congestion window and slow-start threshold in bytes (RFC 5681 §3.1).
-    pub cwnd: u32,
-    pub ssthresh: u32,
-    /// Duplicate ACKs seen in a row (RFC 5681 §3.2).
-    pub dup_acks: u32,
-    /// SND.MAX when fast recovery started: the `recover` variable of RFC 6582.
-    pub recover: Option<SeqNum>,
-    /// Retransmit the segment at SND.UNA at the next opportunity (fast retransmit).
-    pub retransmit_head: bool,
+    /// Congestion control and loss recovery: the congestion window, the slow-start threshold
+    /// and what to resend are its business alone.
+    pub cc: Congestion,
     /// Consecutive retransmission timeouts without progress.
     pub retransmits: u32,
     /// Send one byte beyond a zero window at the next opportunity.
@@ -71,7 +66,6 @@ pub(crate) struct Sender {
     /// Counters for `info()`.
     pub bytes_acked: u64,
     pub segs_retransmitted: u64,
-    pub fast_retransmits: u64,
     pub rto_expirations: u64,
 }
 
@@ -99,13 +93,7 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
-            // The initial window in segments (RFC 6928, RFC 5681 §3.1); a count whose bytes
-            // pass 2^32 is a configuration mistake, held at the largest window, not a panic.
-            cwnd: config.initial_window.max(1).saturating_mul(mss),
-            ssthresh: u32::MAX,
-            dup_acks: 0,
-            recover: None,
-            retransmit_head: false,
+            cc: Congestion::new(config, mss),
             retransmits: 0,
             probe_due: false,
             probing: false,
@@ -123,7 +111,6 @@ impl Sender {
             write_blocked: false,
             bytes_acked: 0,
             segs_retransmitted: 0,
-            fast_retransmits: 0,
             rto_expirations: 0,
         }
     }
@@ -173,7 +160,7 @@ impl Sender {
     /// Send-buffer auto-tuning: after the congestion window grew, make room for twice what
     /// may be in flight, up to `limit`. The buffer never shrinks.
     pub fn autotune(&mut self, limit: usize) {
-        let wanted = send_buffer_wanted(self.cwnd, self.max_wnd).min(limit);
+        let wanted = send_buffer_wanted(self.cc.window(), self.max_wnd).min(limit);
         self.capacity = self.capacity.max(wanted);
     }
 
@@ -214,6 +201,16 @@ impl Sender {
     /// Sequence space sent and not yet acknowledged (SYN and FIN count one each).
     pub fn in_flight(&self) -> u32 {
         self.nxt.max(self.max).since(self.una)
+    }
+
+    /// The flight as the congestion controller sees it.
+    pub fn flight(&self) -> Flight {
+        Flight {
+            una: self.una,
+            max: self.max,
+            in_flight: self.in_flight(),
+            mss: self.mss,
+        }
     }
 
     /// Copies the bytes starting at `seq` into `out`, returning how many were copied.
