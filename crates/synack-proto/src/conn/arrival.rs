@@ -6,12 +6,12 @@ use core::time::Duration;
 
 use synack_wire::TcpRepr;
 
+use super::negotiate::Negotiated;
 use super::recv::Receiver;
 use super::send::{Acked, Sender};
 use super::state::{Closed, FinWait2, State, SynReceived, SynSent, Synced, TimeWait};
 use super::timer::Timer;
 use super::{Cause, Connection, Event, StateName};
-use crate::config::Config;
 use crate::congestion::AckSummary;
 use crate::error::Error;
 use crate::seq::SeqNum;
@@ -19,10 +19,6 @@ use crate::time::Instant;
 
 /// RFC 7323 §5.5: a TS.Recent older than 24 days may be stale, so PAWS must not use it.
 const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 60 * 60);
-
-/// RFC 9293 §3.7.1: the MSS to assume when the peer's SYN carries no MSS option (RFC 1122
-/// §4.2.2.6's 536 for IPv4; the host lowers it further for IPv6 paths if needed).
-const DEFAULT_PEER_MSS: u32 = 536;
 
 /// Least time between two ACKs answering out-of-window bare ACKs (Linux's default).
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
@@ -59,57 +55,6 @@ fn acceptable(rcv_nxt: SeqNum, rcv_wnd: u32, seq: SeqNum, len: u32) -> bool {
     }
 }
 
-/// What the handshake settled, from the peer's SYN or SYN-ACK and our configuration.
-struct Negotiated {
-    window_scaling: bool,
-    sack: bool,
-    timestamps: bool,
-}
-
-/// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018
-/// §2): each one is in force only when both sides offered it.
-fn negotiate(
-    config: &Config,
-    now: Instant,
-    seg: &TcpRepr<'_>,
-    snd: &mut Sender,
-    rcv: &mut Receiver,
-) -> Negotiated {
-    let o = &seg.options;
-    let window_scaling = config.window_scaling && o.window_scale.is_some();
-    if window_scaling {
-        // RFC 7323 §2.3: a shift above 14 is treated as 14.
-        snd.wscale = o.window_scale.unwrap_or(0).min(14);
-        rcv.wscale = config.rcv_wscale();
-    }
-    let timestamps = config.timestamps && o.timestamps.is_some();
-    if let (true, Some(ts)) = (timestamps, o.timestamps) {
-        rcv.ts_recent = Some((ts.tsval, now));
-    }
-    let peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, u32::from);
-    // RFC 9293 §3.7.1: the MSS counts no options, so carve out what timestamps take (12 bytes
-    // with their padding) from every segment.
-    let overhead = if timestamps { 12 } else { 0 };
-    rcv.mss = usize::from(config.mss)
-        .saturating_sub(overhead as usize)
-        .max(1);
-    snd.mss = peer_mss
-        .min(u32::from(config.mss))
-        .saturating_sub(overhead)
-        .max(16);
-    snd.cc.on_handshake(config.initial_window, snd.mss);
-    // The SYN's window is never scaled (RFC 7323 §2.2).
-    snd.wnd = u32::from(seg.window);
-    snd.max_wnd = snd.wnd;
-    snd.wl1 = SeqNum(seg.seq);
-    snd.wl2 = SeqNum(seg.ack);
-    Negotiated {
-        window_scaling,
-        sack: config.sack && o.sack_permitted,
-        timestamps,
-    }
-}
-
 impl Connection {
     /// Feeds one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
@@ -133,12 +78,6 @@ impl Connection {
             self.soft_error = None;
         }
         self.track_progress(now, progressed);
-    }
-
-    fn apply(&mut self, n: Negotiated) {
-        self.window_scaling = n.window_scaling;
-        self.sack = n.sack;
-        self.timestamps = n.timestamps;
     }
 
     /// RFC 9293 §3.10.7.1: no TCB; answer anything but a reset with a reset.
@@ -167,7 +106,8 @@ impl Connection {
         };
         let mut snd = Sender::new(listen.iss, &self.config);
         let mut rcv = Receiver::new(seg.seq, &self.config, 0);
-        let n = negotiate(&self.config, now, seg, &mut snd, &mut rcv);
+        let n = Negotiated::from_syn(&self.config, seg);
+        n.settle(&self.config, now, seg, &mut snd, &mut rcv);
         snd.wl2 = snd.iss;
         self.apply(n);
         self.remote_port = seg.src_port;
@@ -226,7 +166,8 @@ impl Connection {
         // Our SYN offered this window (unscaled, RFC 7323 §2.2): data riding on the SYN-ACK
         // may fill it.
         rcv.set_offered_edge(rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config)));
-        let n = negotiate(&self.config, now, seg, snd, &mut rcv);
+        let n = Negotiated::from_syn(&self.config, seg);
+        n.settle(&self.config, now, seg, snd, &mut rcv);
         if ack_ok {
             snd.advance_una(ack);
             take_rtt_sample(snd, n.timestamps, self.ts_offset, now, seg);

@@ -7,6 +7,7 @@
 
 mod arrival;
 pub(crate) mod host_api;
+mod negotiate;
 mod output;
 mod recv;
 mod rtt;
