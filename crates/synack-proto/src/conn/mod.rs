@@ -13,6 +13,7 @@ mod recv;
 mod rtt;
 mod send;
 mod state;
+pub(crate) mod time_wait;
 mod timer;
 mod transitions;
 mod tuning;

@@ -42,6 +42,9 @@ pub(crate) struct Sender {
     /// Congestion control and loss recovery: the congestion window, the slow-start threshold
     /// and what to resend are its business alone.
     pub cc: Congestion,
+    /// Where the latest short (less than a full segment) data segment ended: Minshall's
+    /// Nagle holds the next short one while this is unacknowledged (Linux's `snd_sml`).
+    pub short_end: SeqNum,
     /// Consecutive retransmission timeouts without progress.
     pub retransmits: u32,
     /// Send one byte beyond a zero window at the next opportunity.
@@ -78,6 +81,24 @@ pub(crate) struct Acked {
 }
 
 impl Sender {
+    /// The sequence number of a segment that occupies none (a bare ACK or window update).
+    ///
+    /// RFC 9293's SND.NXT, the highest number sent, even while a retransmission has moved our
+    /// `nxt` back: the peer may already have everything up to there. But a peer that shrank
+    /// its window below data we had sent finds that number beyond its window, and by §3.10.7.4
+    /// drops the segment, ACK field and all, so it would go on retransmitting what we have.
+    /// Then the right edge of its window is used, the highest number it accepts (Linux's
+    /// `tcp_acceptable_seq`; less than one scale unit beyond is still taken as in-window,
+    /// since the peer rounded its window down to whole units, RFC 7323 §2.4).
+    pub fn bare_ack_seq(&self) -> SeqNum {
+        let wnd_end = self.una + self.wnd;
+        if self.max.le(wnd_end) || self.max.since(wnd_end) < 1 << self.wscale {
+            self.max
+        } else {
+            wnd_end
+        }
+    }
+
     pub fn new(iss: u32, config: &Config) -> Sender {
         let iss = SeqNum(iss);
         let mss = u32::from(config.mss.max(64));
@@ -94,6 +115,7 @@ impl Sender {
             mss,
             fin_seq: None,
             cc: Congestion::new(config, mss),
+            short_end: iss,
             retransmits: 0,
             probe_due: false,
             probing: false,
