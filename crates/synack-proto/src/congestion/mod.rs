@@ -1,7 +1,7 @@
 //! Congestion control and loss recovery for the send side of one connection.
 //!
 //! The connection reports what happened — an acknowledgment of new data, a duplicate
-//! acknowledgment, a retransmission timeout, a send after a quiet spell, a rewind of SND.NXT —
+//! acknowledgment, a retransmission timeout, new data after an idle spell, a rewind of SND.NXT —
 //! and asks two things: how much may be outstanding ([`Congestion::window`]) and what to send
 //! next ([`Congestion::next_transmit`]: a retransmission, or whatever lies at SND.NXT). Nothing
 //! outside this module writes the congestion window, the slow-start threshold or the recovery
@@ -133,7 +133,7 @@ impl Congestion {
     /// New data is about to leave with nothing in flight. When nothing was sent for longer than
     /// `rto`, RFC 5681 §4.1 lets the controller restart from a smaller window, since what it
     /// learnt of the path may be stale.
-    pub fn on_send_after_quiet(&mut self, now: Instant, rto: Duration) {
+    pub fn restart_if_idle(&mut self, now: Instant, rto: Duration) {
         let idle = self
             .last_sent
             .is_some_and(|t| now.saturating_duration_since(t) > rto);

@@ -1,8 +1,9 @@
 //! What leaves a connection: the next segment, built from the state at the moment of asking.
 //!
-//! Segments are not queued ahead of time. Each call looks at the send sequence space and sends
-//! what lies at SND.NXT (the SYN, data, then the FIN), or a pending reset, or a bare ACK. A
-//! retransmission is the same code run again after SND.NXT was moved back.
+//! Segments are not queued ahead of time. Each call sends a pending reset, or what congestion
+//! control picks (`Congestion::next_transmit`): a fast retransmission at SND.UNA, or what lies
+//! at SND.NXT (the SYN, data, then the FIN); else a bare ACK. A retransmission after a timeout
+//! is the same code run again after SND.NXT was moved back.
 
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -173,7 +174,7 @@ impl Connection {
             // window (RFC 5681 §3.2 step 4 sends it regardless).
             let available = snd.data_end().since(seq) as usize;
             if !head && available > 0 && snd.una == snd.max {
-                snd.cc.on_send_after_quiet(now, snd.rtt.rto());
+                snd.cc.restart_if_idle(now, snd.rtt.rto());
             }
             let window_limit = if head {
                 u32::MAX
