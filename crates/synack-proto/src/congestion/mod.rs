@@ -55,8 +55,19 @@ pub(crate) enum Transmit {
     /// Resend the segment that starts here at once, whatever the window (RFC 5681 §3.2
     /// step 4; RFC 6582 §3.2 step 5 after a partial acknowledgment).
     Retransmit(SeqNum),
-    /// Send what lies at SND.NXT, within [`Congestion::window`].
-    Next,
+    /// Send again, within the window, what lies at SND.NXT below the highest sequence number
+    /// sent: SND.NXT went back to SND.UNA after a timeout (RFC 6298 §5.4) or a path MTU drop.
+    Resend(SeqNum),
+    /// Send what lies at SND.NXT and was never sent, within the window.
+    New(SeqNum),
+}
+
+impl Transmit {
+    pub fn seq(self) -> SeqNum {
+        match self {
+            Transmit::Retransmit(seq) | Transmit::Resend(seq) | Transmit::New(seq) => seq,
+        }
+    }
 }
 
 /// The congestion controllers a connection can run.
@@ -154,15 +165,18 @@ impl Congestion {
         }
     }
 
-    /// The one place that decides between resending and sending new data.
-    pub fn next_transmit(&self, una: SeqNum) -> Transmit {
+    /// The one place that decides between resending and sending new data, for a sender at
+    /// SND.UNA `una` and SND.NXT `nxt` that has sent up to `max`.
+    pub fn next_transmit(&self, una: SeqNum, nxt: SeqNum, max: SeqNum) -> Transmit {
         let retransmit = match &self.controller {
             Controller::NewReno(c) => c.retransmit_pending(),
         };
         if retransmit {
             Transmit::Retransmit(una)
+        } else if nxt.lt(max) {
+            Transmit::Resend(nxt)
         } else {
-            Transmit::Next
+            Transmit::New(nxt)
         }
     }
 

@@ -138,11 +138,9 @@ impl Connection {
 
         // Congestion control decides between a retransmission (which ignores the window) and
         // what lies at SND.NXT.
-        let transmit = snd.cc.next_transmit(snd.una);
-        let (head, seq) = match transmit {
-            Transmit::Retransmit(seq) => (true, seq),
-            Transmit::Next => (false, snd.nxt),
-        };
+        let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max);
+        let head = matches!(transmit, Transmit::Retransmit(_));
+        let seq = transmit.seq();
         let mut flags = TcpFlags::NONE;
         let mut options = TcpOptions::default();
         let mut len = 0usize;
@@ -195,7 +193,7 @@ impl Connection {
             // ACK brings us here again. The short tail of the buffer is Nagle's (RFC 896):
             // with `nodelay` it goes; Minshall's rule holds it only behind an unacknowledged
             // short segment, the classic rule behind anything unacknowledged.
-            let new_data = !head && seq.ge(snd.max) && !(snd.probe_due && snd.wnd == 0);
+            let new_data = matches!(transmit, Transmit::New(_)) && !(snd.probe_due && snd.wnd == 0);
             let full = ((snd.mss as usize).saturating_sub(sack_reserve)).max(1);
             let in_flight = snd.una != snd.max;
             let is_tail = len == available;
