@@ -535,3 +535,40 @@ fn a_delayed_link_gives_the_round_trip_it_was_built_with() {
         assert!(srtt >= Duration::from_millis(30), "srtt {srtt:?}");
     });
 }
+
+#[test]
+fn write_timeout_and_waiting_for_acknowledgment() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, (SERVER, 86)).unwrap();
+    let mut stream = TcpStream::connect(&client, (SERVER, 86)).unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+
+    // Everything written is acknowledged once the peer's stack has it (read or not).
+    stream.write_all(&pattern(12, 100_000)).unwrap();
+    stream.wait_acknowledged().unwrap();
+    assert_eq!(stream.info().unwrap().send_buffered, 0);
+
+    // Nobody reads: the peer's window and our send buffer fill, and a write with a timeout
+    // gives up with WouldBlock, having taken only what fit.
+    stream
+        .set_write_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let chunk = pattern(13, 1024 * 1024);
+    let mut written = 100_000;
+    let err = loop {
+        match stream.write(&chunk) {
+            Ok(n) => written += n,
+            Err(e) => break e,
+        }
+        assert!(written < 64 * 1024 * 1024, "the buffers never filled");
+    };
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    accepted.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        got.len(),
+        written,
+        "every byte reported written arrived, no more"
+    );
+}
