@@ -134,13 +134,32 @@ struct StreamInner {
 
 impl Drop for StreamInner {
     fn drop(&mut self) {
-        self.shared.close(self.id);
+        let id = self.id;
+        let linger = self.shared.lock().linger(id).ok().flatten();
+        if let Some(d) = linger.filter(|d| !d.is_zero()) {
+            // SO_LINGER with a timeout: the FIN goes out now and the close waits until it
+            // and all data are acknowledged, or the time is up (then it closes as usual).
+            let shut = self.shared.lock().shutdown(id, Shutdown::Write);
+            self.shared.kick();
+            if shut.is_ok() {
+                let deadline = std::time::Instant::now() + d;
+                let _ = self.shared.block_on(id, Some(deadline), false, |inner| {
+                    match inner.linger_done(id) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(crate::error::would_block()),
+                        Err(e) => Err(e),
+                    }
+                });
+            }
+        }
+        self.shared.close(id);
     }
 }
 
 /// A connected socket. Dropping the last handle closes it gracefully: a FIN follows the data
 /// still queued, and the stack finishes the close (and TIME-WAIT) on its own; with
-/// `set_linger(Some(Duration::ZERO))` it is reset instead.
+/// `set_linger(Some(Duration::ZERO))` it is reset instead, and with another linger time the
+/// drop waits up to that long for everything to be acknowledged.
 pub struct TcpStream {
     inner: Arc<StreamInner>,
 }
@@ -282,22 +301,14 @@ impl TcpStream {
     }
 
     /// `Some(Duration::ZERO)`: closing resets the connection (RFC 9293 §3.10.5 ABORT) and
-    /// drops queued data. `None`: closing is graceful. A close that waits for its data
-    /// (a non-zero linger) is not supported and is refused.
+    /// drops queued data. `Some(d)`: dropping the stream waits up to `d` for the data and the
+    /// FIN to be acknowledged (SO_LINGER). `None`: closing is graceful and does not wait.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        match linger {
-            None => self.shared().lock().set_linger_zero(self.id(), false),
-            Some(d) if d.is_zero() => self.shared().lock().set_linger_zero(self.id(), true),
-            Some(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a non-zero linger (a close that waits for its data) is not supported",
-            )),
-        }
+        self.shared().lock().set_linger(self.id(), linger)
     }
 
     pub fn linger(&self) -> io::Result<Option<Duration>> {
-        let zero = self.shared().lock().linger_zero(self.id())?;
-        Ok(zero.then_some(Duration::ZERO))
+        self.shared().lock().linger(self.id())
     }
 
     /// Keepalive probes after `idle` without traffic (RFC 1122 §4.2.3.6), with the default

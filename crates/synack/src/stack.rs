@@ -43,7 +43,9 @@ struct ConnSlot {
     reported: bool,
     shut_rd: bool,
     shut_wr: bool,
-    linger_zero: bool,
+    /// `SO_LINGER`: `Some(ZERO)` resets on close; `Some(d)` makes a blocking close wait up
+    /// to `d` for the data and FIN to be acknowledged.
+    linger: Option<Duration>,
     nodelay: bool,
 }
 
@@ -385,7 +387,10 @@ impl Shared {
     pub(crate) fn close(&self, id: ConnId) {
         let now = self.now();
         let mut inner = self.lock();
-        let linger_zero = inner.conns.remove(&id).is_some_and(|c| c.linger_zero);
+        let linger_zero = inner
+            .conns
+            .remove(&id)
+            .is_some_and(|c| c.linger == Some(Duration::ZERO));
         // A connection already gone (stack stopped, handle stale) has nothing left to close.
         let _ = if linger_zero {
             inner.host.abort(id)
@@ -580,13 +585,24 @@ impl Inner {
             .map_err(host_error)
     }
 
-    pub(crate) fn set_linger_zero(&mut self, id: ConnId, zero: bool) -> io::Result<()> {
-        self.slot(id)?.linger_zero = zero;
+    pub(crate) fn set_linger(&mut self, id: ConnId, linger: Option<Duration>) -> io::Result<()> {
+        self.slot(id)?.linger = linger;
         Ok(())
     }
 
-    pub(crate) fn linger_zero(&mut self, id: ConnId) -> io::Result<bool> {
-        Ok(self.slot(id)?.linger_zero)
+    pub(crate) fn linger(&mut self, id: ConnId) -> io::Result<Option<Duration>> {
+        Ok(self.slot(id)?.linger)
+    }
+
+    /// Whether a lingering close is over: everything sent, our FIN included, has been
+    /// acknowledged (FIN-WAIT-2, TIME-WAIT, or CLOSED after LAST-ACK).
+    pub(crate) fn linger_done(&mut self, id: ConnId) -> io::Result<bool> {
+        let info = self.host.info(id).map_err(host_error)?;
+        Ok(info.send_buffered == 0
+            && matches!(
+                info.state,
+                StateName::FinWait2 | StateName::TimeWait | StateName::Closed
+            ))
     }
 
     pub(crate) fn listener_addr(&self, id: ListenerId) -> io::Result<SocketAddr> {

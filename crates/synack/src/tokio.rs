@@ -260,11 +260,11 @@ impl TcpStream {
     /// `Some(Duration::ZERO)` makes closing reset the connection; `None` closes gracefully.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         match linger {
-            None => self.shared().lock().set_linger_zero(self.id(), false),
-            Some(d) if d.is_zero() => self.shared().lock().set_linger_zero(self.id(), true),
+            None | Some(Duration::ZERO) => self.shared().lock().set_linger(self.id(), linger),
+            // A drop that blocks would stall the runtime's thread.
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "a non-zero linger (a close that waits for its data) is not supported",
+                "a non-zero linger would block a task's drop; shut down and wait instead",
             )),
         }
     }
