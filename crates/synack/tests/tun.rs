@@ -295,6 +295,20 @@ fn resets_timeouts_and_queued_data_with_the_kernel() {
         ErrorKind::ConnectionReset
     );
 
+    // The kernel closes with unread data, which Linux answers with a reset (RFC 1122
+    // §4.2.2.13): synack's read fails with ConnectionReset.
+    let mut s = TcpStream::connect(&stack, (kernel, port)).unwrap();
+    let (mut k, _) = klistener.accept().unwrap();
+    s.write_all(b"two bytes and more").unwrap();
+    let mut first = [0u8; 1];
+    k.read_exact(&mut first).unwrap();
+    drop(k);
+    assert_eq!(
+        s.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    drop(s);
+
     // synack drops a stream with megabytes still queued: the kernel reads every byte, then
     // end of stream.
     let data = pattern(30, 4 * 1024 * 1024);
