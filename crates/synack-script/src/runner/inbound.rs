@@ -1,0 +1,95 @@
+//! Inbound packets: the script's packet in live sequence space, built as a datagram and
+//! handed to the stack.
+
+use crate::ast::*;
+use crate::packet::{self, Segment};
+
+use super::Runner;
+
+impl Runner {
+    pub(super) fn inbound(&mut self, pos: Pos, p: &Packet) {
+        if self.tfo_without_cookie && p.flags.syn && !p.flags.ack && p.len > 0 {
+            return self.unsupported(
+                pos,
+                "TCP Fast Open (RFC 7413): data on a SYN to a server the script set to take it \
+                 without a cookie",
+            );
+        }
+        let fi = self.flow_for_inbound(p.remote_port);
+        self.current = Some(fi);
+        let flow = self.flows[fi].clone();
+        let local_off = flow.local_off.unwrap_or(0);
+        let options = match &p.options {
+            Options::Any => {
+                return self.fail(
+                    pos,
+                    "an inbound packet needs its options spelled out, not <...>",
+                );
+            }
+            Options::List(list) => {
+                let mut out = Vec::new();
+                for o in list {
+                    out.push(match o {
+                        TcpOpt::Sack(blocks) => TcpOpt::Sack(
+                            blocks
+                                .iter()
+                                .map(|(l, r)| {
+                                    (l.wrapping_add(local_off), r.wrapping_add(local_off))
+                                })
+                                .collect(),
+                        ),
+                        TcpOpt::Timestamp { val, ecr } if p.flags.ack => {
+                            let live = if let Some(v) = flow.ts_map.get(ecr) {
+                                *v
+                            } else if let Some((s, a)) = flow.first_ts {
+                                ecr.wrapping_sub(s).wrapping_add(a)
+                            } else if *ecr == 0 {
+                                // Nothing to echo yet (we sent no timestamp): zero stays zero.
+                                0
+                            } else {
+                                return self.fail(
+                                    pos,
+                                    format!(
+                                        "cannot map TS ecr {ecr}: synack has sent no timestamp \
+                                         on this connection yet"
+                                    ),
+                                );
+                            };
+                            TcpOpt::Timestamp {
+                                val: *val,
+                                ecr: live,
+                            }
+                        }
+                        other => other.clone(),
+                    });
+                }
+                out
+            }
+        };
+        let seg = Segment {
+            src: flow.remote,
+            dst: flow.local,
+            flags: p.flags,
+            seq: p.seq.wrapping_add(self.cfg.remote_isn),
+            ack: p.ack.map_or(0, |a| a.wrapping_add(local_off)),
+            win: p.win.unwrap_or(0) as u16,
+            options,
+            payload_len: p.len,
+        };
+        // An IPv4 datagram holds at most 65535 bytes: 20 of IP, 60 of TCP at most.
+        if p.len > 65535 - 80 {
+            return self.fail(
+                pos,
+                format!("a {}-byte payload does not fit in an IPv4 datagram", p.len),
+            );
+        }
+        let payload = vec![0u8; p.len as usize];
+        match packet::build(&seg, &payload) {
+            Ok(bytes) => {
+                let now = self.instant();
+                self.stack.handle_packet(now, &bytes);
+            }
+            Err(e) => self.fail(pos, format!("cannot build the inbound packet: {e}")),
+        }
+    }
+}
