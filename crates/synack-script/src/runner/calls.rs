@@ -1,7 +1,7 @@
 //! Socket calls: each runs against the stack at its script time, and its result (value and
 //! errno) is compared with the script's.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::ast::*;
 use crate::errno::Errno;
@@ -10,6 +10,7 @@ use crate::symbols::eval_int;
 
 use super::Runner;
 use super::args::is_null;
+use super::config::IpVersion;
 use super::show::{fmt_stime, fmt_time};
 use super::wait::{CallResult, Pending, Step, UNSUPPORTED_CALL, Wait};
 
@@ -165,9 +166,17 @@ impl Runner {
     }
 
     pub(super) fn call_socket(&mut self, call: &Syscall) -> Result<Step, String> {
+        // `...` is the script's family, as packetdrill fills it in.
         let domain = match call.args.first() {
+            None | Some(Expr::Ellipsis) if self.cfg.ip_version == IpVersion::V6 => AF_INET6,
             None | Some(Expr::Ellipsis) => AF_INET,
             Some(e) => eval_int(e)? as i32,
+        };
+        // Under ipv4-mapped-ipv6 the wire is IPv4 and so is the stack's socket.
+        let domain = if domain == AF_INET6 && self.cfg.ip_version == IpVersion::V4MappedV6 {
+            AF_INET
+        } else {
+            domain
         };
         let ty = Self::int_arg(call, 1)? as i32;
         let proto = match call.args.get(2) {
@@ -179,7 +188,7 @@ impl Runner {
 
     pub(super) fn call_bind(&mut self, call: &Syscall) -> Result<Step, String> {
         let fd = self.fd_arg(call, 0)?;
-        let default = SocketAddr::new(IpAddr::V4(self.cfg.local_ip), self.cfg.bind_port);
+        let default = SocketAddr::new(self.cfg.local_addr(), self.cfg.bind_port);
         let addr = self.addr_arg(call, 1, default)?;
         done(self.stack.bind(fd, addr).map(|_| 0))
     }
@@ -197,7 +206,7 @@ impl Runner {
 
     pub(super) fn call_connect(&mut self, call: &Syscall) -> Result<Step, String> {
         let fd = self.fd_arg(call, 0)?;
-        let default = SocketAddr::new(IpAddr::V4(self.cfg.remote_ip), self.cfg.connect_port);
+        let default = SocketAddr::new(self.cfg.remote_addr(), self.cfg.connect_port);
         let addr = self.addr_arg(call, 1, default)?;
         self.under_test = Some(fd);
         let now = self.instant();

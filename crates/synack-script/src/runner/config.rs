@@ -1,7 +1,7 @@
 //! How a script is run (addresses, ports, tolerance, the host's settings), the script's own
 //! `--option=value` lines applied on top, and what a run reports.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,14 +9,52 @@ use synack_proto::host::HostConfig;
 
 use crate::ast::{Pos, Script};
 
+/// The address family a script runs over (packetdrill's `--ip_version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    #[default]
+    V4,
+    V6,
+    /// AF_INET6 sockets talking IPv4 on the wire through IPv4-mapped addresses (RFC 4291
+    /// §2.5.5.2). synack's sockets are of one family each, so the runner opens an AF_INET
+    /// socket where the script asks for AF_INET6 and maps the addresses; the wire is the same.
+    V4MappedV6,
+}
+
+impl IpVersion {
+    /// As `--ip_version` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IpVersion::V4 => "ipv4",
+            IpVersion::V6 => "ipv6",
+            IpVersion::V4MappedV6 => "ipv4-mapped-ipv6",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<IpVersion> {
+        Some(match name {
+            "ipv4" => IpVersion::V4,
+            "ipv6" => IpVersion::V6,
+            "ipv4-mapped-ipv6" => IpVersion::V4MappedV6,
+            _ => return None,
+        })
+    }
+}
+
 /// How a script is run.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     /// How far an outbound packet may be from its script time (packetdrill's
     /// `--tolerance_usecs`, default 4000).
     pub tolerance_usecs: u64,
+    /// The family of the wire and of the sockets; a script's `--ip_version` line wins.
+    pub ip_version: IpVersion,
+    /// synack's and the script's addresses over IPv4 (and IPv4-mapped IPv6).
     pub local_ip: Ipv4Addr,
     pub remote_ip: Ipv4Addr,
+    /// synack's and the script's addresses over IPv6.
+    pub local_ip6: Ipv6Addr,
+    pub remote_ip6: Ipv6Addr,
     /// The local port `bind(..., ...)` uses.
     pub bind_port: u16,
     /// The remote port `connect(..., ...)` uses.
@@ -41,8 +79,13 @@ impl Default for RunConfig {
     fn default() -> RunConfig {
         RunConfig {
             tolerance_usecs: 4000,
+            ip_version: IpVersion::V4,
             local_ip: Ipv4Addr::new(192, 168, 0, 1),
             remote_ip: Ipv4Addr::new(192, 0, 2, 1),
+            // A unique-local address for synack and the documentation prefix (RFC 3849) for
+            // the peer, as the IPv4 pair is a private and a documentation address.
+            local_ip6: Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1),
+            remote_ip6: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
             bind_port: 8080,
             connect_port: 8080,
             remote_port: 47001,
@@ -53,6 +96,24 @@ impl Default for RunConfig {
             },
             merge_tso: false,
             script_dir: None,
+        }
+    }
+}
+
+impl RunConfig {
+    /// synack's address on the wire.
+    pub fn local_addr(&self) -> IpAddr {
+        match self.ip_version {
+            IpVersion::V6 => IpAddr::V6(self.local_ip6),
+            _ => IpAddr::V4(self.local_ip),
+        }
+    }
+
+    /// The script's (the peer's) address on the wire.
+    pub fn remote_addr(&self) -> IpAddr {
+        match self.ip_version {
+            IpVersion::V6 => IpAddr::V6(self.remote_ip6),
+            _ => IpAddr::V4(self.remote_ip),
         }
     }
 }
@@ -124,8 +185,8 @@ pub(super) fn parse_and_configure(
         };
         let ip = || {
             value
-                .parse::<Ipv4Addr>()
-                .map_err(|_| fail(format!("--{name}: '{value}' is not an IPv4 address")))
+                .parse::<IpAddr>()
+                .map_err(|_| fail(format!("--{name}: '{value}' is not an IP address")))
         };
         match name.as_str() {
             "tolerance_usecs" => {
@@ -136,19 +197,22 @@ pub(super) fn parse_and_configure(
                     )));
                 }
             }
-            "local_ip" => config.local_ip = ip()?,
-            "remote_ip" => config.remote_ip = ip()?,
+            "local_ip" => match ip()? {
+                IpAddr::V4(a) => config.local_ip = a,
+                IpAddr::V6(a) => config.local_ip6 = a,
+            },
+            "remote_ip" => match ip()? {
+                IpAddr::V4(a) => config.remote_ip = a,
+                IpAddr::V6(a) => config.remote_ip6 = a,
+            },
             "bind_port" => config.bind_port = num()? as u16,
             "connect_port" => config.connect_port = num()? as u16,
-            "ip_version" if value == "ipv4" => {}
             "ip_version" => {
-                return Err(Failure {
-                    pos: *pos,
-                    message: format!(
-                        "unsupported: --ip_version={value} (synack scripts run over IPv4)"
-                    ),
-                    kind: FailureKind::Unsupported,
-                });
+                config.ip_version = IpVersion::from_name(value).ok_or_else(|| {
+                    fail(format!(
+                        "--ip_version={value}: not ipv4, ipv6 or ipv4-mapped-ipv6"
+                    ))
+                })?;
             }
             _ => notes.push(format!(
                 "{pos}: option --{name} has no meaning here; ignored"

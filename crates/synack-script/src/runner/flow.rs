@@ -2,7 +2,7 @@
 //! and timestamps to synack's live ones.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::Runner;
 
@@ -20,10 +20,8 @@ pub(super) struct Flow {
 
 impl Runner {
     pub(super) fn default_local(&self) -> SocketAddr {
-        self.listen_addr.unwrap_or(SocketAddr::new(
-            IpAddr::V4(self.cfg.local_ip),
-            self.cfg.bind_port,
-        ))
+        self.listen_addr
+            .unwrap_or(SocketAddr::new(self.cfg.local_addr(), self.cfg.bind_port))
     }
 
     pub(super) fn flow_for_inbound(&mut self, port: Option<u16>) -> usize {
@@ -42,7 +40,7 @@ impl Runner {
     pub(super) fn new_flow(&mut self, local: SocketAddr, remote_port: u16) -> usize {
         self.flows.push(Flow {
             local,
-            remote: SocketAddr::new(IpAddr::V4(self.cfg.remote_ip), remote_port),
+            remote: SocketAddr::new(self.cfg.remote_addr(), remote_port),
             local_off: None,
             ts_map: HashMap::new(),
             first_ts: None,
@@ -73,7 +71,7 @@ impl Runner {
         // The listener's address as the script's packets reach it.
         let b = self.stack.local_addr(fd).ok().flatten()?;
         Some(if b.ip().is_unspecified() {
-            SocketAddr::new(IpAddr::V4(self.cfg.local_ip), b.port())
+            SocketAddr::new(self.cfg.local_addr(), b.port())
         } else {
             b
         })

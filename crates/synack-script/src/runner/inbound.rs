@@ -76,11 +76,11 @@ impl Runner {
             options,
             payload_len: p.len,
         };
-        // An IPv4 datagram holds at most 65535 bytes: 20 of IP, 60 of TCP at most.
+        // A datagram holds at most 65535 bytes (IPv6: of payload): 20 of IPv4, 60 of TCP.
         if p.len > 65535 - 80 {
             return self.fail(
                 pos,
-                format!("a {}-byte payload does not fit in an IPv4 datagram", p.len),
+                format!("a {}-byte payload does not fit in an IP datagram", p.len),
             );
         }
         let payload = vec![0u8; p.len as usize];

@@ -32,7 +32,7 @@ mod tso;
 mod wait;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use synack_proto::Instant;
@@ -42,7 +42,7 @@ use crate::ast::*;
 use crate::shell::{self, Applied};
 use crate::socket::Stack;
 
-pub use config::{Failure, FailureKind, Report, RunConfig};
+pub use config::{Failure, FailureKind, IpVersion, Report, RunConfig};
 use features::packet_feature;
 use flow::Flow;
 use show::{fmt_stime, fmt_time};
@@ -91,7 +91,7 @@ const MAX_TIMER_STEPS: usize = 1_000_000;
 impl Runner {
     fn new(cfg: RunConfig, notes: Vec<String>) -> Runner {
         let mut host = cfg.host.clone();
-        host.local_addrs = vec![IpAddr::V4(cfg.local_ip)];
+        host.local_addrs = vec![cfg.local_addr()];
         Runner {
             stack: Stack::new(host),
             cfg,

@@ -23,7 +23,7 @@ impl Runner {
             return;
         };
         let Some(seg) = packet::read(&bytes) else {
-            return self.fail(pos, "synack sent a datagram that is not TCP over IPv4");
+            return self.fail(pos, "synack sent a datagram that is not TCP over IP");
         };
         // Which connection: the one with this 4-tuple, or a new one (an active open's SYN).
         let fi = self.flow_of(seg.src, seg.dst);

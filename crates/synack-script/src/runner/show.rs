@@ -23,10 +23,7 @@ impl Runner {
     /// The actual packet in script terms, for messages.
     pub(super) fn describe_actual(&self, bytes: &[u8]) -> String {
         let Some(seg) = packet::read(bytes) else {
-            return format!(
-                "(a {}-byte datagram that is not TCP over IPv4)",
-                bytes.len()
-            );
+            return format!("(a {}-byte datagram that is not TCP over IP)", bytes.len());
         };
         let flow = self
             .flows
