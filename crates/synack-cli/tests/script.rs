@@ -123,13 +123,23 @@ fn a_script_needing_a_missing_feature_is_skipped_not_failed() {
         skip.contains("unsupported: the TCP Fast Open option"),
         "{skip}"
     );
+    // The reasons, grouped and counted, come before the counts line.
+    let tail: Vec<&str> = text.lines().rev().take(3).collect();
     assert_eq!(
-        text.lines().last(),
-        Some("1 passed, 0 failed, 1 unsupported")
+        tail,
+        [
+            "1 passed, 0 failed, 1 unsupported",
+            "     1  the TCP Fast Open option (RFC 7413)",
+            "unsupported, by reason:",
+        ]
     );
-    let out = synack(&["script", "--json", &path]);
+    let out = synack(&["script", "--json", &path, &path]);
     let text = String::from_utf8(out.stdout).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last["unsupported"], 1);
+    assert_eq!(last["unsupported"], 2);
+    assert_eq!(
+        last["unsupported_reasons"]["the TCP Fast Open option (RFC 7413)"],
+        2
+    );
     std::fs::remove_file(&path).unwrap();
 }

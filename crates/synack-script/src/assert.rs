@@ -348,7 +348,7 @@ pub fn run(code: &str, vars: &[(&'static str, i64)]) -> Result<(), CodeError> {
         };
         let v = e.or().map_err(|m| {
             if m.contains(NOT_KEPT) || m.starts_with(UNKNOWN_NAME) {
-                CodeError::Unsupported(format!("in '{stmt}': {m}"))
+                CodeError::Unsupported(format!("{m} (in '{stmt}')"))
             } else {
                 CodeError::Failed(format!("in '{stmt}': {m}"))
             }

@@ -136,6 +136,38 @@ pub struct Failure {
     pub kind: FailureKind,
 }
 
+impl Failure {
+    /// For an unsupported script, the missing feature in a few words, to group scripts by
+    /// (`unknown symbol TCP_CORK`, `TSO/GSO-merged segment`, `ICMP packets`); `None` for a
+    /// mismatch.
+    pub fn reason(&self) -> Option<String> {
+        if self.kind != FailureKind::Unsupported {
+            return None;
+        }
+        let text = self.message.lines().next().unwrap_or("");
+        let text = text.strip_prefix("unsupported: ").unwrap_or(text);
+        for marker in [
+            crate::symbols::UNKNOWN_SYMBOL,
+            super::wait::UNSUPPORTED_CALL,
+        ] {
+            if let Some(k) = text.find(marker) {
+                return Some(text[k..].to_string());
+            }
+        }
+        // `setsockopt(...): socket option level 6 name 3`: the call and what it lacked.
+        if let Some((call, what)) = text.split_once("(...): ") {
+            return Some(format!("{call}: {what}"));
+        }
+        let head = text.split(": ").next().unwrap_or(text);
+        // `ICMP packets (icmp unreachable ...)`: the line's text is not the reason; an RFC
+        // reference is.
+        Some(match head.split_once(" (") {
+            Some((what, rest)) if !rest.starts_with("RFC") => what.to_string(),
+            _ => head.to_string(),
+        })
+    }
+}
+
 /// The outcome of one script.
 #[derive(Clone, Debug)]
 pub struct Report {
