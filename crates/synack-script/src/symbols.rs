@@ -78,7 +78,8 @@ pub fn symbol(name: &str) -> Option<i64> {
         "SOCK_NONBLOCK" => i64::from(SOCK_NONBLOCK),
         "SOCK_CLOEXEC" => i64::from(SOCK_CLOEXEC),
         "IPPROTO_TCP" | "SOL_TCP" => i64::from(IPPROTO_TCP),
-        "IPPROTO_IP" => i64::from(IPPROTO_IP),
+        "IPPROTO_IP" | "SOL_IP" => i64::from(IPPROTO_IP),
+        "IPPROTO_IPV6" | "SOL_IPV6" => i64::from(IPPROTO_IPV6),
         "SOL_SOCKET" => i64::from(SOL_SOCKET),
         // ioctl requests (Linux numbers): bytes readable, bytes not yet acknowledged.
         "SIOCINQ" | "FIONREAD" => 0x541B,

@@ -52,11 +52,7 @@ fn unsupported_features_stop_the_script_without_failing_it() {
             "ECN",
             "ECN (RFC 3168)",
         ),
-        (
-            "+0 < SEWA 0:0(0) win 10\n",
-            "AccECN",
-            "AccECN",
-        ),
+        ("+0 < SEWA 0:0(0) win 10\n", "AccECN", "AccECN"),
         (
             "+0 splice(9, NULL, 10, NULL, 5, 0) = 5\n",
             "splice",

@@ -3,10 +3,11 @@
 //! dot elsewhere). Every error carries its line and column; no input panics.
 //!
 //! `lexer` holds the character-level pieces (positions, blanks and comments, words, numbers);
-//! this file the script's lines and times; `packet` a packet line with its options; `call` a
+//! this file the script's lines and times; `packet` a packet line with its options (`ip` its IP header fields); `call` a
 //! system call with its argument expressions.
 
 mod call;
+mod ip;
 mod lexer;
 mod packet;
 #[cfg(test)]
@@ -94,6 +95,10 @@ impl Parser {
         self.ws()?;
         if self.peek() == Some('+') {
             self.bump();
+            // `+` is a token of its own in packetdrill's grammar: `+ 0.1` is `+0.1`.
+            while self.peek().is_some_and(|c| c == ' ' || c == '\t') {
+                self.bump();
+            }
             return Ok(Time::Relative(self.seconds()?));
         }
         if self.peek() == Some('-') {

@@ -48,22 +48,8 @@ impl Parser {
             remote_port = Some(p as u16);
         }
         self.ws()?;
-        // The IP header's ECN field (RFC 3168 §5) before the flags: `[ect0] P.`.
-        let mut ip_ecn = None;
-        if self.peek() == Some('[') {
-            let epos = self.pos();
-            self.bump();
-            let w = self.word();
-            if !matches!(w.as_str(), "noecn" | "ect0" | "ect1" | "ce" | "ect01") {
-                return self.err(
-                    epos,
-                    format!("unknown ECN field '[{w}]' (noecn, ect0, ect1, ce, ect01)"),
-                );
-            }
-            self.expect(']', "after the ECN field")?;
-            self.ws()?;
-            ip_ecn = Some(w);
-        }
+        let ip = self.ip_info()?;
+        self.ws()?;
         let pos = self.pos();
         let mut flags = Flags::default();
         let mut any = false;
@@ -162,7 +148,7 @@ impl Parser {
         Ok(Packet {
             direction,
             remote_port,
-            ip_ecn,
+            ip,
             flags,
             seq: start,
             len,

@@ -150,7 +150,7 @@ fn ecn_field_and_flags() {
     let Action::Packet(p) = &s.events[0].action else {
         panic!()
     };
-    assert_eq!(p.ip_ecn.as_deref(), Some("ce"));
+    assert_eq!(p.ip.ecn.as_deref(), Some("ce"));
     assert!(p.flags.syn && p.flags.ece && p.flags.cwr && !p.flags.ack);
     let Action::Packet(p) = &s.events[1].action else {
         panic!()
@@ -293,4 +293,55 @@ fn ack_field_and_flag_apart() {
         panic!()
     };
     assert_eq!((p.flags.ack, p.ack), (false, Some(9)));
+}
+
+#[test]
+fn plus_is_a_token_of_its_own() {
+    let s = parse("+ 0.00 close(3) = 0\n+  .5~+ 1 > . 1:1(0) ack 1\n").unwrap();
+    assert_eq!(s.events[0].when, When::At(Time::Relative(0)));
+    assert_eq!(
+        s.events[1].when,
+        When::Window(Time::Relative(500_000), Time::Relative(1_000_000))
+    );
+}
+
+#[test]
+fn ip_header_fields_before_the_flags() {
+    let s = parse(
+        "0 < (tos 0x48) S 0:0(0) win 1\n\
+         +0 > (ttl 3) S. 0:0(0) ack 1\n\
+         +0 > [ect0, flowlabel 0x12345] . 1:1(0) ack 1\n\
+         +0 < (class 0xb8, hlim 1, ecn ce) . 1:1(0) ack 1 win 9\n",
+    )
+    .unwrap();
+    let ip = |k: usize| match &s.events[k].action {
+        Action::Packet(p) => p.ip.clone(),
+        _ => panic!(),
+    };
+    assert_eq!(
+        ip(0),
+        IpInfo {
+            tos: Some(0x48),
+            ..IpInfo::default()
+        }
+    );
+    assert_eq!(ip(1).ttl, Some(3));
+    assert_eq!(
+        (ip(2).ecn.as_deref(), ip(2).flow_label),
+        (Some("ect0"), Some(0x12345))
+    );
+    assert_eq!(
+        ip(3),
+        IpInfo {
+            ecn: Some("ce".into()),
+            tos: Some(0xb8),
+            ttl: Some(1),
+            flow_label: None,
+        }
+    );
+    assert_eq!(ip(3).ecn_bits(), Some(3));
+    assert!(parse("0 < (ttl 300) S 0:0(0)\n").is_err());
+    assert!(parse("0 < (flowlabel 0x100000) S 0:0(0)\n").is_err());
+    assert!(parse("0 < (color 1) S 0:0(0)\n").is_err());
+    assert!(parse("0 < (tos 1 S 0:0(0)\n").is_err());
 }

@@ -30,7 +30,7 @@ pub(super) fn packet_feature(p: &Packet) -> Option<String> {
                 p.flags
             ));
         }
-        if let Some(ecn) = p.ip_ecn.as_deref().filter(|e| *e != "noecn") {
+        if let Some(ecn) = p.ip.ecn.as_deref().filter(|e| *e != "noecn") {
             return Some(format!(
                 "ECN (RFC 3168): the script expects an ECN-capable packet [{ecn}]"
             ));

@@ -2,7 +2,7 @@
 //! handed to the stack.
 
 use crate::ast::*;
-use crate::packet::{self, Segment};
+use crate::packet::{self, IpFields, Segment};
 
 use super::Runner;
 
@@ -83,13 +83,43 @@ impl Runner {
                 format!("a {}-byte payload does not fit in an IP datagram", p.len),
             );
         }
+        let ip = match self.inbound_ip_fields(&p.ip, seg.src.is_ipv6()) {
+            Ok(ip) => ip,
+            Err(m) => return self.fail(pos, m),
+        };
         let payload = vec![0u8; p.len as usize];
-        match packet::build(&seg, &payload) {
+        match packet::build_ip(&seg, ip, &payload) {
             Ok(bytes) => {
                 let now = self.instant();
                 self.stack.handle_packet(now, &bytes);
             }
             Err(e) => self.fail(pos, format!("cannot build the inbound packet: {e}")),
         }
+    }
+
+    /// The IP header of an injected packet: what the script names, else TOS 0 and TTL 64.
+    fn inbound_ip_fields(&self, info: &IpInfo, v6: bool) -> Result<IpFields, String> {
+        let mut ip = IpFields::default();
+        if let Some(t) = info.tos {
+            ip.tos = t;
+        }
+        if info.ecn.as_deref() == Some("ect01") {
+            return Err(
+                "[ect01] means either ECT codepoint: only outbound packets may use it".into(),
+            );
+        }
+        if let Some(e) = info.ecn_bits() {
+            ip.tos = (ip.tos & !3) | e;
+        }
+        if let Some(t) = info.ttl {
+            ip.ttl = t;
+        }
+        if let Some(l) = info.flow_label {
+            if !v6 {
+                return Err("an IPv4 header has no flow label".into());
+            }
+            ip.flow_label = l;
+        }
+        Ok(ip)
     }
 }

@@ -216,14 +216,6 @@ impl Runner {
             if p.direction == Direction::Outbound {
                 return self.outbound_event(ev, p);
             }
-            if let Some(ecn) = p.ip_ecn.as_deref().filter(|e| *e != "noecn") {
-                // A host without ECN ignores the IP header's ECN field (RFC 3168 §5);
-                // synack's inbound datagrams carry none.
-                self.notes.push(format!(
-                    "{}: ECN field [{ecn}] not set on the injected packet",
-                    ev.pos
-                ));
-            }
         }
         let (t, end) = match ev.when {
             When::At(t) => (self.resolve(t), None),

@@ -2,7 +2,7 @@
 //! script field by field.
 
 use crate::ast::*;
-use crate::packet::{self, Segment};
+use crate::packet::{self, IpFields, Segment};
 
 use super::show::{fmt_stime, fmt_time, show_script_packet};
 use super::{MAX_TIMER_STEPS, Runner};
@@ -22,7 +22,7 @@ impl Runner {
         let Some((at, bytes)) = self.next_outbound(pos, p, start, end) else {
             return;
         };
-        let Some(seg) = packet::read(&bytes) else {
+        let Some((ip, seg)) = packet::read_ip(&bytes) else {
             return self.fail(pos, "synack sent a datagram that is not TCP over IP");
         };
         // Which connection: the one with this 4-tuple, or a new one (an active open's SYN).
@@ -51,6 +51,7 @@ impl Runner {
                 fmt_stime(s),
             ));
         }
+        diffs.extend(ip_diffs(&p.ip, ip));
         diffs.extend(header_diffs(p, &seg, off));
         if let Options::List(expected) = &p.options {
             diffs.extend(option_diffs(expected, &seg.options, off));
@@ -139,6 +140,25 @@ impl Runner {
             }
         }
     }
+}
+
+/// The IP header fields the script names that differ (RFC 791 §3.1 TOS and TTL, RFC 8200 §3
+/// traffic class, hop limit and flow label; RFC 3168 §5 the ECN bits of either).
+fn ip_diffs(want: &IpInfo, got: IpFields) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if let Some(t) = want.tos.filter(|t| *t != got.tos) {
+        diffs.push(format!("tos: {t:#04x} vs {:#04x}", got.tos));
+    }
+    if let Some(e) = want.ecn_bits().filter(|e| *e != got.tos & 3) {
+        diffs.push(format!("ECN bits: {e} vs {}", got.tos & 3));
+    }
+    if let Some(t) = want.ttl.filter(|t| *t != got.ttl) {
+        diffs.push(format!("ttl: {t} vs {}", got.ttl));
+    }
+    if let Some(l) = want.flow_label.filter(|l| *l != got.flow_label) {
+        diffs.push(format!("flowlabel: {l:#x} vs {:#x}", got.flow_label));
+    }
+    diffs
 }
 
 /// The header fields that differ from the script (flags, sequence, length, ack, window, the

@@ -84,13 +84,16 @@ impl Runner {
 }
 
 pub(super) fn show_script_packet(p: &Packet) -> String {
+    let ip = p.ip.to_string();
     let mut s = format!(
-        "{} {} {}:{}({})",
+        "{}{}{} {} {}:{}({})",
         if p.direction == Direction::Inbound {
             "<"
         } else {
             ">"
         },
+        if ip.is_empty() { "" } else { " " },
+        ip,
         p.flags,
         p.seq,
         p.seq.wrapping_add(p.len),
