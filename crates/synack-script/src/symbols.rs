@@ -103,6 +103,12 @@ pub fn symbol(name: &str) -> Option<i64> {
         "POLLRDNORM" => i64::from(POLLRDNORM),
         "POLLWRNORM" => i64::from(POLLWRNORM),
         "POLLRDHUP" => i64::from(POLLRDHUP),
+        "MSG_OOB" => i64::from(MSG_OOB),
+        "MSG_PEEK" => i64::from(MSG_PEEK),
+        "MSG_DONTWAIT" => i64::from(MSG_DONTWAIT),
+        "MSG_WAITALL" => i64::from(MSG_WAITALL),
+        "MSG_NOSIGNAL" => i64::from(MSG_NOSIGNAL),
+        "MSG_MORE" => i64::from(MSG_MORE),
         "NULL" => 0,
         _ => return None,
     })

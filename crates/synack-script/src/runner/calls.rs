@@ -130,14 +130,16 @@ impl Runner {
                 self.step(&Wait::Accept(fd))
             }
             "connect" => self.call_connect(call),
-            "read" | "recv" | "write" | "send" if is_null(call.args.get(1)) => {
+            "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
+                if is_null(call.args.get(1)) =>
+            {
                 // The kernel cannot copy to or from address 0 (EFAULT) whatever the socket;
                 // synack's calls take slices, so the script runner answers for it.
                 self.fd_arg(call, 0)?;
                 done(Err(SockError::Errno(Errno::EFAULT)))
             }
-            "read" | "recv" => self.call_read(call),
-            "write" | "send" => self.call_write(call),
+            "read" | "recv" | "recvfrom" | "recvmsg" | "readv" => self.call_read(call),
+            "write" | "send" | "sendto" | "sendmsg" | "writev" => self.call_write(call),
             "shutdown" => {
                 let fd = self.fd_arg(call, 0)?;
                 let how = Self::int_arg(call, 1)? as i32;
@@ -223,28 +225,6 @@ impl Runner {
             }
             r => done(r.map(|_| 0)),
         }
-    }
-
-    pub(super) fn call_read(&mut self, call: &Syscall) -> Result<Step, String> {
-        let fd = self.fd_arg(call, 0)?;
-        let n = Self::int_arg(call, 2)?;
-        if call.name == "recv" && Self::int_arg(call, 3).unwrap_or(0) != 0 {
-            return done(Err(SockError::Unsupported("recv flags".into())));
-        }
-        self.step(&Wait::Read(
-            fd,
-            usize::try_from(n).map_err(|_| "negative length")?,
-        ))
-    }
-
-    pub(super) fn call_write(&mut self, call: &Syscall) -> Result<Step, String> {
-        let fd = self.fd_arg(call, 0)?;
-        let n = Self::int_arg(call, 2)?;
-        if call.name == "send" && Self::int_arg(call, 3).unwrap_or(0) != 0 {
-            return done(Err(SockError::Unsupported("send flags".into())));
-        }
-        let left = usize::try_from(n).map_err(|_| "negative length")?;
-        self.step(&Wait::Write { fd, left, done: 0 })
     }
 }
 

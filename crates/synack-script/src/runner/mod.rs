@@ -16,7 +16,7 @@
 //! moves virtual time; `flow` keeps each connection's sequence and timestamp offsets;
 //! `inbound` and `outbound` turn script packets into datagrams and compare synack's against
 //! the script; `tso` takes several segments as one offloaded one; `calls` runs the socket calls
-//! (`wait` those that block); `show` prints packets the way the script writes them.
+//! (`io` the data calls, `wait` those that block); `show` prints packets the way the script writes them.
 
 mod args;
 mod calls;
@@ -25,6 +25,7 @@ pub mod config;
 mod features;
 mod flow;
 mod inbound;
+mod io;
 mod outbound;
 mod show;
 mod sockopt;

@@ -6,13 +6,14 @@ use crate::socket::{SockError, Stack, consts::*};
 use crate::symbols::{eval_int, show_poll};
 
 use super::Runner;
+use super::io::{Read, Write};
 
 #[derive(Clone, Debug)]
 pub(super) enum Wait {
     Accept(i32),
     Connect(i32),
-    Read(i32, usize),
-    Write { fd: i32, left: usize, done: usize },
+    Read(Read),
+    Write(Write),
     Poll { items: Vec<PollItem>, deadline: u64 },
 }
 
@@ -63,30 +64,8 @@ impl Runner {
                 Ok(Some(Err(e))) => Step::Done(Err(e.into())),
                 Err(e) => Step::Done(Err(e)),
             },
-            Wait::Read(fd, n) => match self.stack.read(*fd, *n) {
-                Err(SockError::Errno(Errno::EAGAIN)) if blocking(&self.stack, *fd) => {
-                    Step::Block(wait.clone())
-                }
-                r => Step::Done(r.map(|d| d.len() as i64)),
-            },
-            Wait::Write { fd, left, done } => {
-                // Bounded: no send buffer takes more than this at once.
-                let chunk = vec![0u8; (*left).min(16 << 20)];
-                match self.stack.write(*fd, &chunk) {
-                    Ok(n) if n < *left && blocking(&self.stack, *fd) => Step::Block(Wait::Write {
-                        fd: *fd,
-                        left: left - n,
-                        done: done + n,
-                    }),
-                    Ok(n) => Step::Done(Ok((done + n) as i64)),
-                    Err(SockError::Errno(Errno::EAGAIN)) if blocking(&self.stack, *fd) => {
-                        Step::Block(wait.clone())
-                    }
-                    // A blocking write that had written some reports that much.
-                    Err(_) if *done > 0 => Step::Done(Ok(*done as i64)),
-                    Err(e) => Step::Done(Err(e)),
-                }
-            }
+            Wait::Read(r) => self.step_read(r),
+            Wait::Write(w) => self.step_write(w),
             Wait::Poll { items, deadline } => {
                 let always = POLLERR | POLLHUP | POLLNVAL;
                 let got: Vec<i16> = items

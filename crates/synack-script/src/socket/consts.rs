@@ -58,3 +58,10 @@ pub const IP_TTL: i32 = 2;
 /// `IPPROTO_IPV6` options (Linux numbers).
 pub const IPV6_UNICAST_HOPS: i32 = 16;
 pub const IPV6_TCLASS: i32 = 67;
+/// `send`/`recv` flags (Linux numbers).
+pub const MSG_OOB: i32 = 0x1;
+pub const MSG_PEEK: i32 = 0x2;
+pub const MSG_DONTWAIT: i32 = 0x40;
+pub const MSG_WAITALL: i32 = 0x100;
+pub const MSG_NOSIGNAL: i32 = 0x4000;
+pub const MSG_MORE: i32 = 0x8000;

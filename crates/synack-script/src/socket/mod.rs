@@ -489,6 +489,24 @@ impl Stack {
         }
     }
 
+    /// `MSG_PEEK`: how many of `len` bytes a read would return now, leaving them queued; as
+    /// [`Stack::read`] when nothing is queued (end of stream, an error, or `EAGAIN`).
+    pub fn peek(&mut self, fd: i32, len: usize) -> SockResult<usize> {
+        let s = self.sock(fd)?;
+        let Role::Conn(id) = s.role else {
+            return Err(Errno::ENOTCONN.into());
+        };
+        if s.shut_rd {
+            return Ok(0);
+        }
+        let queued = self.host.info(id).map_or(0, |i| i.recv_buffered);
+        if queued > 0 {
+            return Ok(len.min(queued));
+        }
+        // Nothing in order to copy: a read takes nothing either, and says why.
+        self.read(fd, len).map(|d| d.len())
+    }
+
     /// Writes what fits of `data`; `EAGAIN` when nothing does, and while the handshake is
     /// still running (Linux's `sk_stream_wait_connect`).
     pub fn write(&mut self, fd: i32, data: &[u8]) -> SockResult<usize> {
