@@ -145,6 +145,10 @@ impl Runner {
                 let how = Self::int_arg(call, 1)? as i32;
                 done(self.stack.shutdown(fd, how).map(|_| 0))
             }
+            "close" if self.epolls.contains_key(&(Self::int_arg(call, 0)? as i32)) => {
+                self.epolls.remove(&(Self::int_arg(call, 0)? as i32));
+                done(Ok(0))
+            }
             "close" => {
                 let fd = self.fd_arg(call, 0)?;
                 if self.under_test == Some(fd) {
@@ -163,6 +167,9 @@ impl Runner {
             "getsockopt" => self.call_getsockopt(call),
             "ioctl" => self.call_ioctl(call),
             "poll" => self.call_poll(call),
+            "epoll_create" | "epoll_create1" => self.call_epoll_create(call),
+            "epoll_ctl" => self.call_epoll_ctl(call),
+            "epoll_wait" | "epoll_pwait" => self.call_epoll_wait(call),
             other => Err(format!("{UNSUPPORTED_CALL} the system call {other}")),
         }
     }

@@ -2,7 +2,7 @@
 //! sends is collected as it is sent, and a blocked call is retried whenever something changed.
 
 use super::show::fmt_time;
-use super::wait::{Pending, Wait};
+
 use super::{MAX_TIMER_STEPS, Runner};
 
 impl Runner {
@@ -18,13 +18,7 @@ impl Runner {
         };
         while self.pending.is_some() && self.failure.is_none() {
             let next = self.stack.poll_timeout().map(|t| t.as_micros());
-            let poll_deadline = match &self.pending {
-                Some(Pending {
-                    wait: Wait::Poll { deadline, .. },
-                    ..
-                }) => Some(*deadline),
-                _ => None,
-            };
+            let poll_deadline = self.pending.as_ref().and_then(|p| p.wait.deadline());
             let Some(t) = next
                 .into_iter()
                 .chain(poll_deadline)
@@ -87,15 +81,10 @@ impl Runner {
         self.fail(self.pos, "timers kept firing without time moving on");
     }
 
-    /// A blocked `poll` whose timeout passes before `t` returns 0 then.
+    /// A blocked `poll` or `epoll_wait` whose timeout passes before `t` returns 0 then.
     pub(super) fn tick_poll_deadline(&mut self, t: u64) {
-        if let Some(Pending {
-            wait: Wait::Poll { deadline, .. },
-            ..
-        }) = &self.pending
-        {
-            if *deadline <= t {
-                let deadline = *deadline;
+        if let Some(deadline) = self.pending.as_ref().and_then(|p| p.wait.deadline()) {
+            if deadline <= t {
                 self.now = self.now.max(deadline);
                 let p = self.pending.take();
                 if let Some(p) = p {

@@ -16,12 +16,13 @@
 //! moves virtual time; `flow` keeps each connection's sequence and timestamp offsets;
 //! `inbound` and `outbound` turn script packets into datagrams and compare synack's against
 //! the script; `tso` takes several segments as one offloaded one; `calls` runs the socket calls
-//! (`io` the data calls, `wait` those that block); `show` prints packets the way the script writes them.
+//! (`io` the data calls, `epoll` its instances, `wait` those that block); `show` prints packets the way the script writes them.
 
 mod args;
 mod calls;
 mod clock;
 pub mod config;
+mod epoll;
 mod features;
 mod flow;
 mod inbound;
@@ -77,6 +78,8 @@ struct Runner {
     under_test: Option<i32>,
     /// The script's file descriptors → the stack's.
     fds: HashMap<i32, i32>,
+    /// The script's epoll instances, by the script's number for each.
+    epolls: HashMap<i32, epoll::Epoll>,
     /// A sysctl asked for Fast Open servers that take data on a SYN without a cookie
     /// (`tcp_fastopen` bits 0x200/0x400): such a SYN's data is Fast Open's, not synack's.
     tfo_without_cookie: bool,
@@ -105,6 +108,7 @@ impl Runner {
             pending: None,
             under_test: None,
             fds: HashMap::new(),
+            epolls: HashMap::new(),
             tfo_without_cookie: false,
             failure: None,
             notes,

@@ -6,6 +6,7 @@ use crate::socket::{SockError, Stack, consts::*};
 use crate::symbols::{eval_int, show_poll};
 
 use super::Runner;
+use super::epoll::EpollWait;
 use super::io::{Read, Write};
 
 #[derive(Clone, Debug)]
@@ -15,6 +16,18 @@ pub(super) enum Wait {
     Read(Read),
     Write(Write),
     Poll { items: Vec<PollItem>, deadline: u64 },
+    Epoll(EpollWait),
+}
+
+impl Wait {
+    /// When a `poll` or `epoll_wait` times out.
+    pub(super) fn deadline(&self) -> Option<u64> {
+        match self {
+            Wait::Poll { deadline, .. } => Some(*deadline),
+            Wait::Epoll(w) => Some(w.deadline),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +79,7 @@ impl Runner {
             },
             Wait::Read(r) => self.step_read(r),
             Wait::Write(w) => self.step_write(w),
+            Wait::Epoll(w) => return self.step_epoll(w),
             Wait::Poll { items, deadline } => {
                 let always = POLLERR | POLLHUP | POLLNVAL;
                 let got: Vec<i16> = items
