@@ -16,6 +16,8 @@ pub(super) struct Flow {
     /// Script TSval → synack's TSval, from outbound packets.
     pub(super) ts_map: HashMap<u32, u32>,
     pub(super) first_ts: Option<(u32, u32)>,
+    /// The TSval of synack's latest segment on this flow, whatever the script wrote for it.
+    pub(super) last_tsval: Option<u32>,
 }
 
 impl Runner {
@@ -44,6 +46,7 @@ impl Runner {
             local_off: None,
             ts_map: HashMap::new(),
             first_ts: None,
+            last_tsval: None,
         });
         self.flows.len() - 1
     }
@@ -63,6 +66,7 @@ impl Runner {
             local_off: None,
             ts_map: HashMap::new(),
             first_ts: None,
+            last_tsval: None,
         });
         self.flows.len() - 1
     }

@@ -46,6 +46,13 @@ impl Runner {
                             } else if *ecr == 0 {
                                 // Nothing to echo yet (we sent no timestamp): zero stays zero.
                                 0
+                            } else if let Some(live) = flow.last_tsval {
+                                // synack's TSvals so far matched `<...>`: the echo names the
+                                // latest one, and anchors the script's values from here on.
+                                let f = &mut self.flows[fi];
+                                f.ts_map.insert(*ecr, live);
+                                f.first_ts.get_or_insert((*ecr, live));
+                                live
                             } else {
                                 return self.fail(
                                     pos,

@@ -37,6 +37,10 @@ impl Runner {
             local_off: self.flows[fi].local_off.unwrap_or(0),
             remote_off: self.cfg.remote_isn,
         };
+        self.flows[fi].last_tsval = seg.options.iter().find_map(|o| match o {
+            TcpOpt::Timestamp { val, .. } => Some(*val),
+            _ => None,
+        });
         let seg = if self.cfg.merge_tso {
             self.merge_tso(seg, at, p, off.local_off)
         } else {
