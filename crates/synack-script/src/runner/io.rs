@@ -11,7 +11,6 @@ use crate::socket::{SockError, Stack, consts};
 use crate::symbols::eval_int;
 
 use super::Runner;
-use super::calls::done;
 use super::wait::{Step, UNSUPPORTED_CALL, Wait};
 
 const MSG_OOB: i64 = consts::MSG_OOB as i64;
@@ -41,6 +40,8 @@ pub(super) struct Write {
     left: usize,
     done: usize,
     dontwait: bool,
+    /// `MSG_MORE`.
+    more: bool,
 }
 
 impl Runner {
@@ -82,16 +83,12 @@ impl Runner {
         // synack raises no SIGPIPE: EPIPE is what every write sees, so MSG_NOSIGNAL is what
         // it already does.
         check_flags(flags, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE, &call.name)?;
-        if flags & MSG_MORE != 0 {
-            return done(Err(SockError::Unsupported(
-                "MSG_MORE (holding a partial segment for more data)".into(),
-            )));
-        }
         self.step(&Wait::Write(Write {
             fd,
             left,
             done: 0,
             dontwait: flags & MSG_DONTWAIT != 0,
+            more: flags & MSG_MORE != 0,
         }))
     }
 
@@ -137,7 +134,7 @@ impl Runner {
         let blocking = !w.dontwait && is_blocking(&self.stack, w.fd);
         // Bounded: no send buffer takes more than this at once.
         let chunk = vec![0u8; w.left.min(16 << 20)];
-        match self.stack.write(w.fd, &chunk) {
+        match self.stack.write_more(w.fd, &chunk, w.more) {
             Ok(n) if n < w.left && blocking => Step::Block(Wait::Write(Write {
                 left: w.left - n,
                 done: w.done + n,

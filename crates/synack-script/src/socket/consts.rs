@@ -16,6 +16,7 @@ pub const SO_KEEPALIVE: i32 = 9;
 pub const SO_LINGER: i32 = 13;
 pub const TCP_NODELAY: i32 = 1;
 pub const TCP_MAXSEG: i32 = 2;
+pub const TCP_CORK: i32 = 3;
 pub const TCP_KEEPIDLE: i32 = 4;
 pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;

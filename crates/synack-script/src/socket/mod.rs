@@ -20,6 +20,7 @@ use crate::errno::Errno;
 
 /// Linux's numbers for the constants the calls take, so a C-ABI shim passes them through.
 pub mod consts;
+mod cork;
 mod ip_header;
 mod options;
 
@@ -123,6 +124,10 @@ struct Socket {
     shut_wr: bool,
     /// `IP_TOS`/`IPV6_TCLASS` and `IP_TTL`/`IPV6_UNICAST_HOPS`.
     ip: ip_header::IpHeaderOptions,
+    /// `TCP_CORK`.
+    cork: bool,
+    /// Bytes written while corked (or with `MSG_MORE`) that do not fill a segment yet.
+    held: Vec<u8>,
 }
 
 /// The socket table over one host. Every call takes the time it happens at when time
@@ -278,6 +283,8 @@ impl Stack {
                 shut_rd: false,
                 shut_wr: false,
                 ip: Default::default(),
+                cork: false,
+                held: Vec::new(),
             },
         );
         Ok(fd)
@@ -510,6 +517,11 @@ impl Stack {
     /// Writes what fits of `data`; `EAGAIN` when nothing does, and while the handshake is
     /// still running (Linux's `sk_stream_wait_connect`).
     pub fn write(&mut self, fd: i32, data: &[u8]) -> SockResult<usize> {
+        self.write_more(fd, data, false)
+    }
+
+    /// The connection a write goes to, or why there is none to write to.
+    fn writable(&mut self, fd: i32) -> SockResult<ConnId> {
         let s = self.sock(fd)?;
         let Role::Conn(id) = s.role else {
             return Err(Errno::EPIPE.into());
@@ -522,12 +534,14 @@ impl Stack {
             return Err(Errno::EPIPE.into());
         }
         match self.host.state(id) {
-            Ok(StateName::SynSent | StateName::SynReceived) => {
-                return Err(Errno::EAGAIN.into());
-            }
-            Ok(_) => {}
-            Err(e) => return Err(host_errno(e).into()),
+            Ok(StateName::SynSent | StateName::SynReceived) => Err(Errno::EAGAIN.into()),
+            Ok(_) => Ok(id),
+            Err(e) => Err(host_errno(e).into()),
         }
+    }
+
+    /// Hands bytes to the connection: how many it took.
+    fn send_to_host(&mut self, id: ConnId, data: &[u8]) -> SockResult<usize> {
         match self.host.send(id, data) {
             Ok(n) => Ok(n),
             Err(HostError::Conn(Error::Closing)) => Err(Errno::EPIPE.into()),
@@ -547,6 +561,7 @@ impl Stack {
             return Err(Errno::ENOTCONN.into());
         }
         if how != SHUT_RD {
+            self.flush_held(fd)?;
             self.host
                 .shutdown(id)
                 .map_err(|e| SockError::Errno(host_errno(e)))?;
@@ -560,6 +575,8 @@ impl Stack {
     /// Closes the descriptor: a connection finishes on its own (FIN, or RST with unread data
     /// or `SO_LINGER` 0), a listener resets what waits in its queues.
     pub fn close(&mut self, now: Instant, fd: i32) -> SockResult<()> {
+        // What a cork held still goes, before the FIN.
+        let _ = self.flush_held(fd);
         let s = self
             .sockets
             .remove(&fd)

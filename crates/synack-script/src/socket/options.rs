@@ -22,6 +22,7 @@ pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
         "TCP_KEEPINTVL" => (IPPROTO_TCP, TCP_KEEPINTVL),
         "TCP_KEEPCNT" => (IPPROTO_TCP, TCP_KEEPCNT),
         "TCP_USER_TIMEOUT" => (IPPROTO_TCP, TCP_USER_TIMEOUT),
+        "TCP_CORK" => (IPPROTO_TCP, TCP_CORK),
         "IP_TOS" => (IPPROTO_IP, IP_TOS),
         "IP_TTL" => (IPPROTO_IP, IP_TTL),
         "IPV6_TCLASS" => (IPPROTO_IPV6, IPV6_TCLASS),
@@ -85,6 +86,7 @@ impl Stack {
                 OptValue::Int(_) => return Err(Errno::EINVAL.into()),
             },
             (IPPROTO_TCP, TCP_NODELAY) => s.config.nodelay = int(value)? != 0,
+            (IPPROTO_TCP, TCP_CORK) => s.cork = int(value)? != 0,
             (IPPROTO_TCP, TCP_MAXSEG) => {
                 let v = int(value)?;
                 if opened {
@@ -151,7 +153,12 @@ impl Stack {
             }
             _ => {}
         }
+        let push = !s.cork || s.config.nodelay;
         self.sockets.insert(fd, s);
+        // Removing the cork, or setting TCP_NODELAY, sends what it held.
+        if push && matches!((level, name), (IPPROTO_TCP, TCP_CORK | TCP_NODELAY)) {
+            self.flush_held(fd)?;
+        }
         Ok(())
     }
 
@@ -178,6 +185,7 @@ impl Stack {
                 },
             },
             (IPPROTO_TCP, TCP_NODELAY) => b(s.config.nodelay),
+            (IPPROTO_TCP, TCP_CORK) => b(s.cork),
             (IPPROTO_TCP, TCP_MAXSEG) => {
                 let mss = match s.role {
                     Role::Conn(id) => self
