@@ -65,9 +65,11 @@ pub struct RunConfig {
     pub remote_isn: u32,
     /// The host under test (its `local_addrs` are replaced by `local_ip`).
     pub host: HostConfig,
-    /// Take MSS-sized segments synack sends at one instant as the single TSO/GSO segment a
-    /// Linux script expects there (`synack script --merge-tso`). Off, such a script stops as
-    /// unsupported at that line.
+    /// The device under synack offloads segmentation (TSO/GSO), as packetdrill's tun device
+    /// does on Linux: one segment of several MSS that a script expects is the MSS-sized
+    /// segments synack sent at that instant, which such a device would have put on the wire
+    /// the same way. On by default; a script's `ethtool -K ... tso off` (or `gso off`), or
+    /// `synack script --no-offload`, turns it off, and such a line then stops as unsupported.
     pub merge_tso: bool,
     /// The script's directory: a backquoted line that runs a shell file (packetdrill suites
     /// start with `` `../common/defaults.sh` ``) has the sysctls in that file applied when it
@@ -94,7 +96,7 @@ impl Default for RunConfig {
                 secret: 0x5eed_5eed,
                 ..HostConfig::default()
             },
-            merge_tso: false,
+            merge_tso: true,
             script_dir: None,
         }
     }

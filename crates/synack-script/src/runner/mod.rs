@@ -273,6 +273,12 @@ impl Runner {
 
     /// A backquoted command: the sysctls it sets are applied, the rest is noted.
     fn shell(&mut self, pos: Pos, cmd: &str) {
+        if let Some(on) = offload_switch(cmd) {
+            self.cfg.merge_tso = on;
+            let state = if on { "on" } else { "off" };
+            self.notes
+                .push(format!("{pos}: device segmentation offload {state}"));
+        }
         let dir = self.cfg.script_dir.clone();
         for a in shell::run_in(&mut self.stack, cmd, dir.as_deref()) {
             if let Applied::Skipped(why) = &a {
@@ -332,4 +338,23 @@ impl Runner {
             Err(assert::CodeError::Unsupported(m)) => self.unsupported(pos, m),
         }
     }
+}
+
+/// `ethtool -K <dev> tso off gso off` and the like: the device's segmentation offload
+/// switched on or off (off when either is off).
+fn offload_switch(cmd: &str) -> Option<bool> {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let mut found = None;
+    for (k, w) in words.iter().enumerate() {
+        if !(w.ends_with("ethtool") && matches!(words.get(k + 1), Some(&"-K" | &"--features"))) {
+            continue;
+        }
+        for pair in words[k + 2..].windows(2) {
+            if matches!(pair[0], "tso" | "gso") {
+                let on = pair[1] == "on";
+                found = Some(found.unwrap_or(true) && on);
+            }
+        }
+    }
+    found
 }
