@@ -77,12 +77,22 @@ struct ScriptArgs {
     /// the default, they are, as a TSO device would have put them on the wire.)
     #[arg(long)]
     no_offload: bool,
+    /// The address family: ipv4, ipv6 or ipv4-mapped-ipv6 (a script's own --ip_version line
+    /// wins).
+    #[arg(long, default_value = "ipv4", value_parser = parse_ip_version)]
+    ip_version: synack_script::IpVersion,
+}
+
+fn parse_ip_version(s: &str) -> Result<synack_script::IpVersion, String> {
+    synack_script::IpVersion::from_name(s)
+        .ok_or_else(|| format!("'{s}' is not ipv4, ipv6 or ipv4-mapped-ipv6"))
 }
 
 fn script(args: ScriptArgs) -> Result<(), String> {
     let config = synack_script::RunConfig {
         tolerance_usecs: args.tolerance_usecs,
         merge_tso: !args.no_offload,
+        ip_version: args.ip_version,
         ..Default::default()
     };
     let out = synack_cli::script::run(&args.files, &config, args.json, args.verbose);
