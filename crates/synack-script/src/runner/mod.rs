@@ -358,3 +358,25 @@ fn offload_switch(cmd: &str) -> Option<bool> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::offload_switch;
+
+    #[test]
+    fn ethtool_lines_switch_the_offload() {
+        assert_eq!(
+            offload_switch("ethtool -K tun0 tso off gso off"),
+            Some(false)
+        );
+        assert_eq!(offload_switch("/sbin/ethtool -K tun0 gso off"), Some(false));
+        assert_eq!(offload_switch("ethtool -K tun0 tso on gso on"), Some(true));
+        assert_eq!(
+            offload_switch("ethtool -K tun0 tso on gso off"),
+            Some(false)
+        );
+        assert_eq!(offload_switch("ethtool -K tun0 gro off"), None);
+        assert_eq!(offload_switch("sysctl -q net.ipv4.tcp_sack=0"), None);
+        assert_eq!(offload_switch("ethtool -k tun0"), None);
+    }
+}
