@@ -1,22 +1,26 @@
 //! Runs a parsed script against a synack [`Stack`] on virtual time.
 //!
-//! The model is packetdrill's: the script plays the remote peer (192.0.2.1) and the
-//! application; synack is the local stack (192.168.0.1). Inbound packets are injected at their
-//! script time; outbound packets must leave synack within the tolerance of theirs; socket calls
-//! run at their time and their results are checked. Time is virtual: the clock jumps from
-//! event to event and from timer to timer, so a 60-second TIME-WAIT costs nothing.
+//! The model is packetdrill's: the script plays the remote peer (192.0.2.1, or 2001:db8::1
+//! over IPv6) and the application; synack is the local stack (192.168.0.1, or
+//! fd3d:fa7b:d17d::1). Inbound packets are injected at their script time; outbound packets
+//! must leave synack within the tolerance of theirs; socket calls run at their time and their
+//! results are checked. Time is virtual: the clock jumps from event to event and from timer
+//! to timer, so a 60-second TIME-WAIT costs nothing.
 //!
 //! Sequence numbers are relative as packetdrill writes them: inbound ones to the script's own
 //! remote ISN (we add a fixed live offset), outbound ones to synack's ISN, learned from its SYN
 //! or SYN-ACK. Timestamps: inbound `val` goes out as written; inbound `ecr` is mapped to the
 //! synack TSval it echoes (by the script value seen on an outbound packet, else by the offset
-//! of the first one); outbound `ecr` is checked exactly and outbound `val` is not checked.
+//! of the first one, else to synack's latest TSval when the script left those unchecked);
+//! outbound `ecr` is checked exactly and outbound `val` is not checked.
 //!
-//! One idea per file: [`config`] reads the script's options into a [`RunConfig`]; `clock`
-//! moves virtual time; `flow` keeps each connection's sequence and timestamp offsets;
-//! `inbound` and `outbound` turn script packets into datagrams and compare synack's against
-//! the script; `tso` takes several segments as one offloaded one; `calls` runs the socket calls
-//! (`io` the data calls, `epoll` its instances, `wait` those that block); `show` prints packets the way the script writes them.
+//! One idea per file: [`config`] reads the script's options into a [`RunConfig`] (the address
+//! family among them); `clock` moves virtual time; `flow` keeps each connection's sequence and
+//! timestamp offsets; `inbound` and `outbound` turn script packets into datagrams and compare
+//! synack's against the script; `tso` is the device's segmentation offload; `features` names
+//! what synack cannot take part in; `calls` runs the socket calls (`args` reads their
+//! arguments, `io` runs the data calls, `sockopt` the options, `epoll` its instances, `wait`
+//! those that block); `show` prints packets the way the script writes them.
 
 mod args;
 mod calls;
