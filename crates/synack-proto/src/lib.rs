@@ -6,6 +6,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+mod congestion;
 pub mod conn;
 pub mod error;
 pub mod host;
