@@ -6,6 +6,10 @@
 
 #[cfg_attr(not(test), allow(dead_code))]
 mod cubic;
+#[cfg_attr(not(test), allow(dead_code))]
+mod hystart;
 
 #[allow(unused_imports)]
 pub(crate) use cubic::Cubic;
+#[allow(unused_imports)]
+pub(crate) use hystart::{HyStart, Phase as SlowStartPhase, Step as SlowStartStep};
