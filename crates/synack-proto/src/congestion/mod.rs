@@ -8,8 +8,12 @@
 mod cubic;
 #[cfg_attr(not(test), allow(dead_code))]
 mod hystart;
+#[cfg_attr(not(test), allow(dead_code))]
+mod prr;
 
 #[allow(unused_imports)]
 pub(crate) use cubic::Cubic;
 #[allow(unused_imports)]
 pub(crate) use hystart::{HyStart, Phase as SlowStartPhase, Step as SlowStartStep};
+#[allow(unused_imports)]
+pub(crate) use prr::{Prr, ReductionBound};
