@@ -10,6 +10,8 @@ mod cubic;
 mod hystart;
 #[cfg_attr(not(test), allow(dead_code))]
 mod prr;
+#[cfg_attr(not(test), allow(dead_code))]
+mod scoreboard;
 
 #[allow(unused_imports)]
 pub(crate) use cubic::Cubic;
@@ -17,3 +19,5 @@ pub(crate) use cubic::Cubic;
 pub(crate) use hystart::{HyStart, Phase as SlowStartPhase, Step as SlowStartStep};
 #[allow(unused_imports)]
 pub(crate) use prr::{Prr, ReductionBound};
+#[allow(unused_imports)]
+pub(crate) use scoreboard::{AckOutcome, Delivered, Dsack, NextSeg, Scoreboard, Segment};
