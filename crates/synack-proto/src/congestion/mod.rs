@@ -11,6 +11,8 @@ mod hystart;
 #[cfg_attr(not(test), allow(dead_code))]
 mod prr;
 #[cfg_attr(not(test), allow(dead_code))]
+mod rack;
+#[cfg_attr(not(test), allow(dead_code))]
 mod scoreboard;
 
 #[allow(unused_imports)]
@@ -19,5 +21,7 @@ pub(crate) use cubic::Cubic;
 pub(crate) use hystart::{HyStart, Phase as SlowStartPhase, Step as SlowStartStep};
 #[allow(unused_imports)]
 pub(crate) use prr::{Prr, ReductionBound};
+#[allow(unused_imports)]
+pub(crate) use rack::{Probe, ProbeOutcome, Rack, Tlp, pto};
 #[allow(unused_imports)]
 pub(crate) use scoreboard::{AckOutcome, Delivered, Dsack, NextSeg, Scoreboard, Segment};

@@ -459,6 +459,32 @@ impl Scoreboard {
         }
     }
 
+    /// Marks lost every unSACKed segment not yet marked for which `lost` says so, in sequence
+    /// order (RACK's scan, RFC 8985 §6.2 step 5); returns how many were marked.
+    pub(crate) fn mark_lost_where(&mut self, mut lost: impl FnMut(&Segment) -> bool) -> u32 {
+        let mut n = 0;
+        for s in self.segments.iter_mut() {
+            if s.sacked || s.lost || !lost(s) {
+                continue;
+            }
+            s.lost = true;
+            s.retransmitted = false;
+            n += 1;
+        }
+        n
+    }
+
+    /// SACKed segments above SND.UNA (RACK.segs_sacked, RFC 8985 §6.1).
+    pub(crate) fn sacked_segments(&self) -> u32 {
+        self.sacked_segments
+    }
+
+    /// The last segment sent, the one a tail loss probe resends when no new data can go
+    /// (RFC 8985 §7.3).
+    pub(crate) fn last_segment(&self) -> Option<&Segment> {
+        self.segments.back()
+    }
+
     /// RFC 3708 / Linux-style undo: every retransmission of this episode was reported
     /// needless by a D-SACK, so the window reduction was spurious.
     pub(crate) fn retransmissions_all_dsacked(&self) -> bool {
