@@ -238,18 +238,22 @@ impl Cubic {
         });
     }
 
-    /// The last congestion event or timeout proved spurious (D-SACK, timestamps, F-RTO): put the
-    /// state saved before it back (§4.9) and return (cwnd, ssthresh) to restore; cwnd never
-    /// drops below the current one. None when there is nothing to undo (already undone, or no
-    /// event yet).
+    /// The last congestion event or timeout proved spurious (D-SACK, timestamps, F-RTO). If
+    /// cwnd is still below the window before that event, put back the state saved then and
+    /// return the (cwnd, ssthresh) to restore (§4.9). If cwnd has already grown past it, the
+    /// current values stand (§4.9 again) and this returns None, as it does with nothing to
+    /// undo (no event yet, or already undone).
     pub(crate) fn undo(&mut self, cwnd: u32) -> Option<(u32, u32)> {
         let p = self.prior.take()?;
+        if cwnd >= p.cwnd {
+            return None;
+        }
         self.w_max = p.w_max;
         self.cwnd_prior = p.cwnd_prior;
         self.epoch = p.epoch;
         self.after_timeout = p.after_timeout;
         self.inc_rem = 0;
-        Some((cwnd.max(p.cwnd), p.ssthresh))
+        Some((p.cwnd, p.ssthresh))
     }
 
     /// Forget the current congestion-avoidance stage (e.g. after idle, RFC 5681 §4.1, when cwnd
@@ -548,6 +552,12 @@ mod tests {
         let (one, _) = c.on_rto(cwnd, 70 * MSS, cwnd, MSS);
         assert_eq!(one, MSS);
         assert_eq!(c.undo(one), Some((cwnd, 70 * MSS)));
+        // Found out only after cwnd grew past the old window: nothing is restored.
+        let w_max = c.w_max();
+        c.on_congestion_event(cwnd, 70 * MSS, cwnd, MSS);
+        assert_ne!(c.w_max(), w_max);
+        assert_eq!(c.undo(cwnd + MSS), None);
+        assert_ne!(c.w_max(), w_max);
     }
 
     #[test]
