@@ -235,10 +235,10 @@ impl Scoreboard {
         // RFC 2883 §4: the first block reports a duplicate when it lies below the cumulative
         // ACK or inside the second block.
         if let Some(&(s, e)) = blocks.first() {
-            let below = s.lt(una) && e.gt(s) && e.since(s) < (1 << 30);
-            let inside = blocks
-                .get(1)
-                .is_some_and(|&(s1, e1)| e.gt(s) && s.ge(s1) && e.le(e1) && e1.gt(s1));
+            // Either way it must describe data we sent: nonempty and not beyond SND.MAX.
+            let sane = e.gt(s) && e.le(self.high_data);
+            let below = sane && s.lt(una);
+            let inside = sane && blocks.get(1).is_some_and(|&(s1, e1)| s.ge(s1) && e.le(e1));
             if below || inside {
                 let in_recovery_range = self
                     .undo_marker

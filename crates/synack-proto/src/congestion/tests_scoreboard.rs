@@ -264,6 +264,12 @@ fn dsack_blocks_are_reported_not_counted() {
         Some((seg(b, 2, 2).0, false))
     );
     assert_eq!(out.newly_sacked, 3 * MSS);
+    // A "duplicate" of data never sent is no D-SACK (and, beyond SND.MAX, no SACK either).
+    let mut sb = sent(b, 6);
+    let out = ack(&mut sb, seg(b, 1, 1).0, &[(SeqNum(b), seg(b, 9, 9).0)]);
+    assert_eq!((out.dsack, out.ignored_blocks), (None, 1));
+    let out = ack(&mut sb, seg(b, 1, 1).0, &[seg(b, 7, 8), seg(b, 6, 9)]);
+    assert_eq!((out.dsack, out.ignored_blocks), (None, 2));
     // Without a second block containing it, a first block above SND.UNA is a plain SACK.
     let mut sb = sent(b, 6);
     let out = ack(&mut sb, SeqNum(b), &[seg(b, 2, 3), seg(b, 4, 5)]);
