@@ -135,10 +135,14 @@ impl Cubic {
         } else {
             ALPHA_NUM
         };
-        let num = a_num * u64::from(acked) * mss64 + epoch.w_est_rem;
-        let den = ALPHA_DEN * cwnd64;
-        epoch.w_est = epoch.w_est.saturating_add(num / den);
-        epoch.w_est_rem = num % den;
+        let num =
+            u128::from(a_num) * u128::from(acked) * u128::from(mss64) + u128::from(epoch.w_est_rem);
+        let den = u128::from(ALPHA_DEN * cwnd64);
+        epoch.w_est = epoch
+            .w_est
+            .saturating_add(u64::try_from(num / den).unwrap_or(u64::MAX));
+        // The remainder is below den, which fits in a u64.
+        epoch.w_est_rem = (num % den) as u64;
         self.epoch = Some(epoch);
 
         let t = now.saturating_duration_since(epoch.start);
@@ -574,5 +578,41 @@ mod tests {
         assert_eq!(k90, k_micros(100 * 1460, 90 * 1460, 1460));
         assert!(k90 < k70);
         assert_eq!(c.w_est().unwrap() / 1460, 90);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_calls_never_panic_and_acks_never_shrink_cwnd(
+            ops in proptest::collection::vec(
+                (0u8..4, proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>(), 0u32..70_000, 0u64..10_000_000),
+                1..60,
+            ),
+        ) {
+            let mut c = Cubic::new();
+            let mut now = Instant::ZERO;
+            for (op, a, b, mss, step_us) in ops {
+                now += Duration::from_micros(step_us);
+                match op {
+                    0 => {
+                        let cwnd = c.on_ack(now, a, b, mss, Duration::from_micros(step_us));
+                        proptest::prop_assert!(cwnd >= b);
+                    }
+                    1 => {
+                        let (cwnd, ssthresh) = c.on_congestion_event(a, b, a, mss);
+                        proptest::prop_assert_eq!(cwnd, ssthresh);
+                        proptest::prop_assert!(u64::from(ssthresh) >= (2 * u64::from(mss)).min(u64::from(u32::MAX)));
+                    }
+                    2 => {
+                        let (cwnd, _) = c.on_rto(a, b, a, mss);
+                        proptest::prop_assert_eq!(cwnd, mss);
+                    }
+                    _ => {
+                        if let Some((cwnd, _)) = c.undo(a) {
+                            proptest::prop_assert!(cwnd > a);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
