@@ -129,7 +129,7 @@ impl HyStart {
                 if let (true, Some(current), Some(last)) =
                     (enough, self.current_round_min_rtt, self.last_round_min_rtt)
                 {
-                    if current >= last + rtt_thresh(last) {
+                    if current >= last.saturating_add(rtt_thresh(last)) {
                         // The queue is building: slow down rather than stop (§4.2).
                         self.phase = Phase::Css;
                         self.css_baseline_min_rtt = Some(current);
@@ -353,5 +353,37 @@ mod tests {
         f.round(&mut h, 300_000, 8);
         f.round(&mut h, 600_000, 8);
         assert_eq!(h.phase(), Phase::Done);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_acks_never_panic_and_growth_stays_bounded(
+            acks in proptest::collection::vec(
+                (proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>(),
+                 proptest::option::of(proptest::prelude::any::<u64>()), 1u32..70_000),
+                1..200,
+            ),
+        ) {
+            let mut h = HyStart::new();
+            for (una, nxt, acked, rtt, mss) in acks {
+                let step = h.on_ack(SeqNum(una), SeqNum(nxt), acked, rtt.map(Duration::from_nanos), mss);
+                proptest::prop_assert!(step.increase <= acked.min(L_NON_PACED.saturating_mul(mss)));
+                if step.enter_congestion_avoidance {
+                    proptest::prop_assert_eq!(h.phase(), Phase::Done);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_rtt_samples_do_not_overflow() {
+        let mut h = HyStart::new();
+        for round in 0..3u32 {
+            for _ in 0..N_RTT_SAMPLE {
+                let una = SeqNum(round * 100);
+                h.on_ack(una, una + 100, MSS, Some(Duration::MAX), MSS);
+            }
+        }
+        assert_eq!(h.phase(), Phase::Css);
     }
 }
