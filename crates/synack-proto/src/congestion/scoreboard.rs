@@ -388,15 +388,17 @@ impl Scoreboard {
             return Some(piece(s));
         }
         // Rule 4: one rescue retransmission per episode, of the highest unSACKed segment,
-        // when HighACK has passed the last RescueRxt. Unlike the RFC's HighRxt bookkeeping we do
-        // not rescue a segment already retransmitted in this episode: the rescue is for an
-        // unSACKed tail, and a hole goes out once per episode.
-        self.recovery_point?;
+        // when HighACK has passed the last RescueRxt. The rescue exists for an unSACKed tail of
+        // the data outstanding when recovery began, so, narrower than the RFC's wording, it is
+        // skipped when that segment was already retransmitted in this episode (a hole goes out
+        // once) or lies above RecoveryPoint (new data sent during recovery draws its own ACKs,
+        // and a lost tail of it is TLP's job).
+        let recovery_point = self.recovery_point?;
         if self.rescue_rxt.is_some_and(|r| self.high_ack.le(r)) {
             return None;
         }
         let s = self.segments.iter().rev().find(|s| !s.sacked)?;
-        if s.retransmitted {
+        if s.retransmitted || s.end.gt(recovery_point) {
             return None;
         }
         let len = s.len().min(smss);
