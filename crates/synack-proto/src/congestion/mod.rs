@@ -14,6 +14,8 @@ mod prr;
 mod rack;
 #[cfg_attr(not(test), allow(dead_code))]
 mod scoreboard;
+#[cfg(test)]
+mod tests_recovery;
 
 #[allow(unused_imports)]
 pub(crate) use cubic::Cubic;
