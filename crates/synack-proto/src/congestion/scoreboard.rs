@@ -174,7 +174,8 @@ impl Scoreboard {
     }
 
     fn transmit(&mut self, now: Instant, seq: SeqNum, len: u32, rescue: bool) {
-        if len == 0 {
+        // A segment longer than a quarter of the sequence space is not one we could have sent.
+        if len == 0 || len >= 1 << 30 {
             return;
         }
         let end = seq + len;
@@ -195,9 +196,10 @@ impl Scoreboard {
             return;
         }
         let mut counted = false;
-        for s in self.segments.iter_mut() {
-            if s.end.le(seq) || s.start.ge(end) {
-                continue;
+        let first = self.first_ending_after(seq);
+        for s in self.segments.range_mut(first..) {
+            if s.start.ge(end) {
+                break;
             }
             s.xmit_ts = now;
             s.lost = false;
@@ -287,7 +289,8 @@ impl Scoreboard {
                 out.ignored_blocks += 1;
                 continue;
             }
-            for seg in self.segments.iter_mut() {
+            let first = self.first_ending_after(s);
+            for seg in self.segments.range_mut(first..) {
                 if seg.start.ge(e) {
                     break;
                 }
@@ -303,6 +306,12 @@ impl Scoreboard {
             }
         }
         out
+    }
+
+    /// Index of the first segment ending after `seq`: segments are in sequence order within
+    /// less than half the sequence space, so this is a binary search.
+    fn first_ending_after(&self, seq: SeqNum) -> usize {
+        self.segments.partition_point(|s| s.end.le(seq))
     }
 
     /// IsLost(seg) of RFC 6675 §4 for the segment at `index`: DupThresh SACKed segments above
@@ -453,7 +462,8 @@ impl Scoreboard {
     /// Marks a segment lost (RACK, RFC 8985 §6.2 step 5): it leaves the pipe and becomes
     /// eligible for (another) retransmission.
     pub(crate) fn mark_lost(&mut self, start: SeqNum) {
-        if let Some(s) = self.segments.iter_mut().find(|s| s.start == start) {
+        let i = self.first_ending_after(start);
+        if let Some(s) = self.segments.get_mut(i).filter(|s| s.start == start) {
             if !s.sacked {
                 s.lost = true;
                 s.retransmitted = false;

@@ -395,6 +395,18 @@ proptest! {
                         sb.segments().filter(|s| s.sacked).map(|s| s.start).collect();
                     let out = sb.on_ack(at(una), &blocks, |_| {});
                     prop_assert!(out.ignored_blocks as usize <= blocks.len());
+                    // Every segment wholly inside a plausible SACK block is now SACKed.
+                    let skip = usize::from(out.dsack.is_some());
+                    for &(s, e) in blocks.iter().take(MAX_SACK_BLOCKS).skip(skip) {
+                        if !(e.gt(s) && s.ge(sb.high_ack()) && e.le(sb.high_data())) {
+                            continue;
+                        }
+                        for x in sb.segments() {
+                            if x.start.ge(s) && x.end.le(e) {
+                                prop_assert!(x.sacked, "{:?} inside {:?}..{:?}", x, s, e);
+                            }
+                        }
+                    }
                     // SACK bits are only ever gained above SND.UNA.
                     for s in sacked_before {
                         if s.ge(sb.high_ack()) {
