@@ -69,7 +69,7 @@ impl Prr {
             (self.ssthresh.saturating_sub(pipe)).min(limit)
         };
         // The fast retransmit that opens recovery goes out whatever the arithmetic says (RFC
-        // 5681 §3.2 step 2 and RFC 6675 §5 step 4.2 send it on entering recovery).
+        // 5681 §3.2 and RFC 6675 §5 step (4) send it on entering recovery).
         let sndcnt = if self.prr_out == 0 && delivered > 0 {
             sndcnt.max(self.mss)
         } else {
@@ -102,7 +102,8 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
-    /// The situation of RFC 6937's examples (§5), counted in segments: 20 segments in flight,
+    /// The single-loss situation of RFC 6937's examples (§3.1; RFC 9937 §8 in the revision),
+    /// without limited transmit, counted in segments: 20 segments in flight,
     /// the first lost; each later segment's ACK delivers one. Recovery starts at the third
     /// duplicate ACK, when 3 segments are SACKed and 1 is deemed lost, so pipe = 16. Every ACK
     /// after that delivers one segment; the sender sends all that PRR allows, and pipe moves
