@@ -58,7 +58,7 @@ enum Command {
 
 #[derive(Args)]
 struct ScriptArgs {
-    /// The scripts to run.
+    /// The scripts to run; a directory stands for every .pkt file under it.
     #[arg(required = true)]
     files: Vec<std::path::PathBuf>,
     /// One JSON object per script, then one with the counts.
