@@ -263,7 +263,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
             (Side::B, false) => ("#b8860b", "head-b"),
         };
         let mut text = label(p);
-        if let Some(m) = mark(p, lang) {
+        if let Some(m) = mark(run, p, lang) {
             text = format!("{text} [{m}]");
         }
         match p.arrival {
@@ -301,7 +301,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
                 // of text runs past the cross.
                 let main = label(p);
                 arrow_label(&mut s, x1, y1, xm, ym, &main, "#d62728");
-                if let Some(m) = mark(p, lang) {
+                if let Some(m) = mark(run, p, lang) {
                     arrow_label(
                         &mut s,
                         x1,

@@ -142,11 +142,6 @@ fn tshark_problems(path: &std::path::Path) -> Option<String> {
             "tcp.check_checksum:TRUE",
             "-o",
             "ip.check_checksum:TRUE",
-            // Stream reassembly reports a retransmission that overlaps data it already holds
-            // (even byte-identical, as here) as a reassembly error; the payload is opaque test
-            // text, so reassembly adds nothing to the check.
-            "-o",
-            "tcp.desegment_tcp_streams:FALSE",
             // Retransmissions and duplicate ACKs are expert notes and warnings, which is what
             // the scenarios are about; only malformed packets, bad checksums and errors count.
             "-Y",

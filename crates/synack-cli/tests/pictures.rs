@@ -228,7 +228,11 @@ fn trace_reads_ethernet_captures_too() {
             StateName::Closed
         ]
     );
-    let report = synack_cli::trace::report(&t, "ethernet.pcap", Lang::En, false);
+    let report = synack_cli::trace::report(
+        &t,
+        "ethernet.pcap",
+        &synack_cli::ladder::View::plain(Lang::En),
+    );
     assert!(report.contains("INFERRED"));
     assert!(report.contains("LAST-ACK → CLOSED"));
 }
@@ -292,7 +296,7 @@ fn real_linux_capture(file: &str, v6: bool) {
         syn.options
     );
     assert_eq!(t.run.hosts[0].contains(':'), v6, "{file}");
-    let report = synack_cli::trace::report(&t, "linux", Lang::En, false);
+    let report = synack_cli::trace::report(&t, "linux", &synack_cli::ladder::View::plain(Lang::En));
     assert!(report.contains("bad checksums"));
     assert_eq!(report.contains("[::1]:8766"), v6, "{file}");
     let svg = synack_cli::svg::ladder(&t.run, Lang::En);
