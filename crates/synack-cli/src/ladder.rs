@@ -86,13 +86,15 @@ pub fn mark(run: &Run, p: &Packet, lang: Lang) -> Option<String> {
             _ if p.retransmission => lang.pick("retransmit ", "重传，"),
             _ => "",
         };
+        // A lost one says no more: its cross already tells that nobody is there.
+        let absent = if p.lost() {
+            ""
+        } else {
+            lang.pick(" (absent)", "（不存在）")
+        };
         return Some(match p.from {
             Side::A => format!("{}{other}", lang.pick("forged source ", "伪造源地址 ")),
-            Side::B => format!(
-                "{cookie}{}{other}{}",
-                lang.pick("to ", "发往 "),
-                lang.pick(" (absent)", "（不存在）")
-            ),
+            Side::B => format!("{cookie}{}{other}{absent}", lang.pick("to ", "发往 ")),
         });
     }
     let mut marks: Vec<String> = Vec::new();
@@ -219,14 +221,23 @@ fn packet_line(run: &Run, p: &Packet, v: &View) -> Line {
     if let Some(m) = mark(run, p, lang) {
         text = format!("{text}  [{m}]");
     }
-    // A capture seen at one point knows no arrival times.
+    // A capture seen at one point knows no arrival times; and where the label needs the
+    // room, the arrival time gives way (the receiver's next row shows when it reacted).
     let arrival = match p.arrival {
-        Some(a) if !run.observed => format!(" {} ", ms(a)),
+        Some(a) if !run.observed && width(&text) + 8 + width(&ms(a)) + 2 <= inner => {
+            format!(" {} ", ms(a))
+        }
         _ => String::new(),
     };
-    // Room: INNER minus the decorations "─ ", " ", "▶" and the arrival time.
+    // Room: the inner width less the decorations ("─ ", " ", "▶", a few dashes so the arrow
+    // still reads as one) and the arrival time, or for a lost segment the cross and its word.
     let lost_tail = lang.pick("✗ lost", "✗ 丢失");
-    let room = inner.saturating_sub(4 + width(&arrival) + width(lost_tail) + 6);
+    let tail = if p.lost() {
+        4 + width(lost_tail) + 2
+    } else {
+        width(&arrival) + 4
+    };
+    let room = inner.saturating_sub(4 + tail);
     let text = fit(&text, room);
     let body = format!("─ {text} ");
     let fill_to = inner - 1 - width(&arrival);
@@ -504,18 +515,18 @@ pub fn summary(run: &Run, v: &View) -> String {
     out.push_str(&Style::Bold.paint(lang.pick("Summary", "小结"), color));
     out.push('\n');
     let failed = run.errors.iter().any(|e| e.is_some());
-    let ok = if run.app_sent.iter().sum::<u64>() == 0 {
-        Style::Dim.paint(
+    let (ok, ok_style) = if run.app_sent.iter().sum::<u64>() == 0 {
+        (
             lang.pick("no application data in this scenario", "本场景没有应用数据"),
-            color,
+            Style::Dim,
         )
     } else if s.verified {
-        Style::State.paint(
+        (
             lang.pick(
                 "verified: every byte arrived intact, in order, exactly once",
                 "已校验：每个字节都完整、按序、恰好一次地到达",
             ),
-            color,
+            Style::State,
         )
     } else if s.intact {
         let text = if failed {
@@ -531,14 +542,14 @@ pub fn summary(run: &Run, v: &View) -> String {
                 "运行结束时，写入的字节没有全部被读取；已到达的字节完整且有序",
             )
         };
-        Style::Lost.paint(text, color)
+        (text, Style::Lost)
     } else {
-        Style::Lost.paint(
+        (
             lang.pick(
                 "NOT verified: the bytes read differ from those written",
                 "校验失败：读到的字节与写入的不一致",
             ),
-            color,
+            Style::Lost,
         )
     };
     let [a, b] = &run.hosts;
@@ -546,59 +557,53 @@ pub fn summary(run: &Run, v: &View) -> String {
         let Some(f) = s.flows.get(&format!("{from}->{to}")) else {
             continue;
         };
-        let _ = match lang {
-            Lang::En => writeln!(
-                out,
-                "  {from}→{to}: {} bytes written by {}'s application, {} acknowledged by {}, \
-                 {} read by {}'s application",
-                f.written,
-                narrate::who(from, lang),
-                f.acked,
-                narrate::who(to, lang),
-                f.read,
-                narrate::who(to, lang),
+        let (wf, wt) = (narrate::who(from, lang), narrate::who(to, lang));
+        let line = match lang {
+            Lang::En => format!(
+                "{from}→{to}: {} bytes written by {wf}'s application, {} acknowledged by {wt}, \
+                 {} read by {wt}'s application",
+                f.written, f.acked, f.read,
             ),
-            Lang::Zh => writeln!(
-                out,
-                "  {}→{}：{}应用写入 {} 字节，{}确认 {} 字节，{}应用读取 {} 字节",
-                narrate::who(from, lang),
-                narrate::who(to, lang),
-                narrate::who(from, lang),
-                f.written,
-                narrate::who(to, lang),
-                f.acked,
-                narrate::who(to, lang),
-                f.read
+            Lang::Zh => format!(
+                "{wf}→{wt}：{wf}应用写入 {} 字节，{wt}确认 {} 字节，{wt}应用读取 {} 字节",
+                f.written, f.acked, f.read
             ),
         };
+        for (k, l) in wrap(&line, total - 4).into_iter().enumerate() {
+            let _ = writeln!(out, "{}{l}", if k == 0 { "  " } else { "    " });
+        }
     }
-    let _ = writeln!(out, "  {ok}");
-    let _ = match lang {
-        Lang::En => writeln!(
-            out,
-            "  {} packets, {} lost, {} damaged · {} fast retransmit(s), {} retransmission \
+    for (k, l) in wrap(ok, total - 4).into_iter().enumerate() {
+        let lead = if k == 0 { "  " } else { "    " };
+        let _ = writeln!(out, "{lead}{}", ok_style.paint(&l, color));
+    }
+    let mut counts = match lang {
+        Lang::En => format!(
+            "{} packets, {} lost, {} damaged · {} fast retransmit(s), {} retransmission \
              timeout(s)",
             s.packets, s.packets_lost, s.packets_corrupted, s.fast_retransmits, s.rto_retransmits
         ),
-        Lang::Zh => writeln!(
-            out,
-            "  共 {} 个报文，丢失 {} 个，损坏 {} 个 · 快速重传 {} 次，超时重传 {} 次",
+        Lang::Zh => format!(
+            "共 {} 个报文，丢失 {} 个，损坏 {} 个 · 快速重传 {} 次，超时重传 {} 次",
             s.packets, s.packets_lost, s.packets_corrupted, s.fast_retransmits, s.rto_retransmits
         ),
     };
     if s.syncookies_sent > 0 {
         let _ = match lang {
-            Lang::En => writeln!(
-                out,
-                "  SYN cookies: {} sent, {} came back valid",
+            Lang::En => write!(
+                counts,
+                " · SYN cookies: {} sent, {} came back valid",
                 s.syncookies_sent, s.syncookies_validated
             ),
-            Lang::Zh => writeln!(
-                out,
-                "  SYN cookie：发出 {} 个，{} 个被有效带回",
+            Lang::Zh => write!(
+                counts,
+                " · SYN cookie：发出 {} 个，{} 个被有效带回",
                 s.syncookies_sent, s.syncookies_validated
             ),
         };
+    }
+    for (k, l) in wrap(&counts, total - 4).into_iter().enumerate() {
+        let _ = writeln!(out, "{}{l}", if k == 0 { "  " } else { "    " });
     }
     for side in [Side::A, Side::B] {
         let states: Vec<&str> = run
@@ -608,28 +613,18 @@ pub fn summary(run: &Run, v: &View) -> String {
             .collect();
         let mut line = states.join(" → ");
         if let Some(e) = run.errors[idx(side)] {
-            let _ = write!(line, "  ({})", narrate::why_failed(run, side, e, lang));
+            let why = narrate::why_failed(run, side, e, lang);
+            let _ = match lang {
+                Lang::En => write!(line, "  ({why})"),
+                Lang::Zh => write!(line, "（{why}）"),
+            };
         }
-        let name = run.host_name(side);
-        for (k, l) in wrap(&line, total - 10).into_iter().enumerate() {
+        let name = narrate::who(run.host_name(side), lang);
+        let name = name.trim_start_matches("the ");
+        for (k, l) in wrap(&line, total - 12).into_iter().enumerate() {
             let head = if k == 0 { name } else { "" };
-            let _ = writeln!(out, "  {head:<7} {l}");
+            let _ = writeln!(out, "  {} {l}", crate::text::pad_to(head, 8));
         }
     }
-    // Long lines (the per-direction bytes) wrap like everything else.
-    let mut wrapped = String::new();
-    for l in out.lines() {
-        let indent = if l.starts_with("  ") { "    " } else { "" };
-        for (k, part) in wrap(l, total - 4).into_iter().enumerate() {
-            if k == 0 {
-                let lead = if l.starts_with("  ") { "  " } else { "" };
-                wrapped.push_str(lead);
-            } else {
-                wrapped.push_str(indent);
-            }
-            wrapped.push_str(&part);
-            wrapped.push('\n');
-        }
-    }
-    wrapped
+    out
 }

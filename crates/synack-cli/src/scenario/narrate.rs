@@ -577,7 +577,7 @@ pub fn facts(run: &Run, lang: Lang) -> String {
         out.push_str(lang.pick(" Nothing was retransmitted.", "没有任何重传。"));
         return out;
     }
-    const SHOWN: usize = 6;
+    const SHOWN: usize = 4;
     match lang {
         Lang::En => {
             let _ = write!(out, " {} retransmission(s): ", retrans.len());
@@ -659,10 +659,10 @@ pub fn why_failed(run: &Run, side: Side, e: Error, lang: Lang) -> String {
         Some(Cause::UserAbort) => lang.pick("its own application aborted", "本端应用中止了连接"),
         _ => "",
     };
-    let name = crate::text::error_name(e);
-    if reason.is_empty() {
-        name.to_string()
-    } else {
-        format!("{name}: {reason}")
+    let name = crate::text::error_name(e, lang);
+    match (reason.is_empty(), lang) {
+        (true, _) => name,
+        (false, Lang::En) => format!("{name}: {reason}"),
+        (false, Lang::Zh) => format!("{name}：{reason}"),
     }
 }
