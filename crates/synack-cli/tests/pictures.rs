@@ -483,7 +483,7 @@ fn the_window_line_stays_inside_the_plot() {
             .unwrap_or_else(|| panic!("{name}: no window line"));
         let d = window.attribute("d").unwrap();
         let ys: Vec<f64> = d
-            .split(|c: char| c == 'M' || c == 'L' || c == ' ')
+            .split(['M', 'L', ' '])
             .filter(|p| !p.is_empty())
             .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
             .collect();
