@@ -146,7 +146,7 @@ pub const SCENARIOS: &[Scenario] = &[
              answers every segment except a RST with a RST (RFC 9293 §3.10.7.1). The RST \
              acknowledges the SYN, so the client knows it is a real answer to its SYN, and gives \
              up at once: ECONNREFUSED.",
-        story_zh: "连接被拒绝。服务器端口上没有监听者：关闭的端口对除 RST 外的任何报文段都回复 RST\
+        story_zh: "连接被拒绝。服务器端口上没有监听者：关闭的端口会对除 RST 以外的任何报文段回复 RST\
              （RFC 9293 §3.10.7.1）。这个 RST 确认了 SYN，客户端据此确认它是对自己 SYN 的真实回应，\
              立即放弃：ECONNREFUSED。",
         setup: refused,

@@ -31,7 +31,8 @@ pub fn who(name: &str, lang: Lang) -> String {
     match (lang, name) {
         (Lang::Zh, "client") => "客户端".into(),
         (Lang::Zh, "server") => "服务器".into(),
-        (Lang::En, "client" | "server") => format!("the {name}"),
+        (Lang::En, "client") => "the client".into(),
+        (Lang::En, "server") => "the server".into(),
         _ => name.to_string(),
     }
 }
