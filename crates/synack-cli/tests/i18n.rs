@@ -221,3 +221,21 @@ fn every_note_of_every_run_has_a_chinese_side_in_one_voice() {
         }
     }
 }
+
+/// The README's table of state names is the one `synack states` prints.
+#[test]
+fn the_readme_names_table_matches_the_code() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    for n in &i18n::STATE_NAMES {
+        let row = format!(
+            "| {} | {} | {} | {} |",
+            n.state.as_str(),
+            n.netstat,
+            n.ss,
+            n.bsd
+        );
+        assert!(readme.contains(&row), "README lacks `{row}`");
+    }
+}
