@@ -54,6 +54,14 @@ fn json_lines_parse_and_end_with_a_summary() {
         }
     }
     assert!(packets.iter().any(|p| p["lost"] == true));
+    // The aimed losses are told apart from random ones, and duplicate ACKs carry their number.
+    assert!(
+        packets
+            .iter()
+            .any(|p| p["lost"] == true && p["aimed"] == true)
+    );
+    assert!(packets.iter().any(|p| p["dup_ack"] == 3));
+    assert!(packets.iter().all(|p| p["corrupted"] == false));
     assert!(
         states
             .iter()
