@@ -288,12 +288,12 @@ fn lost_tail_rev(lang: Lang) -> &'static str {
     lang.pick("lost ✗", "丢失 ✗")
 }
 
-fn change_text(from: StateName, to: StateName, cause: &str, names: Names) -> String {
-    format!(
-        "{} → {}  ({cause})",
-        state_name(from, names),
-        state_name(to, names)
-    )
+fn change_text(from: StateName, to: StateName, cause: &str, v: &View) -> String {
+    let (from, to) = (state_name(from, v.names), state_name(to, v.names));
+    match v.lang {
+        Lang::En => format!("{from} → {to}  ({cause})"),
+        Lang::Zh => format!("{from} → {to}（{cause}）"),
+    }
 }
 
 /// The ladder as lines of styled spans.
@@ -304,8 +304,9 @@ pub fn lines(run: &Run, v: &View) -> Vec<Line> {
     // Column heads and each host's starting state.
     // IPv6 addresses from a capture can be long: each head gets at most half the room.
     let half = (total - TIME_W) / 2 - 1;
-    let head_a = fit(&format!("{a} :{}", run.ports[0]), half);
-    let head_b = fit(&format!("{b} :{}", run.ports[1]), half);
+    let head =
+        |name: &str, port: u16| fit(&format!("{} :{port}", narrate::heading(name, lang)), half);
+    let (head_a, head_b) = (head(a, run.ports[0]), head(b, run.ports[1]));
     let gap = (total - TIME_W).saturating_sub(width(&head_a) + width(&head_b));
     out.push(vec![
         (
@@ -353,7 +354,7 @@ pub fn lines(run: &Run, v: &View) -> Vec<Line> {
             Item::Packet(i) => l.extend(packet_line(run, &run.packets[i], v)),
             Item::Change(i) => {
                 let c = &run.changes[i];
-                let text = change_text(c.from, c.to, i18n::cause(c.cause, lang), v.names);
+                let text = change_text(c.from, c.to, i18n::cause(c.cause, lang), v);
                 let desc = i18n::describe(c.to, lang);
                 if c.host == Side::A {
                     let room = inner.saturating_sub(width(&text) + 4);

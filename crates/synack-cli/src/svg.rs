@@ -230,9 +230,13 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
     for side in [Side::A, Side::B] {
         let x = x_of(side);
         let i = crate::scenario::idx(side);
-        let head = format!("{} :{}", run.hosts[i], run.ports[i]);
-        // Wide enough for an IPv6 address from a capture (about 8 px per bold character).
-        let bw = (head.chars().count() as f64 * 8.2 + 24.0).max(160.0);
+        let head = format!(
+            "{} :{}",
+            crate::scenario::narrate::heading(&run.hosts[i], lang),
+            run.ports[i]
+        );
+        // Wide enough for an IPv6 address from a capture (about 8 px per bold column).
+        let bw = (crate::text::width(&head) as f64 * 8.2 + 24.0).max(160.0);
         let _ = writeln!(
             s,
             r##"<rect class="host" x="{:.0}" y="70" width="{bw:.0}" height="30" rx="4" fill="#eef" stroke="#336"/><text x="{x:.0}" y="90" text-anchor="middle" font-size="13" font-weight="bold">{}</text>"##,

@@ -37,6 +37,11 @@ pub fn who(name: &str, lang: Lang) -> String {
     }
 }
 
+/// A host's name as a heading: 客户端/服务器 in Chinese, as named otherwise.
+pub fn heading(name: &str, lang: Lang) -> String {
+    who(name, lang).trim_start_matches("the ").to_string()
+}
+
 /// Capitalised, for the start of a sentence.
 fn cap(s: &str) -> String {
     let mut c = s.chars();
