@@ -554,8 +554,9 @@ pub fn summary(run: &Run, v: &View) -> String {
         )
     };
     let [a, b] = &run.hosts;
+    let data = run.app_sent.iter().sum::<u64>() > 0;
     for (from, to) in [(a, b), (b, a)] {
-        let Some(f) = s.flows.get(&format!("{from}->{to}")) else {
+        let Some(f) = s.flows.get(&format!("{from}->{to}")).filter(|_| data) else {
             continue;
         };
         let (wf, wt) = (narrate::who(from, lang), narrate::who(to, lang));

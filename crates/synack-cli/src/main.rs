@@ -214,7 +214,7 @@ fn scenario_help() -> String {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Which scenario to run (the list is filled in from the scenario table).
+    /// Which scenario to run (--list describes them all).
     #[arg(long, short, default_value = "tour")]
     scenario: String,
     #[command(flatten)]

@@ -322,6 +322,14 @@ fn random_loss_is_told_as_it_happened() {
         text.contains(&format!("{retrans} retransmission(s)")),
         "{text}"
     );
+    // Without --loss or --corrupt nothing is put down to chance, in any scenario (the
+    // keepalive scenario's power cut and the syn-flood's absent hosts are by design).
+    for s in SCENARIOS {
+        let r = run(s.name);
+        let text = flat(&report(&r, Lang::En));
+        assert!(text.contains(" 0 by random --loss)"), "{}: {text}", s.name);
+        assert!(!text.contains("Random faults"), "{}", s.name);
+    }
     // The default run says neither.
     let plain = flat(&report(&run("tour"), Lang::En));
     assert!(plain.contains("1 lost (1 by the scenario's design, 0 by random --loss)"));

@@ -151,6 +151,11 @@ pub fn packets(
                 .map(|bytes| damage(&bytes, flipped_bits)),
             _ => None,
         };
+        // A partitioned link (the keepalive scenario's power cut) is the scenario's doing too.
+        let aimed_here = match e.fate {
+            Fate::PartitionDrop if !dup => Some(Fault::Lose),
+            _ => aimed_here,
+        };
         out.push(Packet {
             damage,
             aimed: aimed_here,
