@@ -474,16 +474,20 @@ fn seg_name(run: &Run, p: &Packet, lang: Lang) -> String {
     }
 }
 
-/// Why a retransmitted segment's original needed repeating.
-fn original_fate(run: &Run, i: usize, lang: Lang) -> &'static str {
+/// The last earlier packet from the same host with the same sequence number.
+fn previous_copy(run: &Run, i: usize) -> Option<&Packet> {
     let p = &run.packets[i];
-    let Some(s) = &p.seg else { return "" };
-    let original = run.packets[..i].iter().rev().find(|o| {
+    let s = p.seg.as_ref()?;
+    run.packets[..i].iter().rev().find(|o| {
         o.from == p.from
             && o.third_party == p.third_party
             && o.seg.as_ref().is_some_and(|x| x.seq == s.seq)
-    });
-    match original {
+    })
+}
+
+/// Why a retransmitted segment's original needed repeating.
+fn original_fate(run: &Run, i: usize, lang: Lang) -> &'static str {
+    match previous_copy(run, i) {
         Some(o) if o.lost() => lang.pick("its last copy was lost", "它上一次发出的副本丢失了"),
         Some(o) if o.corrupted() => lang.pick(
             "its last copy arrived damaged and was dropped",
@@ -493,7 +497,7 @@ fn original_fate(run: &Run, i: usize, lang: Lang) -> &'static str {
             "its last copy arrived, but no ACK for it came back in time",
             "它上一次发出的副本已经到达，但对它的确认没有及时返回",
         ),
-        None => "",
+        None => lang.pick("no earlier copy was seen", "此前没有见到它的副本"),
     }
 }
 
@@ -574,10 +578,31 @@ pub fn facts(run: &Run, lang: Lang) -> String {
             out.push('。');
         }
     }
+    // Probes repeat a byte (zero-window) or an old sequence number (keepalive) on purpose:
+    // they ask rather than repair, and are counted apart.
+    let probes = |f: fn(&Packet) -> bool| mine.iter().filter(|(_, p)| f(p)).count();
+    let (zw, ka) = (probes(|p| p.probe), probes(|p| p.keepalive));
+    if zw > 0 {
+        let _ = match lang {
+            Lang::En => write!(
+                out,
+                " {zw} zero-window probe(s), sent by the persist timer while the window stayed \
+                 closed."
+            ),
+            Lang::Zh => write!(out, "坚持定时器在窗口关闭期间发出零窗口探测 {zw} 次。"),
+        };
+    }
+    if ka > 0 {
+        let _ = match lang {
+            Lang::En => write!(out, " {ka} keepalive probe(s) on the idle connection."),
+            Lang::Zh => write!(out, "空闲连接上发出保活探测 {ka} 次。"),
+        };
+    }
     let retrans: Vec<(usize, &Packet)> = mine
         .iter()
         .copied()
-        .filter(|(_, p)| p.third_party.is_none() && (p.retransmission || p.why.is_retransmit()))
+        .filter(|(_, p)| p.third_party.is_none() && !p.probe && !p.keepalive)
+        .filter(|(_, p)| p.retransmission || p.why.is_retransmit())
         .collect();
     if retrans.is_empty() {
         out.push_str(lang.pick(" Nothing was retransmitted.", "没有任何重传。"));
@@ -596,28 +621,39 @@ pub fn facts(run: &Run, lang: Lang) -> String {
         .iter()
         .take(SHOWN)
         .map(|&(i, p)| {
+            let at = crate::ladder::ms(p.sent_at);
+            let name = seg_name(run, p, lang);
+            // The byte a zero-window probe carried goes again at the head of the data once
+            // the window opens: no timer, nothing lost.
+            let after_probe = previous_copy(run, i).is_some_and(|o| o.probe);
             let how = match p.why {
                 Why::FastRetransmit => lang.pick(
                     "by fast retransmit, after three duplicate ACKs",
                     "由三个重复 ACK 触发快速重传",
                 ),
-                _ => lang.pick(
+                Why::Timeout => lang.pick(
                     "when its retransmission timer (RTO) expired",
                     "在重传定时器（RTO）到期时超时重传",
                 ),
+                _ if after_probe => {
+                    return match lang {
+                        Lang::En => format!(
+                            "{name} at {at} ms, once the window opened: it starts with the byte \
+                             the last zero-window probe carried"
+                        ),
+                        Lang::Zh => format!(
+                            "{name} 于 {at} 毫秒在窗口打开后发出：它以最后一个零窗口探测所携带的字节开头"
+                        ),
+                    };
+                }
+                _ => lang.pick(
+                    "as ACKs came in, going back over data sent before (no timer of its own)",
+                    "随着确认到达而发出，重新发送此前发过的数据（并非由它自己的定时器触发）",
+                ),
             };
-            let at = crate::ladder::ms(p.sent_at);
             match lang {
-                Lang::En => format!(
-                    "{} at {at} ms, {how}; {}",
-                    seg_name(run, p, lang),
-                    original_fate(run, i, lang)
-                ),
-                Lang::Zh => format!(
-                    "{} 于 {at} 毫秒{how}，因为{}",
-                    seg_name(run, p, lang),
-                    original_fate(run, i, lang)
-                ),
+                Lang::En => format!("{name} at {at} ms, {how}; {}", original_fate(run, i, lang)),
+                Lang::Zh => format!("{name} 于 {at} 毫秒{how}，因为{}", original_fate(run, i, lang)),
             }
         })
         .collect();
