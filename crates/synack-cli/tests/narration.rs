@@ -506,3 +506,42 @@ fn every_pcap_is_free_of_tshark_expert_errors_at_any_fault() {
         assert!(problems.trim().is_empty(), "{}: {problems}", s.name);
     }
 }
+
+#[test]
+fn probes_are_not_retransmissions_and_no_timer_is_claimed_that_did_not_fire() {
+    let r = run("zero-window");
+    let probes = r.packets.iter().filter(|p| p.probe).count();
+    let facts = scenario::narrate::facts(&r, Lang::En);
+    assert!(
+        facts.contains(&format!("{probes} zero-window probe(s)")),
+        "{facts}"
+    );
+    // The only retransmission re-covers the last probe's byte when the window opens: no timer.
+    assert!(facts.contains("1 retransmission(s)"), "{facts}");
+    assert!(!facts.contains("RTO"), "{facts}");
+    assert!(facts.contains("the byte the last zero-window probe carried"));
+    let r = run("keepalive");
+    let facts = scenario::narrate::facts(&r, Lang::En);
+    assert!(facts.contains("4 keepalive probe(s)") && facts.contains("Nothing was retransmitted"));
+    // Every retransmission said to be timer-driven was sent as the timer counted one.
+    for s in SCENARIOS {
+        let p = Params {
+            seed: 2,
+            loss: 0.2,
+            ..Params::default()
+        };
+        let r = scenario::run(s.name, &p).unwrap();
+        let said = scenario::narrate::facts(&r, Lang::En)
+            .matches("(RTO) expired")
+            .count();
+        let timed = r
+            .packets
+            .iter()
+            .filter(|p| p.third_party.is_none() && !p.probe && !p.keepalive)
+            .filter(|p| p.retransmission || p.why.is_retransmit())
+            .take(4)
+            .filter(|p| p.why == Why::Timeout)
+            .count();
+        assert_eq!(said, timed, "{}", s.name);
+    }
+}
