@@ -153,7 +153,7 @@ pub fn names_table(lang: Lang) -> String {
         let mut line = String::from(" ");
         for (k, c) in cells.iter().enumerate() {
             if k < 3 {
-                line.push_str(&crate::text::pad_to(c, 16));
+                line.push_str(&crate::text::pad_to(c, 18));
             } else {
                 line.push_str(c);
             }

@@ -209,7 +209,7 @@ fn scenario_help() -> String {
     for s in SCENARIOS {
         out.push_str(&format!("  {:<19} {}\n", s.name, s.en));
     }
-    out
+    out.trim_end().to_string()
 }
 
 #[derive(Args)]
