@@ -545,3 +545,31 @@ fn probes_are_not_retransmissions_and_no_timer_is_claimed_that_did_not_fire() {
         assert_eq!(said, timed, "{}", s.name);
     }
 }
+
+/// The syn-flood story invites the reader to try `--loss 0.15 --seed 10` to see a lost ACK
+/// make the cookie connection fail with RST: that run must do so.
+#[test]
+fn the_syn_flood_storys_example_does_what_it_says() {
+    let story = scenario::find("syn-flood").unwrap().story_en;
+    assert!(story.contains("--loss 0.15 --seed 10"));
+    let p = Params {
+        seed: 10,
+        loss: 0.15,
+        ..Params::default()
+    };
+    let r = scenario::run("syn-flood", &p).unwrap();
+    assert_eq!(r.errors[0], Some(synack_proto::Error::ConnectionReset));
+    // The client's first ACK (the one carrying the cookie back) was the loss.
+    let first_ack = r
+        .packets
+        .iter()
+        .find(|p| {
+            p.from == Side::A
+                && p.third_party.is_none()
+                && p.seg
+                    .as_ref()
+                    .is_some_and(|s| s.flags.ack() && !s.flags.syn())
+        })
+        .unwrap();
+    assert!(first_ack.lost());
+}
