@@ -101,7 +101,11 @@ pub fn mark(run: &Run, p: &Packet, lang: Lang) -> Option<String> {
     if p.probe {
         marks.push(lang.pick("zero-window probe", "零窗口探测").into());
     } else if p.keepalive {
-        marks.push(lang.pick("keepalive probe", "保活探测").into());
+        let n = p.keepalive_no.unwrap_or(1);
+        marks.push(match lang {
+            Lang::En => format!("keepalive probe #{n}"),
+            Lang::Zh => format!("第 {n} 个保活探测"),
+        });
     } else {
         let m = match p.why {
             Why::FastRetransmit => Some(lang.pick("fast retransmit", "快速重传")),

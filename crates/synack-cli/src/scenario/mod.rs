@@ -139,6 +139,8 @@ pub struct Packet {
     pub probe: bool,
     /// A keepalive probe (RFC 1122 §4.2.3.6): one below everything sent, no data.
     pub keepalive: bool,
+    /// Which keepalive probe this is, counted over the connection's idle spells.
+    pub keepalive_no: Option<u32>,
     /// The scenario aimed this fault at the packet (rather than random `--loss`/`--corrupt`).
     pub aimed: Option<Fault>,
     /// A duplicate ACK, numbered as the data's sender counts them (RFC 5681 §3.2).

@@ -25,6 +25,8 @@ struct Flow {
     /// The last ACK this direction's sender sent, its window, and how many duplicates of it.
     last_ack: Option<(u32, u16)>,
     dups: u32,
+    /// Keepalive probes sent since the peer was last heard.
+    probes: u32,
 }
 
 type FlowKey = (SocketAddr, SocketAddr);
@@ -89,6 +91,7 @@ pub fn packets(
         let mut retransmission = false;
         let mut probe = false;
         let mut keepalive = false;
+        let mut keepalive_no = None;
         let mut third_party = None;
         let mut dup_ack = None;
         let seg = sim::decode_ip(&e.packet).map(|(ip, s)| {
@@ -123,9 +126,19 @@ pub fn packets(
             // A keepalive probe: no sequence space, one below everything sent so far.
             if space == 0 && !s.flags.rst() && !dup {
                 keepalive = flow.high.is_some_and(|h| rel.wrapping_add(1) == h);
+                if keepalive {
+                    flow.probes += 1;
+                    keepalive_no = Some(flow.probes);
+                }
             }
             if !dup {
                 dup_ack = count_duplicate_ack(&mut flows, k, &s);
+            }
+            // Anything that reaches the prober answers it: the next probe is #1 again, as
+            // the count of unanswered probes restarts (RFC 1122 §4.2.3.6, Linux's
+            // tcp_keepalive_probes).
+            if e.fate.arrival().is_some() {
+                flows.entry((k.1, k.0)).or_default().probes = 0;
             }
             if !s.flags.rst() {
                 flows.entry((k.1, k.0)).or_default().peer_wnd = Some(s.window);
@@ -169,6 +182,7 @@ pub fn packets(
             retransmission,
             probe,
             keepalive,
+            keepalive_no,
             third_party,
             bytes: e.packet.clone(),
         });
