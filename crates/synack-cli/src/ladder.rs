@@ -477,17 +477,18 @@ pub fn report(run: &Run, v: &View) -> String {
     let legend = if run.absolute {
         lang.pick(
             "Virtual time in ms. seq/ack are absolute, as on the wire; win is the window field \
-             as sent. The number near each arrowhead is the arrival time.",
+             as sent. The number near an arrowhead is the arrival time (left out where a long \
+             label needs the room).",
             "时间为虚拟时间（毫秒）。seq/ack 为报文中的绝对序列号；win 为报文中的窗口字段。\
-             箭头旁的数字是到达时间。",
+             箭头旁的数字是到达时间（标注较长时省略）。",
         )
     } else {
         lang.pick(
             "Virtual time in ms. seq/ack are relative to each side's initial sequence number \
-         (ISN = 0, as Wireshark shows them); win is the window field as sent. The number near \
-         each arrowhead is the arrival time.",
+             (ISN = 0, as Wireshark shows them); win is the window field as sent. The number \
+             near an arrowhead is the arrival time (left out where a long label needs the room).",
             "时间为虚拟时间（毫秒）。seq/ack 为相对序列号（各自的 ISN 记为 0，与 Wireshark 相同）；\
-         win 为报文中的窗口字段。箭头旁的数字是到达时间。",
+         win 为报文中的窗口字段。箭头旁的数字是到达时间（标注较长时省略）。",
         )
     };
     out.push('\n');
