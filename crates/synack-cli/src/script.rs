@@ -4,6 +4,7 @@
 //! `SKIP`, counted apart from the failures: it says nothing about synack's behaviour. A
 //! directory stands for the `.pkt` files under it; a script with no events fails.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -96,6 +97,7 @@ pub fn run(
 ) -> Outcome {
     let mut text = String::new();
     let (mut passed, mut failed, mut unsupported) = (0usize, 0usize, 0usize);
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for path in expand(paths) {
         let path = path.as_path();
         let r = if path.is_dir() {
@@ -107,6 +109,8 @@ pub fn run(
             passed += 1;
         } else if r.unsupported() {
             unsupported += 1;
+            let why = r.failure.as_ref().and_then(|f| f.reason());
+            *reasons.entry(why.unwrap_or_default()).or_default() += 1;
         } else {
             failed += 1;
         }
@@ -160,9 +164,23 @@ pub fn run(
         let _ = writeln!(
             text,
             "{}",
-            json!({ "passed": passed, "failed": failed, "unsupported": unsupported })
+            json!({
+                "passed": passed,
+                "failed": failed,
+                "unsupported": unsupported,
+                "unsupported_reasons": reasons,
+            })
         );
     } else {
+        // The gaps at a glance, most scripts first; the counts line stays the last line.
+        let mut by_count: Vec<(&String, &usize)> = reasons.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if !by_count.is_empty() {
+            let _ = writeln!(text, "unsupported, by reason:");
+        }
+        for (why, n) in by_count {
+            let _ = writeln!(text, "{n:6}  {why}");
+        }
         let _ = writeln!(
             text,
             "{passed} passed, {failed} failed, {unsupported} unsupported"
