@@ -63,11 +63,11 @@ struct Server {
 }
 
 impl Server {
-    fn new(max: usize) -> Result<Server, Error> {
+    fn new(max: usize, max_time_wait: usize) -> Result<Server, Error> {
         let mut host = Host::new(HostConfig {
             secret: 0xbe7c,
             max_connections: max + 16,
-            max_time_wait: max + 16,
+            max_time_wait: max_time_wait + 16,
             ..HostConfig::default()
         });
         let listener = host
@@ -120,7 +120,7 @@ impl Server {
 /// `n` idle established connections on one host: (server, live heap bytes per connection).
 fn established(n: usize) -> Result<(Server, Option<f64>), Error> {
     let (server, bytes) = live_bytes_of(|| -> Result<Server, Error> {
-        let mut s = Server::new(n)?;
+        let mut s = Server::new(n, 16)?;
         s.conns.reserve_exact(n);
         for i in 0..n {
             let c = s.open(i)?;
@@ -136,7 +136,7 @@ fn established(n: usize) -> Result<(Server, Option<f64>), Error> {
 /// `n` connections closed by the server and finished by their peers: bytes per compact
 /// TIME-WAIT entry.
 fn time_wait(n: usize) -> Result<Option<f64>, Error> {
-    let mut s = Server::new(16)?;
+    let mut s = Server::new(16, n)?;
     let (r, bytes) = live_bytes_of(|| -> Result<(), Error> {
         for i in 0..n {
             let (id, _) = s.open(i)?;

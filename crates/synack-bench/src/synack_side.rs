@@ -133,7 +133,7 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
     let listener = p.listener;
     let mut read = vec![0u8; 256 << 10];
     let (mut sent, mut received) = (0u64, 0u64);
-    let mut last_progress = Wall::now();
+    let (started, mut last_progress) = (Wall::now(), Wall::now());
     while received < bytes {
         while sent < bytes {
             let off = (sent % data.len() as u64) as usize;
@@ -156,6 +156,9 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
         }
         if received > before {
             last_progress = Wall::now();
+            if started.elapsed() > crate::BULK_TIME_CAP {
+                break;
+            }
         } else if last_progress.elapsed() > STALL {
             return Err(Error::Stall(format!(
                 "synack bulk at {received} of {bytes}"
@@ -163,7 +166,7 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
         }
     }
     let cpu = (thread_cpu() - cpu0).as_secs_f64();
-    Ok(bytes as f64 * 8.0 / cpu / 1e9)
+    Ok(received as f64 * 8.0 / cpu / 1e9)
 }
 
 /// `count` full lifecycles: connect, a 1-byte request, a 1-byte response, close (the client
