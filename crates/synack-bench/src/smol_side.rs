@@ -322,3 +322,159 @@ pub fn rr(count: u64) -> Result<f64, Error> {
     let cpu = (thread_cpu() - cpu0).as_secs_f64();
     Ok(count as f64 / cpu)
 }
+
+/// Each smoltcp connection's buffers in the conns figures, each way: smoltcp allocates them
+/// up front, so they count in full; 4 KiB is small for real use, which favours smoltcp.
+pub const CONNS_BUFFER: usize = 4 << 10;
+
+/// smoltcp's conns figures at `n` connections: `n` sockets listening on one port of a server
+/// interface, each taken by a handshake from a peer played by hand (10.128.0.0/9 on the
+/// interface's /8, since smoltcp routes replies only to its subnet). Returns (bytes per
+/// established connection, ns per bare ACK at 1 connection, at `n`).
+pub fn conns(n: usize, packets: usize) -> Result<(Option<f64>, f64, f64), Error> {
+    let (mut one, _) = ConnsServer::established(1)?;
+    let ns_1 = one.ns_per_packet(packets)?;
+    drop(one);
+    let ((mut many, bytes), _) = (ConnsServer::established(n)?, ());
+    let ns_n = many.ns_per_packet(packets)?;
+    Ok((bytes, ns_1, ns_n))
+}
+
+struct ConnsServer {
+    link: Link,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    /// Each peer's next sequence number and the server's.
+    peers: Vec<(u32, u32)>,
+    start: Wall,
+}
+
+fn conns_peer(i: usize) -> std::net::SocketAddr {
+    let [_, b, c, d] = (i as u32).to_be_bytes();
+    std::net::SocketAddr::from(([10, 128 | (b & 0x7f), c, d], 40_000))
+}
+
+impl ConnsServer {
+    fn established(n: usize) -> Result<(ConnsServer, Option<f64>), Error> {
+        let (r, bytes) = crate::alloc::live_bytes_of(|| -> Result<ConnsServer, Error> {
+            let mut link = Link::new(1500, 0);
+            let mut port = Port {
+                queues: &mut link.queues,
+                pool: &link.pool,
+                side: 1,
+                offload: false,
+            };
+            let mut config = Config::new(HardwareAddress::Ip);
+            config.random_seed = 0xc0;
+            let mut iface = Interface::new(config, &mut port, Instant::from_micros(0));
+            iface.update_ip_addrs(|a| {
+                a.push(IpCidr::new(
+                    IpAddress::Ipv4(Ipv4Address::new(10, 0, 0, 1)),
+                    8,
+                ))
+                .unwrap();
+            });
+            let mut s = ConnsServer {
+                link,
+                iface,
+                sockets: SocketSet::new(Vec::with_capacity(n)),
+                peers: Vec::with_capacity(n),
+                start: Wall::now(),
+            };
+            for _ in 0..n {
+                let mut sock = socket(CONNS_BUFFER);
+                sock.listen(80)
+                    .map_err(|e| Error::Stack(format!("smoltcp listen: {e}")))?;
+                s.sockets.add(sock);
+            }
+            for i in 0..n {
+                s.open(i)?;
+            }
+            Ok(s)
+        });
+        let s = r?;
+        let ours = s.peers.capacity() * std::mem::size_of::<(u32, u32)>() + s.link.pool.mtu();
+        Ok((s, bytes.map(|b| (b as f64 - ours as f64) / n as f64)))
+    }
+
+    /// Hands one datagram to the interface and returns what it sends back, if anything.
+    fn exchange(&mut self, pkt: &[u8]) -> Option<(u32, synack_wire::TcpFlags)> {
+        let mut buf = self.link.pool.take();
+        buf[..pkt.len()].copy_from_slice(pkt);
+        self.link.push(0, buf, pkt.len());
+        let now = Instant::from_micros(self.start.elapsed().as_micros() as i64);
+        let mut port = Port {
+            queues: &mut self.link.queues,
+            pool: &self.link.pool,
+            side: 1,
+            offload: false,
+        };
+        self.iface.poll(now, &mut port, &mut self.sockets);
+        let mut reply = None;
+        while let Some((buf, len)) = self.link.pop(0) {
+            if let Ok((_, t)) =
+                synack_wire::parse_tcp(&buf[..len], synack_wire::ChecksumMode::Verify)
+            {
+                reply = Some((t.seq, t.flags));
+            }
+            self.link.pool.give(buf);
+        }
+        reply
+    }
+
+    fn open(&mut self, i: usize) -> Result<(), Error> {
+        use synack_wire::TcpFlags;
+        let server = std::net::SocketAddr::from(([10, 0, 0, 1], 80));
+        let mut pkt = [0u8; 128];
+        let p = conns_peer(i);
+        let n = crate::conns::datagram(p, server, TcpFlags::SYN, 7000, 0, &mut pkt);
+        let (iss, flags) = self
+            .exchange(&pkt[..n])
+            .ok_or_else(|| Error::Stack("smoltcp: no SYN-ACK".into()))?;
+        if flags != TcpFlags::SYN | TcpFlags::ACK {
+            return Err(Error::Stack(format!(
+                "smoltcp answered a SYN with {flags:?}"
+            )));
+        }
+        let n = crate::conns::datagram(p, server, TcpFlags::ACK, 7001, iss + 1, &mut pkt);
+        self.exchange(&pkt[..n]);
+        self.peers.push((7001, iss.wrapping_add(1)));
+        Ok(())
+    }
+
+    fn ns_per_packet(&mut self, packets: usize) -> Result<f64, Error> {
+        use synack_wire::TcpFlags;
+        let server = std::net::SocketAddr::from(([10, 0, 0, 1], 80));
+        let n = self.peers.len();
+        let pkts: Vec<Vec<u8>> = (0..n.min(4096))
+            .map(|k| {
+                let i = k.wrapping_mul(2_654_435_761) % n;
+                let mut p = vec![0u8; 128];
+                let (seq, ack) = self.peers[i];
+                let len =
+                    crate::conns::datagram(conns_peer(i), server, TcpFlags::ACK, seq, ack, &mut p);
+                p.truncate(len);
+                p
+            })
+            .collect();
+        let established = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| match s {
+                smoltcp::socket::Socket::Tcp(t) => t.state() == State::Established,
+                #[allow(unreachable_patterns)]
+                _ => false,
+            })
+            .count();
+        if established != n {
+            return Err(Error::Stack(format!(
+                "smoltcp: {established} of {n} established"
+            )));
+        }
+        let cpu0 = thread_cpu();
+        for k in 0..packets {
+            std::hint::black_box(self.exchange(&pkts[k % pkts.len()]));
+        }
+        Ok((thread_cpu() - cpu0).as_nanos() as f64 / packets as f64)
+    }
+}
