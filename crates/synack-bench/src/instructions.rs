@@ -16,11 +16,18 @@ use crate::Error;
 /// Bytes the fixed workload moves.
 pub const FIXED_BYTES: usize = 1 << 20;
 
-/// Handshake, [`FIXED_BYTES`] from client to server, close from both ends, every packet
-/// through the IP layer with checksums, on a virtual clock advanced 10 µs per step. Returns
-/// the bytes the server read.
+/// The bytes the fixed workload sends, made outside the counted function.
+pub fn fixed_data() -> Vec<u8> {
+    (0..FIXED_BYTES)
+        .map(|i| (i * 31 + (i >> 11)) as u8)
+        .collect()
+}
+
+/// Handshake, `data` from client to server, close from both ends, every packet through the
+/// IP layer with checksums, on a virtual clock advanced 10 µs per step. Returns the bytes the
+/// server read.
 #[inline(never)]
-pub fn fixed_workload() -> usize {
+pub fn fixed_workload(data: &[u8]) -> usize {
     let config = HostConfig {
         secret: 0x1c0de,
         ..HostConfig::default()
@@ -31,9 +38,6 @@ pub fn fixed_workload() -> usize {
     let listener = b.listen(to, 16).expect("listen");
     let mut now = Instant::from_millis(1);
     let c = a.connect_from(now, from, to).expect("connect");
-    let data: Vec<u8> = (0..FIXED_BYTES)
-        .map(|i| (i * 31 + (i >> 11)) as u8)
-        .collect();
     let (mut buf, mut read) = (vec![0u8; 65536], vec![0u8; 65536]);
     let (mut sent, mut got) = (0, 0);
     let mut server = None;
@@ -121,6 +125,9 @@ pub fn count(exe: &Path) -> Result<u64, Error> {
 mod tests {
     #[test]
     fn fixed_workload_moves_every_byte_and_closes() {
-        assert_eq!(super::fixed_workload(), super::FIXED_BYTES);
+        assert_eq!(
+            super::fixed_workload(&super::fixed_data()),
+            super::FIXED_BYTES
+        );
     }
 }

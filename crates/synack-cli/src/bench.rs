@@ -102,7 +102,8 @@ fn machine() -> String {
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
     if args.fixed_workload {
-        let n = synack_bench::instructions::fixed_workload();
+        let data = synack_bench::instructions::fixed_data();
+        let n = synack_bench::instructions::fixed_workload(&data);
         println!("{n} bytes");
         return Ok(());
     }
