@@ -182,7 +182,14 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
     };
     let runs = opts.runs.max(1);
     let place = Place::detect();
-    let kernel_note = |f: Figure| f.with_note(place.note());
+    // Every kernel figure says where it ran; one without a value keeps its reason first.
+    let kernel_note = |f: Figure| {
+        let note = match &f.note {
+            Some(why) => format!("{why} ({})", place.note()),
+            None => place.note().to_string(),
+        };
+        f.with_note(note)
+    };
     for w in &opts.workloads {
         match w {
             Workload::Bulk => {
