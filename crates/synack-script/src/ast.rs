@@ -200,9 +200,12 @@ pub enum Options {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Packet {
     pub direction: Direction,
-    /// synack extension, `<@40001 S ...`: the remote port of the flow, so one script can
-    /// drive several connections (e.g. to fill a listener's backlog).
+    /// packetdrill's `< 40001>8080 S ...`: the peer's port (the source of an inbound
+    /// packet, the destination of an outbound one), so a packet can belong to another flow
+    /// than the script's own.
     pub remote_port: Option<u16>,
+    /// The port on synack's side of such a port pair.
+    pub local_port: Option<u16>,
     /// The IP header's ECN field as the script writes it before the flags (`[ect0]`,
     /// `[ect1]`, `[ce]`, `[noecn]`, `[ect01]`); `None` when not given.
     pub ip_ecn: Option<String>,

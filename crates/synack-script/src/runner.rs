@@ -51,6 +51,15 @@ pub struct RunConfig {
     /// Linux script expects there (`synack script --merge-tso`). Off, such a script stops as
     /// unsupported at that line.
     pub merge_tso: bool,
+    /// packetdrill's `--tcp_ts_ecr_scaled`: an inbound TS ecr that names no TSval the
+    /// script saw synack send is taken relative to the first one; without it, such a
+    /// script fails, as under packetdrill.
+    pub tcp_ts_ecr_scaled: bool,
+    /// synack's `--ts_ecr_as_written`: such an echo goes on the wire as the script wrote
+    /// it. packetdrill has no way to send an echo of a TSval synack never sent (a peer's
+    /// SYN-ACK offering timestamps to a SYN without them); scripts that need one use this,
+    /// and live outside the packetdrill-valid suite.
+    pub ts_ecr_as_written: bool,
     /// The script's directory: a backquoted line that runs a shell file (packetdrill suites
     /// start with `` `../common/defaults.sh` ``) has the sysctls in that file applied when it
     /// is found relative to here.
@@ -72,6 +81,8 @@ impl Default for RunConfig {
                 ..HostConfig::default()
             },
             merge_tso: false,
+            tcp_ts_ecr_scaled: false,
+            ts_ecr_as_written: false,
             script_dir: None,
         }
     }
@@ -170,6 +181,8 @@ fn parse_and_configure(
                 }
             }
             "local_ip" => config.local_ip = ip()?,
+            "tcp_ts_ecr_scaled" => config.tcp_ts_ecr_scaled = true,
+            "ts_ecr_as_written" => config.ts_ecr_as_written = true,
             "remote_ip" => config.remote_ip = ip()?,
             "bind_port" => config.bind_port = num()? as u16,
             "connect_port" => config.connect_port = num()? as u16,
@@ -196,11 +209,46 @@ fn parse_and_configure(
 struct Flow {
     local: SocketAddr,
     remote: SocketAddr,
-    /// live - script, for synack's sequence numbers; learned from its SYN or SYN-ACK.
-    local_off: Option<u32>,
+    /// synack's ISN, live and as the script wrote it, learned from the flow's first SYN or
+    /// SYN-ACK and kept for the flow's life, as packetdrill keeps it per socket.
+    local_isn: Option<(u32, u32)>,
+    /// The script's ISN for the peer: the sequence number of the packet that opened a
+    /// passive flow, or of the SYN-ACK answering an active one (packetdrill's
+    /// `remote_isn`); `None` until then, which counts as 0.
+    remote_isn: Option<u32>,
     /// Script TSval → synack's TSval, from outbound packets.
     ts_map: HashMap<u32, u32>,
     first_ts: Option<(u32, u32)>,
+}
+
+/// packetdrill's sequence spaces (`socket.h`), as tcpdump prints them: in a packet with
+/// SYN the peer's numbers are absolute and synack's are relative to the script's ISN; in
+/// other packets both are relative to the flow's ISNs.
+impl Flow {
+    fn new(local: SocketAddr, remote: SocketAddr) -> Flow {
+        Flow {
+            local,
+            remote,
+            local_isn: None,
+            remote_isn: None,
+            ts_map: HashMap::new(),
+            first_ts: None,
+        }
+    }
+
+    /// live - script for synack's sequence numbers (and the peer's acknowledgments).
+    fn local_off(&self, syn: bool) -> u32 {
+        match self.local_isn {
+            Some((live, script)) if syn => live.wrapping_sub(script),
+            Some((live, _)) => live,
+            None => 0,
+        }
+    }
+
+    /// live - script for the peer's sequence numbers, before the runner's fixed offset.
+    fn remote_off(&self, syn: bool) -> u32 {
+        if syn { 0 } else { self.remote_isn.unwrap_or(0) }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -606,27 +654,43 @@ impl Runner {
         ))
     }
 
-    fn flow_for_inbound(&mut self, port: Option<u16>) -> usize {
-        if let Some(port) = port {
-            if let Some(i) = self.flows.iter().position(|f| f.remote.port() == port) {
-                return i;
+    /// The flow an inbound packet belongs to: the one its port pair names, else the flow
+    /// under test; a packet that starts a flow is its remote ISN, as packetdrill takes the
+    /// packet that creates a child socket's.
+    fn flow_for_inbound(&mut self, p: &Packet) -> usize {
+        let mut local = self.default_local();
+        if let Some(port) = p.local_port {
+            local.set_port(port);
+        }
+        let i = if let Some(port) = p.remote_port {
+            match self
+                .flows
+                .iter()
+                .position(|f| f.remote.port() == port && f.local == local)
+            {
+                Some(i) => i,
+                None => self.new_flow(local, port, p.seq),
             }
-            return self.new_flow(self.default_local(), port);
+        } else if let Some(i) = self.current {
+            i
+        } else {
+            self.new_flow(local, self.cfg.remote_port, p.seq)
+        };
+        let f = &mut self.flows[i];
+        if p.flags.syn && p.flags.ack && f.remote_isn.is_none() {
+            // The SYN-ACK answering an active open.
+            f.remote_isn = Some(p.seq);
         }
-        if let Some(i) = self.current {
-            return i;
-        }
-        self.new_flow(self.default_local(), self.cfg.remote_port)
+        i
     }
 
-    fn new_flow(&mut self, local: SocketAddr, remote_port: u16) -> usize {
-        self.flows.push(Flow {
+    fn new_flow(&mut self, local: SocketAddr, remote_port: u16, remote_isn: u32) -> usize {
+        let mut f = Flow::new(
             local,
-            remote: SocketAddr::new(IpAddr::V4(self.cfg.remote_ip), remote_port),
-            local_off: None,
-            ts_map: HashMap::new(),
-            first_ts: None,
-        });
+            SocketAddr::new(IpAddr::V4(self.cfg.remote_ip), remote_port),
+        );
+        f.remote_isn = Some(remote_isn);
+        self.flows.push(f);
         self.flows.len() - 1
     }
 
@@ -640,10 +704,10 @@ impl Runner {
                  without a cookie",
             );
         }
-        let fi = self.flow_for_inbound(p.remote_port);
+        let fi = self.flow_for_inbound(p);
         self.current = Some(fi);
         let flow = self.flows[fi].clone();
-        let local_off = flow.local_off.unwrap_or(0);
+        let local_off = flow.local_off(p.flags.syn);
         let options = match &p.options {
             Options::Any => {
                 return self.fail(
@@ -664,21 +728,30 @@ impl Runner {
                                 .collect(),
                         ),
                         TcpOpt::Timestamp { val, ecr } if p.flags.ack => {
-                            let live = if let Some(v) = flow.ts_map.get(ecr) {
-                                *v
-                            } else if let Some((s, a)) = flow.first_ts {
-                                ecr.wrapping_sub(s).wrapping_add(a)
-                            } else if *ecr == 0 {
-                                // Nothing to echo yet (we sent no timestamp): zero stays zero.
-                                0
-                            } else {
-                                return self.fail(
-                                    pos,
-                                    format!(
-                                        "cannot map TS ecr {ecr}: synack has sent no timestamp \
-                                         on this connection yet"
-                                    ),
-                                );
+                            // As packetdrill: an echo names a TSval the script saw synack
+                            // send; only with --tcp_ts_ecr_scaled is any other value taken
+                            // relative to the first one. Even 0 is no exception.
+                            let live = match (flow.ts_map.get(ecr), flow.first_ts) {
+                                (Some(v), _) => *v,
+                                (None, Some((s, a))) if self.cfg.tcp_ts_ecr_scaled => {
+                                    ecr.wrapping_sub(s).wrapping_add(a)
+                                }
+                                (None, _) if self.cfg.ts_ecr_as_written => *ecr,
+                                _ => {
+                                    return self.fail(
+                                        pos,
+                                        format!(
+                                            "cannot map TS ecr {ecr}: no outbound packet of this \
+                                             flow had a TS val {ecr} in the script{}",
+                                            if flow.first_ts.is_some() {
+                                                " (--tcp_ts_ecr_scaled takes other values \
+                                                 relative to the first)"
+                                            } else {
+                                                ""
+                                            }
+                                        ),
+                                    );
+                                }
                             };
                             TcpOpt::Timestamp {
                                 val: *val,
@@ -695,7 +768,10 @@ impl Runner {
             src: flow.remote,
             dst: flow.local,
             flags: p.flags,
-            seq: p.seq.wrapping_add(self.cfg.remote_isn),
+            seq: p
+                .seq
+                .wrapping_add(self.cfg.remote_isn)
+                .wrapping_add(flow.remote_off(p.flags.syn)),
             ack: p.ack.map_or(0, |a| a.wrapping_add(local_off)),
             win: p.win.unwrap_or(0) as u16,
             options,
@@ -731,8 +807,10 @@ impl Runner {
             .iter()
             .find(|f| f.local == seg.src && f.remote == seg.dst);
         let (local_off, remote_off) = (
-            flow.and_then(|f| f.local_off).unwrap_or(0),
-            self.cfg.remote_isn,
+            flow.map_or(0, |f| f.local_off(seg.flags.syn)),
+            self.cfg
+                .remote_isn
+                .wrapping_add(flow.map_or(0, |f| f.remote_off(seg.flags.syn))),
         );
         self.script_view(&seg, local_off, remote_off, flow.and_then(|f| f.first_ts))
     }
@@ -834,25 +912,23 @@ impl Runner {
         {
             Some(i) => i,
             None => {
-                self.flows.push(Flow {
-                    local: seg.src,
-                    remote: seg.dst,
-                    local_off: None,
-                    ts_map: HashMap::new(),
-                    first_ts: None,
-                });
+                self.flows.push(Flow::new(seg.src, seg.dst));
                 self.flows.len() - 1
             }
         };
         self.current = Some(fi);
-        if seg.flags.syn && p.flags.syn {
-            // Every SYN (re)starts synack's sequence space: a new incarnation of the same
-            // 4-tuple (a SYN reopening TIME-WAIT) has a new ISN.
-            self.flows[fi].local_off = Some(seg.seq.wrapping_sub(p.seq));
+        if seg.flags.syn && p.flags.syn && self.flows[fi].local_isn.is_none() {
+            // synack's ISN is learned once per flow, as packetdrill learns it once per
+            // socket: a later incarnation of the same 4-tuple (a SYN reopening TIME-WAIT)
+            // is written relative to the first.
+            self.flows[fi].local_isn = Some((seg.seq, p.seq));
         }
         let flow = self.flows[fi].clone();
-        let local_off = flow.local_off.unwrap_or(0);
-        let remote_off = self.cfg.remote_isn;
+        let local_off = flow.local_off(seg.flags.syn);
+        let remote_off = self
+            .cfg
+            .remote_isn
+            .wrapping_add(flow.remote_off(seg.flags.syn));
         let seg = if self.cfg.merge_tso {
             self.merge_tso(seg, at, p, local_off)
         } else {
@@ -874,6 +950,14 @@ impl Runner {
                 diffs.push(format!(
                     "flow: to port {}, expected port {port}",
                     seg.dst.port()
+                ));
+            }
+        }
+        if let Some(port) = p.local_port {
+            if seg.src.port() != port {
+                diffs.push(format!(
+                    "flow: from port {}, expected port {port}",
+                    seg.src.port()
                 ));
             }
         }
@@ -1278,13 +1362,7 @@ impl Runner {
                                 .iter()
                                 .any(|f| f.local == local && f.remote == remote)
                             {
-                                self.flows.push(Flow {
-                                    local,
-                                    remote,
-                                    local_off: None,
-                                    ts_map: HashMap::new(),
-                                    first_ts: None,
-                                });
+                                self.flows.push(Flow::new(local, remote));
                             }
                             self.current = self
                                 .flows
