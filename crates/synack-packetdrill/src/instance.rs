@@ -176,8 +176,12 @@ pub struct Instance {
 
 impl Instance {
     pub fn new(settings: Settings) -> Instance {
+        let (stack, broken) = match settings.stack() {
+            Ok(stack) => (stack, None),
+            Err(why) => (Stack::new(settings.host.clone()), Some(why)),
+        };
         let world = World {
-            stack: Stack::new(settings.host.clone()),
+            stack,
             now: 0,
             out: VecDeque::new(),
             generation: 0,
@@ -192,7 +196,7 @@ impl Instance {
             changed: Condvar::new(),
             main_thread: thread::current().id(),
             settings,
-            broken: None,
+            broken,
         }
     }
 
