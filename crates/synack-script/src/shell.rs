@@ -146,6 +146,17 @@ fn apply_one(stack: &mut Stack, name: &str, value: &str) -> Result<String, Strin
         })
 }
 
+/// The sysctl settings a backquoted command line makes, `(name, value)`, without applying
+/// them (a packetdrill run hands them to the library as `--so_flags`).
+pub fn sysctl_settings(line: &str) -> Vec<(String, String)> {
+    let line = line.replace("\\\n", " ");
+    line.split([';', '\n'])
+        .flat_map(|c| c.split("&&"))
+        .filter_map(|c| sysctls(c.split('#').next().unwrap_or("").trim()))
+        .flatten()
+        .collect()
+}
+
 /// Runs what synack understands of a backquoted command line.
 pub fn run(stack: &mut Stack, line: &str) -> Vec<Applied> {
     run_in(stack, line, None)
