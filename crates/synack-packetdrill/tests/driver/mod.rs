@@ -11,7 +11,11 @@
 //!   before any socket) makes a child flow with a fresh remote port; every other packet
 //!   belongs to it, and sniffed packets of any other 4-tuple are dropped.
 //! - Sequence numbers as `socket.h` maps them; inbound TS ecr only through the TSvals the
-//!   script saw (or `--tcp_ts_ecr_scaled`).
+//!   script saw (or `--tcp_ts_ecr_scaled`). Outbound packets compared field by field as
+//!   `verify_tcp` does (the ack field even without the ACK flag; the window only when the
+//!   script gives one), options kind by kind (a timestamp's val and ecr not at all, as
+//!   packetdrill by default). Payload bytes are not compared: like packetdrill's, every
+//!   buffer written is zeros.
 //! - Time from the library's `gettimeofday`; `usleep` to 20 µs before an event, then spinning;
 //!   a packet's time checked against its script time with `--tolerance_usecs` (4000) or
 //!   12.5 % of the gap to the previous event, whichever is larger.
