@@ -537,7 +537,7 @@ unsafe extern "C" fn pd_getsockopt(
                 ptr::write_unaligned(out, c_int::try_from(x).unwrap_or(c_int::MAX));
                 ptr::write_unaligned(len, 4);
             },
-            // `need` was 8 for SO_LINGER, the only option with this value.
+            // SO_LINGER, the only option with this value, was checked for 8 bytes of room.
             OptValue::Linger { onoff, linger } => unsafe {
                 ptr::write_unaligned(out, onoff);
                 ptr::write_unaligned(out.add(1), linger);
