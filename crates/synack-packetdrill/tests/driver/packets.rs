@@ -92,7 +92,12 @@ impl Run {
             dst: local,
             flags: p.flags,
             seq: p.seq.wrapping_add(s.remote_off(syn)),
-            ack: p.ack.unwrap_or(0).wrapping_add(ack_off),
+            // map_inbound_packet moves the field only when the ACK flag is set.
+            ack: if p.flags.ack {
+                p.ack.unwrap_or(0).wrapping_add(ack_off)
+            } else {
+                p.ack.unwrap_or(0)
+            },
             win: p.win.unwrap_or(0) as u16,
             options,
             payload_len: p.len,
