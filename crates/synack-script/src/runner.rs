@@ -772,7 +772,12 @@ impl Runner {
                 .seq
                 .wrapping_add(self.cfg.remote_isn)
                 .wrapping_add(flow.remote_off(p.flags.syn)),
-            ack: p.ack.map_or(0, |a| a.wrapping_add(local_off)),
+            // As packetdrill: the field moves with synack's ISN only under the ACK flag.
+            ack: match p.ack {
+                Some(a) if p.flags.ack => a.wrapping_add(local_off),
+                Some(a) => a,
+                None => 0,
+            },
             win: p.win.unwrap_or(0) as u16,
             options,
             payload_len: p.len,
