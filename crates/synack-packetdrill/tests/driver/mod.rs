@@ -250,6 +250,13 @@ pub fn run(script: &synack_script::ast::Script) -> Outcome {
         match name.as_str() {
             "tolerance_usecs" => tolerance = value.parse().unwrap_or(4000),
             "tcp_ts_ecr_scaled" => ts_ecr_scaled = true,
+            // packetdrill's own option; this driver speaks IPv4 only.
+            "ip_version" if value == "ipv4" => {}
+            "ip_version" => {
+                error = Some(format!(
+                    "--ip_version={value}: this driver speaks IPv4 only"
+                ))
+            }
             other => error = Some(format!("option --{other} is not packetdrill's")),
         }
     }

@@ -41,6 +41,7 @@ impl Run {
         if p.remote_port.is_some() {
             return Err("a port pair names a flow packetdrill does not follow".into());
         }
+        ip_fields_not_driven(p)?;
         let i = self.socket_for_inbound(p)?;
         let s = &mut self.socks[i];
         if s.state == St::PassiveSynackSent && p.flags.ack {
@@ -154,6 +155,7 @@ impl Run {
         if p.remote_port.is_some() {
             return Err("a port pair names a flow packetdrill does not follow".into());
         }
+        ip_fields_not_driven(p)?;
         let i = match self.sut {
             Some(i) => i,
             None => return Err("no matching socket for script packet".into()),
@@ -266,4 +268,14 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// The IP header fields besides ECN (`(tos ..)`, `(ttl ..)`, `(class ..)`, `(hlim ..)`,
+/// `(flowlabel ..)`): this driver neither sets nor checks them, so a script about them stops
+/// here rather than passing unchecked.
+fn ip_fields_not_driven(p: &Packet) -> Result<(), String> {
+    if p.ip.tos.is_some() || p.ip.ttl.is_some() || p.ip.flow_label.is_some() {
+        return Err("IP header fields (tos, ttl, class, hlim, flowlabel): not driven here".into());
+    }
+    Ok(())
 }
