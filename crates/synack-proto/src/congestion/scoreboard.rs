@@ -78,6 +78,10 @@ pub(crate) struct AckOutcome {
     /// SACK blocks ignored as impossible (outside [SND.UNA, SND.MAX], empty, reversed, or beyond
     /// MAX_SACK_BLOCKS).
     pub ignored_blocks: u32,
+    /// The segment at SND.UNA was SACKed, yet this ACK stops right before it: the receiver
+    /// discarded data it had SACKed (reneging, RFC 2018 §8). Every SACK bit was cleared, so
+    /// nothing stays unsent on the strength of a report the receiver took back.
+    pub reneged: bool,
 }
 
 /// What to send next during recovery (RFC 6675 §4 NextSeg).
@@ -304,6 +308,14 @@ impl Scoreboard {
                 out.newly_sacked += seg.len();
                 on_delivered(&delivered(seg));
             }
+        }
+        if self.segments.front().is_some_and(|s| s.sacked) {
+            out.reneged = true;
+            for s in self.segments.iter_mut() {
+                s.sacked = false;
+            }
+            self.sacked_bytes = 0;
+            self.sacked_segments = 0;
         }
         out
     }

@@ -319,6 +319,29 @@ fn hostile_blocks_are_ignored() {
 }
 
 #[test]
+fn a_receiver_that_reneges_loses_its_sacks() {
+    let b = 0;
+    let mut sb = sent(b, 5);
+    ack(&mut sb, SeqNum(b), &[seg(b, 1, 3)]);
+    assert_eq!(sb.sacked_bytes(), 2 * MSS);
+    // Segment 0 arrives, but the ACK stops at segment 1, which was SACKed.
+    let out = ack(&mut sb, seg(b, 1, 1).0, &[]);
+    assert!(out.reneged);
+    assert_eq!(sb.sacked_bytes(), 0);
+    assert!(sb.segments().all(|s| !s.sacked));
+    // After the timeout everything outstanding goes again, the once-SACKed segments included.
+    sb.on_rto();
+    let rtx: Vec<SeqNum> = drain(&mut sb, t(500)).into_iter().map(|(s, _)| s).collect();
+    let want: Vec<SeqNum> = (1..5).map(|i| seg(b, i, i).0).collect();
+    assert_eq!(rtx, want);
+    // An ACK that passes the SACKed data is no reneging.
+    let mut sb = sent(b, 5);
+    ack(&mut sb, SeqNum(b), &[seg(b, 1, 3)]);
+    let out = ack(&mut sb, seg(b, 3, 3).0, &[]);
+    assert!(!out.reneged);
+}
+
+#[test]
 fn sequence_numbers_wrap() {
     let b = u32::MAX - 2500;
     let mut sb = sent(b, 6);
@@ -395,8 +418,12 @@ proptest! {
                         sb.segments().filter(|s| s.sacked).map(|s| s.start).collect();
                     let out = sb.on_ack(at(una), &blocks, |_| {});
                     prop_assert!(out.ignored_blocks as usize <= blocks.len());
-                    // Every segment wholly inside a plausible SACK block is now SACKed.
-                    let skip = usize::from(out.dsack.is_some());
+                    // Every segment wholly inside a plausible SACK block is now SACKed, unless
+                    // the ACK showed the receiver reneging (then nothing is).
+                    if out.reneged {
+                        prop_assert!(sb.segments().all(|s| !s.sacked));
+                    }
+                    let skip = if out.reneged { blocks.len() } else { usize::from(out.dsack.is_some()) };
                     for &(s, e) in blocks.iter().take(MAX_SACK_BLOCKS).skip(skip) {
                         if !(e.gt(s) && s.ge(sb.high_ack()) && e.le(sb.high_data())) {
                             continue;
@@ -407,9 +434,9 @@ proptest! {
                             }
                         }
                     }
-                    // SACK bits are only ever gained above SND.UNA.
+                    // Above SND.UNA, SACK bits are only lost to reneging.
                     for s in sacked_before {
-                        if s.ge(sb.high_ack()) {
+                        if s.ge(sb.high_ack()) && !out.reneged {
                             prop_assert!(sb.segments().any(|x| x.start == s && x.sacked)
                                 || sb.segments().any(|x| x.sacked && s.in_range(x.start, x.end)));
                         }
