@@ -100,6 +100,16 @@ pub fn lines(run: &Run) -> Vec<String> {
                     third_party: p.third_party.map(|a| a.to_string()),
                 })
             }
+            Item::Window(i) => {
+                let (host, w) = &run.windows[i];
+                Ok(json!({
+                    "time_us": w.at.as_micros(),
+                    "host": run.host_name(*host),
+                    "cwnd": w.cwnd,
+                    "ssthresh": w.ssthresh,
+                    "phase": w.phase.name(),
+                }))
+            }
             // Narration is for people; the JSON stream carries facts only.
             Item::Note(_) => continue,
         };

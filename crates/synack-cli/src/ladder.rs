@@ -10,6 +10,7 @@ use synack_proto::StateName;
 use synack_sim::Side;
 
 use crate::i18n::{self, Lang, Names, state_name};
+use crate::scenario::window as narrate_window;
 use crate::scenario::{Packet, Run, idx, narrate};
 use crate::sim::Why;
 use crate::text::{Style, fit, width, wrap};
@@ -19,6 +20,8 @@ use crate::text::{Style, fit, width, wrap};
 pub enum Item {
     Change(usize),
     Note(usize),
+    /// A sample of a sender's congestion window (an index into `Run::windows`).
+    Window(usize),
     Packet(usize),
 }
 
@@ -51,6 +54,10 @@ pub fn timeline(run: &Run) -> Vec<(synack_proto::Instant, Item)> {
     }
     for (i, p) in run.packets.iter().enumerate() {
         items.push((p.sent_at, 2, 2, i, Item::Packet(i)));
+    }
+    // The window after an ACK shows before what that ACK lets the sender send.
+    for &i in &run.shown {
+        items.push((run.windows[i].1.at, 2, 1, i, Item::Window(i)));
     }
     items.sort_by_key(|&(at, group, rank, i, _)| (at, group, rank, i));
     items
@@ -382,6 +389,15 @@ pub fn lines(run: &Run, v: &View) -> Vec<Line> {
                         (format!("{d}  "), Style::Dim),
                         (full, Style::State),
                     ]);
+                }
+            }
+            Item::Window(i) => {
+                let (host, w) = &run.windows[i];
+                let text = narrate_window::line(w, lang);
+                if *host == Side::A {
+                    l.extend(left(inner, &format!("◆ {text}"), Style::Dim, Style::Plain));
+                } else {
+                    l.extend(right(inner, &format!("{text} ◆"), Style::Dim));
                 }
             }
             Item::Note(i) => {

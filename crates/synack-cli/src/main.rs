@@ -64,6 +64,15 @@ struct LinkArgs {
         value_name = "SECONDS"
     )]
     msl: f64,
+    /// The congestion controller both hosts run: CUBIC (RFC 9438) or NewReno (RFC 5681).
+    #[arg(long, value_enum, default_value_t = CcArg::Cubic)]
+    cc: CcArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CcArg {
+    Cubic,
+    Newreno,
 }
 
 impl LinkArgs {
@@ -91,6 +100,10 @@ impl LinkArgs {
             corrupt: self.corrupt,
             rtt: duration("--rtt", self.rtt, 1e-3, scenario::MAX_RTT)?,
             msl: duration("--msl", self.msl, 1.0, scenario::MAX_MSL)?,
+            cc: match self.cc {
+                CcArg::Cubic => synack_proto::CongestionControl::Cubic,
+                CcArg::Newreno => synack_proto::CongestionControl::NewReno,
+            },
         };
         params.check()?;
         Ok(params)

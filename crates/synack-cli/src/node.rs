@@ -310,6 +310,14 @@ impl Node {
         }
     }
 
+    /// The followed connection's congestion state, once it has one to report.
+    pub fn window(&self) -> Option<synack_proto::Info> {
+        match self {
+            Node::Conn(n) => Some(n.conn.info()),
+            Node::Server(s) => s.conn.and_then(|id| s.host.info(id).ok()),
+        }
+    }
+
     pub fn counts(&self) -> Counts {
         match self {
             Node::Conn(n) => {

@@ -106,6 +106,17 @@ enum Release {
     Paused,
 }
 
+/// The sender's congestion state at one moment (RFC 5681 §3.1 terms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub at: Instant,
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub phase: synack_proto::CongestionPhase,
+    /// The smoothed round trip then, which paces how often the ladder shows the window.
+    pub srtt: Option<std::time::Duration>,
+}
+
 /// A demo side with aimed losses, packets injected from elsewhere on its network, and a note
 /// of why each segment left.
 pub struct Host {
@@ -121,6 +132,10 @@ pub struct Host {
     /// Parallel to `why`: the fault a scenario aimed at that packet, if any.
     pub aimed: Vec<Option<Fault>>,
     seen: Counts,
+    /// Whether to follow the congestion window (the congestion scenario asks).
+    pub follow_window: bool,
+    /// Every change of cwnd, ssthresh or phase while the connection is synchronized.
+    pub windows: Vec<Window>,
 }
 
 impl Host {
@@ -134,6 +149,30 @@ impl Host {
             why: Vec::new(),
             aimed: Vec::new(),
             seen: Counts::default(),
+            follow_window: false,
+            windows: Vec::new(),
+        }
+    }
+
+    /// Notes the congestion state if it moved since the last note.
+    fn sample(&mut self, now: Instant) {
+        if !self.follow_window {
+            return;
+        }
+        let Some(i) = self.node.window() else { return };
+        if !i.state.is_synchronized() {
+            return;
+        }
+        let w = Window {
+            at: now,
+            cwnd: i.cwnd,
+            ssthresh: i.ssthresh,
+            phase: i.phase,
+            srtt: i.srtt,
+        };
+        let same = |l: &Window| (l.cwnd, l.ssthresh, l.phase) == (w.cwnd, w.ssthresh, w.phase);
+        if !self.windows.last().is_some_and(same) {
+            self.windows.push(w);
         }
     }
 
@@ -167,6 +206,7 @@ impl Host {
 impl Endpoint for Host {
     fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.node.handle_packet(now, packet);
+        self.sample(now);
     }
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
@@ -215,6 +255,7 @@ impl Endpoint for Host {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.node.handle_timeout(now);
+        self.sample(now);
     }
 }
 

@@ -185,6 +185,8 @@ pub fn read(path: &Path) -> Result<Trace, String> {
     };
     let (sent_a, sent_b) = (payload(Side::A), payload(Side::B));
     let run = Run {
+        windows: Vec::new(),
+        shown: Vec::new(),
         scenario: "trace",
         params: scenario::Params::default(),
         summary: Summary {

@@ -183,6 +183,27 @@ pub const SCENARIOS: &[Scenario] = &[
         setup: lossy,
     },
     Scenario {
+        name: "congestion",
+        en: "congestion control: slow start, one loss, fast recovery, the window cut, avoidance",
+        zh: "拥塞控制：慢启动、一次丢包、快速恢复、窗口缩减、拥塞避免",
+        story_en: "Congestion control (RFC 5681). The receiver's window says how much it can \
+             take; the congestion window (cwnd) is the sender's own guess of how much the \
+             network can. The client sends 120 000 bytes. It starts in slow start: each ACK \
+             grows cwnd by what it acknowledges, so the window doubles every round trip. The \
+             scenario has the network lose the 60th data segment; three duplicate ACKs trigger \
+             fast retransmit, and the sender lowers ssthresh and cwnd: CUBIC (the default, RFC \
+             9438) to 0.7 of the window, NewReno (--cc newreno) to half. After fast recovery it \
+             is in congestion avoidance, growing slowly. The lines marked cwnd show the window, \
+             ssthresh and phase once per round trip and at each change; synack plot draws them.",
+        story_zh: "拥塞控制（RFC 5681）。接收方的窗口说明它能接收多少；拥塞窗口（cwnd）则是发送方\
+             自己对网络能承载多少的估计。客户端发送 120000 字节。它从慢启动开始：每个 ACK 确认多少字节，\
+             cwnd 就增加多少，所以窗口每个往返时间翻一番。本场景让网络丢掉第 60 个数据报文段；三个重复 \
+             ACK 触发快速重传，发送方降低 ssthresh 和 cwnd：CUBIC（默认，RFC 9438）降到原窗口的 0.7，\
+             NewReno（--cc newreno）降到一半。快速恢复之后进入拥塞避免，窗口缓慢增长。标有 cwnd 的行\
+             每个往返时间以及每次变化时显示窗口、ssthresh 和阶段；synack plot 把它们画成曲线。",
+        setup: congestion,
+    },
+    Scenario {
         name: "checksum",
         en: "a bit flipped in flight: the checksum catches it, a retransmission repairs it",
         zh: "校验和：途中损坏的报文段被接收方的校验和发现并丢弃，由重传修复",
@@ -472,6 +493,29 @@ fn lossy(plan: &mut Plan, _: &Params) -> Result<(), String> {
     plan.actions.push(close_action(
         after(A, StateName::Established, 2000),
         A,
+        "the client's application calls close()",
+        "客户端应用调用 close()",
+    ));
+    plan.server_app.close_on_eof = true;
+    Ok(())
+}
+
+/// Bytes the congestion scenario sends: enough for slow start, a loss, recovery and several
+/// round trips of congestion avoidance.
+pub const CONGESTION_BYTES: usize = 120_000;
+
+fn congestion(plan: &mut Plan, _: &Params) -> Result<(), String> {
+    plan.follow_window = true;
+    plan.client_app.to_send = payload(CONGESTION_BYTES, "c");
+    // The 60th data segment is lost in the third flight of slow start, with many behind it:
+    // their duplicate ACKs bring fast retransmit rather than a timeout.
+    plan.drops[0].push(DropRule::new(60, |_, s| is_data(s)));
+    plan.actions.push(close_action(
+        when(
+            |p| p.b.node.app().received.len() >= CONGESTION_BYTES && p.a.node.unacked() == 0,
+            100,
+        ),
+        Side::A,
         "the client's application calls close()",
         "客户端应用调用 close()",
     ));

@@ -10,13 +10,14 @@ mod catalog;
 pub mod narrate;
 mod packets;
 mod plan;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
-use synack_proto::{Cause, Error, Event, Instant, StateName};
+use synack_proto::{Cause, CongestionControl, Error, Event, Instant, StateName};
 use synack_sim::{Link, LinkConfig, Side};
 use synack_wire::TcpFlags;
 
@@ -26,7 +27,7 @@ pub use packets::packets;
 pub use plan::{SERVER_PORT, demo_config, payload};
 
 use crate::node::Node;
-use crate::sim::{self, Fault, Host, Note, SimPair, Why};
+use crate::sim::{self, Fault, Host, Note, SimPair, Why, Window};
 
 /// What the user can change about a run.
 #[derive(Clone, Debug)]
@@ -40,6 +41,8 @@ pub struct Params {
     pub rtt: Duration,
     /// The maximum segment lifetime; TIME-WAIT lasts twice this.
     pub msl: Duration,
+    /// The congestion controller both sides run.
+    pub cc: CongestionControl,
 }
 
 impl Default for Params {
@@ -50,6 +53,7 @@ impl Default for Params {
             corrupt: 0.0,
             rtt: Duration::from_millis(20),
             msl: Duration::from_secs(5),
+            cc: CongestionControl::default(),
         }
     }
 }
@@ -256,6 +260,10 @@ pub struct Run {
     /// Bytes each host's application wrote and read.
     pub app_sent: [u64; 2],
     pub app_received: [u64; 2],
+    /// Every change of each sender's congestion state, when the scenario follows it.
+    pub windows: Vec<(Side, Window)>,
+    /// Indexes into `windows` of the samples worth a line of their own.
+    pub shown: Vec<usize>,
 }
 
 impl Run {
@@ -338,6 +346,7 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         listens,
         backlog,
         connects_later,
+        follow_window,
         ..
     } = plan;
     *a.app_mut() = client_app;
@@ -345,6 +354,8 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
     let initial = [a.initial_state(), b.initial_state()];
     let mut ha = Host::new(a);
     let mut hb = Host::new(b);
+    // The client is the one that sends; its window is the one the scenario is about.
+    ha.follow_window = follow_window;
     for (at, packet) in injected {
         ha.inject(at, packet);
     }
@@ -402,10 +413,43 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
         &pair,
         end,
     );
+    let mut windows: Vec<(Side, Window)> = [(Side::A, &pair.a), (Side::B, &pair.b)]
+        .into_iter()
+        .flat_map(|(side, h)| h.windows.iter().map(move |w| (side, *w)))
+        .collect();
+    windows.sort_by_key(|(side, w)| (w.at, idx(*side)));
+    run.shown = shown(&windows, params.rtt);
+    run.windows = windows;
     let derived = narrate::derived(&run);
     run.notes.extend(derived);
+    let told = window::notes(&run);
+    run.notes.extend(told);
     run.notes.sort_by_key(|n| n.at);
     Ok(run)
+}
+
+/// Which window samples the ladder and `--json` show: every phase change and every new
+/// ssthresh, and otherwise the window at most once per round trip, so slow start's doubling
+/// reads one line per flight rather than one per ACK.
+fn shown(windows: &[(Side, Window)], rtt: Duration) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut last: [Option<Window>; 2] = [None, None];
+    for (i, (side, w)) in windows.iter().enumerate() {
+        let show = match last[idx(*side)] {
+            None => true,
+            Some(l) => {
+                let round = w.srtt.unwrap_or(rtt);
+                l.phase != w.phase
+                    || l.ssthresh != w.ssthresh
+                    || (l.cwnd != w.cwnd && w.at.saturating_duration_since(l.at) >= round)
+            }
+        };
+        if show {
+            out.push(i);
+            last[idx(*side)] = Some(*w);
+        }
+    }
+    out
 }
 
 fn changes(pair: &SimPair) -> Vec<Change> {
@@ -523,5 +567,7 @@ fn finish(
         absolute: false,
         app_sent: [a.app().sent as u64, b.app().sent as u64],
         app_received: [a.app().received.len() as u64, b.app().received.len() as u64],
+        windows: Vec::new(),
+        shown: Vec::new(),
     }
 }

@@ -43,12 +43,17 @@ pub struct Plan {
     pub backlog: usize,
     /// The client calls connect() in a scripted action rather than at time zero.
     pub connects_later: bool,
+    /// Follow each sender's congestion window and show it on the ladder.
+    pub follow_window: bool,
 }
 
 impl Plan {
     /// The usual start: a client about to connect and a server listening, both reading.
     pub fn standard(params: &Params) -> Plan {
-        let config = demo_config(params.msl);
+        let config = Config {
+            congestion: params.cc,
+            ..demo_config(params.msl)
+        };
         let reading = App {
             reads: true,
             ..Default::default()
@@ -73,6 +78,7 @@ impl Plan {
             // A lone passive-open connection serves one client.
             backlog: 1,
             connects_later: false,
+            follow_window: false,
         }
     }
 
