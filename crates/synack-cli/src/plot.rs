@@ -109,10 +109,17 @@ pub fn svg(run: &Run, lang: Lang) -> String {
     let px = |t: f64| L + (t - x_min) / (x_max - x_min).max(1e-9) * (W - L - R);
     let py = |seq: f64| H - B - seq.min(y_max * 2.0) / y_max * (H - T - B);
 
+    let windows: Vec<_> = run
+        .windows
+        .iter()
+        .filter(|(side, _)| *side == sender)
+        .map(|(_, w)| *w)
+        .collect();
+    let full_h = if windows.is_empty() { H } else { H + PANEL_H };
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans, Helvetica, Arial, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{full_h}" viewBox="0 0 {W} {full_h}" font-family="DejaVu Sans, Helvetica, Arial, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>"#
     );
     let title = match lang {
         Lang::En => format!(
@@ -280,8 +287,135 @@ pub fn svg(run: &Run, lang: Lang) -> String {
             );
         }
     }
+    if !windows.is_empty() {
+        window_panel(&mut s, &windows, x_min, x_max, lang);
+    }
     s.push_str("</svg>\n");
     s
+}
+
+/// Height of the congestion-window panel under the sequence graph.
+const PANEL_H: f64 = 300.0;
+
+/// cwnd and ssthresh of the data sender as step lines over the same time axis, below the
+/// sequence graph, so a loss above lines up with the window's cut below.
+fn window_panel(
+    s: &mut String,
+    windows: &[crate::sim::Window],
+    x_min: f64,
+    x_max: f64,
+    lang: Lang,
+) {
+    let (top, bottom) = (H + 40.0, H + PANEL_H - 50.0);
+    let finite = |v: u32| (v < u32::MAX / 2).then_some(f64::from(v));
+    let y_max = windows
+        .iter()
+        .flat_map(|w| [Some(f64::from(w.cwnd)), finite(w.ssthresh)])
+        .flatten()
+        .fold(1.0, f64::max)
+        * 1.15;
+    let px = |t: f64| L + (t - x_min) / (x_max - x_min).max(1e-9) * (W - L - R);
+    let py = |v: f64| bottom - v.min(y_max) / y_max * (bottom - top);
+    let _ = writeln!(
+        s,
+        r#"<text class="window-title" x="{L}" y="{:.0}" font-size="13" font-weight="bold">{}</text>"#,
+        top - 14.0,
+        esc(lang.pick(
+            "Congestion window of the sender (bytes)",
+            "发送方的拥塞窗口（字节）"
+        ))
+    );
+    // The legend sits at the right of the title line, clear of it.
+    let legend = [
+        ("#ff7f0e", "cwnd", ""),
+        ("#7f7f7f", "ssthresh", r#" stroke-dasharray="5,3""#),
+    ];
+    let mut lx = W - R - 190.0;
+    for (colour, text, dash) in legend {
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx:.0}" y1="{y:.0}" x2="{:.0}" y2="{y:.0}" stroke="{colour}" stroke-width="2"{dash}/><text x="{:.0}" y="{:.0}">{text}</text>"#,
+            lx + 18.0,
+            lx + 22.0,
+            top - 14.0,
+            y = top - 18.0,
+        );
+        lx += 95.0;
+    }
+    let _ = writeln!(
+        s,
+        r##"<g class="axes" stroke="#333"><line x1="{L}" y1="{bottom:.0}" x2="{:.0}" y2="{bottom:.0}"/><line x1="{L}" y1="{top:.0}" x2="{L}" y2="{bottom:.0}"/></g>"##,
+        W - R
+    );
+    let xs = nice_step(x_max - x_min, 8.0);
+    let mut t = (x_min / xs).ceil() * xs;
+    while t <= x_max {
+        let x = px(t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{top:.0}" x2="{x:.1}" y2="{bottom:.0}" stroke="#eee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle" fill="#555">{}</text>"##,
+            bottom + 16.0,
+            format_num(t)
+        );
+        t += xs;
+    }
+    let ys = nice_step(y_max, 5.0);
+    let mut q = 0.0;
+    while q <= y_max {
+        let y = py(q);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{L}" y1="{y:.1}" x2="{:.0}" y2="{y:.1}" stroke="#eee"/><text x="{:.0}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            W - R,
+            L - 6.0,
+            y + 4.0,
+            format_num(q)
+        );
+        q += ys;
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="{:.0}" y="{:.0}" text-anchor="middle" fill="#333">{}</text>"##,
+        (L + W - R) / 2.0,
+        bottom + 36.0,
+        lang.pick("time (ms)", "时间（毫秒）"),
+    );
+    // Step lines: a value holds until the next sample; the last holds to the right edge.
+    let step = |value: &dyn Fn(&crate::sim::Window) -> Option<f64>| {
+        let mut d = String::new();
+        let mut prev_y: Option<f64> = None;
+        for w in windows {
+            let x = px(w.at.as_micros() as f64 / 1000.0).clamp(L, W - R);
+            match (value(w), prev_y) {
+                (Some(v), None) => {
+                    let _ = write!(d, "M{x:.1},{:.1} ", py(v));
+                    prev_y = Some(py(v));
+                }
+                (Some(v), Some(_)) => {
+                    let _ = write!(d, "H{x:.1} V{:.1} ", py(v));
+                    prev_y = Some(py(v));
+                }
+                (None, _) => {}
+            }
+        }
+        if prev_y.is_some() {
+            let _ = write!(d, "H{:.1}", W - R);
+        }
+        d
+    };
+    // ssthresh is drawn over cwnd: where they are equal (recovery) the dashes still show.
+    let cwnd = step(&|w| Some(f64::from(w.cwnd)));
+    let _ = writeln!(
+        s,
+        r##"<path class="cwnd" d="{cwnd}" fill="none" stroke="#ff7f0e" stroke-width="2"/>"##
+    );
+    let ssthresh = step(&|w| finite(w.ssthresh));
+    if !ssthresh.is_empty() {
+        let _ = writeln!(
+            s,
+            r##"<path class="ssthresh" d="{ssthresh}" fill="none" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="5,3"/>"##
+        );
+    }
 }
 
 fn format_num(v: f64) -> String {

@@ -43,7 +43,8 @@ pub const SCENARIOS: &[Scenario] = &[
              third segment and says so with a SACK block; once the hole is filled, one ACK \
              covers both.) How much the client may send at once is bounded by the server's \
              window (win) and by its own congestion window, which grows with every ACK (slow \
-             start) and shrinks after a loss: congestion control (RFC 5681). Then the four-way \
+             start) and shrinks after a loss: congestion control (RFC 5681; the congestion scenario, \
+             synack demo -s congestion, shows it round by round). Then the four-way \
              close: each side sends its own FIN and ACKs the other's, and the active closer (the \
              client) waits in TIME-WAIT for 2MSL before CLOSED.",
         story_zh: "一次看全一条连接的一生。服务器应用打开监听套接字，客户端发起连接：三次握手（SYN、\
@@ -51,7 +52,7 @@ pub const SCENARIOS: &[Scenario] = &[
              哪个字节，客户端在重传定时器（RTO）到期后重传，补上空洞。（服务器保存了乱序到达的第三个报文段，\
              并用 SACK 块告知；空洞补上后，一个 ACK 同时确认两者。）客户端一次能发多少，既受服务器通告的\
              窗口（win）限制，也受自己的拥塞窗口限制：拥塞窗口随每个 ACK 增长（慢启动），丢包后缩小，\
-             这就是拥塞控制（RFC 5681）。最后是四次挥手：双方各发一个 FIN、各确认对方的 FIN，主动关闭的\
+             这就是拥塞控制（RFC 5681；congestion 场景，即 synack demo -s congestion，逐个往返地展示它）。最后是四次挥手：双方各发一个 FIN、各确认对方的 FIN，主动关闭的\
              一方（客户端）在 TIME-WAIT 中等待 2MSL 才进入 CLOSED。",
         setup: tour,
     },
@@ -184,8 +185,8 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "congestion",
-        en: "congestion control: slow start, one loss, fast recovery, the window cut, avoidance",
-        zh: "拥塞控制：慢启动、一次丢包、快速恢复、窗口缩减、拥塞避免",
+        en: "slow start doubles cwnd, a loss, fast recovery cuts it, congestion avoidance",
+        zh: "拥塞控制：慢启动使 cwnd 翻倍、一次丢包、快速恢复缩小窗口、拥塞避免",
         story_en: "Congestion control (RFC 5681). The receiver's window says how much it can \
              take; the congestion window (cwnd) is the sender's own guess of how much the \
              network can. The client sends 120 000 bytes. It starts in slow start: each ACK \

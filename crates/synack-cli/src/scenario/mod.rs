@@ -429,19 +429,26 @@ pub fn run(name: &str, params: &Params) -> Result<Run, String> {
 }
 
 /// Which window samples the ladder and `--json` show: every phase change and every new
-/// ssthresh, and otherwise the window at most once per round trip, so slow start's doubling
-/// reads one line per flight rather than one per ACK.
+/// ssthresh; the window at the end of each burst of ACKs (in slow start, one flight per round
+/// trip), so the doubling reads one line per round rather than one per ACK; the window just
+/// before a phase change; and, while ACKs
+/// stream without a pause, the window every round and a half.
 fn shown(windows: &[(Side, Window)], rtt: Duration) -> Vec<usize> {
     let mut out = Vec::new();
     let mut last: [Option<Window>; 2] = [None, None];
     for (i, (side, w)) in windows.iter().enumerate() {
+        let round = w.srtt.unwrap_or(rtt);
+        let next = windows[i + 1..].iter().find(|(s, _)| s == side);
+        let pause = next.is_none_or(|(_, n)| n.at.saturating_duration_since(w.at) >= round / 2);
+        // The window just before a phase change, so the cut reads against what it cut.
+        let eve = next.is_some_and(|(_, n)| n.phase != w.phase || n.ssthresh != w.ssthresh);
         let show = match last[idx(*side)] {
             None => true,
             Some(l) => {
-                let round = w.srtt.unwrap_or(rtt);
                 l.phase != w.phase
                     || l.ssthresh != w.ssthresh
-                    || (l.cwnd != w.cwnd && w.at.saturating_duration_since(l.at) >= round)
+                    || (l.cwnd != w.cwnd
+                        && (pause || eve || w.at.saturating_duration_since(l.at) >= round * 3 / 2))
             }
         };
         if show {

@@ -28,7 +28,7 @@ pub fn phase_name(p: CongestionPhase, lang: Lang) -> &'static str {
         (CongestionPhase::SlowStart, Lang::Zh) => "慢启动",
         (CongestionPhase::CongestionAvoidance, Lang::Zh) => "拥塞避免",
         (CongestionPhase::Recovery, Lang::Zh) => "快速恢复",
-        (CongestionPhase::Loss, Lang::Zh) => "超时丢包",
+        (CongestionPhase::Loss, Lang::Zh) => "超时恢复",
     }
 }
 
@@ -66,22 +66,42 @@ pub fn notes(run: &Run) -> Vec<Note> {
             continue;
         }
         let first = ws[0];
-        out.push(note(
-            first.at,
-            side,
-            format!(
-                "{en_who} starts in slow start with cwnd {} bytes ({} segments of 500): every \
-                 ACK grows it by the bytes it acknowledges, so it doubles each round trip",
-                first.cwnd,
-                first.cwnd / 500
-            ),
-            format!(
-                "{zh_who}从慢启动开始，拥塞窗口 cwnd 为 {} 字节（{} 个 500 字节的报文段）：每个 ACK \
-                 确认多少字节，cwnd 就增加多少，因此每个往返时间翻一番",
-                first.cwnd,
-                first.cwnd / 500
-            ),
-        ));
+        let (en, zh) = if first.phase == CongestionPhase::SlowStart {
+            (
+                format!(
+                    "{en_who} starts in slow start with cwnd {} bytes ({} segments of 500): \
+                     every ACK grows it by the bytes it acknowledges, so it doubles each round \
+                     trip",
+                    first.cwnd,
+                    first.cwnd / 500
+                ),
+                format!(
+                    "{zh_who}从慢启动开始，拥塞窗口 cwnd 为 {} 字节（{} 个 500 字节的报文段）：每个 \
+                     ACK 确认多少字节，cwnd 就增加多少，因此每个往返时间翻一番",
+                    first.cwnd,
+                    first.cwnd / 500
+                ),
+            )
+        } else {
+            // A handshake segment lost at random: its timeout already lowered ssthresh.
+            (
+                format!(
+                    "{en_who} starts with cwnd {} bytes and ssthresh {}, in {}: a timeout \
+                     during the handshake already lowered ssthresh (RFC 5681 §3.1)",
+                    first.cwnd,
+                    ssthresh(first.ssthresh),
+                    phase_name(first.phase, Lang::En)
+                ),
+                format!(
+                    "{zh_who}开始时 cwnd 为 {} 字节，ssthresh 为 {}，处于{}：握手期间的一次超时已经\
+                     降低了 ssthresh（RFC 5681 §3.1）",
+                    first.cwnd,
+                    ssthresh(first.ssthresh),
+                    phase_name(first.phase, Lang::Zh)
+                ),
+            )
+        };
+        out.push(note(first.at, side, en, zh));
         for pair in ws.windows(2) {
             let (before, w) = (pair[0], pair[1]);
             if before.phase == w.phase {
