@@ -1,0 +1,252 @@
+//! Packets and time in and out of the host: one IP datagram in, demultiplexed by 4-tuple to a
+//! connection, a TIME-WAIT entry or a listener (else answered with a reset, RFC 9293
+//! §3.10.7.1); datagrams out from the host's own control segments and every connection with
+//! work; the one timer schedule.
+
+use super::*;
+use synack_wire::ip::{emit_tcp, parse_tcp};
+use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
+
+use crate::conn::reset_for_unexpected;
+
+/// IP plus TCP headers at their largest, reserved in the caller's buffer before payload.
+const MAX_HEADERS: usize = 60 + 60;
+
+impl Host {
+    /// One IP datagram from the interface.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let parsed = parse_tcp(packet, ChecksumMode::Verify);
+        if parsed == Err(synack_wire::Error::NotTcp) {
+            self.handle_icmp(packet);
+            return;
+        }
+        self.counters.in_segs += 1;
+        let Ok((ip, seg)) = parsed else {
+            self.counters.in_errs += 1;
+            return;
+        };
+        if bogus_source(ip.src)
+            || bogus_destination(ip.dst)
+            || seg.src_port == 0
+            || seg.dst_port == 0
+        {
+            self.counters.in_errs += 1;
+            return;
+        }
+        if !self.is_local(ip.dst) {
+            // Not for us (RFC 1122 §3.2.1.3's address check, done here since we own the IP
+            // layer's decision too).
+            self.counters.in_addr_errors += 1;
+            return;
+        }
+        let local = SocketAddr::new(ip.dst, seg.dst_port);
+        let remote = SocketAddr::new(ip.src, seg.src_port);
+        let mut reopen_iss = None;
+        if let Some(&index) = self.demux.get(&Tuple::new(local, remote)) {
+            if index & TW_BIT != 0 {
+                // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
+                let listening = self.find_listener(local).is_some();
+                reopen_iss = self.on_time_wait(now, index & !TW_BIT, &seg, listening);
+                if reopen_iss.is_none() {
+                    return;
+                }
+            } else {
+                if self.find_listener(local).is_some() {
+                    reopen_iss = self.reopens_time_wait(index, &seg);
+                }
+                if reopen_iss.is_none() {
+                    self.deliver(now, index, &seg);
+                    return;
+                }
+            }
+        }
+        match self.find_listener(local) {
+            Some(l) => self.on_listener(now, l, local, remote, &seg, reopen_iss),
+            None => self.reply_reset(local, remote, &seg),
+        }
+    }
+
+    /// The next datagram to send, written to the front of `buf`; returns its length. `buf`
+    /// should hold an MTU; call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(c) = self.control.pop_front() {
+            if let Ok(n) = emit_tcp(buf, c.src, c.dst, self.config.hop_limit, &c.seg) {
+                self.counters.out_segs += 1;
+                if c.seg.flags.rst() {
+                    self.counters.out_rsts += 1;
+                }
+                return Some(n);
+            }
+        }
+        while let Some(&index) = self.ready.front() {
+            let Some(e) = self
+                .slots
+                .get_mut(index as usize)
+                .and_then(|s| s.entry.as_mut())
+            else {
+                self.ready.pop_front();
+                continue;
+            };
+            let room = buf
+                .len()
+                .saturating_sub(MAX_HEADERS)
+                .min(self.scratch.len());
+            let retransmitted = e.conn.segs_retransmitted();
+            let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
+                Some(seg) => Some((
+                    emit_tcp(
+                        buf,
+                        e.local.ip(),
+                        e.remote.ip(),
+                        self.config.hop_limit,
+                        &seg,
+                    ),
+                    seg.flags.rst(),
+                )),
+                None => None,
+            };
+            match sent {
+                Some((result, rst)) => {
+                    if e.conn.segs_retransmitted() > retransmitted {
+                        self.counters.retrans_segs += 1;
+                    } else {
+                        self.counters.out_segs += 1;
+                    }
+                    if rst {
+                        self.counters.out_rsts += 1;
+                    }
+                    self.after_transmit(index);
+                    // A segment too big for `buf` is lost as if on the wire; the
+                    // retransmission timer recovers it.
+                    if let Ok(n) = result {
+                        return Some(n);
+                    }
+                }
+                None => {
+                    self.ready.pop_front();
+                    e.ready = false;
+                    if e.released && !e.in_demux {
+                        self.release_slot(index);
+                    } else if e.released && e.conn.state() == StateName::TimeWait {
+                        // Nobody holds it and its last ACK is out: the TCB can go.
+                        self.compact_time_wait(index);
+                    } else {
+                        // Having nothing to send can arm a timer (the persist timer of a zero
+                        // window, RFC 9293 §3.8.6.1): put it on the heap.
+                        self.after_transmit(index);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The earliest time `handle_timeout` has work (possibly a little early).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (at, index, generation) in self.timers.pop_due(now) {
+            if index & TW_BIT != 0 {
+                self.expire_time_wait(at, index & !TW_BIT, generation);
+                continue;
+            }
+            let Some(e) = self
+                .slots
+                .get_mut(index as usize)
+                .filter(|s| s.generation == generation)
+                .and_then(|s| s.entry.as_mut())
+            else {
+                continue;
+            };
+            if e.deadline != Some(at) {
+                continue;
+            }
+            e.deadline = None;
+            e.conn.handle_timeout(now);
+            self.after(index);
+        }
+        if self.timers.len() > 2 * (self.live + self.time_wait_live) + 64 {
+            let slots = &self.slots;
+            let time_wait = &self.time_wait;
+            self.timers.compact(|t, i, g| {
+                if i & TW_BIT != 0 {
+                    return time_wait
+                        .get((i & !TW_BIT) as usize)
+                        .filter(|s| s.generation == g)
+                        .and_then(|s| s.entry.as_ref())
+                        .is_some_and(|tw| tw.expires == t);
+                }
+                slots
+                    .get(i as usize)
+                    .filter(|s| s.generation == g)
+                    .and_then(|s| s.entry.as_ref())
+                    .is_some_and(|e| e.deadline == Some(t))
+            });
+        }
+    }
+
+    pub(super) fn deliver(&mut self, now: Instant, index: u32, seg: &TcpRepr<'_>) {
+        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            return;
+        };
+        if let Role::HalfOpen(l) = e.role {
+            // Linux's answer to a full accept queue: drop the handshake's final ACK (and what
+            // follows) and let the client retransmit until there is room.
+            let completes = seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst();
+            let full = self.listeners[l as usize]
+                .listener
+                .as_ref()
+                .is_some_and(|l| l.accept_queue_full());
+            if completes && full && e.conn.state() == StateName::SynReceived {
+                self.counters.listen_overflows += 1;
+                self.counters.listen_drops += 1;
+                return;
+            }
+        }
+        let stripped = self.over_memory(index, seg);
+        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            return;
+        };
+        e.conn.handle_segment(now, stripped.as_ref().unwrap_or(seg));
+        self.after(index);
+    }
+
+    /// RFC 9293 §3.10.7.1: answer a segment that reached nothing, unless it is a reset.
+    pub(super) fn reply_reset(&mut self, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr<'_>) {
+        let Some((seq, ack)) = reset_for_unexpected(seg) else {
+            return;
+        };
+        let mut flags = TcpFlags::RST;
+        if ack.is_some() {
+            flags |= TcpFlags::ACK;
+        }
+        let rst = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq,
+            ack: ack.unwrap_or(0),
+            flags,
+            window: 0,
+            urgent_ptr: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        self.queue_control(local.ip(), remote.ip(), rst);
+    }
+
+    pub(super) fn queue_control(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: TcpRepr<'static>,
+    ) -> bool {
+        if self.control.len() >= self.config.max_pending_control {
+            self.counters.control_drops += 1;
+            return false;
+        }
+        self.control.push_back(Control { src, dst, seg });
+        true
+    }
+}

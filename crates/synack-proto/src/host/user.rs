@@ -1,0 +1,288 @@
+//! The user calls of RFC 9293 §3.10 on a host: OPEN (passive and active), SEND, RECEIVE,
+//! CLOSE, ABORT, STATUS, by handle.
+
+use super::*;
+use crate::config::Config;
+use crate::conn::Info;
+use crate::error::Error;
+
+impl Host {
+    /// Passive OPEN on `local`. An unspecified address (0.0.0.0 or ::) listens on every address
+    /// of that family, port 0 on every port; the most specific listener gets a SYN. `backlog`
+    /// bounds both the SYN queue and the accept queue (at least 1, at most `max_backlog`).
+    pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<ListenerId, HostError> {
+        let key = (local.ip(), local.port());
+        if self.listen_map.contains_key(&key) {
+            return Err(HostError::AddrInUse);
+        }
+        if local.ip().is_multicast() {
+            return Err(HostError::InvalidAddress);
+        }
+        if !local.ip().is_unspecified() && !self.is_local(local.ip()) {
+            return Err(HostError::AddrNotAvailable);
+        }
+        let listener = Listener {
+            local,
+            backlog: backlog.clamp(1, self.config.max_backlog.max(1)),
+            syn_queue: VecDeque::new(),
+            accept_queue: VecDeque::new(),
+            last_cookie: None,
+        };
+        let index = match self.listeners.iter().position(|l| l.listener.is_none()) {
+            Some(i) => i,
+            None => {
+                self.listeners.push(ListenerSlot {
+                    generation: 0,
+                    listener: None,
+                });
+                self.listeners.len() - 1
+            }
+        };
+        let slot = &mut self.listeners[index];
+        slot.listener = Some(listener);
+        self.listen_map.insert(key, index as u32);
+        Ok(ListenerId {
+            index: index as u32,
+            generation: slot.generation,
+        })
+    }
+
+    /// Stops listening. Connections still in the SYN queue or the accept queue are aborted
+    /// (with a reset, as Linux does when a listening socket with a backlog is closed).
+    pub fn close_listener(&mut self, id: ListenerId) -> Result<(), HostError> {
+        let slot = self
+            .listeners
+            .get_mut(id.index as usize)
+            .filter(|s| s.generation == id.generation)
+            .ok_or(HostError::InvalidListener)?;
+        let listener = slot.listener.take().ok_or(HostError::InvalidListener)?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.listen_map
+            .remove(&(listener.local.ip(), listener.local.port()));
+        for c in listener
+            .syn_queue
+            .iter()
+            .chain(listener.accept_queue.iter())
+        {
+            if let Some(e) = self.entry_mut(*c) {
+                e.role = Role::User;
+                e.released = true;
+                e.conn.abort();
+                self.after(c.index);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next established connection from `listener`'s accept queue, now the caller's.
+    pub fn accept(&mut self, listener: ListenerId) -> Option<ConnId> {
+        let l = self.listener_mut(listener)?;
+        let id = l.accept_queue.pop_front()?;
+        if let Some(e) = self.entry_mut(id) {
+            e.role = Role::User;
+        }
+        Some(id)
+    }
+
+    /// (half-open connections, connections waiting for `accept`) of a listener.
+    pub fn listener_queues(&self, listener: ListenerId) -> Option<(usize, usize)> {
+        let l = self
+            .listeners
+            .get(listener.index as usize)
+            .filter(|s| s.generation == listener.generation)?
+            .listener
+            .as_ref()?;
+        Some((l.syn_queue.len(), l.accept_queue.len()))
+    }
+
+    /// Active OPEN from `local_ip` to `remote`, on an ephemeral port chosen per RFC 6056 §3.3.3.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnId, HostError> {
+        self.check_connect(local_ip, remote)?;
+        let demux = &self.demux;
+        let listen_map = &self.listen_map;
+        let unspec = unspecified(local_ip);
+        let port = self
+            .ports
+            .pick(local_ip, remote, |p| {
+                let local = SocketAddr::new(local_ip, p);
+                !demux.contains_key(&Tuple::new(local, remote))
+                    && !listen_map.contains_key(&(local_ip, p))
+                    && !listen_map.contains_key(&(unspec, p))
+            })
+            .ok_or(HostError::AddrNotAvailable)?;
+        Ok(self.open_active(now, SocketAddr::new(local_ip, port), remote))
+    }
+
+    /// Active OPEN from a chosen local port (a `bind` before `connect`). The 4-tuple must be
+    /// free.
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnId, HostError> {
+        if local.port() == 0 {
+            return self.connect(now, local.ip(), remote);
+        }
+        self.check_connect(local.ip(), remote)?;
+        if self.demux.contains_key(&Tuple::new(local, remote)) {
+            return Err(HostError::AddrInUse);
+        }
+        Ok(self.open_active(now, local, remote))
+    }
+
+    pub(super) fn check_connect(
+        &self,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+    ) -> Result<(), HostError> {
+        if local_ip.is_ipv4() != remote.is_ipv4() {
+            return Err(HostError::AddressFamilyMismatch);
+        }
+        if remote.port() == 0 || bogus_destination(remote.ip()) {
+            return Err(HostError::InvalidAddress);
+        }
+        if bogus_source(local_ip) || !self.is_local(local_ip) {
+            return Err(HostError::AddrNotAvailable);
+        }
+        if self.live >= self.config.max_connections {
+            return Err(HostError::ConnectionLimit);
+        }
+        Ok(())
+    }
+
+    pub(super) fn open_active(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> ConnId {
+        let iss = isn::isn(&self.isn_key, now, local, remote);
+        let mut conn = Connection::connect(&self.config.tcp, local.port(), remote.port(), iss);
+        conn.set_ts_offset(self.ts_offset(local, remote));
+        let id = self.insert(conn, local, remote, Role::User);
+        self.after(id.index);
+        id
+    }
+
+    /// SEND. Takes what fits in the connection's buffer and under the host's memory cap; with
+    /// no room at all, `WouldBlock` (a `Writable` event follows once there is).
+    pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, HostError> {
+        let room = self
+            .config
+            .max_buffer_memory
+            .saturating_sub(self.buffer_memory);
+        let e = self.user_entry(id)?;
+        if room == 0 && !data.is_empty() {
+            // The connection's own verdict (closing, not connected) comes first.
+            e.conn.send(&[])?;
+            let first = !e.memory_wait;
+            e.memory_wait = true;
+            if first {
+                self.memory_waiters.push(id);
+            }
+            self.counters.send_memory_refusals += 1;
+            return Err(Error::WouldBlock.into());
+        }
+        let r = e.conn.send(&data[..data.len().min(room)]);
+        self.after(id.index);
+        Ok(r?)
+    }
+
+    pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
+        let e = self.user_entry(id)?;
+        let r = e.conn.recv(buf);
+        self.after(id.index);
+        Ok(r?)
+    }
+
+    /// Half-close: a FIN follows the data already written (RFC 9293 §3.10.4).
+    pub fn shutdown(&mut self, id: ConnId) -> Result<(), HostError> {
+        let e = self.user_entry(id)?;
+        let r = e.conn.shutdown_write();
+        self.after(id.index);
+        Ok(r?)
+    }
+
+    /// Gives the connection up, like a socket's `close()`: it finishes on its own (FIN, or RST
+    /// if unread data is left) and the handle is stale from now on.
+    pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), HostError> {
+        self.detach(id)?;
+        let e = self.user_entry(id)?;
+        let r = e.conn.close(now);
+        e.released = true;
+        self.after(id.index);
+        Ok(r?)
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): reset and forget. The handle is stale from now on.
+    pub fn abort(&mut self, id: ConnId) -> Result<(), HostError> {
+        self.detach(id)?;
+        let e = self.user_entry(id)?;
+        e.conn.abort();
+        e.released = true;
+        self.after(id.index);
+        Ok(())
+    }
+
+    pub fn info(&self, id: ConnId) -> Result<Info, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.info())
+    }
+
+    /// The last ICMP soft error reported for a connection (RFC 1122 §4.2.3.9), kept until the
+    /// peer acknowledges new data; a connection that times out before then fails with it.
+    pub fn soft_error(&self, id: ConnId) -> Result<Option<Error>, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.soft_error())
+    }
+
+    pub fn state(&self, id: ConnId) -> Result<StateName, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.state())
+    }
+
+    /// (local, remote) addresses of a connection.
+    pub fn addrs(&self, id: ConnId) -> Result<(SocketAddr, SocketAddr), HostError> {
+        let e = self.user_entry_ref(id)?;
+        Ok((e.local, e.remote))
+    }
+
+    /// Changes one of the user's connections in place (socket options set after the open:
+    /// keepalive, user timeout, Nagle), then re-arms its timers so a new deadline counts.
+    pub fn configure(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut Connection),
+    ) -> Result<(), HostError> {
+        let e = self.user_entry(id)?;
+        f(&mut e.conn);
+        self.after(id.index);
+        Ok(())
+    }
+
+    /// Settings for connections opened from now on, actively or on a listener (socket
+    /// options set before `connect` or `listen`). Connections already open keep theirs.
+    pub fn tcp_config_mut(&mut self) -> &mut Config {
+        &mut self.config.tcp
+    }
+
+    pub fn poll_event(&mut self) -> Option<HostEvent> {
+        self.events.pop_front()
+    }
+
+    /// A connection the user gives up before accepting it (its id came with `Accepted`)
+    /// leaves the accept queue, so `accept` never hands out a released handle.
+    pub(super) fn detach(&mut self, id: ConnId) -> Result<(), HostError> {
+        let e = self.user_entry(id)?;
+        if let Role::Queued(l) | Role::HalfOpen(l) = e.role {
+            e.role = Role::User;
+            if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+                listener.remove(id);
+            }
+        }
+        Ok(())
+    }
+}
