@@ -25,53 +25,40 @@ impl Host {
             memory: 0,
             memory_wait: false,
         };
-        let index = slot::claim(&mut self.slots, &mut self.free, entry);
-        let slot = &self.slots[index as usize];
-        self.live += 1;
-        self.demux.insert(Tuple::new(local, remote), index);
-        ConnId {
-            index,
-            generation: slot.generation,
-        }
+        let id = ConnId(self.conns.insert(entry));
+        self.demux
+            .insert(Tuple::new(local, remote), Target::Conn(id));
+        id
     }
 
-    pub(super) fn release_slot(&mut self, index: u32) {
-        if let Some(slot) = self.slots.get_mut(index as usize) {
-            if let Some(e) = slot.entry.take() {
-                if e.memory_wait {
-                    // Refused once for memory, gone before any came free: not a waiter any
-                    // more, or the list grows with every such connection while memory stays
-                    // short.
-                    let id = ConnId {
-                        index,
-                        generation: slot.generation,
-                    };
-                    self.memory_waiters.retain(|w| *w != id);
-                }
-                self.buffer_memory -= e.memory;
-                slot.generation = slot.generation.wrapping_add(1);
-                self.live -= 1;
-                self.free.push(index);
-                // A connection given up with data still unread (in CLOSED or TIME-WAIT) frees
-                // its memory only here; senders refused for lack of it must hear so, or they
-                // wait for a `Writable` that never comes.
-                if e.memory > 0 && !self.memory_waiters.is_empty() {
-                    self.wake_memory_waiters();
-                }
-            }
+    pub(super) fn release(&mut self, id: ConnId) {
+        let Some(e) = self.conns.remove(id.0) else {
+            return;
+        };
+        if e.memory_wait {
+            // Refused once for memory, gone before any came free: not a waiter any more, or
+            // the list grows with every such connection while memory stays short.
+            self.memory_waiters.retain(|w| *w != id);
+        }
+        self.buffer_memory -= e.memory;
+        // A connection given up with data still unread (in CLOSED or TIME-WAIT) frees its
+        // memory only here; senders refused for lack of it must hear so, or they wait for a
+        // `Writable` that never comes.
+        if e.memory > 0 && !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
         }
     }
 
     /// After anything touched a connection: take its events, reschedule its timer, queue it
     /// for transmission, and unlink it once it is dead.
-    pub(super) fn after(&mut self, index: u32) {
-        self.after_transmit(index);
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+    pub(super) fn after(&mut self, id: ConnId) {
+        self.after_transmit(id);
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         if !e.ready {
             e.ready = true;
-            self.ready.push_back(index);
+            self.ready.push_back(id);
         }
         let state = e.conn.state();
         if e.in_demux && matches!(state, StateName::Closed | StateName::Listen) {
@@ -81,26 +68,20 @@ impl Host {
             let tuple = Tuple::new(e.local, e.remote);
             if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
                 e.released = true;
-                let id = ConnId {
-                    index,
-                    generation: self.slots[index as usize].generation,
-                };
-                if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+                if let Some(listener) = self.listeners.get_mut(l.0) {
                     listener.remove(id);
                 }
             }
-            if self.demux.get(&tuple) == Some(&index) {
+            if self.demux.get(&tuple) == Some(&Target::Conn(id)) {
                 self.demux.remove(&tuple);
             }
         }
     }
 
     /// Events and timer of a connection, after it sent something or was otherwise touched.
-    pub(super) fn after_transmit(&mut self, index: u32) {
-        let generation = self.slots[index as usize].generation;
-        let id = ConnId { index, generation };
+    pub(super) fn after_transmit(&mut self, id: ConnId) {
         loop {
-            let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            let Some(e) = self.conns.get_mut(id.0) else {
                 return;
             };
             let Some(ev) = e.conn.poll_event() else {
@@ -108,7 +89,7 @@ impl Host {
             };
             self.on_conn_event(id, ev);
         }
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         let memory = e.conn.buffered_bytes();
@@ -119,7 +100,7 @@ impl Host {
         if t != e.deadline {
             e.deadline = t;
             if let Some(t) = t {
-                self.timers.push(t, index, generation);
+                self.timers.push(t, Target::Conn(id));
             }
         }
         if freed && !self.memory_waiters.is_empty() {
@@ -128,7 +109,7 @@ impl Host {
     }
 
     pub(super) fn on_conn_event(&mut self, id: ConnId, ev: Event) {
-        let Some(e) = self.slots[id.index as usize].entry.as_mut() else {
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         let host_ev = match ev {
@@ -157,11 +138,10 @@ impl Host {
                     // The handshake completed: from the SYN queue to the accept queue.
                     e.role = Role::Queued(l);
                     let (local, remote) = (e.local, e.remote);
-                    if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+                    if let Some(listener) = self.listeners.get_mut(l.0) {
                         listener.syn_queue.retain(|c| *c != id);
                         listener.accept_queue.push_back(id);
                     }
-                    let listener = self.listener_id(l);
                     self.events.push_back(HostEvent::StateChanged {
                         conn: id,
                         from,
@@ -169,7 +149,7 @@ impl Host {
                         cause,
                     });
                     self.events.push_back(HostEvent::Accepted {
-                        listener,
+                        listener: l,
                         conn: id,
                         local,
                         remote,
@@ -191,10 +171,7 @@ impl Host {
         // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
         // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
         // for a user who still holds the handle.
-        let e_released = self.slots[id.index as usize]
-            .entry
-            .as_ref()
-            .is_none_or(|e| e.released);
+        let e_released = self.entry(id).is_none_or(|e| e.released);
         if !e_released || matches!(host_ev, HostEvent::StateChanged { .. }) {
             self.events.push_back(host_ev);
         }

@@ -8,7 +8,7 @@ use synack_wire::icmp::{v4, v6};
 use synack_wire::ip::parse_icmp;
 use synack_wire::{ChecksumMode, IcmpRepr, Icmpv4Repr, Icmpv6Repr};
 
-use super::{Host, TW_BIT, Tuple};
+use super::{Host, Target, Tuple};
 use crate::error::Error;
 
 /// The smallest path MTU we believe: RFC 1191 §3 never goes below 68 for IPv4, RFC 8201 §4
@@ -92,15 +92,16 @@ impl Host {
             SocketAddr::new(quoted.dst, tcp.dst_port),
         );
         // RFC 5927 §4.1 first: the 4-tuple must name a connection of ours.
-        let Some(&index) = self.demux.get(&tuple) else {
-            self.counters.icmp_in_errs += 1;
-            return;
-        };
-        if index & TW_BIT != 0 {
+        let id = match self.demux.get(&tuple) {
+            None => {
+                self.counters.icmp_in_errs += 1;
+                return;
+            }
             // TIME-WAIT has nothing left to send; nothing an ICMP error could be about.
-            return;
-        }
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            Some(Target::TimeWait(_)) => return,
+            Some(&Target::Conn(id)) => id,
+        };
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         // RFC 5927 §4.1 second: the quoted sequence number must be one we sent and is not yet
@@ -126,7 +127,7 @@ impl Host {
                 }
                 if e.conn.set_path_mtu(mtu, ip_header) {
                     self.counters.pmtu_lowered += 1;
-                    self.after(index);
+                    self.after(id);
                 }
             }
         }

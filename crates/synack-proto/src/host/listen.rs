@@ -5,13 +5,12 @@
 
 use alloc::collections::VecDeque;
 use core::net::SocketAddr;
-
-use super::*;
 use core::time::Duration;
 
 use synack_wire::{TcpFlags, TcpOptions, Timestamps};
 
 use super::memory::MIN_RCV_ALLOWANCE;
+use super::*;
 use crate::conn::{CookieSyn, syn_ack_window, ts_clock_with};
 use crate::time::Instant;
 
@@ -43,24 +42,10 @@ impl Listener {
 
 impl Host {
     pub(super) fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener> {
-        self.listeners
-            .get_mut(id.index as usize)
-            .filter(|s| s.generation == id.generation)?
-            .listener
-            .as_mut()
+        self.listeners.get_mut(id.0)
     }
 
-    pub(super) fn listener_id(&self, index: u32) -> ListenerId {
-        ListenerId {
-            index,
-            generation: self
-                .listeners
-                .get(index as usize)
-                .map_or(0, |s| s.generation),
-        }
-    }
-
-    pub(super) fn find_listener(&self, local: SocketAddr) -> Option<u32> {
+    pub(super) fn find_listener(&self, local: SocketAddr) -> Option<ListenerId> {
         let (ip, port) = (local.ip(), local.port());
         let any = unspecified(ip);
         [(ip, port), (any, port), (ip, 0), (any, 0)]
@@ -72,7 +57,7 @@ impl Host {
     pub(super) fn on_listener(
         &mut self,
         now: Instant,
-        l: u32,
+        l: ListenerId,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &TcpRepr<'_>,
@@ -82,7 +67,7 @@ impl Host {
         if flags.rst() {
             return;
         }
-        let Some(listener) = self.listeners[l as usize].listener.as_ref() else {
+        let Some(listener) = self.listeners.get(l.0) else {
             return;
         };
         if flags.ack() {
@@ -129,7 +114,7 @@ impl Host {
             return;
         }
         if !listener.syn_queue_full() {
-            if self.live >= self.config.max_connections {
+            if self.conns.len() >= self.config.max_connections {
                 self.counters.conn_limit_drops += 1;
                 self.counters.listen_drops += 1;
                 return;
@@ -139,10 +124,10 @@ impl Host {
             conn.set_ts_offset(self.ts_offset(local, remote));
             conn.handle_segment(now, seg);
             let id = self.insert(conn, local, remote, Role::HalfOpen(l));
-            if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+            if let Some(listener) = self.listeners.get_mut(l.0) {
                 listener.syn_queue.push_back(id);
             }
-            self.after(id.index);
+            self.after(id);
             return;
         }
         if !self.config.syn_cookies {
@@ -187,7 +172,7 @@ impl Host {
         };
         if self.queue_control(local.ip(), remote.ip(), syn_ack) {
             self.counters.syncookies_sent += 1;
-            if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+            if let Some(listener) = self.listeners.get_mut(l.0) {
                 listener.last_cookie = Some(now);
             }
         }
@@ -196,22 +181,22 @@ impl Host {
     pub(super) fn open_from_cookie(
         &mut self,
         now: Instant,
-        l: u32,
+        l: ListenerId,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &TcpRepr<'_>,
         syn: CookieSyn,
     ) {
-        let full = self.listeners[l as usize]
-            .listener
-            .as_ref()
+        let full = self
+            .listeners
+            .get(l.0)
             .is_none_or(|l| l.accept_queue_full());
         if full {
             self.counters.listen_overflows += 1;
             self.counters.listen_drops += 1;
             return;
         }
-        if self.live >= self.config.max_connections {
+        if self.conns.len() >= self.config.max_connections {
             self.counters.conn_limit_drops += 1;
             self.counters.listen_drops += 1;
             return;
@@ -235,12 +220,12 @@ impl Host {
             conn.handle_segment(now, seg);
         }
         let id = self.insert(conn, local, remote, Role::Queued(l));
-        self.after(id.index);
-        if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+        self.after(id);
+        if let Some(listener) = self.listeners.get_mut(l.0) {
             listener.accept_queue.push_back(id);
         }
         self.events.push_back(HostEvent::Accepted {
-            listener: self.listener_id(l),
+            listener: l,
             conn: id,
             local,
             remote,

@@ -35,11 +35,11 @@ impl Host {
     /// data goes first, from 7/8 of the cap, since it cannot be read yet anyway (Linux prunes
     /// its out-of-order queue first under pressure too). The peer, never having had these bytes
     /// acknowledged, sends them again.
-    pub(super) fn over_memory<'a>(&mut self, index: u32, seg: &TcpRepr<'a>) -> Option<TcpRepr<'a>> {
+    pub(super) fn over_memory<'a>(&mut self, id: ConnId, seg: &TcpRepr<'a>) -> Option<TcpRepr<'a>> {
         if seg.payload.is_empty() {
             return None;
         }
-        let e = self.slots[index as usize].entry.as_ref()?;
+        let e = self.entry(id)?;
         // Data on a SYN follows it directly.
         let in_order = seg.flags.syn() || e.conn.rcv_nxt() == Some(seg.seq);
         if in_order && e.conn.recv_buffered() < MIN_RCV_ALLOWANCE {

@@ -46,7 +46,7 @@ pub use self::counters::Counters;
 use self::keys::Key;
 use self::listen::Listener;
 use self::ports::PortAllocator;
-use self::slot::Slot;
+use self::slot::{Slab, SlabId};
 use self::time_wait::TimeWaitEntry;
 use self::timers::Timers;
 use self::tuple::Tuple;
@@ -57,9 +57,9 @@ use crate::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
     /// In a listener's SYN queue.
-    HalfOpen(u32),
+    HalfOpen(ListenerId),
     /// In a listener's accept queue.
-    Queued(u32),
+    Queued(ListenerId),
     /// Handed to the user (by `connect` or `accept`).
     User,
 }
@@ -85,12 +85,14 @@ struct Entry {
     memory_wait: bool,
 }
 
-/// Demux values with this bit set name a compact TIME-WAIT entry rather than a connection slot.
-const TW_BIT: u32 = 1 << 31;
-
-struct ListenerSlot {
-    generation: u32,
-    listener: Option<Listener>,
+/// What a 4-tuple in the demux table, or an entry on the timer heap, stands for. Connections
+/// order before TIME-WAIT entries, so timers due at the same instant fire connections first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    /// A connection with its full TCB.
+    Conn(ConnId),
+    /// A compact TIME-WAIT entry.
+    TimeWait(SlabId),
 }
 
 /// A segment the host itself sends: a reset for a segment that matched nothing, or a cookie
@@ -104,24 +106,20 @@ struct Control {
 /// Many connections and listeners behind one interface.
 pub struct Host {
     config: HostConfig,
-    slots: Vec<Slot<Entry>>,
-    free: Vec<u32>,
-    live: usize,
-    demux: HashMap<Tuple, u32, Key>,
-    time_wait: Vec<Slot<TimeWaitEntry>>,
-    time_wait_free: Vec<u32>,
-    time_wait_live: usize,
+    conns: Slab<Entry>,
+    demux: HashMap<Tuple, Target, Key>,
+    time_wait: Slab<TimeWaitEntry>,
     /// Bytes all connections hold in their buffers, and those waiting for some of it.
     buffer_memory: usize,
     memory_waiters: Vec<ConnId>,
-    listeners: Vec<ListenerSlot>,
-    listen_map: HashMap<(IpAddr, u16), u32, Key>,
+    listeners: Slab<Listener>,
+    listen_map: HashMap<(IpAddr, u16), ListenerId, Key>,
     isn_key: Key,
     ts_key: Key,
     cookies: CookieJar,
     ports: PortAllocator,
     timers: Timers,
-    ready: VecDeque<u32>,
+    ready: VecDeque<ConnId>,
     control: VecDeque<Control>,
     events: VecDeque<HostEvent>,
     counters: Counters,
@@ -155,16 +153,12 @@ impl Host {
         );
         let payload = usize::from(config.tcp.mss).max(1500) + 64;
         Host {
-            slots: Vec::new(),
-            free: Vec::new(),
-            live: 0,
+            conns: Slab::default(),
             demux: HashMap::with_hasher(demux_key),
-            time_wait: Vec::new(),
-            time_wait_free: Vec::new(),
-            time_wait_live: 0,
+            time_wait: Slab::default(),
             buffer_memory: 0,
             memory_waiters: Vec::new(),
-            listeners: Vec::new(),
+            listeners: Slab::default(),
             listen_map: HashMap::with_hasher(Key::derive(secret, b"synack listeners")),
             isn_key: Key::derive(secret, b"synack isn"),
             ts_key: Key::derive(secret, b"synack tsval"),
@@ -191,30 +185,29 @@ impl Host {
     /// Connections the host holds with a full TCB, in any state (half-open ones included, and
     /// TIME-WAIT connections whose user still holds them).
     pub fn connection_count(&self) -> usize {
-        self.live
+        self.conns.len()
     }
 
     /// 4-tuples in the compact TIME-WAIT table (connections the user let go of).
     pub fn time_wait_count(&self) -> usize {
-        self.time_wait_live
+        self.time_wait.len()
     }
 
     /// The state of whatever holds the 4-tuple `local`–`remote`, handle or not — what `ss` or
     /// `netstat` would list: TIME-WAIT for a compact entry, else the connection's state.
     pub fn tuple_state(&self, local: SocketAddr, remote: SocketAddr) -> Option<StateName> {
-        let index = *self.demux.get(&Tuple::new(local, remote))?;
-        if index & TW_BIT != 0 {
-            return Some(StateName::TimeWait);
+        match *self.demux.get(&Tuple::new(local, remote))? {
+            Target::TimeWait(_) => Some(StateName::TimeWait),
+            Target::Conn(id) => Some(self.conns.get(id.0)?.conn.state()),
         }
-        let e = self.slots.get(index as usize)?.entry.as_ref()?;
-        Some(e.conn.state())
     }
 
     /// Whether `local`–`remote` is in the compact TIME-WAIT table.
     pub fn in_time_wait(&self, local: SocketAddr, remote: SocketAddr) -> bool {
-        self.demux
-            .get(&Tuple::new(local, remote))
-            .is_some_and(|i| i & TW_BIT != 0)
+        matches!(
+            self.demux.get(&Tuple::new(local, remote)),
+            Some(Target::TimeWait(_))
+        )
     }
 
     /// Our TSval offset for a 4-tuple: the same for every incarnation (see
@@ -227,14 +220,15 @@ impl Host {
         self.config.local_addrs.is_empty() || self.config.local_addrs.contains(&ip)
     }
 
-    fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
-        self.slots
-            .get_mut(id.index as usize)
-            .filter(|s| s.generation == id.generation)?
-            .entry
-            .as_mut()
+    fn entry(&self, id: ConnId) -> Option<&Entry> {
+        self.conns.get(id.0)
     }
 
+    fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
+        self.conns.get_mut(id.0)
+    }
+
+    /// A connection the user still holds.
     fn user_entry(&mut self, id: ConnId) -> Result<&mut Entry, HostError> {
         self.entry_mut(id)
             .filter(|e| !e.released)
@@ -242,10 +236,7 @@ impl Host {
     }
 
     fn user_entry_ref(&self, id: ConnId) -> Result<&Entry, HostError> {
-        self.slots
-            .get(id.index as usize)
-            .filter(|s| s.generation == id.generation)
-            .and_then(|s| s.entry.as_ref())
+        self.entry(id)
             .filter(|e| !e.released)
             .ok_or(HostError::InvalidHandle)
     }

@@ -42,23 +42,25 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        if let Some(&index) = self.demux.get(&Tuple::new(local, remote)) {
-            if index & TW_BIT != 0 {
+        match self.demux.get(&Tuple::new(local, remote)).copied() {
+            Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();
-                reopen_iss = self.on_time_wait(now, index & !TW_BIT, &seg, listening);
+                reopen_iss = self.on_time_wait(now, tw, &seg, listening);
                 if reopen_iss.is_none() {
-                    return;
-                }
-            } else {
-                if self.find_listener(local).is_some() {
-                    reopen_iss = self.reopens_time_wait(index, &seg);
-                }
-                if reopen_iss.is_none() {
-                    self.deliver(now, index, &seg);
                     return;
                 }
             }
+            Some(Target::Conn(id)) => {
+                if self.find_listener(local).is_some() {
+                    reopen_iss = self.reopens_time_wait(id, &seg);
+                }
+                if reopen_iss.is_none() {
+                    self.deliver(now, id, &seg);
+                    return;
+                }
+            }
+            None => {}
         }
         match self.find_listener(local) {
             Some(l) => self.on_listener(now, l, local, remote, &seg, reopen_iss),
@@ -78,12 +80,8 @@ impl Host {
                 return Some(n);
             }
         }
-        while let Some(&index) = self.ready.front() {
-            let Some(e) = self
-                .slots
-                .get_mut(index as usize)
-                .and_then(|s| s.entry.as_mut())
-            else {
+        while let Some(&id) = self.ready.front() {
+            let Some(e) = self.conns.get_mut(id.0) else {
                 self.ready.pop_front();
                 continue;
             };
@@ -115,7 +113,7 @@ impl Host {
                     if rst {
                         self.counters.out_rsts += 1;
                     }
-                    self.after_transmit(index);
+                    self.after_transmit(id);
                     // A segment too big for `buf` is lost as if on the wire; the
                     // retransmission timer recovers it.
                     if let Ok(n) = result {
@@ -126,14 +124,14 @@ impl Host {
                     self.ready.pop_front();
                     e.ready = false;
                     if e.released && !e.in_demux {
-                        self.release_slot(index);
+                        self.release(id);
                     } else if e.released && e.conn.state() == StateName::TimeWait {
                         // Nobody holds it and its last ACK is out: the TCB can go.
-                        self.compact_time_wait(index);
+                        self.compact_time_wait(id);
                     } else {
                         // Having nothing to send can arm a timer (the persist timer of a zero
                         // window, RFC 9293 §3.8.6.1): put it on the heap.
-                        self.after_transmit(index);
+                        self.after_transmit(id);
                     }
                 }
             }
@@ -147,17 +145,15 @@ impl Host {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        for (at, index, generation) in self.timers.pop_due(now) {
-            if index & TW_BIT != 0 {
-                self.expire_time_wait(at, index & !TW_BIT, generation);
-                continue;
-            }
-            let Some(e) = self
-                .slots
-                .get_mut(index as usize)
-                .filter(|s| s.generation == generation)
-                .and_then(|s| s.entry.as_mut())
-            else {
+        for (at, target) in self.timers.pop_due(now) {
+            let id = match target {
+                Target::TimeWait(tw) => {
+                    self.expire_time_wait(at, tw);
+                    continue;
+                }
+                Target::Conn(id) => id,
+            };
+            let Some(e) = self.conns.get_mut(id.0) else {
                 continue;
             };
             if e.deadline != Some(at) {
@@ -165,39 +161,29 @@ impl Host {
             }
             e.deadline = None;
             e.conn.handle_timeout(now);
-            self.after(index);
+            self.after(id);
         }
-        if self.timers.len() > 2 * (self.live + self.time_wait_live) + 64 {
-            let slots = &self.slots;
+        if self.timers.len() > 2 * (self.conns.len() + self.time_wait.len()) + 64 {
+            let conns = &self.conns;
             let time_wait = &self.time_wait;
-            self.timers.compact(|t, i, g| {
-                if i & TW_BIT != 0 {
-                    return time_wait
-                        .get((i & !TW_BIT) as usize)
-                        .filter(|s| s.generation == g)
-                        .and_then(|s| s.entry.as_ref())
-                        .is_some_and(|tw| tw.expires == t);
-                }
-                slots
-                    .get(i as usize)
-                    .filter(|s| s.generation == g)
-                    .and_then(|s| s.entry.as_ref())
-                    .is_some_and(|e| e.deadline == Some(t))
+            self.timers.compact(|t, target| match target {
+                Target::TimeWait(tw) => time_wait.get(tw).is_some_and(|e| e.expires == t),
+                Target::Conn(id) => conns.get(id.0).is_some_and(|e| e.deadline == Some(t)),
             });
         }
     }
 
-    pub(super) fn deliver(&mut self, now: Instant, index: u32, seg: &TcpRepr<'_>) {
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+    pub(super) fn deliver(&mut self, now: Instant, id: ConnId, seg: &TcpRepr<'_>) {
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         if let Role::HalfOpen(l) = e.role {
             // Linux's answer to a full accept queue: drop the handshake's final ACK (and what
             // follows) and let the client retransmit until there is room.
             let completes = seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst();
-            let full = self.listeners[l as usize]
-                .listener
-                .as_ref()
+            let full = self
+                .listeners
+                .get(l.0)
                 .is_some_and(|l| l.accept_queue_full());
             if completes && full && e.conn.state() == StateName::SynReceived {
                 self.counters.listen_overflows += 1;
@@ -205,12 +191,12 @@ impl Host {
                 return;
             }
         }
-        let stripped = self.over_memory(index, seg);
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+        let stripped = self.over_memory(id, seg);
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         e.conn.handle_segment(now, stripped.as_ref().unwrap_or(seg));
-        self.after(index);
+        self.after(id);
     }
 
     /// RFC 9293 §3.10.7.1: answer a segment that reached nothing, unless it is a reset.

@@ -8,10 +8,10 @@ use core::time::Duration;
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::ConnId;
+use super::slot::SlabId;
 use super::tuple::Tuple;
-use super::{Host, HostEvent, TW_BIT, slot};
-use crate::conn::{Cause, StateName};
-use crate::conn::{TimeWaitSnapshot, ts_clock_with};
+use super::{Host, HostEvent, Target};
+use crate::conn::{Cause, StateName, TimeWaitSnapshot, ts_clock_with};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -188,26 +188,21 @@ impl Host {
     /// here (its last ACK not yet out): judged like a compact entry (see
     /// `TimeWaitEntry::reopen_iss`). On reopening, the old connection is ended and the ISS for
     /// the new one returned.
-    pub(super) fn reopens_time_wait(&mut self, index: u32, seg: &TcpRepr<'_>) -> Option<u32> {
+    pub(super) fn reopens_time_wait(&mut self, id: ConnId, seg: &TcpRepr<'_>) -> Option<u32> {
         if !seg.flags.syn() {
             return None;
         }
-        let e = self.slots[index as usize].entry.as_mut()?;
+        let e = self.conns.get_mut(id.0)?;
         // Only an orphan: a user still holding the connection may have data left to read.
         if !e.released {
             return None;
         }
         let snapshot = e.conn.time_wait_snapshot()?;
-        let id = ConnId {
-            index,
-            generation: self.slots[index as usize].generation,
-        };
-        let e = self.slots[index as usize].entry.as_mut()?;
         let iss =
             TimeWaitEntry::new(id, Tuple::new(e.local, e.remote), snapshot).reopen_iss(seg)?;
         // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
         e.conn.abort();
-        self.after(index);
+        self.after(id);
         self.counters.time_wait_reopened += 1;
         Some(iss)
     }
@@ -217,14 +212,12 @@ impl Host {
     pub(super) fn on_time_wait(
         &mut self,
         now: Instant,
-        tw: u32,
+        tw: SlabId,
         seg: &TcpRepr<'_>,
         listening: bool,
     ) -> Option<u32> {
         let two_msl = self.config.tcp.msl * 2;
-        let slot = self.time_wait.get_mut(tw as usize)?;
-        let generation = slot.generation;
-        let entry = slot.entry.as_mut()?;
+        let entry = self.time_wait.get_mut(tw)?;
         let before = entry.expires;
         match entry.on_segment(now, seg, two_msl, listening) {
             Verdict::Drop => {}
@@ -235,7 +228,7 @@ impl Host {
                     entry.ack(now),
                 );
                 if entry.expires != before {
-                    self.timers.push(entry.expires, tw | TW_BIT, generation);
+                    self.timers.push(entry.expires, Target::TimeWait(tw));
                 }
                 self.queue_control(src, dst, ack);
             }
@@ -255,8 +248,8 @@ impl Host {
     }
 
     /// Swaps a released TIME-WAIT connection's TCB for a compact entry.
-    pub(super) fn compact_time_wait(&mut self, index: u32) {
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+    pub(super) fn compact_time_wait(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         let Some(snapshot) = e.conn.time_wait_snapshot() else {
@@ -264,12 +257,8 @@ impl Host {
         };
         let tuple = Tuple::new(e.local, e.remote);
         e.in_demux = false;
-        let id = ConnId {
-            index,
-            generation: self.slots[index as usize].generation,
-        };
-        self.release_slot(index);
-        if self.time_wait_live >= self.config.max_time_wait {
+        self.release(id);
+        if self.time_wait.len() >= self.config.max_time_wait {
             // Forgotten at once, as Linux does past tcp_max_tw_buckets: a 2MSL wait cut to
             // nothing, which tools still see end.
             self.counters.time_wait_overflow += 1;
@@ -284,21 +273,14 @@ impl Host {
         }
         let entry = TimeWaitEntry::new(id, tuple, snapshot);
         let expires = entry.expires;
-        let tw = slot::claim(&mut self.time_wait, &mut self.time_wait_free, entry);
-        let slot = &self.time_wait[tw as usize];
-        self.time_wait_live += 1;
-        self.timers.push(expires, tw | TW_BIT, slot.generation);
-        self.demux.insert(tuple, tw | TW_BIT);
+        let tw = Target::TimeWait(self.time_wait.insert(entry));
+        self.timers.push(expires, tw);
+        self.demux.insert(tuple, tw);
     }
 
-    pub(super) fn expire_time_wait(&mut self, at: Instant, tw: u32, generation: u32) {
-        let live = self
-            .time_wait
-            .get(tw as usize)
-            .filter(|s| s.generation == generation)
-            .and_then(|s| s.entry.as_ref())
-            .is_some_and(|e| e.expires == at);
-        if live {
+    /// A TIME-WAIT entry's timer fired: it ends if this was its current expiry.
+    pub(super) fn expire_time_wait(&mut self, at: Instant, tw: SlabId) {
+        if self.time_wait.get(tw).is_some_and(|e| e.expires == at) {
             self.counters.time_wait_expired += 1;
             self.remove_time_wait(tw, Cause::TimeWaitExpired);
         }
@@ -306,18 +288,12 @@ impl Host {
 
     /// Frees a TIME-WAIT entry and its 4-tuple, and reports the end of the connection it was
     /// (state changes are traced for the whole life of a connection, see `HostEvent`).
-    pub(super) fn remove_time_wait(&mut self, tw: u32, cause: Cause) {
-        let Some(slot) = self.time_wait.get_mut(tw as usize) else {
+    pub(super) fn remove_time_wait(&mut self, tw: SlabId, cause: Cause) {
+        let Some(entry) = self.time_wait.remove(tw) else {
             return;
         };
-        let Some(entry) = slot.entry.take() else {
-            return;
-        };
-        slot.generation = slot.generation.wrapping_add(1);
-        self.time_wait_live -= 1;
-        self.time_wait_free.push(tw);
         let tuple = entry.tuple;
-        if self.demux.get(&tuple) == Some(&(tw | TW_BIT)) {
+        if self.demux.get(&tuple) == Some(&Target::TimeWait(tw)) {
             self.demux.remove(&tuple);
         }
         self.events.push_back(HostEvent::StateChanged {

@@ -5,6 +5,7 @@ use core::ops::RangeInclusive;
 
 use alloc::vec::Vec;
 
+use super::slot::SlabId;
 use crate::config::Config;
 use crate::conn::{Cause, StateName};
 use crate::error::Error;
@@ -70,17 +71,11 @@ impl Default for HostConfig {
 /// A connection on a host. Holds a generation, so a handle to a connection that has gone
 /// never reaches whatever later took its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    pub(super) index: u32,
-    pub(super) generation: u32,
-}
+pub struct ConnId(pub(super) SlabId);
 
 /// A listener on a host, with the same stale-handle protection as [`ConnId`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ListenerId {
-    pub(super) index: u32,
-    pub(super) generation: u32,
-}
+pub struct ListenerId(pub(super) SlabId);
 
 /// Why a host call was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -28,35 +28,18 @@ impl Host {
             accept_queue: VecDeque::new(),
             last_cookie: None,
         };
-        let index = match self.listeners.iter().position(|l| l.listener.is_none()) {
-            Some(i) => i,
-            None => {
-                self.listeners.push(ListenerSlot {
-                    generation: 0,
-                    listener: None,
-                });
-                self.listeners.len() - 1
-            }
-        };
-        let slot = &mut self.listeners[index];
-        slot.listener = Some(listener);
-        self.listen_map.insert(key, index as u32);
-        Ok(ListenerId {
-            index: index as u32,
-            generation: slot.generation,
-        })
+        let id = ListenerId(self.listeners.insert(listener));
+        self.listen_map.insert(key, id);
+        Ok(id)
     }
 
     /// Stops listening. Connections still in the SYN queue or the accept queue are aborted
     /// (with a reset, as Linux does when a listening socket with a backlog is closed).
     pub fn close_listener(&mut self, id: ListenerId) -> Result<(), HostError> {
-        let slot = self
+        let listener = self
             .listeners
-            .get_mut(id.index as usize)
-            .filter(|s| s.generation == id.generation)
+            .remove(id.0)
             .ok_or(HostError::InvalidListener)?;
-        let listener = slot.listener.take().ok_or(HostError::InvalidListener)?;
-        slot.generation = slot.generation.wrapping_add(1);
         self.listen_map
             .remove(&(listener.local.ip(), listener.local.port()));
         for c in listener
@@ -68,7 +51,7 @@ impl Host {
                 e.role = Role::User;
                 e.released = true;
                 e.conn.abort();
-                self.after(c.index);
+                self.after(*c);
             }
         }
         Ok(())
@@ -86,12 +69,7 @@ impl Host {
 
     /// (half-open connections, connections waiting for `accept`) of a listener.
     pub fn listener_queues(&self, listener: ListenerId) -> Option<(usize, usize)> {
-        let l = self
-            .listeners
-            .get(listener.index as usize)
-            .filter(|s| s.generation == listener.generation)?
-            .listener
-            .as_ref()?;
+        let l = self.listeners.get(listener.0)?;
         Some((l.syn_queue.len(), l.accept_queue.len()))
     }
 
@@ -150,7 +128,7 @@ impl Host {
         if bogus_source(local_ip) || !self.is_local(local_ip) {
             return Err(HostError::AddrNotAvailable);
         }
-        if self.live >= self.config.max_connections {
+        if self.conns.len() >= self.config.max_connections {
             return Err(HostError::ConnectionLimit);
         }
         Ok(())
@@ -166,7 +144,7 @@ impl Host {
         let mut conn = Connection::connect(&self.config.tcp, local.port(), remote.port(), iss);
         conn.set_ts_offset(self.ts_offset(local, remote));
         let id = self.insert(conn, local, remote, Role::User);
-        self.after(id.index);
+        self.after(id);
         id
     }
 
@@ -190,14 +168,14 @@ impl Host {
             return Err(Error::WouldBlock.into());
         }
         let r = e.conn.send(&data[..data.len().min(room)]);
-        self.after(id.index);
+        self.after(id);
         Ok(r?)
     }
 
     pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
         let e = self.user_entry(id)?;
         let r = e.conn.recv(buf);
-        self.after(id.index);
+        self.after(id);
         Ok(r?)
     }
 
@@ -205,7 +183,7 @@ impl Host {
     pub fn shutdown(&mut self, id: ConnId) -> Result<(), HostError> {
         let e = self.user_entry(id)?;
         let r = e.conn.shutdown_write();
-        self.after(id.index);
+        self.after(id);
         Ok(r?)
     }
 
@@ -216,7 +194,7 @@ impl Host {
         let e = self.user_entry(id)?;
         let r = e.conn.close(now);
         e.released = true;
-        self.after(id.index);
+        self.after(id);
         Ok(r?)
     }
 
@@ -226,7 +204,7 @@ impl Host {
         let e = self.user_entry(id)?;
         e.conn.abort();
         e.released = true;
-        self.after(id.index);
+        self.after(id);
         Ok(())
     }
 
@@ -259,7 +237,7 @@ impl Host {
     ) -> Result<(), HostError> {
         let e = self.user_entry(id)?;
         f(&mut e.conn);
-        self.after(id.index);
+        self.after(id);
         Ok(())
     }
 
@@ -279,7 +257,7 @@ impl Host {
         let e = self.user_entry(id)?;
         if let Role::Queued(l) | Role::HalfOpen(l) = e.role {
             e.role = Role::User;
-            if let Some(listener) = self.listeners[l as usize].listener.as_mut() {
+            if let Some(listener) = self.listeners.get_mut(l.0) {
                 listener.remove(id);
             }
         }
