@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Serialize;
-use synack_proto::{Cause, Config, Connection, Error, Event, Instant, StateName};
+use synack_proto::{Cause, Config, ConnError, Connection, Event, Instant, StateName};
 use synack_sim::{ConnNode, Fate, Link, LinkConfig, Side};
 use synack_wire::{TcpFlags, TcpRepr};
 
@@ -219,7 +219,7 @@ pub struct Run {
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
     pub final_states: [StateName; 2],
-    pub errors: [Option<Error>; 2],
+    pub errors: [Option<ConnError>; 2],
     pub summary: Summary,
     /// Virtual time at which the run ended.
     pub end: Instant,

@@ -1,6 +1,6 @@
 //! Terminal text: display widths (CJK takes two columns), fitting, wrapping and colour.
 
-use synack_proto::Error;
+use synack_proto::ConnError;
 
 /// What a span of text is, which decides its colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,14 +152,14 @@ pub fn wrap(text: &str, w: usize) -> Vec<String> {
 }
 
 /// The name a socket programmer knows for an error.
-pub fn error_name(e: Error) -> &'static str {
+pub fn error_name(e: ConnError) -> &'static str {
     match e {
-        Error::ConnectionRefused => "ECONNREFUSED: connection refused",
-        Error::ConnectionReset => "ECONNRESET: connection reset by peer",
-        Error::TimedOut => "ETIMEDOUT: connection timed out",
-        Error::ConnectionAborted => "aborted by the local user",
-        Error::HostUnreachable => "EHOSTUNREACH: no route to host",
-        Error::NetworkUnreachable => "ENETUNREACH: network is unreachable",
+        ConnError::ConnectionRefused => "ECONNREFUSED: connection refused",
+        ConnError::ConnectionReset => "ECONNRESET: connection reset by peer",
+        ConnError::TimedOut => "ETIMEDOUT: connection timed out",
+        ConnError::ConnectionAborted => "aborted by the local user",
+        ConnError::HostUnreachable => "EHOSTUNREACH: no route to host",
+        ConnError::NetworkUnreachable => "ENETUNREACH: network is unreachable",
         _ => "error",
     }
 }

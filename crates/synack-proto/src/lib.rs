@@ -14,6 +14,6 @@ pub mod time;
 
 pub use config::{Config, Keepalive};
 pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
-pub use error::Error;
+pub use error::{CallError, ConnError};
 pub use seq::SeqNum;
 pub use time::Instant;

@@ -384,7 +384,7 @@ fn unsent_data_is_limited_but_data_in_flight_is_not() {
     assert_eq!(d.c.send(&data), Ok(3000), "3000 unsent bytes at most");
     assert_eq!(
         d.c.send(&data[3000..]),
-        Err(synack_proto::Error::WouldBlock)
+        Err(synack_proto::CallError::WouldBlock)
     );
     d.events.clear();
     let out = d.out();

@@ -24,6 +24,7 @@ impl Host {
             deadline: None,
             memory: 0,
             memory_wait: false,
+            error_taken: false,
         };
         let id = ConnId(self.conns.insert(entry));
         self.demux

@@ -11,12 +11,15 @@ use synack_wire::{TcpFlags, TcpOptions, Timestamps};
 
 use super::memory::MIN_RCV_ALLOWANCE;
 use super::*;
+use crate::config::Config;
 use crate::conn::{CookieSyn, syn_ack_window, ts_clock_with};
 use crate::time::Instant;
 
 pub(crate) struct Listener {
     pub local: SocketAddr,
     pub backlog: usize,
+    /// Settings of the connections it opens.
+    pub config: Config,
     /// Connections in SYN-RECEIVED (Linux's request sockets).
     pub syn_queue: VecDeque<ConnId>,
     /// Connections established and waiting for `accept`.
@@ -71,6 +74,7 @@ impl Host {
             return;
         };
         if flags.ack() {
+            let timestamps = listener.config.timestamps;
             let recent = listener
                 .last_cookie
                 .is_some_and(|t| now - t < Duration::from_micros(2 * cookie::TICK_MICROS));
@@ -85,7 +89,7 @@ impl Host {
                         let echoed = seg
                             .options
                             .timestamps
-                            .filter(|ts| ts.tsecr != 0 && self.config.tcp.timestamps);
+                            .filter(|ts| ts.tsecr != 0 && timestamps);
                         let (window_scale, sack) =
                             echoed.map_or((None, false), |ts| cookie::ts_decode(ts.tsecr));
                         let syn = CookieSyn {
@@ -120,7 +124,7 @@ impl Host {
                 return;
             }
             let iss = reopen_iss.unwrap_or_else(|| isn::isn(&self.isn_key, now, local, remote));
-            let mut conn = Connection::listen(&self.config.tcp, local.port(), iss);
+            let mut conn = Connection::listen(&listener.config, local.port(), iss);
             conn.set_ts_offset(self.ts_offset(local, remote));
             conn.handle_segment(now, seg);
             let id = self.insert(conn, local, remote, Role::HalfOpen(l));
@@ -138,7 +142,9 @@ impl Host {
         let default_mss = if remote.is_ipv4() { 536 } else { 1220 };
         let peer_mss = seg.options.mss.unwrap_or(default_mss);
         let (cookie, _) = self.cookies.make(now, local, remote, seg.seq, peer_mss);
-        let tcp = &self.config.tcp;
+        let Some(tcp) = self.listeners.get(l.0).map(|l| &l.config) else {
+            return;
+        };
         let mut options = TcpOptions {
             mss: Some(tcp.mss),
             ..TcpOptions::default()
@@ -165,7 +171,7 @@ impl Host {
             seq: cookie,
             ack: seg.seq.wrapping_add(1),
             flags: TcpFlags::SYN | TcpFlags::ACK,
-            window: syn_ack_window(&self.config.tcp),
+            window: syn_ack_window(tcp),
             urgent_ptr: 0,
             options,
             payload: &[],
@@ -214,7 +220,10 @@ impl Host {
             flags: seg.flags.without(TcpFlags::FIN),
             ..*seg
         };
-        let mut conn = Connection::from_cookie_ack(&self.config.tcp, now, &bare, syn);
+        let Some(config) = self.listeners.get(l.0).map(|l| &l.config) else {
+            return;
+        };
+        let mut conn = Connection::from_cookie_ack(config, now, &bare, syn);
         conn.set_ts_offset(self.ts_offset(local, remote));
         if !seg.payload.is_empty() || seg.flags.fin() {
             conn.handle_segment(now, seg);

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! host.handle_packet(now, &ip_bytes);                        // one IPv4 or IPv6 datagram in
-//! while let Some(n) = host.poll_transmit(now, &mut buf) { device.send(&buf[..n]); }
+//! while let Some(t) = host.poll_transmit(now, &mut buf) { device.send(&buf[..t.len]); }
 //! host.poll_timeout() / host.handle_timeout(now)
-//! host.poll_event()
+//! host.poll_event()                                          // Readable(id), Closed(id, why), …
 //! ```
 //!
 //! What it adds to a [`Connection`]: demultiplexing by 4-tuple (a keyed hash table, since the
@@ -19,6 +19,7 @@ mod audit;
 mod bookkeeping;
 mod cookie;
 mod counters;
+mod handle;
 mod icmp;
 mod isn;
 mod keys;
@@ -27,6 +28,8 @@ mod memory;
 mod packet;
 mod ports;
 mod slot;
+#[cfg(test)]
+mod tests;
 mod time_wait;
 mod timers;
 mod tuple;
@@ -43,6 +46,7 @@ use synack_wire::TcpRepr;
 
 use self::cookie::CookieJar;
 pub use self::counters::Counters;
+pub use self::handle::ConnMut;
 use self::keys::Key;
 use self::listen::Listener;
 use self::ports::PortAllocator;
@@ -50,7 +54,7 @@ use self::slot::{Slab, SlabId};
 use self::time_wait::TimeWaitEntry;
 use self::timers::Timers;
 use self::tuple::Tuple;
-pub use self::types::{ConnId, HostConfig, HostError, HostEvent, ListenerId};
+pub use self::types::{ConnId, HostConfig, HostError, HostEvent, ListenerId, Transmit};
 use crate::conn::{Connection, StateName};
 use crate::time::Instant;
 
@@ -83,6 +87,8 @@ struct Entry {
     memory: usize,
     /// A `send` was refused for lack of host memory: report `Writable` when there is room.
     memory_wait: bool,
+    /// `take_error` has reported the error that ended the connection.
+    error_taken: bool,
 }
 
 /// What a 4-tuple in the demux table, or an entry on the timer heap, stands for. Connections

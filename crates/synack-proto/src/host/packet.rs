@@ -68,16 +68,20 @@ impl Host {
         }
     }
 
-    /// The next datagram to send, written to the front of `buf`; returns its length. `buf`
-    /// should hold an MTU; call until `None`.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    /// The next datagram to send, written to the front of `buf`: its length and addresses.
+    /// `buf` should hold an MTU; call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(c) = self.control.pop_front() {
-            if let Ok(n) = emit_tcp(buf, c.src, c.dst, self.config.hop_limit, &c.seg) {
+            if let Ok(len) = emit_tcp(buf, c.src, c.dst, self.config.hop_limit, &c.seg) {
                 self.counters.out_segs += 1;
                 if c.seg.flags.rst() {
                     self.counters.out_rsts += 1;
                 }
-                return Some(n);
+                return Some(Transmit {
+                    len,
+                    src: SocketAddr::new(c.src, c.seg.src_port),
+                    dst: SocketAddr::new(c.dst, c.seg.dst_port),
+                });
             }
         }
         while let Some(&id) = self.ready.front() {
@@ -100,11 +104,14 @@ impl Host {
                         &seg,
                     ),
                     seg.flags.rst(),
+                    // A reset may answer a stray segment from another port than the peer's.
+                    SocketAddr::new(e.local.ip(), seg.src_port),
+                    SocketAddr::new(e.remote.ip(), seg.dst_port),
                 )),
                 None => None,
             };
             match sent {
-                Some((result, rst)) => {
+                Some((result, rst, src, dst)) => {
                     if e.conn.segs_retransmitted() > retransmitted {
                         self.counters.retrans_segs += 1;
                     } else {
@@ -116,8 +123,8 @@ impl Host {
                     self.after_transmit(id);
                     // A segment too big for `buf` is lost as if on the wire; the
                     // retransmission timer recovers it.
-                    if let Ok(n) = result {
-                        return Some(n);
+                    if let Ok(len) = result {
+                        return Some(Transmit { len, src, dst });
                     }
                 }
                 None => {
@@ -137,6 +144,12 @@ impl Host {
             }
         }
         None
+    }
+
+    /// What happened since the last call: connections that became readable, writable,
+    /// accepted or closed, and every state change.
+    pub fn poll_event(&mut self) -> Option<HostEvent> {
+        self.events.pop_front()
     }
 
     /// The earliest time `handle_timeout` has work (possibly a little early).

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::slot::SlabId;
 use crate::config::Config;
 use crate::conn::{Cause, StateName};
-use crate::error::Error;
+use crate::error::{CallError, ConnError};
 
 /// Host-wide settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +16,8 @@ pub struct HostConfig {
     /// Key material for every keyed hash (demux table, ISNs, ports, cookies). The runtime fills
     /// it from the OS's random source; tests pick one so runs repeat exactly.
     pub secret: u128,
-    /// Settings for each connection.
+    /// Settings for connections opened without their own (`Host::listen`, `Host::connect`;
+    /// see `listen_with` and `connect_with`).
     pub tcp: Config,
     /// Connections of any state the host holds at once, half-open ones included. At the limit
     /// new opens are refused and counted; nothing panics. Compact TIME-WAIT entries do not
@@ -104,7 +105,7 @@ pub enum HostError {
     ConnectionLimit,
     /// The connection refused the call.
     #[error(transparent)]
-    Conn(#[from] Error),
+    Call(#[from] CallError),
 }
 
 /// Something that happened on the host.
@@ -124,7 +125,7 @@ pub enum HostEvent {
     /// Send buffer space was freed.
     Writable(ConnId),
     /// The connection reached CLOSED; the error says why when it was not orderly.
-    Closed(ConnId, Option<Error>),
+    Closed(ConnId, Option<ConnError>),
     /// A connection moved along an edge of [`crate::TRANSITIONS`]. Reported for half-open
     /// connections too (LISTEN → SYN-RECEIVED → ESTABLISHED), before `Accepted` names them,
     /// so tools can draw every handshake, and after the user closed the connection too (its
@@ -136,4 +137,15 @@ pub enum HostEvent {
         to: StateName,
         cause: Cause,
     },
+}
+
+/// A datagram `Host::poll_transmit` wrote to the front of the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Its length in bytes, IP header included.
+    pub len: usize,
+    /// Our end: the source address and TCP port.
+    pub src: SocketAddr,
+    /// The destination address and TCP port.
+    pub dst: SocketAddr,
 }

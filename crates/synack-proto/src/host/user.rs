@@ -1,16 +1,29 @@
 //! The user calls of RFC 9293 §3.10 on a host: OPEN (passive and active), SEND, RECEIVE,
 //! CLOSE, ABORT, STATUS, by handle.
 
+use alloc::collections::VecDeque;
+
 use super::*;
 use crate::config::Config;
-use crate::conn::Info;
-use crate::error::Error;
+use crate::error::CallError;
 
 impl Host {
-    /// Passive OPEN on `local`. An unspecified address (0.0.0.0 or ::) listens on every address
-    /// of that family, port 0 on every port; the most specific listener gets a SYN. `backlog`
+    /// Passive OPEN on `local`, its connections with the host's default settings
+    /// (`HostConfig::tcp`). An unspecified address (0.0.0.0 or ::) listens on every address of
+    /// that family, port 0 on every port; the most specific listener gets a SYN. `backlog`
     /// bounds both the SYN queue and the accept queue (at least 1, at most `max_backlog`).
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<ListenerId, HostError> {
+        self.listen_with(local, backlog, self.config.tcp.clone())
+    }
+
+    /// Passive OPEN whose connections take `config` (socket options set on a listening
+    /// socket, which the connections it accepts inherit): each listener may have its own.
+    pub fn listen_with(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        config: Config,
+    ) -> Result<ListenerId, HostError> {
         let key = (local.ip(), local.port());
         if self.listen_map.contains_key(&key) {
             return Err(HostError::AddrInUse);
@@ -24,6 +37,7 @@ impl Host {
         let listener = Listener {
             local,
             backlog: backlog.clamp(1, self.config.max_backlog.max(1)),
+            config,
             syn_queue: VecDeque::new(),
             accept_queue: VecDeque::new(),
             last_cookie: None,
@@ -31,6 +45,20 @@ impl Host {
         let id = ListenerId(self.listeners.insert(listener));
         self.listen_map.insert(key, id);
         Ok(id)
+    }
+
+    /// Replaces the settings a listener gives the connections it opens from now on; those
+    /// already in its queues keep theirs.
+    pub fn set_listener_config(&mut self, id: ListenerId, config: Config) -> Result<(), HostError> {
+        let listener = self.listener_mut(id).ok_or(HostError::InvalidListener)?;
+        listener.config = config;
+        Ok(())
+    }
+
+    /// The address a listener listens on, as given to `listen`.
+    pub fn listener_addr(&self, id: ListenerId) -> Result<SocketAddr, HostError> {
+        let listener = self.listeners.get(id.0).ok_or(HostError::InvalidListener)?;
+        Ok(listener.local)
     }
 
     /// Stops listening. Connections still in the SYN queue or the accept queue are aborted
@@ -73,52 +101,56 @@ impl Host {
         Some((l.syn_queue.len(), l.accept_queue.len()))
     }
 
-    /// Active OPEN from `local_ip` to `remote`, on an ephemeral port chosen per RFC 6056 §3.3.3.
+    /// Active OPEN from `local` to `remote`, with the host's default settings. Port 0 in
+    /// `local` picks an ephemeral port (RFC 6056 §3.3.3); a given port (a `bind` before
+    /// `connect`) must leave the 4-tuple free.
     pub fn connect(
-        &mut self,
-        now: Instant,
-        local_ip: IpAddr,
-        remote: SocketAddr,
-    ) -> Result<ConnId, HostError> {
-        self.check_connect(local_ip, remote)?;
-        let demux = &self.demux;
-        let listen_map = &self.listen_map;
-        let unspec = unspecified(local_ip);
-        let port = self
-            .ports
-            .pick(local_ip, remote, |p| {
-                let local = SocketAddr::new(local_ip, p);
-                !demux.contains_key(&Tuple::new(local, remote))
-                    && !listen_map.contains_key(&(local_ip, p))
-                    && !listen_map.contains_key(&(unspec, p))
-            })
-            .ok_or(HostError::AddrNotAvailable)?;
-        Ok(self.open_active(now, SocketAddr::new(local_ip, port), remote))
-    }
-
-    /// Active OPEN from a chosen local port (a `bind` before `connect`). The 4-tuple must be
-    /// free.
-    pub fn connect_from(
         &mut self,
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<ConnId, HostError> {
-        if local.port() == 0 {
-            return self.connect(now, local.ip(), remote);
-        }
-        self.check_connect(local.ip(), remote)?;
-        if self.demux.contains_key(&Tuple::new(local, remote)) {
-            return Err(HostError::AddrInUse);
-        }
-        Ok(self.open_active(now, local, remote))
+        self.connect_with(now, local, remote, self.config.tcp.clone())
     }
 
-    pub(super) fn check_connect(
-        &self,
-        local_ip: IpAddr,
+    /// Active OPEN with settings of its own (socket options set before `connect`).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
         remote: SocketAddr,
-    ) -> Result<(), HostError> {
+        config: Config,
+    ) -> Result<ConnId, HostError> {
+        let local_ip = local.ip();
+        self.check_connect(local_ip, remote)?;
+        let local = if local.port() == 0 {
+            let demux = &self.demux;
+            let listen_map = &self.listen_map;
+            let unspec = unspecified(local_ip);
+            let port = self
+                .ports
+                .pick(local_ip, remote, |p| {
+                    let local = SocketAddr::new(local_ip, p);
+                    !demux.contains_key(&Tuple::new(local, remote))
+                        && !listen_map.contains_key(&(local_ip, p))
+                        && !listen_map.contains_key(&(unspec, p))
+                })
+                .ok_or(HostError::AddrNotAvailable)?;
+            SocketAddr::new(local_ip, port)
+        } else if self.demux.contains_key(&Tuple::new(local, remote)) {
+            return Err(HostError::AddrInUse);
+        } else {
+            local
+        };
+        let iss = isn::isn(&self.isn_key, now, local, remote);
+        let mut conn = Connection::connect(&config, local.port(), remote.port(), iss);
+        conn.set_ts_offset(self.ts_offset(local, remote));
+        let id = self.insert(conn, local, remote, Role::User);
+        self.after(id);
+        Ok(id)
+    }
+
+    fn check_connect(&self, local_ip: IpAddr, remote: SocketAddr) -> Result<(), HostError> {
         if local_ip.is_ipv4() != remote.is_ipv4() {
             return Err(HostError::AddressFamilyMismatch);
         }
@@ -132,20 +164,6 @@ impl Host {
             return Err(HostError::ConnectionLimit);
         }
         Ok(())
-    }
-
-    pub(super) fn open_active(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> ConnId {
-        let iss = isn::isn(&self.isn_key, now, local, remote);
-        let mut conn = Connection::connect(&self.config.tcp, local.port(), remote.port(), iss);
-        conn.set_ts_offset(self.ts_offset(local, remote));
-        let id = self.insert(conn, local, remote, Role::User);
-        self.after(id);
-        id
     }
 
     /// SEND. Takes what fits in the connection's buffer and under the host's memory cap; with
@@ -165,7 +183,7 @@ impl Host {
                 self.memory_waiters.push(id);
             }
             self.counters.send_memory_refusals += 1;
-            return Err(Error::WouldBlock.into());
+            return Err(CallError::WouldBlock.into());
         }
         let r = e.conn.send(&data[..data.len().min(room)]);
         self.after(id);
@@ -208,52 +226,9 @@ impl Host {
         Ok(())
     }
 
-    pub fn info(&self, id: ConnId) -> Result<Info, HostError> {
-        Ok(self.user_entry_ref(id)?.conn.info())
-    }
-
-    /// The last ICMP soft error reported for a connection (RFC 1122 §4.2.3.9), kept until the
-    /// peer acknowledges new data; a connection that times out before then fails with it.
-    pub fn soft_error(&self, id: ConnId) -> Result<Option<Error>, HostError> {
-        Ok(self.user_entry_ref(id)?.conn.soft_error())
-    }
-
-    pub fn state(&self, id: ConnId) -> Result<StateName, HostError> {
-        Ok(self.user_entry_ref(id)?.conn.state())
-    }
-
-    /// (local, remote) addresses of a connection.
-    pub fn addrs(&self, id: ConnId) -> Result<(SocketAddr, SocketAddr), HostError> {
-        let e = self.user_entry_ref(id)?;
-        Ok((e.local, e.remote))
-    }
-
-    /// Changes one of the user's connections in place (socket options set after the open:
-    /// keepalive, user timeout, Nagle), then re-arms its timers so a new deadline counts.
-    pub fn configure(
-        &mut self,
-        id: ConnId,
-        f: impl FnOnce(&mut Connection),
-    ) -> Result<(), HostError> {
-        let e = self.user_entry(id)?;
-        f(&mut e.conn);
-        self.after(id);
-        Ok(())
-    }
-
-    /// Settings for connections opened from now on, actively or on a listener (socket
-    /// options set before `connect` or `listen`). Connections already open keep theirs.
-    pub fn tcp_config_mut(&mut self) -> &mut Config {
-        &mut self.config.tcp
-    }
-
-    pub fn poll_event(&mut self) -> Option<HostEvent> {
-        self.events.pop_front()
-    }
-
     /// A connection the user gives up before accepting it (its id came with `Accepted`)
     /// leaves the accept queue, so `accept` never hands out a released handle.
-    pub(super) fn detach(&mut self, id: ConnId) -> Result<(), HostError> {
+    fn detach(&mut self, id: ConnId) -> Result<(), HostError> {
         let e = self.user_entry(id)?;
         if let Role::Queued(l) | Role::HalfOpen(l) = e.role {
             e.role = Role::User;

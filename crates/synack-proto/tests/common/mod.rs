@@ -2,6 +2,8 @@
 //! connections talking over an in-memory wire, all on virtual time.
 #![allow(dead_code)]
 
+pub mod host;
+
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::time::Duration;
