@@ -11,14 +11,6 @@ use synack_proto::{CallError, Cause, ConnError, Connection, Event, StateName, TR
 
 use StateName::*;
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
-}
-
 // ---------------------------------------------------------------- CLOSED and LISTEN
 
 fn closed_answers_with_reset() {

@@ -279,15 +279,7 @@ fn tuned(initial: usize, max: usize) -> Config {
 }
 
 fn read_all(c: &mut Connection) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 65536];
-    while let Ok(n) = c.recv(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
+    read_in_chunks(c, 65536)
 }
 
 #[test]
