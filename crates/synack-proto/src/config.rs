@@ -66,6 +66,21 @@ pub struct Config {
     /// Turn Nagle's algorithm off (`TCP_NODELAY`): a short tail of data goes out at once even
     /// while earlier data is unacknowledged.
     pub nodelay: bool,
+    /// Which form of Nagle's rule holds back a short tail while `nodelay` is off.
+    pub nagle: Nagle,
+}
+
+/// The two forms of Nagle's algorithm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Nagle {
+    /// Minshall's variant (draft-minshall-nagle, as Linux does): a short segment waits only
+    /// while an earlier *short* segment is unacknowledged. A response of a full segment and a
+    /// short tail leaves at once, so it does not sit out the peer's delayed ACK.
+    #[default]
+    Minshall,
+    /// RFC 896 as RFC 1122 §4.2.3.4 words it: a short segment waits while anything sent is
+    /// unacknowledged.
+    Classic,
 }
 
 impl Default for Config {
@@ -93,6 +108,7 @@ impl Default for Config {
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,
+            nagle: Nagle::Minshall,
             keepalive: None,
             user_timeout: None,
         }

@@ -12,7 +12,7 @@ pub mod host;
 pub mod seq;
 pub mod time;
 
-pub use config::{Config, Keepalive};
+pub use config::{Config, Keepalive, Nagle};
 pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
 pub use error::{CallError, ConnError};
 pub use seq::SeqNum;

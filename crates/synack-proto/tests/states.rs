@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use synack_proto::{CallError, Cause, ConnError, Connection, Event, StateName, TRANSITIONS};
+use synack_proto::{
+    CallError, Cause, Config, ConnError, Connection, Event, Nagle, StateName, TRANSITIONS,
+};
 
 use StateName::*;
 
@@ -523,13 +525,36 @@ fn established_send_respects_peer_window() {
     d.input(seg(".", PEER_ISS + 1, ISS + 1001).win(3000));
     let out = d.out();
     let lens: Vec<_> = out.iter().map(|s| (s.seq, s.payload.len())).collect();
-    // Nagle (RFC 896): the 540-byte tail waits while the full segment is unacknowledged.
-    assert_eq!(lens, vec![(ISS + 1001, 1460)]);
-    d.input(seg(".", PEER_ISS + 1, ISS + 2461).win(3000));
-    let out = d.out();
-    let lens: Vec<_> = out.iter().map(|s| (s.seq, s.payload.len())).collect();
-    assert_eq!(lens, vec![(ISS + 2461, 540)]);
-    assert!(out[0].flags.psh(), "PSH on the last segment of the buffer");
+    // The window now holds the rest: a full segment and the 540-byte tail (Minshall's Nagle
+    // lets a short tail follow full segments).
+    assert_eq!(lens, vec![(ISS + 1001, 1460), (ISS + 2461, 540)]);
+    assert!(out[1].flags.psh(), "PSH on the last segment of the buffer");
+}
+
+fn nagle_classic_and_minshall() {
+    // Classic (RFC 896, RFC 1122 §4.2.3.4): the tail waits while anything is unacknowledged.
+    let mut d = Driver::established_with(Config {
+        nagle: Nagle::Classic,
+        ..plain_config()
+    });
+    d.c.send(&[7u8; 2000]).unwrap();
+    let lens: Vec<_> = d.out().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, vec![1460]);
+    d.input(seg(".", PEER_ISS + 1, ISS + 1461));
+    let lens: Vec<_> = d.out().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, vec![540]);
+    // Minshall's variant (the default): the tail follows the full segment at once; a short
+    // write behind that unacknowledged short tail waits for its ACK, and only for that.
+    let mut d = Driver::established();
+    d.c.send(&[7u8; 2000]).unwrap();
+    let lens: Vec<_> = d.out().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, vec![1460, 540]);
+    d.c.send(b"more").unwrap();
+    assert_eq!(d.out(), vec![]);
+    d.input(seg(".", PEER_ISS + 1, ISS + 1461));
+    assert_eq!(d.out(), vec![], "the short tail is still unacknowledged");
+    d.input(seg(".", PEER_ISS + 1, ISS + 2001));
+    assert_eq!(d.out()[0].payload, b"more");
 }
 
 fn nodelay_sends_the_tail_at_once() {
@@ -565,14 +590,14 @@ fn out_of_window_bare_acks_are_answered_at_most_every_500ms() {
 fn bare_acks_carry_the_highest_sequence_sent_after_a_timeout() {
     let mut d = Driver::established();
     d.c.send(&[1u8; 3000]).unwrap();
-    assert_eq!(d.out().len(), 2);
+    assert_eq!(d.out().len(), 3);
     d.advance(Duration::from_millis(200));
     // The timeout moved the send point back to SND.UNA, but an ACK we owe says SND.MAX.
     d.input(seg("P.", PEER_ISS + 1, ISS + 1).data(b"hi"));
     let out = d.out();
     let bare: Vec<_> = out.iter().filter(|s| s.payload.is_empty()).collect();
     assert!(
-        !bare.is_empty() && bare.iter().all(|s| s.seq == ISS + 2921),
+        !bare.is_empty() && bare.iter().all(|s| s.seq == ISS + 3001),
         "{out:?}"
     );
 }
@@ -1198,6 +1223,7 @@ scenarios!(
     established_segment_without_ack_is_dropped,
     established_send_respects_peer_window,
     nodelay_sends_the_tail_at_once,
+    nagle_classic_and_minshall,
     out_of_window_bare_acks_are_answered_at_most_every_500ms,
     bare_acks_carry_the_highest_sequence_sent_after_a_timeout,
     keepalive_probes_an_idle_connection_and_a_reply_keeps_it,

@@ -9,6 +9,7 @@ use synack_wire::TcpRepr;
 use super::recv::Receiver;
 use super::send::{Acked, Sender};
 use super::state::{Closed, State, SynReceived, SynSent, Synced, TimeWait};
+use super::time_wait::{TimeWaitRecord, Verdict};
 use super::{Cause, Connection, Event, StateName};
 use crate::config::Config;
 use crate::error::ConnError;
@@ -269,14 +270,10 @@ impl Connection {
         let payload_len = seg.payload.len() as u32;
 
         match &mut self.state {
-            // A retransmitted FIN in TIME-WAIT is acknowledged again and restarts the 2MSL wait
-            // (eighth check). It lies just before RCV.NXT, so it must be caught before the
-            // acceptability test would turn it away.
-            State::TimeWait(tw)
-                if flags.fin() && !flags.rst() && !syn && seq + payload_len + 1 == tw.rcv.nxt =>
-            {
-                tw.expires = now + self.config.msl * 2;
-                self.ack_now = true;
+            // TIME-WAIT follows the same rules whether the user still holds the connection or
+            // the host keeps it as a compact entry.
+            State::TimeWait(_) => {
+                self.on_time_wait(now, seg);
                 return;
             }
             State::SynReceived(s) => {
@@ -320,8 +317,11 @@ impl Connection {
             if flags.rst() {
                 return;
             }
-            if !syn && payload_len > 0 {
-                rcv.note_old_duplicate(seq, payload_len);
+            // A retransmitted FIN counts in the D-SACK block (RFC 2883 §4 reports the
+            // duplicate segment's sequence space, and a FIN occupies one number of it).
+            let dup_len = payload_len + u32::from(flags.fin());
+            if !syn && dup_len > 0 {
+                rcv.note_old_duplicate(seq, dup_len);
             }
             // Two ends that disagree about the window could answer each other's bare ACKs
             // forever; like Linux (`tcp_invalid_ratelimit`), answer those at most every 500 ms.
@@ -339,17 +339,6 @@ impl Connection {
             self.ack_now = true;
             return;
         }
-        // RFC 7323 §4.3: remember the peer's newest timestamp from a segment that covers the
-        // last ACK we sent.
-        if let (true, Some(ts)) = (timestamps, seg.options.timestamps) {
-            let newer = rcv
-                .ts_recent
-                .is_none_or(|(r, _)| (ts.tsval.wrapping_sub(r) as i32) >= 0);
-            if newer && seq.le(rcv.last_ack_sent) {
-                rcv.ts_recent = Some((ts.tsval, now));
-            }
-        }
-
         // Second: RST. RFC 5961 §3.2: only an exact hit on RCV.NXT resets; anything else in
         // the window gets a challenge ACK.
         if flags.rst() {
@@ -391,6 +380,57 @@ impl Connection {
         self.process_text_and_fin(now, data_seq, seg);
     }
 
+    /// RFC 7323 §4.3: remember the peer's newest timestamp from a segment that covers the last
+    /// ACK we sent. Called only once the segment's ACK was found acceptable: a forged
+    /// in-window segment acknowledging data never sent must be discarded whole (RFC 5961
+    /// §5.2), or its TSval would poison TS.Recent and make PAWS drop the peer's next real
+    /// segment (Linux also updates TS.Recent only after `tcp_ack`).
+    fn note_ts_recent(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) {
+        if !self.timestamps {
+            return;
+        }
+        let (Some(ts), Some(rcv)) = (seg.options.timestamps, self.state.receiver_mut()) else {
+            return;
+        };
+        let newer = rcv
+            .ts_recent
+            .is_none_or(|(r, _)| (ts.tsval.wrapping_sub(r) as i32) >= 0);
+        if newer && seq.le(rcv.last_ack_sent) {
+            rcv.ts_recent = Some((ts.tsval, now));
+        }
+    }
+
+    /// A segment for this connection in TIME-WAIT, judged by the rules the host's compact
+    /// entries follow (`conn/time_wait.rs`). A new SYN never reopens a TCB the user still
+    /// holds: they may have data left to read (the host reopens released ones itself).
+    fn on_time_wait(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let two_msl = self.config.msl * 2;
+        let timestamps = self.timestamps;
+        let State::TimeWait(tw) = &mut self.state else {
+            return;
+        };
+        let mut record = TimeWaitRecord {
+            snd_nxt: tw.snd_nxt.0,
+            rcv_nxt: tw.rcv.nxt.0,
+            ts_recent: tw.rcv.ts_recent.filter(|_| timestamps).map(|(ts, _)| ts),
+            expires: tw.expires,
+            last_stray_ack: tw.last_stray_ack,
+        };
+        let verdict = record.on_segment(now, seg, two_msl, false);
+        tw.expires = record.expires;
+        tw.last_stray_ack = record.last_stray_ack;
+        if let Some(ts) = record.ts_recent {
+            if tw.rcv.ts_recent.is_none_or(|(old, _)| old != ts) {
+                tw.rcv.ts_recent = Some((ts, now));
+            }
+        }
+        match verdict {
+            Verdict::Ack => self.ack_now = true,
+            Verdict::Kill => self.on_reset(),
+            Verdict::Drop | Verdict::Reopen { .. } => self.dropped_segments += 1,
+        }
+    }
+
     /// The RST branch of the second check, per state (RFC 9293 §3.10.7.4).
     fn on_reset(&mut self) {
         match &self.state {
@@ -429,15 +469,15 @@ impl Connection {
     fn process_ack(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) -> bool {
         let ack = SeqNum(seg.ack);
         let name = self.state.name();
-        if name == StateName::TimeWait {
-            return true;
-        }
-        if let State::SynReceived(s) = &mut self.state {
+        if let State::SynReceived(s) = &self.state {
             // SYN-RECEIVED: the ACK must cover our SYN-ACK, or we reset.
             if !(ack.gt(s.snd.una) && ack.le(s.snd.max)) {
                 self.queue_reset(ack, None, seg.src_port);
                 return false;
             }
+            self.note_ts_recent(now, seq, seg);
+        }
+        if let State::SynReceived(s) = &mut self.state {
             let snd = &mut s.snd;
             snd.advance_una(ack);
             take_rtt_sample(snd, self.timestamps, self.ts_offset, now, seg);
@@ -466,7 +506,7 @@ impl Connection {
 
         let timestamps = self.timestamps;
         let ts_offset = self.ts_offset;
-        let Some(snd) = self.state.sender_mut() else {
+        let Some(snd) = self.state.sender() else {
             return false;
         };
         // RFC 9293: an ACK for something not yet sent is answered with an ACK and dropped.
@@ -481,6 +521,10 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        self.note_ts_recent(now, seq, seg);
+        let Some(snd) = self.state.sender_mut() else {
+            return false;
+        };
 
         let old_una = snd.una;
         let new_wnd = u32::from(seg.window) << snd.wscale;
@@ -577,6 +621,7 @@ impl Connection {
                 snd_nxt: x.snd.nxt.max(x.snd.max),
                 rcv: x.rcv,
                 expires,
+                last_stray_ack: None,
             }),
             other => other,
         });

@@ -12,6 +12,7 @@ mod recv;
 mod rtt;
 mod send;
 mod state;
+pub(crate) mod time_wait;
 mod transitions;
 mod tuning;
 

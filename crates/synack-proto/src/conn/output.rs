@@ -8,6 +8,7 @@ use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::state::State;
 use super::{Connection, StateName};
+use crate::config::Nagle;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -105,6 +106,7 @@ impl Connection {
         let offer_sack = self.config.sack;
         let ack_now = self.ack_now;
         let nodelay = self.config.nodelay;
+        let nagle = self.config.nagle;
         // Computed only for the SYN: it walks the shifts, and every data segment comes here.
         let rcv_wscale = || self.config.rcv_wscale();
         let ws_ok = self.window_scaling;
@@ -178,15 +180,30 @@ impl Connection {
                 .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
                 .min(window_limit as usize)
                 .min(buf.len());
-            // Sender-side silly window avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 896): while
-            // anything is unacknowledged, hold back a segment smaller than a full one; the
-            // next ACK brings us here again. With `nodelay`, the tail of the buffer may go.
+            // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): while anything is
+            // unacknowledged, a segment cut short by the window waits for more room; the next
+            // ACK brings us here again. The short tail of the buffer is Nagle's (RFC 896):
+            // with `nodelay` it goes; Minshall's rule holds it only behind an unacknowledged
+            // short segment, the classic rule behind anything unacknowledged.
             let new_data = !head && seq.ge(snd.max) && !(snd.probe_due && snd.wnd == 0);
             let full = ((snd.mss as usize).saturating_sub(sack_reserve)).max(1);
             let in_flight = snd.una != snd.max;
             let is_tail = len == available;
-            if new_data && len < full && in_flight && !(is_tail && nodelay) {
+            let hold = if !is_tail {
+                in_flight
+            } else if nodelay {
+                false
+            } else {
+                match nagle {
+                    Nagle::Classic => in_flight,
+                    Nagle::Minshall => snd.short_end.gt(snd.una),
+                }
+            };
+            if new_data && len < full && hold {
                 len = 0;
+            }
+            if new_data && len > 0 && len < full {
+                snd.short_end = seq + len as u32;
             }
             if len > 0 {
                 len = snd.copy_data(seq, &mut buf[..len]);
@@ -259,10 +276,11 @@ impl Connection {
             }
         }
 
-        // A bare ACK carries RFC 9293's SND.NXT, the highest number sent, even while a
-        // retransmission has moved our `nxt` back: the peer may already have everything up to
-        // there, and would find a lower number unacceptable.
-        let seq_field = if seq_len == 0 { snd.max } else { seq };
+        let seq_field = if seq_len == 0 {
+            snd.bare_ack_seq()
+        } else {
+            seq
+        };
         let (ack, window) = match rcv {
             Some(r) => {
                 if sack_reserve > 0 && !flags.syn() {

@@ -71,13 +71,17 @@ pub(crate) struct Receiver {
     /// Bytes that arrived beyond a gap, by stream offset; non-overlapping (RFC 9293
     /// §3.10.7.4 seventh check allows keeping them for later processing).
     ooo: BTreeMap<u64, Vec<u8>>,
-    /// Stream offset of the peer's FIN when it arrived beyond a gap.
+    /// Stream offset of the peer's FIN when it arrived beyond a gap, with or without data
+    /// before it: held until RCV.NXT reaches it (RFC 9293 §3.10.7.4 lets a receiver keep
+    /// segments beyond RCV.NXT for later processing), and reported in SACK blocks meanwhile.
     ooo_fin: Option<u64>,
     /// Stream offsets of the most recently received out-of-order segments, newest first: the
     /// order SACK blocks are reported in (RFC 2018 §4).
     sack_recent: VecDeque<u64>,
-    /// A duplicate to report as the first SACK block of the next ACK (RFC 2883 §4).
-    dsack: Option<(u64, u64)>,
+    /// A duplicate to report as the first SACK block of the next ACK (RFC 2883 §4), as the
+    /// sequence numbers it covered (a FIN included: a sender counts a segment as SACKed only
+    /// when a block covers all of its sequence space).
+    dsack: Option<(SeqNum, SeqNum)>,
 }
 
 impl Receiver {
@@ -122,23 +126,29 @@ impl Receiver {
     }
 
     /// Notes a segment wholly below RCV.NXT (turned away by the acceptability test) so the
-    /// next ACK reports it as a D-SACK (RFC 2883 §4).
+    /// next ACK reports it as a D-SACK (RFC 2883 §4). `len` is its length in sequence space,
+    /// a FIN counted.
     pub fn note_old_duplicate(&mut self, seq: SeqNum, len: u32) {
         let end = seq + len;
         // How far `seq` lies behind RCV.NXT. At exactly 2^31 the modular comparison of RFC
-        // 9293 §3.4 cannot tell before from after (`diff` is then negative), and `since` would
-        // read it as 0 and let the offset arithmetic below go negative: only a segment truly
-        // behind, and within the stream received so far, is an old duplicate.
+        // 9293 §3.4 cannot tell before from after (`diff` is then negative): only a segment
+        // truly behind, and within what was received so far (the stream, then our view of
+        // the FIN), is an old duplicate.
         let behind = self.nxt.diff(seq);
-        if len > 0 && behind > 0 && end.le(self.nxt) && behind as u64 <= self.bytes_received {
-            let e = self.offset_of(end);
-            self.dsack = Some((e - u64::from(len), e));
+        let received = self.bytes_received + u64::from(self.fin_received);
+        if len > 0 && behind > 0 && end.le(self.nxt) && behind as u64 <= received {
+            self.dsack = Some((seq, end));
         }
+    }
+
+    /// Records a duplicate of stream offsets `[start, end)` for the next ACK's D-SACK block.
+    fn note_duplicate(&mut self, start: u64, end: u64) {
+        self.dsack = Some((self.seq_of(start), self.seq_of(end)));
     }
 
     /// Whether the next ACK has SACK blocks to carry.
     pub fn has_sack_info(&self) -> bool {
-        !self.ooo.is_empty() || self.dsack.is_some()
+        !self.ooo.is_empty() || self.ooo_fin.is_some() || self.dsack.is_some()
     }
 
     /// Takes the text of a segment that starts at `seq` (after the SYN, if any), with its FIN
@@ -174,15 +184,38 @@ impl Receiver {
         if end <= nxt && !(fin && end == nxt) {
             out.duplicate = true;
             if end > start {
-                self.dsack = Some((start, end));
+                self.note_duplicate(start, end);
             }
             return out;
         }
         if start > nxt {
             out.out_of_order = true;
-            let kept_all = self.store_out_of_order(start, end.min(limit), data);
+            // A FIN beyond a gap is kept once all text before it is (a bare FIN has none): the
+            // sender's SACK scoreboard then sees its whole segment covered.
+            let kept_all = data.is_empty() || self.store_out_of_order(start, end.min(limit), data);
             if fin && kept_all && end <= limit {
-                self.ooo_fin = Some(end);
+                match self.ooo_fin {
+                    None => {
+                        self.ooo_fin = Some(end);
+                        if data.is_empty() {
+                            self.note_recent(end);
+                        }
+                    }
+                    // The same FIN again: its D-SACK block covers the FIN, after the text
+                    // that came with it when all of that was a duplicate too.
+                    Some(f) if f == end => {
+                        let whole_dup = self.dsack == Some((self.seq_of(start), self.seq_of(end)));
+                        let from = if whole_dup || data.is_empty() {
+                            start
+                        } else {
+                            end
+                        };
+                        self.note_duplicate(from, end + 1);
+                    }
+                    // A FIN somewhere else than the one held: a confused or hostile peer;
+                    // the first one stands.
+                    Some(_) => {}
+                }
             }
             return out;
         }
@@ -202,6 +235,9 @@ impl Receiver {
         }
         if self.ooo_fin == Some(self.bytes_received) {
             out.fin = true;
+        }
+        if out.fin {
+            self.ooo_fin = None;
         }
         out
     }
@@ -244,7 +280,7 @@ impl Receiver {
             holes.push((cursor, end));
         }
         if holes.is_empty() {
-            self.dsack = Some((start, end));
+            self.note_duplicate(start, end);
             return true;
         }
         if self.ooo.len() + holes.len() > MAX_OOO_RANGES {
@@ -255,10 +291,15 @@ impl Receiver {
             self.ooo_bytes += piece.len();
             self.ooo.insert(s, piece.to_vec());
         }
+        self.note_recent(start);
+        true
+    }
+
+    /// Makes the out-of-order piece at `start` the most recent, reported first (RFC 2018 §4).
+    fn note_recent(&mut self, start: u64) {
         self.sack_recent.retain(|o| *o != start);
         self.sack_recent.push_front(start);
         self.sack_recent.truncate(4);
-        true
     }
 
     /// Moves kept pieces that now continue the in-order stream into the user's buffer.
@@ -284,18 +325,25 @@ impl Receiver {
         moved
     }
 
+    /// The contiguous runs of what is held beyond RCV.NXT, as stream offsets: kept pieces,
+    /// and a held FIN as one more unit of sequence space after the byte before it.
+    fn held_runs(&self) -> Vec<(u64, u64)> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let pieces = self.ooo.iter().map(|(k, v)| (*k, *k + v.len() as u64));
+        let fin = self.ooo_fin.map(|f| (f, f + 1));
+        for (s, e) in pieces.chain(fin) {
+            match runs.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => runs.push((s, e)),
+            }
+        }
+        runs
+    }
+
     /// How many blocks `sack_blocks(max)` would return now, so a segment sets aside room for
     /// exactly those (RFC 6691).
     pub fn sack_block_count(&self, max: usize) -> usize {
-        let mut runs = 0;
-        let mut end = None;
-        for (k, v) in &self.ooo {
-            if end != Some(*k) {
-                runs += 1;
-            }
-            end = Some(*k + v.len() as u64);
-        }
-        (usize::from(self.dsack.is_some()) + runs).min(max)
+        (usize::from(self.dsack.is_some()) + self.held_runs().len()).min(max)
     }
 
     /// The SACK blocks for our next ACK (RFC 2018 §4): a pending D-SACK first (RFC 2883),
@@ -305,19 +353,11 @@ impl Receiver {
         let mut list = SackList::new();
         if let Some((s, e)) = self.dsack.take() {
             list.push(SackBlock {
-                left: self.seq_of(s).0,
-                right: self.seq_of(e).0,
+                left: s.0,
+                right: e.0,
             });
         }
-        // Contiguous runs of kept pieces.
-        let mut runs: Vec<(u64, u64)> = Vec::new();
-        for (k, v) in &self.ooo {
-            let e = *k + v.len() as u64;
-            match runs.last_mut() {
-                Some(last) if last.1 == *k => last.1 = e,
-                _ => runs.push((*k, e)),
-            }
-        }
+        let runs = self.held_runs();
         // RFC 2883 §4: a duplicate above the cumulative ACK is followed by the block holding
         // it; then blocks by recency.
         let dsack_start = list

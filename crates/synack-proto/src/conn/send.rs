@@ -46,6 +46,9 @@ pub(crate) struct Sender {
     pub recover: Option<SeqNum>,
     /// Retransmit the segment at SND.UNA at the next opportunity (fast retransmit).
     pub retransmit_head: bool,
+    /// Where the latest short (less than a full segment) data segment ended: Minshall's
+    /// Nagle holds the next short one while this is unacknowledged (Linux's `snd_sml`).
+    pub short_end: SeqNum,
     /// Consecutive retransmission timeouts without progress.
     pub retransmits: u32,
     /// When the retransmission timer fires (RFC 6298 §5).
@@ -87,6 +90,24 @@ pub(crate) struct Acked {
 }
 
 impl Sender {
+    /// The sequence number of a segment that occupies none (a bare ACK or window update).
+    ///
+    /// RFC 9293's SND.NXT, the highest number sent, even while a retransmission has moved our
+    /// `nxt` back: the peer may already have everything up to there. But a peer that shrank
+    /// its window below data we had sent finds that number beyond its window, and by §3.10.7.4
+    /// drops the segment, ACK field and all, so it would go on retransmitting what we have.
+    /// Then the right edge of its window is used, the highest number it accepts (Linux's
+    /// `tcp_acceptable_seq`; less than one scale unit beyond is still taken as in-window,
+    /// since the peer rounded its window down to whole units, RFC 7323 §2.4).
+    pub fn bare_ack_seq(&self) -> SeqNum {
+        let wnd_end = self.una + self.wnd;
+        if self.max.le(wnd_end) || self.max.since(wnd_end) < 1 << self.wscale {
+            self.max
+        } else {
+            wnd_end
+        }
+    }
+
     pub fn new(iss: u32, config: &Config) -> Sender {
         let iss = SeqNum(iss);
         let mss = u32::from(config.mss.max(64));
@@ -109,6 +130,7 @@ impl Sender {
             dup_acks: 0,
             recover: None,
             retransmit_head: false,
+            short_end: iss,
             retransmits: 0,
             rtx_deadline: None,
             persist_deadline: None,

@@ -143,6 +143,8 @@ pub(crate) struct TimeWait {
     pub rcv: Receiver,
     /// When the 2MSL wait ends (restarted by a retransmitted FIN, RFC 9293 §3.10.7.4).
     pub expires: Instant,
+    /// When a stray segment was last answered (see `TimeWaitRecord`), in milliseconds.
+    pub last_stray_ack: Option<u32>,
 }
 
 impl State {

@@ -11,14 +11,10 @@ use super::ConnId;
 use super::slot::SlabId;
 use super::tuple::Tuple;
 use super::{Host, HostEvent, Target};
+use crate::conn::time_wait::TimeWaitRecord;
+pub(crate) use crate::conn::time_wait::Verdict;
 use crate::conn::{Cause, StateName, TimeWaitSnapshot, ts_clock_with};
-use crate::seq::SeqNum;
 use crate::time::Instant;
-
-/// Least time between two ACKs answering stray segments in TIME-WAIT, so a flood of them
-/// cannot turn us into an amplifier (Linux applies its out-of-window ACK rate limit, 500 ms,
-/// here too).
-const STRAY_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A connection in TIME-WAIT after its TCB is gone.
 #[derive(Clone, Debug)]
@@ -40,20 +36,6 @@ pub(crate) struct TimeWaitEntry {
     pub timestamps: bool,
 }
 
-/// What to do with a segment that reached a TIME-WAIT entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Nothing to answer.
-    Drop,
-    /// Answer with our ACK.
-    Ack,
-    /// A reset in sequence ends TIME-WAIT at once.
-    Kill,
-    /// A SYN that cannot belong to the old incarnation: free the 4-tuple and hand the SYN to a
-    /// listener, with this ISS.
-    Reopen { iss: u32 },
-}
-
 impl TimeWaitEntry {
     pub fn new(conn: ConnId, tuple: Tuple, s: TimeWaitSnapshot) -> TimeWaitEntry {
         let (ts_recent, ts_offset) = s.timestamps.unwrap_or((0, 0));
@@ -71,37 +53,23 @@ impl TimeWaitEntry {
         }
     }
 
-    /// A SYN is a new incarnation rather than an old duplicate when its sequence number lies
-    /// beyond everything the old one received (RFC 1122 §4.2.2.13), or, with timestamps, when
-    /// its TSval is newer than the last one seen (RFC 6191 §2) — Linux accepts either. The new
-    /// ISS then starts a full unscaled window beyond our old SND.NXT, so none of our old
-    /// segments can fall into the new sequence space (RFC 1122 §4.2.2.13 (1); Linux uses the
-    /// same distance).
-    pub fn reopen_iss(&self, seg: &TcpRepr<'_>) -> Option<u32> {
-        let f = seg.flags;
-        if !f.syn() || f.ack() || f.rst() || self.paws_rejects(seg) {
-            return None;
+    /// The rules' view of this entry.
+    fn record(&self) -> TimeWaitRecord {
+        TimeWaitRecord {
+            snd_nxt: self.snd_nxt,
+            rcv_nxt: self.rcv_nxt,
+            ts_recent: self.timestamps.then_some(self.ts_recent),
+            expires: self.expires,
+            last_stray_ack: self.last_stray_ack,
         }
-        let beyond = SeqNum(seg.seq).gt(SeqNum(self.rcv_nxt));
-        let newer_ts = self.timestamps
-            && seg
-                .options
-                .timestamps
-                .is_some_and(|ts| (ts.tsval.wrapping_sub(self.ts_recent) as i32) > 0);
-        (beyond || newer_ts).then(|| self.snd_nxt.wrapping_add(65_535 + 2))
     }
 
-    /// RFC 7323 §5.3 in TIME-WAIT: a TSval older than TS.Recent marks an old duplicate.
-    fn paws_rejects(&self, seg: &TcpRepr<'_>) -> bool {
-        self.timestamps
-            && seg
-                .options
-                .timestamps
-                .is_some_and(|ts| (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0)
+    /// Whether a SYN would open a new incarnation (see `TimeWaitRecord::reopen_iss`).
+    pub fn reopen_iss(&self, seg: &TcpRepr<'_>) -> Option<u32> {
+        self.record().reopen_iss(seg)
     }
 
-    /// RFC 9293 §3.10.7.4 for TIME-WAIT, on the compact record. `two_msl` restarts the wait;
-    /// `may_reopen` says whether a listener would take a new SYN.
+    /// RFC 9293 §3.10.7.4 for TIME-WAIT, by the rules a whole TCB in TIME-WAIT follows too.
     pub fn on_segment(
         &mut self,
         now: Instant,
@@ -109,55 +77,14 @@ impl TimeWaitEntry {
         two_msl: Duration,
         may_reopen: bool,
     ) -> Verdict {
-        let f = seg.flags;
-        let seq = SeqNum(seg.seq);
-        let rcv_nxt = SeqNum(self.rcv_nxt);
-        if f.rst() {
-            // A reset exactly at RCV.NXT ends TIME-WAIT (RFC 9293 §3.10.7.4 second check with
-            // RFC 5961 §3.2's exact-match rule; PAWS spares resets, RFC 7323 §5.3 R1). RFC 1337
-            // calls this TIME-WAIT assassination: an old reset can free the 4-tuple early.
-            // Linux by default (tcp_rfc1337 = 0) lets it, and so do we; any other reset is
-            // ignored, never answered.
-            return if seq == rcv_nxt {
-                Verdict::Kill
-            } else {
-                Verdict::Drop
-            };
+        let mut record = self.record();
+        let verdict = record.on_segment(now, seg, two_msl, may_reopen);
+        self.expires = record.expires;
+        self.last_stray_ack = record.last_stray_ack;
+        if let Some(ts) = record.ts_recent {
+            self.ts_recent = ts;
         }
-        let paws = self.paws_rejects(seg);
-        if let Some(iss) = self.reopen_iss(seg).filter(|_| may_reopen) {
-            return Verdict::Reopen { iss };
-        }
-        let len = seg.payload.len() as u32 + u32::from(f.syn()) + u32::from(f.fin());
-        if !paws && f.fin() && !f.syn() && seq + len == rcv_nxt {
-            // The peer's FIN again: our last ACK was lost. Acknowledge it and restart the 2MSL
-            // wait (RFC 9293 §3.10.7.4, eighth check).
-            self.expires = now + two_msl;
-            self.note_tsval(seg);
-            return Verdict::Ack;
-        }
-        if !paws && len == 0 && seq == rcv_nxt {
-            // A bare ACK in sequence: nothing to learn, nothing owed.
-            self.note_tsval(seg);
-            return Verdict::Drop;
-        }
-        // Anything else (data, an old SYN, an old duplicate) gets our ACK, rate-limited.
-        // Milliseconds, wrapping: 2MSL is far shorter than 2^32 ms.
-        let now_ms = now.as_millis() as u32;
-        let recent = self.last_stray_ack.is_some_and(|t| {
-            u64::from(now_ms.wrapping_sub(t)) < STRAY_ACK_INTERVAL.as_millis() as u64
-        });
-        if recent {
-            return Verdict::Drop;
-        }
-        self.last_stray_ack = Some(now_ms);
-        Verdict::Ack
-    }
-
-    fn note_tsval(&mut self, seg: &TcpRepr<'_>) {
-        if let (true, Some(ts)) = (self.timestamps, seg.options.timestamps) {
-            self.ts_recent = ts.tsval;
-        }
+        verdict
     }
 
     /// Our ACK: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` with the window last advertised.
