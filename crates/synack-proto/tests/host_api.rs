@@ -155,3 +155,32 @@ fn options_set_through_conn_mut_take_effect_at_once() {
     net.a.abort(c).unwrap();
     assert!(matches!(net.a.conn_mut(c), Err(HostError::InvalidHandle)));
 }
+
+#[test]
+fn a_listener_with_a_jumbo_mss_sends_jumbo_segments_on_a_default_host() {
+    let jumbo = with_mss(9000);
+    let mut net = Net::new(
+        HostConfig {
+            tcp: jumbo.clone(),
+            ..config()
+        },
+        config(),
+    );
+    let l = net.b.listen_with(addr("10.0.0.1:80"), 4, jumbo).unwrap();
+    net.a
+        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
+        .unwrap();
+    net.settle();
+    let s = net.b.accept(l).unwrap();
+    // 9000 less the 12 bytes timestamps take in every segment.
+    assert_eq!(net.b.info(s).unwrap().snd_mss, 8988);
+    assert_eq!(net.b.send(s, &[7u8; 8000]), Ok(8000));
+    let mut buf = vec![0u8; 16 * 1024];
+    let sent = net.b.poll_transmit(net.now, &mut buf).expect("the data");
+    let p = Pkt::parse(&buf[..sent.len]);
+    assert_eq!(
+        p.payload.len(),
+        8000,
+        "one segment, not cut to a 1500-byte MTU"
+    );
+}

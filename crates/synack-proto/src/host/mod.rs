@@ -55,6 +55,7 @@ use self::time_wait::TimeWaitEntry;
 use self::timers::Timers;
 use self::tuple::Tuple;
 pub use self::types::{ConnId, HostConfig, HostError, HostEvent, ListenerId, Transmit};
+use crate::config::Config;
 use crate::conn::{Connection, StateName};
 use crate::time::Instant;
 
@@ -132,6 +133,12 @@ pub struct Host {
     scratch: Vec<u8>,
 }
 
+/// Room for one segment's payload of a connection with settings `tcp`: a 1500-byte MTU's
+/// worth, or the configured MSS if larger (jumbo frames), plus room for options.
+fn scratch_len(tcp: &Config) -> usize {
+    usize::from(tcp.mss).max(1500) + 64
+}
+
 fn unspecified(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -157,7 +164,7 @@ impl Host {
             Key::derive(secret, b"synack ports"),
             config.ephemeral_ports.clone(),
         );
-        let payload = usize::from(config.tcp.mss).max(1500) + 64;
+        let payload = scratch_len(&config.tcp);
         Host {
             conns: Slab::default(),
             demux: HashMap::with_hasher(demux_key),
@@ -220,6 +227,15 @@ impl Host {
     /// `Connection::set_ts_offset`), unguessable without the secret.
     fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
         self.ts_key.tuple(local, remote, 0) as u32
+    }
+
+    /// A connection opening with settings of its own may need a larger segment buffer than
+    /// the host's defaults gave.
+    fn fit_scratch(&mut self, tcp: &Config) {
+        let len = scratch_len(tcp);
+        if len > self.scratch.len() {
+            self.scratch.resize(len, 0);
+        }
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {

@@ -34,6 +34,7 @@ impl Host {
         if !local.ip().is_unspecified() && !self.is_local(local.ip()) {
             return Err(HostError::AddrNotAvailable);
         }
+        self.fit_scratch(&config);
         let listener = Listener {
             local,
             backlog: backlog.clamp(1, self.config.max_backlog.max(1)),
@@ -50,6 +51,8 @@ impl Host {
     /// Replaces the settings a listener gives the connections it opens from now on; those
     /// already in its queues keep theirs.
     pub fn set_listener_config(&mut self, id: ListenerId, config: Config) -> Result<(), HostError> {
+        self.listener_mut(id).ok_or(HostError::InvalidListener)?;
+        self.fit_scratch(&config);
         let listener = self.listener_mut(id).ok_or(HostError::InvalidListener)?;
         listener.config = config;
         Ok(())
@@ -142,6 +145,7 @@ impl Host {
         } else {
             local
         };
+        self.fit_scratch(&config);
         let iss = isn::isn(&self.isn_key, now, local, remote);
         let mut conn = Connection::connect(&config, local.port(), remote.port(), iss);
         conn.set_ts_offset(self.ts_offset(local, remote));
