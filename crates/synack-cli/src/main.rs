@@ -71,17 +71,28 @@ struct ScriptArgs {
     /// Also print what was skipped (shell commands without a synack knob).
     #[arg(short, long)]
     verbose: bool,
-    /// Accept the MSS-sized segments synack sends at one instant where a Linux script
-    /// expects one TSO/GSO segment of the same bytes (otherwise such a script is reported
-    /// unsupported at that line).
+    /// Run without the device's segmentation offload: where a Linux script expects one
+    /// TSO/GSO segment of several MSS, the MSS-sized segments synack sent at that instant
+    /// are no longer taken for it and the script stops there as unsupported. (With offload,
+    /// the default, they are, as a TSO device would have put them on the wire.)
     #[arg(long)]
-    merge_tso: bool,
+    no_offload: bool,
+    /// The address family: ipv4, ipv6 or ipv4-mapped-ipv6 (a script's own --ip_version line
+    /// wins).
+    #[arg(long, default_value = "ipv4", value_parser = parse_ip_version)]
+    ip_version: synack_script::IpVersion,
+}
+
+fn parse_ip_version(s: &str) -> Result<synack_script::IpVersion, String> {
+    synack_script::IpVersion::from_name(s)
+        .ok_or_else(|| format!("'{s}' is not ipv4, ipv6 or ipv4-mapped-ipv6"))
 }
 
 fn script(args: ScriptArgs) -> Result<(), String> {
     let config = synack_script::RunConfig {
         tolerance_usecs: args.tolerance_usecs,
-        merge_tso: args.merge_tso,
+        merge_tso: !args.no_offload,
+        ip_version: args.ip_version,
         ..Default::default()
     };
     let out = synack_cli::script::run(&args.files, &config, args.json, args.verbose);

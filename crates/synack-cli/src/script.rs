@@ -3,6 +3,7 @@
 //! stops at a feature synack lacks (Fast Open, ECN, TSO-merged segments, `sendmsg`...) is a
 //! `SKIP`, counted apart from the failures: it says nothing about synack's behaviour.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -45,6 +46,7 @@ pub fn run(
 ) -> Outcome {
     let mut text = String::new();
     let (mut passed, mut failed, mut unsupported) = (0usize, 0usize, 0usize);
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for p in paths {
         let path = p.as_ref();
         let r = one(path, config);
@@ -52,6 +54,8 @@ pub fn run(
             passed += 1;
         } else if r.unsupported() {
             unsupported += 1;
+            let why = r.failure.as_ref().and_then(|f| f.reason());
+            *reasons.entry(why.unwrap_or_default()).or_default() += 1;
         } else {
             failed += 1;
         }
@@ -105,9 +109,23 @@ pub fn run(
         let _ = writeln!(
             text,
             "{}",
-            json!({ "passed": passed, "failed": failed, "unsupported": unsupported })
+            json!({
+                "passed": passed,
+                "failed": failed,
+                "unsupported": unsupported,
+                "unsupported_reasons": reasons,
+            })
         );
     } else {
+        // The gaps at a glance, most scripts first; the counts line stays the last line.
+        let mut by_count: Vec<(&String, &usize)> = reasons.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if !by_count.is_empty() {
+            let _ = writeln!(text, "unsupported, by reason:");
+        }
+        for (why, n) in by_count {
+            let _ = writeln!(text, "{n:6}  {why}");
+        }
         let _ = writeln!(
             text,
             "{passed} passed, {failed} failed, {unsupported} unsupported"

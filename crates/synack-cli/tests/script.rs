@@ -123,13 +123,47 @@ fn a_script_needing_a_missing_feature_is_skipped_not_failed() {
         skip.contains("unsupported: the TCP Fast Open option"),
         "{skip}"
     );
+    // The reasons, grouped and counted, come before the counts line.
+    let tail: Vec<&str> = text.lines().rev().take(3).collect();
     assert_eq!(
-        text.lines().last(),
-        Some("1 passed, 0 failed, 1 unsupported")
+        tail,
+        [
+            "1 passed, 0 failed, 1 unsupported",
+            "     1  the TCP Fast Open option (RFC 7413)",
+            "unsupported, by reason:",
+        ]
     );
-    let out = synack(&["script", "--json", &path]);
+    let out = synack(&["script", "--json", &path, &path]);
     let text = String::from_utf8(out.stdout).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last["unsupported"], 1);
+    assert_eq!(last["unsupported"], 2);
+    assert_eq!(
+        last["unsupported_reasons"]["the TCP Fast Open option (RFC 7413)"],
+        2
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn the_address_family_is_chosen_on_the_command_line() {
+    // Binding synack's IPv6 address works only when the script runs over IPv6.
+    let src = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+               +0 bind(3, {sa_family=AF_INET6, sin6_port=htons(8080), \
+               sin6_addr=inet6_addr(\"fd3d:fa7b:d17d::1\")}, 28) = 0\n";
+    let path = std::env::temp_dir().join(format!("synack-v6-{}.pkt", std::process::id()));
+    std::fs::write(&path, src).unwrap();
+    let path = path.display().to_string();
+    let out = synack(&["script", "--ip-version", "ipv6", &path]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().last(),
+        Some("1 passed, 0 failed, 0 unsupported")
+    );
+    let out = synack(&["script", &path]);
+    assert!(!out.status.success(), "over IPv4 the bind fails");
+    let out = synack(&["script", "--ip-version", "ipv5", &path]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("ipv5"));
     std::fs::remove_file(&path).unwrap();
 }

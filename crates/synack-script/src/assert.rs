@@ -59,13 +59,45 @@ pub fn tcpi_fields(info: Option<&Info>, state: StateName) -> Vec<(&'static str, 
             ("tcpi_bytes_received", i.bytes_received as i64),
             ("tcpi_snd_wnd", i64::from(i.snd_wnd)),
             ("tcpi_rcv_wnd", i64::from(i.rcv_wnd)),
+            ("tcpi_options", tcpi_options(i)),
         ]);
+    }
+    v
+}
+
+/// Linux's `tcpi_options` bits (include/uapi/linux/tcp.h).
+const TCPI_OPT_TIMESTAMPS: i64 = 1;
+const TCPI_OPT_SACK: i64 = 2;
+const TCPI_OPT_WSCALE: i64 = 4;
+const TCPI_OPT_ECN: i64 = 8;
+const TCPI_OPT_ECN_SEEN: i64 = 16;
+const TCPI_OPT_SYN_DATA: i64 = 32;
+
+/// The options the handshake settled (RFC 7323 §2.2, §3.2; RFC 2018 §2). Window scaling
+/// counts as on when either shift is not zero: a connection that agreed on shift 0 both
+/// ways reads as one without it, which no script can tell apart on the wire either.
+fn tcpi_options(i: &Info) -> i64 {
+    let mut v = 0;
+    if i.timestamps {
+        v |= TCPI_OPT_TIMESTAMPS;
+    }
+    if i.sack {
+        v |= TCPI_OPT_SACK;
+    }
+    if i.snd_wscale > 0 || i.rcv_wscale > 0 {
+        v |= TCPI_OPT_WSCALE;
     }
     v
 }
 
 pub(crate) fn constant(name: &str) -> Option<i64> {
     Some(match name {
+        "TCPI_OPT_TIMESTAMPS" => TCPI_OPT_TIMESTAMPS,
+        "TCPI_OPT_SACK" => TCPI_OPT_SACK,
+        "TCPI_OPT_WSCALE" => TCPI_OPT_WSCALE,
+        "TCPI_OPT_ECN" => TCPI_OPT_ECN,
+        "TCPI_OPT_ECN_SEEN" => TCPI_OPT_ECN_SEEN,
+        "TCPI_OPT_SYN_DATA" => TCPI_OPT_SYN_DATA,
         "TCP_ESTABLISHED" => TCP_ESTABLISHED,
         "TCP_SYN_SENT" => TCP_SYN_SENT,
         "TCP_SYN_RECV" => TCP_SYN_RECV,
@@ -99,6 +131,17 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
         let c = cs[i];
         if c.is_whitespace() {
             i += 1;
+        } else if c == '0' && matches!(cs.get(i + 1), Some('x' | 'X')) {
+            i += 2;
+            let mut n: i64 = 0;
+            while let Some(d) = cs.get(i).and_then(|c| c.to_digit(16)) {
+                n = n
+                    .checked_mul(16)
+                    .and_then(|n| n.checked_add(i64::from(d)))
+                    .ok_or("number too large")?;
+                i += 1;
+            }
+            out.push(Tok::Num(n));
         } else if c.is_ascii_digit() {
             let mut n: i64 = 0;
             while i < cs.len() && cs[i].is_ascii_digit() {
@@ -133,7 +176,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 .find(|o| *o == two)
                 .map(|o| (o, 2))
                 .or_else(|| {
-                    ["<", ">", "+", "-", "*", "/", "%", "(", ")", ","]
+                    ["<", ">", "+", "-", "*", "/", "%", "(", ")", ",", "&", "|"]
                         .into_iter()
                         .find(|o| o.starts_with(c))
                         .map(|o| (o, 1))
@@ -192,7 +235,7 @@ impl Eval<'_> {
     }
     /// Python chains comparisons: `a < b < c` is `a < b and b < c`.
     fn cmp(&mut self) -> Result<i64, String> {
-        let mut left = self.sum()?;
+        let mut left = self.bit_or()?;
         let mut compared = false;
         let mut result = true;
         loop {
@@ -201,7 +244,7 @@ impl Eval<'_> {
                 _ => break,
             };
             self.i += 1;
-            let right = self.sum()?;
+            let right = self.bit_or()?;
             compared = true;
             result &= match op {
                 "==" => left == right,
@@ -214,6 +257,23 @@ impl Eval<'_> {
             left = right;
         }
         Ok(if compared { i64::from(result) } else { left })
+    }
+    /// Python's `|` and `&` bind tighter than comparisons and looser than `+`.
+    fn bit_or(&mut self) -> Result<i64, String> {
+        let mut v = self.bit_and()?;
+        while self.is_op("|") {
+            self.i += 1;
+            v |= self.bit_and()?;
+        }
+        Ok(v)
+    }
+    fn bit_and(&mut self) -> Result<i64, String> {
+        let mut v = self.sum()?;
+        while self.is_op("&") {
+            self.i += 1;
+            v &= self.sum()?;
+        }
+        Ok(v)
     }
     fn sum(&mut self) -> Result<i64, String> {
         let mut v = self.product()?;
@@ -348,7 +408,7 @@ pub fn run(code: &str, vars: &[(&'static str, i64)]) -> Result<(), CodeError> {
         };
         let v = e.or().map_err(|m| {
             if m.contains(NOT_KEPT) || m.starts_with(UNKNOWN_NAME) {
-                CodeError::Unsupported(format!("in '{stmt}': {m}"))
+                CodeError::Unsupported(format!("{m} (in '{stmt}')"))
             } else {
                 CodeError::Failed(format!("in '{stmt}': {m}"))
             }
@@ -383,6 +443,9 @@ mod tests {
         assert!(run("assert tcpi_state == TCP_ESTABLISHED", &vars).is_ok());
         assert!(run("assert tcpi_rto >= 200000 and tcpi_rto < 300000", &vars).is_ok());
         assert!(run("assert 100000 < tcpi_rto < 300000, 'rto'", &vars).is_ok());
+        assert!(run("assert tcpi_rto & 0xffff == 200000 & 0xffff", &vars).is_ok());
+        assert!(run("assert tcpi_state | 2 == 3 and 6 & 3 == 2", &vars).is_ok());
+        assert!(run("assert tcpi_state & TCPI_OPT_SACK", &vars).is_err());
         assert!(
             run(
                 "assert (tcpi_rto / 1000) == 200\nassert not tcpi_state == 2",

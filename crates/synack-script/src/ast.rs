@@ -197,15 +197,66 @@ pub enum Options {
     List(Vec<TcpOpt>),
 }
 
+/// The IP header fields a packet line names, each `None` when not given: set on an inbound
+/// packet, checked on an outbound one.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct IpInfo {
+    /// The ECN field (RFC 3168 §5) as written: `noecn`, `ect0`, `ect1`, `ce`, or `ect01`
+    /// (either ECT codepoint, outbound only).
+    pub ecn: Option<String>,
+    /// IPv4's type of service or IPv6's traffic class, ECN bits included (`tos 0x..`,
+    /// `class 0x..`).
+    pub tos: Option<u8>,
+    /// IPv4's TTL or IPv6's hop limit (`ttl N`, `hlim N`).
+    pub ttl: Option<u8>,
+    /// IPv6's flow label (`flowlabel 0x..`, 20 bits).
+    pub flow_label: Option<u32>,
+}
+
+impl IpInfo {
+    /// The two ECN bits the `ecn` field names (`None` for `ect01` and when absent).
+    pub fn ecn_bits(&self) -> Option<u8> {
+        Some(match self.ecn.as_deref()? {
+            "noecn" => 0,
+            "ect1" => 1,
+            "ect0" => 2,
+            "ce" => 3,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for IpInfo {
+    /// As packetdrill writes it, in parentheses; nothing when no field is given.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(e) = &self.ecn {
+            parts.push(format!("ecn {e}"));
+        }
+        if let Some(t) = self.tos {
+            parts.push(format!("tos {t:#04x}"));
+        }
+        if let Some(t) = self.ttl {
+            parts.push(format!("ttl {t}"));
+        }
+        if let Some(l) = self.flow_label {
+            parts.push(format!("flowlabel {l:#x}"));
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        write!(f, "({})", parts.join(", "))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Packet {
     pub direction: Direction,
     /// synack extension, `<@40001 S ...`: the remote port of the flow, so one script can
     /// drive several connections (e.g. to fill a listener's backlog).
     pub remote_port: Option<u16>,
-    /// The IP header's ECN field as the script writes it before the flags (`[ect0]`,
-    /// `[ect1]`, `[ce]`, `[noecn]`, `[ect01]`); `None` when not given.
-    pub ip_ecn: Option<String>,
+    /// IP header fields written before the flags: `[ect0]`, `(tos 0x10)`, `(ttl 3)`...
+    pub ip: IpInfo,
     pub flags: Flags,
     pub seq: u32,
     /// Payload length (`start:end(len)`; `end - start == len` is checked at parse time).

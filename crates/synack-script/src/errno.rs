@@ -44,6 +44,7 @@ errnos! {
     ENOMEM = 12, "Cannot allocate memory";
     EACCES = 13, "Permission denied";
     EFAULT = 14, "Bad address";
+    EEXIST = 17, "File exists";
     EINVAL = 22, "Invalid argument";
     EMFILE = 24, "Too many open files";
     EPIPE = 32, "Broken pipe";

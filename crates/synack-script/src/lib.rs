@@ -18,5 +18,5 @@ pub mod symbols;
 
 pub use errno::Errno;
 pub use parser::{ParseError, parse};
-pub use runner::{Failure, FailureKind, Report, RunConfig, run_script};
+pub use runner::{Failure, FailureKind, IpVersion, Report, RunConfig, run_script};
 pub use socket::{OptValue, SockError, SockResult, Stack};

@@ -242,3 +242,42 @@ fn a_packet_sent_at_the_same_instant_waits_for_a_later_line() {
             .starts_with("unexpected outbound packet at 0.200000")
     );
 }
+
+#[test]
+fn the_script_picks_the_address_family() {
+    let open = |family: &str, addr: &str| {
+        format!(
+            "--ip_version={family}\n\
+             0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+             +0  bind(3, {{sa_family=AF_INET6, sin6_port=htons(8080), sin6_addr={addr}}}, 28) = 0\n\
+             +0  listen(3, 1) = 0\n\
+             +0  < S 0:0(0) win 65535 <mss 1000,sackOK,nop,nop,nop,wscale 7>\n\
+             +0  > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 7>\n\
+             +.1 < . 1:1(0) ack 1 win 1000\n\
+             +0  accept(3, ..., ...) = 4\n"
+        )
+    };
+    // IPv6: the socket is AF_INET6 and synack's address is the IPv6 one.
+    let r = run_script(
+        &open("ipv6", "inet6_addr(\"fd3d:fa7b:d17d::1\")"),
+        &RunConfig::default(),
+    );
+    assert!(r.passed(), "{:?}", r.failure);
+    let f = run_script(
+        &open("ipv6", "inet_addr(\"192.168.0.1\")"),
+        &RunConfig::default(),
+    )
+    .failure
+    .expect("an IPv4 address on an IPv6 socket");
+    assert!(f.message.contains("EAFNOSUPPORT"), "{f:?}");
+    // IPv4-mapped IPv6: the same socket calls with a mapped address, IPv4 on the wire.
+    let r = run_script(
+        &open("ipv4-mapped-ipv6", "inet6_addr(\"::ffff:192.168.0.1\")"),
+        &RunConfig::default(),
+    );
+    assert!(r.passed(), "{:?}", r.failure);
+    let f = run_script(&open("ipv5", "in6addr_any"), &RunConfig::default())
+        .failure
+        .unwrap();
+    assert!(f.message.contains("--ip_version=ipv5"), "{f:?}");
+}

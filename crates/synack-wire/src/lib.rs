@@ -36,6 +36,7 @@
 //! # Ok::<(), synack_wire::Error>(())
 //! ```
 #![no_std]
+#![forbid(unsafe_code)]
 
 pub mod checksum;
 mod error;

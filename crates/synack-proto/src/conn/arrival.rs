@@ -6,22 +6,20 @@ use core::time::Duration;
 
 use synack_wire::TcpRepr;
 
+use super::negotiate::Negotiated;
 use super::recv::Receiver;
 use super::send::{Acked, Sender};
-use super::state::{Closed, State, SynReceived, SynSent, Synced, TimeWait};
+use super::state::{Closed, FinWait2, State, SynReceived, SynSent, Synced, TimeWait};
 use super::time_wait::{TimeWaitRecord, Verdict};
+use super::timer::Timer;
 use super::{Cause, Connection, Event, StateName};
-use crate::config::Config;
+use crate::congestion::AckSummary;
 use crate::error::ConnError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
 /// RFC 7323 §5.5: a TS.Recent older than 24 days may be stale, so PAWS must not use it.
 const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 60 * 60);
-
-/// RFC 9293 §3.7.1: the MSS to assume when the peer's SYN carries no MSS option (RFC 1122
-/// §4.2.2.6's 536 for IPv4; the host lowers it further for IPv6 paths if needed).
-const DEFAULT_PEER_MSS: u32 = 536;
 
 /// Least time between two ACKs answering out-of-window bare ACKs (Linux's default).
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
@@ -58,57 +56,6 @@ fn acceptable(rcv_nxt: SeqNum, rcv_wnd: u32, seq: SeqNum, len: u32) -> bool {
     }
 }
 
-/// What the handshake settled, from the peer's SYN or SYN-ACK and our configuration.
-struct Negotiated {
-    window_scaling: bool,
-    sack: bool,
-    timestamps: bool,
-}
-
-/// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018
-/// §2): each one is in force only when both sides offered it.
-fn negotiate(
-    config: &Config,
-    now: Instant,
-    seg: &TcpRepr<'_>,
-    snd: &mut Sender,
-    rcv: &mut Receiver,
-) -> Negotiated {
-    let o = &seg.options;
-    let window_scaling = config.window_scaling && o.window_scale.is_some();
-    if window_scaling {
-        // RFC 7323 §2.3: a shift above 14 is treated as 14.
-        snd.wscale = o.window_scale.unwrap_or(0).min(14);
-        rcv.wscale = config.rcv_wscale();
-    }
-    let timestamps = config.timestamps && o.timestamps.is_some();
-    if let (true, Some(ts)) = (timestamps, o.timestamps) {
-        rcv.ts_recent = Some((ts.tsval, now));
-    }
-    let peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, u32::from);
-    // RFC 9293 §3.7.1: the MSS counts no options, so carve out what timestamps take (12 bytes
-    // with their padding) from every segment.
-    let overhead = if timestamps { 12 } else { 0 };
-    rcv.mss = usize::from(config.mss)
-        .saturating_sub(overhead as usize)
-        .max(1);
-    snd.mss = peer_mss
-        .min(u32::from(config.mss))
-        .saturating_sub(overhead)
-        .max(16);
-    snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
-    // The SYN's window is never scaled (RFC 7323 §2.2).
-    snd.wnd = u32::from(seg.window);
-    snd.max_wnd = snd.wnd;
-    snd.wl1 = SeqNum(seg.seq);
-    snd.wl2 = SeqNum(seg.ack);
-    Negotiated {
-        window_scaling,
-        sack: config.sack && o.sack_permitted,
-        timestamps,
-    }
-}
-
 impl Connection {
     /// Feeds one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
@@ -132,12 +79,6 @@ impl Connection {
             self.soft_error = None;
         }
         self.track_progress(now, progressed);
-    }
-
-    fn apply(&mut self, n: Negotiated) {
-        self.window_scaling = n.window_scaling;
-        self.sack = n.sack;
-        self.timestamps = n.timestamps;
     }
 
     /// RFC 9293 §3.10.7.1: no TCB; answer anything but a reset with a reset.
@@ -166,7 +107,8 @@ impl Connection {
         };
         let mut snd = Sender::new(listen.iss, &self.config);
         let mut rcv = Receiver::new(seg.seq, &self.config, 0);
-        let n = negotiate(&self.config, now, seg, &mut snd, &mut rcv);
+        let n = Negotiated::from_syn(&self.config, seg);
+        n.settle(&self.config, now, seg, &mut snd, &mut rcv);
         snd.wl2 = snd.iss;
         self.apply(n);
         self.remote_port = seg.src_port;
@@ -225,7 +167,8 @@ impl Connection {
         // Our SYN offered this window (unscaled, RFC 7323 §2.2): data riding on the SYN-ACK
         // may fill it.
         rcv.set_offered_edge(rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config)));
-        let n = negotiate(&self.config, now, seg, snd, &mut rcv);
+        let n = Negotiated::from_syn(&self.config, seg);
+        n.settle(&self.config, now, seg, snd, &mut rcv);
         if ack_ok {
             snd.advance_una(ack);
             take_rtt_sample(snd, n.timestamps, self.ts_offset, now, seg);
@@ -233,7 +176,7 @@ impl Connection {
                 snd.rtt.reset_after_syn_timeout();
             }
             snd.retransmits = 0;
-            snd.rtx_deadline = None;
+            self.timers.stop(Timer::Retransmit);
             self.apply(n);
             self.ack_now = true;
             self.morph(Cause::RecvSynAck, move |s| match s {
@@ -485,7 +428,8 @@ impl Connection {
                 snd.rtt.reset_after_syn_timeout();
             }
             snd.retransmits = 0;
-            snd.rtx_deadline = (snd.una != snd.max).then(|| now + snd.rtt.rto());
+            let rto = (snd.una != snd.max).then(|| now + snd.rtt.rto());
+            self.timers.put(Timer::Retransmit, rto);
             // SND.WND = SEG.WND (now scaled), SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK.
             snd.wnd = u32::from(seg.window) << snd.wscale;
             snd.max_wnd = snd.max_wnd.max(snd.wnd);
@@ -535,12 +479,18 @@ impl Connection {
         if ack.gt(snd.una) {
             acked = snd.advance_una(ack);
             snd.retransmits = 0;
-            take_rtt_sample(snd, timestamps, ts_offset, now, seg);
-            on_new_ack(snd, acked.data);
+            let rtt = take_rtt_sample(snd, timestamps, ts_offset, now, seg);
+            snd.cc.on_ack(&AckSummary {
+                now,
+                acked: acked.data,
+                flight: snd.flight(),
+                rtt,
+            });
             snd.autotune(send_buffer_limit);
             // RFC 6298 §5.2–§5.3: stop the timer when everything is acknowledged, otherwise
             // restart it (a lone probe byte is the persist timer's business).
-            snd.rtx_deadline = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
+            let rto = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
+            self.timers.put(Timer::Retransmit, rto);
         } else if ack == snd.una
             && seg.payload.is_empty()
             && !seg.flags.fin()
@@ -550,7 +500,8 @@ impl Connection {
             && !snd.probing
         {
             // RFC 5681 §2's duplicate ACK; the answer to a zero-window probe is not one.
-            on_duplicate_ack(snd);
+            let flight = snd.flight();
+            snd.cc.on_duplicate_ack(&flight);
         }
         // Window update (RFC 9293 §3.10.7.4, ESTABLISHED, fifth check): only from a segment
         // newer than the one that last set it.
@@ -560,7 +511,7 @@ impl Connection {
             snd.wl1 = seq;
             snd.wl2 = ack;
         }
-        snd.update_persist_timer(now);
+        snd.update_persist_timer(now, &mut self.timers);
         let fin_acked = snd.fin_acked();
         if acked.data > 0 {
             snd.write_blocked = false;
@@ -569,11 +520,9 @@ impl Connection {
 
         match name {
             StateName::FinWait1 if fin_acked => {
-                if self.orphaned {
-                    self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
-                }
+                let give_up_at = self.orphaned.then(|| now + self.config.fin_wait2_timeout);
                 self.morph(Cause::RecvAck, |s| match s {
-                    State::FinWait1(x) => State::FinWait2(x),
+                    State::FinWait1(synced) => State::FinWait2(FinWait2 { synced, give_up_at }),
                     other => other,
                 });
                 true
@@ -617,12 +566,14 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant, cause: Cause) {
         let expires = now + self.config.msl * 2;
         self.morph(cause, |s| match s {
-            State::Closing(x) | State::FinWait2(x) => State::TimeWait(TimeWait {
-                snd_nxt: x.snd.nxt.max(x.snd.max),
-                rcv: x.rcv,
-                expires,
-                last_stray_ack: None,
-            }),
+            State::Closing(x) | State::FinWait2(FinWait2 { synced: x, .. }) => {
+                State::TimeWait(TimeWait {
+                    snd_nxt: x.snd.nxt.max(x.snd.max),
+                    rcv: x.rcv,
+                    expires,
+                    last_stray_ack: None,
+                })
+            }
             other => other,
         });
     }
@@ -727,83 +678,42 @@ impl Connection {
             usize::from(self.config.mss).saturating_sub(if self.timestamps { 12 } else { 0 });
         if self.unacked_bytes >= 2 * full.max(1) {
             self.ack_now = true;
-        } else if self.delack_deadline.is_none() {
-            self.delack_deadline = Some(now + delay);
+        } else if !self.timers.is_armed(Timer::DelayedAck) {
+            self.timers.set(Timer::DelayedAck, now + delay);
         }
     }
 }
 
 /// An RTT sample from the echoed timestamp (RFC 7323 §4) or from the one timed segment
-/// (RFC 6298 §3, Karn's algorithm: the probe is cleared on any retransmission).
+/// (RFC 6298 §3, Karn's algorithm: the probe is cleared on any retransmission), fed to the
+/// estimator and returned.
 fn take_rtt_sample(
     snd: &mut Sender,
     timestamps: bool,
     ts_offset: u32,
     now: Instant,
     seg: &TcpRepr<'_>,
-) {
+) -> Option<Duration> {
     if timestamps {
         if let Some(ts) = seg.options.timestamps.filter(|t| t.tsecr != 0) {
             let now_ts = super::ts_clock_with(ts_offset, now);
             let ms = now_ts.wrapping_sub(ts.tsecr);
             // A TSecr from the future or from long ago is not a measurement.
             if ms < 1 << 30 {
-                snd.rtt.sample(Duration::from_millis(u64::from(ms.max(1))));
+                let r = Duration::from_millis(u64::from(ms.max(1)));
+                snd.rtt.sample(r);
+                return Some(r);
             }
-            return;
+            return None;
         }
     }
     if let Some((end, sent)) = snd.rtt_probe {
         if snd.una.ge(end) {
-            snd.rtt.sample(now.saturating_duration_since(sent));
+            let r = now.saturating_duration_since(sent);
+            snd.rtt.sample(r);
             snd.rtt_probe = None;
+            return Some(r);
         }
     }
-}
-
-/// Congestion window growth on an ACK of new data: slow start and congestion avoidance
-/// (RFC 5681 §3.1), and NewReno's partial and full ACKs during fast recovery (RFC 6582 §3.2).
-fn on_new_ack(snd: &mut Sender, acked: u32) {
-    match snd.recover {
-        Some(recover) if snd.una.ge(recover) => {
-            // Full ACK: leave fast recovery with cwnd deflated to ssthresh (RFC 6582 §3.2
-            // step 3, option 1).
-            snd.cwnd = snd
-                .ssthresh
-                .min(snd.in_flight().max(snd.mss) + snd.mss)
-                .max(snd.mss);
-            snd.recover = None;
-            snd.dup_acks = 0;
-        }
-        Some(_) => {
-            // Partial ACK: the next hole is lost too; resend it and deflate by what was acked.
-            snd.retransmit_head = true;
-            snd.cwnd = snd.cwnd.saturating_sub(acked).saturating_add(snd.mss);
-        }
-        None => {
-            snd.dup_acks = 0;
-            if snd.cwnd < snd.ssthresh {
-                snd.cwnd = snd.cwnd.saturating_add(acked.min(snd.mss));
-            } else {
-                let inc =
-                    (u64::from(snd.mss) * u64::from(snd.mss) / u64::from(snd.cwnd.max(1))).max(1);
-                snd.cwnd = snd.cwnd.saturating_add(inc as u32);
-            }
-        }
-    }
-}
-
-/// RFC 5681 §3.2: the third duplicate ACK triggers fast retransmit and recovery; later ones
-/// inflate the window by one segment each.
-fn on_duplicate_ack(snd: &mut Sender) {
-    snd.dup_acks += 1;
-    if snd.recover.is_some() {
-        snd.cwnd = snd.cwnd.saturating_add(snd.mss);
-    } else if snd.dup_acks == 3 {
-        snd.ssthresh = (snd.in_flight() / 2).max(2 * snd.mss);
-        snd.recover = Some(snd.max);
-        snd.cwnd = snd.ssthresh + 3 * snd.mss;
-        snd.retransmit_head = true;
-        snd.fast_retransmits += 1;
-    }
+    None
 }

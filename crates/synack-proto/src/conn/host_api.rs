@@ -3,6 +3,7 @@
 
 use synack_wire::TcpRepr;
 
+use super::negotiate::Negotiated;
 use super::recv::Receiver;
 use super::send::Sender;
 use super::state::{Listen, State, Synced};
@@ -61,41 +62,10 @@ impl Connection {
         snd.una = synced;
         snd.nxt = synced;
         snd.max = synced;
-        // Each option only when we offer it too (RFC 7323 §1.3, RFC 2018 §2).
-        let timestamps = syn.timestamps && config.timestamps;
-        let window_scale = syn
-            .window_scale
-            .filter(|_| timestamps && config.window_scaling);
-        let sack = syn.sack && timestamps && config.sack;
-        // RFC 9293 §3.7.1: the MSS counts no options, so carve out what timestamps take.
-        let overhead = if timestamps { 12 } else { 0 };
-        snd.mss = u32::from(syn.mss)
-            .min(u32::from(config.mss))
-            .saturating_sub(overhead)
-            .max(16);
-        snd.cwnd = config.initial_window.max(1).saturating_mul(snd.mss);
-        // RFC 7323 §2.3: a shift above 14 is treated as 14. The ACK is no SYN, so its window
-        // is already scaled.
-        snd.wscale = window_scale.map_or(0, |w| w.min(14));
-        snd.wnd = u32::from(ack.window) << snd.wscale;
-        snd.max_wnd = snd.wnd;
-        snd.wl1 = SeqNum(ack.seq);
-        snd.wl2 = SeqNum(ack.ack);
-        let rcv_wscale = if window_scale.is_some() {
-            config.rcv_wscale()
-        } else {
-            0
-        };
-        let mut rcv = Receiver::new(irs, config, rcv_wscale);
-        if let (true, Some(ts)) = (timestamps, ack.options.timestamps) {
-            rcv.ts_recent = Some((ts.tsval, now));
-        }
-        rcv.mss = usize::from(config.mss)
-            .saturating_sub(overhead as usize)
-            .max(1);
-        c.window_scaling = window_scale.is_some();
-        c.sack = sack;
-        c.timestamps = timestamps;
+        let mut rcv = Receiver::new(irs, config, 0);
+        let n = Negotiated::from_cookie(config, syn);
+        n.settle(config, now, ack, &mut snd, &mut rcv);
+        c.apply(n);
         // The peer was promised the window of our SYN-ACK; never take it back.
         rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(config)));
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
@@ -201,7 +171,7 @@ impl Connection {
         snd.mss = fits;
         if snd.syn_acked() && snd.una != snd.max {
             snd.nxt = snd.una;
-            snd.retransmit_head = false;
+            snd.cc.on_rewind();
             // Karn: nothing resent may be timed.
             snd.rtt_probe = None;
         }

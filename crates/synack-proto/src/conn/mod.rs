@@ -7,12 +7,14 @@
 
 mod arrival;
 pub(crate) mod host_api;
+mod negotiate;
 mod output;
 mod recv;
 mod rtt;
 mod send;
 mod state;
 pub(crate) mod time_wait;
+mod timer;
 mod transitions;
 mod tuning;
 
@@ -28,6 +30,7 @@ pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
 use self::send::Sender;
 use self::state::{Closed, Listen, State, SynSent, Synced};
+use self::timer::{Timer, TimerTable};
 use crate::config::Config;
 use crate::error::{CallError, ConnError};
 use crate::seq::SeqNum;
@@ -138,10 +141,11 @@ pub struct Connection {
     /// Added to our millisecond clock to make TSval (RFC 7323 §5.4 recommends a per-connection
     /// random offset; ours comes from the caller-chosen ISS).
     ts_offset: u32,
-    fin_wait2_deadline: Option<Instant>,
-    /// Delayed ACK: when the owed ACK must go at the latest, bytes received since the last
-    /// ACK, and how many more segments are acknowledged at once (quick-ACK).
-    delack_deadline: Option<Instant>,
+    /// Deadlines of the retransmission, persist and delayed-ACK timers (the others live where
+    /// `deadline` says).
+    timers: TimerTable,
+    /// Delayed ACK: bytes received since the last ACK, and how many more segments are
+    /// acknowledged at once (quick-ACK).
     unacked_bytes: usize,
     quickacks_left: u32,
     /// RFC 5961 §7 rate limit: start of the current one-second window and ACKs sent in it.
@@ -183,8 +187,7 @@ impl Connection {
             timestamps: false,
             sack: false,
             ts_offset: ts_offset(iss),
-            fin_wait2_deadline: None,
-            delack_deadline: None,
+            timers: TimerTable::default(),
             unacked_bytes: 0,
             quickacks_left: config.quickack_segments,
             challenge_window: Instant::ZERO,
@@ -416,7 +419,10 @@ impl Connection {
                 Ok(())
             }
             StateName::FinWait2 => {
-                self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
+                let give_up_at = now + self.config.fin_wait2_timeout;
+                if let State::FinWait2(s) = &mut self.state {
+                    s.give_up_at = Some(give_up_at);
+                }
                 Ok(())
             }
             _ => self.shutdown_write(),
@@ -452,39 +458,43 @@ impl Connection {
         });
     }
 
-    /// The earliest time at which `handle_timeout` has work to do.
+    /// The earliest time at which `handle_timeout` has work to do: the earliest deadline of
+    /// any timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                earliest = Some(earliest.map_or(t, |e| e.min(t)));
-            }
-        };
-        if let Some(snd) = self.state.sender() {
-            consider(snd.rtx_deadline);
-            consider(snd.persist_deadline);
+        Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min()
+    }
+
+    /// When `timer` expires, wherever its deadline lives; `None` when it is not running.
+    fn deadline(&self, timer: Timer) -> Option<Instant> {
+        match timer {
+            // A sender's timers stop with it (see `morph`); delayed ACK runs in any state.
+            Timer::Retransmit | Timer::Persist | Timer::DelayedAck => self.timers.get(timer),
+            Timer::Keepalive => self.keepalive_deadline(),
+            Timer::UserTimeout => self.user_timeout_deadline(),
+            Timer::FinWait2 => match &self.state {
+                State::FinWait2(s) => s.give_up_at,
+                _ => None,
+            },
+            Timer::TimeWait => match &self.state {
+                State::TimeWait(tw) => Some(tw.expires),
+                _ => None,
+            },
         }
-        if let State::TimeWait(tw) = &self.state {
-            consider(Some(tw.expires));
-        }
-        consider(self.delack_deadline);
-        if self.state.name() == StateName::FinWait2 {
-            consider(self.fin_wait2_deadline);
-        }
-        consider(self.keepalive_deadline());
-        consider(self.user_timeout_deadline());
-        earliest
+    }
+
+    fn is_due(&self, timer: Timer, now: Instant) -> bool {
+        self.deadline(timer).is_some_and(|d| d <= now)
     }
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock = self.clock.max(now);
-        if self.delack_deadline.is_some_and(|d| d <= now) {
-            self.delack_deadline = None;
+        if self.timers.is_due(Timer::DelayedAck, now) {
+            self.timers.stop(Timer::DelayedAck);
             self.ack_now = true;
         }
-        if let State::TimeWait(tw) = &self.state {
-            if tw.expires <= now {
+        if let State::TimeWait(_) = &self.state {
+            if self.is_due(Timer::TimeWait, now) {
                 self.morph(Cause::TimeWaitExpired, |s| match s {
                     State::TimeWait(tw) => State::Closed(Closed {
                         error: None,
@@ -495,17 +505,15 @@ impl Connection {
             }
             return;
         }
-        if self.state.name() == StateName::FinWait2
-            && self.fin_wait2_deadline.is_some_and(|d| d <= now)
-        {
+        if self.is_due(Timer::FinWait2, now) {
             self.fail(Cause::FinWait2Timeout, ConnError::TimedOut);
             return;
         }
-        if self.user_timeout_deadline().is_some_and(|d| d <= now) {
+        if self.is_due(Timer::UserTimeout, now) {
             self.fail(Cause::RetransmitTimeout, ConnError::TimedOut);
             return;
         }
-        if self.keepalive_deadline().is_some_and(|d| d <= now) {
+        if self.is_due(Timer::Keepalive, now) {
             let count = self.config.keepalive.map_or(0, |k| k.count);
             if self.keepalive_probes >= count {
                 self.fail(Cause::KeepaliveTimeout, ConnError::TimedOut);
@@ -517,9 +525,9 @@ impl Connection {
         let Some(snd) = self.state.sender_mut() else {
             return;
         };
-        if snd.rtx_deadline.is_some_and(|d| d <= now) {
+        if self.timers.is_due(Timer::Retransmit, now) {
             self.on_retransmit_timeout(now);
-        } else if snd.persist_deadline.is_some_and(|d| d <= now) {
+        } else if self.timers.is_due(Timer::Persist, now) {
             // RFC 9293 §3.8.6.1: probe the zero window with one byte, backing off like the
             // retransmission timer. A peer that keeps answering keeps the connection alive
             // (RFC 1122 §4.2.2.17); one that stops answering is given up like a dead one.
@@ -527,7 +535,7 @@ impl Connection {
                 self.fail(Cause::RetransmitTimeout, ConnError::TimedOut);
                 return;
             }
-            snd.on_persist_timeout(now);
+            snd.on_persist_timeout(now, &mut self.timers);
         }
     }
 
@@ -583,20 +591,15 @@ impl Connection {
         snd.retransmits += 1;
         snd.rto_expirations += 1;
         snd.rtt.back_off();
-        // RFC 5681 §3.1 equation (4), then a loss window of one segment.
-        let flight = snd.in_flight();
-        snd.ssthresh = (flight / 2).max(2 * snd.mss);
-        snd.cwnd = snd.mss;
-        snd.dup_acks = 0;
-        snd.recover = None;
-        snd.retransmit_head = false;
+        let flight = snd.flight();
+        snd.cc.on_retransmit_timeout(&flight);
         snd.nxt = snd.una;
         snd.rtt_probe = None;
         if !snd.syn_acked() {
             snd.syn_retransmitted = true;
         }
-        if !snd.probe_shrunk_window(now) {
-            snd.rtx_deadline = Some(now + snd.rtt.rto());
+        if !snd.probe_shrunk_window(now, &mut self.timers) {
+            self.timers.set(Timer::Retransmit, now + snd.rtt.rto());
         }
     }
 
@@ -667,6 +670,11 @@ impl Connection {
         }
         let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
         self.state = f(old);
+        if self.state.sender().is_none() {
+            // The send side's timers end with it.
+            self.timers.stop(Timer::Retransmit);
+            self.timers.stop(Timer::Persist);
+        }
         let to = self.state.name();
         if from == to {
             return;
@@ -719,8 +727,8 @@ impl Connection {
             srtt: snd.and_then(|s| s.rtt.srtt()),
             rttvar: snd.map_or(Duration::ZERO, |s| s.rtt.rttvar()),
             rto: snd.map_or(self.config.rto_initial, |s| s.rtt.rto()),
-            cwnd: snd.map_or(0, |s| s.cwnd),
-            ssthresh: snd.map_or(u32::MAX, |s| s.ssthresh),
+            cwnd: snd.map_or(0, |s| s.cc.window()),
+            ssthresh: snd.map_or(u32::MAX, |s| s.cc.ssthresh()),
             snd_mss: snd.map_or(0, |s| s.mss),
             snd_wscale: snd.map_or(0, |s| s.wscale),
             rcv_wscale: rcv.map_or(0, |r| r.wscale),
@@ -729,7 +737,7 @@ impl Connection {
             bytes_acked: snd.map_or(0, |s| s.bytes_acked),
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
-            fast_retransmits: snd.map_or(0, |s| s.fast_retransmits),
+            fast_retransmits: snd.map_or(0, |s| s.cc.fast_retransmits()),
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),

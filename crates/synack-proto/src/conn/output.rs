@@ -1,14 +1,17 @@
 //! What leaves a connection: the next segment, built from the state at the moment of asking.
 //!
-//! Segments are not queued ahead of time. Each call looks at the send sequence space and sends
-//! what lies at SND.NXT (the SYN, data, then the FIN), or a pending reset, or a bare ACK. A
-//! retransmission is the same code run again after SND.NXT was moved back.
+//! Segments are not queued ahead of time. Each call sends a pending reset, or what congestion
+//! control picks (`Congestion::next_transmit`): a fast retransmission at SND.UNA, or what lies
+//! at SND.NXT (the SYN, data, then the FIN); else a bare ACK. A retransmission after a timeout
+//! is the same code run again after SND.NXT was moved back.
 
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::state::State;
+use super::timer::Timer;
 use super::{Connection, StateName};
 use crate::config::Nagle;
+use crate::congestion::Transmit;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -115,9 +118,9 @@ impl Connection {
         let (snd, rcv) = match &mut self.state {
             State::SynSent(s) => (&mut s.snd, None),
             State::SynReceived(s) => (&mut s.snd, Some(&mut s.rcv)),
+            State::FinWait2(s) => (&mut s.synced.snd, Some(&mut s.synced.rcv)),
             State::Established(s)
             | State::FinWait1(s)
-            | State::FinWait2(s)
             | State::CloseWait(s)
             | State::Closing(s)
             | State::LastAck(s) => (&mut s.snd, Some(&mut s.rcv)),
@@ -133,9 +136,11 @@ impl Connection {
             _ => 0,
         };
 
-        // A fast retransmission resends the head; otherwise send what lies at SND.NXT.
-        let head = snd.retransmit_head;
-        let seq = if head { snd.una } else { snd.nxt };
+        // Congestion control decides between a retransmission (which ignores the window) and
+        // what lies at SND.NXT.
+        let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max);
+        let head = matches!(transmit, Transmit::Retransmit(_));
+        let seq = transmit.seq();
         let mut flags = TcpFlags::NONE;
         let mut options = TcpOptions::default();
         let mut len = 0usize;
@@ -166,6 +171,9 @@ impl Connection {
             // (RFC 9293 §3.8.6, RFC 5681 §3.1). A fast retransmission ignores the congestion
             // window (RFC 5681 §3.2 step 4 sends it regardless).
             let available = snd.data_end().since(seq) as usize;
+            if !head && available > 0 && snd.una == snd.max {
+                snd.cc.restart_if_idle(now, snd.rtt.rto());
+            }
             let window_limit = if head {
                 u32::MAX
             } else {
@@ -174,7 +182,7 @@ impl Connection {
                 } else {
                     snd.wnd
                 };
-                (snd.una + wnd.min(snd.cwnd)).since(seq)
+                (snd.una + wnd.min(snd.cc.window())).since(seq)
             };
             len = available
                 .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
@@ -185,7 +193,7 @@ impl Connection {
             // ACK brings us here again. The short tail of the buffer is Nagle's (RFC 896):
             // with `nodelay` it goes; Minshall's rule holds it only behind an unacknowledged
             // short segment, the classic rule behind anything unacknowledged.
-            let new_data = !head && seq.ge(snd.max) && !(snd.probe_due && snd.wnd == 0);
+            let new_data = matches!(transmit, Transmit::New(_)) && !(snd.probe_due && snd.wnd == 0);
             let full = ((snd.mss as usize).saturating_sub(sack_reserve)).max(1);
             let in_flight = snd.una != snd.max;
             let is_tail = len == available;
@@ -221,7 +229,7 @@ impl Connection {
 
         let seq_len = len as u32 + u32::from(flags.syn()) + u32::from(flags.fin());
         if seq_len == 0 && name.is_synchronized() {
-            snd.update_persist_timer(now);
+            snd.update_persist_timer(now, &mut self.timers);
         }
         if seq_len == 0 && self.keepalive_due {
             // A keepalive probe: <SEQ=SND.UNA-1><ACK=RCV.NXT>, no data. The peer finds it old
@@ -256,9 +264,8 @@ impl Connection {
             } else if snd.rtt_probe.is_none() && !timestamps && !is_probe {
                 snd.rtt_probe = Some((end, now));
             }
-            if head {
-                snd.retransmit_head = false;
-            } else {
+            snd.cc.on_transmitted(now, transmit);
+            if !head {
                 snd.nxt = end;
             }
             snd.max = snd.max.max(end);
@@ -270,9 +277,9 @@ impl Connection {
                 // The persist timer, not the retransmission timer, looks after probes.
                 snd.probe_due = false;
                 snd.probing = true;
-            } else if snd.rtx_deadline.is_none() {
+            } else if !self.timers.is_armed(Timer::Retransmit) {
                 // RFC 6298 §5.1: start the timer when sending something that needs an ACK.
-                snd.rtx_deadline = Some(now + snd.rtt.rto());
+                self.timers.set(Timer::Retransmit, now + snd.rtt.rto());
             }
         }
 
@@ -308,7 +315,7 @@ impl Connection {
         if flags.ack() {
             // Whatever ACK was owed, this segment carries it.
             self.ack_now = false;
-            self.delack_deadline = None;
+            self.timers.stop(Timer::DelayedAck);
             self.unacked_bytes = 0;
         }
         if !flags.ack() {

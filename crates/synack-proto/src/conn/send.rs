@@ -8,8 +8,10 @@
 use alloc::collections::VecDeque;
 
 use super::rtt::RttEstimator;
+use super::timer::{Timer, TimerTable};
 use super::tuning::send_buffer_wanted;
 use crate::config::Config;
+use crate::congestion::{Congestion, Flight};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -37,24 +39,14 @@ pub(crate) struct Sender {
     pub mss: u32,
     /// Sequence number of our FIN once the user has closed the send side.
     pub fin_seq: Option<SeqNum>,
-    /// Congestion window and slow-start threshold in bytes (RFC 5681 §3.1).
-    pub cwnd: u32,
-    pub ssthresh: u32,
-    /// Duplicate ACKs seen in a row (RFC 5681 §3.2).
-    pub dup_acks: u32,
-    /// SND.MAX when fast recovery started: the `recover` variable of RFC 6582.
-    pub recover: Option<SeqNum>,
-    /// Retransmit the segment at SND.UNA at the next opportunity (fast retransmit).
-    pub retransmit_head: bool,
+    /// Congestion control and loss recovery: the congestion window, the slow-start threshold
+    /// and what to resend are its business alone.
+    pub cc: Congestion,
     /// Where the latest short (less than a full segment) data segment ended: Minshall's
     /// Nagle holds the next short one while this is unacknowledged (Linux's `snd_sml`).
     pub short_end: SeqNum,
     /// Consecutive retransmission timeouts without progress.
     pub retransmits: u32,
-    /// When the retransmission timer fires (RFC 6298 §5).
-    pub rtx_deadline: Option<Instant>,
-    /// When the next zero-window probe is due (RFC 9293 §3.8.6.1).
-    pub persist_deadline: Option<Instant>,
     /// Send one byte beyond a zero window at the next opportunity.
     pub probe_due: bool,
     /// A zero-window probe is outstanding: its byte is not timed by the retransmission timer.
@@ -77,7 +69,6 @@ pub(crate) struct Sender {
     /// Counters for `info()`.
     pub bytes_acked: u64,
     pub segs_retransmitted: u64,
-    pub fast_retransmits: u64,
     pub rto_expirations: u64,
 }
 
@@ -123,17 +114,9 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
-            // The initial window in segments (RFC 6928, RFC 5681 §3.1); a count whose bytes
-            // pass 2^32 is a configuration mistake, held at the largest window, not a panic.
-            cwnd: config.initial_window.max(1).saturating_mul(mss),
-            ssthresh: u32::MAX,
-            dup_acks: 0,
-            recover: None,
-            retransmit_head: false,
+            cc: Congestion::new(config, mss),
             short_end: iss,
             retransmits: 0,
-            rtx_deadline: None,
-            persist_deadline: None,
             probe_due: false,
             probing: false,
             probes_unanswered: 0,
@@ -150,7 +133,6 @@ impl Sender {
             write_blocked: false,
             bytes_acked: 0,
             segs_retransmitted: 0,
-            fast_retransmits: 0,
             rto_expirations: 0,
         }
     }
@@ -200,7 +182,7 @@ impl Sender {
     /// Send-buffer auto-tuning: after the congestion window grew, make room for twice what
     /// may be in flight, up to `limit`. The buffer never shrinks.
     pub fn autotune(&mut self, limit: usize) {
-        let wanted = send_buffer_wanted(self.cwnd, self.max_wnd).min(limit);
+        let wanted = send_buffer_wanted(self.cc.window(), self.max_wnd).min(limit);
         self.capacity = self.capacity.max(wanted);
     }
 
@@ -241,6 +223,16 @@ impl Sender {
     /// Sequence space sent and not yet acknowledged (SYN and FIN count one each).
     pub fn in_flight(&self) -> u32 {
         self.nxt.max(self.max).since(self.una)
+    }
+
+    /// The flight as the congestion controller sees it.
+    pub fn flight(&self) -> Flight {
+        Flight {
+            una: self.una,
+            max: self.max,
+            in_flight: self.in_flight(),
+            mss: self.mss,
+        }
     }
 
     /// Copies the bytes starting at `seq` into `out`, returning how many were copied.
@@ -289,15 +281,15 @@ impl Sender {
 
     /// RFC 9293 §3.8.6.1: with data waiting, nothing in flight and a zero window, only a probe
     /// can learn that the window reopened, so keep the persist timer running.
-    pub fn update_persist_timer(&mut self, now: Instant) {
+    pub fn update_persist_timer(&mut self, now: Instant, timers: &mut TimerTable) {
         let nothing_else_in_flight = self.una == self.max || self.probing;
         let stalled = self.wnd == 0 && nothing_else_in_flight && self.has_data_beyond_una();
         if stalled {
-            if self.persist_deadline.is_none() {
-                self.persist_deadline = Some(now + self.rtt.rto());
+            if !timers.is_armed(Timer::Persist) {
+                timers.set(Timer::Persist, now + self.rtt.rto());
             }
         } else {
-            self.persist_deadline = None;
+            timers.stop(Timer::Persist);
             self.probe_due = false;
             if self.probing {
                 // The window opened: resend from SND.UNA whatever the probe did not deliver.
@@ -314,26 +306,26 @@ impl Sender {
     /// the standard way (RFC 9293 §3.8.6.1), and that data beyond the edge not time the
     /// connection out: the persist timer takes over, and the answers to its probes keep the
     /// connection alive. Returns whether it did.
-    pub fn probe_shrunk_window(&mut self, now: Instant) -> bool {
+    pub fn probe_shrunk_window(&mut self, now: Instant, timers: &mut TimerTable) -> bool {
         if self.wnd != 0 || !self.syn_acked() || !self.data_end().gt(self.una) {
             return false;
         }
-        self.rtx_deadline = None;
+        timers.stop(Timer::Retransmit);
         self.probe_due = true;
         self.probes_unanswered += 1;
-        self.persist_deadline = Some(now + self.rtt.rto());
+        timers.set(Timer::Persist, now + self.rtt.rto());
         true
     }
 
     /// The persist timer fired: rewind to the probe byte and send it at the next chance.
-    pub fn on_persist_timeout(&mut self, now: Instant) {
+    pub fn on_persist_timeout(&mut self, now: Instant, timers: &mut TimerTable) {
         self.probe_due = true;
         self.probes_unanswered += 1;
         if self.probing {
             self.nxt = self.una;
         }
         self.rtt.back_off();
-        self.persist_deadline = Some(now + self.rtt.rto());
+        timers.set(Timer::Persist, now + self.rtt.rto());
     }
 
     fn has_data_beyond_una(&self) -> bool {

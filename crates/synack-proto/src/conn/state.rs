@@ -86,7 +86,7 @@ pub(crate) enum State {
     /// Our FIN is queued or in flight.
     FinWait1(Synced),
     /// Our FIN is acknowledged; the peer may still send.
-    FinWait2(Synced),
+    FinWait2(FinWait2),
     /// The peer's FIN arrived; we may still send.
     CloseWait(Synced),
     /// Both FINs sent, ours not yet acknowledged.
@@ -136,6 +136,15 @@ pub(crate) struct Synced {
 }
 
 #[derive(Debug)]
+pub(crate) struct FinWait2 {
+    pub synced: Synced,
+    /// When a connection the user has closed stops waiting for the peer's FIN (RFC 9293 leaves
+    /// FIN-WAIT-2 unbounded; RFC 1122 §4.2.2.13 and Linux's `tcp_fin_timeout` bound it once
+    /// nobody can read what arrives). `None` while the user may still read.
+    pub give_up_at: Option<Instant>,
+}
+
+#[derive(Debug)]
 pub(crate) struct TimeWait {
     /// SND.NXT: the sequence number of our ACKs.
     pub snd_nxt: crate::seq::SeqNum,
@@ -168,9 +177,9 @@ impl State {
         match self {
             State::SynSent(s) => Some(&s.snd),
             State::SynReceived(s) => Some(&s.snd),
+            State::FinWait2(s) => Some(&s.synced.snd),
             State::Established(s)
             | State::FinWait1(s)
-            | State::FinWait2(s)
             | State::CloseWait(s)
             | State::Closing(s)
             | State::LastAck(s) => Some(&s.snd),
@@ -182,9 +191,9 @@ impl State {
         match self {
             State::SynSent(s) => Some(&mut s.snd),
             State::SynReceived(s) => Some(&mut s.snd),
+            State::FinWait2(s) => Some(&mut s.synced.snd),
             State::Established(s)
             | State::FinWait1(s)
-            | State::FinWait2(s)
             | State::CloseWait(s)
             | State::Closing(s)
             | State::LastAck(s) => Some(&mut s.snd),
@@ -195,9 +204,9 @@ impl State {
     pub fn receiver(&self) -> Option<&Receiver> {
         match self {
             State::SynReceived(s) => Some(&s.rcv),
+            State::FinWait2(s) => Some(&s.synced.rcv),
             State::Established(s)
             | State::FinWait1(s)
-            | State::FinWait2(s)
             | State::CloseWait(s)
             | State::Closing(s)
             | State::LastAck(s) => Some(&s.rcv),
@@ -210,9 +219,9 @@ impl State {
     pub fn receiver_mut(&mut self) -> Option<&mut Receiver> {
         match self {
             State::SynReceived(s) => Some(&mut s.rcv),
+            State::FinWait2(s) => Some(&mut s.synced.rcv),
             State::Established(s)
             | State::FinWait1(s)
-            | State::FinWait2(s)
             | State::CloseWait(s)
             | State::Closing(s)
             | State::LastAck(s) => Some(&mut s.rcv),

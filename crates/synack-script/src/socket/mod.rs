@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use synack_proto::host::{ConnId, Host, HostConfig, HostError, HostEvent, ListenerId};
 use synack_proto::{CallError, Config, ConnError, Info, Instant, Keepalive, StateName};
@@ -20,61 +19,13 @@ use synack_proto::{CallError, Config, ConnError, Info, Instant, Keepalive, State
 use crate::errno::Errno;
 
 /// Linux's numbers for the constants the calls take, so a C-ABI shim passes them through.
-pub mod consts {
-    pub const AF_INET: i32 = 2;
-    pub const AF_INET6: i32 = 10;
-    pub const SOCK_STREAM: i32 = 1;
-    pub const SOCK_NONBLOCK: i32 = 0o4000;
-    pub const SOCK_CLOEXEC: i32 = 0o2000000;
-    pub const IPPROTO_IP: i32 = 0;
-    pub const IPPROTO_TCP: i32 = 6;
-    pub const SOL_SOCKET: i32 = 1;
-    pub const SO_REUSEADDR: i32 = 2;
-    pub const SO_ERROR: i32 = 4;
-    pub const SO_SNDBUF: i32 = 7;
-    pub const SO_RCVBUF: i32 = 8;
-    pub const SO_KEEPALIVE: i32 = 9;
-    pub const SO_LINGER: i32 = 13;
-    pub const TCP_NODELAY: i32 = 1;
-    pub const TCP_MAXSEG: i32 = 2;
-    pub const TCP_KEEPIDLE: i32 = 4;
-    pub const TCP_KEEPINTVL: i32 = 5;
-    pub const TCP_KEEPCNT: i32 = 6;
-    pub const TCP_INFO: i32 = 11;
-    pub const TCP_USER_TIMEOUT: i32 = 18;
-    pub const F_GETFL: i32 = 3;
-    pub const F_SETFL: i32 = 4;
-    pub const O_RDONLY: i32 = 0;
-    pub const O_WRONLY: i32 = 1;
-    pub const O_RDWR: i32 = 2;
-    pub const O_NONBLOCK: i32 = 0o4000;
-    pub const SHUT_RD: i32 = 0;
-    pub const SHUT_WR: i32 = 1;
-    pub const SHUT_RDWR: i32 = 2;
-    pub const POLLIN: i16 = 0x1;
-    pub const POLLPRI: i16 = 0x2;
-    pub const POLLOUT: i16 = 0x4;
-    pub const POLLERR: i16 = 0x8;
-    pub const POLLHUP: i16 = 0x10;
-    pub const POLLNVAL: i16 = 0x20;
-    pub const POLLRDNORM: i16 = 0x40;
-    pub const POLLWRNORM: i16 = 0x100;
-    pub const POLLRDHUP: i16 = 0x2000;
-    /// Linux's `tcpi_state` numbering (include/net/tcp_states.h).
-    pub const TCP_ESTABLISHED: i64 = 1;
-    pub const TCP_SYN_SENT: i64 = 2;
-    pub const TCP_SYN_RECV: i64 = 3;
-    pub const TCP_FIN_WAIT1: i64 = 4;
-    pub const TCP_FIN_WAIT2: i64 = 5;
-    pub const TCP_TIME_WAIT: i64 = 6;
-    pub const TCP_CLOSE: i64 = 7;
-    pub const TCP_CLOSE_WAIT: i64 = 8;
-    pub const TCP_LAST_ACK: i64 = 9;
-    pub const TCP_LISTEN: i64 = 10;
-    pub const TCP_CLOSING: i64 = 11;
-}
+pub mod consts;
+mod cork;
+mod ip_header;
+mod options;
 
 use consts::*;
+pub use options::option_by_name;
 
 /// Why a socket call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,25 +63,6 @@ fn unsupported<T>(what: impl Into<String>) -> SockResult<T> {
 pub enum OptValue {
     Int(i64),
     Linger { onoff: i32, linger: i32 },
-}
-
-/// `(level, name)` of the options this layer knows, by their C names.
-pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
-    Some(match name {
-        "SO_REUSEADDR" => (SOL_SOCKET, SO_REUSEADDR),
-        "SO_ERROR" => (SOL_SOCKET, SO_ERROR),
-        "SO_SNDBUF" => (SOL_SOCKET, SO_SNDBUF),
-        "SO_RCVBUF" => (SOL_SOCKET, SO_RCVBUF),
-        "SO_KEEPALIVE" => (SOL_SOCKET, SO_KEEPALIVE),
-        "SO_LINGER" => (SOL_SOCKET, SO_LINGER),
-        "TCP_NODELAY" => (IPPROTO_TCP, TCP_NODELAY),
-        "TCP_MAXSEG" => (IPPROTO_TCP, TCP_MAXSEG),
-        "TCP_KEEPIDLE" => (IPPROTO_TCP, TCP_KEEPIDLE),
-        "TCP_KEEPINTVL" => (IPPROTO_TCP, TCP_KEEPINTVL),
-        "TCP_KEEPCNT" => (IPPROTO_TCP, TCP_KEEPCNT),
-        "TCP_USER_TIMEOUT" => (IPPROTO_TCP, TCP_USER_TIMEOUT),
-        _ => return None,
-    })
 }
 
 /// Maps why a connection ended to the errno a Linux socket reports for it.
@@ -197,6 +129,12 @@ struct Socket {
     dead: bool,
     shut_rd: bool,
     shut_wr: bool,
+    /// `IP_TOS`/`IPV6_TCLASS` and `IP_TTL`/`IPV6_UNICAST_HOPS`.
+    ip: ip_header::IpHeaderOptions,
+    /// `TCP_CORK`.
+    cork: bool,
+    /// Bytes written while corked (or with `MSG_MORE`) that do not fill a segment yet.
+    held: Vec<u8>,
 }
 
 /// The socket table over one host. Every call takes the time it happens at when time
@@ -266,9 +204,12 @@ impl Stack {
     }
 
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let sent = self.host.poll_transmit(now, buf);
+        let n = self.host.poll_transmit(now, buf).map(|t| t.len);
+        if let Some(n) = n {
+            self.mark_ip_header(&mut buf[..n]);
+        }
         self.pump();
-        sent.map(|t| t.len)
+        n
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -343,6 +284,9 @@ impl Stack {
                 dead: false,
                 shut_rd: false,
                 shut_wr: false,
+                ip: Default::default(),
+                cork: false,
+                held: Vec::new(),
             },
         );
         Ok(fd)
@@ -544,9 +488,32 @@ impl Stack {
         }
     }
 
+    /// `MSG_PEEK`: how many of `len` bytes a read would return now, leaving them queued; as
+    /// [`Stack::read`] when nothing is queued (end of stream, an error, or `EAGAIN`).
+    pub fn peek(&mut self, fd: i32, len: usize) -> SockResult<usize> {
+        let s = self.sock(fd)?;
+        let Role::Conn(id) = s.role else {
+            return Err(Errno::ENOTCONN.into());
+        };
+        if s.shut_rd {
+            return Ok(0);
+        }
+        let queued = self.host.info(id).map_or(0, |i| i.recv_buffered);
+        if queued > 0 {
+            return Ok(len.min(queued));
+        }
+        // Nothing in order to copy: a read takes nothing either, and says why.
+        self.read(fd, len).map(|d| d.len())
+    }
+
     /// Writes what fits of `data`; `EAGAIN` when nothing does, and while the handshake is
     /// still running (Linux's `sk_stream_wait_connect`).
     pub fn write(&mut self, fd: i32, data: &[u8]) -> SockResult<usize> {
+        self.write_more(fd, data, false)
+    }
+
+    /// The connection a write goes to, or why there is none to write to.
+    fn writable(&mut self, fd: i32) -> SockResult<ConnId> {
         let s = self.sock(fd)?;
         let Role::Conn(id) = s.role else {
             return Err(Errno::EPIPE.into());
@@ -559,12 +526,14 @@ impl Stack {
             return Err(Errno::EPIPE.into());
         }
         match self.host.state(id) {
-            Ok(StateName::SynSent | StateName::SynReceived) => {
-                return Err(Errno::EAGAIN.into());
-            }
-            Ok(_) => {}
-            Err(e) => return Err(host_errno(e).into()),
+            Ok(StateName::SynSent | StateName::SynReceived) => Err(Errno::EAGAIN.into()),
+            Ok(_) => Ok(id),
+            Err(e) => Err(host_errno(e).into()),
         }
+    }
+
+    /// Hands bytes to the connection: how many it took.
+    fn send_to_host(&mut self, id: ConnId, data: &[u8]) -> SockResult<usize> {
         match self.host.send(id, data) {
             Ok(n) => Ok(n),
             Err(HostError::Call(CallError::Closing)) => Err(Errno::EPIPE.into()),
@@ -584,6 +553,7 @@ impl Stack {
             return Err(Errno::ENOTCONN.into());
         }
         if how != SHUT_RD {
+            self.flush_held(fd)?;
             self.host
                 .shutdown(id)
                 .map_err(|e| SockError::Errno(host_errno(e)))?;
@@ -597,6 +567,8 @@ impl Stack {
     /// Closes the descriptor: a connection finishes on its own (FIN, or RST with unread data
     /// or `SO_LINGER` 0), a listener resets what waits in its queues.
     pub fn close(&mut self, now: Instant, fd: i32) -> SockResult<()> {
+        // What a cork held still goes, before the FIN.
+        let _ = self.flush_held(fd);
         let s = self
             .sockets
             .remove(&fd)
@@ -718,163 +690,5 @@ impl Stack {
     /// Descriptors in use, lowest first.
     pub fn fds(&self) -> Vec<i32> {
         self.sockets.keys().copied().collect()
-    }
-
-    pub fn setsockopt(
-        &mut self,
-        fd: i32,
-        level: i32,
-        name: i32,
-        value: OptValue,
-    ) -> SockResult<()> {
-        let int = |v: OptValue| match v {
-            OptValue::Int(i) => Ok(i),
-            OptValue::Linger { .. } => Err(SockError::Errno(Errno::EINVAL)),
-        };
-        let s = self.sock(fd)?;
-        let role = s.role;
-        let opened = matches!(role, Role::Conn(_));
-        let mut s = s.clone();
-        match (level, name) {
-            (SOL_SOCKET, SO_REUSEADDR) => {
-                // synack never refuses a listen for connections in TIME-WAIT, which is what
-                // SO_REUSEADDR asks; without it Linux would refuse, and synack cannot.
-                if int(value)? == 0 {
-                    return unsupported("SO_REUSEADDR 0 (synack always reuses addresses)");
-                }
-                s.reuseaddr = true;
-            }
-            (SOL_SOCKET, SO_RCVBUF | SO_SNDBUF) => {
-                let v = int(value)?;
-                if v <= 0 {
-                    return Err(Errno::EINVAL.into());
-                }
-                if opened {
-                    return unsupported("resizing the buffers of an open connection");
-                }
-                let v = usize::try_from(v).map_err(|_| SockError::Errno(Errno::EINVAL))?;
-                // As on Linux, a size the user sets is a size the user wants: it also fixes the
-                // maximum, so auto-tuning leaves it alone and the window scale is chosen from
-                // it (SOCK_RCVBUF_LOCK / SOCK_SNDBUF_LOCK).
-                if name == SO_RCVBUF {
-                    s.config.recv_buffer = v;
-                    s.config.recv_buffer_max = v;
-                } else {
-                    s.config.send_buffer = v;
-                    s.config.send_buffer_max = v;
-                }
-            }
-            (SOL_SOCKET, SO_KEEPALIVE) => s.keepalive_on = int(value)? != 0,
-            (SOL_SOCKET, SO_LINGER) => match value {
-                OptValue::Linger { onoff: 0, .. } => s.linger_zero = Some(false),
-                OptValue::Linger { linger: 0, .. } => s.linger_zero = Some(true),
-                OptValue::Linger { .. } => {
-                    return unsupported("SO_LINGER with a timeout (a close that waits)");
-                }
-                OptValue::Int(_) => return Err(Errno::EINVAL.into()),
-            },
-            (IPPROTO_TCP, TCP_NODELAY) => s.config.nodelay = int(value)? != 0,
-            (IPPROTO_TCP, TCP_MAXSEG) => {
-                let v = int(value)?;
-                if opened {
-                    return unsupported("TCP_MAXSEG on an open connection");
-                }
-                // Linux's bounds (TCP_MIN_MSS 88, MAX_TCP_WINDOW); raising the MSS above
-                // the interface's is not possible.
-                if !(88..=32767).contains(&v) {
-                    return Err(Errno::EINVAL.into());
-                }
-                s.config.mss = s.config.mss.min(v as u16);
-            }
-            (IPPROTO_TCP, TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT) => {
-                let v = int(value)?;
-                if !(1..=32767).contains(&v) {
-                    return Err(Errno::EINVAL.into());
-                }
-                match name {
-                    TCP_KEEPIDLE => s.keepalive.idle = Duration::from_secs(v as u64),
-                    TCP_KEEPINTVL => s.keepalive.interval = Duration::from_secs(v as u64),
-                    _ => s.keepalive.count = v as u32,
-                }
-            }
-            (IPPROTO_TCP, TCP_USER_TIMEOUT) => {
-                let v = int(value)?;
-                if v < 0 {
-                    return Err(Errno::EINVAL.into());
-                }
-                s.config.user_timeout = (v > 0).then(|| Duration::from_millis(v as u64));
-            }
-            (SOL_SOCKET, SO_ERROR) => return Err(Errno::ENOPROTOOPT.into()),
-            _ => return unsupported(format!("socket option level {level} name {name}")),
-        }
-        // Apply to what is already open.
-        match role {
-            Role::Conn(id) => {
-                let (ka, ut, nd) = (
-                    s.keepalive_on.then_some(s.keepalive),
-                    s.config.user_timeout,
-                    s.config.nodelay,
-                );
-                let mut conn = self
-                    .host
-                    .conn_mut(id)
-                    .map_err(|e| SockError::Errno(host_errno(e)))?;
-                conn.set_keepalive(ka);
-                conn.set_user_timeout(ut);
-                conn.set_nodelay(nd);
-            }
-            Role::Listener(id) => {
-                self.host
-                    .set_listener_config(id, Stack::open_config(&s))
-                    .map_err(|e| SockError::Errno(host_errno(e)))?;
-            }
-            _ => {}
-        }
-        self.sockets.insert(fd, s);
-        Ok(())
-    }
-
-    pub fn getsockopt(&mut self, fd: i32, level: i32, name: i32) -> SockResult<OptValue> {
-        let s = self.sock(fd)?;
-        let b = |x: bool| OptValue::Int(i64::from(x));
-        Ok(match (level, name) {
-            (SOL_SOCKET, SO_ERROR) => {
-                OptValue::Int(self.take_error(fd).map_or(0, |e| i64::from(e.code())))
-            }
-            (SOL_SOCKET, SO_REUSEADDR) => b(s.reuseaddr),
-            (SOL_SOCKET, SO_RCVBUF) => OptValue::Int(s.config.recv_buffer as i64),
-            (SOL_SOCKET, SO_SNDBUF) => OptValue::Int(s.config.send_buffer as i64),
-            (SOL_SOCKET, SO_KEEPALIVE) => b(s.keepalive_on),
-            (SOL_SOCKET, SO_LINGER) => match s.linger_zero {
-                Some(true) => OptValue::Linger {
-                    onoff: 1,
-                    linger: 0,
-                },
-                _ => OptValue::Linger {
-                    onoff: 0,
-                    linger: 0,
-                },
-            },
-            (IPPROTO_TCP, TCP_NODELAY) => b(s.config.nodelay),
-            (IPPROTO_TCP, TCP_MAXSEG) => {
-                let mss = match s.role {
-                    Role::Conn(id) => self
-                        .host
-                        .info(id)
-                        .ok()
-                        .filter(|i| i.snd_mss > 0)
-                        .map_or(u32::from(s.config.mss), |i| i.snd_mss),
-                    _ => u32::from(s.config.mss),
-                };
-                OptValue::Int(i64::from(mss))
-            }
-            (IPPROTO_TCP, TCP_KEEPIDLE) => OptValue::Int(s.keepalive.idle.as_secs() as i64),
-            (IPPROTO_TCP, TCP_KEEPINTVL) => OptValue::Int(s.keepalive.interval.as_secs() as i64),
-            (IPPROTO_TCP, TCP_KEEPCNT) => OptValue::Int(i64::from(s.keepalive.count)),
-            (IPPROTO_TCP, TCP_USER_TIMEOUT) => {
-                OptValue::Int(s.config.user_timeout.map_or(0, |d| d.as_millis() as i64))
-            }
-            _ => return unsupported(format!("socket option level {level} name {name}")),
-        })
     }
 }

@@ -1,0 +1,530 @@
+//! The SACK scoreboard of RFC 6675: what the sender knows about each segment between SND.UNA
+//! and SND.MAX, and the rules that follow from it (IsLost, SetPipe, NextSeg), plus the D-SACK
+//! reports of RFC 2883 that tell a needless retransmission from a lost one.
+//!
+//! One record per segment as it was first sent, in sequence order. Each carries its SACKed
+//! bit, a lost mark (set by RACK or a timeout), a retransmitted-in-this-recovery bit and the time
+//! of its last (re)transmission, so SACKed data is never resent and a hole is resent once per
+//! recovery unless loss detection marks the retransmission lost too. The record count is set by
+//! what we sent, never by the peer: SACK blocks only flip bits. A segment counts as SACKed only
+//! when a block covers all of it; real receivers SACK whole segments of what we sent.
+//!
+//! Every query walks the records (O(segments in flight)), which is what the RFC's own
+//! definitions do; an index can come later if profiles ask for one.
+
+use alloc::collections::VecDeque;
+
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// DupThresh (RFC 6675 §2, RFC 5681 §3.2).
+pub(crate) const DUP_THRESH: u32 = 3;
+
+/// The most SACK blocks read from one ACK: what fits in the 40-byte option space (RFC 2018 §3).
+/// Anything beyond is not from a real TCP and is ignored.
+pub(crate) const MAX_SACK_BLOCKS: usize = 4;
+
+/// One segment as sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub start: SeqNum,
+    pub end: SeqNum,
+    /// Time of the last (re)transmission (RACK's per-segment timestamp, RFC 8985 §5.2).
+    pub xmit_ts: Instant,
+    pub sacked: bool,
+    /// Marked lost by RACK or by a timeout; cleared when it is retransmitted.
+    pub lost: bool,
+    /// Retransmitted during the current recovery episode (and not since marked lost).
+    pub retransmitted: bool,
+    /// Retransmitted at least once: its ACK is ambiguous (Karn, RFC 8985 §6.2 step 2).
+    pub ever_retransmitted: bool,
+}
+
+impl Segment {
+    pub fn len(&self) -> u32 {
+        self.end.since(self.start)
+    }
+}
+
+/// A segment newly delivered by an ACK, cumulatively or by SACK: what RACK needs (RFC 8985
+/// §6.2 step 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    pub start: SeqNum,
+    pub end: SeqNum,
+    pub xmit_ts: Instant,
+    pub ever_retransmitted: bool,
+}
+
+/// A D-SACK block (RFC 2883 §4): the receiver got this range more than once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dsack {
+    pub start: SeqNum,
+    pub end: SeqNum,
+    /// It lies at or above SND.UNA as recovery began, i.e. may report one of our
+    /// retransmissions of this episode; RFC 3708 / Linux-style undo counts these.
+    pub in_recovery_range: bool,
+}
+
+/// What one ACK changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AckOutcome {
+    /// Bytes SND.UNA advanced.
+    pub cumulatively_acked: u32,
+    /// Bytes newly SACKed above SND.UNA. With `cumulatively_acked` this is PRR's
+    /// DeliveredData (RFC 6937 §3) except for bytes SACKed earlier and now acknowledged.
+    pub newly_sacked: u32,
+    pub dsack: Option<Dsack>,
+    /// SACK blocks ignored as impossible (outside [SND.UNA, SND.MAX], empty, reversed, or beyond
+    /// MAX_SACK_BLOCKS).
+    pub ignored_blocks: u32,
+    /// The segment at SND.UNA was SACKed, yet this ACK stops right before it: the receiver
+    /// discarded data it had SACKed (reneging, RFC 2018 §8). Every SACK bit was cleared, so
+    /// nothing stays unsent on the strength of a report the receiver took back.
+    pub reneged: bool,
+}
+
+/// What to send next during recovery (RFC 6675 §4 NextSeg).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NextSeg {
+    /// Rules 1 and 3: retransmit this hole (up to `len` bytes, at most one MSS).
+    Retransmit { seq: SeqNum, len: u32 },
+    /// Rule 2: send new data from SND.MAX.
+    NewData,
+    /// Rule 4: the one rescue retransmission of this episode, ending at the highest unSACKed
+    /// byte.
+    Rescue { seq: SeqNum, len: u32 },
+}
+
+/// The scoreboard (RFC 6675 §3–§4).
+#[derive(Clone, Debug)]
+pub(crate) struct Scoreboard {
+    segments: VecDeque<Segment>,
+    /// HighACK: SND.UNA as of the last ACK.
+    high_ack: SeqNum,
+    /// HighData: SND.MAX, the end of what was ever sent.
+    high_data: SeqNum,
+    /// HighRxt: the end of the highest retransmission of this episode.
+    high_rxt: SeqNum,
+    /// RescueRxt: RecoveryPoint when the rescue retransmission went out.
+    rescue_rxt: Option<SeqNum>,
+    /// RecoveryPoint: HighData when recovery (or the timeout's retransmission phase) began.
+    recovery_point: Option<SeqNum>,
+    /// SND.UNA when recovery began: D-SACKs above it may report our own retransmissions.
+    undo_marker: Option<SeqNum>,
+    /// Retransmissions of this episode not yet reported as needless by a D-SACK.
+    undo_retrans: u32,
+    retrans_in_episode: u32,
+    sacked_bytes: u32,
+    sacked_segments: u32,
+}
+
+impl Scoreboard {
+    /// An empty scoreboard whose sequence space starts at `snd_una`.
+    pub(crate) fn new(snd_una: SeqNum) -> Scoreboard {
+        Scoreboard {
+            segments: VecDeque::new(),
+            high_ack: snd_una,
+            high_data: snd_una,
+            high_rxt: snd_una,
+            rescue_rxt: None,
+            recovery_point: None,
+            undo_marker: None,
+            undo_retrans: 0,
+            retrans_in_episode: 0,
+            sacked_bytes: 0,
+            sacked_segments: 0,
+        }
+    }
+
+    pub(crate) fn high_ack(&self) -> SeqNum {
+        self.high_ack
+    }
+    pub(crate) fn high_data(&self) -> SeqNum {
+        self.high_data
+    }
+    pub(crate) fn high_rxt(&self) -> SeqNum {
+        self.high_rxt
+    }
+    pub(crate) fn rescue_rxt(&self) -> Option<SeqNum> {
+        self.rescue_rxt
+    }
+    pub(crate) fn recovery_point(&self) -> Option<SeqNum> {
+        self.recovery_point
+    }
+    pub(crate) fn sacked_bytes(&self) -> u32 {
+        self.sacked_bytes
+    }
+    pub(crate) fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.segments.iter()
+    }
+    /// The highest SACKed byte + 1, if anything above SND.UNA is SACKed.
+    pub(crate) fn highest_sacked(&self) -> Option<SeqNum> {
+        self.segments.iter().rev().find(|s| s.sacked).map(|s| s.end)
+    }
+
+    /// `len` bytes at `seq` went out at `now`: new data when `seq` is SND.MAX, otherwise a
+    /// retransmission of the segments it overlaps. Ranges outside the sequence space we track
+    /// are ignored.
+    pub(crate) fn on_transmit(&mut self, now: Instant, seq: SeqNum, len: u32) {
+        self.transmit(now, seq, len, false);
+    }
+
+    /// The rescue retransmission of NextSeg rule 4 went out: RescueRxt = RecoveryPoint and
+    /// HighRxt stays (RFC 6675 §4).
+    pub(crate) fn on_rescue_transmit(&mut self, now: Instant, seq: SeqNum, len: u32) {
+        self.transmit(now, seq, len, true);
+        self.rescue_rxt = Some(self.recovery_point.unwrap_or(self.high_data));
+    }
+
+    fn transmit(&mut self, now: Instant, seq: SeqNum, len: u32, rescue: bool) {
+        // A segment longer than a quarter of the sequence space is not one we could have sent.
+        if len == 0 || len >= 1 << 30 {
+            return;
+        }
+        let end = seq + len;
+        if seq == self.high_data {
+            self.segments.push_back(Segment {
+                start: seq,
+                end,
+                xmit_ts: now,
+                sacked: false,
+                lost: false,
+                retransmitted: false,
+                ever_retransmitted: false,
+            });
+            self.high_data = end;
+            return;
+        }
+        if !seq.in_range(self.high_ack, self.high_data) || end.gt(self.high_data) {
+            return;
+        }
+        let mut counted = false;
+        let first = self.first_ending_after(seq);
+        for s in self.segments.range_mut(first..) {
+            if s.start.ge(end) {
+                break;
+            }
+            s.xmit_ts = now;
+            s.lost = false;
+            s.retransmitted = true;
+            s.ever_retransmitted = true;
+            counted = true;
+        }
+        if counted {
+            self.retrans_in_episode = self.retrans_in_episode.saturating_add(1);
+            self.undo_retrans = self.undo_retrans.saturating_add(1);
+        }
+        if !rescue && end.gt(self.high_rxt) {
+            self.high_rxt = end;
+        }
+    }
+
+    /// Update() of RFC 6675 §4 for an acceptable ACK: `snd_una` is its (already validated)
+    /// acknowledgment number, `blocks` its SACK blocks in option order. `on_delivered` sees every
+    /// segment this ACK delivers for the first time, cumulatively or by SACK.
+    pub(crate) fn on_ack(
+        &mut self,
+        snd_una: SeqNum,
+        blocks: &[(SeqNum, SeqNum)],
+        mut on_delivered: impl FnMut(&Delivered),
+    ) -> AckOutcome {
+        let mut out = AckOutcome::default();
+        let old_una = self.high_ack;
+        let una = if snd_una.gt(old_una) && snd_una.le(self.high_data) {
+            snd_una
+        } else {
+            old_una
+        };
+        out.cumulatively_acked = una.since(old_una);
+
+        // RFC 2883 §4: the first block reports a duplicate when it lies below the cumulative
+        // ACK or inside the second block.
+        if let Some(&(s, e)) = blocks.first() {
+            // Either way it must describe data we sent: nonempty and not beyond SND.MAX.
+            let sane = e.gt(s) && e.le(self.high_data);
+            let below = sane && s.lt(una);
+            let inside = sane && blocks.get(1).is_some_and(|&(s1, e1)| s.ge(s1) && e.le(e1));
+            if below || inside {
+                let in_recovery_range = self
+                    .undo_marker
+                    .is_some_and(|m| s.ge(m) && e.le(self.high_data));
+                if in_recovery_range {
+                    self.undo_retrans = self.undo_retrans.saturating_sub(1);
+                }
+                out.dsack = Some(Dsack {
+                    start: s,
+                    end: e,
+                    in_recovery_range,
+                });
+            }
+        }
+
+        // Cumulative part: drop what SND.UNA passed, trim a segment it cut.
+        while let Some(front) = self.segments.front_mut() {
+            if front.end.le(una) {
+                let seg = *front;
+                self.segments.pop_front();
+                if seg.sacked {
+                    self.sacked_bytes -= seg.len();
+                    self.sacked_segments -= 1;
+                } else {
+                    on_delivered(&delivered(&seg));
+                }
+            } else {
+                if front.start.lt(una) {
+                    if front.sacked {
+                        self.sacked_bytes -= una.since(front.start);
+                    }
+                    front.start = una;
+                }
+                break;
+            }
+        }
+        self.high_ack = una;
+        if self.high_rxt.lt(una) {
+            self.high_rxt = una;
+        }
+
+        let skip = usize::from(out.dsack.is_some());
+        for (i, &(s, e)) in blocks.iter().enumerate().skip(skip) {
+            let plausible = i < MAX_SACK_BLOCKS && e.gt(s) && s.ge(una) && e.le(self.high_data);
+            if !plausible {
+                out.ignored_blocks += 1;
+                continue;
+            }
+            let first = self.first_ending_after(s);
+            for seg in self.segments.range_mut(first..) {
+                if seg.start.ge(e) {
+                    break;
+                }
+                if seg.sacked || seg.start.lt(s) || seg.end.gt(e) {
+                    continue;
+                }
+                seg.sacked = true;
+                seg.lost = false;
+                self.sacked_bytes += seg.len();
+                self.sacked_segments += 1;
+                out.newly_sacked += seg.len();
+                on_delivered(&delivered(seg));
+            }
+        }
+        if self.segments.front().is_some_and(|s| s.sacked) {
+            out.reneged = true;
+            for s in self.segments.iter_mut() {
+                s.sacked = false;
+            }
+            self.sacked_bytes = 0;
+            self.sacked_segments = 0;
+        }
+        out
+    }
+
+    /// Index of the first segment ending after `seq`: segments are in sequence order within
+    /// less than half the sequence space, so this is a binary search.
+    fn first_ending_after(&self, seq: SeqNum) -> usize {
+        self.segments.partition_point(|s| s.end.le(seq))
+    }
+
+    /// IsLost(seg) of RFC 6675 §4 for the segment at `index`: DupThresh SACKed segments above
+    /// it, or more than (DupThresh − 1)·SMSS SACKed bytes above it. `above` gives the SACKed
+    /// (segments, bytes) above that segment.
+    fn is_lost_by_sack(above: (u32, u32), smss: u32) -> bool {
+        above.0 >= DUP_THRESH || above.1 > (DUP_THRESH - 1).saturating_mul(smss)
+    }
+
+    /// Whether the segment holding `seq` is lost: marked lost, or IsLost by the SACKs above it.
+    pub(crate) fn is_lost(&self, seq: SeqNum, smss: u32) -> bool {
+        let mut above = (self.sacked_segments, self.sacked_bytes);
+        for s in &self.segments {
+            if s.sacked {
+                above.0 -= 1;
+                above.1 -= s.len();
+            }
+            if seq.in_range(s.start, s.end) {
+                return !s.sacked && (s.lost || Self::is_lost_by_sack(above, smss));
+            }
+        }
+        false
+    }
+
+    /// SetPipe of RFC 6675 §4: bytes believed in the network. Each unSACKed segment counts
+    /// once unless it is lost, and once more while a retransmission of it is out.
+    pub(crate) fn pipe(&self, smss: u32) -> u32 {
+        let mut above = (self.sacked_segments, self.sacked_bytes);
+        let mut pipe = 0u32;
+        for s in &self.segments {
+            if s.sacked {
+                above.0 -= 1;
+                above.1 -= s.len();
+                continue;
+            }
+            if !(s.lost || Self::is_lost_by_sack(above, smss)) {
+                pipe = pipe.saturating_add(s.len());
+            }
+            if s.retransmitted {
+                pipe = pipe.saturating_add(s.len());
+            }
+        }
+        pipe
+    }
+
+    /// NextSeg of RFC 6675 §4, with the per-segment retransmitted bit standing for "above
+    /// HighRxt" so a hole goes out once per episode. `new_data` says whether unsent data is
+    /// ready and the receive window admits it.
+    pub(crate) fn next_seg(&self, smss: u32, new_data: bool) -> Option<NextSeg> {
+        let highest_sacked = self.highest_sacked();
+        let below_sack = |s: &Segment| highest_sacked.is_some_and(|h| s.start.lt(h));
+        let piece = |s: &Segment| NextSeg::Retransmit {
+            seq: s.start,
+            len: s.len().min(smss),
+        };
+
+        // Rule 1: the first unSACKed, not yet retransmitted segment that is lost. IsLost needs
+        // SACKs above it (1.b); a segment marked lost by RACK or a timeout qualifies anywhere.
+        let mut above = (self.sacked_segments, self.sacked_bytes);
+        for s in &self.segments {
+            if s.sacked {
+                above.0 -= 1;
+                above.1 -= s.len();
+                continue;
+            }
+            if s.retransmitted {
+                continue;
+            }
+            if s.lost || (below_sack(s) && Self::is_lost_by_sack(above, smss)) {
+                return Some(piece(s));
+            }
+        }
+        // Rule 2: new data.
+        if new_data {
+            return Some(NextSeg::NewData);
+        }
+        // Rule 3: an unSACKed hole below the highest SACK, not known lost.
+        if let Some(s) = self
+            .segments
+            .iter()
+            .find(|s| !s.sacked && !s.retransmitted && below_sack(s))
+        {
+            return Some(piece(s));
+        }
+        // Rule 4: one rescue retransmission per episode, of the highest unSACKed segment,
+        // when HighACK has passed the last RescueRxt. The rescue exists for an unSACKed tail of
+        // the data outstanding when recovery began, so, narrower than the RFC's wording, it is
+        // skipped when that segment was already retransmitted in this episode (a hole goes out
+        // once) or lies above RecoveryPoint (new data sent during recovery draws its own ACKs,
+        // and a lost tail of it is TLP's job).
+        let recovery_point = self.recovery_point?;
+        if self.rescue_rxt.is_some_and(|r| self.high_ack.le(r)) {
+            return None;
+        }
+        let s = self.segments.iter().rev().find(|s| !s.sacked)?;
+        if s.retransmitted || s.end.gt(recovery_point) {
+            return None;
+        }
+        let len = s.len().min(smss);
+        Some(NextSeg::Rescue {
+            seq: s.end - len,
+            len,
+        })
+    }
+
+    /// Fast recovery begins (RFC 6675 §5): RecoveryPoint = HighData, a fresh episode for the
+    /// retransmitted bits and the undo count.
+    pub(crate) fn enter_recovery(&mut self) {
+        self.recovery_point = Some(self.high_data);
+        self.high_rxt = self.high_ack;
+        self.rescue_rxt = None;
+        self.undo_marker = Some(self.high_ack);
+        self.undo_retrans = 0;
+        self.retrans_in_episode = 0;
+        for s in self.segments.iter_mut() {
+            s.retransmitted = false;
+        }
+    }
+
+    /// Recovery is over once HighACK reaches RecoveryPoint (RFC 6675 §5 step (A)).
+    pub(crate) fn recovery_complete(&self) -> bool {
+        self.recovery_point.is_some_and(|p| self.high_ack.ge(p))
+    }
+
+    pub(crate) fn exit_recovery(&mut self) {
+        self.recovery_point = None;
+        self.rescue_rxt = None;
+    }
+
+    /// The retransmission timer expired (RFC 6675 §5.1): every unSACKed segment is lost and may
+    /// be resent once more, SACK information is kept so SACKed data still is not, and
+    /// RecoveryPoint becomes HighData.
+    pub(crate) fn on_rto(&mut self) {
+        self.recovery_point = Some(self.high_data);
+        self.high_rxt = self.high_ack;
+        self.rescue_rxt = None;
+        self.undo_marker = Some(self.high_ack);
+        self.undo_retrans = 0;
+        self.retrans_in_episode = 0;
+        for s in self.segments.iter_mut() {
+            s.retransmitted = false;
+            if !s.sacked {
+                s.lost = true;
+            }
+        }
+    }
+
+    /// Marks a segment lost (RACK, RFC 8985 §6.2 step 5): it leaves the pipe and becomes
+    /// eligible for (another) retransmission.
+    pub(crate) fn mark_lost(&mut self, start: SeqNum) {
+        let i = self.first_ending_after(start);
+        if let Some(s) = self.segments.get_mut(i).filter(|s| s.start == start) {
+            if !s.sacked {
+                s.lost = true;
+                s.retransmitted = false;
+            }
+        }
+    }
+
+    /// Marks lost every unSACKed segment not yet marked for which `lost` says so, in sequence
+    /// order (RACK's scan, RFC 8985 §6.2 step 5); returns how many were marked.
+    pub(crate) fn mark_lost_where(&mut self, mut lost: impl FnMut(&Segment) -> bool) -> u32 {
+        let mut n = 0;
+        for s in self.segments.iter_mut() {
+            if s.sacked || s.lost || !lost(s) {
+                continue;
+            }
+            s.lost = true;
+            s.retransmitted = false;
+            n += 1;
+        }
+        n
+    }
+
+    /// SACKed segments above SND.UNA (RACK.segs_sacked, RFC 8985 §6.1).
+    pub(crate) fn sacked_segments(&self) -> u32 {
+        self.sacked_segments
+    }
+
+    /// The last segment sent, the one a tail loss probe resends when no new data can go
+    /// (RFC 8985 §7.3).
+    pub(crate) fn last_segment(&self) -> Option<&Segment> {
+        self.segments.back()
+    }
+
+    /// RFC 3708 / Linux-style undo: every retransmission of this episode was reported
+    /// needless by a D-SACK, so the window reduction was spurious.
+    pub(crate) fn retransmissions_all_dsacked(&self) -> bool {
+        self.retrans_in_episode > 0 && self.undo_retrans == 0
+    }
+}
+
+fn delivered(s: &Segment) -> Delivered {
+    Delivered {
+        start: s.start,
+        end: s.end,
+        xmit_ts: s.xmit_ts,
+        ever_retransmitted: s.ever_retransmitted,
+    }
+}
+
+#[cfg(test)]
+#[path = "tests_scoreboard.rs"]
+mod tests;

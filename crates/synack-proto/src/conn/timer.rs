@@ -1,0 +1,118 @@
+//! A connection's timers by name, and the deadlines the connection arms itself.
+//!
+//! Every timer has one home. The three the connection arms and disarms as segments come and go
+//! (retransmission, persist, delayed ACK) sit in a [`TimerTable`]. Keepalive and the user
+//! timeout are not armed at all: their deadlines follow from when the peer was last heard and
+//! since when data has waited unacknowledged, so they are worked out from those when asked and
+//! can never go stale. FIN-WAIT-2's and TIME-WAIT's deadlines belong to those states and live in
+//! their data (`conn/state.rs`), so they vanish with the state. `Connection::deadline` is the
+//! one place that knows where each lives; `poll_timeout` is the earliest of them.
+
+use crate::time::Instant;
+
+/// The timers of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Timer {
+    /// RFC 6298 §5: resend the earliest unacknowledged segment.
+    Retransmit,
+    /// RFC 9293 §3.8.6.1: probe a zero window.
+    Persist,
+    /// RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2: the latest moment an owed ACK may leave.
+    DelayedAck,
+    /// RFC 1122 §4.2.3.6: probe an idle peer, or give up on one that stopped answering.
+    Keepalive,
+    /// RFC 9293 §3.8.3's USER TIMEOUT (`TCP_USER_TIMEOUT`, RFC 5482): give up on data that
+    /// stays unacknowledged.
+    UserTimeout,
+    /// RFC 1122 §4.2.2.13 lets a closed connection's FIN-WAIT-2 end (Linux's `tcp_fin_timeout`).
+    FinWait2,
+    /// RFC 9293 §3.4.2: the 2MSL quiet time.
+    TimeWait,
+}
+
+impl Timer {
+    pub const ALL: [Timer; 7] = [
+        Timer::Retransmit,
+        Timer::Persist,
+        Timer::DelayedAck,
+        Timer::Keepalive,
+        Timer::UserTimeout,
+        Timer::FinWait2,
+        Timer::TimeWait,
+    ];
+
+    /// The slot of a timer the connection arms itself, `None` for one whose deadline lives
+    /// elsewhere.
+    fn slot(self) -> Option<usize> {
+        match self {
+            Timer::Retransmit => Some(0),
+            Timer::Persist => Some(1),
+            Timer::DelayedAck => Some(2),
+            Timer::Keepalive | Timer::UserTimeout | Timer::FinWait2 | Timer::TimeWait => None,
+        }
+    }
+}
+
+/// Deadlines of the timers the connection arms and disarms itself: retransmission, persist
+/// and delayed ACK.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TimerTable {
+    deadlines: [Option<Instant>; 3],
+}
+
+impl TimerTable {
+    pub fn get(&self, timer: Timer) -> Option<Instant> {
+        timer.slot().and_then(|i| self.deadlines[i])
+    }
+
+    /// Arms `timer` for `at` (or disarms it with `None`).
+    pub fn put(&mut self, timer: Timer, at: Option<Instant>) {
+        debug_assert!(timer.slot().is_some(), "{timer:?} is not armed by hand");
+        if let Some(i) = timer.slot() {
+            self.deadlines[i] = at;
+        }
+    }
+
+    pub fn set(&mut self, timer: Timer, at: Instant) {
+        self.put(timer, Some(at));
+    }
+
+    pub fn stop(&mut self, timer: Timer) {
+        self.put(timer, None);
+    }
+
+    pub fn is_armed(&self, timer: Timer) -> bool {
+        self.get(timer).is_some()
+    }
+
+    /// Whether `timer` is armed for `now` or earlier.
+    pub fn is_due(&self, timer: Timer, now: Instant) -> bool {
+        self.get(timer).is_some_and(|d| d <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn armed_timers_are_kept_apart_and_derived_ones_are_never_stored() {
+        let mut t = TimerTable::default();
+        t.set(Timer::Retransmit, Instant::from_millis(5));
+        t.set(Timer::DelayedAck, Instant::from_millis(3));
+        assert_eq!(t.get(Timer::Retransmit), Some(Instant::from_millis(5)));
+        assert_eq!(t.get(Timer::Persist), None);
+        assert!(t.is_due(Timer::DelayedAck, Instant::from_millis(3)));
+        assert!(!t.is_due(Timer::Retransmit, Instant::from_millis(4)));
+        t.stop(Timer::Retransmit);
+        assert!(!t.is_armed(Timer::Retransmit));
+        for timer in [
+            Timer::Keepalive,
+            Timer::UserTimeout,
+            Timer::FinWait2,
+            Timer::TimeWait,
+        ] {
+            assert_eq!(t.get(timer), None);
+        }
+    }
+}

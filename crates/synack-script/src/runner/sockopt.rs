@@ -1,0 +1,119 @@
+//! Socket options, `TCP_INFO` and `ioctl` queue sizes as the script sets and checks them.
+
+use crate::assert;
+use crate::ast::*;
+use crate::errno::Errno;
+use crate::socket::{OptValue, SockError, consts::*};
+use crate::symbols::{eval_int, opt_value, show_opt};
+
+use super::Runner;
+use super::calls::done;
+use super::wait::{Step, UNSUPPORTED_CALL};
+
+/// Linux's ioctl requests for the bytes readable and the bytes not yet acknowledged.
+const SIOCINQ: i64 = 0x541B;
+const SIOCOUTQ: i64 = 0x5411;
+
+impl Runner {
+    pub(super) fn call_setsockopt(&mut self, call: &Syscall) -> Result<Step, String> {
+        let fd = self.fd_arg(call, 0)?;
+        let level = Self::int_arg(call, 1)? as i32;
+        let name = Self::int_arg(call, 2)? as i32;
+        let value = opt_value(call.args.get(3).ok_or("missing option value")?)?;
+        done(self.stack.setsockopt(fd, level, name, value).map(|_| 0))
+    }
+
+    pub(super) fn call_getsockopt(&mut self, call: &Syscall) -> Result<Step, String> {
+        if let Some(Expr::Struct(fields)) = call.args.get(3) {
+            return self.check_tcp_info(call, fields);
+        }
+        let fd = self.fd_arg(call, 0)?;
+        let level = Self::int_arg(call, 1)? as i32;
+        let name = Self::int_arg(call, 2)? as i32;
+        match self.stack.getsockopt(fd, level, name) {
+            Ok(v) => {
+                if let Some(e) = call.args.get(3).filter(|e| **e != Expr::Ellipsis) {
+                    let want = opt_value(e)?;
+                    if want != v {
+                        return Err(format!(
+                            "option value {}, expected {}",
+                            show_opt(v),
+                            show_opt(want)
+                        ));
+                    }
+                }
+                done(Ok(0))
+            }
+            Err(e) => done(Err(e)),
+        }
+    }
+
+    /// `getsockopt(fd, SOL_TCP, TCP_INFO, {tcpi_state=..., tcpi_rto=...}, ...)`: each named
+    /// field is checked against the connection's info, as an assert would check it.
+    fn check_tcp_info(
+        &mut self,
+        call: &Syscall,
+        fields: &[(String, Expr)],
+    ) -> Result<Step, String> {
+        let fd = self.fd_arg(call, 0)?;
+        if Self::int_arg(call, 2)? != i64::from(TCP_INFO) {
+            return Err("only TCP_INFO takes a struct value here".into());
+        }
+        let state = match self.stack.state(fd) {
+            Ok(s) => s,
+            Err(e) => return done(Err(e)),
+        };
+        let info = self.stack.tcp_info(fd).ok();
+        let vars = assert::tcpi_fields(info.as_ref(), state);
+        for (name, want) in fields {
+            // `tcpi_state=TCP_ESTABLISHED`: the state names are the assert block's.
+            let want = match want {
+                Expr::Word(w) => match assert::constant(w) {
+                    Some(v) => v,
+                    None => eval_int(want)?,
+                },
+                other => eval_int(other)?,
+            };
+            let Some((_, got)) = vars.iter().find(|(n, _)| *n == name.as_str()) else {
+                return Err(format!(
+                    "{} {name} (a TCP_INFO field synack does not keep)",
+                    crate::symbols::UNKNOWN_SYMBOL
+                ));
+            };
+            if *got != want {
+                return Err(format!("TCP_INFO {name}={got}, expected {want}"));
+            }
+        }
+        done(Ok(0))
+    }
+
+    /// SIOCINQ/SIOCOUTQ, as the packetdrill shared library answers them: what the receive
+    /// queue holds in order, and what the send buffer holds.
+    pub(super) fn call_ioctl(&mut self, call: &Syscall) -> Result<Step, String> {
+        let fd = self.fd_arg(call, 0)?;
+        let req = Self::int_arg(call, 1)?;
+        if req != SIOCINQ && req != SIOCOUTQ {
+            return Err(format!("{UNSUPPORTED_CALL} the ioctl request {req:#x}"));
+        }
+        if self.stack.state(fd) == Ok(synack_proto::StateName::Listen) {
+            return done(Err(SockError::Errno(Errno::EINVAL)));
+        }
+        let (inq, outq) = match self.stack.tcp_info(fd) {
+            Ok(i) => (i.recv_buffered, i.send_buffered),
+            Err(SockError::Errno(Errno::EBADF)) => {
+                return done(Err(SockError::Errno(Errno::EBADF)));
+            }
+            Err(_) => (0, 0),
+        };
+        let got = if req == SIOCINQ { inq } else { outq } as i64;
+        if let Some(e) = call.args.get(2).filter(|e| **e != Expr::Ellipsis) {
+            let OptValue::Int(want) = opt_value(e)? else {
+                return Err("the ioctl value is [N]".into());
+            };
+            if want != got {
+                return Err(format!("ioctl value [{got}], expected [{want}]"));
+            }
+        }
+        done(Ok(0))
+    }
+}
