@@ -8,6 +8,11 @@ use synack_cli::ladder::View;
 use synack_cli::scenario::{self, Params, SCENARIOS};
 use synack_cli::{json, ladder};
 
+/// Counts live heap bytes while `synack bench conns` measures memory; otherwise one relaxed
+/// load per allocation.
+#[global_allocator]
+static ALLOC: synack_bench::alloc::CountingAlloc = synack_bench::alloc::CountingAlloc;
+
 /// synack: a userspace TCP/IP stack you can watch at work.
 #[derive(Parser)]
 #[command(
@@ -120,6 +125,13 @@ enum Command {
     /// status is non-zero if any script failed. A mismatch shows the expected and the actual
     /// packet; a script that needs a feature synack lacks is a SKIP, not a failure.
     Script(ScriptArgs),
+    /// Measure synack beside smoltcp and the Linux kernel, in one run.
+    ///
+    /// Each workload runs on all three stacks (the kernel over loopback in a network
+    /// namespace made for the run: needs root, else the current loopback, as the output
+    /// says); figures are medians of --runs runs, in CPU time, with synack's ratio to each
+    /// other stack. `--bytes 16M --runs 1` gives a quick look.
+    Bench(synack_cli::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -427,6 +439,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot(args),
         Command::Trace(args) => trace(args),
         Command::Script(args) => script(args),
+        Command::Bench(args) => synack_cli::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 //! work; the one timer schedule.
 
 use super::*;
-use synack_wire::ip::{emit_tcp, parse_tcp};
+use synack_wire::ip::{emit_tcp_with, parse_tcp};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
 
 use crate::conn::reset_for_unexpected;
@@ -15,7 +15,7 @@ const MAX_HEADERS: usize = 60 + 60;
 impl Host {
     /// One IP datagram from the interface.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        let parsed = parse_tcp(packet, ChecksumMode::Verify);
+        let parsed = parse_tcp(packet, self.checksum_mode());
         if parsed == Err(synack_wire::Error::NotTcp) {
             self.handle_icmp(packet);
             return;
@@ -68,11 +68,22 @@ impl Host {
         }
     }
 
+    /// How checksums of TCP segments are handled: computed and verified, or left to the
+    /// device (`HostConfig::checksum_offload`).
+    fn checksum_mode(&self) -> ChecksumMode {
+        if self.config.checksum_offload {
+            ChecksumMode::Ignore
+        } else {
+            ChecksumMode::Verify
+        }
+    }
+
     /// The next datagram to send, written to the front of `buf`: its length and addresses.
     /// `buf` should hold an MTU; call until `None`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let mode = self.checksum_mode();
         while let Some(c) = self.control.pop_front() {
-            if let Ok(len) = emit_tcp(buf, c.src, c.dst, self.config.hop_limit, &c.seg) {
+            if let Ok(len) = emit_tcp_with(buf, c.src, c.dst, self.config.hop_limit, &c.seg, mode) {
                 self.counters.out_segs += 1;
                 if c.seg.flags.rst() {
                     self.counters.out_rsts += 1;
@@ -96,12 +107,13 @@ impl Host {
             let retransmitted = e.conn.segs_retransmitted();
             let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
                 Some(seg) => Some((
-                    emit_tcp(
+                    emit_tcp_with(
                         buf,
                         e.local.ip(),
                         e.remote.ip(),
                         self.config.hop_limit,
                         &seg,
+                        mode,
                     ),
                     seg.flags.rst(),
                     // A reset may answer a stray segment from another port than the peer's.

@@ -49,6 +49,11 @@ pub struct HostConfig {
     /// The addresses that are ours. Empty: every address is (a transparent proxy or
     /// tun2socks-style host that terminates whatever the interface hands it).
     pub local_addrs: Vec<IpAddr>,
+    /// The device checksums TCP for us (a NIC's offload, TUN with a virtio-net header, an
+    /// in-process link): arriving segments are not verified, and leaving ones carry only the
+    /// pseudo-header sum for the device to complete (`synack_wire::TcpRepr::emit_with`).
+    /// ICMP is always verified. Off by default: every checksum is computed.
+    pub checksum_offload: bool,
 }
 
 impl Default for HostConfig {
@@ -65,6 +70,7 @@ impl Default for HostConfig {
             max_pending_control: 1024,
             hop_limit: 64,
             local_addrs: Vec::new(),
+            checksum_offload: false,
         }
     }
 }
