@@ -1,0 +1,189 @@
+//! A Linux TUN interface: the kernel hands us the IP packets it routes to the interface and
+//! takes the ones we write as if they had arrived on it.
+//!
+//! With offloads on, every packet carries a `struct virtio_net_hdr` in front (IFF_VNET_HDR,
+//! the header virtio-net and the kernel's TUN driver share): the kernel may then hand us one
+//! TCP segment of up to 64 KiB instead of many MTU-sized ones, with its checksum not yet
+//! computed (`VIRTIO_NET_HDR_F_NEEDS_CSUM`, the pseudo-header sum already in the checksum
+//! field). We complete the checksum and give the host the large segment as it is. Going
+//! out, consecutive segments of one connection are merged into one large segment for the
+//! kernel to take whole (see `gso.rs`).
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use super::gso::{self, VIRTIO_NET_HDR_F_NEEDS_CSUM};
+use super::{Batch, Capabilities, Device};
+use crate::sys;
+
+/// `struct virtio_net_hdr` without the merge-buffers count: flags, gso_type, hdr_len,
+/// gso_size, csum_start, csum_offset (little-endian on every host we run on, TUN's default
+/// on little-endian machines).
+pub(crate) const VNET_HDR_LEN: usize = 10;
+
+/// A TUN interface: plain IP packets, or with the virtio-net header and offloads.
+#[derive(Debug)]
+pub struct Tun {
+    fd: OwnedFd,
+    name: String,
+    mtu: usize,
+    offload: bool,
+    /// Where consecutive segments are merged into one large one.
+    scratch: Vec<u8>,
+}
+
+impl Tun {
+    /// Creates interface `name` in the calling thread's network namespace, without offloads:
+    /// one packet per read or write, checksums computed by synack. Addresses, MTU and link
+    /// state are the caller's to set (see [`crate::netns::TunNetns`]); `mtu` must match.
+    pub fn create(name: &str, mtu: usize) -> io::Result<Tun> {
+        Tun::open(name, mtu, false)
+    }
+
+    /// Like [`Tun::create`], with the virtio-net header: the kernel may send us TCP segments
+    /// of up to 64 KiB with checksums left to us (TSO and checksum offload as seen from the
+    /// kernel's side).
+    pub fn create_with_offload(name: &str, mtu: usize) -> io::Result<Tun> {
+        Tun::open(name, mtu, true)
+    }
+
+    fn open(name: &str, mtu: usize, offload: bool) -> io::Result<Tun> {
+        let fd = sys::open_tun(name, offload)?;
+        Ok(Tun {
+            fd,
+            name: name.to_string(),
+            mtu,
+            offload,
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Completes a checksum the sender left partial: the ones'-complement sum from `start` to
+/// the end (which includes the pseudo-header sum already in the field), stored at
+/// `start + offset`. Returns `false` when the header points outside the packet.
+fn complete_checksum(packet: &mut [u8], start: usize, offset: usize) -> bool {
+    let field = start + offset;
+    if start >= packet.len() || field + 2 > packet.len() {
+        return false;
+    }
+    let sum = synack_wire::checksum::checksum(&packet[start..]);
+    packet[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    true
+}
+
+impl Device for Tun {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            mtu: self.mtu,
+            checksum_offload: self.offload,
+            segmentation_offload: self.offload,
+        }
+    }
+
+    fn poll_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn recv(&mut self, batch: &mut Batch) -> io::Result<()> {
+        while let Some(buf) = batch.next_buf() {
+            let Some(n) = sys::read_nonblocking(self.fd.as_raw_fd(), buf)? else {
+                break;
+            };
+            if !self.offload {
+                batch.commit(n);
+                continue;
+            }
+            if n < VNET_HDR_LEN {
+                continue;
+            }
+            let (hdr, packet) = buf[..n].split_at_mut(VNET_HDR_LEN);
+            if hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+                let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+                let offset = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+                if !complete_checksum(packet, start, offset) {
+                    // A header we cannot follow: drop the packet as a bad one.
+                    continue;
+                }
+            }
+            batch.commit_at(VNET_HDR_LEN, n - VNET_HDR_LEN);
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, batch: &Batch) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        if !self.offload {
+            for packet in batch.iter() {
+                dropped_or(sys::write_packet(fd, packet))?;
+            }
+            return Ok(());
+        }
+        let packets: Vec<&[u8]> = batch.iter().collect();
+        let mut i = 0;
+        while i < packets.len() {
+            let n = gso::run_length(&packets[i..]).max(1);
+            if n == 1 {
+                // No GSO and a complete checksum: an all-zero header.
+                dropped_or(sys::write_packet2(fd, &[0; VNET_HDR_LEN], packets[i]))?;
+            } else {
+                let hdr = gso::merge(&packets[i..i + n], &mut self.scratch);
+                dropped_or(sys::write_packet2(fd, &hdr, &self.scratch))?;
+            }
+            i += n;
+        }
+        Ok(())
+    }
+}
+
+/// A full interface queue (or an interface that is down) drops the packet, as on a wire.
+fn dropped_or(sent: io::Result<bool>) -> io::Result<()> {
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_checksum_is_completed_to_the_full_one() {
+        // An IPv4 TCP segment built with its full checksum; blank the field to the
+        // pseudo-header sum as the kernel leaves it, and complete it again.
+        let mut packet = vec![0u8; 20 + 20 + 1000];
+        packet[0] = 0x45;
+        let total = packet.len() as u16;
+        packet[2..4].copy_from_slice(&total.to_be_bytes());
+        packet[8] = 64;
+        packet[9] = 6;
+        packet[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        packet[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        packet[32] = 5 << 4;
+        for (i, b) in packet[40..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let pseudo = synack_wire::checksum::pseudo_header_v4(
+            [10, 0, 0, 1].into(),
+            [10, 0, 0, 2].into(),
+            6,
+            (packet.len() - 20) as u16,
+        );
+        let full = {
+            let mut c = pseudo;
+            c.add(&packet[20..]);
+            c.finish()
+        };
+        packet[36..38].copy_from_slice(&pseudo.sum().to_be_bytes());
+        assert!(complete_checksum(&mut packet, 20, 16));
+        assert_eq!(&packet[36..38], &full.to_be_bytes());
+        assert!(!complete_checksum(&mut packet, 2000, 16));
+        assert!(!complete_checksum(&mut packet, 20, 2000));
+    }
+}

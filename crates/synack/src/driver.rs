@@ -1,0 +1,198 @@
+//! The driver: the loop that owns the device and the real clock. It sleeps until a packet
+//! arrives, a timer is due or a socket call kicked it, then feeds the host, sends what the
+//! host has to send and wakes the sockets the host's events name.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use synack_proto::host::HostConfig;
+
+use crate::device::{Batch, Device};
+use crate::stack::Shared;
+use crate::sys;
+
+/// Packets read (or written) per device call.
+const BATCH: usize = 64;
+/// Receive batches handled before the driver looks at its wakeups again, so a flood of
+/// arriving packets cannot starve timers and kicks for long.
+const ROUNDS: usize = 16;
+/// `Host::poll_transmit` keeps 120 bytes of its buffer for IP and TCP headers at their
+/// largest, while a full segment of the MSS we announce (MTU − 40) needs 40 plus its options
+/// (12 for timestamps, already taken off the peer's MSS): an MTU-sized buffer would cap
+/// payloads below the MSS, and Nagle would then hold every such short segment for an ACK.
+const TRANSMIT_SLACK: usize = 80;
+/// Room in each receive buffer for a header the device reads in front of the packet.
+const VNET_ROOM: usize = crate::device::VNET_HDR_LEN;
+
+/// A running TCP/IP stack: a host, a device, and a driver thread between them. Sockets
+/// ([`crate::net`], and [`crate::tokio`] with that feature) are opened on it.
+///
+/// Dropping the stack stops the driver: sockets still open then fail with `NotConnected`,
+/// and connections still closing are not finished, so keep it alive until they are.
+pub struct Stack {
+    pub(crate) shared: Arc<Shared>,
+    /// The driver thread; `None` when a tokio task drives the stack (it ends on `stop`).
+    driver: Option<JoinHandle<()>>,
+}
+
+impl Stack {
+    /// Starts a stack on `device` with the host settings `config` (its `local_addrs` are
+    /// the stack's addresses; its `secret` is replaced by one from the OS's random source,
+    /// and the MSS follows from the device's MTU).
+    pub fn new(device: impl Device, config: HostConfig) -> io::Result<Stack> {
+        let mtu = device.capabilities().mtu;
+        let shared = Arc::new(Shared::new(config, mtu)?);
+        let driver_shared = shared.clone();
+        let driver = std::thread::Builder::new()
+            .name("synack-driver".into())
+            .spawn(move || run(driver_shared, Box::new(device)))?;
+        Ok(Stack {
+            shared,
+            driver: Some(driver),
+        })
+    }
+
+    /// Starts a stack whose driver is a task on the current tokio runtime rather than a
+    /// thread: it waits on the device and on kicks through tokio's reactor and on tokio's
+    /// timer. Must be called from within a runtime.
+    #[cfg(feature = "tokio")]
+    pub fn new_tokio(device: impl Device, config: HostConfig) -> io::Result<Stack> {
+        let mtu = device.capabilities().mtu;
+        let shared = Arc::new(Shared::new(config, mtu)?);
+        crate::tokio::spawn_driver(shared.clone(), Box::new(device))?;
+        Ok(Stack {
+            shared,
+            driver: None,
+        })
+    }
+
+    /// A stack with the default settings and one address.
+    pub fn with_addr(device: impl Device, addr: IpAddr) -> io::Result<Stack> {
+        let config = HostConfig {
+            local_addrs: vec![addr],
+            ..HostConfig::default()
+        };
+        Stack::new(device, config)
+    }
+
+    /// The host's TCP-MIB style counters at this moment.
+    pub fn counters(&self) -> synack_proto::host::Counters {
+        self.shared.lock().counters()
+    }
+
+    /// Waits until every connection has finished closing (FIN exchange done; TIME-WAIT is
+    /// kept as a compact entry that needs no waiting), or `timeout` passes. Returns whether
+    /// the stack is idle. Call it before dropping the stack when closed streams should still
+    /// deliver their last bytes.
+    pub fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        self.shared.wait_idle(timeout)
+    }
+
+    /// Connections the host holds, in any state (TIME-WAIT entries apart).
+    pub fn connection_count(&self) -> usize {
+        self.shared.lock().connection_count()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shared.stop();
+        if let Some(d) = self.driver.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+/// Receive and transmit batches sized for `device`.
+pub(crate) fn batches(device: &dyn Device) -> (Batch, Batch) {
+    let caps = device.capabilities();
+    (
+        Batch::new(BATCH, caps.max_packet() + VNET_ROOM),
+        Batch::new(BATCH, caps.mtu + TRANSMIT_SLACK),
+    )
+}
+
+fn run(shared: Arc<Shared>, mut device: Box<dyn Device>) {
+    let (mut rx, mut tx) = batches(&*device);
+    let fds = [device.poll_fd(), shared.kick_fd().as_raw_fd()];
+    loop {
+        let Some(timeout) = sleep_for(&shared, &*device) else {
+            return;
+        };
+        let polled = sys::poll_readable(&fds, timeout);
+        shared.take_kick();
+        if let Err(e) = polled.and_then(|_| step(&shared, &mut *device, &mut rx, &mut tx)) {
+            // A device that fails (its interface deleted, its descriptor closed) ends the
+            // stack; every socket call reports it as stopped.
+            eprintln!("synack: driver stopped: {e}");
+            shared.stop();
+            return;
+        }
+    }
+}
+
+/// How long the driver may sleep: until the host's next timer or the device's next held-back
+/// packet (`None` inside: no limit). `None`: the stack has stopped.
+pub(crate) fn sleep_for(shared: &Shared, device: &dyn Device) -> Option<Option<Duration>> {
+    let host = {
+        let inner = shared.lock();
+        if inner.is_stopped() {
+            return None;
+        }
+        inner
+            .next_deadline()
+            .map(|t| t.saturating_duration_since(shared.now()))
+    };
+    let device = device
+        .next_due()
+        .map(|t| t.saturating_duration_since(std::time::Instant::now()));
+    Some(match (host, device) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// One round of work: packets in, timers, packets out, wakeups. Never blocks. Returns
+/// whether the device was drained (`false`: packets are still waiting).
+pub(crate) fn step(
+    shared: &Shared,
+    device: &mut dyn Device,
+    rx: &mut Batch,
+    tx: &mut Batch,
+) -> io::Result<bool> {
+    for _ in 0..ROUNDS {
+        rx.clear();
+        device.recv(rx)?;
+        {
+            let mut inner = shared.lock();
+            let now = shared.now();
+            inner.on_packets(now, rx);
+            inner.on_timer(now);
+            inner.dispatch_events();
+        }
+        loop {
+            tx.clear();
+            let more = {
+                let mut inner = shared.lock();
+                let more = inner.transmit(shared.now(), tx);
+                inner.dispatch_events();
+                more
+            };
+            // Sent without the lock, so sockets go on while the device works.
+            if !tx.is_empty() {
+                device.send(tx)?;
+            }
+            if !more {
+                break;
+            }
+        }
+        if !rx.is_full() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

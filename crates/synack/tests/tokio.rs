@@ -1,0 +1,265 @@
+//! The tokio sockets between two stacks on an in-process link, driven by tokio tasks (and
+//! once by the driver thread): echo with split halves and half-close, many tasks at once,
+//! and cancelled reads, writes, accepts and connects that lose nothing.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use synack::device::{Link, LinkConfig};
+use synack::tokio::{TcpListener, TcpStream};
+use synack::{HostConfig, Stack};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+
+fn config(addr: IpAddr) -> HostConfig {
+    HostConfig {
+        local_addrs: vec![addr],
+        ..HostConfig::default()
+    }
+}
+
+/// Two stacks driven by tokio tasks.
+fn pair() -> (Stack, Stack) {
+    let (a, b) = Link::pair(LinkConfig::default()).unwrap();
+    (
+        Stack::new_tokio(a, config(CLIENT)).unwrap(),
+        Stack::new_tokio(b, config(SERVER)).unwrap(),
+    )
+}
+
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn echo(stream: TcpStream) {
+    let (mut r, mut w) = stream.into_split();
+    tokio::io::copy(&mut r, &mut w).await.unwrap();
+    // Dropping the write half sends our FIN.
+}
+
+async fn echo_roundtrip(client: &Stack, port: u16, data: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(client, (SERVER, port)).await.unwrap();
+    let (mut r, mut w) = stream.split();
+    let (_, echoed) = tokio::join!(
+        async {
+            w.write_all(data).await.unwrap();
+            w.shutdown().await.unwrap();
+        },
+        async {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).await.unwrap();
+            out
+        }
+    );
+    echoed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_with_split_halves_and_half_close() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 7))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        echo(s).await;
+    });
+    let data = pattern(1, 2 * 1024 * 1024 + 1);
+    let echoed = echo_roundtrip(&client, 7, &data).await;
+    assert_eq!(echoed.len(), data.len());
+    assert!(echoed == data);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn echo_on_one_thread_with_the_driver_thread() {
+    // The blocking driver thread wakes tasks just as well as the driver task does.
+    let (a, b) = Link::pair(LinkConfig::default()).unwrap();
+    let client = Stack::new(a, config(CLIENT)).unwrap();
+    let server = Stack::new(b, config(SERVER)).unwrap();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert_ne!(port, 0);
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        echo(s).await;
+    });
+    let data = pattern(2, 300_000);
+    assert!(echo_roundtrip(&client, port, &data).await == data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_tasks_at_once() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 80))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            tokio::spawn(echo(s));
+        }
+    });
+    let client = std::sync::Arc::new(client);
+    let tasks: Vec<_> = (0..100u64)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let data = pattern(10 + i, 20_000 + 131 * i as usize);
+                echo_roundtrip(&client, 80, &data).await == data
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap(), "an echo differed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_read_and_accept_lose_nothing() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 81))
+        .await
+        .unwrap();
+    // An accept with nothing to accept, cancelled: the listener is as before.
+    let cancelled = tokio::time::timeout(Duration::from_millis(20), listener.accept()).await;
+    assert!(cancelled.is_err());
+    let mut stream = TcpStream::connect(&client, (SERVER, 81)).await.unwrap();
+    let (mut accepted, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer, stream.local_addr().unwrap());
+
+    // A read with nothing to read, cancelled; then data comes, and the next read gets all
+    // of it.
+    let mut buf = [0u8; 64];
+    let cancelled = tokio::time::timeout(Duration::from_millis(20), accepted.read(&mut buf)).await;
+    assert!(cancelled.is_err());
+    stream.write_all(b"after the cancel").await.unwrap();
+    accepted.read_exact(&mut buf[..16]).await.unwrap();
+    assert_eq!(&buf[..16], b"after the cancel");
+
+    // A write into a full window, cancelled part way: whatever it reported written arrives,
+    // in order, and nothing else.
+    let data = pattern(3, 16 * 1024 * 1024);
+    let mut written = 0;
+    while written < data.len() {
+        match tokio::time::timeout(Duration::from_millis(5), stream.write(&data[written..])).await {
+            Ok(n) => written += n.unwrap(),
+            Err(_) => break,
+        }
+    }
+    assert!(written < data.len(), "the peer's window never filled");
+    stream.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    accepted.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got.len(), written);
+    assert!(got[..] == data[..written]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_a_cancelled_connect() {
+    let (client, server) = pair();
+    let err = TcpStream::connect(&client, (SERVER, 9)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+
+    // A connect to a silent address, cancelled: the half-open connection is aborted.
+    let silent = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)), 80);
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(30),
+        TcpStream::connect(&client, silent),
+    )
+    .await;
+    assert!(cancelled.is_err());
+
+    // Abort seen as a reset by the peer.
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 82))
+        .await
+        .unwrap();
+    let stream = TcpStream::connect(&client, (SERVER, 82)).await.unwrap();
+    let (mut accepted, _) = listener.accept().await.unwrap();
+    stream.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        accepted.read(&mut buf).await.unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_link_under_the_driver_task() {
+    let (a, b) = Link::pair(LinkConfig {
+        delay: Duration::from_millis(10),
+        ..LinkConfig::default()
+    })
+    .unwrap();
+    let client = Stack::new_tokio(a, config(CLIENT)).unwrap();
+    let server = Stack::new_tokio(b, config(SERVER)).unwrap();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 7))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        echo(s).await;
+    });
+    let data = pattern(4, 1024 * 1024);
+    let mut stream = TcpStream::connect(&client, (SERVER, 7)).await.unwrap();
+    let (mut r, mut w) = stream.split();
+    let (_, echoed) = tokio::join!(
+        async {
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+        },
+        async {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).await.unwrap();
+            out
+        }
+    );
+    assert!(echoed == data);
+    let srtt = stream.info().unwrap().srtt.unwrap();
+    assert!(srtt >= Duration::from_millis(20), "srtt {srtt:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_tasks_accept_on_one_listener() {
+    let (client, server) = pair();
+    let listener = std::sync::Arc::new(
+        TcpListener::bind(&server, SocketAddr::new(SERVER, 83))
+            .await
+            .unwrap(),
+    );
+    // Four tasks wait in accept at once; four connections must reach all four.
+    let acceptors: Vec<_> = (0..4)
+        .map(|_| {
+            let l = listener.clone();
+            tokio::spawn(async move { l.accept().await.unwrap().1 })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(TcpStream::connect(&client, (SERVER, 83)).await.unwrap());
+    }
+    let mut peers = Vec::new();
+    for a in acceptors {
+        // A task left unwoken would wait forever: fail instead.
+        let peer = tokio::time::timeout(Duration::from_secs(30), a).await;
+        peers.push(peer.expect("an accepting task was never woken").unwrap());
+    }
+    let mut locals: Vec<_> = streams.iter().map(|s| s.local_addr().unwrap()).collect();
+    peers.sort();
+    locals.sort();
+    assert_eq!(peers, locals);
+}
