@@ -7,6 +7,8 @@ use synack_cli::i18n::Lang;
 use synack_cli::scenario::{self, Params, SCENARIOS};
 use synack_cli::{json, ladder};
 
+mod peer_args;
+
 /// synack: a userspace TCP/IP stack you can watch at work.
 #[derive(Parser)]
 #[command(
@@ -54,6 +56,17 @@ enum Command {
     /// status is non-zero if any script failed. A mismatch shows the expected and the actual
     /// packet; a script that needs a feature synack lacks is a SKIP, not a failure.
     Script(ScriptArgs),
+    /// Serve echo, discard, chargen or HTTP on synack, reached by the Linux kernel.
+    ///
+    /// Creates network namespace NAME with a TUN interface in it (the kernel at 10.77.0.1,
+    /// synack at 10.77.0.2 by default), serves until Ctrl-C, then closes every connection
+    /// gracefully and deletes the namespace. Needs root.
+    Serve(peer_args::ServeArgs),
+    /// Connect synack, as a client, to a kernel server inside a network namespace.
+    ///
+    /// Sends --send FILE (if given), closes its side, and prints what the server sends until
+    /// it closes (or checks its length with --expect-bytes). Needs root.
+    Connect(peer_args::ConnectArgs),
 }
 
 #[derive(Args)]
@@ -330,6 +343,8 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot(args),
         Command::Trace(args) => trace(args),
         Command::Script(args) => script(args),
+        Command::Serve(args) => peer_args::serve(args),
+        Command::Connect(args) => peer_args::connect(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
