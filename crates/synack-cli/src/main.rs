@@ -67,6 +67,13 @@ enum Command {
     /// Sends --send FILE (if given), closes its side, and prints what the server sends until
     /// it closes (or checks its length with --expect-bytes). Needs root.
     Connect(peer_args::ConnectArgs),
+    /// Relay every TCP connection made inside a namespace to a server on the loopback.
+    ///
+    /// tun2socks-style: creates namespace NAME, routes --route (10.78.0.0/24) to a TUN
+    /// interface there, accepts every connection to it on synack whatever its address and
+    /// port, and copies the bytes both ways (with half-close) to --to on 127.0.0.1. Logs
+    /// each connection's original destination. Needs root.
+    Relay(peer_args::RelayArgs),
 }
 
 #[derive(Args)]
@@ -345,6 +352,7 @@ fn main() -> ExitCode {
         Command::Script(args) => script(args),
         Command::Serve(args) => peer_args::serve(args),
         Command::Connect(args) => peer_args::connect(args),
+        Command::Relay(args) => peer_args::relay(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

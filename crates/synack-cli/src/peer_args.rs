@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use synack_cli::peers::apps::App;
 use synack_cli::peers::connect::ConnectOptions;
+use synack_cli::peers::relay::{self, RelayOptions};
 use synack_cli::peers::serve::ServeOptions;
 use synack_cli::peers::setup::{Cidr, parse_cidr};
 use synack_cli::peers::{Faults, connect, serve};
@@ -164,5 +165,40 @@ pub fn connect(args: ConnectArgs) -> Result<(), String> {
         quiet: args.quiet,
     })
     .map(drop)
+    .map_err(|e| e.to_string())
+}
+
+#[derive(Args)]
+pub struct RelayArgs {
+    /// The network namespace to create (it must not exist; it is deleted on exit).
+    #[arg(long)]
+    netns: String,
+    /// Where every relayed connection goes: a port on the host's loopback.
+    #[arg(long, value_name = "ADDR:PORT")]
+    to: SocketAddr,
+    /// The TUN link's subnet: the kernel takes its first host, synack this address.
+    #[arg(long, default_value = "10.77.0.2/24", value_parser = parse_cidr)]
+    addr: Cidr,
+    /// The private subnet routed to the TUN device inside the namespace; connections to any
+    /// address in it are relayed.
+    #[arg(long, default_value = "10.78.0.1/24", value_parser = parse_cidr)]
+    route: Cidr,
+    /// Record every packet that crosses the TUN device.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+pub fn relay(args: RelayArgs) -> Result<(), String> {
+    relay::check_target(args.to)?;
+    relay::run(RelayOptions {
+        netns: args.netns,
+        addr: args.addr,
+        route: args.route,
+        to: args.to,
+        pcap: args.pcap,
+        faults: args.faults.faults(),
+    })
     .map_err(|e| e.to_string())
 }

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod connect;
 pub mod device;
+pub mod relay;
 
 pub mod serve;
 pub mod setup;

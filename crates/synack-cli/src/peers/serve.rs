@@ -33,10 +33,62 @@ pub struct ServeOptions {
 
 /// Open connections, so Ctrl-C can close them.
 #[derive(Default)]
-struct Open {
+pub(crate) struct Open {
     streams: Mutex<HashMap<u64, TcpStream>>,
     next: AtomicU64,
     closing: AtomicBool,
+}
+
+impl Open {
+    /// Keeps a handle to `stream`; `None` once closing began (the caller drops it).
+    pub(crate) fn add(&self, stream: &TcpStream) -> Option<u64> {
+        if self.closing.load(Ordering::SeqCst) {
+            return None;
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(handle) = stream.try_clone() {
+            self.streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, handle);
+        }
+        Some(id)
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Ctrl-C: our FIN on every connection after what is queued, and end of stream for
+    /// their readers, so each connection's thread finishes and drops its handle.
+    pub(crate) fn close_all(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let streams: Vec<TcpStream> = self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for s in &streams {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Waits (bounded) for the closes Ctrl-C began, and says how they went.
+pub(crate) fn finish(stack: &synack::Stack) {
+    if stack.wait_idle(CLOSE_WAIT) {
+        eprintln!("synack: every connection closed");
+    } else {
+        eprintln!(
+            "synack: {} connection(s) still closing after {CLOSE_WAIT:?}; leaving them",
+            stack.connection_count()
+        );
+    }
 }
 
 pub fn run(opts: ServeOptions) -> io::Result<()> {
@@ -81,29 +133,8 @@ pub fn run(opts: ServeOptions) -> io::Result<()> {
     println!("Ctrl-C closes every connection and deletes the namespace.");
     let sig = interrupts.recv().unwrap_or(libc::SIGTERM);
     eprintln!("synack: {}: closing every connection", signals::name(sig));
-    open.closing.store(true, Ordering::SeqCst);
-    let streams: Vec<TcpStream> = open
-        .streams
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .drain()
-        .map(|(_, s)| s)
-        .collect();
-    for s in &streams {
-        // Our FIN after what is queued; the connection's thread sees end of stream and
-        // drops its handle.
-        let _ = s.shutdown(Shutdown::Both);
-    }
-    drop(streams);
-    let idle = setup.stack.wait_idle(CLOSE_WAIT);
-    if idle {
-        eprintln!("synack: every connection closed");
-    } else {
-        eprintln!(
-            "synack: {} connection(s) still closing after {CLOSE_WAIT:?}; leaving them",
-            setup.stack.connection_count()
-        );
-    }
+    open.close_all();
+    finish(&setup.stack);
     let name = ns.to_string();
     drop(setup);
     println!("synack: network namespace {name} deleted");
@@ -129,17 +160,10 @@ fn accept_loop(listener: &TcpListener, open: &Arc<Open>, app: &Arc<App>) {
             // The stack stopped: we are shutting down.
             Err(_) => return,
         };
-        if open.closing.load(Ordering::SeqCst) {
-            // Dropping it closes it gracefully.
+        // Once closing began, dropping it closes it gracefully.
+        let Some(id) = open.add(&stream) else {
             continue;
-        }
-        let id = open.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(handle) = stream.try_clone() {
-            open.streams
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, handle);
-        }
+        };
         let (open, app) = (open.clone(), app.clone());
         let spawned = std::thread::Builder::new()
             .name("synack-conn".into())
@@ -151,10 +175,7 @@ fn accept_loop(listener: &TcpListener, open: &Arc<Open>, app: &Arc<App>) {
                         peer.unwrap_or_else(|_| "?".into())
                     );
                 }
-                open.streams
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
+                open.remove(id);
             });
         if let Err(e) = spawned {
             eprintln!("synack: no thread for a connection: {e}");

@@ -4,9 +4,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use synack::Stack;
 use synack::device::{Device, Tun};
 use synack::netns::{Netns, TunNetns};
+use synack::{HostConfig, Stack};
 
 use super::device::{Faults, Faulty, Recorded};
 
@@ -107,6 +107,28 @@ pub fn start(
     faults: Faults,
     pcap: Option<&PathBuf>,
 ) -> io::Result<Setup> {
+    start_with(netns, mode, cidr, faults, pcap, vec![IpAddr::V4(cidr.addr)])
+}
+
+/// Like [`start`] (always creating the namespace), for a stack with no address of its own:
+/// every address is its own, so it terminates whatever the interface hands it (tun2socks).
+pub fn start_transparent(
+    netns: &str,
+    cidr: Cidr,
+    faults: Faults,
+    pcap: Option<&PathBuf>,
+) -> io::Result<Setup> {
+    start_with(netns, NsMode::Create, cidr, faults, pcap, Vec::new())
+}
+
+fn start_with(
+    netns: &str,
+    mode: NsMode,
+    cidr: Cidr,
+    faults: Faults,
+    pcap: Option<&PathBuf>,
+    local_addrs: Vec<IpAddr>,
+) -> io::Result<Setup> {
     if let Some(why) = synack::netns::unavailable() {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -130,7 +152,11 @@ pub fn start(
         ),
         None => None,
     };
-    let stack = start_stack(dev, capture, faults, IpAddr::V4(cidr.addr))?;
+    let config = HostConfig {
+        local_addrs,
+        ..HostConfig::default()
+    };
+    let stack = start_stack(dev, capture, faults, config)?;
     Ok(Setup { tun, stack })
 }
 
@@ -138,18 +164,18 @@ fn start_stack(
     dev: Tun,
     capture: Option<std::fs::File>,
     faults: Faults,
-    addr: IpAddr,
+    config: HostConfig,
 ) -> io::Result<Stack> {
-    fn with_faults(dev: impl Device, faults: Faults, addr: IpAddr) -> io::Result<Stack> {
+    fn with_faults(dev: impl Device, faults: Faults, config: HostConfig) -> io::Result<Stack> {
         if faults.is_none() {
-            Stack::with_addr(dev, addr)
+            Stack::new(dev, config)
         } else {
-            Stack::with_addr(Faulty::new(dev, faults), addr)
+            Stack::new(Faulty::new(dev, faults), config)
         }
     }
     match capture {
-        Some(file) => with_faults(Recorded::new(dev, file)?, faults, addr),
-        None => with_faults(dev, faults, addr),
+        Some(file) => with_faults(Recorded::new(dev, file)?, faults, config),
+        None => with_faults(dev, faults, config),
     }
 }
 

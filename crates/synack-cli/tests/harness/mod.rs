@@ -212,10 +212,15 @@ pub struct Serve {
 impl Serve {
     /// Starts `synack serve --netns NS ARGS…` and waits until it is serving.
     pub fn start(tag: &str, args: &[&str]) -> Serve {
+        Serve::command("serve", tag, args)
+    }
+
+    /// Starts `synack COMMAND --netns NS ARGS…` (serve or relay) and waits until it runs.
+    pub fn command(command: &str, tag: &str, args: &[&str]) -> Serve {
         let ns = ns_name(tag);
         let mut proc = Watched::spawn(
             Command::new(env!("CARGO_BIN_EXE_synack"))
-                .args(["serve", "--netns", &ns])
+                .args([command, "--netns", &ns])
                 .args(args),
         );
         // The guard only after the process is there: it made the namespace.
