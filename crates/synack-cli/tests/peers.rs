@@ -25,7 +25,7 @@ fn curl_gets_bodies_whole_heads_and_keeps_the_connection_alive() {
     }
     let serve = Serve::start("http", &["--app", "http"]);
     let ns = serve.ns.clone();
-    for (port, n) in [(8080, 1 << 20), (80, 16 << 20)] {
+    for (port, n) in [(8080, 1 << 20), (80, 100 << 20)] {
         let file = tmp(&format!("body-{n}"));
         let url = format!("http://10.77.0.2:{port}/bytes/{n}");
         let out = curl(
@@ -211,6 +211,24 @@ fn python_clients_echo_half_close_refused_ports_and_resets() {
     let echo = Serve::start("echo", &["--app", "echo"]);
     let out = python(&echo.ns, ECHO_CLIENT, b"");
     assert!(out.contains("echoed 4194304"), "{out}");
+    // The kernel closed first (its FIN before ours), so its side waits in TIME-WAIT.
+    let out = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &echo.ns,
+            "ss",
+            "-tan",
+            "state",
+            "time-wait",
+        ]),
+        b"",
+    );
+    let ss = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        ss.contains("10.77.0.2:7"),
+        "no TIME-WAIT on the kernel's side:\n{ss}"
+    );
     let log = echo.stop();
     assert!(log.contains("ESTABLISHED -> CLOSE-WAIT"), "{log}");
 
