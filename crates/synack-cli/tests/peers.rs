@@ -203,6 +203,22 @@ except ConnectionResetError:
     print("reset")
 "#;
 
+/// `Connection: close`: the server's FIN follows the body, before the client closes.
+const SERVER_CLOSES_FIRST: &str = r#"
+import socket
+s = socket.create_connection(("10.77.0.2", 80), timeout=30)
+s.sendall(b"GET /bytes/5000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+got = bytearray()
+while True:
+    b = s.recv(65536)
+    if not b: break
+    got += b
+body = got[got.index(b"\r\n\r\n") + 4:]
+assert body == bytes(i % 251 for i in range(5000)), len(body)
+s.close()
+print("clean end")
+"#;
+
 #[test]
 fn python_clients_echo_half_close_refused_ports_and_resets() {
     if !netns_available("python_clients_echo_half_close_refused_ports_and_resets") {
@@ -242,6 +258,27 @@ fn python_clients_echo_half_close_refused_ports_and_resets() {
     let http = Serve::start("abort", &["--app", "http"]);
     let out = python(&http.ns, ABORTED, b"");
     assert!(out.contains("reset"), "{out}");
+    // synack closes first this time: the kernel reads a clean end of stream and keeps no
+    // TIME-WAIT (that is on synack's side now).
+    let out = python(&http.ns, SERVER_CLOSES_FIRST, b"");
+    assert!(out.contains("clean end"), "{out}");
+    let out = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &http.ns,
+            "ss",
+            "-tan",
+            "state",
+            "time-wait",
+        ]),
+        b"",
+    );
+    let ss = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !ss.contains("10.77.0.2:80"),
+        "the kernel is in TIME-WAIT:\n{ss}"
+    );
     http.stop();
 }
 
@@ -644,6 +681,55 @@ fn the_relay_refuses_targets_off_the_loopback() {
         String::from_utf8_lossy(&out.stderr).contains("only connects to a port on the loopback"),
         "{out:?}"
     );
+}
+
+#[test]
+fn curl_gets_every_byte_through_injected_loss_delay_and_reordering() {
+    if !netns_available("curl_gets_every_byte_through_injected_loss_delay_and_reordering") {
+        return;
+    }
+    let pcap = tmp("serve-lossy.pcap");
+    let serve = Serve::start(
+        "faults",
+        &[
+            "--app",
+            "http",
+            "--port",
+            "8080",
+            "--loss",
+            "0.05",
+            "--reorder",
+            "0.05",
+            "--delay",
+            "1",
+            "--jitter",
+            "2",
+            "--seed",
+            "11",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let n = 1 << 20;
+    let file = tmp("serve-lossy-body");
+    let url = format!("http://10.77.0.2:8080/bytes/{n}");
+    let out = curl(&serve.ns, &["-o", file.to_str().unwrap(), &url]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sha256(&std::fs::read(&file).unwrap()), sha256(&pattern(n)));
+    let log = serve.stop();
+    assert!(log.contains("faults injected"), "{log}");
+    let out = run(
+        Command::new("tshark").args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-Y",
+            "tcp.analysis.retransmission || tcp.analysis.fast_retransmission",
+        ]),
+        b"",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(!out.stdout.is_empty(), "no retransmission in the capture");
+    let _ = (std::fs::remove_file(pcap), std::fs::remove_file(file));
 }
 
 #[test]
