@@ -31,6 +31,13 @@ struct PacketLine<'a> {
     arrival_us: Option<u64>,
     retransmission: bool,
     why: &'static str,
+    /// Arrived with a bit flipped; the receiver's checksum dropped it.
+    corrupted: bool,
+    /// The scenario aimed this loss or damage (rather than random `--loss`/`--corrupt`).
+    aimed: bool,
+    /// A duplicate ACK's number, as the data's sender counts them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dup_ack: Option<u32>,
     /// A third machine: the forged source of a packet, or where a packet went instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     third_party: Option<String>,
@@ -87,6 +94,9 @@ pub fn lines(run: &Run) -> Vec<String> {
                         crate::sim::Why::Timeout => "timeout",
                         crate::sim::Why::SynCookie => "syn_cookie",
                     },
+                    corrupted: p.corrupted(),
+                    aimed: p.aimed.is_some(),
+                    dup_ack: p.dup_ack,
                     third_party: p.third_party.map(|a| a.to_string()),
                 })
             }

@@ -2,8 +2,9 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use synack_cli::i18n::Lang;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use synack_cli::i18n::{Lang, Names};
+use synack_cli::ladder::View;
 use synack_cli::scenario::{self, Params, SCENARIOS};
 use synack_cli::{json, ladder};
 
@@ -26,6 +27,71 @@ struct Cli {
 enum LangArg {
     En,
     Zh,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NamesArg {
+    /// RFC 9293's names: SYN-RECEIVED, FIN-WAIT-1, TIME-WAIT.
+    Rfc,
+    /// Linux netstat's names: SYN_RECV, FIN_WAIT1, TIME_WAIT.
+    Netstat,
+}
+
+/// The run's link and timers, shared by `demo` and `plot`. Numbers are taken as given, minus
+/// signs included, so `--loss -1` gets the same message as `--loss=-1`.
+#[derive(Args)]
+struct LinkArgs {
+    /// Seed of the simulated network's randomness.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    seed: u64,
+    /// Extra random packet loss on both directions, a probability from 0 to 1 (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    loss: f64,
+    /// Random corruption on both directions (one bit flipped), a probability from 0 to 1.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    corrupt: f64,
+    /// Round-trip time of the simulated link in milliseconds, 1 to 10000.
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
+    rtt: f64,
+    /// The maximum segment lifetime in seconds; TIME-WAIT lasts twice this.
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        allow_negative_numbers = true,
+        value_name = "SECONDS"
+    )]
+    msl: f64,
+}
+
+impl LinkArgs {
+    fn params(&self) -> Result<Params, String> {
+        // Out of range is said by `Params::check`, in one wording for every spelling; only
+        // what cannot even be a duration is caught here.
+        let duration = |flag: &str, v: f64, unit: f64, max: Duration| -> Result<Duration, String> {
+            if v.is_nan() {
+                return Err(format!("{flag} {v} is not a number"));
+            }
+            Ok(Duration::from_secs_f64(
+                (v * unit).clamp(0.0, max.as_secs_f64() * 2.0),
+            ))
+        };
+        for (flag, v, unit) in [("--rtt", self.rtt, "ms"), ("--msl", self.msl, "s")] {
+            if v < 0.0 {
+                return Err(format!(
+                    "{flag} {v} {unit} is out of range: a time cannot be negative"
+                ));
+            }
+        }
+        let params = Params {
+            seed: self.seed,
+            loss: self.loss,
+            corrupt: self.corrupt,
+            rtt: duration("--rtt", self.rtt, 1e-3, scenario::MAX_RTT)?,
+            msl: duration("--msl", self.msl, 1.0, scenario::MAX_MSL)?,
+        };
+        params.check()?;
+        Ok(params)
+    }
 }
 
 #[derive(Subcommand)]
@@ -78,7 +144,7 @@ enum Command {
 
 #[derive(Args)]
 struct ScriptArgs {
-    /// The scripts to run.
+    /// The scripts to run; a directory stands for every .pkt file under it.
     #[arg(required = true)]
     files: Vec<std::path::PathBuf>,
     /// One JSON object per script, then one with the counts.
@@ -143,14 +209,8 @@ struct PlotArgs {
     /// Where to write the SVG.
     #[arg(long, short, value_name = "FILE.svg")]
     out: std::path::PathBuf,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Extra random loss, a probability from 0 to 1.
-    #[arg(long, default_value_t = 0.0)]
-    loss: f64,
-    /// Round-trip time in milliseconds.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    rtt: u64,
+    #[command(flatten)]
+    link: LinkArgs,
     #[arg(long, value_enum, default_value = "en")]
     lang: LangArg,
 }
@@ -174,21 +234,22 @@ struct StatesArgs {
     lang: LangArg,
 }
 
+/// The help line for `--scenario`, from the one table of scenarios.
+fn scenario_help() -> String {
+    let mut out = String::from("Which scenario to run:\n");
+    for s in SCENARIOS {
+        out.push_str(&format!("  {:<19} {}\n", s.name, s.en));
+    }
+    out.trim_end().to_string()
+}
+
 #[derive(Args)]
 struct DemoArgs {
-    /// Which scenario to run: tour, handshake, transfer, close, half-close, simultaneous-open,
-    /// simultaneous-close, refused, abort, lossy, zero-window, time-wait (see --list).
+    /// Which scenario to run (--list describes them all).
     #[arg(long, short, default_value = "tour")]
     scenario: String,
-    /// Seed of the simulated network's randomness.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Extra random packet loss on both directions, a probability from 0 to 1 (e.g. 0.1).
-    #[arg(long, default_value_t = 0.0)]
-    loss: f64,
-    /// Round-trip time of the simulated link in milliseconds.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    rtt: u64,
+    #[command(flatten)]
+    link: LinkArgs,
     /// Also write the packets as a pcap file (opens in Wireshark or tcpdump).
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
@@ -209,6 +270,9 @@ struct DemoArgs {
     /// Language of the narration; state names stay as RFC 9293 spells them.
     #[arg(long, value_enum, default_value = "en")]
     lang: LangArg,
+    /// Which names the states go by on the ladder and in the summary.
+    #[arg(long, value_enum, default_value = "rfc")]
+    names: NamesArg,
     /// List the scenarios with a one-line description each.
     #[arg(long)]
     list: bool,
@@ -226,6 +290,24 @@ fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The width to draw at: `COLUMNS` when set (shells keep it up to date), else 100.
+fn columns() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .map_or(ladder::WIDTH, |c| c.clamp(ladder::MIN_WIDTH, 400))
+}
+
+fn view(lang: Lang, names: Names) -> View {
+    View {
+        lang,
+        color: use_color(),
+        width: columns(),
+        names,
+    }
+}
+
 fn list(lang: Lang) -> String {
     let mut out = String::new();
     for s in SCENARIOS {
@@ -241,11 +323,7 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         print!("{}", list(lang));
         return Ok(());
     }
-    let params = Params {
-        seed: args.seed,
-        loss: args.loss,
-        rtt: Duration::from_millis(args.rtt),
-    };
+    let params = args.link.params()?;
     let mut run = scenario::run(&args.scenario, &params)?;
     if args.absolute {
         run.use_absolute();
@@ -266,7 +344,11 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         s.push('\n');
         s
     } else {
-        ladder::report(&run, lang, use_color())
+        let names = match args.names {
+            NamesArg::Rfc => Names::Rfc,
+            NamesArg::Netstat => Names::Netstat,
+        };
+        ladder::report(&run, &view(lang, names))
     };
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = out.write_all(text.as_bytes());
@@ -279,11 +361,7 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
 
 /// `synack plot`: the time-sequence graph of one scenario.
 fn plot(args: PlotArgs) -> Result<(), String> {
-    let params = Params {
-        seed: args.seed,
-        loss: args.loss,
-        rtt: Duration::from_millis(args.rtt),
-    };
+    let params = args.link.params()?;
     let run = scenario::run(&args.scenario, &params)?;
     write_file(&args.out, &synack_cli::plot::svg(&run, lang(args.lang)))
 }
@@ -294,7 +372,11 @@ fn trace(args: TraceArgs) -> Result<(), String> {
     if let Some(path) = &args.svg {
         write_file(path, &synack_cli::svg::ladder(&t.run, lang))?;
     }
-    let text = synack_cli::trace::report(&t, &args.file.display().to_string(), lang, use_color());
+    let text = synack_cli::trace::report(
+        &t,
+        &args.file.display().to_string(),
+        &view(lang, Names::Rfc),
+    );
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
 }
@@ -336,14 +418,29 @@ fn states(args: StatesArgs) -> Result<(), String> {
         if args.scenario.is_some() {
             text = format!("{title}\n\n{text}");
         }
+        text.push('\n');
+        text.push_str(&synack_cli::i18n::names_table(lang));
         text
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
 }
 
+/// The command line, with `--scenario`'s help filled in from the scenario table so that
+/// `--help`, `--list` and the runner read the same list.
+fn parse() -> Cli {
+    let help = scenario_help();
+    let mut command = Cli::command();
+    for sub in ["demo", "plot", "states"] {
+        let help = help.clone();
+        command = command.mut_subcommand(sub, |c| c.mut_arg("scenario", |a| a.long_help(help)));
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let result = match cli.command {
         Command::Demo(args) => demo(args),
         Command::States(args) => states(args),

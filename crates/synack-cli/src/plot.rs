@@ -89,14 +89,30 @@ pub fn svg(run: &Run, lang: Lang) -> String {
         (t0 - (t_end - t0) * 0.05).max(0.0),
         t_end + (t_end - t0).max(1.0) * 0.05,
     );
-    let y_max = f64::from(top_seq) * 1.12 + 1.0;
+    // The window line belongs in the picture: the axis reaches the highest right edge the
+    // receiver offered (ACK + window) while the data flowed, unless that is far above the data
+    // (a 64 KB window over a 4 KB transfer would squash the data into the bottom line); then
+    // the window line runs along the top edge, dashed, and says how high it really is.
+    let data_top = f64::from(top_seq);
+    let win_top = acks
+        .iter()
+        .filter(|a| a.0 <= x_max)
+        .map(|&(_, ack, win)| f64::from(ack) + f64::from(win))
+        .fold(0.0, f64::max);
+    let window_fits = win_top <= data_top * 3.0;
+    let y_max = if window_fits {
+        data_top.max(win_top)
+    } else {
+        data_top
+    } * 1.12
+        + 1.0;
     let px = |t: f64| L + (t - x_min) / (x_max - x_min).max(1e-9) * (W - L - R);
     let py = |seq: f64| H - B - seq.min(y_max * 2.0) / y_max * (H - T - B);
 
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans, Helvetica, Arial, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>"#
     );
     let title = match lang {
         Lang::En => format!(
@@ -193,6 +209,7 @@ pub fn svg(run: &Run, lang: Lang) -> String {
         let mut prev: Option<f64> = None;
         for &(t, ack, win) in acks.iter().filter(|a| a.0 <= x_max) {
             let v = f64::from(ack) + if f == 1 { f64::from(win) } else { 0.0 };
+            let v = v.min(y_max);
             let (x, y) = (px(t), py(v));
             match prev {
                 None => {
@@ -206,13 +223,33 @@ pub fn svg(run: &Run, lang: Lang) -> String {
         }
         if let Some(y) = prev {
             let _ = write!(d, " L{:.1},{y:.1}", px(x_max));
+            let dash = if f == 1 && !window_fits {
+                r#" stroke-dasharray="6 4""#
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                r#"<path class="{class}" d="{d}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#
+                r#"<path class="{class}" d="{d}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>"#
             );
         }
     }
     s.push_str("</g>\n");
+    if !window_fits && !acks.is_empty() {
+        let text = match lang {
+            Lang::En => format!(
+                "ACK + window reaches {win_top:.0}, far above the data: drawn along the top edge"
+            ),
+            Lang::Zh => format!("确认号 + 窗口最高达 {win_top:.0}，远高于数据：沿图的上边缘画出"),
+        };
+        let _ = writeln!(
+            s,
+            r##"<text class="window-note" x="{:.0}" y="{:.0}" text-anchor="end" fill="#8c8c00">{}</text>"##,
+            W - R - 4.0,
+            T + 14.0,
+            esc(&text)
+        );
+    }
     // Data segments.
     for (p, seg) in &data {
         let t = p.sent_at.as_micros() as f64 / 1000.0;

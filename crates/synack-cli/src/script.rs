@@ -1,11 +1,12 @@
 //! `synack script FILE.pkt...`: runs packetdrill-format scripts against synack on virtual time
 //! and prints one line per script, then `N passed, M failed, K unsupported`. A script that
 //! stops at a feature synack lacks (Fast Open, ECN, TSO-merged segments, `sendmsg`...) is a
-//! `SKIP`, counted apart from the failures: it says nothing about synack's behaviour.
+//! `SKIP`, counted apart from the failures: it says nothing about synack's behaviour. A
+//! directory stands for the `.pkt` files under it; a script with no events fails.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use synack_script::{Report, RunConfig, run_script};
@@ -16,6 +17,19 @@ pub struct Outcome {
     pub all_passed: bool,
 }
 
+fn failure_report(message: String) -> Report {
+    Report {
+        failure: Some(synack_script::Failure {
+            pos: Default::default(),
+            message,
+            kind: synack_script::FailureKind::Mismatch,
+        }),
+        notes: Vec::new(),
+        events_run: 0,
+        virtual_time: Default::default(),
+    }
+}
+
 fn one(path: &Path, config: &RunConfig) -> Report {
     // Shell files the script runs (`../common/defaults.sh`) are found next to it.
     let config = RunConfig {
@@ -23,18 +37,55 @@ fn one(path: &Path, config: &RunConfig) -> Report {
         ..config.clone()
     };
     match std::fs::read_to_string(path) {
-        Ok(src) => run_script(&src, &config),
-        Err(e) => Report {
-            failure: Some(synack_script::Failure {
-                pos: Default::default(),
-                message: format!("cannot read the script: {e}"),
-                kind: synack_script::FailureKind::Mismatch,
-            }),
-            notes: Vec::new(),
-            events_run: 0,
-            virtual_time: Default::default(),
-        },
+        Ok(src) => {
+            let report = run_script(&src, &config);
+            // A script that does nothing checks nothing: an empty file (or one of comments
+            // only) is far more likely a mistake than a test, so it must not count as a pass.
+            if report.passed() && report.events_run == 0 {
+                return failure_report(
+                    "no events: the script has no calls, packets or asserts".into(),
+                );
+            }
+            report
+        }
+        Err(e) => failure_report(format!("cannot read the script: {e}")),
     }
+}
+
+/// The scripts to run for the paths given: a file as it is, a directory as every `.pkt` file
+/// under it (subdirectories too, as `tests/scripts/` groups its scripts by state), sorted.
+pub fn expand(paths: &[impl AsRef<Path>]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            // Unreadable: kept, so that running it reports why.
+            out.push(dir.to_path_buf());
+            return;
+        };
+        let mut found: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        found.sort();
+        for p in found {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "pkt") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let p = p.as_ref();
+        if p.is_dir() {
+            let before = out.len();
+            walk(p, &mut out);
+            if out.len() == before {
+                // Said as a failure of that directory rather than silently nothing.
+                out.push(p.to_path_buf());
+            }
+        } else {
+            out.push(p.to_path_buf());
+        }
+    }
+    out
 }
 
 /// Runs `paths` in order. `verbose` adds the notes (skipped shell lines, options).
@@ -47,9 +98,13 @@ pub fn run(
     let mut text = String::new();
     let (mut passed, mut failed, mut unsupported) = (0usize, 0usize, 0usize);
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for p in paths {
-        let path = p.as_ref();
-        let r = one(path, config);
+    for path in expand(paths) {
+        let path = path.as_path();
+        let r = if path.is_dir() {
+            failure_report("no .pkt files in this directory".into())
+        } else {
+            one(path, config)
+        };
         if r.passed() {
             passed += 1;
         } else if r.unsupported() {

@@ -20,12 +20,22 @@ use crate::node::{Counts, Node};
 /// Decides whether a segment about to leave a host is one to lose.
 pub type Matcher = Box<dyn Fn(&Node, &IpHeader, &TcpRepr<'_>) -> bool>;
 
-/// "Lose the `nth` segment (counting from 1) that `matches`", or every one that does.
+/// What the network does to a segment a rule aims at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Lose,
+    /// Deliver it with one bit flipped, so the receiver's checksum fails.
+    Corrupt,
+}
+
+/// "Lose (or damage) the `nth` segment (counting from 1) that `matches`", or every one that
+/// does.
 pub struct DropRule {
     matches: Matcher,
     /// `None`: every match.
     nth: Option<usize>,
     seen: usize,
+    fault: Fault,
 }
 
 impl DropRule {
@@ -34,6 +44,15 @@ impl DropRule {
             matches: Box::new(move |n, _, s| matches(n, s)),
             nth: Some(nth),
             seen: 0,
+            fault: Fault::Lose,
+        }
+    }
+
+    /// Damages the `nth` segment that `matches` instead of losing it.
+    pub fn corrupt(nth: usize, matches: impl Fn(&Node, &TcpRepr<'_>) -> bool + 'static) -> Self {
+        DropRule {
+            fault: Fault::Corrupt,
+            ..DropRule::new(nth, matches)
         }
     }
 
@@ -44,6 +63,7 @@ impl DropRule {
             matches: Box::new(matches),
             nth: None,
             seen: 0,
+            fault: Fault::Lose,
         }
     }
 
@@ -91,13 +111,15 @@ enum Release {
 pub struct Host {
     pub node: Node,
     drops: Vec<DropRule>,
-    held: Option<Vec<u8>>,
+    held: Option<(Vec<u8>, Fault)>,
     release: Release,
     /// Packets that others on this side's network send at the given times (an attacker's
     /// forged SYNs), oldest first.
     injected: VecDeque<(Instant, Vec<u8>)>,
     /// One entry per packet handed to the link, in order.
     pub why: Vec<Why>,
+    /// Parallel to `why`: the fault a scenario aimed at that packet, if any.
+    pub aimed: Vec<Option<Fault>>,
     seen: Counts,
 }
 
@@ -110,6 +132,7 @@ impl Host {
             release: Release::Normal,
             injected: VecDeque::new(),
             why: Vec::new(),
+            aimed: Vec::new(),
             seen: Counts::default(),
         }
     }
@@ -150,7 +173,7 @@ impl Endpoint for Host {
         match self.release {
             Release::Releasing => {
                 self.release = Release::Paused;
-                return self.held.take();
+                return self.held.take().map(|(p, _)| p);
             }
             Release::Paused => return None,
             Release::Normal => {}
@@ -160,6 +183,7 @@ impl Endpoint for Host {
         }
         if self.injected.front().is_some_and(|(t, _)| *t <= now) {
             self.why.push(Why::Normal);
+            self.aimed.push(None);
             return self.injected.pop_front().map(|(_, p)| p);
         }
         let packet = self.node.poll_transmit(now)?;
@@ -167,11 +191,15 @@ impl Endpoint for Host {
         self.why.push(why);
         let node = &self.node;
         let hit = match parse_tcp(&packet, ChecksumMode::Verify) {
-            Ok((ip, seg)) => self.drops.iter_mut().any(|rule| rule.hit(node, &ip, &seg)),
-            Err(_) => false,
+            Ok((ip, seg)) => self
+                .drops
+                .iter_mut()
+                .find_map(|rule| rule.hit(node, &ip, &seg).then_some(rule.fault)),
+            Err(_) => None,
         };
-        if hit {
-            self.held = Some(packet);
+        self.aimed.push(hit);
+        if let Some(fault) = hit {
+            self.held = Some((packet, fault));
             return None;
         }
         Some(packet)
@@ -282,17 +310,26 @@ impl When {
     }
 }
 
-/// Lets any held packet through as lost. Returns whether one was.
+/// Lets any held packet through as lost (or damaged). Returns whether one was.
 fn drop_held(pair: &mut SimPair) -> bool {
     let mut any = false;
     for side in [Side::A, Side::B] {
-        if host(pair, side).held.is_none() {
+        let Some((_, fault)) = &host(pair, side).held else {
             continue;
-        }
+        };
+        let fault = *fault;
         any = true;
         let before = pair.link.config(side).clone();
         let mut lossy = before.clone();
-        lossy.loss = 1.0;
+        match fault {
+            Fault::Lose => lossy.loss = 1.0,
+            Fault::Corrupt => {
+                lossy.loss = 0.0;
+                lossy.duplicate = 0.0;
+                lossy.corrupt = 1.0;
+                lossy.corrupt_max_bits = 1;
+            }
+        }
         lossy.partitioned = false;
         // Both configurations were valid already (loss 1.0 is in range).
         let _ = pair.link.set_config(side, lossy);

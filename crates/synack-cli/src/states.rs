@@ -17,6 +17,7 @@ fn is_failure(c: Cause) -> bool {
         Cause::RecvRst
             | Cause::UserAbort
             | Cause::RetransmitTimeout
+            | Cause::KeepaliveTimeout
             | Cause::FinWait2Timeout
             | Cause::DataAfterClose
     )
@@ -114,7 +115,9 @@ fn pos(n: Node) -> (f64, f64) {
             let (x, y) = pos(Node::State(s));
             match s {
                 Established => (x - 220.0, y),
-                Closing => (x + 190.0, y - 50.0),
+                // Between CLOSING and LAST-ACK, level with both.
+                Closing => (x + 175.0, y),
+                CloseWait => (x + 200.0, y),
                 _ if x < 600.0 => (x - 175.0, y + 45.0),
                 _ => (x + 200.0, y + 45.0),
             }
@@ -171,7 +174,7 @@ pub fn svg(visited: &BTreeSet<Transition>, lang: Lang, title: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans, Helvetica, Arial, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif" font-size="11">"#
     );
     s.push_str(
         r##"<defs>
@@ -187,14 +190,20 @@ pub fn svg(visited: &BTreeSet<Transition>, lang: Lang, title: &str) -> String {
         r#"<text class="title" x="20" y="30" font-size="16" font-weight="bold">{}</text>"#,
         esc(title)
     );
-    let legend = lang.pick(
-        "Edges from synack_proto::TRANSITIONS, labelled with their cause. Grey dashed: failures (RST, abort, timeouts). Orange: taken in this run.",
-        "边取自 synack_proto::TRANSITIONS，标注触发原因。灰色虚线：异常（RST、abort、超时）。橙色：本次运行经过的边。",
-    );
+    let mut legend = lang
+        .pick(
+            "Edges from synack_proto::TRANSITIONS, labelled with their cause. Grey dashed: failures (RST, abort, timeouts).",
+            "边取自 synack_proto::TRANSITIONS，标注触发原因。灰色虚线：异常（RST、abort、超时）。",
+        )
+        .to_string();
+    // Only a diagram drawn for a run has edges taken in it.
+    if !visited.is_empty() {
+        legend.push_str(lang.pick(" Orange: taken in this run.", "橙色：本次运行经过的边。"));
+    }
     let _ = writeln!(
         s,
         r##"<text x="20" y="50" fill="#555">{}</text>"##,
-        esc(legend)
+        esc(&legend)
     );
     let groups = grouped();
     let visited_states: BTreeSet<StateName> = visited.iter().flat_map(|t| [t.from, t.to]).collect();
@@ -228,6 +237,8 @@ pub fn svg(visited: &BTreeSet<Transition>, lang: Lang, title: &str) -> String {
             r#"<path class="{class}" d="M{:.1},{:.1} Q{cx:.1},{cy:.1} {:.1},{:.1}" fill="none" stroke="{stroke}" stroke-width="{width}"{dash} marker-end="url(#{marker})"/>"#,
             start.0, start.1, end.0, end.1
         );
+        // The curve's midpoint, then moved off other edges: each label sits beside its own
+        // edge, never where two edges cross.
         let mut lx = 0.25 * start.0 + 0.5 * cx + 0.25 * end.0;
         let mut ly = 0.25 * start.1 + 0.5 * cy + 0.25 * end.1;
         let mut anchor = "middle";
@@ -239,11 +250,31 @@ pub fn svg(visited: &BTreeSet<Transition>, lang: Lang, title: &str) -> String {
             } else if pb.0 > 1000.0 {
                 (lx, anchor) = (pb.0 + 35.0, "end");
             }
-        } else if reverse && dx.abs() < dy.abs() {
-            // A steep pair of arcs: each label goes on the outside of its own arc.
-            let side = -dy / len * bend;
-            lx += side.signum() * 6.0;
-            anchor = if side > 0.0 { "start" } else { "end" };
+        } else if reverse {
+            // A pair of arcs: each label goes on the outside of its own arc.
+            let (nx, ny) = (-dy / len, dx / len);
+            lx += nx * 8.0;
+            ly += ny * 8.0;
+            anchor = if nx.abs() < 0.2 {
+                "middle"
+            } else if nx > 0.0 {
+                "start"
+            } else {
+                "end"
+            };
+        } else {
+            use StateName::*;
+            match (from, to) {
+                // Down the middle, clear of the SYN-SENT → SYN-RECEIVED line it crosses.
+                (Listen, Established) => {
+                    (lx, ly, anchor) = (pa.0 + 6.0, pa.1 + 0.72 * (pb.1 - pa.1), "start")
+                }
+                // Nearer SYN-SENT, clear of the vertical LISTEN → ESTABLISHED line.
+                (SynSent, SynReceived) => (lx, ly) = (pa.0 - 170.0, pa.1 - 8.0),
+                // Level edges: above the line rather than on it.
+                (FinWait2, TimeWait) | (TimeWait, Closed) => ly -= 10.0,
+                _ => {}
+            }
         }
         let text: Vec<&str> = causes.iter().map(|&c| i18n::cause(c, lang)).collect();
         let colour = if hot {
@@ -253,12 +284,32 @@ pub fn svg(visited: &BTreeSet<Transition>, lang: Lang, title: &str) -> String {
         } else {
             "#222"
         };
-        let _ = writeln!(
+        // A failure exit's list of causes goes on two lines under its small badge.
+        let sep = lang.pick(", ", "、");
+        let joined = text.join(sep);
+        // So is the reset path back to LISTEN, which would otherwise run across the edge
+        // from LISTEN down to ESTABLISHED.
+        let two =
+            matches!(b, Node::Stub(_)) || (from, to) == (StateName::SynReceived, StateName::Listen);
+        let lines = if two && text.len() > 2 {
+            let half = text.len().div_ceil(2);
+            vec![
+                format!("{}{}", text[..half].join(sep), sep.trim_end()),
+                text[half..].join(sep),
+            ]
+        } else {
+            vec![joined]
+        };
+        let _ = write!(
             s,
-            r#"<text class="edge-label" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{colour}" stroke="white" stroke-width="3" paint-order="stroke" font-size="10">{}</text>"#,
-            ly + 3.0,
-            esc(&text.join(", "))
+            r#"<text class="edge-label" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{colour}" stroke="white" stroke-width="3" paint-order="stroke" font-size="10">"#,
+            ly + 3.0
         );
+        for (k, line) in lines.iter().enumerate() {
+            let dy = if k == 0 { 0.0 } else { 12.0 };
+            let _ = write!(s, r#"<tspan x="{lx:.1}" dy="{dy}">{}</tspan>"#, esc(line));
+        }
+        s.push_str("</text>\n");
     }
     let mut nodes: BTreeSet<Node> = StateName::ALL.iter().map(|&s| Node::State(s)).collect();
     nodes.insert(Node::ClosedEnd);

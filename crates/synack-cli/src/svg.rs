@@ -30,9 +30,9 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const W: f64 = 1300.0;
-const XA: f64 = 420.0;
-const XB: f64 = 920.0;
+const W: f64 = 1360.0;
+const XA: f64 = 450.0;
+const XB: f64 = 950.0;
 const TOP: f64 = 150.0;
 const ROW: f64 = 19.0;
 /// A quiet spell longer than this becomes a break in the lifelines.
@@ -48,6 +48,11 @@ enum Kind {
     LateChange,
 }
 
+/// Columns a note may take beside a lifeline before it wraps onto another line.
+const NOTE_COLS: usize = 56;
+/// Line height of a wrapped note.
+const NOTE_LINE: f64 = 12.0;
+
 /// Rows: each (time, kind, index) event gets a y coordinate.
 struct Rows {
     keys: Vec<(Instant, Kind, usize)>,
@@ -58,40 +63,72 @@ struct Rows {
 }
 
 impl Rows {
-    fn new(run: &Run) -> Rows {
+    fn new(run: &Run, lang: Lang) -> Rows {
+        // At time zero the server's opening calls come before the client's (as on the
+        // terminal ladder); sends and arrivals after both.
+        let group = |at: Instant, host: Side| {
+            if at == Instant::ZERO {
+                1 - crate::scenario::idx(host)
+            } else {
+                0
+            }
+        };
         let mut keys = Vec::new();
+        let packet_group = |at: Instant| if at == Instant::ZERO { 2 } else { 0 };
         for (i, p) in run.packets.iter().enumerate() {
-            keys.push((p.sent_at, Kind::Send, i));
+            keys.push((p.sent_at, packet_group(p.sent_at), Kind::Send, i));
             // A capture knows only when a packet passed the capture point.
             if let (Some(a), false) = (p.arrival, run.observed) {
-                keys.push((a, Kind::Arrival, i));
+                keys.push((a, packet_group(a), Kind::Arrival, i));
             }
         }
         for (i, c) in run.changes.iter().enumerate() {
-            keys.push((c.at, change_kind(run, i), i));
+            keys.push((c.at, group(c.at, c.host), change_kind(run, i), i));
         }
         for (i, n) in run.notes.iter().enumerate() {
-            keys.push((n.at, Kind::Note, i));
+            keys.push((n.at, group(n.at, n.host), Kind::Note, i));
         }
         keys.sort();
+        let keys: Vec<(Instant, Kind, usize)> =
+            keys.into_iter().map(|(at, _, k, i)| (at, k, i)).collect();
         let mut ys = Vec::with_capacity(keys.len());
         let mut breaks = Vec::new();
         let mut times = Vec::new();
         let mut y = TOP;
         let mut last: Option<Instant> = None;
-        for &(at, kind, _) in &keys {
+        // Room the previous row needs below it: the further lines of a wrapped note, the
+        // second line of a lost segment's label.
+        let mut below = 0.0;
+        for &(at, kind, i) in &keys {
+            let mut advanced = true;
             if let Some(prev) = last {
                 let gap = at.saturating_duration_since(prev).as_millis();
                 if gap >= BREAK_MS {
+                    y += below;
                     breaks.push((y + ROW * 0.9, gap));
-                    y += ROW * 2.2;
-                } else if at != prev {
-                    y += ROW;
-                } else if kind != Kind::Arrival {
+                    y += ROW * 2.6;
+                } else if at != prev || kind != Kind::Arrival {
                     // Same instant: still a row of its own, so labels do not collide.
-                    y += ROW;
+                    y += ROW + below;
+                } else {
+                    // An arrowhead shares the row before it.
+                    advanced = false;
                 }
             }
+            let needs = match kind {
+                Kind::Note => {
+                    let n = &run.notes[i];
+                    let lines = crate::text::wrap(lang.pick(&n.en, &n.zh), NOTE_COLS).len();
+                    lines.saturating_sub(1) as f64 * NOTE_LINE
+                }
+                Kind::Send
+                    if run.packets[i].lost() && mark(run, &run.packets[i], lang).is_some() =>
+                {
+                    ROW * 1.3
+                }
+                _ => 0.0,
+            };
+            below = if advanced { needs } else { below.max(needs) };
             if last != Some(at) {
                 times.push((y, at));
             }
@@ -103,7 +140,7 @@ impl Rows {
             ys,
             breaks,
             times,
-            bottom: y + ROW * 2.0,
+            bottom: y + below + ROW * 2.0,
         }
     }
 
@@ -138,12 +175,12 @@ fn x_of(side: Side) -> f64 {
 
 /// The ladder of `run` as a standalone SVG document.
 pub fn ladder(run: &Run, lang: Lang) -> String {
-    let rows = Rows::new(run);
+    let rows = Rows::new(run, lang);
     let h = rows.bottom + 40.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h:.0}" viewBox="0 0 {W} {h:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h:.0}" viewBox="0 0 {W} {h:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, Noto Sans Mono CJK SC, monospace" font-size="11">"#
     );
     s.push_str(
         r##"<defs>
@@ -193,9 +230,13 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
     for side in [Side::A, Side::B] {
         let x = x_of(side);
         let i = crate::scenario::idx(side);
-        let head = format!("{} :{}", run.hosts[i], run.ports[i]);
-        // Wide enough for an IPv6 address from a capture (about 8 px per bold character).
-        let bw = (head.chars().count() as f64 * 8.2 + 24.0).max(160.0);
+        let head = format!(
+            "{} :{}",
+            crate::scenario::narrate::heading(&run.hosts[i], lang),
+            run.ports[i]
+        );
+        // Wide enough for an IPv6 address from a capture (about 8 px per bold column).
+        let bw = (crate::text::width(&head) as f64 * 8.2 + 24.0).max(160.0);
         let _ = writeln!(
             s,
             r##"<rect class="host" x="{:.0}" y="70" width="{bw:.0}" height="30" rx="4" fill="#eef" stroke="#336"/><text x="{x:.0}" y="90" text-anchor="middle" font-size="13" font-weight="bold">{}</text>"##,
@@ -263,7 +304,7 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
             (Side::B, false) => ("#b8860b", "head-b"),
         };
         let mut text = label(p);
-        if let Some(m) = mark(p, lang) {
+        if let Some(m) = mark(run, p, lang) {
             text = format!("{text} [{m}]");
         }
         match p.arrival {
@@ -273,17 +314,23 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
                 } else {
                     rows.y(Kind::Arrival, i)
                 };
+                let colour = if p.corrupted() { "#d62728" } else { color };
+                let dash = if p.corrupted() {
+                    r#" stroke-dasharray="2 2""#
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     s,
-                    r#"<line class="segment" x1="{x1:.0}" y1="{y1:.1}" x2="{x2:.0}" y2="{y2:.1}" stroke="{color}" stroke-width="1.5" marker-end="url(#{head})"/>"#
+                    r#"<line class="segment" x1="{x1:.0}" y1="{y1:.1}" x2="{x2:.0}" y2="{y2:.1}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{head})"/>"#
                 );
-                arrow_label(&mut s, x1, y1, x2, y2, &text, color);
+                arrow_label(&mut s, x1, y1, x2, &text, colour);
             }
             None => {
-                // Most of the way across, so the label fits along the dashed line; the word
-                // "lost" goes past the cross, toward where the segment never arrived.
+                // Most of the way across; the word "lost" goes past the cross, toward where
+                // the segment never arrived.
                 let xm = x1 + (x2 - x1) * 0.8;
-                let ym = y1 + ROW * 0.7;
+                let ym = y1 + ROW * 0.5;
                 let (lx, anchor) = if x2 > x1 {
                     (xm + 10.0, "start")
                 } else {
@@ -297,20 +344,11 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
                     ym + 4.0,
                     lang.pick("lost", "丢失")
                 );
-                // The mark (why it was sent, where it went) under the line, so neither line
-                // of text runs past the cross.
-                let main = label(p);
-                arrow_label(&mut s, x1, y1, xm, ym, &main, "#d62728");
-                if let Some(m) = mark(p, lang) {
-                    arrow_label(
-                        &mut s,
-                        x1,
-                        y1 + 15.0,
-                        xm,
-                        ym + 15.0,
-                        &format!("[{m}]"),
-                        "#d62728",
-                    );
+                // The label above the line, the mark (why it was sent, where it went) under
+                // it, so neither runs into the cross or a neighbour's label.
+                arrow_label(&mut s, x1, y1, x2, &label(p), "#d62728");
+                if let Some(m) = mark(run, p, lang) {
+                    arrow_label(&mut s, x1, ym + 15.0, x2, &format!("[{m}]"), "#d62728");
                 }
             }
         }
@@ -326,12 +364,20 @@ pub fn ladder(run: &Run, lang: Lang) -> String {
             Side::A => (XA - 12.0, "end"),
             Side::B => (XB + 12.0, "start"),
         };
-        let _ = writeln!(
+        // Wrapped, never cut: the narration is what a newcomer reads.
+        let _ = write!(
             s,
-            r##"<text class="note" x="{x:.0}" y="{:.1}" text-anchor="{anchor}" fill="#2a5db0" font-style="italic" font-size="10">{}</text>"##,
-            y + 4.0,
-            esc(&crate::text::fit(lang.pick(&n.en, &n.zh), 46))
+            r##"<text class="note" x="{x:.0}" y="{:.1}" text-anchor="{anchor}" fill="#2a5db0" font-style="italic" font-size="10">"##,
+            y + 4.0
         );
+        for (k, line) in crate::text::wrap(lang.pick(&n.en, &n.zh), NOTE_COLS)
+            .iter()
+            .enumerate()
+        {
+            let dy = if k == 0 { 0.0 } else { NOTE_LINE };
+            let _ = write!(s, r#"<tspan x="{x:.0}" dy="{dy}">{}</tspan>"#, esc(line));
+        }
+        s.push_str("</text>\n");
     }
     for side in [Side::A, Side::B] {
         let i = crate::scenario::idx(side);
@@ -363,16 +409,22 @@ fn summary_line(run: &Run, lang: Lang) -> String {
     }
     match lang {
         Lang::En => format!(
-            "{} packets, {} lost · {} fast retransmit(s), {} RTO(s) · bytes verified: {}",
-            v.packets, v.packets_lost, v.fast_retransmits, v.rto_retransmits, v.verified
-        ),
-        Lang::Zh => format!(
-            "共 {} 个报文，丢失 {} 个 · 快速重传 {} 次，超时重传 {} 次 · 字节校验：{}",
+            "{} packets, {} lost, {} damaged · {} fast retransmit(s), {} RTO(s) · bytes verified: {}",
             v.packets,
             v.packets_lost,
+            v.packets_corrupted,
             v.fast_retransmits,
             v.rto_retransmits,
-            if v.verified { "通过" } else { "失败" }
+            v.verified
+        ),
+        Lang::Zh => format!(
+            "共 {} 个报文，丢失 {} 个，损坏 {} 个 · 快速重传 {} 次，超时重传 {} 次 · 字节校验：{}",
+            v.packets,
+            v.packets_lost,
+            v.packets_corrupted,
+            v.fast_retransmits,
+            v.rto_retransmits,
+            if v.verified { "通过" } else { "未通过" }
         ),
     }
 }
@@ -407,23 +459,20 @@ fn state_box(s: &mut String, side: Side, y: f64, state: &str, cause: &str) {
     s.push_str("</g>\n");
 }
 
-/// The label rides on the arrow, rotated to its slope, just above the line. It starts near
-/// the sender rather than in the middle, so two arrows that cross (a simultaneous close) keep
-/// their labels apart.
-fn arrow_label(s: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, text: &str, color: &str) {
-    let angle = (y2 - y1).atan2(x2 - x1).to_degrees();
+/// The label sits level just above the start of its arrow, at the sender's end: each send has
+/// a row of its own, so labels of segments sent together stack without touching, and a white
+/// halo keeps each legible where other arrows cross it.
+fn arrow_label(s: &mut String, x1: f64, y1: f64, x2: f64, text: &str, color: &str) {
     let rightwards = x2 >= x1;
-    // Text must read left to right: flip arrows that point left.
-    let angle = if rightwards { angle } else { angle - 180.0 };
-    let f = 0.06;
-    // A white halo under each label keeps it legible where other arrows cross it (bursts
-    // of segments in flight at once draw crossing lines).
-    let (cx, cy) = (x1 + (x2 - x1) * f, y1 + (y2 - y1) * f);
-    let anchor = if rightwards { "start" } else { "end" };
+    let (x, anchor) = if rightwards {
+        (x1 + 8.0, "start")
+    } else {
+        (x1 - 8.0, "end")
+    };
     let _ = writeln!(
         s,
-        r#"<text class="label" x="{cx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{color}" stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke" transform="rotate({angle:.2} {cx:.1} {cy:.1})">{}</text>"#,
-        cy - 4.0,
+        r#"<text class="label" x="{x:.1}" y="{:.1}" text-anchor="{anchor}" fill="{color}" stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke">{}</text>"#,
+        y1 - 4.0,
         esc(text)
     );
 }

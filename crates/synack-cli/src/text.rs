@@ -151,16 +151,22 @@ pub fn wrap(text: &str, w: usize) -> Vec<String> {
     lines
 }
 
-/// The name a socket programmer knows for an error.
-pub fn error_name(e: Error) -> &'static str {
-    match e {
-        Error::ConnectionRefused => "ECONNREFUSED: connection refused",
-        Error::ConnectionReset => "ECONNRESET: connection reset by peer",
-        Error::TimedOut => "ETIMEDOUT: connection timed out",
-        Error::ConnectionAborted => "aborted by the local user",
-        Error::HostUnreachable => "EHOSTUNREACH: no route to host",
-        Error::NetworkUnreachable => "ENETUNREACH: network is unreachable",
-        _ => "error",
+/// The name a socket programmer knows for an error, and what it means.
+pub fn error_name(e: Error, lang: crate::i18n::Lang) -> String {
+    let (code, en, zh) = match e {
+        Error::ConnectionRefused => ("ECONNREFUSED", "connection refused", "连接被拒绝"),
+        Error::ConnectionReset => ("ECONNRESET", "connection reset by peer", "连接被对方重置"),
+        Error::TimedOut => ("ETIMEDOUT", "connection timed out", "连接超时"),
+        Error::ConnectionAborted => ("", "aborted by the local user", "被本端用户中止"),
+        Error::HostUnreachable => ("EHOSTUNREACH", "no route to host", "主机不可达"),
+        Error::NetworkUnreachable => ("ENETUNREACH", "network is unreachable", "网络不可达"),
+        _ => ("", "error", "错误"),
+    };
+    let what = lang.pick(en, zh);
+    match (code, lang) {
+        ("", _) => what.to_string(),
+        (_, crate::i18n::Lang::En) => format!("{code}, {what}"),
+        (_, crate::i18n::Lang::Zh) => format!("{code}，{what}"),
     }
 }
 

@@ -150,7 +150,13 @@ pub fn read(path: &Path) -> Result<Trace, String> {
     let Some(pair) = ends else {
         return Err(format!("{} holds no TCP packets", path.display()));
     };
-    let packets = scenario::packets(&events, [&Vec::new(), &Vec::new()], [None, None]);
+    let none = Vec::new();
+    let packets = scenario::packets(
+        &events,
+        [&Vec::new(), &Vec::new()],
+        [&none, &none],
+        [None, None],
+    );
     let (initial, changes) = infer(&packets);
     let mut final_states = initial;
     for c in &changes {
@@ -199,6 +205,7 @@ pub fn read(path: &Path) -> Result<Trace, String> {
             final_states: BTreeMap::new(),
             errors: BTreeMap::new(),
             duration_us: end.as_micros(),
+            ..Summary::default()
         },
         hosts,
         ports: pair.map(|(_, port)| port),
@@ -351,8 +358,9 @@ pub fn infer(packets: &[Packet]) -> ([StateName; 2], Vec<Change>) {
 }
 
 /// The terminal report of a trace: what it is, the ladder, and the inferred states.
-pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> String {
+pub fn report(t: &Trace, name: &str, view: &crate::ladder::View) -> String {
     use crate::text::{Style, wrap};
+    let (lang, color) = (view.lang, view.color);
     use std::fmt::Write as _;
     let run = &t.run;
     let mut out = String::new();
@@ -369,12 +377,12 @@ pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> St
          相同）。抓包只在一个位置进行，箭头表示报文经过该位置的时刻，而非到达时刻。状态是按教科书规则\
          从标志位推断出来的：主机的定时器和用户调用在线路上不可见，例如 TIME-WAIT 的结束永远看不到。",
     );
-    for l in wrap(intro, crate::ladder::WIDTH) {
+    for l in wrap(intro, view.width.max(crate::ladder::MIN_WIDTH)) {
         out.push_str(&Style::Dim.paint(&l, color));
         out.push('\n');
     }
     out.push('\n');
-    for line in crate::ladder::lines(run, lang) {
+    for line in crate::ladder::lines(run, view) {
         for (text, style) in line {
             out.push_str(&style.paint(&text, color));
         }
@@ -390,7 +398,11 @@ pub fn report(t: &Trace, name: &str, lang: crate::i18n::Lang, color: bool) -> St
         Style::Bold.paint(lang.pick("Inferred states", "推断的状态"), color)
     );
     for side in [Side::A, Side::B] {
-        let v: Vec<&str> = run.visited(side).iter().map(|s| s.as_str()).collect();
+        let v: Vec<&str> = run
+            .visited(side)
+            .iter()
+            .map(|s| crate::i18n::state_name(*s, view.names))
+            .collect();
         let host = run.host_name(side);
         let port = run.ports[idx(side)];
         let who = if host.contains(':') {

@@ -79,7 +79,14 @@ fn state_diagram_has_every_state_and_every_edge() {
     let labels: Vec<String> = doc
         .descendants()
         .filter(|n| n.attribute("class") == Some("edge-label"))
-        .filter_map(|n| n.text().map(str::to_string))
+        .map(|n| {
+            // A long list of causes is split over two lines (tspans).
+            n.descendants()
+                .filter(|d| d.is_text())
+                .filter_map(|d| d.text())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect();
     for tr in TRANSITIONS {
         let found = labels
@@ -228,7 +235,11 @@ fn trace_reads_ethernet_captures_too() {
             StateName::Closed
         ]
     );
-    let report = synack_cli::trace::report(&t, "ethernet.pcap", Lang::En, false);
+    let report = synack_cli::trace::report(
+        &t,
+        "ethernet.pcap",
+        &synack_cli::ladder::View::plain(Lang::En),
+    );
     assert!(report.contains("INFERRED"));
     assert!(report.contains("LAST-ACK → CLOSED"));
 }
@@ -292,12 +303,197 @@ fn real_linux_capture(file: &str, v6: bool) {
         syn.options
     );
     assert_eq!(t.run.hosts[0].contains(':'), v6, "{file}");
-    let report = synack_cli::trace::report(&t, "linux", Lang::En, false);
+    let report = synack_cli::trace::report(&t, "linux", &synack_cli::ladder::View::plain(Lang::En));
     assert!(report.contains("bad checksums"));
     assert_eq!(report.contains("[::1]:8766"), v6, "{file}");
     let svg = synack_cli::svg::ladder(&t.run, Lang::En);
     roxmltree::Document::parse(&svg).unwrap();
     for line in report.lines() {
         assert!(synack_cli::text::width(line) <= 100, "{line}");
+    }
+}
+
+/// A text element's box, roughly: the fonts' average advance per column times the display
+/// width, one line high per line (tspans), placed by its anchor. Rough, but two labels that
+/// share pixels in any renderer overlap here too.
+#[derive(Debug, Clone, Copy)]
+struct Box {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+fn text_boxes(
+    doc: &roxmltree::Document<'_>,
+    class: &str,
+    advance: f64,
+    size: f64,
+) -> Vec<(Box, String)> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some(class))
+        .map(|n| {
+            let x: f64 = n.attribute("x").unwrap().parse().unwrap();
+            let y: f64 = n.attribute("y").unwrap().parse().unwrap();
+            let lines: Vec<String> = if n.children().any(|c| c.has_tag_name("tspan")) {
+                n.children()
+                    .filter(|c| c.has_tag_name("tspan"))
+                    .map(|c| c.text().unwrap_or("").to_string())
+                    .collect()
+            } else {
+                vec![n.text().unwrap_or("").to_string()]
+            };
+            let w = lines
+                .iter()
+                .map(|l| synack_cli::text::width(l))
+                .max()
+                .unwrap_or(0) as f64
+                * advance;
+            let (x0, x1) = match n.attribute("text-anchor") {
+                Some("end") => (x - w, x),
+                Some("middle") => (x - w / 2.0, x + w / 2.0),
+                _ => (x, x + w),
+            };
+            let h = size * (lines.len() as f64 - 1.0) * 1.15;
+            (
+                Box {
+                    x0,
+                    x1,
+                    y0: y - size * 0.75,
+                    y1: y + h + size * 0.2,
+                },
+                lines.join(" "),
+            )
+        })
+        .collect()
+}
+
+fn overlapping(boxes: &[(Box, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (a, ta)) in boxes.iter().enumerate() {
+        for (b, tb) in &boxes[i + 1..] {
+            if a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1 {
+                out.push(format!("`{ta}` {a:?} overlaps `{tb}` {b:?}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn ladder_labels_and_notes_never_overlap_and_notes_are_whole() {
+    for s in SCENARIOS.iter() {
+        for lang in [Lang::En, Lang::Zh] {
+            let r = run(s.name);
+            let svg = synack_cli::svg::ladder(&r, lang);
+            let doc = roxmltree::Document::parse(&svg).unwrap();
+            // 11 px monospace labels, 10 px notes (about 0.6 em a column).
+            let mut boxes = text_boxes(&doc, "label", 6.7, 11.0);
+            boxes.extend(text_boxes(&doc, "note", 6.1, 10.0));
+            let clash = overlapping(&boxes);
+            assert!(
+                clash.is_empty(),
+                "{} {lang:?}:\n{}",
+                s.name,
+                clash.join("\n")
+            );
+            // Every note is said in full: its lines join back into the narration.
+            let notes: Vec<String> = text_boxes(&doc, "note", 6.1, 10.0)
+                .into_iter()
+                .map(|(_, t)| t.split_whitespace().collect::<String>())
+                .collect();
+            for n in &r.notes {
+                let want: String = lang.pick(&n.en, &n.zh).split_whitespace().collect();
+                assert!(notes.contains(&want), "{}: note cut short: {want}", s.name);
+            }
+            // And nothing runs off the picture.
+            let w: f64 = doc
+                .root_element()
+                .attribute("width")
+                .unwrap()
+                .parse()
+                .unwrap();
+            for (b, t) in &boxes {
+                assert!(
+                    b.x0 >= 0.0 && b.x1 <= w,
+                    "{}: `{t}` leaves the picture",
+                    s.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn state_diagram_labels_do_not_overlap_and_the_legend_fits_the_picture() {
+    let none = BTreeSet::new();
+    for lang in [Lang::En, Lang::Zh] {
+        let svg = synack_cli::states::svg(&none, lang, "states");
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let clash = overlapping(&text_boxes(&doc, "edge-label", 5.8, 10.0));
+        assert!(clash.is_empty(), "{lang:?}:\n{}", clash.join("\n"));
+        let all = texts(&doc).join(" ");
+        assert!(
+            !all.contains("this run") && !all.contains("本次运行"),
+            "no run, no legend for one"
+        );
+    }
+    let r = run("tour");
+    let visited: BTreeSet<Transition> = r
+        .changes
+        .iter()
+        .map(|c| Transition {
+            from: c.from,
+            to: c.to,
+            cause: c.cause,
+        })
+        .collect();
+    let svg = synack_cli::states::svg(&visited, Lang::En, "t");
+    assert!(svg.contains("taken in this run"));
+    // Edges whose causes are all failures are grey and dashed, as the legend says; others
+    // are not.
+    let plain = synack_cli::states::svg(&none, Lang::En, "s");
+    let doc = roxmltree::Document::parse(&plain).unwrap();
+    let edges: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("edge"))
+        .collect();
+    let dashed = edges
+        .iter()
+        .filter(|n| n.attribute("stroke-dasharray").is_some())
+        .count();
+    let grey = edges
+        .iter()
+        .filter(|n| n.attribute("stroke") == Some("#999"))
+        .count();
+    assert_eq!(dashed, grey);
+    // ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2, SYN-RECEIVED, CLOSING and CLOSE-WAIT each have one
+    // exit made only of failures (RST, abort, timeouts).
+    assert_eq!(dashed, 6);
+}
+
+#[test]
+fn the_window_line_stays_inside_the_plot() {
+    for name in ["lossy", "zero-window", "transfer", "tour"] {
+        let svg = synack_cli::plot::svg(&run(name), Lang::En);
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let window = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("window"))
+            .unwrap_or_else(|| panic!("{name}: no window line"));
+        let d = window.attribute("d").unwrap();
+        let ys: Vec<f64> = d
+            .split(['M', 'L', ' '])
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        // The plot area runs from y = 70 (top) to 580 (the time axis).
+        assert!(
+            ys.iter().all(|&y| (70.0..=580.0).contains(&y)),
+            "{name}: window line outside the chart: {ys:?}"
+        );
+        // A window far above the data says so.
+        let far = svg.contains("far above the data");
+        assert_eq!(far, ys.iter().all(|&y| (y - 70.0).abs() < 0.5), "{name}");
     }
 }

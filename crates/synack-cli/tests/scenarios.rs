@@ -260,6 +260,9 @@ fn keepalive_probes_then_gives_up_on_a_vanished_server() {
     assert_eq!(probes.len(), 4, "one answered, then three unanswered");
     assert!(probes.iter().all(|p| p.from == Side::A));
     assert!(!probes[0].lost() && probes[1..].iter().all(|p| p.lost()));
+    // Numbered as the unanswered ones are counted: the answer to the first starts over.
+    let numbers: Vec<_> = probes.iter().map(|p| p.keepalive_no).collect();
+    assert_eq!(numbers, [Some(1), Some(1), Some(2), Some(3)]);
     let gaps: Vec<u64> = probes
         .windows(2)
         .map(|w| (w[1].sent_at - w[0].sent_at).as_millis() as u64)
@@ -381,7 +384,7 @@ fn same_seed_same_run() {
 fn every_scenario_keeps_its_story_at_any_rtt() {
     for s in SCENARIOS.iter() {
         let base = run(s.name);
-        for ms in [0, 1, 300, 10_000] {
+        for ms in [1, 300, 10_000] {
             let p = Params {
                 rtt: std::time::Duration::from_millis(ms),
                 ..Params::default()

@@ -167,3 +167,95 @@ fn the_address_family_is_chosen_on_the_command_line() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("ipv5"));
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn an_empty_script_fails_with_no_events() {
+    let path = std::env::temp_dir().join(format!("synack-empty-{}.pkt", std::process::id()));
+    std::fs::write(&path, "// nothing but a comment\n").unwrap();
+    let p = path.display().to_string();
+    let out = synack(&["script", &p]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains(&format!("FAIL {p}")), "{text}");
+    assert!(text.contains("no events"), "{text}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_directory_runs_the_pkt_files_under_it() {
+    let dir = suite("last-ack");
+    let expected = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "pkt")
+        })
+        .count();
+    assert!(expected >= 2);
+    let out = synack(&["script", &dir]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("{expected} passed, 0 failed, 0 unsupported").as_str())
+    );
+    // Sorted, each named by its own path.
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("PASS "))
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(names.iter().all(|n| n.contains("last-ack/")));
+    // A directory with no scripts in it is a failure, not silence.
+    let empty = std::env::temp_dir().join(format!("synack-nodir-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = synack(&["script", &empty.display().to_string()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("no .pkt files")
+    );
+}
+
+/// Each script in `tests/scripts-disagreements/` states the RFC where synack chose otherwise,
+/// and marks the one line where synack's behaviour departs from it. The script must fail
+/// exactly there: failing earlier (a SYN-ACK option the script did not mean to pin down, a
+/// typo) would keep it "failing" whatever synack did about the behaviour it documents.
+#[test]
+fn disagreements_fail_on_the_line_they_document() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scripts-disagreements");
+    let out = synack(&["script", "--json", &dir.display().to_string()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let (counts, scripts) = v.split_last().unwrap();
+    assert!(scripts.len() >= 2, "{text}");
+    assert_eq!(counts["failed"], scripts.len() as u64, "{text}");
+    for s in scripts {
+        let path = s["script"].as_str().unwrap();
+        let src = std::fs::read_to_string(path).unwrap();
+        let marked: Vec<usize> = src
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("// synack differs here"))
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert_eq!(marked.len(), 1, "{path}: mark exactly one line");
+        assert_eq!(s["passed"], false, "{path} now passes: move it");
+        assert_eq!(s["unsupported"], false, "{path}");
+        assert_eq!(
+            s["line"].as_u64(),
+            Some(marked[0] as u64),
+            "{path} fails elsewhere: {}",
+            s["message"]
+        );
+    }
+}

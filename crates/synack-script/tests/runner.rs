@@ -281,3 +281,18 @@ fn the_script_picks_the_address_family() {
         .unwrap();
     assert!(f.message.contains("--ip_version=ipv5"), "{f:?}");
 }
+
+#[test]
+fn ipv6_level_options_under_ipv4_mapped_ipv6_are_unsupported() {
+    let src = format!(
+        "--ip_version=ipv4-mapped-ipv6\n{HANDSHAKE}+0 setsockopt(4, SOL_IPV6, IPV6_TCLASS, [8], 4) = 0\n"
+    );
+    let r = run_script(&src, &RunConfig::default());
+    assert!(r.unsupported(), "{:?}", r.failure);
+    // Over IPv4 the same call is Linux's ENOPROTOOPT, a real answer.
+    let src = format!(
+        "{HANDSHAKE}+0 setsockopt(4, SOL_IPV6, IPV6_TCLASS, [8], 4) = -1 ENOPROTOOPT (Protocol not available)\n"
+    );
+    let r = run_script(&src, &RunConfig::default());
+    assert!(r.passed(), "{:?}", r.failure);
+}

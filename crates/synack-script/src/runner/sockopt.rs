@@ -8,6 +8,7 @@ use crate::symbols::{eval_int, opt_value, show_opt};
 
 use super::Runner;
 use super::calls::done;
+use super::config::IpVersion;
 use super::wait::{Step, UNSUPPORTED_CALL};
 
 /// Linux's ioctl requests for the bytes readable and the bytes not yet acknowledged.
@@ -20,7 +21,20 @@ impl Runner {
         let level = Self::int_arg(call, 1)? as i32;
         let name = Self::int_arg(call, 2)? as i32;
         let value = opt_value(call.args.get(3).ok_or("missing option value")?)?;
+        self.mapped_ipv6_level(level)?;
         done(self.stack.setsockopt(fd, level, name, value).map(|_| 0))
+    }
+
+    /// Under ipv4-mapped-ipv6 the stack's socket is an AF_INET one, which has no IPv6-level
+    /// options: the script's AF_INET6 socket would.
+    fn mapped_ipv6_level(&self, level: i32) -> Result<(), String> {
+        if level == IPPROTO_IPV6 && self.cfg.ip_version == IpVersion::V4MappedV6 {
+            return Err(format!(
+                "{UNSUPPORTED_CALL} IPPROTO_IPV6 options on an IPv4-mapped socket (synack's \
+                 sockets are of one family)"
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn call_getsockopt(&mut self, call: &Syscall) -> Result<Step, String> {
@@ -30,6 +44,7 @@ impl Runner {
         let fd = self.fd_arg(call, 0)?;
         let level = Self::int_arg(call, 1)? as i32;
         let name = Self::int_arg(call, 2)? as i32;
+        self.mapped_ipv6_level(level)?;
         match self.stack.getsockopt(fd, level, name) {
             Ok(v) => {
                 if let Some(e) = call.args.get(3).filter(|e| **e != Expr::Ellipsis) {

@@ -58,6 +58,7 @@ pub const IP_TOS: i32 = 1;
 pub const IP_TTL: i32 = 2;
 /// `IPPROTO_IPV6` options (Linux numbers).
 pub const IPV6_UNICAST_HOPS: i32 = 16;
+pub const IPV6_V6ONLY: i32 = 26;
 pub const IPV6_TCLASS: i32 = 67;
 /// `send`/`recv` flags (Linux numbers).
 pub const MSG_OOB: i32 = 0x1;

@@ -27,6 +27,7 @@ pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
         "IP_TTL" => (IPPROTO_IP, IP_TTL),
         "IPV6_TCLASS" => (IPPROTO_IPV6, IPV6_TCLASS),
         "IPV6_UNICAST_HOPS" => (IPPROTO_IPV6, IPV6_UNICAST_HOPS),
+        "IPV6_V6ONLY" => (IPPROTO_IPV6, IPV6_V6ONLY),
         _ => return None,
     })
 }
@@ -129,6 +130,15 @@ impl Stack {
                 s.ip.tclass = Some(v.max(0) as u8 & !3);
             }
             (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => s.ip.hops = hop_limit(int(value)?, true)?,
+            // An AF_INET6 socket of synack's speaks IPv6 only (RFC 3493 §5.3); one that also
+            // takes IPv4-mapped peers is a dual-stack socket synack does not have.
+            (IPPROTO_IPV6, IPV6_V6ONLY) => {
+                if int(value)? == 0 {
+                    return unsupported(
+                        "IPV6_V6ONLY 0 (a dual-stack socket; synack's sockets are of one family)",
+                    );
+                }
+            }
             (SOL_SOCKET, SO_ERROR) => return Err(Errno::ENOPROTOOPT.into()),
             _ => return unsupported(format!("socket option level {level} name {name}")),
         }
@@ -211,6 +221,7 @@ impl Stack {
             (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => {
                 OptValue::Int(i64::from(s.ip.hops.unwrap_or(default_ttl)))
             }
+            (IPPROTO_IPV6, IPV6_V6ONLY) => OptValue::Int(1),
             _ => return unsupported(format!("socket option level {level} name {name}")),
         })
     }
