@@ -63,7 +63,8 @@ impl ConnSlot {
 
 struct ListenSlot {
     cv: Arc<Condvar>,
-    waker: Option<Waker>,
+    /// Every task waiting in `accept` (several may share a listener).
+    wakers: Vec<Waker>,
     addr: SocketAddr,
 }
 
@@ -187,7 +188,7 @@ impl Shared {
         }
         for l in inner.listeners.values_mut() {
             l.cv.notify_all();
-            if let Some(w) = l.waker.take() {
+            for w in l.wakers.drain(..) {
                 w.wake();
             }
         }
@@ -328,7 +329,9 @@ impl Shared {
         match op(&mut inner) {
             Ok(None) => {
                 if let Some(l) = inner.listeners.get_mut(&id) {
-                    l.waker = Some(cx.waker().clone());
+                    if !l.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        l.wakers.push(cx.waker().clone());
+                    }
                 }
                 Poll::Pending
             }
@@ -438,7 +441,7 @@ impl Inner {
             id,
             ListenSlot {
                 cv: Arc::default(),
-                waker: None,
+                wakers: Vec::new(),
                 addr,
             },
         );
@@ -674,7 +677,7 @@ impl Inner {
                 HostEvent::Accepted { listener, .. } => {
                     if let Some(l) = self.listeners.get_mut(&listener) {
                         l.cv.notify_all();
-                        if let Some(w) = l.waker.take() {
+                        for w in l.wakers.drain(..) {
                             w.wake();
                         }
                     }

@@ -231,3 +231,35 @@ async fn a_delayed_link_under_the_driver_task() {
     let srtt = stream.info().unwrap().srtt.unwrap();
     assert!(srtt >= Duration::from_millis(20), "srtt {srtt:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_tasks_accept_on_one_listener() {
+    let (client, server) = pair();
+    let listener = std::sync::Arc::new(
+        TcpListener::bind(&server, SocketAddr::new(SERVER, 83))
+            .await
+            .unwrap(),
+    );
+    // Four tasks wait in accept at once; four connections must reach all four.
+    let acceptors: Vec<_> = (0..4)
+        .map(|_| {
+            let l = listener.clone();
+            tokio::spawn(async move { l.accept().await.unwrap().1 })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(TcpStream::connect(&client, (SERVER, 83)).await.unwrap());
+    }
+    let mut peers = Vec::new();
+    for a in acceptors {
+        // A task left unwoken would wait forever: fail instead.
+        let peer = tokio::time::timeout(Duration::from_secs(30), a).await;
+        peers.push(peer.expect("an accepting task was never woken").unwrap());
+    }
+    let mut locals: Vec<_> = streams.iter().map(|s| s.local_addr().unwrap()).collect();
+    peers.sort();
+    locals.sort();
+    assert_eq!(peers, locals);
+}
