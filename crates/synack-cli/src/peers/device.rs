@@ -305,14 +305,32 @@ mod tests {
         let draw = || {
             let mut d = Direction::new(faults.seed);
             let now = Instant::now();
-            (0..200)
-                .map(|i| d.take(&faults, &[i as u8], now))
-                .collect::<Vec<_>>()
+            for i in 0..1000u32 {
+                d.take(&faults, &i.to_be_bytes(), now);
+            }
+            // What was held comes out in due order: held-back (reordered) packets last.
+            let mut order = Vec::new();
+            while let Some(p) = d.pop_due(now + REORDER_HOLD) {
+                order.push(p);
+            }
+            (d.lost, d.reordered, order)
         };
-        let a = draw();
-        assert_eq!(a, draw());
-        let taken = a.iter().filter(|t| **t).count();
-        assert!((40..120).contains(&taken), "{taken} of 200 taken");
+        let (lost, reordered, order) = draw();
+        assert_eq!((lost, reordered, &order), (draw().0, draw().1, &draw().2));
+        assert!((240..360).contains(&lost), "{lost} of 1000 lost");
+        assert!(
+            (100..190).contains(&reordered),
+            "{reordered} of ~700 reordered"
+        );
+        assert_eq!(order.len() as u64, 1000 - lost);
+        let first: Vec<u32> = order
+            .iter()
+            .map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
+            .collect();
+        assert!(
+            first.windows(2).any(|w| w[0] > w[1]),
+            "nothing was reordered"
+        );
     }
 
     #[test]
