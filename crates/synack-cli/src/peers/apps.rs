@@ -239,11 +239,10 @@ fn http(stream: &TcpStream, root: Option<&Path>) -> io::Result<()> {
                 Body::Text(b"GET and HEAD only\n".to_vec()),
             )
         };
-        let connection = if req.keep_alive {
-            "keep-alive"
-        } else {
-            "close"
-        };
+        // A request we do not serve may carry a body we do not parse: close after the
+        // answer rather than read that body as the next request.
+        let keep_alive = req.keep_alive && (req.method == "GET" || head_only);
+        let connection = if keep_alive { "keep-alive" } else { "close" };
         let head = format!(
             "HTTP/1.1 {status} {reason}\r\nServer: synack\r\nContent-Length: {}\r\n\
              Content-Type: application/octet-stream\r\nConnection: {connection}\r\n\r\n",
@@ -253,7 +252,7 @@ fn http(stream: &TcpStream, root: Option<&Path>) -> io::Result<()> {
         if !head_only {
             send_body(&mut out, body)?;
         }
-        if !req.keep_alive {
+        if !keep_alive {
             return Ok(());
         }
     }
