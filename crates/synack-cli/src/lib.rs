@@ -1,6 +1,7 @@
 //! The `synack` command's library: scenarios on the simulated network and the pictures drawn
 //! from them. The binary is a thin argument parser over this, so tests drive the same code.
 
+pub mod bench;
 pub mod i18n;
 pub mod json;
 pub mod ladder;

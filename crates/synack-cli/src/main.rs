@@ -10,6 +10,11 @@ use synack_cli::{json, ladder};
 
 mod peer_args;
 
+/// Counts live heap bytes while `synack bench conns` measures memory; otherwise one relaxed
+/// load per allocation.
+#[global_allocator]
+static ALLOC: synack_bench::alloc::CountingAlloc = synack_bench::alloc::CountingAlloc;
+
 /// synack: a userspace TCP/IP stack you can watch at work.
 #[derive(Parser)]
 #[command(
@@ -140,6 +145,13 @@ enum Command {
     /// port, and copies the bytes both ways (with half-close) to --to on 127.0.0.1. Logs
     /// each connection's original destination. Needs root.
     Relay(peer_args::RelayArgs),
+    /// Measure synack beside smoltcp and the Linux kernel, in one run.
+    ///
+    /// Each workload runs on all three stacks (the kernel over loopback in a network
+    /// namespace made for the run: needs root, else the current loopback, as the output
+    /// says); figures are medians of --runs runs, in CPU time, with synack's ratio to each
+    /// other stack. `--bytes 16M --runs 1` gives a quick look.
+    Bench(synack_cli::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -450,6 +462,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => peer_args::serve(args),
         Command::Connect(args) => peer_args::connect(args),
         Command::Relay(args) => peer_args::relay(args),
+        Command::Bench(args) => synack_cli::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

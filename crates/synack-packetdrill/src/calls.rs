@@ -12,6 +12,7 @@ use synack_proto::StateName;
 use synack_script::socket::consts::{F_GETFL, F_SETFL, O_NONBLOCK, POLLERR, POLLHUP, POLLNVAL};
 use synack_script::{Errno, OptValue, SockError, Stack};
 
+use crate::fds;
 use crate::instance::{Instance, Step, World, errno};
 
 /// One `struct pollfd`.
@@ -36,23 +37,59 @@ impl Instance {
         errno(e, self.quiet())
     }
 
+    /// Hands out a descriptor of the library's own for the stack's socket `sfd` (see
+    /// [`crate::fds`]); without one, the socket is closed again.
+    fn hand_out(&self, w: &mut World, sfd: i32) -> Result<c_int, c_int> {
+        match fds::open() {
+            Ok(fd) => {
+                w.fds.insert(fd, sfd);
+                Ok(fd)
+            }
+            Err(e) => {
+                let now = w.instant();
+                let _ = w.stack.close(now, sfd);
+                Err(e)
+            }
+        }
+    }
+
     pub fn socket(&self, domain: c_int, ty: c_int, protocol: c_int) -> Result<c_int, c_int> {
-        self.simple(|w| w.stack.socket(domain, ty, protocol).map_err(|e| self.e(e)))
+        self.simple(|w| {
+            let sfd = w
+                .stack
+                .socket(domain, ty, protocol)
+                .map_err(|e| self.e(e))?;
+            self.hand_out(w, sfd)
+        })
     }
 
     pub fn bind(&self, fd: c_int, addr: SocketAddr) -> Result<(), c_int> {
-        self.simple(|w| w.stack.bind(fd, addr).map_err(|e| self.e(e)))
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            w.stack.bind(fd, addr).map_err(|e| self.e(e))
+        })
     }
 
     pub fn listen(&self, fd: c_int, backlog: c_int) -> Result<(), c_int> {
-        self.simple(|w| w.stack.listen(fd, backlog).map_err(|e| self.e(e)))
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            w.stack.listen(fd, backlog).map_err(|e| self.e(e))
+        })
     }
 
     pub fn accept(&self, fd: c_int) -> Result<(c_int, SocketAddr), c_int> {
-        self.call(|w| match w.stack.accept(fd) {
-            Ok(v) => Step::Done(Ok(v)),
-            Err(e) if would_block(&e) && blocks(&w.stack, fd, false) => Step::Wait { until: None },
-            Err(e) => Step::Done(Err(self.e(e))),
+        self.call(|w| {
+            let fd = match w.sfd(fd) {
+                Ok(fd) => fd,
+                Err(e) => return Step::Done(Err(e)),
+            };
+            match w.stack.accept(fd) {
+                Ok((sfd, peer)) => Step::Done(self.hand_out(w, sfd).map(|fd| (fd, peer))),
+                Err(e) if would_block(&e) && blocks(&w.stack, fd, false) => {
+                    Step::Wait { until: None }
+                }
+                Err(e) => Step::Done(Err(self.e(e))),
+            }
         })
     }
 
@@ -90,6 +127,10 @@ impl Instance {
     pub fn connect(&self, fd: c_int, remote: SocketAddr) -> Result<(), c_int> {
         let mut started = false;
         self.call(|w| {
+            let fd = match w.sfd(fd) {
+                Ok(fd) => fd,
+                Err(e) => return Step::Done(Err(e)),
+            };
             if started {
                 return match w.stack.connect_result(fd) {
                     Ok(None) => Step::Wait { until: None },
@@ -115,12 +156,18 @@ impl Instance {
 
     /// Reads up to `len` bytes; empty is end of stream.
     pub fn read(&self, fd: c_int, len: usize, dontwait: bool) -> Result<Vec<u8>, c_int> {
-        self.call(|w| match w.stack.read(fd, len) {
-            Ok(v) => Step::Done(Ok(v)),
-            Err(e) if would_block(&e) && blocks(&w.stack, fd, dontwait) => {
-                Step::Wait { until: None }
+        self.call(|w| {
+            let fd = match w.sfd(fd) {
+                Ok(fd) => fd,
+                Err(e) => return Step::Done(Err(e)),
+            };
+            match w.stack.read(fd, len) {
+                Ok(v) => Step::Done(Ok(v)),
+                Err(e) if would_block(&e) && blocks(&w.stack, fd, dontwait) => {
+                    Step::Wait { until: None }
+                }
+                Err(e) => Step::Done(Err(self.e(e))),
             }
-            Err(e) => Step::Done(Err(self.e(e))),
         })
     }
 
@@ -130,6 +177,11 @@ impl Instance {
     pub fn write(&self, fd: c_int, data: &[u8], dontwait: bool) -> Result<usize, c_int> {
         let mut done = 0usize;
         self.call(|w| {
+            let fd = match w.sfd(fd) {
+                Ok(fd) => fd,
+                Err(_) if done > 0 => return Step::Done(Ok(done)),
+                Err(e) => return Step::Done(Err(e)),
+            };
             loop {
                 match w.stack.write(fd, &data[done..]) {
                     Ok(n) => {
@@ -159,27 +211,41 @@ impl Instance {
 
     /// The peer of a connected socket (`recvfrom`'s source address).
     pub fn peer(&self, fd: c_int) -> Result<SocketAddr, c_int> {
-        self.simple(|w| w.stack.addrs(fd).map(|(_, r)| r).map_err(|e| self.e(e)))
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            w.stack.addrs(fd).map(|(_, r)| r).map_err(|e| self.e(e))
+        })
     }
 
     pub fn shutdown(&self, fd: c_int, how: c_int) -> Result<(), c_int> {
-        self.simple(|w| w.stack.shutdown(fd, how).map_err(|e| self.e(e)))
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            w.stack.shutdown(fd, how).map_err(|e| self.e(e))
+        })
     }
 
+    /// Closes the socket and the library's descriptor behind `fd`; like Linux's, the
+    /// descriptor is gone even when the socket reports an error.
     pub fn close(&self, fd: c_int) -> Result<(), c_int> {
         self.simple(|w| {
+            let sfd = w.fds.remove(&fd).ok_or(libc::EBADF)?;
+            fds::close(fd);
             let now = w.instant();
-            w.stack.close(now, fd).map_err(|e| self.e(e))
+            w.stack.close(now, sfd).map_err(|e| self.e(e))
         })
     }
 
     pub fn fcntl(&self, fd: c_int, cmd: c_int, arg: c_int) -> Result<c_int, c_int> {
-        self.simple(|w| w.stack.fcntl(fd, cmd, arg).map_err(|e| self.e(e)))
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            w.stack.fcntl(fd, cmd, arg).map_err(|e| self.e(e))
+        })
     }
 
     /// `ioctl(FIONBIO)`: the same switch as `fcntl(F_SETFL, O_NONBLOCK)`.
     pub fn set_nonblocking(&self, fd: c_int, on: bool) -> Result<(), c_int> {
         self.simple(|w| {
+            let fd = w.sfd(fd)?;
             let fl = w.stack.fcntl(fd, F_GETFL, 0).map_err(|e| self.e(e))?;
             let fl = if on {
                 fl | O_NONBLOCK
@@ -196,6 +262,7 @@ impl Instance {
     /// no connection.
     pub fn queues(&self, fd: c_int) -> Result<(usize, usize), c_int> {
         self.simple(|w| {
+            let fd = w.sfd(fd)?;
             if w.stack.state(fd).map_err(|e| self.e(e))? == StateName::Listen {
                 return Err(libc::EINVAL);
             }
@@ -205,8 +272,16 @@ impl Instance {
         })
     }
 
+    /// `EBADF` unless `fd` is a socket the library handed out and has not closed.
+    pub fn check_fd(&self, fd: c_int) -> Result<(), c_int> {
+        self.lock()?.sfd(fd).map(|_| ())
+    }
+
     pub fn getsockopt(&self, fd: c_int, level: c_int, name: c_int) -> Result<OptValue, c_int> {
-        self.simple(|w| w.stack.getsockopt(fd, level, name).map_err(|e| self.e(e)))
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            w.stack.getsockopt(fd, level, name).map_err(|e| self.e(e))
+        })
     }
 
     pub fn setsockopt(
@@ -217,6 +292,7 @@ impl Instance {
         value: OptValue,
     ) -> Result<(), c_int> {
         self.simple(|w| {
+            let fd = w.sfd(fd)?;
             w.stack
                 .setsockopt(fd, level, name, value)
                 .map_err(|e| self.e(e))
@@ -234,7 +310,12 @@ impl Instance {
                 p.revents = if p.fd < 0 {
                     0
                 } else {
-                    w.stack.poll_events(p.fd) & (p.events | POLLERR | POLLHUP | POLLNVAL)
+                    match w.sfd(p.fd) {
+                        Ok(fd) => {
+                            w.stack.poll_events(fd) & (p.events | POLLERR | POLLHUP | POLLNVAL)
+                        }
+                        Err(_) => POLLNVAL,
+                    }
                 };
                 if p.revents != 0 {
                     ready += 1;

@@ -20,6 +20,7 @@ use crate::calls::PollFd;
 use crate::flags;
 use crate::instance::Instance;
 use crate::sockaddr as caddr;
+use crate::sockopt;
 
 /// `IOV_MAX` on Linux.
 const IOV_MAX: c_int = 1024;
@@ -484,6 +485,24 @@ fn is_linger(level: c_int, name: c_int) -> bool {
     level == libc::SOL_SOCKET && name == libc::SO_LINGER
 }
 
+/// Refuses an option synack does not take before its buffer is looked at, so the errno says
+/// why (see [`sockopt`]).
+fn option_kind(i: &Instance, level: c_int, name: c_int) -> Result<(), c_int> {
+    match sockopt::kind(level, name) {
+        sockopt::Kind::Handled => Ok(()),
+        sockopt::Kind::Unsupported => {
+            if !i.quiet() {
+                eprintln!(
+                    "synack-packetdrill: unsupported by synack: socket option level {level} \
+                     name {name}"
+                );
+            }
+            Err(libc::EOPNOTSUPP)
+        }
+        sockopt::Kind::Unknown => Err(libc::ENOPROTOOPT),
+    }
+}
+
 unsafe extern "C" fn pd_getsockopt(
     ud: *mut c_void,
     fd: c_int,
@@ -501,10 +520,11 @@ unsafe extern "C" fn pd_getsockopt(
         if room < 0 {
             return Err(libc::EINVAL);
         }
-        let need = if is_linger(level, name) { 8 } else { 4 };
+        i.check_fd(fd)?;
+        option_kind(i, level, name)?;
         // Linux would copy a truncated int; a buffer too short for the value is refused
         // here rather than half-filled.
-        if room < need {
+        if (room as usize) < sockopt::value_len(level, name) {
             return Err(libc::EINVAL);
         }
         if val.is_null() {
@@ -517,7 +537,7 @@ unsafe extern "C" fn pd_getsockopt(
                 ptr::write_unaligned(out, c_int::try_from(x).unwrap_or(c_int::MAX));
                 ptr::write_unaligned(len, 4);
             },
-            // `need` was 8 for SO_LINGER, the only option with this value.
+            // SO_LINGER, the only option with this value, was checked for 8 bytes of room.
             OptValue::Linger { onoff, linger } => unsafe {
                 ptr::write_unaligned(out, onoff);
                 ptr::write_unaligned(out.add(1), linger);
@@ -538,8 +558,9 @@ unsafe extern "C" fn pd_setsockopt(
 ) -> c_int {
     guard(-1, || {
         let i = unsafe { inst(ud) }?;
-        let need = if is_linger(level, name) { 8 } else { 4 };
-        if (len as usize) < need {
+        i.check_fd(fd)?;
+        option_kind(i, level, name)?;
+        if (len as usize) < sockopt::value_len(level, name) {
             return Err(libc::EINVAL);
         }
         if val.is_null() {
@@ -829,7 +850,14 @@ mod tests {
         assert!(slots.iter().all(|p| !p.is_null()));
         let fd =
             unsafe { (ifc.socket.unwrap())(ifc.userdata, libc::AF_INET, libc::SOCK_STREAM, 0) };
-        assert_eq!(fd, 3);
+        // A real descriptor of the library's own, not a socket (see crate::fds).
+        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+        assert_eq!(unsafe { libc::fstat(fd, st.as_mut_ptr()) }, 0);
+        assert_ne!(
+            unsafe { st.assume_init() }.st_mode & libc::S_IFMT,
+            libc::S_IFSOCK
+        );
+        assert_eq!(unsafe { (ifc.close.unwrap())(ifc.userdata, fd) }, 0);
         unsafe { (ifc.free.unwrap())(ifc.userdata) };
         unsafe { packetdrill_interface_init(ptr::null(), ptr::null_mut()) };
     }

@@ -5,23 +5,28 @@
 //! runs a script's backquoted shell lines (sysctls) on the real host, not on synack, these
 //! flags are how a run sets what those sysctls would have set.
 //!
+//! The run's own keys:
+//!
 //! | key | value | default | meaning |
 //! | --- | --- | --- | --- |
 //! | `secret` | integer (decimal or `0x` hex) | 0 | key of synack's keyed hashes: ISNs, ports, cookies |
 //! | `local` | IP address, may repeat | none | synack's own addresses (`--local_ip`); without any, every address is ours |
 //! | `tick_us` | integer ≥ 1 | 1 | how far each `gettimeofday` moves the virtual clock |
 //! | `idle_ms` | integer | 1000 | real time `netdev_receive` waits when nothing can ever be sent |
-//! | `syncookies` | 0 or 1 | 1 | answer with SYN cookies when a SYN queue is full |
-//! | `sack`, `timestamps`, `wscale` | 0 or 1 | 1 | offer the option in SYNs and SYN-ACKs |
-//! | `mss` | integer | 1460 | the MSS we announce |
-//! | `rto_min_ms`, `rto_initial_ms` | integer | 200, 1000 | RTO floor and initial RTO |
 //! | `quiet` | 0 or 1 | 0 | do not print why a call was refused as unsupported |
+//!
+//! Every other key is a knob of [`synack_script::knobs`], the table a script's sysctl lines
+//! use too: each `net.ipv4.tcp_*` sysctl synack has a counterpart for, under its own name
+//! with or without `net.ipv4.` (`tcp_syn_retries=3`, `tcp_rmem=4096:87380:6291456` with `:`
+//! between the numbers), the short aliases `sack`, `timestamps`, `wscale` and `syncookies`,
+//! and synack's `mss`, `rto_min_ms` and `rto_initial_ms`.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use synack_proto::Config;
 use synack_proto::host::HostConfig;
+use synack_script::Stack;
+use synack_script::knobs::{self, Origin};
 
 /// What a run was configured with.
 #[derive(Clone, Debug)]
@@ -34,6 +39,8 @@ pub struct Settings {
     pub idle: Duration,
     /// Do not print why a call was refused as unsupported.
     pub quiet: bool,
+    /// Knobs of the shared table, in the order given, applied to the run's stack.
+    pub knobs: Vec<(String, String)>,
 }
 
 impl Default for Settings {
@@ -43,7 +50,20 @@ impl Default for Settings {
             tick_us: 1,
             idle: Duration::from_millis(1000),
             quiet: false,
+            knobs: Vec::new(),
         }
+    }
+}
+
+impl Settings {
+    /// The stack this run starts with: the host configuration, then every knob.
+    pub fn stack(&self) -> Result<Stack, String> {
+        let mut stack = Stack::new(self.host.clone());
+        for (name, value) in &self.knobs {
+            knobs::apply(&mut stack, Origin::Flags, name, value)
+                .map_err(|e| format!("so_flags: {e}"))?;
+        }
+        Ok(stack)
     }
 }
 
@@ -71,7 +91,6 @@ fn boolean(key: &str, v: &str) -> Result<bool, String> {
 /// ignored a setting would test something other than what its author asked for.
 pub fn parse(flags: &str) -> Result<Settings, String> {
     let mut s = Settings::default();
-    let tcp: &mut Config = &mut s.host.tcp;
     let mut locals: Vec<IpAddr> = Vec::new();
     for item in flags
         .split(|c: char| c == ',' || c.is_whitespace())
@@ -94,24 +113,14 @@ pub fn parse(flags: &str) -> Result<Settings, String> {
                 }
             }
             "idle_ms" => s.idle = Duration::from_millis(small(key, v)?),
-            "syncookies" => s.host.syn_cookies = boolean(key, v)?,
-            "sack" => tcp.sack = boolean(key, v)?,
-            "timestamps" => tcp.timestamps = boolean(key, v)?,
-            "wscale" => tcp.window_scaling = boolean(key, v)?,
-            "mss" => {
-                let mss = small(key, v)?;
-                tcp.mss = u16::try_from(mss)
-                    .ok()
-                    .filter(|m| *m >= 88)
-                    .ok_or_else(|| format!("so_flags: mss={v}: must be 88..=65535"))?;
-            }
-            "rto_min_ms" => tcp.rto_min = Duration::from_millis(small(key, v)?),
-            "rto_initial_ms" => tcp.rto_initial = Duration::from_millis(small(key, v)?),
             "quiet" => s.quiet = boolean(key, v)?,
-            _ => return Err(format!("so_flags: unknown key '{key}'")),
+            _ => s.knobs.push((key.to_string(), v.to_string())),
         }
     }
     s.host.local_addrs = locals;
+    // A knob that does not exist or takes no such value is an error now, not at the first
+    // call.
+    s.stack()?;
     Ok(s)
 }
 
@@ -145,13 +154,42 @@ mod tests {
         );
         assert_eq!(s.tick_us, 5);
         assert_eq!(s.idle, Duration::from_millis(20));
-        let t = &s.host.tcp;
+        assert!(s.quiet);
+        let mut stack = s.stack().unwrap();
+        assert!(!stack.host().config().syn_cookies);
+        let t = stack.defaults_mut();
         assert!(!t.sack && !t.timestamps && !t.window_scaling);
         assert_eq!(t.mss, 1000);
         assert_eq!(t.rto_min, Duration::from_millis(300));
         assert_eq!(t.rto_initial, Duration::from_secs(3));
-        assert!(!s.host.syn_cookies);
-        assert!(s.quiet);
+    }
+
+    /// Every sysctl a script's sysctl line may set, under its own name, as the issue's
+    /// packetdrill runs pass them.
+    #[test]
+    fn sysctl_names_are_knobs_too() {
+        let s = parse(
+            "tcp_syn_retries=3,net.ipv4.tcp_synack_retries=2,tcp_retries2=4,tcp_fin_timeout=30,\
+             tcp_sack=0,tcp_timestamps=0,tcp_window_scaling=0,tcp_rmem=4096:8192:65536,\
+             tcp_wmem=4096:16384:131072,tcp_keepalive_time=60,tcp_keepalive_intvl=5,\
+             tcp_keepalive_probes=2,tcp_syncookies=0,tcp_notsent_lowat=1000,tcp_rto_min_us=50000",
+        )
+        .unwrap();
+        let mut stack = s.stack().unwrap();
+        assert!(!stack.host().config().syn_cookies);
+        let k = *stack.keepalive_defaults_mut();
+        assert_eq!(
+            (k.idle, k.interval, k.count),
+            (Duration::from_secs(60), Duration::from_secs(5), 2)
+        );
+        let t = stack.defaults_mut();
+        assert_eq!((t.syn_retries, t.synack_retries, t.data_retries), (3, 2, 4));
+        assert_eq!(t.fin_wait2_timeout, Duration::from_secs(30));
+        assert!(!t.sack && !t.timestamps && !t.window_scaling);
+        assert_eq!((t.recv_buffer, t.recv_buffer_max), (8192, 65536));
+        assert_eq!((t.send_buffer, t.send_buffer_max), (16384, 131072));
+        assert_eq!(t.notsent_lowat, Some(1000));
+        assert_eq!(t.rto_min, Duration::from_millis(50));
     }
 
     #[test]
@@ -165,8 +203,12 @@ mod tests {
             "tick_us=0",
             "mss=20",
             "mss=70000",
+            "tcp_rmem=4096",
+            "net.ipv4.mss=1000",
         ] {
             assert!(parse(bad).is_err(), "{bad} was accepted");
         }
+        let e = parse("tcp_syn_retries=3,tcp_ecn=1").unwrap_err();
+        assert!(e.contains("tcp_ecn"), "{e}");
     }
 }

@@ -93,10 +93,18 @@ pub struct World {
     returning: HashMap<ThreadId, RealInstant>,
     /// Next port tried for an active open the library binds itself (no `local=`).
     pub next_port: u16,
+    /// The descriptors handed out (see [`crate::fds`]) → the stack's own numbers.
+    pub fds: BTreeMap<c_int, i32>,
     scratch: Vec<u8>,
 }
 
 impl World {
+    /// The stack's descriptor behind one the library handed out; `EBADF` for any other
+    /// number (packetdrill's own descriptors among them).
+    pub fn sfd(&self, fd: c_int) -> Result<i32, c_int> {
+        self.fds.get(&fd).copied().ok_or(libc::EBADF)
+    }
+
     pub fn instant(&self) -> Instant {
         Instant::from_micros(self.now)
     }
@@ -176,8 +184,12 @@ pub struct Instance {
 
 impl Instance {
     pub fn new(settings: Settings) -> Instance {
+        let (stack, broken) = match settings.stack() {
+            Ok(stack) => (stack, None),
+            Err(why) => (Stack::new(settings.host.clone()), Some(why)),
+        };
         let world = World {
-            stack: Stack::new(settings.host.clone()),
+            stack,
             now: 0,
             out: VecDeque::new(),
             generation: 0,
@@ -185,6 +197,7 @@ impl Instance {
             next_waiter: 0,
             returning: HashMap::new(),
             next_port: *settings.host.ephemeral_ports.start(),
+            fds: BTreeMap::new(),
             scratch: vec![0; MAX_DATAGRAM],
         };
         Instance {
@@ -192,7 +205,7 @@ impl Instance {
             changed: Condvar::new(),
             main_thread: thread::current().id(),
             settings,
-            broken: None,
+            broken,
         }
     }
 

@@ -11,16 +11,20 @@
 //! - [`ffi`]: `packetdrill_interface_init` and the C hooks (pointer checks, errno, no panic
 //!   across the boundary).
 //! - [`calls`]: the socket calls, and which of them block.
+//! - [`fds`]: the descriptor numbers handed out, each a real descriptor the library owns.
 //! - [`instance`]: one run: the stack, the virtual clock, the outbound queue, blocking.
 //! - [`flags`]: the `--so_flags` string.
 //! - [`sockaddr`]: C socket addresses.
+//! - [`sockopt`]: which socket options exist and which synack takes (errno before length).
 
 pub mod abi;
 pub mod calls;
+pub mod fds;
 pub mod ffi;
 pub mod flags;
 pub mod instance;
 pub mod sockaddr;
+pub mod sockopt;
 
 pub use abi::PacketdrillInterface;
 pub use ffi::packetdrill_interface_init;

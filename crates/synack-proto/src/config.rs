@@ -2,6 +2,8 @@
 
 use core::time::Duration;
 
+pub use crate::congestion::CongestionControl;
+
 /// Settings a connection is created with. Every field is public and has a default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -53,6 +55,8 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// Initial congestion window in segments (RFC 6928).
     pub initial_window: u32,
+    /// The congestion controller: CUBIC (RFC 9438) unless Reno is asked for.
+    pub congestion: CongestionControl,
     /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
     /// 40 ms); `None` acknowledges every segment at once.
     pub delayed_ack: Option<Duration>,
@@ -105,6 +109,7 @@ impl Default for Config {
             timestamps: true,
             challenge_ack_limit: 10,
             initial_window: 10,
+            congestion: CongestionControl::Cubic,
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,

@@ -15,6 +15,7 @@ pub mod seq;
 pub mod time;
 
 pub use config::{Config, Keepalive, Nagle};
+pub use congestion::{CongestionControl, CongestionPhase};
 pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
 pub use error::Error;
 pub use seq::SeqNum;

@@ -252,9 +252,12 @@ impl fmt::Display for IpInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Packet {
     pub direction: Direction,
-    /// synack extension, `<@40001 S ...`: the remote port of the flow, so one script can
-    /// drive several connections (e.g. to fill a listener's backlog).
+    /// packetdrill's `< 40001>8080 S ...`: the peer's port (the source of an inbound
+    /// packet, the destination of an outbound one), so a packet can belong to another flow
+    /// than the script's own.
     pub remote_port: Option<u16>,
+    /// The port on synack's side of such a port pair.
+    pub local_port: Option<u16>,
     /// IP header fields written before the flags: `[ect0]`, `(tos 0x10)`, `(ttl 3)`...
     pub ip: IpInfo,
     pub flags: Flags,

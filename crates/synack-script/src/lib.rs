@@ -5,10 +5,13 @@
 //!   can a C-ABI shim.
 //! - [`errno`]: Linux's errno names and numbers.
 //! - [`parser`] and [`ast`]: the packetdrill script language.
+//! - [`knobs`]: the settings (sysctls and synack's own) that sysctl lines and the
+//!   packetdrill library's `--so_flags` share.
 
 pub mod assert;
 pub mod ast;
 pub mod errno;
+pub mod knobs;
 pub mod packet;
 pub mod parser;
 pub mod runner;

@@ -5,8 +5,8 @@
 //! `` `../common/defaults.sh` ``), and reports everything else as skipped.
 
 use std::path::Path;
-use std::time::Duration;
 
+use crate::knobs::{self, KnobError, Origin};
 use crate::socket::Stack;
 
 /// What became of one command.
@@ -135,77 +135,26 @@ fn sysctls(cmd: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
-fn num(v: &str) -> Option<u64> {
-    v.trim().parse().ok()
+/// Applies one sysctl to the stack's defaults for sockets made from now on, through the
+/// knob table `--so_flags` shares.
+fn apply_one(stack: &mut Stack, name: &str, value: &str) -> Result<String, String> {
+    knobs::apply(stack, Origin::Sysctl, name, value)
+        .map(|()| format!("{name}={value}"))
+        .map_err(|e| match e {
+            KnobError::Unknown(_) => format!("{name}={value} has no synack knob"),
+            other => other.to_string(),
+        })
 }
 
-/// Applies one sysctl to the stack's defaults for sockets made from now on.
-fn apply_one(stack: &mut Stack, name: &str, value: &str) -> Result<String, String> {
-    let short = name
-        .strip_prefix("net.ipv4.")
-        .or_else(|| name.strip_prefix("net.ipv6."))
-        .unwrap_or(name);
-    let bad = || format!("{name}: cannot read value '{value}'");
-    let flag = |v: &str| num(v).map(|n| n != 0).ok_or_else(bad);
-    let d = stack.defaults_mut();
-    match short {
-        "tcp_syn_retries" => d.syn_retries = num(value).ok_or_else(bad)? as u32,
-        "tcp_synack_retries" => d.synack_retries = num(value).ok_or_else(bad)? as u32,
-        "tcp_retries2" => d.data_retries = num(value).ok_or_else(bad)? as u32,
-        "tcp_sack" => d.sack = flag(value)?,
-        "tcp_timestamps" => d.timestamps = flag(value)?,
-        "tcp_window_scaling" => d.window_scaling = flag(value)?,
-        "tcp_fin_timeout" => d.fin_wait2_timeout = Duration::from_secs(num(value).ok_or_else(bad)?),
-        "tcp_rto_min_us" => d.rto_min = Duration::from_micros(num(value).ok_or_else(bad)?),
-        "tcp_rmem" | "tcp_wmem" => {
-            // "min default max": a new socket's buffer starts at the default and may grow to
-            // the max (which also sets the window scale synack offers).
-            let v: Vec<usize> = value
-                .split_whitespace()
-                .map(|w| num(w).map(|n| n as usize))
-                .collect::<Option<_>>()
-                .ok_or_else(bad)?;
-            let (default, max) = match v[..] {
-                [_, default, max] => (default, Some(max)),
-                [_, default] => (default, None),
-                _ => return Err(bad()),
-            };
-            if short == "tcp_rmem" {
-                d.recv_buffer = default;
-                if let Some(max) = max {
-                    d.recv_buffer_max = max;
-                }
-            } else {
-                d.send_buffer = default;
-                if let Some(max) = max {
-                    d.send_buffer_max = max;
-                }
-            }
-        }
-        "tcp_notsent_lowat" => {
-            // Linux's default, UINT_MAX, means no limit.
-            let v = num(value).ok_or_else(bad)?;
-            d.notsent_lowat = (v < u64::from(u32::MAX)).then_some(v as usize);
-        }
-        "tcp_keepalive_time" => {
-            stack.keepalive_defaults_mut().idle = Duration::from_secs(num(value).ok_or_else(bad)?)
-        }
-        "tcp_keepalive_intvl" => {
-            stack.keepalive_defaults_mut().interval =
-                Duration::from_secs(num(value).ok_or_else(bad)?)
-        }
-        "tcp_keepalive_probes" => {
-            stack.keepalive_defaults_mut().count = num(value).ok_or_else(bad)? as u32
-        }
-        "tcp_syncookies" => {
-            let mut config = stack.host().config().clone();
-            config.syn_cookies = flag(value)?;
-            config.tcp = stack.defaults_mut().clone();
-            stack.rebuild(config).map_err(|e| format!("{name}: {e}"))?;
-        }
-        _ => return Err(format!("{name}={value} has no synack knob")),
-    }
-    Ok(format!("{name}={value}"))
+/// The sysctl settings a backquoted command line makes, `(name, value)`, without applying
+/// them (a packetdrill run hands them to the library as `--so_flags`).
+pub fn sysctl_settings(line: &str) -> Vec<(String, String)> {
+    let line = line.replace("\\\n", " ");
+    line.split([';', '\n'])
+        .flat_map(|c| c.split("&&"))
+        .filter_map(|c| sysctls(c.split('#').next().unwrap_or("").trim()))
+        .flatten()
+        .collect()
 }
 
 /// Runs what synack understands of a backquoted command line.

@@ -282,6 +282,114 @@ fn the_script_picks_the_address_family() {
     assert!(f.message.contains("--ip_version=ipv5"), "{f:?}");
 }
 
+/// packetdrill's sequence spaces: non-SYN numbers count from the first packet of the flow,
+/// whatever its sequence number was; SYNs are absolute.
+#[test]
+fn peer_numbers_count_from_the_flows_first_packet_as_in_packetdrill() {
+    let src = "\
+0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0  bind(3, ..., ...) = 0
++0  listen(3, 1) = 0
++0  < S 5000:5000(0) win 65535 <mss 1000>
++0  > S. 0:0(0) ack 5001 <mss 1460>
++.1 < . 1:1(0) ack 1 win 1000
++0  accept(3, ..., ...) = 4
++0  < P. 1:11(10) ack 1 win 1000
++0~+.2 > . 1:1(0) ack 11
+";
+    let r = run_script(src, &RunConfig::default());
+    assert!(r.passed(), "{:?}", r.failure);
+    // Written as absolute numbers after the SYN, the same data is 5000 bytes ahead.
+    let r = run_script(
+        &src.replace("< P. 1:11(10)", "< P. 5001:5011(10)"),
+        &RunConfig::default(),
+    );
+    assert!(!r.passed());
+}
+
+#[test]
+fn an_echo_of_a_tsval_never_sent_fails_as_under_packetdrill() {
+    let src = "\
+0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0  connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0  > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
++.1 < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK,TS val 700 ecr 0,nop,wscale 7>
+";
+    let f = run_script(src, &RunConfig::default())
+        .failure
+        .expect("ecr 0 names no TSval synack sent");
+    assert!(f.message.contains("cannot map TS ecr 0"), "{}", f.message);
+    assert_eq!(f.kind, FailureKind::Mismatch);
+    // --tcp_ts_ecr_scaled takes it relative to the first TSval (100 → synack's own).
+    let r = run_script(
+        &format!("--tcp_ts_ecr_scaled\n{src}"),
+        &RunConfig::default(),
+    );
+    assert!(r.passed(), "{:?}", r.failure);
+    // An echo of the TSval the script named is always mapped.
+    let r = run_script(
+        &src.replace("TS val 700 ecr 0", "TS val 700 ecr 100"),
+        &RunConfig::default(),
+    );
+    assert!(r.passed(), "{:?}", r.failure);
+}
+
+#[test]
+fn port_pairs_name_another_flow_and_the_at_port_extension_is_gone() {
+    let src = format!(
+        "{HANDSHAKE}+0  < 40009>8080 S 0:0(0) win 65535 <mss 1000>\n\
+         +0  > 8080>40009 S. 0:0(0) ack 1 <mss 1460>\n"
+    );
+    let r = run_script(&src, &RunConfig::default());
+    assert!(r.passed(), "{:?}", r.failure);
+    // The expected port pair is checked.
+    let r = run_script(
+        &src.replace("> 8080>40009", "> 8080>40010"),
+        &RunConfig::default(),
+    );
+    assert!(r.failure.unwrap().message.contains("expected port 40010"));
+    let r = run_script(
+        &format!("{HANDSHAKE}+0  <@40009 S 0:0(0) win 65535 <mss 1000>\n"),
+        &RunConfig::default(),
+    );
+    assert!(r.failure.unwrap().message.starts_with("parse error"));
+}
+
+/// Both timestamp rules at once: an inbound echo must name a TSval the script wrote, unless
+/// synack's latest TSval on the flow went unchecked (`<...>`), which such an echo then names.
+#[test]
+fn an_echo_names_a_written_tsval_or_the_latest_unchecked_one() {
+    let open = "\
+0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0  connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0  > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
++.1 < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK,TS val 700 ecr 100,nop,wscale 7>
+";
+    let rest = "\
++.1 < P. 1:11(10) ack 1 win 1000 <nop,nop,TS val 800 ecr 4242>
++0~+.5 > . 1:1(0) ack 11 <nop,nop,TS val 4342 ecr 800>
+";
+    let unchecked = format!("{open}+0  > . 1:1(0) ack 1 <...>\n{rest}");
+    let r = run_script(&unchecked, &RunConfig::default());
+    assert!(r.passed(), "{:?}", r.failure);
+    let written = format!("{open}+0  > . 1:1(0) ack 1 <nop,nop,TS val 150 ecr 700>\n{rest}");
+    let f = run_script(&written, &RunConfig::default())
+        .failure
+        .expect("4242 names no TSval the script wrote, and the latest was checked");
+    assert!(
+        f.message.contains("cannot map TS ecr 4242"),
+        "{}",
+        f.message
+    );
+    let r = run_script(
+        &written.replace("ecr 4242", "ecr 150"),
+        &RunConfig::default(),
+    );
+    assert!(r.passed(), "{:?}", r.failure);
+}
+
 #[test]
 fn ipv6_level_options_under_ipv4_mapped_ipv6_are_unsupported() {
     let src = format!(

@@ -5,6 +5,10 @@
 //! failing case is named with its line and the runner's message; a script
 //! that stops as unsupported fails too, since the suite is ours and must run whole.
 //!
+//! The scripts of `tests/scripts-beyond-packetdrill/` (cases packetdrill cannot express,
+//! which only synack's runner checks) run the same way, named by their path from the
+//! repository root.
+//!
 //! The scripts of `tests/scripts-disagreements/` (where synack chose otherwise than the RFC,
 //! each saying why) run as well and must still fail, on the behaviour they are about.
 
@@ -96,6 +100,24 @@ fn main() {
             .display()
             .to_string();
         // A script about one family's header fields says which with `--ip_version`.
+        for v in pinned(&path).map_or(versions.to_vec(), |v| vec![v]) {
+            let path = path.clone();
+            trials.push(Trial::test(format!("{name} {}", v.name()), move || {
+                passes(&path, v)
+            }));
+        }
+    }
+    let beyond = scripts(&root().join("tests/scripts-beyond-packetdrill"));
+    assert!(
+        !beyond.is_empty(),
+        "tests/scripts-beyond-packetdrill has scripts"
+    );
+    for path in beyond {
+        let name = path
+            .strip_prefix(root())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         for v in pinned(&path).map_or(versions.to_vec(), |v| vec![v]) {
             let path = path.clone();
             trials.push(Trial::test(format!("{name} {}", v.name()), move || {

@@ -104,9 +104,23 @@ pub fn emit_tcp(
     hop_limit: u8,
     tcp: &TcpRepr<'_>,
 ) -> Result<usize, Error> {
+    emit_tcp_with(buf, src, dst, hop_limit, tcp, ChecksumMode::Verify)
+}
+
+/// [`emit_tcp`] for a device that offloads the TCP checksum: under [`ChecksumMode::Ignore`]
+/// the field holds only the pseudo-header sum (see [`TcpRepr::emit_with`]). The IPv4 header
+/// checksum is always computed; it covers 20 bytes.
+pub fn emit_tcp_with(
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    tcp: &TcpRepr<'_>,
+    mode: ChecksumMode,
+) -> Result<usize, Error> {
     let seg = tcp.segment_len();
     let hl = emit_ip_header(buf, src, dst, hop_limit, protocol::TCP, seg)?;
-    let n = tcp.emit(&mut buf[hl..], src, dst)?;
+    let n = tcp.emit_with(&mut buf[hl..], src, dst, mode)?;
     Ok(hl + n)
 }
 
@@ -237,6 +251,31 @@ mod tests {
             // Link-layer padding after the datagram is ignored.
             let (_, padded) = parse_tcp(&b[..n + 6], ChecksumMode::Verify).unwrap();
             assert_eq!(padded.payload, b"data");
+        }
+    }
+
+    #[test]
+    fn offloaded_emit_leaves_what_a_device_completes() {
+        for (s, d) in [(S4, D4), (S6, D6)] {
+            let t = seg(b"odd-length data");
+            let (mut full, mut partial) = ([0u8; 128], [0u8; 128]);
+            let n = emit_tcp(&mut full, s, d, 64, &t).unwrap();
+            let m = emit_tcp_with(&mut partial, s, d, 64, &t, ChecksumMode::Ignore).unwrap();
+            assert_eq!(n, m);
+            let hl = n - t.segment_len();
+            // Not a valid checksum yet: a verifying parser refuses it, an offloading one
+            // takes the same segment.
+            assert_eq!(
+                parse_tcp(&partial[..m], ChecksumMode::Verify),
+                Err(Error::BadChecksum)
+            );
+            assert_eq!(parse_tcp(&partial[..m], ChecksumMode::Ignore).unwrap().1, t);
+            // The device's half (virtio-net NEEDS_CSUM, csum_start at the TCP header): sum
+            // the segment from there with the field as written, complement, store.
+            let csum_at = hl + 16;
+            let done = crate::checksum::checksum(&partial[hl..m]);
+            partial[csum_at..csum_at + 2].copy_from_slice(&done.to_be_bytes());
+            assert_eq!(partial[..m], full[..n]);
         }
     }
 

@@ -663,6 +663,20 @@ impl<'a> TcpRepr<'a> {
     /// Writes header, options and payload to the front of `buf` and fills the checksum over
     /// the pseudo-header of `src`/`dst`. Returns the segment length.
     pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> Result<usize, Error> {
+        self.emit_with(buf, src, dst, ChecksumMode::Verify)
+    }
+
+    /// [`TcpRepr::emit`] for a device that checksums on its own. Under
+    /// [`ChecksumMode::Ignore`] the checksum field gets only the pseudo-header's folded sum,
+    /// not complemented: what a NIC (or virtio-net's `NEEDS_CSUM`) completes by adding the
+    /// segment's bytes from the TCP header on, and what an in-process link never reads.
+    pub fn emit_with(
+        &self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        mode: ChecksumMode,
+    ) -> Result<usize, Error> {
         if !self.options_fit() {
             return Err(Error::OptionsTooLong);
         }
@@ -682,7 +696,13 @@ impl<'a> TcpRepr<'a> {
         p.set_urgent_ptr(self.urgent_ptr);
         self.options.emit(p.options_mut())?;
         p.payload_mut().copy_from_slice(self.payload);
-        p.fill_checksum(src, dst)?;
+        match mode {
+            ChecksumMode::Verify => p.fill_checksum(src, dst)?,
+            ChecksumMode::Ignore => {
+                let partial = pseudo_header(src, dst, protocol::TCP, total)?.sum();
+                p.set_checksum(partial);
+            }
+        }
         Ok(total)
     }
 }

@@ -526,11 +526,13 @@ fn zero_window(plan: &mut Plan, params: &Params) -> Result<(), String> {
 
 fn keepalive(plan: &mut Plan, params: &Params) -> Result<(), String> {
     // Keepalive on the client only, with short timers so the picture stays small (Linux's
-    // defaults are 7200 s, 75 s and 9 probes).
+    // defaults are 7200 s, 75 s and 9 probes). A probe interval of at least one RTT lets an
+    // answer come back before the client gives up, at any RTT.
+    let interval = Duration::from_secs(1).max(params.rtt);
     let c = Config {
         keepalive: Some(synack_proto::Keepalive {
             idle: Duration::from_secs(2),
-            interval: Duration::from_secs(1),
+            interval,
             count: 3,
         }),
         ..plan.config.clone()
@@ -546,7 +548,7 @@ fn keepalive(plan: &mut Plan, params: &Params) -> Result<(), String> {
     // The client last hears the server when the server's 200 bytes arrive; its first probe
     // leaves one idle time later and is answered one RTT after that. The power cut comes half
     // an interval after the answer, whatever the RTT.
-    let cut = 2000 + params.rtt.as_millis() as u64 + 500;
+    let cut = 2000 + params.rtt.as_millis() as u64 + interval.as_millis() as u64 / 2;
     plan.actions.push(action(
         when(|p| p.a.node.app().received.len() >= 200, cut),
         Side::B,

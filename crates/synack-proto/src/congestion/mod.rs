@@ -12,14 +12,15 @@
 //! more of it (CUBIC's time since the last reduction, HyStart++'s RTT rounds, a SACK scoreboard)
 //! needs no new parameter at every call site.
 //!
-//! The controllers form an enum rather than trait objects: the core is `no_std` and keeps each
-//! connection in one allocation-free value. Today there is one, [`NewReno`].
+//! Two window-growth rules are selectable per connection ([`CongestionControl`]): CUBIC (RFC
+//! 9438, with HyStart++ of RFC 9406 in the first slow start), the default, and Reno (RFC 5681).
+//! Loss recovery follows what the handshake agreed: with SACK, the scoreboard of RFC 6675
+//! names the holes to resend, never SACKed data (also after a timeout), sending is limited by
+//! the pipe, PRR (RFC 6937) paces the reduction, and D-SACKs that show every retransmission
+//! of an episode needless undo it (RFC 2883, RFC 3708). Without SACK, NewReno (RFC 6582).
 
-mod new_reno;
-
-// The algorithms of issue #14 below are complete and unit-tested but not yet driven by the
-// connection; until that wiring lands, `allow(dead_code)` keeps clippy quiet about items only
-// their tests use. Remove each attribute (and the `unused_imports` ones) as its module is wired.
+// RACK-TLP is complete and unit-tested but not yet driven by the connection; the others carry
+// accessors and variants only their tests read. `allow(dead_code)` keeps clippy quiet for both.
 #[cfg_attr(not(test), allow(dead_code))]
 mod cubic;
 #[cfg_attr(not(test), allow(dead_code))]
@@ -31,25 +32,76 @@ mod rack;
 #[cfg_attr(not(test), allow(dead_code))]
 mod scoreboard;
 #[cfg(test)]
+mod tests_owner;
+#[cfg(test)]
 mod tests_recovery;
-
-#[allow(unused_imports)]
-pub(crate) use cubic::Cubic;
-#[allow(unused_imports)]
-pub(crate) use hystart::{HyStart, Phase as SlowStartPhase, Step as SlowStartStep};
-#[allow(unused_imports)]
-pub(crate) use prr::{Prr, ReductionBound};
-#[allow(unused_imports)]
-pub(crate) use rack::{Probe, ProbeOutcome, Rack, Tlp, pto};
-#[allow(unused_imports)]
-pub(crate) use scoreboard::{AckOutcome, Delivered, Dsack, NextSeg, Scoreboard, Segment};
 
 use core::time::Duration;
 
-use self::new_reno::NewReno;
+use synack_wire::SackList;
+
+use self::cubic::Cubic;
+use self::hystart::HyStart;
+use self::prr::{Prr, ReductionBound};
+use self::scoreboard::{NextSeg, Scoreboard};
 use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
+
+/// Which congestion controller a connection runs (`Config::congestion`, the
+/// `TCP_CONGESTION` socket option).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CongestionControl {
+    /// CUBIC window growth (RFC 9438) with HyStart++ (RFC 9406) in the first slow start.
+    #[default]
+    Cubic,
+    /// Reno's window growth (RFC 5681) and halving; NewReno's recovery without SACK (RFC 6582).
+    NewReno,
+}
+
+impl CongestionControl {
+    /// The name Linux's `TCP_CONGESTION` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionControl::Cubic => "cubic",
+            CongestionControl::NewReno => "reno",
+        }
+    }
+
+    /// The controller a `TCP_CONGESTION` name selects.
+    pub fn from_name(name: &str) -> Option<CongestionControl> {
+        match name {
+            "cubic" => Some(CongestionControl::Cubic),
+            "reno" | "newreno" => Some(CongestionControl::NewReno),
+            _ => None,
+        }
+    }
+}
+
+/// Where the sender stands, as RFC 5681 and RFC 6675 name it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CongestionPhase {
+    /// cwnd < ssthresh: the window grows by what each ACK acknowledges (RFC 5681 §3.1).
+    #[default]
+    SlowStart,
+    /// cwnd ≥ ssthresh: about one segment per round trip (Reno) or CUBIC's curve.
+    CongestionAvoidance,
+    /// Fast recovery after duplicate ACKs or SACK-detected loss (RFC 5681 §3.2, RFC 6675 §5).
+    Recovery,
+    /// After a retransmission timeout, until everything then outstanding is acknowledged.
+    Loss,
+}
+
+impl CongestionPhase {
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionPhase::SlowStart => "slow-start",
+            CongestionPhase::CongestionAvoidance => "congestion-avoidance",
+            CongestionPhase::Recovery => "recovery",
+            CongestionPhase::Loss => "loss",
+        }
+    }
+}
 
 /// The send sequence space as a controller sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,16 +116,24 @@ pub(crate) struct Flight {
     pub mss: u32,
 }
 
-/// An acknowledgment that moved SND.UNA forward.
+/// An acceptable acknowledgment (SND.UNA ≤ SEG.ACK ≤ SND.MAX).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AckSummary {
     pub now: Instant,
-    /// Bytes of data newly acknowledged (our SYN and FIN not counted).
+    /// Bytes of data newly acknowledged (our SYN and FIN not counted); 0 when SND.UNA stayed.
     pub acked: u32,
     /// The flight once SND.UNA has moved.
     pub flight: Flight,
     /// The round-trip time this acknowledgment measured, if it measured one.
     pub rtt: Option<Duration>,
+    /// The smoothed round-trip time after it, if there is one.
+    pub srtt: Option<Duration>,
+    /// SND.UNA moved forward (data, our SYN or our FIN acknowledged).
+    pub advanced: bool,
+    /// RFC 5681 §2's duplicate acknowledgment.
+    pub duplicate: bool,
+    /// The SACK blocks it carried (read only when SACK was negotiated).
+    pub sack: SackList,
 }
 
 /// What the sender sends next.
@@ -82,6 +142,9 @@ pub(crate) enum Transmit {
     /// Resend the segment that starts here at once, whatever the window (RFC 5681 §3.2
     /// step 4; RFC 6582 §3.2 step 5 after a partial acknowledgment).
     Retransmit(SeqNum),
+    /// Resend the `len` bytes (sequence space) at `seq` that the SACK scoreboard names (RFC
+    /// 6675 §4 NextSeg), within [`Congestion::allowance`]; SND.NXT stays where it is.
+    Hole { seq: SeqNum, len: u32, rescue: bool },
     /// Send again, within the window, what lies at SND.NXT below the highest sequence number
     /// sent: SND.NXT went back to SND.UNA after a timeout (RFC 6298 §5.4) or a path MTU drop.
     Resend(SeqNum),
@@ -92,25 +155,73 @@ pub(crate) enum Transmit {
 impl Transmit {
     pub fn seq(self) -> SeqNum {
         match self {
-            Transmit::Retransmit(seq) | Transmit::Resend(seq) | Transmit::New(seq) => seq,
+            Transmit::Retransmit(seq)
+            | Transmit::Hole { seq, .. }
+            | Transmit::Resend(seq)
+            | Transmit::New(seq) => seq,
         }
+    }
+
+    /// Whether it leaves SND.NXT alone (a repair below it).
+    pub fn is_repair(self) -> bool {
+        matches!(self, Transmit::Retransmit(_) | Transmit::Hole { .. })
     }
 }
 
-/// The congestion controllers a connection can run.
+/// Counters for `info()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub fast_retransmits: u64,
+    pub timeouts: u64,
+    pub undos: u64,
+    pub sack_blocks: u64,
+    pub dsacks: u64,
+    pub bytes_retransmitted: u64,
+}
+
+/// The recovery state.
 #[derive(Clone, Debug)]
-enum Controller {
-    /// Reno's window growth (RFC 5681) with NewReno's fast recovery (RFC 6582).
-    NewReno(NewReno),
+enum Recovery {
+    Open,
+    /// NewReno's fast recovery without SACK (RFC 6582): `recover` is RFC 6582's variable.
+    NewReno {
+        recover: SeqNum,
+    },
+    /// SACK-based recovery (RFC 6675 §5) paced by PRR (RFC 6937).
+    Sack {
+        prr: Prr,
+    },
+    /// After a timeout until SND.UNA passes `recover` (RFC 6582 §4; RFC 6675 §5.1).
+    Loss {
+        recover: SeqNum,
+    },
 }
 
 /// Congestion control and loss recovery of one connection: the one owner of the congestion
 /// window, the slow-start threshold and the recovery state.
 #[derive(Clone, Debug)]
 pub(crate) struct Congestion {
-    controller: Controller,
-    /// Fast retransmissions started, for `info()`.
-    fast_retransmits: u64,
+    algorithm: CongestionControl,
+    cwnd: u32,
+    ssthresh: u32,
+    /// Initial window in segments (RFC 6928), for the restart after idle.
+    initial_window: u32,
+    mss: u32,
+    cubic: Cubic,
+    hystart: HyStart,
+    recovery: Recovery,
+    /// Duplicate acknowledgments in a row (RFC 5681 §3.2), for fast retransmit and limited
+    /// transmit (RFC 3042).
+    dup_acks: u32,
+    /// NewReno: resend the segment at SND.UNA at the next opportunity.
+    retransmit_head: bool,
+    /// The SACK scoreboard, once SACK is agreed and the handshake is over.
+    board: Option<Scoreboard>,
+    /// Bytes PRR lets out before the next ACK (RFC 6937 §3's sndcnt less what went since).
+    prr_credit: u32,
+    /// (cwnd, ssthresh) before the last reduction, for an undo after D-SACKs.
+    undo: Option<(u32, u32)>,
+    counters: Counters,
     /// When a segment that occupies sequence space last left (RFC 5681 §4.1's idle test).
     last_sent: Option<Instant>,
 }
@@ -120,42 +231,299 @@ impl Congestion {
     /// configured initial window.
     pub fn new(config: &Config, mss: u32) -> Congestion {
         Congestion {
-            controller: Controller::NewReno(NewReno::new(config.initial_window, mss)),
-            fast_retransmits: 0,
+            algorithm: config.congestion,
+            cwnd: initial_window_bytes(config.initial_window, mss),
+            ssthresh: u32::MAX,
+            initial_window: config.initial_window,
+            mss,
+            cubic: Cubic::new(),
+            hystart: HyStart::new(),
+            recovery: Recovery::Open,
+            dup_acks: 0,
+            retransmit_head: false,
+            board: None,
+            prr_credit: 0,
+            undo: None,
+            counters: Counters::default(),
             last_sent: None,
         }
     }
 
     /// The handshake settled the segment size: the initial window counts segments of that size
-    /// (RFC 5681 §3.1, RFC 6928).
-    pub fn on_handshake(&mut self, initial_window: u32, mss: u32) {
-        match &mut self.controller {
-            Controller::NewReno(c) => c.restart_window(initial_window, mss),
-        }
+    /// (RFC 5681 §3.1, RFC 6928). With SACK agreed, the scoreboard starts at `snd_max`.
+    pub fn on_handshake(&mut self, initial_window: u32, mss: u32, sack: bool, snd_max: SeqNum) {
+        self.initial_window = initial_window;
+        self.mss = mss;
+        self.cwnd = initial_window_bytes(initial_window, mss);
+        self.board = sack.then(|| Scoreboard::new(snd_max));
     }
 
-    /// An acknowledgment of new data (SND.UNA moved forward).
+    pub fn algorithm(&self) -> CongestionControl {
+        self.algorithm
+    }
+
+    /// An acceptable acknowledgment: SND.UNA moved forward, or it is a duplicate, or it only
+    /// carries SACK blocks or a window update.
     pub fn on_ack(&mut self, ack: &AckSummary) {
-        match &mut self.controller {
-            Controller::NewReno(c) => c.on_ack(ack),
+        let mss = ack.flight.mss.max(1);
+        self.mss = mss;
+        let advanced = ack.advanced;
+        let mut delivered = ack.acked;
+        // With SACK, a duplicate counts only when it reports data newly received (RFC 6675
+        // §2): a bare repeat of the cumulative ACK (say, the answer to a duplicate SYN-ACK)
+        // tells nothing of loss.
+        let mut duplicate = ack.duplicate;
+        if let Some(board) = &mut self.board {
+            let blocks = sack_pairs(&ack.sack);
+            let n = ack.sack.len();
+            self.counters.sack_blocks += n as u64;
+            let out = board.on_ack(ack.flight.una, &blocks[..n], |_| {});
+            delivered = out.cumulatively_acked + out.newly_sacked;
+            duplicate &= out.newly_sacked > 0;
+            if let Some(d) = out.dsack {
+                self.counters.dsacks += 1;
+                if d.in_recovery_range && board.retransmissions_all_dsacked() {
+                    self.undo_reduction();
+                }
+            }
+        }
+        if duplicate {
+            self.dup_acks += 1;
+        } else if advanced {
+            self.dup_acks = 0;
+        }
+
+        match self.recovery {
+            Recovery::Open => {
+                if self.loss_detected(ack) {
+                    self.enter_recovery(ack, delivered);
+                } else if ack.acked > 0 {
+                    self.grow(ack);
+                }
+            }
+            Recovery::NewReno { recover } => {
+                if ack.flight.una.ge(recover) {
+                    // Full acknowledgment: leave fast recovery with cwnd deflated to ssthresh
+                    // (RFC 6582 §3.2 step 3, option 1).
+                    self.cwnd = self
+                        .ssthresh
+                        .min(ack.flight.in_flight.max(mss) + mss)
+                        .max(mss);
+                    self.recovery = Recovery::Open;
+                    self.dup_acks = 0;
+                    self.retransmit_head = false;
+                } else if advanced {
+                    // Partial acknowledgment (RFC 6582 §3.2 step 5): the next hole is lost
+                    // too; resend it and deflate by what was acknowledged.
+                    self.retransmit_head = true;
+                    self.cwnd = self.cwnd.saturating_sub(ack.acked).saturating_add(mss);
+                } else if ack.duplicate {
+                    // Each further duplicate inflates by one segment (RFC 5681 §3.2 step 4).
+                    self.cwnd = self.cwnd.saturating_add(mss);
+                }
+            }
+            Recovery::Sack { .. } => {
+                let complete = self.board.as_ref().is_none_or(|b| b.recovery_complete());
+                if complete {
+                    // The window settles at ssthresh; growth resumes with the next ACK.
+                    self.exit_sack_recovery();
+                } else {
+                    let pipe = self.pipe(ack.flight.in_flight);
+                    if let Recovery::Sack { prr } = &mut self.recovery {
+                        self.prr_credit = prr.on_ack(delivered, pipe);
+                    }
+                }
+            }
+            Recovery::Loss { recover } => {
+                if ack.acked > 0 {
+                    self.grow(ack);
+                }
+                if ack.flight.una.ge(recover) {
+                    self.recovery = Recovery::Open;
+                    self.dup_acks = 0;
+                    if let Some(b) = &mut self.board {
+                        b.exit_recovery();
+                    }
+                }
+            }
         }
     }
 
-    /// A duplicate acknowledgment as RFC 5681 §2 defines it.
-    pub fn on_duplicate_ack(&mut self, flight: &Flight) {
-        let entered_recovery = match &mut self.controller {
-            Controller::NewReno(c) => c.on_duplicate_ack(flight),
+    /// Loss as RFC 5681 §3.2 (the third duplicate ACK) or RFC 6675 §5 (IsLost(HighACK + 1)
+    /// by the SACKs above it) sees it.
+    fn loss_detected(&self, ack: &AckSummary) -> bool {
+        if ack.flight.in_flight == 0 {
+            return false;
+        }
+        match &self.board {
+            Some(b) => {
+                (self.dup_acks >= scoreboard::DUP_THRESH || b.is_lost(ack.flight.una, self.mss))
+                    && b.high_data().gt(b.high_ack())
+            }
+            None => ack.duplicate && self.dup_acks == scoreboard::DUP_THRESH,
+        }
+    }
+
+    /// The reduction on a congestion event: β·FlightSize (CUBIC, RFC 9438 §4.6) or
+    /// FlightSize/2 (Reno, RFC 5681 §3.1 equation (4)).
+    fn reduce(&mut self, flight_size: u32) {
+        self.undo = Some((self.cwnd, self.ssthresh));
+        self.hystart.on_congestion();
+        let mss = self.mss;
+        let (cwnd, ssthresh) = match self.algorithm {
+            CongestionControl::Cubic => {
+                self.cubic
+                    .on_congestion_event(self.cwnd, self.ssthresh, flight_size, mss)
+            }
+            CongestionControl::NewReno => {
+                let s = (flight_size / 2).max(2 * mss);
+                (s, s)
+            }
         };
-        if entered_recovery {
-            self.fast_retransmits += 1;
+        self.cwnd = cwnd;
+        self.ssthresh = ssthresh;
+    }
+
+    fn enter_recovery(&mut self, ack: &AckSummary, delivered: u32) {
+        self.counters.fast_retransmits += 1;
+        let flight_size = ack.flight.in_flight;
+        self.reduce(flight_size);
+        let mss = self.mss;
+        if self.board.is_some() {
+            // RFC 6675 §5 with PRR (RFC 6937 §3) pacing what goes out from here.
+            let ssthresh = self.ssthresh;
+            if let Some(b) = &mut self.board {
+                b.enter_recovery();
+            }
+            let mut prr = Prr::enter(ssthresh, flight_size, mss, ReductionBound::SlowStart);
+            let pipe = self.pipe(flight_size);
+            self.prr_credit = prr.on_ack(delivered.max(1), pipe);
+            self.recovery = Recovery::Sack { prr };
+        } else {
+            // RFC 5681 §3.2 steps 2–4: ssthresh as reduced, cwnd inflated by the three
+            // segments that left the network, and the first unacknowledged one resent.
+            self.cwnd = self.ssthresh.saturating_add(3 * mss);
+            self.retransmit_head = true;
+            self.recovery = Recovery::NewReno {
+                recover: ack.flight.max,
+            };
         }
     }
 
-    /// The retransmission timer expired (RFC 5681 §3.1, RFC 6298 §5.5): the connection goes
-    /// back to SND.UNA and resends from there.
-    pub fn on_retransmit_timeout(&mut self, flight: &Flight) {
-        match &mut self.controller {
-            Controller::NewReno(c) => c.on_retransmit_timeout(flight),
+    fn exit_sack_recovery(&mut self) {
+        if let Recovery::Sack { prr } = &self.recovery {
+            // RFC 6937 §3: the window settles at ssthresh.
+            self.cwnd = prr.exit_cwnd().max(self.mss);
+        }
+        self.recovery = Recovery::Open;
+        self.dup_acks = 0;
+        self.prr_credit = 0;
+        if let Some(b) = &mut self.board {
+            b.exit_recovery();
+        }
+    }
+
+    /// Every retransmission of the episode was reported needless by a D-SACK (RFC 2883 §4,
+    /// RFC 3708): the reduction was spurious, so cwnd and ssthresh go back (CUBIC's own state
+    /// with them, RFC 9438 §4.9).
+    fn undo_reduction(&mut self) {
+        let Some((cwnd, ssthresh)) = self.undo.take() else {
+            return;
+        };
+        if self.algorithm == CongestionControl::Cubic {
+            self.cubic.undo(self.cwnd);
+        }
+        if self.cwnd < cwnd {
+            self.cwnd = cwnd;
+            self.ssthresh = ssthresh;
+        }
+        self.counters.undos += 1;
+        if let Recovery::Sack { .. } = self.recovery {
+            self.recovery = Recovery::Open;
+            self.prr_credit = 0;
+            self.dup_acks = 0;
+            if let Some(b) = &mut self.board {
+                b.exit_recovery();
+            }
+        }
+    }
+
+    /// Window growth on an acknowledgment of new data outside recovery: slow start (RFC 5681
+    /// §3.1; HyStart++ in CUBIC's first one, RFC 9406), then Reno's or CUBIC's congestion
+    /// avoidance.
+    fn grow(&mut self, ack: &AckSummary) {
+        let mss = self.mss;
+        if self.cwnd < self.ssthresh {
+            match self.algorithm {
+                CongestionControl::Cubic => {
+                    let step = self.hystart.on_ack(
+                        ack.flight.una,
+                        ack.flight.max,
+                        ack.acked,
+                        ack.rtt,
+                        mss,
+                    );
+                    self.cwnd = self.cwnd.saturating_add(step.increase);
+                    if step.enter_congestion_avoidance {
+                        self.ssthresh = self.cwnd;
+                    }
+                }
+                CongestionControl::NewReno => {
+                    self.cwnd = self.cwnd.saturating_add(ack.acked.min(mss));
+                }
+            }
+            return;
+        }
+        match self.algorithm {
+            CongestionControl::Cubic => {
+                let srtt = ack.srtt.unwrap_or(Duration::from_millis(100));
+                self.cwnd = self.cubic.on_ack(ack.now, ack.acked, self.cwnd, mss, srtt);
+            }
+            CongestionControl::NewReno => {
+                let inc = (u64::from(mss) * u64::from(mss) / u64::from(self.cwnd.max(1))).max(1);
+                self.cwnd = self.cwnd.saturating_add(inc as u32);
+            }
+        }
+    }
+
+    /// The retransmission timer expired (RFC 5681 §3.1, RFC 6298 §5.5). Returns whether the
+    /// connection should go back to SND.UNA and resend everything from there; with a SACK
+    /// scoreboard (and the handshake done) it does not: the scoreboard marks every unSACKed
+    /// segment lost and names them in turn, so SACKed data is not sent again (RFC 6675 §5.1).
+    pub fn on_retransmit_timeout(&mut self, flight: &Flight, synchronized: bool) -> bool {
+        self.counters.timeouts += 1;
+        self.mss = flight.mss.max(1);
+        self.undo = Some((self.cwnd, self.ssthresh));
+        self.hystart.on_congestion();
+        let mss = self.mss;
+        let (cwnd, ssthresh) = match self.algorithm {
+            CongestionControl::Cubic => {
+                self.cubic
+                    .on_rto(self.cwnd, self.ssthresh, flight.in_flight, mss)
+            }
+            CongestionControl::NewReno => (mss, (flight.in_flight / 2).max(2 * mss)),
+        };
+        // A timeout during recovery keeps the ssthresh recovery set (RFC 5681 §3.1 equation
+        // (4) counts FlightSize, which recovery has already cut).
+        self.cwnd = cwnd;
+        self.ssthresh = if matches!(self.recovery, Recovery::Open) {
+            ssthresh
+        } else {
+            self.ssthresh.min(ssthresh.max(2 * mss))
+        };
+        self.dup_acks = 0;
+        self.retransmit_head = false;
+        self.prr_credit = 0;
+        self.recovery = Recovery::Loss {
+            recover: flight.max,
+        };
+        match (&mut self.board, synchronized) {
+            // Only a scoreboard that has seen every segment may pick what to resend.
+            (Some(b), true) if b.high_data() == flight.max && b.high_ack() == flight.una => {
+                b.on_rto();
+                false
+            }
+            _ => true,
         }
     }
 
@@ -163,65 +531,177 @@ impl Congestion {
     /// everything in flight is resent in order from there, which covers a pending
     /// retransmission of the first segment.
     pub fn on_rewind(&mut self) {
-        match &mut self.controller {
-            Controller::NewReno(c) => c.cancel_retransmit(),
-        }
+        self.retransmit_head = false;
     }
 
     /// New data is about to leave with nothing in flight. When nothing was sent for longer than
-    /// `rto`, RFC 5681 §4.1 lets the controller restart from a smaller window, since what it
-    /// learnt of the path may be stale.
+    /// `rto`, RFC 5681 §4.1 restarts from min(IW, cwnd), since what the controller learnt of
+    /// the path may be stale; CUBIC starts a new epoch from there.
     pub fn restart_if_idle(&mut self, now: Instant, rto: Duration) {
         let idle = self
             .last_sent
             .is_some_and(|t| now.saturating_duration_since(t) > rto);
         if idle {
-            match &mut self.controller {
-                Controller::NewReno(c) => c.on_idle_restart(),
-            }
+            let iw = initial_window_bytes(self.initial_window, self.mss);
+            self.cwnd = self.cwnd.min(iw);
+            self.cubic.reset_epoch();
         }
     }
 
-    /// The segment `next_transmit` chose left at `now`, occupying sequence space.
-    pub fn on_transmitted(&mut self, now: Instant, what: Transmit) {
+    /// `len` bytes of sequence space (SYN and FIN counted) that `next_transmit` chose left at
+    /// `now`.
+    pub fn on_transmitted(&mut self, now: Instant, what: Transmit, len: u32, max: SeqNum) {
         self.last_sent = Some(now);
+        let seq = what.seq();
+        if seq.lt(max) {
+            self.counters.bytes_retransmitted += u64::from(len.min(max.since(seq)));
+        }
         if let Transmit::Retransmit(_) = what {
-            match &mut self.controller {
-                Controller::NewReno(c) => c.cancel_retransmit(),
+            self.retransmit_head = false;
+        }
+        if let Some(b) = &mut self.board {
+            let high = b.high_data();
+            let end = seq + len;
+            match what {
+                Transmit::Hole { rescue: true, .. } => b.on_rescue_transmit(now, seq, len),
+                // A resend after a rewind may run on past the highest byte sent: the old part
+                // is a retransmission, the rest new segments.
+                _ if seq.lt(high) && end.gt(high) => {
+                    b.on_transmit(now, seq, high.since(seq));
+                    b.on_transmit(now, high, end.since(high));
+                }
+                _ => b.on_transmit(now, seq, len),
             }
+        }
+        if let Recovery::Sack { prr } = &mut self.recovery {
+            prr.on_transmit(len);
+            self.prr_credit = self.prr_credit.saturating_sub(len);
         }
     }
 
     /// The one place that decides between resending and sending new data, for a sender at
-    /// SND.UNA `una` and SND.NXT `nxt` that has sent up to `max`.
-    pub fn next_transmit(&self, una: SeqNum, nxt: SeqNum, max: SeqNum) -> Transmit {
-        let retransmit = match &self.controller {
-            Controller::NewReno(c) => c.retransmit_pending(),
-        };
-        if retransmit {
-            Transmit::Retransmit(una)
-        } else if nxt.lt(max) {
+    /// SND.UNA `una` and SND.NXT `nxt` that has sent up to `max`; `unsent` says whether data
+    /// (or a FIN) beyond `max` is ready and the peer's window admits some.
+    pub fn next_transmit(&self, una: SeqNum, nxt: SeqNum, max: SeqNum, unsent: bool) -> Transmit {
+        if self.retransmit_head {
+            return Transmit::Retransmit(una);
+        }
+        let repairing = matches!(self.recovery, Recovery::Sack { .. } | Recovery::Loss { .. });
+        if let (Some(b), true) = (&self.board, repairing && nxt == max) {
+            match b.next_seg(self.mss, unsent) {
+                Some(NextSeg::Retransmit { seq, len }) => {
+                    return Transmit::Hole {
+                        seq,
+                        len,
+                        rescue: false,
+                    };
+                }
+                Some(NextSeg::Rescue { seq, len }) => {
+                    return Transmit::Hole {
+                        seq,
+                        len,
+                        rescue: true,
+                    };
+                }
+                Some(NextSeg::NewData) | None => {}
+            }
+        }
+        if nxt.lt(max) {
             Transmit::Resend(nxt)
         } else {
             Transmit::New(nxt)
         }
     }
 
+    /// How much sequence space from `seq` congestion control lets out now. Without a
+    /// scoreboard: up to SND.UNA + cwnd. With one: cwnd less the pipe (RFC 6675 §5), or
+    /// during fast recovery what PRR allows (RFC 6937). A fast retransmission ignores the
+    /// window. Limited transmit (RFC 3042) adds a segment for each of the first two duplicate
+    /// ACKs.
+    pub fn allowance(&self, what: Transmit, una: SeqNum, in_flight: u32) -> u32 {
+        let limited = if matches!(self.recovery, Recovery::Open) {
+            self.dup_acks.min(2) * self.mss
+        } else {
+            0
+        };
+        match what {
+            Transmit::Retransmit(_) => u32::MAX,
+            Transmit::Hole { len, .. } => {
+                let room = self.repair_room(in_flight);
+                if room >= len { len } else { 0 }
+            }
+            Transmit::Resend(seq) | Transmit::New(seq) => match (&self.board, &self.recovery) {
+                (Some(_), Recovery::Sack { .. }) => {
+                    let room = self.repair_room(in_flight);
+                    if room >= self.mss { room } else { 0 }
+                }
+                (Some(_), _) if matches!(what, Transmit::New(_)) => self
+                    .cwnd
+                    .saturating_add(limited)
+                    .saturating_sub(self.pipe(in_flight)),
+                _ => {
+                    // Held below half the sequence space so that SND.UNA + it stays ahead.
+                    let end = una + self.cwnd.saturating_add(limited).min(1 << 30);
+                    if end.gt(seq) { end.since(seq) } else { 0 }
+                }
+            },
+        }
+    }
+
+    fn repair_room(&self, in_flight: u32) -> u32 {
+        match self.recovery {
+            Recovery::Sack { .. } => self.prr_credit,
+            _ => self.cwnd.saturating_sub(self.pipe(in_flight)),
+        }
+    }
+
+    /// RFC 6675's pipe with a scoreboard, FlightSize without.
+    fn pipe(&self, in_flight: u32) -> u32 {
+        match &self.board {
+            Some(b) => b.pipe(self.mss),
+            None => in_flight,
+        }
+    }
+
     /// The congestion window in bytes: how much may be outstanding (RFC 5681 §3.1's cwnd).
     pub fn window(&self) -> u32 {
-        match &self.controller {
-            Controller::NewReno(c) => c.cwnd(),
-        }
+        self.cwnd
     }
 
     /// The slow-start threshold in bytes (`u32::MAX` until the first loss).
     pub fn ssthresh(&self) -> u32 {
-        match &self.controller {
-            Controller::NewReno(c) => c.ssthresh(),
+        self.ssthresh
+    }
+
+    pub fn phase(&self) -> CongestionPhase {
+        match self.recovery {
+            Recovery::NewReno { .. } | Recovery::Sack { .. } => CongestionPhase::Recovery,
+            Recovery::Loss { .. } => CongestionPhase::Loss,
+            Recovery::Open if self.cwnd < self.ssthresh => CongestionPhase::SlowStart,
+            Recovery::Open => CongestionPhase::CongestionAvoidance,
         }
     }
 
-    pub fn fast_retransmits(&self) -> u64 {
-        self.fast_retransmits
+    pub fn counters(&self) -> Counters {
+        self.counters
     }
+
+    pub fn fast_retransmits(&self) -> u64 {
+        self.counters.fast_retransmits
+    }
+}
+
+/// The SACK blocks of an ACK as sequence-number pairs.
+fn sack_pairs(list: &SackList) -> [(SeqNum, SeqNum); SackList::CAPACITY] {
+    let mut out = [(SeqNum(0), SeqNum(0)); SackList::CAPACITY];
+    for (o, b) in out.iter_mut().zip(list.as_slice()) {
+        *o = (SeqNum(b.left), SeqNum(b.right));
+    }
+    out
+}
+
+/// The initial window in bytes (RFC 6928, RFC 5681 §3.1); a count whose bytes pass 2^32 is a
+/// configuration mistake, held at the largest window, not a panic.
+fn initial_window_bytes(segments: u32, mss: u32) -> u32 {
+    segments.max(1).saturating_mul(mss)
 }

@@ -476,32 +476,40 @@ impl Connection {
         // Any acceptable ACK proves the peer alive, answering our window probes.
         snd.probes_unanswered = 0;
         let mut acked = Acked::default();
-        if ack.gt(snd.una) {
-            acked = snd.advance_una(ack);
-            snd.retransmits = 0;
-            let rtt = take_rtt_sample(snd, timestamps, ts_offset, now, seg);
-            snd.cc.on_ack(&AckSummary {
-                now,
-                acked: acked.data,
-                flight: snd.flight(),
-                rtt,
-            });
-            snd.autotune(send_buffer_limit);
-            // RFC 6298 §5.2–§5.3: stop the timer when everything is acknowledged, otherwise
-            // restart it (a lone probe byte is the persist timer's business).
-            let rto = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
-            self.timers.put(Timer::Retransmit, rto);
-        } else if ack == snd.una
+        // RFC 5681 §2's duplicate ACK; the answer to a zero-window probe is not one.
+        let duplicate = ack == snd.una
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && new_wnd == snd.wnd
             && new_wnd != 0
             && snd.una != snd.max
-            && !snd.probing
-        {
-            // RFC 5681 §2's duplicate ACK; the answer to a zero-window probe is not one.
-            let flight = snd.flight();
-            snd.cc.on_duplicate_ack(&flight);
+            && !snd.probing;
+        let advanced = ack.gt(snd.una);
+        let mut rtt = None;
+        if advanced {
+            acked = snd.advance_una(ack);
+            snd.retransmits = 0;
+            rtt = take_rtt_sample(snd, timestamps, ts_offset, now, seg);
+        }
+        if ack == snd.una {
+            // Every acceptable ACK: SACK blocks ride on duplicates and on data alike.
+            snd.cc.on_ack(&AckSummary {
+                now,
+                acked: acked.data,
+                flight: snd.flight(),
+                rtt,
+                srtt: snd.rtt.srtt(),
+                advanced,
+                duplicate,
+                sack: seg.options.sack_blocks,
+            });
+        }
+        if advanced {
+            snd.autotune(send_buffer_limit);
+            // RFC 6298 §5.2–§5.3: stop the timer when everything is acknowledged, otherwise
+            // restart it (a lone probe byte is the persist timer's business).
+            let rto = (snd.una != snd.max && !snd.probing).then(|| now + snd.rtt.rto());
+            self.timers.put(Timer::Retransmit, rto);
         }
         // Window update (RFC 9293 §3.10.7.4, ESTABLISHED, fifth check): only from a segment
         // newer than the one that last set it.

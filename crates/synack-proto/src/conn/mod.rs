@@ -75,6 +75,18 @@ pub struct Info {
     pub bytes_received: u64,
     pub segs_retransmitted: u64,
     pub fast_retransmits: u64,
+    /// The congestion controller and where it stands.
+    pub congestion: crate::CongestionControl,
+    pub phase: crate::CongestionPhase,
+    /// Retransmissions found needless by D-SACKs whose window reduction was undone.
+    pub spurious_undone: u64,
+    /// SACK blocks received, and how many of them were D-SACKs (RFC 2883).
+    pub sack_blocks_received: u64,
+    pub dsacks_received: u64,
+    /// Sequence space sent again (SYN and FIN count one each).
+    pub bytes_retransmitted: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
     pub rto_expirations: u64,
     /// Consecutive retransmission timeouts without progress.
     pub backoff: u32,
@@ -589,8 +601,13 @@ impl Connection {
         snd.rto_expirations += 1;
         snd.rtt.back_off();
         let flight = snd.flight();
-        snd.cc.on_retransmit_timeout(&flight);
-        snd.nxt = snd.una;
+        let synchronized = snd.syn_acked();
+        // A window shrunk to zero is probed from SND.UNA (see `probe_shrunk_window`), so the
+        // sender goes back there even when the scoreboard could name the holes.
+        let rewind = snd.cc.on_retransmit_timeout(&flight, synchronized) || snd.wnd == 0;
+        if rewind {
+            snd.nxt = snd.una;
+        }
         snd.rtt_probe = None;
         if !snd.syn_acked() {
             snd.syn_retransmitted = true;
@@ -735,6 +752,13 @@ impl Connection {
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
             fast_retransmits: snd.map_or(0, |s| s.cc.fast_retransmits()),
+            congestion: snd.map_or(self.config.congestion, |s| s.cc.algorithm()),
+            phase: snd.map_or(crate::CongestionPhase::SlowStart, |s| s.cc.phase()),
+            spurious_undone: snd.map_or(0, |s| s.cc.counters().undos),
+            sack_blocks_received: snd.map_or(0, |s| s.cc.counters().sack_blocks),
+            dsacks_received: snd.map_or(0, |s| s.cc.counters().dsacks),
+            bytes_retransmitted: snd.map_or(0, |s| s.cc.counters().bytes_retransmitted),
+            tail_loss_probes: 0,
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),

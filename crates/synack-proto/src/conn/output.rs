@@ -138,8 +138,12 @@ impl Connection {
 
         // Congestion control decides between a retransmission (which ignores the window) and
         // what lies at SND.NXT.
-        let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max);
-        let head = matches!(transmit, Transmit::Retransmit(_));
+        let unsent = {
+            let end = snd.fin_seq.map_or(snd.data_end(), |f| f + 1);
+            end.gt(snd.max) && (snd.una + snd.wnd).gt(snd.max)
+        };
+        let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max, unsent);
+        let head = transmit.is_repair();
         let seq = transmit.seq();
         let mut flags = TcpFlags::NONE;
         let mut options = TcpOptions::default();
@@ -174,15 +178,27 @@ impl Connection {
             if !head && available > 0 && snd.una == snd.max {
                 snd.cc.restart_if_idle(now, snd.rtt.rto());
             }
-            let window_limit = if head {
-                u32::MAX
+            let in_flight = snd.in_flight();
+            let cc_limit = snd.cc.allowance(transmit, snd.una, in_flight);
+            let window_limit = if let Transmit::Hole { .. } = transmit {
+                // A repair of what an earlier window admitted, unless that window closed
+                // (then the persist timer probes it).
+                if snd.wnd == 0 { 0 } else { cc_limit }
+            } else if head {
+                cc_limit
             } else {
                 let wnd = if snd.probe_due && snd.wnd == 0 {
                     1
                 } else {
                     snd.wnd
                 };
-                (snd.una + wnd.min(snd.cc.window())).since(seq)
+                let peer_end = snd.una + wnd;
+                let peer = if peer_end.gt(seq) {
+                    peer_end.since(seq)
+                } else {
+                    0
+                };
+                peer.min(cc_limit)
             };
             len = available
                 .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
@@ -220,7 +236,7 @@ impl Connection {
                 }
             }
             // The FIN goes with the last byte, or alone once all data has been sent.
-            if snd.fin_seq == Some(seq + len as u32) {
+            if snd.fin_seq == Some(seq + len as u32) && !(head && window_limit == 0) {
                 flags |= TcpFlags::FIN;
             }
             flags |= TcpFlags::ACK;
@@ -264,7 +280,8 @@ impl Connection {
             } else if snd.rtt_probe.is_none() && !timestamps && !is_probe {
                 snd.rtt_probe = Some((end, now));
             }
-            snd.cc.on_transmitted(now, transmit);
+            let max = snd.max;
+            snd.cc.on_transmitted(now, transmit, seq_len, max);
             if !head {
                 snd.nxt = end;
             }

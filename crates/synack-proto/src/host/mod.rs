@@ -36,7 +36,7 @@ use core::ops::RangeInclusive;
 use core::time::Duration;
 
 use hashbrown::HashMap;
-use synack_wire::ip::{emit_tcp, parse_tcp};
+use synack_wire::ip::{emit_tcp_with, parse_tcp};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use self::cookie::CookieJar;
@@ -94,6 +94,11 @@ pub struct HostConfig {
     /// The addresses that are ours. Empty: every address is (a transparent proxy or
     /// tun2socks-style host that terminates whatever the interface hands it).
     pub local_addrs: Vec<IpAddr>,
+    /// The device checksums TCP for us (a NIC's offload, TUN with a virtio-net header, an
+    /// in-process link): arriving segments are not verified, and leaving ones carry only the
+    /// pseudo-header sum for the device to complete (`synack_wire::TcpRepr::emit_with`).
+    /// ICMP is always verified. Off by default: every checksum is computed.
+    pub checksum_offload: bool,
 }
 
 impl Default for HostConfig {
@@ -110,6 +115,7 @@ impl Default for HostConfig {
             max_pending_control: 1024,
             hop_limit: 64,
             local_addrs: Vec::new(),
+            checksum_offload: false,
         }
     }
 }
@@ -775,7 +781,7 @@ impl Host {
 
     /// One IP datagram from the interface.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        let parsed = parse_tcp(packet, ChecksumMode::Verify);
+        let parsed = parse_tcp(packet, self.checksum_mode());
         if parsed == Err(synack_wire::Error::NotTcp) {
             self.handle_icmp(packet);
             return;
@@ -826,11 +832,22 @@ impl Host {
         }
     }
 
+    /// How checksums of TCP segments are handled: computed and verified, or left to the
+    /// device (`HostConfig::checksum_offload`).
+    fn checksum_mode(&self) -> ChecksumMode {
+        if self.config.checksum_offload {
+            ChecksumMode::Ignore
+        } else {
+            ChecksumMode::Verify
+        }
+    }
+
     /// The next datagram to send, written to the front of `buf`; returns its length. `buf`
     /// should hold an MTU; call until `None`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let mode = self.checksum_mode();
         while let Some(c) = self.control.pop_front() {
-            if let Ok(n) = emit_tcp(buf, c.src, c.dst, self.config.hop_limit, &c.seg) {
+            if let Ok(n) = emit_tcp_with(buf, c.src, c.dst, self.config.hop_limit, &c.seg, mode) {
                 self.counters.out_segs += 1;
                 if c.seg.flags.rst() {
                     self.counters.out_rsts += 1;
@@ -854,12 +871,13 @@ impl Host {
             let retransmitted = e.conn.segs_retransmitted();
             let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
                 Some(seg) => Some((
-                    emit_tcp(
+                    emit_tcp_with(
                         buf,
                         e.local.ip(),
                         e.remote.ip(),
                         self.config.hop_limit,
                         &seg,
+                        mode,
                     ),
                     seg.flags.rst(),
                 )),

@@ -36,20 +36,33 @@ impl Parser {
         })
     }
 
-    pub(super) fn packet(&mut self, direction: Direction) -> PResult<Packet> {
-        let mut remote_port = None;
-        if self.peek() == Some('@') {
-            self.bump();
-            let pos = self.pos();
-            let p = self.integer("remote port")?;
-            if !(1..=65535).contains(&p) {
-                return self.err(pos, format!("port {p} is out of range 1..=65535"));
-            }
-            remote_port = Some(p as u16);
+    fn port(&mut self, what: &str) -> PResult<u16> {
+        let pos = self.pos();
+        let p = self.integer(what)?;
+        if !(1..=65535).contains(&p) {
+            return self.err(pos, format!("{what} {p} is out of range 1..=65535"));
         }
+        Ok(p as u16)
+    }
+
+    pub(super) fn packet(&mut self, direction: Direction) -> PResult<Packet> {
         self.ws()?;
         let ip = self.ip_info()?;
         self.ws()?;
+        // packetdrill's port pair after the IP fields, `< 40001>8080 S ...`: source and
+        // destination port, so a packet can come from (or be expected on) another flow than
+        // the script's.
+        let (mut remote_port, mut local_port) = (None, None);
+        if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            let src = self.port("source port")?;
+            self.expect('>', "between the source and destination ports")?;
+            let dst = self.port("destination port")?;
+            self.ws()?;
+            (remote_port, local_port) = match direction {
+                Direction::Inbound => (Some(src), Some(dst)),
+                Direction::Outbound => (Some(dst), Some(src)),
+            };
+        }
         let pos = self.pos();
         let mut flags = Flags::default();
         let mut any = false;
@@ -148,6 +161,7 @@ impl Parser {
         Ok(Packet {
             direction,
             remote_port,
+            local_port,
             ip,
             flags,
             seq: start,

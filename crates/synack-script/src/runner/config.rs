@@ -71,6 +71,15 @@ pub struct RunConfig {
     /// the same way. On by default; a script's `ethtool -K ... tso off` (or `gso off`), or
     /// `synack script --no-offload`, turns it off, and such a line then stops as unsupported.
     pub merge_tso: bool,
+    /// packetdrill's `--tcp_ts_ecr_scaled`: an inbound TS ecr that names no TSval the
+    /// script saw synack send is taken relative to the first one; without it, such a
+    /// script fails, as under packetdrill.
+    pub tcp_ts_ecr_scaled: bool,
+    /// synack's `--ts_ecr_as_written`: such an echo goes on the wire as the script wrote
+    /// it. packetdrill has no way to send an echo of a TSval synack never sent (a peer's
+    /// SYN-ACK offering timestamps to a SYN without them); scripts that need one use this,
+    /// and live outside the packetdrill-valid suite.
+    pub ts_ecr_as_written: bool,
     /// The script's directory: a backquoted line that runs a shell file (packetdrill suites
     /// start with `` `../common/defaults.sh` ``) has the sysctls in that file applied when it
     /// is found relative to here.
@@ -97,6 +106,8 @@ impl Default for RunConfig {
                 ..HostConfig::default()
             },
             merge_tso: true,
+            tcp_ts_ecr_scaled: false,
+            ts_ecr_as_written: false,
             script_dir: None,
         }
     }
@@ -239,6 +250,8 @@ pub(super) fn parse_and_configure(
                 IpAddr::V4(a) => config.remote_ip = a,
                 IpAddr::V6(a) => config.remote_ip6 = a,
             },
+            "tcp_ts_ecr_scaled" => config.tcp_ts_ecr_scaled = true,
+            "ts_ecr_as_written" => config.ts_ecr_as_written = true,
             "bind_port" => config.bind_port = num()? as u16,
             "connect_port" => config.connect_port = num()? as u16,
             "ip_version" => {

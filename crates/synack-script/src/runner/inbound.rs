@@ -15,10 +15,10 @@ impl Runner {
                  without a cookie",
             );
         }
-        let fi = self.flow_for_inbound(p.remote_port);
+        let fi = self.flow_for_inbound(p);
         self.current = Some(fi);
         let flow = self.flows[fi].clone();
-        let local_off = flow.local_off.unwrap_or(0);
+        let local_off = flow.local_off(p.flags.syn);
         let options = match &p.options {
             Options::Any => {
                 return self.fail(
@@ -39,32 +39,12 @@ impl Runner {
                                 .collect(),
                         ),
                         TcpOpt::Timestamp { val, ecr } if p.flags.ack => {
-                            let live = if let Some(v) = flow.ts_map.get(ecr) {
-                                *v
-                            } else if let Some((s, a)) = flow.first_ts {
-                                ecr.wrapping_sub(s).wrapping_add(a)
-                            } else if *ecr == 0 {
-                                // Nothing to echo yet (we sent no timestamp): zero stays zero.
-                                0
-                            } else if let Some(live) = flow.last_tsval {
-                                // synack's TSvals so far matched `<...>`: the echo names the
-                                // latest one, and anchors the script's values from here on.
-                                let f = &mut self.flows[fi];
-                                f.ts_map.insert(*ecr, live);
-                                f.first_ts.get_or_insert((*ecr, live));
-                                live
-                            } else {
-                                return self.fail(
-                                    pos,
-                                    format!(
-                                        "cannot map TS ecr {ecr}: synack has sent no timestamp \
-                                         on this connection yet"
-                                    ),
-                                );
-                            };
-                            TcpOpt::Timestamp {
-                                val: *val,
-                                ecr: live,
+                            match self.map_ts_ecr(fi, *ecr) {
+                                Ok(live) => TcpOpt::Timestamp {
+                                    val: *val,
+                                    ecr: live,
+                                },
+                                Err(m) => return self.fail(pos, m),
                             }
                         }
                         other => other.clone(),
@@ -77,8 +57,17 @@ impl Runner {
             src: flow.remote,
             dst: flow.local,
             flags: p.flags,
-            seq: p.seq.wrapping_add(self.cfg.remote_isn),
-            ack: p.ack.map_or(0, |a| a.wrapping_add(local_off)),
+            seq: p
+                .seq
+                .wrapping_add(self.cfg.remote_isn)
+                .wrapping_add(flow.remote_off(p.flags.syn)),
+            // As packetdrill's map_inbound_packet: the field moves with synack's ISN only
+            // under the ACK flag; without it the script's value goes on the wire as written.
+            ack: match p.ack {
+                Some(a) if p.flags.ack => a.wrapping_add(local_off),
+                Some(a) => a,
+                None => 0,
+            },
             win: p.win.unwrap_or(0) as u16,
             options,
             payload_len: p.len,
@@ -101,6 +90,39 @@ impl Runner {
                 self.stack.handle_packet(now, &bytes);
             }
             Err(e) => self.fail(pos, format!("cannot build the inbound packet: {e}")),
+        }
+    }
+
+    /// synack's TSval an inbound `TS ecr` echoes (RFC 7323 §3.2). As packetdrill, the echo
+    /// must name a TSval the script saw synack send; `--tcp_ts_ecr_scaled` takes any other
+    /// value relative to the first one. When synack's latest TSval on the flow went unchecked
+    /// (`<...>`), an echo of a value the script never wrote names that latest TSval, and
+    /// anchors the script's values from there. `--ts_ecr_as_written` sends whatever is left
+    /// as written. Even 0 is no exception.
+    fn map_ts_ecr(&mut self, fi: usize, ecr: u32) -> Result<u32, String> {
+        let f = &mut self.flows[fi];
+        if let Some(v) = f.ts_map.get(&ecr) {
+            return Ok(*v);
+        }
+        match (f.first_ts, f.unchecked_tsval) {
+            (Some((s, a)), _) if self.cfg.tcp_ts_ecr_scaled => {
+                Ok(ecr.wrapping_sub(s).wrapping_add(a))
+            }
+            (_, Some(live)) => {
+                f.ts_map.insert(ecr, live);
+                f.first_ts.get_or_insert((ecr, live));
+                Ok(live)
+            }
+            _ if self.cfg.ts_ecr_as_written => Ok(ecr),
+            (first, None) => Err(format!(
+                "cannot map TS ecr {ecr}: no outbound packet of this flow had a TS val {ecr} \
+                 in the script{}",
+                if first.is_some() {
+                    " (--tcp_ts_ecr_scaled takes other values relative to the first)"
+                } else {
+                    ""
+                }
+            )),
         }
     }
 

@@ -7,16 +7,19 @@
 //! results are checked. Time is virtual: the clock jumps from event to event and from timer
 //! to timer, so a 60-second TIME-WAIT costs nothing.
 //!
-//! Sequence numbers are relative as packetdrill writes them: inbound ones to the script's own
-//! remote ISN (we add a fixed live offset), outbound ones to synack's ISN, learned from its SYN
-//! or SYN-ACK. Timestamps: inbound `val` goes out as written; inbound `ecr` is mapped to the
-//! synack TSval it echoes (by the script value seen on an outbound packet, else by the offset
-//! of the first one, else to synack's latest TSval when the script left those unchecked);
-//! outbound `ecr` is checked exactly and outbound `val` is not checked.
+//! Sequence numbers as packetdrill writes them (its `socket.h`, tcpdump's relative numbers):
+//! in a packet with SYN the peer's are absolute and synack's relative to the script's ISN; in
+//! others both count from the flow's ISNs, learned once per flow (the peer's from the packet
+//! that opened it or the SYN-ACK answering an active open, synack's from its first SYN or
+//! SYN-ACK). The runner adds a fixed live offset to the peer's numbers. Timestamps: inbound
+//! `val` goes out as written; inbound `ecr` must echo a TSval the script saw synack send
+//! (`--tcp_ts_ecr_scaled`: or is taken relative to the first; an echo of a TSval the script
+//! left unchecked with `<...>` names synack's latest; `--ts_ecr_as_written` sends the rest
+//! as written); outbound `ecr` is checked exactly and outbound `val` is not checked.
 //!
 //! One idea per file: [`config`] reads the script's options into a [`RunConfig`] (the address
-//! family among them); `clock` moves virtual time; `flow` keeps each connection's sequence and
-//! timestamp offsets; `inbound` and `outbound` turn script packets into datagrams and compare
+//! family among them); `clock` moves virtual time; `flow` keeps each connection's ISNs and
+//! timestamp map; `inbound` and `outbound` turn script packets into datagrams and compare
 //! synack's against the script; `tso` is the device's segmentation offload; `features` names
 //! what synack cannot take part in; `calls` runs the socket calls (`args` reads their
 //! arguments, `io` runs the data calls, `sockopt` the options, `epoll` its instances, `wait`

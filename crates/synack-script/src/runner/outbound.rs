@@ -4,16 +4,9 @@
 use crate::ast::*;
 use crate::packet::{self, IpFields, Segment};
 
+use super::flow::Offsets;
 use super::show::{fmt_stime, fmt_time, show_script_packet};
 use super::{MAX_TIMER_STEPS, Runner};
-
-/// The script's sequence space on one flow: synack's ISN (`local_off`) and the script's
-/// remote ISN (`remote_off`), each as live minus script.
-#[derive(Clone, Copy)]
-struct Offsets {
-    local_off: u32,
-    remote_off: u32,
-}
 
 impl Runner {
     /// `> ...` at `start` (or any time) up to `end`: the next datagram synack sends must be
@@ -28,19 +21,13 @@ impl Runner {
         // Which connection: the one with this 4-tuple, or a new one (an active open's SYN).
         let fi = self.flow_of(seg.src, seg.dst);
         self.current = Some(fi);
-        if seg.flags.syn && p.flags.syn {
-            // Every SYN (re)starts synack's sequence space: a new incarnation of the same
-            // 4-tuple (a SYN reopening TIME-WAIT) has a new ISN.
-            self.flows[fi].local_off = Some(seg.seq.wrapping_sub(p.seq));
+        if seg.flags.syn && p.flags.syn && self.flows[fi].local_isn.is_none() {
+            // synack's ISN is learned once per flow, as packetdrill learns it once per
+            // socket: a later incarnation of the same 4-tuple (a SYN reopening TIME-WAIT)
+            // is written relative to the first.
+            self.flows[fi].local_isn = Some((seg.seq, p.seq));
         }
-        let off = Offsets {
-            local_off: self.flows[fi].local_off.unwrap_or(0),
-            remote_off: self.cfg.remote_isn,
-        };
-        self.flows[fi].last_tsval = seg.options.iter().find_map(|o| match o {
-            TcpOpt::Timestamp { val, .. } => Some(*val),
-            _ => None,
-        });
+        let off = self.flows[fi].offsets(seg.flags.syn, self.cfg.remote_isn);
         let seg = if self.cfg.merge_tso {
             self.merge_tso(seg, at, p, off.local_off)
         } else {
@@ -57,10 +44,19 @@ impl Runner {
         }
         diffs.extend(ip_diffs(&p.ip, ip));
         diffs.extend(header_diffs(p, &seg, off));
+        let mut tsval_written = false;
         if let Options::List(expected) = &p.options {
             diffs.extend(option_diffs(expected, &seg.options, off));
-            self.learn_timestamps(fi, expected, &seg.options);
+            tsval_written = self.learn_timestamps(fi, expected, &seg.options);
         }
+        self.flows[fi].unchecked_tsval = seg
+            .options
+            .iter()
+            .find_map(|o| match o {
+                TcpOpt::Timestamp { val, .. } => Some(*val),
+                _ => None,
+            })
+            .filter(|_| !tsval_written);
         if !diffs.is_empty() {
             if let Some(pieces) = self.tso_pieces(&seg, at, p, off.local_off) {
                 return self.unsupported(
@@ -134,15 +130,19 @@ impl Runner {
         None
     }
 
-    /// Remembers synack's TSval for the script's, to map later inbound echoes.
-    fn learn_timestamps(&mut self, fi: usize, expected: &[TcpOpt], sent: &[TcpOpt]) {
+    /// Remembers synack's TSval for the script's, to map later inbound echoes; whether the
+    /// script wrote one.
+    fn learn_timestamps(&mut self, fi: usize, expected: &[TcpOpt], sent: &[TcpOpt]) -> bool {
+        let mut learned = false;
         for (e, a) in expected.iter().zip(sent) {
             if let (TcpOpt::Timestamp { val: sv, .. }, TcpOpt::Timestamp { val: av, .. }) = (e, a) {
                 let f = &mut self.flows[fi];
                 f.ts_map.insert(*sv, *av);
                 f.first_ts.get_or_insert((*sv, *av));
+                learned = true;
             }
         }
+        learned
     }
 }
 
@@ -173,6 +173,12 @@ fn header_diffs(p: &Packet, seg: &Segment, off: Offsets) -> Vec<String> {
         diffs.push(format!(
             "flow: to port {}, expected port {port}",
             seg.dst.port()
+        ));
+    }
+    if let Some(port) = p.local_port.filter(|port| seg.src.port() != *port) {
+        diffs.push(format!(
+            "flow: from port {}, expected port {port}",
+            seg.src.port()
         ));
     }
     if seg.flags != p.flags {

@@ -29,10 +29,13 @@ impl Runner {
             .flows
             .iter()
             .find(|f| f.local == seg.src && f.remote == seg.dst);
-        let (local_off, remote_off) = (
-            flow.and_then(|f| f.local_off).unwrap_or(0),
-            self.cfg.remote_isn,
-        );
+        let (local_off, remote_off) = match flow {
+            Some(f) => {
+                let off = f.offsets(seg.flags.syn, self.cfg.remote_isn);
+                (off.local_off, off.remote_off)
+            }
+            None => (0, self.cfg.remote_isn),
+        };
         self.script_view(&seg, local_off, remote_off, flow.and_then(|f| f.first_ts))
     }
 

@@ -1,0 +1,450 @@
+//! `synack bench`: each workload on synack, on smoltcp and on the Linux kernel in one run,
+//! with absolute figures (medians of several runs, in CPU time) and synack's ratios to the
+//! other two. smoltcp is linked here only: neither synack-wire nor synack-proto depends on it.
+//!
+//! - in-process stacks (synack, smoltcp): two stacks in one thread exchanging IP packets over
+//!   an in-memory queue ([`link::Link`]) on the real clock;
+//! - the kernel: std::net over loopback, two threads, in a network namespace made for the run
+//!   ([`kernel`]).
+
+pub mod alloc;
+mod conns;
+mod flood;
+pub mod instructions;
+mod kernel;
+pub mod link;
+pub mod measure;
+pub mod report;
+mod smol_side;
+mod synack_side;
+
+use std::path::PathBuf;
+
+pub use report::{Figure, Stack, table};
+
+use kernel::Place;
+use measure::median_of;
+
+/// The workloads `synack bench` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    Bulk,
+    Crr,
+    Rr,
+    Conns,
+    Flood,
+    Tun,
+    Instructions,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 7] = [
+        Workload::Bulk,
+        Workload::Crr,
+        Workload::Rr,
+        Workload::Conns,
+        Workload::Flood,
+        Workload::Tun,
+        Workload::Instructions,
+    ];
+}
+
+/// What to run and how big.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub workloads: Vec<Workload>,
+    /// Runs per figure; the median is reported.
+    pub runs: usize,
+    /// Bytes per bulk stream.
+    pub bytes: u64,
+    /// Lifecycles per crr run.
+    pub lifecycles: u64,
+    /// Transactions per rr run.
+    pub transactions: u64,
+    /// Connections for the memory and per-packet figures.
+    pub conns: usize,
+    /// Legitimate handshakes per flood run, and forged SYNs before each.
+    pub handshakes: u64,
+    pub syns_per_handshake: u64,
+    /// This binary, for callgrind to run again.
+    pub exe: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            workloads: Workload::ALL.to_vec(),
+            runs: 3,
+            bytes: 1 << 30,
+            lifecycles: 50_000,
+            transactions: 100_000,
+            conns: 1_000_000,
+            handshakes: 20_000,
+            syns_per_handshake: 100,
+            exe: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The stack misbehaved or a system call failed.
+    Stack(String),
+    /// No progress for a long time.
+    Stall(String),
+    /// The tool this figure needs is missing.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Stack(s) => write!(f, "failed: {s}"),
+            Error::Stall(s) => write!(f, "stalled: {s}"),
+            Error::Unavailable(s) => write!(f, "not available: {s}"),
+        }
+    }
+}
+
+/// A bulk run of an in-process stack that takes longer than this (wall time) stops there and
+/// is measured over the bytes moved so far: a stack that collapses in one case must not hold
+/// up the whole run for minutes.
+pub const BULK_TIME_CAP: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What the senders send, over and over: 1 MiB of a pattern that is not all one byte.
+pub(crate) fn pattern() -> Vec<u8> {
+    (0..1usize << 20).map(|i| (i ^ (i >> 9)) as u8).collect()
+}
+
+/// One bulk case.
+#[derive(Clone, Copy, Debug)]
+pub struct BulkCase {
+    pub mtu: usize,
+    /// Checksums left to the device (both ends) instead of computed and verified.
+    pub offload: bool,
+    /// Send and receive buffer, each end.
+    pub buffer: usize,
+}
+
+impl BulkCase {
+    pub fn name(&self) -> String {
+        format!(
+            "mtu{}-{}-{}",
+            self.mtu,
+            if self.offload { "offload" } else { "csum" },
+            if self.buffer >= 1 << 20 {
+                format!("{}m", self.buffer >> 20)
+            } else {
+                format!("{}k", self.buffer >> 10)
+            }
+        )
+    }
+
+    pub fn all() -> Vec<BulkCase> {
+        let mut v = Vec::new();
+        for mtu in [65535, 1500] {
+            for offload in [false, true] {
+                for buffer in [64 << 10, 1 << 20] {
+                    v.push(BulkCase {
+                        mtu,
+                        offload,
+                        buffer,
+                    });
+                }
+            }
+        }
+        v
+    }
+}
+
+/// A figure from a measurement, or the reason it failed, as a figure without a value.
+fn figure(
+    bench: &'static str,
+    case: &str,
+    stack: Stack,
+    metric: &'static str,
+    unit: &'static str,
+    r: Result<f64, Error>,
+) -> Figure {
+    match r {
+        Ok(v) => Figure::new(bench, case, stack, metric, v, unit),
+        Err(e) => Figure::missing(bench, case, stack, metric, unit, e.to_string()),
+    }
+}
+
+/// Runs what `opts` asks for, handing each figure to `out` as soon as it is measured (the
+/// progress of a long run), and returns them all.
+pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
+    let mut all = Vec::new();
+    let mut emit = |f: Figure| {
+        out(&f);
+        all.push(f);
+    };
+    let runs = opts.runs.max(1);
+    let place = Place::detect();
+    // Every kernel figure says where it ran; one without a value keeps its reason first.
+    let kernel_note = |f: Figure| {
+        let note = match &f.note {
+            Some(why) => format!("{why} ({})", place.note()),
+            None => place.note().to_string(),
+        };
+        f.with_note(note)
+    };
+    for w in &opts.workloads {
+        match w {
+            Workload::Bulk => {
+                for case in BulkCase::all() {
+                    let name = case.name();
+                    let (b, m, u) = ("bulk", "throughput", "Gbit/s");
+                    let r = median_of(runs, || synack_side::bulk(&case, opts.bytes));
+                    emit(figure(b, &name, Stack::Synack, m, u, r).with_note(IN_PROCESS));
+                    let r = median_of(runs, || smol_side::bulk(&case, opts.bytes));
+                    let f = figure(b, &name, Stack::Smoltcp, m, u, r);
+                    emit(if f.value.is_some() {
+                        f.with_note(IN_PROCESS)
+                    } else {
+                        f
+                    });
+                    // Loopback never checksums: the kernel's csum and offload cases are the
+                    // same configuration, measured twice.
+                    let r = if place == Place::CurrentNamespace && case.mtu != 65535 {
+                        Err(Error::Unavailable(
+                            "not root: loopback's MTU cannot be set in the current namespace"
+                                .into(),
+                        ))
+                    } else {
+                        let mtu = case.mtu + if case.mtu == 65535 { 1 } else { 0 };
+                        median_of(runs, || {
+                            kernel::in_place(place, Some(mtu), {
+                                let (case, bytes) = (case, opts.bytes);
+                                move || kernel::bulk(&case, bytes)
+                            })
+                        })
+                    };
+                    emit(kernel_note(figure(b, &name, Stack::Kernel, m, u, r)));
+                }
+            }
+            Workload::Crr => {
+                let (b, c, m, u) = ("crr", "1b-request-response", "lifecycles_per_sec", "1/s");
+                let n = opts.lifecycles;
+                emit(figure(
+                    b,
+                    c,
+                    Stack::Synack,
+                    m,
+                    u,
+                    median_of(runs, || synack_side::crr(n)),
+                ));
+                emit(
+                    figure(
+                        b,
+                        c,
+                        Stack::Smoltcp,
+                        m,
+                        u,
+                        median_of(runs, || smol_side::crr(n)),
+                    )
+                    .with_note(
+                        "smoltcp: TIME-WAIT is a 10 s socket, so the client socket is \
+                             aborted once in TIME-WAIT and reused (no TIME-WAIT state kept)",
+                    ),
+                );
+                let r = median_of(runs, || {
+                    kernel::in_place(place, None, move || kernel::crr(n))
+                });
+                emit(kernel_note(figure(b, c, Stack::Kernel, m, u, r)));
+            }
+            Workload::Rr => {
+                let (b, c, m, u) = ("rr", "1b-request-response", "transactions_per_sec", "1/s");
+                let n = opts.transactions;
+                emit(figure(
+                    b,
+                    c,
+                    Stack::Synack,
+                    m,
+                    u,
+                    median_of(runs, || synack_side::rr(n)),
+                ));
+                emit(figure(
+                    b,
+                    c,
+                    Stack::Smoltcp,
+                    m,
+                    u,
+                    median_of(runs, || smol_side::rr(n)),
+                ));
+                let r = median_of(runs, || {
+                    kernel::in_place(place, None, move || kernel::rr(n))
+                });
+                emit(kernel_note(figure(b, c, Stack::Kernel, m, u, r)));
+            }
+            Workload::Conns => conns(opts, &mut emit),
+            Workload::Flood => {
+                let b = "flood";
+                let c = format!("{}-syns-per-handshake", opts.syns_per_handshake);
+                let (m, u) = ("legit_handshakes_per_sec", "1/s");
+                let r = median_of(runs, || {
+                    flood::synack(opts.handshakes, opts.syns_per_handshake)
+                });
+                let rate = r.as_ref().ok().map(|v| v * opts.syns_per_handshake as f64);
+                let f = figure(b, &c, Stack::Synack, m, u, r);
+                emit(match rate {
+                    Some(rate) => f.with_note(format!(
+                        "synack: backlog 128, SYN cookies on; forged SYNs handled at {:.2} M/s \
+                         of CPU alongside",
+                        rate / 1e6
+                    )),
+                    None => f,
+                });
+                emit(Figure::missing(
+                    b,
+                    &c,
+                    Stack::Smoltcp,
+                    m,
+                    u,
+                    "smoltcp: no SYN queue or cookies (a listening socket takes one connection)",
+                ));
+                emit(Figure::missing(
+                    b,
+                    &c,
+                    Stack::Kernel,
+                    m,
+                    u,
+                    "kernel: not built yet (needs forged SYNs from a raw socket in the namespace)",
+                ));
+            }
+            Workload::Tun => {
+                for s in [Stack::Synack, Stack::Kernel] {
+                    emit(Figure::missing(
+                        "tun",
+                        "kernel-peer",
+                        s,
+                        "throughput",
+                        "Gbit/s",
+                        "NOT AVAILABLE YET: needs the synack runtime's TUN device (not on main)",
+                    ));
+                }
+            }
+            Workload::Instructions => {
+                let r = match &opts.exe {
+                    Some(exe) => instructions::count(exe).map(|n| n as f64),
+                    None => Err(Error::Unavailable(
+                        "no binary to run under callgrind".into(),
+                    )),
+                };
+                emit(
+                    figure(
+                        "instructions",
+                        "handshake-1MiB-close",
+                        Stack::Synack,
+                        "instructions",
+                        "Ir",
+                        r,
+                    )
+                    .with_note("callgrind instruction count of a fixed workload on virtual time"),
+                );
+            }
+        }
+    }
+    all
+}
+
+fn conns(opts: &Options, emit: &mut dyn FnMut(Figure)) {
+    let b = "conns";
+    let n = opts.conns;
+    let c = format!("{n}");
+    let packets = 200_000;
+    let mut synack = Vec::new();
+    for _ in 0..opts.runs.max(1) {
+        match conns::synack(n, packets) {
+            Ok(r) => synack.push(r),
+            Err(e) => {
+                for (m, u) in METRICS_CONNS {
+                    emit(Figure::missing(b, &c, Stack::Synack, m, u, e.to_string()));
+                }
+                return;
+            }
+        }
+    }
+    let med = |f: &dyn Fn(&conns::Conns) -> Option<f64>| -> Option<f64> {
+        let v: Option<Vec<f64>> = synack.iter().map(f).collect();
+        v.map(measure::median)
+    };
+    let values = [
+        med(&|r| r.bytes_per_established),
+        med(&|r| r.bytes_per_time_wait),
+        med(&|r| Some(r.ns_1)),
+        med(&|r| Some(r.ns_n)),
+    ];
+    for ((m, u), v) in METRICS_CONNS.into_iter().zip(values) {
+        emit(match v {
+            Some(v) => Figure::new(b, &c, Stack::Synack, m, v, u),
+            None => Figure::missing(
+                b,
+                &c,
+                Stack::Synack,
+                m,
+                u,
+                "the counting allocator is not this process's allocator",
+            ),
+        });
+    }
+    let smol_n = n.min(SMOLTCP_CONNS_MAX);
+    let mut smol = Vec::new();
+    for _ in 0..opts.runs.max(1) {
+        match smol_side::conns(smol_n, packets / 10) {
+            Ok(r) => smol.push(r),
+            Err(e) => {
+                for (m, u) in METRICS_CONNS {
+                    emit(Figure::missing(b, &c, Stack::Smoltcp, m, u, e.to_string()));
+                }
+                smol.clear();
+                break;
+            }
+        }
+    }
+    if !smol.is_empty() {
+        let note = format!(
+            "smoltcp at {smol_n} connections (each packet visits every socket, so a million \
+             would take hours), {} KiB buffers each way allocated up front; a TIME-WAIT \
+             connection keeps its whole socket",
+            smol_side::CONNS_BUFFER >> 10
+        );
+        let bytes: Option<Vec<f64>> = smol.iter().map(|r| r.0).collect();
+        let bytes = bytes.map(measure::median);
+        let ns_1 = measure::median(smol.iter().map(|r| r.1).collect());
+        let ns_n = measure::median(smol.iter().map(|r| r.2).collect());
+        for ((m, u), v) in METRICS_CONNS
+            .into_iter()
+            .zip([bytes, bytes, Some(ns_1), Some(ns_n)])
+        {
+            emit(match v {
+                Some(v) => Figure::new(b, &c, Stack::Smoltcp, m, v, u).with_note(note.clone()),
+                None => Figure::missing(b, &c, Stack::Smoltcp, m, u, "no counting allocator"),
+            });
+        }
+    }
+    for (m, u) in METRICS_CONNS {
+        emit(Figure::missing(
+            b,
+            &c,
+            Stack::Kernel,
+            m,
+            u,
+            "kernel: not measured (its socket memory is not on our heap)",
+        ));
+    }
+}
+
+const IN_PROCESS: &str = "in-process stacks: Gbit/s of one thread's CPU time, both ends in it; \
+     a run still going after 15 s stops and counts the bytes moved by then";
+
+/// The most connections smoltcp's conns figures use.
+const SMOLTCP_CONNS_MAX: usize = 10_000;
+
+const METRICS_CONNS: [(&str, &str); 4] = [
+    ("bytes_per_established_conn", "B"),
+    ("bytes_per_time_wait", "B"),
+    ("ns_per_packet_1conn", "ns"),
+    ("ns_per_packet_1m_conns", "ns"),
+];

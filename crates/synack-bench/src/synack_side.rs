@@ -1,0 +1,260 @@
+//! synack: two hosts in this thread exchanging IP packets over the in-memory [`Link`], on the
+//! real clock (so delayed ACKs and timers behave as they would on a device).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant as Wall};
+
+use synack_proto::host::{ConnId, Host, HostConfig, HostEvent, ListenerId};
+use synack_proto::{Config, Instant};
+
+use crate::link::Link;
+use crate::measure::thread_cpu;
+use crate::{BulkCase, Error, pattern};
+
+const SERVER: &str = "10.0.0.2:5001";
+
+fn server_addr() -> SocketAddr {
+    SERVER.parse().unwrap()
+}
+
+/// A distinct client address per connection, as many hosts would be: 11.x.y.z:40000.
+fn client_addr(i: u64) -> SocketAddr {
+    let [_, b, c, d] = (i as u32).to_be_bytes();
+    SocketAddr::from(([11, b, c, d], 40_000))
+}
+
+fn host_config(tcp: Config, checksum_offload: bool) -> HostConfig {
+    HostConfig {
+        secret: 0x5eed_be4c,
+        tcp,
+        checksum_offload,
+        max_connections: 1 << 20,
+        max_time_wait: 1 << 22,
+        ..HostConfig::default()
+    }
+}
+
+/// Our defaults with the case's MSS and fixed buffers of the case's size (auto-tuning off so
+/// the buffer is what the case says).
+fn bulk_config(case: &BulkCase) -> Config {
+    Config {
+        mss: (case.mtu - 40) as u16,
+        recv_buffer: case.buffer,
+        recv_buffer_max: case.buffer,
+        send_buffer: case.buffer,
+        send_buffer_max: case.buffer,
+        ..Config::default()
+    }
+}
+
+/// Two hosts joined by a link, driven on the wall clock.
+struct Pair {
+    a: Host,
+    b: Host,
+    link: Link,
+    listener: ListenerId,
+    start: Wall,
+}
+
+impl Pair {
+    fn new(tcp: Config, mtu: usize, checksum_offload: bool) -> Pair {
+        let a = Host::new(host_config(tcp.clone(), checksum_offload));
+        let mut b = Host::new(host_config(tcp, checksum_offload));
+        let listener = b.listen(server_addr(), 4096).expect("listen");
+        Pair {
+            a,
+            b,
+            // `Host::poll_transmit` keeps 120 bytes of its buffer for the largest headers and
+            // caps the segment at the rest, so an MTU-sized buffer would cut every segment
+            // below the MSS, and Nagle would then hold each second one until an ACK.
+            link: Link::new(mtu, 120),
+            listener,
+            start: Wall::now(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.start.elapsed().as_micros() as u64)
+    }
+
+    /// Everything each host has to send crosses the link and is handled, both ways, and the
+    /// timers that are due run. Returns whether any packet moved. Events are handed to
+    /// `on_b` (the server's) or dropped (the client's).
+    fn step(&mut self, mut on_b: impl FnMut(&mut Host, HostEvent)) -> bool {
+        let now = self.now();
+        let mut moved = false;
+        for side in 0..2 {
+            let host = if side == 0 { &mut self.a } else { &mut self.b };
+            loop {
+                let mut buf = self.link.pool.take();
+                match host.poll_transmit(now, &mut buf) {
+                    Some(n) => {
+                        assert!(n <= self.link.pool.mtu(), "a datagram over the MTU");
+                        self.link.push(side, buf, n)
+                    }
+                    None => {
+                        self.link.pool.give(buf);
+                        break;
+                    }
+                }
+            }
+            let peer = if side == 0 { &mut self.b } else { &mut self.a };
+            while let Some((buf, n)) = self.link.pop(1 - side) {
+                peer.handle_packet(now, &buf[..n]);
+                self.link.pool.give(buf);
+                moved = true;
+            }
+        }
+        while self.a.poll_event().is_some() {}
+        while let Some(e) = self.b.poll_event() {
+            on_b(&mut self.b, e);
+        }
+        for h in [&mut self.a, &mut self.b] {
+            if h.poll_timeout().is_some_and(|t| t <= now) {
+                h.handle_timeout(now);
+            }
+        }
+        moved
+    }
+}
+
+/// Gives up on a run that stops making progress (a bug, not a slow machine).
+const STALL: Duration = Duration::from_secs(20);
+
+/// One stream of `bytes` from A to B. Returns Gbit/s of this thread's CPU time.
+pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
+    let mut p = Pair::new(bulk_config(case), case.mtu, case.offload);
+    let data = pattern();
+    let cpu0 = thread_cpu();
+    let c =
+        p.a.connect_from(p.now(), client_addr(1), server_addr())
+            .map_err(|e| Error::Stack(format!("connect: {e:?}")))?;
+    let mut server: Option<ConnId> = None;
+    let listener = p.listener;
+    let mut read = vec![0u8; 256 << 10];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let (started, mut last_progress) = (Wall::now(), Wall::now());
+    while received < bytes {
+        while sent < bytes {
+            let off = (sent % data.len() as u64) as usize;
+            let len = (bytes - sent).min((data.len() - off) as u64) as usize;
+            match p.a.send(c, &data[off..off + len]) {
+                Ok(n @ 1..) => sent += n as u64,
+                _ => break,
+            }
+        }
+        p.step(|b, e| {
+            if let HostEvent::Accepted { .. } = e {
+                server = server.or(b.accept(listener));
+            }
+        });
+        let before = received;
+        if let Some(s) = server {
+            while let Ok(n @ 1..) = p.b.recv(s, &mut read) {
+                received += n as u64;
+            }
+        }
+        if received > before {
+            last_progress = Wall::now();
+            if started.elapsed() > crate::BULK_TIME_CAP {
+                break;
+            }
+        } else if last_progress.elapsed() > STALL {
+            return Err(Error::Stall(format!(
+                "synack bulk at {received} of {bytes}"
+            )));
+        }
+    }
+    let cpu = (thread_cpu() - cpu0).as_secs_f64();
+    Ok(received as f64 * 8.0 / cpu / 1e9)
+}
+
+/// `count` full lifecycles: connect, a 1-byte request, a 1-byte response, close (the client
+/// first, so it holds TIME-WAIT). Each from its own client address. Returns lifecycles per
+/// second of CPU time.
+pub fn crr(count: u64) -> Result<f64, Error> {
+    let mut p = Pair::new(Config::default(), 1500, false);
+    let cpu0 = thread_cpu();
+    for i in 0..count {
+        lifecycle(&mut p, i)?;
+    }
+    let cpu = (thread_cpu() - cpu0).as_secs_f64();
+    if p.a.time_wait_count() as u64 != count {
+        return Err(Error::Stack(format!(
+            "{} of {count} lifecycles left a TIME-WAIT entry",
+            p.a.time_wait_count()
+        )));
+    }
+    Ok(count as f64 / cpu)
+}
+
+fn settle(p: &mut Pair, accepted: &mut Option<ConnId>) -> Result<(), Error> {
+    let listener = p.listener;
+    let deadline = Wall::now() + STALL;
+    while p.step(|b, e| {
+        if let HostEvent::Accepted { .. } = e {
+            *accepted = accepted.or(b.accept(listener));
+        }
+    }) {
+        if Wall::now() > deadline {
+            return Err(Error::Stall("synack: packets never stop".into()));
+        }
+    }
+    Ok(())
+}
+
+fn lifecycle(p: &mut Pair, i: u64) -> Result<(), Error> {
+    let stack = |e| Error::Stack(format!("{e:?}"));
+    let c =
+        p.a.connect_from(p.now(), client_addr(i), server_addr())
+            .map_err(stack)?;
+    let mut s = None;
+    settle(p, &mut s)?;
+    let s = s.ok_or_else(|| Error::Stack("not accepted".into()))?;
+    let mut one = [0u8; 1];
+    p.a.send(c, b"q").map_err(stack)?;
+    settle(p, &mut None)?;
+    if p.b.recv(s, &mut one) != Ok(1) {
+        return Err(Error::Stack("request lost".into()));
+    }
+    p.b.send(s, b"r").map_err(stack)?;
+    settle(p, &mut None)?;
+    if p.a.recv(c, &mut one) != Ok(1) {
+        return Err(Error::Stack("response lost".into()));
+    }
+    let now = p.now();
+    p.a.close(now, c).map_err(stack)?;
+    settle(p, &mut None)?;
+    let now = p.now();
+    p.b.close(now, s).map_err(stack)?;
+    settle(p, &mut None)
+}
+
+/// `count` transactions (1-byte request, 1-byte response) on one connection. Returns
+/// transactions per second of CPU time.
+pub fn rr(count: u64) -> Result<f64, Error> {
+    let stack = |e| Error::Stack(format!("{e:?}"));
+    let mut p = Pair::new(Config::default(), 1500, false);
+    let c =
+        p.a.connect_from(p.now(), client_addr(1), server_addr())
+            .map_err(stack)?;
+    let mut s = None;
+    settle(&mut p, &mut s)?;
+    let s = s.ok_or_else(|| Error::Stack("not accepted".into()))?;
+    let mut one = [0u8; 1];
+    let cpu0 = thread_cpu();
+    for _ in 0..count {
+        p.a.send(c, b"q").map_err(stack)?;
+        settle(&mut p, &mut None)?;
+        if p.b.recv(s, &mut one) != Ok(1) {
+            return Err(Error::Stack("request lost".into()));
+        }
+        p.b.send(s, b"r").map_err(stack)?;
+        settle(&mut p, &mut None)?;
+        if p.a.recv(c, &mut one) != Ok(1) {
+            return Err(Error::Stack("response lost".into()));
+        }
+    }
+    let cpu = (thread_cpu() - cpu0).as_secs_f64();
+    Ok(count as f64 / cpu)
+}

@@ -1,0 +1,176 @@
+//! `synack bench` at toy sizes: every workload yields every figure it promises, on every
+//! stack, as valid JSON lines, and the table a person reads has the ratios. No timing is
+//! asserted: speed is what the full-size run prints (README's Measured section), not a test.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn synack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(args)
+        .output()
+        .expect("run synack")
+}
+
+const TINY: [&str; 14] = [
+    "--runs",
+    "1",
+    "--bytes",
+    "256K",
+    "--lifecycles",
+    "30",
+    "--transactions",
+    "50",
+    "--conns",
+    "200",
+    "--handshakes",
+    "50",
+    "--syns-per-handshake",
+    "10",
+];
+
+fn is_root() -> bool {
+    // The kernel cases run in a fresh namespace only as root; elsewhere they say so.
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn every_workload_gives_every_figure_as_json_lines() {
+    if !is_root() {
+        assert!(
+            std::env::var_os("SYNACK_REQUIRE_NETNS").is_none_or(|v| v != "1"),
+            "SYNACK_REQUIRE_NETNS=1 but not root: the kernel cases cannot get a namespace"
+        );
+        eprintln!(
+            "NOTE: not root, so the kernel cases run on the current namespace's loopback \
+             (and MTU 1500 is not measured); this test checks they say so"
+        );
+    }
+    let mut args = vec!["bench", "all", "--json"];
+    args.extend(TINY);
+    let out = synack(&args);
+    assert!(
+        out.status.success(),
+        "synack bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut seen = BTreeSet::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for k in ["bench", "case", "stack", "metric", "unit"] {
+            assert!(v[k].is_string(), "{k} missing in {line}");
+        }
+        let key = (
+            v["bench"].as_str().unwrap().to_string(),
+            v["case"].as_str().unwrap().to_string(),
+            v["stack"].as_str().unwrap().to_string(),
+            v["metric"].as_str().unwrap().to_string(),
+        );
+        assert!(seen.insert(key.clone()), "{key:?} reported twice");
+        let value = &v["value"];
+        let note = v["note"].as_str().unwrap_or("");
+        let (bench, case, stack) = (&key.0[..], &key.1[..], &key.2[..]);
+        // What has no value must say why; what must have one must have a positive one.
+        let must_measure = match (bench, stack) {
+            ("tun", _) => {
+                assert!(value.is_null() && note.contains("NOT AVAILABLE"), "{line}");
+                false
+            }
+            ("conns", "kernel") | ("flood", "smoltcp" | "kernel") => {
+                assert!(value.is_null() && !note.is_empty(), "{line}");
+                false
+            }
+            ("bulk", "kernel") if !is_root() && case.starts_with("mtu1500") => {
+                assert!(value.is_null() && note.contains("not root"), "{line}");
+                false
+            }
+            _ => true,
+        };
+        if must_measure {
+            let x = value.as_f64().unwrap_or_else(|| panic!("no value: {line}"));
+            assert!(x > 0.0 && x.is_finite(), "{line}");
+        }
+        if stack == "kernel" && value.is_number() {
+            let expect = if is_root() {
+                "fresh network namespace"
+            } else {
+                "NOT ROOT"
+            };
+            assert!(note.contains(expect), "{line}");
+        }
+    }
+    let count =
+        |bench: &str, stack: &str| seen.iter().filter(|k| k.0 == bench && k.2 == stack).count();
+    for stack in ["synack", "smoltcp", "kernel"] {
+        // 2 MTUs x computed/offloaded checksums x 2 buffer sizes.
+        assert_eq!(count("bulk", stack), 8, "{stack}");
+        assert_eq!(count("crr", stack), 1, "{stack}");
+        assert_eq!(count("rr", stack), 1, "{stack}");
+        assert_eq!(count("conns", stack), 4, "{stack}");
+        assert_eq!(count("flood", stack), 1, "{stack}");
+    }
+    assert_eq!(count("tun", "synack"), 1);
+    assert_eq!(count("instructions", "synack"), 1);
+    let metrics: BTreeSet<&str> = seen.iter().map(|k| &k.3[..]).collect();
+    for m in [
+        "throughput",
+        "lifecycles_per_sec",
+        "transactions_per_sec",
+        "bytes_per_established_conn",
+        "bytes_per_time_wait",
+        "ns_per_packet_1conn",
+        "ns_per_packet_1m_conns",
+        "legit_handshakes_per_sec",
+        "instructions",
+    ] {
+        assert!(metrics.contains(m), "{m} missing");
+    }
+}
+
+#[test]
+fn the_table_names_machine_command_and_ratios() {
+    let out = synack(&["bench", "rr", "--runs", "1", "--transactions", "50"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "machine: ",
+        "date: ",
+        "command: ",
+        "vs smoltcp",
+        "vs kernel",
+        "rr ",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from\n{text}");
+    }
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("rr "))
+        .expect("a row for rr");
+    let ratios = row
+        .split_whitespace()
+        .filter(|w| {
+            w.strip_suffix('x')
+                .is_some_and(|n| n.parse::<f64>().is_ok())
+        })
+        .count();
+    assert_eq!(ratios, 2, "two ratios in {row}");
+}
+
+#[test]
+fn bad_sizes_are_refused_with_a_message() {
+    for bad in [["--bytes", "0"], ["--bytes", "lots"], ["--runs", "0"]] {
+        let out = synack(&["bench", "bulk", bad[0], bad[1]]);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(err.contains(bad[0]) || err.contains(bad[1]), "{err}");
+    }
+}

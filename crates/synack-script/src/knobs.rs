@@ -1,0 +1,407 @@
+//! The one table of settings a script or a packetdrill run may give synack: Linux's
+//! `net.ipv4.tcp_*` sysctls that have a synack counterpart, and a few of synack's own.
+//!
+//! A script's sysctl lines ([`crate::shell`]) and the packetdrill library's `--so_flags`
+//! both go through [`apply`], so a knob means the same in both and a new one is added once.
+//! Names are taken as `net.ipv4.tcp_sack`, `tcp_sack` or the short alias `sack`; a value of
+//! several numbers (`tcp_rmem`) is separated by blanks, as in a sysctl, or by `:`, which a
+//! comma-separated flags string can carry.
+
+use std::time::Duration;
+
+use crate::socket::Stack;
+
+/// Why a knob could not be applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KnobError {
+    /// No knob of that name (the name as given).
+    Unknown(String),
+    /// The knob exists; the value is not one it takes.
+    BadValue { name: String, value: String },
+    /// The knob exists but cannot be changed now (e.g. `tcp_syncookies` after sockets exist).
+    Refused { name: String, why: String },
+}
+
+impl core::fmt::Display for KnobError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            KnobError::Unknown(name) => write!(f, "{name} has no synack knob"),
+            KnobError::BadValue { name, value } => {
+                write!(f, "{name}: cannot read value '{value}'")
+            }
+            KnobError::Refused { name, why } => write!(f, "{name}: {why}"),
+        }
+    }
+}
+
+/// Where a knob may be given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A script's sysctl line: only Linux's sysctls.
+    Sysctl,
+    /// packetdrill's `--so_flags`: every knob.
+    Flags,
+}
+
+type Setter = fn(&mut Stack, &[u64]) -> Result<(), String>;
+
+struct Knob {
+    /// Linux's sysctl name under `net.ipv4.` (or synack's own name when `sysctl` is false).
+    name: &'static str,
+    alias: Option<&'static str>,
+    /// A real Linux sysctl (a script's sysctl line may set it).
+    sysctl: bool,
+    /// How many numbers the value has: `(fewest, most)`.
+    arity: (usize, usize),
+    set: Setter,
+}
+
+fn secs(v: u64) -> Duration {
+    Duration::from_secs(v)
+}
+
+fn count(v: u64) -> Result<u32, String> {
+    u32::try_from(v).map_err(|_| "too large".to_string())
+}
+
+fn flag(v: u64) -> bool {
+    v != 0
+}
+
+/// `min default [max]`: a new socket's buffer starts at the default and may grow to the max
+/// (the receive maximum also sets the window scale synack offers). The minimum has no synack
+/// counterpart: buffers never shrink under memory pressure.
+fn buffers(v: &[u64]) -> Result<(usize, Option<usize>), String> {
+    let size = |n: u64| usize::try_from(n).map_err(|_| "too large".to_string());
+    let default = size(v[1])?;
+    let max = v.get(2).copied().map(size).transpose()?;
+    if max.is_some_and(|m| m < default) {
+        return Err("the maximum is below the default".into());
+    }
+    Ok((default, max))
+}
+
+const KNOBS: &[Knob] = &[
+    Knob {
+        name: "tcp_syn_retries",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().syn_retries = count(v[0])?;
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_synack_retries",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().synack_retries = count(v[0])?;
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_retries2",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().data_retries = count(v[0])?;
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_sack",
+        alias: Some("sack"),
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().sack = flag(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_timestamps",
+        alias: Some("timestamps"),
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().timestamps = flag(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_window_scaling",
+        alias: Some("wscale"),
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().window_scaling = flag(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_fin_timeout",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().fin_wait2_timeout = secs(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_rto_min_us",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().rto_min = Duration::from_micros(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_rmem",
+        alias: None,
+        sysctl: true,
+        arity: (2, 3),
+        set: |s, v| {
+            let (default, max) = buffers(v)?;
+            let d = s.defaults_mut();
+            d.recv_buffer = default;
+            if let Some(max) = max {
+                d.recv_buffer_max = max;
+            }
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_wmem",
+        alias: None,
+        sysctl: true,
+        arity: (2, 3),
+        set: |s, v| {
+            let (default, max) = buffers(v)?;
+            let d = s.defaults_mut();
+            d.send_buffer = default;
+            if let Some(max) = max {
+                d.send_buffer_max = max;
+            }
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_notsent_lowat",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        // Linux's default, UINT_MAX, means no limit.
+        set: |s, v| {
+            s.defaults_mut().notsent_lowat = (v[0] < u64::from(u32::MAX)).then_some(v[0] as usize);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_keepalive_time",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.keepalive_defaults_mut().idle = secs(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_keepalive_intvl",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.keepalive_defaults_mut().interval = secs(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_keepalive_probes",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.keepalive_defaults_mut().count = count(v[0])?;
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_syncookies",
+        alias: Some("syncookies"),
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            let mut config = s.host().config().clone();
+            config.syn_cookies = flag(v[0]);
+            config.tcp = s.defaults_mut().clone();
+            s.rebuild(config).map_err(|e| e.to_string())
+        },
+    },
+    // synack's own, for --so_flags: Linux has no sysctl for these.
+    Knob {
+        name: "mss",
+        alias: None,
+        sysctl: false,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().mss = u16::try_from(v[0])
+                .ok()
+                .filter(|m| *m >= 88)
+                .ok_or("the MSS must be 88..=65535")?;
+            Ok(())
+        },
+    },
+    Knob {
+        name: "rto_min_ms",
+        alias: None,
+        sysctl: false,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().rto_min = Duration::from_millis(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "rto_initial_ms",
+        alias: None,
+        sysctl: false,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().rto_initial = Duration::from_millis(v[0]);
+            Ok(())
+        },
+    },
+];
+
+fn find(name: &str, origin: Origin) -> Option<&'static Knob> {
+    let bare = name
+        .strip_prefix("net.ipv4.")
+        .or_else(|| name.strip_prefix("net.ipv6."))
+        .unwrap_or(name);
+    let qualified = bare.len() != name.len();
+    KNOBS.iter().find(|k| match origin {
+        Origin::Sysctl => k.sysctl && k.name == bare,
+        // A qualified name must be a real sysctl; a bare one may be any knob or alias.
+        Origin::Flags if qualified => k.sysctl && k.name == bare,
+        Origin::Flags => k.name == bare || k.alias == Some(bare),
+    })
+}
+
+/// Every name [`apply`] takes from `origin`, aliases included (for messages and docs).
+pub fn names(origin: Origin) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for k in KNOBS {
+        match origin {
+            Origin::Sysctl if k.sysctl => out.push(k.name),
+            Origin::Sysctl => {}
+            Origin::Flags => {
+                out.push(k.name);
+                out.extend(k.alias);
+            }
+        }
+    }
+    out
+}
+
+/// Sets knob `name` to `value` for sockets made from now on.
+pub fn apply(stack: &mut Stack, origin: Origin, name: &str, value: &str) -> Result<(), KnobError> {
+    let knob = find(name, origin).ok_or_else(|| KnobError::Unknown(name.to_string()))?;
+    let bad = || KnobError::BadValue {
+        name: name.to_string(),
+        value: value.to_string(),
+    };
+    let numbers: Vec<u64> = value
+        .split(|c: char| c.is_whitespace() || c == ':')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let (fewest, most) = knob.arity;
+    if numbers.len() < fewest || numbers.len() > most {
+        return Err(bad());
+    }
+    (knob.set)(stack, &numbers).map_err(|why| KnobError::Refused {
+        name: name.to_string(),
+        why,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synack_proto::host::HostConfig;
+
+    fn stack() -> Stack {
+        Stack::new(HostConfig::default())
+    }
+
+    #[test]
+    fn a_knob_answers_to_its_sysctl_name_its_bare_name_and_its_alias() {
+        for name in ["net.ipv4.tcp_sack", "tcp_sack", "sack"] {
+            let mut s = stack();
+            apply(&mut s, Origin::Flags, name, "0").unwrap();
+            assert!(!s.defaults_mut().sack, "{name}");
+        }
+        // A sysctl line takes Linux's names only.
+        let mut s = stack();
+        assert_eq!(
+            apply(&mut s, Origin::Sysctl, "sack", "0"),
+            Err(KnobError::Unknown("sack".into()))
+        );
+        assert!(apply(&mut s, Origin::Sysctl, "net.ipv4.mss", "1000").is_err());
+        assert!(apply(&mut s, Origin::Sysctl, "net.ipv4.tcp_sack", "0").is_ok());
+    }
+
+    #[test]
+    fn buffer_triples_take_blanks_or_colons() {
+        let mut s = stack();
+        apply(&mut s, Origin::Flags, "tcp_rmem", "4096:8192:16384").unwrap();
+        apply(
+            &mut s,
+            Origin::Sysctl,
+            "net.ipv4.tcp_wmem",
+            "4096 10000 20000",
+        )
+        .unwrap();
+        let d = s.defaults_mut();
+        assert_eq!((d.recv_buffer, d.recv_buffer_max), (8192, 16384));
+        assert_eq!((d.send_buffer, d.send_buffer_max), (10000, 20000));
+    }
+
+    #[test]
+    fn every_listed_knob_sets_something_and_bad_values_are_errors() {
+        for name in names(Origin::Flags) {
+            let mut s = stack();
+            let value = if name.ends_with("mem") {
+                "1:2:3"
+            } else {
+                "100"
+            };
+            apply(&mut s, Origin::Flags, name, value).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                matches!(
+                    apply(&mut s, Origin::Flags, name, "x"),
+                    Err(KnobError::BadValue { .. })
+                ),
+                "{name}"
+            );
+        }
+        let mut s = stack();
+        assert!(apply(&mut s, Origin::Flags, "tcp_rmem", "1").is_err());
+        assert!(apply(&mut s, Origin::Flags, "tcp_rmem", "1:9:3").is_err());
+        assert!(apply(&mut s, Origin::Flags, "tcp_syn_retries", "1 2").is_err());
+        assert!(apply(&mut s, Origin::Flags, "mss", "20").is_err());
+        assert_eq!(
+            apply(&mut s, Origin::Flags, "tcp_congestion_control", "1"),
+            Err(KnobError::Unknown("tcp_congestion_control".into()))
+        );
+    }
+}
