@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     /// Callers of `wait_idle`, woken when the host holds no connection.
     idle: Arc<Condvar>,
     idle_waiters: usize,
+    /// Who is told of every state change (see [`crate::Stack::on_state_change`]).
+    observer: Option<crate::observe::Observer>,
 }
 
 /// What the driver and the sockets share.
@@ -116,6 +118,7 @@ impl Shared {
                 stopped: false,
                 idle: Arc::default(),
                 idle_waiters: 0,
+                observer: None,
             }),
             kick: EventFd::new()?,
             kicked: AtomicBool::new(false),
@@ -460,6 +463,9 @@ impl Inner {
             return Ok(None);
         };
         let remote = self.host.peer_addr(c).map_err(host_error)?;
+        if let Some(o) = &mut self.observer {
+            o.learn(&self.host, c);
+        }
         let slot = self.new_slot();
         self.conns.insert(c, slot);
         Ok(Some((c, remote)))
@@ -635,6 +641,10 @@ impl Inner {
         self.host.connection_count()
     }
 
+    pub(crate) fn set_observer(&mut self, observer: crate::observe::Observer) {
+        self.observer = Some(observer);
+    }
+
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped
     }
@@ -706,7 +716,10 @@ impl Inner {
                         c.wake();
                     }
                 }
-                HostEvent::StateChanged { conn, .. } => {
+                HostEvent::StateChanged { conn, from, to, .. } => {
+                    if let Some(o) = &mut self.observer {
+                        o.report(&self.host, conn, from, to);
+                    }
                     if let Some(c) = self.conns.get_mut(&conn) {
                         c.wake();
                     }
