@@ -27,7 +27,9 @@ const PORT: u16 = 80;
 /// The byte at `offset` of either side's stream: position-dependent, so a byte delivered at
 /// the wrong place shows.
 fn pattern(offset: u64, from_client: bool) -> u8 {
-    let x = offset.wrapping_mul(0x9E37_79B9).wrapping_add(u64::from(from_client) * 7);
+    let x = offset
+        .wrapping_mul(0x9E37_79B9)
+        .wrapping_add(u64::from(from_client) * 7);
     (x >> 7) as u8
 }
 
@@ -47,21 +49,55 @@ struct Forged {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Deliver { to_server: bool, count: u8 },
-    Drop { to_server: bool },
-    Duplicate { to_server: bool },
-    Reorder { to_server: bool },
-    Advance { ms: u16 },
+    Deliver {
+        to_server: bool,
+        count: u8,
+    },
+    Drop {
+        to_server: bool,
+    },
+    Duplicate {
+        to_server: bool,
+    },
+    Reorder {
+        to_server: bool,
+    },
+    Advance {
+        ms: u16,
+    },
     Connect,
-    Send { client: bool, len: u16 },
-    Recv { client: bool, len: u16 },
-    Shutdown { client: bool },
-    Close { client: bool },
-    Abort { client: bool },
+    Send {
+        client: bool,
+        len: u16,
+    },
+    Recv {
+        client: bool,
+        len: u16,
+    },
+    Shutdown {
+        client: bool,
+    },
+    Close {
+        client: bool,
+    },
+    Abort {
+        client: bool,
+    },
     Accept,
-    Forge { to_server: bool, seg: Forged },
-    Icmp { to_server: bool, frag_needed: bool, mtu: u16, seq_delta: i16 },
-    Raw { to_server: bool, bytes: Vec<u8> },
+    Forge {
+        to_server: bool,
+        seg: Forged,
+    },
+    Icmp {
+        to_server: bool,
+        frag_needed: bool,
+        mtu: u16,
+        seq_delta: i16,
+    },
+    Raw {
+        to_server: bool,
+        bytes: Vec<u8>,
+    },
 }
 
 /// What one side has written and read of its connection, by stream offset.
@@ -132,7 +168,11 @@ impl World {
     }
 
     fn collect(&mut self) {
-        while let Some(n) = self.client.poll_transmit(self.now, &mut self.buf) {
+        while let Some(n) = self
+            .client
+            .poll_transmit(self.now, &mut self.buf)
+            .map(|t| t.len)
+        {
             let p = self.buf[..n].to_vec();
             if let Ok((_, t)) = parse_tcp(&p, ChecksumMode::Ignore) {
                 self.last_to_server = Some((t.src_port, t.dst_port, t.seq, t.ack));
@@ -144,7 +184,11 @@ impl World {
                 self.to_server.push_back(p);
             }
         }
-        while let Some(n) = self.server.poll_transmit(self.now, &mut self.buf) {
+        while let Some(n) = self
+            .server
+            .poll_transmit(self.now, &mut self.buf)
+            .map(|t| t.len)
+        {
             let p = self.buf[..n].to_vec();
             if let Ok((_, t)) = parse_tcp(&p, ChecksumMode::Ignore) {
                 self.last_to_client = Some((t.src_port, t.dst_port, t.seq, t.ack));
@@ -171,11 +215,19 @@ impl World {
     }
 
     fn queue(&mut self, to_server: bool) -> &mut VecDeque<Vec<u8>> {
-        if to_server { &mut self.to_server } else { &mut self.to_client }
+        if to_server {
+            &mut self.to_server
+        } else {
+            &mut self.to_client
+        }
     }
 
     fn host(&mut self, server: bool) -> &mut Host {
-        if server { &mut self.server } else { &mut self.client }
+        if server {
+            &mut self.server
+        } else {
+            &mut self.client
+        }
     }
 
     fn deliver(&mut self, to_server: bool, packet: &[u8]) {
@@ -192,7 +244,11 @@ impl World {
         let Some(id) = id else { return };
         let mut buf = vec![0u8; len.max(1)];
         if let Ok(n) = host.recv(id, &mut buf) {
-            let stream = if client { &mut self.c_stream } else { &mut self.s_stream };
+            let stream = if client {
+                &mut self.c_stream
+            } else {
+                &mut self.s_stream
+            };
             for (i, b) in buf[..n].iter().enumerate().filter(|_| !self.tainted) {
                 // What this side reads was written by the other side.
                 assert_eq!(
@@ -259,7 +315,11 @@ impl World {
             options,
             payload: &payload,
         };
-        let (src, dst) = if to_server { (CLIENT, SERVER) } else { (SERVER, CLIENT) };
+        let (src, dst) = if to_server {
+            (CLIENT, SERVER)
+        } else {
+            (SERVER, CLIENT)
+        };
         let mut out = vec![0u8; tcp_packet_len(&seg, false)];
         let n = emit_tcp(&mut out, src, dst, 64, &seg).ok()?;
         out.truncate(n);
@@ -290,7 +350,9 @@ impl World {
         match op {
             Op::Deliver { to_server, count } => {
                 for _ in 0..=*count {
-                    let Some(p) = self.queue(*to_server).pop_front() else { break };
+                    let Some(p) = self.queue(*to_server).pop_front() else {
+                        break;
+                    };
                     self.deliver(*to_server, &p);
                 }
             }
@@ -316,7 +378,11 @@ impl World {
                 if self.c.is_none() {
                     self.c = self
                         .client
-                        .connect(self.now, CLIENT, SocketAddr::new(SERVER, PORT))
+                        .connect(
+                            self.now,
+                            SocketAddr::new(CLIENT, 0),
+                            SocketAddr::new(SERVER, PORT),
+                        )
                         .ok();
                 }
             }
@@ -338,20 +404,32 @@ impl World {
             }
             Op::Recv { client, len } => self.read(*client, usize::from(*len)),
             Op::Shutdown { client } => {
-                let (id, host) = if *client { (self.c, &mut self.client) } else { (self.s, &mut self.server) };
+                let (id, host) = if *client {
+                    (self.c, &mut self.client)
+                } else {
+                    (self.s, &mut self.server)
+                };
                 if let Some(id) = id {
                     let _ = host.shutdown(id);
                 }
             }
             Op::Close { client } => {
                 let now = self.now;
-                let (id, host) = if *client { (self.c, &mut self.client) } else { (self.s, &mut self.server) };
+                let (id, host) = if *client {
+                    (self.c, &mut self.client)
+                } else {
+                    (self.s, &mut self.server)
+                };
                 if let Some(id) = id {
                     let _ = host.close(now, id);
                 }
             }
             Op::Abort { client } => {
-                let (id, host) = if *client { (self.c, &mut self.client) } else { (self.s, &mut self.server) };
+                let (id, host) = if *client {
+                    (self.c, &mut self.client)
+                } else {
+                    (self.s, &mut self.server)
+                };
                 if let Some(id) = id {
                     let _ = host.abort(id);
                 }
@@ -368,12 +446,25 @@ impl World {
                     self.deliver(*to_server, &p);
                 }
             }
-            Op::Icmp { to_server, frag_needed, mtu, seq_delta } => {
+            Op::Icmp {
+                to_server,
+                frag_needed,
+                mtu,
+                seq_delta,
+            } => {
                 // An ICMP error from a router, quoting the oldest packet going the other way
                 // (as if it had been dropped on the path), with its sequence number nudged.
-                let quoted_from = if *to_server { &self.to_client } else { &self.to_server };
-                let Some(orig) = quoted_from.front().cloned() else { return };
-                let Ok((ip, _)) = parse_tcp(&orig, ChecksumMode::Ignore) else { return };
+                let quoted_from = if *to_server {
+                    &self.to_client
+                } else {
+                    &self.to_server
+                };
+                let Some(orig) = quoted_from.front().cloned() else {
+                    return;
+                };
+                let Ok((ip, _)) = parse_tcp(&orig, ChecksumMode::Ignore) else {
+                    return;
+                };
                 let mut quote = orig[..28.min(orig.len())].to_vec();
                 if quote.len() >= 28 {
                     let seq = u32::from_be_bytes([quote[24], quote[25], quote[26], quote[27]]);

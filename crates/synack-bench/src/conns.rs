@@ -85,7 +85,7 @@ impl Server {
 
     /// The server's next segment: (seq, flags).
     fn reply(&mut self) -> Option<(u32, TcpFlags)> {
-        let n = self.host.poll_transmit(self.now, &mut self.out)?;
+        let n = self.host.poll_transmit(self.now, &mut self.out)?.len;
         let (_, t) = parse_tcp(&self.out[..n], ChecksumMode::Verify).ok()?;
         Some((t.seq, t.flags))
     }

@@ -57,16 +57,16 @@ pub fn synack(handshakes: u64, per_legit: u64) -> Result<f64, Error> {
             while srv.poll_transmit(now, &mut buf).is_some() {}
         }
         let c = cli
-            .connect_from(now, client(i), server())
+            .connect(now, client(i), server())
             .map_err(|e| Error::Stack(format!("{e:?}")))?;
         // Bounded: a handshake is three packets, a few more if a cookie ACK must wait.
         for _ in 0..16 {
             let mut moved = false;
-            while let Some(n) = cli.poll_transmit(now, &mut buf) {
+            while let Some(n) = cli.poll_transmit(now, &mut buf).map(|t| t.len) {
                 srv.handle_packet(now, &buf[..n]);
                 moved = true;
             }
-            while let Some(n) = srv.poll_transmit(now, &mut buf) {
+            while let Some(n) = srv.poll_transmit(now, &mut buf).map(|t| t.len) {
                 // Only what is addressed to our client reaches it; the rest was for spoofed
                 // sources.
                 cli.handle_packet(now, &buf[..n]);

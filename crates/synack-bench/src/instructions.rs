@@ -37,7 +37,7 @@ pub fn fixed_workload(data: &[u8]) -> usize {
     let from: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let listener = b.listen(to, 16).expect("listen");
     let mut now = Instant::from_millis(1);
-    let c = a.connect_from(now, from, to).expect("connect");
+    let c = a.connect(now, from, to).expect("connect");
     let (mut buf, mut read) = (vec![0u8; 65536], vec![0u8; 65536]);
     let (mut sent, mut got) = (0, 0);
     let mut server = None;
@@ -51,7 +51,7 @@ pub fn fixed_workload(data: &[u8]) -> usize {
             a_closed = true;
         }
         let mut moved = false;
-        while let Some(n) = a.poll_transmit(now, &mut buf) {
+        while let Some(n) = a.poll_transmit(now, &mut buf).map(|t| t.len) {
             b.handle_packet(now, &buf[..n]);
             moved = true;
         }
@@ -73,7 +73,7 @@ pub fn fixed_workload(data: &[u8]) -> usize {
                 }
             }
         }
-        while let Some(n) = b.poll_transmit(now, &mut buf) {
+        while let Some(n) = b.poll_transmit(now, &mut buf).map(|t| t.len) {
             a.handle_packet(now, &buf[..n]);
             moved = true;
         }

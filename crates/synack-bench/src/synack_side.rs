@@ -88,9 +88,9 @@ impl Pair {
             loop {
                 let mut buf = self.link.pool.take();
                 match host.poll_transmit(now, &mut buf) {
-                    Some(n) => {
-                        assert!(n <= self.link.pool.mtu(), "a datagram over the MTU");
-                        self.link.push(side, buf, n)
+                    Some(sent) => {
+                        assert!(sent.len <= self.link.pool.mtu(), "a datagram over the MTU");
+                        self.link.push(side, buf, sent.len)
                     }
                     None => {
                         self.link.pool.give(buf);
@@ -127,7 +127,7 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
     let data = pattern();
     let cpu0 = thread_cpu();
     let c =
-        p.a.connect_from(p.now(), client_addr(1), server_addr())
+        p.a.connect(p.now(), client_addr(1), server_addr())
             .map_err(|e| Error::Stack(format!("connect: {e:?}")))?;
     let mut server: Option<ConnId> = None;
     let listener = p.listener;
@@ -206,7 +206,7 @@ fn settle(p: &mut Pair, accepted: &mut Option<ConnId>) -> Result<(), Error> {
 fn lifecycle(p: &mut Pair, i: u64) -> Result<(), Error> {
     let stack = |e| Error::Stack(format!("{e:?}"));
     let c =
-        p.a.connect_from(p.now(), client_addr(i), server_addr())
+        p.a.connect(p.now(), client_addr(i), server_addr())
             .map_err(stack)?;
     let mut s = None;
     settle(p, &mut s)?;
@@ -236,7 +236,7 @@ pub fn rr(count: u64) -> Result<f64, Error> {
     let stack = |e| Error::Stack(format!("{e:?}"));
     let mut p = Pair::new(Config::default(), 1500, false);
     let c =
-        p.a.connect_from(p.now(), client_addr(1), server_addr())
+        p.a.connect(p.now(), client_addr(1), server_addr())
             .map_err(stack)?;
     let mut s = None;
     settle(&mut p, &mut s)?;

@@ -6,6 +6,7 @@ pub mod i18n;
 pub mod json;
 pub mod ladder;
 pub mod node;
+pub mod peers;
 pub mod plot;
 pub mod scenario;
 pub mod script;

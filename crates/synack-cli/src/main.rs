@@ -8,6 +8,8 @@ use synack_cli::ladder::View;
 use synack_cli::scenario::{self, Params, SCENARIOS};
 use synack_cli::{json, ladder};
 
+mod peer_args;
+
 /// Counts live heap bytes while `synack bench conns` measures memory; otherwise one relaxed
 /// load per allocation.
 #[global_allocator]
@@ -138,6 +140,24 @@ enum Command {
     /// status is non-zero if any script failed. A mismatch shows the expected and the actual
     /// packet; a script that needs a feature synack lacks is a SKIP, not a failure.
     Script(ScriptArgs),
+    /// Serve echo, discard, chargen or HTTP on synack, reached by the Linux kernel.
+    ///
+    /// Creates network namespace NAME with a TUN interface in it (the kernel at 10.77.0.1,
+    /// synack at 10.77.0.2 by default), serves until Ctrl-C, then closes every connection
+    /// gracefully and deletes the namespace. Needs root.
+    Serve(peer_args::ServeArgs),
+    /// Connect synack, as a client, to a kernel server inside a network namespace.
+    ///
+    /// Sends --send FILE (if given), closes its side, and prints what the server sends until
+    /// it closes (or checks its length with --expect-bytes). Needs root.
+    Connect(peer_args::ConnectArgs),
+    /// Relay every TCP connection made inside a namespace to a server on the loopback.
+    ///
+    /// tun2socks-style: creates namespace NAME, routes --route (10.78.0.0/24) to a TUN
+    /// interface there, accepts every connection to it on synack whatever its address and
+    /// port, and copies the bytes both ways (with half-close) to --to on 127.0.0.1. Logs
+    /// each connection's original destination. Needs root.
+    Relay(peer_args::RelayArgs),
     /// Measure synack beside smoltcp and the Linux kernel, in one run.
     ///
     /// Each workload runs on all three stacks (the kernel over loopback in a network
@@ -452,6 +472,9 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot(args),
         Command::Trace(args) => trace(args),
         Command::Script(args) => script(args),
+        Command::Serve(args) => peer_args::serve(args),
+        Command::Connect(args) => peer_args::connect(args),
+        Command::Relay(args) => peer_args::relay(args),
         Command::Bench(args) => synack_cli::bench::run(args),
     };
     match result {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use synack_proto::host::{ConnId, Host, HostEvent, ListenerId};
-use synack_proto::{Error, Event, Instant, StateName};
+use synack_proto::{ConnError, Event, Instant, StateName};
 use synack_sim::{App, AppIo, ConnNode, Endpoint};
 
 /// Retransmission and cookie counts, for telling why a segment left.
@@ -45,7 +45,7 @@ pub struct HostServer {
     accepted: bool,
     pub app: App,
     events: Vec<(Instant, Event)>,
-    error: Option<Error>,
+    error: Option<ConnError>,
     /// Each time a half-open connection of someone else's joined or left the SYN queue.
     pub syn_queue: Vec<QueueMove>,
     /// Who each of those half-open connections is for (the host forgets once they are gone).
@@ -96,8 +96,8 @@ impl HostServer {
                 if self.conn.is_none()
                     && self
                         .host
-                        .addrs(conn)
-                        .is_ok_and(|(_, remote)| remote == self.peer)
+                        .peer_addr(conn)
+                        .is_ok_and(|remote| remote == self.peer)
                 {
                     self.conn = Some(conn);
                 }
@@ -106,7 +106,7 @@ impl HostServer {
                         .push((now, Event::StateChanged { from, to, cause }));
                 } else if from == StateName::SynReceived || to == StateName::SynReceived {
                     let (len, _) = self.host.listener_queues(self.listener).unwrap_or_default();
-                    if let Ok((_, remote)) = self.host.addrs(conn) {
+                    if let Ok(remote) = self.host.peer_addr(conn) {
                         self.strangers.insert(conn, remote);
                     }
                     self.syn_queue.push(QueueMove {
@@ -189,8 +189,8 @@ impl Endpoint for HostServer {
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         self.pump(now);
-        let n = self.host.poll_transmit(now, &mut self.buf)?;
-        let packet = self.buf[..n].to_vec();
+        let sent = self.host.poll_transmit(now, &mut self.buf)?;
+        let packet = self.buf[..sent.len].to_vec();
         self.pump(now);
         Some(packet)
     }
@@ -285,7 +285,7 @@ impl Node {
         }
     }
 
-    pub fn error(&self) -> Option<Error> {
+    pub fn error(&self) -> Option<ConnError> {
         match self {
             Node::Conn(n) => n.conn.error(),
             Node::Server(s) => s.error,

@@ -1,6 +1,6 @@
 //! Terminal text: display widths (CJK takes two columns), fitting, wrapping and colour.
 
-use synack_proto::Error;
+use synack_proto::ConnError;
 
 /// What a span of text is, which decides its colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,14 +152,14 @@ pub fn wrap(text: &str, w: usize) -> Vec<String> {
 }
 
 /// The name a socket programmer knows for an error, and what it means.
-pub fn error_name(e: Error, lang: crate::i18n::Lang) -> String {
+pub fn error_name(e: ConnError, lang: crate::i18n::Lang) -> String {
     let (code, en, zh) = match e {
-        Error::ConnectionRefused => ("ECONNREFUSED", "connection refused", "连接被拒绝"),
-        Error::ConnectionReset => ("ECONNRESET", "connection reset by peer", "连接被对方重置"),
-        Error::TimedOut => ("ETIMEDOUT", "connection timed out", "连接超时"),
-        Error::ConnectionAborted => ("", "aborted by the local user", "被本端用户中止"),
-        Error::HostUnreachable => ("EHOSTUNREACH", "no route to host", "主机不可达"),
-        Error::NetworkUnreachable => ("ENETUNREACH", "network is unreachable", "网络不可达"),
+        ConnError::ConnectionRefused => ("ECONNREFUSED", "connection refused", "连接被拒绝"),
+        ConnError::ConnectionReset => ("ECONNRESET", "connection reset by peer", "连接被对方重置"),
+        ConnError::TimedOut => ("ETIMEDOUT", "connection timed out", "连接超时"),
+        ConnError::ConnectionAborted => ("", "aborted by the local user", "被本端用户中止"),
+        ConnError::HostUnreachable => ("EHOSTUNREACH", "no route to host", "主机不可达"),
+        ConnError::NetworkUnreachable => ("ENETUNREACH", "network is unreachable", "网络不可达"),
         _ => ("", "error", "错误"),
     };
     let what = lang.pick(en, zh);

@@ -558,7 +558,7 @@ fn the_syn_flood_storys_example_does_what_it_says() {
         ..Params::default()
     };
     let r = scenario::run("syn-flood", &p).unwrap();
-    assert_eq!(r.errors[0], Some(synack_proto::Error::ConnectionReset));
+    assert_eq!(r.errors[0], Some(synack_proto::ConnError::ConnectionReset));
     // The client's first ACK (the one carrying the cookie back) was the loss.
     let first_ack = r
         .packets

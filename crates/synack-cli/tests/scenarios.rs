@@ -2,7 +2,7 @@
 //! and both hosts end where the scenario says.
 
 use synack_cli::scenario::{self, Params, Run, SCENARIOS};
-use synack_proto::{Cause, Error, StateName as S};
+use synack_proto::{Cause, ConnError, StateName as S};
 use synack_sim::Side;
 
 fn run(name: &str) -> Run {
@@ -241,7 +241,7 @@ fn simultaneous_close_visits_closing_on_both_hosts() {
 fn refused_ends_with_connection_refused() {
     let r = run("refused");
     assert_eq!(r.final_states, [S::Closed, S::Closed]);
-    assert_eq!(r.errors[0], Some(Error::ConnectionRefused));
+    assert_eq!(r.errors[0], Some(ConnError::ConnectionRefused));
     assert_eq!(r.visited(Side::A), [S::Closed, S::SynSent, S::Closed]);
     assert_eq!(r.visited(Side::B), [S::Closed]);
     let rst = r.packets[1].seg.as_ref().unwrap();
@@ -255,7 +255,7 @@ fn keepalive_probes_then_gives_up_on_a_vanished_server() {
     assert!(r.summary.verified);
     // Only the client probes; the server (keepalive off) never notices.
     assert_eq!(r.final_states, [S::Closed, S::Established]);
-    assert_eq!(r.errors[0], Some(Error::TimedOut));
+    assert_eq!(r.errors[0], Some(ConnError::TimedOut));
     let probes: Vec<_> = r.packets.iter().filter(|p| p.keepalive).collect();
     assert_eq!(probes.len(), 4, "one answered, then three unanswered");
     assert!(probes.iter().all(|p| p.from == Side::A));
@@ -281,7 +281,10 @@ fn abort_resets_the_peer_without_time_wait() {
     assert_eq!(r.final_states, [S::Closed, S::Closed]);
     assert_eq!(
         r.errors,
-        [Some(Error::ConnectionAborted), Some(Error::ConnectionReset)]
+        [
+            Some(ConnError::ConnectionAborted),
+            Some(ConnError::ConnectionReset)
+        ]
     );
     assert!(r.made(S::Established, S::Closed, Cause::UserAbort));
     assert!(r.made(S::Established, S::Closed, Cause::RecvRst));

@@ -106,11 +106,11 @@ impl Pair {
     fn settle(&mut self) {
         loop {
             let mut moved = false;
-            while let Some(n) = self.a.poll_transmit(self.now, &mut self.buf) {
+            while let Some(n) = self.a.poll_transmit(self.now, &mut self.buf).map(|t| t.len) {
                 self.b.handle_packet(self.now, &self.buf[..n]);
                 moved = true;
             }
-            while let Some(n) = self.b.poll_transmit(self.now, &mut self.buf) {
+            while let Some(n) = self.b.poll_transmit(self.now, &mut self.buf).map(|t| t.len) {
                 self.a.handle_packet(self.now, &self.buf[..n]);
                 moved = true;
             }
@@ -126,7 +126,7 @@ impl Pair {
         self.now += Duration::from_micros(1);
         let c = self
             .a
-            .connect_from(self.now, client_addr(i), server_addr())
+            .connect(self.now, client_addr(i), server_addr())
             .unwrap();
         self.settle();
         let s = self.b.accept(self.listener).expect("handshake completed");
@@ -223,7 +223,7 @@ fn datagram(from: SocketAddr, flags: TcpFlags, seq: u32, ack: u32, buf: &mut [u8
 
 /// The server's next segment: (seq, flags).
 fn reply(host: &mut Host, now: Instant, buf: &mut [u8]) -> Option<(u32, TcpFlags)> {
-    let n = host.poll_transmit(now, buf)?;
+    let n = host.poll_transmit(now, buf)?.len;
     let (_, t) = parse_tcp(&buf[..n], ChecksumMode::Verify).unwrap();
     Some((t.seq, t.flags))
 }

@@ -17,6 +17,6 @@ pub mod time;
 pub use config::{Config, Keepalive, Nagle};
 pub use congestion::{CongestionControl, CongestionPhase};
 pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
-pub use error::Error;
+pub use error::{CallError, ConnError};
 pub use seq::SeqNum;
 pub use time::Instant;

@@ -2,16 +2,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use proptest::prelude::*;
 use synack_proto::{Config, StateName};
 use synack_wire::SackBlock;
-
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
-}
 
 /// Established with SACK negotiated and every segment acknowledged at once.
 fn sack_established(config: Config) -> Driver {

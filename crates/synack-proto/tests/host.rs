@@ -2,174 +2,20 @@
 //! listeners, SYN cookies, limits, counters. Two hosts talk through a tiny in-test loop with no
 //! delay; single packets are built by hand with `synack_wire::ip::emit_tcp`.
 
-use std::net::{IpAddr, SocketAddr};
+mod common;
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::host::*;
 use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
-use synack_proto::{Cause, Config, Error, Instant, StateName};
-use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
-use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
+use synack_proto::{CallError, Cause, Config, ConnError, Instant, StateName};
+use synack_wire::{TcpFlags, Timestamps};
 
 fn config() -> HostConfig {
     HostConfig {
         secret: 0x5eed_0f5e_c2e7,
         ..HostConfig::default()
-    }
-}
-
-/// An outgoing or incoming packet, owned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Pkt {
-    src: SocketAddr,
-    dst: SocketAddr,
-    flags: TcpFlags,
-    seq: u32,
-    ack: u32,
-    window: u16,
-    options: TcpOptions,
-    payload: Vec<u8>,
-}
-
-impl Pkt {
-    fn new(src: &str, dst: &str, flags: TcpFlags, seq: u32, ack: u32) -> Pkt {
-        Pkt {
-            src: addr(src),
-            dst: addr(dst),
-            flags,
-            seq,
-            ack,
-            window: 29200,
-            options: TcpOptions::default(),
-            payload: Vec::new(),
-        }
-    }
-    fn mss(mut self, mss: u16) -> Pkt {
-        self.options.mss = Some(mss);
-        self
-    }
-    fn data(mut self, d: &[u8]) -> Pkt {
-        self.payload = d.to_vec();
-        self
-    }
-    fn bytes(&self) -> Vec<u8> {
-        let repr = TcpRepr {
-            src_port: self.src.port(),
-            dst_port: self.dst.port(),
-            seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
-            window: self.window,
-            urgent_ptr: 0,
-            options: self.options,
-            payload: &self.payload,
-        };
-        let mut buf = vec![0u8; tcp_packet_len(&repr, self.src.is_ipv6())];
-        let n = emit_tcp(&mut buf, self.src.ip(), self.dst.ip(), 64, &repr).unwrap();
-        buf.truncate(n);
-        buf
-    }
-    fn parse(bytes: &[u8]) -> Pkt {
-        let (h, t) = parse_tcp(bytes, ChecksumMode::Verify).expect("host sends valid packets");
-        Pkt {
-            src: SocketAddr::new(h.src, t.src_port),
-            dst: SocketAddr::new(h.dst, t.dst_port),
-            flags: t.flags,
-            seq: t.seq,
-            ack: t.ack,
-            window: t.window,
-            options: t.options,
-            payload: t.payload.to_vec(),
-        }
-    }
-}
-
-const SYN: TcpFlags = TcpFlags::SYN;
-const ACK: TcpFlags = TcpFlags::ACK;
-const RST: TcpFlags = TcpFlags::RST;
-
-fn syn_ack() -> TcpFlags {
-    TcpFlags::SYN | TcpFlags::ACK
-}
-
-/// Everything `host` sends now.
-fn drain(host: &mut Host, now: Instant) -> Vec<Pkt> {
-    let mut buf = vec![0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(n) = host.poll_transmit(now, &mut buf) {
-        out.push(Pkt::parse(&buf[..n]));
-        assert!(out.len() < 100_000, "runaway transmit");
-    }
-    out
-}
-
-fn events(host: &mut Host) -> Vec<HostEvent> {
-    std::iter::from_fn(|| host.poll_event()).collect()
-}
-
-/// Two hosts joined back to back with no delay; every packet either sends reaches the other.
-struct Net {
-    a: Host,
-    b: Host,
-    now: Instant,
-}
-
-impl Net {
-    fn new(a: HostConfig, b: HostConfig) -> Net {
-        Net {
-            a: Host::new(a),
-            b: Host::new(b),
-            now: Instant::ZERO,
-        }
-    }
-
-    /// Shuttles packets until both sides are quiet.
-    fn settle(&mut self) {
-        let mut buf = vec![0u8; 2048];
-        for _ in 0..10_000 {
-            let mut moved = false;
-            while let Some(n) = self.a.poll_transmit(self.now, &mut buf) {
-                self.b.handle_packet(self.now, &buf[..n]);
-                moved = true;
-            }
-            while let Some(n) = self.b.poll_transmit(self.now, &mut buf) {
-                self.a.handle_packet(self.now, &buf[..n]);
-                moved = true;
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("the hosts never went quiet");
-    }
-
-    /// Moves time forward to `until`, firing timers on the way.
-    fn advance(&mut self, by: Duration) {
-        let until = self.now + by;
-        loop {
-            self.settle();
-            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-            match next {
-                Some(t) if t <= until => {
-                    self.now = self.now.max(t);
-                    self.a.handle_timeout(self.now);
-                    self.b.handle_timeout(self.now);
-                }
-                _ => break,
-            }
-        }
-        self.now = until;
-        self.settle();
     }
 }
 
@@ -273,19 +119,27 @@ fn ephemeral_ports_run_out_with_a_typed_error() {
     h.listen(addr("0.0.0.0:40001"), 1).unwrap();
     let mut ports: Vec<u16> = (0..2)
         .map(|_| {
-            let c = h.connect(now, ip("10.0.0.1"), server).unwrap();
-            h.addrs(c).unwrap().0.port()
+            let c = h
+                .connect(now, SocketAddr::new(ip("10.0.0.1"), 0), server)
+                .unwrap();
+            h.local_addr(c).unwrap().port()
         })
         .collect();
     ports.sort();
     assert_eq!(ports, [40000, 40002]);
     assert_eq!(
-        h.connect(now, ip("10.0.0.1"), server),
+        h.connect(now, SocketAddr::new(ip("10.0.0.1"), 0), server),
         Err(HostError::AddrNotAvailable)
     );
     // Another destination is another 4-tuple: the same ports are free for it.
-    assert!(h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:81")).is_ok());
-    assert!(h.connect(now, ip("10.0.0.2"), server).is_ok());
+    assert!(
+        h.connect(now, SocketAddr::new(ip("10.0.0.1"), 0), addr("10.0.0.9:81"))
+            .is_ok()
+    );
+    assert!(
+        h.connect(now, SocketAddr::new(ip("10.0.0.2"), 0), server)
+            .is_ok()
+    );
     assert_eq!(h.counters().active_opens, 4);
 }
 
@@ -298,21 +152,22 @@ fn bind_conflicts_and_bad_addresses_are_typed_errors() {
     // A wildcard and a specific listener on one port may coexist; the specific one wins.
     h.listen(addr("0.0.0.0:80"), 4).unwrap();
     let (local, remote) = (addr("10.0.0.1:5000"), addr("10.0.0.9:443"));
-    h.connect_from(now, local, remote).unwrap();
+    h.connect(now, local, remote).unwrap();
+    assert_eq!(h.connect(now, local, remote), Err(HostError::AddrInUse));
     assert_eq!(
-        h.connect_from(now, local, remote),
-        Err(HostError::AddrInUse)
-    );
-    assert_eq!(
-        h.connect(now, ip("10.0.0.1"), addr("[2001:db8::1]:80")),
+        h.connect(
+            now,
+            SocketAddr::new(ip("10.0.0.1"), 0),
+            addr("[2001:db8::1]:80")
+        ),
         Err(HostError::AddressFamilyMismatch)
     );
     assert_eq!(
-        h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:0")),
+        h.connect(now, SocketAddr::new(ip("10.0.0.1"), 0), addr("10.0.0.9:0")),
         Err(HostError::InvalidAddress)
     );
     assert_eq!(
-        h.connect(now, ip("0.0.0.0"), addr("10.0.0.9:80")),
+        h.connect(now, SocketAddr::new(ip("0.0.0.0"), 0), addr("10.0.0.9:80")),
         Err(HostError::AddrNotAvailable)
     );
 }
@@ -330,12 +185,16 @@ fn with_local_addresses_set_only_they_are_ours() {
     );
     assert!(h.listen(addr("0.0.0.0:80"), 4).is_ok());
     assert_eq!(
-        h.connect(now, ip("10.0.0.2"), addr("10.0.0.9:80")),
+        h.connect(now, SocketAddr::new(ip("10.0.0.2"), 0), addr("10.0.0.9:80")),
         Err(HostError::AddrNotAvailable)
     );
     assert!(
-        h.connect(now, ip("2001:db8::1"), addr("[2001:db8::9]:80"))
-            .is_ok()
+        h.connect(
+            now,
+            SocketAddr::new(ip("2001:db8::1"), 0),
+            addr("[2001:db8::9]:80")
+        )
+        .is_ok()
     );
     drain(&mut h, now);
     // A SYN for someone else is neither answered nor accepted, even by the wildcard listener.
@@ -364,14 +223,15 @@ fn connection_limit_refuses_cleanly() {
     });
     let now = Instant::ZERO;
     let l = h.listen(addr("10.0.0.1:80"), 8).unwrap();
-    h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:1")).unwrap();
+    h.connect(now, SocketAddr::new(ip("10.0.0.1"), 0), addr("10.0.0.9:1"))
+        .unwrap();
     h.handle_packet(
         now,
         &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 1, 0).bytes(),
     );
     assert_eq!(h.connection_count(), 2);
     assert_eq!(
-        h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:2")),
+        h.connect(now, SocketAddr::new(ip("10.0.0.1"), 0), addr("10.0.0.9:2")),
         Err(HostError::ConnectionLimit)
     );
     h.handle_packet(
@@ -388,13 +248,17 @@ fn connection_limit_refuses_cleanly() {
 fn stale_handles_are_rejected_after_the_slot_is_reused() {
     let mut h = Host::new(config());
     let now = Instant::ZERO;
-    let old = h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:80")).unwrap();
+    let old = h
+        .connect(now, SocketAddr::new(ip("10.0.0.1"), 0), addr("10.0.0.9:80"))
+        .unwrap();
     drain(&mut h, now);
     h.abort(old).unwrap();
     assert_eq!(h.send(old, b"x"), Err(HostError::InvalidHandle));
     drain(&mut h, now); // the slot is freed once the connection has nothing left to send
     assert_eq!(h.connection_count(), 0);
-    let new = h.connect(now, ip("10.0.0.1"), addr("10.0.0.9:80")).unwrap();
+    let new = h
+        .connect(now, SocketAddr::new(ip("10.0.0.1"), 0), addr("10.0.0.9:80"))
+        .unwrap();
     assert_ne!(old, new);
     assert_eq!(h.state(new), Ok(StateName::SynSent));
     for r in [
@@ -418,25 +282,23 @@ fn stale_handles_are_rejected_after_the_slot_is_reused() {
 fn isns_follow_rfc_6528_clock_plus_keyed_hash() {
     let mut h = Host::new(config());
     let (local, remote) = (addr("10.0.0.1:5000"), addr("10.0.0.9:80"));
-    let first = h.connect_from(Instant::ZERO, local, remote).unwrap();
+    let first = h.connect(Instant::ZERO, local, remote).unwrap();
     let isn0 = h.info(first).unwrap().snd_una;
     h.abort(first).unwrap();
     drain(&mut h, Instant::ZERO);
     // Same 4-tuple 4 ms later: M has moved 1000 ticks of 4 µs, F is unchanged.
-    let again = h
-        .connect_from(Instant::from_millis(4), local, remote)
-        .unwrap();
+    let again = h.connect(Instant::from_millis(4), local, remote).unwrap();
     assert_eq!(h.info(again).unwrap().snd_una, isn0.wrapping_add(1000));
     // Another tuple at the same instant gets an unrelated number; another secret too.
     let other = h
-        .connect_from(Instant::from_millis(4), addr("10.0.0.1:5001"), remote)
+        .connect(Instant::from_millis(4), addr("10.0.0.1:5001"), remote)
         .unwrap();
     assert_ne!(h.info(other).unwrap().snd_una, isn0.wrapping_add(1000));
     let mut h2 = Host::new(HostConfig {
         secret: 1,
         ..config()
     });
-    let c = h2.connect_from(Instant::ZERO, local, remote).unwrap();
+    let c = h2.connect(Instant::ZERO, local, remote).unwrap();
     assert_ne!(h2.info(c).unwrap().snd_una, isn0);
 }
 
@@ -451,7 +313,10 @@ fn exchange(client_ip: &str, server: &str) {
         },
     );
     let l = net.b.listen(addr(server), 16).unwrap();
-    let c = net.a.connect(net.now, ip(client_ip), addr(server)).unwrap();
+    let c = net
+        .a
+        .connect(net.now, SocketAddr::new(ip(client_ip), 0), addr(server))
+        .unwrap();
     net.settle();
     assert_eq!(net.a.state(c), Ok(StateName::Established));
     let server_events = events(&mut net.b);
@@ -487,7 +352,7 @@ fn exchange(client_ip: &str, server: &str) {
             _ => None,
         })
         .collect();
-    let (client_local, _) = net.a.addrs(c).unwrap();
+    let client_local = net.a.local_addr(c).unwrap();
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].0, l);
     assert_eq!((accepted[0].2, accepted[0].3), (addr(server), client_local));
@@ -573,7 +438,7 @@ fn a_new_syn_beyond_the_old_sequence_space_reopens_a_time_wait_tuple() {
     );
     let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
     let (local, remote) = (addr("10.0.0.2:5000"), addr("10.0.0.1:80"));
-    let c = net.a.connect_from(net.now, local, remote).unwrap();
+    let c = net.a.connect(net.now, local, remote).unwrap();
     net.settle();
     let s = net.b.accept(l).unwrap();
     // The server closes first and keeps the tuple in TIME-WAIT.
@@ -585,7 +450,7 @@ fn a_new_syn_beyond_the_old_sequence_space_reopens_a_time_wait_tuple() {
     assert!(net.b.in_time_wait(remote, local));
     // 10 ms later the same client port comes back: its RFC 6528 ISN has moved 2500 ahead.
     net.advance(Duration::from_millis(10));
-    let again = net.a.connect_from(net.now, local, remote).unwrap();
+    let again = net.a.connect(net.now, local, remote).unwrap();
     net.settle();
     assert_eq!(
         net.a.state(again),
@@ -615,7 +480,9 @@ fn wildcard_listener_reports_the_original_destination() {
         ("2001:db8::2", "[2001:db8:ffff::7]:8080"),
     ];
     for (src, dst) in targets {
-        net.a.connect(net.now, ip(src), addr(dst)).unwrap();
+        net.a
+            .connect(net.now, SocketAddr::new(ip(src), 0), addr(dst))
+            .unwrap();
     }
     net.settle();
     let mut seen: Vec<_> = events(&mut net.b)
@@ -636,7 +503,10 @@ fn wildcard_listener_reports_the_original_destination() {
     want.sort_by_key(|(_, a)| a.to_string());
     assert_eq!(seen, want);
     let c = net.b.accept(v6).unwrap();
-    assert_eq!(net.b.addrs(c).unwrap().0, addr("[2001:db8:ffff::7]:8080"));
+    assert_eq!(
+        net.b.local_addr(c).unwrap(),
+        addr("[2001:db8:ffff::7]:8080")
+    );
 }
 
 // ------------------------------------------------------------------ backlog and SYN cookies
@@ -957,16 +827,22 @@ fn closed_connection_keeps_its_error_until_released() {
     );
     let c = net
         .a
-        .connect(net.now, ip("10.0.0.2"), addr("10.0.0.1:80"))
+        .connect(
+            net.now,
+            SocketAddr::new(ip("10.0.0.2"), 0),
+            addr("10.0.0.1:80"),
+        )
         .unwrap();
     net.settle();
     // Nobody listens: refused.
     assert_eq!(net.a.state(c), Ok(StateName::Closed));
     assert_eq!(
         net.a.send(c, b"x"),
-        Err(HostError::Conn(Error::ConnectionRefused))
+        Err(HostError::Call(CallError::Ended(
+            ConnError::ConnectionRefused
+        )))
     );
-    assert!(events(&mut net.a).contains(&HostEvent::Closed(c, Some(Error::ConnectionRefused))));
+    assert!(events(&mut net.a).contains(&HostEvent::Closed(c, Some(ConnError::ConnectionRefused))));
     assert_eq!(net.a.counters().attempt_fails, 1);
     assert_eq!(net.a.connection_count(), 1);
     net.a.close(net.now, c).unwrap();

@@ -2,14 +2,16 @@
 //! "router" sends ICMP errors quoting the host's own segments — or, for a blind attacker,
 //! segments it never sent.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use synack_proto::host::{ConnId, Host, HostConfig, HostEvent};
-use synack_proto::{Error, Instant, StateName};
+use synack_proto::{ConnError, Instant, StateName};
 use synack_wire::icmp::{v4, v6};
-use synack_wire::ip::{emit_icmp, emit_tcp, parse_tcp, tcp_packet_len};
-use synack_wire::{ChecksumMode, IcmpRepr, Icmpv4Repr, Icmpv6Repr, TcpFlags, TcpOptions, TcpRepr};
+use synack_wire::ip::emit_icmp;
+use synack_wire::{IcmpRepr, Icmpv4Repr, Icmpv6Repr, TcpFlags};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -25,40 +27,25 @@ struct Out {
 }
 
 fn drain(host: &mut Host, now: Instant) -> Vec<Out> {
-    let mut buf = vec![0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(n) = host.poll_transmit(now, &mut buf) {
-        let (_, t) = parse_tcp(&buf[..n], ChecksumMode::Verify).unwrap();
-        out.push(Out {
-            raw: buf[..n].to_vec(),
-            flags: t.flags,
-            seq: t.seq,
-            len: t.payload.len(),
-        });
-    }
-    out
+    common::host::drain_raw(host, now)
+        .into_iter()
+        .map(|(p, raw)| Out {
+            raw,
+            flags: p.flags,
+            seq: p.seq,
+            len: p.payload.len(),
+        })
+        .collect()
 }
 
 /// A segment from the peer to the host.
 fn from_peer(peer: SocketAddr, us: SocketAddr, flags: TcpFlags, seq: u32, ack: u32) -> Vec<u8> {
-    let repr = TcpRepr {
-        src_port: peer.port(),
-        dst_port: us.port(),
-        seq,
-        ack,
-        flags,
-        window: 60_000,
-        urgent_ptr: 0,
-        options: TcpOptions {
-            mss: flags.syn().then_some(1460),
-            ..TcpOptions::default()
-        },
-        payload: &[],
-    };
-    let mut buf = vec![0u8; tcp_packet_len(&repr, peer.is_ipv6())];
-    let n = emit_tcp(&mut buf, peer.ip(), us.ip(), 64, &repr).unwrap();
-    buf.truncate(n);
-    buf
+    let mut p =
+        common::host::Pkt::new(&peer.to_string(), &us.to_string(), flags, seq, ack).window(60_000);
+    if flags.syn() {
+        p = p.mss(1460);
+    }
+    p.bytes()
 }
 
 /// An ICMP error from `router` to `to`, quoting the first bytes of `quoted` as routers do
@@ -134,8 +121,10 @@ struct Setup {
 fn established(us: &str, peer: &str) -> Setup {
     let (us_ip, peer): (IpAddr, _) = (us.parse().unwrap(), addr(peer));
     let mut host = Host::new(config());
-    let conn = host.connect(Instant::ZERO, us_ip, peer).unwrap();
-    let (us, _) = host.addrs(conn).unwrap();
+    let conn = host
+        .connect(Instant::ZERO, SocketAddr::new(us_ip, 0), peer)
+        .unwrap();
+    let us = host.local_addr(conn).unwrap();
     let syn = drain(&mut host, Instant::ZERO);
     let iss = syn[0].seq;
     let now = Instant::from_millis(10);
@@ -333,10 +322,14 @@ fn run(host: &mut Host, from: Instant, until: Instant) -> Vec<HostEvent> {
     evs
 }
 
-fn connect_fails_with(kind: impl Fn(&[u8]) -> Vec<u8>, client: &str, server: &str) -> Error {
+fn connect_fails_with(kind: impl Fn(&[u8]) -> Vec<u8>, client: &str, server: &str) -> ConnError {
     let mut host = Host::new(config());
     let conn = host
-        .connect(Instant::ZERO, client.parse().unwrap(), addr(server))
+        .connect(
+            Instant::ZERO,
+            SocketAddr::new(client.parse().unwrap(), 0),
+            addr(server),
+        )
         .unwrap();
     let syn = drain(&mut host, Instant::ZERO);
     assert!(syn[0].flags.syn());
@@ -375,7 +368,7 @@ fn destination_unreachable_is_a_soft_error_reported_when_the_connect_times_out()
     };
     assert_eq!(
         connect_fails_with(host_unreachable, "10.0.0.2", "10.0.0.1:80"),
-        Error::HostUnreachable
+        ConnError::HostUnreachable
     );
     let net_unreachable = |raw: &[u8]| {
         icmp(
@@ -387,7 +380,7 @@ fn destination_unreachable_is_a_soft_error_reported_when_the_connect_times_out()
     };
     assert_eq!(
         connect_fails_with(net_unreachable, "10.0.0.2", "10.0.0.1:80"),
-        Error::NetworkUnreachable
+        ConnError::NetworkUnreachable
     );
     let port_unreachable = |raw: &[u8]| {
         icmp(
@@ -399,7 +392,7 @@ fn destination_unreachable_is_a_soft_error_reported_when_the_connect_times_out()
     };
     assert_eq!(
         connect_fails_with(port_unreachable, "2001:db8::2", "[2001:db8::1]:80"),
-        Error::ConnectionRefused
+        ConnError::ConnectionRefused
     );
 }
 
@@ -407,15 +400,11 @@ fn destination_unreachable_is_a_soft_error_reported_when_the_connect_times_out()
 fn without_icmp_the_same_connect_just_times_out() {
     let mut host = Host::new(config());
     let conn = host
-        .connect(
-            Instant::ZERO,
-            "10.0.0.2".parse().unwrap(),
-            addr("10.0.0.1:80"),
-        )
+        .connect(Instant::ZERO, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
         .unwrap();
     let _ = drain(&mut host, Instant::ZERO);
     let evs = run(&mut host, Instant::ZERO, Instant::from_millis(600_000));
-    assert!(evs.contains(&HostEvent::Closed(conn, Some(Error::TimedOut))));
+    assert!(evs.contains(&HostEvent::Closed(conn, Some(ConnError::TimedOut))));
 }
 
 /// An ICMP error of one IP version quoting a datagram of the other cannot be about anything
@@ -573,7 +562,10 @@ fn an_acknowledgment_clears_an_earlier_soft_error() {
             &first[0].raw,
         ),
     );
-    assert_eq!(s.host.soft_error(s.conn), Ok(Some(Error::HostUnreachable)));
+    assert_eq!(
+        s.host.soft_error(s.conn),
+        Ok(Some(ConnError::HostUnreachable))
+    );
     let t = t + Duration::from_millis(20);
     s.host.handle_packet(
         t,
@@ -585,7 +577,7 @@ fn an_acknowledgment_clears_an_earlier_soft_error() {
     let _ = drain(&mut s.host, t);
     let evs = run(&mut s.host, t, t + Duration::from_secs(3600));
     assert!(
-        evs.contains(&HostEvent::Closed(s.conn, Some(Error::TimedOut))),
+        evs.contains(&HostEvent::Closed(s.conn, Some(ConnError::TimedOut))),
         "{evs:?}"
     );
 }

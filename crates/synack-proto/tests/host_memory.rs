@@ -3,12 +3,13 @@
 //! unacknowledged (out-of-order data first), and once memory frees up everything flows again
 //! with no byte lost or duplicated.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 
 use synack_proto::host::{ConnId, Host, HostConfig, HostError, HostEvent};
-use synack_proto::{Error, Instant, StateName};
-use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
-use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr};
+use synack_proto::{CallError, Instant, StateName};
+use synack_wire::TcpFlags;
 
 const ACK: TcpFlags = TcpFlags::ACK;
 
@@ -18,13 +19,10 @@ fn addr(s: &str) -> SocketAddr {
 
 /// (seq, ack, payload length) of everything the host sends now.
 fn drain(host: &mut Host, now: Instant) -> Vec<(u32, u32, usize)> {
-    let mut buf = vec![0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(n) = host.poll_transmit(now, &mut buf) {
-        let (_, t) = parse_tcp(&buf[..n], ChecksumMode::Verify).unwrap();
-        out.push((t.seq, t.ack, t.payload.len()));
-    }
-    out
+    common::host::drain(host, now)
+        .iter()
+        .map(|p| (p.seq, p.ack, p.payload.len()))
+        .collect()
 }
 
 struct Peer {
@@ -40,24 +38,14 @@ struct Peer {
 
 impl Peer {
     fn segment(&self, flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
-        let repr = TcpRepr {
-            src_port: self.peer.port(),
-            dst_port: self.us.port(),
-            seq,
-            ack,
-            flags,
-            window: 65_535,
-            urgent_ptr: 0,
-            options: TcpOptions {
-                mss: flags.syn().then_some(1460),
-                ..TcpOptions::default()
-            },
-            payload,
-        };
-        let mut buf = vec![0u8; tcp_packet_len(&repr, false)];
-        let n = emit_tcp(&mut buf, self.peer.ip(), self.us.ip(), 64, &repr).unwrap();
-        buf.truncate(n);
-        buf
+        let (src, dst) = (self.peer.to_string(), self.us.to_string());
+        let mut p = common::host::Pkt::new(&src, &dst, flags, seq, ack)
+            .window(65_535)
+            .data(payload);
+        if flags.syn() {
+            p = p.mss(1460);
+        }
+        p.bytes()
     }
 
     /// The peer's data at stream offset `off` (acknowledging nothing new of ours).
@@ -82,8 +70,10 @@ fn connected(max_buffer_memory: usize) -> Peer {
     let mut host = Host::new(config);
     let ip: IpAddr = "10.0.0.2".parse().unwrap();
     let peer = addr("10.0.0.1:80");
-    let conn = host.connect(Instant::ZERO, ip, peer).unwrap();
-    let (us, _) = host.addrs(conn).unwrap();
+    let conn = host
+        .connect(Instant::ZERO, SocketAddr::new(ip, 0), peer)
+        .unwrap();
+    let us = host.local_addr(conn).unwrap();
     let iss = drain(&mut host, Instant::ZERO)[0].0;
     let mut p = Peer {
         host,
@@ -119,7 +109,7 @@ fn send_takes_what_fits_under_the_cap_then_would_block_until_memory_frees() {
     assert_eq!(p.host.send(p.conn, &data[..5000]), Ok(2000));
     assert_eq!(
         p.host.send(p.conn, &data[2000..]),
-        Err(HostError::Conn(Error::WouldBlock))
+        Err(HostError::Call(CallError::WouldBlock))
     );
     assert_eq!(p.host.counters().send_memory_refusals, 1);
     let _ = writable(&mut p.host, p.conn);
@@ -142,7 +132,7 @@ fn send_takes_what_fits_under_the_cap_then_would_block_until_memory_frees() {
     p.host.shutdown(p.conn).unwrap();
     assert_eq!(
         p.host.send(p.conn, b"x"),
-        Err(HostError::Conn(Error::Closing))
+        Err(HostError::Call(CallError::Closing))
     );
 }
 
@@ -229,8 +219,11 @@ fn a_fin_riding_on_dropped_data_waits_for_the_retransmission() {
 /// Returns it and our ISS on it.
 fn second(p: &mut Peer) -> (ConnId, SocketAddr, u32) {
     let peer = addr("10.0.0.1:81");
-    let conn = p.host.connect(p.now, p.us.ip(), peer).unwrap();
-    let (us, _) = p.host.addrs(conn).unwrap();
+    let conn = p
+        .host
+        .connect(p.now, SocketAddr::new(p.us.ip(), 0), peer)
+        .unwrap();
+    let us = p.host.local_addr(conn).unwrap();
     let iss = drain(&mut p.host, p.now)[0].0;
     let other = Peer {
         host: Host::new(HostConfig::default()),
@@ -284,7 +277,7 @@ fn memory_freed_with_a_closed_connection_wakes_a_refused_sender() {
         assert_eq!(p.host.buffer_memory(), 2000);
         assert_eq!(
             p.host.send(other, b"hello"),
-            Err(HostError::Conn(Error::WouldBlock))
+            Err(HostError::Call(CallError::WouldBlock))
         );
         let _ = writable(&mut p.host, other);
         // The user gives the first connection up without reading: its memory is free again.
@@ -321,17 +314,16 @@ fn two_hosts_full_of_their_own_unsent_data_still_exchange_it() {
     let listener = server.listen(server_addr, 4).unwrap();
     let mut now = Instant::ZERO;
     let c = client
-        .connect(now, "10.0.0.2".parse().unwrap(), server_addr)
+        .connect(
+            now,
+            SocketAddr::new("10.0.0.2".parse().unwrap(), 0),
+            server_addr,
+        )
         .unwrap();
-    let mut buf = vec![0u8; 2048];
-    let mut exchange = |client: &mut Host, server: &mut Host, now: Instant| {
+    let exchange = |client: &mut Host, server: &mut Host, now: Instant| {
         for _ in 0..4 {
-            while let Some(n) = client.poll_transmit(now, &mut buf) {
-                server.handle_packet(now, &buf[..n]);
-            }
-            while let Some(n) = server.poll_transmit(now, &mut buf) {
-                client.handle_packet(now, &buf[..n]);
-            }
+            common::host::forward(client, server, now);
+            common::host::forward(server, client, now);
         }
     };
     exchange(&mut client, &mut server, now);
@@ -388,7 +380,7 @@ fn refused_senders_that_go_away_are_not_kept_waiting() {
         let (other, _, _) = second(&mut p);
         assert_eq!(
             p.host.send(other, b"x"),
-            Err(HostError::Conn(Error::WouldBlock))
+            Err(HostError::Call(CallError::WouldBlock))
         );
         p.host.abort(other).unwrap();
         let _ = drain(&mut p.host, p.now);

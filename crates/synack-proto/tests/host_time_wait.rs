@@ -2,13 +2,14 @@
 //! client finishes the close, and the server's TIME-WAIT, once nobody holds the connection,
 //! lives on as a small entry that still answers like RFC 9293 §3.10.7.4 and Linux.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use synack_proto::host::{ConnId, Host, HostConfig, HostEvent, ListenerId};
 use synack_proto::{Cause, Instant, StateName};
-use synack_wire::ip::{emit_tcp, parse_tcp, tcp_packet_len};
-use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use synack_wire::{TcpFlags, TcpOptions, Timestamps};
 
 const SYN: TcpFlags = TcpFlags::SYN;
 const ACK: TcpFlags = TcpFlags::ACK;
@@ -38,41 +39,28 @@ fn client_addr() -> SocketAddr {
 
 fn bytes(flags: TcpFlags, seq: u32, ack: u32, ts: Option<Timestamps>) -> Vec<u8> {
     let (src, dst) = (client_addr(), server_addr());
-    let repr = TcpRepr {
-        src_port: src.port(),
-        dst_port: dst.port(),
-        seq,
-        ack,
-        flags,
-        window: 29200,
-        urgent_ptr: 0,
-        options: TcpOptions {
-            timestamps: ts,
-            ..TcpOptions::default()
-        },
-        payload: &[],
-    };
-    let mut buf = vec![0u8; tcp_packet_len(&repr, false)];
-    let n = emit_tcp(&mut buf, src.ip(), dst.ip(), 64, &repr).unwrap();
-    buf.truncate(n);
-    buf
+    common::host::Pkt::new(&src.to_string(), &dst.to_string(), flags, seq, ack)
+        .ts(ts)
+        .bytes()
 }
 
 fn drain(host: &mut Host, now: Instant) -> Vec<Pkt> {
-    let mut buf = vec![0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(n) = host.poll_transmit(now, &mut buf) {
-        let (h, t) = parse_tcp(&buf[..n], ChecksumMode::Verify).unwrap();
-        assert_eq!((h.src, h.dst), (server_addr().ip(), client_addr().ip()));
-        out.push(Pkt {
-            flags: t.flags,
-            seq: t.seq,
-            ack: t.ack,
-            window: t.window,
-            options: t.options,
-        });
-    }
-    out
+    common::host::drain(host, now)
+        .into_iter()
+        .map(|p| {
+            assert_eq!(
+                (p.src.ip(), p.dst.ip()),
+                (server_addr().ip(), client_addr().ip())
+            );
+            Pkt {
+                flags: p.flags,
+                seq: p.seq,
+                ack: p.ack,
+                window: p.window,
+                options: p.options,
+            }
+        })
+        .collect()
 }
 
 /// A server whose accepted connection went through an orderly close, server first, and sits
@@ -482,20 +470,18 @@ fn exchange(a: &mut Host, b: &mut Host, now: Instant) -> Vec<(bool, Pkt)> {
 }
 
 fn pass(src: &mut Host, dst: &mut Host, now: Instant, tag: bool, seen: &mut Vec<(bool, Pkt)>) {
-    let mut buf = vec![0u8; 2048];
-    while let Some(n) = src.poll_transmit(now, &mut buf) {
-        let (_, t) = parse_tcp(&buf[..n], ChecksumMode::Verify).unwrap();
+    for (p, raw) in common::host::drain_raw(src, now) {
         seen.push((
             tag,
             Pkt {
-                flags: t.flags,
-                seq: t.seq,
-                ack: t.ack,
-                window: t.window,
-                options: t.options,
+                flags: p.flags,
+                seq: p.seq,
+                ack: p.ack,
+                window: p.window,
+                options: p.options,
             },
         ));
-        dst.handle_packet(now, &buf[..n]);
+        dst.handle_packet(now, &raw);
     }
 }
 
@@ -515,9 +501,7 @@ fn a_client_coming_back_on_the_same_port_reopens_time_wait_at_once() {
         let mut server = Host::new(ts_config());
         let listener = server.listen(server_addr(), 8).unwrap();
         let mut now = Instant::from_millis(1_000 + trial * 7_919);
-        let c = client
-            .connect_from(now, client_addr(), server_addr())
-            .unwrap();
+        let c = client.connect(now, client_addr(), server_addr()).unwrap();
         exchange(&mut client, &mut server, now);
         let s = server.accept(listener).unwrap();
         // The server closes first, so TIME-WAIT is on its side.
@@ -534,9 +518,7 @@ fn a_client_coming_back_on_the_same_port_reopens_time_wait_at_once() {
             .unwrap()
             .tsval;
         now += Duration::from_millis(2_000 + trial * 1_231);
-        let c = client
-            .connect_from(now, client_addr(), server_addr())
-            .unwrap();
+        let c = client.connect(now, client_addr(), server_addr()).unwrap();
         let new = exchange(&mut client, &mut server, now);
         let syn_ts = new[0].1.options.timestamps.unwrap().tsval;
         assert!(

@@ -8,10 +8,6 @@ use std::time::Duration;
 use common::*;
 use synack_proto::{Event, Instant, StateName};
 
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
-}
-
 fn at(m: u64) -> Instant {
     Instant::from_millis(m)
 }

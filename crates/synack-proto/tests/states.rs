@@ -7,17 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use synack_proto::{Cause, Config, Connection, Error, Event, Nagle, StateName, TRANSITIONS};
+use synack_proto::{
+    CallError, Cause, Config, ConnError, Connection, Event, Nagle, StateName, TRANSITIONS,
+};
 
 use StateName::*;
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
-}
 
 // ---------------------------------------------------------------- CLOSED and LISTEN
 
@@ -69,39 +63,66 @@ fn listen_close_and_abort() {
 }
 
 fn cookie_ack_establishes_straight_from_listen() {
-    // RFC 4987 §3.6: the host validated a cookie ACK (SEQ = IRS + 1, ACK = cookie + 1) and
-    // builds the connection it stands for. It carries the first request bytes, which are taken
-    // in and acknowledged (window: the 64 KiB buffer less 3); the MSS is what the cookie
-    // encoded.
-    let config = plain_config();
-    let ack = seg(".", PEER_ISS + 1, ISS + 1).win(29200).data(b"GET");
-    let syn = synack_proto::conn::CookieSyn {
-        mss: 1300,
-        window_scale: None,
-        sack: false,
-        timestamps: false,
-    };
-    let c = Connection::from_cookie_ack(&config, synack_proto::Instant::ZERO, &ack.repr(), syn);
-    let mut d = Driver::new(c);
-    assert_eq!(d.state(), Established);
-    assert!(d.events.contains(&Event::StateChanged {
-        from: Listen,
-        to: Established,
-        cause: Cause::RecvCookieAck
-    }));
-    let info = d.c.info();
-    assert_eq!(info.snd_mss, 1300);
-    assert_eq!(
-        (info.snd_una, info.snd_nxt, info.snd_wnd),
-        (ISS + 1, ISS + 1, 29200)
+    // RFC 4987 §3.6, through a host (which alone may build a connection from a cookie; the
+    // connection-level test is in the crate, `host/tests.rs`): a listener whose SYN queue is
+    // full answers a SYN with a cookie and keeps nothing; the ACK returning the cookie brings
+    // the connection straight from LISTEN to ESTABLISHED, with the request bytes it carries
+    // taken in and acknowledged.
+    use common::host::{ACK, Pkt, SYN, addr, drain, events};
+    use synack_proto::host::{Host, HostConfig, HostEvent};
+    let mut h = Host::new(HostConfig {
+        tcp: plain_config(),
+        ..HostConfig::default()
+    });
+    let l = h.listen(addr("10.0.0.1:80"), 1).unwrap();
+    let now = synack_proto::Instant::ZERO;
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.1:1000", "10.0.0.1:80", SYN, 100, 0).bytes(),
     );
-    assert_eq!(info.rcv_nxt, PEER_ISS + 4);
-    assert_eq!(
-        d.out(),
-        vec![seg_out(".", ISS + 1, PEER_ISS + 4).win(65532)]
+    assert_eq!(drain(&mut h, now).len(), 1, "the SYN queue's one SYN-ACK");
+    h.handle_packet(
+        now,
+        &Pkt::new("192.0.2.2:2000", "10.0.0.1:80", SYN, PEER_ISS, 0)
+            .mss(1300)
+            .bytes(),
     );
+    let answer = drain(&mut h, now);
+    assert_eq!(answer.len(), 1);
+    assert_eq!(h.counters().syncookies_sent, 1);
+    let cookie = answer[0].seq;
+    h.handle_packet(
+        now,
+        &Pkt::new(
+            "192.0.2.2:2000",
+            "10.0.0.1:80",
+            ACK,
+            PEER_ISS + 1,
+            cookie + 1,
+        )
+        .data(b"GET")
+        .bytes(),
+    );
+    let evs = events(&mut h);
+    let conn = evs
+        .iter()
+        .find_map(|e| match *e {
+            HostEvent::StateChanged {
+                conn,
+                from: Listen,
+                to: Established,
+                cause: Cause::RecvCookieAck,
+            } => Some(conn),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("LISTEN -> ESTABLISHED on the cookie ACK: {evs:?}"));
+    assert_eq!(h.accept(l), Some(conn));
+    assert_eq!(h.info(conn).unwrap().snd_mss, 1300);
+    let out = drain(&mut h, now);
+    assert_eq!((out.len(), out[0].flags), (1, ACK));
+    assert_eq!((out[0].seq, out[0].ack), (cookie + 1, PEER_ISS + 4));
     let mut buf = [0u8; 8];
-    assert_eq!(d.c.recv(&mut buf), Ok(3));
+    assert_eq!(h.recv(conn, &mut buf), Ok(3));
     assert_eq!(&buf[..3], b"GET");
 }
 
@@ -127,9 +148,9 @@ fn syn_sent_rst_with_good_ack_is_refused() {
     let mut d = Driver::syn_sent(plain_config());
     d.input(seg("R.", 0, ISS + 1));
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::ConnectionRefused));
+    assert_eq!(d.c.error(), Some(ConnError::ConnectionRefused));
     assert!(d.events.contains(&Event::Closed {
-        error: Some(Error::ConnectionRefused)
+        error: Some(ConnError::ConnectionRefused)
     }));
     assert_eq!(d.out(), vec![]);
 }
@@ -223,7 +244,7 @@ fn syn_retransmits_at_1_3_7_15_31_63_and_fails_at_127() {
             .all(|(_, s)| s.flags == flags("S") && s.seq == ISS)
     );
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::TimedOut));
+    assert_eq!(d.c.error(), Some(ConnError::TimedOut));
     let closed_at = d.events.iter().position(|e| {
         matches!(
             e,
@@ -355,7 +376,7 @@ fn simultaneous_open_reset_is_refused() {
     );
     d.input(seg("R", PEER_ISS + 1, 0));
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::ConnectionRefused));
+    assert_eq!(d.c.error(), Some(ConnError::ConnectionRefused));
 }
 
 fn simultaneous_open_peer_vanishes() {
@@ -364,7 +385,7 @@ fn simultaneous_open_peer_vanishes() {
     d.out();
     d.advance(secs(200));
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::TimedOut));
+    assert_eq!(d.c.error(), Some(ConnError::TimedOut));
 }
 
 // ---------------------------------------------------------------- ESTABLISHED
@@ -378,7 +399,7 @@ fn established_data_is_acked_and_readable() {
     );
     assert!(d.events.contains(&Event::Readable));
     assert_eq!(d.read_all(), b"abcd");
-    assert_eq!(d.c.recv(&mut [0u8; 4]), Err(Error::WouldBlock));
+    assert_eq!(d.c.recv(&mut [0u8; 4]), Err(CallError::WouldBlock));
 }
 
 fn established_old_duplicate_is_reacked_not_redelivered() {
@@ -418,9 +439,15 @@ fn established_rst_exact_resets() {
     let mut d = Driver::established();
     d.input(seg("R", PEER_ISS + 1, 0));
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::ConnectionReset));
-    assert_eq!(d.c.send(b"x"), Err(Error::ConnectionReset));
-    assert_eq!(d.c.recv(&mut [0u8; 1]), Err(Error::ConnectionReset));
+    assert_eq!(d.c.error(), Some(ConnError::ConnectionReset));
+    assert_eq!(
+        d.c.send(b"x"),
+        Err(CallError::Ended(ConnError::ConnectionReset))
+    );
+    assert_eq!(
+        d.c.recv(&mut [0u8; 1]),
+        Err(CallError::Ended(ConnError::ConnectionReset))
+    );
 }
 
 fn established_rst_in_window_gets_challenge_ack() {
@@ -607,7 +634,10 @@ fn keepalive_gives_up_on_a_silent_peer() {
     let times: Vec<u64> = sent.iter().map(|(t, _)| t.as_millis() / 1000).collect();
     let expected: Vec<u64> = (0..9).map(|i| 7200 + 75 * i).collect();
     assert_eq!(times, expected);
-    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    assert_eq!(
+        (d.state(), d.c.error()),
+        (Closed, Some(ConnError::TimedOut))
+    );
     assert!(d.events.iter().any(|e| matches!(
         e,
         Event::StateChanged {
@@ -619,7 +649,10 @@ fn keepalive_gives_up_on_a_silent_peer() {
     let mut d = close_wait();
     d.c.set_keepalive(Some(keepalive()));
     d.advance(secs(8000));
-    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    assert_eq!(
+        (d.state(), d.c.error()),
+        (Closed, Some(ConnError::TimedOut))
+    );
 }
 
 fn keepalive_is_off_by_default() {
@@ -636,7 +669,10 @@ fn user_timeout_gives_up_on_unacknowledged_data() {
     d.advance(Duration::from_millis(4999));
     assert_eq!(d.state(), Established);
     d.advance(Duration::from_millis(1));
-    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    assert_eq!(
+        (d.state(), d.c.error()),
+        (Closed, Some(ConnError::TimedOut))
+    );
     // Progress restarts the clock: ACKs every 4 s keep a slow transfer alive.
     let mut d = Driver::established();
     d.c.set_user_timeout(Some(secs(5)));
@@ -699,7 +735,7 @@ fn unanswered_zero_window_probes_give_up() {
     d.out();
     d.advance(secs(5000));
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::TimedOut));
+    assert_eq!(d.c.error(), Some(ConnError::TimedOut));
 }
 
 fn established_fin_goes_to_close_wait() {
@@ -724,7 +760,10 @@ fn established_abort_sends_reset() {
     let mut d = Driver::established();
     d.c.abort();
     assert_eq!(d.out(), vec![seg_out("R", ISS + 1, 0).win(0)]);
-    assert_eq!(d.c.send(b"x"), Err(Error::ConnectionAborted));
+    assert_eq!(
+        d.c.send(b"x"),
+        Err(CallError::Ended(ConnError::ConnectionAborted))
+    );
 }
 
 fn data_retransmits_with_backoff_then_times_out() {
@@ -749,7 +788,7 @@ fn data_retransmits_with_backoff_then_times_out() {
             .all(|(_, s)| s.payload == b"lost" && s.seq == ISS + 1)
     );
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::TimedOut));
+    assert_eq!(d.c.error(), Some(ConnError::TimedOut));
 }
 
 fn close_with_unread_data_sends_reset() {
@@ -764,7 +803,7 @@ fn close_with_unread_data_sends_reset() {
 fn send_after_shutdown_is_an_error() {
     let mut d = Driver::established();
     d.c.shutdown_write().unwrap();
-    assert_eq!(d.c.send(b"x"), Err(Error::Closing));
+    assert_eq!(d.c.send(b"x"), Err(CallError::Closing));
     assert_eq!(
         d.c.shutdown_write(),
         Ok(()),
@@ -843,7 +882,7 @@ fn fin_retransmits_then_times_out() {
             .all(|(_, s)| s.flags == flags("F.") && s.seq == ISS + 1)
     );
     assert_eq!(d.state(), Closed);
-    assert_eq!(d.c.error(), Some(Error::TimedOut));
+    assert_eq!(d.c.error(), Some(ConnError::TimedOut));
 }
 
 fn fin_wait_1_rst_and_abort() {
@@ -851,7 +890,7 @@ fn fin_wait_1_rst_and_abort() {
     d.input(seg("R", PEER_ISS + 1, 0));
     assert_eq!(
         (d.state(), d.c.error()),
-        (Closed, Some(Error::ConnectionReset))
+        (Closed, Some(ConnError::ConnectionReset))
     );
     let mut d = fin_wait_1();
     d.c.abort();
@@ -901,7 +940,7 @@ fn fin_wait_2_rst_and_abort() {
     d.input(seg("R", PEER_ISS + 1, 0));
     assert_eq!(
         (d.state(), d.c.error()),
-        (Closed, Some(Error::ConnectionReset))
+        (Closed, Some(ConnError::ConnectionReset))
     );
     let mut d = fin_wait_1();
     d.input(seg(".", PEER_ISS + 1, ISS + 2));
@@ -939,13 +978,16 @@ fn close_wait_rst_timeout_abort() {
     d.input(seg("R", PEER_ISS + 2, 0));
     assert_eq!(
         (d.state(), d.c.error()),
-        (Closed, Some(Error::ConnectionReset))
+        (Closed, Some(ConnError::ConnectionReset))
     );
     let mut d = close_wait();
     d.c.send(b"x").unwrap();
     d.out();
     d.advance(secs(3000));
-    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    assert_eq!(
+        (d.state(), d.c.error()),
+        (Closed, Some(ConnError::TimedOut))
+    );
     let mut d = close_wait();
     d.c.abort();
     assert_eq!(d.out(), vec![seg_out("R", ISS + 1, 0).win(0)]);
@@ -967,7 +1009,10 @@ fn last_ack_rst_timeout_abort() {
     assert_eq!((d.state(), d.c.error()), (Closed, None));
     let mut d = last_ack();
     d.advance(secs(3000));
-    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    assert_eq!(
+        (d.state(), d.c.error()),
+        (Closed, Some(ConnError::TimedOut))
+    );
     let mut d = last_ack();
     d.c.abort();
     assert_eq!(d.out(), vec![], "RFC 9293 §3.10.5: no reset from LAST-ACK");
@@ -990,7 +1035,10 @@ fn closing_rst_timeout_abort() {
     assert_eq!((d.state(), d.c.error()), (Closed, None));
     let mut d = closing();
     d.advance(secs(3000));
-    assert_eq!((d.state(), d.c.error()), (Closed, Some(Error::TimedOut)));
+    assert_eq!(
+        (d.state(), d.c.error()),
+        (Closed, Some(ConnError::TimedOut))
+    );
     let mut d = closing();
     d.c.abort();
     assert_eq!(d.out(), vec![]);

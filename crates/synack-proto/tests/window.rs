@@ -279,15 +279,7 @@ fn tuned(initial: usize, max: usize) -> Config {
 }
 
 fn read_all(c: &mut Connection) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 65536];
-    while let Ok(n) = c.recv(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
+    read_in_chunks(c, 65536)
 }
 
 #[test]
@@ -384,7 +376,7 @@ fn unsent_data_is_limited_but_data_in_flight_is_not() {
     assert_eq!(d.c.send(&data), Ok(3000), "3000 unsent bytes at most");
     assert_eq!(
         d.c.send(&data[3000..]),
-        Err(synack_proto::Error::WouldBlock)
+        Err(synack_proto::CallError::WouldBlock)
     );
     d.events.clear();
     let out = d.out();

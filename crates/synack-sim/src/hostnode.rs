@@ -51,22 +51,10 @@ impl<A: HostApp> HostNode<A> {
         }
     }
 
-    fn routable(&self, packet: &[u8]) -> bool {
-        let Some(routes) = &self.routes else {
-            return true;
-        };
-        let dst: Option<IpAddr> = match packet.first().map(|b| b >> 4) {
-            Some(4) => packet
-                .get(16..20)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(IpAddr::from),
-            Some(6) => packet
-                .get(24..40)
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .map(IpAddr::from),
-            _ => None,
-        };
-        dst.is_some_and(|d| routes.contains(&d))
+    fn routable(&self, dst: IpAddr) -> bool {
+        self.routes
+            .as_ref()
+            .is_none_or(|routes| routes.contains(&dst))
     }
 }
 
@@ -79,9 +67,9 @@ impl<A: HostApp> Endpoint for HostNode<A> {
     fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         self.run_app(now);
         loop {
-            let n = self.host.poll_transmit(now, &mut self.buf)?;
-            if self.routable(&self.buf[..n]) {
-                let packet = self.buf[..n].to_vec();
+            let sent = self.host.poll_transmit(now, &mut self.buf)?;
+            if self.routable(sent.dst.ip()) {
+                let packet = self.buf[..sent.len].to_vec();
                 self.run_app(now);
                 return Some(packet);
             }

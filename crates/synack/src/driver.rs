@@ -92,6 +92,15 @@ impl Stack {
         self.shared.wait_idle(timeout)
     }
 
+    /// Calls `f` for every state change of every connection from now on (handshakes still
+    /// in a listener's queue and closes the user already left included). `f` runs on the
+    /// driver with the stack locked: it must be quick and must not call into the stack.
+    pub fn on_state_change(&self, f: impl FnMut(&crate::StateChange) + Send + 'static) {
+        self.shared
+            .lock()
+            .set_observer(crate::observe::Observer::new(Box::new(f)));
+    }
+
     /// Connections the host holds, in any state (TIME-WAIT entries apart).
     pub fn connection_count(&self) -> usize {
         self.shared.lock().connection_count()

@@ -2,22 +2,30 @@
 
 use std::io::{self, ErrorKind};
 
-use synack_proto::Error;
 use synack_proto::host::HostError;
+use synack_proto::{CallError, ConnError};
 
-/// A connection's error as the kind std::net reports for the same errno on Linux.
-pub fn conn_error(e: Error) -> io::Error {
+/// Why a connection ended, as the kind std::net reports for the same errno on Linux.
+pub fn conn_error(e: ConnError) -> io::Error {
     let kind = match e {
-        Error::ConnectionRefused => ErrorKind::ConnectionRefused,
-        Error::ConnectionReset => ErrorKind::ConnectionReset,
-        Error::TimedOut => ErrorKind::TimedOut,
-        Error::ConnectionAborted => ErrorKind::ConnectionAborted,
-        Error::NotConnected => ErrorKind::NotConnected,
-        Error::Closing => ErrorKind::BrokenPipe,
-        Error::WouldBlock => ErrorKind::WouldBlock,
-        Error::HostUnreachable => ErrorKind::HostUnreachable,
-        Error::NetworkUnreachable => ErrorKind::NetworkUnreachable,
-        Error::InvalidState(_) => ErrorKind::InvalidInput,
+        ConnError::ConnectionRefused => ErrorKind::ConnectionRefused,
+        ConnError::ConnectionReset => ErrorKind::ConnectionReset,
+        ConnError::TimedOut => ErrorKind::TimedOut,
+        ConnError::ConnectionAborted => ErrorKind::ConnectionAborted,
+        ConnError::HostUnreachable => ErrorKind::HostUnreachable,
+        ConnError::NetworkUnreachable => ErrorKind::NetworkUnreachable,
+        _ => ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
+}
+
+/// A refused call on a connection, likewise.
+pub fn call_error(e: CallError) -> io::Error {
+    let kind = match e {
+        CallError::Ended(e) => return conn_error(e),
+        CallError::NotConnected => ErrorKind::NotConnected,
+        CallError::Closing => ErrorKind::BrokenPipe,
+        CallError::WouldBlock => ErrorKind::WouldBlock,
         _ => ErrorKind::Other,
     };
     io::Error::new(kind, e)
@@ -26,7 +34,7 @@ pub fn conn_error(e: Error) -> io::Error {
 /// A refused host call.
 pub fn host_error(e: HostError) -> io::Error {
     let kind = match e {
-        HostError::Conn(e) => return conn_error(e),
+        HostError::Call(e) => return call_error(e),
         HostError::InvalidHandle | HostError::InvalidListener => ErrorKind::NotConnected,
         HostError::AddrInUse => ErrorKind::AddrInUse,
         HostError::AddrNotAvailable => ErrorKind::AddrNotAvailable,

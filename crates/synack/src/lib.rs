@@ -20,11 +20,13 @@ mod driver;
 mod error;
 pub mod net;
 pub mod netns;
+mod observe;
 mod stack;
 mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
 pub use driver::Stack;
+pub use observe::StateChange;
 pub use synack_proto::host::{Counters, HostConfig};
 pub use synack_proto::{Config, Info, StateName};

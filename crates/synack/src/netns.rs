@@ -25,6 +25,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Netns {
     name: String,
     file: File,
+    /// Deleted on drop: created here, not merely opened.
+    owned: bool,
 }
 
 /// A namespace with a TUN interface: the kernel's address is on the interface inside the
@@ -120,9 +122,55 @@ impl Netns {
                 return Err(e);
             }
         };
-        let ns = Netns { name, file };
+        let ns = Netns {
+            name,
+            file,
+            owned: true,
+        };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// Creates namespace `name` (a tool's, named by its user) with its loopback up; an
+    /// existing namespace of that name is refused, so dropping deletes only what we made.
+    pub fn create(name: &str) -> io::Result<Netns> {
+        if let Some(why) = unavailable() {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+        }
+        check_name(name)?;
+        if std::path::Path::new(&format!("/run/netns/{name}")).exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("network namespace {name} already exists"),
+            ));
+        }
+        ip(&["netns", "add", name])?;
+        let file = match File::open(format!("/run/netns/{name}")) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = ip(&["netns", "del", name]);
+                return Err(e);
+            }
+        };
+        let ns = Netns {
+            name: name.to_string(),
+            file,
+            owned: true,
+        };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Opens an existing namespace; dropping the handle leaves the namespace in place.
+    pub fn open(name: &str) -> io::Result<Netns> {
+        check_name(name)?;
+        let file = File::open(format!("/run/netns/{name}"))
+            .map_err(|e| io::Error::new(e.kind(), format!("network namespace {name}: {e}")))?;
+        Ok(Netns {
+            name: name.to_string(),
+            file,
+            owned: false,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -165,8 +213,30 @@ impl Netns {
     }
 }
 
+/// A namespace name as `ip netns` takes it: a file name under /run/netns.
+fn check_name(name: &str) -> io::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad namespace name {name:?}: use 1 to 64 of A-Z a-z 0-9 - _ ."),
+        ))
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let Err(e) = ip(&["netns", "del", &self.name]) {
             eprintln!(
                 "synack: could not delete network namespace {}: {e}",
@@ -216,6 +286,48 @@ impl TunNetns {
             TunNetns {
                 netns,
                 ifname,
+                kernel,
+                synack,
+                kernel6,
+                synack6,
+                mtu,
+            },
+            tun,
+        ))
+    }
+
+    /// A TUN interface `ifname` in `netns` with the kernel at `kernel/prefix` on it and
+    /// synack at `synack` behind it (a tool's own addresses; [`TunNetns::new`] picks them).
+    /// The IPv6 pair is a unique local /64 derived from the IPv4 subnet.
+    pub fn with_addrs(
+        netns: Netns,
+        ifname: &str,
+        kernel: Ipv4Addr,
+        synack: Ipv4Addr,
+        prefix: u8,
+        mtu: usize,
+    ) -> io::Result<(TunNetns, Tun)> {
+        let name = ifname.to_string();
+        let tun = netns.run(move || Tun::create(&name, mtu))??;
+        netns.ip(&["addr", "add", &format!("{kernel}/{prefix}"), "dev", ifname])?;
+        let [_, b, c, _] = kernel.octets();
+        let (kernel6, synack6) = (
+            Ipv6Addr::new(0xfd00, 0x5ac, u16::from(b), u16::from(c), 0, 0, 0, 1),
+            Ipv6Addr::new(0xfd00, 0x5ac, u16::from(b), u16::from(c), 0, 0, 0, 2),
+        );
+        netns.ip(&[
+            "addr",
+            "add",
+            &format!("{kernel6}/64"),
+            "dev",
+            ifname,
+            "nodad",
+        ])?;
+        netns.ip(&["link", "set", "dev", ifname, "mtu", &mtu.to_string(), "up"])?;
+        Ok((
+            TunNetns {
+                netns,
+                ifname: ifname.to_string(),
                 kernel,
                 synack,
                 kernel6,

@@ -17,10 +17,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use synack_proto::host::{ConnId, Host, HostConfig, HostError, HostEvent, ListenerId};
-use synack_proto::{Error, Info, Instant, Keepalive, StateName};
+use synack_proto::{CallError, ConnError, Info, Instant, Keepalive, StateName};
 
 use crate::device::Batch;
-use crate::error::{conn_error, host_error, stopped, would_block};
+use crate::error::{call_error, conn_error, host_error, stopped, would_block};
 use crate::sys::EventFd;
 
 /// What a task waits for.
@@ -38,7 +38,7 @@ struct ConnSlot {
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
     /// The error that ended the connection, not yet reported (Linux's `sk_err`).
-    error: Option<Error>,
+    error: Option<ConnError>,
     /// The error was reported: reads now see end of stream, writes a broken pipe.
     reported: bool,
     shut_rd: bool,
@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     /// Callers of `wait_idle`, woken when the host holds no connection.
     idle: Arc<Condvar>,
     idle_waiters: usize,
+    /// Who is told of every state change (see [`crate::Stack::on_state_change`]).
+    observer: Option<crate::observe::Observer>,
 }
 
 /// What the driver and the sockets share.
@@ -116,6 +118,7 @@ impl Shared {
                 stopped: false,
                 idle: Arc::default(),
                 idle_waiters: 0,
+                observer: None,
             }),
             kick: EventFd::new()?,
             kicked: AtomicBool::new(false),
@@ -376,7 +379,10 @@ impl Shared {
         if inner.stopped {
             return Err(stopped());
         }
-        let id = inner.host.connect(now, ip, remote).map_err(host_error)?;
+        let id = inner
+            .host
+            .connect(now, SocketAddr::new(ip, 0), remote)
+            .map_err(host_error)?;
         let slot = inner.new_slot();
         inner.conns.insert(id, slot);
         drop(inner);
@@ -456,7 +462,10 @@ impl Inner {
         let Some(c) = self.host.accept(id) else {
             return Ok(None);
         };
-        let (_, remote) = self.host.addrs(c).map_err(host_error)?;
+        let remote = self.host.peer_addr(c).map_err(host_error)?;
+        if let Some(o) = &mut self.observer {
+            o.learn(&self.host, c);
+        }
         let slot = self.new_slot();
         self.conns.insert(c, slot);
         Ok(Some((c, remote)))
@@ -475,7 +484,7 @@ impl Inner {
     }
 
     /// The connection's pending error, now reported (`SO_ERROR`).
-    pub(crate) fn take_error(&mut self, id: ConnId) -> Option<Error> {
+    pub(crate) fn take_error(&mut self, id: ConnId) -> Option<ConnError> {
         let c = self.conns.get_mut(&id)?;
         let e = c.error.take();
         if e.is_some() {
@@ -498,13 +507,13 @@ impl Inner {
         }
         match self.host.recv(id, buf) {
             Ok(n) => Ok(n),
-            Err(HostError::Conn(Error::WouldBlock)) => Err(would_block()),
-            Err(HostError::Conn(e)) => match self.take_error(id) {
+            Err(HostError::Call(CallError::WouldBlock)) => Err(would_block()),
+            Err(HostError::Call(e)) => match self.take_error(id) {
                 Some(e) => Err(conn_error(e)),
                 None if self.slot(id)?.reported => Ok(0),
                 None => {
                     self.slot(id)?.reported = true;
-                    Err(conn_error(e))
+                    Err(call_error(e))
                 }
             },
             Err(e) => Err(host_error(e)),
@@ -530,7 +539,9 @@ impl Inner {
         }
         match self.host.send(id, data) {
             Ok(n) => Ok(n),
-            Err(HostError::Conn(Error::Closing)) => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+            Err(HostError::Call(CallError::Closing)) => {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
             Err(e) => Err(host_error(e)),
         }
     }
@@ -559,7 +570,9 @@ impl Inner {
     }
 
     pub(crate) fn addrs(&self, id: ConnId) -> io::Result<(SocketAddr, SocketAddr)> {
-        self.host.addrs(id).map_err(host_error)
+        let local = self.host.local_addr(id).map_err(host_error)?;
+        let remote = self.host.peer_addr(id).map_err(host_error)?;
+        Ok((local, remote))
     }
 
     pub(crate) fn info(&self, id: ConnId) -> io::Result<Info> {
@@ -568,8 +581,9 @@ impl Inner {
 
     pub(crate) fn set_nodelay(&mut self, id: ConnId, nodelay: bool) -> io::Result<()> {
         self.host
-            .configure(id, |c| c.set_nodelay(nodelay))
-            .map_err(host_error)?;
+            .conn_mut(id)
+            .map_err(host_error)?
+            .set_nodelay(nodelay);
         self.slot(id)?.nodelay = nodelay;
         Ok(())
     }
@@ -584,8 +598,10 @@ impl Inner {
             ..Keepalive::default()
         });
         self.host
-            .configure(id, |c| c.set_keepalive(keepalive))
-            .map_err(host_error)
+            .conn_mut(id)
+            .map_err(host_error)?
+            .set_keepalive(keepalive);
+        Ok(())
     }
 
     pub(crate) fn set_linger(&mut self, id: ConnId, linger: Option<Duration>) -> io::Result<()> {
@@ -625,6 +641,10 @@ impl Inner {
         self.host.connection_count()
     }
 
+    pub(crate) fn set_observer(&mut self, observer: crate::observe::Observer) {
+        self.observer = Some(observer);
+    }
+
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped
     }
@@ -650,7 +670,7 @@ impl Inner {
     pub(crate) fn transmit(&mut self, now: Instant, batch: &mut Batch) -> bool {
         while let Some(buf) = batch.next_buf() {
             match self.host.poll_transmit(now, buf) {
-                Some(n) => batch.commit(n),
+                Some(sent) => batch.commit(sent.len),
                 None => return false,
             }
         }
@@ -696,7 +716,10 @@ impl Inner {
                         c.wake();
                     }
                 }
-                HostEvent::StateChanged { conn, .. } => {
+                HostEvent::StateChanged { conn, from, to, .. } => {
+                    if let Some(o) = &mut self.observer {
+                        o.report(&self.host, conn, from, to);
+                    }
                     if let Some(c) = self.conns.get_mut(&conn) {
                         c.wake();
                     }

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
-use synack_proto::{Cause, CongestionControl, Error, Event, Instant, StateName};
+use synack_proto::{Cause, CongestionControl, ConnError, Event, Instant, StateName};
 use synack_sim::{Link, LinkConfig, Side};
 use synack_wire::TcpFlags;
 
@@ -246,7 +246,7 @@ pub struct Run {
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
     pub final_states: [StateName; 2],
-    pub errors: [Option<Error>; 2],
+    pub errors: [Option<ConnError>; 2],
     pub summary: Summary,
     /// Virtual time at which the run ended.
     pub end: Instant,

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use synack_proto::{Cause, Error, Instant, StateName};
+use synack_proto::{Cause, ConnError, Instant, StateName};
 use synack_sim::Side;
 
 use super::{Packet, Run, idx};
@@ -681,7 +681,7 @@ pub fn random_faults(run: &Run) -> bool {
 }
 
 /// Why a connection ended with an error, from the state change that ended it.
-pub fn why_failed(run: &Run, side: Side, e: Error, lang: Lang) -> String {
+pub fn why_failed(run: &Run, side: Side, e: ConnError, lang: Lang) -> String {
     let cause = run
         .changes
         .iter()

@@ -14,7 +14,7 @@ use super::time_wait::{TimeWaitRecord, Verdict};
 use super::timer::Timer;
 use super::{Cause, Connection, Event, StateName};
 use crate::congestion::AckSummary;
-use crate::error::Error;
+use crate::error::ConnError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -32,7 +32,7 @@ fn seg_len(seg: &TcpRepr<'_>) -> u32 {
 /// The reset RFC 9293 §3.10.7.1 prescribes for a segment that reaches no connection:
 /// `(seq, ack)`, where `ack` is `Some` when the reset must carry ACK. `None` for a reset, which
 /// is never answered.
-pub fn reset_for_unexpected(seg: &TcpRepr<'_>) -> Option<(u32, Option<u32>)> {
+pub(crate) fn reset_for_unexpected(seg: &TcpRepr<'_>) -> Option<(u32, Option<u32>)> {
     if seg.flags.rst() {
         return None;
     }
@@ -151,7 +151,7 @@ impl Connection {
             if ack_ok {
                 self.morph(Cause::RecvRst, |_| {
                     State::Closed(Closed {
-                        error: Some(Error::ConnectionRefused),
+                        error: Some(ConnError::ConnectionRefused),
                         rcv: None,
                     })
                 });
@@ -380,7 +380,7 @@ impl Connection {
             State::SynReceived(s) if s.passive => self.back_to_listen(Cause::RecvRst),
             State::SynReceived(_) => self.morph(Cause::RecvRst, |_| {
                 State::Closed(Closed {
-                    error: Some(Error::ConnectionRefused),
+                    error: Some(ConnError::ConnectionRefused),
                     rcv: None,
                 })
             }),
@@ -389,7 +389,7 @@ impl Connection {
             | State::FinWait2(_)
             | State::CloseWait(_) => self.morph(Cause::RecvRst, |_| {
                 State::Closed(Closed {
-                    error: Some(Error::ConnectionReset),
+                    error: Some(ConnError::ConnectionReset),
                     rcv: None,
                 })
             }),
@@ -615,7 +615,7 @@ impl Connection {
             self.queue_reset(seq, Some(ack), seg.src_port);
             self.morph(Cause::DataAfterClose, |_| {
                 State::Closed(Closed {
-                    error: Some(Error::ConnectionAborted),
+                    error: Some(ConnError::ConnectionAborted),
                     rcv: None,
                 })
             });

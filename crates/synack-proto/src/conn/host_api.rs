@@ -9,20 +9,20 @@ use super::send::Sender;
 use super::state::{Listen, State, Synced};
 use super::{Cause, Connection};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::ConnError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
 /// The window field of a SYN-ACK we send for `config`: the receive buffer, unscaled and capped
 /// at 16 bits (RFC 7323 §2.2: a SYN's window is never scaled). The host's cookie SYN-ACK uses
 /// it, and [`Connection::from_cookie_ack`] assumes the peer was offered exactly this.
-pub fn syn_ack_window(config: &Config) -> u16 {
+pub(crate) fn syn_ack_window(config: &Config) -> u16 {
     config.recv_buffer.clamp(1, usize::from(u16::MAX)) as u16
 }
 
 /// What a valid cookie recovered of the peer's SYN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CookieSyn {
+pub(crate) struct CookieSyn {
     /// The peer's MSS, as rounded down to the cookie's table.
     pub mss: u16,
     /// The peer's window-scale shift, when both sides agreed on window scaling (carried in
@@ -48,7 +48,7 @@ impl Connection {
     ///
     /// The ACK itself is then processed like any other segment, so data or a FIN riding on it
     /// is taken in. The caller must have validated the cookie; this only builds the state.
-    pub fn from_cookie_ack(
+    pub(crate) fn from_cookie_ack(
         config: &Config,
         now: Instant,
         ack: &TcpRepr<'_>,
@@ -83,7 +83,7 @@ impl Connection {
 /// What a TIME-WAIT connection still needs once the host drops its TCB for a compact record:
 /// the numbers of the ACK it may have to repeat, and when the 2MSL wait ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimeWaitSnapshot {
+pub(crate) struct TimeWaitSnapshot {
     /// SND.NXT: the sequence number of our ACKs.
     pub snd_nxt: u32,
     /// RCV.NXT: one past the peer's FIN.
@@ -99,7 +99,7 @@ pub struct TimeWaitSnapshot {
 impl Connection {
     /// Segments retransmitted so far: the host reads it around `poll_transmit` to count
     /// RetransSegs without building a whole `info()` per segment.
-    pub fn segs_retransmitted(&self) -> u64 {
+    pub(crate) fn segs_retransmitted(&self) -> u64 {
         match (self.state.sender(), self.last_info) {
             (Some(snd), _) => snd.segs_retransmitted,
             (None, Some(last)) => last.segs_retransmitted,
@@ -108,7 +108,7 @@ impl Connection {
     }
 
     /// The compact form of this connection, when it is in TIME-WAIT.
-    pub fn time_wait_snapshot(&self) -> Option<TimeWaitSnapshot> {
+    pub(crate) fn time_wait_snapshot(&self) -> Option<TimeWaitSnapshot> {
         let super::state::State::TimeWait(tw) = &self.state else {
             return None;
         };
@@ -133,7 +133,7 @@ impl Connection {
     /// believed, which the RFC notes defeats blind attacks on idle connections entirely. We
     /// test against the highest sequence number ever sent, since a timeout may have rewound
     /// SND.NXT below segments still out.
-    pub fn icmp_seq_acceptable(&self, seq: u32) -> bool {
+    pub(crate) fn icmp_seq_acceptable(&self, seq: u32) -> bool {
         self.state
             .sender()
             .is_some_and(|s| SeqNum(seq).in_range(s.una, s.max))
@@ -143,12 +143,12 @@ impl Connection {
     /// the connection). If the connection gives up on retransmissions before anything new is
     /// acknowledged, it fails with this error rather than a plain timeout, as Linux reports
     /// `sk_err_soft`; an acknowledgment of new data clears it.
-    pub fn note_soft_error(&mut self, error: Error) {
+    pub(crate) fn note_soft_error(&mut self, error: ConnError) {
         self.soft_error = Some(error);
     }
 
     /// The last soft error recorded, if any.
-    pub fn soft_error(&self) -> Option<Error> {
+    pub fn soft_error(&self) -> Option<ConnError> {
         self.soft_error
     }
 
@@ -159,7 +159,7 @@ impl Connection {
     /// MSS changed. The caller validates the ICMP message first (RFC 5927). In SYN-SENT the
     /// value is replaced once the SYN-ACK brings the peer's MSS; no legal MTU is too small for
     /// a SYN, so no genuine report can come that early.
-    pub fn set_path_mtu(&mut self, mtu: u32, ip_header: u32) -> bool {
+    pub(crate) fn set_path_mtu(&mut self, mtu: u32, ip_header: u32) -> bool {
         let options = if self.timestamps { 12 } else { 0 };
         let fits = mtu.saturating_sub(ip_header + 20 + options).max(8);
         let Some(snd) = self.state.sender_mut() else {
@@ -186,18 +186,18 @@ impl Connection {
     /// offset drawn from each ISS breaks half the time, while the hash still hides our clock
     /// from outsiders (RFC 7323 §5.4, §7.1; Linux's `secure_tcp_ts_off` does the same). Call
     /// before the connection sends or takes in anything.
-    pub fn set_ts_offset(&mut self, offset: u32) {
+    pub(crate) fn set_ts_offset(&mut self, offset: u32) {
         self.ts_offset = offset;
     }
 
     /// Received bytes in order and not yet read (the host's per-connection memory allowance
     /// is judged on them).
-    pub fn recv_buffered(&self) -> usize {
+    pub(crate) fn recv_buffered(&self) -> usize {
         self.state.receiver().map_or(0, |r| r.buffered())
     }
 
     /// RCV.NXT, once there is a receive side.
-    pub fn rcv_nxt(&self) -> Option<u32> {
+    pub(crate) fn rcv_nxt(&self) -> Option<u32> {
         self.state.receiver().map(|r| r.nxt.0)
     }
 }

@@ -22,8 +22,9 @@ use alloc::collections::VecDeque;
 use core::mem;
 use core::time::Duration;
 
-pub use arrival::reset_for_unexpected;
-pub use host_api::{CookieSyn, TimeWaitSnapshot, syn_ack_window, ts_clock};
+pub(crate) use arrival::reset_for_unexpected;
+pub use host_api::ts_clock;
+pub(crate) use host_api::{CookieSyn, TimeWaitSnapshot, syn_ack_window};
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
@@ -31,7 +32,7 @@ use self::send::Sender;
 use self::state::{Closed, Listen, State, SynSent, Synced};
 use self::timer::{Timer, TimerTable};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{CallError, ConnError};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -49,7 +50,7 @@ pub enum Event {
     /// Send buffer space was freed.
     Writable,
     /// The connection reached CLOSED; `error` says why when it was not an orderly end.
-    Closed { error: Option<Error> },
+    Closed { error: Option<ConnError> },
 }
 
 /// A snapshot of a connection's internals, in the spirit of Linux's `tcp_info`.
@@ -180,7 +181,7 @@ pub struct Connection {
     /// counts outlive it (TIME-WAIT and CLOSED keep no sender).
     last_info: Option<Info>,
     /// The last ICMP soft error (see `note_soft_error`).
-    soft_error: Option<Error>,
+    soft_error: Option<ConnError>,
 }
 
 impl Connection {
@@ -296,7 +297,7 @@ impl Connection {
     }
 
     /// The error that ended the connection, if it ended abnormally.
-    pub fn error(&self) -> Option<Error> {
+    pub fn error(&self) -> Option<ConnError> {
         match &self.state {
             State::Closed(c) => c.error,
             _ => None,
@@ -309,40 +310,40 @@ impl Connection {
 
     /// SEND (RFC 9293 §3.10.2): queues what fits of `data` and returns how many bytes were
     /// taken. Data written before the handshake completes leaves once it does.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, CallError> {
         match &mut self.state {
             State::SynSent(SynSent { snd, .. })
             | State::SynReceived(state::SynReceived { snd, .. })
             | State::Established(Synced { snd, .. })
             | State::CloseWait(Synced { snd, .. }) => {
                 if snd.fin_seq.is_some() {
-                    return Err(Error::Closing);
+                    return Err(CallError::Closing);
                 }
                 if data.is_empty() {
                     return Ok(0);
                 }
                 match snd.write(data) {
-                    0 => Err(Error::WouldBlock),
+                    0 => Err(CallError::WouldBlock),
                     n => Ok(n),
                 }
             }
-            State::Closed(c) => Err(c.error.unwrap_or(Error::NotConnected)),
-            State::Listen(_) => Err(Error::NotConnected),
-            _ => Err(Error::Closing),
+            State::Closed(c) => Err(c.error.map_or(CallError::NotConnected, CallError::Ended)),
+            State::Listen(_) => Err(CallError::NotConnected),
+            _ => Err(CallError::Closing),
         }
     }
 
     /// RECEIVE (RFC 9293 §3.10.3): moves buffered in-order bytes into `buf`. `Ok(0)` with a
     /// non-empty `buf` means the peer has closed its side and everything has been read.
-    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
         let error = self.error();
         let name = self.state.name();
         let srtt = self.state.sender().and_then(|s| s.rtt.srtt());
         let now = self.clock;
         let Some(rcv) = self.state.receiver_mut() else {
             return match name {
-                StateName::SynSent => Err(Error::WouldBlock),
-                _ => Err(error.unwrap_or(Error::NotConnected)),
+                StateName::SynSent => Err(CallError::WouldBlock),
+                _ => Err(error.map_or(CallError::NotConnected, CallError::Ended)),
             };
         };
         let n = rcv.read(buf);
@@ -360,16 +361,16 @@ impl Connection {
             return Ok(0);
         }
         match error {
-            Some(e) => Err(e),
+            Some(e) => Err(CallError::Ended(e)),
             None if name == StateName::Closed => Ok(0),
-            None => Err(Error::WouldBlock),
+            None => Err(CallError::WouldBlock),
         }
     }
 
     /// Shuts down the sending side (half-close): queues a FIN after the data already written
     /// (RFC 9293 §3.10.4). Receiving goes on. Before the handshake completes, the FIN waits
     /// for it.
-    pub fn shutdown_write(&mut self) -> Result<(), Error> {
+    pub fn shutdown_write(&mut self) -> Result<(), CallError> {
         match &mut self.state {
             State::SynSent(s) => {
                 // Data queued before the handshake still goes out, followed by the FIN.
@@ -404,7 +405,9 @@ impl Connection {
                 });
                 Ok(())
             }
-            StateName::Closed => Err(self.error().unwrap_or(Error::NotConnected)),
+            StateName::Closed => Err(self
+                .error()
+                .map_or(CallError::NotConnected, CallError::Ended)),
             // Already shut down.
             _ => Ok(()),
         }
@@ -413,7 +416,7 @@ impl Connection {
     /// CLOSE as a socket's `close()` does it: the user gives the connection up. Unread
     /// received data makes it an abortive close with RST (RFC 1122 §4.2.2.13, as Linux does);
     /// otherwise a FIN follows the queued data and the connection finishes on its own.
-    pub fn close(&mut self, now: Instant) -> Result<(), Error> {
+    pub fn close(&mut self, now: Instant) -> Result<(), CallError> {
         let unread = self.state.receiver().is_some_and(|r| r.buffered() > 0);
         if unread && self.state.name() != StateName::TimeWait {
             self.abort();
@@ -461,7 +464,7 @@ impl Connection {
         }
         self.morph(Cause::UserAbort, |_| {
             State::Closed(Closed {
-                error: Some(Error::ConnectionAborted),
+                error: Some(ConnError::ConnectionAborted),
                 rcv: None,
             })
         });
@@ -515,17 +518,17 @@ impl Connection {
             return;
         }
         if self.is_due(Timer::FinWait2, now) {
-            self.fail(Cause::FinWait2Timeout, Error::TimedOut);
+            self.fail(Cause::FinWait2Timeout, ConnError::TimedOut);
             return;
         }
         if self.is_due(Timer::UserTimeout, now) {
-            self.fail(Cause::RetransmitTimeout, Error::TimedOut);
+            self.fail(Cause::RetransmitTimeout, ConnError::TimedOut);
             return;
         }
         if self.is_due(Timer::Keepalive, now) {
             let count = self.config.keepalive.map_or(0, |k| k.count);
             if self.keepalive_probes >= count {
-                self.fail(Cause::KeepaliveTimeout, Error::TimedOut);
+                self.fail(Cause::KeepaliveTimeout, ConnError::TimedOut);
                 return;
             }
             self.keepalive_probes += 1;
@@ -541,7 +544,7 @@ impl Connection {
             // retransmission timer. A peer that keeps answering keeps the connection alive
             // (RFC 1122 §4.2.2.17); one that stops answering is given up like a dead one.
             if snd.probes_unanswered >= self.config.data_retries {
-                self.fail(Cause::RetransmitTimeout, Error::TimedOut);
+                self.fail(Cause::RetransmitTimeout, ConnError::TimedOut);
                 return;
             }
             snd.on_persist_timeout(now, &mut self.timers);
@@ -594,7 +597,7 @@ impl Connection {
         };
         if snd.retransmits >= limit {
             // RFC 9293 §3.8.3: give up and tell the user.
-            self.fail(Cause::RetransmitTimeout, Error::TimedOut);
+            self.fail(Cause::RetransmitTimeout, ConnError::TimedOut);
             return;
         }
         snd.retransmits += 1;
@@ -618,10 +621,10 @@ impl Connection {
     }
 
     /// Ends the connection because of a timeout or similar failure.
-    fn fail(&mut self, cause: Cause, error: Error) {
+    fn fail(&mut self, cause: Cause, error: ConnError) {
         // RFC 1122 §4.2.3.9: a timeout after ICMP soft errors reports them, not just "timed out".
         let error = match (error, self.soft_error) {
-            (Error::TimedOut, Some(soft)) => soft,
+            (ConnError::TimedOut, Some(soft)) => soft,
             _ => error,
         };
         let passive = matches!(&self.state, State::SynReceived(s) if s.passive);

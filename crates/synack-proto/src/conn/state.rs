@@ -4,7 +4,7 @@ use core::fmt;
 
 use super::recv::Receiver;
 use super::send::Sender;
-use crate::error::Error;
+use crate::error::ConnError;
 use crate::time::Instant;
 
 /// The names of the states, for events, diagrams and `info()`.
@@ -99,7 +99,7 @@ pub(crate) enum State {
 #[derive(Debug, Default)]
 pub(crate) struct Closed {
     /// Why the connection ended, when it did not end in an orderly way.
-    pub error: Option<Error>,
+    pub error: Option<ConnError>,
     /// Data received before the connection ended, still readable by the user.
     pub rcv: Option<Receiver>,
 }

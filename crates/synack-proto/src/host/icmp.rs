@@ -8,8 +8,8 @@ use synack_wire::icmp::{v4, v6};
 use synack_wire::ip::parse_icmp;
 use synack_wire::{ChecksumMode, IcmpRepr, Icmpv4Repr, Icmpv6Repr};
 
-use super::{Host, TW_BIT, Tuple};
-use crate::error::Error;
+use super::{Host, Target, Tuple};
+use crate::error::ConnError;
 
 /// The smallest path MTU we believe: RFC 1191 §3 never goes below 68 for IPv4, RFC 8201 §4
 /// discards reports below IPv6's 1280-byte minimum link MTU. Lower reports are ignored.
@@ -20,7 +20,7 @@ const MIN_MTU_V6: u32 = 1280;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Meaning {
     /// Destination unreachable: a soft error, kept for the user.
-    Unreachable(Error),
+    Unreachable(ConnError),
     /// The path MTU is at most this many bytes.
     PacketTooBig(u32),
 }
@@ -35,15 +35,15 @@ fn meaning(icmp: &IcmpRepr<'_>) -> Option<Meaning> {
     }
     let error = match *icmp {
         IcmpRepr::V4(Icmpv4Repr::DstUnreachable { code, .. }) => match code {
-            v4::PORT_UNREACHABLE => Error::ConnectionRefused,
+            v4::PORT_UNREACHABLE => ConnError::ConnectionRefused,
             // Network unreachable / unknown, and for a type of service (RFC 1122 §3.2.2.1).
-            0 | 6 | 11 => Error::NetworkUnreachable,
-            _ => Error::HostUnreachable,
+            0 | 6 | 11 => ConnError::NetworkUnreachable,
+            _ => ConnError::HostUnreachable,
         },
         IcmpRepr::V6(Icmpv6Repr::DstUnreachable { code, .. }) => match code {
-            v6::PORT_UNREACHABLE => Error::ConnectionRefused,
-            v6::NO_ROUTE => Error::NetworkUnreachable,
-            _ => Error::HostUnreachable,
+            v6::PORT_UNREACHABLE => ConnError::ConnectionRefused,
+            v6::NO_ROUTE => ConnError::NetworkUnreachable,
+            _ => ConnError::HostUnreachable,
         },
         _ => return None,
     };
@@ -92,15 +92,16 @@ impl Host {
             SocketAddr::new(quoted.dst, tcp.dst_port),
         );
         // RFC 5927 §4.1 first: the 4-tuple must name a connection of ours.
-        let Some(&index) = self.demux.get(&tuple) else {
-            self.counters.icmp_in_errs += 1;
-            return;
-        };
-        if index & TW_BIT != 0 {
+        let id = match self.demux.get(&tuple) {
+            None => {
+                self.counters.icmp_in_errs += 1;
+                return;
+            }
             // TIME-WAIT has nothing left to send; nothing an ICMP error could be about.
-            return;
-        }
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            Some(Target::TimeWait(_)) => return,
+            Some(&Target::Conn(id)) => id,
+        };
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
         // RFC 5927 §4.1 second: the quoted sequence number must be one we sent and is not yet
@@ -126,7 +127,7 @@ impl Host {
                 }
                 if e.conn.set_path_mtu(mtu, ip_header) {
                     self.counters.pmtu_lowered += 1;
-                    self.after(index);
+                    self.after(id);
                 }
             }
         }

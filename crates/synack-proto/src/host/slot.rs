@@ -1,27 +1,108 @@
-//! Slots with generations: the storage behind connection handles and compact TIME-WAIT
-//! entries. A slot's generation moves on each time it is emptied, so a handle naming an old
-//! occupant never reaches the new one.
+//! A generational slab: the storage behind connection handles, listener handles and compact
+//! TIME-WAIT entries. A slot's generation moves on each time it is emptied, so an id naming an
+//! old occupant never reaches the new one: every lookup checks it in one place.
 
 use alloc::vec::Vec;
 
-pub(crate) struct Slot<T> {
+/// Names one occupant of one slot of a [`Slab`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SlabId {
+    pub index: u32,
     pub generation: u32,
-    pub entry: Option<T>,
 }
 
-/// Puts `value` into a free slot (the most recently freed, else a new one at the end) and
-/// returns its index; the slot keeps the generation it was given when last emptied.
-pub(crate) fn claim<T>(slots: &mut Vec<Slot<T>>, free: &mut Vec<u32>, value: T) -> u32 {
-    let index = match free.pop() {
-        Some(i) => i,
-        None => {
-            slots.push(Slot {
-                generation: 0,
-                entry: None,
-            });
-            (slots.len() - 1) as u32
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+pub(crate) struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    /// Empty slots, the most recently emptied last (reused first).
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Slab<T> {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
         }
-    };
-    slots[index as usize].entry = Some(value);
-    index
+    }
+}
+
+impl<T> Slab<T> {
+    /// Puts `value` into a free slot (the most recently emptied, else a new one at the end);
+    /// the slot keeps the generation it was given when last emptied.
+    pub fn insert(&mut self, value: T) -> SlabId {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    value: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.value = Some(value);
+        self.len += 1;
+        SlabId {
+            index,
+            generation: slot.generation,
+        }
+    }
+
+    pub fn get(&self, id: SlabId) -> Option<&T> {
+        self.slots
+            .get(id.index as usize)
+            .filter(|s| s.generation == id.generation)?
+            .value
+            .as_ref()
+    }
+
+    pub fn get_mut(&mut self, id: SlabId) -> Option<&mut T> {
+        self.slots
+            .get_mut(id.index as usize)
+            .filter(|s| s.generation == id.generation)?
+            .value
+            .as_mut()
+    }
+
+    /// Empties the slot `id` names, moving its generation on.
+    pub fn remove(&mut self, id: SlabId) -> Option<T> {
+        let slot = self
+            .slots
+            .get_mut(id.index as usize)
+            .filter(|s| s.generation == id.generation)?;
+        let value = slot.value.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.len -= 1;
+        self.free.push(id.index);
+        Some(value)
+    }
+
+    /// Occupied slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every occupant with its id, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (SlabId, &T)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let id = SlabId {
+                index: i as u32,
+                generation: s.generation,
+            };
+            s.value.as_ref().map(|v| (id, v))
+        })
+    }
+
+    /// The occupied slots counted one by one (for `Host::audit`, against `len`).
+    pub fn count_occupied(&self) -> usize {
+        self.slots.iter().filter(|s| s.value.is_some()).count()
+    }
 }

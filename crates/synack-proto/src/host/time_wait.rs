@@ -8,10 +8,12 @@ use core::time::Duration;
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::ConnId;
+use super::slot::SlabId;
 use super::tuple::Tuple;
+use super::{Host, HostEvent, Target};
 use crate::conn::time_wait::TimeWaitRecord;
 pub(crate) use crate::conn::time_wait::Verdict;
-use crate::conn::{TimeWaitSnapshot, ts_clock_with};
+use crate::conn::{Cause, StateName, TimeWaitSnapshot, ts_clock_with};
 use crate::time::Instant;
 
 /// A connection in TIME-WAIT after its TCB is gone.
@@ -105,5 +107,127 @@ impl TimeWaitEntry {
             },
             payload: &[],
         }
+    }
+}
+
+impl Host {
+    /// A new SYN to a TIME-WAIT connection that the user let go of but whose TCB is still
+    /// here (its last ACK not yet out): judged like a compact entry (see
+    /// `TimeWaitEntry::reopen_iss`). On reopening, the old connection is ended and the ISS for
+    /// the new one returned.
+    pub(super) fn reopens_time_wait(&mut self, id: ConnId, seg: &TcpRepr<'_>) -> Option<u32> {
+        if !seg.flags.syn() {
+            return None;
+        }
+        let e = self.conns.get_mut(id.0)?;
+        // Only an orphan: a user still holding the connection may have data left to read.
+        if !e.released {
+            return None;
+        }
+        let snapshot = e.conn.time_wait_snapshot()?;
+        let iss =
+            TimeWaitEntry::new(id, Tuple::new(e.local, e.remote), snapshot).reopen_iss(seg)?;
+        // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
+        e.conn.abort();
+        self.after(id);
+        self.counters.time_wait_reopened += 1;
+        Some(iss)
+    }
+
+    /// A segment for a compact TIME-WAIT entry. Returns the ISS when it is a SYN that reopens
+    /// the 4-tuple (the entry is gone then).
+    pub(super) fn on_time_wait(
+        &mut self,
+        now: Instant,
+        tw: SlabId,
+        seg: &TcpRepr<'_>,
+        listening: bool,
+    ) -> Option<u32> {
+        let two_msl = self.config.tcp.msl * 2;
+        let entry = self.time_wait.get_mut(tw)?;
+        let before = entry.expires;
+        match entry.on_segment(now, seg, two_msl, listening) {
+            Verdict::Drop => {}
+            Verdict::Ack => {
+                let (src, dst, ack) = (
+                    entry.tuple.local().ip(),
+                    entry.tuple.remote().ip(),
+                    entry.ack(now),
+                );
+                if entry.expires != before {
+                    self.timers.push(entry.expires, Target::TimeWait(tw));
+                }
+                self.queue_control(src, dst, ack);
+            }
+            Verdict::Kill => {
+                self.counters.time_wait_killed += 1;
+                self.remove_time_wait(tw, Cause::RecvRst);
+            }
+            Verdict::Reopen { iss } => {
+                // Ended as ABORT ends a TIME-WAIT TCB (RFC 9293 §3.10.5: nothing is sent),
+                // which is how the full-TCB case above reports it too.
+                self.counters.time_wait_reopened += 1;
+                self.remove_time_wait(tw, Cause::UserAbort);
+                return Some(iss);
+            }
+        }
+        None
+    }
+
+    /// Swaps a released TIME-WAIT connection's TCB for a compact entry.
+    pub(super) fn compact_time_wait(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
+        let Some(snapshot) = e.conn.time_wait_snapshot() else {
+            return;
+        };
+        let tuple = Tuple::new(e.local, e.remote);
+        e.in_demux = false;
+        self.release(id);
+        if self.time_wait.len() >= self.config.max_time_wait {
+            // Forgotten at once, as Linux does past tcp_max_tw_buckets: a 2MSL wait cut to
+            // nothing, which tools still see end.
+            self.counters.time_wait_overflow += 1;
+            self.demux.remove(&tuple);
+            self.events.push_back(HostEvent::StateChanged {
+                conn: id,
+                from: StateName::TimeWait,
+                to: StateName::Closed,
+                cause: Cause::TimeWaitExpired,
+            });
+            return;
+        }
+        let entry = TimeWaitEntry::new(id, tuple, snapshot);
+        let expires = entry.expires;
+        let tw = Target::TimeWait(self.time_wait.insert(entry));
+        self.timers.push(expires, tw);
+        self.demux.insert(tuple, tw);
+    }
+
+    /// A TIME-WAIT entry's timer fired: it ends if this was its current expiry.
+    pub(super) fn expire_time_wait(&mut self, at: Instant, tw: SlabId) {
+        if self.time_wait.get(tw).is_some_and(|e| e.expires == at) {
+            self.counters.time_wait_expired += 1;
+            self.remove_time_wait(tw, Cause::TimeWaitExpired);
+        }
+    }
+
+    /// Frees a TIME-WAIT entry and its 4-tuple, and reports the end of the connection it was
+    /// (state changes are traced for the whole life of a connection, see `HostEvent`).
+    pub(super) fn remove_time_wait(&mut self, tw: SlabId, cause: Cause) {
+        let Some(entry) = self.time_wait.remove(tw) else {
+            return;
+        };
+        let tuple = entry.tuple;
+        if self.demux.get(&tuple) == Some(&Target::TimeWait(tw)) {
+            self.demux.remove(&tuple);
+        }
+        self.events.push_back(HostEvent::StateChanged {
+            conn: entry.conn,
+            from: StateName::TimeWait,
+            to: StateName::Closed,
+            cause,
+        });
     }
 }

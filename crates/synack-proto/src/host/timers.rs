@@ -1,33 +1,36 @@
-//! One schedule for every connection on the host: a min-heap of (deadline, slot, generation)
-//! with lazy invalidation. A connection whose deadline moves pushes a new entry and the old one
-//! is skipped when it surfaces, so `poll_timeout` is O(1) and rescheduling O(log n).
+//! One schedule for every connection and TIME-WAIT entry on the host: a min-heap of
+//! (deadline, target) with lazy invalidation. A connection whose deadline moves pushes a new
+//! entry and the old one is skipped when it surfaces, so `poll_timeout` is O(1) and
+//! rescheduling O(log n). A target's generation tells a stale entry from a live one.
 
 use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 
+use super::Target;
 use crate::time::Instant;
 
 #[derive(Default)]
-pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+pub(super) struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, Target)>>,
 }
 
 impl Timers {
-    pub fn push(&mut self, at: Instant, index: u32, generation: u32) {
-        self.heap.push(Reverse((at, index, generation)));
+    pub fn push(&mut self, at: Instant, target: Target) {
+        self.heap.push(Reverse((at, target)));
     }
 
     /// The earliest deadline, possibly of an entry that turns out stale (an early wakeup at
     /// worst).
     pub fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _, _))| *t)
+        self.heap.peek().map(|Reverse((t, _))| *t)
     }
 
-    /// Takes every entry due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Vec<(Instant, u32, u32)> {
+    /// Takes every entry due at `now`, earliest first (ties: connections before TIME-WAIT
+    /// entries, then by slot).
+    pub fn pop_due(&mut self, now: Instant) -> Vec<(Instant, Target)> {
         let mut due = Vec::new();
-        while let Some(Reverse((t, _, _))) = self.heap.peek() {
+        while let Some(Reverse((t, _))) = self.heap.peek() {
             if *t > now {
                 break;
             }
@@ -38,11 +41,9 @@ impl Timers {
         due
     }
 
-    /// Whether `(at, index, generation)` is on the heap (for `Host::audit`).
-    pub fn contains(&self, at: Instant, index: u32, generation: u32) -> bool {
-        self.heap
-            .iter()
-            .any(|Reverse(e)| *e == (at, index, generation))
+    /// Whether `(at, target)` is on the heap (for `Host::audit`).
+    pub fn contains(&self, at: Instant, target: Target) -> bool {
+        self.heap.iter().any(|Reverse(e)| *e == (at, target))
     }
 
     pub fn len(&self) -> usize {
@@ -50,7 +51,7 @@ impl Timers {
     }
 
     /// Drops stale entries once they outnumber live ones, so churn cannot grow the heap.
-    pub fn compact(&mut self, live: impl Fn(Instant, u32, u32) -> bool) {
-        self.heap.retain(|Reverse((t, i, g))| live(*t, *i, *g));
+    pub fn compact(&mut self, live: impl Fn(Instant, Target) -> bool) {
+        self.heap.retain(|Reverse((t, target))| live(*t, *target));
     }
 }

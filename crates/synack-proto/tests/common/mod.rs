@@ -2,6 +2,8 @@
 //! connections talking over an in-memory wire, all on virtual time.
 #![allow(dead_code)]
 
+pub mod host;
+
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -55,6 +57,28 @@ impl std::fmt::Debug for Seg {
         }
         write!(f, "]")
     }
+}
+
+pub fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Everything `c` has to read now, up to the end of its stream, read `chunk` bytes at a time
+/// (each read can move auto-tuning and window updates, so tests choose it).
+pub fn read_in_chunks(c: &mut Connection, chunk: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; chunk];
+    while let Ok(n) = c.recv(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
 }
 
 pub const LOCAL_PORT: u16 = 40000;
@@ -282,15 +306,7 @@ impl Driver {
     }
 
     pub fn read_all(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = self.c.recv(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        out
+        read_in_chunks(&mut self.c, 4096)
     }
 }
 

@@ -77,7 +77,10 @@ impl Stack {
     /// listener on `local` (a SYN-ACK before `accept`).
     fn socket_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<&Socket> {
         let conn = self.sockets.values().find(|s| match s.role {
-            Role::Conn(id) => self.host.addrs(id).ok() == Some((local, remote)),
+            Role::Conn(id) => {
+                self.host.local_addr(id).ok() == Some(local)
+                    && self.host.peer_addr(id).ok() == Some(remote)
+            }
             _ => false,
         });
         conn.or_else(|| {

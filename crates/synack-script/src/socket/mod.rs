@@ -14,7 +14,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use synack_proto::host::{ConnId, Host, HostConfig, HostError, HostEvent, ListenerId};
-use synack_proto::{Config, Error, Info, Instant, Keepalive, StateName};
+use synack_proto::{CallError, Config, ConnError, Info, Instant, Keepalive, StateName};
 
 use crate::errno::Errno;
 
@@ -65,17 +65,24 @@ pub enum OptValue {
     Linger { onoff: i32, linger: i32 },
 }
 
-/// Maps a connection's error to the errno a Linux socket reports for it.
-pub fn errno_of(e: Error) -> Errno {
+/// Maps why a connection ended to the errno a Linux socket reports for it.
+pub fn errno_of(e: ConnError) -> Errno {
     match e {
-        Error::ConnectionRefused => Errno::ECONNREFUSED,
-        Error::ConnectionReset => Errno::ECONNRESET,
-        Error::TimedOut => Errno::ETIMEDOUT,
-        Error::ConnectionAborted => Errno::ECONNABORTED,
-        Error::NotConnected => Errno::ENOTCONN,
-        Error::Closing => Errno::EPIPE,
-        Error::WouldBlock => Errno::EAGAIN,
-        Error::InvalidState(_) => Errno::EINVAL,
+        ConnError::ConnectionRefused => Errno::ECONNREFUSED,
+        ConnError::ConnectionReset => Errno::ECONNRESET,
+        ConnError::TimedOut => Errno::ETIMEDOUT,
+        ConnError::ConnectionAborted => Errno::ECONNABORTED,
+        _ => Errno::EIO,
+    }
+}
+
+/// Maps a refused call to the errno a Linux socket reports for it.
+pub fn call_errno(e: CallError) -> Errno {
+    match e {
+        CallError::NotConnected => Errno::ENOTCONN,
+        CallError::Closing => Errno::EPIPE,
+        CallError::WouldBlock => Errno::EAGAIN,
+        CallError::Ended(e) => errno_of(e),
         _ => Errno::EIO,
     }
 }
@@ -88,7 +95,7 @@ fn host_errno(e: HostError) -> Errno {
         HostError::AddressFamilyMismatch => Errno::EAFNOSUPPORT,
         HostError::InvalidAddress => Errno::EINVAL,
         HostError::ConnectionLimit => Errno::EAGAIN,
-        HostError::Conn(e) => errno_of(e),
+        HostError::Call(e) => call_errno(e),
         _ => Errno::EIO,
     }
 }
@@ -138,10 +145,6 @@ pub struct Stack {
     /// Defaults of sockets made from now on (sysctls change them).
     defaults: Config,
     keepalive_defaults: Keepalive,
-    /// The listening socket whose options the host's connection settings now carry: the host
-    /// has one setting for connections a listener spawns, so two listeners with different
-    /// options cannot be told apart and are refused as unsupported.
-    config_owner: Option<i32>,
 }
 
 /// First descriptor handed out; 0-2 stand for stdio as in a process.
@@ -155,7 +158,6 @@ impl Stack {
             sockets: BTreeMap::new(),
             defaults,
             keepalive_defaults: Keepalive::default(),
-            config_owner: None,
         }
     }
 
@@ -202,7 +204,7 @@ impl Stack {
     }
 
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let n = self.host.poll_transmit(now, buf);
+        let n = self.host.poll_transmit(now, buf).map(|t| t.len);
         if let Some(n) = n {
             self.mark_ip_header(&mut buf[..n]);
         }
@@ -346,23 +348,13 @@ impl Stack {
             return unsupported("listen without bind (an ephemeral listening port)");
         };
         let config = Stack::open_config(s);
-        if let Some(owner) = self.config_owner.filter(|o| *o != fd) {
-            if self.sockets.get(&owner).map(Stack::open_config) != Some(config.clone()) {
-                return unsupported(
-                    "two listening sockets with different options (the host has one setting \
-                     for connections listeners spawn)",
-                );
-            }
-        }
         let backlog = usize::try_from(backlog.max(0)).unwrap_or(0);
         // The host bounds both queues by the backlog (Linux lets one more in; RFC 9293 leaves
         // it to the implementation).
         let id = self
             .host
-            .listen(addr, backlog)
+            .listen_with(addr, backlog, config)
             .map_err(|e| SockError::Errno(host_errno(e)))?;
-        *self.host.tcp_config_mut() = config;
-        self.config_owner = Some(fd);
         self.sock_mut(fd)?.role = Role::Listener(id);
         Ok(())
     }
@@ -376,9 +368,9 @@ impl Stack {
         let Some(id) = self.host.accept(lid) else {
             return Err(Errno::EAGAIN.into());
         };
-        let (_, remote) = self
+        let remote = self
             .host
-            .addrs(id)
+            .peer_addr(id)
             .map_err(|e| SockError::Errno(host_errno(e)))?;
         // Linux's accepted socket inherits options but not O_NONBLOCK.
         child.role = Role::Conn(id);
@@ -424,11 +416,11 @@ impl Stack {
             }
         };
         let config = Stack::open_config(s);
-        let saved = std::mem::replace(self.host.tcp_config_mut(), config);
-        let r = self.host.connect_from(now, local, remote);
-        *self.host.tcp_config_mut() = saved;
-        let id = r.map_err(|e| SockError::Errno(host_errno(e)))?;
-        let local = self.host.addrs(id).ok().map(|(l, _)| l);
+        let id = self
+            .host
+            .connect_with(now, local, remote, config)
+            .map_err(|e| SockError::Errno(host_errno(e)))?;
+        let local = self.host.local_addr(id).ok();
         let s = self.sock_mut(fd)?;
         s.role = Role::Conn(id);
         s.bound = s.bound.or(local);
@@ -484,7 +476,7 @@ impl Stack {
                 buf.truncate(n);
                 Ok(buf)
             }
-            Err(HostError::Conn(Error::WouldBlock)) => match self.take_error(fd) {
+            Err(HostError::Call(CallError::WouldBlock)) => match self.take_error(fd) {
                 Some(e) => Err(e.into()),
                 None => Err(Errno::EAGAIN.into()),
             },
@@ -544,7 +536,7 @@ impl Stack {
     fn send_to_host(&mut self, id: ConnId, data: &[u8]) -> SockResult<usize> {
         match self.host.send(id, data) {
             Ok(n) => Ok(n),
-            Err(HostError::Conn(Error::Closing)) => Err(Errno::EPIPE.into()),
+            Err(HostError::Call(CallError::Closing)) => Err(Errno::EPIPE.into()),
             Err(e) => Err(host_errno(e).into()),
         }
     }
@@ -585,9 +577,6 @@ impl Stack {
             Role::Fresh => {}
             Role::Listener(id) => {
                 let _ = self.host.close_listener(id);
-                if self.config_owner == Some(fd) {
-                    self.config_owner = None;
-                }
             }
             Role::Conn(id) => {
                 // The handle may already be gone (a listener closed before accept).
@@ -687,9 +676,7 @@ impl Stack {
     /// (local, remote) of a connected descriptor.
     pub fn addrs(&self, fd: i32) -> SockResult<(SocketAddr, SocketAddr)> {
         match self.sock(fd)?.role {
-            Role::Conn(id) => self
-                .host
-                .addrs(id)
+            Role::Conn(id) => (|| Ok((self.host.local_addr(id)?, self.host.peer_addr(id)?)))()
                 .map_err(|e| SockError::Errno(host_errno(e))),
             _ => Err(Errno::ENOTCONN.into()),
         }

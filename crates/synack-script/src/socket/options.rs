@@ -150,16 +150,18 @@ impl Stack {
                     s.config.user_timeout,
                     s.config.nodelay,
                 );
-                self.host
-                    .configure(id, |c| {
-                        c.set_keepalive(ka);
-                        c.set_user_timeout(ut);
-                        c.set_nodelay(nd);
-                    })
+                let mut conn = self
+                    .host
+                    .conn_mut(id)
                     .map_err(|e| SockError::Errno(host_errno(e)))?;
+                conn.set_keepalive(ka);
+                conn.set_user_timeout(ut);
+                conn.set_nodelay(nd);
             }
-            Role::Listener(_) if self.config_owner == Some(fd) => {
-                *self.host.tcp_config_mut() = Stack::open_config(&s);
+            Role::Listener(id) => {
+                self.host
+                    .set_listener_config(id, Stack::open_config(&s))
+                    .map_err(|e| SockError::Errno(host_errno(e)))?;
             }
             _ => {}
         }

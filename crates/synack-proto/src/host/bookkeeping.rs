@@ -1,0 +1,180 @@
+//! A connection's entry on the host: claimed and released, and brought up to date after every
+//! touch (its events turned into host events, its timer rescheduled, its memory counted, its
+//! 4-tuple unlinked once it is dead).
+
+use super::*;
+use crate::conn::Event;
+
+impl Host {
+    pub(super) fn insert(
+        &mut self,
+        conn: Connection,
+        local: SocketAddr,
+        remote: SocketAddr,
+        role: Role,
+    ) -> ConnId {
+        let entry = Entry {
+            conn,
+            local,
+            remote,
+            role,
+            released: false,
+            in_demux: true,
+            ready: false,
+            deadline: None,
+            memory: 0,
+            memory_wait: false,
+            error_taken: false,
+        };
+        let id = ConnId(self.conns.insert(entry));
+        self.demux
+            .insert(Tuple::new(local, remote), Target::Conn(id));
+        id
+    }
+
+    pub(super) fn release(&mut self, id: ConnId) {
+        let Some(e) = self.conns.remove(id.0) else {
+            return;
+        };
+        if e.memory_wait {
+            // Refused once for memory, gone before any came free: not a waiter any more, or
+            // the list grows with every such connection while memory stays short.
+            self.memory_waiters.retain(|w| *w != id);
+        }
+        self.buffer_memory -= e.memory;
+        // A connection given up with data still unread (in CLOSED or TIME-WAIT) frees its
+        // memory only here; senders refused for lack of it must hear so, or they wait for a
+        // `Writable` that never comes.
+        if e.memory > 0 && !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
+        }
+    }
+
+    /// After anything touched a connection: take its events, reschedule its timer, queue it
+    /// for transmission, and unlink it once it is dead.
+    pub(super) fn after(&mut self, id: ConnId) {
+        self.after_transmit(id);
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
+        if !e.ready {
+            e.ready = true;
+            self.ready.push_back(id);
+        }
+        let state = e.conn.state();
+        if e.in_demux && matches!(state, StateName::Closed | StateName::Listen) {
+            // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is
+            // free again. A connection nobody was handed yet goes with it.
+            e.in_demux = false;
+            let tuple = Tuple::new(e.local, e.remote);
+            if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
+                e.released = true;
+                if let Some(listener) = self.listeners.get_mut(l.0) {
+                    listener.remove(id);
+                }
+            }
+            if self.demux.get(&tuple) == Some(&Target::Conn(id)) {
+                self.demux.remove(&tuple);
+            }
+        }
+    }
+
+    /// Events and timer of a connection, after it sent something or was otherwise touched.
+    pub(super) fn after_transmit(&mut self, id: ConnId) {
+        loop {
+            let Some(e) = self.conns.get_mut(id.0) else {
+                return;
+            };
+            let Some(ev) = e.conn.poll_event() else {
+                break;
+            };
+            self.on_conn_event(id, ev);
+        }
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
+        let memory = e.conn.buffered_bytes();
+        let freed = memory < e.memory;
+        self.buffer_memory = self.buffer_memory - e.memory + memory;
+        e.memory = memory;
+        let t = e.conn.poll_timeout();
+        if t != e.deadline {
+            e.deadline = t;
+            if let Some(t) = t {
+                self.timers.push(t, Target::Conn(id));
+            }
+        }
+        if freed && !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
+        }
+    }
+
+    pub(super) fn on_conn_event(&mut self, id: ConnId, ev: Event) {
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
+        let host_ev = match ev {
+            Event::StateChanged { from, to, cause } => {
+                use StateName::*;
+                if (from, to) == (Closed, Listen) {
+                    // A half-open connection is built as a one-shot LISTEN fed the SYN; that
+                    // first step is bookkeeping, not news.
+                    return;
+                }
+                let c = &mut self.counters;
+                match (from, to) {
+                    (Closed, SynSent) => c.active_opens += 1,
+                    (Listen, SynReceived | Established) => c.passive_opens += 1,
+                    (SynSent | SynReceived, Closed) | (SynReceived, Listen) => c.attempt_fails += 1,
+                    (Established | CloseWait, Closed) => c.estab_resets += 1,
+                    _ => {}
+                }
+                let counted = |s: StateName| matches!(s, Established | CloseWait);
+                if counted(to) && !counted(from) {
+                    c.curr_estab += 1;
+                } else if counted(from) && !counted(to) {
+                    c.curr_estab = c.curr_estab.saturating_sub(1);
+                }
+                if let (SynReceived, Established, Role::HalfOpen(l)) = (from, to, e.role) {
+                    // The handshake completed: from the SYN queue to the accept queue.
+                    e.role = Role::Queued(l);
+                    let (local, remote) = (e.local, e.remote);
+                    if let Some(listener) = self.listeners.get_mut(l.0) {
+                        listener.syn_queue.retain(|c| *c != id);
+                        listener.accept_queue.push_back(id);
+                    }
+                    self.events.push_back(HostEvent::StateChanged {
+                        conn: id,
+                        from,
+                        to,
+                        cause,
+                    });
+                    self.events.push_back(HostEvent::Accepted {
+                        listener: l,
+                        conn: id,
+                        local,
+                        remote,
+                    });
+                    return;
+                }
+                HostEvent::StateChanged {
+                    conn: id,
+                    from,
+                    to,
+                    cause,
+                }
+            }
+            Event::Readable => HostEvent::Readable(id),
+            Event::Writable => HostEvent::Writable(id),
+            Event::Closed { error } => HostEvent::Closed(id, error),
+        };
+        // State changes are a trace of the protocol (tools draw them, as Linux's
+        // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
+        // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
+        // for a user who still holds the handle.
+        let e_released = self.entry(id).is_none_or(|e| e.released);
+        if !e_released || matches!(host_ev, HostEvent::StateChanged { .. }) {
+            self.events.push_back(host_ev);
+        }
+    }
+}

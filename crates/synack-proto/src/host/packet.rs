@@ -1,0 +1,263 @@
+//! Packets and time in and out of the host: one IP datagram in, demultiplexed by 4-tuple to a
+//! connection, a TIME-WAIT entry or a listener (else answered with a reset, RFC 9293
+//! §3.10.7.1); datagrams out from the host's own control segments and every connection with
+//! work; the one timer schedule.
+
+use super::*;
+use synack_wire::ip::{emit_tcp_with, parse_tcp};
+use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
+
+use crate::conn::reset_for_unexpected;
+
+/// IP plus TCP headers at their largest, reserved in the caller's buffer before payload.
+const MAX_HEADERS: usize = 60 + 60;
+
+impl Host {
+    /// One IP datagram from the interface.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let parsed = parse_tcp(packet, self.checksum_mode());
+        if parsed == Err(synack_wire::Error::NotTcp) {
+            self.handle_icmp(packet);
+            return;
+        }
+        self.counters.in_segs += 1;
+        let Ok((ip, seg)) = parsed else {
+            self.counters.in_errs += 1;
+            return;
+        };
+        if bogus_source(ip.src)
+            || bogus_destination(ip.dst)
+            || seg.src_port == 0
+            || seg.dst_port == 0
+        {
+            self.counters.in_errs += 1;
+            return;
+        }
+        if !self.is_local(ip.dst) {
+            // Not for us (RFC 1122 §3.2.1.3's address check, done here since we own the IP
+            // layer's decision too).
+            self.counters.in_addr_errors += 1;
+            return;
+        }
+        let local = SocketAddr::new(ip.dst, seg.dst_port);
+        let remote = SocketAddr::new(ip.src, seg.src_port);
+        let mut reopen_iss = None;
+        match self.demux.get(&Tuple::new(local, remote)).copied() {
+            Some(Target::TimeWait(tw)) => {
+                // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
+                let listening = self.find_listener(local).is_some();
+                reopen_iss = self.on_time_wait(now, tw, &seg, listening);
+                if reopen_iss.is_none() {
+                    return;
+                }
+            }
+            Some(Target::Conn(id)) => {
+                if self.find_listener(local).is_some() {
+                    reopen_iss = self.reopens_time_wait(id, &seg);
+                }
+                if reopen_iss.is_none() {
+                    self.deliver(now, id, &seg);
+                    return;
+                }
+            }
+            None => {}
+        }
+        match self.find_listener(local) {
+            Some(l) => self.on_listener(now, l, local, remote, &seg, reopen_iss),
+            None => self.reply_reset(local, remote, &seg),
+        }
+    }
+
+    /// How checksums of TCP segments are handled: computed and verified, or left to the
+    /// device (`HostConfig::checksum_offload`).
+    fn checksum_mode(&self) -> ChecksumMode {
+        if self.config.checksum_offload {
+            ChecksumMode::Ignore
+        } else {
+            ChecksumMode::Verify
+        }
+    }
+
+    /// The next datagram to send, written to the front of `buf`: its length and addresses.
+    /// `buf` should hold an MTU; call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let mode = self.checksum_mode();
+        while let Some(c) = self.control.pop_front() {
+            if let Ok(len) = emit_tcp_with(buf, c.src, c.dst, self.config.hop_limit, &c.seg, mode) {
+                self.counters.out_segs += 1;
+                if c.seg.flags.rst() {
+                    self.counters.out_rsts += 1;
+                }
+                return Some(Transmit {
+                    len,
+                    src: SocketAddr::new(c.src, c.seg.src_port),
+                    dst: SocketAddr::new(c.dst, c.seg.dst_port),
+                });
+            }
+        }
+        while let Some(&id) = self.ready.front() {
+            let Some(e) = self.conns.get_mut(id.0) else {
+                self.ready.pop_front();
+                continue;
+            };
+            let room = buf
+                .len()
+                .saturating_sub(MAX_HEADERS)
+                .min(self.scratch.len());
+            let retransmitted = e.conn.segs_retransmitted();
+            let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
+                Some(seg) => Some((
+                    emit_tcp_with(
+                        buf,
+                        e.local.ip(),
+                        e.remote.ip(),
+                        self.config.hop_limit,
+                        &seg,
+                        mode,
+                    ),
+                    seg.flags.rst(),
+                    // A reset may answer a stray segment from another port than the peer's.
+                    SocketAddr::new(e.local.ip(), seg.src_port),
+                    SocketAddr::new(e.remote.ip(), seg.dst_port),
+                )),
+                None => None,
+            };
+            match sent {
+                Some((result, rst, src, dst)) => {
+                    if e.conn.segs_retransmitted() > retransmitted {
+                        self.counters.retrans_segs += 1;
+                    } else {
+                        self.counters.out_segs += 1;
+                    }
+                    if rst {
+                        self.counters.out_rsts += 1;
+                    }
+                    self.after_transmit(id);
+                    // A segment too big for `buf` is lost as if on the wire; the
+                    // retransmission timer recovers it.
+                    if let Ok(len) = result {
+                        return Some(Transmit { len, src, dst });
+                    }
+                }
+                None => {
+                    self.ready.pop_front();
+                    e.ready = false;
+                    if e.released && !e.in_demux {
+                        self.release(id);
+                    } else if e.released && e.conn.state() == StateName::TimeWait {
+                        // Nobody holds it and its last ACK is out: the TCB can go.
+                        self.compact_time_wait(id);
+                    } else {
+                        // Having nothing to send can arm a timer (the persist timer of a zero
+                        // window, RFC 9293 §3.8.6.1): put it on the heap.
+                        self.after_transmit(id);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// What happened since the last call: connections that became readable, writable,
+    /// accepted or closed, and every state change.
+    pub fn poll_event(&mut self) -> Option<HostEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest time `handle_timeout` has work (possibly a little early).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (at, target) in self.timers.pop_due(now) {
+            let id = match target {
+                Target::TimeWait(tw) => {
+                    self.expire_time_wait(at, tw);
+                    continue;
+                }
+                Target::Conn(id) => id,
+            };
+            let Some(e) = self.conns.get_mut(id.0) else {
+                continue;
+            };
+            if e.deadline != Some(at) {
+                continue;
+            }
+            e.deadline = None;
+            e.conn.handle_timeout(now);
+            self.after(id);
+        }
+        if self.timers.len() > 2 * (self.conns.len() + self.time_wait.len()) + 64 {
+            let conns = &self.conns;
+            let time_wait = &self.time_wait;
+            self.timers.compact(|t, target| match target {
+                Target::TimeWait(tw) => time_wait.get(tw).is_some_and(|e| e.expires == t),
+                Target::Conn(id) => conns.get(id.0).is_some_and(|e| e.deadline == Some(t)),
+            });
+        }
+    }
+
+    pub(super) fn deliver(&mut self, now: Instant, id: ConnId, seg: &TcpRepr<'_>) {
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
+        if let Role::HalfOpen(l) = e.role {
+            // Linux's answer to a full accept queue: drop the handshake's final ACK (and what
+            // follows) and let the client retransmit until there is room.
+            let completes = seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst();
+            let full = self
+                .listeners
+                .get(l.0)
+                .is_some_and(|l| l.accept_queue_full());
+            if completes && full && e.conn.state() == StateName::SynReceived {
+                self.counters.listen_overflows += 1;
+                self.counters.listen_drops += 1;
+                return;
+            }
+        }
+        let stripped = self.over_memory(id, seg);
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
+        e.conn.handle_segment(now, stripped.as_ref().unwrap_or(seg));
+        self.after(id);
+    }
+
+    /// RFC 9293 §3.10.7.1: answer a segment that reached nothing, unless it is a reset.
+    pub(super) fn reply_reset(&mut self, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr<'_>) {
+        let Some((seq, ack)) = reset_for_unexpected(seg) else {
+            return;
+        };
+        let mut flags = TcpFlags::RST;
+        if ack.is_some() {
+            flags |= TcpFlags::ACK;
+        }
+        let rst = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq,
+            ack: ack.unwrap_or(0),
+            flags,
+            window: 0,
+            urgent_ptr: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        self.queue_control(local.ip(), remote.ip(), rst);
+    }
+
+    pub(super) fn queue_control(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: TcpRepr<'static>,
+    ) -> bool {
+        if self.control.len() >= self.config.max_pending_control {
+            self.counters.control_drops += 1;
+            return false;
+        }
+        self.control.push_back(Control { src, dst, seg });
+        true
+    }
+}

@@ -1,0 +1,186 @@
+//! The host's API as a runtime uses it: settings per listener and per active open, the
+//! borrowed per-connection view for socket options, `take_error`, addresses, and what
+//! `poll_transmit` says about each datagram.
+
+mod common;
+
+use std::time::Duration;
+
+use common::host::*;
+use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
+use synack_proto::{Config, ConnError, Instant, Keepalive, StateName};
+
+fn config() -> HostConfig {
+    HostConfig {
+        secret: 0xa91,
+        ..HostConfig::default()
+    }
+}
+
+fn with_mss(mss: u16) -> Config {
+    Config {
+        mss,
+        ..Config::default()
+    }
+}
+
+/// The MSS option of the SYN-ACK a listener at `dst` answers a SYN from `src` with.
+fn syn_ack_mss(h: &mut Host, src: &str, dst: &str) -> Option<u16> {
+    let now = Instant::ZERO;
+    h.handle_packet(now, &Pkt::new(src, dst, SYN, 100, 0).mss(1460).bytes());
+    let out = drain(h, now);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, syn_ack());
+    out[0].options.mss
+}
+
+#[test]
+fn each_listener_gives_its_connections_its_own_settings() {
+    let mut h = Host::new(config());
+    let small = h
+        .listen_with(addr("10.0.0.1:80"), 1, with_mss(1000))
+        .unwrap();
+    h.listen(addr("10.0.0.1:81"), 1).unwrap();
+    assert_eq!(
+        syn_ack_mss(&mut h, "192.0.2.1:1000", "10.0.0.1:80"),
+        Some(1000)
+    );
+    assert_eq!(
+        syn_ack_mss(&mut h, "192.0.2.1:1000", "10.0.0.1:81"),
+        Some(1460)
+    );
+    // The SYN queue (backlog 1) is full now: the cookie SYN-ACK offers the listener's MSS too.
+    assert_eq!(
+        syn_ack_mss(&mut h, "192.0.2.2:2000", "10.0.0.1:80"),
+        Some(1000)
+    );
+    assert_eq!(h.counters().syncookies_sent, 1);
+    // New settings count for connections opened from then on.
+    h.set_listener_config(small, with_mss(900)).unwrap();
+    h.close_listener(small).unwrap();
+    drain(&mut h, Instant::ZERO);
+    assert_eq!(
+        h.set_listener_config(small, with_mss(900)),
+        Err(HostError::InvalidListener)
+    );
+    let l = h
+        .listen_with(addr("10.0.0.1:80"), 4, with_mss(1000))
+        .unwrap();
+    h.set_listener_config(l, with_mss(900)).unwrap();
+    assert_eq!(
+        syn_ack_mss(&mut h, "192.0.2.3:3000", "10.0.0.1:80"),
+        Some(900)
+    );
+    assert_eq!(h.listener_addr(l), Ok(addr("10.0.0.1:80")));
+    assert_eq!(h.listener_addr(small), Err(HostError::InvalidListener));
+}
+
+#[test]
+fn connect_with_opens_with_its_own_settings_and_port_0_picks_one() {
+    let mut h = Host::new(config());
+    let now = Instant::ZERO;
+    let c = h
+        .connect_with(now, addr("10.0.0.2:0"), addr("10.0.0.1:80"), with_mss(1200))
+        .unwrap();
+    let d = h
+        .connect(now, addr("10.0.0.2:5000"), addr("10.0.0.1:80"))
+        .unwrap();
+    let out = drain(&mut h, now);
+    let local = h.local_addr(c).unwrap();
+    assert_ne!(local.port(), 0);
+    assert_eq!(h.peer_addr(c), Ok(addr("10.0.0.1:80")));
+    assert_eq!(h.local_addr(d), Ok(addr("10.0.0.2:5000")));
+    let mss_to = |from| {
+        out.iter()
+            .find(|p| p.src == from)
+            .and_then(|p| p.options.mss)
+    };
+    assert_eq!(mss_to(local), Some(1200));
+    assert_eq!(mss_to(addr("10.0.0.2:5000")), Some(1460));
+    assert_eq!(h.conn_config(c).map(|c| c.mss), Ok(1200));
+}
+
+#[test]
+fn take_error_says_why_a_connection_ended_once() {
+    let mut net = Net::new(config(), config());
+    let c = net
+        .a
+        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
+        .unwrap();
+    assert_eq!(net.a.take_error(c), Ok(None), "still opening");
+    net.settle();
+    // Nobody listens on b: the SYN is answered with a reset.
+    assert_eq!(net.a.state(c), Ok(StateName::Closed));
+    assert_eq!(net.a.take_error(c), Ok(Some(ConnError::ConnectionRefused)));
+    assert_eq!(net.a.take_error(c), Ok(None), "reported once");
+    assert!(events(&mut net.a).contains(&HostEvent::Closed(c, Some(ConnError::ConnectionRefused))));
+    net.a.abort(c).unwrap();
+    assert_eq!(net.a.take_error(c), Err(HostError::InvalidHandle));
+}
+
+#[test]
+fn options_set_through_conn_mut_take_effect_at_once() {
+    let mut net = Net::new(config(), config());
+    let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
+    let c = net
+        .a
+        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
+        .unwrap();
+    net.settle();
+    assert!(net.b.accept(l).is_some());
+    let idle = Duration::from_secs(10);
+    {
+        let mut conn = net.a.conn_mut(c).unwrap();
+        assert_eq!(conn.id(), c);
+        conn.set_keepalive(Some(Keepalive {
+            idle,
+            interval: Duration::from_secs(1),
+            count: 2,
+        }));
+        conn.set_nodelay(true);
+        conn.set_user_timeout(Some(Duration::from_secs(30)));
+    }
+    // The view re-armed the timer: the first probe is due after the idle time, not 2 h.
+    assert!(net.a.poll_timeout().is_some_and(|t| t <= net.now + idle));
+    net.a.audit().unwrap();
+    let config = net.a.conn_config(c).unwrap();
+    assert!(config.nodelay);
+    assert_eq!(config.user_timeout, Some(Duration::from_secs(30)));
+    net.advance(idle + Duration::from_millis(1));
+    assert_eq!(
+        net.a.state(c),
+        Ok(StateName::Established),
+        "the peer answers probes"
+    );
+    net.a.abort(c).unwrap();
+    assert!(matches!(net.a.conn_mut(c), Err(HostError::InvalidHandle)));
+}
+
+#[test]
+fn a_listener_with_a_jumbo_mss_sends_jumbo_segments_on_a_default_host() {
+    let jumbo = with_mss(9000);
+    let mut net = Net::new(
+        HostConfig {
+            tcp: jumbo.clone(),
+            ..config()
+        },
+        config(),
+    );
+    let l = net.b.listen_with(addr("10.0.0.1:80"), 4, jumbo).unwrap();
+    net.a
+        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
+        .unwrap();
+    net.settle();
+    let s = net.b.accept(l).unwrap();
+    // 9000 less the 12 bytes timestamps take in every segment.
+    assert_eq!(net.b.info(s).unwrap().snd_mss, 8988);
+    assert_eq!(net.b.send(s, &[7u8; 8000]), Ok(8000));
+    let mut buf = vec![0u8; 16 * 1024];
+    let sent = net.b.poll_transmit(net.now, &mut buf).expect("the data");
+    let p = Pkt::parse(&buf[..sent.len]);
+    assert_eq!(
+        p.payload.len(),
+        8000,
+        "one segment, not cut to a 1500-byte MTU"
+    );
+}
