@@ -7,20 +7,19 @@ use std::collections::VecDeque;
 
 pub type Queue = VecDeque<(Box<[u8]>, usize)>;
 
-/// Buffers of one MTU (plus headroom), shared by both directions.
+/// Buffers of one MTU, shared by both directions.
 pub struct Pool {
     mtu: usize,
-    headroom: usize,
     free: RefCell<Vec<Box<[u8]>>>,
 }
 
 impl Pool {
-    /// A buffer of MTU (plus headroom) bytes to write a packet into (its old contents are left as they were).
+    /// A buffer of MTU bytes to write a packet into (its old contents are left as they were).
     pub fn take(&self) -> Box<[u8]> {
         self.free
             .borrow_mut()
             .pop()
-            .unwrap_or_else(|| vec![0u8; self.mtu + self.headroom].into_boxed_slice())
+            .unwrap_or_else(|| vec![0u8; self.mtu].into_boxed_slice())
     }
 
     pub fn give(&self, buf: Box<[u8]>) {
@@ -39,15 +38,12 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link for datagrams of up to `mtu` bytes, in buffers `headroom` bytes longer (synack's
-    /// host reserves room for the largest IP and TCP headers in the buffer it is given; the
-    /// MSS keeps every datagram within the MTU all the same).
-    pub fn new(mtu: usize, headroom: usize) -> Link {
+    /// A link for datagrams of up to `mtu` bytes.
+    pub fn new(mtu: usize) -> Link {
         Link {
             queues: [VecDeque::new(), VecDeque::new()],
             pool: Pool {
                 mtu,
-                headroom,
                 free: RefCell::new(Vec::new()),
             },
         }

@@ -112,7 +112,7 @@ struct Pair {
 
 impl Pair {
     fn new(mtu: usize, offload: bool) -> Pair {
-        let mut link = Link::new(mtu, 0);
+        let mut link = Link::new(mtu);
         let start = Wall::now();
         let mk = |link: &mut Link, side: usize, addr: Ipv4Address| {
             let mut port = Port {
@@ -357,7 +357,7 @@ fn conns_peer(i: usize) -> std::net::SocketAddr {
 impl ConnsServer {
     fn established(n: usize) -> Result<(ConnsServer, Option<f64>), Error> {
         let (r, bytes) = crate::alloc::live_bytes_of(|| -> Result<ConnsServer, Error> {
-            let mut link = Link::new(1500, 0);
+            let mut link = Link::new(1500);
             let mut port = Port {
                 queues: &mut link.queues,
                 pool: &link.pool,

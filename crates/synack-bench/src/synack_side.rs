@@ -64,10 +64,7 @@ impl Pair {
         Pair {
             a,
             b,
-            // `Host::poll_transmit` keeps 120 bytes of its buffer for the largest headers and
-            // caps the segment at the rest, so an MTU-sized buffer would cut every segment
-            // below the MSS, and Nagle would then hold each second one until an ACK.
-            link: Link::new(mtu, 120),
+            link: Link::new(mtu),
             listener,
             start: Wall::now(),
         }

@@ -184,3 +184,35 @@ fn a_listener_with_a_jumbo_mss_sends_jumbo_segments_on_a_default_host() {
         "one segment, not cut to a 1500-byte MTU"
     );
 }
+
+/// A device hands `poll_transmit` a buffer of exactly its MTU. Each datagram must then carry a
+/// full segment (MSS of 1460 less 12 bytes of timestamps, less the SACK blocks of the moment):
+/// a buffer that kept room for the largest headers would cut every segment short, and Nagle
+/// would then hold every second one until its ACK (RFC 896).
+#[test]
+fn an_mtu_sized_buffer_carries_full_segments() {
+    for (client, server) in [
+        ("10.0.0.2:0", "10.0.0.1:80"),
+        ("[fd00::2]:0", "[fd00::1]:80"),
+    ] {
+        let mut net = Net::new(config(), config());
+        let server = addr(server);
+        let mtu = 1460 + if server.is_ipv4() { 40 } else { 60 };
+        let l = net.b.listen(server, 4).unwrap();
+        let c = net.a.connect(net.now, addr(client), server).unwrap();
+        net.settle();
+        let s = net.b.accept(l).unwrap();
+        assert_eq!(net.a.send(c, &[7u8; 10_000]), Ok(10_000));
+        let mut buf = vec![0u8; mtu];
+        let mut lens = Vec::new();
+        while let Some(t) = net.a.poll_transmit(net.now, &mut buf) {
+            assert!(t.len <= mtu);
+            lens.push(Pkt::parse(&buf[..t.len]).payload.len());
+            net.b.handle_packet(net.now, &buf[..t.len]);
+        }
+        // Ten segments of initial window hold it all: six full ones and the tail.
+        assert_eq!(lens, [1448, 1448, 1448, 1448, 1448, 1448, 1312], "{server}");
+        let mut got = vec![0u8; 20_000];
+        assert_eq!(net.b.recv(s, &mut got), Ok(10_000));
+    }
+}

@@ -20,11 +20,6 @@ const BATCH: usize = 64;
 /// Receive batches handled before the driver looks at its wakeups again, so a flood of
 /// arriving packets cannot starve timers and kicks for long.
 const ROUNDS: usize = 16;
-/// `Host::poll_transmit` keeps 120 bytes of its buffer for IP and TCP headers at their
-/// largest, while a full segment of the MSS we announce (MTU − 40) needs 40 plus its options
-/// (12 for timestamps, already taken off the peer's MSS): an MTU-sized buffer would cap
-/// payloads below the MSS, and Nagle would then hold every such short segment for an ACK.
-const TRANSMIT_SLACK: usize = 80;
 /// Room in each receive buffer for a header the device reads in front of the packet.
 const VNET_ROOM: usize = crate::device::VNET_HDR_LEN;
 
@@ -121,7 +116,7 @@ pub(crate) fn batches(device: &dyn Device) -> (Batch, Batch) {
     let caps = device.capabilities();
     (
         Batch::new(BATCH, caps.max_packet() + VNET_ROOM),
-        Batch::new(BATCH, caps.mtu + TRANSMIT_SLACK),
+        Batch::new(BATCH, caps.mtu),
     )
 }
 

@@ -200,10 +200,13 @@ impl Connection {
                 };
                 peer.min(cc_limit)
             };
+            // `buf` is the room left after the IP and base TCP headers: this segment's
+            // options (timestamps, SACK blocks) come out of it as well as its payload.
+            let option_room = if timestamps { 12 } else { 0 } + sack_reserve;
             len = available
                 .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
                 .min(window_limit as usize)
-                .min(buf.len());
+                .min(buf.len().saturating_sub(option_room));
             // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): while anything is
             // unacknowledged, a segment cut short by the window waits for more room; the next
             // ACK brings us here again. The short tail of the buffer is Nagle's (RFC 896):

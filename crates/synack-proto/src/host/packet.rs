@@ -9,8 +9,13 @@ use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
 
 use crate::conn::reset_for_unexpected;
 
-/// IP plus TCP headers at their largest, reserved in the caller's buffer before payload.
-const MAX_HEADERS: usize = 60 + 60;
+/// The IP header (without options, which we never send) and the TCP header without options,
+/// reserved in the caller's buffer; the connection fits its options and payload into the rest,
+/// so a buffer of one MTU carries a full MSS-sized segment.
+fn base_headers(remote: IpAddr) -> usize {
+    let ip = if remote.is_ipv4() { 20 } else { 40 };
+    ip + 20
+}
 
 impl Host {
     /// One IP datagram from the interface.
@@ -102,7 +107,7 @@ impl Host {
             };
             let room = buf
                 .len()
-                .saturating_sub(MAX_HEADERS)
+                .saturating_sub(base_headers(e.remote.ip()))
                 .min(self.scratch.len());
             let retransmitted = e.conn.segs_retransmitted();
             let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
