@@ -168,7 +168,7 @@ impl HostServer {
         let fast = self
             .conn
             .and_then(|id| self.host.info(id).ok())
-            .map_or(0, |i| i.fast_retransmits);
+            .map_or(0, |i| i.cc.fast_retransmits);
         Counts {
             fast_retransmits: fast,
             // Every other retransmission on this host is timer-driven: SYN-ACKs to the
@@ -323,7 +323,7 @@ impl Node {
             Node::Conn(n) => {
                 let i = n.conn.info();
                 Counts {
-                    fast_retransmits: i.fast_retransmits,
+                    fast_retransmits: i.cc.fast_retransmits,
                     rto_retransmits: i.rto_expirations,
                     segs_retransmitted: i.segs_retransmitted,
                     ..Counts::default()

@@ -165,9 +165,9 @@ impl Host {
         }
         let w = Window {
             at: now,
-            cwnd: i.cwnd,
-            ssthresh: i.ssthresh,
-            phase: i.phase,
+            cwnd: i.cc.cwnd,
+            ssthresh: i.cc.ssthresh,
+            phase: i.cc.phase,
             srtt: i.srtt,
         };
         let same = |l: &Window| (l.cwnd, l.ssthresh, l.phase) == (w.cwnd, w.ssthresh, w.phase);

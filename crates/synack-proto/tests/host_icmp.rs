@@ -186,7 +186,7 @@ fn frag_needed_lowers_the_mss_and_resends_what_was_lost_at_the_new_size() {
     assert!(again.iter().all(|o| o.raw.len() <= 1000));
     assert_eq!(s.host.counters().retrans_segs, before.retrans_segs + 5);
     assert_eq!(
-        s.host.info(s.conn).unwrap().cwnd,
+        s.host.info(s.conn).unwrap().cc.cwnd,
         10 * 1460,
         "no congestion response"
     );

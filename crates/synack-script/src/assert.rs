@@ -41,13 +41,13 @@ pub fn tcpi_fields(info: Option<&Info>, state: StateName) -> Vec<(&'static str, 
             ("tcpi_rtt", i.srtt.map_or(0, micros)),
             ("tcpi_rttvar", micros(i.rttvar)),
             // Linux counts the window in segments.
-            ("tcpi_snd_cwnd", i64::from(i.cwnd) / mss),
+            ("tcpi_snd_cwnd", i64::from(i.cc.cwnd) / mss),
             (
                 "tcpi_snd_ssthresh",
-                if i.ssthresh == u32::MAX {
+                if i.cc.ssthresh == u32::MAX {
                     0x7fff_ffff
                 } else {
-                    i64::from(i.ssthresh) / mss
+                    i64::from(i.cc.ssthresh) / mss
                 },
             ),
             ("tcpi_snd_wscale", i64::from(i.snd_wscale)),

@@ -97,7 +97,7 @@ fn goodput_under_random_loss_beats_the_mathis_bound_for_both_controllers() {
                 "{cc:?} loss {p}: {:.2} Mbit/s (Mathis {:.2}), {} fast retransmits, {} RTOs",
                 goodput / 1e6,
                 bound / 1e6,
-                info.fast_retransmits,
+                info.cc.fast_retransmits,
                 info.rto_expirations
             );
             assert!(
@@ -134,7 +134,10 @@ fn a_burst_of_ten_lost_segments_is_repaired_without_a_timeout() {
         assert!(pr.b.app.received == pattern(len, 3));
         let info = pr.a.conn.info();
         assert_eq!(info.rto_expirations, 0, "{cc:?}: {info:?}");
-        assert_eq!(info.fast_retransmits, 1, "{cc:?}: one recovery, {info:?}");
+        assert_eq!(
+            info.cc.fast_retransmits, 1,
+            "{cc:?}: one recovery, {info:?}"
+        );
         // SACK recovery resends each hole once: no more than what was dropped.
         assert!(info.segs_retransmitted <= dropped + 1, "{cc:?}: {info:?}");
     }

@@ -42,7 +42,7 @@ fn exchange(stack: &Stack, server: SocketAddr) -> io::Result<()> {
     let info = stream.info()?;
     println!(
         "connection: {:?}, srtt {:?}, cwnd {}, mss {}, {} segments retransmitted",
-        info.state, info.srtt, info.cwnd, info.snd_mss, info.segs_retransmitted
+        info.state, info.srtt, info.cc.cwnd, info.snd_mss, info.segs_retransmitted
     );
     Ok(())
 }

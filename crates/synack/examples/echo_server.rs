@@ -113,7 +113,7 @@ fn over_link() -> io::Result<()> {
     let info = stream.info()?;
     println!(
         "client connection: {:?}, srtt {:?}, cwnd {}",
-        info.state, info.srtt, info.cwnd
+        info.state, info.srtt, info.cc.cwnd
     );
     Ok(())
 }

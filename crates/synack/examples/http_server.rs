@@ -101,7 +101,7 @@ fn serve(stream: TcpStream) -> io::Result<()> {
                     stream.peer_addr()?,
                     info.state,
                     info.srtt,
-                    info.cwnd,
+                    info.cc.cwnd,
                     info.segs_retransmitted
                 );
                 respond(&mut w, "200 OK", body.as_bytes(), m == "HEAD", close)?;

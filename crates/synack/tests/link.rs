@@ -165,7 +165,7 @@ fn bulk_each_way_with_sha256() {
         eprintln!(
             "{mib} MiB each way in {:.2?}; client cwnd {} srtt {:?} retransmits {}",
             started.elapsed(),
-            info.cwnd,
+            info.cc.cwnd,
             info.srtt,
             info.segs_retransmitted
         );
@@ -389,7 +389,7 @@ fn errors_carry_std_kinds() {
     );
     let info = stream.info().unwrap();
     assert!(info.srtt.is_some());
-    assert!(info.cwnd > 0);
+    assert!(info.cc.cwnd > 0);
 }
 
 #[test]

@@ -25,6 +25,7 @@
 mod cubic;
 #[cfg_attr(not(test), allow(dead_code))]
 mod hystart;
+mod info;
 #[cfg_attr(not(test), allow(dead_code))]
 mod prr;
 #[cfg_attr(not(test), allow(dead_code))]
@@ -39,6 +40,8 @@ mod tests_recovery;
 use core::time::Duration;
 
 use synack_wire::SackList;
+
+pub use self::info::CongestionInfo;
 
 use self::cubic::Cubic;
 use self::hystart::HyStart;
@@ -256,10 +259,6 @@ impl Congestion {
         self.mss = mss;
         self.cwnd = initial_window_bytes(initial_window, mss);
         self.board = sack.then(|| Scoreboard::new(snd_max));
-    }
-
-    pub fn algorithm(&self) -> CongestionControl {
-        self.algorithm
     }
 
     /// An acceptable acknowledgment: SND.UNA moved forward, or it is a duplicate, or it only
@@ -668,6 +667,7 @@ impl Congestion {
         self.cwnd
     }
 
+    #[cfg(test)]
     /// The slow-start threshold in bytes (`u32::MAX` until the first loss).
     pub fn ssthresh(&self) -> u32 {
         self.ssthresh
@@ -682,10 +682,12 @@ impl Congestion {
         }
     }
 
+    #[cfg(test)]
     pub fn counters(&self) -> Counters {
         self.counters
     }
 
+    #[cfg(test)]
     pub fn fast_retransmits(&self) -> u64 {
         self.counters.fast_retransmits
     }

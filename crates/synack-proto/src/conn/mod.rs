@@ -65,8 +65,6 @@ pub struct Info {
     pub srtt: Option<Duration>,
     pub rttvar: Duration,
     pub rto: Duration,
-    pub cwnd: u32,
-    pub ssthresh: u32,
     pub snd_mss: u32,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
@@ -75,19 +73,8 @@ pub struct Info {
     pub bytes_acked: u64,
     pub bytes_received: u64,
     pub segs_retransmitted: u64,
-    pub fast_retransmits: u64,
-    /// The congestion controller and where it stands.
-    pub congestion: crate::CongestionControl,
-    pub phase: crate::CongestionPhase,
-    /// Retransmissions found needless by D-SACKs whose window reduction was undone.
-    pub spurious_undone: u64,
-    /// SACK blocks received, and how many of them were D-SACKs (RFC 2883).
-    pub sack_blocks_received: u64,
-    pub dsacks_received: u64,
-    /// Sequence space sent again (SYN and FIN count one each).
-    pub bytes_retransmitted: u64,
-    /// Tail loss probes sent (RFC 8985 §7).
-    pub tail_loss_probes: u64,
+    /// Congestion control and loss recovery: controller, phase, cwnd, ssthresh, counters.
+    pub cc: crate::CongestionInfo,
     pub rto_expirations: u64,
     /// Consecutive retransmission timeouts without progress.
     pub backoff: u32,
@@ -744,8 +731,6 @@ impl Connection {
             srtt: snd.and_then(|s| s.rtt.srtt()),
             rttvar: snd.map_or(Duration::ZERO, |s| s.rtt.rttvar()),
             rto: snd.map_or(self.config.rto_initial, |s| s.rtt.rto()),
-            cwnd: snd.map_or(0, |s| s.cc.window()),
-            ssthresh: snd.map_or(u32::MAX, |s| s.cc.ssthresh()),
             snd_mss: snd.map_or(0, |s| s.mss),
             snd_wscale: snd.map_or(0, |s| s.wscale),
             rcv_wscale: rcv.map_or(0, |r| r.wscale),
@@ -754,14 +739,9 @@ impl Connection {
             bytes_acked: snd.map_or(0, |s| s.bytes_acked),
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
-            fast_retransmits: snd.map_or(0, |s| s.cc.fast_retransmits()),
-            congestion: snd.map_or(self.config.congestion, |s| s.cc.algorithm()),
-            phase: snd.map_or(crate::CongestionPhase::SlowStart, |s| s.cc.phase()),
-            spurious_undone: snd.map_or(0, |s| s.cc.counters().undos),
-            sack_blocks_received: snd.map_or(0, |s| s.cc.counters().sack_blocks),
-            dsacks_received: snd.map_or(0, |s| s.cc.counters().dsacks),
-            bytes_retransmitted: snd.map_or(0, |s| s.cc.counters().bytes_retransmitted),
-            tail_loss_probes: 0,
+            cc: snd.map_or(crate::CongestionInfo::idle(self.config.congestion), |s| {
+                s.cc.info()
+            }),
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),
