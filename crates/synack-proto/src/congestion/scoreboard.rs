@@ -498,6 +498,23 @@ impl Scoreboard {
         n
     }
 
+    /// Whether any segment is marked lost and not yet resent.
+    pub(crate) fn has_lost(&self) -> bool {
+        self.segments.iter().any(|s| s.lost)
+    }
+
+    /// Segments between SND.UNA and SND.MAX.
+    pub(crate) fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// A timeout proved spurious (F-RTO, RFC 5682): what it marked lost is in flight after all.
+    pub(crate) fn clear_lost(&mut self) {
+        for s in self.segments.iter_mut() {
+            s.lost = false;
+        }
+    }
+
     /// SACKed segments above SND.UNA (RACK.segs_sacked, RFC 8985 §6.1).
     pub(crate) fn sacked_segments(&self) -> u32 {
         self.sacked_segments
