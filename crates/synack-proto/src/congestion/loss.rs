@@ -109,7 +109,7 @@ impl Congestion {
                 .dsack
                 .zip(probe_end)
                 .is_some_and(|(d, end)| d.end == end);
-            let dupack_without_sack = !ack.advanced && ack.sack.len() == 0;
+            let dupack_without_sack = !ack.advanced && ack.sack.is_empty();
             let outcome = l
                 .tlp
                 .on_ack(ack.flight.una, dsack_covers_probe, dupack_without_sack);

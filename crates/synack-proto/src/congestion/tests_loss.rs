@@ -168,3 +168,77 @@ fn newreno_head_retransmission_never_runs_past_snd_max() {
     );
     assert_eq!(c.allowance(t, SeqNum(2000), 500), 500);
 }
+
+/// Four segments out, the timer fires: F-RTO's first two steps (RFC 5682 §3.1).
+fn after_timeout_and_first_ack(config: &Config) -> Congestion {
+    let mut c = sending(config, 4, 0);
+    assert!(!c.on_retransmit_timeout(&flight(0, 4000), true));
+    let t = c.next_transmit(SeqNum(0), SeqNum(4000), SeqNum(4000), true);
+    assert_eq!(
+        t,
+        Transmit::Hole {
+            seq: SeqNum(0),
+            len: MSS,
+            rescue: false
+        }
+    );
+    c.on_transmitted(ms(300), t, MSS, SeqNum(4000));
+    c.on_ack(&AckSummary {
+        rtt: None,
+        ..ack(350, MSS, 1000, 4000, &[])
+    });
+    c
+}
+
+#[test]
+fn frto_sends_new_data_after_the_first_ack_and_undoes_a_spurious_timeout() {
+    let mut c = after_timeout_and_first_ack(&Config::default());
+    // Step 2.b: new data rather than the segments the timeout marked lost.
+    let t = c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true);
+    assert_eq!(t, Transmit::New(SeqNum(4000)));
+    c.on_transmitted(ms(350), t, MSS, SeqNum(4000));
+    // Step 3.b: segment 1, never resent, is acknowledged: its original arrived.
+    c.on_ack(&ack(360, MSS, 2000, 5000, &[]));
+    assert_eq!(c.info().spurious_timeouts, 1);
+    assert_eq!(c.phase(), CongestionPhase::SlowStart);
+    assert_eq!((c.window(), c.ssthresh()), (10 * MSS, u32::MAX));
+    // What the timeout marked lost is in flight again, not resent.
+    assert_eq!(
+        c.next_transmit(SeqNum(2000), SeqNum(5000), SeqNum(5000), false),
+        Transmit::New(SeqNum(5000))
+    );
+}
+
+#[test]
+fn frto_keeps_the_timeout_when_only_new_data_is_sacked() {
+    let mut c = after_timeout_and_first_ack(&Config::default());
+    let t = c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true);
+    c.on_transmitted(ms(350), t, MSS, SeqNum(4000));
+    // Step 3.a: the new segment is SACKed, the old ones are not: they were lost.
+    c.on_ack(&ack(360, 0, 1000, 5000, &[(4000, 5000)]));
+    assert_eq!(c.info().spurious_timeouts, 0);
+    assert_eq!(c.phase(), CongestionPhase::Loss);
+    assert!(matches!(
+        c.next_transmit(SeqNum(1000), SeqNum(5000), SeqNum(5000), true),
+        Transmit::Hole {
+            seq: SeqNum(1000),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn frto_off_repairs_at_once_after_the_first_ack() {
+    let config = Config {
+        frto: false,
+        ..Config::default()
+    };
+    let mut c = after_timeout_and_first_ack(&config);
+    assert!(matches!(
+        c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true),
+        Transmit::Hole {
+            seq: SeqNum(1000),
+            ..
+        }
+    ));
+}
