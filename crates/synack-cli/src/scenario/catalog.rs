@@ -165,21 +165,29 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "lossy",
-        en: "one loss repaired by fast retransmit, another by the retransmission timer",
-        zh: "丢包：一次由快速重传修复，一次由超时重传（RTO）修复",
-        story_en: "Two ways TCP repairs a loss. First the scenario has segment 2 of a burst lost: \
+        en: "a loss repaired by fast retransmit; a lost tail probed, then timed out",
+        zh: "丢包：一次由快速重传修复；尾部丢失先探测，再由超时重传修复",
+        story_en: "How TCP repairs a loss. First the scenario has segment 2 of a burst lost: \
              every later segment makes the receiver repeat its ACK (duplicate ACKs, numbered \
-             below), and the third duplicate triggers fast retransmit without waiting for a \
-             timer; the sender also halves its congestion window (RFC 5681 §3.2). Later a lone \
-             segment is lost with nothing behind it: no duplicate ACKs can come, so only the \
-             retransmission timer (RTO, at least 200 ms) repairs it. (The receiver keeps what \
-             arrives behind a hole and reports it in SACK blocks, so filling the hole moves the \
-             ACK past everything at once.) Try --loss 0.1 for random loss on top.",
-        story_zh: "TCP 修复丢包的两种方式。首先，本场景让一批报文段中的第 2 个丢失：后续每个报文段都\
-             让接收方重复发送同一个 ACK（重复 ACK，下文逐个编号），第三个重复 ACK 触发快速重传，无需等待\
-             定时器；发送方同时把拥塞窗口减半（RFC 5681 §3.2）。随后，一个单独的报文段丢失，后面没有其他\
-             报文段：不会有重复 ACK，只能由重传定时器（RTO，至少 200 毫秒）超时重传。（接收方保存空洞之后\
-             到达的数据，并用 SACK 块告知；空洞一补上，ACK 便一次越过全部数据。）可加 --loss 0.1 叠加\
+             below) with SACK blocks naming what arrived behind the hole. RACK (RFC 8985) \
+             declares the segment lost once segments sent after it are SACKed and its reordering \
+             window has passed (here at the third duplicate), and it is sent again at once, \
+             without waiting for a timer (fast retransmit); the sender also cuts its congestion \
+             window (RFC 5681 §3.2). Later a lone segment is lost with nothing behind it: no \
+             duplicate ACKs can come. About two round trips later (at most when the timer would \
+             fire) the sender sends it again as a tail loss probe (RFC 8985 §7), to draw an ACK \
+             that shows what is missing; the scenario loses the probe too, so the retransmission \
+             timer (RTO, at least 200 ms) repairs it. (The receiver keeps what arrives behind a \
+             hole, so filling the hole moves the ACK past everything at once.) Try --loss 0.1 \
+             for random loss on top.",
+        story_zh: "TCP 如何修复丢包。首先，本场景让一批报文段中的第 2 个丢失：后续每个报文段都让接收方\
+             重复发送同一个 ACK（重复 ACK，下文逐个编号），其中的 SACK 块指明空洞之后收到了什么。当在它\
+             之后发送的报文段已被 SACK、且其重排序窗口已过时，RACK（RFC 8985）判定该报文段丢失（此处在\
+             第三个重复 ACK 时），并立即重发，无需等待定时器（快速重传）；发送方同时缩小拥塞窗口（RFC \
+             5681 §3.2）。随后，一个单独的报文段丢失，后面没有其他报文段：不会有重复 ACK。大约两个往返\
+             时间之后（最迟在定时器到期时），发送方把它作为尾部丢失探测（RFC 8985 §7）再发一次，以引出能\
+             说明缺失内容的 ACK；本场景让探测也丢失，于是由重传定时器（RTO，至少 200 毫秒）超时重传。\
+             （接收方保存空洞之后到达的数据；空洞一补上，ACK 便一次越过全部数据。）可加 --loss 0.1 叠加\
              随机丢包。",
         setup: lossy,
     },
@@ -479,10 +487,12 @@ fn abort(plan: &mut Plan, _: &Params) -> Result<(), String> {
 fn lossy(plan: &mut Plan, _: &Params) -> Result<(), String> {
     use Side::A;
     plan.client_app.to_send = payload(4000, "c");
-    // Segment 2 of 8 is lost with six behind it: their duplicate ACKs trigger fast retransmit.
-    // Segment 9 goes out alone later and is lost with nothing behind it: no duplicate ACKs
-    // come, only the retransmission timer can repair it.
+    // Segment 2 of 8 is lost with six behind it: their SACKs let RACK find it lost. Segment 9
+    // goes out alone later and is lost with nothing behind it: no duplicate ACKs come; the
+    // tail loss probe that resends it is lost too, so the retransmission timer repairs it.
     plan.drops[0].push(DropRule::new(2, |_, s| is_data(s)));
+    plan.drops[0].push(DropRule::new(1, |_, s| s.payload.len() == 400));
+    // (Each rule counts only what the rules before it let through.)
     plan.drops[0].push(DropRule::new(1, |_, s| s.payload.len() == 400));
     plan.actions.push(action(
         after(A, StateName::Established, 300),
