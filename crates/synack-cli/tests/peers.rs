@@ -1126,7 +1126,7 @@ fn synack_connects_to_a_kernel_server_over_ipv6() {
     assert_eq!(announced_mss(&pcap, "fd00:5ac::2"), [IPV6_MSS]);
     let _ = std::fs::remove_file(&pcap);
 
-    let upload: Vec<u8> = (0..700_000u32).map(|i| (i * 31 >> 3) as u8).collect();
+    let upload: Vec<u8> = (0..700_000u32).map(|i| ((i * 31) >> 3) as u8).collect();
     let file = tmp("connect6-upload");
     std::fs::write(&file, &upload).unwrap();
     let mut server = kernel_server_on(&ns, "::", "up", 5007, 0);
