@@ -2,6 +2,8 @@
 //! here wrote (curl, Python's socket module, ss). Each test runs in namespaces of its own,
 //! created and deleted by the test (or by the `synack` process it starts and stops).
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 mod harness;
 
 use std::process::Command;
