@@ -78,6 +78,16 @@ pub(crate) struct Inner {
     idle_waiters: usize,
     /// Who is told of every state change (see [`crate::Stack::on_state_change`]).
     observer: Option<crate::observe::Observer>,
+    /// The device's MTU, from which each family's MSS follows.
+    mtu: usize,
+}
+
+/// The MSS to announce on a device of `mtu` bytes: the largest segment that arrives in one
+/// packet, the MTU less the fixed IP and TCP headers, 20 + 20 bytes over IPv4 and 40 + 20
+/// over IPv6 (RFC 9293 §3.7.1, RFC 8200 §3).
+fn mss_for(mtu: usize, ipv6: bool) -> u16 {
+    let headers = if ipv6 { 60 } else { 40 };
+    mtu.saturating_sub(headers).clamp(88, usize::from(u16::MAX)) as u16
 }
 
 /// What the driver and the sockets share.
@@ -98,17 +108,9 @@ impl Shared {
         // The keyed hashes (demux, ISNs, ports, cookies) need a secret no peer can guess
         // (RFC 6528 §3); the core never draws it, the runtime does.
         config.secret = u128::from_le_bytes(secret);
-        // The MSS follows from the device's MTU: IP header plus TCP header, 20 + 20 for
-        // IPv4, 40 + 20 for IPv6 (RFC 9293 §3.7.1, RFC 8200 §5).
-        let ip_header = if config.local_addrs.iter().any(IpAddr::is_ipv6) {
-            60
-        } else {
-            40
-        };
-        let mss = mtu
-            .saturating_sub(ip_header)
-            .clamp(88, usize::from(u16::MAX));
-        config.tcp.mss = mss as u16;
+        // The host's default is the IPv4 figure; each listener and connection takes its own
+        // family's (see `Inner::tcp_config_for`).
+        config.tcp.mss = mss_for(mtu, false);
         let addrs = config.local_addrs.clone();
         Ok(Shared {
             inner: Mutex::new(Inner {
@@ -119,6 +121,7 @@ impl Shared {
                 idle: Arc::default(),
                 idle_waiters: 0,
                 observer: None,
+                mtu,
             }),
             kick: EventFd::new()?,
             kicked: AtomicBool::new(false),
@@ -379,9 +382,10 @@ impl Shared {
         if inner.stopped {
             return Err(stopped());
         }
+        let config = inner.tcp_config_for(remote.ip());
         let id = inner
             .host
-            .connect(now, SocketAddr::new(ip, 0), remote)
+            .connect_with(now, SocketAddr::new(ip, 0), remote, config)
             .map_err(host_error)?;
         let slot = inner.new_slot();
         inner.conns.insert(id, slot);
@@ -428,6 +432,14 @@ impl Shared {
 }
 
 impl Inner {
+    /// The host's connection settings with the MSS of `ip`'s family: a listener's address
+    /// (an unspecified one listens on its family only) or a connection's peer.
+    fn tcp_config_for(&self, ip: IpAddr) -> synack_proto::Config {
+        let mut config = self.host.config().tcp.clone();
+        config.mss = mss_for(self.mtu, ip.is_ipv6());
+        config
+    }
+
     fn new_slot(&self) -> ConnSlot {
         ConnSlot {
             nodelay: self.host.config().tcp.nodelay,
@@ -439,7 +451,11 @@ impl Inner {
         if self.stopped {
             return Err(stopped());
         }
-        let id = self.host.listen(addr, backlog).map_err(host_error)?;
+        let config = self.tcp_config_for(addr.ip());
+        let id = self
+            .host
+            .listen_with(addr, backlog, config)
+            .map_err(host_error)?;
         self.listeners.insert(
             id,
             ListenSlot {
