@@ -67,6 +67,16 @@ pub(crate) struct Inner {
     idle_waiters: usize,
     /// Who is told of every state change (see [`crate::Stack::on_state_change`]).
     observer: Option<crate::observe::Observer>,
+    /// The device's MTU, from which each family's MSS follows.
+    mtu: usize,
+}
+
+/// The MSS to announce on a device of `mtu` bytes: the largest segment that arrives in one
+/// packet, the MTU less the fixed IP and TCP headers, 20 + 20 bytes over IPv4 and 40 + 20
+/// over IPv6 (RFC 9293 §3.7.1, RFC 8200 §3).
+fn mss_for(mtu: usize, ipv6: bool) -> u16 {
+    let headers = if ipv6 { 60 } else { 40 };
+    mtu.saturating_sub(headers).clamp(88, usize::from(u16::MAX)) as u16
 }
 
 fn io<T>(r: Result<T, SocketError>) -> io::Result<T> {
@@ -89,17 +99,9 @@ impl Shared {
         // The keyed hashes (demux, ISNs, ports, cookies) need a secret no peer can guess
         // (RFC 6528 §3); the core never draws it, the runtime does.
         config.secret = u128::from_le_bytes(secret);
-        // The MSS follows from the device's MTU: IP header plus TCP header, 20 + 20 for
-        // IPv4, 40 + 20 for IPv6 (RFC 9293 §3.7.1, RFC 8200 §5).
-        let ip_header = if config.local_addrs.iter().any(IpAddr::is_ipv6) {
-            60
-        } else {
-            40
-        };
-        let mss = mtu
-            .saturating_sub(ip_header)
-            .clamp(88, usize::from(u16::MAX));
-        config.tcp.mss = mss as u16;
+        // The host's default is the IPv4 figure; each socket takes its own family's (see
+        // `Inner::socket`).
+        config.tcp.mss = mss_for(mtu, false);
         let mut table = SocketTable::new(config);
         table.keep_events();
         Ok(Shared {
@@ -110,6 +112,7 @@ impl Shared {
                 idle: Arc::default(),
                 idle_waiters: 0,
                 observer: None,
+                mtu,
             }),
             kick: EventFd::new()?,
             kicked: AtomicBool::new(false),
@@ -290,7 +293,7 @@ impl Shared {
         if inner.stopped {
             return Err(stopped());
         }
-        let id = inner.table.socket(remote.is_ipv6());
+        let id = inner.socket(remote.is_ipv6());
         match inner.table.connect(now, id, remote) {
             Err(SocketError::InProgress) => {}
             Ok(()) => {}
@@ -328,6 +331,16 @@ impl Shared {
 }
 
 impl Inner {
+    /// A new socket with the MSS of its family.
+    fn socket(&mut self, ipv6: bool) -> SocketId {
+        let id = self.table.socket(ipv6);
+        // Lowers the IPv4 default to the IPv6 figure where it applies; a fresh socket takes it.
+        let _ = self
+            .table
+            .set_option(id, SockOpt::MaxSegment(mss_for(self.mtu, ipv6)));
+        id
+    }
+
     fn open_listener(
         &mut self,
         ipv6: bool,
@@ -337,7 +350,7 @@ impl Inner {
         if self.stopped {
             return Err(stopped());
         }
-        let id = self.table.socket(ipv6);
+        let id = self.socket(ipv6);
         if let Err(e) = bind(&mut self.table, id).and_then(|()| self.table.listen(id, backlog)) {
             let _ = self.table.abort(id);
             return Err(socket_error(e));
