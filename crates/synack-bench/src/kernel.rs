@@ -135,6 +135,7 @@ fn connect(from: Ipv4Addr, to: SocketAddr, buffer: Option<usize>) -> Result<TcpS
     if fd < 0 {
         return Err(errno("socket"));
     }
+    // SAFETY: `fd` is the socket just opened above, owned by nothing else.
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
     if let Some(b) = buffer {
         set_buffers(fd, b)?;

@@ -7,6 +7,8 @@
 //! - the kernel: std::net over loopback, two threads, in a network namespace made for the run
 //!   ([`kernel`]).
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 pub mod alloc;
 mod conns;
 mod flood;

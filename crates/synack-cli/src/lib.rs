@@ -1,6 +1,8 @@
 //! The `synack` command's library: scenarios on the simulated network and the pictures drawn
 //! from them. The binary is a thin argument parser over this, so tests drive the same code.
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 pub mod bench;
 pub mod i18n;
 pub mod json;

@@ -2,6 +2,8 @@
 //! here wrote (curl, Python's socket module, ss). Each test runs in namespaces of its own,
 //! created and deleted by the test (or by the `synack` process it starts and stops).
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 mod harness;
 
 use std::process::Command;
@@ -341,9 +343,10 @@ fn the_kernel_sees_an_established_connection_with_rtt_and_cwnd() {
 /// for "down" it sends N bytes of the pattern and closes.
 const KERNEL_SERVER: &str = r#"
 import hashlib, socket, sys
-mode, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("0.0.0.0", port)); l.listen(1)
+mode, port, n, host = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+l = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((host, port)); l.listen(1)
 print("listening", flush=True)
 c, _ = l.accept()
 c.settimeout(60)
@@ -366,6 +369,11 @@ print("served", flush=True)
 "#;
 
 fn kernel_server(ns: &str, mode: &str, port: u16, n: usize) -> Watched {
+    kernel_server_on(ns, "0.0.0.0", mode, port, n)
+}
+
+/// A kernel server bound to `host` ("0.0.0.0" or "::").
+fn kernel_server_on(ns: &str, host: &str, mode: &str, port: u16, n: usize) -> Watched {
     let mut w = Watched::spawn(Command::new("ip").args([
         "netns",
         "exec",
@@ -376,6 +384,7 @@ fn kernel_server(ns: &str, mode: &str, port: u16, n: usize) -> Watched {
         mode,
         &port.to_string(),
         &n.to_string(),
+        host,
     ]));
     w.wait_for("listening", Duration::from_secs(30));
     w
@@ -766,4 +775,437 @@ fn bad_arguments_are_refused_before_anything_is_made() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("probability"));
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_synack")).args([
+            "serve",
+            "--netns",
+            "x",
+            "--app",
+            "echo",
+            "--addr",
+            "2001:db8::2/64",
+        ]),
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a unique local"));
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_synack")).args([
+            "relay",
+            "--netns",
+            "x",
+            "--to",
+            "127.0.0.1:80",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--route",
+            "10.78.0.1/24",
+        ]),
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be of one family"));
+    assert!(!ns_exists("x"));
+}
+
+/// Echoes a little data, says so, then waits for a line on stdin and half-closes at once:
+/// its FIN goes out the instant the test says "go", whatever it has heard from synack.
+const CLOSE_ON_CUE: &str = r#"
+import os, socket, sys
+data = os.urandom(100000)
+s = socket.create_connection(("10.77.0.2", 7), timeout=60)
+s.sendall(data)
+got = bytearray()
+while len(got) < len(data):
+    b = s.recv(65536)
+    if not b: raise SystemExit("end of stream before the echo")
+    got += b
+assert got == data, len(got)
+print("echoed", flush=True)
+sys.stdin.readline()
+s.shutdown(socket.SHUT_WR)
+assert s.recv(10) == b""
+s.close()
+print("closed", flush=True)
+"#;
+
+/// The first FIN each side sent, from the capture: (source, the FIN's sequence number,
+/// the acknowledgment it carried), raw numbers as on the wire.
+fn first_fins(pcap: &std::path::Path) -> Vec<(String, u64, u64)> {
+    let out = run(
+        Command::new("tshark").args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-Y",
+            "tcp.flags.fin == 1",
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.seq_raw",
+            "-e",
+            "tcp.len",
+            "-e",
+            "tcp.ack_raw",
+        ]),
+        b"",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let mut fins: Vec<(String, u64, u64)> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let num = |i: usize| f[i].parse::<u64>().expect("a number from tshark");
+        // The FIN occupies the sequence number after the segment's data (RFC 9293 §3.4).
+        let fin = (num(1) + num(2)) % (1 << 32);
+        if !fins.iter().any(|(src, _, _)| src == f[0]) {
+            fins.push((f[0].to_string(), fin, num(3)));
+        }
+    }
+    fins
+}
+
+#[test]
+fn fins_that_cross_take_synack_through_closing() {
+    if !netns_available("fins_that_cross_take_synack_through_closing") {
+        return;
+    }
+    // Each packet spends 200 ms on the link each way: two closes begun within that much of
+    // each other send FINs that pass in flight, so neither FIN acknowledges the other
+    // (RFC 9293 §3.6, case 3), whatever the scheduler does with a few milliseconds.
+    let pcap = tmp("crossed.pcap");
+    let serve = Serve::start(
+        "simclose",
+        &[
+            "--app",
+            "echo",
+            "--delay",
+            "200",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let mut client = Watched::spawn_with_stdin(Command::new("ip").args([
+        "netns",
+        "exec",
+        &serve.ns,
+        "python3",
+        "-c",
+        CLOSE_ON_CUE,
+    ]));
+    client.wait_for("echoed", PATIENCE);
+    {
+        use std::io::Write;
+        let mut stdin = client.child.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+    }
+    // Ctrl-C makes synack close every connection: its FIN, not an answer to the kernel's.
+    kill(serve.proc.child.id(), libc::SIGINT);
+    client.wait_for("closed", PATIENCE);
+    assert!(client.child.wait().unwrap().success());
+    let log = serve.stop();
+    let fins = first_fins(&pcap);
+    let _ = std::fs::remove_file(&pcap);
+    let side = |ip: &str| {
+        fins.iter()
+            .find(|(src, _, _)| src == ip)
+            .unwrap_or_else(|| panic!("no FIN from {ip} in {fins:?}"))
+    };
+    let (kernel, synack) = (side("10.77.0.1"), side("10.77.0.2"));
+    // Crossed: each first FIN acknowledges the data before the other's FIN, not the FIN.
+    assert_eq!(kernel.2, synack.1, "the kernel's FIN acknowledged synack's");
+    assert_eq!(synack.2, kernel.1, "synack's FIN acknowledged the kernel's");
+    assert!(log.contains("ESTABLISHED -> FIN-WAIT-1"), "{log}");
+    assert!(log.contains("FIN-WAIT-1 -> CLOSING"), "{log}");
+    assert!(log.contains("CLOSING -> TIME-WAIT"), "{log}");
+    assert!(!log.contains("CLOSE-WAIT"), "synack answered a FIN: {log}");
+}
+
+/// ECHO_CLIENT, with a bigger payload so the faults have packets to work on.
+const LOSSY_ECHO_CLIENT: &str = r#"
+import os, socket, threading
+data = os.urandom(2 << 20)
+s = socket.create_connection(("10.77.0.2", 7), timeout=60)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while True:
+    b = s.recv(65536)
+    if not b: break
+    got += b
+t.join()
+assert got == data, (len(got), len(data))
+s.close()
+print("echoed", len(got))
+"#;
+
+/// Counts the segments from `src` tshark's analysis calls retransmissions.
+fn retransmissions_from(pcap: &std::path::Path, src: &str) -> usize {
+    let filter = format!(
+        "ip.src == {src} && (tcp.analysis.retransmission || tcp.analysis.fast_retransmission)"
+    );
+    let out = run(
+        Command::new("tshark").args(["-r", pcap.to_str().unwrap(), "-Y", &filter]),
+        b"",
+    );
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn python_echo_is_byte_exact_through_five_percent_loss_and_reordering() {
+    if !netns_available("python_echo_is_byte_exact_through_five_percent_loss_and_reordering") {
+        return;
+    }
+    let pcap = tmp("echo-lossy.pcap");
+    let serve = Serve::start(
+        "echo-lossy",
+        &[
+            "--app",
+            "echo",
+            "--loss",
+            "0.05",
+            "--reorder",
+            "0.05",
+            "--seed",
+            "5",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let out = python(&serve.ns, LOSSY_ECHO_CLIENT, b"");
+    assert!(out.contains("echoed 2097152"), "{out}");
+    let log = serve.stop();
+    assert!(log.contains("faults injected"), "{log}");
+    // Both directions carry data and both lose some: each side had to send again.
+    let (kernel, synack) = (
+        retransmissions_from(&pcap, "10.77.0.1"),
+        retransmissions_from(&pcap, "10.77.0.2"),
+    );
+    let _ = std::fs::remove_file(&pcap);
+    assert!(kernel > 0, "no retransmission by the kernel");
+    assert!(synack > 0, "no retransmission by synack");
+}
+
+/// Checks that every SYN and SYN-ACK from `src` in the capture announces `mss` (and that
+/// there is one).
+fn assert_announced_mss(pcap: &std::path::Path, src: &str, mss: &str) {
+    let seen = announced_mss(pcap, src);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|m| m == mss),
+        "{src} announced {seen:?}, not {mss}"
+    );
+}
+
+/// The MSS option of the SYNs and SYN-ACKs from `src` in the capture.
+fn announced_mss(pcap: &std::path::Path, src: &str) -> Vec<String> {
+    let filter = format!("ipv6.src == {src} && tcp.flags.syn == 1");
+    let out = run(
+        Command::new("tshark").args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-Y",
+            &filter,
+            "-T",
+            "fields",
+            "-e",
+            "tcp.options.mss_val",
+        ]),
+        b"",
+    );
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A 1500-byte MTU less the IPv6 header (40) and the TCP header (20).
+const IPV6_MSS: &str = "1440";
+
+/// ECHO_CLIENT over IPv6.
+const ECHO_CLIENT_V6: &str = r#"
+import os, socket, threading
+data = os.urandom(1 << 20)
+s = socket.create_connection(("fd00:5ac::2", 7), timeout=60)
+assert s.family == socket.AF_INET6
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while True:
+    b = s.recv(65536)
+    if not b: break
+    got += b
+t.join()
+assert got == data, (len(got), len(data))
+s.close()
+print("echoed", len(got))
+"#;
+
+#[test]
+fn serve_speaks_ipv6_to_curl_and_python() {
+    if !netns_available("serve_speaks_ipv6_to_curl_and_python") {
+        return;
+    }
+    let pcap = tmp("serve6.pcap");
+    let serve = Serve::start(
+        "serve6",
+        &[
+            "--app",
+            "http",
+            "--port",
+            "8080",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let n = 1 << 20;
+    let file = tmp("serve6-body");
+    let url = format!("http://[fd00:5ac::2]:8080/bytes/{n}");
+    let out = curl(
+        &serve.ns,
+        &[
+            "-6",
+            "-o",
+            file.to_str().unwrap(),
+            "-w",
+            "%{http_code}",
+            &url,
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(sha256(&std::fs::read(&file).unwrap()), sha256(&pattern(n)));
+    let _ = std::fs::remove_file(&file);
+    let log = serve.stop();
+    assert!(
+        log.contains("[fd00:5ac::2]:8080 <-> [fd00:5ac::1]:"),
+        "{log}"
+    );
+    // Each side announces what fits an IPv6 packet in the link's MTU.
+    assert_announced_mss(&pcap, "fd00:5ac::2", IPV6_MSS);
+    assert_announced_mss(&pcap, "fd00:5ac::1", IPV6_MSS);
+    let _ = std::fs::remove_file(&pcap);
+
+    let echo = Serve::start("echo6", &["--app", "echo", "--addr", "fd00:5ac::2/64"]);
+    let out = python(&echo.ns, ECHO_CLIENT_V6, b"");
+    assert!(out.contains("echoed 1048576"), "{out}");
+    // Only IPv6 on the link: the IPv4 address of the default is not there.
+    let out = run(
+        Command::new("ip").args(["-n", &echo.ns, "-4", "addr", "show", "dev", "synack0"]),
+        b"",
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+    echo.stop();
+}
+
+#[test]
+fn synack_connects_to_a_kernel_server_over_ipv6() {
+    if !netns_available("synack_connects_to_a_kernel_server_over_ipv6") {
+        return;
+    }
+    let ns = ns_name("connect6");
+    let _guard = NsGuard::create(&ns);
+    let n = 2_000_000;
+    let mut server = kernel_server_on(&ns, "::", "down", 5006, n);
+    let pcap = tmp("connect6.pcap");
+    let out = connect(
+        &ns,
+        &[
+            "[fd00:5ac::1]:5006",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--quiet",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha256(&out.stdout), sha256(&pattern(n)), "download differs");
+    server.wait_for("served", PATIENCE);
+    assert!(server.child.wait().unwrap().success());
+    assert_announced_mss(&pcap, "fd00:5ac::2", IPV6_MSS);
+    let _ = std::fs::remove_file(&pcap);
+
+    let upload: Vec<u8> = (0..700_000u32).map(|i| ((i * 31) >> 3) as u8).collect();
+    let file = tmp("connect6-upload");
+    std::fs::write(&file, &upload).unwrap();
+    let mut server = kernel_server_on(&ns, "::", "up", 5007, 0);
+    let out = connect(
+        &ns,
+        &[
+            "[fd00:5ac::1]:5007",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--quiet",
+            "--send",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{} {}", upload.len(), sha256(&upload))
+    );
+    assert!(server.child.wait().unwrap().success());
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn the_relay_carries_ipv6_connections() {
+    if !netns_available("the_relay_carries_ipv6_connections") {
+        return;
+    }
+    let http = loopback_http_server();
+    let pcap = tmp("relay6.pcap");
+    let relay = Serve::command(
+        "relay",
+        "relay6",
+        &[
+            "--to",
+            &http.to_string(),
+            "--addr",
+            "fd00:5ac::2/64",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let file = tmp("relayed6");
+    let out = curl(
+        &relay.ns,
+        &[
+            "-6",
+            "-o",
+            file.to_str().unwrap(),
+            "-w",
+            "%{http_code}",
+            "http://[fd00:5ad::42]:9999/300000",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(
+        sha256(&std::fs::read(&file).unwrap()),
+        sha256(&pattern(300000))
+    );
+    let _ = std::fs::remove_file(file);
+    let log = relay.stop();
+    assert!(
+        log.contains("-> [fd00:5ad::42]:9999 (original destination)"),
+        "{log}"
+    );
+    // The relay has no address of its own, so the MSS comes from the connection's family.
+    assert_announced_mss(&pcap, "fd00:5ad::42", IPV6_MSS);
+    let _ = std::fs::remove_file(&pcap);
 }

@@ -4,6 +4,16 @@
 //! [`Instance`], and converts back. No panic crosses the boundary: every hook runs inside
 //! `catch_unwind`, and a panic becomes `-1` with `errno = EIO`. Errors follow the C
 //! convention (`-1` and `errno`), with Linux's errno values.
+//!
+//! # Safety
+//!
+//! Every hook is an `unsafe extern "C" fn` under one contract, the one packetdrill keeps
+//! when it calls the table: `ud` is null or the `userdata` that [`packetdrill_interface_init`]
+//! made and `free` has not yet freed; every pointer argument is null or valid for what its C
+//! call gives it (a buffer for its length, an `iovec` array for its count, one `socklen_t`,
+//! `msghdr`, `pollfd` array, `timeval` or `int`). Nulls, counts and lengths are checked
+//! here, so a wrong one is an errno; only a non-null pointer to memory that is not there
+//! can still do harm.
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -22,8 +32,9 @@ use crate::instance::Instance;
 use crate::sockaddr as caddr;
 use crate::sockopt;
 
-/// `IOV_MAX` on Linux.
-const IOV_MAX: c_int = 1024;
+mod args;
+use args::{gather, in_buf, iovecs, scatter};
+
 /// The most descriptors one `poll` may name (Linux's default `RLIMIT_NOFILE`).
 const POLL_MAX: nfds_t = 1024;
 /// Bytes one read may ask for at once; more would only allocate memory the receive buffer
@@ -40,12 +51,13 @@ const MSG_NOSIGNAL: c_int = 0x4000;
 const MSG_DONTWAIT: c_int = 0x40;
 
 fn set_errno(e: c_int) {
-    // SAFETY: the C library's per-thread errno slot, always valid for the calling thread.
     #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: the C library's per-thread errno slot, always valid for the calling thread.
     unsafe {
         *libc::__errno_location() = e;
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    // SAFETY: the C library's per-thread errno slot, always valid for the calling thread.
     unsafe {
         *libc::__error() = e;
     }
@@ -73,84 +85,6 @@ fn guard<T>(fail: T, f: impl FnOnce() -> Result<T, c_int>) -> T {
 unsafe fn inst<'a>(ud: *mut c_void) -> Result<&'a Instance, c_int> {
     // SAFETY: per the contract above.
     unsafe { ud.cast::<Instance>().as_ref() }.ok_or(libc::EFAULT)
-}
-
-/// A caller's input buffer.
-///
-/// # Safety
-/// `p`, when not null, must point to `n` readable bytes that stay valid for `'a`.
-unsafe fn in_buf<'a>(p: *const c_void, n: usize) -> Result<&'a [u8], c_int> {
-    if n == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(libc::EFAULT);
-    }
-    if n > isize::MAX as usize {
-        return Err(libc::EINVAL);
-    }
-    // SAFETY: non-null, length bounded, validity per the contract.
-    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n) })
-}
-
-/// The `iovec` array of `readv`/`writev`/`sendmsg`/`recvmsg`, checked: a null base with a
-/// non-zero length is `EFAULT`, a count out of range or a total that overflows `EINVAL`.
-///
-/// # Safety
-/// `iov`, when not null, must point to `cnt` readable `iovec`s.
-unsafe fn iovecs<'a>(iov: *const iovec, cnt: c_int) -> Result<(&'a [iovec], usize), c_int> {
-    if !(0..=IOV_MAX).contains(&cnt) {
-        return Err(libc::EINVAL);
-    }
-    if cnt == 0 {
-        return Ok((&[], 0));
-    }
-    if iov.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: non-null, count bounded, validity per the contract.
-    let v = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
-    let mut total = 0usize;
-    for e in v {
-        if e.iov_len > 0 && e.iov_base.is_null() {
-            return Err(libc::EFAULT);
-        }
-        total = total
-            .checked_add(e.iov_len)
-            .filter(|t| *t <= isize::MAX as usize)
-            .ok_or(libc::EINVAL)?;
-    }
-    Ok((v, total))
-}
-
-/// Gathers what `iov` points to.
-///
-/// # Safety
-/// As [`iovecs`], and every base points to its length of readable bytes.
-unsafe fn gather(iov: &[iovec], total: usize) -> Vec<u8> {
-    let mut data = Vec::with_capacity(total);
-    for e in iov {
-        // SAFETY: checked in `iovecs`; validity per the contract.
-        data.extend_from_slice(unsafe { in_buf(e.iov_base, e.iov_len) }.unwrap_or(&[]));
-    }
-    data
-}
-
-/// Scatters `data` over `iov`.
-///
-/// # Safety
-/// As [`iovecs`], and every base points to its length of writable bytes.
-unsafe fn scatter(iov: &[iovec], data: &[u8]) {
-    let mut rest = data;
-    for e in iov {
-        if rest.is_empty() {
-            break;
-        }
-        let n = e.iov_len.min(rest.len());
-        // SAFETY: n <= iov_len and the base is non-null when iov_len > 0 (checked).
-        unsafe { ptr::copy_nonoverlapping(rest.as_ptr(), e.iov_base.cast::<u8>(), n) };
-        rest = &rest[n..];
-    }
 }
 
 /// Splits `recv`/`send` flags into "don't wait", refusing any flag that would change the
@@ -199,6 +133,8 @@ unsafe fn read_into(
 
 // ---------------------------------------------------------------------- the hooks
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_free(ud: *mut c_void) {
     guard((), || {
         if !ud.is_null() {
@@ -209,10 +145,15 @@ unsafe extern "C" fn pd_free(ud: *mut c_void) {
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_socket(ud: *mut c_void, domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    // SAFETY: `ud` is null or the live instance (the hooks' contract).
     guard(-1, || unsafe { inst(ud) }?.socket(domain, ty, proto))
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_bind(
     ud: *mut c_void,
     fd: c_int,
@@ -220,16 +161,23 @@ unsafe extern "C" fn pd_bind(
     len: socklen_t,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
+        // SAFETY: `addr` is null or points to `len` readable bytes (the hooks' contract).
         let a = unsafe { caddr::read(addr, len) }?;
         i.bind(fd, a).map(|()| 0)
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_listen(ud: *mut c_void, fd: c_int, backlog: c_int) -> c_int {
+    // SAFETY: `ud` is null or the live instance (the hooks' contract).
     guard(-1, || unsafe { inst(ud) }?.listen(fd, backlog).map(|()| 0))
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_accept(
     ud: *mut c_void,
     fd: c_int,
@@ -237,6 +185,7 @@ unsafe extern "C" fn pd_accept(
     len: *mut socklen_t,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         if !addr.is_null() && len.is_null() {
             return Err(libc::EFAULT);
@@ -244,11 +193,15 @@ unsafe extern "C" fn pd_accept(
         let (nfd, peer) = i.accept(fd)?;
         // The connection is accepted either way, as on Linux; a bad address buffer is
         // reported after the fact.
+        // SAFETY: `addr` is null or holds `*len` writable bytes, and `len` is valid whenever
+        // `addr` is not null (checked above).
         unsafe { caddr::write(peer, addr, len) }?;
         Ok(nfd)
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_connect(
     ud: *mut c_void,
     fd: c_int,
@@ -256,16 +209,24 @@ unsafe extern "C" fn pd_connect(
     len: socklen_t,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
+        // SAFETY: `addr` is null or points to `len` readable bytes (the hooks' contract).
         let a = unsafe { caddr::read(addr, len) }?;
         i.connect(fd, a).map(|()| 0)
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_read(ud: *mut c_void, fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    // SAFETY: `ud` is null or the live instance and `buf` is null or holds `n` writable bytes
+    // (the hooks' contract).
     guard(-1, || unsafe { read_into(inst(ud)?, fd, buf, n, false) })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_readv(
     ud: *mut c_void,
     fd: c_int,
@@ -273,17 +234,25 @@ unsafe extern "C" fn pd_readv(
     cnt: c_int,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
+        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
+        // contract).
         let (iov, total) = unsafe { iovecs(iov, cnt) }?;
         if total == 0 {
+            // SAFETY: a zero-length read touches no buffer.
             return unsafe { read_into(i, fd, ptr::null_mut(), 0, false) };
         }
         let data = i.read(fd, total.min(READ_MAX), false)?;
+        // SAFETY: `iov` passed `iovecs`; each base holds its length of writable bytes (the hooks'
+        // contract).
         unsafe { scatter(iov, &data) };
         Ok(to_ssize(data.len()))
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_recv(
     ud: *mut c_void,
     fd: c_int,
@@ -292,12 +261,16 @@ unsafe extern "C" fn pd_recv(
     flags: c_int,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         let dw = dontwait(i, flags, "recv")?;
+        // SAFETY: `buf` is null or holds `n` writable bytes (the hooks' contract).
         unsafe { read_into(i, fd, buf, n, dw) }
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_recvfrom(
     ud: *mut c_void,
     fd: c_int,
@@ -308,20 +281,26 @@ unsafe extern "C" fn pd_recvfrom(
     len: *mut socklen_t,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         let dw = dontwait(i, flags, "recvfrom")?;
         if !addr.is_null() && len.is_null() {
             return Err(libc::EFAULT);
         }
+        // SAFETY: `buf` is null or holds `n` writable bytes (the hooks' contract).
         let r = unsafe { read_into(i, fd, buf, n, dw) }?;
         // TCP reports no source address: Linux sets the length to 0.
         if !len.is_null() {
+            // SAFETY: `len` is non-null (checked) and points to a writable socklen_t (the hooks'
+            // contract).
             unsafe { ptr::write_unaligned(len, 0) };
         }
         Ok(r)
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_recvmsg(
     ud: *mut c_void,
     fd: c_int,
@@ -329,18 +308,24 @@ unsafe extern "C" fn pd_recvmsg(
     flags: c_int,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         let dw = dontwait(i, flags, "recvmsg")?;
         // SAFETY: checked non-null below; packetdrill passes a live msghdr.
         let m = unsafe { msg.as_mut() }.ok_or(libc::EFAULT)?;
         let cnt = c_int::try_from(m.msg_iovlen).map_err(|_| libc::EINVAL)?;
+        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
+        // contract).
         let (iov, total) = unsafe { iovecs(m.msg_iov, cnt) }?;
         let data = if total == 0 {
+            // SAFETY: a zero-length read touches no buffer.
             unsafe { read_into(i, fd, ptr::null_mut(), 0, dw) }?;
             Vec::new()
         } else {
             i.read(fd, total.min(READ_MAX), dw)?
         };
+        // SAFETY: `iov` passed `iovecs`; each base holds its length of writable bytes (the hooks'
+        // contract).
         unsafe { scatter(iov, &data) };
         // TCP: no source address, no ancillary data, no flags.
         m.msg_namelen = 0;
@@ -350,6 +335,8 @@ unsafe extern "C" fn pd_recvmsg(
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_write(
     ud: *mut c_void,
     fd: c_int,
@@ -357,12 +344,16 @@ unsafe extern "C" fn pd_write(
     n: size_t,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
+        // SAFETY: `buf` is null or holds `n` readable bytes (the hooks' contract).
         let data = unsafe { in_buf(buf, n) }?;
         i.write(fd, data, false).map(to_ssize)
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_writev(
     ud: *mut c_void,
     fd: c_int,
@@ -370,13 +361,20 @@ unsafe extern "C" fn pd_writev(
     cnt: c_int,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
+        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
+        // contract).
         let (iov, total) = unsafe { iovecs(iov, cnt) }?;
+        // SAFETY: `iov` passed `iovecs`; each base holds its length of readable bytes (the hooks'
+        // contract).
         let data = unsafe { gather(iov, total) };
         i.write(fd, &data, false).map(to_ssize)
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_send(
     ud: *mut c_void,
     fd: c_int,
@@ -385,8 +383,10 @@ unsafe extern "C" fn pd_send(
     flags: c_int,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         let dw = dontwait(i, flags, "send")?;
+        // SAFETY: `buf` is null or holds `n` readable bytes (the hooks' contract).
         let data = unsafe { in_buf(buf, n) }?;
         i.write(fd, data, dw).map(to_ssize)
     })
@@ -394,6 +394,9 @@ unsafe extern "C" fn pd_send(
 
 /// On a TCP socket Linux ignores `sendto`'s address (short of `MSG_FASTOPEN`, which is
 /// refused here): it is `send`.
+///
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_sendto(
     ud: *mut c_void,
     fd: c_int,
@@ -403,9 +406,12 @@ unsafe extern "C" fn pd_sendto(
     _addr: *const sockaddr,
     _len: socklen_t,
 ) -> ssize_t {
+    // SAFETY: the same arguments under the same contract.
     unsafe { pd_send(ud, fd, buf, n, flags) }
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_sendmsg(
     ud: *mut c_void,
     fd: c_int,
@@ -413,6 +419,7 @@ unsafe extern "C" fn pd_sendmsg(
     flags: c_int,
 ) -> ssize_t {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         let dw = dontwait(i, flags, "sendmsg")?;
         // SAFETY: checked non-null; packetdrill passes a live msghdr.
@@ -424,18 +431,29 @@ unsafe extern "C" fn pd_sendmsg(
             return Err(libc::EOPNOTSUPP);
         }
         let cnt = c_int::try_from(m.msg_iovlen).map_err(|_| libc::EINVAL)?;
+        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
+        // contract).
         let (iov, total) = unsafe { iovecs(m.msg_iov, cnt) }?;
+        // SAFETY: `iov` passed `iovecs`; each base holds its length of readable bytes (the hooks'
+        // contract).
         let data = unsafe { gather(iov, total) };
         i.write(fd, &data, dw).map(to_ssize)
     })
 }
 
 /// Variadic in C; the fixed third argument is explained in [`crate::abi`].
+///
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, arg: c_int) -> c_int {
+    // SAFETY: `ud` is null or the live instance (the hooks' contract).
     guard(-1, || unsafe { inst(ud) }?.fcntl(fd, cmd, arg))
 }
 
 /// Variadic in C; the fixed third argument is explained in [`crate::abi`].
+///
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_ioctl(
     ud: *mut c_void,
     fd: c_int,
@@ -443,6 +461,7 @@ unsafe extern "C" fn pd_ioctl(
     argp: *mut c_void,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         let out = argp.cast::<c_int>();
         match req {
@@ -453,6 +472,8 @@ unsafe extern "C" fn pd_ioctl(
                 let (inq, outq) = i.queues(fd)?;
                 let v = if req == FIONREAD { inq } else { outq };
                 let v = c_int::try_from(v).unwrap_or(c_int::MAX);
+                // SAFETY: `out` is non-null (checked); these requests take a pointer to a writable
+                // int.
                 unsafe { ptr::write_unaligned(out, v) };
                 Ok(0)
             }
@@ -460,6 +481,7 @@ unsafe extern "C" fn pd_ioctl(
                 if out.is_null() {
                     return Err(libc::EFAULT);
                 }
+                // SAFETY: `out` is non-null (checked); FIONBIO takes a pointer to a readable int.
                 let on = unsafe { ptr::read_unaligned(out) } != 0;
                 i.set_nonblocking(fd, on).map(|()| 0)
             }
@@ -473,11 +495,17 @@ unsafe extern "C" fn pd_ioctl(
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_close(ud: *mut c_void, fd: c_int) -> c_int {
+    // SAFETY: `ud` is null or the live instance (the hooks' contract).
     guard(-1, || unsafe { inst(ud) }?.close(fd).map(|()| 0))
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_shutdown(ud: *mut c_void, fd: c_int, how: c_int) -> c_int {
+    // SAFETY: `ud` is null or the live instance (the hooks' contract).
     guard(-1, || unsafe { inst(ud) }?.shutdown(fd, how).map(|()| 0))
 }
 
@@ -503,6 +531,8 @@ fn option_kind(i: &Instance, level: c_int, name: c_int) -> Result<(), c_int> {
     }
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_getsockopt(
     ud: *mut c_void,
     fd: c_int,
@@ -512,10 +542,12 @@ unsafe extern "C" fn pd_getsockopt(
     len: *mut socklen_t,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         if len.is_null() {
             return Err(libc::EFAULT);
         }
+        // SAFETY: `len` is non-null (checked) and readable (the hooks' contract).
         let room = unsafe { ptr::read_unaligned(len) } as c_int;
         if room < 0 {
             return Err(libc::EINVAL);
@@ -533,11 +565,14 @@ unsafe extern "C" fn pd_getsockopt(
         let v = i.getsockopt(fd, level, name)?;
         let out = val.cast::<c_int>();
         match v {
+            // SAFETY: `val` is non-null with room for an int and `len` is non-null (both checked
+            // above).
             OptValue::Int(x) => unsafe {
                 ptr::write_unaligned(out, c_int::try_from(x).unwrap_or(c_int::MAX));
                 ptr::write_unaligned(len, 4);
             },
-            // SO_LINGER, the only option with this value, was checked for 8 bytes of room.
+            // SAFETY: SO_LINGER, the only option with this value, was checked for 8 bytes of
+            // room; `len` is non-null (checked above).
             OptValue::Linger { onoff, linger } => unsafe {
                 ptr::write_unaligned(out, onoff);
                 ptr::write_unaligned(out.add(1), linger);
@@ -548,6 +583,8 @@ unsafe extern "C" fn pd_getsockopt(
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_setsockopt(
     ud: *mut c_void,
     fd: c_int,
@@ -557,6 +594,7 @@ unsafe extern "C" fn pd_setsockopt(
     len: socklen_t,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         i.check_fd(fd)?;
         option_kind(i, level, name)?;
@@ -569,15 +607,19 @@ unsafe extern "C" fn pd_setsockopt(
         let p = val.cast::<c_int>();
         let v = if is_linger(level, name) {
             let (onoff, linger) =
+                // SAFETY: `val` is non-null and SO_LINGER's `len` was checked to cover two ints.
                 unsafe { (ptr::read_unaligned(p), ptr::read_unaligned(p.add(1))) };
             OptValue::Linger { onoff, linger }
         } else {
+            // SAFETY: `val` is non-null and `len` was checked to cover an int.
             OptValue::Int(i64::from(unsafe { ptr::read_unaligned(p) }))
         };
         i.setsockopt(fd, level, name, v).map(|()| 0)
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_poll(
     ud: *mut c_void,
     fds: *mut pollfd,
@@ -585,6 +627,7 @@ unsafe extern "C" fn pd_poll(
     timeout: c_int,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         if n > POLL_MAX {
             return Err(libc::EINVAL);
@@ -614,12 +657,16 @@ unsafe extern "C" fn pd_poll(
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_netdev_send(ud: *mut c_void, buf: *const c_void, n: size_t) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         if n == 0 {
             return Err(libc::EINVAL);
         }
+        // SAFETY: `buf` is null or holds `n` readable bytes (the hooks' contract).
         let p = unsafe { in_buf(buf, n) }?;
         i.inject(p).map(|()| 0)
     })
@@ -628,6 +675,9 @@ unsafe extern "C" fn pd_netdev_send(ud: *mut c_void, buf: *const c_void, n: size
 /// Returns 0 with the packet and its send time; 0 with `*count = 0` when nothing can ever
 /// be sent (see [`Instance::next_outbound`]); -1 for "nothing yet, ask again", which
 /// packetdrill's receive loop does.
+///
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_netdev_receive(
     ud: *mut c_void,
     buf: *mut c_void,
@@ -635,13 +685,16 @@ unsafe extern "C" fn pd_netdev_receive(
     time_us: *mut c_longlong,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         if count.is_null() || time_us.is_null() {
             return Err(libc::EFAULT);
         }
+        // SAFETY: `count` is non-null (checked) and points to a size_t (the hooks' contract).
         let cap = unsafe { ptr::read_unaligned(count) };
         if i.broken.is_some() {
             // A run that cannot work must not leave packetdrill asking for ever.
+            // SAFETY: `count` is non-null (checked) and writable (the hooks' contract).
             unsafe { ptr::write_unaligned(count, 0) };
             return Ok(0);
         }
@@ -649,11 +702,16 @@ unsafe extern "C" fn pd_netdev_receive(
             return Err(libc::EFAULT);
         }
         match i.next_outbound(cap)? {
+            // SAFETY: the packet is at most `cap` bytes, which `buf` holds (non-null whenever `cap`
+            // >
+            // 0, checked); `count` and `time_us` are non-null (checked) and writable.
             Some(p) => unsafe {
                 ptr::copy_nonoverlapping(p.bytes.as_ptr(), buf.cast::<u8>(), p.bytes.len());
                 ptr::write_unaligned(count, p.bytes.len());
                 ptr::write_unaligned(time_us, p.at_us as c_longlong);
             },
+            // SAFETY: `count` and `time_us` are non-null (checked) and writable (the hooks'
+            // contract).
             None => unsafe {
                 ptr::write_unaligned(count, 0);
                 ptr::write_unaligned(time_us, i.peek()?.1 as c_longlong);
@@ -663,12 +721,18 @@ unsafe extern "C" fn pd_netdev_receive(
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_usleep(ud: *mut c_void, us: useconds_t) -> c_int {
+    // SAFETY: `ud` is null or the live instance (the hooks' contract).
     guard(-1, || unsafe { inst(ud) }?.sleep(u64::from(us)).map(|()| 0))
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_gettimeofday(ud: *mut c_void, tv: *mut timeval, _tz: *mut c_void) -> c_int {
     guard(-1, || {
+        // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         if tv.is_null() {
             return Err(libc::EFAULT);
@@ -678,6 +742,7 @@ unsafe extern "C" fn pd_gettimeofday(ud: *mut c_void, tv: *mut timeval, _tz: *mu
             tv_sec: (now / 1_000_000) as libc::time_t,
             tv_usec: (now % 1_000_000) as libc::suseconds_t,
         };
+        // SAFETY: `tv` is non-null (checked) and writable (the hooks' contract).
         unsafe { ptr::write_unaligned(tv, t) };
         Ok(0)
     })
@@ -694,10 +759,14 @@ fn unsupported(ud: *mut c_void, what: &str) -> c_int {
     })
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_epoll_create(ud: *mut c_void, _size: c_int) -> c_int {
     unsupported(ud, "epoll_create")
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_epoll_ctl(
     ud: *mut c_void,
     _ep: c_int,
@@ -708,6 +777,8 @@ unsafe extern "C" fn pd_epoll_ctl(
     unsupported(ud, "epoll_ctl")
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_epoll_wait(
     ud: *mut c_void,
     _ep: c_int,
@@ -718,10 +789,14 @@ unsafe extern "C" fn pd_epoll_wait(
     unsupported(ud, "epoll_wait")
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_pipe(ud: *mut c_void, _fds: *mut c_int) -> c_int {
     unsupported(ud, "pipe")
 }
 
+/// # Safety
+/// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_splice(
     ud: *mut c_void,
     _fd_in: c_int,
@@ -812,53 +887,4 @@ pub unsafe extern "C" fn packetdrill_interface_init(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn errno() -> c_int {
-        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-    }
-
-    #[test]
-    fn a_panic_becomes_minus_one_and_eio() {
-        set_errno(0);
-        let r: c_int = guard(-1, || panic!("deliberate"));
-        assert_eq!((r, errno()), (-1, libc::EIO));
-    }
-
-    #[test]
-    fn errors_set_errno_and_successes_leave_it() {
-        set_errno(0);
-        assert_eq!(guard(-1, || Err(libc::EBADF)), -1);
-        assert_eq!(errno(), libc::EBADF);
-        assert_eq!(guard(-1, || Ok(7)), 7);
-        assert_eq!(errno(), libc::EBADF);
-    }
-
-    #[test]
-    fn init_fills_every_slot_and_survives_null_arguments() {
-        let mut ifc = std::mem::MaybeUninit::<PacketdrillInterface>::zeroed();
-        unsafe { packetdrill_interface_init(ptr::null(), ifc.as_mut_ptr()) };
-        let ifc = unsafe { ifc.assume_init() };
-        assert!(!ifc.userdata.is_null());
-        let slots = unsafe {
-            std::slice::from_raw_parts(
-                (&raw const ifc.free).cast::<*const c_void>(),
-                std::mem::size_of::<PacketdrillInterface>() / std::mem::size_of::<usize>() - 1,
-            )
-        };
-        assert!(slots.iter().all(|p| !p.is_null()));
-        let fd =
-            unsafe { (ifc.socket.unwrap())(ifc.userdata, libc::AF_INET, libc::SOCK_STREAM, 0) };
-        // A real descriptor of the library's own, not a socket (see crate::fds).
-        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-        assert_eq!(unsafe { libc::fstat(fd, st.as_mut_ptr()) }, 0);
-        assert_ne!(
-            unsafe { st.assume_init() }.st_mode & libc::S_IFMT,
-            libc::S_IFSOCK
-        );
-        assert_eq!(unsafe { (ifc.close.unwrap())(ifc.userdata, fd) }, 0);
-        unsafe { (ifc.free.unwrap())(ifc.userdata) };
-        unsafe { packetdrill_interface_init(ptr::null(), ptr::null_mut()) };
-    }
-}
+mod tests;

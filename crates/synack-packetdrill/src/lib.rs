@@ -8,14 +8,16 @@
 //!
 //! - [`abi`]: the `struct packetdrill_interface` table, and why the variadic `fcntl`/`ioctl`
 //!   slots can be filled by fixed-argument functions.
-//! - [`ffi`]: `packetdrill_interface_init` and the C hooks (pointer checks, errno, no panic
-//!   across the boundary).
+//! - [`ffi`]: `packetdrill_interface_init` and the C hooks (pointer checks in `ffi/args.rs`,
+//!   errno, no panic across the boundary; every hook's safety contract).
 //! - [`calls`]: the socket calls, and which of them block.
 //! - [`fds`]: the descriptor numbers handed out, each a real descriptor the library owns.
 //! - [`instance`]: one run: the stack, the virtual clock, the outbound queue, blocking.
 //! - [`flags`]: the `--so_flags` string.
 //! - [`sockaddr`]: C socket addresses.
 //! - [`sockopt`]: which socket options exist and which synack takes (errno before length).
+
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod abi;
 pub mod calls;

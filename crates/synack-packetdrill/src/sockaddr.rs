@@ -127,7 +127,9 @@ mod tests {
         ] {
             let mut buf = [0u8; 64];
             let mut len = buf.len() as socklen_t;
+            // SAFETY: `buf` has `len` writable bytes and `len` is a live local.
             unsafe { write(a, buf.as_mut_ptr().cast(), &mut len) }.unwrap();
+            // SAFETY: `write` set `len` to at most the size of `buf`, all readable.
             let back = unsafe { read(buf.as_ptr().cast(), len) }.unwrap();
             assert_eq!(back, a);
         }
@@ -138,22 +140,29 @@ mod tests {
         let a: SocketAddr = "192.0.2.1:80".parse().unwrap();
         let mut buf = [0u8; 64];
         let mut len = buf.len() as socklen_t;
+        // SAFETY: `buf` has `len` writable bytes and `len` is a live local.
         unsafe { write(a, buf.as_mut_ptr().cast(), &mut len) }.unwrap();
+        // SAFETY: 8 bytes within `buf`'s 64.
         assert_eq!(unsafe { read(buf.as_ptr().cast(), 8) }, Err(libc::EINVAL));
+        // SAFETY: 1 byte within `buf`.
         assert_eq!(unsafe { read(buf.as_ptr().cast(), 1) }, Err(libc::EINVAL));
+        // SAFETY: a null address is rejected before any access.
         assert_eq!(unsafe { read(ptr::null(), 16) }, Err(libc::EFAULT));
         buf[0] = 1; // AF_UNIX (little- or big-endian, the family is no longer 2)
         buf[1] = 0;
         assert_eq!(
+            // SAFETY: 16 bytes within `buf`'s 64.
             unsafe { read(buf.as_ptr().cast(), 16) },
             Err(libc::EAFNOSUPPORT)
         );
         // A short output buffer is filled as far as it goes and told the real size.
         let mut small = [0u8; 4];
         let mut len = 4 as socklen_t;
+        // SAFETY: `small` has the 4 writable bytes `len` says; `len` is a live local.
         unsafe { write(a, small.as_mut_ptr().cast(), &mut len) }.unwrap();
         assert_eq!(len as usize, size_of::<sockaddr_in>());
         assert_eq!(
+            // SAFETY: a null `len` with a non-null buffer is rejected before any access.
             unsafe { write(a, small.as_mut_ptr().cast(), ptr::null_mut()) },
             Err(libc::EFAULT)
         );

@@ -5,6 +5,8 @@
 //! library cannot run yet, each named with why and checked to still stop there;
 //! `tests/scripts-beyond-packetdrill/` is left out, since packetdrill cannot run those.
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 mod driver;
 
 use std::path::{Path, PathBuf};

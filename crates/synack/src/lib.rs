@@ -15,6 +15,8 @@
 //! `CAP_NET_ADMIN`, and [`netns::Netns`] gives it a network namespace of its own with the
 //! Linux kernel as the peer.
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 pub mod device;
 mod driver;
 mod error;

@@ -24,8 +24,8 @@ impl EventFd {
     pub fn new() -> io::Result<EventFd> {
         // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
         let fd = check(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
-        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
         Ok(EventFd {
+            // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }

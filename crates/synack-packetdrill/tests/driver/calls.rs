@@ -41,6 +41,7 @@ impl Run {
             "socket" => {
                 let ty = eval_int(arg(1)?)? as c_int;
                 let proto = eval_int(arg(2)?)? as c_int;
+                // SAFETY: the library's own hook on its own userdata; socket takes no pointers.
                 let r = unsafe { (t.socket.unwrap())(ud, libc::AF_INET, ty, proto) };
                 self.check(c, i64::from(r))?;
                 if r >= 0 {
@@ -53,11 +54,14 @@ impl Run {
             "bind" => {
                 let (fd, _) = self.live_fd(arg(0)?)?;
                 let (a, l) = sockaddr(SocketAddr::new(LOCAL.into(), BIND_PORT));
+                // SAFETY: the library's own hook on its own userdata; `a` is a live sockaddr_in of
+                // `l` bytes.
                 i64::from(unsafe { (t.bind.unwrap())(ud, fd, (&raw const a).cast(), l) })
             }
             "listen" => {
                 let (fd, i) = self.live_fd(arg(0)?)?;
                 let backlog = eval_int(arg(1)?)? as c_int;
+                // SAFETY: the library's own hook on its own userdata; listen takes no pointers.
                 let r = unsafe { (t.listen.unwrap())(ud, fd, backlog) };
                 self.check(c, i64::from(r))?;
                 self.socks[i].state = St::Listening;
@@ -65,8 +69,11 @@ impl Run {
             }
             "accept" => {
                 let (fd, _) = self.live_fd(arg(0)?)?;
+                // SAFETY: all-zero bytes are a valid sockaddr_in (plain integers).
                 let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
                 let mut l = std::mem::size_of::<libc::sockaddr_in>() as socklen_t;
+                // SAFETY: the library's own hook on its own userdata; `a` has `l` writable bytes
+                // and `l` is a live local.
                 let r = unsafe { (t.accept.unwrap())(ud, fd, (&raw mut a).cast(), &mut l) };
                 self.check(c, i64::from(r))?;
                 if r >= 0 {
@@ -94,6 +101,8 @@ impl Run {
                     s.live_remote = Some(remote);
                 }
                 let (a, l) = sockaddr(remote);
+                // SAFETY: the library's own hook on its own userdata; `a` is a live sockaddr_in of
+                // `l` bytes.
                 i64::from(unsafe { (t.connect.unwrap())(ud, fd, (&raw const a).cast(), l) })
             }
             "read" | "recv" => {
@@ -101,9 +110,13 @@ impl Run {
                 let n = eval_int(arg(2)?)? as usize;
                 let mut buf = vec![0u8; n];
                 if c.name == "read" {
+                    // SAFETY: the library's own hook on its own userdata; `buf` has `n` writable
+                    // bytes.
                     unsafe { (t.read.unwrap())(ud, fd, buf.as_mut_ptr().cast(), n) as i64 }
                 } else {
                     let flags = eval_int(arg(3)?)? as c_int;
+                    // SAFETY: the library's own hook on its own userdata; `buf` has `n` writable
+                    // bytes.
                     unsafe { (t.recv.unwrap())(ud, fd, buf.as_mut_ptr().cast(), n, flags) as i64 }
                 }
             }
@@ -112,14 +125,19 @@ impl Run {
                 let n = eval_int(arg(2)?)? as usize;
                 let buf = vec![0u8; n];
                 if c.name == "write" {
+                    // SAFETY: the library's own hook on its own userdata; `buf` has `n` readable
+                    // bytes.
                     unsafe { (t.write.unwrap())(ud, fd, buf.as_ptr().cast(), n) as i64 }
                 } else {
                     let flags = eval_int(arg(3)?)? as c_int;
+                    // SAFETY: the library's own hook on its own userdata; `buf` has `n` readable
+                    // bytes.
                     unsafe { (t.send.unwrap())(ud, fd, buf.as_ptr().cast(), n, flags) as i64 }
                 }
             }
             "close" => {
                 let (fd, i) = self.live_fd(arg(0)?)?;
+                // SAFETY: the library's own hook on its own userdata; close takes no pointers.
                 let r = unsafe { (t.close.unwrap())(ud, fd) };
                 self.check(c, i64::from(r))?;
                 self.socks[i].closed = true;
@@ -128,12 +146,14 @@ impl Run {
             "shutdown" => {
                 let (fd, _) = self.live_fd(arg(0)?)?;
                 let how = eval_int(arg(1)?)? as c_int;
+                // SAFETY: the library's own hook on its own userdata; shutdown takes no pointers.
                 i64::from(unsafe { (t.shutdown.unwrap())(ud, fd, how) })
             }
             "fcntl" => {
                 let (fd, _) = self.live_fd(arg(0)?)?;
                 let cmd = eval_int(arg(1)?)? as c_int;
                 let a = c.args.get(2).map(eval_int).transpose()?.unwrap_or(0) as c_int;
+                // SAFETY: the library's own hook on its own userdata; fcntl takes no pointers here.
                 i64::from(unsafe { (t.fcntl.unwrap())(ud, fd, cmd, a) })
             }
             "setsockopt" => {
@@ -145,6 +165,9 @@ impl Run {
                     OptValue::Int(x) => [x as c_int, 0],
                     OptValue::Linger { onoff, linger } => [onoff, linger],
                 };
+                // SAFETY: the library's own hook on its own userdata; `v` holds 8 readable bytes,
+                // and the hook reads no more than
+                // the option's size after checking `len`.
                 i64::from(unsafe {
                     (t.setsockopt.unwrap())(ud, fd, level, name, v.as_ptr().cast(), len)
                 })
@@ -155,6 +178,9 @@ impl Run {
                 let name = eval_int(arg(2)?)? as c_int;
                 let mut v = [0 as c_int; 2];
                 let mut len = eval_int(arg(4)?)? as socklen_t;
+                // SAFETY: the library's own hook on its own userdata; `v` holds 8 writable bytes,
+                // and the hook writes no more than
+                // the option's size after checking `len`; `len` is a live local.
                 let r = unsafe {
                     (t.getsockopt.unwrap())(ud, fd, level, name, v.as_mut_ptr().cast(), &mut len)
                 };
@@ -201,6 +227,8 @@ impl Run {
                     want.push(get("revents")?.map(|v| v as i16));
                 }
                 let timeout = eval_int(arg(2)?)? as c_int;
+                // SAFETY: the library's own hook on its own userdata; `fds` holds `fds.len()` live
+                // pollfds.
                 let r = unsafe { (t.poll.unwrap())(ud, fds.as_mut_ptr(), fds.len() as _, timeout) };
                 self.check(c, i64::from(r))?;
                 for (p, w) in fds.iter().zip(want) {
@@ -219,6 +247,8 @@ impl Run {
                 let (fd, _) = self.live_fd(arg(0)?)?;
                 let req = eval_int(arg(1)?)? as libc::c_ulong;
                 let mut v: c_int = 0;
+                // SAFETY: the library's own hook on its own userdata; `v` is a live int, all these
+                // requests use.
                 let r = unsafe { (t.ioctl.unwrap())(ud, fd, req, (&raw mut v).cast()) };
                 self.check(c, i64::from(r))?;
                 if r == 0 {
@@ -261,6 +291,7 @@ impl Run {
         }
         thread::spawn(move || {
             tid2.store(
+                // SAFETY: gettid takes no arguments and cannot fail.
                 unsafe { libc::gettid() },
                 std::sync::atomic::Ordering::SeqCst,
             );
@@ -268,11 +299,16 @@ impl Run {
             let r: i64 = match c2.name.as_str() {
                 "connect" => {
                     let (a, l) = sockaddr(connect_to);
+                    // SAFETY: the library's own hook on its own userdata; `a` is a live sockaddr_in
+                    // of `l` bytes.
                     i64::from(unsafe { (ifc.0.connect.unwrap())(ud, fd, (&raw const a).cast(), l) })
                 }
                 "accept" => {
+                    // SAFETY: all-zero bytes are a valid sockaddr_in (plain integers).
                     let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
                     let mut l = std::mem::size_of::<libc::sockaddr_in>() as socklen_t;
+                    // SAFETY: the library's own hook on its own userdata; `a` has `l` writable
+                    // bytes and `l` is a live local.
                     i64::from(unsafe {
                         (ifc.0.accept.unwrap())(ud, fd, (&raw mut a).cast(), &mut l)
                     })
@@ -287,6 +323,8 @@ impl Run {
                         .flatten()
                         .unwrap_or(0) as usize;
                     let mut buf = vec![0u8; n];
+                    // SAFETY: the library's own hook on its own userdata; `buf` has `n` writable
+                    // bytes.
                     unsafe { (ifc.0.read.unwrap())(ud, fd, buf.as_mut_ptr().cast(), n) as i64 }
                 }
                 other => {
@@ -341,6 +379,7 @@ impl Run {
 }
 
 pub(super) fn sockaddr(a: SocketAddr) -> (libc::sockaddr_in, socklen_t) {
+    // SAFETY: all-zero bytes are a valid sockaddr_in (plain integers).
     let mut s: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     s.sin_family = libc::AF_INET as libc::sa_family_t;
     s.sin_port = a.port().to_be();

@@ -59,6 +59,7 @@ const MAX_SPIN_USECS: i64 = 20;
 struct Ifc(&'static PacketdrillInterface);
 // SAFETY: the library is built to be called from packetdrill's two threads at once.
 unsafe impl Send for Ifc {}
+// SAFETY: as for `Send`: the table is read-only and the library locks its own state.
 unsafe impl Sync for Ifc {}
 
 impl Ifc {
@@ -71,6 +72,8 @@ impl Ifc {
             tv_sec: 0,
             tv_usec: 0,
         };
+        // SAFETY: the library's own hook on its own userdata; `tv` is a live timeval; a null
+        // timezone is allowed.
         let r = unsafe { (self.0.gettimeofday.unwrap())(self.ud(), &mut tv, std::ptr::null_mut()) };
         assert_eq!(r, 0, "gettimeofday failed");
         tv.tv_sec * 1_000_000 + tv.tv_usec
@@ -176,6 +179,8 @@ pub struct Outcome {
 /// A real TCP socket listening on an ephemeral loopback port (packetdrill's
 /// `wrap_bind_listen(fd, ..., 0)`), and that port.
 fn ephemeral_listener() -> (c_int, u16) {
+    // SAFETY: plain socket calls on a socket this function opens; `a` is a live sockaddr_in
+    // (all-zero bytes are a valid one) and `l` its size.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
         assert!(fd >= 0, "socket: {}", errno());
@@ -194,6 +199,7 @@ fn ephemeral_listener() -> (c_int, u16) {
 fn still_listening(fd: c_int) -> bool {
     let mut v: c_int = 0;
     let mut l = 4 as socklen_t;
+    // SAFETY: `v` is a live int and `l` its size.
     let r = unsafe {
         libc::getsockopt(
             fd,
@@ -241,7 +247,9 @@ pub fn run(script: &synack_script::ast::Script) -> Outcome {
         eprintln!("so_flags: {flags:?}");
     }
     let mut table = std::mem::MaybeUninit::<PacketdrillInterface>::zeroed();
+    // SAFETY: `flags` is a NUL-terminated string and `table` writable memory for one table.
     unsafe { packetdrill_interface_init(flags.as_ptr(), table.as_mut_ptr()) };
+    // SAFETY: init wrote every field (function pointers and userdata; zeroes are valid too).
     let ifc = Ifc(Box::leak(Box::new(unsafe { table.assume_init() })));
     let mut tolerance = 4000;
     let mut ts_ecr_scaled = false;
@@ -344,6 +352,7 @@ impl Run {
                 break;
             }
             if self.events_run > 0 && wait > MAX_SPIN_USECS {
+                // SAFETY: the library's own hook on its own userdata; usleep takes no pointers.
                 unsafe {
                     (self.ifc.0.usleep.unwrap())(self.ifc.ud(), (wait - MAX_SPIN_USECS) as u32)
                 };
@@ -436,6 +445,7 @@ impl Run {
         let fd = self.socks[i].live_fd;
         let mut info = [0u8; 256];
         let mut len = info.len() as socklen_t;
+        // SAFETY: `info` has `len` writable bytes and `len` is a live local.
         let r = unsafe {
             libc::getsockopt(
                 fd,
@@ -462,6 +472,7 @@ impl Run {
     fn teardown(&mut self) -> Result<(), String> {
         let mut err = None;
         for s in self.socks.iter().rev() {
+            // SAFETY: closes a descriptor the library handed out and the script has not closed.
             if s.live_fd >= 0 && !s.closed && unsafe { libc::close(s.live_fd) } != 0 {
                 err.get_or_insert(format!("close: errno {} (fd {})", errno(), s.live_fd));
             }
@@ -498,11 +509,13 @@ impl Run {
                 }
             }
         }
+        // SAFETY: frees the library's userdata once, at the end; nothing uses it after.
         unsafe { (self.ifc.0.free.unwrap())(self.ifc.ud()) };
         for &fd in &self.own {
             if !still_listening(fd) {
                 err.get_or_insert(format!("packetdrill's own socket fd {fd} was closed"));
             }
+            // SAFETY: closes a listening socket this driver opened, once.
             unsafe { libc::close(fd) };
         }
         err.map_or(Ok(()), Err)

@@ -109,6 +109,8 @@ impl Run {
     }
 
     pub(super) fn send(&self, bytes: &[u8]) -> Result<(), String> {
+        // SAFETY: the library's own hook on its own userdata; `bytes` is a live slice of that
+        // length.
         let r = unsafe {
             (self.ifc.0.netdev_send.unwrap())(self.ifc.ud(), bytes.as_ptr().cast(), bytes.len())
         };
@@ -124,6 +126,9 @@ impl Run {
         for _ in 0..1_000_000 {
             let mut n = buf.len();
             let mut at: libc::c_longlong = 0;
+            // SAFETY: the library's own hook on its own userdata; `buf` has `n` writable bytes; `n`
+            // and `at` are live
+            // locals.
             let r = unsafe {
                 (self.ifc.0.netdev_receive.unwrap())(
                     self.ifc.ud(),
