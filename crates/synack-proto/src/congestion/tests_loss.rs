@@ -233,7 +233,7 @@ fn frto_off_repairs_at_once_after_the_first_ack() {
         frto: false,
         ..Config::default()
     };
-    let mut c = after_timeout_and_first_ack(&config);
+    let c = after_timeout_and_first_ack(&config);
     assert!(matches!(
         c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true),
         Transmit::Hole {
