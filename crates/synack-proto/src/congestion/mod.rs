@@ -244,6 +244,8 @@ pub(crate) struct Congestion {
     frto: bool,
     /// Bytes PRR lets out before the next ACK (RFC 6937 §3's sndcnt less what went since).
     prr_credit: u32,
+    /// SND.MAX when the last SACK recovery ended: what lies below it was sent under PRR.
+    recovery_sent_to: Option<SeqNum>,
     /// (cwnd, ssthresh) before the last reduction, for an undo after D-SACKs.
     undo: Option<(u32, u32)>,
     counters: Counters,
@@ -271,6 +273,7 @@ impl Congestion {
             rack_tlp: config.rack_tlp,
             frto: config.frto,
             prr_credit: 0,
+            recovery_sent_to: None,
             undo: None,
             counters: Counters::default(),
             last_sent: None,
@@ -412,7 +415,22 @@ impl Congestion {
 
     /// The reduction on a congestion event: β·FlightSize (CUBIC, RFC 9438 §4.6) or
     /// FlightSize/2 (Reno, RFC 5681 §3.1 equation (4)).
+    ///
+    /// A loss among data sent during the previous SACK recovery reduces from cwnd when that is
+    /// smaller: PRR paced that data to ssthresh, while SND.NXT − SND.UNA also counts what the
+    /// peer SACKed while the holes stayed open. Reducing from that flight would raise ssthresh
+    /// from one recovery to the next while the queue overflows.
     fn reduce(&mut self, flight_size: u32) {
+        let sent_in_recovery = self
+            .board
+            .as_ref()
+            .zip(self.recovery_sent_to)
+            .is_some_and(|(b, end)| b.high_ack().lt(end));
+        let flight_size = if sent_in_recovery {
+            flight_size.min(self.cwnd)
+        } else {
+            flight_size
+        };
         self.undo = Some((self.cwnd, self.ssthresh));
         self.hystart.on_congestion();
         let mss = self.mss;
@@ -467,6 +485,7 @@ impl Congestion {
         self.prr_credit = 0;
         if let Some(b) = &mut self.board {
             b.exit_recovery();
+            self.recovery_sent_to = Some(b.high_data());
         }
     }
 
