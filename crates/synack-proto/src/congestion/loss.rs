@@ -181,7 +181,8 @@ impl Congestion {
         self.counters.spurious_timeouts += 1;
         if let Some((cwnd, ssthresh)) = self.undo.take() {
             if self.algorithm == super::CongestionControl::Cubic {
-                self.cubic.undo(self.cwnd);
+                let cwnd = self.cwnd;
+                self.cubic().undo(cwnd);
             }
             self.cwnd = self.cwnd.max(cwnd);
             self.ssthresh = ssthresh;
