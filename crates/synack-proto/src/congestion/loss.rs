@@ -299,6 +299,12 @@ impl Congestion {
         }
     }
 
+    /// Whether the next new data is a tail loss probe (RFC 8985 §7.3) or F-RTO's step 2.b
+    /// (RFC 5682 §3.1): sent to draw an ACK, so Nagle must not hold it back.
+    pub fn new_data_must_go(&self) -> bool {
+        self.probe_is_due() || self.frto_sends_new_data()
+    }
+
     pub(super) fn probe_is_due(&self) -> bool {
         self.loss.as_deref().is_some_and(|l| l.probe_due)
     }

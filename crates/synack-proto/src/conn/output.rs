@@ -266,7 +266,9 @@ impl Connection {
                     Nagle::Minshall => snd.short_end.gt(snd.una),
                 }
             };
-            if new_data && len < full && hold {
+            // A tail loss probe or F-RTO's new data is sent to draw an ACK: held back, it
+            // would wait for one that cannot come.
+            if new_data && len < full && hold && !snd.cc.new_data_must_go() {
                 len = 0;
             }
             if new_data && len > 0 && len < full {
