@@ -247,6 +247,21 @@ const KNOBS: &[Knob] = &[
     },
     // synack's own, for --so_flags: Linux has no sysctl for these.
     Knob {
+        // The link's MTU: the MSS announced is what it leaves per address family.
+        name: "mtu",
+        alias: None,
+        sysctl: false,
+        arity: (1, 1),
+        set: |s, v| {
+            // Every IPv4 host takes datagrams of 576 bytes (RFC 791); less is no link here.
+            s.defaults_mut().mtu = u16::try_from(v[0])
+                .ok()
+                .filter(|m| *m >= 576)
+                .ok_or("the MTU must be 576..=65535")?;
+            Ok(())
+        },
+    },
+    Knob {
         name: "mss",
         alias: None,
         sysctl: false,
@@ -382,6 +397,8 @@ mod tests {
             let mut s = stack();
             let value = if name.ends_with("mem") {
                 "1:2:3"
+            } else if name == "mtu" {
+                "9000"
             } else {
                 "100"
             };
@@ -399,6 +416,8 @@ mod tests {
         assert!(apply(&mut s, Origin::Flags, "tcp_rmem", "1:9:3").is_err());
         assert!(apply(&mut s, Origin::Flags, "tcp_syn_retries", "1 2").is_err());
         assert!(apply(&mut s, Origin::Flags, "mss", "20").is_err());
+        assert!(apply(&mut s, Origin::Flags, "mtu", "575").is_err());
+        assert!(apply(&mut s, Origin::Flags, "mtu", "65536").is_err());
         assert_eq!(
             apply(&mut s, Origin::Flags, "tcp_congestion_control", "1"),
             Err(KnobError::Unknown("tcp_congestion_control".into()))

@@ -98,17 +98,9 @@ impl Shared {
         // The keyed hashes (demux, ISNs, ports, cookies) need a secret no peer can guess
         // (RFC 6528 §3); the core never draws it, the runtime does.
         config.secret = u128::from_le_bytes(secret);
-        // The MSS follows from the device's MTU: IP header plus TCP header, 20 + 20 for
-        // IPv4, 40 + 20 for IPv6 (RFC 9293 §3.7.1, RFC 8200 §5).
-        let ip_header = if config.local_addrs.iter().any(IpAddr::is_ipv6) {
-            60
-        } else {
-            40
-        };
-        let mss = mtu
-            .saturating_sub(ip_header)
-            .clamp(88, usize::from(u16::MAX));
-        config.tcp.mss = mss as u16;
+        // Each connection announces the MSS the device's MTU leaves for its address family
+        // (`Config::mss_for`).
+        config.tcp.mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
         let addrs = config.local_addrs.clone();
         Ok(Shared {
             inner: Mutex::new(Inner {

@@ -57,6 +57,8 @@ impl Connection {
         let iss = ack.ack.wrapping_sub(1);
         let irs = ack.seq.wrapping_sub(1);
         let mut c = Connection::new(config, ack.dst_port, ack.src_port, iss);
+        // The connection's own copy: its MSS is the one announced on the cookie SYN-ACK.
+        let config = &c.config.clone();
         let mut snd = Sender::new(iss, config);
         let synced = SeqNum(iss) + 1;
         snd.una = synced;

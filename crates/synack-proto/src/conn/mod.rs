@@ -174,7 +174,8 @@ pub struct Connection {
 impl Connection {
     fn new(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
         Connection {
-            config: config.clone(),
+            // Idempotent for settings already made for IPv6: their MSS is the lower.
+            config: config.for_family(false),
             local_port,
             remote_port,
             state: State::Closed(Closed::default()),
@@ -205,9 +206,10 @@ impl Connection {
 
     /// Active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT. The SYN leaves at the next
     /// `poll_transmit`. `iss` is the initial sequence number (the host derives it per RFC 6528).
+    /// The MSS announced is IPv4's unless `config` was made for IPv6 ([`Config::for_family`]).
     pub fn connect(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
         let mut c = Connection::new(config, local_port, remote_port, iss);
-        let snd = Sender::new(iss, config);
+        let snd = Sender::new(iss, &c.config);
         c.morph(Cause::UserConnect, |_| {
             State::SynSent(SynSent {
                 snd,
@@ -219,6 +221,7 @@ impl Connection {
 
     /// Passive OPEN (RFC 9293 §3.10.1): CLOSED → LISTEN for one connection. The first
     /// acceptable SYN makes it SYN-RECEIVED with `iss` as its initial sequence number.
+    /// The MSS announced is IPv4's unless `config` was made for IPv6 ([`Config::for_family`]).
     pub fn listen(config: &Config, local_port: u16, iss: u32) -> Connection {
         let mut c = Connection::new(config, local_port, 0, iss);
         c.morph(Cause::UserListen, |_| State::Listen(Listen { iss }));

@@ -124,7 +124,8 @@ impl Host {
                 return;
             }
             let iss = reopen_iss.unwrap_or_else(|| isn::isn(&self.isn_key, now, local, remote));
-            let mut conn = Connection::listen(&listener.config, local.port(), iss);
+            let config = listener.config.for_family(local.is_ipv6());
+            let mut conn = Connection::listen(&config, local.port(), iss);
             conn.set_ts_offset(self.ts_offset(local, remote));
             conn.handle_segment(now, seg);
             let id = self.insert(conn, local, remote, Role::HalfOpen(l));
@@ -146,7 +147,7 @@ impl Host {
             return;
         };
         let mut options = TcpOptions {
-            mss: Some(tcp.mss),
+            mss: Some(tcp.mss_for(local.is_ipv6())),
             ..TcpOptions::default()
         };
         // Window scale and SACK-permitted need state the sequence number has no room for; with
@@ -220,10 +221,14 @@ impl Host {
             flags: seg.flags.without(TcpFlags::FIN),
             ..*seg
         };
-        let Some(config) = self.listeners.get(l.0).map(|l| &l.config) else {
+        let Some(config) = self
+            .listeners
+            .get(l.0)
+            .map(|l| l.config.for_family(local.is_ipv6()))
+        else {
             return;
         };
-        let mut conn = Connection::from_cookie_ack(config, now, &bare, syn);
+        let mut conn = Connection::from_cookie_ack(&config, now, &bare, syn);
         conn.set_ts_offset(self.ts_offset(local, remote));
         if !seg.payload.is_empty() || seg.flags.fin() {
             conn.handle_segment(now, seg);

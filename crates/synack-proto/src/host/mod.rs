@@ -134,9 +134,9 @@ pub struct Host {
 }
 
 /// Room for one segment's payload of a connection with settings `tcp`: a 1500-byte MTU's
-/// worth, or the configured MSS if larger (jumbo frames), plus room for options.
+/// worth, or the link MTU if larger (jumbo frames), plus room for options.
 fn scratch_len(tcp: &Config) -> usize {
-    usize::from(tcp.mss).max(1500) + 64
+    usize::from(tcp.mtu).max(1500) + 64
 }
 
 fn unspecified(ip: IpAddr) -> IpAddr {

@@ -147,6 +147,7 @@ impl Host {
         };
         self.fit_scratch(&config);
         let iss = isn::isn(&self.isn_key, now, local, remote);
+        let config = config.for_family(local.is_ipv6());
         let mut conn = Connection::connect(&config, local.port(), remote.port(), iss);
         conn.set_ts_offset(self.ts_offset(local, remote));
         let id = self.insert(conn, local, remote, Role::User);

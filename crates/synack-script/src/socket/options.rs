@@ -205,8 +205,8 @@ impl Stack {
                         .info(id)
                         .ok()
                         .filter(|i| i.snd_mss > 0)
-                        .map_or(u32::from(s.config.mss), |i| i.snd_mss),
-                    _ => u32::from(s.config.mss),
+                        .map_or(u32::from(s.config.mss_for(s.ipv6)), |i| i.snd_mss),
+                    _ => u32::from(s.config.mss_for(s.ipv6)),
                 };
                 OptValue::Int(i64::from(mss))
             }
