@@ -166,10 +166,11 @@ impl Config {
     /// The MSS to announce on a connection over IPv6 (`ipv6`) or IPv4: the link MTU less a
     /// fixed IP header (20 bytes for IPv4, 40 for IPv6, RFC 8200 §3) and a TCP header without
     /// options (20), as RFC 9293 §3.7.1 says, and no more than `mss`. At a 1500-byte MTU that
-    /// is 1460 for IPv4 and 1440 for IPv6. Never below 88, Linux's least (`TCP_MIN_MSS`).
+    /// is 1460 for IPv4 and 1440 for IPv6. A link too small for the headers still leaves
+    /// `MIN_MSS` (Linux's `TCP_MIN_MSS`); a smaller `mss` asked for is kept.
     pub fn mss_for(&self, ipv6: bool) -> u16 {
         let headers = if ipv6 { 40 + 20 } else { 20 + 20 };
-        self.mtu.saturating_sub(headers).min(self.mss).max(MIN_MSS)
+        self.mtu.saturating_sub(headers).max(MIN_MSS).min(self.mss).max(1)
     }
 
     /// These settings for one connection over IPv6 (`ipv6`) or IPv4, with `mss` lowered to
