@@ -170,7 +170,11 @@ impl Config {
     /// `MIN_MSS` (Linux's `TCP_MIN_MSS`); a smaller `mss` asked for is kept.
     pub fn mss_for(&self, ipv6: bool) -> u16 {
         let headers = if ipv6 { 40 + 20 } else { 20 + 20 };
-        self.mtu.saturating_sub(headers).max(MIN_MSS).min(self.mss).max(1)
+        self.mtu
+            .saturating_sub(headers)
+            .max(MIN_MSS)
+            .min(self.mss)
+            .max(1)
     }
 
     /// These settings for one connection over IPv6 (`ipv6`) or IPv4, with `mss` lowered to

@@ -9,6 +9,7 @@ use std::time::Duration;
 use synack::device::{Link, LinkConfig};
 use synack::tokio::{TcpListener, TcpStream};
 use synack::{HostConfig, Stack};
+use synack_sim::pattern;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -28,18 +29,6 @@ fn pair() -> (Stack, Stack) {
         Stack::new_tokio(a, config(CLIENT)).unwrap(),
         Stack::new_tokio(b, config(SERVER)).unwrap(),
     )
-}
-
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 async fn echo(stream: TcpStream) {

@@ -47,7 +47,6 @@ use self::cubic::Cubic;
 use self::hystart::HyStart;
 use self::prr::{Prr, ReductionBound};
 use self::scoreboard::{NextSeg, Scoreboard};
-use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -230,14 +229,14 @@ pub(crate) struct Congestion {
 }
 
 impl Congestion {
-    /// A controller for a sender whose segments carry at most `mss` bytes, starting from the
-    /// configured initial window.
-    pub fn new(config: &Config, mss: u32) -> Congestion {
+    /// A controller running `algorithm` for a sender whose segments carry at most `mss`
+    /// bytes, starting from an initial window of `initial_window` segments.
+    pub fn new(algorithm: CongestionControl, initial_window: u32, mss: u32) -> Congestion {
         Congestion {
-            algorithm: config.congestion,
-            cwnd: initial_window_bytes(config.initial_window, mss),
+            algorithm,
+            cwnd: initial_window_bytes(initial_window, mss),
             ssthresh: u32::MAX,
-            initial_window: config.initial_window,
+            initial_window,
             mss,
             cubic: Cubic::new(),
             hystart: HyStart::new(),

@@ -11,13 +11,6 @@ use super::*;
 
 const MSS: u32 = 1000;
 
-fn config(cc: CongestionControl) -> Config {
-    Config {
-        congestion: cc,
-        ..Config::default()
-    }
-}
-
 fn flight(una: u32, max: u32) -> Flight {
     Flight {
         una: SeqNum(una),
@@ -46,7 +39,7 @@ fn ack(acked: u32, una: u32, max: u32, duplicate: bool, blocks: &[(u32, u32)]) -
 
 /// A sender with `n` segments of MSS bytes in flight from sequence number 0.
 fn sending(cc: CongestionControl, sack: bool, n: u32) -> Congestion {
-    let mut c = Congestion::new(&config(cc), MSS);
+    let mut c = Congestion::new(cc, 10, MSS);
     c.on_handshake(10, MSS, sack, SeqNum(0));
     for i in 0..n {
         let t = c.next_transmit(SeqNum(0), SeqNum(i * MSS), SeqNum(i * MSS), true);

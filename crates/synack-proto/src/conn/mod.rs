@@ -24,7 +24,8 @@ use core::time::Duration;
 
 pub(crate) use arrival::reset_for_unexpected;
 pub use host_api::ts_clock;
-pub(crate) use host_api::{CookieSyn, TimeWaitSnapshot, syn_ack_window};
+pub(crate) use host_api::{TimeWaitSnapshot, syn_ack_window};
+pub(crate) use negotiate::CookieSyn;
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
