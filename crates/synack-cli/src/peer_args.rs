@@ -64,7 +64,8 @@ pub struct ServeArgs {
     /// The network namespace to create (it must not exist; it is deleted on exit).
     #[arg(long)]
     netns: String,
-    /// synack's address and prefix; the kernel takes the subnet's first host.
+    /// synack's address and prefix, private IPv4 or unique local IPv6 (e.g. fd00:5ac::2/64);
+    /// the kernel takes the subnet's first host.
     #[arg(long, default_value = "10.77.0.2/24", value_parser = parse_cidr)]
     addr: Cidr,
     /// The port to listen on (default: the application's own: echo 7, discard 9, chargen
@@ -124,7 +125,8 @@ pub struct ConnectArgs {
     netns: String,
     /// The kernel server to connect to, e.g. 10.77.0.1:8000.
     to: SocketAddr,
-    /// synack's address and prefix; the kernel takes the subnet's first host.
+    /// synack's address and prefix, private IPv4 or unique local IPv6 (e.g. fd00:5ac::2/64);
+    /// the kernel takes the subnet's first host.
     #[arg(long, default_value = "10.77.0.2/24", value_parser = parse_cidr)]
     addr: Cidr,
     /// Send this file's bytes, then close our side (a FIN); without it, close at once.
@@ -144,10 +146,7 @@ pub struct ConnectArgs {
 }
 
 pub fn connect(args: ConnectArgs) -> Result<(), String> {
-    if !args.addr.contains(match args.to.ip() {
-        std::net::IpAddr::V4(ip) => ip,
-        std::net::IpAddr::V6(_) => return Err("IPv6 servers are not supported yet".into()),
-    }) {
+    if !args.addr.contains(args.to.ip()) {
         return Err(format!(
             "{} is not in {}: synack connects only to the kernel inside its namespace",
             args.to.ip(),
@@ -176,13 +175,15 @@ pub struct RelayArgs {
     /// Where every relayed connection goes: a port on the host's loopback.
     #[arg(long, value_name = "ADDR:PORT")]
     to: SocketAddr,
-    /// The TUN link's subnet: the kernel takes its first host, synack this address.
+    /// The TUN link's subnet, private IPv4 or unique local IPv6: the kernel takes its first
+    /// host, synack this address.
     #[arg(long, default_value = "10.77.0.2/24", value_parser = parse_cidr)]
     addr: Cidr,
     /// The private subnet routed to the TUN device inside the namespace; connections to any
-    /// address in it are relayed.
-    #[arg(long, default_value = "10.78.0.1/24", value_parser = parse_cidr)]
-    route: Cidr,
+    /// address in it are relayed. Of --addr's family; by default 10.78.0.1/24, or
+    /// fd00:5ad::1/64 with an IPv6 --addr.
+    #[arg(long, value_parser = parse_cidr)]
+    route: Option<Cidr>,
     /// Record every packet that crosses the TUN device.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
@@ -192,10 +193,19 @@ pub struct RelayArgs {
 
 pub fn relay(args: RelayArgs) -> Result<(), String> {
     relay::check_target(args.to)?;
+    let default_route = if args.addr.is_ipv6() {
+        "fd00:5ad::1/64"
+    } else {
+        "10.78.0.1/24"
+    };
+    let route = match args.route {
+        Some(r) => r,
+        None => parse_cidr(default_route)?,
+    };
     relay::run(RelayOptions {
         netns: args.netns,
         addr: args.addr,
-        route: args.route,
+        route,
         to: args.to,
         pcap: args.pcap,
         faults: args.faults.faults(),

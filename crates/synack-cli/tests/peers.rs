@@ -343,9 +343,10 @@ fn the_kernel_sees_an_established_connection_with_rtt_and_cwnd() {
 /// for "down" it sends N bytes of the pattern and closes.
 const KERNEL_SERVER: &str = r#"
 import hashlib, socket, sys
-mode, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("0.0.0.0", port)); l.listen(1)
+mode, port, n, host = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+l = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((host, port)); l.listen(1)
 print("listening", flush=True)
 c, _ = l.accept()
 c.settimeout(60)
@@ -368,6 +369,11 @@ print("served", flush=True)
 "#;
 
 fn kernel_server(ns: &str, mode: &str, port: u16, n: usize) -> Watched {
+    kernel_server_on(ns, "0.0.0.0", mode, port, n)
+}
+
+/// A kernel server bound to `host` ("0.0.0.0" or "::").
+fn kernel_server_on(ns: &str, host: &str, mode: &str, port: u16, n: usize) -> Watched {
     let mut w = Watched::spawn(Command::new("ip").args([
         "netns",
         "exec",
@@ -378,6 +384,7 @@ fn kernel_server(ns: &str, mode: &str, port: u16, n: usize) -> Watched {
         mode,
         &port.to_string(),
         &n.to_string(),
+        host,
     ]));
     w.wait_for("listening", Duration::from_secs(30));
     w
@@ -768,6 +775,37 @@ fn bad_arguments_are_refused_before_anything_is_made() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("probability"));
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_synack")).args([
+            "serve",
+            "--netns",
+            "x",
+            "--app",
+            "echo",
+            "--addr",
+            "2001:db8::2/64",
+        ]),
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a unique local"));
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_synack")).args([
+            "relay",
+            "--netns",
+            "x",
+            "--to",
+            "127.0.0.1:80",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--route",
+            "10.78.0.1/24",
+        ]),
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be of one family"));
+    assert!(!ns_exists("x"));
 }
 
 /// Echoes a little data, says so, then waits for a line on stdin and half-closes at once:
@@ -950,4 +988,224 @@ fn python_echo_is_byte_exact_through_five_percent_loss_and_reordering() {
     let _ = std::fs::remove_file(&pcap);
     assert!(kernel > 0, "no retransmission by the kernel");
     assert!(synack > 0, "no retransmission by synack");
+}
+
+/// Checks that every SYN and SYN-ACK from `src` in the capture announces `mss` (and that
+/// there is one).
+fn assert_announced_mss(pcap: &std::path::Path, src: &str, mss: &str) {
+    let seen = announced_mss(pcap, src);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|m| m == mss),
+        "{src} announced {seen:?}, not {mss}"
+    );
+}
+
+/// The MSS option of the SYNs and SYN-ACKs from `src` in the capture.
+fn announced_mss(pcap: &std::path::Path, src: &str) -> Vec<String> {
+    let filter = format!("ipv6.src == {src} && tcp.flags.syn == 1");
+    let out = run(
+        Command::new("tshark").args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-Y",
+            &filter,
+            "-T",
+            "fields",
+            "-e",
+            "tcp.options.mss_val",
+        ]),
+        b"",
+    );
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A 1500-byte MTU less the IPv6 header (40) and the TCP header (20).
+const IPV6_MSS: &str = "1440";
+
+/// ECHO_CLIENT over IPv6.
+const ECHO_CLIENT_V6: &str = r#"
+import os, socket, threading
+data = os.urandom(1 << 20)
+s = socket.create_connection(("fd00:5ac::2", 7), timeout=60)
+assert s.family == socket.AF_INET6
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while True:
+    b = s.recv(65536)
+    if not b: break
+    got += b
+t.join()
+assert got == data, (len(got), len(data))
+s.close()
+print("echoed", len(got))
+"#;
+
+#[test]
+fn serve_speaks_ipv6_to_curl_and_python() {
+    if !netns_available("serve_speaks_ipv6_to_curl_and_python") {
+        return;
+    }
+    let pcap = tmp("serve6.pcap");
+    let serve = Serve::start(
+        "serve6",
+        &[
+            "--app",
+            "http",
+            "--port",
+            "8080",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let n = 1 << 20;
+    let file = tmp("serve6-body");
+    let url = format!("http://[fd00:5ac::2]:8080/bytes/{n}");
+    let out = curl(
+        &serve.ns,
+        &[
+            "-6",
+            "-o",
+            file.to_str().unwrap(),
+            "-w",
+            "%{http_code}",
+            &url,
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(sha256(&std::fs::read(&file).unwrap()), sha256(&pattern(n)));
+    let _ = std::fs::remove_file(&file);
+    let log = serve.stop();
+    assert!(
+        log.contains("[fd00:5ac::2]:8080 <-> [fd00:5ac::1]:"),
+        "{log}"
+    );
+    // Each side announces what fits an IPv6 packet in the link's MTU.
+    assert_announced_mss(&pcap, "fd00:5ac::2", IPV6_MSS);
+    assert_announced_mss(&pcap, "fd00:5ac::1", IPV6_MSS);
+    let _ = std::fs::remove_file(&pcap);
+
+    let echo = Serve::start("echo6", &["--app", "echo", "--addr", "fd00:5ac::2/64"]);
+    let out = python(&echo.ns, ECHO_CLIENT_V6, b"");
+    assert!(out.contains("echoed 1048576"), "{out}");
+    // Only IPv6 on the link: the IPv4 address of the default is not there.
+    let out = run(
+        Command::new("ip").args(["-n", &echo.ns, "-4", "addr", "show", "dev", "synack0"]),
+        b"",
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+    echo.stop();
+}
+
+#[test]
+fn synack_connects_to_a_kernel_server_over_ipv6() {
+    if !netns_available("synack_connects_to_a_kernel_server_over_ipv6") {
+        return;
+    }
+    let ns = ns_name("connect6");
+    let _guard = NsGuard::create(&ns);
+    let n = 2_000_000;
+    let mut server = kernel_server_on(&ns, "::", "down", 5006, n);
+    let pcap = tmp("connect6.pcap");
+    let out = connect(
+        &ns,
+        &[
+            "[fd00:5ac::1]:5006",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--quiet",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha256(&out.stdout), sha256(&pattern(n)), "download differs");
+    server.wait_for("served", PATIENCE);
+    assert!(server.child.wait().unwrap().success());
+    assert_announced_mss(&pcap, "fd00:5ac::2", IPV6_MSS);
+    let _ = std::fs::remove_file(&pcap);
+
+    let upload: Vec<u8> = (0..700_000u32).map(|i| ((i * 31) >> 3) as u8).collect();
+    let file = tmp("connect6-upload");
+    std::fs::write(&file, &upload).unwrap();
+    let mut server = kernel_server_on(&ns, "::", "up", 5007, 0);
+    let out = connect(
+        &ns,
+        &[
+            "[fd00:5ac::1]:5007",
+            "--addr",
+            "fd00:5ac::2/64",
+            "--quiet",
+            "--send",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{} {}", upload.len(), sha256(&upload))
+    );
+    assert!(server.child.wait().unwrap().success());
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn the_relay_carries_ipv6_connections() {
+    if !netns_available("the_relay_carries_ipv6_connections") {
+        return;
+    }
+    let http = loopback_http_server();
+    let pcap = tmp("relay6.pcap");
+    let relay = Serve::command(
+        "relay",
+        "relay6",
+        &[
+            "--to",
+            &http.to_string(),
+            "--addr",
+            "fd00:5ac::2/64",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let file = tmp("relayed6");
+    let out = curl(
+        &relay.ns,
+        &[
+            "-6",
+            "-o",
+            file.to_str().unwrap(),
+            "-w",
+            "%{http_code}",
+            "http://[fd00:5ad::42]:9999/300000",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(
+        sha256(&std::fs::read(&file).unwrap()),
+        sha256(&pattern(300000))
+    );
+    let _ = std::fs::remove_file(file);
+    let log = relay.stop();
+    assert!(
+        log.contains("-> [fd00:5ad::42]:9999 (original destination)"),
+        "{log}"
+    );
+    // The relay has no address of its own, so the MSS comes from the connection's family.
+    assert_announced_mss(&pcap, "fd00:5ad::42", IPV6_MSS);
+    let _ = std::fs::remove_file(&pcap);
 }

@@ -14,6 +14,10 @@
 //! - [`Pair`] joins two endpoints with a link and steps virtual time one event at a time.
 //! - [`Tap`]s observe sends and deliveries; [`PcapTap`] turns them into a pcap file, by default
 //!   as the packets leave their sender ([`Capture::Sent`]), so a lost packet shows up once.
+//! - [`Dumbbell`] has K sender/receiver pairs share one bottleneck link (its bandwidth, a
+//!   drop-tail queue in bytes, seeded loss), each flow with its own round trip; [`BulkNode`]
+//!   pumps a fixed number of checked bytes through a real connection, for congestion-control
+//!   and fairness experiments.
 //!
 //! ```
 //! use core::time::Duration;
@@ -29,6 +33,8 @@
 //! assert_eq!(pair.link.stats(Side::A).delivered, 1);
 //! ```
 
+pub mod bulk;
+pub mod dumbbell;
 pub mod endpoint;
 pub mod endpoints;
 pub mod hostnode;
@@ -40,6 +46,8 @@ pub mod pcap;
 mod rng;
 pub mod tap;
 
+pub use bulk::{BulkNode, CwndSample};
+pub use dumbbell::{Dumbbell, DumbbellConfig, DumbbellError, FlowEnds, jain_index};
 pub use endpoint::Endpoint;
 pub use hostnode::{HostApp, HostNode};
 pub use link::{ConfigError, Delivery, Fate, Link, LinkConfig, LinkEvent, LinkStats, Side};

@@ -371,9 +371,10 @@ impl Shared {
         if inner.stopped {
             return Err(stopped());
         }
+        let config = inner.tcp_config_for(remote.ip());
         let id = inner
             .host
-            .connect(now, SocketAddr::new(ip, 0), remote)
+            .connect_with(now, SocketAddr::new(ip, 0), remote, config)
             .map_err(host_error)?;
         let slot = inner.new_slot();
         inner.conns.insert(id, slot);
@@ -420,6 +421,12 @@ impl Shared {
 }
 
 impl Inner {
+    /// The host's connection settings with the MSS of `ip`'s family: a listener's address
+    /// (an unspecified one listens on its family only) or a connection's peer.
+    fn tcp_config_for(&self, ip: IpAddr) -> synack_proto::Config {
+        self.host.config().tcp.for_family(ip.is_ipv6())
+    }
+
     fn new_slot(&self) -> ConnSlot {
         ConnSlot {
             nodelay: self.host.config().tcp.nodelay,
@@ -431,7 +438,11 @@ impl Inner {
         if self.stopped {
             return Err(stopped());
         }
-        let id = self.host.listen(addr, backlog).map_err(host_error)?;
+        let config = self.tcp_config_for(addr.ip());
+        let id = self
+            .host
+            .listen_with(addr, backlog, config)
+            .map_err(host_error)?;
         self.listeners.insert(
             id,
             ListenSlot {

@@ -2,6 +2,7 @@
 //! network namespace, with the Linux kernel's TCP on the other side.
 
 pub mod apps;
+pub mod cidr;
 pub mod connect;
 pub mod device;
 pub mod relay;

@@ -5,7 +5,7 @@
 //! so a request-then-shutdown protocol works through the relay as it would direct.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,14 +45,28 @@ pub fn check_target(to: SocketAddr) -> Result<(), String> {
 pub fn run(opts: RelayOptions) -> io::Result<()> {
     check_target(opts.to).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let interrupts = signals::take_interrupts()?;
+    if opts.route.is_ipv6() != opts.addr.is_ipv6() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--route {} and --addr {} must be of one family: the kernel sources the \
+                 routed connections from its address on the link",
+                opts.route, opts.addr
+            ),
+        ));
+    }
     let setup = setup::start_transparent(&opts.netns, opts.addr, opts.faults, opts.pcap.as_ref())?;
     let route = format!("{}/{}", opts.route.network(), opts.route.prefix);
     setup
-        .tun
         .netns
-        .ip(&["route", "add", &route, "dev", &setup.tun.ifname])?;
+        .ip(&["route", "add", &route, "dev", setup::IFNAME])?;
     setup::log_states(&setup.stack);
-    let listener = TcpListener::bind_all_ports(&setup.stack, IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+    let any = if opts.route.is_ipv6() {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    };
+    let listener = TcpListener::bind_all_ports(&setup.stack, any)?;
     let open = Arc::new(Open::default());
     let to = opts.to;
     {
@@ -61,11 +75,14 @@ pub fn run(opts: RelayOptions) -> io::Result<()> {
             .name("synack-accept".into())
             .spawn(move || accept_loop(&listener, &open, to))?;
     }
-    let ns = setup.tun.netns.name();
+    let ns = setup.netns.name();
     println!("synack relaying every TCP connection to {route} in network namespace {ns} to {to}");
+    let example = match opts.route.nth(5) {
+        IpAddr::V6(a) => format!("[{a}]"),
+        a => a.to_string(),
+    };
     println!(
-        "  try: ip netns exec {ns} curl http://{}:{}/",
-        Ipv4Addr::from(u32::from(opts.route.network()) + 5),
+        "  try: ip netns exec {ns} curl http://{example}:{}/",
         to.port()
     );
     println!("Ctrl-C closes every connection and deletes the namespace.");

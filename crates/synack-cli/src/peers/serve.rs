@@ -105,7 +105,7 @@ pub fn run(opts: ServeOptions) -> io::Result<()> {
     let app = Arc::new(opts.app.clone());
     let mut listeners = Vec::new();
     for &port in &opts.ports {
-        let l = TcpListener::bind(&setup.stack, SocketAddr::new(opts.addr.addr.into(), port))?;
+        let l = TcpListener::bind(&setup.stack, SocketAddr::new(opts.addr.addr, port))?;
         listeners.push(Arc::new(l));
     }
     for l in &listeners {
@@ -114,7 +114,7 @@ pub fn run(opts: ServeOptions) -> io::Result<()> {
             .name("synack-accept".into())
             .spawn(move || accept_loop(&l, &open, &app))?;
     }
-    let ns = setup.tun.netns.name();
+    let ns = setup.netns.name();
     println!(
         "synack {} serving on {} (port {}) in network namespace {ns}; the kernel is {} on {}",
         app.name(),
@@ -124,8 +124,8 @@ pub fn run(opts: ServeOptions) -> io::Result<()> {
             .map(u16::to_string)
             .collect::<Vec<_>>()
             .join(", "),
-        setup.tun.kernel,
-        setup.tun.ifname,
+        setup.kernel,
+        setup::IFNAME,
     );
     for &port in &opts.ports {
         println!("  try: {}", reach(&app, ns, opts.addr, port));
@@ -143,8 +143,14 @@ pub fn run(opts: ServeOptions) -> io::Result<()> {
 
 fn reach(app: &App, ns: &str, addr: Cidr, port: u16) -> String {
     let ip = addr.addr;
+    // A URL puts an IPv6 address in brackets (RFC 3986 §3.2.2).
+    let host = if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
     match app {
-        App::Http { .. } => format!("ip netns exec {ns} curl http://{ip}:{port}/"),
+        App::Http { .. } => format!("ip netns exec {ns} curl http://{host}:{port}/"),
         App::Echo => format!(
             "ip netns exec {ns} python3 -c \"import socket; s=socket.create_connection(('{ip}',{port})); s.sendall(b'hi'); print(s.recv(9))\""
         ),

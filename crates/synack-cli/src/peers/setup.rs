@@ -1,13 +1,14 @@
 //! The namespace, the TUN device and the stack on it, as the three commands share them.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use synack::device::{Device, Tun};
-use synack::netns::{Netns, TunNetns};
+use synack::netns::Netns;
 use synack::{HostConfig, Stack};
 
+pub use super::cidr::{Cidr, parse_cidr};
 use super::device::{Faults, Faulty, Recorded};
 
 /// The MTU of the TUN interface: Ethernet's.
@@ -15,78 +16,14 @@ pub const MTU: usize = 1500;
 /// The interface's name inside the namespace.
 pub const IFNAME: &str = "synack0";
 
-/// An IPv4 address with its prefix length, as `--addr 10.77.0.2/24` gives it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn network(&self) -> Ipv4Addr {
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(self.prefix))
-            .unwrap_or(0);
-        Ipv4Addr::from(u32::from(self.addr) & mask)
-    }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(self.prefix))
-            .unwrap_or(0);
-        u32::from(ip) & mask == u32::from(self.addr) & mask
-    }
-
-    /// The kernel's side of the link: the subnet's first host, or its second when synack
-    /// took the first.
-    pub fn kernel_side(&self) -> Ipv4Addr {
-        let first = u32::from(self.network()) + 1;
-        if first == u32::from(self.addr) {
-            Ipv4Addr::from(first + 1)
-        } else {
-            Ipv4Addr::from(first)
-        }
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-/// Parses `A.B.C.D/N`: a private (RFC 1918) address, N from 8 to 30, and not the subnet's
-/// network or broadcast address.
-pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
-    let (a, p) = s
-        .split_once('/')
-        .ok_or_else(|| format!("'{s}' is not ADDRESS/PREFIX (e.g. 10.77.0.2/24)"))?;
-    let addr: Ipv4Addr = a
-        .parse()
-        .map_err(|_| format!("'{a}' is not an IPv4 address"))?;
-    let prefix: u8 = p
-        .parse()
-        .ok()
-        .filter(|p| (8..=30).contains(p))
-        .ok_or_else(|| format!("prefix '{p}' must be a number from 8 to 30"))?;
-    if !addr.is_private() {
-        return Err(format!(
-            "{addr} is not a private (RFC 1918) address; synack only uses test subnets"
-        ));
-    }
-    let cidr = Cidr { addr, prefix };
-    let host_bits = u32::from(addr) & !u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-    if host_bits == 0 || host_bits == !u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0) {
-        return Err(format!("{s} is the subnet's network or broadcast address"));
-    }
-    Ok(cidr)
-}
-
 /// Where the stack runs and what it may hold open.
 pub struct Setup {
-    /// The namespace and its interface (the namespace deleted on drop when we created it).
-    pub tun: TunNetns,
+    /// Stopped first when dropped: the device goes with it, then the namespace.
     pub stack: Stack,
+    /// The namespace (deleted on drop when we created it); the interface is [`IFNAME`].
+    pub netns: Netns,
+    /// The kernel's address on the interface.
+    pub kernel: IpAddr,
 }
 
 /// How a command wants its namespace.
@@ -107,7 +44,7 @@ pub fn start(
     faults: Faults,
     pcap: Option<&PathBuf>,
 ) -> io::Result<Setup> {
-    start_with(netns, mode, cidr, faults, pcap, vec![IpAddr::V4(cidr.addr)])
+    start_with(netns, mode, cidr, faults, pcap, vec![cidr.addr])
 }
 
 /// Like [`start`] (always creating the namespace), for a stack with no address of its own:
@@ -143,8 +80,7 @@ fn start_with(
             Err(e) => return Err(e),
         },
     };
-    let (tun, dev) =
-        TunNetns::with_addrs(ns, IFNAME, cidr.kernel_side(), cidr.addr, cidr.prefix, MTU)?;
+    let dev = tun_in(&ns, cidr)?;
     let capture = match pcap {
         Some(p) => Some(
             std::fs::File::create(p)
@@ -157,7 +93,28 @@ fn start_with(
         ..HostConfig::default()
     };
     let stack = start_stack(dev, capture, faults, config)?;
-    Ok(Setup { tun, stack })
+    Ok(Setup {
+        stack,
+        netns: ns,
+        kernel: cidr.kernel_side(),
+    })
+}
+
+/// Creates the TUN interface inside `ns` with the kernel's side of `cidr` on it, and brings
+/// it up. Only that one family is configured: an IPv6 link carries no IPv4 address.
+fn tun_in(ns: &Netns, cidr: Cidr) -> io::Result<Tun> {
+    let dev = ns.run(|| Tun::create(IFNAME, MTU))??;
+    let kernel = format!("{}/{}", cidr.kernel_side(), cidr.prefix);
+    if cidr.is_ipv6() {
+        // `nodad`: on a point-to-point TUN there is nobody to collide with, and duplicate
+        // address detection would hold the address unusable for a second or more
+        // (RFC 4862 §5.4).
+        ns.ip(&["addr", "add", &kernel, "dev", IFNAME, "nodad"])?;
+    } else {
+        ns.ip(&["addr", "add", &kernel, "dev", IFNAME])?;
+    }
+    ns.ip(&["link", "set", "dev", IFNAME, "mtu", &MTU.to_string(), "up"])?;
+    Ok(dev)
 }
 
 fn start_stack(
@@ -188,23 +145,4 @@ pub fn log_states(stack: &Stack) {
         };
         eprintln!("conn {:>3} {who}: {} -> {}", c.conn, c.from, c.to);
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_parse_with_their_prefix_and_the_kernel_takes_the_first_host() {
-        let c = parse_cidr("10.77.0.2/24").unwrap();
-        assert_eq!(c.kernel_side(), Ipv4Addr::new(10, 77, 0, 1));
-        assert_eq!(c.network(), Ipv4Addr::new(10, 77, 0, 0));
-        let c = parse_cidr("192.168.5.1/24").unwrap();
-        assert_eq!(c.kernel_side(), Ipv4Addr::new(192, 168, 5, 2));
-        assert!(parse_cidr("8.8.8.8/24").is_err());
-        assert!(parse_cidr("10.77.0.0/24").is_err());
-        assert!(parse_cidr("10.77.0.255/24").is_err());
-        assert!(parse_cidr("10.77.0.2").is_err());
-        assert!(parse_cidr("10.77.0.2/31").is_err());
-    }
 }
