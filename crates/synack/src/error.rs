@@ -1,9 +1,10 @@
-//! How the core's errors read to a `std::io` user: the `ErrorKind`s std::net code matches on.
+//! How the socket table's errors read to a `std::io` user: the `ErrorKind`s std::net code
+//! matches on.
 
 use std::io::{self, ErrorKind};
 
-use synack_proto::host::HostError;
-use synack_proto::{CallError, ConnError};
+use synack_proto::ConnError;
+use synack_socket::SocketError;
 
 /// Why a connection ended, as the kind std::net reports for the same errno on Linux.
 pub fn conn_error(e: ConnError) -> io::Error {
@@ -19,30 +20,33 @@ pub fn conn_error(e: ConnError) -> io::Error {
     io::Error::new(kind, e)
 }
 
-/// A refused call on a connection, likewise.
-pub fn call_error(e: CallError) -> io::Error {
+/// A refused socket call.
+pub fn socket_error(e: SocketError) -> io::Error {
     let kind = match e {
-        CallError::Ended(e) => return conn_error(e),
-        CallError::NotConnected => ErrorKind::NotConnected,
-        CallError::Closing => ErrorKind::BrokenPipe,
-        CallError::WouldBlock => ErrorKind::WouldBlock,
+        SocketError::Ended(e) => return conn_error(e),
+        SocketError::BadSocket | SocketError::StaleHandle | SocketError::NotConnected => {
+            ErrorKind::NotConnected
+        }
+        SocketError::InvalidInput
+        | SocketError::FamilyNotSupported
+        | SocketError::FamilyMismatch
+        | SocketError::InvalidAddress
+        | SocketError::NoSuchOption => ErrorKind::InvalidInput,
+        SocketError::AddrInUse => ErrorKind::AddrInUse,
+        SocketError::AddrNotAvailable => ErrorKind::AddrNotAvailable,
+        SocketError::ConnectionLimit => ErrorKind::OutOfMemory,
+        SocketError::WouldBlock | SocketError::InProgress => ErrorKind::WouldBlock,
+        SocketError::IsConnected | SocketError::AlreadyConnecting => ErrorKind::AlreadyExists,
+        SocketError::BrokenPipe => ErrorKind::BrokenPipe,
+        SocketError::Unsupported(_) => ErrorKind::Unsupported,
         _ => ErrorKind::Other,
     };
-    io::Error::new(kind, e)
-}
-
-/// A refused host call.
-pub fn host_error(e: HostError) -> io::Error {
-    let kind = match e {
-        HostError::Call(e) => return call_error(e),
-        HostError::InvalidHandle | HostError::InvalidListener => ErrorKind::NotConnected,
-        HostError::AddrInUse => ErrorKind::AddrInUse,
-        HostError::AddrNotAvailable => ErrorKind::AddrNotAvailable,
-        HostError::AddressFamilyMismatch | HostError::InvalidAddress => ErrorKind::InvalidInput,
-        HostError::ConnectionLimit => ErrorKind::OutOfMemory,
-        _ => ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
+    match e {
+        SocketError::WouldBlock | SocketError::BrokenPipe | SocketError::NotConnected => {
+            io::Error::from(kind)
+        }
+        e => io::Error::new(kind, e),
+    }
 }
 
 pub fn would_block() -> io::Error {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use synack_proto::Info;
-use synack_proto::host::{ConnId, ListenerId};
+use synack_socket::{SockOpt, SocketId};
 
 use crate::driver::Stack;
 use crate::error::conn_error;
@@ -52,7 +52,7 @@ fn check_timeout(t: Option<Duration>) -> io::Result<()> {
 /// A listening socket.
 pub struct TcpListener {
     shared: Arc<Shared>,
-    id: ListenerId,
+    id: SocketId,
     nonblocking: AtomicBool,
 }
 
@@ -83,9 +83,9 @@ impl TcpListener {
 
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let nonblocking = self.nonblocking.load(Ordering::Relaxed);
-        let (id, peer) = self
-            .shared
-            .block_on_listener(self.id, nonblocking, |inner| inner.try_accept(self.id))?;
+        let (id, peer) = self.shared.block_on(self.id, None, nonblocking, |inner| {
+            inner.try_accept(self.id)
+        })?;
         Ok((TcpStream::from_id(self.shared.clone(), id), peer))
     }
 
@@ -107,7 +107,7 @@ impl TcpListener {
 impl Drop for TcpListener {
     /// Connections not yet accepted are reset, as Linux does on closing a listener.
     fn drop(&mut self) {
-        self.shared.close_listener(self.id);
+        self.shared.close(self.id);
     }
 }
 
@@ -126,7 +126,7 @@ impl Iterator for Incoming<'_> {
 /// What every handle of one stream shares; the last one gone closes the connection.
 struct StreamInner {
     shared: Arc<Shared>,
-    id: ConnId,
+    id: SocketId,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
     nonblocking: AtomicBool,
@@ -165,7 +165,7 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    fn from_id(shared: Arc<Shared>, id: ConnId) -> TcpStream {
+    fn from_id(shared: Arc<Shared>, id: SocketId) -> TcpStream {
         TcpStream {
             inner: Arc::new(StreamInner {
                 shared,
@@ -212,7 +212,7 @@ impl TcpStream {
         }
     }
 
-    fn id(&self) -> ConnId {
+    fn id(&self) -> SocketId {
         self.inner.id
     }
 
@@ -249,7 +249,10 @@ impl TcpStream {
     }
 
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        let r = self.shared().lock().set_nodelay(self.id(), nodelay);
+        let r = self
+            .shared()
+            .lock()
+            .set_option(self.id(), SockOpt::NoDelay(nodelay));
         self.shared().kick();
         r
     }
@@ -304,7 +307,9 @@ impl TcpStream {
     /// drops queued data. `Some(d)`: dropping the stream waits up to `d` for the data and the
     /// FIN to be acknowledged (SO_LINGER). `None`: closing is graceful and does not wait.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        self.shared().lock().set_linger(self.id(), linger)
+        self.shared()
+            .lock()
+            .set_option(self.id(), SockOpt::Linger(linger))
     }
 
     pub fn linger(&self) -> io::Result<Option<Duration>> {
@@ -322,7 +327,7 @@ impl TcpStream {
     /// The error that ended the connection, if not yet reported by another call
     /// (`SO_ERROR`).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(self.shared().lock().take_error(self.id()).map(conn_error))
+        Ok(self.shared().lock().take_error(self.id())?.map(conn_error))
     }
 
     /// The connection's STATUS (RFC 9293 §3.10.6), like Linux's `TCP_INFO`: state, cwnd,

@@ -1,7 +1,7 @@
-//! The stack: one [`Host`] behind a mutex, the real clock, and who waits for what. Every call
-//! into the host is in this file, so the socket APIs (blocking and tokio) and the driver share
-//! one implementation of socket semantics: what `connect`, `recv`, `shutdown` and `close`
-//! mean on a host, with Linux's answers (an error reported once, then end of stream).
+//! The stack: a [`SocketTable`] (the host and its sockets) behind a mutex, the real clock, and
+//! who waits for what. What `connect`, `recv`, `shutdown` and `close` mean (Linux's answers:
+//! an error reported once, then end of stream) is the table's, shared with the script runner;
+//! this file adds the waiting, and turns the table's errors into `io::Error`s.
 //!
 //! Waiting is device-independent: a blocked thread sleeps on its connection's `Condvar`, a
 //! task leaves its `Waker`; the driver, after feeding the host, turns host events into
@@ -16,11 +16,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use synack_proto::host::{ConnId, Host, HostConfig, HostError, HostEvent, ListenerId};
-use synack_proto::{CallError, ConnError, Info, Instant, Keepalive, StateName};
+use synack_proto::host::HostConfig;
+use synack_proto::{ConnError, Info, Instant};
+use synack_socket::{SockOpt, SocketError, SocketEvent, SocketId, SocketTable};
 
 use crate::device::Batch;
-use crate::error::{call_error, conn_error, host_error, stopped, would_block};
+use crate::error::{socket_error, stopped};
 use crate::sys::EventFd;
 
 /// What a task waits for.
@@ -29,27 +30,20 @@ use crate::sys::EventFd;
 pub(crate) enum Interest {
     Read,
     Write,
+    Accept,
 }
 
-/// Per-connection socket state the host does not keep.
+/// Who waits on one socket: threads on the condition variable, tasks by their wakers.
 #[derive(Default)]
-struct ConnSlot {
+struct Waiters {
     cv: Arc<Condvar>,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
-    /// The error that ended the connection, not yet reported (Linux's `sk_err`).
-    error: Option<ConnError>,
-    /// The error was reported: reads now see end of stream, writes a broken pipe.
-    reported: bool,
-    shut_rd: bool,
-    shut_wr: bool,
-    /// `SO_LINGER`: `Some(ZERO)` resets on close; `Some(d)` makes a blocking close wait up
-    /// to `d` for the data and FIN to be acknowledged.
-    linger: Option<Duration>,
-    nodelay: bool,
+    /// Every task waiting in `accept` (several may share a listener).
+    accept_wakers: Vec<Waker>,
 }
 
-impl ConnSlot {
+impl Waiters {
     fn wake(&mut self) {
         self.cv.notify_all();
         if let Some(w) = self.read_waker.take() {
@@ -58,26 +52,25 @@ impl ConnSlot {
         if let Some(w) = self.write_waker.take() {
             w.wake();
         }
+        for w in self.accept_wakers.drain(..) {
+            w.wake();
+        }
     }
 }
 
-struct ListenSlot {
-    cv: Arc<Condvar>,
-    /// Every task waiting in `accept` (several may share a listener).
-    wakers: Vec<Waker>,
-    addr: SocketAddr,
-}
-
 pub(crate) struct Inner {
-    host: Host,
-    conns: HashMap<ConnId, ConnSlot>,
-    listeners: HashMap<ListenerId, ListenSlot>,
+    table: SocketTable,
+    waiters: HashMap<SocketId, Waiters>,
     stopped: bool,
     /// Callers of `wait_idle`, woken when the host holds no connection.
     idle: Arc<Condvar>,
     idle_waiters: usize,
     /// Who is told of every state change (see [`crate::Stack::on_state_change`]).
     observer: Option<crate::observe::Observer>,
+}
+
+fn io<T>(r: Result<T, SocketError>) -> io::Result<T> {
+    r.map_err(socket_error)
 }
 
 /// What the driver and the sockets share.
@@ -87,8 +80,6 @@ pub(crate) struct Shared {
     kick: EventFd,
     kicked: AtomicBool,
     epoch: std::time::Instant,
-    /// The stack's own addresses, the first of each family used as a connection's source.
-    addrs: Vec<IpAddr>,
 }
 
 impl Shared {
@@ -101,12 +92,12 @@ impl Shared {
         // Each connection announces the MSS the device's MTU leaves for its address family
         // (`Config::mss_for`).
         config.tcp.mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
-        let addrs = config.local_addrs.clone();
+        let mut table = SocketTable::new(config);
+        table.keep_events();
         Ok(Shared {
             inner: Mutex::new(Inner {
-                host: Host::new(config),
-                conns: HashMap::new(),
-                listeners: HashMap::new(),
+                table,
+                waiters: HashMap::new(),
                 stopped: false,
                 idle: Arc::default(),
                 idle_waiters: 0,
@@ -115,7 +106,6 @@ impl Shared {
             kick: EventFd::new()?,
             kicked: AtomicBool::new(false),
             epoch: std::time::Instant::now(),
-            addrs,
         })
     }
 
@@ -154,7 +144,7 @@ impl Shared {
         let mut inner = self.lock();
         inner.idle_waiters += 1;
         let idle = loop {
-            if inner.host.connection_count() == 0 {
+            if inner.table.host().connection_count() == 0 {
                 break true;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -175,38 +165,19 @@ impl Shared {
         let mut inner = self.lock();
         inner.stopped = true;
         inner.idle.notify_all();
-        for c in inner.conns.values_mut() {
-            c.wake();
-        }
-        for l in inner.listeners.values_mut() {
-            l.cv.notify_all();
-            for w in l.wakers.drain(..) {
-                w.wake();
-            }
+        for w in inner.waiters.values_mut() {
+            w.wake();
         }
         drop(inner);
         self.kick.signal();
     }
 
-    fn source_ip(&self, remote: SocketAddr) -> io::Result<IpAddr> {
-        self.addrs
-            .iter()
-            .copied()
-            .find(|a| a.is_ipv4() == remote.is_ipv4())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    "the stack has no address of the remote's family",
-                )
-            })
-    }
-
-    /// Runs `op` until it stops answering `WouldBlock`, sleeping on the connection between
+    /// Runs `op` until it stops answering `WouldBlock`, sleeping on the socket between
     /// tries; `deadline` turns a long wait into `WouldBlock` (what std's socket timeouts
     /// give on Unix), `nonblocking` returns the first `WouldBlock` as is.
     pub(crate) fn block_on<T>(
         &self,
-        id: ConnId,
+        id: SocketId,
         deadline: Option<std::time::Instant>,
         nonblocking: bool,
         mut op: impl FnMut(&mut Inner) -> io::Result<T>,
@@ -224,7 +195,7 @@ impl Shared {
                     return r;
                 }
             }
-            let Some(cv) = inner.conns.get(&id).map(|c| c.cv.clone()) else {
+            let Some(cv) = inner.waiters.get(&id).map(|w| w.cv.clone()) else {
                 return Err(io::Error::from(io::ErrorKind::NotConnected));
             };
             inner = match deadline {
@@ -232,7 +203,7 @@ impl Shared {
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
-                        return Err(would_block());
+                        return Err(crate::error::would_block());
                     }
                     cv.wait_timeout(inner, left)
                         .unwrap_or_else(|p| p.into_inner())
@@ -242,40 +213,13 @@ impl Shared {
         }
     }
 
-    /// `block_on` for a listener.
-    pub(crate) fn block_on_listener<T>(
-        &self,
-        id: ListenerId,
-        nonblocking: bool,
-        mut op: impl FnMut(&mut Inner) -> io::Result<Option<T>>,
-    ) -> io::Result<T> {
-        let mut inner = self.lock();
-        loop {
-            if inner.stopped {
-                return Err(stopped());
-            }
-            if let Some(t) = op(&mut inner)? {
-                drop(inner);
-                self.kick();
-                return Ok(t);
-            }
-            if nonblocking {
-                return Err(would_block());
-            }
-            let Some(cv) = inner.listeners.get(&id).map(|l| l.cv.clone()) else {
-                return Err(io::Error::from(io::ErrorKind::NotConnected));
-            };
-            inner = cv.wait(inner).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     /// One try of `op` for a task: `Pending` (with the task's waker left for the driver)
     /// where a blocking caller would sleep.
     pub(crate) fn poll_op<T>(
         &self,
         cx: &mut Context<'_>,
-        id: ConnId,
+        id: SocketId,
         interest: Interest,
         op: impl FnOnce(&mut Inner) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
@@ -285,16 +229,26 @@ impl Shared {
         }
         match op(&mut inner) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let Some(c) = inner.conns.get_mut(&id) else {
+                let Some(w) = inner.waiters.get_mut(&id) else {
                     return Poll::Ready(Err(io::Error::from(io::ErrorKind::NotConnected)));
                 };
-                let slot = match interest {
-                    Interest::Read => &mut c.read_waker,
-                    Interest::Write => &mut c.write_waker,
-                };
-                match slot {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *slot = Some(cx.waker().clone()),
+                match interest {
+                    Interest::Read | Interest::Write => {
+                        let slot = if interest == Interest::Read {
+                            &mut w.read_waker
+                        } else {
+                            &mut w.write_waker
+                        };
+                        match slot {
+                            Some(old) if old.will_wake(cx.waker()) => {}
+                            _ => *slot = Some(cx.waker().clone()),
+                        }
+                    }
+                    Interest::Accept => {
+                        if !w.accept_wakers.iter().any(|old| old.will_wake(cx.waker())) {
+                            w.accept_wakers.push(cx.waker().clone());
+                        }
+                    }
                 }
                 Poll::Pending
             }
@@ -306,342 +260,184 @@ impl Shared {
         }
     }
 
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    /// `poll_op` for a listener.
-    pub(crate) fn poll_listener<T>(
-        &self,
-        cx: &mut Context<'_>,
-        id: ListenerId,
-        op: impl FnOnce(&mut Inner) -> io::Result<Option<T>>,
-    ) -> Poll<io::Result<T>> {
-        let mut inner = self.lock();
-        if inner.stopped {
-            return Poll::Ready(Err(stopped()));
-        }
-        match op(&mut inner) {
-            Ok(None) => {
-                if let Some(l) = inner.listeners.get_mut(&id) {
-                    if !l.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                        l.wakers.push(cx.waker().clone());
-                    }
-                }
-                Poll::Pending
-            }
-            Ok(Some(t)) => {
-                drop(inner);
-                self.kick();
-                Poll::Ready(Ok(t))
-            }
-            Err(e) => Poll::Ready(Err(e)),
-        }
-    }
-
-    // ------------------------------------------------------------------ opening
+    // ------------------------------------------------------------------ opening and closing
 
     /// Passive open. Port 0 takes a free ephemeral port, as std's `bind` does.
-    pub(crate) fn listen(&self, addr: SocketAddr, backlog: usize) -> io::Result<ListenerId> {
-        let mut inner = self.lock();
-        if addr.port() != 0 {
-            return inner.listen_on(addr, backlog);
-        }
-        let range = inner.host.config().ephemeral_ports.clone();
-        let span = u32::from(range.end() - range.start()) + 1;
-        let start = (self.now().as_micros() as u32) % span;
-        for i in 0..span {
-            let port = *range.start() + ((start + i) % span) as u16;
-            match inner.listen_on(SocketAddr::new(addr.ip(), port), backlog) {
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-                r => return r,
-            }
-        }
-        Err(io::Error::from(io::ErrorKind::AddrInUse))
+    pub(crate) fn listen(&self, addr: SocketAddr, backlog: usize) -> io::Result<SocketId> {
+        self.lock()
+            .open_listener(addr.is_ipv6(), backlog, |t, id| t.bind(id, addr))
     }
 
     /// Listens on every port of `ip` (every address of its family when unspecified): a
     /// transparent endpoint that terminates whatever the device hands it.
-    pub(crate) fn listen_all_ports(&self, ip: IpAddr, backlog: usize) -> io::Result<ListenerId> {
-        self.lock().listen_on(SocketAddr::new(ip, 0), backlog)
+    pub(crate) fn listen_all_ports(&self, ip: IpAddr, backlog: usize) -> io::Result<SocketId> {
+        self.lock()
+            .open_listener(ip.is_ipv6(), backlog, |t, id| t.bind_every_port(id, ip))
     }
 
     /// Active open; the handshake runs on (see [`Inner::connect_status`]).
-    pub(crate) fn connect(&self, remote: SocketAddr) -> io::Result<ConnId> {
-        let ip = self.source_ip(remote)?;
+    pub(crate) fn connect(&self, remote: SocketAddr) -> io::Result<SocketId> {
         let now = self.now();
         let mut inner = self.lock();
         if inner.stopped {
             return Err(stopped());
         }
-        let config = inner.tcp_config_for(remote.ip());
-        let id = inner
-            .host
-            .connect_with(now, SocketAddr::new(ip, 0), remote, config)
-            .map_err(host_error)?;
-        let slot = inner.new_slot();
-        inner.conns.insert(id, slot);
+        let id = inner.socket(remote.is_ipv6());
+        match inner.table.connect(now, id, remote) {
+            Err(SocketError::InProgress) => {}
+            Ok(()) => {}
+            Err(e) => {
+                let _ = inner.table.abort(id);
+                return Err(socket_error(e));
+            }
+        }
+        inner.waiters.insert(id, Waiters::default());
         drop(inner);
         self.kick();
         Ok(id)
     }
 
-    /// Gives a connection up: a FIN after the queued data, the rest of the close and
-    /// TIME-WAIT done by the host on its own; with linger 0 (or unread data, as Linux does,
-    /// RFC 1122 §4.2.2.13) a reset.
-    pub(crate) fn close(&self, id: ConnId) {
+    /// Gives a socket up: a connection sends a FIN after the queued data, the rest of the
+    /// close and TIME-WAIT done by the host on its own; with linger 0 (or unread data, as
+    /// Linux does, RFC 1122 §4.2.2.13) a reset. A listener resets what waits in its queues.
+    pub(crate) fn close(&self, id: SocketId) {
         let now = self.now();
         let mut inner = self.lock();
-        let linger_zero = inner
-            .conns
-            .remove(&id)
-            .is_some_and(|c| c.linger == Some(Duration::ZERO));
-        // A connection already gone (stack stopped, handle stale) has nothing left to close.
-        let _ = if linger_zero {
-            inner.host.abort(id)
-        } else {
-            inner.host.close(now, id)
-        };
+        inner.waiters.remove(&id);
+        // A socket already gone (stack stopped, handle stale) has nothing left to close.
+        let _ = inner.table.close(now, id);
         drop(inner);
         self.kick();
     }
 
-    pub(crate) fn abort(&self, id: ConnId) {
+    pub(crate) fn abort(&self, id: SocketId) {
         let mut inner = self.lock();
-        inner.conns.remove(&id);
-        let _ = inner.host.abort(id);
-        drop(inner);
-        self.kick();
-    }
-
-    pub(crate) fn close_listener(&self, id: ListenerId) {
-        let mut inner = self.lock();
-        inner.listeners.remove(&id);
-        let _ = inner.host.close_listener(id);
+        inner.waiters.remove(&id);
+        let _ = inner.table.abort(id);
         drop(inner);
         self.kick();
     }
 }
 
 impl Inner {
-    /// The host's connection settings with the MSS of `ip`'s family: a listener's address
-    /// (an unspecified one listens on its family only) or a connection's peer.
-    fn tcp_config_for(&self, ip: IpAddr) -> synack_proto::Config {
-        self.host.config().tcp.for_family(ip.is_ipv6())
+    /// A new socket; its MSS follows its family (`Config::mss_for`).
+    fn socket(&mut self, ipv6: bool) -> SocketId {
+        self.table.socket(ipv6)
     }
 
-    fn new_slot(&self) -> ConnSlot {
-        ConnSlot {
-            nodelay: self.host.config().tcp.nodelay,
-            ..ConnSlot::default()
-        }
-    }
-
-    fn listen_on(&mut self, addr: SocketAddr, backlog: usize) -> io::Result<ListenerId> {
+    fn open_listener(
+        &mut self,
+        ipv6: bool,
+        backlog: usize,
+        bind: impl FnOnce(&mut SocketTable, SocketId) -> Result<(), SocketError>,
+    ) -> io::Result<SocketId> {
         if self.stopped {
             return Err(stopped());
         }
-        let config = self.tcp_config_for(addr.ip());
-        let id = self
-            .host
-            .listen_with(addr, backlog, config)
-            .map_err(host_error)?;
-        self.listeners.insert(
-            id,
-            ListenSlot {
-                cv: Arc::default(),
-                wakers: Vec::new(),
-                addr,
-            },
-        );
+        let id = self.socket(ipv6);
+        if let Err(e) = bind(&mut self.table, id).and_then(|()| self.table.listen(id, backlog)) {
+            let _ = self.table.abort(id);
+            return Err(socket_error(e));
+        }
+        self.waiters.insert(id, Waiters::default());
         Ok(id)
     }
 
-    /// The next connection from the accept queue, with its peer.
-    pub(crate) fn try_accept(
-        &mut self,
-        id: ListenerId,
-    ) -> io::Result<Option<(ConnId, SocketAddr)>> {
-        if !self.listeners.contains_key(&id) {
-            return Err(io::Error::from(io::ErrorKind::NotConnected));
+    /// The next connection from the accept queue, with its peer; `WouldBlock` when none
+    /// waits.
+    pub(crate) fn try_accept(&mut self, id: SocketId) -> io::Result<(SocketId, SocketAddr)> {
+        let (child, remote) = io(self.table.accept(id))?;
+        if let (Some(o), Some(conn)) = (&mut self.observer, self.table.conn_of(child)) {
+            o.learn(self.table.host(), conn);
         }
-        let Some(c) = self.host.accept(id) else {
-            return Ok(None);
-        };
-        let remote = self.host.peer_addr(c).map_err(host_error)?;
-        if let Some(o) = &mut self.observer {
-            o.learn(&self.host, c);
-        }
-        let slot = self.new_slot();
-        self.conns.insert(c, slot);
-        Ok(Some((c, remote)))
+        self.waiters.insert(child, Waiters::default());
+        Ok((child, remote))
     }
 
     /// How an active open stands: `WouldBlock` while the handshake runs, then its outcome.
-    pub(crate) fn connect_status(&mut self, id: ConnId) -> io::Result<()> {
-        match self.host.state(id).map_err(host_error)? {
-            StateName::SynSent | StateName::SynReceived => Err(would_block()),
-            StateName::Closed => Err(self.take_error(id).map_or_else(
-                || io::Error::from(io::ErrorKind::ConnectionAborted),
-                conn_error,
-            )),
-            _ => Ok(()),
-        }
+    pub(crate) fn connect_status(&mut self, id: SocketId) -> io::Result<()> {
+        io(self.table.connect_status(id))
     }
 
-    /// The connection's pending error, now reported (`SO_ERROR`).
-    pub(crate) fn take_error(&mut self, id: ConnId) -> Option<ConnError> {
-        let c = self.conns.get_mut(&id)?;
-        let e = c.error.take();
-        if e.is_some() {
-            c.reported = true;
-        }
-        e
-    }
-
-    fn slot(&mut self, id: ConnId) -> io::Result<&mut ConnSlot> {
-        self.conns
-            .get_mut(&id)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    /// The socket's pending error, now reported (`SO_ERROR`).
+    pub(crate) fn take_error(&mut self, id: SocketId) -> io::Result<Option<ConnError>> {
+        io(self.table.take_error(id))
     }
 
     /// RECEIVE: `Ok(0)` is end of stream, `WouldBlock` nothing yet.
-    pub(crate) fn try_read(&mut self, id: ConnId, buf: &mut [u8]) -> io::Result<usize> {
-        let c = self.slot(id)?;
-        if c.shut_rd || buf.is_empty() {
-            return Ok(0);
-        }
-        match self.host.recv(id, buf) {
-            Ok(n) => Ok(n),
-            Err(HostError::Call(CallError::WouldBlock)) => Err(would_block()),
-            Err(HostError::Call(e)) => match self.take_error(id) {
-                Some(e) => Err(conn_error(e)),
-                None if self.slot(id)?.reported => Ok(0),
-                None => {
-                    self.slot(id)?.reported = true;
-                    Err(call_error(e))
-                }
-            },
-            Err(e) => Err(host_error(e)),
-        }
+    pub(crate) fn try_read(&mut self, id: SocketId, buf: &mut [u8]) -> io::Result<usize> {
+        io(self.table.read(id, buf))
     }
 
     /// SEND: what fits; `WouldBlock` when nothing does or the handshake still runs.
-    pub(crate) fn try_write(&mut self, id: ConnId, data: &[u8]) -> io::Result<usize> {
-        if let Some(e) = self.take_error(id) {
-            return Err(conn_error(e));
-        }
-        let c = self.slot(id)?;
-        if c.shut_wr || c.reported {
-            return Err(io::Error::from(io::ErrorKind::BrokenPipe));
-        }
-        match self.host.state(id).map_err(host_error)? {
-            StateName::SynSent | StateName::SynReceived => return Err(would_block()),
-            StateName::Closed => return Err(io::Error::from(io::ErrorKind::BrokenPipe)),
-            _ => {}
-        }
-        if data.is_empty() {
-            return Ok(0);
-        }
-        match self.host.send(id, data) {
-            Ok(n) => Ok(n),
-            Err(HostError::Call(CallError::Closing)) => {
-                Err(io::Error::from(io::ErrorKind::BrokenPipe))
-            }
-            Err(e) => Err(host_error(e)),
-        }
+    pub(crate) fn try_write(&mut self, id: SocketId, data: &[u8]) -> io::Result<usize> {
+        io(self.table.write(id, data))
     }
 
     /// Whether everything written has been acknowledged (what `flush` can wait for).
-    pub(crate) fn all_acked(&mut self, id: ConnId) -> io::Result<bool> {
-        let info = self.host.info(id).map_err(host_error)?;
-        Ok(info.send_buffered == 0)
+    pub(crate) fn all_acked(&mut self, id: SocketId) -> io::Result<bool> {
+        io(self.table.all_acked(id))
     }
 
     /// `shutdown(2)`: `Write` sends a FIN after the queued data (RFC 9293 §3.10.4); `Read`
     /// makes further reads see end of stream.
-    pub(crate) fn shutdown(&mut self, id: ConnId, how: Shutdown) -> io::Result<()> {
-        let state = self.host.state(id).map_err(host_error)?;
-        if matches!(state, StateName::SynSent | StateName::Closed) {
-            return Err(io::Error::from(io::ErrorKind::NotConnected));
+    pub(crate) fn shutdown(&mut self, id: SocketId, how: Shutdown) -> io::Result<()> {
+        io(self
+            .table
+            .shutdown(id, how != Shutdown::Write, how != Shutdown::Read))?;
+        if let Some(w) = self.waiters.get_mut(&id) {
+            w.wake();
         }
-        if how != Shutdown::Read {
-            self.host.shutdown(id).map_err(host_error)?;
+        Ok(())
+    }
+
+    pub(crate) fn addrs(&self, id: SocketId) -> io::Result<(SocketAddr, SocketAddr)> {
+        io(self.table.addrs(id))
+    }
+
+    pub(crate) fn info(&self, id: SocketId) -> io::Result<Info> {
+        io(self.table.info(id))
+    }
+
+    pub(crate) fn set_option(&mut self, id: SocketId, opt: SockOpt) -> io::Result<()> {
+        io(self.table.set_option(id, opt))
+    }
+
+    pub(crate) fn nodelay(&self, id: SocketId) -> io::Result<bool> {
+        Ok(io(self.table.options(id))?.config.nodelay)
+    }
+
+    /// Keepalive probes after `idle` without traffic, with the default interval and count;
+    /// `None` turns them off.
+    pub(crate) fn set_keepalive(&mut self, id: SocketId, idle: Option<Duration>) -> io::Result<()> {
+        if let Some(idle) = idle {
+            self.set_option(id, SockOpt::KeepIdle(idle))?;
         }
-        let c = self.slot(id)?;
-        c.shut_rd |= how != Shutdown::Write;
-        c.shut_wr |= how != Shutdown::Read;
-        c.wake();
-        Ok(())
+        self.set_option(id, SockOpt::KeepAlive(idle.is_some()))
     }
 
-    pub(crate) fn addrs(&self, id: ConnId) -> io::Result<(SocketAddr, SocketAddr)> {
-        let local = self.host.local_addr(id).map_err(host_error)?;
-        let remote = self.host.peer_addr(id).map_err(host_error)?;
-        Ok((local, remote))
-    }
-
-    pub(crate) fn info(&self, id: ConnId) -> io::Result<Info> {
-        self.host.info(id).map_err(host_error)
-    }
-
-    pub(crate) fn set_nodelay(&mut self, id: ConnId, nodelay: bool) -> io::Result<()> {
-        self.host
-            .conn_mut(id)
-            .map_err(host_error)?
-            .set_nodelay(nodelay);
-        self.slot(id)?.nodelay = nodelay;
-        Ok(())
-    }
-
-    pub(crate) fn nodelay(&mut self, id: ConnId) -> io::Result<bool> {
-        Ok(self.slot(id)?.nodelay)
-    }
-
-    pub(crate) fn set_keepalive(&mut self, id: ConnId, idle: Option<Duration>) -> io::Result<()> {
-        let keepalive = idle.map(|idle| Keepalive {
-            idle,
-            ..Keepalive::default()
-        });
-        self.host
-            .conn_mut(id)
-            .map_err(host_error)?
-            .set_keepalive(keepalive);
-        Ok(())
-    }
-
-    pub(crate) fn set_linger(&mut self, id: ConnId, linger: Option<Duration>) -> io::Result<()> {
-        self.slot(id)?.linger = linger;
-        Ok(())
-    }
-
-    pub(crate) fn linger(&mut self, id: ConnId) -> io::Result<Option<Duration>> {
-        Ok(self.slot(id)?.linger)
+    pub(crate) fn linger(&self, id: SocketId) -> io::Result<Option<Duration>> {
+        Ok(io(self.table.options(id))?.linger)
     }
 
     /// Whether a lingering close is over: everything sent, our FIN included, has been
-    /// acknowledged (FIN-WAIT-2, TIME-WAIT, or CLOSED after LAST-ACK).
-    pub(crate) fn linger_done(&mut self, id: ConnId) -> io::Result<bool> {
-        let info = self.host.info(id).map_err(host_error)?;
-        Ok(info.send_buffered == 0
-            && matches!(
-                info.state,
-                StateName::FinWait2 | StateName::TimeWait | StateName::Closed
-            ))
+    /// acknowledged.
+    pub(crate) fn linger_done(&mut self, id: SocketId) -> io::Result<bool> {
+        io(self.table.linger_done(id))
     }
 
-    pub(crate) fn listener_addr(&self, id: ListenerId) -> io::Result<SocketAddr> {
-        self.listeners
-            .get(&id)
-            .map(|l| l.addr)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    pub(crate) fn listener_addr(&self, id: SocketId) -> io::Result<SocketAddr> {
+        io(self.table.local_addr(id))?.ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     // ------------------------------------------------------------------ the driver's side
 
     pub(crate) fn counters(&self) -> synack_proto::host::Counters {
-        *self.host.counters()
+        *self.table.host().counters()
     }
 
     pub(crate) fn connection_count(&self) -> usize {
-        self.host.connection_count()
+        self.table.host().connection_count()
     }
 
     pub(crate) fn set_observer(&mut self, observer: crate::observe::Observer) {
@@ -654,25 +450,25 @@ impl Inner {
 
     /// When the driver must call [`Inner::on_timer`] next.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.host.poll_timeout()
+        self.table.poll_timeout()
     }
 
     pub(crate) fn on_packets(&mut self, now: Instant, batch: &Batch) {
         for p in batch.iter() {
-            self.host.handle_packet(now, p);
+            self.table.handle_packet(now, p);
         }
     }
 
     pub(crate) fn on_timer(&mut self, now: Instant) {
-        if self.host.poll_timeout().is_some_and(|t| t <= now) {
-            self.host.handle_timeout(now);
+        if self.table.poll_timeout().is_some_and(|t| t <= now) {
+            self.table.handle_timeout(now);
         }
     }
 
     /// Fills `batch` with packets to send; returns whether the host may have more.
     pub(crate) fn transmit(&mut self, now: Instant, batch: &mut Batch) -> bool {
         while let Some(buf) = batch.next_buf() {
-            match self.host.poll_transmit(now, buf) {
+            match self.table.poll_transmit(now, buf) {
                 Some(sent) => batch.commit(sent.len),
                 None => return false,
             }
@@ -680,51 +476,53 @@ impl Inner {
         true
     }
 
-    /// Turns the host's events into wakeups.
+    /// Turns the table's events into wakeups.
     pub(crate) fn dispatch_events(&mut self) {
-        if self.idle_waiters > 0 && self.host.connection_count() == 0 {
+        if self.idle_waiters > 0 && self.table.host().connection_count() == 0 {
             self.idle.notify_all();
         }
-        while let Some(ev) = self.host.poll_event() {
+        while let Some(ev) = self.table.poll_event() {
             match ev {
-                HostEvent::Accepted { listener, .. } => {
-                    if let Some(l) = self.listeners.get_mut(&listener) {
-                        l.cv.notify_all();
-                        for w in l.wakers.drain(..) {
+                SocketEvent::Acceptable(id) => {
+                    if let Some(w) = self.waiters.get_mut(&id) {
+                        w.cv.notify_all();
+                        for w in w.accept_wakers.drain(..) {
                             w.wake();
                         }
                     }
                 }
-                HostEvent::Readable(id) => {
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        c.cv.notify_all();
-                        if let Some(w) = c.read_waker.take() {
+                SocketEvent::Readable(id) => {
+                    if let Some(w) = self.waiters.get_mut(&id) {
+                        w.cv.notify_all();
+                        if let Some(w) = w.read_waker.take() {
                             w.wake();
                         }
                     }
                 }
-                HostEvent::Writable(id) => {
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        c.cv.notify_all();
-                        if let Some(w) = c.write_waker.take() {
+                SocketEvent::Writable(id) => {
+                    if let Some(w) = self.waiters.get_mut(&id) {
+                        w.cv.notify_all();
+                        if let Some(w) = w.write_waker.take() {
                             w.wake();
                         }
                     }
                 }
-                HostEvent::Closed(id, error) => {
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        if !c.reported && c.error.is_none() {
-                            c.error = error;
-                        }
-                        c.wake();
+                SocketEvent::Closed(id) => {
+                    if let Some(w) = self.waiters.get_mut(&id) {
+                        w.wake();
                     }
                 }
-                HostEvent::StateChanged { conn, from, to, .. } => {
+                SocketEvent::StateChanged {
+                    socket,
+                    conn,
+                    from,
+                    to,
+                } => {
                     if let Some(o) = &mut self.observer {
-                        o.report(&self.host, conn, from, to);
+                        o.report(self.table.host(), conn, from, to);
                     }
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.wake();
+                    if let Some(w) = socket.and_then(|id| self.waiters.get_mut(&id)) {
+                        w.wake();
                     }
                 }
             }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use synack_proto::Info;
-use synack_proto::host::{ConnId, ListenerId};
+use synack_socket::{SockOpt, SocketId};
 
 use crate::device::Device;
 use crate::driver::{Stack, batches, sleep_for, step};
@@ -102,7 +102,7 @@ pub(crate) fn spawn_driver(shared: Arc<Shared>, device: Box<dyn Device>) -> io::
 /// A listening socket.
 pub struct TcpListener {
     shared: Arc<Shared>,
-    id: ListenerId,
+    id: SocketId,
 }
 
 impl TcpListener {
@@ -123,7 +123,9 @@ impl TcpListener {
 
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         self.shared
-            .poll_listener(cx, self.id, |inner| inner.try_accept(self.id))
+            .poll_op(cx, self.id, Interest::Accept, |inner| {
+                inner.try_accept(self.id)
+            })
             .map_ok(|(id, peer)| (TcpStream::from_id(self.shared.clone(), id), peer))
     }
 
@@ -134,14 +136,14 @@ impl TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        self.shared.close_listener(self.id);
+        self.shared.close(self.id);
     }
 }
 
 /// What the stream and its owned halves share; the last one gone closes the connection.
 struct StreamInner {
     shared: Arc<Shared>,
-    id: ConnId,
+    id: SocketId,
 }
 
 impl Drop for StreamInner {
@@ -187,7 +189,7 @@ pub struct TcpStream {
 /// Aborts a connect whose future was dropped before the handshake finished.
 struct ConnectGuard<'a> {
     shared: &'a Arc<Shared>,
-    id: Option<ConnId>,
+    id: Option<SocketId>,
 }
 
 impl Drop for ConnectGuard<'_> {
@@ -199,7 +201,7 @@ impl Drop for ConnectGuard<'_> {
 }
 
 impl TcpStream {
-    fn from_id(shared: Arc<Shared>, id: ConnId) -> TcpStream {
+    fn from_id(shared: Arc<Shared>, id: SocketId) -> TcpStream {
         TcpStream {
             inner: Arc::new(StreamInner { shared, id }),
         }
@@ -235,7 +237,7 @@ impl TcpStream {
         &self.inner.shared
     }
 
-    fn id(&self) -> ConnId {
+    fn id(&self) -> SocketId {
         self.inner.id
     }
 
@@ -248,7 +250,10 @@ impl TcpStream {
     }
 
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        let r = self.shared().lock().set_nodelay(self.id(), nodelay);
+        let r = self
+            .shared()
+            .lock()
+            .set_option(self.id(), SockOpt::NoDelay(nodelay));
         self.shared().kick();
         r
     }
@@ -260,7 +265,10 @@ impl TcpStream {
     /// `Some(Duration::ZERO)` makes closing reset the connection; `None` closes gracefully.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         match linger {
-            None | Some(Duration::ZERO) => self.shared().lock().set_linger(self.id(), linger),
+            None | Some(Duration::ZERO) => self
+                .shared()
+                .lock()
+                .set_option(self.id(), SockOpt::Linger(linger)),
             // A drop that blocks would stall the runtime's thread.
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -273,7 +281,7 @@ impl TcpStream {
         Ok(self
             .shared()
             .lock()
-            .take_error(self.id())
+            .take_error(self.id())?
             .map(crate::error::conn_error))
     }
 

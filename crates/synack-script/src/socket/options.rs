@@ -1,10 +1,12 @@
-//! Socket options: what `setsockopt` changes on a socket (and on its open connection) and
-//! what `getsockopt` reads back, mapped onto synack's knobs.
+//! `setsockopt`/`getsockopt`: Linux's levels, names and integer values turned into the socket
+//! table's typed options (with Linux's bounds and errno values), and read back.
 
 use std::time::Duration;
 
+use synack_socket::SockOpt;
+
 use super::consts::*;
-use super::{OptValue, Role, SockError, SockResult, Stack, host_errno, unsupported};
+use super::{OptValue, SockError, SockResult, Stack, errno_of, id_of, unsupported};
 use crate::errno::Errno;
 
 /// `(level, name)` of the options this layer knows, by their C names.
@@ -44,61 +46,44 @@ impl Stack {
             OptValue::Int(i) => Ok(i),
             OptValue::Linger { .. } => Err(SockError::Errno(Errno::EINVAL)),
         };
-        let s = self.sock(fd)?;
-        let role = s.role;
-        let opened = matches!(role, Role::Conn(_));
-        let mut s = s.clone();
-        match (level, name) {
-            (SOL_SOCKET, SO_REUSEADDR) => {
-                // synack never refuses a listen for connections in TIME-WAIT, which is what
-                // SO_REUSEADDR asks; without it Linux would refuse, and synack cannot.
-                if int(value)? == 0 {
-                    return unsupported("SO_REUSEADDR 0 (synack always reuses addresses)");
-                }
-                s.reuseaddr = true;
-            }
+        let id = id_of(fd)?;
+        let ipv6 = self.table.is_ipv6(id)?;
+        let secs = |v: i64| Duration::from_secs(v as u64);
+        let opt = match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => SockOpt::ReuseAddr(int(value)? != 0),
             (SOL_SOCKET, SO_RCVBUF | SO_SNDBUF) => {
                 let v = int(value)?;
                 if v <= 0 {
                     return Err(Errno::EINVAL.into());
                 }
-                if opened {
-                    return unsupported("resizing the buffers of an open connection");
-                }
                 let v = usize::try_from(v).map_err(|_| SockError::Errno(Errno::EINVAL))?;
-                // As on Linux, a size the user sets is a size the user wants: it also fixes the
-                // maximum, so auto-tuning leaves it alone and the window scale is chosen from
-                // it (SOCK_RCVBUF_LOCK / SOCK_SNDBUF_LOCK).
                 if name == SO_RCVBUF {
-                    s.config.recv_buffer = v;
-                    s.config.recv_buffer_max = v;
+                    SockOpt::RecvBuffer(v)
                 } else {
-                    s.config.send_buffer = v;
-                    s.config.send_buffer_max = v;
+                    SockOpt::SendBuffer(v)
                 }
             }
-            (SOL_SOCKET, SO_KEEPALIVE) => s.keepalive_on = int(value)? != 0,
+            (SOL_SOCKET, SO_KEEPALIVE) => SockOpt::KeepAlive(int(value)? != 0),
             (SOL_SOCKET, SO_LINGER) => match value {
-                OptValue::Linger { onoff: 0, .. } => s.linger_zero = Some(false),
-                OptValue::Linger { linger: 0, .. } => s.linger_zero = Some(true),
+                OptValue::Linger { onoff: 0, .. } => SockOpt::Linger(None),
+                OptValue::Linger { linger: 0, .. } => SockOpt::Linger(Some(Duration::ZERO)),
                 OptValue::Linger { .. } => {
                     return unsupported("SO_LINGER with a timeout (a close that waits)");
                 }
                 OptValue::Int(_) => return Err(Errno::EINVAL.into()),
             },
-            (IPPROTO_TCP, TCP_NODELAY) => s.config.nodelay = int(value)? != 0,
-            (IPPROTO_TCP, TCP_CORK) => s.cork = int(value)? != 0,
+            (IPPROTO_TCP, TCP_NODELAY) => SockOpt::NoDelay(int(value)? != 0),
+            (IPPROTO_TCP, TCP_CORK) => SockOpt::Cork(int(value)? != 0),
             (IPPROTO_TCP, TCP_MAXSEG) => {
                 let v = int(value)?;
-                if opened {
+                if self.table.conn_of(id).is_some() {
                     return unsupported("TCP_MAXSEG on an open connection");
                 }
-                // Linux's bounds (TCP_MIN_MSS 88, MAX_TCP_WINDOW); raising the MSS above
-                // the interface's is not possible.
+                // Linux's bounds (TCP_MIN_MSS 88, MAX_TCP_WINDOW).
                 if !(88..=32767).contains(&v) {
                     return Err(Errno::EINVAL.into());
                 }
-                s.config.mss = s.config.mss.min(v as u16);
+                SockOpt::MaxSegment(v as u16)
             }
             (IPPROTO_TCP, TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT) => {
                 let v = int(value)?;
@@ -106,9 +91,9 @@ impl Stack {
                     return Err(Errno::EINVAL.into());
                 }
                 match name {
-                    TCP_KEEPIDLE => s.keepalive.idle = Duration::from_secs(v as u64),
-                    TCP_KEEPINTVL => s.keepalive.interval = Duration::from_secs(v as u64),
-                    _ => s.keepalive.count = v as u32,
+                    TCP_KEEPIDLE => SockOpt::KeepIdle(secs(v)),
+                    TCP_KEEPINTVL => SockOpt::KeepInterval(secs(v)),
+                    _ => SockOpt::KeepCount(v as u32),
                 }
             }
             (IPPROTO_TCP, TCP_USER_TIMEOUT) => {
@@ -116,100 +101,60 @@ impl Stack {
                 if v < 0 {
                     return Err(Errno::EINVAL.into());
                 }
-                s.config.user_timeout = (v > 0).then(|| Duration::from_millis(v as u64));
+                SockOpt::UserTimeout((v > 0).then(|| Duration::from_millis(v as u64)))
             }
-            (IPPROTO_IP, IP_TOS) => s.ip.tos = Some(int(value)? as u8 & !3),
-            (IPPROTO_IP, IP_TTL) => s.ip.ttl = hop_limit(int(value)?, false)?,
-            (IPPROTO_IPV6, _) if !s.ipv6 => return Err(Errno::ENOPROTOOPT.into()),
+            (IPPROTO_IP, IP_TOS) => SockOpt::Tos(int(value)? as u8),
+            (IPPROTO_IP, IP_TTL) => SockOpt::Ttl(hop_limit(int(value)?, false)?),
+            (IPPROTO_IPV6, _) if !ipv6 => return Err(Errno::ENOPROTOOPT.into()),
             (IPPROTO_IPV6, IPV6_TCLASS) => {
                 // RFC 3542 §6.5: -1 is the default class, 0.
                 let v = int(value)?;
                 if !(-1..=255).contains(&v) {
                     return Err(Errno::EINVAL.into());
                 }
-                s.ip.tclass = Some(v.max(0) as u8 & !3);
+                SockOpt::TrafficClass(v.max(0) as u8)
             }
-            (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => s.ip.hops = hop_limit(int(value)?, true)?,
-            // An AF_INET6 socket of synack's speaks IPv6 only (RFC 3493 §5.3); one that also
-            // takes IPv4-mapped peers is a dual-stack socket synack does not have.
-            (IPPROTO_IPV6, IPV6_V6ONLY) => {
-                if int(value)? == 0 {
-                    return unsupported(
-                        "IPV6_V6ONLY 0 (a dual-stack socket; synack's sockets are of one family)",
-                    );
-                }
+            (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => {
+                SockOpt::UnicastHops(hop_limit(int(value)?, true)?)
             }
+            (IPPROTO_IPV6, IPV6_V6ONLY) => SockOpt::V6Only(int(value)? != 0),
             (SOL_SOCKET, SO_ERROR) => return Err(Errno::ENOPROTOOPT.into()),
             _ => return unsupported(format!("socket option level {level} name {name}")),
-        }
-        // Apply to what is already open.
-        match role {
-            Role::Conn(id) => {
-                let (ka, ut, nd) = (
-                    s.keepalive_on.then_some(s.keepalive),
-                    s.config.user_timeout,
-                    s.config.nodelay,
-                );
-                let mut conn = self
-                    .host
-                    .conn_mut(id)
-                    .map_err(|e| SockError::Errno(host_errno(e)))?;
-                conn.set_keepalive(ka);
-                conn.set_user_timeout(ut);
-                conn.set_nodelay(nd);
-            }
-            Role::Listener(id) => {
-                self.host
-                    .set_listener_config(id, Stack::open_config(&s))
-                    .map_err(|e| SockError::Errno(host_errno(e)))?;
-            }
-            _ => {}
-        }
-        let push = !s.cork || s.config.nodelay;
-        self.sockets.insert(fd, s);
-        // Removing the cork, or setting TCP_NODELAY, sends what it held.
-        if push && matches!((level, name), (IPPROTO_TCP, TCP_CORK | TCP_NODELAY)) {
-            self.flush_held(fd)?;
-        }
-        Ok(())
+        };
+        Ok(self.table.set_option(id, opt)?)
     }
 
     pub fn getsockopt(&mut self, fd: i32, level: i32, name: i32) -> SockResult<OptValue> {
-        let s = self.sock(fd)?;
+        let id = id_of(fd)?;
+        if (level, name) == (SOL_SOCKET, SO_ERROR) {
+            let e = self.table.take_error(id)?;
+            return Ok(OptValue::Int(
+                e.map_or(0, |e| i64::from(errno_of(e).code())),
+            ));
+        }
+        let ipv6 = self.table.is_ipv6(id)?;
+        let mss = self.table.max_segment(id)?;
+        let s = self.table.options(id)?;
         let b = |x: bool| OptValue::Int(i64::from(x));
-        let default_ttl = self.host.config().hop_limit;
+        let default_ttl = self.table.host().config().hop_limit;
         Ok(match (level, name) {
-            (SOL_SOCKET, SO_ERROR) => {
-                OptValue::Int(self.take_error(fd).map_or(0, |e| i64::from(e.code())))
-            }
             (SOL_SOCKET, SO_REUSEADDR) => b(s.reuseaddr),
             (SOL_SOCKET, SO_RCVBUF) => OptValue::Int(s.config.recv_buffer as i64),
             (SOL_SOCKET, SO_SNDBUF) => OptValue::Int(s.config.send_buffer as i64),
             (SOL_SOCKET, SO_KEEPALIVE) => b(s.keepalive_on),
-            (SOL_SOCKET, SO_LINGER) => match s.linger_zero {
-                Some(true) => OptValue::Linger {
+            (SOL_SOCKET, SO_LINGER) => match s.linger {
+                Some(d) => OptValue::Linger {
                     onoff: 1,
-                    linger: 0,
+                    linger: i32::try_from(d.as_secs()).unwrap_or(i32::MAX),
                 },
-                _ => OptValue::Linger {
+                None => OptValue::Linger {
                     onoff: 0,
                     linger: 0,
                 },
             },
             (IPPROTO_TCP, TCP_NODELAY) => b(s.config.nodelay),
             (IPPROTO_TCP, TCP_CORK) => b(s.cork),
-            (IPPROTO_TCP, TCP_MAXSEG) => {
-                let mss = match s.role {
-                    Role::Conn(id) => self
-                        .host
-                        .info(id)
-                        .ok()
-                        .filter(|i| i.snd_mss > 0)
-                        .map_or(u32::from(s.config.mss_for(s.ipv6)), |i| i.snd_mss),
-                    _ => u32::from(s.config.mss_for(s.ipv6)),
-                };
-                OptValue::Int(i64::from(mss))
-            }
+            (IPPROTO_TCP, TCP_MAXSEG) => OptValue::Int(i64::from(mss)),
             (IPPROTO_TCP, TCP_KEEPIDLE) => OptValue::Int(s.keepalive.idle.as_secs() as i64),
             (IPPROTO_TCP, TCP_KEEPINTVL) => OptValue::Int(s.keepalive.interval.as_secs() as i64),
             (IPPROTO_TCP, TCP_KEEPCNT) => OptValue::Int(i64::from(s.keepalive.count)),
@@ -218,7 +163,7 @@ impl Stack {
             }
             (IPPROTO_IP, IP_TOS) => OptValue::Int(i64::from(s.ip.tos.unwrap_or(0))),
             (IPPROTO_IP, IP_TTL) => OptValue::Int(i64::from(s.ip.ttl.unwrap_or(default_ttl))),
-            (IPPROTO_IPV6, _) if !s.ipv6 => return Err(Errno::ENOPROTOOPT.into()),
+            (IPPROTO_IPV6, _) if !ipv6 => return Err(Errno::ENOPROTOOPT.into()),
             (IPPROTO_IPV6, IPV6_TCLASS) => OptValue::Int(i64::from(s.ip.tclass.unwrap_or(0))),
             (IPPROTO_IPV6, IPV6_UNICAST_HOPS) => {
                 OptValue::Int(i64::from(s.ip.hops.unwrap_or(default_ttl)))

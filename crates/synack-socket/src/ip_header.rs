@@ -1,48 +1,39 @@
 //! The IP header fields a socket sets for its connection's datagrams (`IP_TOS`, `IP_TTL`,
 //! `IPV6_TCLASS`, `IPV6_UNICAST_HOPS`).
 //!
-//! The host emits every datagram with TOS 0 and its one hop limit; the socket layer marks the
+//! The host emits every datagram with TOS 0 and its one hop limit; the socket table marks the
 //! datagrams of a connection whose socket asked otherwise as they leave. A SYN-ACK sent before
 //! `accept` belongs to the listening socket, whose options the accepted one inherits. The ECN
 //! bits stay as the stack wrote them: for TCP they are the transport's (RFC 3168 §5; Linux
 //! masks them out of `IP_TOS` and `IPV6_TCLASS` the same way).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use synack_wire::Ipv4Packet;
 
-use super::{Role, Socket, Stack};
+use crate::{Role, Socket, SocketTable};
 
 /// A socket's IP header settings, per family; `None` leaves the host's value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct IpHeaderOptions {
+pub struct IpHeaderOptions {
     /// `IP_TOS`: the DSCP bits of IPv4 datagrams (ECN bits masked off).
-    pub(super) tos: Option<u8>,
+    pub tos: Option<u8>,
     /// `IP_TTL`.
-    pub(super) ttl: Option<u8>,
+    pub ttl: Option<u8>,
     /// `IPV6_TCLASS`: the DSCP bits of IPv6 datagrams.
-    pub(super) tclass: Option<u8>,
+    pub tclass: Option<u8>,
     /// `IPV6_UNICAST_HOPS`.
-    pub(super) hops: Option<u8>,
+    pub hops: Option<u8>,
 }
 
-impl IpHeaderOptions {
-    fn is_set(&self) -> bool {
-        *self != IpHeaderOptions::default()
-    }
-}
-
-impl Stack {
+impl SocketTable {
     /// Rewrites the TOS / traffic class and TTL / hop limit of a datagram the host just
     /// emitted, when its connection's socket set them.
-    pub(super) fn mark_ip_header(&self, datagram: &mut [u8]) {
-        if !self.sockets.values().any(|s| s.ip.is_set()) {
-            return;
-        }
+    pub(crate) fn mark_ip_header(&self, datagram: &mut [u8]) {
         let Some((local, remote)) = addresses(datagram) else {
             return;
         };
-        let Some(ip) = self.socket_of(local, remote).map(|s| s.ip) else {
+        let Some(ip) = self.socket_of(local, remote).map(|s| s.opts.ip) else {
             return;
         };
         match datagram[0] >> 4 {
