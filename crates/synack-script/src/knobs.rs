@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use synack_proto::config::MIN_MSS;
+
 use crate::socket::Stack;
 
 /// Why a knob could not be applied.
@@ -90,6 +92,14 @@ fn count(v: u64) -> Result<u32, String> {
 
 fn flag(v: u64) -> bool {
     v != 0
+}
+
+/// A 16-bit size of at least `least`.
+fn at_least(v: u64, least: u16, what: &str) -> Result<u16, String> {
+    u16::try_from(v)
+        .ok()
+        .filter(|x| *x >= least)
+        .ok_or_else(|| format!("{what} must be {least}..=65535"))
 }
 
 /// `min default [max]`: a new socket's buffer starts at the default and may grow to the max
@@ -195,17 +205,11 @@ const KNOBS: &[Knob] = &[
     // The link's MTU; the MSS announced is what it leaves per address family.
     Knob::own("mtu", |s, v| {
         // Every IPv4 host takes datagrams of 576 bytes (RFC 791); less is no link here.
-        s.defaults_mut().mtu = u16::try_from(v[0])
-            .ok()
-            .filter(|m| *m >= 576)
-            .ok_or("the MTU must be 576..=65535")?;
+        s.defaults_mut().mtu = at_least(v[0], 576, "the MTU")?;
         Ok(())
     }),
     Knob::own("mss", |s, v| {
-        s.defaults_mut().mss = u16::try_from(v[0])
-            .ok()
-            .filter(|m| *m >= 88)
-            .ok_or("the MSS must be 88..=65535")?;
+        s.defaults_mut().mss = at_least(v[0], MIN_MSS, "the MSS")?;
         Ok(())
     }),
     Knob::own("rto_min_ms", |s, v| {
