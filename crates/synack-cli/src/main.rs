@@ -90,9 +90,17 @@ struct BulkArgs {
     #[arg(long, value_name = "MBIT", allow_negative_numbers = true)]
     bandwidth: Option<f64>,
     /// bulk: the bottleneck's queue in bytes (suffixes K, M) [default: one bandwidth-delay
-    /// product]
+    /// product at the longest round trip]
     #[arg(long, value_name = "BYTES", value_parser = parse_queue)]
     queue: Option<u64>,
+    /// bulk: a round trip per flow in milliseconds, e.g. 10,40 (instead of --rtt for all)
+    #[arg(
+        long,
+        value_name = "MS,MS,...",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    flow_rtts: Option<Vec<f64>>,
 }
 
 /// A queue size: like `--bytes`, but 0 (no buffer at all) is allowed.
@@ -109,6 +117,7 @@ impl BulkArgs {
             || self.flows.is_some()
             || self.bandwidth.is_some()
             || self.queue.is_some()
+            || self.flow_rtts.is_some()
     }
 
     fn params(&self, link: &LinkArgs) -> Result<synack_cli::bulk::BulkParams, String> {
@@ -119,10 +128,25 @@ impl BulkArgs {
         }
         let p = link.params()?;
         let defaults = synack_cli::bulk::BulkParams::default();
+        let mut flow_rtts = Vec::new();
+        for &ms in self.flow_rtts.iter().flatten() {
+            // Out of range is said by `BulkParams::check`; only what is no time at all here.
+            if ms.is_nan() || ms < 0.0 {
+                return Err(format!("--flow-rtts {ms} ms is not a round trip"));
+            }
+            flow_rtts.push(Duration::from_secs_f64(
+                (ms / 1e3).min(scenario::MAX_RTT.as_secs_f64() * 2.0),
+            ));
+        }
         let params = synack_cli::bulk::BulkParams {
             bytes: self.bytes.unwrap_or(defaults.bytes),
-            flows: self.flows.unwrap_or(defaults.flows),
+            flows: self.flows.unwrap_or(if flow_rtts.is_empty() {
+                defaults.flows
+            } else {
+                flow_rtts.len()
+            }),
             rtt: p.rtt,
+            flow_rtts,
             loss: p.loss,
             bandwidth_mbit: self.bandwidth.unwrap_or(defaults.bandwidth_mbit),
             queue: self.queue.map(|q| usize::try_from(q).unwrap_or(usize::MAX)),

@@ -182,6 +182,13 @@ fn bad_arguments_are_usage_errors() {
         (&["-s", "bulk", "--pcap", "x.pcap"], "--pcap"),
         (&["-s", "bulk", "--corrupt", "0.1"], "--corrupt"),
         (&["-s", "tour", "--flows", "2"], "bulk"),
+        (
+            &["-s", "bulk", "--flow-rtts", "10,40", "--flows", "3"],
+            "--flow-rtts",
+        ),
+        (&["-s", "bulk", "--flow-rtts", "10,0"], "--flow-rtts"),
+        (&["-s", "bulk", "--flow-rtts", "10,-4"], "--flow-rtts"),
+        (&["-s", "bulk", "--flow-rtts", "10,x"], "--flow-rtts"),
     ];
     for (args, flag) in cases {
         let mut all = vec!["demo"];
@@ -230,4 +237,58 @@ fn plot_draws_one_cwnd_line_per_flow() {
     let again = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bulk-cwnd-demo.svg");
     run(&["--plot", again.to_str().unwrap()]);
     assert!(std::fs::read_to_string(&again).unwrap().contains("flow2"));
+}
+
+#[test]
+fn each_flow_can_have_its_own_round_trip() {
+    let out = stdout(&[
+        "demo",
+        "-s",
+        "bulk",
+        "--flow-rtts",
+        "10,40",
+        "--bytes",
+        "4M",
+        "--bandwidth",
+        "20",
+        "--json",
+    ]);
+    let values: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(values.len(), 3, "--flows follows the number of round trips");
+    assert_eq!(values[0]["rtt_us"], 10_000);
+    assert_eq!(values[1]["rtt_us"], 40_000);
+    // The queue defaults to one BDP at the longest round trip: 20 Mbit/s × 40 ms.
+    assert_eq!(values[2]["queue_bytes"], 100_000);
+    // A shorter round trip grows its window faster: the classic RTT unfairness of
+    // loss-based congestion control.
+    let g = |i: usize| values[i]["goodput_bps"].as_f64().unwrap();
+    assert!(g(0) > g(1), "{} vs {}", g(0), g(1));
+}
+
+#[test]
+fn a_run_that_cannot_finish_stops_at_its_time_limit() {
+    // 70 % loss: the flow crawls through timeouts; the run must still end, in bounded
+    // simulated time, and say what did not arrive.
+    let args = [
+        "demo", "-s", "bulk", "--loss", "0.7", "--bytes", "100K", "--flows", "1",
+    ];
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let out = stdout(&json_args);
+    let values: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let total = values.last().unwrap();
+    assert_eq!(total["finished"], false);
+    assert_eq!(values[0]["finished"], false);
+    assert!(values[0]["bytes_read"].as_u64().unwrap() < 100 * 1024);
+    assert!(values[0]["rtos"].as_u64().unwrap() > 0);
+    let limit = synack_cli::bulk::MAX_VIRTUAL_TIME.as_micros() as u64;
+    assert!(total["duration_us"].as_u64().unwrap() <= limit);
+    let text = stdout(&args);
+    assert!(text.contains("not finished"), "{text}");
 }

@@ -29,8 +29,10 @@ pub struct BulkParams {
     /// Bytes each flow moves.
     pub bytes: u64,
     pub flows: usize,
-    /// Round trip of every flow, before queueing.
+    /// Round trip of every flow, before queueing...
     pub rtt: Duration,
+    /// ...unless each flow has its own here (one per flow).
+    pub flow_rtts: Vec<Duration>,
     /// Random loss on the bottleneck, senders to receivers.
     pub loss: f64,
     pub bandwidth_mbit: f64,
@@ -46,6 +48,7 @@ impl Default for BulkParams {
             bytes: 10 << 20,
             flows: 2,
             rtt: Duration::from_millis(20),
+            flow_rtts: Vec::new(),
             loss: 0.0,
             bandwidth_mbit: 100.0,
             queue: None,
@@ -86,12 +89,23 @@ impl BulkParams {
                 self.bandwidth_mbit
             ));
         }
-        if self.rtt.is_zero() || self.rtt > crate::scenario::MAX_RTT {
+        if !self.flow_rtts.is_empty() && self.flow_rtts.len() != self.flows {
             return Err(format!(
-                "--rtt {} ms is out of range: give 1 to {} ms",
-                self.rtt.as_millis(),
-                crate::scenario::MAX_RTT.as_millis()
+                "--flow-rtts gives {} round trips for {} flows: give one per flow",
+                self.flow_rtts.len(),
+                self.flows
             ));
+        }
+        for (flag, rtt) in std::iter::once(("--rtt", self.rtt))
+            .chain(self.flow_rtts.iter().map(|&r| ("--flow-rtts", r)))
+        {
+            if rtt.is_zero() || rtt > crate::scenario::MAX_RTT {
+                return Err(format!(
+                    "{flag} {} ms is out of range: give 1 to {} ms",
+                    rtt.as_millis(),
+                    crate::scenario::MAX_RTT.as_millis()
+                ));
+            }
         }
         if self.bytes == 0 {
             return Err("--bytes 0: each flow must move at least one byte".into());
@@ -109,22 +123,35 @@ impl BulkParams {
         Ok(())
     }
 
+    /// The round trip of flow `i` (from 0).
+    pub fn rtt_of(&self, i: usize) -> Duration {
+        self.flow_rtts.get(i).copied().unwrap_or(self.rtt)
+    }
+
+    pub fn longest_rtt(&self) -> Duration {
+        (0..self.flows)
+            .map(|i| self.rtt_of(i))
+            .max()
+            .unwrap_or(self.rtt)
+    }
+
     pub fn bandwidth_bps(&self) -> u64 {
         (self.bandwidth_mbit * 1e6) as u64
     }
 
-    /// The queue in force: the one asked for, or one bandwidth-delay product.
+    /// The queue in force: the one asked for, or one bandwidth-delay product at the longest
+    /// round trip.
     pub fn queue_bytes(&self) -> usize {
         self.queue
-            .unwrap_or_else(|| bdp_bytes(self.bandwidth_bps(), self.rtt))
+            .unwrap_or_else(|| bdp_bytes(self.bandwidth_bps(), self.longest_rtt()))
     }
 
     /// How long the run may take in virtual time: fifty times what the link needs for all
-    /// the bytes plus a minute, at most an hour. Enough for heavy loss to show, finite always.
+    /// the bytes plus ten minutes, at most an hour. Enough for heavy loss to show, finite always.
     pub fn time_limit(&self) -> Duration {
         let bits = self.bytes as f64 * self.flows as f64 * 8.0;
         let ideal = Duration::from_secs_f64(bits / self.bandwidth_bps() as f64);
-        (ideal * 50 + Duration::from_secs(60) + self.rtt * 100).min(MAX_VIRTUAL_TIME)
+        (ideal * 50 + Duration::from_secs(600) + self.longest_rtt() * 100).min(MAX_VIRTUAL_TIME)
     }
 }
 
@@ -133,6 +160,8 @@ impl BulkParams {
 pub struct FlowResult {
     /// Counted from 1, as the table shows it.
     pub flow: usize,
+    /// The flow's round trip before queueing.
+    pub rtt_us: u64,
     pub bytes: u64,
     /// Bytes the receiving application read.
     pub bytes_read: u64,
@@ -225,7 +254,7 @@ pub fn run(params: &BulkParams) -> Result<BulkRun, String> {
                     salt,
                 ),
                 receiver_addr: receiver_ip(i),
-                rtt: params.rtt,
+                rtt: params.rtt_of(i),
             }
         })
         .collect();
@@ -237,7 +266,7 @@ pub fn run(params: &BulkParams) -> Result<BulkRun, String> {
     };
     let mut db = Dumbbell::new(&shared, ends).map_err(|e| e.to_string())?;
     let limit = Instant::ZERO + params.time_limit();
-    db.run_until_done(params.rtt.min(Duration::from_millis(10)), limit, |d| {
+    db.run_until_done(Duration::from_millis(10), limit, |d| {
         d.receivers.iter().all(BulkNode::is_done)
     })
     .map_err(|e| format!("the simulation stopped: {e}"))?;
@@ -256,6 +285,7 @@ fn collect(params: &BulkParams, db: &Dumbbell<BulkNode>) -> BulkRun {
             let end = r.done_at.unwrap_or(now);
             FlowResult {
                 flow: i + 1,
+                rtt_us: params.rtt_of(i).as_micros() as u64,
                 bytes: params.bytes,
                 bytes_read: r.read,
                 goodput_bps: r.goodput_bps(s.start(), now),

@@ -59,17 +59,17 @@ pub fn svg(run: &BulkRun, lang: Lang) -> String {
     let p = &run.params;
     let title = match lang {
         Lang::En => format!(
-            "cwnd of {} flows sharing {} Mbit/s (RTT {} ms, {})",
+            "cwnd of {} flows sharing {} Mbit/s (longest RTT {} ms, {})",
             p.flows,
             p.bandwidth_mbit,
-            p.rtt.as_millis(),
+            p.longest_rtt().as_millis(),
             super::report::cc_name(p.cc)
         ),
         Lang::Zh => format!(
-            "{} 条流共享 {} Mbit/s 瓶颈时各自的拥塞窗口（RTT {} 毫秒，{}）",
+            "{} 条流共享 {} Mbit/s 瓶颈时各自的拥塞窗口（最长 RTT {} 毫秒，{}）",
             p.flows,
             p.bandwidth_mbit,
-            p.rtt.as_millis(),
+            p.longest_rtt().as_millis(),
             super::report::cc_name(p.cc)
         ),
     };

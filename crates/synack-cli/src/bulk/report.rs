@@ -14,6 +14,15 @@ fn mbit(bps: f64) -> String {
     format!("{:.2}", bps / 1e6)
 }
 
+fn ms(d: std::time::Duration) -> String {
+    let v = d.as_secs_f64() * 1e3;
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round())
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 fn secs(us: u64) -> String {
     format!("{:.3}", us as f64 / 1e6)
 }
@@ -42,6 +51,12 @@ pub fn text(run: &BulkRun, lang: Lang, width: usize) -> String {
     } else {
         ""
     };
+    let rtts = if p.flow_rtts.is_empty() {
+        ms(p.rtt)
+    } else {
+        let list: Vec<String> = p.flow_rtts.iter().map(|&r| ms(r)).collect();
+        list.join(lang.pick(", ", "、"))
+    };
     let setting = match lang {
         Lang::En => format!(
             "{} flows × {} bytes over {} Mbit/s, RTT {} ms, queue {} bytes{queue_note}, \
@@ -49,7 +64,7 @@ pub fn text(run: &BulkRun, lang: Lang, width: usize) -> String {
             p.flows,
             p.bytes,
             p.bandwidth_mbit,
-            p.rtt.as_secs_f64() * 1e3,
+            rtts,
             t.queue_bytes,
             p.loss,
             cc_name(p.cc),
@@ -61,7 +76,7 @@ pub fn text(run: &BulkRun, lang: Lang, width: usize) -> String {
             p.flows,
             p.bytes,
             p.bandwidth_mbit,
-            p.rtt.as_secs_f64() * 1e3,
+            rtts,
             t.queue_bytes,
             p.loss,
             cc_name(p.cc),
@@ -80,9 +95,10 @@ pub fn text(run: &BulkRun, lang: Lang, width: usize) -> String {
         lang.pick("retransmitted", "重传报文段"),
         lang.pick("fast recoveries", "快速恢复"),
         "RTO",
+        lang.pick("RTT ms", "RTT（毫秒）"),
     ];
-    let widths = [6, 17, 12, 14, 16, 6];
-    let row = |cells: [String; 6]| {
+    let widths = [6, 17, 12, 14, 16, 6, 13];
+    let row = |cells: [String; 7]| {
         let mut line = String::new();
         for (k, (c, w)) in cells.iter().zip(widths).enumerate() {
             if k == 0 {
@@ -109,6 +125,7 @@ pub fn text(run: &BulkRun, lang: Lang, width: usize) -> String {
                 f.retransmissions.to_string(),
                 f.fast_recoveries.to_string(),
                 f.rtos.to_string(),
+                ms(p.rtt_of(f.flow - 1)),
             ])
         );
     }
@@ -122,6 +139,7 @@ pub fn text(run: &BulkRun, lang: Lang, width: usize) -> String {
             t.retransmissions.to_string(),
             t.fast_recoveries.to_string(),
             t.rtos.to_string(),
+            String::new(),
         ])
     );
     out.push('\n');
@@ -183,7 +201,6 @@ pub fn json_lines(run: &BulkRun) -> Vec<String> {
             let mut v = serde_json::to_value(f).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("kind".into(), json!("flow"));
-                o.insert("rtt_us".into(), json!(p.rtt.as_micros() as u64));
             }
             v.to_string()
         })
@@ -195,7 +212,6 @@ pub fn json_lines(run: &BulkRun) -> Vec<String> {
         o.insert("cc".into(), json!(cc_name(p.cc)));
         o.insert("seed".into(), json!(p.seed));
         o.insert("loss".into(), json!(p.loss));
-        o.insert("rtt_us".into(), json!(p.rtt.as_micros() as u64));
         o.insert("bytes_per_flow".into(), json!(p.bytes));
     }
     out.push(total.to_string());

@@ -312,15 +312,17 @@ pub const BULK: Scenario = Scenario {
          overflows, takes the loss as a sign of congestion, cuts its window (CUBIC, the default, \
          to 0.7; NewReno, --cc newreno, to half) and grows again. Over many such cycles the flows \
          settle near equal shares; Jain's index says how equal (1 is perfectly fair). --loss adds \
-         random loss, which the senders cannot tell from congestion. synack plot -s bulk draws \
-         each flow's window over time.",
+         random loss, which the senders cannot tell from congestion; --flow-rtts 10,40 gives each \
+         flow its own round trip, and the shorter one, growing faster, takes more. synack plot \
+         -s bulk draws each flow's window over time.",
     story_zh: "拥塞控制的实际效果。--flows 条连接各自传输 --bytes 字节，共同经过一条 --bandwidth \
          Mbit/s 的瓶颈链路；链路的队列（--queue，默认为一个带宽时延积）装不下的报文被丢弃。发送方既不\
          知道链路有多快，也不知道有多少条流与它共享：每条流不断增大拥塞窗口，直到队列溢出；它把丢包\
          视为拥塞的信号，缩小窗口（默认的 CUBIC 缩到 0.7，--cc newreno 的 NewReno 缩到一半），然后\
          再次增长。经过许多次这样的循环，各条流趋于平分带宽；Jain 指数说明分得有多均匀（1 表示完全\
-         公平）。--loss 叠加随机丢包，发送方无法把它与拥塞区分开。synack plot -s bulk 画出每条流的\
-         拥塞窗口随时间的变化。",
+         公平）。--loss 叠加随机丢包，发送方无法把它与拥塞区分开；--flow-rtts 10,40 让每条流有各自的\
+         往返时间，往返时间短的流窗口增长更快，分得更多。synack plot -s bulk 画出每条流的拥塞窗口\
+         随时间的变化。",
     setup: measured_only,
 };
 

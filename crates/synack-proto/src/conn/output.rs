@@ -20,7 +20,7 @@ impl Connection {
     /// hold at least one MSS; the returned segment borrows them.
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
         self.clock = self.clock.max(now);
-        if let Some(reset) = self.resets.pop_front() {
+        if let Some(reset) = self.resets.as_mut().and_then(|r| r.pop_front()) {
             let mut flags = TcpFlags::RST;
             if reset.ack.is_some() {
                 flags |= TcpFlags::ACK;

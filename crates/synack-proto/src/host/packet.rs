@@ -187,14 +187,13 @@ impl Host {
             e.conn.handle_timeout(now);
             self.after(id);
         }
-        if self.timers.len() > 2 * (self.conns.len() + self.time_wait.len()) + 64 {
-            let conns = &self.conns;
-            let time_wait = &self.time_wait;
-            self.timers.compact(|t, target| match target {
+        let conns = &self.conns;
+        let time_wait = &self.time_wait;
+        self.timers
+            .compact(conns.len(), time_wait.len(), |t, target| match target {
                 Target::TimeWait(tw) => time_wait.get(tw).is_some_and(|e| e.expires == t),
                 Target::Conn(id) => conns.get(id.0).is_some_and(|e| e.deadline == Some(t)),
             });
-        }
     }
 
     pub(super) fn deliver(&mut self, now: Instant, id: ConnId, seg: &TcpRepr<'_>) {
