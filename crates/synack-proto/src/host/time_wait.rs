@@ -151,8 +151,9 @@ impl Host {
                 let (local, remote) = (entry.tuple.local(), entry.tuple.remote());
                 let ts_offset = self.ts_key.tuple(local, remote, 0) as u32;
                 let (src, dst, ack) = (local.ip(), remote.ip(), entry.ack(now, ts_offset));
-                if entry.expires != before {
-                    self.timers.push(entry.expires, Target::TimeWait(tw));
+                let expires = entry.expires;
+                if expires != before {
+                    self.schedule(expires, Target::TimeWait(tw));
                 }
                 self.queue_control(src, dst, ack);
             }
@@ -204,7 +205,7 @@ impl Host {
         let entry = TimeWaitEntry::new(id, tuple, snapshot);
         let expires = entry.expires;
         let tw = Target::TimeWait(self.time_wait.insert(entry));
-        self.timers.push(expires, tw);
+        self.schedule(expires, tw);
         self.demux_hand_over(&tuple, Target::Conn(id), tw);
         self.release(id);
     }
