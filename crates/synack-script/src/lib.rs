@@ -22,4 +22,4 @@ pub mod symbols;
 pub use errno::Errno;
 pub use parser::{ParseError, parse};
 pub use runner::{Failure, FailureKind, IpVersion, Report, RunConfig, run_script};
-pub use socket::{OptValue, SockError, SockResult, Stack};
+pub use socket::{OptText, OptValue, SockError, SockResult, Stack};

@@ -252,6 +252,16 @@ impl Congestion {
         }
     }
 
+    /// Another controller takes over from here with the same cwnd and ssthresh; CUBIC starts
+    /// a new epoch from the current window (RFC 9438 §4.2).
+    pub fn set_controller(&mut self, controller: CongestionControl) {
+        if controller != self.algorithm {
+            self.algorithm = controller;
+            self.cubic = Cubic::new();
+            self.cubic.reset_epoch();
+        }
+    }
+
     /// The handshake settled the segment size: the initial window counts segments of that size
     /// (RFC 5681 §3.1, RFC 6928). With SACK agreed, the scoreboard starts at `snd_max`.
     pub fn on_handshake(&mut self, initial_window: u32, mss: u32, sack: bool, snd_max: SeqNum) {
