@@ -1,5 +1,7 @@
 //! Per-connection knobs, with Linux-like defaults (see DESIGN.md "Defaults").
 
+use alloc::sync::Arc;
+use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 
 pub use crate::congestion::CongestionControl;
@@ -163,5 +165,32 @@ impl Config {
             shift += 1;
         }
         shift
+    }
+}
+
+/// A connection's settings as it holds them: one allocation shared by every connection opened
+/// with the same settings (the host's defaults, a listener's), so a million connections do not
+/// keep a million copies. Changing one connection's settings (a socket option) gives that
+/// connection a copy of its own first, so the others never see it.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedConfig(Arc<Config>);
+
+impl SharedConfig {
+    pub fn new(config: Config) -> SharedConfig {
+        SharedConfig(Arc::new(config))
+    }
+}
+
+impl Deref for SharedConfig {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
+/// Copy on write: see the type's description.
+impl DerefMut for SharedConfig {
+    fn deref_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.0)
     }
 }

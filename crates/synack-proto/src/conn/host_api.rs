@@ -8,7 +8,7 @@ use super::recv::Receiver;
 use super::send::Sender;
 use super::state::{Listen, State, Synced};
 use super::{Cause, Connection};
-use crate::config::Config;
+use crate::config::{Config, SharedConfig};
 use crate::error::ConnError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -49,25 +49,25 @@ impl Connection {
     /// The ACK itself is then processed like any other segment, so data or a FIN riding on it
     /// is taken in. The caller must have validated the cookie; this only builds the state.
     pub(crate) fn from_cookie_ack(
-        config: &Config,
+        config: SharedConfig,
         now: Instant,
         ack: &TcpRepr<'_>,
         syn: CookieSyn,
     ) -> Connection {
         let iss = ack.ack.wrapping_sub(1);
         let irs = ack.seq.wrapping_sub(1);
-        let mut c = Connection::new(config, ack.dst_port, ack.src_port, iss);
-        let mut snd = Sender::new(iss, config);
+        let mut snd = Sender::new(iss, &config);
         let synced = SeqNum(iss) + 1;
         snd.una = synced;
         snd.nxt = synced;
         snd.max = synced;
-        let mut rcv = Receiver::new(irs, config, 0);
-        let n = Negotiated::from_cookie(config, syn);
-        n.settle(config, now, ack, &mut snd, &mut rcv);
-        c.apply(n);
+        let mut rcv = Receiver::new(irs, &config, 0);
+        let n = Negotiated::from_cookie(&config, syn);
+        n.settle(&config, now, ack, &mut snd, &mut rcv);
         // The peer was promised the window of our SYN-ACK; never take it back.
-        rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(config)));
+        rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(&config)));
+        let mut c = Connection::new(config, ack.dst_port, ack.src_port, iss);
+        c.apply(n);
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
         c.state = State::Listen(Listen { iss });
         c.morph(Cause::RecvCookieAck, move |_| {
@@ -100,7 +100,7 @@ impl Connection {
     /// Segments retransmitted so far: the host reads it around `poll_transmit` to count
     /// RetransSegs without building a whole `info()` per segment.
     pub(crate) fn segs_retransmitted(&self) -> u64 {
-        match (self.state.sender(), self.last_info) {
+        match (self.state.sender(), &self.last_info) {
             (Some(snd), _) => snd.segs_retransmitted,
             (None, Some(last)) => last.segs_retransmitted,
             (None, None) => 0,

@@ -18,6 +18,7 @@ mod timer;
 mod transitions;
 mod tuning;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::mem;
 use core::time::Duration;
@@ -31,7 +32,7 @@ pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 use self::send::Sender;
 use self::state::{Closed, Listen, State, SynSent, Synced};
 use self::timer::{Timer, TimerTable};
-use crate::config::Config;
+use crate::config::{Config, SharedConfig};
 use crate::error::{CallError, ConnError};
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -120,7 +121,7 @@ const MAX_PENDING_RESETS: usize = 8;
 /// One TCP connection.
 #[derive(Debug)]
 pub struct Connection {
-    config: Config,
+    config: SharedConfig,
     local_port: u16,
     remote_port: u16,
     state: State,
@@ -165,16 +166,18 @@ pub struct Connection {
     /// Counters of dropped input, for diagnostics.
     pub(crate) dropped_segments: u64,
     /// `info()` as it was when the send side was last alive, so RTT and retransmission
-    /// counts outlive it (TIME-WAIT and CLOSED keep no sender).
-    last_info: Option<Info>,
+    /// counts outlive it (TIME-WAIT and CLOSED keep no sender). Boxed, and only kept once the
+    /// sender is gone: a live connection does not carry it.
+    last_info: Option<Box<Info>>,
     /// The last ICMP soft error (see `note_soft_error`).
     soft_error: Option<ConnError>,
 }
 
 impl Connection {
-    fn new(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
+    fn new(config: SharedConfig, local_port: u16, remote_port: u16, iss: u32) -> Connection {
         Connection {
-            config: config.clone(),
+            quickacks_left: config.quickack_segments,
+            config,
             local_port,
             remote_port,
             state: State::Closed(Closed::default()),
@@ -188,7 +191,6 @@ impl Connection {
             ts_offset: ts_offset(iss),
             timers: TimerTable::default(),
             unacked_bytes: 0,
-            quickacks_left: config.quickack_segments,
             challenge_window: Instant::ZERO,
             challenge_count: 0,
             last_oow_ack: None,
@@ -206,8 +208,23 @@ impl Connection {
     /// Active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT. The SYN leaves at the next
     /// `poll_transmit`. `iss` is the initial sequence number (the host derives it per RFC 6528).
     pub fn connect(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
+        Connection::connect_shared(
+            SharedConfig::new(config.clone()),
+            local_port,
+            remote_port,
+            iss,
+        )
+    }
+
+    /// `connect` with settings shared with other connections.
+    pub(crate) fn connect_shared(
+        config: SharedConfig,
+        local_port: u16,
+        remote_port: u16,
+        iss: u32,
+    ) -> Connection {
+        let snd = Sender::new(iss, &config);
         let mut c = Connection::new(config, local_port, remote_port, iss);
-        let snd = Sender::new(iss, config);
         c.morph(Cause::UserConnect, |_| {
             State::SynSent(SynSent {
                 snd,
@@ -220,6 +237,11 @@ impl Connection {
     /// Passive OPEN (RFC 9293 §3.10.1): CLOSED → LISTEN for one connection. The first
     /// acceptable SYN makes it SYN-RECEIVED with `iss` as its initial sequence number.
     pub fn listen(config: &Config, local_port: u16, iss: u32) -> Connection {
+        Connection::listen_shared(SharedConfig::new(config.clone()), local_port, iss)
+    }
+
+    /// `listen` with settings shared with other connections.
+    pub(crate) fn listen_shared(config: SharedConfig, local_port: u16, iss: u32) -> Connection {
         let mut c = Connection::new(config, local_port, 0, iss);
         c.morph(Cause::UserListen, |_| State::Listen(Listen { iss }));
         c
@@ -705,12 +727,13 @@ impl Connection {
     /// unchanged, in which case nothing is recorded.
     fn morph(&mut self, cause: Cause, f: impl FnOnce(State) -> State) {
         let from = self.state.name();
-        if self.state.sender().is_some() {
-            self.last_info = Some(self.info());
-        }
+        let info = self.state.sender().is_some().then(|| self.info());
         let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
         self.state = f(old);
         if self.state.sender().is_none() {
+            if let Some(info) = info {
+                self.last_info = Some(Box::new(info));
+            }
             // The send side's timers end with it.
             self.timers.stop(Timer::Retransmit);
             self.timers.stop(Timer::Persist);
@@ -740,7 +763,7 @@ impl Connection {
     pub fn info(&self) -> Info {
         let snd = self.state.sender();
         let rcv = self.state.receiver();
-        if let (None, Some(last)) = (snd, self.last_info) {
+        if let (None, Some(last)) = (snd, self.last_info.as_deref().copied()) {
             // The send side is gone: report its final figures.
             return Info {
                 state: self.state.name(),

@@ -1,6 +1,7 @@
 //! The receive half of a connection: the receive sequence space of RFC 9293 §3.3.1 and the
 //! bytes waiting for the user.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -29,6 +30,23 @@ pub(crate) struct Accepted {
     pub duplicate: bool,
     /// The peer's FIN is now in sequence: process it.
     pub fin: bool,
+}
+
+/// The out-of-order store of a receiver.
+#[derive(Debug, Default)]
+struct OutOfOrder {
+    /// Bytes held in `pieces`.
+    bytes: usize,
+    /// Bytes that arrived beyond a gap, by stream offset; non-overlapping (RFC 9293
+    /// §3.10.7.4 seventh check allows keeping them for later processing).
+    pieces: BTreeMap<u64, Vec<u8>>,
+    /// Stream offset of the peer's FIN when it arrived beyond a gap, with or without data
+    /// before it: held until RCV.NXT reaches it (RFC 9293 §3.10.7.4 lets a receiver keep
+    /// segments beyond RCV.NXT for later processing), and reported in SACK blocks meanwhile.
+    fin: Option<u64>,
+    /// Stream offsets of the most recently received out-of-order segments, newest first: the
+    /// order SACK blocks are reported in (RFC 2018 §4).
+    recent: VecDeque<u64>,
 }
 
 #[derive(Debug)]
@@ -66,18 +84,9 @@ pub(crate) struct Receiver {
     /// Auto-tuning of `capacity` and the round-trip estimate that paces it.
     tuner: RecvTuner,
     pub rtt: RcvRtt,
-    /// Bytes held in `ooo`.
-    ooo_bytes: usize,
-    /// Bytes that arrived beyond a gap, by stream offset; non-overlapping (RFC 9293
-    /// §3.10.7.4 seventh check allows keeping them for later processing).
-    ooo: BTreeMap<u64, Vec<u8>>,
-    /// Stream offset of the peer's FIN when it arrived beyond a gap, with or without data
-    /// before it: held until RCV.NXT reaches it (RFC 9293 §3.10.7.4 lets a receiver keep
-    /// segments beyond RCV.NXT for later processing), and reported in SACK blocks meanwhile.
-    ooo_fin: Option<u64>,
-    /// Stream offsets of the most recently received out-of-order segments, newest first: the
-    /// order SACK blocks are reported in (RFC 2018 §4).
-    sack_recent: VecDeque<u64>,
+    /// What arrived beyond a gap. Most connections never see a gap, so it is allocated when
+    /// one opens and freed when it closes.
+    ooo: Option<Box<OutOfOrder>>,
     /// A duplicate to report as the first SACK block of the next ACK (RFC 2883 §4), as the
     /// sequence numbers it covered (a FIN included: a sender counts a segment as SACKed only
     /// when a block covers all of its sequence space).
@@ -107,10 +116,7 @@ impl Receiver {
             bytes_read: 0,
             tuner: RecvTuner::new(capacity, config.recv_buffer_limit(), mss),
             rtt: RcvRtt::default(),
-            ooo_bytes: 0,
-            ooo: BTreeMap::new(),
-            ooo_fin: None,
-            sack_recent: VecDeque::new(),
+            ooo: None,
             dsack: None,
         }
     }
@@ -148,7 +154,7 @@ impl Receiver {
 
     /// Whether the next ACK has SACK blocks to carry.
     pub fn has_sack_info(&self) -> bool {
-        !self.ooo.is_empty() || self.ooo_fin.is_some() || self.dsack.is_some()
+        self.ooo.is_some() || self.dsack.is_some()
     }
 
     /// Takes the text of a segment that starts at `seq` (after the SYN, if any), with its FIN
@@ -194,9 +200,9 @@ impl Receiver {
             // sender's SACK scoreboard then sees its whole segment covered.
             let kept_all = data.is_empty() || self.store_out_of_order(start, end.min(limit), data);
             if fin && kept_all && end <= limit {
-                match self.ooo_fin {
+                match self.ooo_fin() {
                     None => {
-                        self.ooo_fin = Some(end);
+                        self.ooo_mut().fin = Some(end);
                         if data.is_empty() {
                             self.note_recent(end);
                         }
@@ -217,6 +223,7 @@ impl Receiver {
                     Some(_) => {}
                 }
             }
+            self.drop_empty_ooo();
             return out;
         }
         // In order: skip what we already have, take what fits.
@@ -229,17 +236,40 @@ impl Receiver {
         if take == new.len() && fin {
             out.fin = true;
         }
-        if !self.ooo.is_empty() {
+        if self.ooo.as_ref().is_some_and(|o| !o.pieces.is_empty()) {
             out.filled_gap = true;
             out.delivered += self.pull_out_of_order();
         }
-        if self.ooo_fin == Some(self.bytes_received) {
+        if self.ooo_fin() == Some(self.bytes_received) {
             out.fin = true;
         }
         if out.fin {
-            self.ooo_fin = None;
+            if let Some(o) = self.ooo.as_mut() {
+                o.fin = None;
+            }
         }
+        self.drop_empty_ooo();
         out
+    }
+
+    fn ooo_fin(&self) -> Option<u64> {
+        self.ooo.as_ref().and_then(|o| o.fin)
+    }
+
+    fn ooo_mut(&mut self) -> &mut OutOfOrder {
+        self.ooo.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the out-of-order store once it holds nothing (no piece, no FIN; every recent
+    /// offset is then at or below RCV.NXT and would be dropped anyway).
+    fn drop_empty_ooo(&mut self) {
+        if self
+            .ooo
+            .as_ref()
+            .is_some_and(|o| o.pieces.is_empty() && o.fin.is_none())
+        {
+            self.ooo = None;
+        }
     }
 
     fn push_in_order(&mut self, bytes: &[u8]) {
@@ -260,9 +290,10 @@ impl Receiver {
         }
         // The pieces overlapping [start, end), in order. Pieces never overlap each other, so
         // their ends are sorted too and the backward walk stops at the first that ends early.
-        let mut overlapping: Vec<(u64, u64)> = self
-            .ooo
-            .range(..end)
+        let pieces = self.ooo.as_ref().map(|o| &o.pieces);
+        let mut overlapping: Vec<(u64, u64)> = pieces
+            .into_iter()
+            .flat_map(|p| p.range(..end))
             .rev()
             .map(|(k, v)| (*k, *k + v.len() as u64))
             .take_while(|(_, e)| *e > start)
@@ -283,13 +314,15 @@ impl Receiver {
             self.note_duplicate(start, end);
             return true;
         }
-        if self.ooo.len() + holes.len() > MAX_OOO_RANGES {
+        let held = self.ooo.as_ref().map_or(0, |o| o.pieces.len());
+        if held + holes.len() > MAX_OOO_RANGES {
             return false;
         }
+        let ooo = self.ooo_mut();
         for (s, e) in holes {
             let piece = &data[(s - start) as usize..(e - start) as usize];
-            self.ooo_bytes += piece.len();
-            self.ooo.insert(s, piece.to_vec());
+            ooo.bytes += piece.len();
+            ooo.pieces.insert(s, piece.to_vec());
         }
         self.note_recent(start);
         true
@@ -297,22 +330,26 @@ impl Receiver {
 
     /// Makes the out-of-order piece at `start` the most recent, reported first (RFC 2018 §4).
     fn note_recent(&mut self, start: u64) {
-        self.sack_recent.retain(|o| *o != start);
-        self.sack_recent.push_front(start);
-        self.sack_recent.truncate(4);
+        let recent = &mut self.ooo_mut().recent;
+        recent.retain(|o| *o != start);
+        recent.push_front(start);
+        recent.truncate(4);
     }
 
     /// Moves kept pieces that now continue the in-order stream into the user's buffer.
     fn pull_out_of_order(&mut self) -> usize {
         let mut moved = 0;
-        while let Some(entry) = self.ooo.first_entry() {
+        let Some(mut ooo) = self.ooo.take() else {
+            return 0;
+        };
+        while let Some(entry) = ooo.pieces.first_entry() {
             let start = *entry.key();
             let nxt = self.bytes_received;
             if start > nxt {
                 break;
             }
             let piece = entry.remove();
-            self.ooo_bytes -= piece.len();
+            ooo.bytes -= piece.len();
             let end = start + piece.len() as u64;
             if end > nxt {
                 let tail = &piece[(nxt - start) as usize..];
@@ -321,7 +358,8 @@ impl Receiver {
             }
         }
         let nxt = self.bytes_received;
-        self.sack_recent.retain(|o| *o > nxt);
+        ooo.recent.retain(|o| *o > nxt);
+        self.ooo = Some(ooo);
         moved
     }
 
@@ -329,8 +367,11 @@ impl Receiver {
     /// and a held FIN as one more unit of sequence space after the byte before it.
     fn held_runs(&self) -> Vec<(u64, u64)> {
         let mut runs: Vec<(u64, u64)> = Vec::new();
-        let pieces = self.ooo.iter().map(|(k, v)| (*k, *k + v.len() as u64));
-        let fin = self.ooo_fin.map(|f| (f, f + 1));
+        let Some(ooo) = self.ooo.as_deref() else {
+            return runs;
+        };
+        let pieces = ooo.pieces.iter().map(|(k, v)| (*k, *k + v.len() as u64));
+        let fin = ooo.fin.map(|f| (f, f + 1));
         for (s, e) in pieces.chain(fin) {
             match runs.last_mut() {
                 Some(last) if last.1 == s => last.1 = e,
@@ -366,7 +407,7 @@ impl Receiver {
             .map(|b| self.offset_of(SeqNum(b.left)));
         let recent = dsack_start
             .into_iter()
-            .chain(self.sack_recent.iter().copied());
+            .chain(self.ooo.iter().flat_map(|o| o.recent.iter().copied()));
         let by_recency = recent.filter_map(|o| runs.iter().find(|(s, e)| *s <= o && o < *e));
         let mut chosen: Vec<(u64, u64)> = Vec::new();
         for run in by_recency.chain(runs.iter().rev()) {
@@ -406,7 +447,7 @@ impl Receiver {
 
     /// Bytes kept beyond a gap.
     pub fn out_of_order_bytes(&self) -> usize {
-        self.ooo_bytes
+        self.ooo.as_ref().map_or(0, |o| o.bytes)
     }
 
     /// The buffer's current size.

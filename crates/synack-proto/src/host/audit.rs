@@ -45,8 +45,7 @@ impl Host {
                     return Err(format!("{id:?}: {:?} but not in that queue", e.role));
                 }
             }
-            let tuple = Tuple::new(e.local, e.remote);
-            if e.in_demux && self.demux.get(&tuple) != Some(&Target::Conn(id)) {
+            if e.in_demux && self.demux_get(&e.tuple) != Some(Target::Conn(id)) {
                 return Err(format!(
                     "{id:?} ({:?}) not reachable by its 4-tuple",
                     e.conn.state()
@@ -98,23 +97,33 @@ impl Host {
         }
         for (tw, e) in self.time_wait.iter() {
             let target = Target::TimeWait(tw);
-            if self.demux.get(&e.tuple) != Some(&target) {
+            if self.demux_get(&e.tuple) != Some(target) {
                 return Err(format!("{target:?} not reachable by its 4-tuple"));
             }
             if !self.timers.contains(e.expires, target) {
                 return Err(format!("{target:?}: expiry not on the timer heap"));
             }
         }
-        for (tuple, &target) in self.demux.iter() {
-            let found = match target {
-                Target::TimeWait(tw) => self.time_wait.get(tw).is_some_and(|e| e.tuple == *tuple),
-                Target::Conn(id) => self
-                    .entry(id)
-                    .is_some_and(|e| e.in_demux && Tuple::new(e.local, e.remote) == *tuple),
+        // Every slot the table names is occupied (the references carry no generation, so one
+        // naming an emptied slot would reach its next occupant), a connection's marked as in
+        // the table, and each found again by its tuple.
+        let in_demux = self.conns.iter().filter(|(_, e)| e.in_demux).count();
+        if self.demux.len() != in_demux + self.time_wait.len() {
+            return Err(format!(
+                "demux holds {} tuples for {in_demux} connections and {} TIME-WAIT entries",
+                self.demux.len(),
+                self.time_wait.len()
+            ));
+        }
+        for (target, found) in self.demux_owners() {
+            let ok = match target {
+                Some(Target::Conn(id)) => self.entry(id).is_some_and(|e| e.in_demux),
+                Some(Target::TimeWait(_)) => true,
+                None => false,
             };
-            if !found {
+            if !ok || !found {
                 return Err(format!(
-                    "demux names {target:?}, which does not hold {tuple:?}"
+                    "demux names {target:?}, which is gone, not in the table, or unreachable"
                 ));
             }
         }

@@ -13,10 +13,10 @@ impl Host {
         remote: SocketAddr,
         role: Role,
     ) -> ConnId {
+        let tuple = Tuple::new(local, remote);
         let entry = Entry {
             conn,
-            local,
-            remote,
+            tuple,
             role,
             released: false,
             in_demux: true,
@@ -27,8 +27,7 @@ impl Host {
             error_taken: false,
         };
         let id = ConnId(self.conns.insert(entry));
-        self.demux
-            .insert(Tuple::new(local, remote), Target::Conn(id));
+        self.demux_insert(&tuple, Target::Conn(id));
         id
     }
 
@@ -66,16 +65,14 @@ impl Host {
             // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is
             // free again. A connection nobody was handed yet goes with it.
             e.in_demux = false;
-            let tuple = Tuple::new(e.local, e.remote);
+            let tuple = e.tuple;
             if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
                 e.released = true;
                 if let Some(listener) = self.listeners.get_mut(l.0) {
                     listener.remove(id);
                 }
             }
-            if self.demux.get(&tuple) == Some(&Target::Conn(id)) {
-                self.demux.remove(&tuple);
-            }
+            self.demux_remove(&tuple, Target::Conn(id));
         }
     }
 
@@ -138,7 +135,7 @@ impl Host {
                 if let (SynReceived, Established, Role::HalfOpen(l)) = (from, to, e.role) {
                     // The handshake completed: from the SYN queue to the accept queue.
                     e.role = Role::Queued(l);
-                    let (local, remote) = (e.local, e.remote);
+                    let (local, remote) = (e.tuple.local(), e.tuple.remote());
                     if let Some(listener) = self.listeners.get_mut(l.0) {
                         listener.syn_queue.retain(|c| *c != id);
                         listener.accept_queue.push_back(id);

@@ -21,12 +21,12 @@ impl Host {
     /// Our end of the connection (for a wildcard listener's connection, the address the peer
     /// reached).
     pub fn local_addr(&self, id: ConnId) -> Result<SocketAddr, HostError> {
-        Ok(self.user_entry_ref(id)?.local)
+        Ok(self.user_entry_ref(id)?.tuple.local())
     }
 
     /// The peer's end of the connection.
     pub fn peer_addr(&self, id: ConnId) -> Result<SocketAddr, HostError> {
-        Ok(self.user_entry_ref(id)?.remote)
+        Ok(self.user_entry_ref(id)?.tuple.remote())
     }
 
     /// The last ICMP soft error reported for a connection (RFC 1122 §4.2.3.9), kept until the

@@ -92,14 +92,14 @@ impl Host {
             SocketAddr::new(quoted.dst, tcp.dst_port),
         );
         // RFC 5927 §4.1 first: the 4-tuple must name a connection of ours.
-        let id = match self.demux.get(&tuple) {
+        let id = match self.demux_get(&tuple) {
             None => {
                 self.counters.icmp_in_errs += 1;
                 return;
             }
             // TIME-WAIT has nothing left to send; nothing an ICMP error could be about.
             Some(Target::TimeWait(_)) => return,
-            Some(&Target::Conn(id)) => id,
+            Some(Target::Conn(id)) => id,
         };
         let Some(e) = self.conns.get_mut(id.0) else {
             return;

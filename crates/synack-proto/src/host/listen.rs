@@ -11,7 +11,7 @@ use synack_wire::{TcpFlags, TcpOptions, Timestamps};
 
 use super::memory::MIN_RCV_ALLOWANCE;
 use super::*;
-use crate::config::Config;
+use crate::config::SharedConfig;
 use crate::conn::{CookieSyn, syn_ack_window, ts_clock_with};
 use crate::time::Instant;
 
@@ -19,7 +19,7 @@ pub(crate) struct Listener {
     pub local: SocketAddr,
     pub backlog: usize,
     /// Settings of the connections it opens.
-    pub config: Config,
+    pub config: SharedConfig,
     /// Connections in SYN-RECEIVED (Linux's request sockets).
     pub syn_queue: VecDeque<ConnId>,
     /// Connections established and waiting for `accept`.
@@ -124,7 +124,7 @@ impl Host {
                 return;
             }
             let iss = reopen_iss.unwrap_or_else(|| isn::isn(&self.isn_key, now, local, remote));
-            let mut conn = Connection::listen(&listener.config, local.port(), iss);
+            let mut conn = Connection::listen_shared(listener.config.clone(), local.port(), iss);
             conn.set_ts_offset(self.ts_offset(local, remote));
             conn.handle_segment(now, seg);
             let id = self.insert(conn, local, remote, Role::HalfOpen(l));
@@ -220,7 +220,7 @@ impl Host {
             flags: seg.flags.without(TcpFlags::FIN),
             ..*seg
         };
-        let Some(config) = self.listeners.get(l.0).map(|l| &l.config) else {
+        let Some(config) = self.listeners.get(l.0).map(|l| l.config.clone()) else {
             return;
         };
         let mut conn = Connection::from_cookie_ack(config, now, &bare, syn);

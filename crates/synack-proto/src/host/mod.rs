@@ -19,6 +19,7 @@ mod audit;
 mod bookkeeping;
 mod cookie;
 mod counters;
+mod demux;
 mod handle;
 mod icmp;
 mod isn;
@@ -46,6 +47,7 @@ use synack_wire::TcpRepr;
 
 use self::cookie::CookieJar;
 pub use self::counters::Counters;
+use self::demux::Demux;
 pub use self::handle::ConnMut;
 use self::keys::Key;
 use self::listen::Listener;
@@ -55,7 +57,7 @@ use self::time_wait::TimeWaitEntry;
 use self::timers::Timers;
 use self::tuple::Tuple;
 pub use self::types::{ConnId, HostConfig, HostError, HostEvent, ListenerId, Transmit};
-use crate::config::Config;
+use crate::config::{Config, SharedConfig};
 use crate::conn::{Connection, StateName};
 use crate::time::Instant;
 
@@ -71,8 +73,8 @@ enum Role {
 
 struct Entry {
     conn: Connection,
-    local: SocketAddr,
-    remote: SocketAddr,
+    /// Our address and the peer's.
+    tuple: Tuple,
     role: Role,
     /// Nobody holds the handle any more (closed or aborted by the user, or a passive open
     /// that died before it was accepted): the slot is freed once the connection is CLOSED and
@@ -113,8 +115,10 @@ struct Control {
 /// Many connections and listeners behind one interface.
 pub struct Host {
     config: HostConfig,
+    /// `config.tcp`, shared by the connections opened with the host's defaults.
+    tcp: SharedConfig,
     conns: Slab<Entry>,
-    demux: HashMap<Tuple, Target, Key>,
+    demux: Demux,
     time_wait: Slab<TimeWaitEntry>,
     /// Bytes all connections hold in their buffers, and those waiting for some of it.
     buffer_memory: usize,
@@ -167,7 +171,7 @@ impl Host {
         let payload = scratch_len(&config.tcp);
         Host {
             conns: Slab::default(),
-            demux: HashMap::with_hasher(demux_key),
+            demux: Demux::new(demux_key),
             time_wait: Slab::default(),
             buffer_memory: 0,
             memory_waiters: Vec::new(),
@@ -183,6 +187,7 @@ impl Host {
             events: VecDeque::new(),
             counters: Counters::default(),
             scratch: vec![0; payload],
+            tcp: SharedConfig::new(config.tcp.clone()),
             config,
         }
     }
@@ -209,7 +214,7 @@ impl Host {
     /// The state of whatever holds the 4-tuple `local`–`remote`, handle or not — what `ss` or
     /// `netstat` would list: TIME-WAIT for a compact entry, else the connection's state.
     pub fn tuple_state(&self, local: SocketAddr, remote: SocketAddr) -> Option<StateName> {
-        match *self.demux.get(&Tuple::new(local, remote))? {
+        match self.demux_get(&Tuple::new(local, remote))? {
             Target::TimeWait(_) => Some(StateName::TimeWait),
             Target::Conn(id) => Some(self.conns.get(id.0)?.conn.state()),
         }
@@ -218,7 +223,7 @@ impl Host {
     /// Whether `local`–`remote` is in the compact TIME-WAIT table.
     pub fn in_time_wait(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         matches!(
-            self.demux.get(&Tuple::new(local, remote)),
+            self.demux_get(&Tuple::new(local, remote)),
             Some(Target::TimeWait(_))
         )
     }

@@ -47,7 +47,7 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        match self.demux.get(&Tuple::new(local, remote)).copied() {
+        match self.demux_get(&Tuple::new(local, remote)) {
             Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();
@@ -107,23 +107,17 @@ impl Host {
             };
             let room = buf
                 .len()
-                .saturating_sub(base_headers(e.remote.ip()))
+                .saturating_sub(base_headers(e.tuple.remote().ip()))
                 .min(self.scratch.len());
             let retransmitted = e.conn.segs_retransmitted();
+            let (local_ip, remote_ip) = (e.tuple.local().ip(), e.tuple.remote().ip());
             let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
                 Some(seg) => Some((
-                    emit_tcp_with(
-                        buf,
-                        e.local.ip(),
-                        e.remote.ip(),
-                        self.config.hop_limit,
-                        &seg,
-                        mode,
-                    ),
+                    emit_tcp_with(buf, local_ip, remote_ip, self.config.hop_limit, &seg, mode),
                     seg.flags.rst(),
                     // A reset may answer a stray segment from another port than the peer's.
-                    SocketAddr::new(e.local.ip(), seg.src_port),
-                    SocketAddr::new(e.remote.ip(), seg.dst_port),
+                    SocketAddr::new(local_ip, seg.src_port),
+                    SocketAddr::new(remote_ip, seg.dst_port),
                 )),
                 None => None,
             };

@@ -72,6 +72,16 @@ impl<T> Slab<T> {
             .as_mut()
     }
 
+    /// The occupant of slot `index`, whatever its generation, with its id.
+    pub fn get_at(&self, index: u32) -> Option<(SlabId, &T)> {
+        let slot = self.slots.get(index as usize)?;
+        let id = SlabId {
+            index,
+            generation: slot.generation,
+        };
+        slot.value.as_ref().map(|v| (id, v))
+    }
+
     /// Empties the slot `id` names, moving its generation on.
     pub fn remove(&mut self, id: SlabId) -> Option<T> {
         let slot = self

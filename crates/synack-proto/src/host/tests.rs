@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr};
 
-use crate::config::Config;
+use crate::config::{Config, SharedConfig};
 use crate::conn::{Cause, Connection, CookieSyn, Event, StateName};
 use crate::time::Instant;
 
@@ -43,7 +43,7 @@ fn cookie_ack_establishes_straight_from_listen() {
         sack: false,
         timestamps: false,
     };
-    let mut c = Connection::from_cookie_ack(&config, Instant::ZERO, &ack, syn);
+    let mut c = Connection::from_cookie_ack(SharedConfig::new(config), Instant::ZERO, &ack, syn);
     assert_eq!(c.state(), StateName::Established);
     let events: Vec<Event> = core::iter::from_fn(|| c.poll_event()).collect();
     assert!(events.contains(&Event::StateChanged {

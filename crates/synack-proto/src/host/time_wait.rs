@@ -125,8 +125,7 @@ impl Host {
             return None;
         }
         let snapshot = e.conn.time_wait_snapshot()?;
-        let iss =
-            TimeWaitEntry::new(id, Tuple::new(e.local, e.remote), snapshot).reopen_iss(seg)?;
+        let iss = TimeWaitEntry::new(id, e.tuple, snapshot).reopen_iss(seg)?;
         // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
         e.conn.abort();
         self.after(id);
@@ -182,14 +181,14 @@ impl Host {
         let Some(snapshot) = e.conn.time_wait_snapshot() else {
             return;
         };
-        let tuple = Tuple::new(e.local, e.remote);
+        let tuple = e.tuple;
         e.in_demux = false;
-        self.release(id);
         if self.time_wait.len() >= self.config.max_time_wait {
             // Forgotten at once, as Linux does past tcp_max_tw_buckets: a 2MSL wait cut to
             // nothing, which tools still see end.
             self.counters.time_wait_overflow += 1;
-            self.demux.remove(&tuple);
+            self.demux_remove(&tuple, Target::Conn(id));
+            self.release(id);
             self.events.push_back(HostEvent::StateChanged {
                 conn: id,
                 from: StateName::TimeWait,
@@ -202,7 +201,8 @@ impl Host {
         let expires = entry.expires;
         let tw = Target::TimeWait(self.time_wait.insert(entry));
         self.timers.push(expires, tw);
-        self.demux.insert(tuple, tw);
+        self.demux_hand_over(&tuple, Target::Conn(id), tw);
+        self.release(id);
     }
 
     /// A TIME-WAIT entry's timer fired: it ends if this was its current expiry.
@@ -216,13 +216,13 @@ impl Host {
     /// Frees a TIME-WAIT entry and its 4-tuple, and reports the end of the connection it was
     /// (state changes are traced for the whole life of a connection, see `HostEvent`).
     pub(super) fn remove_time_wait(&mut self, tw: SlabId, cause: Cause) {
+        let Some(tuple) = self.time_wait.get(tw).map(|e| e.tuple) else {
+            return;
+        };
+        self.demux_remove(&tuple, Target::TimeWait(tw));
         let Some(entry) = self.time_wait.remove(tw) else {
             return;
         };
-        let tuple = entry.tuple;
-        if self.demux.get(&tuple) == Some(&Target::TimeWait(tw)) {
-            self.demux.remove(&tuple);
-        }
         self.events.push_back(HostEvent::StateChanged {
             conn: entry.conn,
             from: StateName::TimeWait,

@@ -4,7 +4,7 @@
 use alloc::collections::VecDeque;
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, SharedConfig};
 use crate::error::CallError;
 
 impl Host {
@@ -13,7 +13,7 @@ impl Host {
     /// that family, port 0 on every port; the most specific listener gets a SYN. `backlog`
     /// bounds both the SYN queue and the accept queue (at least 1, at most `max_backlog`).
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<ListenerId, HostError> {
-        self.listen_with(local, backlog, self.config.tcp.clone())
+        self.listen_shared(local, backlog, self.tcp.clone())
     }
 
     /// Passive OPEN whose connections take `config` (socket options set on a listening
@@ -23,6 +23,15 @@ impl Host {
         local: SocketAddr,
         backlog: usize,
         config: Config,
+    ) -> Result<ListenerId, HostError> {
+        self.listen_shared(local, backlog, SharedConfig::new(config))
+    }
+
+    fn listen_shared(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        config: SharedConfig,
     ) -> Result<ListenerId, HostError> {
         let key = (local.ip(), local.port());
         if self.listen_map.contains_key(&key) {
@@ -54,7 +63,7 @@ impl Host {
         self.listener_mut(id).ok_or(HostError::InvalidListener)?;
         self.fit_scratch(&config);
         let listener = self.listener_mut(id).ok_or(HostError::InvalidListener)?;
-        listener.config = config;
+        listener.config = SharedConfig::new(config);
         Ok(())
     }
 
@@ -113,7 +122,7 @@ impl Host {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<ConnId, HostError> {
-        self.connect_with(now, local, remote, self.config.tcp.clone())
+        self.connect_shared(now, local, remote, self.tcp.clone())
     }
 
     /// Active OPEN with settings of its own (socket options set before `connect`).
@@ -124,30 +133,40 @@ impl Host {
         remote: SocketAddr,
         config: Config,
     ) -> Result<ConnId, HostError> {
+        self.connect_shared(now, local, remote, SharedConfig::new(config))
+    }
+
+    fn connect_shared(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        config: SharedConfig,
+    ) -> Result<ConnId, HostError> {
         let local_ip = local.ip();
         self.check_connect(local_ip, remote)?;
         let local = if local.port() == 0 {
-            let demux = &self.demux;
+            let (demux, conns, time_wait) = (&self.demux, &self.conns, &self.time_wait);
             let listen_map = &self.listen_map;
             let unspec = unspecified(local_ip);
             let port = self
                 .ports
                 .pick(local_ip, remote, |p| {
                     let local = SocketAddr::new(local_ip, p);
-                    !demux.contains_key(&Tuple::new(local, remote))
+                    demux::lookup(demux, conns, time_wait, &Tuple::new(local, remote)).is_none()
                         && !listen_map.contains_key(&(local_ip, p))
                         && !listen_map.contains_key(&(unspec, p))
                 })
                 .ok_or(HostError::AddrNotAvailable)?;
             SocketAddr::new(local_ip, port)
-        } else if self.demux.contains_key(&Tuple::new(local, remote)) {
+        } else if self.demux_get(&Tuple::new(local, remote)).is_some() {
             return Err(HostError::AddrInUse);
         } else {
             local
         };
         self.fit_scratch(&config);
         let iss = isn::isn(&self.isn_key, now, local, remote);
-        let mut conn = Connection::connect(&config, local.port(), remote.port(), iss);
+        let mut conn = Connection::connect_shared(config, local.port(), remote.port(), iss);
         conn.set_ts_offset(self.ts_offset(local, remote));
         let id = self.insert(conn, local, remote, Role::User);
         self.after(id);

@@ -1,0 +1,210 @@
+//! The demux table: which connection or TIME-WAIT entry holds a 4-tuple.
+//!
+//! The tuple is chosen by whoever sends us packets, so the table is hashed with a secret key
+//! (SipHash, see `keys`): nobody outside can aim collisions at one bucket. Each bucket holds
+//! only a 4-byte reference to the slot that owns the tuple, not the tuple itself: the owner
+//! keeps its tuple anyway (a connection's entry, a TIME-WAIT entry), and a lookup goes on to
+//! that owner next, so comparing the tuple there costs no extra memory access, while the
+//! table itself shrinks from about 110 bytes per connection to about 10.
+//!
+//! A reference names a slot by index only. That is safe because an owner leaves the table
+//! before its slot is emptied (see `Host::demux_remove`): every reference in the table names
+//! the slot's current occupant.
+
+use core::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use super::keys::Key;
+use super::slot::Slab;
+use super::time_wait::TimeWaitEntry;
+use super::tuple::Tuple;
+use super::{ConnId, Entry, Host, Target};
+
+/// A connection slot or a TIME-WAIT slot, by index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SlotRef(u32);
+
+const TIME_WAIT: u32 = 1 << 31;
+
+impl SlotRef {
+    pub fn conn(index: u32) -> SlotRef {
+        debug_assert!(index < TIME_WAIT, "slot index {index} out of range");
+        SlotRef(index)
+    }
+
+    pub fn time_wait(index: u32) -> SlotRef {
+        debug_assert!(index < TIME_WAIT, "slot index {index} out of range");
+        SlotRef(index | TIME_WAIT)
+    }
+
+    /// The slot index, and whether it is a TIME-WAIT slot.
+    pub fn get(self) -> (u32, bool) {
+        (self.0 & !TIME_WAIT, self.0 & TIME_WAIT != 0)
+    }
+}
+
+pub(super) struct Demux {
+    table: HashTable<SlotRef>,
+    key: Key,
+}
+
+impl Demux {
+    pub fn new(key: Key) -> Demux {
+        Demux {
+            table: HashTable::new(),
+            key,
+        }
+    }
+
+    fn hash(key: &Key, tuple: &Tuple) -> u64 {
+        key.hash_one(tuple)
+    }
+
+    /// The slot holding `tuple`; `tuple_of` reads the tuple an owner holds.
+    pub fn find<'a>(
+        &self,
+        tuple: &Tuple,
+        tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
+    ) -> Option<SlotRef> {
+        let hash = Demux::hash(&self.key, tuple);
+        self.table
+            .find(hash, |&r| tuple_of(r) == Some(tuple))
+            .copied()
+    }
+
+    /// Makes `r` the owner of `tuple` (which the slot `r` already holds), in place of any
+    /// owner it had.
+    pub fn insert<'a>(
+        &mut self,
+        tuple: &Tuple,
+        r: SlotRef,
+        tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
+    ) {
+        let key = self.key;
+        let hash = Demux::hash(&key, tuple);
+        if let Some(slot) = self.table.find_mut(hash, |&o| tuple_of(o) == Some(tuple)) {
+            *slot = r;
+            return;
+        }
+        // Growing rehashes every owner's tuple, which each slot in the table still holds.
+        self.table.insert_unique(hash, r, |&o| {
+            tuple_of(o).map_or(0, |t| Demux::hash(&key, t))
+        });
+    }
+
+    /// Removes `r`, the owner of `tuple`, from the table; returns whether it was there.
+    pub fn remove(&mut self, tuple: &Tuple, r: SlotRef) -> bool {
+        let hash = Demux::hash(&self.key, tuple);
+        match self.table.find_entry(hash, |&o| o == r) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Hands `tuple` from its owner `old` to `new`; returns whether `old` was in the table.
+    pub fn replace(&mut self, tuple: &Tuple, old: SlotRef, new: SlotRef) -> bool {
+        let hash = Demux::hash(&self.key, tuple);
+        match self.table.find_mut(hash, |&o| o == old) {
+            Some(slot) => {
+                *slot = new;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every owner (for `Host::audit`).
+    pub fn iter(&self) -> impl Iterator<Item = SlotRef> + '_ {
+        self.table.iter().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// The tuple the owner of slot `r` holds.
+fn owner_tuple<'a>(
+    conns: &'a Slab<Entry>,
+    time_wait: &'a Slab<TimeWaitEntry>,
+    r: SlotRef,
+) -> Option<&'a Tuple> {
+    match r.get() {
+        (i, false) => conns.get_at(i).map(|(_, e)| &e.tuple),
+        (i, true) => time_wait.get_at(i).map(|(_, e)| &e.tuple),
+    }
+}
+
+/// Whatever holds `tuple`, by full handle.
+pub(super) fn lookup(
+    demux: &Demux,
+    conns: &Slab<Entry>,
+    time_wait: &Slab<TimeWaitEntry>,
+    tuple: &Tuple,
+) -> Option<Target> {
+    let r = demux.find(tuple, |r| owner_tuple(conns, time_wait, r))?;
+    target_of(conns, time_wait, r)
+}
+
+/// The occupant of slot `r`, by full handle.
+fn target_of(conns: &Slab<Entry>, time_wait: &Slab<TimeWaitEntry>, r: SlotRef) -> Option<Target> {
+    match r.get() {
+        (i, false) => conns.get_at(i).map(|(id, _)| Target::Conn(ConnId(id))),
+        (i, true) => time_wait.get_at(i).map(|(id, _)| Target::TimeWait(id)),
+    }
+}
+
+impl Target {
+    fn slot_ref(self) -> SlotRef {
+        match self {
+            Target::Conn(id) => SlotRef::conn(id.0.index),
+            Target::TimeWait(tw) => SlotRef::time_wait(tw.index),
+        }
+    }
+}
+
+impl Host {
+    /// Whatever holds the 4-tuple `tuple`.
+    pub(super) fn demux_get(&self, tuple: &Tuple) -> Option<Target> {
+        lookup(&self.demux, &self.conns, &self.time_wait, tuple)
+    }
+
+    /// Makes `target`, which already holds `tuple`, its owner in the table.
+    pub(super) fn demux_insert(&mut self, tuple: &Tuple, target: Target) {
+        let (conns, time_wait) = (&self.conns, &self.time_wait);
+        self.demux.insert(tuple, target.slot_ref(), |r| {
+            owner_tuple(conns, time_wait, r)
+        });
+    }
+
+    /// Takes `tuple` out of the table if `target` owns it. Must come before `target`'s slot
+    /// is emptied (see the module's description).
+    pub(super) fn demux_remove(&mut self, tuple: &Tuple, target: Target) -> bool {
+        self.demux_get(tuple) == Some(target) && self.demux.remove(tuple, target.slot_ref())
+    }
+
+    /// Hands `tuple` from `old` to `new` (which already holds it) if `old` owns it, else
+    /// makes `new` its owner.
+    pub(super) fn demux_hand_over(&mut self, tuple: &Tuple, old: Target, new: Target) {
+        let owned = self.demux_get(tuple) == Some(old);
+        if !(owned && self.demux.replace(tuple, old.slot_ref(), new.slot_ref())) {
+            self.demux_insert(tuple, new);
+        }
+    }
+
+    /// The audit's view: every slot the table names, as the handle of its occupant (`None`
+    /// for an empty slot, which must never happen), with whether a lookup of the occupant's
+    /// tuple finds it again.
+    pub(super) fn demux_owners(&self) -> impl Iterator<Item = (Option<Target>, bool)> + '_ {
+        self.demux.iter().map(|r| {
+            let target = target_of(&self.conns, &self.time_wait, r);
+            let tuple = owner_tuple(&self.conns, &self.time_wait, r);
+            let found = tuple.is_some_and(|t| self.demux_get(t) == target);
+            (target, found)
+        })
+    }
+}
