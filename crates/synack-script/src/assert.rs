@@ -526,7 +526,7 @@ mod tests {
         ));
         // A constant of Linux's that synack has no value for is a missing feature.
         assert!(matches!(
-            run("assert tcpi_state == TCP_CA_Open", &vars),
+            run("assert tcpi_state == TCP_NEW_SYN_RECV", &vars),
             Err(CodeError::Unsupported(_))
         ));
     }
