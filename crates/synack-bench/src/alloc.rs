@@ -3,6 +3,7 @@
 //! relaxed load per allocation and nothing more.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// Counts live heap bytes (as requested; the allocator's own overhead is not included) while
@@ -12,10 +13,21 @@ pub struct CountingAlloc;
 static ON: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+thread_local! {
+    /// Allocations and reallocations made by this thread, always counted: other threads
+    /// (tests running beside one) do not disturb a count.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
 fn count(delta: isize) {
     if ON.load(Ordering::Relaxed) {
         LIVE.fetch_add(delta, Ordering::Relaxed);
     }
+}
+
+fn count_allocation() {
+    // `try_with`: the slot is gone while the thread is being torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
 }
 
 // SAFETY: every call forwards to `System` unchanged; the counter has no effect on memory.
@@ -25,6 +37,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             count(layout.size() as isize);
+            count_allocation();
         }
         p
     }
@@ -38,6 +51,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             count(layout.size() as isize);
+            count_allocation();
         }
         p
     }
@@ -47,6 +61,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             count(new_size as isize - layout.size() as isize);
+            count_allocation();
         }
         p
     }
@@ -65,4 +80,17 @@ pub fn live_bytes_of<T>(f: impl FnOnce() -> T) -> (T, Option<isize>) {
     let after = LIVE.load(Ordering::Relaxed);
     ON.store(false, Ordering::Relaxed);
     (out, installed.then_some(after - before))
+}
+
+/// Allocations (reallocations included) this thread made while `f` ran, or `None` when the
+/// counting allocator is not this process's global allocator.
+pub fn allocations_of<T>(f: impl FnOnce() -> T) -> (T, Option<usize>) {
+    let now = || ALLOCATIONS.with(Cell::get);
+    let before = now();
+    drop(std::hint::black_box(Box::new([0u8; 64])));
+    let installed = now() > before;
+    let before = now();
+    let out = f();
+    let n = now() - before;
+    (out, installed.then_some(n))
 }

@@ -19,6 +19,7 @@ pub mod measure;
 pub mod report;
 mod smol_side;
 mod synack_side;
+pub mod tun;
 
 use std::path::PathBuf;
 
@@ -315,18 +316,7 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
                     "kernel: not built yet (needs forged SYNs from a raw socket in the namespace)",
                 ));
             }
-            Workload::Tun => {
-                for s in [Stack::Synack, Stack::Kernel] {
-                    emit(Figure::missing(
-                        "tun",
-                        "kernel-peer",
-                        s,
-                        "throughput",
-                        "Gbit/s",
-                        "NOT AVAILABLE YET: needs the synack runtime's TUN device (not on main)",
-                    ));
-                }
-            }
+            Workload::Tun => tun_figures(opts, &mut emit),
             Workload::Instructions => {
                 let r = match &opts.exe {
                     Some(exe) => instructions::count(exe).map(|n| n as f64),
@@ -349,6 +339,84 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
         }
     }
     all
+}
+
+/// A note on a measured figure; a missing one keeps the reason it is missing.
+fn noted(f: Figure, note: &str) -> Figure {
+    if f.value.is_some() {
+        f.with_note(note)
+    } else {
+        f
+    }
+}
+
+/// Kernel → synack and synack → kernel over TUN, each case beside kernel → kernel over veth
+/// at the same MTU (measured once per MTU and shown on both rows).
+fn tun_figures(opts: &Options, emit: &mut dyn FnMut(Figure)) {
+    use tun::TunCase;
+    const IN: &str = "throughput_kernel_to_synack";
+    const OUT: &str = "throughput_synack_to_kernel";
+    const UNIT: &str = "Gbit/s";
+    if let Some(why) = synack::netns::unavailable() {
+        for case in TunCase::all() {
+            for metric in [IN, OUT] {
+                for s in [Stack::Synack, Stack::Kernel] {
+                    emit(Figure::missing(
+                        "tun",
+                        case.name(),
+                        s,
+                        metric,
+                        UNIT,
+                        format!("needs root for a network namespace of its own: {why}"),
+                    ));
+                }
+            }
+        }
+        return;
+    }
+    let (runs, bytes) = (opts.runs, opts.bytes);
+    let kernel_note = "kernel: kernel → kernel over a veth pair between two namespaces of the \
+                       bench's own, same MTU, the kernel's default offloads (TSO/GSO/GRO); \
+                       wall-clock goodput";
+    let mut veth: Vec<(usize, Result<f64, Error>)> = Vec::new();
+    for case in TunCase::all() {
+        let v = match veth.iter().find(|(mtu, _)| *mtu == case.mtu) {
+            Some((_, v)) => v.clone(),
+            None => {
+                let v = median_of(runs, || tun::kernel_to_kernel_veth(case.mtu, bytes));
+                veth.push((case.mtu, v.clone()));
+                v
+            }
+        };
+        let synack_note = if case.offload {
+            "synack: TUN with the virtio-net header (the kernel's 64 KiB segments in, \
+             checksums left to synack; synack's consecutive segments out merged into GSO \
+             writes); wall-clock goodput from connect to end of stream, both in one namespace \
+             of the bench's own"
+        } else {
+            "synack: plain TUN, one packet per read or write, checksums computed; wall-clock \
+             goodput from connect to end of stream, both in one namespace of the bench's own"
+        };
+        let name = case.name();
+        let r = median_of(runs, || tun::kernel_to_synack(case, bytes));
+        emit(noted(
+            figure("tun", &name, Stack::Synack, IN, UNIT, r),
+            synack_note,
+        ));
+        emit(noted(
+            figure("tun", &name, Stack::Kernel, IN, UNIT, v.clone()),
+            kernel_note,
+        ));
+        let r = median_of(runs, || tun::synack_to_kernel(case, bytes));
+        emit(noted(
+            figure("tun", &name, Stack::Synack, OUT, UNIT, r),
+            synack_note,
+        ));
+        emit(noted(
+            figure("tun", &name, Stack::Kernel, OUT, UNIT, v),
+            kernel_note,
+        ));
+    }
 }
 
 fn conns(opts: &Options, emit: &mut dyn FnMut(Figure)) {

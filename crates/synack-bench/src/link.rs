@@ -59,6 +59,19 @@ impl Link {
         self.queues[1 - side].pop_front()
     }
 
+    /// Makes room for `n` packets on the wire each way and `n` spare buffers, so a run that
+    /// stays within that allocates nothing here.
+    pub fn reserve(&mut self, n: usize) {
+        for q in &mut self.queues {
+            q.reserve(n);
+        }
+        let mut free = self.pool.free.borrow_mut();
+        free.reserve(2 * n);
+        while free.len() < n {
+            free.push(vec![0u8; self.pool.mtu].into_boxed_slice());
+        }
+    }
+
     /// Is anything on the wire, either way?
     pub fn busy(&self) -> bool {
         self.queues.iter().any(|q| !q.is_empty())

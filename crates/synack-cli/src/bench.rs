@@ -62,7 +62,7 @@ pub struct BenchArgs {
 }
 
 /// "64K", "1M", "1G" or a plain byte count.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mul) = match s.char_indices().last() {
         Some((i, 'k' | 'K')) => (&s[..i], 1u64 << 10),

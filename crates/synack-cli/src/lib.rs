@@ -4,6 +4,7 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod bench;
+pub mod bulk;
 pub mod i18n;
 pub mod json;
 pub mod ladder;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use synack_cli::i18n::{Lang, Names};
 use synack_cli::ladder::View;
-use synack_cli::scenario::{self, Params, SCENARIOS};
+use synack_cli::scenario::{self, Params};
 use synack_cli::{json, ladder};
 
 mod peer_args;
@@ -76,6 +76,103 @@ enum CcArg {
     Cubic,
     Newreno,
 }
+
+/// The bulk scenario's own options; the others take none of them.
+#[derive(Args)]
+struct BulkArgs {
+    /// bulk: bytes each flow moves (suffixes K, M, G for KiB, MiB, GiB) [default: 10M]
+    #[arg(long, value_parser = synack_cli::bench::parse_size)]
+    bytes: Option<u64>,
+    /// bulk: how many flows share the bottleneck, 1 to 64 [default: 2]
+    #[arg(long)]
+    flows: Option<usize>,
+    /// bulk: the bottleneck's bandwidth in Mbit/s [default: 100]
+    #[arg(long, value_name = "MBIT", allow_negative_numbers = true)]
+    bandwidth: Option<f64>,
+    /// bulk: the bottleneck's queue in bytes (suffixes K, M) [default: one bandwidth-delay
+    /// product at the longest round trip]
+    #[arg(long, value_name = "BYTES", value_parser = parse_queue)]
+    queue: Option<u64>,
+    /// bulk: a round trip per flow in milliseconds, e.g. 10,40 (instead of --rtt for all)
+    #[arg(
+        long,
+        value_name = "MS,MS,...",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    flow_rtts: Option<Vec<f64>>,
+}
+
+/// A queue size: like `--bytes`, but 0 (no buffer at all) is allowed.
+fn parse_queue(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    synack_cli::bench::parse_size(s)
+}
+
+impl BulkArgs {
+    fn any(&self) -> bool {
+        self.bytes.is_some()
+            || self.flows.is_some()
+            || self.bandwidth.is_some()
+            || self.queue.is_some()
+            || self.flow_rtts.is_some()
+    }
+
+    fn params(&self, link: &LinkArgs) -> Result<synack_cli::bulk::BulkParams, String> {
+        if link.corrupt != 0.0 {
+            return Err(
+                "--corrupt is not for the bulk scenario (its bottleneck only loses)".into(),
+            );
+        }
+        let p = link.params()?;
+        let defaults = synack_cli::bulk::BulkParams::default();
+        let mut flow_rtts = Vec::new();
+        for &ms in self.flow_rtts.iter().flatten() {
+            // Out of range is said by `BulkParams::check`; only what is no time at all here.
+            if ms.is_nan() || ms < 0.0 {
+                return Err(format!("--flow-rtts {ms} ms is not a round trip"));
+            }
+            flow_rtts.push(Duration::from_secs_f64(
+                (ms / 1e3).min(scenario::MAX_RTT.as_secs_f64() * 2.0),
+            ));
+        }
+        let params = synack_cli::bulk::BulkParams {
+            bytes: self.bytes.unwrap_or(defaults.bytes),
+            flows: self.flows.unwrap_or(if flow_rtts.is_empty() {
+                defaults.flows
+            } else {
+                flow_rtts.len()
+            }),
+            rtt: p.rtt,
+            flow_rtts,
+            loss: p.loss,
+            bandwidth_mbit: self.bandwidth.unwrap_or(defaults.bandwidth_mbit),
+            queue: self.queue.map(|q| usize::try_from(q).unwrap_or(usize::MAX)),
+            cc: p.cc,
+            seed: p.seed,
+        };
+        params.check()?;
+        Ok(params)
+    }
+}
+
+/// Why a command failed: a usage error (bad arguments, exit status 2, as for the ones the
+/// parser itself rejects) or a failure of the work itself (exit status 1).
+enum Failure {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Failure {
+        Failure::Failed(msg)
+    }
+}
+
+const NOT_BULK: &str =
+    "--bytes, --flows, --bandwidth and --queue belong to the bulk scenario (-s bulk)";
 
 impl LinkArgs {
     fn params(&self) -> Result<Params, String> {
@@ -236,6 +333,8 @@ struct PlotArgs {
     out: std::path::PathBuf,
     #[command(flatten)]
     link: LinkArgs,
+    #[command(flatten)]
+    bulk: BulkArgs,
     #[arg(long, value_enum, default_value = "en")]
     lang: LangArg,
 }
@@ -262,7 +361,7 @@ struct StatesArgs {
 /// The help line for `--scenario`, from the one table of scenarios.
 fn scenario_help() -> String {
     let mut out = String::from("Which scenario to run:\n");
-    for s in SCENARIOS {
+    for s in scenario::listed() {
         out.push_str(&format!("  {:<19} {}\n", s.name, s.en));
     }
     out.trim_end().to_string()
@@ -275,6 +374,8 @@ struct DemoArgs {
     scenario: String,
     #[command(flatten)]
     link: LinkArgs,
+    #[command(flatten)]
+    bulk: BulkArgs,
     /// Also write the packets as a pcap file (opens in Wireshark or tcpdump).
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
@@ -335,20 +436,26 @@ fn view(lang: Lang, names: Names) -> View {
 
 fn list(lang: Lang) -> String {
     let mut out = String::new();
-    for s in SCENARIOS {
+    for s in scenario::listed() {
         let desc = lang.pick(s.en, s.zh);
         out.push_str(&format!("  {:<20} {desc}\n", s.name));
     }
     out
 }
 
-fn demo(args: DemoArgs) -> Result<(), String> {
+fn demo(args: DemoArgs) -> Result<(), Failure> {
     let lang = lang(args.lang);
     if args.list {
         print!("{}", list(lang));
         return Ok(());
     }
-    let params = args.link.params()?;
+    if args.scenario == scenario::BULK.name {
+        return demo_bulk(&args, lang);
+    }
+    if args.bulk.any() {
+        return Err(Failure::Usage(NOT_BULK.into()));
+    }
+    let params = args.link.params().map_err(Failure::Usage)?;
     let mut run = scenario::run(&args.scenario, &params)?;
     if args.absolute {
         run.use_absolute();
@@ -380,15 +487,58 @@ fn demo(args: DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `synack demo -s bulk`: the flows' table (or JSON lines), and the cwnd plot if asked for.
+fn demo_bulk(args: &DemoArgs, lang: Lang) -> Result<(), Failure> {
+    for (given, flag) in [
+        (args.pcap.is_some(), "--pcap"),
+        (args.svg.is_some(), "--svg"),
+        (args.absolute, "--absolute"),
+    ] {
+        if given {
+            return Err(Failure::Usage(format!(
+                "{flag} is not for the bulk scenario, which draws no ladder (try --plot)"
+            )));
+        }
+    }
+    let params = args.bulk.params(&args.link).map_err(Failure::Usage)?;
+    let run = synack_cli::bulk::run(&params)?;
+    if let Some(path) = &args.plot {
+        write_file(path, &synack_cli::bulk::plot::svg(&run, lang))?;
+    }
+    let text = if args.json {
+        let mut s = synack_cli::bulk::report::json_lines(&run).join("\n");
+        s.push('\n');
+        s
+    } else {
+        synack_cli::bulk::report::text(&run, lang, columns())
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
 fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// `synack plot`: the time-sequence graph of one scenario.
-fn plot(args: PlotArgs) -> Result<(), String> {
-    let params = args.link.params()?;
+fn plot(args: PlotArgs) -> Result<(), Failure> {
+    if args.scenario == scenario::BULK.name {
+        let params = args.bulk.params(&args.link).map_err(Failure::Usage)?;
+        let run = synack_cli::bulk::run(&params)?;
+        return Ok(write_file(
+            &args.out,
+            &synack_cli::bulk::plot::svg(&run, lang(args.lang)),
+        )?);
+    }
+    if args.bulk.any() {
+        return Err(Failure::Usage(NOT_BULK.into()));
+    }
+    let params = args.link.params().map_err(Failure::Usage)?;
     let run = scenario::run(&args.scenario, &params)?;
-    write_file(&args.out, &synack_cli::plot::svg(&run, lang(args.lang)))
+    Ok(write_file(
+        &args.out,
+        &synack_cli::plot::svg(&run, lang(args.lang)),
+    )?)
 }
 
 fn trace(args: TraceArgs) -> Result<(), String> {
@@ -468,18 +618,22 @@ fn main() -> ExitCode {
     let cli = parse();
     let result = match cli.command {
         Command::Demo(args) => demo(args),
-        Command::States(args) => states(args),
+        Command::States(args) => states(args).map_err(Failure::from),
         Command::Plot(args) => plot(args),
-        Command::Trace(args) => trace(args),
-        Command::Script(args) => script(args),
-        Command::Serve(args) => peer_args::serve(args),
-        Command::Connect(args) => peer_args::connect(args),
-        Command::Relay(args) => peer_args::relay(args),
-        Command::Bench(args) => synack_cli::bench::run(args),
+        Command::Trace(args) => trace(args).map_err(Failure::from),
+        Command::Script(args) => script(args).map_err(Failure::from),
+        Command::Serve(args) => peer_args::serve(args).map_err(Failure::from),
+        Command::Connect(args) => peer_args::connect(args).map_err(Failure::from),
+        Command::Relay(args) => peer_args::relay(args).map_err(Failure::from),
+        Command::Bench(args) => synack_cli::bench::run(args).map_err(Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
+        Err(Failure::Usage(msg)) => {
+            eprintln!("synack: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(msg)) => {
             eprintln!("synack: {msg}");
             ExitCode::FAILURE
         }

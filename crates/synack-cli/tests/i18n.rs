@@ -178,7 +178,7 @@ fn states_causes_and_scenarios_are_said_in_both_languages() {
         let call = ["connect", "listen", "close", "abort"].contains(&zh);
         assert!(has_cjk(zh) || call, "{:?}: {zh}", t.cause);
     }
-    for s in SCENARIOS {
+    for s in scenario::listed() {
         for zh in [s.zh, s.story_zh] {
             assert!(has_cjk(zh), "{}", s.name);
             let p = zh_problems(zh);

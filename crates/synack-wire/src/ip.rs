@@ -118,9 +118,23 @@ pub fn emit_tcp_with(
     tcp: &TcpRepr<'_>,
     mode: ChecksumMode,
 ) -> Result<usize, Error> {
-    let seg = tcp.segment_len();
+    emit_tcp_gather(buf, src, dst, hop_limit, tcp, &[], mode)
+}
+
+/// [`emit_tcp_with`] for a segment whose payload is `tcp.payload` followed by `tail` (see
+/// [`TcpRepr::emit_gather`]).
+pub fn emit_tcp_gather(
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    tcp: &TcpRepr<'_>,
+    tail: &[u8],
+    mode: ChecksumMode,
+) -> Result<usize, Error> {
+    let seg = tcp.segment_len() + tail.len();
     let hl = emit_ip_header(buf, src, dst, hop_limit, protocol::TCP, seg)?;
-    let n = tcp.emit_with(&mut buf[hl..], src, dst, mode)?;
+    let n = tcp.emit_gather(&mut buf[hl..], src, dst, tail, mode)?;
     Ok(hl + n)
 }
 

@@ -677,11 +677,25 @@ impl<'a> TcpRepr<'a> {
         dst: IpAddr,
         mode: ChecksumMode,
     ) -> Result<usize, Error> {
+        self.emit_gather(buf, src, dst, &[], mode)
+    }
+
+    /// [`TcpRepr::emit_with`] for a segment whose payload is `self.payload` followed by
+    /// `tail`: a sender whose bytes sit in a ring buffer hands both halves, and they are copied
+    /// once, straight into the packet.
+    pub fn emit_gather(
+        &self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        tail: &[u8],
+        mode: ChecksumMode,
+    ) -> Result<usize, Error> {
         if !self.options_fit() {
             return Err(Error::OptionsTooLong);
         }
         let hl = self.header_len();
-        let total = hl + self.payload.len();
+        let total = hl + self.payload.len() + tail.len();
         // Check the pseudo-header first so a failure leaves `buf` untouched.
         pseudo_header(src, dst, protocol::TCP, total)?;
         let seg = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
@@ -695,7 +709,9 @@ impl<'a> TcpRepr<'a> {
         p.set_window_len(self.window);
         p.set_urgent_ptr(self.urgent_ptr);
         self.options.emit(p.options_mut())?;
-        p.payload_mut().copy_from_slice(self.payload);
+        let (head, rest) = p.payload_mut().split_at_mut(self.payload.len());
+        head.copy_from_slice(self.payload);
+        rest.copy_from_slice(tail);
         match mode {
             ChecksumMode::Verify => p.fill_checksum(src, dst)?,
             ChecksumMode::Ignore => {

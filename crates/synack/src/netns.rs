@@ -257,6 +257,12 @@ impl TunNetns {
     /// [`TunNetns::new`], with the virtio-net header and offloads on the TUN interface when
     /// `offload` (see [`Tun::create_with_offload`]).
     pub fn with_options(mtu: usize, offload: bool) -> io::Result<(TunNetns, Tun)> {
+        TunNetns::with_queues(mtu, offload, 1)
+    }
+
+    /// [`TunNetns::with_options`] with a TUN interface of `queues` queues (see
+    /// [`Tun::create_multi_queue`]).
+    pub fn with_queues(mtu: usize, offload: bool, queues: usize) -> io::Result<(TunNetns, Tun)> {
         let netns = Netns::new()?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let x = (std::process::id() % 200) as u8 + 20;
@@ -264,13 +270,7 @@ impl TunNetns {
         let kernel = Ipv4Addr::new(10, x, y, 1);
         let synack = Ipv4Addr::new(10, x, y, 2);
         let ifname = "tun0".to_string();
-        let tun = netns.run(|| {
-            if offload {
-                Tun::create_with_offload("tun0", mtu)
-            } else {
-                Tun::create("tun0", mtu)
-            }
-        })??;
+        let tun = netns.run(|| Tun::create_multi_queue("tun0", mtu, offload, queues))??;
         let cidr = format!("{kernel}/24");
         netns.ip(&["addr", "add", &cidr, "dev", &ifname])?;
         // RFC 4193 unique local addresses; `nodad` so the address is usable at once

@@ -151,7 +151,10 @@ pub fn write_packet2(fd: RawFd, head: &[u8], body: &[u8]) -> io::Result<bool> {
 /// namespace of the calling thread. With `vnet_hdr`, every packet carries a virtio-net header
 /// and the kernel may hand us TCP segments of up to 64 KiB with their checksum left to us
 /// (TUNSETOFFLOAD with checksum and TSO offloads).
-pub fn open_tun(name: &str, vnet_hdr: bool) -> io::Result<OwnedFd> {
+///
+/// With `multi_queue` (IFF_MULTI_QUEUE) each call with the same name attaches one more queue
+/// to the interface: the kernel spreads the flows it sends over the queues.
+pub fn open_tun(name: &str, vnet_hdr: bool, multi_queue: bool) -> io::Result<OwnedFd> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -177,6 +180,9 @@ pub fn open_tun(name: &str, vnet_hdr: bool) -> io::Result<OwnedFd> {
     if vnet_hdr {
         flags |= libc::IFF_VNET_HDR;
     }
+    if multi_queue {
+        flags |= libc::IFF_MULTI_QUEUE;
+    }
     ifr.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one ifreq, which `ifr` is.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &raw mut ifr) })?;
@@ -192,6 +198,44 @@ pub fn open_tun(name: &str, vnet_hdr: bool) -> io::Result<OwnedFd> {
         })?;
     }
     Ok(fd)
+}
+
+/// An epoll set: one descriptor that polls readable while any descriptor added to it is
+/// (level-triggered), so one waiter watches many.
+#[derive(Debug)]
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 takes no pointers; a non-negative result is a new descriptor.
+        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        Ok(Epoll {
+            // SAFETY: `fd` was just returned by epoll_create1 and is owned by nobody else.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Watches `fd` for input; it must stay open as long as the set is used.
+    pub fn add(&self, fd: RawFd) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: EPOLL_CTL_ADD reads one epoll_event, which `event` is, for the duration
+        // of the call.
+        check(unsafe {
+            libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &raw mut event)
+        })?;
+        Ok(())
+    }
+}
+
+impl AsRawFd for Epoll {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 /// Moves the calling thread into the network namespace `ns` (a descriptor of

@@ -325,6 +325,34 @@ fn lossy_link_delivers_everything() {
 }
 
 #[test]
+fn jitter_and_reordering_on_the_link_still_deliver_every_byte_in_order() {
+    let link = LinkConfig {
+        loss: 0.01,
+        delay: Duration::from_millis(1),
+        jitter: Duration::from_millis(2),
+        reorder: 0.05,
+        seed: 17,
+        ..LinkConfig::default()
+    };
+    let (client, server) = pair_with(link, config(CLIENT), config(SERVER));
+    let listener = TcpListener::bind(&server, (SERVER, 7)).unwrap();
+    let data = pattern(5, 1024 * 1024);
+    thread::scope(|s| {
+        s.spawn(|| echo_one(&listener));
+        let mut stream = TcpStream::connect(&client, (SERVER, 7)).unwrap();
+        let writer = stream.try_clone().unwrap();
+        s.spawn(|| {
+            let mut w = writer;
+            w.write_all(&data).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        let echoed = read_to_end(&mut stream);
+        assert!(echoed == data, "the echo differs");
+        assert!(client.counters().retrans_segs + server.counters().retrans_segs > 0);
+    });
+}
+
+#[test]
 fn errors_carry_std_kinds() {
     let (client, server) = pair();
     let listener = TcpListener::bind(&server, (SERVER, 83)).unwrap();

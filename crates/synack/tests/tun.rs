@@ -4,6 +4,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::thread;
 
 use sha2::{Digest, Sha256};
@@ -460,4 +461,62 @@ fn ipv6_with_the_kernel_both_ways_with_offloads() {
     thread::spawn(move || echo_server(klistener.accept().unwrap().0));
     let s = TcpStream::connect(&stack, (kernel6, port)).unwrap();
     assert!(echo_client(s, &expected) == expected);
+}
+
+#[test]
+fn a_multi_queue_interface_carries_many_kernel_flows_over_several_queues() {
+    if !available("a_multi_queue_interface_carries_many_kernel_flows_over_several_queues") {
+        return;
+    }
+    const QUEUES: usize = 4;
+    const FLOWS: usize = 16;
+    let (ns, tun) = TunNetns::with_queues(1500, false, QUEUES).unwrap();
+    assert_eq!(tun.queue_count(), QUEUES);
+    let received = tun.received_per_queue();
+    let config = HostConfig {
+        local_addrs: vec![ns.synack.into()],
+        ..HostConfig::default()
+    };
+    let stack = Stack::new(tun, config).unwrap();
+    let listener = TcpListener::bind(&stack, (ns.synack, 9000)).unwrap();
+    let target = SocketAddr::from((ns.synack, 9000));
+    // The kernel opens every flow at once and sends on all of them together.
+    let clients: Vec<_> = (0..FLOWS)
+        .map(|i| {
+            let data = pattern(100 + i as u64, 300_000 + i);
+            ns.netns
+                .spawn(move || {
+                    let s = std::net::TcpStream::connect(target).unwrap();
+                    let echoed = echo_client(s.try_clone().unwrap(), &data);
+                    s.shutdown(Shutdown::Write).unwrap();
+                    echoed == data
+                })
+                .unwrap()
+        })
+        .collect();
+    thread::scope(|s| {
+        for _ in 0..FLOWS {
+            let (conn, _) = listener.accept().unwrap();
+            s.spawn(move || echo_server(conn));
+        }
+    });
+    for (i, c) in clients.into_iter().enumerate() {
+        assert!(c.join().unwrap().unwrap(), "flow {i}: the echo differs");
+    }
+    let per_queue: Vec<u64> = received.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    // Each flow keeps to one queue; sixteen flows over four queues use more than one (all
+    // on one queue has odds of 4^-15).
+    assert!(
+        per_queue.iter().filter(|&&n| n > 0).count() >= 2,
+        "packets per queue: {per_queue:?}"
+    );
+}
+
+#[test]
+fn a_tun_interface_has_one_to_256_queues() {
+    for queues in [0, 257] {
+        let err = synack::device::Tun::create_multi_queue("tunx", 1500, false, queues)
+            .expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
 }

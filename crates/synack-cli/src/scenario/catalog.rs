@@ -298,8 +298,49 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// The bulk scenario: K flows sharing one bottleneck, measured rather than drawn as a ladder
+/// (`crate::bulk` runs it). Listed with the others by [`listed`], so `--list` and `--help`
+/// show it; kept out of [`SCENARIOS`], whose entries all run as ladders.
+pub const BULK: Scenario = Scenario {
+    name: "bulk",
+    en: "K flows share one bottleneck: goodput, recoveries and fairness per flow",
+    zh: "多条流共享一条瓶颈链路：每条流的有效吞吐、丢包恢复与公平性",
+    story_en: "Congestion control at work. Each of --flows connections moves --bytes bytes \
+         through one bottleneck link of --bandwidth Mbit/s, whose queue (--queue, one \
+         bandwidth-delay product by default) drops what does not fit. No sender knows the link's \
+         speed or how many others share it: each grows its congestion window until the queue \
+         overflows, takes the loss as a sign of congestion, cuts its window (CUBIC, the default, \
+         to 0.7; NewReno, --cc newreno, to half) and grows again. Over many such cycles the flows \
+         settle near equal shares; Jain's index says how equal (1 is perfectly fair). --loss adds \
+         random loss, which the senders cannot tell from congestion; --flow-rtts 10,40 gives each \
+         flow its own round trip, and the shorter one, growing faster, takes more. synack plot \
+         -s bulk draws each flow's window over time.",
+    story_zh: "拥塞控制的实际效果。--flows 条连接各自传输 --bytes 字节，共同经过一条 --bandwidth \
+         Mbit/s 的瓶颈链路；链路的队列（--queue，默认为一个带宽时延积）装不下的报文被丢弃。发送方既不\
+         知道链路有多快，也不知道有多少条流与它共享：每条流不断增大拥塞窗口，直到队列溢出；它把丢包\
+         视为拥塞的信号，缩小窗口（默认的 CUBIC 缩到 0.7，--cc newreno 的 NewReno 缩到一半），然后\
+         再次增长。经过许多次这样的循环，各条流趋于平分带宽；Jain 指数说明分得有多均匀（1 表示完全\
+         公平）。--loss 叠加随机丢包，发送方无法把它与拥塞区分开；--flow-rtts 10,40 让每条流有各自的\
+         往返时间，往返时间短的流窗口增长更快，分得更多。synack plot -s bulk 画出每条流的拥塞窗口\
+         随时间的变化。",
+    setup: measured_only,
+};
+
+/// Every scenario `--list` and `--help` show: the ladders, then the measurements.
+pub fn listed() -> impl Iterator<Item = &'static Scenario> {
+    SCENARIOS.iter().chain(std::iter::once(&BULK))
+}
+
 pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// What asking for the bulk scenario's ladder gets.
+pub const BULK_HAS_NO_LADDER: &str = "the bulk scenario measures goodput and has no ladder: run \
+     synack demo -s bulk, or synack plot -s bulk for the windows";
+
+fn measured_only(_: &mut Plan, _: &Params) -> Result<(), String> {
+    Err(BULK_HAS_NO_LADDER.into())
 }
 
 fn handshake(_: &mut Plan, _: &Params) -> Result<(), String> {

@@ -21,7 +21,7 @@ use synack_proto::{Cause, CongestionControl, ConnError, Event, Instant, StateNam
 use synack_sim::{Link, LinkConfig, Side};
 use synack_wire::TcpFlags;
 
-pub use catalog::{SCENARIOS, Scenario, find};
+pub use catalog::{BULK, BULK_HAS_NO_LADDER, SCENARIOS, Scenario, find, listed};
 use packets::options;
 pub use packets::packets;
 pub use plan::{SERVER_PORT, demo_config, payload};
@@ -326,6 +326,9 @@ pub fn idx(side: Side) -> usize {
 /// Runs a scenario by name. Errors are messages for the user (unknown scenario, bad
 /// parameters, a run that did not finish).
 pub fn run(name: &str, params: &Params) -> Result<Run, String> {
+    if name == BULK.name {
+        return Err(BULK_HAS_NO_LADDER.into());
+    }
     let Some(scenario) = find(name) else {
         return Err(format!(
             "unknown scenario `{name}`; `synack demo --list` shows them all"

@@ -37,6 +37,7 @@ mod tests_owner;
 #[cfg(test)]
 mod tests_recovery;
 
+use alloc::boxed::Box;
 use core::time::Duration;
 
 use synack_wire::SackList;
@@ -192,7 +193,7 @@ enum Recovery {
     },
     /// SACK-based recovery (RFC 6675 §5) paced by PRR (RFC 6937).
     Sack {
-        prr: Prr,
+        prr: Box<Prr>,
     },
     /// After a timeout until SND.UNA passes `recover` (RFC 6582 §4; RFC 6675 §5.1).
     Loss {
@@ -210,8 +211,11 @@ pub(crate) struct Congestion {
     /// Initial window in segments (RFC 6928), for the restart after idle.
     initial_window: u32,
     mss: u32,
-    cubic: Cubic,
-    hystart: HyStart,
+    /// CUBIC's state, made at its first use: a connection that never reaches congestion
+    /// avoidance or a congestion event (an idle one, most short ones) needs none.
+    cubic: Option<Box<Cubic>>,
+    /// HyStart++'s state, made at the first acknowledgment it sees.
+    hystart: Option<Box<HyStart>>,
     recovery: Recovery,
     /// Duplicate acknowledgments in a row (RFC 5681 §3.2), for fast retransmit and limited
     /// transmit (RFC 3042).
@@ -219,7 +223,7 @@ pub(crate) struct Congestion {
     /// NewReno: resend the segment at SND.UNA at the next opportunity.
     retransmit_head: bool,
     /// The SACK scoreboard, once SACK is agreed and the handshake is over.
-    board: Option<Scoreboard>,
+    board: Option<Box<Scoreboard>>,
     /// Bytes PRR lets out before the next ACK (RFC 6937 §3's sndcnt less what went since).
     prr_credit: u32,
     /// (cwnd, ssthresh) before the last reduction, for an undo after D-SACKs.
@@ -239,8 +243,8 @@ impl Congestion {
             ssthresh: u32::MAX,
             initial_window: config.initial_window,
             mss,
-            cubic: Cubic::new(),
-            hystart: HyStart::new(),
+            cubic: None,
+            hystart: None,
             recovery: Recovery::Open,
             dup_acks: 0,
             retransmit_head: false,
@@ -253,13 +257,20 @@ impl Congestion {
     }
 
     /// Another controller takes over from here with the same cwnd and ssthresh; CUBIC starts
-    /// a new epoch from the current window (RFC 9438 §4.2).
+    /// afresh, a new epoch from the current window (RFC 9438 §4.2).
     pub fn set_controller(&mut self, controller: CongestionControl) {
         if controller != self.algorithm {
             self.algorithm = controller;
-            self.cubic = Cubic::new();
-            self.cubic.reset_epoch();
+            self.cubic = None;
         }
+    }
+
+    fn hystart(&mut self) -> &mut HyStart {
+        self.hystart.get_or_insert_with(|| Box::new(HyStart::new()))
+    }
+
+    fn cubic(&mut self) -> &mut Cubic {
+        self.cubic.get_or_insert_with(|| Box::new(Cubic::new()))
     }
 
     /// The handshake settled the segment size: the initial window counts segments of that size
@@ -268,7 +279,7 @@ impl Congestion {
         self.initial_window = initial_window;
         self.mss = mss;
         self.cwnd = initial_window_bytes(initial_window, mss);
-        self.board = sack.then(|| Scoreboard::new(snd_max));
+        self.board = sack.then(|| Box::new(Scoreboard::new(snd_max)));
     }
 
     /// An acceptable acknowledgment: SND.UNA moved forward, or it is a duplicate, or it only
@@ -377,12 +388,13 @@ impl Congestion {
     /// FlightSize/2 (Reno, RFC 5681 §3.1 equation (4)).
     fn reduce(&mut self, flight_size: u32) {
         self.undo = Some((self.cwnd, self.ssthresh));
-        self.hystart.on_congestion();
+        self.hystart().on_congestion();
         let mss = self.mss;
         let (cwnd, ssthresh) = match self.algorithm {
             CongestionControl::Cubic => {
-                self.cubic
-                    .on_congestion_event(self.cwnd, self.ssthresh, flight_size, mss)
+                let (cwnd, ssthresh) = (self.cwnd, self.ssthresh);
+                self.cubic()
+                    .on_congestion_event(cwnd, ssthresh, flight_size, mss)
             }
             CongestionControl::NewReno => {
                 let s = (flight_size / 2).max(2 * mss);
@@ -407,7 +419,7 @@ impl Congestion {
             let mut prr = Prr::enter(ssthresh, flight_size, mss, ReductionBound::SlowStart);
             let pipe = self.pipe(flight_size);
             self.prr_credit = prr.on_ack(delivered.max(1), pipe);
-            self.recovery = Recovery::Sack { prr };
+            self.recovery = Recovery::Sack { prr: Box::new(prr) };
         } else {
             // RFC 5681 §3.2 steps 2–4: ssthresh as reduced, cwnd inflated by the three
             // segments that left the network, and the first unacknowledged one resent.
@@ -440,7 +452,8 @@ impl Congestion {
             return;
         };
         if self.algorithm == CongestionControl::Cubic {
-            self.cubic.undo(self.cwnd);
+            let cwnd = self.cwnd;
+            self.cubic().undo(cwnd);
         }
         if self.cwnd < cwnd {
             self.cwnd = cwnd;
@@ -465,7 +478,7 @@ impl Congestion {
         if self.cwnd < self.ssthresh {
             match self.algorithm {
                 CongestionControl::Cubic => {
-                    let step = self.hystart.on_ack(
+                    let step = self.hystart().on_ack(
                         ack.flight.una,
                         ack.flight.max,
                         ack.acked,
@@ -486,7 +499,8 @@ impl Congestion {
         match self.algorithm {
             CongestionControl::Cubic => {
                 let srtt = ack.srtt.unwrap_or(Duration::from_millis(100));
-                self.cwnd = self.cubic.on_ack(ack.now, ack.acked, self.cwnd, mss, srtt);
+                let cwnd = self.cwnd;
+                self.cwnd = self.cubic().on_ack(ack.now, ack.acked, cwnd, mss, srtt);
             }
             CongestionControl::NewReno => {
                 let inc = (u64::from(mss) * u64::from(mss) / u64::from(self.cwnd.max(1))).max(1);
@@ -503,12 +517,12 @@ impl Congestion {
         self.counters.timeouts += 1;
         self.mss = flight.mss.max(1);
         self.undo = Some((self.cwnd, self.ssthresh));
-        self.hystart.on_congestion();
+        self.hystart().on_congestion();
         let mss = self.mss;
         let (cwnd, ssthresh) = match self.algorithm {
             CongestionControl::Cubic => {
-                self.cubic
-                    .on_rto(self.cwnd, self.ssthresh, flight.in_flight, mss)
+                let (cwnd, ssthresh) = (self.cwnd, self.ssthresh);
+                self.cubic().on_rto(cwnd, ssthresh, flight.in_flight, mss)
             }
             CongestionControl::NewReno => (mss, (flight.in_flight / 2).max(2 * mss)),
         };
@@ -553,7 +567,7 @@ impl Congestion {
         if idle {
             let iw = initial_window_bytes(self.initial_window, self.mss);
             self.cwnd = self.cwnd.min(iw);
-            self.cubic.reset_epoch();
+            self.cubic().reset_epoch();
         }
     }
 

@@ -19,8 +19,42 @@ impl Connection {
     /// The next segment to send, if any. Payload bytes are copied into `buf`, which should
     /// hold at least one MSS; the returned segment borrows them.
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+        let (mut repr, data) = self.next_segment(now, buf.len())?;
+        if let Some((seq, len)) = data {
+            let snd = self.state.sender()?;
+            let n = snd.copy_data(seq, &mut buf[..len]);
+            repr.payload = &buf[..n];
+        }
+        Some(repr)
+    }
+
+    /// [`Connection::poll_transmit`] without the copy: the payload (at most `room` bytes with
+    /// this segment's options) is borrowed from the send buffer, as `repr.payload` followed by
+    /// the second slice (the buffer is a ring, so the bytes may wrap). The host writes them
+    /// straight into the packet: one copy per byte sent.
+    pub(crate) fn poll_transmit_gather(
+        &mut self,
+        now: Instant,
+        room: usize,
+    ) -> Option<(TcpRepr<'_>, &[u8])> {
+        let (mut repr, data) = self.next_segment(now, room)?;
+        let Some((seq, len)) = data else {
+            return Some((repr, &[]));
+        };
+        let (head, tail) = self.state.sender()?.data_slices(seq, len);
+        repr.payload = head;
+        Some((repr, tail))
+    }
+
+    /// The next segment with its payload left out: `(seq, len)` of the data it carries from
+    /// the send buffer, if any.
+    fn next_segment(
+        &mut self,
+        now: Instant,
+        room: usize,
+    ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
         self.clock = self.clock.max(now);
-        if let Some(reset) = self.resets.pop_front() {
+        if let Some(reset) = self.resets.as_mut().and_then(|r| r.pop_front()) {
             let mut flags = TcpFlags::RST;
             if reset.ack.is_some() {
                 flags |= TcpFlags::ACK;
@@ -34,12 +68,12 @@ impl Connection {
                 &[],
             );
             repr.dst_port = reset.dst_port;
-            return Some(repr);
+            return Some((repr, None));
         }
         match self.state.name() {
             StateName::Closed | StateName::Listen => None,
-            StateName::TimeWait => self.transmit_ack_only(now),
-            _ => self.transmit_from_sender(now, buf),
+            StateName::TimeWait => self.transmit_ack_only(now).map(|r| (r, None)),
+            _ => self.transmit_from_sender(now, room),
         }
     }
 
@@ -99,7 +133,13 @@ impl Connection {
         Some(self.repr(seq, ack, TcpFlags::ACK, window, options, &[]))
     }
 
-    fn transmit_from_sender<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+    /// The segment at hand, its payload as `(seq, len)` in the send buffer. `room` is what is
+    /// left after the IP and base TCP headers.
+    fn transmit_from_sender(
+        &mut self,
+        now: Instant,
+        room: usize,
+    ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
         let ts = self.timestamps_option(now);
         let name = self.state.name();
         let offer_ts = self.config.timestamps;
@@ -200,13 +240,13 @@ impl Connection {
                 };
                 peer.min(cc_limit)
             };
-            // `buf` is the room left after the IP and base TCP headers: this segment's
+            // `room` is what is left after the IP and base TCP headers: this segment's
             // options (timestamps, SACK blocks) come out of it as well as its payload.
             let option_room = if timestamps { 12 } else { 0 } + sack_reserve;
             len = available
                 .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
                 .min(window_limit as usize)
-                .min(buf.len().saturating_sub(option_room));
+                .min(room.saturating_sub(option_room));
             // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): while anything is
             // unacknowledged, a segment cut short by the window waits for more room; the next
             // ACK brings us here again. The short tail of the buffer is Nagle's (RFC 896):
@@ -233,7 +273,7 @@ impl Connection {
                 snd.short_end = seq + len as u32;
             }
             if len > 0 {
-                len = snd.copy_data(seq, &mut buf[..len]);
+                // The caller takes the bytes from the buffer; `available` bounds `len`.
                 if seq + len as u32 == snd.data_end() {
                     flags |= TcpFlags::PSH;
                 }
@@ -260,7 +300,10 @@ impl Connection {
             };
             let seq = snd.una - 1;
             self.ack_now = false;
-            return Some(self.repr(seq, ack, TcpFlags::ACK, window, options, &buf[..0]));
+            return Some((
+                self.repr(seq, ack, TcpFlags::ACK, window, options, &[]),
+                None,
+            ));
         }
         if seq_len == 0 {
             if !ack_now || rcv.is_none() {
@@ -339,8 +382,12 @@ impl Connection {
             self.unacked_bytes = 0;
         }
         if !flags.ack() {
-            return Some(self.repr(seq_field, SeqNum(0), flags, window, options, &buf[..0]));
+            return Some((
+                self.repr(seq_field, SeqNum(0), flags, window, options, &[]),
+                None,
+            ));
         }
-        Some(self.repr(seq_field, ack, flags, window, options, &buf[..len]))
+        let data = (len > 0).then_some((seq, len));
+        Some((self.repr(seq_field, ack, flags, window, options, &[]), data))
     }
 }

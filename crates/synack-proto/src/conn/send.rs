@@ -262,6 +262,20 @@ impl Sender {
         n
     }
 
+    /// The `len` bytes starting at `seq` as they lie in the buffer: one slice, or two when
+    /// they wrap around its end (the second then empty or not). `len` must be within what
+    /// is buffered from `seq`.
+    pub fn data_slices(&self, seq: SeqNum, len: usize) -> (&[u8], &[u8]) {
+        let offset = seq.since(self.data_start()) as usize;
+        let (a, b) = self.buf.as_slices();
+        if offset >= a.len() {
+            let start = offset - a.len();
+            return (&b[start..start + len], &[]);
+        }
+        let first = len.min(a.len() - offset);
+        (&a[offset..offset + first], &b[..len - first])
+    }
+
     /// Moves SND.UNA to `ack` (already checked to be in `(una, max]`) and drops the
     /// acknowledged bytes.
     pub fn advance_una(&mut self, ack: SeqNum) -> Acked {

@@ -98,7 +98,7 @@ impl Host {
         if t != e.deadline {
             e.deadline = t;
             if let Some(t) = t {
-                self.timers.push(t, Target::Conn(id));
+                self.schedule(t, Target::Conn(id));
             }
         }
         if freed && !self.memory_waiters.is_empty() {

@@ -38,7 +38,6 @@ mod types;
 mod user;
 
 use alloc::collections::VecDeque;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -134,12 +133,15 @@ pub struct Host {
     control: VecDeque<Control>,
     events: VecDeque<HostEvent>,
     counters: Counters,
-    scratch: Vec<u8>,
+    /// The most payload and options one segment may carry: see `max_payload`.
+    max_payload: usize,
+    /// The timers `handle_timeout` is running, kept for its next call.
+    due: Vec<(Instant, Target)>,
 }
 
 /// Room for one segment's payload of a connection with settings `tcp`: a 1500-byte MTU's
 /// worth, or the configured MSS if larger (jumbo frames), plus room for options.
-fn scratch_len(tcp: &Config) -> usize {
+fn max_payload(tcp: &Config) -> usize {
     usize::from(tcp.mss).max(1500) + 64
 }
 
@@ -168,7 +170,7 @@ impl Host {
             Key::derive(secret, b"synack ports"),
             config.ephemeral_ports.clone(),
         );
-        let payload = scratch_len(&config.tcp);
+        let payload = max_payload(&config.tcp);
         Host {
             conns: Slab::default(),
             demux: Demux::new(demux_key),
@@ -186,7 +188,8 @@ impl Host {
             control: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
-            scratch: vec![0; payload],
+            max_payload: payload,
+            due: Vec::new(),
             tcp: SharedConfig::new(config.tcp.clone()),
             config,
         }
@@ -234,13 +237,10 @@ impl Host {
         self.ts_key.tuple(local, remote, 0) as u32
     }
 
-    /// A connection opening with settings of its own may need a larger segment buffer than
-    /// the host's defaults gave.
-    fn fit_scratch(&mut self, tcp: &Config) {
-        let len = scratch_len(tcp);
-        if len > self.scratch.len() {
-            self.scratch.resize(len, 0);
-        }
+    /// A connection opening with settings of its own may send larger segments than the
+    /// host's defaults allow.
+    fn fit_max_payload(&mut self, tcp: &Config) {
+        self.max_payload = self.max_payload.max(max_payload(tcp));
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {

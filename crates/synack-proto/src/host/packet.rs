@@ -4,7 +4,7 @@
 //! work; the one timer schedule.
 
 use super::*;
-use synack_wire::ip::{emit_tcp_with, parse_tcp};
+use synack_wire::ip::{emit_tcp_gather, emit_tcp_with, parse_tcp};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
 
 use crate::conn::reset_for_unexpected;
@@ -108,12 +108,20 @@ impl Host {
             let room = buf
                 .len()
                 .saturating_sub(base_headers(e.tuple.remote().ip()))
-                .min(self.scratch.len());
+                .min(self.max_payload);
             let retransmitted = e.conn.segs_retransmitted();
             let (local_ip, remote_ip) = (e.tuple.local().ip(), e.tuple.remote().ip());
-            let sent = match e.conn.poll_transmit(now, &mut self.scratch[..room]) {
-                Some(seg) => Some((
-                    emit_tcp_with(buf, local_ip, remote_ip, self.config.hop_limit, &seg, mode),
+            let sent = match e.conn.poll_transmit_gather(now, room) {
+                Some((seg, tail)) => Some((
+                    emit_tcp_gather(
+                        buf,
+                        local_ip,
+                        remote_ip,
+                        self.config.hop_limit,
+                        &seg,
+                        tail,
+                        mode,
+                    ),
                     seg.flags.rst(),
                     // A reset may answer a stray segment from another port than the peer's.
                     SocketAddr::new(local_ip, seg.src_port),
@@ -169,7 +177,9 @@ impl Host {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        for (at, target) in self.timers.pop_due(now) {
+        let mut due = core::mem::take(&mut self.due);
+        self.timers.pop_due_into(now, &mut due);
+        for &(at, target) in &due {
             let id = match target {
                 Target::TimeWait(tw) => {
                     self.expire_time_wait(at, tw);
@@ -187,14 +197,21 @@ impl Host {
             e.conn.handle_timeout(now);
             self.after(id);
         }
-        if self.timers.len() > 2 * (self.conns.len() + self.time_wait.len()) + 64 {
-            let conns = &self.conns;
-            let time_wait = &self.time_wait;
-            self.timers.compact(|t, target| match target {
+        self.due = due;
+    }
+
+    /// Puts `target`'s deadline `at` on the schedule. Its earlier entries go stale there;
+    /// once stale ones outnumber what can be live, they are dropped, so rescheduling on every
+    /// packet neither grows the schedule nor allocates.
+    pub(super) fn schedule(&mut self, at: Instant, target: Target) {
+        self.timers.push(at, target);
+        let conns = &self.conns;
+        let time_wait = &self.time_wait;
+        self.timers
+            .compact(conns.len(), time_wait.len(), |t, target| match target {
                 Target::TimeWait(tw) => time_wait.get(tw).is_some_and(|e| e.expires == t),
                 Target::Conn(id) => conns.get(id.0).is_some_and(|e| e.deadline == Some(t)),
             });
-        }
     }
 
     pub(super) fn deliver(&mut self, now: Instant, id: ConnId, seg: &TcpRepr<'_>) {

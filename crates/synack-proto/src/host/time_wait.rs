@@ -25,9 +25,9 @@ pub(crate) struct TimeWaitEntry {
     /// SND.NXT and RCV.NXT of the ACK we repeat.
     pub snd_nxt: u32,
     pub rcv_nxt: u32,
-    /// TS.Recent and our TSval offset; meaningful only when `timestamps`.
+    /// TS.Recent; meaningful only when `timestamps`. Our TSval offset is not kept: the host
+    /// derives it from the tuple (`Host::ts_offset`), as it did for the connection.
     pub ts_recent: u32,
-    pub ts_offset: u32,
     /// When the 2MSL wait ends.
     pub expires: Instant,
     /// When we last answered a stray segment (rate limit), in milliseconds, if ever.
@@ -38,14 +38,13 @@ pub(crate) struct TimeWaitEntry {
 
 impl TimeWaitEntry {
     pub fn new(conn: ConnId, tuple: Tuple, s: TimeWaitSnapshot) -> TimeWaitEntry {
-        let (ts_recent, ts_offset) = s.timestamps.unwrap_or((0, 0));
+        let (ts_recent, _) = s.timestamps.unwrap_or((0, 0));
         TimeWaitEntry {
             conn,
             tuple,
             snd_nxt: s.snd_nxt,
             rcv_nxt: s.rcv_nxt,
             ts_recent,
-            ts_offset,
             expires: s.expires,
             last_stray_ack: None,
             window: s.window,
@@ -87,10 +86,11 @@ impl TimeWaitEntry {
         verdict
     }
 
-    /// Our ACK: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` with the window last advertised.
-    pub fn ack(&self, now: Instant) -> TcpRepr<'static> {
+    /// Our ACK: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` with the window last advertised, and
+    /// TSval from our clock with this tuple's offset.
+    pub fn ack(&self, now: Instant, ts_offset: u32) -> TcpRepr<'static> {
         let timestamps = self.timestamps.then(|| Timestamps {
-            tsval: ts_clock_with(self.ts_offset, now),
+            tsval: ts_clock_with(ts_offset, now),
             tsecr: self.ts_recent,
         });
         TcpRepr {
@@ -148,13 +148,12 @@ impl Host {
         match entry.on_segment(now, seg, two_msl, listening) {
             Verdict::Drop => {}
             Verdict::Ack => {
-                let (src, dst, ack) = (
-                    entry.tuple.local().ip(),
-                    entry.tuple.remote().ip(),
-                    entry.ack(now),
-                );
-                if entry.expires != before {
-                    self.timers.push(entry.expires, Target::TimeWait(tw));
+                let (local, remote) = (entry.tuple.local(), entry.tuple.remote());
+                let ts_offset = self.ts_key.tuple(local, remote, 0) as u32;
+                let (src, dst, ack) = (local.ip(), remote.ip(), entry.ack(now, ts_offset));
+                let expires = entry.expires;
+                if expires != before {
+                    self.schedule(expires, Target::TimeWait(tw));
                 }
                 self.queue_control(src, dst, ack);
             }
@@ -197,10 +196,16 @@ impl Host {
             });
             return;
         }
+        debug_assert!(
+            snapshot.timestamps.is_none_or(|(_, offset)| {
+                offset == self.ts_offset(tuple.local(), tuple.remote())
+            }),
+            "a host connection's TSval offset is the host's for its tuple"
+        );
         let entry = TimeWaitEntry::new(id, tuple, snapshot);
         let expires = entry.expires;
         let tw = Target::TimeWait(self.time_wait.insert(entry));
-        self.timers.push(expires, tw);
+        self.schedule(expires, tw);
         self.demux_hand_over(&tuple, Target::Conn(id), tw);
         self.release(id);
     }

@@ -43,7 +43,7 @@ impl Host {
         if !local.ip().is_unspecified() && !self.is_local(local.ip()) {
             return Err(HostError::AddrNotAvailable);
         }
-        self.fit_scratch(&config);
+        self.fit_max_payload(&config);
         let listener = Listener {
             local,
             backlog: backlog.clamp(1, self.config.max_backlog.max(1)),
@@ -61,7 +61,7 @@ impl Host {
     /// already in its queues keep theirs.
     pub fn set_listener_config(&mut self, id: ListenerId, config: Config) -> Result<(), HostError> {
         self.listener_mut(id).ok_or(HostError::InvalidListener)?;
-        self.fit_scratch(&config);
+        self.fit_max_payload(&config);
         let listener = self.listener_mut(id).ok_or(HostError::InvalidListener)?;
         listener.config = SharedConfig::new(config);
         Ok(())
@@ -164,7 +164,7 @@ impl Host {
         } else {
             local
         };
-        self.fit_scratch(&config);
+        self.fit_max_payload(&config);
         let iss = isn::isn(&self.isn_key, now, local, remote);
         let mut conn = Connection::connect_shared(config, local.port(), remote.port(), iss);
         conn.set_ts_offset(self.ts_offset(local, remote));

@@ -8,9 +8,15 @@
 //! field). We complete the checksum and give the host the large segment as it is. Going
 //! out, consecutive segments of one connection are merged into one large segment for the
 //! kernel to take whole (see `gso.rs`).
+//!
+//! With several queues (IFF_MULTI_QUEUE) the interface has one descriptor per queue: the
+//! kernel spreads the flows it sends over them, and one epoll set lets the single driver
+//! thread wait on all of them at once.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::gso::{self, VIRTIO_NET_HDR_F_NEEDS_CSUM};
 use super::{Batch, Capabilities, Device};
@@ -21,10 +27,20 @@ use crate::sys;
 /// on little-endian machines).
 pub(crate) const VNET_HDR_LEN: usize = 10;
 
-/// A TUN interface: plain IP packets, or with the virtio-net header and offloads.
+/// The most queues the kernel lets a TUN interface have (`MAX_TAP_QUEUES`).
+pub const MAX_QUEUES: usize = 256;
+
+/// A TUN interface: plain IP packets, or with the virtio-net header and offloads; one queue
+/// or several.
 #[derive(Debug)]
 pub struct Tun {
-    fd: OwnedFd,
+    queues: Vec<OwnedFd>,
+    /// Polls readable while any queue holds a packet (only with more than one queue).
+    epoll: Option<sys::Epoll>,
+    /// The queue `recv` reads first next time, so a busy queue cannot starve the others.
+    next_rx: usize,
+    /// Packets read from each queue.
+    received: Arc<[AtomicU64]>,
     name: String,
     mtu: usize,
     offload: bool,
@@ -47,20 +63,125 @@ impl Tun {
         Tun::open(name, mtu, true)
     }
 
+    /// Like [`Tun::create`] (or [`Tun::create_with_offload`]), with `queues` queues
+    /// (IFF_MULTI_QUEUE), from 1 to [`MAX_QUEUES`]. Each flow keeps to one queue both ways:
+    /// we send a connection's packets on the queue its addresses and ports pick, and the
+    /// kernel's TUN driver sends a flow back on the queue it last received it from.
+    pub fn create_multi_queue(
+        name: &str,
+        mtu: usize,
+        offload: bool,
+        queues: usize,
+    ) -> io::Result<Tun> {
+        if !(1..=MAX_QUEUES).contains(&queues) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a TUN interface has 1 to {MAX_QUEUES} queues, not {queues}"),
+            ));
+        }
+        if queues == 1 {
+            return Tun::open(name, mtu, offload);
+        }
+        let fds = (0..queues)
+            .map(|_| sys::open_tun(name, offload, true))
+            .collect::<io::Result<Vec<_>>>()?;
+        let epoll = sys::Epoll::new()?;
+        for fd in &fds {
+            epoll.add(fd.as_raw_fd())?;
+        }
+        Ok(Tun::from_queues(name, mtu, offload, fds, Some(epoll)))
+    }
+
     fn open(name: &str, mtu: usize, offload: bool) -> io::Result<Tun> {
-        let fd = sys::open_tun(name, offload)?;
-        Ok(Tun {
-            fd,
+        let fd = sys::open_tun(name, offload, false)?;
+        Ok(Tun::from_queues(name, mtu, offload, vec![fd], None))
+    }
+
+    fn from_queues(
+        name: &str,
+        mtu: usize,
+        offload: bool,
+        queues: Vec<OwnedFd>,
+        epoll: Option<sys::Epoll>,
+    ) -> Tun {
+        Tun {
+            received: queues.iter().map(|_| AtomicU64::new(0)).collect(),
+            queues,
+            epoll,
+            next_rx: 0,
             name: name.to_string(),
             mtu,
             offload,
             scratch: Vec::new(),
-        })
+        }
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Packets read so far from each queue, live (the counters stay readable after the
+    /// device has moved into a stack).
+    pub fn received_per_queue(&self) -> Arc<[AtomicU64]> {
+        self.received.clone()
+    }
+
+    /// Reads from queue `q` until it is empty or `batch` is full.
+    fn recv_queue(&mut self, q: usize, batch: &mut Batch) -> io::Result<()> {
+        let fd = self.queues[q].as_raw_fd();
+        while let Some(buf) = batch.next_buf() {
+            let Some(n) = sys::read_nonblocking(fd, buf)? else {
+                break;
+            };
+            self.received[q].fetch_add(1, Ordering::Relaxed);
+            if !self.offload {
+                batch.commit(n);
+                continue;
+            }
+            if n < VNET_HDR_LEN {
+                continue;
+            }
+            let (hdr, packet) = buf[..n].split_at_mut(VNET_HDR_LEN);
+            if hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+                let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+                let offset = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+                if !complete_checksum(packet, start, offset) {
+                    // A header we cannot follow: drop the packet as a bad one.
+                    continue;
+                }
+            }
+            batch.commit_at(VNET_HDR_LEN, n - VNET_HDR_LEN);
+        }
+        Ok(())
+    }
+
+    /// The descriptor of the queue `packet`'s flow goes out on.
+    fn queue_for(&self, packet: &[u8]) -> RawFd {
+        let q = if self.queues.len() == 1 {
+            0
+        } else {
+            flow_hash(packet) as usize % self.queues.len()
+        };
+        self.queues[q].as_raw_fd()
+    }
+}
+
+/// A hash of a packet's addresses and ports (FNV-1a): the same for every packet of a
+/// connection in one direction. Packets that are not IPv4 or IPv6 hash to 0.
+fn flow_hash(packet: &[u8]) -> u32 {
+    let (addrs, l4) = match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 => (&packet[12..20], usize::from(packet[0] & 0xf) * 4),
+        Some(6) if packet.len() >= 40 => (&packet[8..40], 40),
+        _ => return 0,
+    };
+    let ports = packet.get(l4..l4 + 4).unwrap_or(&[]);
+    addrs.iter().chain(ports).fold(0x811c_9dc5, |h: u32, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Completes a checksum the sender left partial: the ones'-complement sum from `start` to
@@ -86,40 +207,28 @@ impl Device for Tun {
     }
 
     fn poll_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        match &self.epoll {
+            Some(e) => e.as_raw_fd(),
+            None => self.queues[0].as_raw_fd(),
+        }
     }
 
     fn recv(&mut self, batch: &mut Batch) -> io::Result<()> {
-        while let Some(buf) = batch.next_buf() {
-            let Some(n) = sys::read_nonblocking(self.fd.as_raw_fd(), buf)? else {
+        let n = self.queues.len();
+        for k in 0..n {
+            if batch.is_full() {
                 break;
-            };
-            if !self.offload {
-                batch.commit(n);
-                continue;
             }
-            if n < VNET_HDR_LEN {
-                continue;
-            }
-            let (hdr, packet) = buf[..n].split_at_mut(VNET_HDR_LEN);
-            if hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
-                let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
-                let offset = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
-                if !complete_checksum(packet, start, offset) {
-                    // A header we cannot follow: drop the packet as a bad one.
-                    continue;
-                }
-            }
-            batch.commit_at(VNET_HDR_LEN, n - VNET_HDR_LEN);
+            self.recv_queue((self.next_rx + k) % n, batch)?;
         }
+        self.next_rx = (self.next_rx + 1) % n;
         Ok(())
     }
 
     fn send(&mut self, batch: &Batch) -> io::Result<()> {
-        let fd = self.fd.as_raw_fd();
         if !self.offload {
             for packet in batch.iter() {
-                dropped_or(sys::write_packet(fd, packet))?;
+                dropped_or(sys::write_packet(self.queue_for(packet), packet))?;
             }
             return Ok(());
         }
@@ -127,6 +236,8 @@ impl Device for Tun {
         let mut i = 0;
         while i < packets.len() {
             let n = gso::run_length(&packets[i..]).max(1);
+            // A run is one connection's: one flow, one queue.
+            let fd = self.queue_for(packets[i]);
             if n == 1 {
                 // No GSO and a complete checksum: an all-zero header.
                 dropped_or(sys::write_packet2(fd, &[0; VNET_HDR_LEN], packets[i]))?;
