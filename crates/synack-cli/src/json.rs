@@ -91,6 +91,8 @@ pub fn lines(run: &Run) -> Vec<String> {
                     why: match p.why {
                         crate::sim::Why::Normal => "normal",
                         crate::sim::Why::FastRetransmit => "fast_retransmit",
+                        crate::sim::Why::RackLoss => "rack_loss",
+                        crate::sim::Why::TailLossProbe => "tail_loss_probe",
                         crate::sim::Why::Timeout => "timeout",
                         crate::sim::Why::SynCookie => "syn_cookie",
                     },

@@ -116,6 +116,10 @@ pub fn mark(run: &Run, p: &Packet, lang: Lang) -> Option<String> {
     } else {
         let m = match p.why {
             Why::FastRetransmit => Some(lang.pick("fast retransmit", "快速重传")),
+            Why::RackLoss => {
+                Some(lang.pick("retransmit: RACK-detected loss", "重传：RACK 判定丢失"))
+            }
+            Why::TailLossProbe => Some(lang.pick("tail loss probe", "尾部丢失探测")),
             Why::Timeout if p.retransmission => Some(lang.pick("RTO retransmit", "超时重传")),
             Why::SynCookie => Some("SYN cookie"),
             _ if p.retransmission => Some(lang.pick("retransmit", "重传")),
@@ -124,17 +128,25 @@ pub fn mark(run: &Run, p: &Packet, lang: Lang) -> Option<String> {
         marks.extend(m.map(String::from));
     }
     if let Some(n) = p.dup_ack {
-        // The third one, arriving, is what sends the fast retransmit out at that instant.
-        let triggers = p.arrival.is_some_and(|at| {
-            run.packets.iter().any(|q| {
-                q.from == p.from.other() && q.sent_at == at && q.why == Why::FastRetransmit
-            })
+        // The one whose arrival sends a repair out at that instant: the third duplicate
+        // without SACK; with SACK, the one whose SACK blocks let RACK mark a segment lost.
+        let triggered = p.arrival.and_then(|at| {
+            run.packets
+                .iter()
+                .find(|q| {
+                    q.from == p.from.other()
+                        && q.sent_at == at
+                        && matches!(q.why, Why::FastRetransmit | Why::RackLoss)
+                })
+                .map(|q| q.why)
         });
-        marks.push(match (lang, triggers) {
-            (Lang::En, true) => format!("dup ACK #{n} → fast retransmit"),
-            (Lang::Zh, true) => format!("重复 ACK #{n} → 快速重传"),
-            (Lang::En, false) => format!("dup ACK #{n}"),
-            (Lang::Zh, false) => format!("重复 ACK #{n}"),
+        marks.push(match (lang, triggered) {
+            (Lang::En, Some(Why::RackLoss)) => format!("dup ACK #{n} → RACK marks loss"),
+            (Lang::Zh, Some(Why::RackLoss)) => format!("重复 ACK #{n} → RACK 判定丢失"),
+            (Lang::En, Some(_)) => format!("dup ACK #{n} → fast retransmit"),
+            (Lang::Zh, Some(_)) => format!("重复 ACK #{n} → 快速重传"),
+            (Lang::En, None) => format!("dup ACK #{n}"),
+            (Lang::Zh, None) => format!("重复 ACK #{n}"),
         });
     }
     if let Some(d) = p.damage {

@@ -22,6 +22,9 @@ pub struct Counts {
     pub segs_retransmitted: u64,
     pub syncookies_sent: u64,
     pub syncookies_validated: u64,
+    /// Tail loss probes sent (RFC 8985 §7) and segments RACK marked lost (§6).
+    pub tail_loss_probes: u64,
+    pub rack_losses: u64,
 }
 
 /// A half-open connection joining or leaving the SYN queue.
@@ -165,15 +168,19 @@ impl HostServer {
 
     fn counts(&self) -> Counts {
         let c = self.host.counters();
-        let fast = self
+        let cc = self
             .conn
             .and_then(|id| self.host.info(id).ok())
-            .map_or(0, |i| i.cc.fast_retransmits);
+            .map(|i| i.cc);
+        let fast = cc.map_or(0, |c| c.fast_retransmits);
+        let probes = cc.map_or(0, |c| c.tail_loss_probes);
         Counts {
             fast_retransmits: fast,
             // Every other retransmission on this host is timer-driven: SYN-ACKs to the
-            // flood's forged addresses, and the followed connection's own timeouts.
-            rto_retransmits: c.retrans_segs.saturating_sub(fast),
+            // flood's forged addresses, and the followed connection's own timeouts and probes.
+            rto_retransmits: c.retrans_segs.saturating_sub(fast + probes),
+            tail_loss_probes: probes,
+            rack_losses: cc.map_or(0, |c| c.rack_losses),
             segs_retransmitted: c.retrans_segs,
             syncookies_sent: c.syncookies_sent,
             syncookies_validated: c.syncookies_recv,
@@ -326,6 +333,8 @@ impl Node {
                     fast_retransmits: i.cc.fast_retransmits,
                     rto_retransmits: i.rto_expirations,
                     segs_retransmitted: i.segs_retransmitted,
+                    tail_loss_probes: i.cc.tail_loss_probes,
+                    rack_losses: i.cc.rack_losses,
                     ..Counts::default()
                 }
             }

@@ -83,6 +83,11 @@ pub enum Why {
     Normal,
     /// Sent because three duplicate ACKs arrived (RFC 5681 §3.2).
     FastRetransmit,
+    /// Sent because RACK found the segment lost by time: a segment sent after it was
+    /// delivered more than a reordering window ago (RFC 8985 §6).
+    RackLoss,
+    /// A tail loss probe: nothing came back for about two round trips (RFC 8985 §7).
+    TailLossProbe,
     /// Sent because the retransmission timer expired (RFC 6298 §5).
     Timeout,
     /// A SYN-ACK whose sequence number is a SYN cookie (RFC 4987 §3.6): the listener's SYN
@@ -93,7 +98,10 @@ pub enum Why {
 impl Why {
     /// Sent to repair a loss.
     pub fn is_retransmit(self) -> bool {
-        matches!(self, Why::FastRetransmit | Why::Timeout)
+        matches!(
+            self,
+            Why::FastRetransmit | Why::RackLoss | Why::TailLossProbe | Why::Timeout
+        )
     }
 }
 
@@ -190,8 +198,15 @@ impl Host {
         let now = self.node.counts();
         let why = if now.syncookies_sent > self.seen.syncookies_sent {
             Why::SynCookie
+        } else if now.tail_loss_probes > self.seen.tail_loss_probes {
+            Why::TailLossProbe
         } else if now.fast_retransmits > self.seen.fast_retransmits {
-            Why::FastRetransmit
+            // With SACK, RACK's marks start recovery (RFC 8985); without, the third duplicate.
+            if now.rack_losses > self.seen.rack_losses {
+                Why::RackLoss
+            } else {
+                Why::FastRetransmit
+            }
         } else if now.rto_retransmits > self.seen.rto_retransmits {
             Why::Timeout
         } else {

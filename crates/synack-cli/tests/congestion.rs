@@ -64,12 +64,13 @@ fn story(cc: CongestionControl) -> (u32, u32) {
         .expect("fast recovery shown");
     let (before, cut) = (ws[k - 1], ws[k]);
     assert_eq!(before.phase, CongestionPhase::SlowStart);
-    // A fast retransmit went out while in recovery, after the designed loss.
+    // A fast retransmit went out while in recovery, after the designed loss: with SACK,
+    // RACK's mark (RFC 8985) starts recovery.
     let fr = r
         .packets
         .iter()
-        .find(|p| p.why == synack_cli::sim::Why::FastRetransmit)
-        .expect("a fast retransmit");
+        .find(|p| p.why == synack_cli::sim::Why::RackLoss)
+        .expect("a fast retransmit on RACK's mark");
     assert!(fr.sent_at >= cut.at);
     // Congestion avoidance after recovery, from ssthresh, and growing.
     let after: Vec<&Window> = ws[k + 1..].iter().collect();

@@ -196,16 +196,12 @@ fn msl_is_a_command_line_option() {
 }
 
 #[test]
-fn duplicate_acks_are_numbered_and_the_third_triggers_fast_retransmit() {
+fn duplicate_acks_are_numbered_and_the_third_lets_rack_mark_the_loss() {
     let r = run("lossy");
     let dups: Vec<u32> = r.packets.iter().filter_map(|p| p.dup_ack).collect();
     assert!(dups.starts_with(&[1, 2, 3]), "{dups:?}");
     let third = r.packets.iter().find(|p| p.dup_ack == Some(3)).unwrap();
-    let fr = r
-        .packets
-        .iter()
-        .find(|p| p.why == Why::FastRetransmit)
-        .unwrap();
+    let fr = r.packets.iter().find(|p| p.why == Why::RackLoss).unwrap();
     assert_eq!(
         third.arrival,
         Some(fr.sent_at),
@@ -213,8 +209,11 @@ fn duplicate_acks_are_numbered_and_the_third_triggers_fast_retransmit() {
     );
     let text = report(&r, Lang::En);
     assert!(text.contains("[dup ACK #1]") && text.contains("[dup ACK #2]"));
-    assert!(text.contains("[dup ACK #3 → fast retransmit]"), "{text}");
-    assert!(report(&r, Lang::Zh).contains("重复 ACK #3 → 快速重传"));
+    assert!(text.contains("[dup ACK #3 → RACK marks loss]"), "{text}");
+    assert!(text.contains("[retransmit: RACK-detected loss]"), "{text}");
+    assert!(text.contains("[tail loss probe]"), "{text}");
+    assert!(!text.contains("fast retransmit]"), "{text}");
+    assert!(report(&r, Lang::Zh).contains("重复 ACK #3 → RACK 判定丢失"));
     // The handshake and a plain transfer have none.
     for name in ["handshake", "transfer"] {
         assert!(

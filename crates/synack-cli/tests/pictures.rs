@@ -133,7 +133,8 @@ fn time_sequence_graph_marks_losses_and_retransmissions() {
         .filter(|p| p.from == Side::A && p.seg.as_ref().unwrap().len > 0)
         .count();
     assert_eq!(class_count(&doc, "segment"), data);
-    assert_eq!(class_count(&doc, "lost"), 2);
+    // Segment 2, the lone segment and its tail loss probe.
+    assert_eq!(class_count(&doc, "lost"), 3);
     assert_eq!(class_count(&doc, "ack"), 1);
     let purple = doc
         .descendants()

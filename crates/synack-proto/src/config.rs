@@ -59,6 +59,13 @@ pub struct Config {
     pub initial_window: u32,
     /// The congestion controller: CUBIC (RFC 9438) unless Reno is asked for.
     pub congestion: CongestionControl,
+    /// With SACK, detect loss by time with RACK and probe a lost tail with TLP (RFC 8985);
+    /// off, loss needs three duplicate ACKs or the SACKs of RFC 6675 and a lost tail waits for
+    /// the retransmission timer (Linux's `tcp_early_retrans=0`).
+    pub rack_tlp: bool,
+    /// With SACK, test each retransmission timeout with F-RTO (RFC 5682 §3) and undo a
+    /// spurious one (Linux's `tcp_frto`).
+    pub frto: bool,
     /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
     /// 40 ms); `None` acknowledges every segment at once.
     pub delayed_ack: Option<Duration>,
@@ -112,6 +119,8 @@ impl Default for Config {
             challenge_ack_limit: 10,
             initial_window: 10,
             congestion: CongestionControl::Cubic,
+            rack_tlp: true,
+            frto: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,

@@ -133,6 +133,28 @@ const KNOBS: &[Knob] = &[
         },
     },
     Knob {
+        // Linux: 0 turns tail loss probes (and RACK's early marking with them) off; any
+        // other mode leaves them on.
+        name: "tcp_early_retrans",
+        alias: None,
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().rack_tlp = flag(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
+        name: "tcp_frto",
+        alias: Some("frto"),
+        sysctl: true,
+        arity: (1, 1),
+        set: |s, v| {
+            s.defaults_mut().frto = flag(v[0]);
+            Ok(())
+        },
+    },
+    Knob {
         name: "tcp_window_scaling",
         alias: Some("wscale"),
         sysctl: true,

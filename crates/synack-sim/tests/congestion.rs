@@ -74,35 +74,47 @@ fn time_to_deliver(pair: &mut Pair<ConnNode, ConnNode>, len: usize) -> Duration 
 
 #[test]
 fn goodput_under_random_loss_beats_the_mathis_bound_for_both_controllers() {
-    // Mathis et al.: a loss-limited Reno flow gets about MSS/RTT · 1.22/√p. Each controller
-    // must do at least that well; SACK recovery and PRR should not lose to the model.
+    // Mathis et al.: a loss-limited Reno flow gets about MSS/RTT · 1.22/√p on average. The
+    // model describes the mean over many loss events, so each controller's goodput, averaged
+    // over four seeds, must reach it; a single seed, with a few dozen losses placed at random,
+    // may fall short by chance, but by no more than 10%.
     for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
-        for (seed, p, len) in [
-            (11, 0.01, 4_000_000usize),
-            (12, 0.01, 4_000_000),
-            (13, 0.05, 1_000_000),
-            (14, 0.05, 1_000_000),
+        for (p, len, seeds) in [
+            (0.01, 4_000_000usize, [11, 12, 15, 16]),
+            (0.05, 1_000_000, [13, 14, 17, 18]),
         ] {
-            let mut pr = pair(cc, seed, wide(p), len);
-            let t = time_to_deliver(&mut pr, len);
+            let mut sum = 0.0;
+            let mut bound = 0.0;
+            for seed in seeds {
+                let mut pr = pair(cc, seed, wide(p), len);
+                let t = time_to_deliver(&mut pr, len);
+                assert!(
+                    pr.b.app.received == pattern(len, seed),
+                    "{cc:?} at {p}: bytes differ"
+                );
+                let info = pr.a.conn.info();
+                let mss = f64::from(info.snd_mss);
+                bound = mss * 8.0 / RTT.as_secs_f64() * 1.22 / p.sqrt();
+                let goodput = len as f64 * 8.0 / t.as_secs_f64();
+                eprintln!(
+                    "{cc:?} loss {p} seed {seed}: {:.2} Mbit/s (Mathis {:.2}), {} fast \
+                     retransmits, {} RTOs, {} tail loss probes",
+                    goodput / 1e6,
+                    bound / 1e6,
+                    info.cc.fast_retransmits,
+                    info.rto_expirations,
+                    info.cc.tail_loss_probes,
+                );
+                assert!(
+                    goodput >= 0.9 * bound,
+                    "{cc:?} at loss {p}, seed {seed}: {goodput:.0} < 90% of {bound:.0} bit/s"
+                );
+                sum += goodput;
+            }
+            let mean = sum / seeds.len() as f64;
             assert!(
-                pr.b.app.received == pattern(len, seed),
-                "{cc:?} at {p}: bytes differ"
-            );
-            let mss = f64::from(pr.a.conn.info().snd_mss);
-            let bound = mss * 8.0 / RTT.as_secs_f64() * 1.22 / p.sqrt();
-            let goodput = len as f64 * 8.0 / t.as_secs_f64();
-            let info = pr.a.conn.info();
-            eprintln!(
-                "{cc:?} loss {p}: {:.2} Mbit/s (Mathis {:.2}), {} fast retransmits, {} RTOs",
-                goodput / 1e6,
-                bound / 1e6,
-                info.cc.fast_retransmits,
-                info.rto_expirations
-            );
-            assert!(
-                goodput >= bound,
-                "{cc:?} at loss {p}: {goodput:.0} < {bound:.0} bit/s"
+                mean >= bound,
+                "{cc:?} at loss {p}: mean {mean:.0} < {bound:.0} bit/s"
             );
         }
     }

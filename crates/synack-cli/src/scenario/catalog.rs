@@ -34,13 +34,15 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "tour",
         en: "handshake, a transfer with one loss and its retransmission, four-way close",
-        zh: "三次握手、一次丢包与超时重传的数据传输、四次挥手，一次看全",
+        zh: "三次握手、一次丢包与重传的数据传输、四次挥手，一次看全",
         story_en: "A whole connection in one go. The server's application opens a listening \
              socket and the client's connects: the three-way handshake (SYN, SYN-ACK, ACK). The \
              client sends three segments and the scenario has the network lose the second; the \
-             server's duplicate ACK says which byte it is still waiting for, and the client \
-             repairs the hole when its retransmission timer (RTO) fires. (The receiver keeps the \
-             third segment and says so with a SACK block; once the hole is filled, one ACK \
+             server's duplicate ACK says which byte it is still waiting for, and its SACK block \
+             says the third segment arrived. Since the third was sent after the second, RACK \
+             (RFC 8985) judges the second lost once a reordering window (a quarter of a round \
+             trip) has passed, and the client resends it without waiting for its retransmission \
+             timer. (The receiver keeps the third segment; once the hole is filled, one ACK \
              covers both.) How much the client may send at once is bounded by the server's \
              window (win) and by its own congestion window, which grows with every ACK (slow \
              start) and shrinks after a loss: congestion control (RFC 5681; the congestion scenario, \
@@ -49,8 +51,9 @@ pub const SCENARIOS: &[Scenario] = &[
              client) waits in TIME-WAIT for 2MSL before CLOSED.",
         story_zh: "一次看全一条连接的一生。服务器应用打开监听套接字，客户端发起连接：三次握手（SYN、\
              SYN-ACK、ACK）。客户端发送三个报文段，本场景让网络丢掉第二个；服务器的重复 ACK 指出它还在等\
-             哪个字节，客户端在重传定时器（RTO）到期后重传，补上空洞。（服务器保存了乱序到达的第三个报文段，\
-             并用 SACK 块告知；空洞补上后，一个 ACK 同时确认两者。）客户端一次能发多少，既受服务器通告的\
+             哪个字节，其中的 SACK 块说明第三个报文段已到达。第三个在第二个之后发送，因此过了一个重排序窗口（四分之一个\
+             往返时间）后，RACK（RFC 8985）判定第二个丢失，客户端无需等待重传定时器就重传它，补上空洞。（服务器\
+             保存了乱序到达的第三个报文段；空洞补上后，一个 ACK 同时确认两者。）客户端一次能发多少，既受服务器通告的\
              窗口（win）限制，也受自己的拥塞窗口限制：拥塞窗口随每个 ACK 增长（慢启动），丢包后缩小，\
              这就是拥塞控制（RFC 5681；congestion 场景，即 synack demo -s congestion，逐个往返地展示它）。最后是四次挥手：双方各发一个 FIN、各确认对方的 FIN，主动关闭的\
              一方（客户端）在 TIME-WAIT 中等待 2MSL 才进入 CLOSED。",
@@ -165,21 +168,29 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "lossy",
-        en: "one loss repaired by fast retransmit, another by the retransmission timer",
-        zh: "丢包：一次由快速重传修复，一次由超时重传（RTO）修复",
-        story_en: "Two ways TCP repairs a loss. First the scenario has segment 2 of a burst lost: \
+        en: "a loss repaired by fast retransmit; a lost tail probed, then timed out",
+        zh: "丢包：一次由快速重传修复；尾部丢失先探测，再由超时重传修复",
+        story_en: "How TCP repairs a loss. First the scenario has segment 2 of a burst lost: \
              every later segment makes the receiver repeat its ACK (duplicate ACKs, numbered \
-             below), and the third duplicate triggers fast retransmit without waiting for a \
-             timer; the sender also halves its congestion window (RFC 5681 §3.2). Later a lone \
-             segment is lost with nothing behind it: no duplicate ACKs can come, so only the \
-             retransmission timer (RTO, at least 200 ms) repairs it. (The receiver keeps what \
-             arrives behind a hole and reports it in SACK blocks, so filling the hole moves the \
-             ACK past everything at once.) Try --loss 0.1 for random loss on top.",
-        story_zh: "TCP 修复丢包的两种方式。首先，本场景让一批报文段中的第 2 个丢失：后续每个报文段都\
-             让接收方重复发送同一个 ACK（重复 ACK，下文逐个编号），第三个重复 ACK 触发快速重传，无需等待\
-             定时器；发送方同时把拥塞窗口减半（RFC 5681 §3.2）。随后，一个单独的报文段丢失，后面没有其他\
-             报文段：不会有重复 ACK，只能由重传定时器（RTO，至少 200 毫秒）超时重传。（接收方保存空洞之后\
-             到达的数据，并用 SACK 块告知；空洞一补上，ACK 便一次越过全部数据。）可加 --loss 0.1 叠加\
+             below) with SACK blocks naming what arrived behind the hole. RACK (RFC 8985) \
+             declares the segment lost once segments sent after it are SACKed and its reordering \
+             window has passed (here at the third duplicate), and it is sent again at once, \
+             without waiting for a timer (fast retransmit); the sender also cuts its congestion \
+             window (RFC 5681 §3.2). Later a lone segment is lost with nothing behind it: no \
+             duplicate ACKs can come. About two round trips later (at most when the timer would \
+             fire) the sender sends it again as a tail loss probe (RFC 8985 §7), to draw an ACK \
+             that shows what is missing; the scenario loses the probe too, so the retransmission \
+             timer (RTO, at least 200 ms) repairs it. (The receiver keeps what arrives behind a \
+             hole, so filling the hole moves the ACK past everything at once.) Try --loss 0.1 \
+             for random loss on top.",
+        story_zh: "TCP 如何修复丢包。首先，本场景让一批报文段中的第 2 个丢失：后续每个报文段都让接收方\
+             重复发送同一个 ACK（重复 ACK，下文逐个编号），其中的 SACK 块指明空洞之后收到了什么。当在它\
+             之后发送的报文段已被 SACK、且其重排序窗口已过时，RACK（RFC 8985）判定该报文段丢失（此处在\
+             第三个重复 ACK 时），并立即重发，无需等待定时器（快速重传）；发送方同时缩小拥塞窗口（RFC \
+             5681 §3.2）。随后，一个单独的报文段丢失，后面没有其他报文段：不会有重复 ACK。大约两个往返\
+             时间之后（最迟在定时器到期时），发送方把它作为尾部丢失探测（RFC 8985 §7）再发一次，以引出能\
+             说明缺失内容的 ACK；本场景让探测也丢失，于是由重传定时器（RTO，至少 200 毫秒）超时重传。\
+             （接收方保存空洞之后到达的数据；空洞一补上，ACK 便一次越过全部数据。）可加 --loss 0.1 叠加\
              随机丢包。",
         setup: lossy,
     },
@@ -191,15 +202,16 @@ pub const SCENARIOS: &[Scenario] = &[
              take; the congestion window (cwnd) is the sender's own guess of how much the \
              network can. The client sends 120 000 bytes. It starts in slow start: each ACK \
              grows cwnd by what it acknowledges, so the window doubles every round trip. The \
-             scenario has the network lose the 60th data segment; three duplicate ACKs trigger \
-             fast retransmit, and the sender lowers ssthresh and cwnd: CUBIC (the default, RFC \
+             scenario has the network lose the 60th data segment; by the third duplicate ACK \
+             its SACK blocks let RACK (RFC 8985) mark it lost, which triggers fast retransmit, \
+             and the sender lowers ssthresh and cwnd: CUBIC (the default, RFC \
              9438) to 0.7 of the window, NewReno (--cc newreno) to half. After fast recovery it \
              is in congestion avoidance, growing slowly. The lines marked cwnd show the window, \
              ssthresh and phase once per round trip and at each change; synack plot draws them.",
         story_zh: "拥塞控制（RFC 5681）。接收方的窗口说明它能接收多少；拥塞窗口（cwnd）则是发送方\
              自己对网络能承载多少的估计。客户端发送 120000 字节。它从慢启动开始：每个 ACK 确认多少字节，\
-             cwnd 就增加多少，所以窗口每个往返时间翻一番。本场景让网络丢掉第 60 个数据报文段；三个重复 \
-             ACK 触发快速重传，发送方降低 ssthresh 和 cwnd：CUBIC（默认，RFC 9438）降到原窗口的 0.7，\
+             cwnd 就增加多少，所以窗口每个往返时间翻一番。本场景让网络丢掉第 60 个数据报文段；到第三个重复 \
+             ACK 时，其 SACK 块让 RACK（RFC 8985）判定它丢失，从而触发快速重传，发送方降低 ssthresh 和 cwnd：CUBIC（默认，RFC 9438）降到原窗口的 0.7，\
              NewReno（--cc newreno）降到一半。快速恢复之后进入拥塞避免，窗口缓慢增长。标有 cwnd 的行\
              每个往返时间以及每次变化时显示窗口、ssthresh 和阶段；synack plot 把它们画成曲线。",
         setup: congestion,
@@ -520,10 +532,12 @@ fn abort(plan: &mut Plan, _: &Params) -> Result<(), String> {
 fn lossy(plan: &mut Plan, _: &Params) -> Result<(), String> {
     use Side::A;
     plan.client_app.to_send = payload(4000, "c");
-    // Segment 2 of 8 is lost with six behind it: their duplicate ACKs trigger fast retransmit.
-    // Segment 9 goes out alone later and is lost with nothing behind it: no duplicate ACKs
-    // come, only the retransmission timer can repair it.
+    // Segment 2 of 8 is lost with six behind it: their SACKs let RACK find it lost. Segment 9
+    // goes out alone later and is lost with nothing behind it: no duplicate ACKs come; the
+    // tail loss probe that resends it is lost too, so the retransmission timer repairs it.
     plan.drops[0].push(DropRule::new(2, |_, s| is_data(s)));
+    plan.drops[0].push(DropRule::new(1, |_, s| s.payload.len() == 400));
+    // (Each rule counts only what the rules before it let through.)
     plan.drops[0].push(DropRule::new(1, |_, s| s.payload.len() == 400));
     plan.actions.push(action(
         after(A, StateName::Established, 300),

@@ -631,6 +631,16 @@ pub fn facts(run: &Run, lang: Lang) -> String {
                     "by fast retransmit, after three duplicate ACKs",
                     "由三个重复 ACK 触发快速重传",
                 ),
+                Why::RackLoss => lang.pick(
+                    "once RACK found it lost: segments sent after it were SACKed more than a \
+                     reordering window later (RFC 8985)",
+                    "在 RACK 判定其丢失之后：在它之后发送的报文段已被 SACK，且超过了重排序窗口\
+                     （RFC 8985）",
+                ),
+                Why::TailLossProbe => lang.pick(
+                    "as a tail loss probe, about two round trips after the last ACK (RFC 8985)",
+                    "作为尾部丢失探测，在上一个 ACK 之后约两个往返时间（RFC 8985）",
+                ),
                 Why::Timeout => lang.pick(
                     "when its retransmission timer (RTO) expired",
                     "在重传定时器（RTO）到期时超时重传",

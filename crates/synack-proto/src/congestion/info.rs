@@ -29,6 +29,10 @@ pub struct CongestionInfo {
     pub bytes_retransmitted: u64,
     /// Tail loss probes sent (RFC 8985 §7).
     pub tail_loss_probes: u64,
+    /// Segments RACK's time-based detection marked lost (RFC 8985 §6.2).
+    pub rack_losses: u64,
+    /// Retransmission timeouts F-RTO found spurious, whose reduction was undone (RFC 5682).
+    pub spurious_timeouts: u64,
 }
 
 impl CongestionInfo {
@@ -47,6 +51,8 @@ impl CongestionInfo {
             dsacks_received: 0,
             bytes_retransmitted: 0,
             tail_loss_probes: 0,
+            rack_losses: 0,
+            spurious_timeouts: 0,
         }
     }
 }
@@ -66,7 +72,9 @@ impl Congestion {
             sack_blocks_received: counters.sack_blocks,
             dsacks_received: counters.dsacks,
             bytes_retransmitted: counters.bytes_retransmitted,
-            tail_loss_probes: 0,
+            tail_loss_probes: counters.tail_loss_probes,
+            rack_losses: counters.rack_losses,
+            spurious_timeouts: counters.spurious_timeouts,
         }
     }
 }

@@ -19,19 +19,22 @@
 //! the pipe, PRR (RFC 6937) paces the reduction, and D-SACKs that show every retransmission
 //! of an episode needless undo it (RFC 2883, RFC 3708). Without SACK, NewReno (RFC 6582).
 
-// RACK-TLP is complete and unit-tested but not yet driven by the connection; the others carry
-// accessors and variants only their tests read. `allow(dead_code)` keeps clippy quiet for both.
+// The sub-modules carry accessors and variants only their tests read; `allow(dead_code)` keeps
+// clippy quiet about those.
 #[cfg_attr(not(test), allow(dead_code))]
 mod cubic;
 #[cfg_attr(not(test), allow(dead_code))]
 mod hystart;
 mod info;
+mod loss;
 #[cfg_attr(not(test), allow(dead_code))]
 mod prr;
 #[cfg_attr(not(test), allow(dead_code))]
 mod rack;
 #[cfg_attr(not(test), allow(dead_code))]
 mod scoreboard;
+#[cfg(test)]
+mod tests_loss;
 #[cfg(test)]
 mod tests_owner;
 #[cfg(test)]
@@ -46,6 +49,7 @@ pub use self::info::CongestionInfo;
 
 use self::cubic::Cubic;
 use self::hystart::HyStart;
+use self::loss::LossDetection;
 use self::prr::{Prr, ReductionBound};
 use self::scoreboard::{NextSeg, Scoreboard};
 use crate::config::Config;
@@ -138,14 +142,20 @@ pub(crate) struct AckSummary {
     pub duplicate: bool,
     /// The SACK blocks it carried (read only when SACK was negotiated).
     pub sack: SackList,
+    /// With timestamps: the latest moment the segment whose TSval this ACK echoes can have
+    /// left (RACK tells an ACK of an original from one of its retransmission by it, RFC 8985
+    /// §6.2 step 2).
+    pub echo_sent_by: Option<Instant>,
 }
 
 /// What the sender sends next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Transmit {
-    /// Resend the segment that starts here at once, whatever the window (RFC 5681 §3.2
-    /// step 4; RFC 6582 §3.2 step 5 after a partial acknowledgment).
-    Retransmit(SeqNum),
+    /// Resend the `len` bytes (sequence space, never past SND.MAX) that start at `seq` at
+    /// once, whatever the window: NewReno's fast retransmission (RFC 5681 §3.2 step 4; RFC
+    /// 6582 §3.2 step 5 after a partial acknowledgment) or a tail loss probe of the last
+    /// segment (RFC 8985 §7.3).
+    Retransmit { seq: SeqNum, len: u32 },
     /// Resend the `len` bytes (sequence space) at `seq` that the SACK scoreboard names (RFC
     /// 6675 §4 NextSeg), within [`Congestion::allowance`]; SND.NXT stays where it is.
     Hole { seq: SeqNum, len: u32, rescue: bool },
@@ -159,7 +169,7 @@ pub(crate) enum Transmit {
 impl Transmit {
     pub fn seq(self) -> SeqNum {
         match self {
-            Transmit::Retransmit(seq)
+            Transmit::Retransmit { seq, .. }
             | Transmit::Hole { seq, .. }
             | Transmit::Resend(seq)
             | Transmit::New(seq) => seq,
@@ -168,7 +178,7 @@ impl Transmit {
 
     /// Whether it leaves SND.NXT alone (a repair below it).
     pub fn is_repair(self) -> bool {
-        matches!(self, Transmit::Retransmit(_) | Transmit::Hole { .. })
+        matches!(self, Transmit::Retransmit { .. } | Transmit::Hole { .. })
     }
 }
 
@@ -181,6 +191,12 @@ pub(crate) struct Counters {
     pub sack_blocks: u64,
     pub dsacks: u64,
     pub bytes_retransmitted: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
+    /// Segments RACK marked lost (RFC 8985 §6.2).
+    pub rack_losses: u64,
+    /// Timeouts F-RTO found spurious and undid (RFC 5682).
+    pub spurious_timeouts: u64,
 }
 
 /// The recovery state.
@@ -224,6 +240,11 @@ pub(crate) struct Congestion {
     retransmit_head: bool,
     /// The SACK scoreboard, once SACK is agreed and the handshake is over.
     board: Option<Box<Scoreboard>>,
+    /// RACK-TLP and F-RTO over the scoreboard, boxed so a connection without them stays small.
+    loss: Option<Box<LossDetection>>,
+    /// What the configuration turns on: RACK-TLP (RFC 8985) and F-RTO (RFC 5682).
+    rack_tlp: bool,
+    frto: bool,
     /// Bytes PRR lets out before the next ACK (RFC 6937 §3's sndcnt less what went since).
     prr_credit: u32,
     /// (cwnd, ssthresh) before the last reduction, for an undo after D-SACKs.
@@ -249,6 +270,9 @@ impl Congestion {
             dup_acks: 0,
             retransmit_head: false,
             board: None,
+            loss: None,
+            rack_tlp: config.rack_tlp,
+            frto: config.frto,
             prr_credit: 0,
             undo: None,
             counters: Counters::default(),
@@ -280,6 +304,8 @@ impl Congestion {
         self.mss = mss;
         self.cwnd = initial_window_bytes(initial_window, mss);
         self.board = sack.then(|| Box::new(Scoreboard::new(snd_max)));
+        let detect = sack && (self.rack_tlp || self.frto);
+        self.loss = detect.then(|| Box::new(LossDetection::new(self.rack_tlp, self.frto)));
     }
 
     /// An acceptable acknowledgment: SND.UNA moved forward, or it is a duplicate, or it only
@@ -293,11 +319,17 @@ impl Congestion {
         // §2): a bare repeat of the cumulative ACK (say, the answer to a duplicate SYN-ACK)
         // tells nothing of loss.
         let mut duplicate = ack.duplicate;
+        let mut rack_marked = 0;
         if let Some(board) = &mut self.board {
             let blocks = sack_pairs(&ack.sack);
             let n = ack.sack.len();
             self.counters.sack_blocks += n as u64;
-            let out = board.on_ack(ack.flight.una, &blocks[..n], |_| {});
+            let mut loss = self.loss.as_deref_mut();
+            let out = board.on_ack(ack.flight.una, &blocks[..n], |d| {
+                if let Some(l) = loss.as_deref_mut() {
+                    l.on_delivered(ack.now, d, ack.echo_sent_by);
+                }
+            });
             delivered = out.cumulatively_acked + out.newly_sacked;
             duplicate &= out.newly_sacked > 0;
             if let Some(d) = out.dsack {
@@ -306,6 +338,11 @@ impl Congestion {
                     self.undo_reduction();
                 }
             }
+            if self.frto_on_ack(ack, &out) {
+                // The timeout was spurious and is undone: nothing of it is left to finish.
+                return;
+            }
+            rack_marked = self.detect_loss_on_ack(ack, &out);
         }
         if duplicate {
             self.dup_acks += 1;
@@ -315,8 +352,8 @@ impl Congestion {
 
         match self.recovery {
             Recovery::Open => {
-                if self.loss_detected(ack) {
-                    self.enter_recovery(ack, delivered);
+                if self.loss_detected(ack, rack_marked) {
+                    self.enter_recovery(&ack.flight, delivered);
                 } else if ack.acked > 0 {
                     self.grow(ack);
                 }
@@ -369,11 +406,15 @@ impl Congestion {
         }
     }
 
-    /// Loss as RFC 5681 §3.2 (the third duplicate ACK) or RFC 6675 §5 (IsLost(HighACK + 1)
-    /// by the SACKs above it) sees it.
-    fn loss_detected(&self, ack: &AckSummary) -> bool {
+    /// Loss as RACK sees it when it runs (RFC 8985 §6.2: a segment marked lost by time),
+    /// otherwise as RFC 5681 §3.2 (the third duplicate ACK) or RFC 6675 §5 (IsLost(HighACK +
+    /// 1) by the SACKs above it) does.
+    fn loss_detected(&self, ack: &AckSummary, rack_marked: u32) -> bool {
         if ack.flight.in_flight == 0 {
             return false;
+        }
+        if self.rack_runs() {
+            return rack_marked > 0 || self.board.as_ref().is_some_and(|b| b.has_lost());
         }
         match &self.board {
             Some(b) => {
@@ -384,9 +425,28 @@ impl Congestion {
         }
     }
 
+    /// Whether RACK-TLP does loss detection (SACK agreed and `Config::rack_tlp`).
+    fn rack_runs(&self) -> bool {
+        self.loss.as_deref().is_some_and(|l| l.rack_on)
+    }
+
     /// The reduction on a congestion event: β·FlightSize (CUBIC, RFC 9438 §4.6) or
     /// FlightSize/2 (Reno, RFC 5681 §3.1 equation (4)).
+    ///
+    /// A loss among data sent during the previous SACK recovery reduces from cwnd when that is
+    /// smaller: PRR paced that data to ssthresh, while SND.NXT − SND.UNA also counts what the
+    /// peer SACKed while the holes stayed open. Reducing from that flight would raise ssthresh
+    /// from one recovery to the next while the queue overflows.
     fn reduce(&mut self, flight_size: u32) {
+        let sent_in_recovery = self
+            .board
+            .as_ref()
+            .is_some_and(|b| b.sent_in_last_recovery(b.high_ack()));
+        let flight_size = if sent_in_recovery {
+            flight_size.min(self.cwnd)
+        } else {
+            flight_size
+        };
         self.undo = Some((self.cwnd, self.ssthresh));
         self.hystart().on_congestion();
         let mss = self.mss;
@@ -405,9 +465,10 @@ impl Congestion {
         self.ssthresh = ssthresh;
     }
 
-    fn enter_recovery(&mut self, ack: &AckSummary, delivered: u32) {
+    fn enter_recovery(&mut self, flight: &Flight, delivered: u32) {
         self.counters.fast_retransmits += 1;
-        let flight_size = ack.flight.in_flight;
+        self.loss_detection_on_recovery();
+        let flight_size = flight.in_flight;
         self.reduce(flight_size);
         let mss = self.mss;
         if self.board.is_some() {
@@ -426,7 +487,7 @@ impl Congestion {
             self.cwnd = self.ssthresh.saturating_add(3 * mss);
             self.retransmit_head = true;
             self.recovery = Recovery::NewReno {
-                recover: ack.flight.max,
+                recover: flight.max,
             };
         }
     }
@@ -516,6 +577,7 @@ impl Congestion {
     pub fn on_retransmit_timeout(&mut self, flight: &Flight, synchronized: bool) -> bool {
         self.counters.timeouts += 1;
         self.mss = flight.mss.max(1);
+        let was_open = matches!(self.recovery, Recovery::Open);
         self.undo = Some((self.cwnd, self.ssthresh));
         self.hystart().on_congestion();
         let mss = self.mss;
@@ -544,6 +606,7 @@ impl Congestion {
             // Only a scoreboard that has seen every segment may pick what to resend.
             (Some(b), true) if b.high_data() == flight.max && b.high_ack() == flight.una => {
                 b.on_rto();
+                self.loss_detection_on_timeout(flight, was_open);
                 false
             }
             _ => true,
@@ -579,7 +642,7 @@ impl Congestion {
         if seq.lt(max) {
             self.counters.bytes_retransmitted += u64::from(len.min(max.since(seq)));
         }
-        if let Transmit::Retransmit(_) = what {
+        if let Transmit::Retransmit { .. } = what {
             self.retransmit_head = false;
         }
         if let Some(b) = &mut self.board {
@@ -600,6 +663,7 @@ impl Congestion {
             prr.on_transmit(len);
             self.prr_credit = self.prr_credit.saturating_sub(len);
         }
+        self.loss_detection_on_transmit(now, what, len, max);
     }
 
     /// The one place that decides between resending and sending new data, for a sender at
@@ -607,9 +671,21 @@ impl Congestion {
     /// (or a FIN) beyond `max` is ready and the peer's window admits some.
     pub fn next_transmit(&self, una: SeqNum, nxt: SeqNum, max: SeqNum, unsent: bool) -> Transmit {
         if self.retransmit_head {
-            return Transmit::Retransmit(una);
+            // Never past SND.MAX: the segment at SND.UNA as it was sent, not new data.
+            let len = if max.gt(una) { max.since(una) } else { 0 };
+            return Transmit::Retransmit {
+                seq: una,
+                len: len.min(self.mss),
+            };
         }
-        let repairing = matches!(self.recovery, Recovery::Sack { .. } | Recovery::Loss { .. });
+        if let Some(probe) = self.probe_transmit(nxt, max, unsent) {
+            return probe;
+        }
+        // F-RTO step 2.b sends new data rather than repairs while the test runs (RFC 5682
+        // §3.1); without new data to send it falls back to the repairs.
+        let frto_new = unsent && self.frto_sends_new_data();
+        let repairing =
+            matches!(self.recovery, Recovery::Sack { .. } | Recovery::Loss { .. }) && !frto_new;
         if let (Some(b), true) = (&self.board, repairing && nxt == max) {
             match b.next_seg(self.mss, unsent) {
                 Some(NextSeg::Retransmit { seq, len }) => {
@@ -619,14 +695,16 @@ impl Congestion {
                         rescue: false,
                     };
                 }
-                Some(NextSeg::Rescue { seq, len }) => {
+                // With RACK-TLP the tail is the probe's to repair (RFC 8985 §7): a rescue
+                // would resend a segment that is only still in flight.
+                Some(NextSeg::Rescue { seq, len }) if !self.rack_runs() => {
                     return Transmit::Hole {
                         seq,
                         len,
                         rescue: true,
                     };
                 }
-                Some(NextSeg::NewData) | None => {}
+                Some(NextSeg::NewData | NextSeg::Rescue { .. }) | None => {}
             }
         }
         if nxt.lt(max) {
@@ -648,7 +726,9 @@ impl Congestion {
             0
         };
         match what {
-            Transmit::Retransmit(_) => u32::MAX,
+            Transmit::Retransmit { len, .. } => len,
+            // A tail loss probe of new data goes whatever cwnd says (RFC 8985 §7.3).
+            Transmit::New(_) if self.probe_is_due() => self.mss,
             Transmit::Hole { len, .. } => {
                 let room = self.repair_room(in_flight);
                 if room >= len { len } else { 0 }

@@ -250,6 +250,11 @@ impl Tlp {
         Tlp::default()
     }
 
+    /// TLP.end_seq: SND.NXT when the outstanding probe went out.
+    pub(crate) fn end_seq(&self) -> Option<SeqNum> {
+        self.end_seq
+    }
+
     pub(crate) fn outstanding(&self) -> bool {
         self.end_seq.is_some()
     }

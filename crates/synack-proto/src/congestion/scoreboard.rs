@@ -110,6 +110,8 @@ pub(crate) struct Scoreboard {
     rescue_rxt: Option<SeqNum>,
     /// RecoveryPoint: HighData when recovery (or the timeout's retransmission phase) began.
     recovery_point: Option<SeqNum>,
+    /// HighData when the last recovery ended: what lies below it was sent during recovery.
+    last_recovery_end: Option<SeqNum>,
     /// SND.UNA when recovery began: D-SACKs above it may report our own retransmissions.
     undo_marker: Option<SeqNum>,
     /// Retransmissions of this episode not yet reported as needless by a D-SACK.
@@ -129,6 +131,7 @@ impl Scoreboard {
             high_rxt: snd_una,
             rescue_rxt: None,
             recovery_point: None,
+            last_recovery_end: None,
             undo_marker: None,
             undo_retrans: 0,
             retrans_in_episode: 0,
@@ -459,12 +462,18 @@ impl Scoreboard {
         }
     }
 
+    /// Whether `seq` lies in data sent before the last recovery ended.
+    pub(crate) fn sent_in_last_recovery(&self, seq: SeqNum) -> bool {
+        self.last_recovery_end.is_some_and(|end| seq.lt(end))
+    }
+
     /// Recovery is over once HighACK reaches RecoveryPoint (RFC 6675 §5 step (A)).
     pub(crate) fn recovery_complete(&self) -> bool {
         self.recovery_point.is_some_and(|p| self.high_ack.ge(p))
     }
 
     pub(crate) fn exit_recovery(&mut self) {
+        self.last_recovery_end = Some(self.high_data);
         self.recovery_point = None;
         self.rescue_rxt = None;
     }
@@ -512,6 +521,23 @@ impl Scoreboard {
             n += 1;
         }
         n
+    }
+
+    /// Whether any segment is marked lost and not yet resent.
+    pub(crate) fn has_lost(&self) -> bool {
+        self.segments.iter().any(|s| s.lost)
+    }
+
+    /// Segments between SND.UNA and SND.MAX.
+    pub(crate) fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// A timeout proved spurious (F-RTO, RFC 5682): what it marked lost is in flight after all.
+    pub(crate) fn clear_lost(&mut self) {
+        for s in self.segments.iter_mut() {
+            s.lost = false;
+        }
     }
 
     /// SACKed segments above SND.UNA (RACK.segs_sacked, RFC 8985 §6.1).

@@ -41,12 +41,17 @@ fn ack(acked: u32, una: u32, max: u32, duplicate: bool, blocks: &[(u32, u32)]) -
         advanced: acked > 0,
         duplicate,
         sack,
+        echo_sent_by: None,
     }
 }
 
 /// A sender with `n` segments of MSS bytes in flight from sequence number 0.
 fn sending(cc: CongestionControl, sack: bool, n: u32) -> Congestion {
-    let mut c = Congestion::new(&config(cc), MSS);
+    sending_with(&config(cc), sack, n)
+}
+
+fn sending_with(config: &Config, sack: bool, n: u32) -> Congestion {
+    let mut c = Congestion::new(config, MSS);
     c.on_handshake(10, MSS, sack, SeqNum(0));
     for i in 0..n {
         let t = c.next_transmit(SeqNum(0), SeqNum(i * MSS), SeqNum(i * MSS), true);
@@ -97,7 +102,13 @@ fn newreno_three_duplicates_one_retransmission_partial_ack_resends_full_ack_defl
     // ssthresh = FlightSize/2, cwnd = ssthresh + 3*SMSS (RFC 5681 §3.2 steps 2–3).
     assert_eq!((r.ssthresh(), r.window()), (5000, 8000));
     let t = r.next_transmit(SeqNum(0), SeqNum(10_000), SeqNum(10_000), true);
-    assert_eq!(t, Transmit::Retransmit(SeqNum(0)));
+    assert_eq!(
+        t,
+        Transmit::Retransmit {
+            seq: SeqNum(0),
+            len: MSS
+        }
+    );
     r.on_transmitted(Instant::ZERO, t, MSS, SeqNum(10_000));
     // One retransmission only.
     assert_eq!(
@@ -112,7 +123,10 @@ fn newreno_three_duplicates_one_retransmission_partial_ack_resends_full_ack_defl
     r.on_ack(&ack(2000, 2000, 10_000, false, &[]));
     assert_eq!(
         r.next_transmit(SeqNum(2000), SeqNum(10_000), SeqNum(10_000), true),
-        Transmit::Retransmit(SeqNum(2000))
+        Transmit::Retransmit {
+            seq: SeqNum(2000),
+            len: MSS
+        }
     );
     assert_eq!(r.window(), 8000);
     // Full ACK: cwnd = min(ssthresh, FlightSize + SMSS).
@@ -123,8 +137,14 @@ fn newreno_three_duplicates_one_retransmission_partial_ack_resends_full_ack_defl
 
 #[test]
 fn sack_holes_go_in_order_once_sacked_data_never_and_prr_paces() {
-    // Ten segments out; 0 and 2 lost; the peer SACKs 1 and 3..=9.
-    let mut c = sending(CongestionControl::NewReno, true, 10);
+    // Ten segments out; 0 and 2 lost; the peer SACKs 1 and 3..=9. RFC 6675's own loss
+    // detection (DupThresh), as without RACK: all of it happens at one instant, where RACK's
+    // time order cannot tell a retransmission from the originals.
+    let rfc6675 = Config {
+        rack_tlp: false,
+        ..config(CongestionControl::NewReno)
+    };
+    let mut c = sending_with(&rfc6675, true, 10);
     c.on_ack(&ack(0, 0, 10_000, true, &[(1000, 2000)]));
     c.on_ack(&ack(0, 0, 10_000, true, &[(3000, 4000), (1000, 2000)]));
     assert_eq!(c.phase(), CongestionPhase::SlowStart);

@@ -502,6 +502,9 @@ impl Connection {
                 advanced,
                 duplicate,
                 sack: seg.options.sack_blocks,
+                echo_sent_by: timestamps
+                    .then(|| echo_sent_by(ts_offset, now, seg))
+                    .flatten(),
             });
         }
         if advanced {
@@ -690,6 +693,21 @@ impl Connection {
             self.timers.set(Timer::DelayedAck, now + delay);
         }
     }
+}
+
+/// The latest moment the segment whose TSval `seg` echoes can have been sent: TSvals count
+/// whole milliseconds, so the end of the echoed one.
+fn echo_sent_by(ts_offset: u32, now: Instant, seg: &TcpRepr<'_>) -> Option<Instant> {
+    let ts = seg.options.timestamps.filter(|t| t.tsecr != 0)?;
+    let now_ts = super::ts_clock_with(ts_offset, now);
+    let ago = now_ts.wrapping_sub(ts.tsecr);
+    // An echo from the future or from long ago says nothing.
+    if ago >= 1 << 30 {
+        return None;
+    }
+    let start_of_now_ms = Instant::from_millis(now.as_millis());
+    let echoed_ms = start_of_now_ms - Duration::from_millis(u64::from(ago));
+    Some(echoed_ms + Duration::from_micros(999))
 }
 
 /// An RTT sample from the echoed timestamp (RFC 7323 §4) or from the one timed segment

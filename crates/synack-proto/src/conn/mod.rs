@@ -530,6 +530,22 @@ impl Connection {
         match timer {
             // A sender's timers stop with it (see `morph`); delayed ACK runs in any state.
             Timer::Retransmit | Timer::Persist | Timer::DelayedAck => self.timers.get(timer),
+            Timer::Reorder => self.state.sender()?.cc.reorder_deadline(),
+            Timer::Probe => {
+                // RFC 8985 §7.2: a probe due after the retransmission timer fires with it
+                // instead, so a lone lost segment is probed rather than timed out.
+                let snd = self.state.sender()?;
+                // A closed window is the persist timer's to probe (RFC 9293 §3.8.6.1).
+                if snd.probing || snd.wnd == 0 {
+                    return None;
+                }
+                let pto = snd.cc.probe_deadline(snd.rtt.srtt())?;
+                Some(
+                    self.timers
+                        .get(Timer::Retransmit)
+                        .map_or(pto, |r| pto.min(r)),
+                )
+            }
             Timer::Keepalive => self.keepalive_deadline(),
             Timer::UserTimeout => self.user_timeout_deadline(),
             Timer::FinWait2 => match &self.state {
@@ -582,6 +598,21 @@ impl Connection {
             }
             self.keepalive_probes += 1;
             self.keepalive_due = true;
+        }
+        if self.is_due(Timer::Reorder, now) {
+            if let Some(snd) = self.state.sender_mut() {
+                let (flight, srtt) = (snd.flight(), snd.rtt.srtt());
+                snd.cc.on_reorder_timeout(now, &flight, srtt);
+            }
+        }
+        if self.is_due(Timer::Probe, now) {
+            // RFC 8985 §7.3: after the probe the retransmission timer runs afresh.
+            let Some(snd) = self.state.sender_mut() else {
+                return;
+            };
+            snd.cc.on_probe_timeout();
+            self.timers.set(Timer::Retransmit, now + snd.rtt.rto());
+            return;
         }
         let Some(snd) = self.state.sender_mut() else {
             return;

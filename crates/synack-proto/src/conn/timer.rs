@@ -1,7 +1,9 @@
 //! A connection's timers by name, and the deadlines the connection arms itself.
 //!
 //! Every timer has one home. The three the connection arms and disarms as segments come and go
-//! (retransmission, persist, delayed ACK) sit in a [`TimerTable`]. Keepalive and the user
+//! (retransmission, persist, delayed ACK) sit in a [`TimerTable`]. RACK's reordering timer and
+//! the tail loss probe belong to loss detection (`congestion/loss.rs`), which sets them as it
+//! reads ACKs and sends, so they live there, beside the state they follow from. Keepalive and the user
 //! timeout are not armed at all: their deadlines follow from when the peer was last heard and
 //! since when data has waited unacknowledged, so they are worked out from those when asked and
 //! can never go stale. FIN-WAIT-2's and TIME-WAIT's deadlines belong to those states and live in
@@ -15,6 +17,12 @@ use crate::time::Instant;
 pub(crate) enum Timer {
     /// RFC 6298 §5: resend the earliest unacknowledged segment.
     Retransmit,
+    /// RFC 8985 §6.3: segments still within RACK's reordering window when the last ACK came
+    /// are declared lost once it has passed.
+    Reorder,
+    /// RFC 8985 §7.2: the probe timeout (PTO) that sends a tail loss probe; never later than
+    /// the retransmission timer.
+    Probe,
     /// RFC 9293 §3.8.6.1: probe a zero window.
     Persist,
     /// RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2: the latest moment an owed ACK may leave.
@@ -31,8 +39,10 @@ pub(crate) enum Timer {
 }
 
 impl Timer {
-    pub const ALL: [Timer; 7] = [
+    pub const ALL: [Timer; 9] = [
         Timer::Retransmit,
+        Timer::Reorder,
+        Timer::Probe,
         Timer::Persist,
         Timer::DelayedAck,
         Timer::Keepalive,
@@ -48,7 +58,12 @@ impl Timer {
             Timer::Retransmit => Some(0),
             Timer::Persist => Some(1),
             Timer::DelayedAck => Some(2),
-            Timer::Keepalive | Timer::UserTimeout | Timer::FinWait2 | Timer::TimeWait => None,
+            Timer::Reorder
+            | Timer::Probe
+            | Timer::Keepalive
+            | Timer::UserTimeout
+            | Timer::FinWait2
+            | Timer::TimeWait => None,
         }
     }
 }
@@ -107,6 +122,8 @@ mod tests {
         t.stop(Timer::Retransmit);
         assert!(!t.is_armed(Timer::Retransmit));
         for timer in [
+            Timer::Reorder,
+            Timer::Probe,
             Timer::Keepalive,
             Timer::UserTimeout,
             Timer::FinWait2,

@@ -57,17 +57,23 @@ impl Demux {
         }
     }
 
-    fn hash(key: &Key, tuple: &Tuple) -> u64 {
+    fn hash_with(key: &Key, tuple: &Tuple) -> u64 {
         key.hash_one(tuple)
     }
 
-    /// The slot holding `tuple`; `tuple_of` reads the tuple an owner holds.
+    /// `tuple`'s hash, for the calls below: computed once when a call needs more than one.
+    pub fn hash(&self, tuple: &Tuple) -> u64 {
+        Demux::hash_with(&self.key, tuple)
+    }
+
+    /// The slot holding `tuple` (whose hash is `hash`); `tuple_of` reads the tuple an owner
+    /// holds.
     pub fn find<'a>(
         &self,
+        hash: u64,
         tuple: &Tuple,
         tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
     ) -> Option<SlotRef> {
-        let hash = Demux::hash(&self.key, tuple);
         self.table
             .find(hash, |&r| tuple_of(r) == Some(tuple))
             .copied()
@@ -82,20 +88,20 @@ impl Demux {
         tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
     ) {
         let key = self.key;
-        let hash = Demux::hash(&key, tuple);
+        let hash = Demux::hash_with(&key, tuple);
         if let Some(slot) = self.table.find_mut(hash, |&o| tuple_of(o) == Some(tuple)) {
             *slot = r;
             return;
         }
         // Growing rehashes every owner's tuple, which each slot in the table still holds.
         self.table.insert_unique(hash, r, |&o| {
-            tuple_of(o).map_or(0, |t| Demux::hash(&key, t))
+            tuple_of(o).map_or(0, |t| Demux::hash_with(&key, t))
         });
     }
 
-    /// Removes `r`, the owner of `tuple`, from the table; returns whether it was there.
-    pub fn remove(&mut self, tuple: &Tuple, r: SlotRef) -> bool {
-        let hash = Demux::hash(&self.key, tuple);
+    /// Removes `r`, the owner of the tuple whose hash is `hash`, from the table; returns
+    /// whether it was there.
+    pub fn remove(&mut self, hash: u64, r: SlotRef) -> bool {
         match self.table.find_entry(hash, |&o| o == r) {
             Ok(entry) => {
                 entry.remove();
@@ -105,9 +111,9 @@ impl Demux {
         }
     }
 
-    /// Hands `tuple` from its owner `old` to `new`; returns whether `old` was in the table.
-    pub fn replace(&mut self, tuple: &Tuple, old: SlotRef, new: SlotRef) -> bool {
-        let hash = Demux::hash(&self.key, tuple);
+    /// Hands the tuple whose hash is `hash` from its owner `old` to `new`; returns whether
+    /// `old` was in the table.
+    pub fn replace(&mut self, hash: u64, old: SlotRef, new: SlotRef) -> bool {
         match self.table.find_mut(hash, |&o| o == old) {
             Some(slot) => {
                 *slot = new;
@@ -146,7 +152,18 @@ pub(super) fn lookup(
     time_wait: &Slab<TimeWaitEntry>,
     tuple: &Tuple,
 ) -> Option<Target> {
-    let r = demux.find(tuple, |r| owner_tuple(conns, time_wait, r))?;
+    lookup_hashed(demux, conns, time_wait, demux.hash(tuple), tuple)
+}
+
+/// [`lookup`] with the tuple's hash already known.
+fn lookup_hashed(
+    demux: &Demux,
+    conns: &Slab<Entry>,
+    time_wait: &Slab<TimeWaitEntry>,
+    hash: u64,
+    tuple: &Tuple,
+) -> Option<Target> {
+    let r = demux.find(hash, tuple, |r| owner_tuple(conns, time_wait, r))?;
     target_of(conns, time_wait, r)
 }
 
@@ -184,14 +201,17 @@ impl Host {
     /// Takes `tuple` out of the table if `target` owns it. Must come before `target`'s slot
     /// is emptied (see the module's description).
     pub(super) fn demux_remove(&mut self, tuple: &Tuple, target: Target) -> bool {
-        self.demux_get(tuple) == Some(target) && self.demux.remove(tuple, target.slot_ref())
+        let hash = self.demux.hash(tuple);
+        let owner = lookup_hashed(&self.demux, &self.conns, &self.time_wait, hash, tuple);
+        owner == Some(target) && self.demux.remove(hash, target.slot_ref())
     }
 
     /// Hands `tuple` from `old` to `new` (which already holds it) if `old` owns it, else
     /// makes `new` its owner.
     pub(super) fn demux_hand_over(&mut self, tuple: &Tuple, old: Target, new: Target) {
-        let owned = self.demux_get(tuple) == Some(old);
-        if !(owned && self.demux.replace(tuple, old.slot_ref(), new.slot_ref())) {
+        let hash = self.demux.hash(tuple);
+        let owner = lookup_hashed(&self.demux, &self.conns, &self.time_wait, hash, tuple);
+        if !(owner == Some(old) && self.demux.replace(hash, old.slot_ref(), new.slot_ref())) {
             self.demux_insert(tuple, new);
         }
     }

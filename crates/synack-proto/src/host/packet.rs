@@ -57,7 +57,9 @@ impl Host {
                 }
             }
             Some(Target::Conn(id)) => {
-                if self.find_listener(local).is_some() {
+                // Only a SYN can reopen a TIME-WAIT connection: other segments skip the
+                // listener lookup.
+                if seg.flags.syn() && self.find_listener(local).is_some() {
                     reopen_iss = self.reopens_time_wait(id, &seg);
                 }
                 if reopen_iss.is_none() {

@@ -1,0 +1,244 @@
+//! RACK-TLP and F-RTO as the owner drives them: the reordering timer, the tail loss probe and
+//! its deadline, the knobs that turn them off, and a spurious timeout undone.
+
+use core::time::Duration;
+
+use synack_wire::{SackBlock, SackList};
+
+use super::*;
+
+const MSS: u32 = 1000;
+const SRTT: Duration = Duration::from_millis(100);
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+fn flight(una: u32, max: u32) -> Flight {
+    Flight {
+        una: SeqNum(una),
+        max: SeqNum(max),
+        in_flight: max - una,
+        mss: MSS,
+    }
+}
+
+/// An ACK at `now` ms for SND.UNA `una` of `max` sent; `acked` bytes newly acknowledged.
+fn ack(now: u64, acked: u32, una: u32, max: u32, blocks: &[(u32, u32)]) -> AckSummary {
+    let mut sack = SackList::new();
+    for &(left, right) in blocks {
+        sack.push(SackBlock { left, right });
+    }
+    AckSummary {
+        now: ms(now),
+        acked,
+        flight: flight(una, max),
+        rtt: (acked > 0).then_some(SRTT),
+        srtt: Some(SRTT),
+        advanced: acked > 0,
+        duplicate: acked == 0 && blocks.is_empty(),
+        sack,
+        echo_sent_by: None,
+    }
+}
+
+/// A SACK sender that sent `n` segments at `at` ms.
+fn sending(config: &Config, n: u32, at: u64) -> Congestion {
+    let mut c = Congestion::new(config, MSS);
+    c.on_handshake(10, MSS, true, SeqNum(0));
+    for i in 0..n {
+        let t = c.next_transmit(SeqNum(0), SeqNum(i * MSS), SeqNum(i * MSS), true);
+        assert_eq!(t, Transmit::New(SeqNum(i * MSS)));
+        c.on_transmitted(ms(at), t, MSS, SeqNum(i * MSS));
+    }
+    c
+}
+
+#[test]
+fn one_sack_arms_the_reordering_timer_and_its_expiry_starts_recovery() {
+    let mut c = sending(&Config::default(), 4, 0);
+    // Segment 0 acknowledged and segment 2 SACKed at 100 ms: segment 1 may still be reordered
+    // until 100 + 25 ms (RACK.rtt + min_RTT/4); one SACK is no loss by RFC 6675.
+    c.on_ack(&ack(100, MSS, 1000, 4000, &[(2000, 3000)]));
+    assert_eq!(c.phase(), CongestionPhase::SlowStart);
+    assert_eq!(c.reorder_deadline(), Some(ms(125)));
+    // With SACKed data the tail is RACK's: no probe is armed.
+    assert_eq!(c.probe_deadline(Some(SRTT)), None);
+    c.on_reorder_timeout(ms(125), &flight(1000, 4000), Some(SRTT));
+    assert_eq!(c.phase(), CongestionPhase::Recovery);
+    assert_eq!(c.reorder_deadline(), None);
+    assert_eq!(c.info().rack_losses, 1);
+    let t = c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), false);
+    assert_eq!(
+        t,
+        Transmit::Hole {
+            seq: SeqNum(1000),
+            len: MSS,
+            rescue: false
+        }
+    );
+    assert!(c.allowance(t, SeqNum(1000), 3000) >= MSS);
+}
+
+#[test]
+fn the_probe_fires_two_srtt_after_new_data_and_resends_the_last_segment() {
+    let mut c = sending(&Config::default(), 4, 0);
+    assert_eq!(c.probe_deadline(Some(SRTT)), Some(ms(200)));
+    // One segment in flight: the peer may hold its ACK, so its delayed-ACK time is added.
+    c.on_ack(&ack(100, 3000, 3000, 4000, &[]));
+    assert_eq!(c.probe_deadline(Some(SRTT)), Some(ms(100 + 200 + 200)));
+    c.on_probe_timeout();
+    assert_eq!(c.probe_deadline(Some(SRTT)), None);
+    // No new data: the last segment goes again, whatever cwnd says.
+    let t = c.next_transmit(SeqNum(3000), SeqNum(4000), SeqNum(4000), false);
+    assert_eq!(
+        t,
+        Transmit::Retransmit {
+            seq: SeqNum(3000),
+            len: MSS
+        }
+    );
+    assert_eq!(c.allowance(t, SeqNum(3000), 1000), MSS);
+    c.on_transmitted(ms(500), t, MSS, SeqNum(4000));
+    assert_eq!(c.info().tail_loss_probes, 1);
+    // One probe at a time: it is not re-armed while the first is outstanding.
+    c.on_probe_timeout();
+    assert_eq!(
+        c.next_transmit(SeqNum(3000), SeqNum(4000), SeqNum(4000), false),
+        Transmit::New(SeqNum(4000))
+    );
+    // Its ACK covers all: the episode ends with no loss to react to.
+    let before = c.window();
+    c.on_ack(&ack(600, MSS, 4000, 4000, &[]));
+    assert!(c.window() >= before);
+}
+
+#[test]
+fn a_probe_takes_new_data_when_there_is_some_even_beyond_cwnd() {
+    let mut c = sending(&Config::default(), 10, 0);
+    c.on_probe_timeout();
+    let t = c.next_transmit(SeqNum(0), SeqNum(10_000), SeqNum(10_000), true);
+    assert_eq!(t, Transmit::New(SeqNum(10_000)));
+    // cwnd (ten segments) is full, yet one probe segment may go.
+    assert_eq!(c.allowance(t, SeqNum(0), 10_000), MSS);
+    c.on_transmitted(ms(200), t, MSS, SeqNum(10_000));
+    assert_eq!(c.allowance(t, SeqNum(0), 11_000), 0);
+    assert_eq!(c.info().tail_loss_probes, 1);
+}
+
+#[test]
+fn early_retransmission_off_leaves_loss_to_dupthresh_and_the_timer() {
+    let config = Config {
+        rack_tlp: false,
+        ..Config::default()
+    };
+    let mut c = sending(&config, 4, 0);
+    assert_eq!(c.probe_deadline(Some(SRTT)), None);
+    c.on_ack(&ack(100, MSS, 1000, 4000, &[(2000, 3000)]));
+    assert_eq!(c.reorder_deadline(), None);
+    c.on_reorder_timeout(ms(10_000), &flight(1000, 4000), Some(SRTT));
+    assert_eq!(c.phase(), CongestionPhase::SlowStart);
+    assert_eq!(c.info().rack_losses, 0);
+}
+
+#[test]
+fn newreno_head_retransmission_never_runs_past_snd_max() {
+    let config = Config {
+        congestion: CongestionControl::NewReno,
+        ..Config::default()
+    };
+    let mut c = Congestion::new(&config, MSS);
+    c.on_handshake(10, MSS, false, SeqNum(0));
+    // 2500 bytes sent; three duplicates for SND.UNA = 2000.
+    for _ in 0..3 {
+        c.on_ack(&AckSummary {
+            duplicate: true,
+            rtt: None,
+            ..ack(100, 0, 2000, 2500, &[])
+        });
+    }
+    assert_eq!(c.phase(), CongestionPhase::Recovery);
+    let t = c.next_transmit(SeqNum(2000), SeqNum(2500), SeqNum(2500), true);
+    assert_eq!(
+        t,
+        Transmit::Retransmit {
+            seq: SeqNum(2000),
+            len: 500
+        }
+    );
+    assert_eq!(c.allowance(t, SeqNum(2000), 500), 500);
+}
+
+/// Four segments out, the timer fires: F-RTO's first two steps (RFC 5682 §3.1).
+fn after_timeout_and_first_ack(config: &Config) -> Congestion {
+    let mut c = sending(config, 4, 0);
+    assert!(!c.on_retransmit_timeout(&flight(0, 4000), true));
+    let t = c.next_transmit(SeqNum(0), SeqNum(4000), SeqNum(4000), true);
+    assert_eq!(
+        t,
+        Transmit::Hole {
+            seq: SeqNum(0),
+            len: MSS,
+            rescue: false
+        }
+    );
+    c.on_transmitted(ms(300), t, MSS, SeqNum(4000));
+    c.on_ack(&AckSummary {
+        rtt: None,
+        ..ack(350, MSS, 1000, 4000, &[])
+    });
+    c
+}
+
+#[test]
+fn frto_sends_new_data_after_the_first_ack_and_undoes_a_spurious_timeout() {
+    let mut c = after_timeout_and_first_ack(&Config::default());
+    // Step 2.b: new data rather than the segments the timeout marked lost.
+    let t = c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true);
+    assert_eq!(t, Transmit::New(SeqNum(4000)));
+    c.on_transmitted(ms(350), t, MSS, SeqNum(4000));
+    // Step 3.b: segment 1, never resent, is acknowledged: its original arrived.
+    c.on_ack(&ack(360, MSS, 2000, 5000, &[]));
+    assert_eq!(c.info().spurious_timeouts, 1);
+    assert_eq!(c.phase(), CongestionPhase::SlowStart);
+    assert_eq!((c.window(), c.ssthresh()), (10 * MSS, u32::MAX));
+    // What the timeout marked lost is in flight again, not resent.
+    assert_eq!(
+        c.next_transmit(SeqNum(2000), SeqNum(5000), SeqNum(5000), false),
+        Transmit::New(SeqNum(5000))
+    );
+}
+
+#[test]
+fn frto_keeps_the_timeout_when_only_new_data_is_sacked() {
+    let mut c = after_timeout_and_first_ack(&Config::default());
+    let t = c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true);
+    c.on_transmitted(ms(350), t, MSS, SeqNum(4000));
+    // Step 3.a: the new segment is SACKed, the old ones are not: they were lost.
+    c.on_ack(&ack(360, 0, 1000, 5000, &[(4000, 5000)]));
+    assert_eq!(c.info().spurious_timeouts, 0);
+    assert_eq!(c.phase(), CongestionPhase::Loss);
+    assert!(matches!(
+        c.next_transmit(SeqNum(1000), SeqNum(5000), SeqNum(5000), true),
+        Transmit::Hole {
+            seq: SeqNum(1000),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn frto_off_repairs_at_once_after_the_first_ack() {
+    let config = Config {
+        frto: false,
+        ..Config::default()
+    };
+    let c = after_timeout_and_first_ack(&config);
+    assert!(matches!(
+        c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true),
+        Transmit::Hole {
+            seq: SeqNum(1000),
+            ..
+        }
+    ));
+}
