@@ -22,7 +22,7 @@ pub mod symbols;
 pub use errno::Errno;
 pub use parser::{ParseError, parse};
 pub use runner::{Failure, FailureKind, IpVersion, Report, RunConfig, run_script};
-pub use socket::{OptValue, SockError, SockResult, Stack};
+pub use socket::{OptText, OptValue, SockError, SockResult, Stack};
 
 /// The `.pkt` files under `dir` and its subdirectories, sorted: a suite such as
 /// `tests/scripts/`, which groups its scripts by topic.

@@ -288,6 +288,42 @@ impl Connection {
         self.config.nodelay = nodelay;
     }
 
+    /// Resizes the receive buffer (`SO_RCVBUF` on an open connection, as Linux allows) and
+    /// fixes it there: auto-tuning no longer grows it. The window offered follows the new
+    /// free space, within what the window scale agreed on the SYN can express (RFC 7323
+    /// §2.3: the shift never changes after it); a right edge already offered is never taken
+    /// back (RFC 9293 §3.8.6.2.2).
+    pub fn set_recv_buffer(&mut self, size: usize) {
+        let size = size.max(1);
+        self.config.recv_buffer = size;
+        self.config.recv_buffer_max = size;
+        if let Some(r) = self.state.receiver_mut() {
+            r.resize(size);
+        }
+    }
+
+    /// Resizes the send buffer (`SO_SNDBUF` on an open connection) and fixes it there. Data
+    /// already queued beyond a smaller size stays and is sent; writes wait until the queue is
+    /// below the new size.
+    pub fn set_send_buffer(&mut self, size: usize) {
+        let size = size.max(1);
+        self.config.send_buffer = size;
+        self.config.send_buffer_max = size;
+        if let Some(s) = self.state.sender_mut() {
+            s.resize(size);
+        }
+    }
+
+    /// Switches the congestion controller (`TCP_CONGESTION`). An open connection keeps its
+    /// cwnd and ssthresh: the new controller goes on from the window the path was found to
+    /// take, as Linux does on a switch.
+    pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
+        self.config.congestion = controller;
+        if let Some(s) = self.state.sender_mut() {
+            s.cc.set_controller(controller);
+        }
+    }
+
     /// The receive buffer's current size in bytes: the most received data this connection will
     /// hold (in order and beyond gaps together), for a host accounting memory across
     /// connections. Auto-tuning may grow it up to `Config::recv_buffer_max`; it never shrinks.
