@@ -13,7 +13,7 @@ use crate::i18n::{self, Lang, Names, state_name};
 use crate::scenario::window as narrate_window;
 use crate::scenario::{Packet, Run, idx, narrate};
 use crate::sim::Why;
-use crate::text::{Style, fit, width, wrap};
+use crate::text::{Style, fit, ms, width, wrap};
 
 /// One thing that happened, in display order.
 #[derive(Clone, Copy, Debug)]
@@ -156,11 +156,6 @@ pub fn mark(run: &Run, p: &Packet, lang: Lang) -> Option<String> {
         });
     }
     (!marks.is_empty()).then(|| marks.join(lang.pick(", ", "，")))
-}
-
-pub fn ms(t: synack_proto::Instant) -> String {
-    let us = t.as_micros();
-    format!("{}.{:03}", us / 1000, us % 1000)
 }
 
 /// Width of the diagram when the terminal's is unknown (output to a pipe or a file).

@@ -11,8 +11,9 @@ use synack_proto::Instant;
 use synack_sim::Side;
 
 use crate::i18n::{self, Lang};
-use crate::ladder::{label, mark, ms};
+use crate::ladder::{label, mark};
 use crate::scenario::Run;
+use crate::text::ms;
 
 /// Escapes text for XML content and attribute values.
 pub fn esc(s: &str) -> String {

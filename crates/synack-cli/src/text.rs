@@ -170,6 +170,12 @@ pub fn error_name(e: ConnError, lang: crate::i18n::Lang) -> String {
     }
 }
 
+/// A virtual time in milliseconds with three decimals (`12.345`), as every picture prints it.
+pub fn ms(t: synack_proto::Instant) -> String {
+    let us = t.as_micros();
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,7 +171,7 @@ fn time_wait_states_its_length_and_a_restart() {
     assert!(
         text.contains(&format!(
             "the 2MSL timer restarts: TIME-WAIT now ends at {} ms",
-            synack_cli::ladder::ms(left)
+            synack_cli::text::ms(left)
         )),
         "{text}"
     );

@@ -23,7 +23,7 @@ use libc::{
     c_char, c_int, c_longlong, c_uint, c_ulong, c_void, iovec, msghdr, nfds_t, pollfd, size_t,
     sockaddr, socklen_t, ssize_t, timeval, useconds_t,
 };
-use synack_script::OptValue;
+use synack_script::{OptText, OptValue};
 
 use crate::abi::PacketdrillInterface;
 use crate::calls::PollFd;
@@ -578,6 +578,18 @@ unsafe extern "C" fn pd_getsockopt(
                 ptr::write_unaligned(out.add(1), linger);
                 ptr::write_unaligned(len, 8);
             },
+            // As Linux's TCP_CONGESTION: min(room, 16) bytes, the name NUL-padded.
+            OptValue::Text(t) => {
+                let n = (room as usize).min(OptText::MAX);
+                let mut bytes = [0u8; OptText::MAX];
+                bytes[..t.as_bytes().len()].copy_from_slice(t.as_bytes());
+                // SAFETY: `val` is non-null with room for `n` bytes (n <= room) and `len` is
+                // non-null (both checked above).
+                unsafe {
+                    ptr::copy_nonoverlapping(bytes.as_ptr(), val.cast::<u8>(), n);
+                    ptr::write_unaligned(len, n as socklen_t);
+                }
+            }
         }
         Ok(0)
     })
@@ -605,7 +617,14 @@ unsafe extern "C" fn pd_setsockopt(
             return Err(libc::EFAULT);
         }
         let p = val.cast::<c_int>();
-        let v = if is_linger(level, name) {
+        let v = if sockopt::is_text(level, name) {
+            // Linux reads at most 15 bytes of a controller's name, up to a NUL.
+            let n = (len as usize).min(OptText::MAX - 1);
+            // SAFETY: `val` is non-null and readable for `len` >= n bytes (the caller's
+            // buffer, as setsockopt's contract).
+            let bytes = unsafe { std::slice::from_raw_parts(val.cast::<u8>(), n) };
+            OptValue::Text(OptText::new(bytes).ok_or(libc::EINVAL)?)
+        } else if is_linger(level, name) {
             let (onoff, linger) =
                 // SAFETY: `val` is non-null and SO_LINGER's `len` was checked to cover two ints.
                 unsafe { (ptr::read_unaligned(p), ptr::read_unaligned(p.add(1))) };

@@ -19,7 +19,8 @@
 //! use too: each `net.ipv4.tcp_*` sysctl synack has a counterpart for, under its own name
 //! with or without `net.ipv4.` (`tcp_syn_retries=3`, `tcp_rmem=4096:87380:6291456` with `:`
 //! between the numbers), the short aliases `sack`, `timestamps`, `wscale` and `syncookies`,
-//! and synack's `mss`, `rto_min_ms` and `rto_initial_ms`.
+//! and synack's `mtu` (the link MTU, which sets the MSS announced per address family), `mss` (a
+//! cap on it), `rto_min_ms` and `rto_initial_ms`.
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -24,6 +24,7 @@ pub const HANDLED: &[(c_int, c_int)] = &[
     (IPPROTO_TCP, TCP_KEEPINTVL),
     (IPPROTO_TCP, TCP_KEEPCNT),
     (IPPROTO_TCP, TCP_USER_TIMEOUT),
+    (IPPROTO_TCP, TCP_CONGESTION),
 ];
 
 /// What an option is to this library.
@@ -60,10 +61,17 @@ pub fn kind(level: c_int, name: c_int) -> Kind {
     }
 }
 
-/// Bytes the value of a handled option takes.
+/// Whether the option's value is a string (`TCP_CONGESTION`'s controller name).
+pub fn is_text(level: c_int, name: c_int) -> bool {
+    (level, name) == (IPPROTO_TCP, TCP_CONGESTION)
+}
+
+/// Bytes the value of a handled option takes at least.
 pub fn value_len(level: c_int, name: c_int) -> usize {
     if (level, name) == (SOL_SOCKET, SO_LINGER) {
         8
+    } else if is_text(level, name) {
+        1
     } else {
         4
     }
@@ -91,7 +99,8 @@ mod tests {
     #[test]
     fn linux_options_synack_lacks_are_unsupported_others_unknown() {
         assert_eq!(kind(IPPROTO_IP, libc::IP_MTU_DISCOVER), Kind::Unsupported);
-        assert_eq!(kind(IPPROTO_TCP, libc::TCP_CONGESTION), Kind::Unsupported);
+        assert_eq!(kind(IPPROTO_TCP, libc::TCP_FASTOPEN), Kind::Unsupported);
+        assert_eq!(kind(IPPROTO_TCP, libc::TCP_CONGESTION), Kind::Handled);
         assert_eq!(kind(IPPROTO_TCP, TCP_INFO), Kind::Unsupported);
         assert_eq!(kind(IPPROTO_TCP, 999), Kind::Unknown);
         assert_eq!(kind(12345, 1), Kind::Unknown);

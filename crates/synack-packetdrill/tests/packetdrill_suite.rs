@@ -12,20 +12,7 @@ mod driver;
 use std::path::{Path, PathBuf};
 
 fn scripts(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("readable suite directory") {
-            let p = e.expect("readable entry").path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "pkt") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    synack_script::scripts_under(dir).expect("readable suite directory")
 }
 
 /// Valid packetdrill scripts of the suite that this driver or the library cannot run yet:

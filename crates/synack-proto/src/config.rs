@@ -25,7 +25,12 @@ pub struct Config {
     pub msl: Duration,
     /// How long an orphaned connection may sit in FIN-WAIT-2 (Linux `tcp_fin_timeout`).
     pub fin_wait2_timeout: Duration,
-    /// The MSS we announce: the largest segment we can receive (RFC 9293 §3.7.1).
+    /// The link MTU: the largest IP packet the interface carries. The MSS we announce (the
+    /// largest segment we can receive, RFC 9293 §3.7.1) is what it leaves once the IP and TCP
+    /// headers are counted, which differs by address family: see [`Config::mss_for`].
+    pub mtu: u16,
+    /// The most the MSS we announce may be, whatever the MTU allows (`TCP_MAXSEG` before the
+    /// connection opens). `u16::MAX` leaves it to the MTU.
     pub mss: u16,
     /// Initial receive buffer size in bytes; the advertised window never exceeds the buffer.
     /// 0 counts as 1, so the window can always open.
@@ -83,6 +88,10 @@ pub struct Config {
     pub nagle: Nagle,
 }
 
+/// The least MSS a connection announces or takes (Linux's `TCP_MIN_MSS`): a smaller one
+/// would spend most of each packet on headers.
+pub const MIN_MSS: u16 = 88;
+
 /// The two forms of Nagle's algorithm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Nagle {
@@ -107,7 +116,8 @@ impl Default for Config {
             data_retries: 15,
             msl: Duration::from_secs(30),
             fin_wait2_timeout: Duration::from_secs(60),
-            mss: 1460,
+            mtu: 1500,
+            mss: u16::MAX,
             recv_buffer: 256 * 1024,
             recv_buffer_max: 4 * 1024 * 1024,
             send_buffer: 256 * 1024,
@@ -162,6 +172,31 @@ impl Config {
     /// The most the send buffer can ever hold.
     pub fn send_buffer_limit(&self) -> usize {
         self.send_buffer.max(self.send_buffer_max)
+    }
+
+    /// The MSS to announce on a connection over IPv6 (`ipv6`) or IPv4: the link MTU less a
+    /// fixed IP header (20 bytes for IPv4, 40 for IPv6, RFC 8200 §3) and a TCP header without
+    /// options (20), as RFC 9293 §3.7.1 says, and no more than `mss`. At a 1500-byte MTU that
+    /// is 1460 for IPv4 and 1440 for IPv6. A link too small for the headers still leaves
+    /// `MIN_MSS` (Linux's `TCP_MIN_MSS`); a smaller `mss` asked for is kept.
+    pub fn mss_for(&self, ipv6: bool) -> u16 {
+        let headers = if ipv6 { 40 + 20 } else { 20 + 20 };
+        self.mtu
+            .saturating_sub(headers)
+            .max(MIN_MSS)
+            .min(self.mss)
+            .max(1)
+    }
+
+    /// These settings for one connection over IPv6 (`ipv6`) or IPv4, with `mss` lowered to
+    /// [`Config::mss_for`] that family. A connection keeps its settings in this form, so its
+    /// `mss` is the MSS it announces; one made without saying (`Connection::connect` and
+    /// `listen` on a bare `Config`) is taken to be IPv4's.
+    pub fn for_family(&self, ipv6: bool) -> Config {
+        Config {
+            mss: self.mss_for(ipv6),
+            ..self.clone()
+        }
     }
 
     /// The window-scale shift we offer. It is fixed on the SYN, so it must fit the largest

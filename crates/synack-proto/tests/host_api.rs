@@ -157,8 +157,11 @@ fn options_set_through_conn_mut_take_effect_at_once() {
 }
 
 #[test]
-fn a_listener_with_a_jumbo_mss_sends_jumbo_segments_on_a_default_host() {
-    let jumbo = with_mss(9000);
+fn a_listener_on_a_jumbo_link_sends_jumbo_segments_on_a_default_host() {
+    let jumbo = Config {
+        mtu: 9040,
+        ..Config::default()
+    };
     let mut net = Net::new(
         HostConfig {
             tcp: jumbo.clone(),
@@ -186,7 +189,7 @@ fn a_listener_with_a_jumbo_mss_sends_jumbo_segments_on_a_default_host() {
 }
 
 /// A device hands `poll_transmit` a buffer of exactly its MTU. Each datagram must then carry a
-/// full segment (MSS of 1460 less 12 bytes of timestamps, less the SACK blocks of the moment):
+/// full segment (the MSS, 1460 over IPv4 and 1440 over IPv6, less 12 bytes of timestamps):
 /// a buffer that kept room for the largest headers would cut every segment short, and Nagle
 /// would then hold every second one until its ACK (RFC 896).
 #[test]
@@ -197,7 +200,7 @@ fn an_mtu_sized_buffer_carries_full_segments() {
     ] {
         let mut net = Net::new(config(), config());
         let server = addr(server);
-        let mtu = 1460 + if server.is_ipv4() { 40 } else { 60 };
+        let mtu = 1500;
         let l = net.b.listen(server, 4).unwrap();
         let c = net.a.connect(net.now, addr(client), server).unwrap();
         net.settle();
@@ -210,9 +213,69 @@ fn an_mtu_sized_buffer_carries_full_segments() {
             lens.push(Pkt::parse(&buf[..t.len]).payload.len());
             net.b.handle_packet(net.now, &buf[..t.len]);
         }
-        // Ten segments of initial window hold it all: six full ones and the tail.
-        assert_eq!(lens, [1448, 1448, 1448, 1448, 1448, 1448, 1312], "{server}");
+        // Ten segments of initial window hold it all: full ones and the tail.
+        let full = if server.is_ipv4() { 1448 } else { 1428 };
+        let mut want = vec![full; 10_000 / full];
+        want.push(10_000 % full);
+        assert_eq!(lens, want, "{server}");
         let mut got = vec![0u8; 20_000];
         assert_eq!(net.b.recv(s, &mut got), Ok(10_000));
     }
+}
+
+/// The MSS announced follows from the link MTU and each connection's address family (RFC
+/// 9293 §3.7.1): the MTU less 20 bytes of IPv4 header or 40 of IPv6 (RFC 8200 §3), and 20 of
+/// TCP header. One host speaking both announces both, passively (SYN queue and cookie alike)
+/// and actively, and a lower `mss` still caps it.
+#[test]
+fn the_mss_announced_is_the_mtu_less_each_familys_headers() {
+    for (mtu, v4, v6) in [(1500, 1460, 1440), (9000, 8960, 8940)] {
+        let mut h = Host::new(HostConfig {
+            tcp: Config {
+                mtu,
+                ..Config::default()
+            },
+            ..config()
+        });
+        h.listen(addr("10.0.0.1:80"), 1).unwrap();
+        h.listen(addr("[fd00::1]:80"), 1).unwrap();
+        assert_eq!(
+            syn_ack_mss(&mut h, "192.0.2.1:1000", "10.0.0.1:80"),
+            Some(v4)
+        );
+        assert_eq!(
+            syn_ack_mss(&mut h, "[2001:db8::1]:1000", "[fd00::1]:80"),
+            Some(v6)
+        );
+        // Both SYN queues (backlog 1) are full now: the cookie SYN-ACKs say the same.
+        assert_eq!(
+            syn_ack_mss(&mut h, "192.0.2.2:2000", "10.0.0.1:80"),
+            Some(v4)
+        );
+        assert_eq!(
+            syn_ack_mss(&mut h, "[2001:db8::2]:2000", "[fd00::1]:80"),
+            Some(v6)
+        );
+        assert_eq!(h.counters().syncookies_sent, 2);
+
+        let now = Instant::ZERO;
+        h.connect(now, addr("10.0.0.1:0"), addr("192.0.2.9:80"))
+            .unwrap();
+        h.connect(now, addr("[fd00::1]:0"), addr("[2001:db8::9]:80"))
+            .unwrap();
+        let syns = drain(&mut h, now);
+        let mss_of = |v6: bool| {
+            syns.iter()
+                .find(|p| p.src.is_ipv6() == v6)
+                .unwrap()
+                .options
+                .mss
+        };
+        assert_eq!((mss_of(false), mss_of(true)), (Some(v4), Some(v6)));
+    }
+    let c = Config {
+        mss: 1000,
+        ..Config::default()
+    };
+    assert_eq!((c.mss_for(false), c.mss_for(true)), (1000, 1000));
 }

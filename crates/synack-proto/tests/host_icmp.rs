@@ -293,13 +293,14 @@ fn ipv6_packet_too_big_lowers_the_mss_but_never_below_1280() {
     let mut s = established("2001:db8::2", "[2001:db8::1]:80");
     assert_eq!(s.host.send(s.conn, &[3u8; 3000]), Ok(3000));
     let first = drain(&mut s.host, s.now);
-    assert_eq!(payloads(&first), [1460, 1460, 80]);
+    // A 1500-byte link less IPv6's 40-byte header and TCP's 20.
+    assert_eq!(payloads(&first), [1440, 1440, 120]);
     let t = s.now;
     s.host.handle_packet(
         t,
         &icmp(router_v6(), s.us.ip(), Kind::V6TooBig(1279), &first[0].raw),
     );
-    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1460);
+    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1440);
     assert_eq!(s.host.counters().icmp_mtu_ignored, 1);
     s.host.handle_packet(
         t,
@@ -446,7 +447,7 @@ fn an_icmp_error_quoting_the_other_ip_version_is_ignored() {
     )
     .unwrap();
     s.host.handle_packet(s.now, &buf[..n]);
-    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1460);
+    assert_eq!(s.host.info(s.conn).unwrap().snd_mss, 1440);
     assert_eq!(s.host.soft_error(s.conn), Ok(None));
     assert!(drain(&mut s.host, s.now).is_empty(), "nothing resent");
     assert_eq!(s.host.counters().icmp_in_errs, 2);

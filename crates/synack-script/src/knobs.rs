@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use synack_proto::config::MIN_MSS;
+
 use crate::socket::Stack;
 
 /// Why a knob could not be applied.
@@ -56,6 +58,30 @@ struct Knob {
     set: Setter,
 }
 
+impl Knob {
+    /// A Linux sysctl of one number.
+    const fn sysctl(name: &'static str, alias: Option<&'static str>, set: Setter) -> Knob {
+        Knob {
+            name,
+            alias,
+            sysctl: true,
+            arity: (1, 1),
+            set,
+        }
+    }
+
+    /// One of synack's own settings, of one number.
+    const fn own(name: &'static str, set: Setter) -> Knob {
+        Knob {
+            name,
+            alias: None,
+            sysctl: false,
+            arity: (1, 1),
+            set,
+        }
+    }
+}
+
 fn secs(v: u64) -> Duration {
     Duration::from_secs(v)
 }
@@ -66,6 +92,14 @@ fn count(v: u64) -> Result<u32, String> {
 
 fn flag(v: u64) -> bool {
     v != 0
+}
+
+/// A 16-bit size of at least `least`.
+fn at_least(v: u64, least: u16, what: &str) -> Result<u16, String> {
+    u16::try_from(v)
+        .ok()
+        .filter(|x| *x >= least)
+        .ok_or_else(|| format!("{what} must be {least}..=65535"))
 }
 
 /// `min default [max]`: a new socket's buffer starts at the default and may grow to the max
@@ -82,108 +116,48 @@ fn buffers(v: &[u64]) -> Result<(usize, Option<usize>), String> {
 }
 
 const KNOBS: &[Knob] = &[
-    Knob {
-        name: "tcp_syn_retries",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().syn_retries = count(v[0])?;
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_synack_retries",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().synack_retries = count(v[0])?;
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_retries2",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().data_retries = count(v[0])?;
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_sack",
-        alias: Some("sack"),
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().sack = flag(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_timestamps",
-        alias: Some("timestamps"),
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().timestamps = flag(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        // Linux: 0 turns tail loss probes (and RACK's early marking with them) off; any
-        // other mode leaves them on.
-        name: "tcp_early_retrans",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().rack_tlp = flag(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_frto",
-        alias: Some("frto"),
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().frto = flag(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_window_scaling",
-        alias: Some("wscale"),
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().window_scaling = flag(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_fin_timeout",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().fin_wait2_timeout = secs(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_rto_min_us",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().rto_min = Duration::from_micros(v[0]);
-            Ok(())
-        },
-    },
+    Knob::sysctl("tcp_syn_retries", None, |s, v| {
+        s.defaults_mut().syn_retries = count(v[0])?;
+        Ok(())
+    }),
+    Knob::sysctl("tcp_synack_retries", None, |s, v| {
+        s.defaults_mut().synack_retries = count(v[0])?;
+        Ok(())
+    }),
+    Knob::sysctl("tcp_retries2", None, |s, v| {
+        s.defaults_mut().data_retries = count(v[0])?;
+        Ok(())
+    }),
+    Knob::sysctl("tcp_sack", Some("sack"), |s, v| {
+        s.defaults_mut().sack = flag(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_timestamps", Some("timestamps"), |s, v| {
+        s.defaults_mut().timestamps = flag(v[0]);
+        Ok(())
+    }),
+    // Linux: 0 turns tail loss probes (and RACK's early marking with them) off; any
+    // other mode leaves them on.
+    Knob::sysctl("tcp_early_retrans", None, |s, v| {
+        s.defaults_mut().rack_tlp = flag(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_frto", Some("frto"), |s, v| {
+        s.defaults_mut().frto = flag(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_window_scaling", Some("wscale"), |s, v| {
+        s.defaults_mut().window_scaling = flag(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_fin_timeout", None, |s, v| {
+        s.defaults_mut().fin_wait2_timeout = secs(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_rto_min_us", None, |s, v| {
+        s.defaults_mut().rto_min = Duration::from_micros(v[0]);
+        Ok(())
+    }),
     Knob {
         name: "tcp_rmem",
         alias: None,
@@ -214,93 +188,48 @@ const KNOBS: &[Knob] = &[
             Ok(())
         },
     },
-    Knob {
-        name: "tcp_notsent_lowat",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        // Linux's default, UINT_MAX, means no limit.
-        set: |s, v| {
-            s.defaults_mut().notsent_lowat = (v[0] < u64::from(u32::MAX)).then_some(v[0] as usize);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_keepalive_time",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.keepalive_defaults_mut().idle = secs(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_keepalive_intvl",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.keepalive_defaults_mut().interval = secs(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_keepalive_probes",
-        alias: None,
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            s.keepalive_defaults_mut().count = count(v[0])?;
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_syncookies",
-        alias: Some("syncookies"),
-        sysctl: true,
-        arity: (1, 1),
-        set: |s, v| {
-            let mut config = s.host().config().clone();
-            config.syn_cookies = flag(v[0]);
-            config.tcp = s.defaults_mut().clone();
-            s.rebuild(config).map_err(|e| e.to_string())
-        },
-    },
+    // Linux's default, UINT_MAX, means no limit.
+    Knob::sysctl("tcp_notsent_lowat", None, |s, v| {
+        s.defaults_mut().notsent_lowat = (v[0] < u64::from(u32::MAX)).then_some(v[0] as usize);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_keepalive_time", None, |s, v| {
+        s.keepalive_defaults_mut().idle = secs(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_keepalive_intvl", None, |s, v| {
+        s.keepalive_defaults_mut().interval = secs(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("tcp_keepalive_probes", None, |s, v| {
+        s.keepalive_defaults_mut().count = count(v[0])?;
+        Ok(())
+    }),
+    Knob::sysctl("tcp_syncookies", Some("syncookies"), |s, v| {
+        let mut config = s.host().config().clone();
+        config.syn_cookies = flag(v[0]);
+        config.tcp = s.defaults_mut().clone();
+        s.rebuild(config).map_err(|e| e.to_string())
+    }),
     // synack's own, for --so_flags: Linux has no sysctl for these.
-    Knob {
-        name: "mss",
-        alias: None,
-        sysctl: false,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().mss = u16::try_from(v[0])
-                .ok()
-                .filter(|m| *m >= 88)
-                .ok_or("the MSS must be 88..=65535")?;
-            Ok(())
-        },
-    },
-    Knob {
-        name: "rto_min_ms",
-        alias: None,
-        sysctl: false,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().rto_min = Duration::from_millis(v[0]);
-            Ok(())
-        },
-    },
-    Knob {
-        name: "rto_initial_ms",
-        alias: None,
-        sysctl: false,
-        arity: (1, 1),
-        set: |s, v| {
-            s.defaults_mut().rto_initial = Duration::from_millis(v[0]);
-            Ok(())
-        },
-    },
+    // The link's MTU; the MSS announced is what it leaves per address family.
+    Knob::own("mtu", |s, v| {
+        // Every IPv4 host takes datagrams of 576 bytes (RFC 791); less is no link here.
+        s.defaults_mut().mtu = at_least(v[0], 576, "the MTU")?;
+        Ok(())
+    }),
+    Knob::own("mss", |s, v| {
+        s.defaults_mut().mss = at_least(v[0], MIN_MSS, "the MSS")?;
+        Ok(())
+    }),
+    Knob::own("rto_min_ms", |s, v| {
+        s.defaults_mut().rto_min = Duration::from_millis(v[0]);
+        Ok(())
+    }),
+    Knob::own("rto_initial_ms", |s, v| {
+        s.defaults_mut().rto_initial = Duration::from_millis(v[0]);
+        Ok(())
+    }),
 ];
 
 fn find(name: &str, origin: Origin) -> Option<&'static Knob> {
@@ -404,6 +333,8 @@ mod tests {
             let mut s = stack();
             let value = if name.ends_with("mem") {
                 "1:2:3"
+            } else if name == "mtu" {
+                "9000"
             } else {
                 "100"
             };
@@ -421,6 +352,8 @@ mod tests {
         assert!(apply(&mut s, Origin::Flags, "tcp_rmem", "1:9:3").is_err());
         assert!(apply(&mut s, Origin::Flags, "tcp_syn_retries", "1 2").is_err());
         assert!(apply(&mut s, Origin::Flags, "mss", "20").is_err());
+        assert!(apply(&mut s, Origin::Flags, "mtu", "575").is_err());
+        assert!(apply(&mut s, Origin::Flags, "mtu", "65536").is_err());
         assert_eq!(
             apply(&mut s, Origin::Flags, "tcp_congestion_control", "1"),
             Err(KnobError::Unknown("tcp_congestion_control".into()))

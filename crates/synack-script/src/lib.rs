@@ -22,4 +22,23 @@ pub mod symbols;
 pub use errno::Errno;
 pub use parser::{ParseError, parse};
 pub use runner::{Failure, FailureKind, IpVersion, Report, RunConfig, run_script};
-pub use socket::{OptValue, SockError, SockResult, Stack};
+pub use socket::{OptText, OptValue, SockError, SockResult, Stack};
+
+/// The `.pkt` files under `dir` and its subdirectories, sorted: a suite such as
+/// `tests/scripts/`, which groups its scripts by topic.
+pub fn scripts_under(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "pkt") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -4,7 +4,7 @@
 
 use crate::ast::Expr;
 use crate::errno::Errno;
-use crate::socket::{self, OptValue, consts::*};
+use crate::socket::{self, OptText, OptValue, consts::*};
 
 /// How the error for a name synack does not know starts (the runner reports it as an
 /// unsupported feature: in a packetdrill script it is a real Linux constant).
@@ -38,6 +38,7 @@ pub fn show_opt(v: OptValue) -> String {
     match v {
         OptValue::Int(i) => format!("[{i}]"),
         OptValue::Linger { onoff, linger } => format!("{{onoff={onoff}, linger={linger}}}"),
+        OptValue::Text(t) => format!("{t:?}"),
     }
 }
 
@@ -58,6 +59,9 @@ pub fn opt_value(e: &Expr) -> Result<OptValue, String> {
                 linger: get("linger")?,
             })
         }
+        Expr::Str(text) => OptText::new(text.as_bytes())
+            .map(OptValue::Text)
+            .ok_or_else(|| format!("the option value {text:?} is longer than 16 bytes")),
         other => Ok(OptValue::Int(eval_int(other)?)),
     }
 }

@@ -132,13 +132,13 @@ fn syscall_results_are_checked() {
         .failure
         .unwrap();
     assert_eq!(f.message, "close(...) returned 0, expected -1 EBADF");
-    let f = run("+0 setsockopt(4, IPPROTO_TCP, TCP_CONGESTION, [1], 4) = 0\n")
+    let f = run("+0 setsockopt(4, IPPROTO_TCP, TCP_FASTOPEN, [1], 4) = 0\n")
         .failure
         .unwrap();
     // A Linux name synack does not know, or a value it has no knob for, is a feature it
     // lacks: the script is not judged a failure.
     assert!(
-        f.message.contains("unknown symbol TCP_CONGESTION") && f.kind == FailureKind::Unsupported,
+        f.message.contains("unknown symbol TCP_FASTOPEN") && f.kind == FailureKind::Unsupported,
         "{f:?}"
     );
     let f = run("+0 setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=5}, 8) = 0\n")

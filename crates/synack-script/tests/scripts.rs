@@ -21,22 +21,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `.pkt` files under `dir`, sorted.
 fn scripts(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("the scripts' directory exists") {
-            let p = e.expect("readable entry").path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "pkt") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    synack_script::scripts_under(dir).expect("the scripts' directory exists")
 }
 
 fn config(version: IpVersion, path: &Path) -> RunConfig {

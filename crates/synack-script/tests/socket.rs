@@ -7,7 +7,7 @@ use std::time::Duration;
 use synack_proto::host::HostConfig;
 use synack_proto::{Instant, StateName};
 use synack_script::socket::consts::*;
-use synack_script::{Errno, OptValue, SockError, Stack};
+use synack_script::{Errno, OptText, OptValue, SockError, Stack};
 
 const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
@@ -188,15 +188,23 @@ fn options_map_to_knobs_or_say_unsupported() {
         ),
         Err(SockError::Unsupported(_))
     ));
-    assert!(matches!(
-        cli.setsockopt(
-            c,
-            IPPROTO_TCP,
-            13, /* TCP_CONGESTION */
-            OptValue::Int(0)
-        ),
-        Err(SockError::Unsupported(_))
-    ));
+    assert_eq!(
+        cli.setsockopt(c, IPPROTO_TCP, TCP_CONGESTION, OptValue::Int(0)),
+        Err(err(Errno::EINVAL)),
+        "a controller is named, not numbered"
+    );
+    let name = |n: &str| OptValue::Text(OptText::new(n.as_bytes()).unwrap());
+    assert_eq!(
+        cli.setsockopt(c, IPPROTO_TCP, TCP_CONGESTION, name("vegas")),
+        Err(err(Errno::ENOENT)),
+        "a controller synack lacks"
+    );
+    cli.setsockopt(c, IPPROTO_TCP, TCP_CONGESTION, name("newreno"))
+        .unwrap();
+    assert_eq!(
+        cli.getsockopt(c, IPPROTO_TCP, TCP_CONGESTION),
+        Ok(name("reno"))
+    );
     assert_eq!(
         cli.setsockopt(c, IPPROTO_TCP, TCP_MAXSEG, OptValue::Int(10)),
         Err(err(Errno::EINVAL))
@@ -215,10 +223,23 @@ fn options_map_to_knobs_or_say_unsupported() {
         Ok(OptValue::Int(536 - 12)),
         "the server sends at most the MSS the client announced, less the timestamps option"
     );
-    assert!(matches!(
-        cli.setsockopt(c, SOL_SOCKET, SO_RCVBUF, OptValue::Int(1 << 20)),
-        Err(SockError::Unsupported(_))
-    ));
+    assert_eq!(
+        cli.tcp_info(c).unwrap().cc.controller,
+        synack_proto::CongestionControl::NewReno
+    );
+    // Linux resizes the buffers of an open connection; the window scale stays as the SYN
+    // agreed it (RFC 7323 §2.3).
+    cli.setsockopt(c, SOL_SOCKET, SO_RCVBUF, OptValue::Int(1 << 20))
+        .unwrap();
+    cli.setsockopt(c, SOL_SOCKET, SO_SNDBUF, OptValue::Int(8192))
+        .unwrap();
+    let info = cli.tcp_info(c).unwrap();
+    assert_eq!((info.recv_buffer, info.send_buffer), (1 << 20, 8192));
+    assert_eq!(info.rcv_wscale, 0);
+    assert_eq!(
+        cli.getsockopt(c, SOL_SOCKET, SO_RCVBUF),
+        Ok(OptValue::Int(1 << 20))
+    );
 
     // Keepalive after 10 s of idle: the first probe leaves the client then, on virtual time.
     let mut buf = vec![0u8; 2048];

@@ -6,21 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use synack_proto::{Config, CongestionControl, Connection, Instant};
-use synack_sim::{ConnNode, Link, LinkConfig, Pair, Side};
+use synack_sim::{ConnNode, Link, LinkConfig, Pair, Side, pattern};
 
 const RTT: Duration = Duration::from_millis(50);
-
-fn pattern(len: usize, salt: u64) -> Vec<u8> {
-    let mut x = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// A sends `len` bytes to B over 100 Mbit/s with a 50 ms round trip; `data_link` is the A→B
 /// direction (its loss), ACKs come back clean.
@@ -44,7 +32,7 @@ fn pair(
         b_ip,
     );
     let b = ConnNode::new(Connection::listen(&config, 80, 7 + seed as u32), b_ip, a_ip);
-    a.app.to_send = pattern(len, seed);
+    a.app.to_send = pattern(seed, len);
     let back = LinkConfig::new().delay(RTT / 2).bandwidth_bps(100_000_000);
     let link = Link::asymmetric(seed, data_link, back).expect("valid link");
     Pair::new(a, b, link)
@@ -89,7 +77,7 @@ fn goodput_under_random_loss_beats_the_mathis_bound_for_both_controllers() {
                 let mut pr = pair(cc, seed, wide(p), len);
                 let t = time_to_deliver(&mut pr, len);
                 assert!(
-                    pr.b.app.received == pattern(len, seed),
+                    pr.b.app.received == pattern(seed, len),
                     "{cc:?} at {p}: bytes differ"
                 );
                 let info = pr.a.conn.info();
@@ -143,7 +131,7 @@ fn a_burst_of_ten_lost_segments_is_repaired_without_a_timeout() {
         let dropped = pr.link.stats(Side::A).offered - start;
         assert!(dropped >= 10);
         time_to_deliver(&mut pr, len);
-        assert!(pr.b.app.received == pattern(len, 3));
+        assert!(pr.b.app.received == pattern(3, len));
         let info = pr.a.conn.info();
         assert_eq!(info.rto_expirations, 0, "{cc:?}: {info:?}");
         assert_eq!(

@@ -6,27 +6,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use synack_proto::{Config, Connection, Event, Instant, StateName};
-use synack_sim::{ConnNode, Link, LinkConfig, Pair, Side};
+use synack_sim::{ConnNode, Link, LinkConfig, Pair, Side, pattern};
 
 fn seeds() -> u64 {
     std::env::var("SYNACK_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24)
-}
-
-/// Deterministic test data that shows misplaced bytes: position-dependent, not periodic
-/// over short spans.
-fn pattern(len: usize, salt: u64) -> Vec<u8> {
-    let mut x = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 struct Run {
@@ -79,8 +65,8 @@ fn transfer_within(
         b_ip,
         a_ip,
     );
-    let a_data = pattern(len, seed * 2 + 1);
-    let b_data = pattern(len, seed * 2 + 2);
+    let a_data = pattern(seed * 2 + 1, len);
+    let b_data = pattern(seed * 2 + 2, len);
     a.app.to_send = a_data.clone();
     a.app.shutdown_after_send = true;
     a.app.close_on_eof = true;
@@ -291,8 +277,8 @@ fn transfer_late_readers(config: &Config, seed: u64, loss: f64, len: usize, paus
     );
     let listener = Connection::listen(config, 80, (seed as u32).wrapping_mul(7));
     let mut b = ConnNode::new(listener, b_ip, a_ip);
-    let a_data = pattern(len, seed * 2 + 1);
-    let b_data = pattern(len, seed * 2 + 2);
+    let a_data = pattern(seed * 2 + 1, len);
+    let b_data = pattern(seed * 2 + 2, len);
     a.app.to_send = a_data.clone();
     a.app.shutdown_after_send = true;
     a.app.close_on_eof = true;

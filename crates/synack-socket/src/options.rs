@@ -3,7 +3,7 @@
 
 use core::time::Duration;
 
-use synack_proto::{Config, Keepalive};
+use synack_proto::{Config, CongestionControl, Keepalive};
 
 use crate::error::unsupported;
 use crate::ip_header::IpHeaderOptions;
@@ -65,6 +65,8 @@ pub enum SockOpt {
     UnicastHops(Option<u8>),
     /// `IPV6_V6ONLY`.
     V6Only(bool),
+    /// `TCP_CONGESTION`: the controller, before or after the connection opens.
+    Congestion(CongestionControl),
 }
 
 impl SockOpt {
@@ -86,7 +88,7 @@ impl SocketTable {
     /// `TCP_MAXSEG` gives.
     pub fn max_segment(&self, id: SocketId) -> SocketResult<u32> {
         let s = self.sock(id)?;
-        let configured = u32::from(s.opts.config.mss);
+        let configured = u32::from(s.opts.config.mss_for(s.ipv6));
         Ok(match s.role {
             Role::Conn(conn) => self
                 .host
@@ -120,12 +122,10 @@ impl SocketTable {
                 if v == 0 {
                     return Err(SocketError::InvalidInput);
                 }
-                if opened {
-                    return unsupported("resizing the buffers of an open connection");
-                }
                 // As on Linux, a size the user sets is a size the user wants: it also fixes the
-                // maximum, so auto-tuning leaves it alone and the window scale is chosen from
-                // it (SOCK_RCVBUF_LOCK / SOCK_SNDBUF_LOCK).
+                // maximum, so auto-tuning leaves it alone and, set before the SYN, the window
+                // scale is chosen from it (SOCK_RCVBUF_LOCK / SOCK_SNDBUF_LOCK). On an open
+                // connection the buffer is resized in place; the scale stays.
                 if matches!(opt, SockOpt::RecvBuffer(_)) {
                     o.config.recv_buffer = v;
                     o.config.recv_buffer_max = v;
@@ -135,6 +135,7 @@ impl SocketTable {
                 }
             }
             SockOpt::KeepAlive(on) => o.keepalive_on = on,
+            SockOpt::Congestion(c) => o.config.congestion = c,
             SockOpt::Linger(l) => o.linger = l,
             SockOpt::NoDelay(on) => o.config.nodelay = on,
             SockOpt::Cork(on) => o.cork = on,
@@ -142,7 +143,7 @@ impl SocketTable {
                 if opened {
                     return unsupported("TCP_MAXSEG on an open connection");
                 }
-                // Raising the MSS above the interface's is not possible.
+                // A cap: the MSS never rises above what the link MTU leaves (`mss_for`).
                 o.config.mss = o.config.mss.min(mss);
             }
             SockOpt::KeepIdle(d) => o.keepalive.idle = d,
@@ -170,6 +171,12 @@ impl SocketTable {
                 c.set_keepalive(o.keepalive_on.then_some(o.keepalive));
                 c.set_user_timeout(o.config.user_timeout);
                 c.set_nodelay(o.config.nodelay);
+                match opt {
+                    SockOpt::RecvBuffer(v) => c.set_recv_buffer(v),
+                    SockOpt::SendBuffer(v) => c.set_send_buffer(v),
+                    SockOpt::Congestion(cc) => c.set_congestion(cc),
+                    _ => {}
+                }
             }
             Role::Listener(lid) => {
                 let mut config = o.config.clone();

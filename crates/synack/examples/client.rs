@@ -10,10 +10,10 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
 use std::thread;
 
+use synack::Stack;
 use synack::device::{Link, LinkConfig};
 use synack::net::{TcpListener, TcpStream};
 use synack::netns::{self, TunNetns};
-use synack::{HostConfig, Stack};
 
 fn exchange(stack: &Stack, server: SocketAddr) -> io::Result<()> {
     let stream = TcpStream::connect(stack, server)?;
@@ -65,13 +65,7 @@ fn main() -> io::Result<()> {
         );
         let server_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
         let (a, b) = Link::pair(LinkConfig::default())?;
-        let server = Stack::new(
-            b,
-            HostConfig {
-                local_addrs: vec![server_ip],
-                ..HostConfig::default()
-            },
-        )?;
+        let server = Stack::with_addr(b, server_ip)?;
         let client = Stack::with_addr(a, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))?;
         let listener = TcpListener::bind(&server, (server_ip, 7))?;
         thread::spawn(move || listener.accept().and_then(|(s, _)| echo(s)));

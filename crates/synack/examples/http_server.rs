@@ -11,10 +11,10 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::thread;
 
+use synack::Stack;
 use synack::device::{Link, LinkConfig};
 use synack::net::{TcpListener, TcpStream};
 use synack::netns::{self, TunNetns};
-use synack::{HostConfig, Stack};
 
 const PORT: u16 = 80;
 /// Request heads longer than this are refused (431), so a peer cannot grow memory without end.
@@ -156,20 +156,8 @@ fn over_link() -> io::Result<()> {
     let server_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
     let client_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let (a, b) = Link::pair(LinkConfig::default())?;
-    let server = Stack::new(
-        b,
-        HostConfig {
-            local_addrs: vec![server_ip],
-            ..HostConfig::default()
-        },
-    )?;
-    let client = Stack::new(
-        a,
-        HostConfig {
-            local_addrs: vec![client_ip],
-            ..HostConfig::default()
-        },
-    )?;
+    let server = Stack::with_addr(b, server_ip)?;
+    let client = Stack::with_addr(a, client_ip)?;
     let listener = TcpListener::bind(&server, (server_ip, PORT))?;
     thread::spawn(move || accept_loop(listener));
     let mut stream = TcpStream::connect(&client, (server_ip, PORT))?;

@@ -67,16 +67,6 @@ pub(crate) struct Inner {
     idle_waiters: usize,
     /// Who is told of every state change (see [`crate::Stack::on_state_change`]).
     observer: Option<crate::observe::Observer>,
-    /// The device's MTU, from which each family's MSS follows.
-    mtu: usize,
-}
-
-/// The MSS to announce on a device of `mtu` bytes: the largest segment that arrives in one
-/// packet, the MTU less the fixed IP and TCP headers, 20 + 20 bytes over IPv4 and 40 + 20
-/// over IPv6 (RFC 9293 §3.7.1, RFC 8200 §3).
-fn mss_for(mtu: usize, ipv6: bool) -> u16 {
-    let headers = if ipv6 { 60 } else { 40 };
-    mtu.saturating_sub(headers).clamp(88, usize::from(u16::MAX)) as u16
 }
 
 fn io<T>(r: Result<T, SocketError>) -> io::Result<T> {
@@ -99,9 +89,9 @@ impl Shared {
         // The keyed hashes (demux, ISNs, ports, cookies) need a secret no peer can guess
         // (RFC 6528 §3); the core never draws it, the runtime does.
         config.secret = u128::from_le_bytes(secret);
-        // The host's default is the IPv4 figure; each socket takes its own family's (see
-        // `Inner::socket`).
-        config.tcp.mss = mss_for(mtu, false);
+        // Each connection announces the MSS the device's MTU leaves for its address family
+        // (`Config::mss_for`).
+        config.tcp.mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
         let mut table = SocketTable::new(config);
         table.keep_events();
         Ok(Shared {
@@ -112,7 +102,6 @@ impl Shared {
                 idle: Arc::default(),
                 idle_waiters: 0,
                 observer: None,
-                mtu,
             }),
             kick: EventFd::new()?,
             kicked: AtomicBool::new(false),
@@ -331,14 +320,9 @@ impl Shared {
 }
 
 impl Inner {
-    /// A new socket with the MSS of its family.
+    /// A new socket; its MSS follows its family (`Config::mss_for`).
     fn socket(&mut self, ipv6: bool) -> SocketId {
-        let id = self.table.socket(ipv6);
-        // Lowers the IPv4 default to the IPv6 figure where it applies; a fresh socket takes it.
-        let _ = self
-            .table
-            .set_option(id, SockOpt::MaxSegment(mss_for(self.mtu, ipv6)));
-        id
+        self.table.socket(ipv6)
     }
 
     fn open_listener(

@@ -262,19 +262,55 @@ impl TcpStream {
         self.shared().lock().nodelay(self.id())
     }
 
-    /// `Some(Duration::ZERO)` makes closing reset the connection; `None` closes gracefully.
+    /// `Some(Duration::ZERO)`: closing resets the connection (RFC 9293 §3.10.5 ABORT) and
+    /// drops queued data. `Some(d)`: [`TcpStream::close`] sends the FIN and waits up to `d`
+    /// for it and all data to be acknowledged (SO_LINGER; a drop cannot wait in a task, so
+    /// dropping closes gracefully without waiting). `None`: closing is graceful and does not
+    /// wait.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        match linger {
-            None | Some(Duration::ZERO) => self
-                .shared()
-                .lock()
-                .set_option(self.id(), SockOpt::Linger(linger)),
-            // A drop that blocks would stall the runtime's thread.
-            Some(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a non-zero linger would block a task's drop; shut down and wait instead",
-            )),
+        self.shared()
+            .lock()
+            .set_option(self.id(), SockOpt::Linger(linger))
+    }
+
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        self.shared().lock().linger(self.id())
+    }
+
+    /// Keepalive probes after `idle` without traffic (RFC 1122 §4.2.3.6), with the default
+    /// interval and count; `None` turns them off.
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        let r = self.shared().lock().set_keepalive(self.id(), idle);
+        self.shared().kick();
+        r
+    }
+
+    /// Closes the stream as `close(2)` would. With a non-zero linger, the FIN goes out now and
+    /// the close waits until it and all data are acknowledged, or the linger time is up (the
+    /// connection then goes on closing as usual). Otherwise the same as dropping the stream.
+    /// Halves from [`TcpStream::into_split`] are not affected: the connection closes when
+    /// the last share goes.
+    pub async fn close(self) -> io::Result<()> {
+        let id = self.id();
+        let linger = self.shared().lock().linger(id)?;
+        if let Some(d) = linger.filter(|d| !d.is_zero()) {
+            // A stream already shut for writing has sent its FIN: wait for it all the same.
+            let _ = self.inner.shutdown(Shutdown::Write);
+            let shared = &self.inner.shared;
+            let acknowledged = poll_fn(|cx| {
+                shared.poll_op(cx, id, Interest::Write, |inner| {
+                    match inner.linger_done(id) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(crate::error::would_block()),
+                        Err(e) => Err(e),
+                    }
+                })
+            });
+            // Running out of linger time is not an error: the close goes on in the stack.
+            let _ = ::tokio::time::timeout(d, acknowledged).await;
         }
+        drop(self);
+        Ok(())
     }
 
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use synack::device::{Link, LinkConfig};
 use synack::net::{TcpListener, TcpStream};
 use synack::{HostConfig, Stack};
+use synack_sim::pattern;
 
 // Documentation addresses (RFC 5737): they exist only inside this process.
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -33,19 +34,6 @@ fn pair_with(link: LinkConfig, client: HostConfig, server: HostConfig) -> (Stack
 
 fn pair() -> (Stack, Stack) {
     pair_with(LinkConfig::default(), config(CLIENT), config(SERVER))
-}
-
-/// Deterministic bytes that differ by `seed`, so a misplaced chunk is caught.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn read_to_end(s: &mut TcpStream) -> Vec<u8> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use synack::device::{Link, LinkConfig};
 use synack::tokio::{TcpListener, TcpStream};
 use synack::{HostConfig, Stack};
+use synack_sim::pattern;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -28,18 +29,6 @@ fn pair() -> (Stack, Stack) {
         Stack::new_tokio(a, config(CLIENT)).unwrap(),
         Stack::new_tokio(b, config(SERVER)).unwrap(),
     )
-}
-
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 async fn echo(stream: TcpStream) {
@@ -262,4 +251,34 @@ async fn several_tasks_accept_on_one_listener() {
     peers.sort();
     locals.sort();
     assert_eq!(peers, locals);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lingering_close_returns_once_the_peer_has_everything() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 9))
+        .await
+        .unwrap();
+    let accepted = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+    let mut s = TcpStream::connect(&client, (SERVER, 9)).await.unwrap();
+    let mut peer = accepted.await.unwrap();
+    s.set_nodelay(true).unwrap();
+    assert!(s.nodelay().unwrap());
+    s.set_keepalive(Some(Duration::from_secs(30))).unwrap();
+    s.set_linger(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(s.linger().unwrap(), Some(Duration::from_secs(60)));
+    assert_eq!(s.info().unwrap().state, synack::StateName::Established);
+
+    // Less than the peer's receive buffer (256 KiB), which it does not read until the end.
+    let data = pattern(9, 128 * 1024);
+    s.write_all(&data).await.unwrap();
+    s.close().await.unwrap();
+    // The close waited for the acknowledgment of every byte and of the FIN: the peer's stack
+    // holds all of it (unread) and has seen the end of the stream.
+    let info = peer.info().unwrap();
+    assert_eq!(info.bytes_received, data.len() as u64);
+    assert_eq!(info.state, synack::StateName::CloseWait);
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).await.unwrap();
+    assert!(got == data, "the peer read a different stream");
 }

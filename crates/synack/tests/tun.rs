@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use synack::net::{TcpListener, TcpStream};
 use synack::netns::TunNetns;
 use synack::{HostConfig, Stack};
+use synack_sim::pattern;
 
 fn setup(test: &str, mtu: usize) -> Option<(TunNetns, Stack)> {
     setup_with(test, mtu, false)
@@ -49,18 +50,6 @@ fn setup_with(test: &str, mtu: usize, offload: bool) -> Option<(TunNetns, Stack)
     };
     let stack = Stack::new(tun, config).unwrap();
     Some((ns, stack))
-}
-
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Sends `data` and reads as many bytes of echo, with std-shaped streams of

@@ -416,8 +416,8 @@ fn time_wait(run: &Run, out: &mut Vec<Note>) {
             }
             let (ends_en, ends_zh) = match end {
                 Some(e) => (
-                    format!(": TIME-WAIT now ends at {} ms", crate::ladder::ms(e)),
-                    format!("：TIME-WAIT 改为在 {} 毫秒结束", crate::ladder::ms(e)),
+                    format!(": TIME-WAIT now ends at {} ms", crate::text::ms(e)),
+                    format!("：TIME-WAIT 改为在 {} 毫秒结束", crate::text::ms(e)),
                 ),
                 None => (String::new(), String::new()),
             };
@@ -621,7 +621,7 @@ pub fn facts(run: &Run, lang: Lang) -> String {
         .iter()
         .take(SHOWN)
         .map(|&(i, p)| {
-            let at = crate::ladder::ms(p.sent_at);
+            let at = crate::text::ms(p.sent_at);
             let name = seg_name(run, p, lang);
             // The byte a zero-window probe carried goes again at the head of the data once
             // the window opens: no timer, nothing lost.

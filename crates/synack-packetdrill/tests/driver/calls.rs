@@ -9,7 +9,7 @@ use std::time::{Duration, Instant as RealInstant};
 use libc::{c_int, socklen_t};
 use synack_script::ast::{Expr, Syscall};
 use synack_script::symbols::{eval_int, opt_value};
-use synack_script::{Errno, OptValue};
+use synack_script::{Errno, OptText, OptValue};
 
 use super::*;
 
@@ -161,13 +161,21 @@ impl Run {
                 let level = eval_int(arg(1)?)? as c_int;
                 let name = eval_int(arg(2)?)? as c_int;
                 let len = eval_int(arg(4)?)? as socklen_t;
-                let v: [c_int; 2] = match opt_value(arg(3)?)? {
-                    OptValue::Int(x) => [x as c_int, 0],
-                    OptValue::Linger { onoff, linger } => [onoff, linger],
-                };
-                // SAFETY: the library's own hook on its own userdata; `v` holds 8 readable bytes,
-                // and the hook reads no more than
-                // the option's size after checking `len`.
+                // 16 bytes: an int, a linger, or a controller's name.
+                let mut v = [0u8; 16];
+                match opt_value(arg(3)?)? {
+                    OptValue::Int(x) => v[..4].copy_from_slice(&(x as c_int).to_ne_bytes()),
+                    OptValue::Linger { onoff, linger } => {
+                        v[..4].copy_from_slice(&onoff.to_ne_bytes());
+                        v[4..8].copy_from_slice(&linger.to_ne_bytes());
+                    }
+                    OptValue::Text(t) => v[..t.as_bytes().len()].copy_from_slice(t.as_bytes()),
+                }
+                if len as usize > v.len() {
+                    return Err("setsockopt: the driver passes at most 16 bytes".into());
+                }
+                // SAFETY: the library's own hook on its own userdata; `v` holds 16 readable
+                // bytes, at least `len`.
                 i64::from(unsafe {
                     (t.setsockopt.unwrap())(ud, fd, level, name, v.as_ptr().cast(), len)
                 })
@@ -176,23 +184,31 @@ impl Run {
                 let (fd, _) = self.live_fd(arg(0)?)?;
                 let level = eval_int(arg(1)?)? as c_int;
                 let name = eval_int(arg(2)?)? as c_int;
-                let mut v = [0 as c_int; 2];
+                // Room for what scripts ask for (`struct tcp_info` is 104 bytes and more).
+                let mut v = [0u8; 256];
                 let mut len = eval_int(arg(4)?)? as socklen_t;
-                // SAFETY: the library's own hook on its own userdata; `v` holds 8 writable bytes,
-                // and the hook writes no more than
-                // the option's size after checking `len`; `len` is a live local.
+                if len as usize > v.len() {
+                    return Err("getsockopt: the driver takes at most 256 bytes".into());
+                }
+                // SAFETY: the library's own hook on its own userdata; `v` holds 256 writable
+                // bytes, at least `len`, and the hook writes no more than `len`; `len` is a
+                // live local.
                 let r = unsafe {
                     (t.getsockopt.unwrap())(ud, fd, level, name, v.as_mut_ptr().cast(), &mut len)
                 };
                 self.check(c, i64::from(r))?;
                 if r == 0 {
                     let want = opt_value(arg(3)?)?;
+                    let int =
+                        |at: usize| c_int::from_ne_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]]);
                     let got = match want {
-                        OptValue::Int(_) => OptValue::Int(i64::from(v[0])),
+                        OptValue::Int(_) => OptValue::Int(i64::from(int(0))),
                         OptValue::Linger { .. } => OptValue::Linger {
-                            onoff: v[0],
-                            linger: v[1],
+                            onoff: int(0),
+                            linger: int(4),
                         },
+                        OptValue::Text(_) => OptText::new(&v[..(len as usize).min(OptText::MAX)])
+                            .map_or(OptValue::Int(-1), OptValue::Text),
                     };
                     if got != want {
                         return Err(format!("getsockopt value: expected {want:?}, got {got:?}"));

@@ -52,6 +52,9 @@ const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const BIND_PORT: u16 = 8080;
 const CONNECT_PORT: u16 = 8080;
 const MAX_SPIN_USECS: i64 = 20;
+/// The MTU of packetdrill's tun device, which the kernel's MSS comes from; the library is
+/// told it (`mtu=`), as a packetdrill user tells it the device's.
+const DEVICE_MTU: u16 = 1500;
 
 /// The interface table, shared with the syscall thread (leaked: a few hundred bytes a
 /// script).
@@ -212,9 +215,10 @@ fn still_listening(fd: c_int) -> bool {
     r == 0 && v == 1
 }
 
-/// The `--so_flags` a packetdrill user passes for a script: the sysctls its shell lines set.
+/// The `--so_flags` a packetdrill user passes for a script: the device's MTU and the sysctls
+/// its shell lines set.
 pub fn so_flags(events: &[Event]) -> String {
-    let mut items = Vec::new();
+    let mut items = vec![format!("mtu={DEVICE_MTU}")];
     for e in events {
         if let Action::Shell(line) = &e.action {
             for (name, value) in synack_script::shell::sysctl_settings(line) {

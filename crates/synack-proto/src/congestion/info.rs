@@ -15,6 +15,9 @@ pub struct CongestionInfo {
     pub ssthresh: u32,
     /// Bytes the peer holds beyond SND.UNA, by its SACK blocks (RFC 6675's scoreboard).
     pub sacked: u32,
+    /// Bytes the SACK scoreboard takes for lost, resent or not (RFC 6675 §4's IsLost, or
+    /// marked after a timeout); 0 without SACK.
+    pub lost: u32,
     /// Fast retransmits entered on duplicate ACKs or SACK-detected loss (RFC 5681 §3.2).
     pub fast_retransmits: u64,
     /// Retransmissions found needless by D-SACKs whose window reduction was undone.
@@ -41,6 +44,7 @@ impl CongestionInfo {
             cwnd: 0,
             ssthresh: u32::MAX,
             sacked: 0,
+            lost: 0,
             fast_retransmits: 0,
             spurious_undone: 0,
             sack_blocks_received: 0,
@@ -62,6 +66,7 @@ impl Congestion {
             cwnd: self.cwnd,
             ssthresh: self.ssthresh,
             sacked: self.board.as_ref().map_or(0, |b| b.sacked_bytes()),
+            lost: self.board.as_ref().map_or(0, |b| b.lost_bytes(self.mss)),
             fast_retransmits: counters.fast_retransmits,
             spurious_undone: counters.undos,
             sack_blocks_received: counters.sack_blocks,

@@ -280,6 +280,15 @@ impl Congestion {
         }
     }
 
+    /// Another controller takes over from here with the same cwnd and ssthresh; CUBIC starts
+    /// afresh, a new epoch from the current window (RFC 9438 §4.2).
+    pub fn set_controller(&mut self, controller: CongestionControl) {
+        if controller != self.algorithm {
+            self.algorithm = controller;
+            self.cubic = None;
+        }
+    }
+
     fn hystart(&mut self) -> &mut HyStart {
         self.hystart.get_or_insert_with(|| Box::new(HyStart::new()))
     }

@@ -351,6 +351,22 @@ impl Scoreboard {
         false
     }
 
+    /// Bytes of unSACKed segments taken for lost: marked so after a timeout, or IsLost by the
+    /// SACKs above them (RFC 6675 §4).
+    pub(crate) fn lost_bytes(&self, smss: u32) -> u32 {
+        let mut above = (self.sacked_segments, self.sacked_bytes);
+        let mut lost = 0u32;
+        for s in &self.segments {
+            if s.sacked {
+                above.0 -= 1;
+                above.1 -= s.len();
+            } else if s.lost || Self::is_lost_by_sack(above, smss) {
+                lost = lost.saturating_add(s.len());
+            }
+        }
+        lost
+    }
+
     /// SetPipe of RFC 6675 §4: bytes believed in the network. Each unSACKed segment counts
     /// once unless it is lost, and once more while a retransmission of it is out.
     pub(crate) fn pipe(&self, smss: u32) -> u32 {

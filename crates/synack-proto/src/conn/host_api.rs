@@ -3,7 +3,7 @@
 
 use synack_wire::TcpRepr;
 
-use super::negotiate::Negotiated;
+use super::negotiate::{CookieSyn, Negotiated};
 use super::recv::Receiver;
 use super::send::Sender;
 use super::state::{Listen, State, Synced};
@@ -18,20 +18,6 @@ use crate::time::Instant;
 /// it, and [`Connection::from_cookie_ack`] assumes the peer was offered exactly this.
 pub(crate) fn syn_ack_window(config: &Config) -> u16 {
     config.recv_buffer.clamp(1, usize::from(u16::MAX)) as u16
-}
-
-/// What a valid cookie recovered of the peer's SYN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct CookieSyn {
-    /// The peer's MSS, as rounded down to the cookie's table.
-    pub mss: u16,
-    /// The peer's window-scale shift, when both sides agreed on window scaling (carried in
-    /// TSval, so only with timestamps).
-    pub window_scale: Option<u8>,
-    /// SACK-permitted was agreed (likewise carried in TSval).
-    pub sack: bool,
-    /// Timestamps were agreed: the cookie SYN-ACK carried TSval and the ACK echoed it.
-    pub timestamps: bool,
 }
 
 /// Our TSval clock for a connection with initial sequence number `iss` at `now`: the same

@@ -25,7 +25,8 @@ use core::time::Duration;
 
 pub(crate) use arrival::reset_for_unexpected;
 pub use host_api::ts_clock;
-pub(crate) use host_api::{CookieSyn, TimeWaitSnapshot, syn_ack_window};
+pub(crate) use host_api::{TimeWaitSnapshot, syn_ack_window};
+pub(crate) use negotiate::CookieSyn;
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
@@ -211,16 +212,18 @@ impl Connection {
 
     /// Active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT. The SYN leaves at the next
     /// `poll_transmit`. `iss` is the initial sequence number (the host derives it per RFC 6528).
+    /// The MSS announced is IPv4's unless `config` was made for IPv6 ([`Config::for_family`]).
     pub fn connect(config: &Config, local_port: u16, remote_port: u16, iss: u32) -> Connection {
         Connection::connect_shared(
-            SharedConfig::new(config.clone()),
+            SharedConfig::new(config.for_family(false)),
             local_port,
             remote_port,
             iss,
         )
     }
 
-    /// `connect` with settings shared with other connections.
+    /// `connect` with settings shared with other connections, made for its address family
+    /// already (`Config::for_family`).
     pub(crate) fn connect_shared(
         config: SharedConfig,
         local_port: u16,
@@ -240,11 +243,13 @@ impl Connection {
 
     /// Passive OPEN (RFC 9293 §3.10.1): CLOSED → LISTEN for one connection. The first
     /// acceptable SYN makes it SYN-RECEIVED with `iss` as its initial sequence number.
+    /// The MSS announced is IPv4's unless `config` was made for IPv6 ([`Config::for_family`]).
     pub fn listen(config: &Config, local_port: u16, iss: u32) -> Connection {
-        Connection::listen_shared(SharedConfig::new(config.clone()), local_port, iss)
+        Connection::listen_shared(SharedConfig::new(config.for_family(false)), local_port, iss)
     }
 
-    /// `listen` with settings shared with other connections.
+    /// `listen` with settings shared with other connections, made for its address family
+    /// already (`Config::for_family`).
     pub(crate) fn listen_shared(config: SharedConfig, local_port: u16, iss: u32) -> Connection {
         let mut c = Connection::new(config, local_port, 0, iss);
         c.morph(Cause::UserListen, |_| State::Listen(Listen { iss }));
@@ -281,6 +286,42 @@ impl Connection {
     /// Turns Nagle's algorithm off or on (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.config.nodelay = nodelay;
+    }
+
+    /// Resizes the receive buffer (`SO_RCVBUF` on an open connection, as Linux allows) and
+    /// fixes it there: auto-tuning no longer grows it. The window offered follows the new
+    /// free space, within what the window scale agreed on the SYN can express (RFC 7323
+    /// §2.3: the shift never changes after it); a right edge already offered is never taken
+    /// back (RFC 9293 §3.8.6.2.2).
+    pub fn set_recv_buffer(&mut self, size: usize) {
+        let size = size.max(1);
+        self.config.recv_buffer = size;
+        self.config.recv_buffer_max = size;
+        if let Some(r) = self.state.receiver_mut() {
+            r.resize(size);
+        }
+    }
+
+    /// Resizes the send buffer (`SO_SNDBUF` on an open connection) and fixes it there. Data
+    /// already queued beyond a smaller size stays and is sent; writes wait until the queue is
+    /// below the new size.
+    pub fn set_send_buffer(&mut self, size: usize) {
+        let size = size.max(1);
+        self.config.send_buffer = size;
+        self.config.send_buffer_max = size;
+        if let Some(s) = self.state.sender_mut() {
+            s.resize(size);
+        }
+    }
+
+    /// Switches the congestion controller (`TCP_CONGESTION`). An open connection keeps its
+    /// cwnd and ssthresh: the new controller goes on from the window the path was found to
+    /// take, as Linux does on a switch.
+    pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
+        self.config.congestion = controller;
+        if let Some(s) = self.state.sender_mut() {
+            s.cc.set_controller(controller);
+        }
     }
 
     /// The receive buffer's current size in bytes: the most received data this connection will

@@ -5,7 +5,6 @@
 use synack_wire::TcpRepr;
 
 use super::Connection;
-use super::host_api::CookieSyn;
 use super::recv::Receiver;
 use super::send::Sender;
 use crate::config::Config;
@@ -15,6 +14,20 @@ use crate::time::Instant;
 /// RFC 9293 §3.7.1: the MSS to assume when the peer's SYN carries no MSS option (RFC 1122
 /// §4.2.2.6's 536 for IPv4; the host lowers it further for IPv6 paths if needed).
 const DEFAULT_PEER_MSS: u32 = 536;
+
+/// What a valid cookie recovered of the peer's SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CookieSyn {
+    /// The peer's MSS, as rounded down to the cookie's table.
+    pub mss: u16,
+    /// The peer's window-scale shift, when both sides agreed on window scaling (carried in
+    /// TSval, so only with timestamps).
+    pub window_scale: Option<u8>,
+    /// SACK-permitted was agreed (likewise carried in TSval).
+    pub sack: bool,
+    /// Timestamps were agreed: the cookie SYN-ACK carried TSval and the ACK echoed it.
+    pub timestamps: bool,
+}
 
 /// The options both sides agreed on. Each is in force only when both offered it (RFC 7323
 /// §1.3, RFC 2018 §2).

@@ -455,6 +455,13 @@ impl Receiver {
         self.capacity
     }
 
+    /// Sets the buffer's size and stops auto-tuning from growing it. The window shown is
+    /// capped by the field and the shift fixed on the SYN, however large the buffer.
+    pub fn resize(&mut self, size: usize) {
+        self.capacity = size.max(1);
+        self.tuner.lock(self.capacity);
+    }
+
     /// Moves buffered bytes to the user.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.buf.len());

@@ -179,6 +179,12 @@ impl Sender {
         self.capacity
     }
 
+    /// Sets the buffer's size (auto-tuning is bounded by the config's maximum, which the
+    /// caller sets to the same size).
+    pub fn resize(&mut self, size: usize) {
+        self.capacity = size.max(1);
+    }
+
     /// Send-buffer auto-tuning: after the congestion window grew, make room for twice what
     /// may be in flight, up to `limit`. The buffer never shrinks.
     pub fn autotune(&mut self, limit: usize) {

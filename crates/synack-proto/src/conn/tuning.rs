@@ -95,6 +95,11 @@ impl RecvTuner {
         }
     }
 
+    /// The user fixed the buffer's size: it never grows past it.
+    pub fn lock(&mut self, size: usize) {
+        self.max = size;
+    }
+
     /// The application has read; `read_total` counts every byte it has read so far. Once a
     /// round trip `rtt` has passed since the last measurement, returns the buffer size wanted:
     /// enough for two round trips of what was consumed in the last (data arrives while the

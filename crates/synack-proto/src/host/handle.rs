@@ -95,6 +95,29 @@ impl ConnMut<'_> {
         }
     }
 
+    /// `SO_RCVBUF` on an open connection: the receive buffer's size, fixed (auto-tuning no
+    /// longer grows it); the window follows, within the scale agreed on the SYN.
+    pub fn set_recv_buffer(&mut self, size: usize) {
+        if let Some(c) = self.conn() {
+            c.set_recv_buffer(size);
+        }
+    }
+
+    /// `SO_SNDBUF` on an open connection: the send buffer's size, fixed.
+    pub fn set_send_buffer(&mut self, size: usize) {
+        if let Some(c) = self.conn() {
+            c.set_send_buffer(size);
+        }
+    }
+
+    /// `TCP_CONGESTION` on an open connection: the controller switches, cwnd and ssthresh
+    /// carry over.
+    pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
+        if let Some(c) = self.conn() {
+            c.set_congestion(controller);
+        }
+    }
+
     fn conn(&mut self) -> Option<&mut Connection> {
         // `conn_mut` checked the handle, and the view holds the host until it drops.
         self.host.entry_mut(self.id).map(|e| &mut e.conn)

@@ -114,8 +114,10 @@ struct Control {
 /// Many connections and listeners behind one interface.
 pub struct Host {
     config: HostConfig,
-    /// `config.tcp`, shared by the connections opened with the host's defaults.
+    /// `config.tcp` made for IPv4 and for IPv6 (`Config::for_family`), shared by the
+    /// connections opened with the host's defaults.
     tcp: SharedConfig,
+    tcp_v6: SharedConfig,
     conns: Slab<Entry>,
     demux: Demux,
     time_wait: Slab<TimeWaitEntry>,
@@ -140,9 +142,9 @@ pub struct Host {
 }
 
 /// Room for one segment's payload of a connection with settings `tcp`: a 1500-byte MTU's
-/// worth, or the configured MSS if larger (jumbo frames), plus room for options.
+/// worth, or the link MTU if larger (jumbo frames), plus room for options.
 fn max_payload(tcp: &Config) -> usize {
-    usize::from(tcp.mss).max(1500) + 64
+    usize::from(tcp.mtu).max(1500) + 64
 }
 
 fn unspecified(ip: IpAddr) -> IpAddr {
@@ -190,7 +192,8 @@ impl Host {
             counters: Counters::default(),
             max_payload: payload,
             due: Vec::new(),
-            tcp: SharedConfig::new(config.tcp.clone()),
+            tcp: SharedConfig::new(config.tcp.for_family(false)),
+            tcp_v6: SharedConfig::new(config.tcp.for_family(true)),
             config,
         }
     }

@@ -13,7 +13,8 @@ impl Host {
     /// that family, port 0 on every port; the most specific listener gets a SYN. `backlog`
     /// bounds both the SYN queue and the accept queue (at least 1, at most `max_backlog`).
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<ListenerId, HostError> {
-        self.listen_shared(local, backlog, self.tcp.clone())
+        let config = self.defaults_for(local.is_ipv6());
+        self.listen_shared(local, backlog, config)
     }
 
     /// Passive OPEN whose connections take `config` (socket options set on a listening
@@ -24,9 +25,20 @@ impl Host {
         backlog: usize,
         config: Config,
     ) -> Result<ListenerId, HostError> {
-        self.listen_shared(local, backlog, SharedConfig::new(config))
+        let config = SharedConfig::new(config.for_family(local.is_ipv6()));
+        self.listen_shared(local, backlog, config)
     }
 
+    /// The host's default connection settings for one address family.
+    fn defaults_for(&self, ipv6: bool) -> SharedConfig {
+        if ipv6 {
+            self.tcp_v6.clone()
+        } else {
+            self.tcp.clone()
+        }
+    }
+
+    /// `config` is made for `local`'s family already (`Config::for_family`).
     fn listen_shared(
         &mut self,
         local: SocketAddr,
@@ -63,7 +75,7 @@ impl Host {
         self.listener_mut(id).ok_or(HostError::InvalidListener)?;
         self.fit_max_payload(&config);
         let listener = self.listener_mut(id).ok_or(HostError::InvalidListener)?;
-        listener.config = SharedConfig::new(config);
+        listener.config = SharedConfig::new(config.for_family(listener.local.is_ipv6()));
         Ok(())
     }
 
@@ -122,7 +134,8 @@ impl Host {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<ConnId, HostError> {
-        self.connect_shared(now, local, remote, self.tcp.clone())
+        let config = self.defaults_for(local.is_ipv6());
+        self.connect_shared(now, local, remote, config)
     }
 
     /// Active OPEN with settings of its own (socket options set before `connect`).
@@ -133,9 +146,11 @@ impl Host {
         remote: SocketAddr,
         config: Config,
     ) -> Result<ConnId, HostError> {
-        self.connect_shared(now, local, remote, SharedConfig::new(config))
+        let config = SharedConfig::new(config.for_family(local.is_ipv6()));
+        self.connect_shared(now, local, remote, config)
     }
 
+    /// `config` is made for `local`'s family already (`Config::for_family`).
     fn connect_shared(
         &mut self,
         now: Instant,

@@ -96,6 +96,9 @@ struct Runner {
     pos: Pos,
 }
 
+/// How much larger IPv6's fixed header is than IPv4's: 40 bytes against 20.
+const IPV6_HEADER_EXTRA: u16 = 20;
+
 /// A safety net against a timer that keeps firing without progress.
 const MAX_TIMER_STEPS: usize = 1_000_000;
 
@@ -103,6 +106,12 @@ impl Runner {
     fn new(cfg: RunConfig, notes: Vec<String>) -> Runner {
         let mut host = cfg.host.clone();
         host.local_addrs = vec![cfg.local_addr()];
+        // packetdrill's scripts are written once for every address family and expect one MSS
+        // from each (1460 on IPv4's 1500-byte link); an IPv6 run's link is 20 bytes larger, for
+        // IPv6's larger header (RFC 8200 §3), so that the MSS comes out the same.
+        if cfg.ip_version == IpVersion::V6 {
+            host.tcp.mtu = host.tcp.mtu.saturating_add(IPV6_HEADER_EXTRA);
+        }
         Runner {
             stack: Stack::new(host),
             cfg,

@@ -21,6 +21,7 @@ pub const TCP_KEEPIDLE: i32 = 4;
 pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;
 pub const TCP_INFO: i32 = 11;
+pub const TCP_CONGESTION: i32 = 13;
 pub const TCP_USER_TIMEOUT: i32 = 18;
 pub const F_GETFL: i32 = 3;
 pub const F_SETFL: i32 = 4;

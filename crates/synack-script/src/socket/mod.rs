@@ -67,11 +67,54 @@ fn unsupported<T>(what: impl Into<String>) -> SockResult<T> {
     Err(SockError::Unsupported(what.into()))
 }
 
-/// A socket option's value: an integer for most, `struct linger` for `SO_LINGER`.
+/// A socket option's value: an integer for most, `struct linger` for `SO_LINGER`, a name
+/// for `TCP_CONGESTION`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptValue {
     Int(i64),
     Linger { onoff: i32, linger: i32 },
+    Text(OptText),
+}
+
+/// A short string option value, held inline (Linux's `TCP_CA_NAME_MAX` is 16 bytes, the
+/// terminating NUL included).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct OptText {
+    bytes: [u8; OptText::MAX],
+    len: u8,
+}
+
+impl OptText {
+    pub const MAX: usize = 16;
+
+    /// The text, cut at its first NUL as C reads it; `None` when longer than [`OptText::MAX`].
+    pub fn new(text: &[u8]) -> Option<OptText> {
+        let text = text.split(|&b| b == 0).next().unwrap_or_default();
+        if text.len() > OptText::MAX {
+            return None;
+        }
+        let mut bytes = [0u8; OptText::MAX];
+        bytes[..text.len()].copy_from_slice(text);
+        Some(OptText {
+            bytes,
+            len: text.len() as u8,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The text as UTF-8 (empty when it is not).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for OptText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
 }
 
 /// Maps why a connection ended to the errno a Linux socket reports for it.

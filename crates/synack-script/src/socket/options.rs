@@ -6,8 +6,9 @@ use std::time::Duration;
 use synack_socket::SockOpt;
 
 use super::consts::*;
-use super::{OptValue, SockError, SockResult, Stack, errno_of, id_of, unsupported};
+use super::{OptText, OptValue, SockError, SockResult, Stack, errno_of, id_of, unsupported};
 use crate::errno::Errno;
+use synack_proto::CongestionControl;
 
 /// `(level, name)` of the options this layer knows, by their C names.
 pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
@@ -25,6 +26,7 @@ pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
         "TCP_KEEPCNT" => (IPPROTO_TCP, TCP_KEEPCNT),
         "TCP_USER_TIMEOUT" => (IPPROTO_TCP, TCP_USER_TIMEOUT),
         "TCP_CORK" => (IPPROTO_TCP, TCP_CORK),
+        "TCP_CONGESTION" => (IPPROTO_TCP, TCP_CONGESTION),
         "IP_TOS" => (IPPROTO_IP, IP_TOS),
         "IP_TTL" => (IPPROTO_IP, IP_TTL),
         "IPV6_TCLASS" => (IPPROTO_IPV6, IPV6_TCLASS),
@@ -44,7 +46,7 @@ impl Stack {
     ) -> SockResult<()> {
         let int = |v: OptValue| match v {
             OptValue::Int(i) => Ok(i),
-            OptValue::Linger { .. } => Err(SockError::Errno(Errno::EINVAL)),
+            _ => Err(SockError::Errno(Errno::EINVAL)),
         };
         let id = id_of(fd)?;
         let ipv6 = self.table.is_ipv6(id)?;
@@ -70,10 +72,19 @@ impl Stack {
                 OptValue::Linger { .. } => {
                     return unsupported("SO_LINGER with a timeout (a close that waits)");
                 }
-                OptValue::Int(_) => return Err(Errno::EINVAL.into()),
+                _ => return Err(Errno::EINVAL.into()),
             },
             (IPPROTO_TCP, TCP_NODELAY) => SockOpt::NoDelay(int(value)? != 0),
             (IPPROTO_TCP, TCP_CORK) => SockOpt::Cork(int(value)? != 0),
+            (IPPROTO_TCP, TCP_CONGESTION) => {
+                let OptValue::Text(name) = value else {
+                    return Err(Errno::EINVAL.into());
+                };
+                // Linux answers a controller it does not have with ENOENT.
+                let cc = CongestionControl::from_name(name.as_str())
+                    .ok_or(SockError::Errno(Errno::ENOENT))?;
+                SockOpt::Congestion(cc)
+            }
             (IPPROTO_TCP, TCP_MAXSEG) => {
                 let v = int(value)?;
                 if self.table.conn_of(id).is_some() {
@@ -154,6 +165,11 @@ impl Stack {
             },
             (IPPROTO_TCP, TCP_NODELAY) => b(s.config.nodelay),
             (IPPROTO_TCP, TCP_CORK) => b(s.cork),
+            (IPPROTO_TCP, TCP_CONGESTION) => {
+                // Every controller's name fits the 16 bytes Linux allows.
+                let name = s.config.congestion.name().as_bytes();
+                OptText::new(name).map_or(OptValue::Int(0), OptValue::Text)
+            }
             (IPPROTO_TCP, TCP_MAXSEG) => OptValue::Int(i64::from(mss)),
             (IPPROTO_TCP, TCP_KEEPIDLE) => OptValue::Int(s.keepalive.idle.as_secs() as i64),
             (IPPROTO_TCP, TCP_KEEPINTVL) => OptValue::Int(s.keepalive.interval.as_secs() as i64),
