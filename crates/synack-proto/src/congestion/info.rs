@@ -59,7 +59,7 @@ impl CongestionInfo {
 
 impl Congestion {
     pub fn info(&self) -> CongestionInfo {
-        let counters = self.counters;
+        let counters = self.counters.read();
         CongestionInfo {
             controller: self.algorithm,
             phase: self.phase(),

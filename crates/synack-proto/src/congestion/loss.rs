@@ -117,7 +117,9 @@ impl Congestion {
             let in_recovery = !matches!(self.recovery, Recovery::Open);
             let srtt = ack.srtt.unwrap_or(Duration::MAX);
             marked = run_rack(l, ack.now, in_recovery, srtt, board);
-            self.counters.rack_losses += u64::from(marked);
+            if marked > 0 {
+                self.counters.bump().rack_losses += u64::from(marked);
+            }
 
             // §7.2: an ACK of new data restarts the PTO, unless recovery is under way or the
             // peer holds SACKed data (then RACK's timer covers the tail).
@@ -178,7 +180,7 @@ impl Congestion {
     /// segments the timeout marked lost are in flight again, and the sender is back in the
     /// open state.
     fn undo_timeout(&mut self) {
-        self.counters.spurious_timeouts += 1;
+        self.counters.bump().spurious_timeouts += 1;
         if let Some((cwnd, ssthresh)) = self.undo.take() {
             if self.algorithm == super::CongestionControl::Cubic {
                 let cwnd = self.cwnd;
@@ -262,7 +264,9 @@ impl Congestion {
         };
         l.reorder_at = None;
         let marked = run_rack(l, now, in_recovery, srtt.unwrap_or(Duration::MAX), board);
-        self.counters.rack_losses += u64::from(marked);
+        if marked > 0 {
+            self.counters.bump().rack_losses += u64::from(marked);
+        }
         if marked > 0 && !in_recovery && flight.in_flight > 0 {
             self.enter_recovery(flight, 0);
         }
@@ -330,7 +334,7 @@ impl Congestion {
             let end = what.seq() + len;
             let snd_nxt = if end.gt(max) { end } else { max };
             l.tlp.on_probe_sent(snd_nxt, what.seq().lt(max));
-            self.counters.tail_loss_probes += 1;
+            self.counters.bump().tail_loss_probes += 1;
             return;
         }
         if let Transmit::New(_) = what {

@@ -199,6 +199,21 @@ pub(crate) struct Counters {
     pub spurious_timeouts: u64,
 }
 
+/// The counters, made at the first event worth counting: an idle connection counts nothing,
+/// and its size is a budget (an idle established connection ≤ 1 KiB).
+#[derive(Clone, Debug, Default)]
+struct Tally(Option<Box<Counters>>);
+
+impl Tally {
+    fn bump(&mut self) -> &mut Counters {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    fn read(&self) -> Counters {
+        self.0.as_deref().copied().unwrap_or_default()
+    }
+}
+
 /// The recovery state.
 #[derive(Clone, Debug)]
 enum Recovery {
@@ -249,7 +264,7 @@ pub(crate) struct Congestion {
     prr_credit: u32,
     /// (cwnd, ssthresh) before the last reduction, for an undo after D-SACKs.
     undo: Option<(u32, u32)>,
-    counters: Counters,
+    counters: Tally,
     /// When a segment that occupies sequence space last left (RFC 5681 §4.1's idle test).
     last_sent: Option<Instant>,
 }
@@ -275,7 +290,7 @@ impl Congestion {
             frto: config.frto,
             prr_credit: 0,
             undo: None,
-            counters: Counters::default(),
+            counters: Tally::default(),
             last_sent: None,
         }
     }
@@ -323,7 +338,9 @@ impl Congestion {
         if let Some(board) = &mut self.board {
             let blocks = sack_pairs(&ack.sack);
             let n = ack.sack.len();
-            self.counters.sack_blocks += n as u64;
+            if n > 0 {
+                self.counters.bump().sack_blocks += n as u64;
+            }
             let mut loss = self.loss.as_deref_mut();
             let out = board.on_ack(ack.flight.una, &blocks[..n], |d| {
                 if let Some(l) = loss.as_deref_mut() {
@@ -333,7 +350,7 @@ impl Congestion {
             delivered = out.cumulatively_acked + out.newly_sacked;
             duplicate &= out.newly_sacked > 0;
             if let Some(d) = out.dsack {
-                self.counters.dsacks += 1;
+                self.counters.bump().dsacks += 1;
                 if d.in_recovery_range && board.retransmissions_all_dsacked() {
                     self.undo_reduction();
                 }
@@ -466,7 +483,7 @@ impl Congestion {
     }
 
     fn enter_recovery(&mut self, flight: &Flight, delivered: u32) {
-        self.counters.fast_retransmits += 1;
+        self.counters.bump().fast_retransmits += 1;
         self.loss_detection_on_recovery();
         let flight_size = flight.in_flight;
         self.reduce(flight_size);
@@ -520,7 +537,7 @@ impl Congestion {
             self.cwnd = cwnd;
             self.ssthresh = ssthresh;
         }
-        self.counters.undos += 1;
+        self.counters.bump().undos += 1;
         if let Recovery::Sack { .. } = self.recovery {
             self.recovery = Recovery::Open;
             self.prr_credit = 0;
@@ -575,7 +592,7 @@ impl Congestion {
     /// scoreboard (and the handshake done) it does not: the scoreboard marks every unSACKed
     /// segment lost and names them in turn, so SACKed data is not sent again (RFC 6675 §5.1).
     pub fn on_retransmit_timeout(&mut self, flight: &Flight, synchronized: bool) -> bool {
-        self.counters.timeouts += 1;
+        self.counters.bump().timeouts += 1;
         self.mss = flight.mss.max(1);
         let was_open = matches!(self.recovery, Recovery::Open);
         self.undo = Some((self.cwnd, self.ssthresh));
@@ -640,7 +657,7 @@ impl Congestion {
         self.last_sent = Some(now);
         let seq = what.seq();
         if seq.lt(max) {
-            self.counters.bytes_retransmitted += u64::from(len.min(max.since(seq)));
+            self.counters.bump().bytes_retransmitted += u64::from(len.min(max.since(seq)));
         }
         if let Transmit::Retransmit { .. } = what {
             self.retransmit_head = false;
@@ -788,12 +805,12 @@ impl Congestion {
 
     #[cfg(test)]
     pub fn counters(&self) -> Counters {
-        self.counters
+        self.counters.read()
     }
 
     #[cfg(test)]
     pub fn fast_retransmits(&self) -> u64 {
-        self.counters.fast_retransmits
+        self.counters.read().fast_retransmits
     }
 }
 
