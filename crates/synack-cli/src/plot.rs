@@ -19,7 +19,7 @@ const T: f64 = 70.0;
 const B: f64 = 60.0;
 
 /// A round step for about `n` ticks over `span`.
-fn nice_step(span: f64, n: f64) -> f64 {
+pub(crate) fn nice_step(span: f64, n: f64) -> f64 {
     let raw = (span / n).max(1e-9);
     let mag = 10f64.powf(raw.log10().floor());
     let norm = raw / mag;
@@ -418,7 +418,7 @@ fn window_panel(
     }
 }
 
-fn format_num(v: f64) -> String {
+pub(crate) fn format_num(v: f64) -> String {
     if (v - v.round()).abs() < 1e-6 {
         format!("{}", v.round() as i64)
     } else {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::BulkRun;
 use crate::i18n::Lang;
+use crate::plot::{format_num, nice_step};
 use crate::svg::esc;
 
 const W: f64 = 1000.0;
@@ -19,25 +20,6 @@ const MAX_POINTS: usize = 4000;
 const COLOURS: [&str; 8] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 ];
-
-fn step(span: f64, n: f64) -> f64 {
-    let raw = (span / n).max(1e-9);
-    let mag = 10f64.powf(raw.log10().floor());
-    let norm = raw / mag;
-    let nice = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .find(|&c| norm <= c)
-        .unwrap_or(10.0);
-    nice * mag
-}
-
-fn num(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-6 {
-        format!("{}", v.round() as i64)
-    } else {
-        format!("{v:.1}")
-    }
-}
 
 pub fn svg(run: &BulkRun, lang: Lang) -> String {
     let t_end = (run.end.as_micros() as f64 / 1000.0).max(1.0);
@@ -86,7 +68,7 @@ pub fn svg(run: &BulkRun, lang: Lang) -> String {
         H - B,
         H - B
     );
-    let xs = step(t_end, 8.0);
+    let xs = nice_step(t_end, 8.0);
     let mut t = 0.0;
     while t <= t_end {
         let x = px(t);
@@ -95,11 +77,11 @@ pub fn svg(run: &BulkRun, lang: Lang) -> String {
             r##"<line x1="{x:.1}" y1="{T}" x2="{x:.1}" y2="{:.0}" stroke="#eee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle" fill="#555">{}</text>"##,
             H - B,
             H - B + 16.0,
-            num(t)
+            format_num(t)
         );
         t += xs;
     }
-    let ys = step(y_top, 6.0);
+    let ys = nice_step(y_top, 6.0);
     let mut q = 0.0;
     while q <= y_top {
         let y = py(q);
@@ -109,7 +91,7 @@ pub fn svg(run: &BulkRun, lang: Lang) -> String {
             W - R,
             L - 6.0,
             y + 4.0,
-            num(q)
+            format_num(q)
         );
         q += ys;
     }
