@@ -158,41 +158,15 @@ pub fn svg(run: &Run, lang: Lang) -> String {
         lx += 40.0 + crate::text::width(text) as f64 * 6.5;
     }
     // Axes and grid.
-    let _ = writeln!(
-        s,
-        r##"<g class="axes" stroke="#333"><line x1="{L}" y1="{:.0}" x2="{:.0}" y2="{:.0}"/><line x1="{L}" y1="{T}" x2="{L}" y2="{:.0}"/></g>"##,
-        H - B,
-        W - R,
-        H - B,
-        H - B
-    );
+    let area = Area {
+        left: L,
+        right: W - R,
+        top: T,
+        bottom: H - B,
+    };
     let xs = nice_step(x_max - x_min, 8.0);
-    let mut t = (x_min / xs).ceil() * xs;
-    while t <= x_max {
-        let x = px(t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{T}" x2="{x:.1}" y2="{:.0}" stroke="#eee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle" fill="#555">{}</text>"##,
-            H - B,
-            H - B + 16.0,
-            format_num(t)
-        );
-        t += xs;
-    }
     let ys = nice_step(y_max, 8.0);
-    let mut q = 0.0;
-    while q <= y_max {
-        let y = py(q);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{L}" y1="{y:.1}" x2="{:.0}" y2="{y:.1}" stroke="#eee"/><text x="{:.0}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
-            W - R,
-            L - 6.0,
-            y + 4.0,
-            format_num(q)
-        );
-        q += ys;
-    }
+    axes_and_grid(&mut s, &area, (x_min, x_max, xs), (y_max, ys), px, py);
     let _ = writeln!(
         s,
         r##"<text x="{:.0}" y="{:.0}" text-anchor="middle" fill="#333">{}</text><text x="20" y="{:.0}" fill="#333" transform="rotate(-90 20 {:.0})" text-anchor="middle">{}</text>"##,
@@ -342,37 +316,15 @@ fn window_panel(
         );
         lx += 95.0;
     }
-    let _ = writeln!(
-        s,
-        r##"<g class="axes" stroke="#333"><line x1="{L}" y1="{bottom:.0}" x2="{:.0}" y2="{bottom:.0}"/><line x1="{L}" y1="{top:.0}" x2="{L}" y2="{bottom:.0}"/></g>"##,
-        W - R
-    );
+    let area = Area {
+        left: L,
+        right: W - R,
+        top,
+        bottom,
+    };
     let xs = nice_step(x_max - x_min, 8.0);
-    let mut t = (x_min / xs).ceil() * xs;
-    while t <= x_max {
-        let x = px(t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{top:.0}" x2="{x:.1}" y2="{bottom:.0}" stroke="#eee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle" fill="#555">{}</text>"##,
-            bottom + 16.0,
-            format_num(t)
-        );
-        t += xs;
-    }
     let ys = nice_step(y_max, 5.0);
-    let mut q = 0.0;
-    while q <= y_max {
-        let y = py(q);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{L}" y1="{y:.1}" x2="{:.0}" y2="{y:.1}" stroke="#eee"/><text x="{:.0}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
-            W - R,
-            L - 6.0,
-            y + 4.0,
-            format_num(q)
-        );
-        q += ys;
-    }
+    axes_and_grid(s, &area, (x_min, x_max, xs), (y_max, ys), px, py);
     let _ = writeln!(
         s,
         r##"<text x="{:.0}" y="{:.0}" text-anchor="middle" fill="#333">{}</text>"##,
@@ -415,6 +367,59 @@ fn window_panel(
             s,
             r##"<path class="ssthresh" d="{ssthresh}" fill="none" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="5,3"/>"##
         );
+    }
+}
+
+/// Where a plot's axes stand in the picture.
+pub(crate) struct Area {
+    pub left: f64,
+    pub right: f64,
+    pub top: f64,
+    pub bottom: f64,
+}
+
+/// Both axes and a light grid with a label at each tick: time ticks every `xs` from the first
+/// multiple of it at or after `x_min`, value ticks every `ys` from zero.
+pub(crate) fn axes_and_grid(
+    s: &mut String,
+    area: &Area,
+    (x_min, x_max, xs): (f64, f64, f64),
+    (y_max, ys): (f64, f64),
+    px: impl Fn(f64) -> f64,
+    py: impl Fn(f64) -> f64,
+) {
+    let Area {
+        left,
+        right,
+        top,
+        bottom,
+    } = *area;
+    let _ = writeln!(
+        s,
+        r##"<g class="axes" stroke="#333"><line x1="{left:.0}" y1="{bottom:.0}" x2="{right:.0}" y2="{bottom:.0}"/><line x1="{left:.0}" y1="{top:.0}" x2="{left:.0}" y2="{bottom:.0}"/></g>"##
+    );
+    let mut t = (x_min / xs).ceil() * xs;
+    while t <= x_max {
+        let x = px(t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{top:.0}" x2="{x:.1}" y2="{bottom:.0}" stroke="#eee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle" fill="#555">{}</text>"##,
+            bottom + 16.0,
+            format_num(t)
+        );
+        t += xs;
+    }
+    let mut q = 0.0;
+    while q <= y_max {
+        let y = py(q);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left:.0}" y1="{y:.1}" x2="{right:.0}" y2="{y:.1}" stroke="#eee"/><text x="{:.0}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            left - 6.0,
+            y + 4.0,
+            format_num(q)
+        );
+        q += ys;
     }
 }
 

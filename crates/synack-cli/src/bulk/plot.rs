@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::BulkRun;
 use crate::i18n::Lang;
-use crate::plot::{format_num, nice_step};
+use crate::plot::{Area, axes_and_grid, nice_step};
 use crate::svg::esc;
 
 const W: f64 = 1000.0;
@@ -60,41 +60,15 @@ pub fn svg(run: &BulkRun, lang: Lang) -> String {
         r#"<text x="{L}" y="30" font-size="16" font-weight="bold">{}</text>"#,
         esc(&title)
     );
-    let _ = writeln!(
-        s,
-        r##"<g class="axes" stroke="#333"><line x1="{L}" y1="{:.0}" x2="{:.0}" y2="{:.0}"/><line x1="{L}" y1="{T}" x2="{L}" y2="{:.0}"/></g>"##,
-        H - B,
-        W - R,
-        H - B,
-        H - B
-    );
+    let area = Area {
+        left: L,
+        right: W - R,
+        top: T,
+        bottom: H - B,
+    };
     let xs = nice_step(t_end, 8.0);
-    let mut t = 0.0;
-    while t <= t_end {
-        let x = px(t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{T}" x2="{x:.1}" y2="{:.0}" stroke="#eee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle" fill="#555">{}</text>"##,
-            H - B,
-            H - B + 16.0,
-            format_num(t)
-        );
-        t += xs;
-    }
     let ys = nice_step(y_top, 6.0);
-    let mut q = 0.0;
-    while q <= y_top {
-        let y = py(q);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{L}" y1="{y:.1}" x2="{:.0}" y2="{y:.1}" stroke="#eee"/><text x="{:.0}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
-            W - R,
-            L - 6.0,
-            y + 4.0,
-            format_num(q)
-        );
-        q += ys;
-    }
+    axes_and_grid(&mut s, &area, (0.0, t_end, xs), (y_top, ys), px, py);
     let _ = writeln!(
         s,
         r##"<text x="{:.0}" y="{:.0}" text-anchor="middle" fill="#333">{}</text>"##,
