@@ -9,8 +9,8 @@ use std::io;
 use std::os::fd::RawFd;
 
 pub use self::link::{Link, LinkConfig, LinkEnd, LinkStats};
-pub use self::tun::Tun;
 pub(crate) use self::tun::VNET_HDR_LEN;
+pub use self::tun::{MAX_QUEUES, Tun};
 
 /// What a device can do, so the stack sizes segments and knows what it must compute itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
