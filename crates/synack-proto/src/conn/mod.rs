@@ -697,11 +697,13 @@ impl Connection {
         // NextSeg), and a congestion window cut to one segment admits nothing past the
         // SND.NXT the lost resend left behind, so without going back to the earliest
         // unacknowledged segment (RFC 6298 §5.4) the timeouts would resend nothing at all.
-        let rewind = snd.cc.on_retransmit_timeout(&flight, synchronized)
-            || snd.wnd == 0
-            || snd.nxt != snd.max;
+        let cc_rewinds = snd.cc.on_retransmit_timeout(&flight, synchronized);
+        let rewind = cc_rewinds || snd.wnd == 0 || snd.nxt != snd.max;
         if rewind {
             snd.nxt = snd.una;
+        }
+        if rewind && !cc_rewinds {
+            snd.cc.on_rewind();
         }
         snd.rtt_probe = None;
         if !snd.syn_acked() {
