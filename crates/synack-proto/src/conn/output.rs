@@ -271,6 +271,10 @@ impl Connection {
             let end = snd.fin_seq.map_or(snd.data_end(), |f| f + 1);
             end.gt(snd.max) && (snd.una + snd.wnd).gt(snd.max)
         };
+        // F-RTO without SACK may hand a timeout over to going back to SND.UNA (RFC 5682 §2).
+        if snd.cc.frto_goes_back(unsent) {
+            snd.nxt = snd.una;
+        }
         let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max, unsent);
         let head = transmit.is_repair();
         let seq = transmit.seq();
