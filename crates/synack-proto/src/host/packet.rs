@@ -51,7 +51,7 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        match self.demux_get(&Tuple::new(local, remote)) {
+        match self.demux_get_cached(&Tuple::new(local, remote)) {
             Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();
