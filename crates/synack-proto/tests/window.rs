@@ -701,3 +701,58 @@ fn a_lost_resend_after_the_window_reopens_is_retransmitted_from_snd_una() {
     d.input(seg(".", P, ISS + 1 + 3000).win(65535));
     assert!(d.advance(Duration::from_secs(200)).is_empty());
 }
+
+/// Established with window scaling both ways: our shift is 7 (a 4 MiB maximum buffer), so a
+/// unit of our window is 128 bytes; 100 bytes from the peer are in; 1000 of ours in flight.
+fn scaled_with_data_both_ways() -> Driver {
+    let config = Config {
+        window_scaling: true,
+        recv_buffer: 4096,
+        recv_buffer_max: 4 << 20,
+        nodelay: true,
+        ..plain_config()
+    };
+    let mut d = Driver::syn_sent(config);
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1000).ws(0));
+    assert_eq!(d.out().len(), 1, "final ACK");
+    d.input(seg("P.", P, ISS + 1).data(&[3u8; 100]));
+    d.c.send(&[7u8; 1000]).unwrap();
+    let out = d.out();
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 1000);
+    assert!(out.iter().all(|s| s.ack == P + 100));
+    d
+}
+
+#[test]
+fn a_bare_ack_less_than_a_scale_unit_old_still_acknowledges() {
+    // The peer knows a right edge of ours short of what we took (we may show one up to a unit
+    // less a byte short, RFC 7323 §2.4) and numbers its bare ACK from there: 60 bytes before
+    // RCV.NXT. Its ACK field counts, so nothing is retransmitted.
+    let mut d = scaled_with_data_both_ways();
+    d.input(seg(".", P + 40, ISS + 1 + 1000));
+    assert!(d.out().is_empty(), "answered as an old duplicate");
+    assert!(d.advance(Duration::from_secs(60)).is_empty());
+}
+
+#[test]
+fn a_bare_ack_a_whole_scale_unit_old_is_still_dropped() {
+    // Further back than any edge we could have shown: an old duplicate (RFC 9293 §3.10.7.4),
+    // answered with an ACK, its ACK field ignored, so the data is sent again.
+    let mut d = scaled_with_data_both_ways();
+    d.input(seg(".", P + 100 - 128, ISS + 1 + 1000));
+    assert_eq!(d.out(), vec![seg_out(".", ISS + 1 + 1000, P + 100).win(32)]);
+    let later = d.advance(Duration::from_secs(60));
+    assert!(later.iter().any(|(_, s)| s.seq == ISS + 1), "{later:?}");
+}
+
+#[test]
+fn without_window_scaling_an_old_bare_ack_is_dropped() {
+    let mut d = Driver::established();
+    d.input(seg("P.", P, ISS + 1).data(&[3u8; 100]));
+    d.c.send(&[7u8; 1000]).unwrap();
+    assert_eq!(d.out().len(), 1);
+    d.input(seg(".", P + 99, ISS + 1 + 1000));
+    assert_eq!(d.out().len(), 1, "an ACK for the old duplicate");
+    let later = d.advance(Duration::from_secs(60));
+    assert!(later.iter().any(|(_, s)| s.seq == ISS + 1), "{later:?}");
+}

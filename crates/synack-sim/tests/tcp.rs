@@ -314,7 +314,10 @@ fn late_readers_behind_closed_windows_get_every_byte() {
     // stream away.
     //
     // In the second case the first segment B resends when A's window reopens is lost: the
-    // timeout has to go back to SND.UNA (RFC 6298 §5.4) for the stream to go on.
+    // timeout has to go back to SND.UNA (RFC 6298 §5.4) for the stream to go on. In the
+    // third each side takes text up to an edge it no longer shows, the ACKs of it are lost,
+    // and each numbers its bare ACKs from the shorter edge it knows, just below the other's
+    // RCV.NXT: both windows closed, those ACKs must still count.
     let mut cases = vec![
         (
             19210u64,
@@ -327,6 +330,7 @@ fn late_readers_behind_closed_windows_get_every_byte() {
             113_759u64,
         ),
         (20045, 4050, 3599, 4050, 88, false, 0.05, 29_015),
+        (248, 4050, 3599, 4 << 20, 88, false, 0.05, 29_015),
     ];
     let mut x = 0x5DEE_CE66_D1CE_5EEDu64;
     let mut next = |m: u64| {

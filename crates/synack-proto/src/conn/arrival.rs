@@ -46,9 +46,18 @@ pub(crate) fn reset_for_unexpected(seg: &TcpRepr<'_>) -> Option<(u32, Option<u32
 /// The acceptability test of RFC 9293 §3.10.7.4 (first check), with the allowance it asks for
 /// when the window is zero: a segment starting exactly at RCV.NXT is let through so its ACK,
 /// RST and URG fields count; its text is dropped later for lack of room.
-fn acceptable(rcv_nxt: SeqNum, rcv_wnd: u32, seq: SeqNum, len: u32) -> bool {
+///
+/// A bare ACK may also start up to `slack` bytes before RCV.NXT. Under window scaling we may
+/// show an edge up to a unit less one byte short of the one we promised (RFC 7323 §2.4, see
+/// `Receiver::next_field`) and still take text up to the promised edge. A peer whose ACK of
+/// that text was lost knows only the shorter edge, and numbers its bare ACKs from there
+/// (RFC 9293's SND.NXT cannot go past a window it knows, `Sender::bare_ack_seq`): just below
+/// our RCV.NXT. Were they dropped as old, their ACK fields would never count, and two ends in
+/// that state each with a closed window drop each other's ACKs for ever.
+fn acceptable(rcv_nxt: SeqNum, rcv_wnd: u32, seq: SeqNum, len: u32, slack: u32) -> bool {
     let end = rcv_nxt + rcv_wnd;
     match (len, rcv_wnd) {
+        (0, _) if seq.lt(rcv_nxt) => rcv_nxt.since(seq) <= slack,
         (0, 0) => seq == rcv_nxt,
         (0, _) => seq.in_range(rcv_nxt, end),
         (_, 0) => seq == rcv_nxt,
@@ -255,7 +264,13 @@ impl Connection {
         }
 
         // First: is the segment in the window?
-        if !acceptable(rcv.nxt, rcv.wnd(), seq, len) {
+        // A reset gets no slack: RFC 5961 §3.2 drops one outside the window without a word.
+        let slack = if flags.rst() {
+            0
+        } else {
+            (1u32 << rcv.wscale) - 1
+        };
+        if !acceptable(rcv.nxt, rcv.wnd(), seq, len, slack) {
             self.dropped_segments += 1;
             if flags.rst() {
                 return;
