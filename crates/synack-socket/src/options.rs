@@ -67,6 +67,12 @@ pub enum SockOpt {
     V6Only(bool),
     /// `TCP_CONGESTION`: the controller, before or after the connection opens.
     Congestion(CongestionControl),
+    /// FreeBSD's `TCP_NOOPT`: the SYN or SYN-ACK carries no options (see
+    /// `Config::syn_options`); it matters for a connection not yet opened.
+    NoOptions(bool),
+    /// FreeBSD's `TCP_KEEPINIT`: the most a handshake may take (see
+    /// `Config::connect_timeout`); `None` for the retry limits alone.
+    ConnectTimeout(Option<Duration>),
 }
 
 impl SockOpt {
@@ -136,6 +142,8 @@ impl SocketTable {
             }
             SockOpt::KeepAlive(on) => o.keepalive_on = on,
             SockOpt::Congestion(c) => o.config.congestion = c,
+            SockOpt::NoOptions(on) => o.config.syn_options = !on,
+            SockOpt::ConnectTimeout(t) => o.config.connect_timeout = t,
             SockOpt::Linger(l) => o.linger = l,
             SockOpt::NoDelay(on) => o.config.nodelay = on,
             SockOpt::Cork(on) => o.cork = on,
@@ -171,6 +179,7 @@ impl SocketTable {
                 c.set_keepalive(o.keepalive_on.then_some(o.keepalive));
                 c.set_user_timeout(o.config.user_timeout);
                 c.set_nodelay(o.config.nodelay);
+                c.set_connect_timeout(o.config.connect_timeout);
                 match opt {
                     SockOpt::RecvBuffer(v) => c.set_recv_buffer(v),
                     SockOpt::SendBuffer(v) => c.set_send_buffer(v),
