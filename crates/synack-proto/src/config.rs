@@ -80,6 +80,10 @@ pub struct Config {
     /// Test each retransmission timeout with F-RTO and undo a spurious one (Linux's
     /// `tcp_frto`): RFC 5682 §3 with SACK, the basic algorithm of §2 without.
     pub frto: bool,
+    /// Grow cwnd only while the sender uses it: in slow start once the flight reached half of
+    /// it (RFC 7661 §4.3), in congestion avoidance once it filled it (RFC 9438 §5.8, as Linux
+    /// does for every controller). Off, every ACK of new data grows it (RFC 5681 alone).
+    pub cwnd_validation: bool,
     /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
     /// 40 ms); `None` acknowledges every segment at once.
     pub delayed_ack: Option<Duration>,
@@ -142,6 +146,7 @@ impl Default for Config {
             congestion: CongestionControl::Cubic,
             rack_tlp: true,
             frto: true,
+            cwnd_validation: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,
