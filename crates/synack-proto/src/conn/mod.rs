@@ -712,12 +712,18 @@ impl Connection {
         let flight = snd.flight();
         let synchronized = snd.syn_acked();
         // A window shrunk to zero is probed from SND.UNA (see `probe_shrunk_window`), so the
-        // sender goes back there even when the scoreboard could name the holes.
+        // sender goes back there even when the scoreboard could name the holes. So does a
+        // sender still resending below SND.MAX after an earlier rewind (a reopened window, a
+        // path MTU drop): the scoreboard picks repairs only from SND.MAX on (RFC 6675 §4
+        // NextSeg), and a congestion window cut to one segment admits nothing past the
+        // SND.NXT the lost resend left behind, so without going back to the earliest
+        // unacknowledged segment (RFC 6298 §5.4) the timeouts would resend nothing at all.
         let cc_rewinds = snd.cc.on_retransmit_timeout(&flight, synchronized);
-        if cc_rewinds || snd.wnd == 0 {
+        let rewind = cc_rewinds || snd.wnd == 0 || snd.nxt != snd.max;
+        if rewind {
             snd.nxt = snd.una;
         }
-        if !cc_rewinds && snd.wnd == 0 {
+        if rewind && !cc_rewinds {
             snd.cc.on_rewind();
         }
         snd.rtt_probe = None;
