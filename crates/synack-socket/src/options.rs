@@ -125,7 +125,9 @@ impl SocketTable {
                 o.reuseaddr = true;
             }
             SockOpt::RecvBuffer(v) | SockOpt::SendBuffer(v) => {
-                if v == 0 {
+                // A size the system call's int cannot say is a caller's mistake, not a wish
+                // for all of memory.
+                if v == 0 || v > i32::MAX as usize {
                     return Err(SocketError::InvalidInput);
                 }
                 // As on Linux, a size the user sets is a size the user wants: it also fixes the
