@@ -127,6 +127,7 @@ impl Connection {
             State::SynReceived(SynReceived {
                 snd,
                 rcv,
+                since: now,
                 passive: true,
                 close_requested: false,
             })
@@ -138,6 +139,7 @@ impl Connection {
         let State::SynSent(SynSent {
             snd,
             close_requested,
+            ..
         }) = &mut self.state
         else {
             return;
@@ -203,9 +205,10 @@ impl Connection {
             snd.nxt = snd.iss;
             self.apply(n);
             self.morph(Cause::RecvSyn, move |s| match s {
-                State::SynSent(SynSent { snd, .. }) => State::SynReceived(SynReceived {
+                State::SynSent(SynSent { snd, since, .. }) => State::SynReceived(SynReceived {
                     snd,
                     rcv,
+                    since: since.unwrap_or(now),
                     passive: false,
                     close_requested,
                 }),

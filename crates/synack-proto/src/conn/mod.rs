@@ -235,6 +235,7 @@ impl Connection {
         c.morph(Cause::UserConnect, |_| {
             State::SynSent(SynSent {
                 snd,
+                since: None,
                 close_requested: false,
             })
         });
@@ -281,6 +282,12 @@ impl Connection {
     /// Sets or clears the user timeout (`TCP_USER_TIMEOUT`).
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
         self.config.user_timeout = timeout;
+    }
+
+    /// Sets or clears the limit on how long the handshake may take (`TCP_KEEPINIT`); it
+    /// counts from when the handshake began, and does nothing once it is over.
+    pub fn set_connect_timeout(&mut self, timeout: Option<Duration>) {
+        self.config.connect_timeout = timeout;
     }
 
     /// Turns Nagle's algorithm off or on (`TCP_NODELAY`).
@@ -551,6 +558,14 @@ impl Connection {
                         .map_or(pto, |r| pto.min(r)),
                 )
             }
+            Timer::Handshake => {
+                let limit = self.config.connect_timeout?;
+                match &self.state {
+                    State::SynSent(s) => s.since.map(|t| t + limit),
+                    State::SynReceived(s) => Some(s.since + limit),
+                    _ => None,
+                }
+            }
             Timer::Keepalive => self.keepalive_deadline(),
             Timer::UserTimeout => self.user_timeout_deadline(),
             Timer::FinWait2 => match &self.state {
@@ -585,6 +600,12 @@ impl Connection {
                     other => other,
                 });
             }
+            return;
+        }
+        if self.is_due(Timer::Handshake, now) {
+            // FreeBSD's connection-establishment timer (TCP_KEEPINIT): the same end as the
+            // SYN or SYN-ACK retries running out (RFC 9293 §3.8.3), only sooner.
+            self.fail(Cause::RetransmitTimeout, ConnError::TimedOut);
             return;
         }
         if self.is_due(Timer::FinWait2, now) {
