@@ -300,6 +300,18 @@ impl Connection {
             self.ack_now = true;
             return;
         }
+        if len == 0 && seq.lt(rcv.nxt) {
+            // Let in by the slack for its ACK field, but still an old sequence number, answered
+            // as one (a keepalive probe, RFC 1122 §4.2.3.6, is exactly this) at the rate limit
+            // of bare ACKs below.
+            let recently = self
+                .last_oow_ack
+                .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
+            if !recently {
+                self.last_oow_ack = Some(now);
+                self.ack_now = true;
+            }
+        }
         // Second: RST. RFC 5961 §3.2: only an exact hit on RCV.NXT resets; anything else in
         // the window gets a challenge ACK.
         if flags.rst() {
