@@ -328,7 +328,11 @@ impl Congestion {
         self.initial_window = initial_window;
         self.mss = mss;
         self.cwnd = initial_window_bytes(initial_window, mss);
-        self.board = sack.then(|| Box::new(Scoreboard::new(snd_max)));
+        self.board = sack.then(|| {
+            let mut board = Box::new(Scoreboard::new(snd_max));
+            board.set_smss(mss);
+            board
+        });
         let detect = sack && (self.rack_tlp || self.frto);
         self.loss = detect.then(|| Box::new(LossDetection::new(self.rack_tlp, self.frto)));
     }
@@ -351,6 +355,7 @@ impl Congestion {
             if n > 0 {
                 self.counters.bump().sack_blocks += n as u64;
             }
+            board.set_smss(mss);
             let mut loss = self.loss.as_deref_mut();
             let out = board.on_ack(ack.flight.una, &blocks[..n], |d| {
                 if let Some(l) = loss.as_deref_mut() {
@@ -621,6 +626,9 @@ impl Congestion {
     pub fn on_retransmit_timeout(&mut self, flight: &Flight, synchronized: bool) -> bool {
         self.counters.bump().timeouts += 1;
         self.mss = flight.mss.max(1);
+        if let Some(b) = &mut self.board {
+            b.set_smss(self.mss);
+        }
         let was_open = matches!(self.recovery, Recovery::Open);
         self.undo = Some((self.cwnd, self.ssthresh));
         self.hystart().on_congestion();

@@ -9,8 +9,14 @@
 //! what we sent, never by the peer: SACK blocks only flip bits. A segment counts as SACKed only
 //! when a block covers all of it; real receivers SACK whole segments of what we sent.
 //!
-//! Every query walks the records (O(segments in flight)), which is what the RFC's own
-//! definitions do; an index can come later if profiles ask for one.
+//! SetPipe runs on every sending decision, so the pipe is kept as a running sum, changed by
+//! each event that changes a segment's share of it (sent, SACKed, marked lost, retransmitted,
+//! cumulatively acknowledged); debug builds check it against the RFC's walk after every call.
+//! IsLost by SACKs (DupThresh segments or (DupThresh − 1)·SMSS bytes SACKed above) holds for a
+//! prefix of the records, since what is SACKed above a segment only shrinks going up; the
+//! prefix only grows as SACKs arrive, so its edge is carried forward a segment at a time and
+//! each record joins it at most once. The other queries walk the records, as the RFC's own
+//! definitions do.
 
 use alloc::collections::VecDeque;
 
@@ -38,11 +44,28 @@ pub(crate) struct Segment {
     pub retransmitted: bool,
     /// Retransmitted at least once: its ACK is ambiguous (Karn, RFC 8985 §6.2 step 2).
     pub ever_retransmitted: bool,
+    /// In the prefix that IsLost holds for by the SACKs above it (see the module comment).
+    sack_lost: bool,
 }
 
 impl Segment {
     pub fn len(&self) -> u32 {
         self.end.since(self.start)
+    }
+
+    /// This segment's share of SetPipe (RFC 6675 §4): once unless lost, once more while a
+    /// retransmission of it is out; nothing once SACKed.
+    fn pipe_share(&self) -> u32 {
+        if self.sacked {
+            return 0;
+        }
+        let original = if self.lost || self.sack_lost {
+            0
+        } else {
+            self.len()
+        };
+        let retransmission = if self.retransmitted { self.len() } else { 0 };
+        original + retransmission
     }
 }
 
@@ -119,6 +142,14 @@ pub(crate) struct Scoreboard {
     retrans_in_episode: u32,
     sacked_bytes: u32,
     sacked_segments: u32,
+    /// The running SetPipe for `smss`.
+    pipe: u32,
+    /// The SMSS the IsLost prefix was worked out for; 0 until set.
+    smss: u32,
+    /// How many records from the front form the IsLost-by-SACK prefix.
+    sack_lost_len: usize,
+    /// SACKed (segments, bytes) within that prefix.
+    sacked_in_prefix: (u32, u32),
 }
 
 impl Scoreboard {
@@ -137,6 +168,58 @@ impl Scoreboard {
             retrans_in_episode: 0,
             sacked_bytes: 0,
             sacked_segments: 0,
+            pipe: 0,
+            smss: 0,
+            sack_lost_len: 0,
+            sacked_in_prefix: (0, 0),
+        }
+    }
+
+    /// The SMSS IsLost counts bytes in (RFC 6675 §4); a change works the prefix and the pipe out
+    /// afresh.
+    pub(crate) fn set_smss(&mut self, smss: u32) {
+        if smss != self.smss {
+            self.smss = smss;
+            self.recount();
+        }
+    }
+
+    /// Works the IsLost prefix and the running pipe out from the records: after events that
+    /// touch every record anyway (a timeout, a new episode, reneging) or a new SMSS.
+    fn recount(&mut self) {
+        for s in self.segments.iter_mut() {
+            s.sack_lost = false;
+        }
+        self.sack_lost_len = 0;
+        self.sacked_in_prefix = (0, 0);
+        self.extend_sack_lost();
+        self.pipe = self
+            .segments
+            .iter()
+            .fold(0u32, |p, s| p.wrapping_add(s.pipe_share()));
+    }
+
+    /// Carries the IsLost-by-SACK prefix forward over every record it now covers, taking the
+    /// ones that join it out of the pipe.
+    fn extend_sack_lost(&mut self) {
+        if self.smss == 0 {
+            return;
+        }
+        while let Some(s) = self.segments.get_mut(self.sack_lost_len) {
+            let own = if s.sacked { (1, s.len()) } else { (0, 0) };
+            let above = (
+                self.sacked_segments - self.sacked_in_prefix.0 - own.0,
+                self.sacked_bytes - self.sacked_in_prefix.1 - own.1,
+            );
+            if !Self::is_lost_by_sack(above, self.smss) {
+                break;
+            }
+            let before = s.pipe_share();
+            s.sack_lost = true;
+            self.pipe = self.pipe.wrapping_sub(before).wrapping_add(s.pipe_share());
+            self.sacked_in_prefix.0 += own.0;
+            self.sacked_in_prefix.1 += own.1;
+            self.sack_lost_len += 1;
         }
     }
 
@@ -195,7 +278,9 @@ impl Scoreboard {
                 lost: false,
                 retransmitted: false,
                 ever_retransmitted: false,
+                sack_lost: false,
             });
+            self.pipe = self.pipe.wrapping_add(len);
             self.high_data = end;
             return;
         }
@@ -204,16 +289,20 @@ impl Scoreboard {
         }
         let mut counted = false;
         let first = self.first_ending_after(seq);
+        let mut pipe = self.pipe;
         for s in self.segments.range_mut(first..) {
             if s.start.ge(end) {
                 break;
             }
+            pipe = pipe.wrapping_sub(s.pipe_share());
             s.xmit_ts = now;
             s.lost = false;
             s.retransmitted = true;
             s.ever_retransmitted = true;
+            pipe = pipe.wrapping_add(s.pipe_share());
             counted = true;
         }
+        self.pipe = pipe;
         if counted {
             self.retrans_in_episode = self.retrans_in_episode.saturating_add(1);
             self.undo_retrans = self.undo_retrans.saturating_add(1);
@@ -265,21 +354,36 @@ impl Scoreboard {
 
         // Cumulative part: drop what SND.UNA passed, trim a segment it cut.
         while let Some(front) = self.segments.front_mut() {
+            let in_prefix = self.sack_lost_len > 0;
             if front.end.le(una) {
                 let seg = *front;
                 self.segments.pop_front();
+                self.pipe = self.pipe.wrapping_sub(seg.pipe_share());
+                if in_prefix {
+                    self.sack_lost_len -= 1;
+                }
                 if seg.sacked {
                     self.sacked_bytes -= seg.len();
                     self.sacked_segments -= 1;
+                    if in_prefix {
+                        self.sacked_in_prefix.0 -= 1;
+                        self.sacked_in_prefix.1 -= seg.len();
+                    }
                 } else {
                     on_delivered(&delivered(&seg));
                 }
             } else {
                 if front.start.lt(una) {
+                    let cut = una.since(front.start);
                     if front.sacked {
-                        self.sacked_bytes -= una.since(front.start);
+                        self.sacked_bytes -= cut;
+                        if in_prefix {
+                            self.sacked_in_prefix.1 -= cut;
+                        }
                     }
+                    self.pipe = self.pipe.wrapping_sub(front.pipe_share());
                     front.start = una;
+                    self.pipe = self.pipe.wrapping_add(front.pipe_share());
                 }
                 break;
             }
@@ -297,17 +401,23 @@ impl Scoreboard {
                 continue;
             }
             let first = self.first_ending_after(s);
-            for seg in self.segments.range_mut(first..) {
+            let prefix = self.sack_lost_len;
+            for (i, seg) in self.segments.range_mut(first..).enumerate() {
                 if seg.start.ge(e) {
                     break;
                 }
                 if seg.sacked || seg.start.lt(s) || seg.end.gt(e) {
                     continue;
                 }
+                self.pipe = self.pipe.wrapping_sub(seg.pipe_share());
                 seg.sacked = true;
                 seg.lost = false;
                 self.sacked_bytes += seg.len();
                 self.sacked_segments += 1;
+                if first + i < prefix {
+                    self.sacked_in_prefix.0 += 1;
+                    self.sacked_in_prefix.1 += seg.len();
+                }
                 out.newly_sacked += seg.len();
                 on_delivered(&delivered(seg));
             }
@@ -319,6 +429,9 @@ impl Scoreboard {
             }
             self.sacked_bytes = 0;
             self.sacked_segments = 0;
+            self.recount();
+        } else {
+            self.extend_sack_lost();
         }
         out
     }
@@ -368,8 +481,18 @@ impl Scoreboard {
     }
 
     /// SetPipe of RFC 6675 §4: bytes believed in the network. Each unSACKed segment counts
-    /// once unless it is lost, and once more while a retransmission of it is out.
+    /// once unless it is lost, and once more while a retransmission of it is out. The running
+    /// sum when `smss` is the one it was kept for, else the walk.
     pub(crate) fn pipe(&self, smss: u32) -> u32 {
+        if smss == self.smss {
+            debug_assert_eq!(self.pipe, self.walked_pipe(smss), "running pipe: {self:?}");
+            return self.pipe;
+        }
+        self.walked_pipe(smss)
+    }
+
+    /// SetPipe by its definition, walking every record.
+    fn walked_pipe(&self, smss: u32) -> u32 {
         let mut above = (self.sacked_segments, self.sacked_bytes);
         let mut pipe = 0u32;
         for s in &self.segments {
@@ -460,6 +583,7 @@ impl Scoreboard {
         for s in self.segments.iter_mut() {
             s.retransmitted = false;
         }
+        self.recount();
     }
 
     /// Whether `seq` lies in data sent before the last recovery ended.
@@ -494,6 +618,7 @@ impl Scoreboard {
                 s.lost = true;
             }
         }
+        self.recount();
     }
 
     /// Marks a segment lost (RACK, RFC 8985 §6.2 step 5): it leaves the pipe and becomes
@@ -502,8 +627,10 @@ impl Scoreboard {
         let i = self.first_ending_after(start);
         if let Some(s) = self.segments.get_mut(i).filter(|s| s.start == start) {
             if !s.sacked {
+                self.pipe = self.pipe.wrapping_sub(s.pipe_share());
                 s.lost = true;
                 s.retransmitted = false;
+                self.pipe = self.pipe.wrapping_add(s.pipe_share());
             }
         }
     }
@@ -512,14 +639,18 @@ impl Scoreboard {
     /// order (RACK's scan, RFC 8985 §6.2 step 5); returns how many were marked.
     pub(crate) fn mark_lost_where(&mut self, mut lost: impl FnMut(&Segment) -> bool) -> u32 {
         let mut n = 0;
+        let mut pipe = self.pipe;
         for s in self.segments.iter_mut() {
             if s.sacked || s.lost || !lost(s) {
                 continue;
             }
+            pipe = pipe.wrapping_sub(s.pipe_share());
             s.lost = true;
             s.retransmitted = false;
+            pipe = pipe.wrapping_add(s.pipe_share());
             n += 1;
         }
+        self.pipe = pipe;
         n
     }
 
@@ -538,6 +669,7 @@ impl Scoreboard {
         for s in self.segments.iter_mut() {
             s.lost = false;
         }
+        self.recount();
     }
 
     /// SACKed segments above SND.UNA (RACK.segs_sacked, RFC 8985 §6.1).

@@ -357,11 +357,23 @@ fn sequence_numbers_wrap() {
 #[derive(Clone, Debug)]
 enum Op {
     Send(u16),
-    Ack { una: i32, blocks: Vec<(i32, u16)> },
+    Ack {
+        una: i32,
+        blocks: Vec<(i32, u16)>,
+    },
     Next(bool),
     Recovery,
     Rto,
     MarkLost(u8),
+    /// SACK whole segments: `n` of them from the `from`-th, with the cumulative ACK unmoved.
+    SackSegments {
+        from: u8,
+        n: u8,
+    },
+    /// RACK's scan marking every `k`-th unSACKed segment.
+    MarkLostWhere(u8),
+    ClearLost,
+    Smss(u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -376,7 +388,51 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::Recovery),
         Just(Op::Rto),
         any::<u8>().prop_map(Op::MarkLost),
+        (any::<u8>(), 1u8..6).prop_map(|(from, n)| Op::SackSegments { from, n }),
+        (1u8..5).prop_map(Op::MarkLostWhere),
+        Just(Op::ClearLost),
+        prop_oneof![Just(MSS as u16), 1u16..3000].prop_map(Op::Smss),
     ]
+}
+
+/// Applies the ops that only shuffle the segments' bits, shared by the property tests.
+fn apply_marking(sb: &mut Scoreboard, o: &Op) {
+    match *o {
+        Op::SackSegments { from, n } => {
+            let segs: Vec<(SeqNum, SeqNum)> = sb.segments().map(|s| (s.start, s.end)).collect();
+            let from = usize::from(from);
+            if from < segs.len() {
+                let to = (from + usize::from(n)).min(segs.len()) - 1;
+                let una = sb.high_ack();
+                sb.on_ack(una, &[(segs[from].0, segs[to].1)], |_| {});
+            }
+        }
+        Op::MarkLostWhere(k) => {
+            let mut i = 0u32;
+            sb.mark_lost_where(|_| {
+                i += 1;
+                i % u32::from(k) == 0
+            });
+        }
+        Op::ClearLost => sb.clear_lost(),
+        Op::Smss(v) => sb.set_smss(u32::from(v)),
+        _ => {}
+    }
+}
+
+/// The test-only audit: the running pipe is SetPipe's walk for the SMSS it is kept for, and the
+/// IsLost prefix is exactly the records IsLost-by-SACK holds for.
+fn audit_pipe(sb: &Scoreboard) {
+    assert_eq!(sb.pipe, sb.walked_pipe(sb.smss), "{sb:?}");
+    let mut above = (sb.sacked_segments, sb.sacked_bytes);
+    for (i, s) in sb.segments.iter().enumerate() {
+        if s.sacked {
+            above.0 -= 1;
+            above.1 -= s.len();
+        }
+        let lost = sb.smss > 0 && Scoreboard::is_lost_by_sack(above, sb.smss);
+        assert_eq!(i < sb.sack_lost_len, lost, "record {i} of {sb:?}");
+    }
 }
 
 fn check_invariants(sb: &Scoreboard) {
@@ -393,6 +449,7 @@ fn check_invariants(sb: &Scoreboard) {
         at = s.end;
     }
     assert_eq!(at, sb.high_data(), "segments end at SND.MAX");
+    audit_pipe(sb);
     assert_eq!(bytes, sb.sacked_bytes());
     assert!(sb.pipe(MSS) <= 2 * (flight - bytes));
     assert!(sb.high_rxt().ge(sb.high_ack()) && sb.high_rxt().le(sb.high_data()));
@@ -405,6 +462,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..80),
     ) {
         let mut sb = Scoreboard::new(SeqNum(base));
+        sb.set_smss(MSS);
         let mut now = 0u64;
         for o in ops {
             now += 1;
@@ -462,8 +520,83 @@ proptest! {
                         sb.mark_lost(start);
                     }
                 }
+                ref other => apply_marking(&mut sb, other),
             }
             check_invariants(&sb);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Flow {
+    /// New segments of `n` MSS-sized pieces (a short last one when `short`).
+    Send {
+        n: u8,
+        short: bool,
+    },
+    /// The cumulative ACK moves over the first `n` segments.
+    Ack(u8),
+    /// Resend what NextSeg names.
+    Repair,
+    Mark(Op),
+}
+
+fn flow() -> impl Strategy<Value = Flow> {
+    prop_oneof![
+        (1u8..8, any::<bool>()).prop_map(|(n, short)| Flow::Send { n, short }),
+        (0u8..4).prop_map(Flow::Ack),
+        Just(Flow::Repair),
+        (any::<u8>(), 1u8..6).prop_map(|(from, n)| Flow::Mark(Op::SackSegments { from, n })),
+        (1u8..5).prop_map(|k| Flow::Mark(Op::MarkLostWhere(k))),
+        any::<u8>().prop_map(|i| Flow::Mark(Op::MarkLost(i))),
+        Just(Flow::Mark(Op::Rto)),
+        Just(Flow::Mark(Op::Recovery)),
+        Just(Flow::Mark(Op::ClearLost)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn the_running_pipe_is_setpipe_over_sends_sacks_losses_and_acks(
+        base in any::<u32>(),
+        steps in proptest::collection::vec(flow(), 1..120),
+    ) {
+        // Whole segments SACKed and acknowledged, as a real receiver does, so the IsLost
+        // prefix grows, shrinks from the front and is recounted often.
+        let mut sb = Scoreboard::new(SeqNum(base));
+        sb.set_smss(MSS);
+        for (i, step) in steps.iter().enumerate() {
+            let now = t(i as u64);
+            match step {
+                Flow::Send { n, short } => {
+                    for k in 0..*n {
+                        let len = if *short && k + 1 == *n { MSS / 3 } else { MSS };
+                        sb.on_transmit(now, sb.high_data(), len);
+                    }
+                }
+                Flow::Ack(n) => {
+                    let una = sb.segments().nth(usize::from(*n)).map_or(sb.high_data(), |s| s.start);
+                    sb.on_ack(una, &[], |_| {});
+                }
+                Flow::Repair => {
+                    if let Some(NextSeg::Retransmit { seq, len } | NextSeg::Rescue { seq, len }) =
+                        sb.next_seg(MSS, false)
+                    {
+                        sb.on_transmit(now, seq, len);
+                    }
+                }
+                Flow::Mark(Op::MarkLost(i)) => {
+                    let start = sb.segments().nth(usize::from(*i) % 8).map(|s| s.start);
+                    if let Some(start) = start {
+                        sb.mark_lost(start);
+                    }
+                }
+                Flow::Mark(Op::Rto) => sb.on_rto(),
+                Flow::Mark(Op::Recovery) => sb.enter_recovery(),
+                Flow::Mark(other) => apply_marking(&mut sb, other),
+            }
+            audit_pipe(&sb);
+            prop_assert_eq!(sb.pipe(MSS), sb.walked_pipe(MSS));
         }
     }
 }
