@@ -527,7 +527,47 @@ impl Connection {
     /// The earliest time at which `handle_timeout` has work to do: the earliest deadline of
     /// any timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min()
+        let at = self.earliest_deadline();
+        debug_assert_eq!(
+            at,
+            Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min(),
+            "the earliest deadline differs from the timers' own"
+        );
+        at
+    }
+
+    /// The earliest of [`Connection::deadline`] over every timer, in one pass over the state:
+    /// the host asks after every segment, so the sender and the state are matched once here
+    /// rather than once per timer.
+    fn earliest_deadline(&self) -> Option<Instant> {
+        fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        let mut at = self.timers.earliest();
+        match &self.state {
+            State::FinWait2(s) => at = earlier(at, s.give_up_at),
+            State::TimeWait(tw) => at = earlier(at, Some(tw.expires)),
+            _ => {}
+        }
+        if let Some(snd) = self.state.sender() {
+            at = earlier(at, snd.cc.reorder_deadline());
+            // The probe's own deadline is capped by the retransmission timer's, already in
+            // `at`, so the cap changes nothing here.
+            if !(snd.probing || snd.wnd == 0) {
+                at = earlier(at, snd.cc.probe_deadline(snd.rtt.srtt()));
+            }
+        }
+        if self.config.keepalive.is_some() {
+            at = earlier(at, self.keepalive_deadline());
+        }
+        if self.config.user_timeout.is_some() {
+            at = earlier(at, self.user_timeout_deadline());
+        }
+        at
     }
 
     /// When `timer` expires, wherever its deadline lives; `None` when it is not running.

@@ -8,7 +8,8 @@
 //! since when data has waited unacknowledged, so they are worked out from those when asked and
 //! can never go stale. FIN-WAIT-2's and TIME-WAIT's deadlines belong to those states and live in
 //! their data (`conn/state.rs`), so they vanish with the state. `Connection::deadline` is the
-//! one place that knows where each lives; `poll_timeout` is the earliest of them.
+//! one place that knows where each lives; `poll_timeout` is the earliest of them, worked out in
+//! one pass for the per-packet path and checked against `deadline` in debug builds.
 
 use crate::time::Instant;
 
@@ -96,6 +97,11 @@ impl TimerTable {
         self.put(timer, None);
     }
 
+    /// The earliest deadline armed here.
+    pub fn earliest(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
     pub fn is_armed(&self, timer: Timer) -> bool {
         self.get(timer).is_some()
     }
@@ -119,6 +125,7 @@ mod tests {
         assert_eq!(t.get(Timer::Persist), None);
         assert!(t.is_due(Timer::DelayedAck, Instant::from_millis(3)));
         assert!(!t.is_due(Timer::Retransmit, Instant::from_millis(4)));
+        assert_eq!(t.earliest(), Some(Instant::from_millis(3)));
         t.stop(Timer::Retransmit);
         assert!(!t.is_armed(Timer::Retransmit));
         for timer in [
