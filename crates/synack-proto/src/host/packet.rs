@@ -155,7 +155,7 @@ impl Host {
             match sent {
                 Some((result, rst, src, dst, pieces)) => {
                     // TCP-MIB counts segments as they reach the wire: every piece.
-                    let again = (e.conn.segs_retransmitted() - retransmitted) as u32;
+                    let again = e.conn.segs_retransmitted().saturating_sub(retransmitted) as u32;
                     self.counters.retrans_segs += u64::from(again);
                     self.counters.out_segs += u64::from(pieces.count.saturating_sub(again));
                     if pieces.count > 1 {
