@@ -159,7 +159,13 @@ impl Connection {
         match self.state.name() {
             StateName::Closed | StateName::Listen => None,
             StateName::TimeWait => self.transmit_ack_only(now).map(|r| (r, None)),
-            _ => self.transmit_from_sender(now, room, None),
+            _ => {
+                let out = self.transmit_from_sender(now, room, None);
+                if let (Some(_), State::SynSent(s)) = (&out, &mut self.state) {
+                    s.since.get_or_insert(now);
+                }
+                out
+            }
         }
     }
 
@@ -231,11 +237,9 @@ impl Connection {
     ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
         let ts = self.timestamps_option(now);
         let name = self.state.name();
-        let offer_ts = self.config.timestamps;
+        let (offer_ws, offer_sack, offer_ts) = self.config.offers();
         let ts_val = self.ts_val(now);
-        let config_mss = self.config.mss;
-        let offer_ws = self.config.window_scaling;
-        let offer_sack = self.config.sack;
+        let config_mss = self.config.syn_options.then_some(self.config.mss);
         let ack_now = self.ack_now;
         let nodelay = self.config.nodelay;
         let nagle = self.config.nagle;
@@ -289,7 +293,7 @@ impl Connection {
             // The SYN (RFC 9293 §3.10.1) or our SYN-ACK (§3.10.7.2) with the options we offer;
             // a SYN-ACK only offers what the peer's SYN offered (RFC 7323 §1.3, RFC 2018 §2).
             flags = TcpFlags::SYN;
-            options.mss = Some(config_mss);
+            options.mss = config_mss;
             match &rcv {
                 None => {
                     options.window_scale = offer_ws.then(rcv_wscale);
