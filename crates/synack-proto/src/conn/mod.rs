@@ -534,47 +534,32 @@ impl Connection {
     /// The earliest time at which `handle_timeout` has work to do: the earliest deadline of
     /// any timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let at = self.earliest_deadline();
-        debug_assert_eq!(
-            at,
-            Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min(),
-            "the earliest deadline differs from the timers' own"
-        );
-        at
-    }
-
-    /// The earliest of [`Connection::deadline`] over every timer, in one pass over the state:
-    /// the host asks after every segment, so the sender and the state are matched once here
-    /// rather than once per timer.
-    fn earliest_deadline(&self) -> Option<Instant> {
-        fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-            match (a, b) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, None) => x,
-                (None, y) => y,
+        // The host asks after every touch of a connection, so the deadlines are gathered in
+        // one pass rather than timer by timer: the armed ones in a row, then those that need
+        // a send side only when there is one.
+        let mut earliest = self.timers.earliest();
+        let mut take = |d: Option<Instant>| {
+            if let Some(d) = d {
+                earliest = Some(earliest.map_or(d, |e| e.min(d)));
             }
-        }
-        let mut at = self.timers.earliest();
+        };
         match &self.state {
-            State::FinWait2(s) => at = earlier(at, s.give_up_at),
-            State::TimeWait(tw) => at = earlier(at, Some(tw.expires)),
+            State::FinWait2(s) => take(s.give_up_at),
+            State::TimeWait(tw) => take(Some(tw.expires)),
             _ => {}
         }
-        if let Some(snd) = self.state.sender() {
-            at = earlier(at, snd.cc.reorder_deadline());
-            // The probe's own deadline is capped by the retransmission timer's, already in
-            // `at`, so the cap changes nothing here.
-            if !(snd.probing || snd.wnd == 0) {
-                at = earlier(at, snd.cc.probe_deadline(snd.rtt.srtt()));
-            }
+        if self.state.sender().is_some() {
+            take(self.deadline(Timer::Reorder));
+            take(self.deadline(Timer::Probe));
+            take(self.keepalive_deadline());
         }
-        if self.config.keepalive.is_some() {
-            at = earlier(at, self.keepalive_deadline());
-        }
-        if self.config.user_timeout.is_some() {
-            at = earlier(at, self.user_timeout_deadline());
-        }
-        at
+        take(self.user_timeout_deadline());
+        debug_assert_eq!(
+            earliest,
+            Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min(),
+            "the one-pass earliest deadline disagrees with the timers one by one"
+        );
+        earliest
     }
 
     /// When `timer` expires, wherever its deadline lives; `None` when it is not running.

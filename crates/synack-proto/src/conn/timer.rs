@@ -9,8 +9,7 @@
 //! since when data has waited unacknowledged, so they are worked out from those when asked and
 //! can never go stale. FIN-WAIT-2's and TIME-WAIT's deadlines belong to those states and live in
 //! their data (`conn/state.rs`), so they vanish with the state. `Connection::deadline` is the
-//! one place that knows where each lives; `poll_timeout` is the earliest of them, worked out in
-//! one pass for the per-packet path and checked against `deadline` in debug builds.
+//! one place that knows where each lives; `poll_timeout` is the earliest of them.
 
 use crate::time::Instant;
 
@@ -103,13 +102,13 @@ impl TimerTable {
         self.put(timer, None);
     }
 
-    /// The earliest deadline armed here.
-    pub fn earliest(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
-    }
-
     pub fn is_armed(&self, timer: Timer) -> bool {
         self.get(timer).is_some()
+    }
+
+    /// The earliest of the armed deadlines.
+    pub fn earliest(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
     }
 
     /// Whether `timer` is armed for `now` or earlier.
@@ -134,6 +133,8 @@ mod tests {
         assert_eq!(t.earliest(), Some(Instant::from_millis(3)));
         t.stop(Timer::Retransmit);
         assert!(!t.is_armed(Timer::Retransmit));
+        t.stop(Timer::DelayedAck);
+        assert_eq!(t.earliest(), None);
         for timer in [
             Timer::Reorder,
             Timer::Probe,
