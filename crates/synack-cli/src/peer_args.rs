@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use synack_cli::peers::apps::App;
 use synack_cli::peers::connect::ConnectOptions;
+use synack_cli::peers::queues::Queues;
 use synack_cli::peers::relay::{self, RelayOptions};
 use synack_cli::peers::serve::ServeOptions;
 use synack_cli::peers::setup::{Cidr, parse_cidr};
@@ -80,6 +81,10 @@ pub struct ServeArgs {
     /// Record every packet that crosses the TUN device.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// Queues of the TUN interface (IFF_MULTI_QUEUE), 1 to 256: the kernel spreads the flows
+    /// it sends over them; synack sends each flow on the queue its addresses and ports pick.
+    #[arg(long, value_name = "N", default_value_t = Queues::ONE)]
+    queues: Queues,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -112,6 +117,7 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
         ports,
         app,
         pcap: args.pcap,
+        queues: args.queues,
         faults: args.faults.faults(),
     })
     .map_err(|e| e.to_string())
@@ -138,6 +144,10 @@ pub struct ConnectArgs {
     /// Record every packet that crosses the TUN device.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// Queues of the TUN interface (IFF_MULTI_QUEUE), 1 to 256: the kernel spreads the flows
+    /// it sends over them; synack sends each flow on the queue its addresses and ports pick.
+    #[arg(long, value_name = "N", default_value_t = Queues::ONE)]
+    queues: Queues,
     /// Do not log state changes.
     #[arg(long, short)]
     quiet: bool,
@@ -160,6 +170,7 @@ pub fn connect(args: ConnectArgs) -> Result<(), String> {
         send: args.send,
         expect_bytes: args.expect_bytes,
         pcap: args.pcap,
+        queues: args.queues,
         faults: args.faults.faults(),
         quiet: args.quiet,
     })
@@ -187,6 +198,10 @@ pub struct RelayArgs {
     /// Record every packet that crosses the TUN device.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// Queues of the TUN interface (IFF_MULTI_QUEUE), 1 to 256: the kernel spreads the flows
+    /// it sends over them; synack sends each flow on the queue its addresses and ports pick.
+    #[arg(long, value_name = "N", default_value_t = Queues::ONE)]
+    queues: Queues,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -208,6 +223,7 @@ pub fn relay(args: RelayArgs) -> Result<(), String> {
         route,
         to: args.to,
         pcap: args.pcap,
+        queues: args.queues,
         faults: args.faults.faults(),
     })
     .map_err(|e| e.to_string())

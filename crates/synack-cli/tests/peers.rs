@@ -818,7 +818,43 @@ fn bad_arguments_are_refused_before_anything_is_made() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be of one family"));
+    for (command, queues) in [("serve", "0"), ("connect", "257"), ("relay", "many")] {
+        let extra: &[&str] = match command {
+            "serve" => &["--app", "echo"],
+            "connect" => &["10.77.0.1:80"],
+            _ => &["--to", "127.0.0.1:80"],
+        };
+        let out = run(
+            Command::new(env!("CARGO_BIN_EXE_synack"))
+                .args([command, "--netns", "x", "--queues", queues])
+                .args(extra),
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(2), "{command} --queues {queues}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--queues") && err.contains(queues), "{err}");
+    }
     assert!(!ns_exists("x"));
+}
+
+#[test]
+fn serve_on_a_multi_queue_interface_echoes() {
+    if !netns_available("serve_on_a_multi_queue_interface_echoes") {
+        return;
+    }
+    let echo = Serve::start("queues", &["--app", "echo", "--queues", "4"]);
+    let out = run(
+        Command::new("ip").args(["-n", &echo.ns, "-d", "link", "show", "synack0"]),
+        b"",
+    );
+    let link = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        link.contains("multi_queue") && link.contains("numqueues 4"),
+        "{link}"
+    );
+    let out = python(&echo.ns, ECHO_CLIENT, b"");
+    assert!(out.contains("echoed 4194304"), "{out}");
+    echo.stop();
 }
 
 /// Echoes a little data, says so, then waits for a line on stdin and half-closes at once:

@@ -68,8 +68,8 @@ pub struct Config {
     /// off, loss needs three duplicate ACKs or the SACKs of RFC 6675 and a lost tail waits for
     /// the retransmission timer (Linux's `tcp_early_retrans=0`).
     pub rack_tlp: bool,
-    /// With SACK, test each retransmission timeout with F-RTO (RFC 5682 §3) and undo a
-    /// spurious one (Linux's `tcp_frto`).
+    /// Test each retransmission timeout with F-RTO and undo a spurious one (Linux's
+    /// `tcp_frto`): RFC 5682 §3 with SACK, the basic algorithm of §2 without.
     pub frto: bool,
     /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
     /// 40 ms); `None` acknowledges every segment at once.

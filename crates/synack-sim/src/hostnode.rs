@@ -3,11 +3,18 @@
 //!
 //! The application sees every [`HostEvent`] with the host in hand, so it can accept, read,
 //! write and close in reaction, as an event loop over real sockets would.
+//!
+//! A host with `HostConfig::segmentation_offload` has a device that segments: the node cuts
+//! each super-segment into the MSS-sized segments a NIC would put on the wire
+//! ([`synack_wire::segment_tcp`]), so the link, its faults and its captures only ever see
+//! those.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use synack_proto::Instant;
 use synack_proto::host::{Host, HostEvent};
+use synack_wire::{ChecksumMode, segment_tcp};
 
 use crate::Endpoint;
 
@@ -31,6 +38,9 @@ pub struct HostNode<A: HostApp = ()> {
     pub routes: Option<Vec<IpAddr>>,
     pub unroutable: u64,
     buf: Vec<u8>,
+    /// Segments cut from a super-segment, waiting for the link.
+    cut: VecDeque<Vec<u8>>,
+    scratch: Vec<u8>,
 }
 
 impl<A: HostApp> HostNode<A> {
@@ -41,6 +51,8 @@ impl<A: HostApp> HostNode<A> {
             routes: None,
             unroutable: 0,
             buf: vec![0; 65536 + 120],
+            cut: VecDeque::new(),
+            scratch: vec![0; 65536 + 120],
         }
     }
 
@@ -66,14 +78,36 @@ impl<A: HostApp> Endpoint for HostNode<A> {
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         self.run_app(now);
+        if let Some(packet) = self.cut.pop_front() {
+            return Some(packet);
+        }
         loop {
             let sent = self.host.poll_transmit(now, &mut self.buf)?;
-            if self.routable(sent.dst.ip()) {
-                let packet = self.buf[..sent.len].to_vec();
-                self.run_app(now);
-                return Some(packet);
+            if !self.routable(sent.dst.ip()) {
+                self.unroutable += 1;
+                continue;
             }
-            self.unroutable += 1;
+            let packet = &self.buf[..sent.len];
+            let packet = match sent.segment_size {
+                None => packet.to_vec(),
+                Some(size) => {
+                    let cut = &mut self.cut;
+                    // The host built it: it parses, and the scratch holds any piece.
+                    let _ = segment_tcp(
+                        packet,
+                        usize::from(size),
+                        &mut self.scratch,
+                        ChecksumMode::Verify,
+                        |p| cut.push_back(p.to_vec()),
+                    );
+                    match cut.pop_front() {
+                        Some(first) => first,
+                        None => continue,
+                    }
+                }
+            };
+            self.run_app(now);
+            return Some(packet);
         }
     }
 

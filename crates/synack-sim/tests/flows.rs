@@ -151,6 +151,59 @@ fn two_newreno_flows_converge_to_a_fair_share() {
     }
 }
 
+/// Two CUBIC flows start together on 50 Mbit/s behind a drop-tail queue of one
+/// bandwidth-delay product. Without pacing, each flow's slow-start bursts pass through the
+/// queue the other's bursts build, so HyStart++ (RFC 9406) sees the RTT rise and fall within
+/// a round. It must still leave standard slow start: the queue overflows in Conservative Slow
+/// Start, whose rounds add a quarter of the window (at most half a BDP in all when the queue
+/// is full, plus what a round trip of loss detection lets through), not in a doubling (a BDP
+/// and more). So what the queue drops before the first recoveries end stays under three
+/// quarters of a BDP, and neither flow times out.
+#[test]
+fn two_cubic_flows_starting_together_leave_slow_start_before_doubling_into_the_queue() {
+    let bandwidth = 50_000_000;
+    for rtt_ms in [40, 80] {
+        let rtt = Duration::from_millis(rtt_ms);
+        let shared = DumbbellConfig {
+            bandwidth_bps: bandwidth,
+            queue_bytes: None,
+            loss: 0.0,
+            seed: 1,
+        };
+        let mut db = dumbbell(
+            &shared,
+            &cc_config(CongestionControl::Cubic),
+            &[(rtt, Instant::ZERO), (rtt, Instant::ZERO)],
+            u64::MAX / 4,
+        );
+        // Slow start and the recoveries that end it are over well within 30 round trips.
+        db.run_until(Instant::ZERO + rtt * 30).expect("runs");
+        let bdp_segments = bdp_bytes(bandwidth, rtt) as u64 / 1448;
+        let drops = db.bottleneck.stats(Side::A).queue_drops;
+        let infos: Vec<_> = db.senders.iter().map(|s| s.conn.info()).collect();
+        eprintln!(
+            "{rtt_ms} ms: {drops} drops ({bdp_segments} segments in a BDP), retransmitted {:?}, \
+             RTOs {:?}",
+            infos
+                .iter()
+                .map(|i| i.segs_retransmitted)
+                .collect::<Vec<_>>(),
+            infos.iter().map(|i| i.rto_expirations).collect::<Vec<_>>(),
+        );
+        assert!(
+            drops * 4 <= bdp_segments * 3,
+            "{rtt_ms} ms: the queue dropped {drops} segments, a BDP is {bdp_segments}"
+        );
+        for (i, info) in infos.iter().enumerate() {
+            assert!(
+                info.cc.fast_retransmits > 0,
+                "flow {i} never filled the queue"
+            );
+            assert_eq!(info.rto_expirations, 0, "flow {i}: {info:?}");
+        }
+    }
+}
+
 /// Delayed ACKs (40 ms), Nagle's algorithm and a receive window of one bandwidth-delay
 /// product (not a whole number of segments, so the window's edge cuts segments short): the
 /// classic recipe for a sender holding back a short segment while the receiver holds back

@@ -44,6 +44,7 @@ pub mod icmp;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod segment;
 pub mod tcp;
 
 pub use checksum::ChecksumMode;
@@ -55,6 +56,7 @@ pub use ip::{
 };
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use segment::segment_tcp;
 pub use tcp::{
     SackBlock, SackList, TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, Timestamps,
 };

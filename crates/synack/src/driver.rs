@@ -39,8 +39,7 @@ impl Stack {
     /// the stack's addresses; its `secret` is replaced by one from the OS's random source,
     /// and the MSS follows from the device's MTU).
     pub fn new(device: impl Device, config: HostConfig) -> io::Result<Stack> {
-        let mtu = device.capabilities().mtu;
-        let shared = Arc::new(Shared::new(config, mtu)?);
+        let shared = Arc::new(Shared::new(config, device.capabilities())?);
         let driver_shared = shared.clone();
         let driver = std::thread::Builder::new()
             .name("synack-driver".into())
@@ -56,8 +55,7 @@ impl Stack {
     /// timer. Must be called from within a runtime.
     #[cfg(feature = "tokio")]
     pub fn new_tokio(device: impl Device, config: HostConfig) -> io::Result<Stack> {
-        let mtu = device.capabilities().mtu;
-        let shared = Arc::new(Shared::new(config, mtu)?);
+        let shared = Arc::new(Shared::new(config, device.capabilities())?);
         crate::tokio::spawn_driver(shared.clone(), Box::new(device))?;
         Ok(Stack {
             shared,
@@ -116,7 +114,8 @@ pub(crate) fn batches(device: &dyn Device) -> (Batch, Batch) {
     let caps = device.capabilities();
     (
         Batch::new(BATCH, caps.max_packet() + VNET_ROOM),
-        Batch::new(BATCH, caps.mtu),
+        // A device that segments takes super-segments of up to 64 KiB.
+        Batch::new(BATCH, caps.max_packet()),
     )
 }
 

@@ -20,7 +20,7 @@ use synack_proto::host::HostConfig;
 use synack_proto::{ConnError, Info, Instant};
 use synack_socket::{SockOpt, SocketError, SocketEvent, SocketId, SocketTable};
 
-use crate::device::Batch;
+use crate::device::{Batch, Capabilities};
 use crate::error::{socket_error, stopped};
 use crate::sys::EventFd;
 
@@ -83,7 +83,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(mut config: HostConfig, mtu: usize) -> io::Result<Shared> {
+    pub(crate) fn new(mut config: HostConfig, caps: Capabilities) -> io::Result<Shared> {
         let mut secret = [0u8; 16];
         getrandom::fill(&mut secret).map_err(|e| io::Error::other(e.to_string()))?;
         // The keyed hashes (demux, ISNs, ports, cookies) need a secret no peer can guess
@@ -91,7 +91,10 @@ impl Shared {
         config.secret = u128::from_le_bytes(secret);
         // Each connection announces the MSS the device's MTU leaves for its address family
         // (`Config::mss_for`).
-        config.tcp.mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+        config.tcp.mtu = u16::try_from(caps.mtu).unwrap_or(u16::MAX);
+        // The device, not the caller, knows whether it cuts super-segments: where nothing
+        // would, the host must send none.
+        config.segmentation_offload = caps.segmentation_offload;
         let mut table = SocketTable::new(config);
         table.keep_events();
         Ok(Shared {
@@ -469,7 +472,7 @@ impl Inner {
     pub(crate) fn transmit(&mut self, now: Instant, batch: &mut Batch) -> bool {
         while let Some(buf) = batch.next_buf() {
             match self.table.poll_transmit(now, buf) {
-                Some(sent) => batch.commit(sent.len),
+                Some(sent) => batch.commit_segmented(sent.len, sent.segment_size),
                 None => return false,
             }
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use synack::net::TcpStream;
 
 use super::device::Faults;
+use super::queues::Queues;
 use super::setup::{self, Cidr, NsMode};
 
 /// How long the handshake may take.
@@ -24,6 +25,7 @@ pub struct ConnectOptions {
     pub send: Option<PathBuf>,
     pub expect_bytes: Option<u64>,
     pub pcap: Option<PathBuf>,
+    pub queues: Queues,
     pub faults: Faults,
     /// With `--expect-bytes`, no data is printed; this gives a summary on stderr either way.
     pub quiet: bool,
@@ -47,6 +49,7 @@ pub fn run(opts: ConnectOptions) -> io::Result<Outcome> {
         &opts.netns,
         NsMode::UseOrCreate,
         opts.addr,
+        opts.queues,
         opts.faults,
         opts.pcap.as_ref(),
     )?;

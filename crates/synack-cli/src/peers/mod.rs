@@ -5,6 +5,7 @@ pub mod apps;
 pub mod cidr;
 pub mod connect;
 pub mod device;
+pub mod queues;
 pub mod relay;
 
 pub mod serve;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use synack::net::{TcpListener, TcpStream};
 
 use super::device::Faults;
+use super::queues::Queues;
 use super::serve::{Open, finish};
 use super::setup::{self, Cidr};
 use super::signals;
@@ -27,6 +28,7 @@ pub struct RelayOptions {
     pub route: Cidr,
     pub to: SocketAddr,
     pub pcap: Option<PathBuf>,
+    pub queues: Queues,
     pub faults: Faults,
 }
 
@@ -55,7 +57,13 @@ pub fn run(opts: RelayOptions) -> io::Result<()> {
             ),
         ));
     }
-    let setup = setup::start_transparent(&opts.netns, opts.addr, opts.faults, opts.pcap.as_ref())?;
+    let setup = setup::start_transparent(
+        &opts.netns,
+        opts.addr,
+        opts.queues,
+        opts.faults,
+        opts.pcap.as_ref(),
+    )?;
     let route = format!("{}/{}", opts.route.network(), opts.route.prefix);
     setup
         .netns

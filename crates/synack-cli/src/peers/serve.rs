@@ -16,6 +16,7 @@ use synack::net::{TcpListener, TcpStream};
 
 use super::apps::App;
 use super::device::Faults;
+use super::queues::Queues;
 use super::setup::{self, Cidr, NsMode};
 use super::signals;
 
@@ -28,6 +29,7 @@ pub struct ServeOptions {
     pub ports: Vec<u16>,
     pub app: App,
     pub pcap: Option<PathBuf>,
+    pub queues: Queues,
     pub faults: Faults,
 }
 
@@ -97,6 +99,7 @@ pub fn run(opts: ServeOptions) -> io::Result<()> {
         &opts.netns,
         NsMode::Create,
         opts.addr,
+        opts.queues,
         opts.faults,
         opts.pcap.as_ref(),
     )?;

@@ -10,6 +10,7 @@ use synack::{HostConfig, Stack};
 
 pub use super::cidr::{Cidr, parse_cidr};
 use super::device::{Faults, Faulty, Recorded};
+use super::queues::Queues;
 
 /// The MTU of the TUN interface: Ethernet's.
 pub const MTU: usize = 1500;
@@ -41,10 +42,11 @@ pub fn start(
     netns: &str,
     mode: NsMode,
     cidr: Cidr,
+    queues: Queues,
     faults: Faults,
     pcap: Option<&PathBuf>,
 ) -> io::Result<Setup> {
-    start_with(netns, mode, cidr, faults, pcap, vec![cidr.addr])
+    start_with(netns, mode, cidr, queues, faults, pcap, vec![cidr.addr])
 }
 
 /// Like [`start`] (always creating the namespace), for a stack with no address of its own:
@@ -52,16 +54,26 @@ pub fn start(
 pub fn start_transparent(
     netns: &str,
     cidr: Cidr,
+    queues: Queues,
     faults: Faults,
     pcap: Option<&PathBuf>,
 ) -> io::Result<Setup> {
-    start_with(netns, NsMode::Create, cidr, faults, pcap, Vec::new())
+    start_with(
+        netns,
+        NsMode::Create,
+        cidr,
+        queues,
+        faults,
+        pcap,
+        Vec::new(),
+    )
 }
 
 fn start_with(
     netns: &str,
     mode: NsMode,
     cidr: Cidr,
+    queues: Queues,
     faults: Faults,
     pcap: Option<&PathBuf>,
     local_addrs: Vec<IpAddr>,
@@ -80,7 +92,7 @@ fn start_with(
             Err(e) => return Err(e),
         },
     };
-    let dev = tun_in(&ns, cidr)?;
+    let dev = tun_in(&ns, cidr, queues)?;
     let capture = match pcap {
         Some(p) => Some(
             std::fs::File::create(p)
@@ -101,9 +113,10 @@ fn start_with(
 }
 
 /// Creates the TUN interface inside `ns` with the kernel's side of `cidr` on it, and brings
-/// it up. Only that one family is configured: an IPv6 link carries no IPv4 address.
-fn tun_in(ns: &Netns, cidr: Cidr) -> io::Result<Tun> {
-    let dev = ns.run(|| Tun::create(IFNAME, MTU))??;
+/// it up, with `queues` queues. Only that one family is configured: an IPv6 link carries no
+/// IPv4 address.
+fn tun_in(ns: &Netns, cidr: Cidr, queues: Queues) -> io::Result<Tun> {
+    let dev = ns.run(|| Tun::create_multi_queue(IFNAME, MTU, false, queues.get()))??;
     let kernel = format!("{}/{}", cidr.kernel_side(), cidr.prefix);
     if cidr.is_ipv6() {
         // `nodad`: on a point-to-point TUN there is nobody to collide with, and duplicate

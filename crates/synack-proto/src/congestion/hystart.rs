@@ -138,8 +138,17 @@ impl HyStart {
                 }
             }
             Phase::Css => {
+                // The false-alarm test compares a round that began in CSS with the baseline
+                // (§4.2: "for CSS rounds"), not the rest of the round CSS began in. There the
+                // baseline is the minimum of that round's first samples, and a lower sample
+                // later in the same flight says only that the queue came and went within it:
+                // without pacing, another flow's slow-start burst ahead of ours raises our
+                // first samples and leaves the queue empty for our last ones. Resuming slow
+                // start on that doubled the window once more on top of a queue already full,
+                // the overshoot two CUBIC flows starting together took.
+                let began_in_css = self.css_rounds > 0;
                 if let (true, Some(current), Some(baseline)) = (
-                    enough,
+                    enough && began_in_css,
                     self.current_round_min_rtt,
                     self.css_baseline_min_rtt,
                 ) {
@@ -317,6 +326,23 @@ mod tests {
         f.round(&mut h, 59_000, 8);
         f.round(&mut h, 70_000, 8);
         assert_eq!(h.phase(), Phase::Css);
+    }
+
+    #[test]
+    fn a_lower_sample_late_in_the_round_css_began_in_is_no_false_alarm() {
+        let mut h = HyStart::new();
+        let mut f = Flow::new();
+        f.round(&mut h, 40_000, 8);
+        // Another flow's burst ahead of ours: the first eight samples of the round see its
+        // queue (CSS begins with a 49 ms baseline), the last ones an empty queue again.
+        let mut rtts = std::vec![Some(49_000); 8];
+        rtts.extend([Some(40_000); 8]);
+        let steps = f.round_with(&mut h, &rtts);
+        assert_eq!(h.phase(), Phase::Css);
+        assert!(steps[8..].iter().all(|s| s.increase == MSS / 4));
+        // A whole round below the baseline is the false alarm §4.2 means.
+        f.round(&mut h, 45_000, 8);
+        assert_eq!(h.phase(), Phase::SlowStart);
     }
 
     #[test]

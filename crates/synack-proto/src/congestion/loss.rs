@@ -1,6 +1,7 @@
 //! Loss detection over the SACK scoreboard, as the owner drives it: RACK's time-based marking
 //! with its reordering timer and tail loss probes (RFC 8985), and F-RTO's test of whether a
-//! retransmission timeout was spurious (RFC 5682 §3, the SACK-enhanced algorithm).
+//! retransmission timeout was spurious (RFC 5682 §3, the SACK-enhanced algorithm; the basic
+//! algorithm for a sender without SACK is in `frto.rs`).
 //!
 //! The state lives in one boxed [`LossDetection`] beside the scoreboard: a connection without
 //! SACK, or before the handshake, pays one pointer for it. The connection reads the two
@@ -24,6 +25,9 @@ pub(super) enum Frto {
     /// Step 2.b: the first ACK after the timeout advanced SND.UNA below `recover`; new data
     /// goes out instead of further retransmissions, and the next ACK decides.
     SecondAck { recover: SeqNum },
+    /// Without SACK (RFC 5682 §2.1 steps 2.a and 3.a): the test found the loss real, and the
+    /// sender goes back to SND.UNA at its next transmission for conventional RTO recovery.
+    GoBack,
 }
 
 /// RACK-TLP and F-RTO state of one SACK connection.
@@ -47,6 +51,10 @@ pub(super) struct LossDetection {
     pub frto: Frto,
     /// This ACK delivered a segment sent before the timeout and never resent (F-RTO step 3).
     pub original_delivered: bool,
+    /// Without SACK: the end of the segment step 1 resent, which the first ACK must cover.
+    pub frto_head_end: SeqNum,
+    /// Without SACK: bytes of new data step 2.b sent (at most two segments).
+    pub frto_new_sent: u32,
 }
 
 impl LossDetection {
@@ -62,6 +70,8 @@ impl LossDetection {
             probe_due: false,
             frto: Frto::Idle,
             original_delivered: false,
+            frto_head_end: SeqNum(0),
+            frto_new_sent: 0,
         }
     }
 
@@ -144,7 +154,7 @@ impl Congestion {
         };
         let original = core::mem::take(&mut l.original_delivered);
         match l.frto {
-            Frto::Idle => false,
+            Frto::Idle | Frto::GoBack => false,
             Frto::FirstAck { recover } => {
                 // Step 2.a: a duplicate ACK, or one that covers `recover`, says nothing about
                 // the timeout: ordinary RTO recovery goes on. A window update or data from
@@ -179,7 +189,7 @@ impl Congestion {
     /// (RFC 5682 §4 leaves the response open; this is the undo of RFC 4015 / Linux), the
     /// segments the timeout marked lost are in flight again, and the sender is back in the
     /// open state.
-    fn undo_timeout(&mut self) {
+    pub(super) fn undo_timeout(&mut self) {
         self.counters.bump().spurious_timeouts += 1;
         if let Some((cwnd, ssthresh)) = self.undo.take() {
             if self.algorithm == super::CongestionControl::Cubic {

@@ -18,11 +18,13 @@
 //! names the holes to resend, never SACKed data (also after a timeout), sending is limited by
 //! the pipe, PRR (RFC 6937) paces the reduction, and D-SACKs that show every retransmission
 //! of an episode needless undo it (RFC 2883, RFC 3708). Without SACK, NewReno (RFC 6582).
+//! F-RTO (RFC 5682) tests each timeout for being spurious, with SACK or without.
 
 // The sub-modules carry accessors and variants only their tests read; `allow(dead_code)` keeps
 // clippy quiet about those.
 #[cfg_attr(not(test), allow(dead_code))]
 mod cubic;
+mod frto;
 #[cfg_attr(not(test), allow(dead_code))]
 mod hystart;
 mod info;
@@ -360,6 +362,8 @@ impl Congestion {
                 return;
             }
             rack_marked = self.detect_loss_on_ack(ack, &out);
+        } else if self.basic_frto_on_ack(ack) {
+            return;
         }
         if duplicate {
             self.dup_acks += 1;
@@ -626,6 +630,9 @@ impl Congestion {
                 self.loss_detection_on_timeout(flight, was_open);
                 false
             }
+            // Without SACK, F-RTO keeps SND.NXT and resends only the first segment (RFC 5682
+            // §2); otherwise everything from SND.UNA goes again.
+            (None, _) => !self.basic_frto_on_timeout(flight, was_open, synchronized),
             _ => true,
         }
     }
@@ -635,6 +642,7 @@ impl Congestion {
     /// retransmission of the first segment.
     pub fn on_rewind(&mut self) {
         self.retransmit_head = false;
+        self.basic_frto_cancel();
     }
 
     /// New data is about to leave with nothing in flight. When nothing was sent for longer than
@@ -680,6 +688,7 @@ impl Congestion {
             prr.on_transmit(len);
             self.prr_credit = self.prr_credit.saturating_sub(len);
         }
+        self.basic_frto_on_transmit(what, len);
         self.loss_detection_on_transmit(now, what, len, max);
     }
 
@@ -742,6 +751,10 @@ impl Congestion {
         } else {
             0
         };
+        if let (Transmit::New(_), Some(room)) = (what, self.basic_frto_new_data_room()) {
+            // F-RTO's two new segments go whatever cwnd says (RFC 5682 §2.1 step 2.b).
+            return room;
+        }
         match what {
             Transmit::Retransmit { len, .. } => len,
             // A tail loss probe of new data goes whatever cwnd says (RFC 8985 §7.3).

@@ -242,3 +242,121 @@ fn frto_off_repairs_at_once_after_the_first_ack() {
         }
     ));
 }
+
+/// A sender without SACK that sent `n` segments, and a timeout: F-RTO's step 1 (RFC 5682
+/// §2.1) keeps SND.NXT and resends the first segment only, whatever the window.
+fn without_sack_after_timeout(config: &Config, n: u32) -> Congestion {
+    let mut c = Congestion::new(config, MSS);
+    c.on_handshake(10, MSS, false, SeqNum(0));
+    for i in 0..n {
+        let t = c.next_transmit(SeqNum(0), SeqNum(i * MSS), SeqNum(i * MSS), true);
+        c.on_transmitted(ms(0), t, MSS, SeqNum(i * MSS));
+    }
+    let max = n * MSS;
+    assert!(
+        !c.on_retransmit_timeout(&flight(0, max), true),
+        "F-RTO keeps SND.NXT"
+    );
+    let t = c.next_transmit(SeqNum(0), SeqNum(max), SeqNum(max), true);
+    assert_eq!(
+        t,
+        Transmit::Retransmit {
+            seq: SeqNum(0),
+            len: MSS
+        }
+    );
+    assert_eq!(c.allowance(t, SeqNum(0), max), MSS);
+    c.on_transmitted(ms(300), t, MSS, SeqNum(max));
+    assert_eq!(c.window(), MSS);
+    // Nothing more until an ACK: the window is one segment.
+    let t = c.next_transmit(SeqNum(0), SeqNum(max), SeqNum(max), true);
+    assert_eq!(c.allowance(t, SeqNum(0), max), 0);
+    c
+}
+
+/// Step 2.b: after the first ACK, up to two new segments and no more.
+fn send_two_new_segments(c: &mut Congestion, una: u32, max: u32) {
+    for i in 0..2 {
+        let seq = max + i * MSS;
+        assert!(!c.frto_goes_back(true));
+        let t = c.next_transmit(SeqNum(una), SeqNum(seq), SeqNum(seq), true);
+        assert_eq!(t, Transmit::New(SeqNum(seq)));
+        assert_eq!(c.allowance(t, SeqNum(una), seq - una), MSS);
+        c.on_transmitted(ms(350), t, MSS, SeqNum(seq));
+    }
+    let end = max + 2 * MSS;
+    let t = c.next_transmit(SeqNum(una), SeqNum(end), SeqNum(end), true);
+    assert_eq!(c.allowance(t, SeqNum(una), end - una), 0);
+}
+
+#[test]
+fn frto_without_sack_finds_a_spurious_timeout_and_undoes_it() {
+    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    c.on_ack(&ack(350, MSS, 1000, 4000, &[]));
+    assert!(!c.frto_goes_back(true), "step 2.b sends new data");
+    send_two_new_segments(&mut c, 1000, 4000);
+    // Step 3.b: segment 1, never resent, is acknowledged.
+    c.on_ack(&ack(360, MSS, 2000, 6000, &[]));
+    assert_eq!(c.info().spurious_timeouts, 1);
+    assert_eq!(c.phase(), CongestionPhase::SlowStart);
+    assert_eq!((c.window(), c.ssthresh()), (10 * MSS, u32::MAX));
+    // Segments 2 and 3 are in flight, not resent: sending carries on at SND.NXT.
+    assert!(!c.frto_goes_back(true));
+    assert_eq!(
+        c.next_transmit(SeqNum(2000), SeqNum(6000), SeqNum(6000), true),
+        Transmit::New(SeqNum(6000))
+    );
+}
+
+#[test]
+fn frto_without_sack_goes_back_when_the_new_segments_draw_duplicates() {
+    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    c.on_ack(&ack(350, MSS, 1000, 4000, &[]));
+    send_two_new_segments(&mut c, 1000, 4000);
+    // Step 3.a: the new segments arrived above a hole: the loss is real.
+    c.on_ack(&ack(360, 0, 1000, 6000, &[]));
+    assert_eq!(c.info().spurious_timeouts, 0);
+    assert_eq!(c.phase(), CongestionPhase::Loss);
+    assert!(c.window() <= 3 * MSS);
+    assert!(c.frto_goes_back(true), "conventional recovery from SND.UNA");
+    assert!(!c.frto_goes_back(true), "once");
+    assert_eq!(
+        c.next_transmit(SeqNum(1000), SeqNum(1000), SeqNum(6000), true),
+        Transmit::Resend(SeqNum(1000))
+    );
+}
+
+#[test]
+fn frto_without_sack_goes_back_on_a_first_duplicate_or_with_nothing_new_to_send() {
+    // Step 2.a: the first ACK after the timeout is a duplicate.
+    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    c.on_ack(&ack(350, 0, 0, 4000, &[]));
+    assert!(c.frto_goes_back(true));
+    // Step 2.a: it covers only part of the resent segment.
+    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    c.on_ack(&ack(350, 500, 500, 4000, &[]));
+    assert!(c.frto_goes_back(true));
+    // Step 2.b without new data to send: conventional recovery rather than waiting.
+    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    c.on_ack(&ack(350, MSS, 1000, 4000, &[]));
+    assert!(c.frto_goes_back(false));
+    // An ACK of everything ends the timeout's recovery; nothing is left to resend.
+    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    c.on_ack(&ack(350, 4000, 4000, 4000, &[]));
+    assert_eq!(c.phase(), CongestionPhase::CongestionAvoidance);
+    assert_eq!(c.info().spurious_timeouts, 0);
+}
+
+#[test]
+fn frto_off_without_sack_goes_back_to_snd_una_at_the_timeout() {
+    let config = Config {
+        frto: false,
+        ..Config::default()
+    };
+    let mut c = Congestion::new(&config, MSS);
+    c.on_handshake(10, MSS, false, SeqNum(0));
+    let t = c.next_transmit(SeqNum(0), SeqNum(0), SeqNum(0), true);
+    c.on_transmitted(ms(0), t, MSS, SeqNum(0));
+    assert!(c.on_retransmit_timeout(&flight(0, 1000), true));
+    assert!(!c.frto_goes_back(true));
+}

@@ -692,9 +692,12 @@ impl Connection {
         let synchronized = snd.syn_acked();
         // A window shrunk to zero is probed from SND.UNA (see `probe_shrunk_window`), so the
         // sender goes back there even when the scoreboard could name the holes.
-        let rewind = snd.cc.on_retransmit_timeout(&flight, synchronized) || snd.wnd == 0;
-        if rewind {
+        let cc_rewinds = snd.cc.on_retransmit_timeout(&flight, synchronized);
+        if cc_rewinds || snd.wnd == 0 {
             snd.nxt = snd.una;
+        }
+        if !cc_rewinds && snd.wnd == 0 {
+            snd.cc.on_rewind();
         }
         snd.rtt_probe = None;
         if !snd.syn_acked() {

@@ -32,18 +32,96 @@ impl Connection {
     /// this segment's options) is borrowed from the send buffer, as `repr.payload` followed by
     /// the second slice (the buffer is a ring, so the bytes may wrap). The host writes them
     /// straight into the packet: one copy per byte sent.
+    ///
+    /// With `tso` (the device cuts large segments back into MSS-sized ones), consecutive
+    /// full-sized pieces are joined into one super-segment within `room`; see [`Pieces`].
     pub(crate) fn poll_transmit_gather(
         &mut self,
         now: Instant,
         room: usize,
-    ) -> Option<(TcpRepr<'_>, &[u8])> {
+        tso: bool,
+    ) -> Option<(TcpRepr<'_>, &[u8], Pieces)> {
         let (mut repr, data) = self.next_segment(now, room)?;
-        let Some((seq, len)) = data else {
-            return Some((repr, &[]));
+        let Some((seq, mut len)) = data else {
+            return Some((repr, &[], Pieces::ONE));
         };
+        let mut pieces = Pieces {
+            count: 1,
+            size: len,
+        };
+        if tso {
+            self.join_pieces(now, room, seq, &mut len, &mut repr.flags, &mut pieces);
+        }
         let (head, tail) = self.state.sender()?.data_slices(seq, len);
         repr.payload = head;
-        Some((repr, tail))
+        Some((repr, tail, pieces))
+    }
+
+    /// Host-side segmentation offload: after a first piece of `len` bytes at `seq`, the
+    /// pieces that would follow it at once, each decided by the same per-MSS rules as if it
+    /// left alone (congestion window, peer window, Nagle, sender SWS avoidance, the
+    /// scoreboard's and RACK's per-segment records), are appended while each one is
+    /// contiguous, as long as the first and fits in what is left of `room`. The device then
+    /// cuts the super-segment into exactly the segments an MSS-sized sender would have sent,
+    /// each with the first piece's header and the sequence number advanced, PSH and FIN kept
+    /// for the last (Linux `tcp_gso_segment`). A segment carrying SACK blocks goes alone:
+    /// copied onto every piece, a D-SACK would be reported more than once (RFC 2883 §4).
+    fn join_pieces(
+        &mut self,
+        now: Instant,
+        room: usize,
+        seq: SeqNum,
+        len: &mut usize,
+        flags: &mut TcpFlags,
+        pieces: &mut Pieces,
+    ) {
+        let last = TcpFlags::PSH | TcpFlags::FIN;
+        if flags.syn() || flags.rst() || flags.contains(TcpFlags::PSH) || flags.fin() {
+            return;
+        }
+        let full = *len;
+        loop {
+            let Some(left) = room.checked_sub(*len) else {
+                return;
+            };
+            let join = Join {
+                seq: seq + *len as u32,
+                full,
+            };
+            let Some(piece) = self.join_piece(now, left, join) else {
+                return;
+            };
+            *len += piece.len;
+            pieces.count += 1;
+            *flags |= TcpFlags::from_bits(piece.flags.bits() & last.bits());
+            if piece.len < full || !piece.flags.without(TcpFlags::ACK).is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// The next piece if it can join a super-segment as `join` says; `None`, with nothing
+    /// changed, when it cannot (then it leaves as the next segment of its own).
+    fn join_piece(&mut self, now: Instant, room: usize, join: Join) -> Option<JoinedPiece> {
+        if self.resets.as_ref().is_some_and(|r| !r.is_empty()) {
+            return None;
+        }
+        if !matches!(
+            self.state.name(),
+            StateName::Established
+                | StateName::FinWait1
+                | StateName::CloseWait
+                | StateName::Closing
+                | StateName::LastAck
+        ) {
+            return None;
+        }
+        let (repr, data) = self.transmit_from_sender(now, room, Some(join))?;
+        let (_, len) = data?;
+        Some(JoinedPiece {
+            len,
+            flags: repr.flags,
+        })
     }
 
     /// The next segment with its payload left out: `(seq, len)` of the data it carries from
@@ -73,7 +151,7 @@ impl Connection {
         match self.state.name() {
             StateName::Closed | StateName::Listen => None,
             StateName::TimeWait => self.transmit_ack_only(now).map(|r| (r, None)),
-            _ => self.transmit_from_sender(now, room),
+            _ => self.transmit_from_sender(now, room, None),
         }
     }
 
@@ -139,6 +217,7 @@ impl Connection {
         &mut self,
         now: Instant,
         room: usize,
+        join: Option<Join>,
     ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
         let ts = self.timestamps_option(now);
         let name = self.state.name();
@@ -182,9 +261,16 @@ impl Connection {
             let end = snd.fin_seq.map_or(snd.data_end(), |f| f + 1);
             end.gt(snd.max) && (snd.una + snd.wnd).gt(snd.max)
         };
+        // F-RTO without SACK may hand a timeout over to going back to SND.UNA (RFC 5682 §2).
+        if snd.cc.frto_goes_back(unsent) {
+            snd.nxt = snd.una;
+        }
         let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max, unsent);
         let head = transmit.is_repair();
         let seq = transmit.seq();
+        if join.is_some_and(|j| j.seq != seq || sack_reserve != 0) {
+            return None;
+        }
         let mut flags = TcpFlags::NONE;
         let mut options = TcpOptions::default();
         let mut len = 0usize;
@@ -215,7 +301,7 @@ impl Connection {
             // (RFC 9293 §3.8.6, RFC 5681 §3.1). A fast retransmission ignores the congestion
             // window (RFC 5681 §3.2 step 4 sends it regardless).
             let available = snd.data_end().since(seq) as usize;
-            if !head && available > 0 && snd.una == snd.max {
+            if join.is_none() && !head && available > 0 && snd.una == snd.max {
                 snd.cc.restart_if_idle(now, snd.rtt.rto());
             }
             let in_flight = snd.in_flight();
@@ -243,10 +329,16 @@ impl Connection {
             // `room` is what is left after the IP and base TCP headers: this segment's
             // options (timestamps, SACK blocks) come out of it as well as its payload.
             let option_room = if timestamps { 12 } else { 0 } + sack_reserve;
-            len = available
+            let wanted = available
                 .min((snd.mss as usize).saturating_sub(sack_reserve).max(1))
-                .min(window_limit as usize)
-                .min(room.saturating_sub(option_room));
+                .min(window_limit as usize);
+            let fits = room.saturating_sub(option_room);
+            if join.is_some() && wanted > fits {
+                // Cut short by the room, a joined piece would not be the segment an MSS-sized
+                // sender sends: it leaves at the front of the next segment instead.
+                return None;
+            }
+            len = wanted.min(fits);
             // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): while anything is
             // unacknowledged, a segment cut short by the window waits for more room; the next
             // ACK brings us here again. The short tail of the buffer is Nagle's (RFC 896):
@@ -270,6 +362,9 @@ impl Connection {
             // would wait for one that cannot come.
             if new_data && len < full && hold && !snd.cc.new_data_must_go() {
                 len = 0;
+            }
+            if join.is_some_and(|j| len == 0 || full != j.full) {
+                return None;
             }
             if new_data && len > 0 && len < full {
                 snd.short_end = seq + len as u32;
@@ -392,4 +487,30 @@ impl Connection {
         let data = (len > 0).then_some((seq, len));
         Some((self.repr(seq_field, ack, flags, window, options, &[]), data))
     }
+}
+
+/// How a datagram from [`Connection::poll_transmit_gather`] is to be cut: `count` pieces of
+/// `size` payload bytes (the last possibly shorter). One piece is an ordinary segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pieces {
+    pub count: u32,
+    pub size: usize,
+}
+
+impl Pieces {
+    const ONE: Pieces = Pieces { count: 1, size: 0 };
+}
+
+/// What a piece must be to join a super-segment: start at `seq`, and be decided with the same
+/// full size (MSS less the options every piece repeats) as the first.
+#[derive(Clone, Copy, Debug)]
+struct Join {
+    seq: SeqNum,
+    full: usize,
+}
+
+/// A piece appended to a super-segment: its payload length and flags.
+struct JoinedPiece {
+    len: usize,
+    flags: TcpFlags,
 }

@@ -20,6 +20,10 @@ pub struct Counters {
     pub out_segs: u64,
     /// Segments retransmitted (tcpRetransSegs).
     pub retrans_segs: u64,
+    /// Datagrams that carried several segments for the device to cut
+    /// (`HostConfig::segmentation_offload`); their segments count in `out_segs` and
+    /// `retrans_segs` one by one.
+    pub out_super_segments: u64,
     /// Packets dropped because they did not parse: bad checksum, truncated, not TCP
     /// (tcpInErrs).
     pub in_errs: u64,

@@ -17,6 +17,10 @@ fn base_headers(remote: IpAddr) -> usize {
     ip + 20
 }
 
+/// The largest IPv4 datagram (RFC 791 §3.1) and, less its fixed header, more than any IPv6
+/// payload without a jumbogram needs (RFC 8200 §3): the bound of a super-segment.
+const MAX_DATAGRAM: usize = 65_535;
+
 impl Host {
     /// One IP datagram from the interface.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
@@ -99,6 +103,7 @@ impl Host {
                     len,
                     src: SocketAddr::new(c.src, c.seg.src_port),
                     dst: SocketAddr::new(c.dst, c.seg.dst_port),
+                    segment_size: None,
                 });
             }
         }
@@ -107,36 +112,54 @@ impl Host {
                 self.ready.pop_front();
                 continue;
             };
-            let room = buf
-                .len()
-                .saturating_sub(base_headers(e.tuple.remote().ip()))
-                .min(self.max_payload);
+            let headers = base_headers(e.tuple.remote().ip());
+            let tso = self.config.segmentation_offload;
+            // A super-segment is bounded by the largest IPv4 datagram and IPv6 payload;
+            // one segment by `max_payload`.
+            let limit = if tso {
+                MAX_DATAGRAM - headers
+            } else {
+                self.max_payload
+            };
+            let room = buf.len().saturating_sub(headers).min(limit);
             let retransmitted = e.conn.segs_retransmitted();
             let (local_ip, remote_ip) = (e.tuple.local().ip(), e.tuple.remote().ip());
-            let sent = match e.conn.poll_transmit_gather(now, room) {
-                Some((seg, tail)) => Some((
-                    emit_tcp_gather(
-                        buf,
-                        local_ip,
-                        remote_ip,
-                        self.config.hop_limit,
-                        &seg,
-                        tail,
-                        mode,
-                    ),
-                    seg.flags.rst(),
-                    // A reset may answer a stray segment from another port than the peer's.
-                    SocketAddr::new(local_ip, seg.src_port),
-                    SocketAddr::new(remote_ip, seg.dst_port),
-                )),
+            let sent = match e.conn.poll_transmit_gather(now, room, tso) {
+                Some((seg, tail, pieces)) => {
+                    // A device that segments also checksums each piece it cuts: the sum
+                    // over the whole super-segment would be of no use to it.
+                    let mode = if pieces.count > 1 {
+                        ChecksumMode::Ignore
+                    } else {
+                        mode
+                    };
+                    Some((
+                        emit_tcp_gather(
+                            buf,
+                            local_ip,
+                            remote_ip,
+                            self.config.hop_limit,
+                            &seg,
+                            tail,
+                            mode,
+                        ),
+                        seg.flags.rst(),
+                        // A reset may answer a stray segment from another port than the peer's.
+                        SocketAddr::new(local_ip, seg.src_port),
+                        SocketAddr::new(remote_ip, seg.dst_port),
+                        pieces,
+                    ))
+                }
                 None => None,
             };
             match sent {
-                Some((result, rst, src, dst)) => {
-                    if e.conn.segs_retransmitted() > retransmitted {
-                        self.counters.retrans_segs += 1;
-                    } else {
-                        self.counters.out_segs += 1;
+                Some((result, rst, src, dst, pieces)) => {
+                    // TCP-MIB counts segments as they reach the wire: every piece.
+                    let again = (e.conn.segs_retransmitted() - retransmitted) as u32;
+                    self.counters.retrans_segs += u64::from(again);
+                    self.counters.out_segs += u64::from(pieces.count.saturating_sub(again));
+                    if pieces.count > 1 {
+                        self.counters.out_super_segments += 1;
                     }
                     if rst {
                         self.counters.out_rsts += 1;
@@ -145,7 +168,14 @@ impl Host {
                     // A segment too big for `buf` is lost as if on the wire; the
                     // retransmission timer recovers it.
                     if let Ok(len) = result {
-                        return Some(Transmit { len, src, dst });
+                        let segment_size = (pieces.count > 1)
+                            .then(|| u16::try_from(pieces.size).unwrap_or(u16::MAX));
+                        return Some(Transmit {
+                            len,
+                            src,
+                            dst,
+                            segment_size,
+                        });
                     }
                 }
                 None => {

@@ -54,6 +54,16 @@ pub struct HostConfig {
     /// pseudo-header sum for the device to complete (`synack_wire::TcpRepr::emit_with`).
     /// ICMP is always verified. Off by default: every checksum is computed.
     pub checksum_offload: bool,
+    /// The device cuts large TCP segments into MSS-sized ones (TSO, or a TUN interface with
+    /// the virtio-net header): `poll_transmit` may then join consecutive full-sized segments
+    /// of a connection into one super-segment of up to 64 KiB, as big as the caller's buffer
+    /// allows, with [`Transmit::segment_size`] saying where to cut. Each piece is decided by
+    /// the per-MSS rules (congestion and peer windows, Nagle, SWS avoidance, the SACK
+    /// scoreboard, RACK's send times), so the pieces are exactly the segments sent without
+    /// it. A super-segment leaves its TCP checksum to the device (the pseudo-header sum, as
+    /// with `checksum_offload`). Off by default: where nothing cuts them, super-segments
+    /// would be dropped by a link with an MTU.
+    pub segmentation_offload: bool,
 }
 
 impl Default for HostConfig {
@@ -71,6 +81,7 @@ impl Default for HostConfig {
             hop_limit: 64,
             local_addrs: Vec::new(),
             checksum_offload: false,
+            segmentation_offload: false,
         }
     }
 }
@@ -154,4 +165,9 @@ pub struct Transmit {
     pub src: SocketAddr,
     /// The destination address and TCP port.
     pub dst: SocketAddr,
+    /// Set for a super-segment (`HostConfig::segmentation_offload`): the device cuts it into
+    /// segments of this many payload bytes (the last may be shorter), each with its header
+    /// and the sequence number advanced, PSH and FIN on the last only; its TCP checksum
+    /// field holds the pseudo-header sum. The virtio-net header's `gso_size`.
+    pub segment_size: Option<u16>,
 }

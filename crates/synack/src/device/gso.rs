@@ -95,6 +95,26 @@ fn same_flow(a: &[u8], sa: &Seg, b: &[u8], sb: &Seg, next_seq: u32) -> bool {
         && a[ip + 18..sa.hdr_len] == b[ip + 18..sb.hdr_len]
 }
 
+/// The virtio-net header for a super-segment the host built itself (host-side TSO,
+/// `Transmit::segment_size`): the kernel cuts it into segments of `segment_size` payload
+/// bytes, completing each one's checksum from the pseudo-header sum the host left in the
+/// field. `None` for a packet that is not TCP over IPv4 or IPv6 without extension headers.
+pub(crate) fn super_segment_header(packet: &[u8], segment_size: u16) -> Option<[u8; 10]> {
+    let s = parse(packet)?;
+    let mut hdr = [0u8; 10];
+    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr[1] = if s.v6 {
+        VIRTIO_NET_HDR_GSO_TCPV6
+    } else {
+        VIRTIO_NET_HDR_GSO_TCPV4
+    };
+    hdr[2..4].copy_from_slice(&(s.hdr_len as u16).to_le_bytes());
+    hdr[4..6].copy_from_slice(&segment_size.to_le_bytes());
+    hdr[6..8].copy_from_slice(&(s.ip_len as u16).to_le_bytes());
+    hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
+    Some(hdr)
+}
+
 /// How many packets from the front of `packets` merge into one large segment (1: none).
 pub(crate) fn run_length(packets: &[&[u8]]) -> usize {
     let Some(first) = packets.first() else {

@@ -9,8 +9,8 @@ use std::io;
 use std::os::fd::RawFd;
 
 pub use self::link::{Link, LinkConfig, LinkEnd, LinkStats};
-pub use self::tun::Tun;
 pub(crate) use self::tun::VNET_HDR_LEN;
+pub use self::tun::{MAX_QUEUES, Tun};
 
 /// What a device can do, so the stack sizes segments and knows what it must compute itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub struct Batch {
     bufs: Vec<Vec<u8>>,
     /// (start, len) of each packet in its buffer: a device may leave a header in front.
     spans: Vec<(usize, usize)>,
+    /// Per packet, the payload size a super-segment is cut into (`Transmit::segment_size`).
+    segment_sizes: Vec<Option<u16>>,
     count: usize,
 }
 
@@ -50,6 +52,7 @@ impl Batch {
         Batch {
             bufs: (0..capacity.max(1)).map(|_| vec![0; mtu]).collect(),
             spans: vec![(0, 0); capacity.max(1)],
+            segment_sizes: vec![None; capacity.max(1)],
             count: 0,
         }
     }
@@ -92,9 +95,26 @@ impl Batch {
         self.commit_at(0, len);
     }
 
+    /// Keeps the first `len` bytes of the next free buffer as a packet that, with a
+    /// `segment_size`, is a super-segment for the device to cut into segments of that many
+    /// payload bytes (only for a device with `segmentation_offload`).
+    pub fn commit_segmented(&mut self, len: usize, segment_size: Option<u16>) {
+        let i = self.count;
+        self.commit_at(0, len);
+        if self.count > i {
+            self.segment_sizes[i] = segment_size;
+        }
+    }
+
+    /// The packets held, in order, each with the segment size of a super-segment.
+    pub fn iter_segmented(&self) -> impl Iterator<Item = (&[u8], Option<u16>)> {
+        self.iter().zip(self.segment_sizes.iter().copied())
+    }
+
     /// Keeps `len` bytes from `start` of the next free buffer as a packet.
     pub fn commit_at(&mut self, start: usize, len: usize) {
         if let Some(b) = self.bufs.get(self.count) {
+            self.segment_sizes[self.count] = None;
             let start = start.min(b.len());
             self.spans[self.count] = (start, len.min(b.len() - start));
             self.count += 1;

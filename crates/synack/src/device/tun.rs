@@ -232,17 +232,32 @@ impl Device for Tun {
             }
             return Ok(());
         }
-        let packets: Vec<&[u8]> = batch.iter().collect();
+        let (packets, sizes): (Vec<&[u8]>, Vec<Option<u16>>) = batch.iter_segmented().unzip();
         let mut i = 0;
         while i < packets.len() {
-            let n = gso::run_length(&packets[i..]).max(1);
+            let (packet, segment_size) = (packets[i], sizes[i]);
             // A run is one connection's: one flow, one queue.
-            let fd = self.queue_for(packets[i]);
+            let fd = self.queue_for(packet);
+            if let Some(size) = segment_size {
+                // The host's own super-segment, its checksum left partial: written whole.
+                if let Some(hdr) = gso::super_segment_header(packet, size) {
+                    dropped_or(sys::write_packet2(fd, &hdr, packet))?;
+                }
+                i += 1;
+                continue;
+            }
+            // Consecutive MSS-sized segments (up to the next super-segment) are merged.
+            let end = sizes[i..]
+                .iter()
+                .position(Option::is_some)
+                .map_or(packets.len(), |k| i + k);
+            let run = &packets[i..end];
+            let n = gso::run_length(run).max(1);
             if n == 1 {
                 // No GSO and a complete checksum: an all-zero header.
-                dropped_or(sys::write_packet2(fd, &[0; VNET_HDR_LEN], packets[i]))?;
+                dropped_or(sys::write_packet2(fd, &[0; VNET_HDR_LEN], packet))?;
             } else {
-                let hdr = gso::merge(&packets[i..i + n], &mut self.scratch);
+                let hdr = gso::merge(&run[..n], &mut self.scratch);
                 dropped_or(sys::write_packet2(fd, &hdr, &self.scratch))?;
             }
             i += n;
