@@ -200,6 +200,11 @@ fn socket(buffer: usize) -> tcp::Socket<'static> {
 
 /// One stream of `bytes` from A to B. Returns Gbit/s of this thread's CPU time.
 pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
+    if case.tso {
+        return Err(Error::Unavailable(
+            "smoltcp has no segmentation offload: see its mtu1500-offload cases".into(),
+        ));
+    }
     let mut p = Pair::new(case.mtu, case.offload);
     let data = pattern();
     let server = p.sockets[1].add(socket(case.buffer));

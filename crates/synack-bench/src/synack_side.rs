@@ -23,11 +23,12 @@ fn client_addr(i: u64) -> SocketAddr {
     SocketAddr::from(([11, b, c, d], 40_000))
 }
 
-fn host_config(tcp: Config, checksum_offload: bool) -> HostConfig {
+fn host_config(tcp: Config, checksum_offload: bool, segmentation_offload: bool) -> HostConfig {
     HostConfig {
         secret: 0x5eed_be4c,
         tcp,
         checksum_offload,
+        segmentation_offload,
         max_connections: 1 << 20,
         max_time_wait: 1 << 22,
         ..HostConfig::default()
@@ -52,6 +53,8 @@ struct Pair {
     a: Host,
     b: Host,
     link: Link,
+    /// The largest datagram that is not a super-segment.
+    mtu: usize,
     listener: ListenerId,
     start: Wall,
     /// Virtual time instead of the wall clock, for runs that must repeat exactly (tests).
@@ -59,14 +62,17 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(tcp: Config, mtu: usize, checksum_offload: bool) -> Pair {
-        let a = Host::new(host_config(tcp.clone(), checksum_offload));
-        let mut b = Host::new(host_config(tcp, checksum_offload));
+    /// With `tso`, both devices segment and checksum, and the link takes (and delivers
+    /// whole) datagrams of up to 64 KiB.
+    fn new(tcp: Config, mtu: usize, checksum_offload: bool, tso: bool) -> Pair {
+        let a = Host::new(host_config(tcp.clone(), checksum_offload || tso, tso));
+        let mut b = Host::new(host_config(tcp, checksum_offload || tso, tso));
         let listener = b.listen(server_addr(), 4096).expect("listen");
         Pair {
             a,
             b,
-            link: Link::new(mtu),
+            link: Link::new(if tso { usize::from(u16::MAX) } else { mtu }),
+            mtu,
             listener,
             start: Wall::now(),
             virtual_now: None,
@@ -90,7 +96,11 @@ impl Pair {
                 let mut buf = self.link.pool.take();
                 match host.poll_transmit(now, &mut buf) {
                     Some(sent) => {
-                        assert!(sent.len <= self.link.pool.mtu(), "a datagram over the MTU");
+                        let limit = match sent.segment_size {
+                            Some(_) => self.link.pool.mtu(),
+                            None => self.mtu,
+                        };
+                        assert!(sent.len <= limit, "a datagram over the MTU");
                         self.link.push(side, buf, sent.len)
                     }
                     None => {
@@ -124,7 +134,7 @@ const STALL: Duration = Duration::from_secs(20);
 
 /// One stream of `bytes` from A to B. Returns Gbit/s of this thread's CPU time.
 pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
-    let mut p = Pair::new(bulk_config(case), case.mtu, case.offload);
+    let mut p = Pair::new(bulk_config(case), case.mtu, case.offload, case.tso);
     let data = pattern();
     let cpu0 = thread_cpu();
     let c =
@@ -174,7 +184,7 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
 /// first, so it holds TIME-WAIT). Each from its own client address. Returns lifecycles per
 /// second of CPU time.
 pub fn crr(count: u64) -> Result<f64, Error> {
-    let mut p = Pair::new(Config::default(), 1500, false);
+    let mut p = Pair::new(Config::default(), 1500, false, false);
     let cpu0 = thread_cpu();
     for i in 0..count {
         lifecycle(&mut p, i)?;
@@ -235,7 +245,7 @@ fn lifecycle(p: &mut Pair, i: u64) -> Result<(), Error> {
 /// transactions per second of CPU time.
 pub fn rr(count: u64) -> Result<f64, Error> {
     let stack = |e| Error::Stack(format!("{e:?}"));
-    let mut p = Pair::new(Config::default(), 1500, false);
+    let mut p = Pair::new(Config::default(), 1500, false, false);
     let c =
         p.a.connect(p.now(), client_addr(1), server_addr())
             .map_err(stack)?;
@@ -307,13 +317,18 @@ mod tests {
     fn a_steady_bulk_transfer_allocates_nothing_per_packet() {
         // Once buffers, queues and the timer schedule have grown to what the transfer needs,
         // moving data takes no allocation at all: not per segment, not per ACK.
-        for (mtu, buffer, offload) in [(1500, 64 << 10, false), (65_535, 1 << 20, true)] {
+        for (mtu, buffer, offload, tso) in [
+            (1500, 64 << 10, false, false),
+            (65_535, 1 << 20, true, false),
+            (1500, 1 << 20, true, true),
+        ] {
             let case = BulkCase {
                 mtu,
                 buffer,
                 offload,
+                tso,
             };
-            let mut p = Pair::new(bulk_config(&case), case.mtu, case.offload);
+            let mut p = Pair::new(bulk_config(&case), case.mtu, case.offload, case.tso);
             p.virtual_now = Some(Instant::from_millis(1));
             // The link's own queues and buffers are the harness's, not the stack's.
             p.link.reserve(4096);

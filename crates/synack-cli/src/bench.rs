@@ -7,7 +7,8 @@ use synack_bench::{Figure, Options, Workload};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum WorkloadArg {
-    /// One stream, MTU 65535 and 1500, checksums computed and offloaded, 64 KiB and 1 MiB buffers.
+    /// One stream, MTU 65535 and 1500, checksums computed and offloaded, 64 KiB and 1 MiB
+    /// buffers; at MTU 1500 also segmentation offload (synack's 64 KiB super-segments).
     Bulk,
     /// Full lifecycles per second (connect, 1-byte request, 1-byte response, close), like
     /// netperf TCP_CRR.

@@ -103,6 +103,11 @@ mod tests {
         assert_eq!(kind(IPPROTO_TCP, libc::TCP_CONGESTION), Kind::Handled);
         assert_eq!(kind(IPPROTO_TCP, TCP_INFO), Kind::Unsupported);
         assert_eq!(kind(IPPROTO_TCP, 999), Kind::Unknown);
+        // Linux's 8 is TCP_WINDOW_CLAMP, not FreeBSD's TCP_NOOPT; FreeBSD's options have
+        // numbers of synack's own that no Linux caller passes.
+        assert_eq!(kind(IPPROTO_TCP, libc::TCP_WINDOW_CLAMP), Kind::Unsupported);
+        assert_eq!(kind(IPPROTO_TCP, TCP_NOOPT), Kind::Unknown);
+        assert_eq!(kind(IPPROTO_TCP, TCP_KEEPINIT), Kind::Unknown);
         assert_eq!(kind(12345, 1), Kind::Unknown);
         assert_eq!(kind(SOL_SOCKET, 0), Kind::Unknown);
     }

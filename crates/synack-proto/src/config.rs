@@ -58,6 +58,15 @@ pub struct Config {
     pub sack: bool,
     /// Offer timestamps (RFC 7323 §3).
     pub timestamps: bool,
+    /// Put options on our SYN or SYN-ACK. Off (FreeBSD's `TCP_NOOPT`), the handshake carries
+    /// no MSS, window scale, SACK-permitted or timestamps, so none of the last three is in
+    /// force and the peer assumes the default MSS (RFC 9293 §3.7.1); the peer's MSS is still
+    /// honoured, since it only bounds what we send.
+    pub syn_options: bool,
+    /// Give up on a handshake that has not completed this long after it began (FreeBSD's
+    /// `TCP_KEEPINIT`): the active side fails with a timeout, a half-open passive one is
+    /// dropped. `None` leaves it to `syn_retries` and `synack_retries`.
+    pub connect_timeout: Option<Duration>,
     /// Challenge ACKs a connection may send per second (RFC 5961 §7).
     pub challenge_ack_limit: u32,
     /// Initial congestion window in segments (RFC 6928).
@@ -71,6 +80,10 @@ pub struct Config {
     /// Test each retransmission timeout with F-RTO and undo a spurious one (Linux's
     /// `tcp_frto`): RFC 5682 §3 with SACK, the basic algorithm of §2 without.
     pub frto: bool,
+    /// Grow cwnd only while the sender uses it: in slow start once the flight reached half of
+    /// it (RFC 7661 §4.3), in congestion avoidance once it filled it (RFC 9438 §5.8, as Linux
+    /// does for every controller). Off, every ACK of new data grows it (RFC 5681 alone).
+    pub cwnd_validation: bool,
     /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
     /// 40 ms); `None` acknowledges every segment at once.
     pub delayed_ack: Option<Duration>,
@@ -126,11 +139,14 @@ impl Default for Config {
             window_scaling: true,
             sack: true,
             timestamps: true,
+            syn_options: true,
+            connect_timeout: None,
             challenge_ack_limit: 10,
             initial_window: 10,
             congestion: CongestionControl::Cubic,
             rack_tlp: true,
             frto: true,
+            cwnd_validation: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,
@@ -197,6 +213,17 @@ impl Config {
             mss: self.mss_for(ipv6),
             ..self.clone()
         }
+    }
+
+    /// Whether our SYN or SYN-ACK offers window scaling, SACK-permitted and timestamps: each
+    /// as set, and none without options on the handshake at all.
+    pub fn offers(&self) -> (bool, bool, bool) {
+        let on = self.syn_options;
+        (
+            on && self.window_scaling,
+            on && self.sack,
+            on && self.timestamps,
+        )
     }
 
     /// The window-scale shift we offer. It is fixed on the SYN, so it must fit the largest

@@ -279,6 +279,45 @@ fn stale_handles_are_rejected_after_the_slot_is_reused() {
 }
 
 #[test]
+fn a_gone_4_tuple_is_reset_even_after_its_slot_serves_another() {
+    // The demux remembers the slot its last packet reached; once that connection is gone and
+    // the slot holds another, the old 4-tuple must reach nothing (RFC 9293 §3.10.7.1).
+    let mut h = Host::new(config());
+    let l = h.listen(addr("10.0.0.1:80"), 8).unwrap();
+    let now = Instant::ZERO;
+    let (first, second) = ("192.0.2.1:1000", "192.0.2.2:2000");
+    h.handle_packet(now, &Pkt::new(first, "10.0.0.1:80", SYN, 100, 0).bytes());
+    let iss = drain(&mut h, now)[0].seq;
+    let ack = iss.wrapping_add(1);
+    h.handle_packet(now, &Pkt::new(first, "10.0.0.1:80", ACK, 101, ack).bytes());
+    h.handle_packet(now, &Pkt::new(first, "10.0.0.1:80", RST, 101, 0).bytes());
+    assert_eq!(drain(&mut h, now), vec![]);
+    assert_eq!(h.accept(l), None, "reset before it was accepted");
+    assert_eq!(h.connection_count(), 0);
+    h.handle_packet(now, &Pkt::new(second, "10.0.0.1:80", SYN, 500, 0).bytes());
+    let iss2 = drain(&mut h, now)[0].seq;
+    assert_eq!(h.connection_count(), 1);
+    h.handle_packet(now, &Pkt::new(first, "10.0.0.1:80", ACK, 101, ack).bytes());
+    assert_eq!(
+        drain(&mut h, now),
+        vec![Pkt {
+            window: 0,
+            ..Pkt::new("10.0.0.1:80", first, RST, ack, 0)
+        }]
+    );
+    h.audit().unwrap();
+    // The new connection never saw the stray: its handshake completes as usual.
+    let ack2 = iss2.wrapping_add(1);
+    h.handle_packet(
+        now,
+        &Pkt::new(second, "10.0.0.1:80", ACK, 501, ack2).bytes(),
+    );
+    let c = h.accept(l).expect("the second handshake completes");
+    assert_eq!(h.state(c), Ok(StateName::Established));
+    h.audit().unwrap();
+}
+
+#[test]
 fn isns_follow_rfc_6528_clock_plus_keyed_hash() {
     let mut h = Host::new(config());
     let (local, remote) = (addr("10.0.0.1:5000"), addr("10.0.0.9:80"));

@@ -654,3 +654,50 @@ fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
     assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 1000);
     assert_eq!(out[0].seq, ISS + 1);
 }
+
+#[test]
+fn a_lost_resend_after_the_window_reopens_is_retransmitted_from_snd_una() {
+    // With a SACK scoreboard. The window closes under three segments in flight; the timeout
+    // hands them to the persist timer, whose probes are refused. When the window reopens,
+    // SND.NXT goes back to SND.UNA and one segment (the congestion window after the timeout)
+    // is sent again, below the highest byte ever sent, and is lost too. RFC 6298 §5.4: the
+    // next timeout resends the earliest unacknowledged segment. The scoreboard only picks
+    // repairs once SND.NXT is back at SND.MAX, so the timeout must not leave SND.NXT in the
+    // middle of the old flight with a congestion window that admits nothing past it.
+    let config = Config {
+        sack: true,
+        nodelay: true,
+        ..plain_config()
+    };
+    let mut d = Driver::syn_sent(config);
+    d.input(seg("S.", PEER_ISS, ISS + 1).mss(1000).sack_ok());
+    assert_eq!(d.out().len(), 1, "final ACK");
+    d.c.send(&[7u8; 3000]).unwrap();
+    assert_eq!(d.out().len(), 3);
+    d.input(seg(".", P, ISS + 1).win(0));
+    let mut probes = 0;
+    for _ in 0..5 {
+        for (_, s) in d.advance(Duration::from_secs(10)) {
+            assert_eq!((s.seq, s.payload.len()), (ISS + 1, 1), "a probe: {s:?}");
+            probes += 1;
+            d.input(seg(".", P, ISS + 1).win(0));
+        }
+    }
+    assert!(probes >= 2, "{probes} probes");
+    d.input(seg(".", P, ISS + 1).win(65535));
+    let resent = d.out();
+    assert!(!resent.is_empty());
+    assert!(resent.iter().all(|s| s.seq < ISS + 1 + 3000), "{resent:?}");
+    // All of it lost: the next timeouts send SND.UNA's segment again.
+    let later = d.advance(Duration::from_secs(200));
+    assert!(
+        later
+            .iter()
+            .any(|(_, s)| s.seq == ISS + 1 && !s.payload.is_empty()),
+        "nothing resent from SND.UNA after the window reopened: {later:?}"
+    );
+    assert_eq!(d.state(), synack_proto::StateName::Established);
+    // Once acknowledged, the rest follows.
+    d.input(seg(".", P, ISS + 1 + 3000).win(65535));
+    assert!(d.advance(Duration::from_secs(200)).is_empty());
+}

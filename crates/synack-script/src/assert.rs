@@ -65,6 +65,13 @@ pub fn tcpi_fields(info: Option<&Info>, state: StateName) -> Vec<(&'static str, 
             ("tcpi_sacked", segments(i.cc.sacked, mss)),
             ("tcpi_lost", segments(i.cc.lost, mss)),
             ("tcpi_ca_state", tcpi_ca_state(i)),
+            // Loss recovery's counters under the names the kernels give them. FreeBSD's
+            // tail loss probes sent (RFC 8985 §7) and retransmitted segments; Linux's
+            // D-SACKs received (RFC 2883), which Linux counts in the segments they cover and
+            // synack in blocks: the same for the usual D-SACK of one segment.
+            ("tcpi_total_tlp", i.cc.tail_loss_probes as i64),
+            ("tcpi_snd_rexmitpack", i.segs_retransmitted as i64),
+            ("tcpi_dsack_dups", i.cc.dsacks_received as i64),
         ]);
     }
     v

@@ -312,16 +312,22 @@ fn late_readers_behind_closed_windows_get_every_byte() {
     // 14, units of 16 KiB) included. A's connection is in TIME-WAIT long before its
     // application reads: a stray duplicate drawing a reset there used to throw the unread
     // stream away.
-    let mut cases = vec![(
-        19210u64,
-        512usize,
-        2566usize,
-        1 << 30,
-        1478u16,
-        false,
-        0.0,
-        113_759u64,
-    )];
+    //
+    // In the second case the first segment B resends when A's window reopens is lost: the
+    // timeout has to go back to SND.UNA (RFC 6298 §5.4) for the stream to go on.
+    let mut cases = vec![
+        (
+            19210u64,
+            512usize,
+            2566usize,
+            1 << 30,
+            1478u16,
+            false,
+            0.0,
+            113_759u64,
+        ),
+        (20045, 4050, 3599, 4050, 88, false, 0.05, 29_015),
+    ];
     let mut x = 0x5DEE_CE66_D1CE_5EEDu64;
     let mut next = |m: u64| {
         x ^= x << 13;

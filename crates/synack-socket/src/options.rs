@@ -67,6 +67,12 @@ pub enum SockOpt {
     V6Only(bool),
     /// `TCP_CONGESTION`: the controller, before or after the connection opens.
     Congestion(CongestionControl),
+    /// FreeBSD's `TCP_NOOPT`: the SYN or SYN-ACK carries no options (see
+    /// `Config::syn_options`); it matters for a connection not yet opened.
+    NoOptions(bool),
+    /// FreeBSD's `TCP_KEEPINIT`: the most a handshake may take (see
+    /// `Config::connect_timeout`); `None` for the retry limits alone.
+    ConnectTimeout(Option<Duration>),
 }
 
 impl SockOpt {
@@ -119,7 +125,9 @@ impl SocketTable {
                 o.reuseaddr = true;
             }
             SockOpt::RecvBuffer(v) | SockOpt::SendBuffer(v) => {
-                if v == 0 {
+                // A size the system call's int cannot say is a caller's mistake, not a wish
+                // for all of memory.
+                if v == 0 || v > i32::MAX as usize {
                     return Err(SocketError::InvalidInput);
                 }
                 // As on Linux, a size the user sets is a size the user wants: it also fixes the
@@ -136,6 +144,8 @@ impl SocketTable {
             }
             SockOpt::KeepAlive(on) => o.keepalive_on = on,
             SockOpt::Congestion(c) => o.config.congestion = c,
+            SockOpt::NoOptions(on) => o.config.syn_options = !on,
+            SockOpt::ConnectTimeout(t) => o.config.connect_timeout = t,
             SockOpt::Linger(l) => o.linger = l,
             SockOpt::NoDelay(on) => o.config.nodelay = on,
             SockOpt::Cork(on) => o.cork = on,
@@ -171,6 +181,7 @@ impl SocketTable {
                 c.set_keepalive(o.keepalive_on.then_some(o.keepalive));
                 c.set_user_timeout(o.config.user_timeout);
                 c.set_nodelay(o.config.nodelay);
+                c.set_connect_timeout(o.config.connect_timeout);
                 match opt {
                     SockOpt::RecvBuffer(v) => c.set_recv_buffer(v),
                     SockOpt::SendBuffer(v) => c.set_send_buffer(v),

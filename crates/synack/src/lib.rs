@@ -31,4 +31,4 @@ pub mod tokio;
 pub use driver::Stack;
 pub use observe::StateChange;
 pub use synack_proto::host::{Counters, HostConfig};
-pub use synack_proto::{Config, Info, StateName};
+pub use synack_proto::{Config, CongestionControl, Info, StateName};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use synack_proto::Info;
+use synack_proto::{CongestionControl, Info};
 use synack_socket::{SockOpt, SocketId};
 
 use crate::driver::Stack;
@@ -322,6 +322,58 @@ impl TcpStream {
         let r = self.shared().lock().set_keepalive(self.id(), idle);
         self.shared().kick();
         r
+    }
+
+    /// Sets the receive buffer's size (`SO_RCVBUF`), open or not: the most received data the
+    /// connection holds, and so the most window it offers. A size set is kept (auto-tuning
+    /// no longer grows it); on an open connection the window follows the new free space
+    /// within the window scale agreed on the SYN. 0, or more than `i32::MAX` (what the
+    /// system call could say), is `InvalidInput`.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        let r = self
+            .shared()
+            .lock()
+            .set_option(self.id(), SockOpt::RecvBuffer(size));
+        self.shared().kick();
+        r
+    }
+
+    /// The receive buffer's size now (auto-tuning may have grown it from the size set).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.shared().lock().buffer_size(self.id(), true)
+    }
+
+    /// Sets the send buffer's size (`SO_SNDBUF`): the most unacknowledged data the connection
+    /// takes from writes. Data queued beyond a smaller size stays and is sent; writes wait
+    /// until the queue is below it. 0, or more than `i32::MAX`, is `InvalidInput`.
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        let r = self
+            .shared()
+            .lock()
+            .set_option(self.id(), SockOpt::SendBuffer(size));
+        self.shared().kick();
+        r
+    }
+
+    /// The send buffer's size now (auto-tuning may have grown it from the size set).
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        self.shared().lock().buffer_size(self.id(), false)
+    }
+
+    /// Switches the congestion controller (`TCP_CONGESTION`). An open connection keeps its
+    /// congestion window and slow-start threshold: the new controller goes on from the
+    /// window the path was found to take.
+    pub fn set_congestion(&self, controller: CongestionControl) -> io::Result<()> {
+        let r = self
+            .shared()
+            .lock()
+            .set_option(self.id(), SockOpt::Congestion(controller));
+        self.shared().kick();
+        r
+    }
+
+    pub fn congestion(&self) -> io::Result<CongestionControl> {
+        self.shared().lock().congestion(self.id())
     }
 
     /// The error that ended the connection, if not yet reported by another call

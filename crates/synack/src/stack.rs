@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use synack_proto::host::HostConfig;
-use synack_proto::{ConnError, Info, Instant};
+use synack_proto::{CongestionControl, ConnError, Info, Instant};
 use synack_socket::{SockOpt, SocketError, SocketEvent, SocketId, SocketTable};
 
 use crate::device::{Batch, Capabilities};
@@ -404,6 +404,22 @@ impl Inner {
 
     pub(crate) fn set_option(&mut self, id: SocketId, opt: SockOpt) -> io::Result<()> {
         io(self.table.set_option(id, opt))
+    }
+
+    /// The receive (`recv`) or send buffer's size now: the connection's, which auto-tuning
+    /// may have grown from the size set, or before it opens the size it will open with.
+    pub(crate) fn buffer_size(&self, id: SocketId, recv: bool) -> io::Result<usize> {
+        let o = &io(self.table.options(id))?.config;
+        let configured = if recv { o.recv_buffer } else { o.send_buffer };
+        Ok(match self.table.info(id) {
+            Ok(i) if recv && i.recv_buffer > 0 => i.recv_buffer,
+            Ok(i) if !recv && i.send_buffer > 0 => i.send_buffer,
+            _ => configured,
+        })
+    }
+
+    pub(crate) fn congestion(&self, id: SocketId) -> io::Result<CongestionControl> {
+        Ok(io(self.table.options(id))?.config.congestion)
     }
 
     pub(crate) fn nodelay(&self, id: SocketId) -> io::Result<bool> {

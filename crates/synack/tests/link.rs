@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use synack::device::{Link, LinkConfig};
 use synack::net::{TcpListener, TcpStream};
-use synack::{HostConfig, Stack};
+use synack::{CongestionControl, HostConfig, Stack};
 use synack_sim::pattern;
 
 // Documentation addresses (RFC 5737): they exist only inside this process.
@@ -603,5 +603,88 @@ fn a_lingering_drop_returns_once_everything_is_acknowledged() {
         // nothing: the peer has every byte and the FIN.
         drop(client);
         assert!(reader.join().unwrap() == data);
+    });
+}
+
+#[test]
+fn buffer_sizes_set_on_an_open_connection_bound_the_window_and_the_writes() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, (SERVER, 5001)).unwrap();
+    let data = pattern(7, 1024 * 1024);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    thread::scope(|s| {
+        let data = &data;
+        s.spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.set_recv_buffer_size(4096).unwrap();
+            assert_eq!(conn.recv_buffer_size().unwrap(), 4096);
+            assert_eq!(conn.info().unwrap().recv_buffer, 4096);
+            ready_tx.send(()).unwrap();
+            let got = read_to_end(&mut conn);
+            // The megabyte, then the 1000 bytes the small send buffer took.
+            assert_eq!(got.len(), data.len() + 1000);
+            assert!(got[..data.len()] == *data, "the bytes read differ");
+            assert!(got[data.len()..].iter().all(|&b| b == 9));
+        });
+        let mut stream = TcpStream::connect(&client, (SERVER, 5001)).unwrap();
+        ready_rx.recv().unwrap();
+        stream.write_all(data).unwrap();
+        stream.wait_acknowledged().unwrap();
+        // The window offered on the SYN-ACK was 256 KiB; a megabyte later the receiver
+        // offers no more than its 4 KiB buffer holds.
+        let wnd = stream.info().unwrap().snd_wnd;
+        assert!(wnd <= 4096, "the peer still offers {wnd} bytes");
+        // A send buffer of 1000 bytes takes 1000 bytes of a write, and no more.
+        stream.set_send_buffer_size(1000).unwrap();
+        assert_eq!(stream.send_buffer_size().unwrap(), 1000);
+        stream.set_nonblocking(true).unwrap();
+        assert_eq!(stream.write(&[9; 10_000]).unwrap(), 1000);
+        stream.set_nonblocking(false).unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+    });
+}
+
+#[test]
+fn buffer_sizes_a_call_cannot_mean_are_refused() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, (SERVER, 5002)).unwrap();
+    let stream = TcpStream::connect(&client, (SERVER, 5002)).unwrap();
+    let _accepted = listener.accept().unwrap();
+    let before = stream.recv_buffer_size().unwrap();
+    for size in [0, usize::MAX, i32::MAX as usize + 1] {
+        let e = stream.set_recv_buffer_size(size).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "recv {size}");
+        let e = stream.set_send_buffer_size(size).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "send {size}");
+    }
+    assert_eq!(stream.recv_buffer_size().unwrap(), before);
+}
+
+#[test]
+fn congestion_controller_switches_on_an_open_connection() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, (SERVER, 5003)).unwrap();
+    let data = pattern(8, 2 * 1024 * 1024);
+    thread::scope(|s| {
+        s.spawn(|| echo_one(&listener));
+        let mut stream = TcpStream::connect(&client, (SERVER, 5003)).unwrap();
+        assert_eq!(stream.congestion().unwrap(), CongestionControl::Cubic);
+        // Less than the receive buffers hold, so the echo need not be read yet.
+        stream.write_all(&data[..100_000]).unwrap();
+        stream.set_congestion(CongestionControl::NewReno).unwrap();
+        assert_eq!(stream.congestion().unwrap(), CongestionControl::NewReno);
+        assert_eq!(
+            stream.info().unwrap().cc.controller,
+            CongestionControl::NewReno
+        );
+        let writer = stream.try_clone().unwrap();
+        let rest = &data[100_000..];
+        s.spawn(move || {
+            let mut w = writer;
+            w.write_all(rest).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        let echoed = read_to_end(&mut stream);
+        assert!(echoed == data, "the echo differs from what was sent");
     });
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use synack::device::{Link, LinkConfig};
 use synack::tokio::{TcpListener, TcpStream};
-use synack::{HostConfig, Stack};
+use synack::{CongestionControl, HostConfig, Stack};
 use synack_sim::pattern;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -281,4 +281,44 @@ async fn a_lingering_close_returns_once_the_peer_has_everything() {
     let mut got = Vec::new();
     peer.read_to_end(&mut got).await.unwrap();
     assert!(got == data, "the peer read a different stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_sizes_and_congestion_controller_on_an_open_stream() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 5004))
+        .await
+        .unwrap();
+    let data = pattern(21, 1024 * 1024);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let expected = data.clone();
+    let reader = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        conn.set_recv_buffer_size(4096).unwrap();
+        assert_eq!(conn.recv_buffer_size().unwrap(), 4096);
+        ready_tx.send(()).unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).await.unwrap();
+        assert!(got == expected, "the bytes read differ");
+    });
+    let mut stream = TcpStream::connect(&client, (SERVER, 5004)).await.unwrap();
+    ready_rx.await.unwrap();
+    assert_eq!(stream.congestion().unwrap(), CongestionControl::Cubic);
+    stream.set_congestion(CongestionControl::NewReno).unwrap();
+    assert_eq!(
+        stream.info().unwrap().cc.controller,
+        CongestionControl::NewReno
+    );
+    assert_eq!(
+        stream.set_send_buffer_size(0).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    stream.set_send_buffer_size(64 * 1024).unwrap();
+    assert_eq!(stream.send_buffer_size().unwrap(), 64 * 1024);
+    stream.write_all(&data).await.unwrap();
+    stream.shutdown().await.unwrap();
+    reader.await.unwrap();
+    // A megabyte after the 256 KiB offered on the SYN-ACK, the window is the 4 KiB buffer's.
+    let wnd = stream.info().unwrap().snd_wnd;
+    assert!(wnd <= 4096, "the peer still offers {wnd} bytes");
 }

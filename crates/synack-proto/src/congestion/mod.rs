@@ -41,6 +41,7 @@ mod tests_loss;
 mod tests_owner;
 #[cfg(test)]
 mod tests_recovery;
+mod validation;
 
 use alloc::boxed::Box;
 use core::time::Duration;
@@ -54,6 +55,7 @@ use self::hystart::HyStart;
 use self::loss::LossDetection;
 use self::prr::{Prr, ReductionBound};
 use self::scoreboard::{NextSeg, Scoreboard};
+use self::validation::WindowUse;
 use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -269,6 +271,10 @@ pub(crate) struct Congestion {
     counters: Tally,
     /// When a segment that occupies sequence space last left (RFC 5681 §4.1's idle test).
     last_sent: Option<Instant>,
+    /// How much of cwnd the sender used lately, and whether that gates growth
+    /// (`Config::cwnd_validation`).
+    window_use: WindowUse,
+    validate: bool,
 }
 
 impl Congestion {
@@ -294,6 +300,8 @@ impl Congestion {
             undo: None,
             counters: Tally::default(),
             last_sent: None,
+            window_use: WindowUse::default(),
+            validate: config.cwnd_validation,
         }
     }
 
@@ -370,6 +378,11 @@ impl Congestion {
         } else if advanced {
             self.dup_acks = 0;
         }
+        self.window_use.on_ack(
+            ack.flight.in_flight.saturating_add(ack.acked),
+            ack.flight.una,
+            ack.flight.max,
+        );
 
         match self.recovery {
             Recovery::Open => {
@@ -557,7 +570,17 @@ impl Congestion {
     /// avoidance.
     fn grow(&mut self, ack: &AckSummary) {
         let mss = self.mss;
-        if self.cwnd < self.ssthresh {
+        let slow_start = self.cwnd < self.ssthresh;
+        if self.validate && !self.window_use.allows_growth(self.cwnd, mss, slow_start) {
+            // Application-limited: the window stays as the path last tested it, and CUBIC's
+            // curve does not count this time (RFC 9438 §5.8): its next growth starts a new
+            // epoch from the window as it is.
+            if let Some(c) = self.cubic.as_deref_mut().filter(|_| !slow_start) {
+                c.reset_epoch();
+            }
+            return;
+        }
+        if slow_start {
             match self.algorithm {
                 CongestionControl::Cubic => {
                     let step = self.hystart().on_ack(

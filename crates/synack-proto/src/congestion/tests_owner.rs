@@ -263,3 +263,75 @@ fn idle_restart_goes_back_to_the_initial_window() {
     c.restart_if_idle(Instant::from_millis(300), Duration::from_millis(200));
     assert_eq!(c.window(), 10 * MSS);
 }
+
+/// `n` ACKs 10 ms apart from `at` ms, each of one segment, each finding `outstanding`
+/// segments in flight; returns the time after them.
+fn acks_finding(c: &mut Congestion, n: u32, outstanding: u32, una: &mut u32, at: u64) -> u64 {
+    let mut t = at;
+    for _ in 0..n {
+        *una += MSS;
+        let max = *una + (outstanding - 1) * MSS;
+        c.on_ack(&AckSummary {
+            now: Instant::from_millis(t),
+            srtt: Some(Duration::from_millis(10)),
+            ..ack(MSS, *una, max, false, &[])
+        });
+        t += 10;
+    }
+    t
+}
+
+#[test]
+fn an_application_limited_sender_does_not_grow_cwnd_in_slow_start() {
+    for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
+        let mut c = sending(cc, false, 0);
+        let mut una = 0;
+        // Two segments in flight of a ten-segment window: not validated.
+        let t = acks_finding(&mut c, 30, 2, &mut una, 0);
+        assert_eq!(c.window(), 10 * MSS, "{cc:?}");
+        assert_eq!(c.phase(), CongestionPhase::SlowStart);
+        // Half the window in flight: it grows again.
+        acks_finding(&mut c, 1, 5, &mut una, t);
+        assert!(c.window() > 10 * MSS, "{cc:?}");
+        // Without validation every ACK grows it (RFC 5681 alone).
+        let off = Config {
+            cwnd_validation: false,
+            ..config(cc)
+        };
+        let mut c = sending_with(&off, false, 0);
+        let mut una = 0;
+        acks_finding(&mut c, 30, 2, &mut una, 0);
+        assert!(c.window() >= 20 * MSS, "{cc:?}: {}", c.window());
+    }
+}
+
+#[test]
+fn an_application_limited_sender_does_not_grow_cwnd_in_congestion_avoidance() {
+    for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
+        for validate in [true, false] {
+            let cfg = Config {
+                cwnd_validation: validate,
+                ..config(cc)
+            };
+            let mut c = sending_with(&cfg, false, 0);
+            c.ssthresh = 10 * MSS;
+            let mut una = 0;
+            // Two seconds of ACKs with half the window in flight.
+            let t = acks_finding(&mut c, 200, 5, &mut una, 0);
+            assert_eq!(c.phase(), CongestionPhase::CongestionAvoidance);
+            if validate {
+                assert_eq!(c.window(), 10 * MSS, "{cc:?}");
+            } else {
+                assert!(c.window() > 11 * MSS, "{cc:?}: {}", c.window());
+            }
+            // The window filled: growth resumes, CUBIC from a new epoch at the window it has,
+            // not from a curve that ran on through the application-limited time.
+            let before = c.window();
+            acks_finding(&mut c, 20, before / MSS, &mut una, t);
+            assert!(c.window() > before, "{cc:?}");
+            if validate {
+                assert!(c.window() < before + 3 * MSS, "{cc:?}: {}", c.window());
+            }
+        }
+    }
+}

@@ -118,6 +118,7 @@ impl Connection {
             State::SynReceived(SynReceived {
                 snd,
                 rcv,
+                since: now,
                 passive: true,
                 close_requested: false,
             })
@@ -129,6 +130,7 @@ impl Connection {
         let State::SynSent(SynSent {
             snd,
             close_requested,
+            ..
         }) = &mut self.state
         else {
             return;
@@ -194,9 +196,10 @@ impl Connection {
             snd.nxt = snd.iss;
             self.apply(n);
             self.morph(Cause::RecvSyn, move |s| match s {
-                State::SynSent(SynSent { snd, .. }) => State::SynReceived(SynReceived {
+                State::SynSent(SynSent { snd, since, .. }) => State::SynReceived(SynReceived {
                     snd,
                     rcv,
+                    since: since.unwrap_or(now),
                     passive: false,
                     close_requested,
                 }),

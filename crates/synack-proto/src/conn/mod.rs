@@ -235,6 +235,7 @@ impl Connection {
         c.morph(Cause::UserConnect, |_| {
             State::SynSent(SynSent {
                 snd,
+                since: None,
                 close_requested: false,
             })
         });
@@ -281,6 +282,12 @@ impl Connection {
     /// Sets or clears the user timeout (`TCP_USER_TIMEOUT`).
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
         self.config.user_timeout = timeout;
+    }
+
+    /// Sets or clears the limit on how long the handshake may take (`TCP_KEEPINIT`); it
+    /// counts from when the handshake began, and does nothing once it is over.
+    pub fn set_connect_timeout(&mut self, timeout: Option<Duration>) {
+        self.config.connect_timeout = timeout;
     }
 
     /// Turns Nagle's algorithm off or on (`TCP_NODELAY`).
@@ -527,7 +534,32 @@ impl Connection {
     /// The earliest time at which `handle_timeout` has work to do: the earliest deadline of
     /// any timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min()
+        // The host asks after every touch of a connection, so the deadlines are gathered in
+        // one pass rather than timer by timer: the armed ones in a row, then those that need
+        // a send side only when there is one.
+        let mut earliest = self.timers.earliest();
+        let mut take = |d: Option<Instant>| {
+            if let Some(d) = d {
+                earliest = Some(earliest.map_or(d, |e| e.min(d)));
+            }
+        };
+        match &self.state {
+            State::FinWait2(s) => take(s.give_up_at),
+            State::TimeWait(tw) => take(Some(tw.expires)),
+            _ => {}
+        }
+        if self.state.sender().is_some() {
+            take(self.deadline(Timer::Reorder));
+            take(self.deadline(Timer::Probe));
+            take(self.keepalive_deadline());
+        }
+        take(self.user_timeout_deadline());
+        debug_assert_eq!(
+            earliest,
+            Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min(),
+            "the one-pass earliest deadline disagrees with the timers one by one"
+        );
+        earliest
     }
 
     /// When `timer` expires, wherever its deadline lives; `None` when it is not running.
@@ -550,6 +582,14 @@ impl Connection {
                         .get(Timer::Retransmit)
                         .map_or(pto, |r| pto.min(r)),
                 )
+            }
+            Timer::Handshake => {
+                let limit = self.config.connect_timeout?;
+                match &self.state {
+                    State::SynSent(s) => s.since.map(|t| t + limit),
+                    State::SynReceived(s) => Some(s.since + limit),
+                    _ => None,
+                }
             }
             Timer::Keepalive => self.keepalive_deadline(),
             Timer::UserTimeout => self.user_timeout_deadline(),
@@ -585,6 +625,12 @@ impl Connection {
                     other => other,
                 });
             }
+            return;
+        }
+        if self.is_due(Timer::Handshake, now) {
+            // FreeBSD's connection-establishment timer (TCP_KEEPINIT): the same end as the
+            // SYN or SYN-ACK retries running out (RFC 9293 §3.8.3), only sooner.
+            self.fail(Cause::RetransmitTimeout, ConnError::TimedOut);
             return;
         }
         if self.is_due(Timer::FinWait2, now) {
@@ -691,12 +737,18 @@ impl Connection {
         let flight = snd.flight();
         let synchronized = snd.syn_acked();
         // A window shrunk to zero is probed from SND.UNA (see `probe_shrunk_window`), so the
-        // sender goes back there even when the scoreboard could name the holes.
+        // sender goes back there even when the scoreboard could name the holes. So does a
+        // sender still resending below SND.MAX after an earlier rewind (a reopened window, a
+        // path MTU drop): the scoreboard picks repairs only from SND.MAX on (RFC 6675 §4
+        // NextSeg), and a congestion window cut to one segment admits nothing past the
+        // SND.NXT the lost resend left behind, so without going back to the earliest
+        // unacknowledged segment (RFC 6298 §5.4) the timeouts would resend nothing at all.
         let cc_rewinds = snd.cc.on_retransmit_timeout(&flight, synchronized);
-        if cc_rewinds || snd.wnd == 0 {
+        let rewind = cc_rewinds || snd.wnd == 0 || snd.nxt != snd.max;
+        if rewind {
             snd.nxt = snd.una;
         }
-        if !cc_rewinds && snd.wnd == 0 {
+        if rewind && !cc_rewinds {
             snd.cc.on_rewind();
         }
         snd.rtt_probe = None;

@@ -46,10 +46,11 @@ impl Negotiated {
     /// RFC 2018 §2).
     pub fn from_syn(config: &Config, seg: &TcpRepr<'_>) -> Negotiated {
         let o = &seg.options;
+        let (ws, sack, ts) = config.offers();
         Negotiated {
-            peer_wscale: o.window_scale.filter(|_| config.window_scaling),
-            timestamps: config.timestamps && o.timestamps.is_some(),
-            sack: config.sack && o.sack_permitted,
+            peer_wscale: o.window_scale.filter(|_| ws),
+            timestamps: ts && o.timestamps.is_some(),
+            sack: sack && o.sack_permitted,
             peer_mss: o.mss.map_or(DEFAULT_PEER_MSS, u32::from),
         }
     }
@@ -57,13 +58,12 @@ impl Negotiated {
     /// From what a valid SYN cookie recovered. Window scaling and SACK travel in TSval, so
     /// they hold only with timestamps.
     pub fn from_cookie(config: &Config, syn: CookieSyn) -> Negotiated {
-        let timestamps = syn.timestamps && config.timestamps;
+        let (ws, sack, ts) = config.offers();
+        let timestamps = syn.timestamps && ts;
         Negotiated {
-            peer_wscale: syn
-                .window_scale
-                .filter(|_| timestamps && config.window_scaling),
+            peer_wscale: syn.window_scale.filter(|_| timestamps && ws),
             timestamps,
-            sack: syn.sack && timestamps && config.sack,
+            sack: syn.sack && timestamps && sack,
             peer_mss: u32::from(syn.mss),
         }
     }

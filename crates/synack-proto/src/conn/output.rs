@@ -19,7 +19,7 @@ impl Connection {
     /// The next segment to send, if any. Payload bytes are copied into `buf`, which should
     /// hold at least one MSS; the returned segment borrows them.
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
-        let (mut repr, data) = self.next_segment(now, buf.len())?;
+        let (mut repr, data) = self.next_segment(now, buf.len(), None)?;
         if let Some((seq, len)) = data {
             let snd = self.state.sender()?;
             let n = snd.copy_data(seq, &mut buf[..len]);
@@ -41,7 +41,7 @@ impl Connection {
         room: usize,
         tso: bool,
     ) -> Option<(TcpRepr<'_>, &[u8], Pieces)> {
-        let (mut repr, data) = self.next_segment(now, room)?;
+        let (mut repr, data) = self.next_segment(now, room, None)?;
         let Some((seq, mut len)) = data else {
             return Some((repr, &[], Pieces::ONE));
         };
@@ -66,6 +66,9 @@ impl Connection {
     /// each with the first piece's header and the sequence number advanced, PSH and FIN kept
     /// for the last (Linux `tcp_gso_segment`). A segment carrying SACK blocks goes alone:
     /// copied onto every piece, a D-SACK would be reported more than once (RFC 2883 §4).
+    // Kept out of line: without segmentation offload it never runs, and inlined it would
+    // weigh on the path every segment takes.
+    #[inline(never)]
     fn join_pieces(
         &mut self,
         now: Instant,
@@ -103,20 +106,7 @@ impl Connection {
     /// The next piece if it can join a super-segment as `join` says; `None`, with nothing
     /// changed, when it cannot (then it leaves as the next segment of its own).
     fn join_piece(&mut self, now: Instant, room: usize, join: Join) -> Option<JoinedPiece> {
-        if self.resets.as_ref().is_some_and(|r| !r.is_empty()) {
-            return None;
-        }
-        if !matches!(
-            self.state.name(),
-            StateName::Established
-                | StateName::FinWait1
-                | StateName::CloseWait
-                | StateName::Closing
-                | StateName::LastAck
-        ) {
-            return None;
-        }
-        let (repr, data) = self.transmit_from_sender(now, room, Some(join))?;
+        let (repr, data) = self.next_segment(now, room, Some(join))?;
         let (_, len) = data?;
         Some(JoinedPiece {
             len,
@@ -125,13 +115,31 @@ impl Connection {
     }
 
     /// The next segment with its payload left out: `(seq, len)` of the data it carries from
-    /// the send buffer, if any.
+    /// the send buffer, if any. With `join`, only a data piece that can join a super-segment
+    /// (see `join_pieces`), else `None` with nothing changed.
     fn next_segment(
         &mut self,
         now: Instant,
         room: usize,
+        join: Option<Join>,
     ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
         self.clock = self.clock.max(now);
+        if join.is_some() {
+            let resets = self.resets.as_ref().is_some_and(|r| !r.is_empty());
+            let sending = matches!(
+                self.state.name(),
+                StateName::Established
+                    | StateName::FinWait1
+                    | StateName::CloseWait
+                    | StateName::Closing
+                    | StateName::LastAck
+            );
+            return if resets || !sending {
+                None
+            } else {
+                self.transmit_from_sender(now, room, join)
+            };
+        }
         if let Some(reset) = self.resets.as_mut().and_then(|r| r.pop_front()) {
             let mut flags = TcpFlags::RST;
             if reset.ack.is_some() {
@@ -151,7 +159,13 @@ impl Connection {
         match self.state.name() {
             StateName::Closed | StateName::Listen => None,
             StateName::TimeWait => self.transmit_ack_only(now).map(|r| (r, None)),
-            _ => self.transmit_from_sender(now, room, None),
+            _ => {
+                let out = self.transmit_from_sender(now, room, None);
+                if let (Some(_), State::SynSent(s)) = (&out, &mut self.state) {
+                    s.since.get_or_insert(now);
+                }
+                out
+            }
         }
     }
 
@@ -213,6 +227,8 @@ impl Connection {
 
     /// The segment at hand, its payload as `(seq, len)` in the send buffer. `room` is what is
     /// left after the IP and base TCP headers.
+    // One caller (`next_segment`); inlined there as before the joining of pieces.
+    #[inline(always)]
     fn transmit_from_sender(
         &mut self,
         now: Instant,
@@ -221,11 +237,9 @@ impl Connection {
     ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
         let ts = self.timestamps_option(now);
         let name = self.state.name();
-        let offer_ts = self.config.timestamps;
+        let (offer_ws, offer_sack, offer_ts) = self.config.offers();
         let ts_val = self.ts_val(now);
-        let config_mss = self.config.mss;
-        let offer_ws = self.config.window_scaling;
-        let offer_sack = self.config.sack;
+        let config_mss = self.config.syn_options.then_some(self.config.mss);
         let ack_now = self.ack_now;
         let nodelay = self.config.nodelay;
         let nagle = self.config.nagle;
@@ -279,7 +293,7 @@ impl Connection {
             // The SYN (RFC 9293 §3.10.1) or our SYN-ACK (§3.10.7.2) with the options we offer;
             // a SYN-ACK only offers what the peer's SYN offered (RFC 7323 §1.3, RFC 2018 §2).
             flags = TcpFlags::SYN;
-            options.mss = Some(config_mss);
+            options.mss = config_mss;
             match &rcv {
                 None => {
                     options.window_scale = offer_ws.then(rcv_wscale);

@@ -113,6 +113,8 @@ pub(crate) struct Listen {
 #[derive(Debug)]
 pub(crate) struct SynSent {
     pub snd: Sender,
+    /// When our first SYN left: the handshake's start, for `Config::connect_timeout`.
+    pub since: Option<Instant>,
     /// The user shut down the send side before the handshake finished: the FIN follows the
     /// queued data once established.
     pub close_requested: bool,
@@ -122,6 +124,9 @@ pub(crate) struct SynSent {
 pub(crate) struct SynReceived {
     pub snd: Sender,
     pub rcv: Receiver,
+    /// When the handshake began: the peer's SYN arrived, or our own SYN left (simultaneous
+    /// open).
+    pub since: Instant,
     /// Came from LISTEN (passive open) rather than SYN-SENT (simultaneous open): decides where
     /// a reset returns to (RFC 9293 §3.10.7.4, second check).
     pub passive: bool,

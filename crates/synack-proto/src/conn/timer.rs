@@ -1,7 +1,8 @@
 //! A connection's timers by name, and the deadlines the connection arms itself.
 //!
 //! Every timer has one home. The three the connection arms and disarms as segments come and go
-//! (retransmission, persist, delayed ACK) sit in a [`TimerTable`]. RACK's reordering timer and
+//! (retransmission, persist, delayed ACK) sit in a [`TimerTable`]. The handshake's limit runs
+//! from its start, kept in the SYN-SENT or SYN-RECEIVED state's data. RACK's reordering timer and
 //! the tail loss probe belong to loss detection (`congestion/loss.rs`), which sets them as it
 //! reads ACKs and sends, so they live there, beside the state they follow from. Keepalive and the user
 //! timeout are not armed at all: their deadlines follow from when the peer was last heard and
@@ -27,6 +28,9 @@ pub(crate) enum Timer {
     Persist,
     /// RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2: the latest moment an owed ACK may leave.
     DelayedAck,
+    /// Give up on a handshake that takes too long (`Config::connect_timeout`, FreeBSD's
+    /// `TCP_KEEPINIT`); its start lives in the SYN-SENT or SYN-RECEIVED state's data.
+    Handshake,
     /// RFC 1122 §4.2.3.6: probe an idle peer, or give up on one that stopped answering.
     Keepalive,
     /// RFC 9293 §3.8.3's USER TIMEOUT (`TCP_USER_TIMEOUT`, RFC 5482): give up on data that
@@ -39,12 +43,13 @@ pub(crate) enum Timer {
 }
 
 impl Timer {
-    pub const ALL: [Timer; 9] = [
+    pub const ALL: [Timer; 10] = [
         Timer::Retransmit,
         Timer::Reorder,
         Timer::Probe,
         Timer::Persist,
         Timer::DelayedAck,
+        Timer::Handshake,
         Timer::Keepalive,
         Timer::UserTimeout,
         Timer::FinWait2,
@@ -60,6 +65,7 @@ impl Timer {
             Timer::DelayedAck => Some(2),
             Timer::Reorder
             | Timer::Probe
+            | Timer::Handshake
             | Timer::Keepalive
             | Timer::UserTimeout
             | Timer::FinWait2
@@ -100,6 +106,11 @@ impl TimerTable {
         self.get(timer).is_some()
     }
 
+    /// The earliest of the armed deadlines.
+    pub fn earliest(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
     /// Whether `timer` is armed for `now` or earlier.
     pub fn is_due(&self, timer: Timer, now: Instant) -> bool {
         self.get(timer).is_some_and(|d| d <= now)
@@ -119,11 +130,15 @@ mod tests {
         assert_eq!(t.get(Timer::Persist), None);
         assert!(t.is_due(Timer::DelayedAck, Instant::from_millis(3)));
         assert!(!t.is_due(Timer::Retransmit, Instant::from_millis(4)));
+        assert_eq!(t.earliest(), Some(Instant::from_millis(3)));
         t.stop(Timer::Retransmit);
         assert!(!t.is_armed(Timer::Retransmit));
+        t.stop(Timer::DelayedAck);
+        assert_eq!(t.earliest(), None);
         for timer in [
             Timer::Reorder,
             Timer::Probe,
+            Timer::Handshake,
             Timer::Keepalive,
             Timer::UserTimeout,
             Timer::FinWait2,

@@ -127,6 +127,10 @@ impl Host {
                 ));
             }
         }
+        // The last-hit cache may only name an owner the table holds now.
+        if !self.demux.last_is_owner() {
+            return Err("the demux cache names a slot the table no longer holds".into());
+        }
         Ok(())
     }
 }

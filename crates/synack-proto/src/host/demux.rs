@@ -6,12 +6,19 @@
 //! tuple itself: the owner keeps its tuple anyway (a connection's entry, a TIME-WAIT entry),
 //! and a lookup goes on to that owner next, so comparing the tuple there costs no extra memory
 //! access, while the table itself is about 16 bytes per connection rather than 110. The hash
-//! half beside the reference means a lookup visits only the owner it is after (see
-//! `tag_table`).
+//! half beside the reference means a lookup visits only the owner it is after, and a probe
+//! reads one line of the table (see `tag_table`).
 //!
 //! A reference names a slot by index only. That is safe because an owner leaves the table
 //! before its slot is emptied (see `Host::demux_remove`): every reference in the table names
 //! the slot's current occupant.
+//!
+//! In front of the table sits the slot that answered the last lookup. A flow of many
+//! segments (bulk data one way, its ACKs the other) then costs one comparison of tuples per
+//! packet instead of a keyed hash and a probe. The cache is dropped whenever the table
+//! changes, so a hit can only name the tuple's current owner; it holds a slot the table named
+//! for an earlier packet, so a hostile peer gains nothing from it that the table would not
+//! give it anyway.
 
 use core::hash::BuildHasher;
 
@@ -57,6 +64,9 @@ impl Packed for SlotRef {
 pub(super) struct Demux {
     table: TagTable<SlotRef>,
     key: Key,
+    /// The owner the last lookup through [`Host::demux_get_cached`] found, until the table
+    /// next changes.
+    last: Option<SlotRef>,
 }
 
 impl Demux {
@@ -64,6 +74,7 @@ impl Demux {
         Demux {
             table: TagTable::new(),
             key,
+            last: None,
         }
     }
 
@@ -95,6 +106,7 @@ impl Demux {
         r: SlotRef,
         tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
     ) {
+        self.last = None;
         let hash = self.hash(tuple);
         if !self.table.replace(hash, |o| tuple_of(o) == Some(tuple), r) {
             self.table.insert(hash, r);
@@ -104,13 +116,20 @@ impl Demux {
     /// Removes `r`, the owner of the tuple whose hash is `hash`, from the table; returns
     /// whether it was there.
     pub fn remove(&mut self, hash: u64, r: SlotRef) -> bool {
+        self.last = None;
         self.table.remove(hash, |o| o == r)
     }
 
     /// Hands the tuple whose hash is `hash` from its owner `old` to `new`; returns whether
     /// `old` was in the table.
     pub fn replace(&mut self, hash: u64, old: SlotRef, new: SlotRef) -> bool {
+        self.last = None;
         self.table.replace(hash, |o| o == old, new)
+    }
+
+    /// Whether the cached last hit, if any, is an owner in the table (for `Host::audit`).
+    pub fn last_is_owner(&self) -> bool {
+        self.last.is_none_or(|l| self.table.iter().any(|r| r == l))
     }
 
     /// Every owner (for `Host::audit`).
@@ -178,6 +197,22 @@ impl Host {
     /// Whatever holds the 4-tuple `tuple`.
     pub(super) fn demux_get(&self, tuple: &Tuple) -> Option<Target> {
         lookup(&self.demux, &self.conns, &self.time_wait, tuple)
+    }
+
+    /// [`Host::demux_get`] for a packet: the owner the last such lookup found answers first
+    /// when it holds `tuple`, and is remembered otherwise.
+    pub(super) fn demux_get_cached(&mut self, tuple: &Tuple) -> Option<Target> {
+        let (conns, time_wait) = (&self.conns, &self.time_wait);
+        if let Some(r) = self.demux.last
+            && owner_tuple(conns, time_wait, r) == Some(tuple)
+        {
+            return target_of(conns, time_wait, r);
+        }
+        let r = self.demux.find(self.demux.hash(tuple), tuple, |r| {
+            owner_tuple(conns, time_wait, r)
+        })?;
+        self.demux.last = Some(r);
+        target_of(conns, time_wait, r)
     }
 
     /// Makes `target`, which already holds `tuple`, its owner in the table.

@@ -95,6 +95,14 @@ impl ConnMut<'_> {
         }
     }
 
+    /// FreeBSD's `TCP_KEEPINIT`: how long the handshake may take from its start; `None` for
+    /// the SYN and SYN-ACK retries alone.
+    pub fn set_connect_timeout(&mut self, timeout: Option<Duration>) {
+        if let Some(c) = self.conn() {
+            c.set_connect_timeout(timeout);
+        }
+    }
+
     /// `SO_RCVBUF` on an open connection: the receive buffer's size, fixed (auto-tuning no
     /// longer grows it); the window follows, within the scale agreed on the SYN.
     pub fn set_recv_buffer(&mut self, size: usize) {

@@ -74,7 +74,7 @@ impl Host {
             return;
         };
         if flags.ack() {
-            let timestamps = listener.config.timestamps;
+            let timestamps = listener.config.offers().2;
             let recent = listener
                 .last_cookie
                 .is_some_and(|t| now - t < Duration::from_micros(2 * cookie::TICK_MICROS));
@@ -146,14 +146,15 @@ impl Host {
             return;
         };
         let mut options = TcpOptions {
-            mss: Some(tcp.mss),
+            mss: tcp.syn_options.then_some(tcp.mss),
             ..TcpOptions::default()
         };
         // Window scale and SACK-permitted need state the sequence number has no room for; with
         // timestamps they ride in TSval's low bits, as Linux does. Without, they are not offered.
-        if let (true, Some(ts)) = (tcp.timestamps, seg.options.timestamps) {
-            let peer_ws = seg.options.window_scale.filter(|_| tcp.window_scaling);
-            let sack = tcp.sack && seg.options.sack_permitted;
+        let (offer_ws, offer_sack, offer_ts) = tcp.offers();
+        if let (true, Some(ts)) = (offer_ts, seg.options.timestamps) {
+            let peer_ws = seg.options.window_scale.filter(|_| offer_ws);
+            let sack = offer_sack && seg.options.sack_permitted;
             options.window_scale = peer_ws.map(|_| tcp.rcv_wscale());
             options.sack_permitted = sack;
             options.timestamps = Some(Timestamps {

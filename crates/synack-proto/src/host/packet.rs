@@ -51,7 +51,7 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        match self.demux_get(&Tuple::new(local, remote)) {
+        match self.demux_get_cached(&Tuple::new(local, remote)) {
             Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();
@@ -155,7 +155,7 @@ impl Host {
             match sent {
                 Some((result, rst, src, dst, pieces)) => {
                     // TCP-MIB counts segments as they reach the wire: every piece.
-                    let again = (e.conn.segs_retransmitted() - retransmitted) as u32;
+                    let again = e.conn.segs_retransmitted().saturating_sub(retransmitted) as u32;
                     self.counters.retrans_segs += u64::from(again);
                     self.counters.out_segs += u64::from(pieces.count.saturating_sub(again));
                     if pieces.count > 1 {

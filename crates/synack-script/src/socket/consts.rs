@@ -1,4 +1,5 @@
-//! Linux's numbers for the constants the calls take, so a C-ABI shim passes them through.
+//! Linux's numbers for the constants the calls take, so a C-ABI shim passes them through
+//! (and numbers of synack's own for the few options only FreeBSD has).
 
 pub const AF_INET: i32 = 2;
 pub const AF_INET6: i32 = 10;
@@ -23,6 +24,14 @@ pub const TCP_KEEPCNT: i32 = 6;
 pub const TCP_INFO: i32 = 11;
 pub const TCP_CONGESTION: i32 = 13;
 pub const TCP_USER_TIMEOUT: i32 = 18;
+/// Options only FreeBSD has. A script names them; their numbers here are FreeBSD's moved past
+/// every Linux option by `FREEBSD_ONLY`, since FreeBSD's own clash with Linux's (8, FreeBSD's
+/// `TCP_NOOPT`, is Linux's `TCP_WINDOW_CLAMP`): a Linux number never reaches them, and the
+/// packetdrill library, which speaks Linux numbers, answers them as Linux would (no such
+/// option).
+pub const FREEBSD_ONLY: i32 = 0x1_0000;
+pub const TCP_NOOPT: i32 = FREEBSD_ONLY + 8;
+pub const TCP_KEEPINIT: i32 = FREEBSD_ONLY + 128;
 pub const F_GETFL: i32 = 3;
 pub const F_SETFL: i32 = 4;
 pub const O_RDONLY: i32 = 0;

@@ -1,5 +1,6 @@
 //! `setsockopt`/`getsockopt`: Linux's levels, names and integer values turned into the socket
-//! table's typed options (with Linux's bounds and errno values), and read back.
+//! table's typed options (with Linux's bounds and errno values), and read back; FreeBSD's
+//! `TCP_NOOPT` and `TCP_KEEPINIT` too, with FreeBSD's meaning (see `consts::FREEBSD_ONLY`).
 
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
         "TCP_USER_TIMEOUT" => (IPPROTO_TCP, TCP_USER_TIMEOUT),
         "TCP_CORK" => (IPPROTO_TCP, TCP_CORK),
         "TCP_CONGESTION" => (IPPROTO_TCP, TCP_CONGESTION),
+        "TCP_NOOPT" => (IPPROTO_TCP, TCP_NOOPT),
+        "TCP_KEEPINIT" => (IPPROTO_TCP, TCP_KEEPINIT),
         "IP_TOS" => (IPPROTO_IP, IP_TOS),
         "IP_TTL" => (IPPROTO_IP, IP_TTL),
         "IPV6_TCLASS" => (IPPROTO_IPV6, IPV6_TCLASS),
@@ -107,6 +110,15 @@ impl Stack {
                     _ => SockOpt::KeepCount(v as u32),
                 }
             }
+            (IPPROTO_TCP, TCP_NOOPT) => SockOpt::NoOptions(int(value)? != 0),
+            (IPPROTO_TCP, TCP_KEEPINIT) => {
+                // FreeBSD: seconds, an unsigned int; 0 puts back the default.
+                let v = int(value)?;
+                if !(0..=i64::from(i32::MAX)).contains(&v) {
+                    return Err(Errno::EINVAL.into());
+                }
+                SockOpt::ConnectTimeout((v > 0).then(|| secs(v)))
+            }
             (IPPROTO_TCP, TCP_USER_TIMEOUT) => {
                 let v = int(value)?;
                 if v < 0 {
@@ -174,6 +186,10 @@ impl Stack {
             (IPPROTO_TCP, TCP_KEEPIDLE) => OptValue::Int(s.keepalive.idle.as_secs() as i64),
             (IPPROTO_TCP, TCP_KEEPINTVL) => OptValue::Int(s.keepalive.interval.as_secs() as i64),
             (IPPROTO_TCP, TCP_KEEPCNT) => OptValue::Int(i64::from(s.keepalive.count)),
+            (IPPROTO_TCP, TCP_NOOPT) => b(!s.config.syn_options),
+            (IPPROTO_TCP, TCP_KEEPINIT) => {
+                OptValue::Int(s.config.connect_timeout.map_or(0, |d| d.as_secs() as i64))
+            }
             (IPPROTO_TCP, TCP_USER_TIMEOUT) => {
                 OptValue::Int(s.config.user_timeout.map_or(0, |d| d.as_millis() as i64))
             }
