@@ -106,6 +106,11 @@ impl TimerTable {
         self.get(timer).is_some()
     }
 
+    /// The earliest of the armed deadlines.
+    pub fn earliest(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
     /// Whether `timer` is armed for `now` or earlier.
     pub fn is_due(&self, timer: Timer, now: Instant) -> bool {
         self.get(timer).is_some_and(|d| d <= now)
@@ -125,8 +130,11 @@ mod tests {
         assert_eq!(t.get(Timer::Persist), None);
         assert!(t.is_due(Timer::DelayedAck, Instant::from_millis(3)));
         assert!(!t.is_due(Timer::Retransmit, Instant::from_millis(4)));
+        assert_eq!(t.earliest(), Some(Instant::from_millis(3)));
         t.stop(Timer::Retransmit);
         assert!(!t.is_armed(Timer::Retransmit));
+        t.stop(Timer::DelayedAck);
+        assert_eq!(t.earliest(), None);
         for timer in [
             Timer::Reorder,
             Timer::Probe,
