@@ -546,6 +546,7 @@ impl Connection {
         match &self.state {
             State::FinWait2(s) => take(s.give_up_at),
             State::TimeWait(tw) => take(Some(tw.expires)),
+            State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
             _ => {}
         }
         if self.state.sender().is_some() {
@@ -554,6 +555,7 @@ impl Connection {
             take(self.keepalive_deadline());
         }
         take(self.user_timeout_deadline());
+        take(self.deadline(Timer::Handshake));
         debug_assert_eq!(
             earliest,
             Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min(),
