@@ -555,7 +555,6 @@ impl Connection {
             take(self.keepalive_deadline());
         }
         take(self.user_timeout_deadline());
-        take(self.deadline(Timer::Handshake));
         debug_assert_eq!(
             earliest,
             Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min(),
