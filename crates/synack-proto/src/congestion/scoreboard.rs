@@ -455,8 +455,18 @@ impl Scoreboard {
         }
         self.segments[i].end = at;
         self.segments.insert(i + 1, Segment { start: at, ..s });
+        // The two halves share the pipe as the whole did; the IsLost prefix takes both or
+        // neither, and one more SACKed record above may carry it further.
+        let in_prefix = i < self.sack_lost_len;
+        if in_prefix {
+            self.sack_lost_len += 1;
+        }
         if s.sacked {
             self.sacked_segments += 1;
+            if in_prefix {
+                self.sacked_in_prefix.0 += 1;
+            }
+            self.extend_sack_lost();
         }
     }
 

@@ -599,6 +599,8 @@ proptest! {
             prop_assert_eq!(sb.pipe(MSS), sb.walked_pipe(MSS));
         }
     }
+}
+
 #[test]
 fn a_retransmission_shorter_than_its_segment_leaves_the_rest_to_send() {
     // After a timeout every segment is lost; a SACK option now takes 12 bytes of each
