@@ -823,10 +823,17 @@ impl Connection {
     /// unchanged, in which case nothing is recorded.
     fn morph(&mut self, cause: Cause, f: impl FnOnce(State) -> State) {
         let from = self.state.name();
-        let info = self.state.sender().is_some().then(|| self.info());
+        let had_sender = self.state.sender().is_some();
+        // The send side's final figures are kept for `info` once it is gone. Taken only on
+        // the edges that can end it, not on every state change.
+        let info = (had_sender && transitions::may_end_send_side(from, cause)).then(|| self.info());
         let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
         self.state = f(old);
         if self.state.sender().is_none() {
+            debug_assert!(
+                !had_sender || info.is_some(),
+                "{from} lost its send side on {cause}, an edge the table does not end it on"
+            );
             if let Some(info) = info {
                 self.last_info = Some(Box::new(info));
             }
