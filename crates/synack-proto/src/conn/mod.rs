@@ -6,6 +6,7 @@
 //! Nothing here knows IP addresses: the host layer maps 4-tuples to connections.
 
 mod arrival;
+mod events;
 pub(crate) mod host_api;
 mod negotiate;
 mod output;
@@ -30,6 +31,7 @@ pub(crate) use negotiate::CookieSyn;
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
+use self::events::EventQueue;
 use self::send::Sender;
 use self::state::{Closed, Listen, State, SynSent, Synced};
 use self::timer::{Timer, TimerTable};
@@ -126,7 +128,7 @@ pub struct Connection {
     local_port: u16,
     remote_port: u16,
     state: State,
-    events: VecDeque<Event>,
+    events: EventQueue,
     /// Resets owed to whoever sent an unacceptable segment; made at the first (most
     /// connections never owe one). Boxed on purpose: a pointer here rather than an empty
     /// queue's 32 bytes in every connection.
@@ -186,7 +188,7 @@ impl Connection {
             local_port,
             remote_port,
             state: State::Closed(Closed::default()),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             resets: None,
             ack_now: false,
             orphaned: false,
