@@ -1,6 +1,10 @@
 //! What `serve`, `connect` and `relay` put between the stack and the TUN device: a pcap
 //! recorder of what crossed the device, and seeded faults (loss, delay, jitter, reordering),
 //! since the kernel here has no netem to add them on its side.
+//!
+//! Faults strike segments as a wire carries them: a super-segment of a host whose device
+//! segments (`Batch::iter_segmented`) is cut into its MSS-sized segments first, as that
+//! device would cut it, and each is lost, delayed or reordered on its own.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use synack::device::{Batch, Capabilities, Device};
+use synack_wire::{ChecksumMode, segment_tcp};
 
 /// Records every packet read from or written to `inner` (raw IP, LINKTYPE_RAW) to a pcap.
 pub struct Recorded<D: Device> {
@@ -174,6 +179,8 @@ pub struct Faulty<D: Device> {
     outbound: Direction,
     scratch: Batch,
     out: Batch,
+    /// Where a super-segment's segments are built.
+    cut: Vec<u8>,
 }
 
 impl<D: Device> Faulty<D> {
@@ -187,6 +194,7 @@ impl<D: Device> Faulty<D> {
             outbound: Direction::new(faults.seed ^ 0x0b0b_0b0b_0000),
             scratch: Batch::new(64, size),
             out: Batch::new(64, size),
+            cut: vec![0; size],
         }
     }
 
@@ -256,9 +264,31 @@ impl<D: Device> Device for Faulty<D> {
     fn send(&mut self, batch: &Batch) -> io::Result<()> {
         let now = Instant::now();
         self.out.clear();
-        for p in batch.iter() {
-            if !self.outbound.take(&self.faults, p, now) {
-                push(&mut self.out, p);
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        for (p, segment_size) in batch.iter_segmented() {
+            pieces.clear();
+            match segment_size {
+                None => pieces.push(p.to_vec()),
+                Some(size) => {
+                    // A super-segment that does not parse is lost as a bad packet would be.
+                    let _ = segment_tcp(
+                        p,
+                        usize::from(size),
+                        &mut self.cut,
+                        ChecksumMode::Verify,
+                        |piece| pieces.push(piece.to_vec()),
+                    );
+                }
+            }
+            for piece in &pieces {
+                if self.outbound.take(&self.faults, piece, now) {
+                    continue;
+                }
+                if self.out.is_full() {
+                    self.inner.send(&self.out)?;
+                    self.out.clear();
+                }
+                push(&mut self.out, piece);
             }
         }
         if !self.out.is_empty() {
@@ -331,6 +361,84 @@ mod tests {
             first.windows(2).any(|w| w[0] > w[1]),
             "nothing was reordered"
         );
+    }
+
+    /// A device that keeps what it is sent.
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+    impl Device for Sink {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                mtu: 1500,
+                checksum_offload: true,
+                segmentation_offload: true,
+            }
+        }
+        fn poll_fd(&self) -> RawFd {
+            -1
+        }
+        fn recv(&mut self, _: &mut Batch) -> io::Result<()> {
+            Ok(())
+        }
+        fn send(&mut self, batch: &Batch) -> io::Result<()> {
+            let mut sent = self.0.lock().unwrap();
+            sent.extend(batch.iter().map(|p| p.to_vec()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn faults_strike_each_segment_of_a_super_segment() {
+        use synack_wire::{TcpFlags, TcpOptions, TcpRepr, emit_tcp_with, parse_tcp};
+        let payload: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let repr = TcpRepr {
+            src_port: 7,
+            dst_port: 40000,
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags::ACK | TcpFlags::PSH,
+            window: 100,
+            urgent_ptr: 0,
+            options: TcpOptions::default(),
+            payload: &payload[..64_000],
+        };
+        let mut batch = Batch::new(4, 65_536);
+        for _ in 0..2 {
+            let buf = batch.next_buf().unwrap();
+            let n = emit_tcp_with(
+                buf,
+                [10, 77, 0, 2].into(),
+                [10, 77, 0, 1].into(),
+                64,
+                &repr,
+                ChecksumMode::Ignore,
+            )
+            .unwrap();
+            batch.commit_segmented(n, Some(1000));
+        }
+        for (loss, expect) in [(0.0, 128), (0.5, 0)] {
+            let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let faults = Faults {
+                loss,
+                seed: 3,
+                ..Faults::default()
+            };
+            let mut dev = Faulty::new(Sink(sent.clone()), faults);
+            dev.send(&batch).unwrap();
+            let sent = sent.lock().unwrap();
+            for p in sent.iter() {
+                let (_, seg) = parse_tcp(p, ChecksumMode::Verify).expect("a whole segment");
+                assert_eq!(seg.payload.len(), 1000);
+                assert_eq!(seg.flags.psh(), seg.seq == 63_001);
+            }
+            if expect > 0 {
+                assert_eq!(sent.len(), expect, "every segment, none lost");
+            } else {
+                // Loss draws per segment: about half of the 128 go, not all or none.
+                assert!((40..90).contains(&sent.len()), "{} of 128", sent.len());
+                assert_eq!(dev.outbound.lost as usize + sent.len(), 128);
+            }
+        }
     }
 
     #[test]
