@@ -319,7 +319,7 @@ mod tests {
         // what is left are the buffers and the loss-recovery state each connection makes
         // (send and receive buffer, scoreboard, RACK and HyStart++ state) and the snapshot
         // of a send side that ended. The event queue allocates nothing.
-        let mut p = Pair::new(Config::default(), 1500, false);
+        let mut p = Pair::new(Config::default(), 1500, false, false);
         p.virtual_now = Some(Instant::from_millis(1));
         p.link.reserve(64);
         for i in 0..2000 {

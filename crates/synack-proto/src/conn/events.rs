@@ -21,6 +21,7 @@ pub(crate) struct EventQueue {
     len: u8,
     /// Events that arrived while the inline ring was full or this held older ones; boxed so
     /// the queue takes no more room in a connection than a `VecDeque` would.
+    #[allow(clippy::box_collection)]
     spill: Option<Box<VecDeque<Event>>>,
 }
 
