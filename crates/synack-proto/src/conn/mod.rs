@@ -546,6 +546,7 @@ impl Connection {
             }
         };
         match &self.state {
+            State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
             State::FinWait2(s) => take(s.give_up_at),
             State::TimeWait(tw) => take(Some(tw.expires)),
             _ => {}
