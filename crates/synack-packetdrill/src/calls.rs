@@ -173,8 +173,14 @@ impl Instance {
 
     /// Writes `data`. A blocking socket takes all of it, waiting for room as Linux's
     /// `sk_stream_wait_memory` does, and returns short only when an error cuts it off; a
-    /// non-blocking one takes what fits.
-    pub fn write(&self, fd: c_int, data: &[u8], dontwait: bool) -> Result<usize, c_int> {
+    /// non-blocking one takes what fits. `more` is `MSG_MORE`: a short tail waits for more.
+    pub fn write(
+        &self,
+        fd: c_int,
+        data: &[u8],
+        dontwait: bool,
+        more: bool,
+    ) -> Result<usize, c_int> {
         let mut done = 0usize;
         self.call(|w| {
             let fd = match w.sfd(fd) {
@@ -183,7 +189,7 @@ impl Instance {
                 Err(e) => return Step::Done(Err(e)),
             };
             loop {
-                match w.stack.write(fd, &data[done..]) {
+                match w.stack.write_more(fd, &data[done..], more) {
                     Ok(n) => {
                         done += n;
                         if done >= data.len() || !blocks(&w.stack, fd, dontwait) {

@@ -49,6 +49,7 @@ const FIONBIO: c_ulong = 0x5421;
 /// `send`/`recv` flags that change nothing here: synack never raises `SIGPIPE`.
 const MSG_NOSIGNAL: c_int = 0x4000;
 const MSG_DONTWAIT: c_int = 0x40;
+const MSG_MORE: c_int = 0x8000;
 
 fn set_errno(e: c_int) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -85,6 +86,13 @@ fn guard<T>(fail: T, f: impl FnOnce() -> Result<T, c_int>) -> T {
 unsafe fn inst<'a>(ud: *mut c_void) -> Result<&'a Instance, c_int> {
     // SAFETY: per the contract above.
     unsafe { ud.cast::<Instance>().as_ref() }.ok_or(libc::EFAULT)
+}
+
+/// Splits `send` flags into "don't wait" and `MSG_MORE` (hold a short tail, as `TCP_CORK`
+/// does), refusing any other flag that would change the result (`MSG_OOB`, ...).
+fn send_flags(inst: &Instance, flags: c_int, call: &str) -> Result<(bool, bool), c_int> {
+    let dw = dontwait(inst, flags & !MSG_MORE, call)?;
+    Ok((dw, flags & MSG_MORE != 0))
 }
 
 /// Splits `recv`/`send` flags into "don't wait", refusing any flag that would change the
@@ -348,7 +356,7 @@ unsafe extern "C" fn pd_write(
         let i = unsafe { inst(ud) }?;
         // SAFETY: `buf` is null or holds `n` readable bytes (the hooks' contract).
         let data = unsafe { in_buf(buf, n) }?;
-        i.write(fd, data, false).map(to_ssize)
+        i.write(fd, data, false, false).map(to_ssize)
     })
 }
 
@@ -369,7 +377,7 @@ unsafe extern "C" fn pd_writev(
         // SAFETY: `iov` passed `iovecs`; each base holds its length of readable bytes (the hooks'
         // contract).
         let data = unsafe { gather(iov, total) };
-        i.write(fd, &data, false).map(to_ssize)
+        i.write(fd, &data, false, false).map(to_ssize)
     })
 }
 
@@ -385,10 +393,10 @@ unsafe extern "C" fn pd_send(
     guard(-1, || {
         // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
-        let dw = dontwait(i, flags, "send")?;
+        let (dw, more) = send_flags(i, flags, "send")?;
         // SAFETY: `buf` is null or holds `n` readable bytes (the hooks' contract).
         let data = unsafe { in_buf(buf, n) }?;
-        i.write(fd, data, dw).map(to_ssize)
+        i.write(fd, data, dw, more).map(to_ssize)
     })
 }
 
@@ -421,7 +429,7 @@ unsafe extern "C" fn pd_sendmsg(
     guard(-1, || {
         // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
-        let dw = dontwait(i, flags, "sendmsg")?;
+        let (dw, more) = send_flags(i, flags, "sendmsg")?;
         // SAFETY: checked non-null; packetdrill passes a live msghdr.
         let m = unsafe { msg.as_ref() }.ok_or(libc::EFAULT)?;
         if m.msg_controllen != 0 {
@@ -437,7 +445,7 @@ unsafe extern "C" fn pd_sendmsg(
         // SAFETY: `iov` passed `iovecs`; each base holds its length of readable bytes (the hooks'
         // contract).
         let data = unsafe { gather(iov, total) };
-        i.write(fd, &data, dw).map(to_ssize)
+        i.write(fd, &data, dw, more).map(to_ssize)
     })
 }
 

@@ -25,6 +25,7 @@ pub const HANDLED: &[(c_int, c_int)] = &[
     (IPPROTO_TCP, TCP_KEEPCNT),
     (IPPROTO_TCP, TCP_USER_TIMEOUT),
     (IPPROTO_TCP, TCP_CONGESTION),
+    (IPPROTO_TCP, TCP_CORK),
 ];
 
 /// What an option is to this library.

@@ -74,7 +74,7 @@ fn a_write_bigger_than_the_send_buffer_blocks_until_acks_make_room() {
     let writer = {
         let (i, data) = (Arc::clone(&i), data.clone());
         thread::spawn(move || {
-            let r = i.write(fd, &data, false);
+            let r = i.write(fd, &data, false, false);
             // Read the clock after the call, as packetdrill's syscall thread does; until
             // then the library holds the clock for it.
             i.now_ticking().unwrap();

@@ -41,11 +41,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
         "MSG_PEEK and other recv flags: the library answers EOPNOTSUPP",
     ),
     (
-        "options/cork.pkt",
-        "errno 95",
-        "TCP_CORK: the library answers EOPNOTSUPP",
-    ),
-    (
         "options/tcp-info.pkt",
         "errno 95",
         "getsockopt(TCP_INFO): the library answers EOPNOTSUPP",

@@ -62,7 +62,7 @@ fn open(i: &Instance) -> (i32, u32) {
 fn a_retransmission_is_sent_when_the_clock_reaches_its_deadline_not_before() {
     let i = instance("local=192.168.0.1");
     let (fd, iss) = open(&i);
-    assert_eq!(i.write(fd, b"abc", false), Ok(3));
+    assert_eq!(i.write(fd, b"abc", false, false), Ok(3));
     let first = i.next_outbound(65535).unwrap().unwrap();
     let sent = first.at_us;
     assert_eq!(read(&first.bytes).unwrap().seq, iss.wrapping_add(1));
@@ -83,7 +83,7 @@ fn a_retransmission_is_sent_when_the_clock_reaches_its_deadline_not_before() {
 fn timers_fire_at_their_own_deadlines_inside_one_long_sleep() {
     let i = instance("local=192.168.0.1");
     let (fd, _) = open(&i);
-    i.write(fd, b"x", false).unwrap();
+    i.write(fd, b"x", false, false).unwrap();
     let sent = i.next_outbound(65535).unwrap().unwrap().at_us;
     // One sleep across three RTOs (200, 400, 800 ms of backoff): three retransmissions,
     // each stamped with its own deadline.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::host::*;
 use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
 use synack_proto::{CallError, Cause, Config, ConnError, Instant, StateName};
-use synack_wire::{TcpFlags, Timestamps};
+use synack_wire::{TcpFlags, TcpOptions, Timestamps};
 
 fn config() -> HostConfig {
     HostConfig {
@@ -708,6 +708,47 @@ fn with_timestamps_the_cookie_brings_back_window_scale_and_sack() {
     assert!((40..40 + 64).contains(&moved), "{moved}");
     assert!(stamp.tsval.wrapping_sub(echo.tsval) < 1 << 31);
     assert_eq!(stamp.tsecr, 800);
+}
+
+#[test]
+fn without_syn_options_the_cookie_syn_ack_carries_none_and_the_connection_uses_none() {
+    // FreeBSD's TCP_NOOPT on the listener: a cookie SYN-ACK is as bare as the normal one.
+    let mut h = Host::new(config());
+    let tcp = Config {
+        mss: 1460,
+        syn_options: false,
+        ..Config::default()
+    };
+    let l = h.listen_with(addr("10.0.0.1:80"), 1, tcp).unwrap();
+    let now = Instant::from_millis(5_000);
+    let ts = |tsval, tsecr| Some(Timestamps { tsval, tsecr });
+    let offer_all = |from: &str, seq| {
+        let mut syn = Pkt::new(from, "10.0.0.1:80", SYN, seq, 0).mss(1400);
+        syn.options.window_scale = Some(7);
+        syn.options.sack_permitted = true;
+        syn.options.timestamps = ts(777, 0);
+        syn
+    };
+    h.handle_packet(now, &offer_all("192.0.2.1:1000", 100).bytes());
+    let normal = drain(&mut h, now).pop().unwrap();
+    assert_eq!(normal.options, TcpOptions::default());
+    h.handle_packet(now, &offer_all("192.0.2.2:2000", 500).bytes());
+    let cookie = drain(&mut h, now).pop().unwrap();
+    assert_eq!(h.counters().syncookies_sent, 1);
+    assert_eq!(cookie.options, TcpOptions::default());
+    let mut ack = Pkt::new("192.0.2.2:2000", "10.0.0.1:80", ACK, 501, cookie.seq + 1);
+    ack.window = 1000;
+    ack.options.timestamps = ts(800, 12345);
+    h.handle_packet(now, &ack.bytes());
+    let conn = h.accept(l).expect("established from the cookie");
+    let info = h.info(conn).unwrap();
+    assert!(!info.timestamps && !info.sack);
+    assert_eq!(
+        (info.snd_wscale, info.rcv_wscale, info.snd_wnd),
+        (0, 0, 1000)
+    );
+    // The peer's MSS, as the cookie's table rounds it, still bounds what we send.
+    assert_eq!(info.snd_mss, 1300);
 }
 
 #[test]

@@ -655,6 +655,30 @@ fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
     assert_eq!(out[0].seq, ISS + 1);
 }
 
+/// One-byte islands, each beyond a one-byte gap: the out-of-order store keeps a piece per
+/// 536 bytes of its buffer (at least 512) and turns the rest away, so bookkeeping stays in
+/// proportion to the buffer whatever a hostile peer sends.
+fn islands_kept(recv_buffer: usize, islands: u32) -> usize {
+    let mut d = Driver::established_with(Config {
+        recv_buffer,
+        recv_buffer_max: recv_buffer,
+        ..plain_config()
+    });
+    for i in 0..islands {
+        d.input(seg("P.", P + 1 + 2 * i, ISS + 1).data(&[7]));
+    }
+    d.c.info().recv_out_of_order
+}
+
+#[test]
+fn out_of_order_pieces_are_bounded_in_proportion_to_the_buffer() {
+    assert_eq!(islands_kept(64 * 1024, 600), 512);
+    // A buffer of 1 MiB holds 1956 pieces: a large window of full segments beyond a hole
+    // is kept whole.
+    assert_eq!(islands_kept(1 << 20, 1900), 1900);
+    assert_eq!(islands_kept(1 << 20, 2500), (1 << 20) / 536);
+}
+
 #[test]
 fn a_lost_resend_after_the_window_reopens_is_retransmitted_from_snd_una() {
     // With a SACK scoreboard. The window closes under three segments in flight; the timeout

@@ -72,6 +72,8 @@ pub fn tcpi_fields(info: Option<&Info>, state: StateName) -> Vec<(&'static str, 
             ("tcpi_total_tlp", i.cc.tail_loss_probes as i64),
             ("tcpi_snd_rexmitpack", i.segs_retransmitted as i64),
             ("tcpi_dsack_dups", i.cc.dsacks_received as i64),
+            // Linux's count of reordering seen, by RACK's test for it (RFC 8985 §6.2).
+            ("tcpi_reord_seen", i.cc.reorderings as i64),
         ]);
     }
     v

@@ -501,6 +501,20 @@ impl TcpOptions {
     /// Collects the options synack understands from a raw option list. When a kind repeats,
     /// the last occurrence wins.
     pub fn parse(options: &[u8]) -> Result<TcpOptions, Error> {
+        // Almost every segment of an established connection carries exactly `NOP NOP TS`
+        // (RFC 7323 Appendix A's layout): read it in place of walking the list.
+        if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, ts @ ..] = options
+            && let Ok(ts) = <[u8; 8]>::try_from(ts)
+        {
+            let [a, b, c, d, e, f, g, h] = ts;
+            return Ok(TcpOptions {
+                timestamps: Some(Timestamps {
+                    tsval: u32::from_be_bytes([a, b, c, d]),
+                    tsecr: u32::from_be_bytes([e, f, g, h]),
+                }),
+                ..TcpOptions::default()
+            });
+        }
         let mut out = TcpOptions::default();
         for opt in TcpOptionIter::new(options) {
             match opt? {
@@ -752,6 +766,40 @@ mod tests {
             },
             payload: &[],
         }
+    }
+
+    #[test]
+    fn the_timestamp_only_layout_parses_as_the_option_walk_does() {
+        let ts = Timestamps {
+            tsval: 0x0102_0304,
+            tsecr: 0xa0b0_c0d0,
+        };
+        let only_ts = TcpOptions {
+            timestamps: Some(ts),
+            ..TcpOptions::default()
+        };
+        let mut buf = [0u8; 12];
+        assert_eq!(only_ts.emit(&mut buf), Ok(12));
+        assert_eq!(buf[..4], [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
+        assert_eq!(TcpOptions::parse(&buf), Ok(only_ts));
+        // The same list with the NOPs after the option, and with a SACK block behind it, go
+        // the long way and still agree.
+        let mut moved = [0u8; 12];
+        moved[..10].copy_from_slice(&buf[2..]);
+        moved[10..].copy_from_slice(&[kind::NOP, kind::NOP]);
+        assert_eq!(TcpOptions::parse(&moved), Ok(only_ts));
+        let mut sacked = only_ts;
+        sacked.sack_blocks.push(SackBlock {
+            left: 100,
+            right: 200,
+        });
+        let mut long = [0u8; 24];
+        assert_eq!(sacked.emit(&mut long), Ok(24));
+        assert_eq!(TcpOptions::parse(&long), Ok(sacked));
+        // A timestamp option of the wrong length is still refused, whatever precedes it.
+        let mut bad = buf;
+        bad[3] = 9;
+        assert!(TcpOptions::parse(&bad).is_err());
     }
 
     #[test]

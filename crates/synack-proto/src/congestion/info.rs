@@ -33,6 +33,9 @@ pub struct CongestionInfo {
     pub rack_losses: u64,
     /// Retransmission timeouts F-RTO found spurious, whose reduction was undone (RFC 5682).
     pub spurious_timeouts: u64,
+    /// ACKs that delivered a segment below one delivered earlier, and not by a
+    /// retransmission: reordering, as RACK sees it (RFC 8985 §6.2 step 3).
+    pub reorderings: u64,
 }
 
 impl CongestionInfo {
@@ -53,6 +56,7 @@ impl CongestionInfo {
             tail_loss_probes: 0,
             rack_losses: 0,
             spurious_timeouts: 0,
+            reorderings: 0,
         }
     }
 }
@@ -75,6 +79,7 @@ impl Congestion {
             tail_loss_probes: counters.tail_loss_probes,
             rack_losses: counters.rack_losses,
             spurious_timeouts: counters.spurious_timeouts,
+            reorderings: counters.reorderings,
         }
     }
 }

@@ -76,15 +76,20 @@ impl LossDetection {
     }
 
     /// One segment this ACK delivered for the first time (RACK §6.2 steps 2–3; F-RTO step 3).
-    pub(super) fn on_delivered(&mut self, now: Instant, d: &Delivered, echo: Option<Instant>) {
-        if self.rack_on {
-            self.rack.on_delivered(now, d, echo);
-        }
+    /// Returns whether RACK found it reordered.
+    pub(super) fn on_delivered(
+        &mut self,
+        now: Instant,
+        d: &Delivered,
+        echo: Option<Instant>,
+    ) -> bool {
+        let reordered = self.rack_on && self.rack.on_delivered(now, d, echo);
         if let Frto::SecondAck { recover } = self.frto {
             if !d.ever_retransmitted && d.end.le(recover) {
                 self.original_delivered = true;
             }
         }
+        reordered
     }
 
     fn stop_probe(&mut self) {

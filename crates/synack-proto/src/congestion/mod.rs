@@ -201,6 +201,8 @@ pub(crate) struct Counters {
     pub rack_losses: u64,
     /// Timeouts F-RTO found spurious and undid (RFC 5682).
     pub spurious_timeouts: u64,
+    /// ACKs that showed RACK a segment reordered (RFC 8985 §6.2 step 3).
+    pub reorderings: u64,
 }
 
 /// The counters, made at the first event worth counting: an idle connection counts nothing,
@@ -352,11 +354,15 @@ impl Congestion {
                 self.counters.bump().sack_blocks += n as u64;
             }
             let mut loss = self.loss.as_deref_mut();
+            let mut reordered = false;
             let out = board.on_ack(ack.flight.una, &blocks[..n], |d| {
                 if let Some(l) = loss.as_deref_mut() {
-                    l.on_delivered(ack.now, d, ack.echo_sent_by);
+                    reordered |= l.on_delivered(ack.now, d, ack.echo_sent_by);
                 }
             });
+            if reordered {
+                self.counters.bump().reorderings += 1;
+            }
             delivered = out.cumulatively_acked + out.newly_sacked;
             duplicate &= out.newly_sacked > 0;
             if let Some(d) = out.dsack {

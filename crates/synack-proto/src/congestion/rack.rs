@@ -91,19 +91,21 @@ impl Rack {
 
     /// Steps 2 and 3 for one newly delivered segment (call in the order the scoreboard reports
     /// them). `echo_sent_at` is when the segment whose timestamp the ACK echoes was sent, if
-    /// timestamps are on.
+    /// timestamps are on. Returns whether this segment shows reordering.
     pub(crate) fn on_delivered(
         &mut self,
         now: Instant,
         seg: &Delivered,
         echo_sent_at: Option<Instant>,
-    ) {
+    ) -> bool {
         // Step 3: a segment delivered below the highest delivered one, and not a retransmission
         // filling a hole, was reordered by the network.
+        let mut reordered = false;
         match self.fack {
             Some(f) if seg.end.lt(f) => {
                 if !seg.ever_retransmitted {
                     self.reordering_seen = true;
+                    reordered = true;
                 }
             }
             _ => self.fack = Some(seg.end),
@@ -114,10 +116,10 @@ impl Rack {
         let rtt = now.saturating_duration_since(seg.xmit_ts);
         if seg.ever_retransmitted {
             if echo_sent_at.is_some_and(|e| e < seg.xmit_ts) {
-                return;
+                return reordered;
             }
             if self.min_rtt.is_some_and(|m| rtt < m) {
-                return;
+                return reordered;
             }
         }
         let newer = self
@@ -128,6 +130,7 @@ impl Rack {
             self.end_seq = seg.end;
             self.rtt = rtt;
         }
+        reordered
     }
 
     /// Step 4, the D-SACK part: widen the window once per round trip that brings a D-SACK, and

@@ -202,6 +202,11 @@ impl Scoreboard {
         if !seq.in_range(self.high_ack, self.high_data) || end.gt(self.high_data) {
             return;
         }
+        // A retransmission smaller than the segment it resends (fewer bytes fit once a SACK
+        // option takes room from the MSS, RFC 9293 §3.7.1) marks only the bytes it carried; the
+        // rest of that segment stays a hole to send, not waiting for the next timeout.
+        self.split_at(seq);
+        self.split_at(end);
         let mut counted = false;
         let first = self.first_ending_after(seq);
         for s in self.segments.range_mut(first..) {
@@ -325,6 +330,23 @@ impl Scoreboard {
 
     /// Index of the first segment ending after `seq`: segments are in sequence order within
     /// less than half the sequence space, so this is a binary search.
+    /// Cuts the segment holding `at` strictly inside it in two at `at`, both halves keeping
+    /// its marks and send time.
+    fn split_at(&mut self, at: SeqNum) {
+        let i = self.first_ending_after(at);
+        let Some(&s) = self.segments.get(i) else {
+            return;
+        };
+        if !(s.start.lt(at) && at.lt(s.end)) {
+            return;
+        }
+        self.segments[i].end = at;
+        self.segments.insert(i + 1, Segment { start: at, ..s });
+        if s.sacked {
+            self.sacked_segments += 1;
+        }
+    }
+
     fn first_ending_after(&self, seq: SeqNum) -> usize {
         self.segments.partition_point(|s| s.end.le(seq))
     }

@@ -467,3 +467,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_retransmission_shorter_than_its_segment_leaves_the_rest_to_send() {
+    // After a timeout every segment is lost; a SACK option now takes 12 bytes of each
+    // segment's room, so the resends carry MSS − 12 bytes and the last 12 bytes of every
+    // segment must still go out in the same episode, not wait for the next timeout.
+    let b = 0;
+    let mut sb = sent(b, 3);
+    sb.on_rto();
+    let short = MSS - 12;
+    let mut resent = Vec::new();
+    while let Some(NextSeg::Retransmit { seq, len }) = sb.next_seg(short, false) {
+        sb.on_transmit(t(1000), seq, len);
+        resent.push((seq.0 - b, len));
+        assert!(resent.len() < 20, "NextSeg loops");
+    }
+    let want: Vec<(u32, u32)> = (0..3)
+        .flat_map(|i| [(i * MSS, short), (i * MSS + short, 12)])
+        .collect();
+    assert_eq!(resent, want);
+    // Acknowledging a resent piece covers exactly its bytes.
+    ack(&mut sb, SeqNum(b + short), &[]);
+    assert_eq!(
+        sb.segments().next().map(|s| s.start),
+        Some(SeqNum(b + short))
+    );
+}

@@ -13,9 +13,14 @@ use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
-/// Out-of-order pieces kept at most; past this a hostile peer sending one-byte islands gets
-/// them dropped (and retransmits) instead of making us spend memory on bookkeeping.
-const MAX_OOO_RANGES: usize = 512;
+/// Out-of-order pieces (one per segment kept) are bounded so that a hostile peer sending
+/// one-byte islands makes us spend memory on bookkeeping only in proportion to the buffer:
+/// one piece per `BYTES_PER_OOO_PIECE` bytes of it (RFC 9293's default MSS, less than any
+/// bulk sender's segment), and never fewer than `MIN_OOO_PIECES`. A window of full segments
+/// beyond a hole (thousands of them at 50 Mbit/s and 150 ms) fits; past the bound pieces are
+/// dropped and the peer retransmits them.
+const MIN_OOO_PIECES: usize = 512;
+const BYTES_PER_OOO_PIECE: usize = 536;
 
 /// Where a received segment's text went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -315,7 +320,8 @@ impl Receiver {
             return true;
         }
         let held = self.ooo.as_ref().map_or(0, |o| o.pieces.len());
-        if held + holes.len() > MAX_OOO_RANGES {
+        let most = (self.capacity / BYTES_PER_OOO_PIECE).max(MIN_OOO_PIECES);
+        if held + holes.len() > most {
             return false;
         }
         let ooo = self.ooo_mut();

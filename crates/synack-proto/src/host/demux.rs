@@ -2,10 +2,12 @@
 //!
 //! The tuple is chosen by whoever sends us packets, so the table is hashed with a secret key
 //! (SipHash, see `keys`): nobody outside can aim collisions at one bucket. Each bucket holds
-//! only a 4-byte reference to the slot that owns the tuple, not the tuple itself: the owner
-//! keeps its tuple anyway (a connection's entry, a TIME-WAIT entry), and a lookup goes on to
-//! that owner next, so comparing the tuple there costs no extra memory access, while the
-//! table itself shrinks from about 110 bytes per connection to about 10.
+//! only a 4-byte reference to the slot that owns the tuple and half the tuple's hash, not the
+//! tuple itself: the owner keeps its tuple anyway (a connection's entry, a TIME-WAIT entry),
+//! and a lookup goes on to that owner next, so comparing the tuple there costs no extra memory
+//! access, while the table itself is about 16 bytes per connection rather than 110. The hash
+//! half beside the reference means a lookup visits only the owner it is after, and a probe
+//! reads one line of the table (see `tag_table`).
 //!
 //! A reference names a slot by index only. That is safe because an owner leaves the table
 //! before its slot is emptied (see `Host::demux_remove`): every reference in the table names
@@ -20,10 +22,9 @@
 
 use core::hash::BuildHasher;
 
-use hashbrown::HashTable;
-
 use super::keys::Key;
 use super::slot::Slab;
+use super::tag_table::{Packed, TagTable};
 use super::time_wait::TimeWaitEntry;
 use super::tuple::Tuple;
 use super::{ConnId, Entry, Host, Target};
@@ -51,8 +52,17 @@ impl SlotRef {
     }
 }
 
+impl Packed for SlotRef {
+    fn to_u32(self) -> u32 {
+        self.0
+    }
+    fn from_u32(v: u32) -> SlotRef {
+        SlotRef(v)
+    }
+}
+
 pub(super) struct Demux {
-    table: HashTable<SlotRef>,
+    table: TagTable<SlotRef>,
     key: Key,
     /// The owner the last lookup through [`Host::demux_get_cached`] found, until the table
     /// next changes.
@@ -62,7 +72,7 @@ pub(super) struct Demux {
 impl Demux {
     pub fn new(key: Key) -> Demux {
         Demux {
-            table: HashTable::new(),
+            table: TagTable::new(),
             key,
             last: None,
         }
@@ -85,9 +95,7 @@ impl Demux {
         tuple: &Tuple,
         tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
     ) -> Option<SlotRef> {
-        self.table
-            .find(hash, |&r| tuple_of(r) == Some(tuple))
-            .copied()
+        self.table.find(hash, |r| tuple_of(r) == Some(tuple))
     }
 
     /// Makes `r` the owner of `tuple` (which the slot `r` already holds), in place of any
@@ -99,52 +107,34 @@ impl Demux {
         tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
     ) {
         self.last = None;
-        let key = self.key;
-        let hash = Demux::hash_with(&key, tuple);
-        if let Some(slot) = self.table.find_mut(hash, |&o| tuple_of(o) == Some(tuple)) {
-            *slot = r;
-            return;
+        let hash = self.hash(tuple);
+        if !self.table.replace(hash, |o| tuple_of(o) == Some(tuple), r) {
+            self.table.insert(hash, r);
         }
-        // Growing rehashes every owner's tuple, which each slot in the table still holds.
-        self.table.insert_unique(hash, r, |&o| {
-            tuple_of(o).map_or(0, |t| Demux::hash_with(&key, t))
-        });
     }
 
     /// Removes `r`, the owner of the tuple whose hash is `hash`, from the table; returns
     /// whether it was there.
     pub fn remove(&mut self, hash: u64, r: SlotRef) -> bool {
         self.last = None;
-        match self.table.find_entry(hash, |&o| o == r) {
-            Ok(entry) => {
-                entry.remove();
-                true
-            }
-            Err(_) => false,
-        }
+        self.table.remove(hash, |o| o == r)
     }
 
     /// Hands the tuple whose hash is `hash` from its owner `old` to `new`; returns whether
     /// `old` was in the table.
     pub fn replace(&mut self, hash: u64, old: SlotRef, new: SlotRef) -> bool {
         self.last = None;
-        match self.table.find_mut(hash, |&o| o == old) {
-            Some(slot) => {
-                *slot = new;
-                true
-            }
-            None => false,
-        }
+        self.table.replace(hash, |o| o == old, new)
     }
 
     /// Whether the cached last hit, if any, is an owner in the table (for `Host::audit`).
     pub fn last_is_owner(&self) -> bool {
-        self.last.is_none_or(|l| self.table.iter().any(|&r| r == l))
+        self.last.is_none_or(|l| self.table.iter().any(|r| r == l))
     }
 
     /// Every owner (for `Host::audit`).
     pub fn iter(&self) -> impl Iterator<Item = SlotRef> + '_ {
-        self.table.iter().copied()
+        self.table.iter()
     }
 
     pub fn len(&self) -> usize {

@@ -29,6 +29,7 @@ mod memory;
 mod packet;
 mod ports;
 mod slot;
+mod tag_table;
 #[cfg(test)]
 mod tests;
 mod time_wait;
@@ -70,11 +71,15 @@ enum Role {
     User,
 }
 
+/// A connection on the host. `repr(C)` in this order on purpose: a lookup compares the tuple,
+/// and the host's bookkeeping after every segment reads the flags, the memory count and the
+/// deadline, so all of them share the slot's first cache lines (after its generation, see
+/// `slot::Slot`) rather than landing wherever the compiler would put them behind the ~800
+/// bytes of the connection. At a million connections each line is a cache miss.
+#[repr(C)]
 struct Entry {
-    conn: Connection,
     /// Our address and the peer's.
     tuple: Tuple,
-    role: Role,
     /// Nobody holds the handle any more (closed or aborted by the user, or a passive open
     /// that died before it was accepted): the slot is freed once the connection is CLOSED and
     /// its last segments are out.
@@ -83,14 +88,16 @@ struct Entry {
     in_demux: bool,
     /// In the queue of connections that may have something to send.
     ready: bool,
-    /// The deadline last put on the timer heap for this connection.
-    deadline: Option<Instant>,
-    /// Bytes of this connection counted in `Host::buffer_memory`.
-    memory: usize,
     /// A `send` was refused for lack of host memory: report `Writable` when there is room.
     memory_wait: bool,
     /// `take_error` has reported the error that ended the connection.
     error_taken: bool,
+    role: Role,
+    /// Bytes of this connection counted in `Host::buffer_memory`.
+    memory: usize,
+    /// The deadline last put on the timer heap for this connection.
+    deadline: Option<Instant>,
+    conn: Connection,
 }
 
 /// What a 4-tuple in the demux table, or an entry on the timer heap, stands for. Connections

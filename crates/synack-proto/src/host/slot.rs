@@ -11,6 +11,9 @@ pub(crate) struct SlabId {
     pub generation: u32,
 }
 
+/// `repr(C)`: the generation first, where a lookup by index reads it together with the start
+/// of the value (a slot of a connection is ~900 bytes; see `Entry`).
+#[repr(C)]
 struct Slot<T> {
     generation: u32,
     value: Option<T>,

@@ -71,3 +71,13 @@ fn cookie_ack_establishes_straight_from_listen() {
     assert_eq!(c.recv(&mut read), Ok(3));
     assert_eq!(&read[..3], b"GET");
 }
+
+#[test]
+fn a_lookup_and_the_bookkeeping_read_the_first_two_lines_of_a_connection_slot() {
+    // The slot's generation (8 bytes with padding) comes first, then the entry's tuple and host
+    // fields: together within 128 bytes of the slot's start, before the connection's own.
+    use core::mem::offset_of;
+    assert_eq!(offset_of!(super::Entry, tuple), 0);
+    assert!(8 + offset_of!(super::Entry, conn) <= 128);
+    assert!(offset_of!(super::Entry, deadline) < offset_of!(super::Entry, conn));
+}
