@@ -549,7 +549,6 @@ impl Connection {
             State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
             State::FinWait2(s) => take(s.give_up_at),
             State::TimeWait(tw) => take(Some(tw.expires)),
-            State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
             _ => {}
         }
         if self.state.sender().is_some() {
