@@ -314,6 +314,27 @@ mod tests {
     }
 
     #[test]
+    fn a_lifecycle_allocates_fewer_than_fifteen_times() {
+        // Both ends of a connect, request, response and close, with the client's TIME-WAIT:
+        // what is left are the buffers and the loss-recovery state each connection makes
+        // (send and receive buffer, scoreboard, RACK and HyStart++ state) and the snapshot
+        // of a send side that ended. The event queue allocates nothing.
+        let mut p = Pair::new(Config::default(), 1500, false, false);
+        p.virtual_now = Some(Instant::from_millis(1));
+        p.link.reserve(64);
+        for i in 0..2000 {
+            lifecycle(&mut p, i).unwrap();
+        }
+        let (_, n) = allocations_of(|| {
+            for i in 2000..3000 {
+                lifecycle(&mut p, i).unwrap();
+            }
+        });
+        let n = n.expect("the counting allocator is installed");
+        assert!(n < 15_000, "{n} allocations in 1,000 lifecycles");
+    }
+
+    #[test]
     fn a_steady_bulk_transfer_allocates_nothing_per_packet() {
         // Once buffers, queues and the timer schedule have grown to what the transfer needs,
         // moving data takes no allocation at all: not per segment, not per ACK.

@@ -6,6 +6,7 @@
 //! Nothing here knows IP addresses: the host layer maps 4-tuples to connections.
 
 mod arrival;
+mod events;
 pub(crate) mod host_api;
 mod negotiate;
 mod output;
@@ -30,6 +31,7 @@ pub(crate) use negotiate::CookieSyn;
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
+use self::events::EventQueue;
 use self::send::Sender;
 use self::state::{Closed, Listen, State, SynSent, Synced};
 use self::timer::{Timer, TimerTable};
@@ -126,7 +128,7 @@ pub struct Connection {
     local_port: u16,
     remote_port: u16,
     state: State,
-    events: VecDeque<Event>,
+    events: EventQueue,
     /// Resets owed to whoever sent an unacceptable segment; made at the first (most
     /// connections never owe one). Boxed on purpose: a pointer here rather than an empty
     /// queue's 32 bytes in every connection.
@@ -186,7 +188,7 @@ impl Connection {
             local_port,
             remote_port,
             state: State::Closed(Closed::default()),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             resets: None,
             ack_now: false,
             orphaned: false,
@@ -544,9 +546,9 @@ impl Connection {
             }
         };
         match &self.state {
+            State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
             State::FinWait2(s) => take(s.give_up_at),
             State::TimeWait(tw) => take(Some(tw.expires)),
-            State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
             _ => {}
         }
         if self.state.sender().is_some() {
@@ -824,10 +826,17 @@ impl Connection {
     /// unchanged, in which case nothing is recorded.
     fn morph(&mut self, cause: Cause, f: impl FnOnce(State) -> State) {
         let from = self.state.name();
-        let info = self.state.sender().is_some().then(|| self.info());
+        let had_sender = self.state.sender().is_some();
+        // The send side's final figures are kept for `info` once it is gone. Taken only on
+        // the edges that can end it, not on every state change.
+        let info = (had_sender && transitions::may_end_send_side(from, cause)).then(|| self.info());
         let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
         self.state = f(old);
         if self.state.sender().is_none() {
+            debug_assert!(
+                !had_sender || info.is_some(),
+                "{from} lost its send side on {cause}, an edge the table does not end it on"
+            );
             if let Some(info) = info {
                 self.last_info = Some(Box::new(info));
             }

@@ -155,9 +155,63 @@ pub fn is_legal(from: StateName, to: StateName, cause: Cause) -> bool {
         .any(|r| r.from == from && r.to == to && r.cause == cause)
 }
 
+/// Per state, a bit per cause: set when some edge from that state on that cause leads to
+/// CLOSED, LISTEN or TIME-WAIT, the states without a send side.
+const ENDS_SEND_SIDE: [u32; StateName::ALL.len()] = {
+    let mut bits = [0u32; StateName::ALL.len()];
+    let mut i = 0;
+    while i < TRANSITIONS.len() {
+        let r = TRANSITIONS[i];
+        if matches!(r.to, Closed | Listen | TimeWait) {
+            bits[r.from as usize] |= 1 << r.cause as u32;
+        }
+        i += 1;
+    }
+    bits
+};
+
+/// Whether leaving `from` because of `cause` may end the send side (lead to CLOSED, LISTEN or
+/// TIME-WAIT): a table look-up, cheap enough for every state change.
+pub(crate) fn may_end_send_side(from: StateName, cause: Cause) -> bool {
+    ENDS_SEND_SIDE[from as usize] & (1 << cause as u32) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_send_side_ends_only_on_edges_into_closed_listen_or_time_wait() {
+        let causes = [
+            UserConnect,
+            UserListen,
+            UserClose,
+            UserAbort,
+            RecvSyn,
+            RecvSynAck,
+            RecvAck,
+            RecvFin,
+            RecvRst,
+            RetransmitTimeout,
+            KeepaliveTimeout,
+            TimeWaitExpired,
+            FinWait2Timeout,
+            DataAfterClose,
+            RecvCookieAck,
+        ];
+        for from in StateName::ALL {
+            for cause in causes {
+                let by_scan = TRANSITIONS.iter().any(|r| {
+                    r.from == from && r.cause == cause && matches!(r.to, Closed | Listen | TimeWait)
+                });
+                assert_eq!(may_end_send_side(from, cause), by_scan, "{from} on {cause}");
+            }
+        }
+        assert!(may_end_send_side(FinWait2, RecvFin));
+        assert!(may_end_send_side(LastAck, RecvAck));
+        assert!(!may_end_send_side(FinWait1, RecvAck));
+        assert!(!may_end_send_side(SynSent, RecvSynAck));
+    }
 
     #[test]
     fn table_has_no_duplicate_rows_and_reaches_every_state() {
