@@ -15,8 +15,14 @@ use alloc::vec::Vec;
 use crate::{Role, SocketError, SocketId, SocketResult, SocketTable};
 
 impl SocketTable {
-    /// Writes what fits of `data`; `more` is `MSG_MORE`.
-    pub fn write_more(&mut self, id: SocketId, data: &[u8], more: bool) -> SocketResult<usize> {
+    /// Writes what fits of `data`, holding a partial segment while corked; `more` is
+    /// `MSG_MORE`.
+    pub(crate) fn write_or_hold(
+        &mut self,
+        id: SocketId,
+        data: &[u8],
+        more: bool,
+    ) -> SocketResult<usize> {
         let conn = self.writable(id)?;
         let s = self.sock(id)?;
         if !(s.opts.cork || more) {

@@ -30,11 +30,13 @@ mod cork;
 mod error;
 mod ip_header;
 mod options;
+mod wakeup;
 
 use error::unsupported;
 pub use error::{SocketError, SocketResult};
 pub use ip_header::IpHeaderOptions;
 pub use options::{SockOpt, SocketOptions};
+pub use wakeup::Wakeups;
 
 /// A socket in a [`SocketTable`]. The lowest free id is handed out first, as file
 /// descriptors are.
@@ -115,6 +117,10 @@ struct Socket {
     shut_wr: bool,
     /// Bytes written while corked (or with `MSG_MORE`) that do not fill a segment yet.
     held: Vec<u8>,
+    /// What renewed its readiness since the last look (edge-triggered readiness).
+    wakeups: Wakeups,
+    /// A write or a poll found no room: freed space is news (Linux's `SOCK_NOSPACE`).
+    no_space: bool,
 }
 
 /// The sockets over one host. Every call takes the time it happens at when time matters.
@@ -236,6 +242,7 @@ impl SocketTable {
     /// socket's next call) and, for a caller that wants them, socket events.
     fn pump(&mut self) {
         while let Some(ev) = self.host.poll_event() {
+            self.note_wakeup(&ev);
             let event = match ev {
                 HostEvent::Closed(id, error) => {
                     let Some(&sid) = self.conns.get(&id) else {
@@ -270,6 +277,32 @@ impl SocketTable {
             };
             if self.keep_events {
                 self.events.push_back(event);
+            }
+        }
+    }
+
+    /// Records what a host event renews of its socket's readiness.
+    fn note_wakeup(&mut self, ev: &HostEvent) {
+        match *ev {
+            HostEvent::Closed(id, _) | HostEvent::StateChanged { conn: id, .. } => {
+                if let Some(&sid) = self.conns.get(&id) {
+                    self.wake_all(sid);
+                }
+            }
+            HostEvent::Accepted { listener, .. } => {
+                if let Some(&sid) = self.listeners.get(&listener) {
+                    self.wake_readable(sid);
+                }
+            }
+            HostEvent::Readable(id) => {
+                if let Some(&sid) = self.conns.get(&id) {
+                    self.wake_readable(sid);
+                }
+            }
+            HostEvent::Writable(id) => {
+                if let Some(&sid) = self.conns.get(&id) {
+                    self.wake_writable(sid);
+                }
             }
         }
     }
@@ -374,6 +407,8 @@ impl SocketTable {
             shut_rd: false,
             shut_wr: false,
             held: Vec::new(),
+            wakeups: Wakeups::default(),
+            no_space: false,
         })
     }
 
@@ -625,6 +660,27 @@ impl SocketTable {
     /// still running (Linux's `sk_stream_wait_connect`).
     pub fn write(&mut self, id: SocketId, data: &[u8]) -> SocketResult<usize> {
         self.write_more(id, data, false)
+    }
+
+    /// Writes what fits of `data`; `more` is `MSG_MORE` (more data follows: a partial
+    /// segment waits for it). A write that ran out of room makes freed space a wake-up.
+    pub fn write_more(&mut self, id: SocketId, data: &[u8], more: bool) -> SocketResult<usize> {
+        let r = self.write_or_hold(id, data, more);
+        let short = match r {
+            Ok(n) => n < data.len(),
+            Err(SocketError::WouldBlock) => self.conn_id(id).is_ok_and(|c| {
+                // A handshake still running is not a full buffer.
+                !matches!(
+                    self.host.state(c),
+                    Ok(StateName::SynSent | StateName::SynReceived)
+                )
+            }),
+            Err(_) => false,
+        };
+        if short {
+            self.sock_mut(id)?.no_space = true;
+        }
+        r
     }
 
     /// The connection a write goes to, or why there is none to write to.
