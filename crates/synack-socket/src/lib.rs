@@ -23,18 +23,17 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+pub use synack_proto::IpHeaderOptions;
 use synack_proto::host::{ConnId, Host, HostConfig, HostEvent, ListenerId, Transmit};
 use synack_proto::{Config, ConnError, Info, Instant, Keepalive, StateName};
 
 mod cork;
 mod error;
-mod ip_header;
 mod options;
 mod wakeup;
 
 use error::unsupported;
 pub use error::{SocketError, SocketResult};
-pub use ip_header::IpHeaderOptions;
 pub use options::{SockOpt, SocketOptions};
 pub use wakeup::Wakeups;
 
@@ -117,6 +116,8 @@ struct Socket {
     shut_wr: bool,
     /// Bytes written while corked (or with `MSG_MORE`) that do not fill a segment yet.
     held: Vec<u8>,
+    /// Since when the held bytes have waited with nothing in flight (the cork timer's start).
+    held_since: Option<Instant>,
     /// What renewed its readiness since the last look (edge-triggered readiness).
     wakeups: Wakeups,
     /// A write or a poll found no room: freed space is news (Linux's `SOCK_NOSPACE`).
@@ -135,13 +136,13 @@ pub struct SocketTable {
     /// Defaults of sockets made from now on (sysctls change them).
     defaults: Config,
     keepalive_defaults: Keepalive,
-    /// Whether any socket ever set an IP header field (only then is each datagram looked at).
-    ip_marks: bool,
     /// Whether the caller wants [`SocketEvent`]s (the runtime); else none are kept.
     keep_events: bool,
     events: VecDeque<SocketEvent>,
     /// Where the next search for an ephemeral port to bind starts.
     bind_cursor: u16,
+    /// Sockets holding corked bytes (whose cork timer may run).
+    corked: BTreeSet<SocketId>,
 }
 
 impl SocketTable {
@@ -158,10 +159,10 @@ impl SocketTable {
             next_id: 0,
             defaults,
             keepalive_defaults,
-            ip_marks: false,
             keep_events: false,
             events: VecDeque::new(),
             bind_cursor,
+            corked: BTreeSet::new(),
         }
     }
 
@@ -211,26 +212,28 @@ impl SocketTable {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.host.handle_packet(now, packet);
         self.pump();
+        self.tend_corks(now);
     }
 
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let t = self.host.poll_transmit(now, buf);
-        if let Some(t) = t {
-            if self.ip_marks {
-                self.mark_ip_header(&mut buf[..t.len]);
-            }
-        }
         self.pump();
+        self.tend_corks(now);
         t
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.host.poll_timeout()
+        let host = self.host.poll_timeout();
+        match self.cork_timeout() {
+            Some(cork) => Some(host.map_or(cork, |h| h.min(cork))),
+            None => host,
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.host.handle_timeout(now);
         self.pump();
+        self.fire_corks(now);
     }
 
     /// The next thing that changed for a socket (only with [`SocketTable::keep_events`]).
@@ -339,6 +342,7 @@ impl SocketTable {
 
     fn remove(&mut self, id: SocketId) -> SocketResult<Socket> {
         let s = self.sockets.remove(&id).ok_or(SocketError::BadSocket)?;
+        self.corked.remove(&id);
         match s.role {
             Role::Conn(c) => {
                 self.conns.remove(&c);
@@ -407,6 +411,7 @@ impl SocketTable {
             shut_rd: false,
             shut_wr: false,
             held: Vec::new(),
+            held_since: None,
             wakeups: Wakeups::default(),
             no_space: false,
         })
