@@ -331,6 +331,16 @@ impl Connection {
         }
     }
 
+    /// Bounds the bytes written but not yet sent (`TCP_NOTSENT_LOWAT`; `None` for no bound
+    /// but the buffer's). Bytes already queued beyond a lower bound stay and are sent; writes
+    /// wait until the unsent bytes are below it.
+    pub fn set_notsent_lowat(&mut self, lowat: Option<usize>) {
+        self.config.notsent_lowat = lowat;
+        if let Some(s) = self.state.sender_mut() {
+            s.set_notsent_limit(lowat);
+        }
+    }
+
     /// Switches the congestion controller (`TCP_CONGESTION`). An open connection keeps its
     /// cwnd and ssthresh: the new controller goes on from the window the path was found to
     /// take, as Linux does on a switch.
