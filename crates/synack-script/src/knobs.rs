@@ -139,11 +139,11 @@ const KNOBS: &[Knob] = &[
     // Linux: 0 turns tail loss probes (and RACK's early marking with them) off; any
     // other mode leaves them on.
     Knob::sysctl("tcp_early_retrans", None, |s, v| {
-        s.defaults_mut().rack_tlp = flag(v[0]);
+        s.defaults_mut().congestion.rack_tlp = flag(v[0]);
         Ok(())
     }),
     Knob::sysctl("tcp_frto", Some("frto"), |s, v| {
-        s.defaults_mut().frto = flag(v[0]);
+        s.defaults_mut().congestion.frto = flag(v[0]);
         Ok(())
     }),
     Knob::sysctl("tcp_window_scaling", Some("wscale"), |s, v| {

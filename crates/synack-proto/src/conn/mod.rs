@@ -327,7 +327,7 @@ impl Connection {
     /// cwnd and ssthresh: the new controller goes on from the window the path was found to
     /// take, as Linux does on a switch.
     pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
-        self.config.congestion = controller;
+        self.config.congestion.controller = controller;
         if let Some(s) = self.state.sender_mut() {
             s.cc.set_controller(controller);
         }
@@ -904,9 +904,10 @@ impl Connection {
             bytes_acked: snd.map_or(0, |s| s.bytes_acked),
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
-            cc: snd.map_or(crate::CongestionInfo::idle(self.config.congestion), |s| {
-                s.cc.info()
-            }),
+            cc: snd.map_or(
+                crate::CongestionInfo::idle(self.config.congestion.controller),
+                |s| s.cc.info(),
+            ),
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),
