@@ -335,6 +335,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lifecycle_takes_eleven_segments() {
+        // SYN, SYN-ACK, ACK; the request and its ACK, the response and its ACK (the first
+        // data segments of a connection are acknowledged at once, Linux's quick-ACK); the
+        // client's FIN and its ACK, the server's FIN and its ACK (a FIN is acknowledged at
+        // once, as Linux does). Counted in both hosts' `out_segs` and `in_segs`.
+        let mut p = Pair::new(Config::default(), 1500, false, false);
+        p.virtual_now = Some(Instant::from_millis(1));
+        let segments = |p: &Pair| p.a.counters().out_segs + p.b.counters().out_segs;
+        let before = segments(&p);
+        for i in 0..100 {
+            lifecycle(&mut p, i).unwrap();
+        }
+        assert_eq!(segments(&p) - before, 1100);
+        assert_eq!(p.a.counters().in_segs + p.b.counters().in_segs, 1100);
+    }
+
+    #[test]
     fn a_steady_bulk_transfer_allocates_nothing_per_packet() {
         // Once buffers, queues and the timer schedule have grown to what the transfer needs,
         // moving data takes no allocation at all: not per segment, not per ACK.
