@@ -374,7 +374,7 @@ fn quiet(now: u64, una: u32) -> AckSummary {
 /// A sender whose last ACK left a tail loss probe's episode open: the probe resent the last
 /// segment and the ACK reached exactly its end, so the next ACK decides (RFC 8985 §7.4.2).
 fn probe_answer_pending() -> Congestion {
-    let mut c = sending(&Config::default(), 4, 0);
+    let mut c = sending(&CongestionSettings::default(), 4, 0);
     c.on_ack(&ack(100, 3000, 3000, 4000, &[]));
     c.on_probe_timeout();
     let t = c.next_transmit(SeqNum(3000), SeqNum(4000), SeqNum(4000), false);
@@ -385,14 +385,14 @@ fn probe_answer_pending() -> Congestion {
 
 #[test]
 fn a_controller_at_rest_is_unchanged_by_a_quiet_ack_and_comes_to_rest_within_two() {
-    let mut plain = sending(&Config::default(), 4, 0);
+    let mut plain = sending(&CongestionSettings::default(), 4, 0);
     plain.on_ack(&ack(100, 4000, 4000, 4000, &[]));
-    let mut timed_out = after_timeout_and_first_ack(&Config::default());
+    let mut timed_out = after_timeout_and_first_ack(&CongestionSettings::default());
     timed_out.on_ack(&ack(400, 3000, 4000, 4000, &[]));
     let mut reno = sending(
-        &Config {
-            congestion: CongestionControl::NewReno,
-            ..Config::default()
+        &CongestionSettings {
+            controller: CongestionControl::NewReno,
+            ..CongestionSettings::default()
         },
         4,
         0,
