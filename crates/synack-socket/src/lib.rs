@@ -207,6 +207,17 @@ impl SocketTable {
         self.pump();
     }
 
+    /// Packets as a device hands them over, in order: `Host::handle_packets`, the same as
+    /// `handle_packet` for each in turn.
+    pub fn handle_packets<'p>(
+        &mut self,
+        now: Instant,
+        packets: impl IntoIterator<Item = &'p [u8]>,
+    ) {
+        self.host.handle_packets(now, packets);
+        self.pump();
+    }
+
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let t = self.host.poll_transmit(now, buf);
         if let Some(t) = t {
