@@ -105,7 +105,7 @@ pub struct PacketdrillInterface {
     /// The second pointer is `struct timezone *`, which nobody reads.
     pub gettimeofday: Option<unsafe extern "C" fn(*mut c_void, *mut timeval, *mut c_void) -> c_int>,
     pub epoll_create: Option<unsafe extern "C" fn(*mut c_void, c_int) -> c_int>,
-    /// The last pointer is `struct epoll_event *`; epoll is not emulated.
+    /// The last pointer is `struct epoll_event *` (see `crate::epoll`).
     pub epoll_ctl:
         Option<unsafe extern "C" fn(*mut c_void, c_int, c_int, c_int, *mut c_void) -> c_int>,
     pub epoll_wait:

@@ -9,11 +9,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use libc::c_int;
 use synack_proto::StateName;
-use synack_script::socket::consts::{F_GETFL, F_SETFL, O_NONBLOCK, POLLERR, POLLHUP, POLLNVAL};
+use synack_script::socket::consts::{
+    F_GETFL, F_SETFL, O_NONBLOCK, POLLERR, POLLHUP, POLLNVAL, POLLRDHUP,
+};
 use synack_script::{Errno, OptValue, SockError, Stack};
 
 use crate::fds;
 use crate::instance::{Instance, Step, World, errno};
+use crate::tcp_info;
 
 /// One `struct pollfd`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +24,36 @@ pub struct PollFd {
     pub fd: c_int,
     pub events: i16,
     pub revents: i16,
+}
+
+/// The `recv` flags that change what a read does (Linux's `MSG_*` meanings).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecvFlags {
+    /// `MSG_DONTWAIT`: this call does not block.
+    pub dontwait: bool,
+    /// `MSG_PEEK`: report the queued bytes, leaving them queued.
+    pub peek: bool,
+    /// `MSG_WAITALL`: block until the whole length arrived.
+    pub waitall: bool,
+    /// `MSG_TRUNC`: on TCP, the bytes are taken and thrown away (Linux's `tcp_recvmsg`).
+    pub trunc: bool,
+}
+
+/// What a read came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Bytes taken off the receive queue, for the caller's buffer.
+    Data(Vec<u8>),
+    /// A count with nothing to copy: `MSG_TRUNC` threw the bytes away, and `MSG_PEEK` left
+    /// them queued. synack's receive queue hands out bytes only by taking them, so a peek
+    /// reports how many a read would return and leaves the caller's buffer as it was
+    /// (packetdrill never looks at the bytes a call reads).
+    Count(usize),
+}
+
+/// Whether the peer's FIN arrived or the connection is gone: no more bytes will come.
+fn eof(stack: &Stack, fd: c_int) -> bool {
+    stack.poll_events(fd) & (POLLRDHUP | POLLHUP | POLLERR) != 0
 }
 
 fn would_block(e: &SockError) -> bool {
@@ -154,20 +187,52 @@ impl Instance {
         })
     }
 
-    /// Reads up to `len` bytes; empty is end of stream.
-    pub fn read(&self, fd: c_int, len: usize, dontwait: bool) -> Result<Vec<u8>, c_int> {
+    /// Reads up to `len` bytes as `recv` with `flags` does; empty is end of stream.
+    /// `MSG_WAITALL` on a blocking socket waits until all `len` bytes came, returning short
+    /// only at the end of the stream or an error (Linux's `tcp_recvmsg` target); `MSG_PEEK`
+    /// and `MSG_TRUNC` leave nothing to copy (see [`Received`]).
+    pub fn recv(&self, fd: c_int, len: usize, flags: RecvFlags) -> Result<Received, c_int> {
+        let mut got: Vec<u8> = Vec::new();
         self.call(|w| {
             let fd = match w.sfd(fd) {
                 Ok(fd) => fd,
                 Err(e) => return Step::Done(Err(e)),
             };
-            match w.stack.read(fd, len) {
-                Ok(v) => Step::Done(Ok(v)),
-                Err(e) if would_block(&e) && blocks(&w.stack, fd, dontwait) => {
-                    Step::Wait { until: None }
-                }
-                Err(e) => Step::Done(Err(self.e(e))),
+            let waits = blocks(&w.stack, fd, flags.dontwait);
+            if flags.peek {
+                return match w.stack.peek(fd, len) {
+                    // A MSG_WAITALL peek waits for the whole length too, short of the end of
+                    // the stream.
+                    Ok(n) if flags.waitall && waits && n > 0 && n < len && !eof(&w.stack, fd) => {
+                        Step::Wait { until: None }
+                    }
+                    Ok(n) => Step::Done(Ok(Received::Count(n))),
+                    Err(e) if would_block(&e) && waits => Step::Wait { until: None },
+                    Err(e) => Step::Done(Err(self.e(e))),
+                };
             }
+            loop {
+                match w.stack.read(fd, len - got.len()) {
+                    Ok(v) if v.is_empty() => break,
+                    Ok(v) => {
+                        got.extend_from_slice(&v);
+                        if got.len() >= len || !(flags.waitall && waits) {
+                            break;
+                        }
+                    }
+                    Err(e) if would_block(&e) && waits && (got.is_empty() || flags.waitall) => {
+                        return Step::Wait { until: None };
+                    }
+                    Err(_) if !got.is_empty() => break,
+                    Err(e) => return Step::Done(Err(self.e(e))),
+                }
+            }
+            let data = std::mem::take(&mut got);
+            Step::Done(Ok(if flags.trunc {
+                Received::Count(data.len())
+            } else {
+                Received::Data(data)
+            }))
         })
     }
 
@@ -234,8 +299,13 @@ impl Instance {
     /// descriptor is gone even when the socket reports an error.
     pub fn close(&self, fd: c_int) -> Result<(), c_int> {
         self.simple(|w| {
+            if w.epolls.remove(&fd).is_some() {
+                fds::close(fd);
+                return Ok(());
+            }
             let sfd = w.fds.remove(&fd).ok_or(libc::EBADF)?;
             fds::close(fd);
+            w.forget_in_epolls(fd);
             let now = w.instant();
             w.stack.close(now, sfd).map_err(|e| self.e(e))
         })
@@ -281,6 +351,16 @@ impl Instance {
     /// `EBADF` unless `fd` is a socket the library handed out and has not closed.
     pub fn check_fd(&self, fd: c_int) -> Result<(), c_int> {
         self.lock()?.sfd(fd).map(|_| ())
+    }
+
+    /// `getsockopt(TCP_INFO)`: Linux's `struct tcp_info` for the socket.
+    pub fn tcp_info(&self, fd: c_int) -> Result<[u8; tcp_info::LEN], c_int> {
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            let state = w.stack.state(fd).map_err(|e| self.e(e))?;
+            let info = w.stack.tcp_info(fd).ok();
+            Ok(tcp_info::encode(info.as_ref(), state))
+        })
     }
 
     pub fn getsockopt(&self, fd: c_int, level: c_int, name: c_int) -> Result<OptValue, c_int> {
@@ -330,16 +410,27 @@ impl Instance {
             if ready > 0 || timeout_ms == 0 {
                 return Step::Done(Ok(ready));
             }
-            let now = w.now;
-            let deadline = *until.get_or_insert_with(|| {
-                u64::try_from(timeout_ms)
-                    .ok()
-                    .map(|ms| now.saturating_add(ms * 1000))
-            });
-            match deadline {
-                Some(d) if now >= d => Step::Done(Ok(0)),
-                d => Step::Wait { until: d },
-            }
+            timed_wait(&mut until, w.now, timeout_ms, 0)
         })
+    }
+}
+
+/// A call with a timeout (`poll`, `epoll_wait`) that found nothing ready: wait, or return
+/// `nothing` once `timeout_ms` of virtual time has passed since the first attempt (`until`
+/// keeps that deadline across attempts; a negative timeout has none).
+pub(crate) fn timed_wait<T>(
+    until: &mut Option<Option<u64>>,
+    now: u64,
+    timeout_ms: c_int,
+    nothing: T,
+) -> Step<T> {
+    let deadline = *until.get_or_insert_with(|| {
+        u64::try_from(timeout_ms)
+            .ok()
+            .map(|ms| now.saturating_add(ms * 1000))
+    });
+    match deadline {
+        Some(d) if now >= d => Step::Done(Ok(nothing)),
+        d => Step::Wait { until: d },
     }
 }

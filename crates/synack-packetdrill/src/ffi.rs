@@ -20,36 +20,28 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use libc::{
-    c_char, c_int, c_longlong, c_uint, c_ulong, c_void, iovec, msghdr, nfds_t, pollfd, size_t,
-    sockaddr, socklen_t, ssize_t, timeval, useconds_t,
+    c_char, c_int, c_longlong, c_uint, c_ulong, c_void, size_t, sockaddr, socklen_t, timeval,
+    useconds_t,
 };
 use synack_script::{OptText, OptValue};
 
 use crate::abi::PacketdrillInterface;
-use crate::calls::PollFd;
 use crate::flags;
 use crate::instance::Instance;
 use crate::sockaddr as caddr;
 use crate::sockopt;
 
 mod args;
-use args::{gather, in_buf, iovecs, scatter};
-
-/// The most descriptors one `poll` may name (Linux's default `RLIMIT_NOFILE`).
-const POLL_MAX: nfds_t = 1024;
-/// Bytes one read may ask for at once; more would only allocate memory the receive buffer
-/// can never fill.
-const READ_MAX: usize = 16 << 20;
+mod io;
+mod wait;
+use args::in_buf;
+use io::*;
+use wait::*;
 
 /// `ioctl` requests understood (Linux's numbers).
 const FIONREAD: c_ulong = 0x541B; // also SIOCINQ
 const SIOCOUTQ: c_ulong = 0x5411; // also TIOCOUTQ
 const FIONBIO: c_ulong = 0x5421;
-
-/// `send`/`recv` flags that change nothing here: synack never raises `SIGPIPE`.
-const MSG_NOSIGNAL: c_int = 0x4000;
-const MSG_DONTWAIT: c_int = 0x40;
-const MSG_MORE: c_int = 0x8000;
 
 fn set_errno(e: c_int) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -79,6 +71,15 @@ fn guard<T>(fail: T, f: impl FnOnce() -> Result<T, c_int>) -> T {
     }
 }
 
+/// Runs a hook's body on the instance `ud` points to, as [`guard`] runs it.
+///
+/// # Safety
+/// `ud` is null or came from `packetdrill_interface_init` and was not yet freed.
+unsafe fn hook<T>(ud: *mut c_void, fail: T, f: impl FnOnce(&Instance) -> Result<T, c_int>) -> T {
+    // SAFETY: per the contract above.
+    guard(fail, || f(unsafe { inst(ud) }?))
+}
+
 /// The instance `userdata` points to.
 ///
 /// # Safety
@@ -86,57 +87,6 @@ fn guard<T>(fail: T, f: impl FnOnce() -> Result<T, c_int>) -> T {
 unsafe fn inst<'a>(ud: *mut c_void) -> Result<&'a Instance, c_int> {
     // SAFETY: per the contract above.
     unsafe { ud.cast::<Instance>().as_ref() }.ok_or(libc::EFAULT)
-}
-
-/// Splits `send` flags into "don't wait" and `MSG_MORE` (hold a short tail, as `TCP_CORK`
-/// does), refusing any other flag that would change the result (`MSG_OOB`, ...).
-fn send_flags(inst: &Instance, flags: c_int, call: &str) -> Result<(bool, bool), c_int> {
-    let dw = dontwait(inst, flags & !MSG_MORE, call)?;
-    Ok((dw, flags & MSG_MORE != 0))
-}
-
-/// Splits `recv`/`send` flags into "don't wait", refusing any flag that would change the
-/// result (`MSG_PEEK`, `MSG_WAITALL`, `MSG_OOB`, `MSG_MORE`, ...).
-fn dontwait(inst: &Instance, flags: c_int, call: &str) -> Result<bool, c_int> {
-    let rest = flags & !(MSG_DONTWAIT | MSG_NOSIGNAL);
-    if rest != 0 {
-        if !inst.quiet() {
-            eprintln!("synack-packetdrill: unsupported by synack: {call} flags {rest:#x}");
-        }
-        return Err(libc::EOPNOTSUPP);
-    }
-    Ok(flags & MSG_DONTWAIT != 0)
-}
-
-fn to_ssize(n: usize) -> ssize_t {
-    ssize_t::try_from(n).unwrap_or(ssize_t::MAX)
-}
-
-/// Reads into a caller's buffer: the shared body of `read`, `recv` and `recvfrom`.
-///
-/// # Safety
-/// `buf`, when not null, must point to `count` writable bytes.
-unsafe fn read_into(
-    i: &Instance,
-    fd: c_int,
-    buf: *mut c_void,
-    count: size_t,
-    dontwait: bool,
-) -> Result<ssize_t, c_int> {
-    if count == 0 {
-        // Linux returns 0 for an empty read without waiting; the call still checks the fd.
-        return match i.read(fd, 0, true) {
-            Ok(_) | Err(libc::EAGAIN) => Ok(0),
-            Err(e) => Err(e),
-        };
-    }
-    if buf.is_null() {
-        return Err(libc::EFAULT);
-    }
-    let data = i.read(fd, count.min(READ_MAX), dontwait)?;
-    // SAFETY: data.len() <= count and buf holds count bytes.
-    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), buf.cast::<u8>(), data.len()) };
-    Ok(to_ssize(data.len()))
 }
 
 // ---------------------------------------------------------------------- the hooks
@@ -156,8 +106,8 @@ unsafe extern "C" fn pd_free(ud: *mut c_void) {
 /// # Safety
 /// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_socket(ud: *mut c_void, domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    // SAFETY: `ud` is null or the live instance (the hooks' contract).
-    guard(-1, || unsafe { inst(ud) }?.socket(domain, ty, proto))
+    // SAFETY: `ud` as the hooks' contract gives it.
+    unsafe { hook(ud, -1, |i| i.socket(domain, ty, proto)) }
 }
 
 /// # Safety
@@ -180,8 +130,8 @@ unsafe extern "C" fn pd_bind(
 /// # Safety
 /// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_listen(ud: *mut c_void, fd: c_int, backlog: c_int) -> c_int {
-    // SAFETY: `ud` is null or the live instance (the hooks' contract).
-    guard(-1, || unsafe { inst(ud) }?.listen(fd, backlog).map(|()| 0))
+    // SAFETY: `ud` as the hooks' contract gives it.
+    unsafe { hook(ud, -1, |i| i.listen(fd, backlog).map(|()| 0)) }
 }
 
 /// # Safety
@@ -225,237 +175,13 @@ unsafe extern "C" fn pd_connect(
     })
 }
 
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_read(ud: *mut c_void, fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    // SAFETY: `ud` is null or the live instance and `buf` is null or holds `n` writable bytes
-    // (the hooks' contract).
-    guard(-1, || unsafe { read_into(inst(ud)?, fd, buf, n, false) })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_readv(
-    ud: *mut c_void,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
-        // contract).
-        let (iov, total) = unsafe { iovecs(iov, cnt) }?;
-        if total == 0 {
-            // SAFETY: a zero-length read touches no buffer.
-            return unsafe { read_into(i, fd, ptr::null_mut(), 0, false) };
-        }
-        let data = i.read(fd, total.min(READ_MAX), false)?;
-        // SAFETY: `iov` passed `iovecs`; each base holds its length of writable bytes (the hooks'
-        // contract).
-        unsafe { scatter(iov, &data) };
-        Ok(to_ssize(data.len()))
-    })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_recv(
-    ud: *mut c_void,
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    flags: c_int,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        let dw = dontwait(i, flags, "recv")?;
-        // SAFETY: `buf` is null or holds `n` writable bytes (the hooks' contract).
-        unsafe { read_into(i, fd, buf, n, dw) }
-    })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_recvfrom(
-    ud: *mut c_void,
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        let dw = dontwait(i, flags, "recvfrom")?;
-        if !addr.is_null() && len.is_null() {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: `buf` is null or holds `n` writable bytes (the hooks' contract).
-        let r = unsafe { read_into(i, fd, buf, n, dw) }?;
-        // TCP reports no source address: Linux sets the length to 0.
-        if !len.is_null() {
-            // SAFETY: `len` is non-null (checked) and points to a writable socklen_t (the hooks'
-            // contract).
-            unsafe { ptr::write_unaligned(len, 0) };
-        }
-        Ok(r)
-    })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_recvmsg(
-    ud: *mut c_void,
-    fd: c_int,
-    msg: *mut msghdr,
-    flags: c_int,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        let dw = dontwait(i, flags, "recvmsg")?;
-        // SAFETY: checked non-null below; packetdrill passes a live msghdr.
-        let m = unsafe { msg.as_mut() }.ok_or(libc::EFAULT)?;
-        let cnt = c_int::try_from(m.msg_iovlen).map_err(|_| libc::EINVAL)?;
-        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
-        // contract).
-        let (iov, total) = unsafe { iovecs(m.msg_iov, cnt) }?;
-        let data = if total == 0 {
-            // SAFETY: a zero-length read touches no buffer.
-            unsafe { read_into(i, fd, ptr::null_mut(), 0, dw) }?;
-            Vec::new()
-        } else {
-            i.read(fd, total.min(READ_MAX), dw)?
-        };
-        // SAFETY: `iov` passed `iovecs`; each base holds its length of writable bytes (the hooks'
-        // contract).
-        unsafe { scatter(iov, &data) };
-        // TCP: no source address, no ancillary data, no flags.
-        m.msg_namelen = 0;
-        m.msg_controllen = 0;
-        m.msg_flags = 0;
-        Ok(to_ssize(data.len()))
-    })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_write(
-    ud: *mut c_void,
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        // SAFETY: `buf` is null or holds `n` readable bytes (the hooks' contract).
-        let data = unsafe { in_buf(buf, n) }?;
-        i.write(fd, data, false, false).map(to_ssize)
-    })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_writev(
-    ud: *mut c_void,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
-        // contract).
-        let (iov, total) = unsafe { iovecs(iov, cnt) }?;
-        // SAFETY: `iov` passed `iovecs`; each base holds its length of readable bytes (the hooks'
-        // contract).
-        let data = unsafe { gather(iov, total) };
-        i.write(fd, &data, false, false).map(to_ssize)
-    })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_send(
-    ud: *mut c_void,
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-    flags: c_int,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        let (dw, more) = send_flags(i, flags, "send")?;
-        // SAFETY: `buf` is null or holds `n` readable bytes (the hooks' contract).
-        let data = unsafe { in_buf(buf, n) }?;
-        i.write(fd, data, dw, more).map(to_ssize)
-    })
-}
-
-/// On a TCP socket Linux ignores `sendto`'s address (short of `MSG_FASTOPEN`, which is
-/// refused here): it is `send`.
-///
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_sendto(
-    ud: *mut c_void,
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-    flags: c_int,
-    _addr: *const sockaddr,
-    _len: socklen_t,
-) -> ssize_t {
-    // SAFETY: the same arguments under the same contract.
-    unsafe { pd_send(ud, fd, buf, n, flags) }
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_sendmsg(
-    ud: *mut c_void,
-    fd: c_int,
-    msg: *const msghdr,
-    flags: c_int,
-) -> ssize_t {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        let (dw, more) = send_flags(i, flags, "sendmsg")?;
-        // SAFETY: checked non-null; packetdrill passes a live msghdr.
-        let m = unsafe { msg.as_ref() }.ok_or(libc::EFAULT)?;
-        if m.msg_controllen != 0 {
-            if !i.quiet() {
-                eprintln!("synack-packetdrill: unsupported by synack: sendmsg ancillary data");
-            }
-            return Err(libc::EOPNOTSUPP);
-        }
-        let cnt = c_int::try_from(m.msg_iovlen).map_err(|_| libc::EINVAL)?;
-        // SAFETY: the iovec pointer is null or points to `cnt` readable iovecs (the hooks'
-        // contract).
-        let (iov, total) = unsafe { iovecs(m.msg_iov, cnt) }?;
-        // SAFETY: `iov` passed `iovecs`; each base holds its length of readable bytes (the hooks'
-        // contract).
-        let data = unsafe { gather(iov, total) };
-        i.write(fd, &data, dw, more).map(to_ssize)
-    })
-}
-
 /// Variadic in C; the fixed third argument is explained in [`crate::abi`].
 ///
 /// # Safety
 /// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, arg: c_int) -> c_int {
-    // SAFETY: `ud` is null or the live instance (the hooks' contract).
-    guard(-1, || unsafe { inst(ud) }?.fcntl(fd, cmd, arg))
+    // SAFETY: `ud` as the hooks' contract gives it.
+    unsafe { hook(ud, -1, |i| i.fcntl(fd, cmd, arg)) }
 }
 
 /// Variadic in C; the fixed third argument is explained in [`crate::abi`].
@@ -506,15 +232,15 @@ unsafe extern "C" fn pd_ioctl(
 /// # Safety
 /// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_close(ud: *mut c_void, fd: c_int) -> c_int {
-    // SAFETY: `ud` is null or the live instance (the hooks' contract).
-    guard(-1, || unsafe { inst(ud) }?.close(fd).map(|()| 0))
+    // SAFETY: `ud` as the hooks' contract gives it.
+    unsafe { hook(ud, -1, |i| i.close(fd).map(|()| 0)) }
 }
 
 /// # Safety
 /// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_shutdown(ud: *mut c_void, fd: c_int, how: c_int) -> c_int {
-    // SAFETY: `ud` is null or the live instance (the hooks' contract).
-    guard(-1, || unsafe { inst(ud) }?.shutdown(fd, how).map(|()| 0))
+    // SAFETY: `ud` as the hooks' contract gives it.
+    unsafe { hook(ud, -1, |i| i.shutdown(fd, how).map(|()| 0)) }
 }
 
 fn is_linger(level: c_int, name: c_int) -> bool {
@@ -523,9 +249,8 @@ fn is_linger(level: c_int, name: c_int) -> bool {
 
 /// Refuses an option synack does not take before its buffer is looked at, so the errno says
 /// why (see [`sockopt`]).
-fn option_kind(i: &Instance, level: c_int, name: c_int) -> Result<(), c_int> {
+fn option_kind(i: &Instance, level: c_int, name: c_int) -> Result<sockopt::Kind, c_int> {
     match sockopt::kind(level, name) {
-        sockopt::Kind::Handled => Ok(()),
         sockopt::Kind::Unsupported => {
             if !i.quiet() {
                 eprintln!(
@@ -536,6 +261,24 @@ fn option_kind(i: &Instance, level: c_int, name: c_int) -> Result<(), c_int> {
             Err(libc::EOPNOTSUPP)
         }
         sockopt::Kind::Unknown => Err(libc::ENOPROTOOPT),
+        k => Ok(k),
+    }
+}
+
+/// An option's value as the bytes `getsockopt` copies out: an int, a `struct linger`, a
+/// controller's name NUL-padded to 16 bytes (Linux's `TCP_CONGESTION` copies min(room, 16)).
+fn option_bytes(v: OptValue) -> Vec<u8> {
+    match v {
+        OptValue::Int(x) => c_int::try_from(x)
+            .unwrap_or(c_int::MAX)
+            .to_ne_bytes()
+            .to_vec(),
+        OptValue::Linger { onoff, linger } => [onoff.to_ne_bytes(), linger.to_ne_bytes()].concat(),
+        OptValue::Text(t) => {
+            let mut b = vec![0u8; OptText::MAX];
+            b[..t.as_bytes().len()].copy_from_slice(t.as_bytes());
+            b
+        }
     }
 }
 
@@ -549,58 +292,39 @@ unsafe extern "C" fn pd_getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        if len.is_null() {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: `len` is non-null (checked) and readable (the hooks' contract).
-        let room = unsafe { ptr::read_unaligned(len) } as c_int;
-        if room < 0 {
-            return Err(libc::EINVAL);
-        }
-        i.check_fd(fd)?;
-        option_kind(i, level, name)?;
-        // Linux would copy a truncated int; a buffer too short for the value is refused
-        // here rather than half-filled.
-        if (room as usize) < sockopt::value_len(level, name) {
-            return Err(libc::EINVAL);
-        }
-        if val.is_null() {
-            return Err(libc::EFAULT);
-        }
-        let v = i.getsockopt(fd, level, name)?;
-        let out = val.cast::<c_int>();
-        match v {
-            // SAFETY: `val` is non-null with room for an int and `len` is non-null (both checked
-            // above).
-            OptValue::Int(x) => unsafe {
-                ptr::write_unaligned(out, c_int::try_from(x).unwrap_or(c_int::MAX));
-                ptr::write_unaligned(len, 4);
-            },
-            // SAFETY: SO_LINGER, the only option with this value, was checked for 8 bytes of
-            // room; `len` is non-null (checked above).
-            OptValue::Linger { onoff, linger } => unsafe {
-                ptr::write_unaligned(out, onoff);
-                ptr::write_unaligned(out.add(1), linger);
-                ptr::write_unaligned(len, 8);
-            },
-            // As Linux's TCP_CONGESTION: min(room, 16) bytes, the name NUL-padded.
-            OptValue::Text(t) => {
-                let n = (room as usize).min(OptText::MAX);
-                let mut bytes = [0u8; OptText::MAX];
-                bytes[..t.as_bytes().len()].copy_from_slice(t.as_bytes());
-                // SAFETY: `val` is non-null with room for `n` bytes (n <= room) and `len` is
-                // non-null (both checked above).
-                unsafe {
-                    ptr::copy_nonoverlapping(bytes.as_ptr(), val.cast::<u8>(), n);
-                    ptr::write_unaligned(len, n as socklen_t);
-                }
+    // SAFETY: `ud`, `val` and `len` as the hooks' contract gives them: `len` is null or a
+    // readable and writable socklen_t, `val` null or writable for `*len` bytes.
+    unsafe {
+        hook(ud, -1, |i| {
+            if len.is_null() {
+                return Err(libc::EFAULT);
             }
-        }
-        Ok(0)
-    })
+            let room = ptr::read_unaligned(len) as c_int;
+            if room < 0 {
+                return Err(libc::EINVAL);
+            }
+            i.check_fd(fd)?;
+            let bytes = match option_kind(i, level, name)? {
+                // Linux copies as much of the struct as the caller has room for.
+                sockopt::Kind::Info => i.tcp_info(fd)?.to_vec(),
+                _ => {
+                    // Linux would copy a truncated int; a buffer too short for the value
+                    // is refused here rather than half-filled.
+                    if (room as usize) < sockopt::value_len(level, name) {
+                        return Err(libc::EINVAL);
+                    }
+                    option_bytes(i.getsockopt(fd, level, name)?)
+                }
+            };
+            let n = bytes.len().min(room as usize);
+            if n > 0 && val.is_null() {
+                return Err(libc::EFAULT);
+            }
+            ptr::copy_nonoverlapping(bytes.as_ptr(), val.cast::<u8>(), n);
+            ptr::write_unaligned(len, n as socklen_t);
+            Ok(0)
+        })
+    }
 }
 
 /// # Safety
@@ -617,7 +341,10 @@ unsafe extern "C" fn pd_setsockopt(
         // SAFETY: `ud` is null or the live instance (the hooks' contract).
         let i = unsafe { inst(ud) }?;
         i.check_fd(fd)?;
-        option_kind(i, level, name)?;
+        if option_kind(i, level, name)? == sockopt::Kind::Info {
+            // Read-only: Linux's do_tcp_setsockopt has no case for it.
+            return Err(libc::ENOPROTOOPT);
+        }
         if (len as usize) < sockopt::value_len(level, name) {
             return Err(libc::EINVAL);
         }
@@ -642,45 +369,6 @@ unsafe extern "C" fn pd_setsockopt(
             OptValue::Int(i64::from(unsafe { ptr::read_unaligned(p) }))
         };
         i.setsockopt(fd, level, name, v).map(|()| 0)
-    })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_poll(
-    ud: *mut c_void,
-    fds: *mut pollfd,
-    n: nfds_t,
-    timeout: c_int,
-) -> c_int {
-    guard(-1, || {
-        // SAFETY: `ud` is null or the live instance (the hooks' contract).
-        let i = unsafe { inst(ud) }?;
-        if n > POLL_MAX {
-            return Err(libc::EINVAL);
-        }
-        if n > 0 && fds.is_null() {
-            return Err(libc::EFAULT);
-        }
-        let raw: &mut [pollfd] = if n == 0 {
-            &mut []
-        } else {
-            // SAFETY: non-null, bounded count; packetdrill passes n live pollfds.
-            unsafe { std::slice::from_raw_parts_mut(fds, n as usize) }
-        };
-        let mut v: Vec<PollFd> = raw
-            .iter()
-            .map(|p| PollFd {
-                fd: p.fd,
-                events: p.events,
-                revents: 0,
-            })
-            .collect();
-        let r = i.poll(&mut v, timeout)?;
-        for (p, q) in raw.iter_mut().zip(&v) {
-            p.revents = q.revents;
-        }
-        Ok(r)
     })
 }
 
@@ -751,8 +439,8 @@ unsafe extern "C" fn pd_netdev_receive(
 /// # Safety
 /// The hooks' contract (module documentation).
 unsafe extern "C" fn pd_usleep(ud: *mut c_void, us: useconds_t) -> c_int {
-    // SAFETY: `ud` is null or the live instance (the hooks' contract).
-    guard(-1, || unsafe { inst(ud) }?.sleep(u64::from(us)).map(|()| 0))
+    // SAFETY: `ud` as the hooks' contract gives it.
+    unsafe { hook(ud, -1, |i| i.sleep(u64::from(us)).map(|()| 0)) }
 }
 
 /// # Safety
@@ -784,36 +472,6 @@ fn unsupported(ud: *mut c_void, what: &str) -> c_int {
         }
         Err(libc::EOPNOTSUPP)
     })
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_epoll_create(ud: *mut c_void, _size: c_int) -> c_int {
-    unsupported(ud, "epoll_create")
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_epoll_ctl(
-    ud: *mut c_void,
-    _ep: c_int,
-    _op: c_int,
-    _fd: c_int,
-    _ev: *mut c_void,
-) -> c_int {
-    unsupported(ud, "epoll_ctl")
-}
-
-/// # Safety
-/// The hooks' contract (module documentation).
-unsafe extern "C" fn pd_epoll_wait(
-    ud: *mut c_void,
-    _ep: c_int,
-    _ev: *mut c_void,
-    _max: c_int,
-    _timeout: c_int,
-) -> c_int {
-    unsupported(ud, "epoll_wait")
 }
 
 /// # Safety

@@ -36,6 +36,7 @@ use libc::c_int;
 use synack_proto::Instant;
 use synack_script::{SockError, Stack};
 
+use crate::epoll::Epoll;
 use crate::flags::Settings;
 
 /// Source of active opens when `local=` named no address of the family: inside the
@@ -95,14 +96,20 @@ pub struct World {
     pub next_port: u16,
     /// The descriptors handed out (see [`crate::fds`]) → the stack's own numbers.
     pub fds: BTreeMap<c_int, i32>,
+    /// The epoll instances handed out, by descriptor (see [`crate::epoll`]).
+    pub epolls: BTreeMap<c_int, Epoll>,
     scratch: Vec<u8>,
 }
 
 impl World {
-    /// The stack's descriptor behind one the library handed out; `EBADF` for any other
-    /// number (packetdrill's own descriptors among them).
+    /// The stack's descriptor behind one the library handed out; `ENOTSOCK` for an epoll
+    /// instance, `EBADF` for any other number (packetdrill's own descriptors among them).
     pub fn sfd(&self, fd: c_int) -> Result<i32, c_int> {
-        self.fds.get(&fd).copied().ok_or(libc::EBADF)
+        match self.fds.get(&fd) {
+            Some(&sfd) => Ok(sfd),
+            None if self.epolls.contains_key(&fd) => Err(libc::ENOTSOCK),
+            None => Err(libc::EBADF),
+        }
     }
 
     pub fn instant(&self) -> Instant {
@@ -198,6 +205,7 @@ impl Instance {
             returning: HashMap::new(),
             next_port: *settings.host.ephemeral_ports.start(),
             fds: BTreeMap::new(),
+            epolls: BTreeMap::new(),
             scratch: vec![0; MAX_DATAGRAM],
         };
         Instance {

@@ -6,9 +6,6 @@
 use libc::c_int;
 use synack_script::socket::consts::*;
 
-/// `IPPROTO_IPV6`.
-const IPPROTO_IPV6: c_int = 41;
-
 /// The options `synack_script::socket::Stack` maps onto synack (its `setsockopt` and
 /// `getsockopt`); a test checks the stack takes each of them.
 pub const HANDLED: &[(c_int, c_int)] = &[
@@ -26,6 +23,11 @@ pub const HANDLED: &[(c_int, c_int)] = &[
     (IPPROTO_TCP, TCP_USER_TIMEOUT),
     (IPPROTO_TCP, TCP_CONGESTION),
     (IPPROTO_TCP, TCP_CORK),
+    (IPPROTO_IP, IP_TOS),
+    (IPPROTO_IP, IP_TTL),
+    (IPPROTO_IPV6, IPV6_TCLASS),
+    (IPPROTO_IPV6, IPV6_UNICAST_HOPS),
+    (IPPROTO_IPV6, IPV6_V6ONLY),
 ];
 
 /// What an option is to this library.
@@ -33,6 +35,9 @@ pub const HANDLED: &[(c_int, c_int)] = &[
 pub enum Kind {
     /// synack takes it; the buffer must hold its value.
     Handled,
+    /// `TCP_INFO`: `getsockopt` fills Linux's struct ([`crate::tcp_info`]); `setsockopt` is
+    /// `ENOPROTOOPT`, as Linux's `do_tcp_setsockopt` answers it.
+    Info,
     /// Linux has it, synack does not: `EOPNOTSUPP`.
     Unsupported,
     /// Not an option of a TCP socket on Linux: `ENOPROTOOPT`.
@@ -55,6 +60,8 @@ fn highest(level: c_int) -> Option<c_int> {
 pub fn kind(level: c_int, name: c_int) -> Kind {
     if HANDLED.contains(&(level, name)) {
         Kind::Handled
+    } else if (level, name) == (IPPROTO_TCP, TCP_INFO) {
+        Kind::Info
     } else if highest(level).is_some_and(|h| (1..=h).contains(&name)) {
         Kind::Unsupported
     } else {
@@ -87,7 +94,7 @@ mod tests {
     #[test]
     fn every_handled_option_is_one_the_stack_takes() {
         let mut s = Stack::new(HostConfig::default());
-        let fd = s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        let fd = s.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).unwrap();
         for &(level, name) in HANDLED {
             let r = s.getsockopt(fd, level, name);
             assert!(
@@ -102,7 +109,9 @@ mod tests {
         assert_eq!(kind(IPPROTO_IP, libc::IP_MTU_DISCOVER), Kind::Unsupported);
         assert_eq!(kind(IPPROTO_TCP, libc::TCP_FASTOPEN), Kind::Unsupported);
         assert_eq!(kind(IPPROTO_TCP, libc::TCP_CONGESTION), Kind::Handled);
-        assert_eq!(kind(IPPROTO_TCP, TCP_INFO), Kind::Unsupported);
+        assert_eq!(kind(IPPROTO_TCP, TCP_INFO), Kind::Info);
+        assert_eq!(kind(IPPROTO_IP, IP_TOS), Kind::Handled);
+        assert_eq!(kind(IPPROTO_IPV6, IPV6_TCLASS), Kind::Handled);
         assert_eq!(kind(IPPROTO_TCP, 999), Kind::Unknown);
         // Linux's 8 is TCP_WINDOW_CLAMP, not FreeBSD's TCP_NOOPT; FreeBSD's options have
         // numbers of synack's own that no Linux caller passes.

@@ -19,8 +19,13 @@
 //! - Time from the library's `gettimeofday`; `usleep` to 20 µs before an event, then spinning;
 //!   a packet's time checked against its script time with `--tolerance_usecs` (4000) or
 //!   12.5 % of the gap to the previous event, whichever is larger.
+//! - `--ip_version=ipv4` or `ipv6`: the sockets' family and the packets' IP version. An
+//!   inbound packet's IP header carries the script's TOS or traffic class (with its ECN
+//!   codepoint), TTL or hop limit and flow label; an outbound one's are checked where the
+//!   script names them.
 //! - Calls without `...` run on this thread; calls with `...` on a second thread, and this
-//!   one goes on once that thread sleeps (read from `/proc/self/task/TID/stat`).
+//!   one goes on once that thread sleeps (read from `/proc/self/task/TID/stat`). A descriptor
+//!   number the script does not hold reaches the library as -1, which answers `EBADF`.
 //! - `%{ }%` lines: the real `getsockopt(TCP_INFO)` on the descriptor, which on the library's
 //!   descriptors fails with `ENOTSOCK` (packetdrill stops there); the driver checks that and
 //!   goes on, as the issue's run of the suite left those lines out.
@@ -34,7 +39,7 @@ mod packets;
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::mpsc;
 
 use libc::{c_int, c_void, socklen_t};
@@ -49,12 +54,18 @@ fn debug() -> bool {
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 33, 7);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// packetdrill's IPv6 defaults are of the same ranges: a local address in fd3d:fa7b:d17d::/48
+/// and a remote one in the documentation prefix.
+const LOCAL6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 7);
+const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const BIND_PORT: u16 = 8080;
 const CONNECT_PORT: u16 = 8080;
 const MAX_SPIN_USECS: i64 = 20;
 /// The MTU of packetdrill's tun device, which the kernel's MSS comes from; the library is
-/// told it (`mtu=`), as a packetdrill user tells it the device's.
+/// told it (`mtu=`), as a packetdrill user tells it the device's. packetdrill's IPv6 scripts
+/// expect the same MSS of 1460, so a user passes 20 bytes more for them (see the README).
 const DEVICE_MTU: u16 = 1500;
+const DEVICE_MTU_V6: u16 = 1520;
 
 /// The interface table, shared with the syscall thread (leaked: a few hundred bytes a
 /// script).
@@ -167,6 +178,10 @@ struct Run {
     events_run: usize,
     tolerance: i64,
     ts_ecr_scaled: bool,
+    /// `--ip_version=ipv6`: AF_INET6 sockets and IPv6 packets.
+    v6: bool,
+    local: IpAddr,
+    remote: IpAddr,
     pending: Option<Pending>,
     pub code_lines: usize,
 }
@@ -217,8 +232,9 @@ fn still_listening(fd: c_int) -> bool {
 
 /// The `--so_flags` a packetdrill user passes for a script: the device's MTU and the sysctls
 /// its shell lines set.
-pub fn so_flags(events: &[Event]) -> String {
-    let mut items = vec![format!("mtu={DEVICE_MTU}")];
+pub fn so_flags(events: &[Event], v6: bool) -> String {
+    let mtu = if v6 { DEVICE_MTU_V6 } else { DEVICE_MTU };
+    let mut items = vec![format!("mtu={mtu}")];
     for e in events {
         if let Action::Shell(line) = &e.action {
             for (name, value) in synack_script::shell::sysctl_settings(line) {
@@ -246,7 +262,11 @@ pub fn so_flags(events: &[Event]) -> String {
 /// Runs one script's events through a fresh library instance.
 pub fn run(script: &synack_script::ast::Script) -> Outcome {
     let (first_own, port) = ephemeral_listener();
-    let flags = CString::new(so_flags(&script.events)).unwrap();
+    let v6 = script
+        .options
+        .iter()
+        .any(|(name, value, _)| name == "ip_version" && value == "ipv6");
+    let flags = CString::new(so_flags(&script.events, v6)).unwrap();
     if debug() {
         eprintln!("so_flags: {flags:?}");
     }
@@ -262,11 +282,11 @@ pub fn run(script: &synack_script::ast::Script) -> Outcome {
         match name.as_str() {
             "tolerance_usecs" => tolerance = value.parse().unwrap_or(4000),
             "tcp_ts_ecr_scaled" => ts_ecr_scaled = true,
-            // packetdrill's own option; this driver speaks IPv4 only.
-            "ip_version" if value == "ipv4" => {}
+            "ip_version" if value == "ipv4" || value == "ipv6" => {}
             "ip_version" => {
                 error = Some(format!(
-                    "--ip_version={value}: this driver speaks IPv4 only"
+                    "--ip_version={value}: this driver speaks IPv4 and IPv6, not mapped \
+                     addresses"
                 ))
             }
             other => error = Some(format!("option --{other} is not packetdrill's")),
@@ -284,6 +304,9 @@ pub fn run(script: &synack_script::ast::Script) -> Outcome {
         events_run: 0,
         tolerance,
         ts_ecr_scaled,
+        v6,
+        local: if v6 { LOCAL6.into() } else { LOCAL.into() },
+        remote: if v6 { REMOTE6.into() } else { REMOTE.into() },
         pending: None,
         code_lines: 0,
     };

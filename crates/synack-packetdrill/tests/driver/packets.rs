@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
-use synack_script::ast::{Options, Packet, TcpOpt};
-use synack_script::packet::{self, Segment};
+use synack_script::ast::{IpInfo, Options, Packet, TcpOpt};
+use synack_script::packet::{self, IpFields, Segment};
 
 use super::*;
 
@@ -27,8 +27,8 @@ impl Run {
         };
         if listening {
             let mut s = Sock::new(-1, -1, St::PassivePacketReceived);
-            s.live_remote = Some(SocketAddr::new(REMOTE.into(), self.new_ephemeral_port()));
-            s.live_local = Some(SocketAddr::new(LOCAL.into(), BIND_PORT));
+            s.live_remote = Some(SocketAddr::new(self.remote, self.new_ephemeral_port()));
+            s.live_local = Some(SocketAddr::new(self.local, BIND_PORT));
             s.live_remote_isn = p.seq;
             self.socks.push(s);
             self.sut = Some(self.socks.len() - 1);
@@ -41,7 +41,7 @@ impl Run {
         if p.remote_port.is_some() {
             return Err("a port pair names a flow packetdrill does not follow".into());
         }
-        ip_fields_not_driven(p)?;
+        let ip = inbound_ip(&p.ip, self.v6)?;
         let i = self.socket_for_inbound(p)?;
         let s = &mut self.socks[i];
         if s.state == St::PassiveSynackSent && p.flags.ack {
@@ -103,7 +103,7 @@ impl Run {
             options,
             payload_len: p.len,
         };
-        let bytes = packet::build(&seg, &vec![0u8; p.len as usize])?;
+        let bytes = packet::build_ip(&seg, ip, &vec![0u8; p.len as usize])?;
         s.last_injected = Some(seg);
         self.send(&bytes)
     }
@@ -121,7 +121,7 @@ impl Run {
     }
 
     /// `so_netdev_receive`: asks until the library returns a packet.
-    pub(super) fn receive(&self) -> Result<(i64, Segment), String> {
+    pub(super) fn receive(&self) -> Result<(i64, IpFields, Segment), String> {
         let mut buf = vec![0u8; 65536];
         for _ in 0..1_000_000 {
             let mut n = buf.len();
@@ -143,9 +143,9 @@ impl Run {
             if n == 0 {
                 return Err("the library reports it will never send another packet".into());
             }
-            let seg =
-                packet::read(&buf[..n]).ok_or("the library sent a packet that is not TCP/IPv4")?;
-            return Ok((at, seg));
+            let (ip, seg) =
+                packet::read_ip(&buf[..n]).ok_or("the library sent a packet that is not TCP")?;
+            return Ok((at, ip, seg));
         }
         Err("netdev_receive kept failing".into())
     }
@@ -160,7 +160,6 @@ impl Run {
         if p.remote_port.is_some() {
             return Err("a port pair names a flow packetdrill does not follow".into());
         }
-        ip_fields_not_driven(p)?;
         let i = match self.sut {
             Some(i) => i,
             None => return Err("no matching socket for script packet".into()),
@@ -173,11 +172,11 @@ impl Run {
             self.socks[i].script_local_isn = p.seq;
         }
         // Sniff until a packet of the socket under test.
-        let (at, seg) = loop {
-            let (at, seg) = self.receive()?;
+        let (at, ip, seg) = loop {
+            let (at, ip, seg) = self.receive()?;
             let s = &mut self.socks[i];
             if s.live_local == Some(seg.src) && s.live_remote == Some(seg.dst) {
-                break (at, seg);
+                break (at, ip, seg);
             }
             if s.state == St::ActiveSynSent
                 && seg.flags.syn
@@ -186,7 +185,7 @@ impl Run {
             {
                 s.live_local = Some(seg.src);
                 s.live_local_isn = seg.seq;
-                break (at, seg);
+                break (at, ip, seg);
             }
         };
         if debug() {
@@ -208,7 +207,7 @@ impl Run {
         let seq = seg.seq.wrapping_sub(s.local_off(syn));
         let ack_off = s.remote_off(syn);
         let ack = seg.ack.wrapping_sub(ack_off);
-        let mut diffs = Vec::new();
+        let mut diffs = ip_diffs(&p.ip, ip);
         if seg.flags.bits() != p.flags.bits() {
             diffs.push(format!("flags {} vs {}", p.flags, seg.flags));
         }
@@ -275,12 +274,53 @@ impl Run {
     }
 }
 
-/// The IP header fields besides ECN (`(tos ..)`, `(ttl ..)`, `(class ..)`, `(hlim ..)`,
-/// `(flowlabel ..)`): this driver neither sets nor checks them, so a script about them stops
-/// here rather than passing unchecked.
-fn ip_fields_not_driven(p: &Packet) -> Result<(), String> {
-    if p.ip.tos.is_some() || p.ip.ttl.is_some() || p.ip.flow_label.is_some() {
-        return Err("IP header fields (tos, ttl, class, hlim, flowlabel): not driven here".into());
+/// The IP header of an injected packet, as packetdrill fills it: the script's TOS (or
+/// traffic class) with its ECN codepoint, TTL (or hop limit) and flow label, else TOS 0 and
+/// TTL 64.
+fn inbound_ip(info: &IpInfo, v6: bool) -> Result<IpFields, String> {
+    let mut ip = IpFields::default();
+    if let Some(t) = info.tos {
+        ip.tos = t;
     }
-    Ok(())
+    if info.ecn.as_deref() == Some("ect01") {
+        return Err("[ect01] is for outbound packets only".into());
+    }
+    if let Some(e) = info.ecn_bits() {
+        ip.tos = (ip.tos & !3) | e;
+    }
+    if let Some(t) = info.ttl {
+        ip.ttl = t;
+    }
+    if let Some(l) = info.flow_label {
+        if !v6 {
+            return Err("an IPv4 header has no flow label".into());
+        }
+        ip.flow_label = l;
+    }
+    Ok(ip)
+}
+
+/// The IP header fields a script names that the sniffed packet does not have, as
+/// packetdrill's `verify_outbound_live_ip` compares them (`[ect01]` takes either ECT).
+fn ip_diffs(want: &IpInfo, got: IpFields) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if let Some(t) = want.tos.filter(|t| *t != got.tos) {
+        diffs.push(format!("tos {t:#04x} vs {:#04x}", got.tos));
+    }
+    let ecn = got.tos & 3;
+    let ecn_ok = match want.ecn.as_deref() {
+        None => true,
+        Some("ect01") => ecn == 1 || ecn == 2,
+        Some(_) => want.ecn_bits() == Some(ecn),
+    };
+    if !ecn_ok {
+        diffs.push(format!("ecn {:?} vs {ecn}", want.ecn));
+    }
+    if let Some(t) = want.ttl.filter(|t| *t != got.ttl) {
+        diffs.push(format!("ttl {t} vs {}", got.ttl));
+    }
+    if let Some(l) = want.flow_label.filter(|l| *l != got.flow_label) {
+        diffs.push(format!("flowlabel {l:#x} vs {:#x}", got.flow_label));
+    }
+    diffs
 }

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -155,6 +156,7 @@ struct pkt {
 	uint32_t seq, ack;
 	uint8_t flags;
 	uint16_t win;
+	uint8_t tos, ttl;
 	size_t len;
 	char data[2048];
 	long long at;
@@ -170,6 +172,8 @@ static void parse(const uint8_t *b, size_t n, struct pkt *p)
 	const uint8_t *t = b + ihl;
 	size_t tcp_len = n - ihl, doff = (size_t)(t[12] >> 4) * 4;
 	CHECK(tcp_sum(b, t, tcp_len) == 0, "bad TCP checksum");
+	p->tos = b[1];
+	p->ttl = b[8];
 	p->src = get32(b + 12);
 	p->dst = get32(b + 16);
 	p->sport = get16(t);
@@ -297,11 +301,12 @@ static struct sockaddr_in sin4(const char *ip, uint16_t port)
 
 /* ------------------------------------------------------------------ a blocking call on a thread */
 
-enum op { OP_ACCEPT, OP_READ, OP_CONNECT, OP_POLL };
+enum op { OP_ACCEPT, OP_READ, OP_CONNECT, OP_POLL, OP_EPOLL, OP_WAITALL };
 struct call {
 	enum op op;
 	int fd;
 	int result, err;
+	struct epoll_event ev;
 	long long end; /* the clock right after the call, read as packetdrill's end_syscall does */
 	int delay_ms;  /* real time spent between the return and reading the clock */
 	char buf[64];
@@ -334,6 +339,12 @@ static void *run_call(void *arg)
 		c->result = ifc.poll(UD, &pf, 1, 100);
 		break;
 	}
+	case OP_EPOLL:
+		c->result = ifc.epoll_wait(UD, c->fd, &c->ev, 1, -1);
+		break;
+	case OP_WAITALL:
+		c->result = (int)ifc.recv(UD, c->fd, c->buf, 8, MSG_WAITALL);
+		break;
 	}
 	c->err = errno;
 	if (c->delay_ms) {
@@ -427,9 +438,6 @@ static void passive(const char *so)
 	OK(ifc.setsockopt(UD, ls, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, 1) == -1 &&
 	       errno == EOPNOTSUPP,
 	   "1-byte IP_MTU_DISCOVER: errno %d", errno);
-	vlen = 1;
-	OK(ifc.getsockopt(UD, ls, IPPROTO_TCP, TCP_INFO, buf, &vlen) == -1 && errno == EOPNOTSUPP,
-	   "TCP_INFO through the library: errno %d", errno);
 	OK(ifc.setsockopt(UD, ls, 12345, 1, &one, sizeof one) == -1 && errno == ENOPROTOOPT,
 	   "unknown level: errno %d", errno);
 	OK(ifc.setsockopt(UD, ls, IPPROTO_TCP, 999, &one, 2) == -1 && errno == ENOPROTOOPT,
@@ -554,10 +562,11 @@ static void passive(const char *so)
 	OK(ifc.fcntl(UD, a1, F_GETFL) == (O_RDWR | O_NONBLOCK), "F_GETFL after F_SETFL");
 	OK(ifc.read(UD, a1, buf, sizeof buf) == -1 && errno == EAGAIN, "empty read: errno %d",
 	   errno);
-	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_PEEK) == -1 && errno == EOPNOTSUPP,
-	   "MSG_PEEK: errno %d", errno);
+	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_PEEK) == -1 && errno == EAGAIN,
+	   "MSG_PEEK with nothing queued: errno %d", errno);
+	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_OOB) == -1 && errno == EOPNOTSUPP,
+	   "MSG_OOB: errno %d", errno);
 	OK(ifc.read(UD, a1, NULL, 10) == -1 && errno == EFAULT, "NULL buffer: errno %d", errno);
-	OK(ifc.epoll_create(UD, 1) == -1 && errno == EOPNOTSUPP, "epoll: errno %d", errno);
 	int fds[2];
 	OK(ifc.pipe(UD, fds) == -1 && errno == EOPNOTSUPP, "pipe: errno %d", errno);
 
@@ -655,6 +664,150 @@ static void active(const char *so)
 	teardown(held, 3, NULL);
 }
 
+/* What the library answers beyond the basic calls: IP_TOS/IP_TTL on the packets, Linux's
+ * struct tcp_info, epoll (level-triggered, blocking on the syscall thread) and the recv
+ * flags MSG_PEEK, MSG_TRUNC and MSG_WAITALL. */
+static void more_calls(const char *so)
+{
+	load(so, "secret=7,local=192.168.0.1,idle_ms=50");
+	int one = 1, v = 0;
+	socklen_t vlen;
+	char buf[128];
+	struct pkt p;
+
+	int ls = fresh(ifc.socket(UD, AF_INET, SOCK_STREAM, 0), "socket");
+	OK(ifc.setsockopt(UD, ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "setsockopt");
+	/* The ECN bits of the TOS byte are TCP's (RFC 3168 §5): 0x23 is kept as 0x20. */
+	v = 0x23;
+	OK(ifc.setsockopt(UD, ls, IPPROTO_IP, IP_TOS, &v, sizeof v) == 0, "IP_TOS: %d", errno);
+	vlen = sizeof v;
+	OK(ifc.getsockopt(UD, ls, IPPROTO_IP, IP_TOS, &v, &vlen) == 0 && v == 0x20 && vlen == 4,
+	   "IP_TOS reads %#x", v);
+	v = 7;
+	OK(ifc.setsockopt(UD, ls, IPPROTO_IP, IP_TTL, &v, sizeof v) == 0, "IP_TTL: %d", errno);
+	v = 256;
+	OK(ifc.setsockopt(UD, ls, IPPROTO_IP, IP_TTL, &v, sizeof v) == -1 && errno == EINVAL,
+	   "IP_TTL 256: errno %d", errno);
+	OK(ifc.setsockopt(UD, ls, IPPROTO_IPV6, IPV6_TCLASS, &one, sizeof one) == -1 &&
+	       errno == ENOPROTOOPT,
+	   "IPV6_TCLASS on an IPv4 socket: errno %d", errno);
+
+	/* TCP_INFO of a listener; as much of the struct as the caller has room for. */
+	struct tcp_info ti;
+	memset(&ti, 0xff, sizeof ti);
+	vlen = sizeof ti;
+	OK(ifc.getsockopt(UD, ls, IPPROTO_TCP, TCP_INFO, &ti, &vlen) == 0 && vlen == sizeof ti &&
+	       ti.tcpi_state == 7 && ti.tcpi_rto == 0,
+	   "TCP_INFO of an unbound socket: state %u len %u", ti.tcpi_state, vlen);
+	OK(ifc.setsockopt(UD, ls, IPPROTO_TCP, TCP_INFO, &ti, sizeof ti) == -1 &&
+	       errno == ENOPROTOOPT,
+	   "setsockopt(TCP_INFO): errno %d", errno);
+	struct sockaddr_in me = sin4(L, 8080);
+	OK(ifc.bind(UD, ls, (struct sockaddr *)&me, sizeof me) == 0, "bind: errno %d", errno);
+	OK(ifc.listen(UD, ls, 2) == 0, "listen");
+	uint8_t state = 0;
+	vlen = 1;
+	OK(ifc.getsockopt(UD, ls, IPPROTO_TCP, TCP_INFO, &state, &vlen) == 0 && vlen == 1 &&
+	       state == 10,
+	   "one byte of TCP_INFO: state %u len %u", state, vlen);
+
+	/* epoll: a listener is ready once a connection is queued. */
+	OK(ifc.epoll_create(UD, 0) == -1 && errno == EINVAL, "epoll_create(0): errno %d", errno);
+	int ep = fresh(ifc.epoll_create(UD, 1), "epoll_create");
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 77}, out[4];
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, ls, &ev) == 0, "EPOLL_CTL_ADD: errno %d", errno);
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, ls, &ev) == -1 && errno == EEXIST,
+	   "added twice: errno %d", errno);
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, ep, &ev) == -1 && errno == EINVAL,
+	   "an epoll instance in itself: errno %d", errno);
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, own_fd, &ev) == -1 && errno == EBADF,
+	   "packetdrill's own fd: errno %d", errno);
+	OK(ifc.epoll_ctl(UD, ls, EPOLL_CTL_ADD, ls, &ev) == -1 && errno == EINVAL,
+	   "a socket as the epoll instance: errno %d", errno);
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, ls, NULL) == -1 && errno == EFAULT,
+	   "no event: errno %d", errno);
+	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == 0, "nothing ready: errno %d", errno);
+	OK(ifc.epoll_wait(UD, ep, out, 0, 0) == -1 && errno == EINVAL, "maxevents 0: %d", errno);
+	OK(ifc.read(UD, ep, buf, 1) == -1 && errno == ENOTSOCK, "read of an epoll fd: %d", errno);
+
+	inject(&(struct seg){R, L, 40000, 8080, 1000, 0, SYN, 65535, 1460, NULL});
+	receive(&p);
+	OK(p.flags == (SYN | ACK) && p.tos == 0x20 && p.ttl == 7,
+	   "the listener's TOS and TTL mark its SYN-ACK: tos %#x ttl %u", p.tos, p.ttl);
+	uint32_t iss = p.seq;
+	inject(&(struct seg){R, L, 40000, 8080, 1001, iss + 1, ACK, 65535, 0, NULL});
+	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == 1 && out[0].events == EPOLLIN &&
+	       out[0].data.u64 == 77,
+	   "listener ready: events %#x data %llu", out[0].events,
+	   (unsigned long long)out[0].data.u64);
+	int a1 = fresh(ifc.accept(UD, ls, NULL, NULL), "accept");
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_DEL, ls, NULL) == 0, "EPOLL_CTL_DEL: errno %d", errno);
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_MOD, ls, &ev) == -1 && errno == ENOENT,
+	   "MOD of one not added: errno %d", errno);
+	ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.fd = a1};
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, a1, &ev) == -1 && errno == EOPNOTSUPP,
+	   "EPOLLET: errno %d", errno);
+
+	/* TCP_INFO of the connection, at Linux's offsets. */
+	vlen = sizeof ti;
+	OK(ifc.getsockopt(UD, a1, IPPROTO_TCP, TCP_INFO, &ti, &vlen) == 0 && vlen == sizeof ti,
+	   "TCP_INFO: errno %d len %u", errno, vlen);
+	OK(ti.tcpi_state == 1 && ti.tcpi_snd_mss == 1460 && ti.tcpi_options == 4 &&
+	       ti.tcpi_snd_wscale == 7 && ti.tcpi_rcv_wscale > 0 && ti.tcpi_rto >= 200000 &&
+	       ti.tcpi_snd_cwnd == 10 && ti.tcpi_snd_ssthresh == 0x7fffffff,
+	   "TCP_INFO: state %u mss %u options %#x wscale %u/%u rto %u cwnd %u ssthresh %#x",
+	   ti.tcpi_state, ti.tcpi_snd_mss, ti.tcpi_options, ti.tcpi_snd_wscale,
+	   ti.tcpi_rcv_wscale, ti.tcpi_rto, ti.tcpi_snd_cwnd, ti.tcpi_snd_ssthresh);
+
+	/* A blocking epoll_wait on the syscall thread, woken by data. */
+	ev = (struct epoll_event){.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 44};
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, a1, &ev) == 0, "ADD: errno %d", errno);
+	struct call c = {.op = OP_EPOLL, .fd = ep};
+	start_blocking(&c);
+	inject(&(struct seg){R, L, 40000, 8080, 1001, iss + 1, PSH | ACK, 65535, 0, "0123456789"});
+	finish_blocking(&c);
+	OK(c.result == 1 && c.ev.events == EPOLLIN && c.ev.data.u64 == 44,
+	   "blocking epoll_wait: %d events %#x errno %d", c.result, c.ev.events, c.err);
+	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == 0, "EPOLLONESHOT reports once");
+	receive(&p);
+	OK(p.flags == ACK && p.ack == 1011, "ACK of the data: ack %u", p.ack);
+
+	/* MSG_PEEK leaves the bytes queued; MSG_TRUNC takes them without copying. */
+	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_PEEK) == 10, "MSG_PEEK: errno %d", errno);
+	OK(ifc.recv(UD, a1, buf, 4, MSG_PEEK | MSG_DONTWAIT) == 4, "short MSG_PEEK");
+	OK(ifc.ioctl(UD, a1, FIONREAD, &v) == 0 && v == 10, "still queued: %d", v);
+	memset(buf, 'x', sizeof buf);
+	OK(ifc.recv(UD, a1, buf, 3, MSG_TRUNC) == 3 && buf[0] == 'x', "MSG_TRUNC");
+	OK(ifc.read(UD, a1, buf, sizeof buf) == 7 && !memcmp(buf, "3456789", 7), "the rest");
+
+	/* MSG_WAITALL waits across segments for the whole length. */
+	struct call w = {.op = OP_WAITALL, .fd = a1};
+	start_blocking(&w);
+	inject(&(struct seg){R, L, 40000, 8080, 1011, iss + 1, PSH | ACK, 65535, 0, "abcd"});
+	receive(&p);
+	OK(!w.done, "MSG_WAITALL returned with half its length");
+	inject(&(struct seg){R, L, 40000, 8080, 1015, iss + 1, PSH | ACK, 65535, 0, "efgh"});
+	finish_blocking(&w);
+	OK(w.result == 8 && !memcmp(w.buf, "abcdefgh", 8), "MSG_WAITALL: %d errno %d", w.result,
+	   w.err);
+	receive(&p);
+	OK(p.flags == ACK && p.ack == 1019, "ACK: ack %u", p.ack);
+	OK(ifc.send(UD, a1, "x", 1, MSG_OOB) == -1 && errno == EOPNOTSUPP, "send MSG_OOB: %d",
+	   errno);
+
+	/* A closed socket leaves the epoll set; a closed epoll instance is gone. */
+	int a2 = fresh(ifc.socket(UD, AF_INET, SOCK_STREAM, 0), "socket");
+	ev = (struct epoll_event){.events = EPOLLOUT, .data.u64 = 9};
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, a2, &ev) == 0, "ADD: errno %d", errno);
+	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == 1 && out[0].data.u64 == 9, "unopened: writable");
+	OK(ifc.close(UD, a2) == 0, "close");
+	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == 0, "a closed socket still reported");
+	OK(ifc.close(UD, ep) == 0, "close of the epoll instance");
+	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == -1 && errno == EBADF, "closed: errno %d", errno);
+	int held[] = {ls, a1};
+	teardown(held, 2, &(struct seg){R, L, 40000, 8080, 1019, iss + 1, RST | ACK, 65535, 0, NULL});
+}
+
 /* What a library that can never send reports, and misuse that must not crash. */
 static void edges(const char *so)
 {
@@ -706,6 +859,7 @@ int main(int argc, char **argv)
 	CHECK(init != NULL, "dlsym: %s", dlerror());
 	passive(argv[1]);
 	active(argv[1]);
+	more_calls(argv[1]);
 	edges(argv[1]);
 	own_descriptors_intact("at the end");
 	printf("harness: %d checks passed\n", checks);
