@@ -69,6 +69,8 @@ pub struct Options {
     /// Legitimate handshakes per flood run, and forged SYNs before each.
     pub handshakes: u64,
     pub syns_per_handshake: u64,
+    /// Only the bulk cases whose name contains this (all of them when `None`).
+    pub case: Option<String>,
     /// This binary, for callgrind to run again.
     pub exe: Option<PathBuf>,
 }
@@ -84,6 +86,7 @@ impl Default for Options {
             conns: 1_000_000,
             handshakes: 20_000,
             syns_per_handshake: 100,
+            case: None,
             exe: None,
         }
     }
@@ -218,6 +221,13 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
             Workload::Bulk => {
                 for case in BulkCase::all() {
                     let name = case.name();
+                    if opts
+                        .case
+                        .as_ref()
+                        .is_some_and(|c| !name.contains(c.as_str()))
+                    {
+                        continue;
+                    }
                     let (b, m, u) = ("bulk", "throughput", "Gbit/s");
                     let r = median_of(runs, || synack_side::bulk(&case, opts.bytes));
                     emit(figure(b, &name, Stack::Synack, m, u, r).with_note(IN_PROCESS));

@@ -132,7 +132,10 @@ impl Pair {
 /// Gives up on a run that stops making progress (a bug, not a slow machine).
 const STALL: Duration = Duration::from_secs(20);
 
-/// One stream of `bytes` from A to B. Returns Gbit/s of this thread's CPU time.
+/// One stream of `bytes` from A to B. Returns Gbit/s of this thread's CPU time. Never
+/// inlined, so a profiler can collect synack's side alone
+/// (`valgrind --tool=callgrind --toggle-collect=synack_bench::synack_side::bulk`).
+#[inline(never)]
 pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
     let mut p = Pair::new(bulk_config(case), case.mtu, case.offload, case.tso);
     let data = pattern();

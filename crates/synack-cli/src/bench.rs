@@ -57,6 +57,9 @@ pub struct BenchArgs {
     /// Forged SYNs arriving before each legitimate handshake.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub syns_per_handshake: u64,
+    /// Only the bulk cases whose name contains this, e.g. `mtu1500` or `mtu1500-csum-64k`.
+    #[arg(long)]
+    pub case: Option<String>,
     /// Run only the fixed instruction-count workload (what callgrind runs).
     #[arg(long, hide = true)]
     pub fixed_workload: bool,
@@ -127,6 +130,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         conns: args.conns as usize,
         handshakes: args.handshakes,
         syns_per_handshake: args.syns_per_handshake,
+        case: args.case,
         exe: std::env::current_exe().ok(),
     };
     let command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -91,6 +91,9 @@ pub struct Config {
     pub quickack_segments: u32,
     /// Keepalive probing of an idle connection (RFC 1122 §4.2.3.6); off by default.
     pub keepalive: Option<Keepalive>,
+    /// The IP header fields the connection's datagrams carry (`IP_TOS`, `IP_TTL`,
+    /// `IPV6_TCLASS`, `IPV6_UNICAST_HOPS`); unset fields are the host's.
+    pub ip: IpHeaderOptions,
     /// Give up when sent data stays unacknowledged this long (`TCP_USER_TIMEOUT`, the local
     /// half of RFC 5482; RFC 9293 §3.8.3's USER TIMEOUT); `None` leaves it to `data_retries`.
     pub user_timeout: Option<Duration>,
@@ -153,6 +156,34 @@ impl Default for Config {
             nagle: Nagle::Minshall,
             keepalive: None,
             user_timeout: None,
+            ip: IpHeaderOptions::default(),
+        }
+    }
+}
+
+/// The IP header fields an application sets for its connection's datagrams, per family;
+/// `None` leaves the host's value (TOS 0, the host's hop limit). RFC 1122 §4.2.4.2 lets the
+/// application choose the TOS of its segments. The two ECN bits are not the application's
+/// (RFC 3168 §5): they are dropped from what is set here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpHeaderOptions {
+    /// `IP_TOS`: the DS field of IPv4 datagrams.
+    pub tos: Option<u8>,
+    /// `IP_TTL`.
+    pub ttl: Option<u8>,
+    /// `IPV6_TCLASS`: the DS field of IPv6 datagrams.
+    pub tclass: Option<u8>,
+    /// `IPV6_UNICAST_HOPS`.
+    pub hops: Option<u8>,
+}
+
+impl IpHeaderOptions {
+    /// (DS field, hop limit) for a datagram of one family.
+    pub fn for_family(&self, ipv6: bool) -> (Option<u8>, Option<u8>) {
+        if ipv6 {
+            (self.tclass, self.hops)
+        } else {
+            (self.tos, self.ttl)
         }
     }
 }

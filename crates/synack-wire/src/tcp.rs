@@ -8,7 +8,7 @@
 use core::fmt;
 use core::net::IpAddr;
 
-use crate::checksum::{ChecksumMode, pseudo_header};
+use crate::checksum::{Checksum, ChecksumMode, pseudo_header};
 use crate::{Error, get_u32, protocol};
 
 /// The control bits of a TCP header, laid out as in byte 13 of the header (RFC 9293 §3.1,
@@ -391,13 +391,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
     /// Computes and stores the checksum over the pseudo-header and the whole buffer.
     pub fn fill_checksum(&mut self, src: IpAddr, dst: IpAddr) -> Result<(), Error> {
-        self.set_checksum(0);
-        let b = self.buffer.as_ref();
-        let mut c = pseudo_header(src, dst, protocol::TCP, b.len())?;
-        c.add(b);
-        let sum = c.finish();
-        self.set_checksum(sum);
+        let pseudo = pseudo_header(src, dst, protocol::TCP, self.buffer.as_ref().len())?;
+        self.fill_checksum_from(pseudo);
         Ok(())
+    }
+
+    /// [`TcpPacket::fill_checksum`] from the pseudo-header's sum, already worked out.
+    fn fill_checksum_from(&mut self, pseudo: Checksum) {
+        self.set_checksum(0);
+        let mut c = pseudo;
+        c.add(self.buffer.as_ref());
+        self.set_checksum(c.finish());
     }
 }
 
@@ -710,8 +714,9 @@ impl<'a> TcpRepr<'a> {
         }
         let hl = self.header_len();
         let total = hl + self.payload.len() + tail.len();
-        // Check the pseudo-header first so a failure leaves `buf` untouched.
-        pseudo_header(src, dst, protocol::TCP, total)?;
+        // The pseudo-header first, so a failure leaves `buf` untouched; its sum starts the
+        // checksum (or is the partial sum a device completes).
+        let pseudo = pseudo_header(src, dst, protocol::TCP, total)?;
         let seg = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
         let mut p = TcpPacket::new_unchecked(&mut *seg);
         p.set_src_port(self.src_port);
@@ -727,11 +732,8 @@ impl<'a> TcpRepr<'a> {
         head.copy_from_slice(self.payload);
         rest.copy_from_slice(tail);
         match mode {
-            ChecksumMode::Verify => p.fill_checksum(src, dst)?,
-            ChecksumMode::Ignore => {
-                let partial = pseudo_header(src, dst, protocol::TCP, total)?.sum();
-                p.set_checksum(partial);
-            }
+            ChecksumMode::Verify => p.fill_checksum_from(pseudo),
+            ChecksumMode::Ignore => p.set_checksum(pseudo.sum()),
         }
         Ok(total)
     }

@@ -92,6 +92,17 @@ impl LossDetection {
         reordered
     }
 
+    /// Whether an ACK that advances nothing and reports nothing leaves this as it is: no
+    /// F-RTO test waits for its answer, no TLP episode for its end, and RACK has neither a
+    /// D-SACK round nor a reordering timer that the ACK would settle.
+    pub(super) fn at_rest(&self, srtt: Option<Duration>) -> bool {
+        matches!(self.frto, Frto::Idle | Frto::GoBack)
+            && !self.original_delivered
+            && self.tlp.end_seq().is_none()
+            && self.reorder_at.is_none()
+            && self.rack.at_rest(srtt)
+    }
+
     fn stop_probe(&mut self) {
         self.probe_from = None;
         self.probe_due = false;

@@ -341,6 +341,25 @@ impl Congestion {
 
     /// An acceptable acknowledgment: SND.UNA moved forward, or it is a duplicate, or it only
     /// carries SACK blocks or a window update.
+    /// Whether `on_ack` would change nothing for an acceptable ACK that neither advances
+    /// SND.UNA nor carries SACK blocks, arriving with nothing in flight: outside recovery, with
+    /// no loss-detection episode open, the scoreboard empty and the window's use already aged
+    /// out. The receiver of a one-way stream meets such an ACK on every data segment, so it
+    /// asks this first rather than running the whole of `on_ack` for nothing.
+    pub fn at_rest(&self, flight: &Flight, srtt: Option<Duration>) -> bool {
+        let mss = flight.mss.max(1);
+        flight.in_flight == 0
+            && flight.una == flight.max
+            && matches!(self.recovery, Recovery::Open)
+            && self.mss == mss
+            && self.window_use.at_rest(flight.max)
+            && self
+                .board
+                .as_deref()
+                .is_none_or(|b| b.at_rest(flight.una, mss))
+            && self.loss.as_deref().is_none_or(|l| l.at_rest(srtt))
+    }
+
     pub fn on_ack(&mut self, ack: &AckSummary) {
         let mss = ack.flight.mss.max(1);
         self.mss = mss;

@@ -77,6 +77,12 @@ impl Rack {
     pub(crate) fn min_rtt(&self) -> Option<Duration> {
         self.min_rtt
     }
+    /// Whether an ACK without a D-SACK, outside recovery and with no RTT sample, leaves
+    /// this as it is: no D-SACK round is open and the minimum RTT needs no stand-in from
+    /// `srtt` (see `detect_loss_on_ack`).
+    pub(crate) fn at_rest(&self, srtt: Option<Duration>) -> bool {
+        self.dsack_round.is_none() && (self.min_rtt.is_some() || srtt.is_none())
+    }
     pub(crate) fn reordering_seen(&self) -> bool {
         self.reordering_seen
     }

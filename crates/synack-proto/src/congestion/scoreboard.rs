@@ -177,6 +177,15 @@ impl Scoreboard {
 
     /// The SMSS IsLost counts bytes in (RFC 6675 §4); a change works the prefix and the pipe out
     /// afresh.
+    /// Whether an ACK of `una` without SACK blocks leaves the board as it is: nothing is
+    /// recorded, the cumulative ACK already stands at `una` and the segment size is `smss`.
+    pub(crate) fn at_rest(&self, una: SeqNum, smss: u32) -> bool {
+        self.segments.is_empty()
+            && self.high_ack == una
+            && !self.high_rxt.lt(una)
+            && self.smss == smss
+    }
+
     pub(crate) fn set_smss(&mut self, smss: u32) {
         if smss != self.smss {
             self.smss = smss;

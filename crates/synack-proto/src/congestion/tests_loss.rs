@@ -360,3 +360,72 @@ fn frto_off_without_sack_goes_back_to_snd_una_at_the_timeout() {
     assert!(c.on_retransmit_timeout(&flight(0, 1000), true));
     assert!(!c.frto_goes_back(true));
 }
+
+/// An ACK that advances nothing, reports nothing and finds nothing in flight: what the
+/// receiver of a one-way stream sees in every data segment.
+fn quiet(now: u64, una: u32) -> AckSummary {
+    AckSummary {
+        rtt: None,
+        duplicate: false,
+        ..ack(now, 0, una, una, &[])
+    }
+}
+
+/// A sender whose last ACK left a tail loss probe's episode open: the probe resent the last
+/// segment and the ACK reached exactly its end, so the next ACK decides (RFC 8985 §7.4.2).
+fn probe_answer_pending() -> Congestion {
+    let mut c = sending(&Config::default(), 4, 0);
+    c.on_ack(&ack(100, 3000, 3000, 4000, &[]));
+    c.on_probe_timeout();
+    let t = c.next_transmit(SeqNum(3000), SeqNum(4000), SeqNum(4000), false);
+    c.on_transmitted(ms(500), t, MSS, SeqNum(4000));
+    c.on_ack(&ack(600, MSS, 4000, 4000, &[]));
+    c
+}
+
+#[test]
+fn a_controller_at_rest_is_unchanged_by_a_quiet_ack_and_comes_to_rest_within_two() {
+    let mut plain = sending(&Config::default(), 4, 0);
+    plain.on_ack(&ack(100, 4000, 4000, 4000, &[]));
+    let mut timed_out = after_timeout_and_first_ack(&Config::default());
+    timed_out.on_ack(&ack(400, 3000, 4000, 4000, &[]));
+    let mut reno = sending(
+        &Config {
+            congestion: CongestionControl::NewReno,
+            ..Config::default()
+        },
+        4,
+        0,
+    );
+    reno.on_ack(&ack(100, 4000, 4000, 4000, &[]));
+    for (name, mut c) in [
+        ("plain", plain),
+        ("probe", probe_answer_pending()),
+        ("timeout", timed_out),
+        ("newreno", reno),
+    ] {
+        let mut rested_at = None;
+        for i in 0..4 {
+            let before = alloc::format!("{c:?}");
+            let rest = c.at_rest(&flight(4000, 4000), Some(SRTT));
+            c.on_ack(&quiet(700 + i, 4000));
+            if rest {
+                assert_eq!(
+                    alloc::format!("{c:?}"),
+                    before,
+                    "{name}: a quiet ACK at rest changed state"
+                );
+                rested_at.get_or_insert(i);
+            }
+        }
+        assert!(
+            rested_at.is_some_and(|i| i <= 2),
+            "{name}: not at rest after two quiet ACKs ({rested_at:?})"
+        );
+        // With anything in flight an ACK always goes through.
+        assert!(!c.at_rest(&flight(4000, 5000), Some(SRTT)));
+    }
+    // The open probe episode waits for the quiet ACK that ends it: not at rest before it.
+    let c = probe_answer_pending();
+    assert!(!c.at_rest(&flight(4000, 4000), Some(SRTT)));
+}

@@ -38,6 +38,12 @@ impl WindowUse {
         self.peak = self.peak.max(outstanding);
     }
 
+    /// Whether an ACK finding nothing outstanding, with SND.UNA = SND.MAX = `max`, leaves this
+    /// as it is: no peak is left to age out and the round already ends at `max`.
+    pub(super) fn at_rest(&self, max: SeqNum) -> bool {
+        self.peak == 0 && self.last_peak == 0 && self.round_end == Some(max)
+    }
+
     /// Whether cwnd may grow: in slow start once the flight reached half of it (RFC 7661
     /// §4.3), in congestion avoidance once it filled it to within a segment (RFC 9438 §5.8:
     /// the flow is not application-limited).

@@ -521,8 +521,14 @@ impl Connection {
             snd.retransmits = 0;
             rtt = take_rtt_sample(snd, timestamps, ts_offset, now, seg);
         }
-        if ack == snd.una {
-            // Every acceptable ACK: SACK blocks ride on duplicates and on data alike.
+        // Every acceptable ACK: SACK blocks ride on duplicates and on data alike. One that
+        // advances nothing and reports nothing while nothing is in flight (each data segment
+        // of a one-way stream, at its receiver) is skipped once the controller is at rest,
+        // where it would change nothing.
+        let news = advanced
+            || !seg.options.sack_blocks.is_empty()
+            || !snd.cc.at_rest(&snd.flight(), snd.rtt.srtt());
+        if ack == snd.una && news {
             snd.cc.on_ack(&AckSummary {
                 now,
                 acked: acked.data,

@@ -297,6 +297,14 @@ impl Connection {
         self.config.nodelay = nodelay;
     }
 
+    /// The IP header fields of the connection's datagrams from now on (`IP_TOS`, `IP_TTL`
+    /// and their IPv6 counterparts on an open connection).
+    pub fn set_ip_header(&mut self, ip: crate::IpHeaderOptions) {
+        if self.config.ip != ip {
+            self.config.ip = ip;
+        }
+    }
+
     /// Resizes the receive buffer (`SO_RCVBUF` on an open connection, as Linux allows) and
     /// fixes it there: auto-tuning no longer grows it. The window offered follows the new
     /// free space, within what the window scale agreed on the SYN can express (RFC 7323

@@ -85,6 +85,14 @@ impl ConnMut<'_> {
         }
     }
 
+    /// `IP_TOS`, `IP_TTL`, `IPV6_TCLASS` and `IPV6_UNICAST_HOPS`: the IP header fields of
+    /// the connection's datagrams, including those it sends after its user closed it.
+    pub fn set_ip_header(&mut self, ip: crate::IpHeaderOptions) {
+        if let Some(c) = self.conn() {
+            c.set_ip_header(ip);
+        }
+    }
+
     /// `SO_KEEPALIVE` with its timings (RFC 1122 §4.2.3.6); `None` turns probing off.
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
         if let Some(c) = self.conn() {

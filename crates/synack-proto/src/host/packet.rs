@@ -4,7 +4,7 @@
 //! work; the one timer schedule.
 
 use super::*;
-use synack_wire::ip::{emit_tcp_gather, emit_tcp_with, parse_tcp};
+use synack_wire::ip::{emit_tcp_gather, emit_tcp_with, parse_tcp, set_ds_field};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
 
 use crate::conn::reset_for_unexpected;
@@ -124,6 +124,9 @@ impl Host {
             let room = buf.len().saturating_sub(headers).min(limit);
             let retransmitted = e.conn.segs_retransmitted();
             let (local_ip, remote_ip) = (e.tuple.local().ip(), e.tuple.remote().ip());
+            // The connection's own IP header fields, if its user set them.
+            let (ds, hops) = e.conn.config().ip.for_family(remote_ip.is_ipv6());
+            let hop_limit = hops.unwrap_or(self.config.hop_limit);
             let sent = match e.conn.poll_transmit_gather(now, room, tso) {
                 Some((seg, tail, pieces)) => {
                     // A device that segments also checksums each piece it cuts: the sum
@@ -133,16 +136,13 @@ impl Host {
                     } else {
                         mode
                     };
+                    let result =
+                        emit_tcp_gather(buf, local_ip, remote_ip, hop_limit, &seg, tail, mode);
+                    if let (Ok(len), Some(ds)) = (&result, ds) {
+                        set_ds_field(&mut buf[..*len], ds);
+                    }
                     Some((
-                        emit_tcp_gather(
-                            buf,
-                            local_ip,
-                            remote_ip,
-                            self.config.hop_limit,
-                            &seg,
-                            tail,
-                            mode,
-                        ),
+                        result,
                         seg.flags.rst(),
                         // A reset may answer a stray segment from another port than the peer's.
                         SocketAddr::new(local_ip, seg.src_port),

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use synack_proto::host::{Host, HostConfig};
 use synack_proto::{CallError, Config, ConnError, Info, Instant, Keepalive, StateName};
-use synack_socket::{Readiness, SocketError, SocketId, SocketTable};
+use synack_socket::{Readiness, SocketError, SocketId, SocketTable, Wakeups};
 
 use crate::errno::Errno;
 
@@ -379,6 +379,16 @@ impl Stack {
                     | bit(hangup, POLLHUP)
             }
         }
+    }
+
+    /// What renewed the descriptor's readiness since the last call (for `EPOLLET`).
+    pub fn take_wakeups(&mut self, fd: i32) -> SockResult<Wakeups> {
+        Ok(self.table.take_wakeups(id_of(fd)?)?)
+    }
+
+    /// A waiter found no room to write: freed space becomes a wake-up.
+    pub fn want_write_space(&mut self, fd: i32) -> SockResult<()> {
+        Ok(self.table.want_write_space(id_of(fd)?)?)
     }
 
     /// The connection's STATUS (RFC 9293 §3.10.6), for `TCP_INFO`.
