@@ -379,6 +379,11 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// Whether an event waits for `poll_event`.
+    pub(crate) fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// SEND (RFC 9293 §3.10.2): queues what fits of `data` and returns how many bytes were
     /// taken. Data written before the handshake completes leaves once it does.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, CallError> {
