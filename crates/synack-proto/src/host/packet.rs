@@ -208,8 +208,14 @@ impl Host {
                         self.compact_time_wait(id);
                     } else {
                         // Having nothing to send can arm a timer (the persist timer of a zero
-                        // window, RFC 9293 §3.8.6.1): put it on the heap.
-                        self.after_transmit(id);
+                        // window, RFC 9293 §3.8.6.1): put it on the heap. Nothing else moves
+                        // when no segment leaves (no event, no byte freed), so the rest of
+                        // `after_transmit` has nothing to do.
+                        debug_assert!(
+                            !e.conn.has_event() && e.conn.buffered_bytes() == e.memory,
+                            "a connection that sent nothing changed more than its timers"
+                        );
+                        self.reschedule(id);
                     }
                 }
             }
