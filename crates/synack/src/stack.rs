@@ -473,9 +473,7 @@ impl Inner {
     }
 
     pub(crate) fn on_packets(&mut self, now: Instant, batch: &Batch) {
-        for p in batch.iter() {
-            self.table.handle_packet(now, p);
-        }
+        self.table.handle_packets(now, batch.iter());
     }
 
     pub(crate) fn on_timer(&mut self, now: Instant) {

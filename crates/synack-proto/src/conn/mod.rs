@@ -411,6 +411,12 @@ impl Connection {
 
     /// RECEIVE (RFC 9293 §3.10.3): moves buffered in-order bytes into `buf`. `Ok(0)` with a
     /// non-empty `buf` means the peer has closed its side and everything has been read.
+    /// Copies in-order received bytes without consuming them (a `MSG_PEEK` read); 0 when
+    /// none are buffered, whatever the reason (RECEIVE says why).
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        self.state.receiver().map_or(0, |r| r.peek(buf))
+    }
+
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
         let error = self.error();
         let name = self.state.name();
