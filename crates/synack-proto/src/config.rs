@@ -4,7 +4,7 @@ use alloc::sync::Arc;
 use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 
-pub use crate::congestion::CongestionControl;
+pub use crate::congestion::{CongestionControl, CongestionSettings};
 
 /// Settings a connection is created with. Every field is public and has a default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,21 +69,8 @@ pub struct Config {
     pub connect_timeout: Option<Duration>,
     /// Challenge ACKs a connection may send per second (RFC 5961 §7).
     pub challenge_ack_limit: u32,
-    /// Initial congestion window in segments (RFC 6928).
-    pub initial_window: u32,
-    /// The congestion controller: CUBIC (RFC 9438) unless Reno is asked for.
-    pub congestion: CongestionControl,
-    /// With SACK, detect loss by time with RACK and probe a lost tail with TLP (RFC 8985);
-    /// off, loss needs three duplicate ACKs or the SACKs of RFC 6675 and a lost tail waits for
-    /// the retransmission timer (Linux's `tcp_early_retrans=0`).
-    pub rack_tlp: bool,
-    /// Test each retransmission timeout with F-RTO and undo a spurious one (Linux's
-    /// `tcp_frto`): RFC 5682 §3 with SACK, the basic algorithm of §2 without.
-    pub frto: bool,
-    /// Grow cwnd only while the sender uses it: in slow start once the flight reached half of
-    /// it (RFC 7661 §4.3), in congestion avoidance once it filled it (RFC 9438 §5.8, as Linux
-    /// does for every controller). Off, every ACK of new data grows it (RFC 5681 alone).
-    pub cwnd_validation: bool,
+    /// The congestion controller and the loss-recovery features it runs.
+    pub congestion: CongestionSettings,
     /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
     /// 40 ms); `None` acknowledges every segment at once.
     pub delayed_ack: Option<Duration>,
@@ -91,6 +78,9 @@ pub struct Config {
     pub quickack_segments: u32,
     /// Keepalive probing of an idle connection (RFC 1122 §4.2.3.6); off by default.
     pub keepalive: Option<Keepalive>,
+    /// The IP header fields the connection's datagrams carry (`IP_TOS`, `IP_TTL`,
+    /// `IPV6_TCLASS`, `IPV6_UNICAST_HOPS`); unset fields are the host's.
+    pub ip: IpHeaderOptions,
     /// Give up when sent data stays unacknowledged this long (`TCP_USER_TIMEOUT`, the local
     /// half of RFC 5482; RFC 9293 §3.8.3's USER TIMEOUT); `None` leaves it to `data_retries`.
     pub user_timeout: Option<Duration>,
@@ -142,17 +132,41 @@ impl Default for Config {
             syn_options: true,
             connect_timeout: None,
             challenge_ack_limit: 10,
-            initial_window: 10,
-            congestion: CongestionControl::Cubic,
-            rack_tlp: true,
-            frto: true,
-            cwnd_validation: true,
+            congestion: CongestionSettings::default(),
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,
             nagle: Nagle::Minshall,
             keepalive: None,
             user_timeout: None,
+            ip: IpHeaderOptions::default(),
+        }
+    }
+}
+
+/// The IP header fields an application sets for its connection's datagrams, per family;
+/// `None` leaves the host's value (TOS 0, the host's hop limit). RFC 1122 §4.2.4.2 lets the
+/// application choose the TOS of its segments. The two ECN bits are not the application's
+/// (RFC 3168 §5): they are dropped from what is set here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpHeaderOptions {
+    /// `IP_TOS`: the DS field of IPv4 datagrams.
+    pub tos: Option<u8>,
+    /// `IP_TTL`.
+    pub ttl: Option<u8>,
+    /// `IPV6_TCLASS`: the DS field of IPv6 datagrams.
+    pub tclass: Option<u8>,
+    /// `IPV6_UNICAST_HOPS`.
+    pub hops: Option<u8>,
+}
+
+impl IpHeaderOptions {
+    /// (DS field, hop limit) for a datagram of one family.
+    pub fn for_family(&self, ipv6: bool) -> (Option<u8>, Option<u8>) {
+        if ipv6 {
+            (self.tclass, self.hops)
+        } else {
+            (self.tos, self.ttl)
         }
     }
 }

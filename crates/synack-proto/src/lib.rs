@@ -14,8 +14,8 @@ pub mod host;
 pub mod seq;
 pub mod time;
 
-pub use config::{Config, Keepalive, Nagle};
-pub use congestion::{CongestionControl, CongestionInfo, CongestionPhase};
+pub use config::{Config, IpHeaderOptions, Keepalive, Nagle};
+pub use congestion::{CongestionControl, CongestionInfo, CongestionPhase, CongestionSettings};
 pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
 pub use error::{CallError, ConnError};
 pub use seq::SeqNum;

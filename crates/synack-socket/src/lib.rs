@@ -23,18 +23,19 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+pub use synack_proto::IpHeaderOptions;
 use synack_proto::host::{ConnId, Host, HostConfig, HostEvent, ListenerId, Transmit};
 use synack_proto::{Config, ConnError, Info, Instant, Keepalive, StateName};
 
 mod cork;
 mod error;
-mod ip_header;
 mod options;
+mod wakeup;
 
 use error::unsupported;
 pub use error::{SocketError, SocketResult};
-pub use ip_header::IpHeaderOptions;
 pub use options::{SockOpt, SocketOptions};
+pub use wakeup::Wakeups;
 
 /// A socket in a [`SocketTable`]. The lowest free id is handed out first, as file
 /// descriptors are.
@@ -115,6 +116,12 @@ struct Socket {
     shut_wr: bool,
     /// Bytes written while corked (or with `MSG_MORE`) that do not fill a segment yet.
     held: Vec<u8>,
+    /// Since when the held bytes have waited with nothing in flight (the cork timer's start).
+    held_since: Option<Instant>,
+    /// What renewed its readiness since the last look (edge-triggered readiness).
+    wakeups: Wakeups,
+    /// A write or a poll found no room: freed space is news (Linux's `SOCK_NOSPACE`).
+    no_space: bool,
 }
 
 /// The sockets over one host. Every call takes the time it happens at when time matters.
@@ -129,13 +136,13 @@ pub struct SocketTable {
     /// Defaults of sockets made from now on (sysctls change them).
     defaults: Config,
     keepalive_defaults: Keepalive,
-    /// Whether any socket ever set an IP header field (only then is each datagram looked at).
-    ip_marks: bool,
     /// Whether the caller wants [`SocketEvent`]s (the runtime); else none are kept.
     keep_events: bool,
     events: VecDeque<SocketEvent>,
     /// Where the next search for an ephemeral port to bind starts.
     bind_cursor: u16,
+    /// Sockets holding corked bytes (whose cork timer may run).
+    corked: BTreeSet<SocketId>,
 }
 
 impl SocketTable {
@@ -152,10 +159,10 @@ impl SocketTable {
             next_id: 0,
             defaults,
             keepalive_defaults,
-            ip_marks: false,
             keep_events: false,
             events: VecDeque::new(),
             bind_cursor,
+            corked: BTreeSet::new(),
         }
     }
 
@@ -205,26 +212,39 @@ impl SocketTable {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.host.handle_packet(now, packet);
         self.pump();
+        self.tend_corks(now);
+    }
+
+    /// Packets as a device hands them over, in order: `Host::handle_packets`, the same as
+    /// `handle_packet` for each in turn.
+    pub fn handle_packets<'p>(
+        &mut self,
+        now: Instant,
+        packets: impl IntoIterator<Item = &'p [u8]>,
+    ) {
+        self.host.handle_packets(now, packets);
+        self.pump();
     }
 
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let t = self.host.poll_transmit(now, buf);
-        if let Some(t) = t {
-            if self.ip_marks {
-                self.mark_ip_header(&mut buf[..t.len]);
-            }
-        }
         self.pump();
+        self.tend_corks(now);
         t
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.host.poll_timeout()
+        let host = self.host.poll_timeout();
+        match self.cork_timeout() {
+            Some(cork) => Some(host.map_or(cork, |h| h.min(cork))),
+            None => host,
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.host.handle_timeout(now);
         self.pump();
+        self.fire_corks(now);
     }
 
     /// The next thing that changed for a socket (only with [`SocketTable::keep_events`]).
@@ -236,6 +256,7 @@ impl SocketTable {
     /// socket's next call) and, for a caller that wants them, socket events.
     fn pump(&mut self) {
         while let Some(ev) = self.host.poll_event() {
+            self.note_wakeup(&ev);
             let event = match ev {
                 HostEvent::Closed(id, error) => {
                     let Some(&sid) = self.conns.get(&id) else {
@@ -274,6 +295,32 @@ impl SocketTable {
         }
     }
 
+    /// Records what a host event renews of its socket's readiness.
+    fn note_wakeup(&mut self, ev: &HostEvent) {
+        match *ev {
+            HostEvent::Closed(id, _) | HostEvent::StateChanged { conn: id, .. } => {
+                if let Some(&sid) = self.conns.get(&id) {
+                    self.wake_all(sid);
+                }
+            }
+            HostEvent::Accepted { listener, .. } => {
+                if let Some(&sid) = self.listeners.get(&listener) {
+                    self.wake_readable(sid);
+                }
+            }
+            HostEvent::Readable(id) => {
+                if let Some(&sid) = self.conns.get(&id) {
+                    self.wake_readable(sid);
+                }
+            }
+            HostEvent::Writable(id) => {
+                if let Some(&sid) = self.conns.get(&id) {
+                    self.wake_writable(sid);
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ the table
 
     fn sock(&self, id: SocketId) -> SocketResult<&Socket> {
@@ -306,6 +353,7 @@ impl SocketTable {
 
     fn remove(&mut self, id: SocketId) -> SocketResult<Socket> {
         let s = self.sockets.remove(&id).ok_or(SocketError::BadSocket)?;
+        self.corked.remove(&id);
         match s.role {
             Role::Conn(c) => {
                 self.conns.remove(&c);
@@ -374,6 +422,9 @@ impl SocketTable {
             shut_rd: false,
             shut_wr: false,
             held: Vec::new(),
+            held_since: None,
+            wakeups: Wakeups::default(),
+            no_space: false,
         })
     }
 
@@ -605,26 +656,47 @@ impl SocketTable {
         }
     }
 
-    /// `MSG_PEEK`: how many of `len` bytes a read would return now, leaving them queued; as
+    /// `MSG_PEEK`: copies what a read would return now into `buf`, leaving it queued; as
     /// [`SocketTable::read`] when nothing is queued (end of stream, an error, or `WouldBlock`).
-    pub fn peek(&mut self, id: SocketId, len: usize) -> SocketResult<usize> {
+    pub fn peek(&mut self, id: SocketId, buf: &mut [u8]) -> SocketResult<usize> {
         let conn = self.conn_id(id)?;
         if self.sock(id)?.shut_rd {
             return Ok(0);
         }
-        let queued = self.host.info(conn).map_or(0, |i| i.recv_buffered);
-        if queued > 0 {
-            return Ok(len.min(queued));
+        let n = self.host.peek(conn, buf).unwrap_or(0);
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
         }
         // Nothing in order to copy: a read takes nothing either, and says why.
         let mut probe = [0u8; 1];
-        self.read(id, &mut probe[..len.min(1)])
+        self.read(id, &mut probe)
     }
 
     /// SEND: what fits of `data`; `WouldBlock` when nothing does, and while the handshake is
     /// still running (Linux's `sk_stream_wait_connect`).
     pub fn write(&mut self, id: SocketId, data: &[u8]) -> SocketResult<usize> {
         self.write_more(id, data, false)
+    }
+
+    /// Writes what fits of `data`; `more` is `MSG_MORE` (more data follows: a partial
+    /// segment waits for it). A write that ran out of room makes freed space a wake-up.
+    pub fn write_more(&mut self, id: SocketId, data: &[u8], more: bool) -> SocketResult<usize> {
+        let r = self.write_or_hold(id, data, more);
+        let short = match r {
+            Ok(n) => n < data.len(),
+            Err(SocketError::WouldBlock) => self.conn_id(id).is_ok_and(|c| {
+                // A handshake still running is not a full buffer.
+                !matches!(
+                    self.host.state(c),
+                    Ok(StateName::SynSent | StateName::SynReceived)
+                )
+            }),
+            Err(_) => false,
+        };
+        if short {
+            self.sock_mut(id)?.no_space = true;
+        }
+        r
     }
 
     /// The connection a write goes to, or why there is none to write to.

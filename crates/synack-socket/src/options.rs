@@ -5,8 +5,8 @@ use core::time::Duration;
 
 use synack_proto::{Config, CongestionControl, Keepalive};
 
+use crate::IpHeaderOptions;
 use crate::error::unsupported;
-use crate::ip_header::IpHeaderOptions;
 use crate::{Role, SocketError, SocketId, SocketResult, SocketTable};
 
 /// A socket's settings, as `getsockopt` reads them.
@@ -143,7 +143,7 @@ impl SocketTable {
                 }
             }
             SockOpt::KeepAlive(on) => o.keepalive_on = on,
-            SockOpt::Congestion(c) => o.config.congestion = c,
+            SockOpt::Congestion(c) => o.config.congestion.controller = c,
             SockOpt::NoOptions(on) => o.config.syn_options = !on,
             SockOpt::ConnectTimeout(t) => o.config.connect_timeout = t,
             SockOpt::Linger(l) => o.linger = l,
@@ -174,6 +174,9 @@ impl SocketTable {
                 }
             }
         }
+        // The connection carries the IP header fields itself, so that what it sends after
+        // the socket is closed (its FIN's retransmissions, the last ACK) is marked too.
+        o.config.ip = o.ip;
         // Apply to what is already open.
         match role {
             Role::Conn(conn) => {
@@ -186,6 +189,10 @@ impl SocketTable {
                     SockOpt::RecvBuffer(v) => c.set_recv_buffer(v),
                     SockOpt::SendBuffer(v) => c.set_send_buffer(v),
                     SockOpt::Congestion(cc) => c.set_congestion(cc),
+                    SockOpt::Tos(_)
+                    | SockOpt::Ttl(_)
+                    | SockOpt::TrafficClass(_)
+                    | SockOpt::UnicastHops(_) => c.set_ip_header(o.ip),
                     _ => {}
                 }
             }
@@ -196,7 +203,6 @@ impl SocketTable {
             }
             Role::Fresh => {}
         }
-        self.ip_marks |= o.ip != IpHeaderOptions::default();
         let push =
             (!o.cork || o.config.nodelay) && matches!(opt, SockOpt::Cork(_) | SockOpt::NoDelay(_));
         self.sock_mut(id)?.opts = o;

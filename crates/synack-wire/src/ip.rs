@@ -138,6 +138,29 @@ pub fn emit_tcp_gather(
     Ok(hl + n)
 }
 
+/// Sets the DS field of an IPv4 or IPv6 datagram (the TOS or traffic-class byte but its two
+/// ECN bits, RFC 2474 §3 and RFC 3168 §5) to that of `tos`, and refills the IPv4 header
+/// checksum. A datagram too short for its header is left alone.
+pub fn set_ds_field(datagram: &mut [u8], tos: u8) {
+    let ds = tos & !0b11;
+    match datagram.first().map(|b| b >> 4) {
+        Some(4) if datagram.len() >= ipv4::HEADER_LEN => {
+            let mut p = Ipv4Packet::new_unchecked(&mut *datagram);
+            let ecn = p.tos() & 0b11;
+            p.set_tos(ds | ecn);
+            p.fill_checksum();
+        }
+        Some(6) if datagram.len() >= ipv6::HEADER_LEN => {
+            // Version (4 bits), traffic class (8), flow label (20) (RFC 8200 §3).
+            let ecn = (datagram[1] >> 4) & 0b11;
+            let class = ds | ecn;
+            datagram[0] = 0x60 | (class >> 4);
+            datagram[1] = (class << 4) | (datagram[1] & 0x0f);
+        }
+        _ => {}
+    }
+}
+
 /// Writes the IP header for `payload_len` bytes of `proto`, checking that the whole datagram
 /// fits in `buf` before writing anything.
 fn emit_ip_header(

@@ -297,6 +297,14 @@ impl Connection {
         self.config.nodelay = nodelay;
     }
 
+    /// The IP header fields of the connection's datagrams from now on (`IP_TOS`, `IP_TTL`
+    /// and their IPv6 counterparts on an open connection).
+    pub fn set_ip_header(&mut self, ip: crate::IpHeaderOptions) {
+        if self.config.ip != ip {
+            self.config.ip = ip;
+        }
+    }
+
     /// Resizes the receive buffer (`SO_RCVBUF` on an open connection, as Linux allows) and
     /// fixes it there: auto-tuning no longer grows it. The window offered follows the new
     /// free space, within what the window scale agreed on the SYN can express (RFC 7323
@@ -327,7 +335,7 @@ impl Connection {
     /// cwnd and ssthresh: the new controller goes on from the window the path was found to
     /// take, as Linux does on a switch.
     pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
-        self.config.congestion = controller;
+        self.config.congestion.controller = controller;
         if let Some(s) = self.state.sender_mut() {
             s.cc.set_controller(controller);
         }
@@ -371,6 +379,11 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// Whether an event waits for `poll_event`.
+    pub(crate) fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// SEND (RFC 9293 §3.10.2): queues what fits of `data` and returns how many bytes were
     /// taken. Data written before the handshake completes leaves once it does.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, CallError> {
@@ -398,6 +411,12 @@ impl Connection {
 
     /// RECEIVE (RFC 9293 §3.10.3): moves buffered in-order bytes into `buf`. `Ok(0)` with a
     /// non-empty `buf` means the peer has closed its side and everything has been read.
+    /// Copies in-order received bytes without consuming them (a `MSG_PEEK` read); 0 when
+    /// none are buffered, whatever the reason (RECEIVE says why).
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        self.state.receiver().map_or(0, |r| r.peek(buf))
+    }
+
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
         let error = self.error();
         let name = self.state.name();
@@ -904,9 +923,10 @@ impl Connection {
             bytes_acked: snd.map_or(0, |s| s.bytes_acked),
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
-            cc: snd.map_or(crate::CongestionInfo::idle(self.config.congestion), |s| {
-                s.cc.info()
-            }),
+            cc: snd.map_or(
+                crate::CongestionInfo::idle(self.config.congestion.controller),
+                |s| s.cc.info(),
+            ),
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),

@@ -10,6 +10,11 @@ use crate::conn::Info;
 use crate::error::ConnError;
 
 impl Host {
+    /// Copies received bytes without taking them (`MSG_PEEK`); 0 when none are buffered.
+    pub fn peek(&self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.peek(buf))
+    }
+
     pub fn info(&self, id: ConnId) -> Result<Info, HostError> {
         Ok(self.user_entry_ref(id)?.conn.info())
     }
@@ -77,6 +82,14 @@ impl ConnMut<'_> {
     pub fn set_nodelay(&mut self, nodelay: bool) {
         if let Some(c) = self.conn() {
             c.set_nodelay(nodelay);
+        }
+    }
+
+    /// `IP_TOS`, `IP_TTL`, `IPV6_TCLASS` and `IPV6_UNICAST_HOPS`: the IP header fields of
+    /// the connection's datagrams, including those it sends after its user closed it.
+    pub fn set_ip_header(&mut self, ip: crate::IpHeaderOptions) {
+        if let Some(c) = self.conn() {
+            c.set_ip_header(ip);
         }
     }
 

@@ -1,22 +1,25 @@
 //! `epoll_create`, `epoll_ctl` and `epoll_wait` over the socket layer's readiness (the same
-//! events `poll` reports), level-triggered, with `EPOLLONESHOT`.
+//! events `poll` reports), level-triggered or edge-triggered (`EPOLLET`), with `EPOLLONESHOT`.
 //!
 //! An epoll instance lives in the runner: the script's number for it (`epoll_create(1) = 5`)
-//! names it, as the script's numbers name its sockets. Edge-triggered mode (`EPOLLET`)
-//! reports wake-ups rather than states, which the socket layer does not record: it stops
-//! the script as unsupported.
+//! names it, as the script's numbers name its sockets. Each registered descriptor is either
+//! on the instance's ready list or not, as in Linux's epoll: it gets there when added or
+//! changed while ready, and when the socket layer reports a wake-up it listens for (new data,
+//! freed space for a writer that ran out, a state change). A wait reports a listed
+//! descriptor with all its ready events; a level-triggered one is always looked at, an
+//! edge-triggered one leaves the list once reported, until the next wake-up.
 
 use std::collections::BTreeMap;
 
 use crate::ast::*;
 use crate::errno::Errno;
 use crate::socket::SockError;
-use crate::socket::consts::{POLLERR, POLLHUP};
+use crate::socket::consts::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM};
 use crate::symbols::{eval_int, show_poll};
 
 use super::Runner;
 use super::calls::done;
-use super::wait::{Step, UNSUPPORTED_CALL, Wait};
+use super::wait::{Step, Wait};
 
 pub(super) const EPOLL_CTL_ADD: i64 = 1;
 pub(super) const EPOLL_CTL_DEL: i64 = 2;
@@ -32,6 +35,8 @@ struct Interest {
     data: i64,
     /// `EPOLLONESHOT` after it fired: silent until `EPOLL_CTL_MOD`.
     disarmed: bool,
+    /// On the ready list: a wait looks at it.
+    listed: bool,
 }
 
 /// An epoll instance: the script's descriptors (live numbers) and what each waits for.
@@ -76,12 +81,12 @@ impl Runner {
             _ if op == EPOLL_CTL_DEL => (0, 0),
             _ => return Err("epoll_ctl needs {events=..., fd=...}".into()),
         };
-        if events & EPOLLET != 0 {
-            return Err(format!("{UNSUPPORTED_CALL} edge-triggered epoll (EPOLLET)"));
-        }
         if self.stack.state(fd).is_err() {
             return done(Err(SockError::Errno(Errno::EBADF)));
         }
+        // Wake-ups from before this change are not news to the new registration.
+        self.collect_wakeups();
+        let ready = self.ready_events(fd, events) != 0;
         let Some(ep) = self.epolls.get_mut(&epfd) else {
             return done(Err(SockError::Errno(Errno::EBADF)));
         };
@@ -89,6 +94,7 @@ impl Runner {
             events,
             data,
             disarmed: false,
+            listed: ready,
         };
         let known = ep.interest.contains_key(&fd);
         let r = match op {
@@ -147,28 +153,46 @@ impl Runner {
         }))
     }
 
-    /// One attempt at `epoll_wait`: the ready descriptors in the order they were added (up
-    /// to `max`), checked against the script's list.
+    /// One attempt at `epoll_wait`: the listed descriptors that are ready, in the order they
+    /// were added (up to `max`), checked against the script's list.
     pub(super) fn step_epoll(&mut self, w: &EpollWait) -> Result<Step, String> {
-        let Some(ep) = self.epolls.get(&w.epfd) else {
+        if !self.epolls.contains_key(&w.epfd) {
             return Ok(Step::Done(Err(SockError::Errno(Errno::EBADF))));
-        };
-        let always = i64::from(POLLERR | POLLHUP);
-        let ready: Vec<(i32, i64, i64)> = ep
+        }
+        self.collect_wakeups();
+        let listed: Vec<(i32, i64)> = self.epolls[&w.epfd]
             .interest
             .iter()
-            .filter(|(_, i)| !i.disarmed)
-            .filter_map(|(fd, i)| {
-                let got = i64::from(self.stack.poll_events(*fd)) & (i.events | always) & 0xffff;
-                (got != 0).then_some((*fd, got, i.data))
-            })
-            .take(w.max)
+            // A level-triggered descriptor is looked at every time: Linux lists it again
+            // after each report, and every rise in readiness comes with a wake-up there.
+            .filter(|(_, i)| (i.listed || i.events & EPOLLET == 0) && !i.disarmed)
+            .map(|(fd, i)| (*fd, i.events))
             .collect();
+        let mut ready = Vec::new();
+        let mut unlisted = Vec::new();
+        for (fd, events) in listed {
+            let got = self.ready_events(fd, events);
+            if got == 0 {
+                unlisted.push(fd);
+            } else if ready.len() < w.max {
+                ready.push((fd, got));
+            }
+        }
+        let ep = self.epolls.get_mut(&w.epfd).expect("checked above");
+        // Not ready when looked at: off the list until a wake-up (Linux's ep_send_events).
+        for fd in &unlisted {
+            if let Some(i) = ep.interest.get_mut(fd) {
+                i.listed = false;
+            }
+        }
         if ready.is_empty() && self.now < w.deadline {
             return Ok(Step::Block(Wait::Epoll(w.clone())));
         }
+        let got: Vec<(i64, i64)> = ready
+            .iter()
+            .map(|(fd, e)| (*e, ep.interest.get(fd).map_or(0, |i| i.data)))
+            .collect();
         if let Some(want) = &w.expected {
-            let got: Vec<(i64, i64)> = ready.iter().map(|(_, e, d)| (*e, *d)).collect();
             // At the timeout nothing came back, whatever the buffer held before.
             if !ready.is_empty() && got != *want {
                 let show = |l: &[(i64, i64)]| {
@@ -184,14 +208,45 @@ impl Runner {
                 ));
             }
         }
-        if let Some(ep) = self.epolls.get_mut(&w.epfd) {
-            for (fd, _, _) in &ready {
-                if let Some(i) = ep.interest.get_mut(fd) {
-                    i.disarmed |= i.events & EPOLLONESHOT != 0;
-                }
+        for (fd, _) in &ready {
+            if let Some(i) = ep.interest.get_mut(fd) {
+                i.disarmed |= i.events & EPOLLONESHOT != 0;
+                i.listed &= i.events & EPOLLET == 0;
             }
         }
         Ok(Step::Done(Ok(ready.len() as i64)))
+    }
+
+    /// The events of `wanted` (plus `EPOLLERR` and `EPOLLHUP`, always reported) the
+    /// descriptor has now. Finding no room for a writer makes freed space a wake-up.
+    fn ready_events(&mut self, fd: i32, wanted: i64) -> i64 {
+        let always = i64::from(POLLERR | POLLHUP);
+        let now = i64::from(self.stack.poll_events(fd));
+        if wanted & i64::from(POLLOUT) != 0 && now & i64::from(POLLOUT) == 0 {
+            let _ = self.stack.want_write_space(fd);
+        }
+        now & (wanted | always) & 0xffff
+    }
+
+    /// Puts on every instance's ready list the descriptors woken in a way they listen for.
+    fn collect_wakeups(&mut self) {
+        let read = i64::from(POLLIN | POLLRDNORM | POLLPRI);
+        let write = i64::from(POLLOUT | POLLWRNORM);
+        for fd in self.stack.fds() {
+            let Ok(w) = self.stack.take_wakeups(fd) else {
+                continue;
+            };
+            if w.is_empty() {
+                continue;
+            }
+            for ep in self.epolls.values_mut() {
+                if let Some(i) = ep.interest.get_mut(&fd) {
+                    i.listed |= w.any
+                        || (w.readable && i.events & read != 0)
+                        || (w.writable && i.events & write != 0);
+                }
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use synack_proto::host::{Host, HostConfig};
 use synack_proto::{CallError, Config, ConnError, Info, Instant, Keepalive, StateName};
-use synack_socket::{Readiness, SocketError, SocketId, SocketTable};
+use synack_socket::{Readiness, SocketError, SocketId, SocketTable, Wakeups};
 
 use crate::errno::Errno;
 
@@ -298,10 +298,15 @@ impl Stack {
         Ok(buf)
     }
 
-    /// `MSG_PEEK`: how many of `len` bytes a read would return now, leaving them queued; as
+    /// `MSG_PEEK`: up to `len` bytes a read would return now, leaving them queued; as
     /// [`Stack::read`] when nothing is queued (end of stream, an error, or `EAGAIN`).
-    pub fn peek(&mut self, fd: i32, len: usize) -> SockResult<usize> {
-        Ok(self.table.peek(id_of(fd)?, len)?)
+    pub fn peek(&mut self, fd: i32, len: usize) -> SockResult<Vec<u8>> {
+        let id = id_of(fd)?;
+        let cap = self.table.options(id)?.config.recv_buffer.max(1);
+        let mut buf = vec![0u8; len.min(cap)];
+        let n = self.table.peek(id, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
     }
 
     /// Writes what fits of `data`; `EAGAIN` when nothing does, and while the handshake is
@@ -374,6 +379,16 @@ impl Stack {
                     | bit(hangup, POLLHUP)
             }
         }
+    }
+
+    /// What renewed the descriptor's readiness since the last call (for `EPOLLET`).
+    pub fn take_wakeups(&mut self, fd: i32) -> SockResult<Wakeups> {
+        Ok(self.table.take_wakeups(id_of(fd)?)?)
+    }
+
+    /// A waiter found no room to write: freed space becomes a wake-up.
+    pub fn want_write_space(&mut self, fd: i32) -> SockResult<()> {
+        Ok(self.table.want_write_space(id_of(fd)?)?)
     }
 
     /// The connection's STATUS (RFC 9293 §3.10.6), for `TCP_INFO`.
