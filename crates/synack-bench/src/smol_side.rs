@@ -12,7 +12,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address};
 
 use crate::link::{Link, Pool, Queue};
-use crate::measure::thread_cpu;
+use crate::measure::{Stall, thread_cpu};
 use crate::{BulkCase, Error, pattern};
 
 const ADDR_A: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
@@ -144,15 +144,17 @@ impl Pair {
         Instant::from_micros(self.start.elapsed().as_micros() as i64)
     }
 
-    /// Polls both interfaces until no packet is on the link.
+    /// Polls both interfaces until no packet is on the link, all at one reading of the clock
+    /// (as synack's harness waits).
     fn settle(&mut self) -> Result<(), Error> {
-        let deadline = Wall::now() + STALL;
+        let now = self.now();
+        let mut stall = Stall::new(STALL);
         loop {
-            self.poll();
+            self.poll_at(now);
             if !self.link.busy() {
                 return Ok(());
             }
-            if Wall::now() > deadline {
+            if stall.expired() {
                 return Err(Error::Stall("smoltcp: packets never stop".into()));
             }
         }
@@ -161,6 +163,10 @@ impl Pair {
     /// Polls each interface once (its ingress, its sockets' egress and timers).
     fn poll(&mut self) {
         let now = self.now();
+        self.poll_at(now);
+    }
+
+    fn poll_at(&mut self, now: Instant) {
         for side in 0..2 {
             let mut port = Port {
                 queues: &mut self.link.queues,
@@ -256,10 +262,19 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
 
 /// Polls until `done` holds, within the stall bound.
 fn until(p: &mut Pair, mut done: impl FnMut(&mut Pair) -> bool) -> Result<(), Error> {
-    let deadline = Wall::now() + STALL;
+    // The clock is read again only after a round that left the link quiet without `done`:
+    // then only time can move things on. While packets cross, they do it at one instant, as
+    // in synack's harness.
+    let mut now = p.now();
+    let mut quiet = false;
+    let mut stall = Stall::new(STALL);
     while !done(p) {
-        p.poll();
-        if Wall::now() > deadline {
+        if quiet {
+            now = p.now();
+        }
+        p.poll_at(now);
+        quiet = !p.link.busy();
+        if stall.expired() {
             return Err(Error::Stall("smoltcp: condition never reached".into()));
         }
     }

@@ -1,9 +1,12 @@
 //! The C entry points: `packetdrill_interface_init` and every hook it installs.
 //!
 //! Each hook checks its pointers and lengths, converts them to Rust values, calls
-//! [`Instance`], and converts back. No panic crosses the boundary: every hook runs inside
-//! `catch_unwind`, and a panic becomes `-1` with `errno = EIO`. Errors follow the C
-//! convention (`-1` and `errno`), with Linux's errno values.
+//! [`Instance`], and converts back. The hooks that move data live in `ffi/io.rs` (one shared
+//! body for every read, one for every write), those that wait for readiness (`poll`,
+//! `epoll_*`) in `ffi/wait.rs`, pointer checks in `ffi/args.rs`. No panic crosses the
+//! boundary: every hook runs inside `catch_unwind`, and a panic becomes `-1` with
+//! `errno = EIO`. Errors follow the C convention (`-1` and `errno`), with Linux's errno
+//! values.
 //!
 //! # Safety
 //!

@@ -146,7 +146,7 @@ impl SocketTable {
                 }
             }
             SockOpt::KeepAlive(on) => o.keepalive_on = on,
-            SockOpt::Congestion(c) => o.config.congestion = c,
+            SockOpt::Congestion(c) => o.config.congestion.controller = c,
             SockOpt::NoOptions(on) => o.config.syn_options = !on,
             SockOpt::ConnectTimeout(t) => o.config.connect_timeout = t,
             SockOpt::Linger(l) => o.linger = l,

@@ -37,6 +37,10 @@ impl EventQueue {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && self.spill.as_ref().is_none_or(|s| s.is_empty())
+    }
+
     pub fn pop_front(&mut self) -> Option<Event> {
         if self.len == 0 {
             return self.spill.as_mut()?.pop_front();

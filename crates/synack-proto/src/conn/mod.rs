@@ -345,7 +345,7 @@ impl Connection {
     /// cwnd and ssthresh: the new controller goes on from the window the path was found to
     /// take, as Linux does on a switch.
     pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
-        self.config.congestion = controller;
+        self.config.congestion.controller = controller;
         if let Some(s) = self.state.sender_mut() {
             s.cc.set_controller(controller);
         }
@@ -389,6 +389,11 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// Whether an event waits for `poll_event`.
+    pub(crate) fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// SEND (RFC 9293 §3.10.2): queues what fits of `data` and returns how many bytes were
     /// taken. Data written before the handshake completes leaves once it does.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, CallError> {
@@ -416,6 +421,12 @@ impl Connection {
 
     /// RECEIVE (RFC 9293 §3.10.3): moves buffered in-order bytes into `buf`. `Ok(0)` with a
     /// non-empty `buf` means the peer has closed its side and everything has been read.
+    /// Copies in-order received bytes without consuming them (a `MSG_PEEK` read); 0 when
+    /// none are buffered, whatever the reason (RECEIVE says why).
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        self.state.receiver().map_or(0, |r| r.peek(buf))
+    }
+
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
         let error = self.error();
         let name = self.state.name();
@@ -922,9 +933,10 @@ impl Connection {
             bytes_acked: snd.map_or(0, |s| s.bytes_acked),
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
-            cc: snd.map_or(crate::CongestionInfo::idle(self.config.congestion), |s| {
-                s.cc.info()
-            }),
+            cc: snd.map_or(
+                crate::CongestionInfo::idle(self.config.congestion.controller),
+                |s| s.cc.info(),
+            ),
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),

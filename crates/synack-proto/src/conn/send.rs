@@ -114,7 +114,7 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
-            cc: Congestion::new(config, mss),
+            cc: Congestion::new(&config.congestion, mss),
             short_end: iss,
             retransmits: 0,
             probe_due: false,

@@ -32,19 +32,21 @@ impl Host {
     }
 
     pub(super) fn release(&mut self, id: ConnId) {
-        let Some(e) = self.conns.remove(id.0) else {
+        let Some((memory_wait, memory)) =
+            self.conns.remove_with(id.0, |e| (e.memory_wait, e.memory))
+        else {
             return;
         };
-        if e.memory_wait {
+        if memory_wait {
             // Refused once for memory, gone before any came free: not a waiter any more, or
             // the list grows with every such connection while memory stays short.
             self.memory_waiters.retain(|w| *w != id);
         }
-        self.buffer_memory -= e.memory;
+        self.buffer_memory -= memory;
         // A connection given up with data still unread (in CLOSED or TIME-WAIT) frees its
         // memory only here; senders refused for lack of it must hear so, or they wait for a
         // `Writable` that never comes.
-        if e.memory > 0 && !self.memory_waiters.is_empty() {
+        if memory > 0 && !self.memory_waiters.is_empty() {
             self.wake_memory_waiters();
         }
     }
@@ -94,15 +96,23 @@ impl Host {
         let freed = memory < e.memory;
         self.buffer_memory = self.buffer_memory - e.memory + memory;
         e.memory = memory;
+        self.reschedule(id);
+        if freed && !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
+        }
+    }
+
+    /// Puts a connection's deadline on the schedule if it moved.
+    pub(super) fn reschedule(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
         let t = e.conn.poll_timeout();
         if t != e.deadline {
             e.deadline = t;
             if let Some(t) = t {
                 self.schedule(t, Target::Conn(id));
             }
-        }
-        if freed && !self.memory_waiters.is_empty() {
-            self.wake_memory_waiters();
         }
     }
 

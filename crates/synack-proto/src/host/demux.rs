@@ -15,11 +15,12 @@
 //!
 //! In front of the table sits the slot that answered the last lookup. A flow of many
 //! segments (bulk data one way, its ACKs the other) then costs one comparison of tuples per
-//! packet instead of a keyed hash and a probe. The cache is dropped whenever the table
-//! changes, so a hit can only name the tuple's current owner; it holds a slot the table named
-//! for an earlier packet, so a hostile peer gains nothing from it that the table would not
-//! give it anyway.
+//! packet instead of a keyed hash and a probe. Whenever the table changes the cache is
+//! dropped, or set to the owner just inserted, so a hit can only name the tuple's current
+//! owner; it holds a slot the table named (or was given) for the tuple, so a hostile peer
+//! gains nothing from it that the table would not give it anyway.
 
+use core::cell::Cell;
 use core::hash::BuildHasher;
 
 use super::keys::Key;
@@ -64,9 +65,13 @@ impl Packed for SlotRef {
 pub(super) struct Demux {
     table: TagTable<SlotRef>,
     key: Key,
-    /// The owner the last lookup through [`Host::demux_get_cached`] found, until the table
-    /// next changes.
+    /// The owner the last lookup through [`Host::demux_get_cached`] found, or the last
+    /// inserted, until the table next changes.
     last: Option<SlotRef>,
+    /// The last tuple hashed and its hash. Opening a connection looks its tuple up (a SYN
+    /// that matched nothing, `connect` checking the tuple is free) and then inserts it: one
+    /// keyed hash serves both.
+    memo: Cell<Option<(Tuple, u64)>>,
 }
 
 impl Demux {
@@ -75,16 +80,20 @@ impl Demux {
             table: TagTable::new(),
             key,
             last: None,
+            memo: Cell::new(None),
         }
-    }
-
-    fn hash_with(key: &Key, tuple: &Tuple) -> u64 {
-        key.hash_one(tuple)
     }
 
     /// `tuple`'s hash, for the calls below: computed once when a call needs more than one.
     pub fn hash(&self, tuple: &Tuple) -> u64 {
-        Demux::hash_with(&self.key, tuple)
+        if let Some((t, h)) = self.memo.get()
+            && t == *tuple
+        {
+            return h;
+        }
+        let h = self.key.hash_one(tuple);
+        self.memo.set(Some((*tuple, h)));
+        h
     }
 
     /// The slot holding `tuple` (whose hash is `hash`); `tuple_of` reads the tuple an owner
@@ -106,11 +115,13 @@ impl Demux {
         r: SlotRef,
         tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
     ) {
-        self.last = None;
         let hash = self.hash(tuple);
         if !self.table.replace(hash, |o| tuple_of(o) == Some(tuple), r) {
             self.table.insert(hash, r);
         }
+        // The new owner is the one a lookup of `tuple` finds: the next packet of the
+        // connection being opened is most likely for it.
+        self.last = Some(r);
     }
 
     /// Removes `r`, the owner of the tuple whose hash is `hash`, from the table; returns
@@ -200,19 +211,58 @@ impl Host {
     }
 
     /// [`Host::demux_get`] for a packet: the owner the last such lookup found answers first
-    /// when it holds `tuple`, and is remembered otherwise.
-    pub(super) fn demux_get_cached(&mut self, tuple: &Tuple) -> Option<Target> {
+    /// when it holds `tuple`, and is remembered otherwise. `hash` is `tuple`'s hash when the
+    /// caller has it already (see [`Host::demux_hash`]).
+    pub(super) fn demux_get_cached(&mut self, tuple: &Tuple, hash: Option<u64>) -> Option<Target> {
         let (conns, time_wait) = (&self.conns, &self.time_wait);
         if let Some(r) = self.demux.last
             && owner_tuple(conns, time_wait, r) == Some(tuple)
         {
             return target_of(conns, time_wait, r);
         }
-        let r = self.demux.find(self.demux.hash(tuple), tuple, |r| {
-            owner_tuple(conns, time_wait, r)
-        })?;
+        let hash = hash.unwrap_or_else(|| self.demux.hash(tuple));
+        let r = self
+            .demux
+            .find(hash, tuple, |r| owner_tuple(conns, time_wait, r))?;
         self.demux.last = Some(r);
         target_of(conns, time_wait, r)
+    }
+
+    /// Whether the owner the last lookup found holds `tuple`: a packet of the same flow, whose
+    /// lookup needs no hash and whose lines are in cache already.
+    pub(super) fn demux_is_last(&self, tuple: &Tuple) -> bool {
+        self.demux
+            .last
+            .is_some_and(|r| owner_tuple(&self.conns, &self.time_wait, r) == Some(tuple))
+    }
+
+    /// `tuple`'s hash in the demux table.
+    pub(super) fn demux_hash(&self, tuple: &Tuple) -> u64 {
+        self.demux.hash(tuple)
+    }
+
+    /// The slot holding `tuple`, whose hash is `hash`, without the cache of the last hit
+    /// (which it leaves alone).
+    pub(super) fn demux_find(&self, hash: u64, tuple: &Tuple) -> Option<SlotRef> {
+        let (conns, time_wait) = (&self.conns, &self.time_wait);
+        self.demux
+            .find(hash, tuple, |r| owner_tuple(conns, time_wait, r))
+    }
+
+    /// Reads what handling a segment for the owner of slot `r` reads first: for a
+    /// connection, its host fields and what `Connection::touch` reads; for a TIME-WAIT
+    /// entry, the entry. Nothing changes; the value only keeps the reads from being
+    /// optimised away (see `Host::handle_packets`).
+    pub(super) fn touch_slot(&self, r: SlotRef) -> u64 {
+        match r.get() {
+            (i, false) => self.conns.get_at(i).map_or(0, |(_, e)| {
+                e.conn.touch() ^ e.memory as u64 ^ u64::from(e.ready)
+            }),
+            (i, true) => self
+                .time_wait
+                .get_at(i)
+                .map_or(0, |(_, e)| e.expires.as_micros()),
+        }
     }
 
     /// Makes `target`, which already holds `tuple`, its owner in the table.

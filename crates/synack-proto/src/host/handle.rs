@@ -10,6 +10,11 @@ use crate::conn::Info;
 use crate::error::ConnError;
 
 impl Host {
+    /// Copies received bytes without taking them (`MSG_PEEK`); 0 when none are buffered.
+    pub fn peek(&self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.peek(buf))
+    }
+
     pub fn info(&self, id: ConnId) -> Result<Info, HostError> {
         Ok(self.user_entry_ref(id)?.conn.info())
     }

@@ -123,9 +123,10 @@ impl Host {
                 self.counters.listen_drops += 1;
                 return;
             }
-            let iss = reopen_iss.unwrap_or_else(|| isn::isn(&self.isn_key, now, local, remote));
+            let secrets = self.tuple_secrets(local, remote);
+            let iss = reopen_iss.unwrap_or_else(|| secrets.isn(now));
             let mut conn = Connection::listen_shared(listener.config.clone(), local.port(), iss);
-            conn.set_ts_offset(self.ts_offset(local, remote));
+            conn.set_ts_offset(secrets.ts_offset);
             conn.handle_segment(now, seg);
             let id = self.insert(conn, local, remote, Role::HalfOpen(l));
             if let Some(listener) = self.listeners.get_mut(l.0) {

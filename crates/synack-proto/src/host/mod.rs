@@ -16,6 +16,7 @@
 //! counters.
 
 mod audit;
+mod batch;
 mod bookkeeping;
 mod cookie;
 mod counters;
@@ -133,8 +134,8 @@ pub struct Host {
     memory_waiters: Vec<ConnId>,
     listeners: Slab<Listener>,
     listen_map: HashMap<(IpAddr, u16), ListenerId, Key>,
-    isn_key: Key,
-    ts_key: Key,
+    /// Keys RFC 6528's F() and the TSval offset of a 4-tuple (`isn::TupleSecrets`).
+    tuple_key: Key,
     cookies: CookieJar,
     ports: PortAllocator,
     timers: Timers,
@@ -188,8 +189,7 @@ impl Host {
             memory_waiters: Vec::new(),
             listeners: Slab::default(),
             listen_map: HashMap::with_hasher(Key::derive(secret, b"synack listeners")),
-            isn_key: Key::derive(secret, b"synack isn"),
-            ts_key: Key::derive(secret, b"synack tsval"),
+            tuple_key: Key::derive(secret, b"synack isn and tsval"),
             cookies: CookieJar::new(secret),
             ports,
             timers: Timers::default(),
@@ -244,7 +244,12 @@ impl Host {
     /// Our TSval offset for a 4-tuple: the same for every incarnation (see
     /// `Connection::set_ts_offset`), unguessable without the secret.
     fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
-        self.ts_key.tuple(local, remote, 0) as u32
+        self.tuple_secrets(local, remote).ts_offset
+    }
+
+    /// The ISN offset and TSval offset of a 4-tuple, from one keyed hash.
+    fn tuple_secrets(&self, local: SocketAddr, remote: SocketAddr) -> isn::TupleSecrets {
+        isn::TupleSecrets::of(&self.tuple_key, local, remote)
     }
 
     /// A connection opening with settings of its own may send larger segments than the

@@ -149,7 +149,8 @@ impl Host {
             Verdict::Drop => {}
             Verdict::Ack => {
                 let (local, remote) = (entry.tuple.local(), entry.tuple.remote());
-                let ts_offset = self.ts_key.tuple(local, remote, 0) as u32;
+                let ts_offset =
+                    super::isn::TupleSecrets::of(&self.tuple_key, local, remote).ts_offset;
                 let (src, dst, ack) = (local.ip(), remote.ip(), entry.ack(now, ts_offset));
                 let expires = entry.expires;
                 if expires != before {

@@ -180,9 +180,10 @@ impl Host {
             local
         };
         self.fit_max_payload(&config);
-        let iss = isn::isn(&self.isn_key, now, local, remote);
+        let secrets = self.tuple_secrets(local, remote);
+        let iss = secrets.isn(now);
         let mut conn = Connection::connect_shared(config, local.port(), remote.port(), iss);
-        conn.set_ts_offset(self.ts_offset(local, remote));
+        conn.set_ts_offset(secrets.ts_offset);
         let id = self.insert(conn, local, remote, Role::User);
         self.after(id);
         Ok(id)

@@ -185,7 +185,7 @@ impl Stack {
             (IPPROTO_TCP, TCP_CORK) => b(s.cork),
             (IPPROTO_TCP, TCP_CONGESTION) => {
                 // Every controller's name fits the 16 bytes Linux allows.
-                let name = s.config.congestion.name().as_bytes();
+                let name = s.config.congestion.controller.name().as_bytes();
                 OptText::new(name).map_or(OptValue::Int(0), OptValue::Text)
             }
             (IPPROTO_TCP, TCP_MAXSEG) => OptValue::Int(i64::from(mss)),
