@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::host::*;
 use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
-use synack_proto::{CallError, Cause, Config, ConnError, Instant, StateName};
+use synack_proto::{CallError, Cause, Config, ConnError, Instant, IpHeaderOptions, StateName};
 use synack_wire::{TcpFlags, TcpOptions, Timestamps};
 
 fn config() -> HostConfig {
@@ -660,6 +660,33 @@ fn full_syn_queue_answers_with_cookies_and_the_ack_establishes() {
         ),
         (1, 0, 2, 1)
     );
+}
+
+#[test]
+fn a_listeners_ip_header_fields_mark_its_syn_ack_from_the_queue_and_by_cookie() {
+    let mut h = Host::new(HostConfig {
+        tcp: Config {
+            ip: IpHeaderOptions {
+                tos: Some(0x28),
+                ttl: Some(9),
+                ..IpHeaderOptions::default()
+            },
+            ..Config::default()
+        },
+        ..config()
+    });
+    h.listen(addr("10.0.0.1:80"), 1).unwrap();
+    let now = Instant::from_millis(1);
+    for (peer, expect_cookie) in [("192.0.2.1:1000", false), ("192.0.2.2:2000", true)] {
+        h.handle_packet(now, &Pkt::new(peer, "10.0.0.1:80", SYN, 100, 0).bytes());
+        let out = drain_raw(&mut h, now);
+        assert_eq!(out.len(), 1);
+        let (p, raw) = &out[0];
+        assert_eq!(p.flags, syn_ack());
+        // IPv4: the TOS byte, then the TTL at byte 8 (RFC 791 §3.1).
+        assert_eq!((raw[1], raw[8]), (0x28, 9), "cookie: {expect_cookie}");
+    }
+    assert_eq!(h.counters().syncookies_sent, 1);
 }
 
 #[test]

@@ -178,7 +178,9 @@ impl Host {
             options,
             payload: &[],
         };
-        if self.queue_control(local.ip(), remote.ip(), syn_ack) {
+        // The SYN-ACK is the listener's, as one from its SYN queue would be.
+        let ip = tcp.ip.for_family(remote.is_ipv6());
+        if self.queue_control_marked(local.ip(), remote.ip(), syn_ack, ip) {
             self.counters.syncookies_sent += 1;
             if let Some(listener) = self.listeners.get_mut(l.0) {
                 listener.last_cookie = Some(now);

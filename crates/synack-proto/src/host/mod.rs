@@ -117,6 +117,9 @@ struct Control {
     src: IpAddr,
     dst: IpAddr,
     seg: TcpRepr<'static>,
+    /// The DS field and hop limit of the listener a cookie SYN-ACK answers for, if its user
+    /// set them (see `IpHeaderOptions`); the host's otherwise.
+    ip: (Option<u8>, Option<u8>),
 }
 
 /// Many connections and listeners behind one interface.

@@ -114,7 +114,12 @@ impl Host {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let mode = self.checksum_mode();
         while let Some(c) = self.control.pop_front() {
-            if let Ok(len) = emit_tcp_with(buf, c.src, c.dst, self.config.hop_limit, &c.seg, mode) {
+            let (ds, hops) = c.ip;
+            let hop_limit = hops.unwrap_or(self.config.hop_limit);
+            if let Ok(len) = emit_tcp_with(buf, c.src, c.dst, hop_limit, &c.seg, mode) {
+                if let Some(ds) = ds {
+                    set_ds_field(&mut buf[..len], ds);
+                }
                 self.counters.out_segs += 1;
                 if c.seg.flags.rst() {
                     self.counters.out_rsts += 1;
@@ -327,11 +332,23 @@ impl Host {
         dst: IpAddr,
         seg: TcpRepr<'static>,
     ) -> bool {
+        self.queue_control_marked(src, dst, seg, (None, None))
+    }
+
+    /// [`Host::queue_control`] for a segment sent on behalf of a listener whose user set IP
+    /// header fields: `ip` is (DS field, hop limit).
+    pub(super) fn queue_control_marked(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: TcpRepr<'static>,
+        ip: (Option<u8>, Option<u8>),
+    ) -> bool {
         if self.control.len() >= self.config.max_pending_control {
             self.counters.control_drops += 1;
             return false;
         }
-        self.control.push_back(Control { src, dst, seg });
+        self.control.push_back(Control { src, dst, seg, ip });
         true
     }
 }
