@@ -31,7 +31,7 @@ pub struct PollFd {
 pub struct RecvFlags {
     /// `MSG_DONTWAIT`: this call does not block.
     pub dontwait: bool,
-    /// `MSG_PEEK`: report the queued bytes, leaving them queued.
+    /// `MSG_PEEK`: copy the queued bytes, leaving them queued.
     pub peek: bool,
     /// `MSG_WAITALL`: block until the whole length arrived.
     pub waitall: bool,
@@ -42,12 +42,10 @@ pub struct RecvFlags {
 /// What a read came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Received {
-    /// Bytes taken off the receive queue, for the caller's buffer.
+    /// Bytes for the caller's buffer (taken off the receive queue, or copied by a peek).
     Data(Vec<u8>),
-    /// A count with nothing to copy: `MSG_TRUNC` threw the bytes away, and `MSG_PEEK` left
-    /// them queued. synack's receive queue hands out bytes only by taking them, so a peek
-    /// reports how many a read would return and leaves the caller's buffer as it was
-    /// (packetdrill never looks at the bytes a call reads).
+    /// How many bytes `MSG_TRUNC` took and threw away, with nothing to copy (TCP's meaning
+    /// in Linux's `tcp_recvmsg`).
     Count(usize),
 }
 
@@ -190,7 +188,7 @@ impl Instance {
     /// Reads up to `len` bytes as `recv` with `flags` does; empty is end of stream.
     /// `MSG_WAITALL` on a blocking socket waits until all `len` bytes came, returning short
     /// only at the end of the stream or an error (Linux's `tcp_recvmsg` target); `MSG_PEEK`
-    /// and `MSG_TRUNC` leave nothing to copy (see [`Received`]).
+    /// copies the bytes and leaves them queued; `MSG_TRUNC` leaves nothing to copy.
     pub fn recv(&self, fd: c_int, len: usize, flags: RecvFlags) -> Result<Received, c_int> {
         let mut got: Vec<u8> = Vec::new();
         self.call(|w| {
@@ -203,10 +201,17 @@ impl Instance {
                 return match w.stack.peek(fd, len) {
                     // A MSG_WAITALL peek waits for the whole length too, short of the end of
                     // the stream.
-                    Ok(n) if flags.waitall && waits && n > 0 && n < len && !eof(&w.stack, fd) => {
+                    Ok(v)
+                        if flags.waitall
+                            && waits
+                            && !v.is_empty()
+                            && v.len() < len
+                            && !eof(&w.stack, fd) =>
+                    {
                         Step::Wait { until: None }
                     }
-                    Ok(n) => Step::Done(Ok(Received::Count(n))),
+                    Ok(v) if flags.trunc => Step::Done(Ok(Received::Count(v.len()))),
+                    Ok(v) => Step::Done(Ok(Received::Data(v))),
                     Err(e) if would_block(&e) && waits => Step::Wait { until: None },
                     Err(e) => Step::Done(Err(self.e(e))),
                 };
@@ -399,6 +404,9 @@ impl Instance {
                     match w.sfd(p.fd) {
                         Ok(fd) => {
                             w.stack.poll_events(fd) & (p.events | POLLERR | POLLHUP | POLLNVAL)
+                        }
+                        Err(_) if w.epolls.contains_key(&p.fd) => {
+                            w.epoll_poll_events(p.fd) & p.events
                         }
                         Err(_) => POLLNVAL,
                     }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use libc::c_int;
-use synack_script::socket::consts::{POLLERR, POLLHUP};
+use synack_script::socket::consts::{POLLERR, POLLHUP, POLLIN, POLLRDNORM};
 
 use crate::calls::timed_wait;
 use crate::fds;
@@ -52,18 +52,12 @@ impl World {
         }
     }
 
-    /// The ready descriptors of `epfd`, at most `max`, in descriptor order; `EPOLLONESHOT`
-    /// ones are disarmed as they are reported.
-    fn epoll_ready(&mut self, epfd: c_int, max: usize) -> Result<Vec<Ready>, c_int> {
+    /// The armed descriptors of `epfd` that are ready now, in descriptor order, with their
+    /// events and data.
+    fn epoll_ready_now(&self, epfd: c_int) -> Result<Vec<(c_int, u32, u64)>, c_int> {
         let ep = self.epolls.get(&epfd).ok_or(libc::EBADF)?;
         let mut ready = Vec::new();
-        for (&fd, i) in &ep.interest {
-            if ready.len() >= max {
-                break;
-            }
-            if i.disarmed {
-                continue;
-            }
+        for (&fd, i) in ep.interest.iter().filter(|(_, i)| !i.disarmed) {
             let Some(&sfd) = self.fds.get(&fd) else {
                 continue;
             };
@@ -72,6 +66,23 @@ impl World {
                 ready.push((fd, got, i.data));
             }
         }
+        Ok(ready)
+    }
+
+    /// What `poll` reports for an epoll instance: readable while an event is ready, as
+    /// Linux's `ep_eventpoll_poll` answers.
+    pub fn epoll_poll_events(&self, epfd: c_int) -> i16 {
+        match self.epoll_ready_now(epfd) {
+            Ok(r) if !r.is_empty() => POLLIN | POLLRDNORM,
+            _ => 0,
+        }
+    }
+
+    /// The ready descriptors of `epfd`, at most `max`, in descriptor order; `EPOLLONESHOT`
+    /// ones are disarmed as they are reported.
+    fn epoll_ready(&mut self, epfd: c_int, max: usize) -> Result<Vec<Ready>, c_int> {
+        let mut ready = self.epoll_ready_now(epfd)?;
+        ready.truncate(max);
         let ep = self.epolls.get_mut(&epfd).ok_or(libc::EBADF)?;
         for (fd, _, _) in &ready {
             if let Some(i) = ep.interest.get_mut(fd) {

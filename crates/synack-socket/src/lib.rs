@@ -215,6 +215,17 @@ impl SocketTable {
         self.tend_corks(now);
     }
 
+    /// Packets as a device hands them over, in order: `Host::handle_packets`, the same as
+    /// `handle_packet` for each in turn.
+    pub fn handle_packets<'p>(
+        &mut self,
+        now: Instant,
+        packets: impl IntoIterator<Item = &'p [u8]>,
+    ) {
+        self.host.handle_packets(now, packets);
+        self.pump();
+    }
+
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let t = self.host.poll_transmit(now, buf);
         self.pump();
@@ -645,20 +656,20 @@ impl SocketTable {
         }
     }
 
-    /// `MSG_PEEK`: how many of `len` bytes a read would return now, leaving them queued; as
+    /// `MSG_PEEK`: copies what a read would return now into `buf`, leaving it queued; as
     /// [`SocketTable::read`] when nothing is queued (end of stream, an error, or `WouldBlock`).
-    pub fn peek(&mut self, id: SocketId, len: usize) -> SocketResult<usize> {
+    pub fn peek(&mut self, id: SocketId, buf: &mut [u8]) -> SocketResult<usize> {
         let conn = self.conn_id(id)?;
         if self.sock(id)?.shut_rd {
             return Ok(0);
         }
-        let queued = self.host.info(conn).map_or(0, |i| i.recv_buffered);
-        if queued > 0 {
-            return Ok(len.min(queued));
+        let n = self.host.peek(conn, buf).unwrap_or(0);
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
         }
         // Nothing in order to copy: a read takes nothing either, and says why.
         let mut probe = [0u8; 1];
-        self.read(id, &mut probe[..len.min(1)])
+        self.read(id, &mut probe)
     }
 
     /// SEND: what fits of `data`; `WouldBlock` when nothing does, and while the handshake is

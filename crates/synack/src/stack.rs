@@ -419,7 +419,7 @@ impl Inner {
     }
 
     pub(crate) fn congestion(&self, id: SocketId) -> io::Result<CongestionControl> {
-        Ok(io(self.table.options(id))?.config.congestion)
+        Ok(io(self.table.options(id))?.config.congestion.controller)
     }
 
     pub(crate) fn nodelay(&self, id: SocketId) -> io::Result<bool> {
@@ -473,9 +473,7 @@ impl Inner {
     }
 
     pub(crate) fn on_packets(&mut self, now: Instant, batch: &Batch) {
-        for p in batch.iter() {
-            self.table.handle_packet(now, p);
-        }
+        self.table.handle_packets(now, batch.iter());
     }
 
     pub(crate) fn on_timer(&mut self, now: Instant) {

@@ -727,6 +727,8 @@ static void more_calls(const char *so)
 	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, ls, NULL) == -1 && errno == EFAULT,
 	   "no event: errno %d", errno);
 	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == 0, "nothing ready: errno %d", errno);
+	struct pollfd idle = {.fd = ep, .events = POLLIN};
+	OK(ifc.poll(UD, &idle, 1, 0) == 0 && idle.revents == 0, "poll of an idle epoll instance");
 	OK(ifc.epoll_wait(UD, ep, out, 0, 0) == -1 && errno == EINVAL, "maxevents 0: %d", errno);
 	OK(ifc.read(UD, ep, buf, 1) == -1 && errno == ENOTSOCK, "read of an epoll fd: %d", errno);
 
@@ -736,6 +738,9 @@ static void more_calls(const char *so)
 	   "the listener's TOS and TTL mark its SYN-ACK: tos %#x ttl %u", p.tos, p.ttl);
 	uint32_t iss = p.seq;
 	inject(&(struct seg){R, L, 40000, 8080, 1001, iss + 1, ACK, 65535, 0, NULL});
+	struct pollfd epf = {.fd = ep, .events = POLLIN};
+	OK(ifc.poll(UD, &epf, 1, 0) == 1 && epf.revents == POLLIN,
+	   "poll of a ready epoll instance: %#x", epf.revents);
 	OK(ifc.epoll_wait(UD, ep, out, 4, 0) == 1 && out[0].events == EPOLLIN &&
 	       out[0].data.u64 == 77,
 	   "listener ready: events %#x data %llu", out[0].events,
@@ -772,9 +777,14 @@ static void more_calls(const char *so)
 	receive(&p);
 	OK(p.flags == ACK && p.ack == 1011, "ACK of the data: ack %u", p.ack);
 
-	/* MSG_PEEK leaves the bytes queued; MSG_TRUNC takes them without copying. */
-	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_PEEK) == 10, "MSG_PEEK: errno %d", errno);
-	OK(ifc.recv(UD, a1, buf, 4, MSG_PEEK | MSG_DONTWAIT) == 4, "short MSG_PEEK");
+	/* MSG_PEEK copies the bytes and leaves them queued; MSG_TRUNC takes them without
+	 * copying. */
+	memset(buf, 'x', sizeof buf);
+	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_PEEK) == 10 && !memcmp(buf, "0123456789", 10),
+	   "MSG_PEEK: errno %d", errno);
+	memset(buf, 'x', sizeof buf);
+	OK(ifc.recv(UD, a1, buf, 4, MSG_PEEK | MSG_DONTWAIT) == 4 && !memcmp(buf, "0123x", 5),
+	   "short MSG_PEEK");
 	OK(ifc.ioctl(UD, a1, FIONREAD, &v) == 0 && v == 10, "still queued: %d", v);
 	memset(buf, 'x', sizeof buf);
 	OK(ifc.recv(UD, a1, buf, 3, MSG_TRUNC) == 3 && buf[0] == 'x', "MSG_TRUNC");

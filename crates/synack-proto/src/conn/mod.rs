@@ -335,11 +335,21 @@ impl Connection {
         }
     }
 
+    /// Bounds the bytes written but not yet sent (`TCP_NOTSENT_LOWAT`; `None` for no bound
+    /// but the buffer's). Bytes already queued beyond a lower bound stay and are sent; writes
+    /// wait until the unsent bytes are below it.
+    pub fn set_notsent_lowat(&mut self, lowat: Option<usize>) {
+        self.config.notsent_lowat = lowat;
+        if let Some(s) = self.state.sender_mut() {
+            s.set_notsent_limit(lowat);
+        }
+    }
+
     /// Switches the congestion controller (`TCP_CONGESTION`). An open connection keeps its
     /// cwnd and ssthresh: the new controller goes on from the window the path was found to
     /// take, as Linux does on a switch.
     pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
-        self.config.congestion = controller;
+        self.config.congestion.controller = controller;
         if let Some(s) = self.state.sender_mut() {
             s.cc.set_controller(controller);
         }
@@ -415,6 +425,12 @@ impl Connection {
 
     /// RECEIVE (RFC 9293 §3.10.3): moves buffered in-order bytes into `buf`. `Ok(0)` with a
     /// non-empty `buf` means the peer has closed its side and everything has been read.
+    /// Copies in-order received bytes without consuming them (a `MSG_PEEK` read); 0 when
+    /// none are buffered, whatever the reason (RECEIVE says why).
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        self.state.receiver().map_or(0, |r| r.peek(buf))
+    }
+
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
         let error = self.error();
         let name = self.state.name();
@@ -922,9 +938,10 @@ impl Connection {
             bytes_acked: snd.map_or(0, |s| s.bytes_acked),
             bytes_received: rcv.map_or(0, |r| r.bytes_received),
             segs_retransmitted: snd.map_or(0, |s| s.segs_retransmitted),
-            cc: snd.map_or(crate::CongestionInfo::idle(self.config.congestion), |s| {
-                s.cc.info()
-            }),
+            cc: snd.map_or(
+                crate::CongestionInfo::idle(self.config.congestion.controller),
+                |s| s.cc.info(),
+            ),
             rto_expirations: snd.map_or(0, |s| s.rto_expirations),
             backoff: snd.map_or(0, |s| s.retransmits),
             unacked: snd.map_or(0, |s| s.in_flight()),

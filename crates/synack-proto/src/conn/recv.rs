@@ -468,13 +468,19 @@ impl Receiver {
         self.tuner.lock(self.capacity);
     }
 
-    /// Moves buffered bytes to the user.
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
+    /// Copies buffered bytes to the user, leaving them buffered (a `MSG_PEEK` read).
+    pub fn peek(&self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.buf.len());
         let (a, b) = self.buf.as_slices();
         let from_a = n.min(a.len());
         out[..from_a].copy_from_slice(&a[..from_a]);
         out[from_a..n].copy_from_slice(&b[..n - from_a]);
+        n
+    }
+
+    /// Moves buffered bytes to the user.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = self.peek(out);
         self.buf.drain(..n);
         self.bytes_read += n as u64;
         n

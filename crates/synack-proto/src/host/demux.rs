@@ -211,19 +211,58 @@ impl Host {
     }
 
     /// [`Host::demux_get`] for a packet: the owner the last such lookup found answers first
-    /// when it holds `tuple`, and is remembered otherwise.
-    pub(super) fn demux_get_cached(&mut self, tuple: &Tuple) -> Option<Target> {
+    /// when it holds `tuple`, and is remembered otherwise. `hash` is `tuple`'s hash when the
+    /// caller has it already (see [`Host::demux_hash`]).
+    pub(super) fn demux_get_cached(&mut self, tuple: &Tuple, hash: Option<u64>) -> Option<Target> {
         let (conns, time_wait) = (&self.conns, &self.time_wait);
         if let Some(r) = self.demux.last
             && owner_tuple(conns, time_wait, r) == Some(tuple)
         {
             return target_of(conns, time_wait, r);
         }
-        let r = self.demux.find(self.demux.hash(tuple), tuple, |r| {
-            owner_tuple(conns, time_wait, r)
-        })?;
+        let hash = hash.unwrap_or_else(|| self.demux.hash(tuple));
+        let r = self
+            .demux
+            .find(hash, tuple, |r| owner_tuple(conns, time_wait, r))?;
         self.demux.last = Some(r);
         target_of(conns, time_wait, r)
+    }
+
+    /// Whether the owner the last lookup found holds `tuple`: a packet of the same flow, whose
+    /// lookup needs no hash and whose lines are in cache already.
+    pub(super) fn demux_is_last(&self, tuple: &Tuple) -> bool {
+        self.demux
+            .last
+            .is_some_and(|r| owner_tuple(&self.conns, &self.time_wait, r) == Some(tuple))
+    }
+
+    /// `tuple`'s hash in the demux table.
+    pub(super) fn demux_hash(&self, tuple: &Tuple) -> u64 {
+        self.demux.hash(tuple)
+    }
+
+    /// The slot holding `tuple`, whose hash is `hash`, without the cache of the last hit
+    /// (which it leaves alone).
+    pub(super) fn demux_find(&self, hash: u64, tuple: &Tuple) -> Option<SlotRef> {
+        let (conns, time_wait) = (&self.conns, &self.time_wait);
+        self.demux
+            .find(hash, tuple, |r| owner_tuple(conns, time_wait, r))
+    }
+
+    /// Reads what handling a segment for the owner of slot `r` reads first: for a
+    /// connection, its host fields and what `Connection::touch` reads; for a TIME-WAIT
+    /// entry, the entry. Nothing changes; the value only keeps the reads from being
+    /// optimised away (see `Host::handle_packets`).
+    pub(super) fn touch_slot(&self, r: SlotRef) -> u64 {
+        match r.get() {
+            (i, false) => self.conns.get_at(i).map_or(0, |(_, e)| {
+                e.conn.touch() ^ e.memory as u64 ^ u64::from(e.ready)
+            }),
+            (i, true) => self
+                .time_wait
+                .get_at(i)
+                .map_or(0, |(_, e)| e.expires.as_micros()),
+        }
     }
 
     /// Makes `target`, which already holds `tuple`, its owner in the table.

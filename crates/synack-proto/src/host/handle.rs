@@ -10,6 +10,11 @@ use crate::conn::Info;
 use crate::error::ConnError;
 
 impl Host {
+    /// Copies received bytes without taking them (`MSG_PEEK`); 0 when none are buffered.
+    pub fn peek(&self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.peek(buf))
+    }
+
     pub fn info(&self, id: ConnId) -> Result<Info, HostError> {
         Ok(self.user_entry_ref(id)?.conn.info())
     }
@@ -123,6 +128,13 @@ impl ConnMut<'_> {
     pub fn set_send_buffer(&mut self, size: usize) {
         if let Some(c) = self.conn() {
             c.set_send_buffer(size);
+        }
+    }
+
+    /// `TCP_NOTSENT_LOWAT` on an open connection: the most bytes written but not yet sent.
+    pub fn set_notsent_lowat(&mut self, lowat: Option<usize>) {
+        if let Some(c) = self.conn() {
+            c.set_notsent_lowat(lowat);
         }
     }
 

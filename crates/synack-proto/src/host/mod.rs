@@ -16,6 +16,7 @@
 //! counters.
 
 mod audit;
+mod batch;
 mod bookkeeping;
 mod cookie;
 mod counters;

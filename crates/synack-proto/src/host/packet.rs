@@ -4,7 +4,7 @@
 //! work; the one timer schedule.
 
 use super::*;
-use synack_wire::ip::{emit_tcp_gather, emit_tcp_with, parse_tcp, set_ds_field};
+use synack_wire::ip::{IpHeader, emit_tcp_gather, emit_tcp_with, parse_tcp, set_ds_field};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
 
 use crate::conn::reset_for_unexpected;
@@ -21,10 +21,30 @@ fn base_headers(remote: IpAddr) -> usize {
 /// payload without a jumbogram needs (RFC 8200 §3): the bound of a super-segment.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// An IP datagram parsed as a TCP segment.
+pub(super) type Parsed<'p> = Result<(IpHeader, TcpRepr<'p>), synack_wire::Error>;
+
 impl Host {
     /// One IP datagram from the interface.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        let parsed = parse_tcp(packet, self.checksum_mode());
+        let parsed = self.parse(packet);
+        self.handle_parsed(now, packet, parsed, None);
+    }
+
+    /// `packet` parsed as a TCP segment, its checksums verified unless the device did.
+    pub(super) fn parse<'p>(&self, packet: &'p [u8]) -> Parsed<'p> {
+        parse_tcp(packet, self.checksum_mode())
+    }
+
+    /// [`Host::handle_packet`] after parsing; `hash` is the demux hash of the segment's
+    /// 4-tuple when the caller has it already.
+    pub(super) fn handle_parsed(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        parsed: Parsed<'_>,
+        hash: Option<u64>,
+    ) {
         if parsed == Err(synack_wire::Error::NotTcp) {
             self.handle_icmp(packet);
             return;
@@ -51,7 +71,7 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        match self.demux_get_cached(&Tuple::new(local, remote)) {
+        match self.demux_get_cached(&Tuple::new(local, remote), hash) {
             Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();

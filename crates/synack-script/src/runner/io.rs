@@ -104,7 +104,7 @@ impl Runner {
                 Err(SockError::Errno(Errno::EAGAIN)) if blocking => {
                     Step::Block(Wait::Read(r.clone()))
                 }
-                res => Step::Done(res.map(|n| n as i64)),
+                res => Step::Done(res.map(|d| d.len() as i64)),
             };
         }
         let mut got = r.got;

@@ -298,10 +298,15 @@ impl Stack {
         Ok(buf)
     }
 
-    /// `MSG_PEEK`: how many of `len` bytes a read would return now, leaving them queued; as
+    /// `MSG_PEEK`: up to `len` bytes a read would return now, leaving them queued; as
     /// [`Stack::read`] when nothing is queued (end of stream, an error, or `EAGAIN`).
-    pub fn peek(&mut self, fd: i32, len: usize) -> SockResult<usize> {
-        Ok(self.table.peek(id_of(fd)?, len)?)
+    pub fn peek(&mut self, fd: i32, len: usize) -> SockResult<Vec<u8>> {
+        let id = id_of(fd)?;
+        let cap = self.table.options(id)?.config.recv_buffer.max(1);
+        let mut buf = vec![0u8; len.min(cap)];
+        let n = self.table.peek(id, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
     }
 
     /// Writes what fits of `data`; `EAGAIN` when nothing does, and while the handshake is
