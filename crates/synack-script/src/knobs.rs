@@ -245,7 +245,53 @@ const KNOBS: &[Knob] = &[
     }),
 ];
 
+/// FreeBSD's sysctls for the same settings, under their full names and with FreeBSD's
+/// meanings and units (its packetdrill suite, freebsd-net/tcp-testsuite, sets them at the top
+/// of each script). Settings of FreeBSD's without a synack counterpart stay unknown.
+const FREEBSD_KNOBS: &[Knob] = &[
+    // The buffers a new socket starts with (`SO_RCVBUF`/`SO_SNDBUF` read them back).
+    Knob::sysctl("net.inet.tcp.recvspace", None, |s, v| {
+        s.defaults_mut().recv_buffer = usize::try_from(v[0]).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.sendspace", None, |s, v| {
+        s.defaults_mut().send_buffer = usize::try_from(v[0]).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    // The most a socket buffer may hold: the bound of auto-tuning and, for the receive
+    // side, what the window scale offered must cover (FreeBSD derives it from `sb_max`).
+    Knob::sysctl("kern.ipc.maxsockbuf", None, |s, v| {
+        let max = usize::try_from(v[0]).map_err(|e| e.to_string())?;
+        let d = s.defaults_mut();
+        d.recv_buffer_max = max;
+        d.send_buffer_max = max;
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.sack.enable", None, |s, v| {
+        s.defaults_mut().sack = flag(v[0]);
+        Ok(())
+    }),
+    // RFC 1323's options: 1 both, 2 window scaling only, 3 timestamps only, 0 neither.
+    Knob::sysctl("net.inet.tcp.rfc1323", None, |s, v| {
+        let d = s.defaults_mut();
+        d.window_scaling = matches!(v[0], 1 | 2);
+        d.timestamps = matches!(v[0], 1 | 3);
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.rexmit_initial", None, |s, v| {
+        s.defaults_mut().rto_initial = Duration::from_millis(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.rexmit_min", None, |s, v| {
+        s.defaults_mut().rto_min = Duration::from_millis(v[0]);
+        Ok(())
+    }),
+];
+
 fn find(name: &str, origin: Origin) -> Option<&'static Knob> {
+    if origin == Origin::Sysctl && (name.starts_with("net.inet.") || name.starts_with("kern.")) {
+        return FREEBSD_KNOBS.iter().find(|k| k.name == name);
+    }
     let bare = name
         .strip_prefix("net.ipv4.")
         .or_else(|| name.strip_prefix("net.ipv6."))
@@ -324,6 +370,32 @@ mod tests {
         );
         assert!(apply(&mut s, Origin::Sysctl, "net.ipv4.mss", "1000").is_err());
         assert!(apply(&mut s, Origin::Sysctl, "net.ipv4.tcp_sack", "0").is_ok());
+    }
+
+    #[test]
+    fn freebsd_sysctls_set_the_same_knobs_with_freebsd_meanings() {
+        let mut s = stack();
+        for (name, value) in [
+            ("net.inet.tcp.recvspace", "65536"),
+            ("net.inet.tcp.sendspace", "32768"),
+            ("kern.ipc.maxsockbuf", "2097152"),
+            ("net.inet.tcp.sack.enable", "0"),
+            ("net.inet.tcp.rfc1323", "3"),
+            ("net.inet.tcp.rexmit_initial", "1000"),
+            ("net.inet.tcp.rexmit_min", "30"),
+        ] {
+            apply(&mut s, Origin::Sysctl, name, value).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let d = s.defaults_mut();
+        assert_eq!((d.recv_buffer, d.send_buffer), (65536, 32768));
+        assert_eq!((d.recv_buffer_max, d.send_buffer_max), (2097152, 2097152));
+        assert!(!d.sack && !d.window_scaling && d.timestamps);
+        assert_eq!(d.rto_initial, Duration::from_secs(1));
+        assert_eq!(d.rto_min, Duration::from_millis(30));
+        // Only under their full names, and only on a sysctl line.
+        assert!(apply(&mut s, Origin::Sysctl, "recvspace", "1").is_err());
+        assert!(apply(&mut s, Origin::Flags, "net.inet.tcp.recvspace", "1").is_err());
+        assert!(apply(&mut s, Origin::Sysctl, "net.inet.tcp.blackhole", "0").is_err());
     }
 
     #[test]

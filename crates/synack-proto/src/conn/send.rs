@@ -192,6 +192,11 @@ impl Sender {
         self.capacity = self.capacity.max(wanted);
     }
 
+    /// The most unsent bytes a write may leave queued (`Config::notsent_lowat`).
+    pub fn set_notsent_limit(&mut self, lowat: Option<usize>) {
+        self.notsent_limit = lowat.unwrap_or(usize::MAX).max(1);
+    }
+
     /// Appends what fits of `data`; returns how many bytes were taken.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
