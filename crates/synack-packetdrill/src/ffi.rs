@@ -272,8 +272,11 @@ fn option_kind(i: &Instance, level: c_int, name: c_int) -> Result<sockopt::Kind,
 /// controller's name NUL-padded to 16 bytes (Linux's `TCP_CONGESTION` copies min(room, 16)).
 fn option_bytes(v: OptValue) -> Vec<u8> {
     match v {
-        OptValue::Int(x) => c_int::try_from(x)
-            .unwrap_or(c_int::MAX)
+        // An unsigned option above INT_MAX (`TCP_NOTSENT_LOWAT`'s UINT_MAX) keeps its 32 bits,
+        // as Linux copies them.
+        OptValue::Int(x) => u32::try_from(x)
+            .map(|u| u as c_int)
+            .unwrap_or_else(|_| c_int::try_from(x).unwrap_or(c_int::MAX))
             .to_ne_bytes()
             .to_vec(),
         OptValue::Linger { onoff, linger } => [onoff.to_ne_bytes(), linger.to_ne_bytes()].concat(),

@@ -4,7 +4,7 @@ use alloc::sync::Arc;
 use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 
-pub use crate::congestion::CongestionControl;
+pub use crate::congestion::{CongestionControl, CongestionSettings};
 
 /// Settings a connection is created with. Every field is public and has a default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,21 +69,8 @@ pub struct Config {
     pub connect_timeout: Option<Duration>,
     /// Challenge ACKs a connection may send per second (RFC 5961 §7).
     pub challenge_ack_limit: u32,
-    /// Initial congestion window in segments (RFC 6928).
-    pub initial_window: u32,
-    /// The congestion controller: CUBIC (RFC 9438) unless Reno is asked for.
-    pub congestion: CongestionControl,
-    /// With SACK, detect loss by time with RACK and probe a lost tail with TLP (RFC 8985);
-    /// off, loss needs three duplicate ACKs or the SACKs of RFC 6675 and a lost tail waits for
-    /// the retransmission timer (Linux's `tcp_early_retrans=0`).
-    pub rack_tlp: bool,
-    /// Test each retransmission timeout with F-RTO and undo a spurious one (Linux's
-    /// `tcp_frto`): RFC 5682 §3 with SACK, the basic algorithm of §2 without.
-    pub frto: bool,
-    /// Grow cwnd only while the sender uses it: in slow start once the flight reached half of
-    /// it (RFC 7661 §4.3), in congestion avoidance once it filled it (RFC 9438 §5.8, as Linux
-    /// does for every controller). Off, every ACK of new data grows it (RFC 5681 alone).
-    pub cwnd_validation: bool,
+    /// The congestion controller and the loss-recovery features it runs.
+    pub congestion: CongestionSettings,
     /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
     /// 40 ms); `None` acknowledges every segment at once.
     pub delayed_ack: Option<Duration>,
@@ -145,11 +132,7 @@ impl Default for Config {
             syn_options: true,
             connect_timeout: None,
             challenge_ack_limit: 10,
-            initial_window: 10,
-            congestion: CongestionControl::Cubic,
-            rack_tlp: true,
-            frto: true,
-            cwnd_validation: true,
+            congestion: CongestionSettings::default(),
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
             nodelay: false,

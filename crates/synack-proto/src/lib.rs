@@ -15,7 +15,7 @@ pub mod seq;
 pub mod time;
 
 pub use config::{Config, IpHeaderOptions, Keepalive, Nagle};
-pub use congestion::{CongestionControl, CongestionInfo, CongestionPhase};
+pub use congestion::{CongestionControl, CongestionInfo, CongestionPhase, CongestionSettings};
 pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
 pub use error::{CallError, ConnError};
 pub use seq::SeqNum;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use synack_proto::{Config, Connection};
+use synack_proto::{Config, CongestionSettings, Connection};
 
 const P: u32 = PEER_ISS + 1;
 
@@ -613,7 +613,10 @@ fn a_huge_initial_window_saturates_instead_of_overflowing() {
     // Segments × MSS past 2^32 is a configuration mistake, not a reason to panic: the
     // congestion window just stops at its largest value and the peer's window rules.
     let config = Config {
-        initial_window: u32::MAX,
+        congestion: CongestionSettings {
+            initial_window: u32::MAX,
+            ..CongestionSettings::default()
+        },
         // So the short tail goes out behind the full segments.
         nodelay: true,
         ..plain_config()

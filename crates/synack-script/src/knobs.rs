@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use synack_proto::Config;
 use synack_proto::config::MIN_MSS;
 
 use crate::socket::Stack;
@@ -47,6 +48,39 @@ pub enum Origin {
 
 type Setter = fn(&mut Stack, &[u64]) -> Result<(), String>;
 
+/// What a knob's numbers set. Most knobs set one field of the defaults new connections take;
+/// the rest have a function of their own.
+#[derive(Clone, Copy)]
+enum Set {
+    /// A switch: 0 turns it off, any other number on.
+    Flag(fn(&mut Config) -> &mut bool),
+    /// A count (retries), at most `u32::MAX`.
+    Count(fn(&mut Config) -> &mut u32),
+    /// A buffer's `min default [max]` (see [`buffers`]): its initial size and its most.
+    Buffer(fn(&mut Config) -> (&mut usize, &mut usize)),
+    /// Anything else.
+    With(Setter),
+}
+
+impl Set {
+    fn apply(self, stack: &mut Stack, v: &[u64]) -> Result<(), String> {
+        match self {
+            Set::Flag(field) => *field(stack.defaults_mut()) = flag(v[0]),
+            Set::Count(field) => *field(stack.defaults_mut()) = count(v[0])?,
+            Set::Buffer(fields) => {
+                let (default, max) = buffers(v)?;
+                let (size, most) = fields(stack.defaults_mut());
+                *size = default;
+                if let Some(max) = max {
+                    *most = max;
+                }
+            }
+            Set::With(set) => return set(stack, v),
+        }
+        Ok(())
+    }
+}
+
 struct Knob {
     /// Linux's sysctl name under `net.ipv4.` (or synack's own name when `sysctl` is false).
     name: &'static str,
@@ -55,12 +89,41 @@ struct Knob {
     sysctl: bool,
     /// How many numbers the value has: `(fewest, most)`.
     arity: (usize, usize),
-    set: Setter,
+    set: Set,
 }
 
 impl Knob {
     /// A Linux sysctl of one number.
     const fn sysctl(name: &'static str, alias: Option<&'static str>, set: Setter) -> Knob {
+        Knob::linux(name, alias, Set::With(set))
+    }
+
+    /// A Linux sysctl that switches a setting of the defaults on (non-zero) or off.
+    const fn flag(
+        name: &'static str,
+        alias: Option<&'static str>,
+        field: fn(&mut Config) -> &mut bool,
+    ) -> Knob {
+        Knob::linux(name, alias, Set::Flag(field))
+    }
+
+    /// A Linux sysctl that sets a count of the defaults.
+    const fn count(name: &'static str, field: fn(&mut Config) -> &mut u32) -> Knob {
+        Knob::linux(name, None, Set::Count(field))
+    }
+
+    /// A Linux sysctl of a buffer's two or three numbers.
+    const fn buffer(
+        name: &'static str,
+        fields: fn(&mut Config) -> (&mut usize, &mut usize),
+    ) -> Knob {
+        Knob {
+            arity: (2, 3),
+            ..Knob::linux(name, None, Set::Buffer(fields))
+        }
+    }
+
+    const fn linux(name: &'static str, alias: Option<&'static str>, set: Set) -> Knob {
         Knob {
             name,
             alias,
@@ -77,7 +140,7 @@ impl Knob {
             alias: None,
             sysctl: false,
             arity: (1, 1),
-            set,
+            set: Set::With(set),
         }
     }
 }
@@ -116,39 +179,17 @@ fn buffers(v: &[u64]) -> Result<(usize, Option<usize>), String> {
 }
 
 const KNOBS: &[Knob] = &[
-    Knob::sysctl("tcp_syn_retries", None, |s, v| {
-        s.defaults_mut().syn_retries = count(v[0])?;
-        Ok(())
-    }),
-    Knob::sysctl("tcp_synack_retries", None, |s, v| {
-        s.defaults_mut().synack_retries = count(v[0])?;
-        Ok(())
-    }),
-    Knob::sysctl("tcp_retries2", None, |s, v| {
-        s.defaults_mut().data_retries = count(v[0])?;
-        Ok(())
-    }),
-    Knob::sysctl("tcp_sack", Some("sack"), |s, v| {
-        s.defaults_mut().sack = flag(v[0]);
-        Ok(())
-    }),
-    Knob::sysctl("tcp_timestamps", Some("timestamps"), |s, v| {
-        s.defaults_mut().timestamps = flag(v[0]);
-        Ok(())
-    }),
+    Knob::count("tcp_syn_retries", |c| &mut c.syn_retries),
+    Knob::count("tcp_synack_retries", |c| &mut c.synack_retries),
+    Knob::count("tcp_retries2", |c| &mut c.data_retries),
+    Knob::flag("tcp_sack", Some("sack"), |c| &mut c.sack),
+    Knob::flag("tcp_timestamps", Some("timestamps"), |c| &mut c.timestamps),
     // Linux: 0 turns tail loss probes (and RACK's early marking with them) off; any
     // other mode leaves them on.
-    Knob::sysctl("tcp_early_retrans", None, |s, v| {
-        s.defaults_mut().rack_tlp = flag(v[0]);
-        Ok(())
-    }),
-    Knob::sysctl("tcp_frto", Some("frto"), |s, v| {
-        s.defaults_mut().frto = flag(v[0]);
-        Ok(())
-    }),
-    Knob::sysctl("tcp_window_scaling", Some("wscale"), |s, v| {
-        s.defaults_mut().window_scaling = flag(v[0]);
-        Ok(())
+    Knob::flag("tcp_early_retrans", None, |c| &mut c.congestion.rack_tlp),
+    Knob::flag("tcp_frto", Some("frto"), |c| &mut c.congestion.frto),
+    Knob::flag("tcp_window_scaling", Some("wscale"), |c| {
+        &mut c.window_scaling
     }),
     Knob::sysctl("tcp_fin_timeout", None, |s, v| {
         s.defaults_mut().fin_wait2_timeout = secs(v[0]);
@@ -158,36 +199,8 @@ const KNOBS: &[Knob] = &[
         s.defaults_mut().rto_min = Duration::from_micros(v[0]);
         Ok(())
     }),
-    Knob {
-        name: "tcp_rmem",
-        alias: None,
-        sysctl: true,
-        arity: (2, 3),
-        set: |s, v| {
-            let (default, max) = buffers(v)?;
-            let d = s.defaults_mut();
-            d.recv_buffer = default;
-            if let Some(max) = max {
-                d.recv_buffer_max = max;
-            }
-            Ok(())
-        },
-    },
-    Knob {
-        name: "tcp_wmem",
-        alias: None,
-        sysctl: true,
-        arity: (2, 3),
-        set: |s, v| {
-            let (default, max) = buffers(v)?;
-            let d = s.defaults_mut();
-            d.send_buffer = default;
-            if let Some(max) = max {
-                d.send_buffer_max = max;
-            }
-            Ok(())
-        },
-    },
+    Knob::buffer("tcp_rmem", |c| (&mut c.recv_buffer, &mut c.recv_buffer_max)),
+    Knob::buffer("tcp_wmem", |c| (&mut c.send_buffer, &mut c.send_buffer_max)),
     // Linux's default, UINT_MAX, means no limit.
     Knob::sysctl("tcp_notsent_lowat", None, |s, v| {
         s.defaults_mut().notsent_lowat = (v[0] < u64::from(u32::MAX)).then_some(v[0] as usize);
@@ -232,7 +245,53 @@ const KNOBS: &[Knob] = &[
     }),
 ];
 
+/// FreeBSD's sysctls for the same settings, under their full names and with FreeBSD's
+/// meanings and units (its packetdrill suite, freebsd-net/tcp-testsuite, sets them at the top
+/// of each script). Settings of FreeBSD's without a synack counterpart stay unknown.
+const FREEBSD_KNOBS: &[Knob] = &[
+    // The buffers a new socket starts with (`SO_RCVBUF`/`SO_SNDBUF` read them back).
+    Knob::sysctl("net.inet.tcp.recvspace", None, |s, v| {
+        s.defaults_mut().recv_buffer = usize::try_from(v[0]).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.sendspace", None, |s, v| {
+        s.defaults_mut().send_buffer = usize::try_from(v[0]).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    // The most a socket buffer may hold: the bound of auto-tuning and, for the receive
+    // side, what the window scale offered must cover (FreeBSD derives it from `sb_max`).
+    Knob::sysctl("kern.ipc.maxsockbuf", None, |s, v| {
+        let max = usize::try_from(v[0]).map_err(|e| e.to_string())?;
+        let d = s.defaults_mut();
+        d.recv_buffer_max = max;
+        d.send_buffer_max = max;
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.sack.enable", None, |s, v| {
+        s.defaults_mut().sack = flag(v[0]);
+        Ok(())
+    }),
+    // RFC 1323's options: 1 both, 2 window scaling only, 3 timestamps only, 0 neither.
+    Knob::sysctl("net.inet.tcp.rfc1323", None, |s, v| {
+        let d = s.defaults_mut();
+        d.window_scaling = matches!(v[0], 1 | 2);
+        d.timestamps = matches!(v[0], 1 | 3);
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.rexmit_initial", None, |s, v| {
+        s.defaults_mut().rto_initial = Duration::from_millis(v[0]);
+        Ok(())
+    }),
+    Knob::sysctl("net.inet.tcp.rexmit_min", None, |s, v| {
+        s.defaults_mut().rto_min = Duration::from_millis(v[0]);
+        Ok(())
+    }),
+];
+
 fn find(name: &str, origin: Origin) -> Option<&'static Knob> {
+    if origin == Origin::Sysctl && (name.starts_with("net.inet.") || name.starts_with("kern.")) {
+        return FREEBSD_KNOBS.iter().find(|k| k.name == name);
+    }
     let bare = name
         .strip_prefix("net.ipv4.")
         .or_else(|| name.strip_prefix("net.ipv6."))
@@ -279,10 +338,12 @@ pub fn apply(stack: &mut Stack, origin: Origin, name: &str, value: &str) -> Resu
     if numbers.len() < fewest || numbers.len() > most {
         return Err(bad());
     }
-    (knob.set)(stack, &numbers).map_err(|why| KnobError::Refused {
-        name: name.to_string(),
-        why,
-    })
+    knob.set
+        .apply(stack, &numbers)
+        .map_err(|why| KnobError::Refused {
+            name: name.to_string(),
+            why,
+        })
 }
 
 #[cfg(test)]
@@ -309,6 +370,32 @@ mod tests {
         );
         assert!(apply(&mut s, Origin::Sysctl, "net.ipv4.mss", "1000").is_err());
         assert!(apply(&mut s, Origin::Sysctl, "net.ipv4.tcp_sack", "0").is_ok());
+    }
+
+    #[test]
+    fn freebsd_sysctls_set_the_same_knobs_with_freebsd_meanings() {
+        let mut s = stack();
+        for (name, value) in [
+            ("net.inet.tcp.recvspace", "65536"),
+            ("net.inet.tcp.sendspace", "32768"),
+            ("kern.ipc.maxsockbuf", "2097152"),
+            ("net.inet.tcp.sack.enable", "0"),
+            ("net.inet.tcp.rfc1323", "3"),
+            ("net.inet.tcp.rexmit_initial", "1000"),
+            ("net.inet.tcp.rexmit_min", "30"),
+        ] {
+            apply(&mut s, Origin::Sysctl, name, value).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let d = s.defaults_mut();
+        assert_eq!((d.recv_buffer, d.send_buffer), (65536, 32768));
+        assert_eq!((d.recv_buffer_max, d.send_buffer_max), (2097152, 2097152));
+        assert!(!d.sack && !d.window_scaling && d.timestamps);
+        assert_eq!(d.rto_initial, Duration::from_secs(1));
+        assert_eq!(d.rto_min, Duration::from_millis(30));
+        // Only under their full names, and only on a sysctl line.
+        assert!(apply(&mut s, Origin::Sysctl, "recvspace", "1").is_err());
+        assert!(apply(&mut s, Origin::Flags, "net.inet.tcp.recvspace", "1").is_err());
+        assert!(apply(&mut s, Origin::Sysctl, "net.inet.tcp.blackhole", "0").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use synack_proto::{Config, CongestionControl, Connection, Instant};
+use synack_proto::{Config, CongestionControl, CongestionSettings, Connection, Instant};
 use synack_sim::{ConnNode, Link, LinkConfig, Pair, Side, pattern};
 
 const RTT: Duration = Duration::from_millis(50);
@@ -19,7 +19,10 @@ fn pair(
     len: usize,
 ) -> Pair<ConnNode, ConnNode> {
     let config = Config {
-        congestion: cc,
+        congestion: CongestionSettings {
+            controller: cc,
+            ..CongestionSettings::default()
+        },
         send_buffer: 4 << 20,
         recv_buffer: 4 << 20,
         ..Config::default()

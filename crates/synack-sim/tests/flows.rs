@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use synack_proto::{Config, CongestionControl, Connection, Instant};
+use synack_proto::{Config, CongestionControl, CongestionSettings, Connection, Instant};
 use synack_sim::dumbbell::bdp_bytes;
 use synack_sim::{BulkNode, Dumbbell, DumbbellConfig, DumbbellError, FlowEnds, Side, jain_index};
 
@@ -61,7 +61,10 @@ fn dumbbell(
 
 fn cc_config(cc: CongestionControl) -> Config {
     Config {
-        congestion: cc,
+        congestion: CongestionSettings {
+            controller: cc,
+            ..CongestionSettings::default()
+        },
         ..Config::default()
     }
 }
@@ -261,7 +264,10 @@ fn bulk_with_delayed_ack_nagle_and_a_window_of_one_bdp_never_stalls() {
     assert_ne!(window % 1460, 0, "the window should cut a segment short");
     for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
         let config = Config {
-            congestion: cc,
+            congestion: CongestionSettings {
+                controller: cc,
+                ..CongestionSettings::default()
+            },
             delayed_ack: Some(Duration::from_millis(40)),
             nodelay: false,
             recv_buffer: window,

@@ -55,6 +55,9 @@ pub enum SockOpt {
     KeepCount(u32),
     /// `TCP_USER_TIMEOUT` (RFC 5482); `None` for the retransmission limit alone.
     UserTimeout(Option<Duration>),
+    /// `TCP_NOTSENT_LOWAT`: the most bytes written but not yet sent; `None` for no bound but
+    /// the send buffer's.
+    NotsentLowat(Option<usize>),
     /// `IP_TOS`: the DSCP bits (the ECN bits are the transport's).
     Tos(u8),
     /// `IP_TTL`; `None` for the host's default.
@@ -143,7 +146,7 @@ impl SocketTable {
                 }
             }
             SockOpt::KeepAlive(on) => o.keepalive_on = on,
-            SockOpt::Congestion(c) => o.config.congestion = c,
+            SockOpt::Congestion(c) => o.config.congestion.controller = c,
             SockOpt::NoOptions(on) => o.config.syn_options = !on,
             SockOpt::ConnectTimeout(t) => o.config.connect_timeout = t,
             SockOpt::Linger(l) => o.linger = l,
@@ -160,6 +163,7 @@ impl SocketTable {
             SockOpt::KeepInterval(d) => o.keepalive.interval = d,
             SockOpt::KeepCount(n) => o.keepalive.count = n,
             SockOpt::UserTimeout(t) => o.config.user_timeout = t,
+            SockOpt::NotsentLowat(l) => o.config.notsent_lowat = l,
             SockOpt::Tos(tos) => o.ip.tos = Some(tos & !3),
             SockOpt::Ttl(ttl) => o.ip.ttl = ttl,
             SockOpt::TrafficClass(c) => o.ip.tclass = Some(c & !3),
@@ -189,6 +193,7 @@ impl SocketTable {
                     SockOpt::RecvBuffer(v) => c.set_recv_buffer(v),
                     SockOpt::SendBuffer(v) => c.set_send_buffer(v),
                     SockOpt::Congestion(cc) => c.set_congestion(cc),
+                    SockOpt::NotsentLowat(l) => c.set_notsent_lowat(l),
                     SockOpt::Tos(_)
                     | SockOpt::Ttl(_)
                     | SockOpt::TrafficClass(_)

@@ -6,7 +6,7 @@
 
 use core::net::Ipv4Addr;
 
-use crate::checksum::{ChecksumMode, checksum};
+use crate::checksum::{ChecksumMode, header_checksum};
 use crate::{Error, get_u16};
 
 /// Length of a header without options.
@@ -142,7 +142,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
     /// Whether the header checksum (which covers the header only) verifies.
     pub fn verify_checksum(&self) -> bool {
-        checksum(&self.b()[..self.header_len()]) == 0
+        header_checksum(&self.b()[..self.header_len()]) == 0
     }
     /// Bytes between the header and the total length.
     pub fn payload(&self) -> &[u8] {
@@ -197,7 +197,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
-        let c = checksum(&self.buffer.as_ref()[..hl]);
+        let c = header_checksum(&self.buffer.as_ref()[..hl]);
         self.set_checksum(c);
     }
     pub fn payload_mut(&mut self) -> &mut [u8] {
@@ -298,7 +298,7 @@ mod tests {
             0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
             0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
-        assert_eq!(checksum(&h), 0xb861);
+        assert_eq!(header_checksum(&h), 0xb861);
         h[10] = 0xb8;
         h[11] = 0x61;
         let mut full = [0u8; 0x73];

@@ -23,6 +23,7 @@ mod error;
 pub mod net;
 pub mod netns;
 mod observe;
+mod options;
 mod stack;
 mod sys;
 #[cfg(feature = "tokio")]

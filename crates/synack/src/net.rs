@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use synack_proto::{CongestionControl, Info};
 use synack_socket::{SockOpt, SocketId};
 
 use crate::driver::Stack;
-use crate::error::conn_error;
 use crate::stack::Shared;
 
 /// The accept queue std's `TcpListener::bind` asks for.
@@ -225,13 +223,7 @@ impl TcpStream {
         t.map(|t| std::time::Instant::now() + t)
     }
 
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.shared().lock().addrs(self.id())?.1)
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.shared().lock().addrs(self.id())?.0)
-    }
+    crate::options::stream_options!();
 
     /// `Write` sends a FIN after what is queued (the peer reads end of stream), `Read` makes
     /// further reads return end of stream, `Both` does both.
@@ -246,19 +238,6 @@ impl TcpStream {
         Ok(TcpStream {
             inner: self.inner.clone(),
         })
-    }
-
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::NoDelay(nodelay));
-        self.shared().kick();
-        r
-    }
-
-    pub fn nodelay(&self) -> io::Result<bool> {
-        self.shared().lock().nodelay(self.id())
     }
 
     /// `None` waits forever; on expiry a read fails with `WouldBlock`, as std's does on Unix.
@@ -310,82 +289,6 @@ impl TcpStream {
         self.shared()
             .lock()
             .set_option(self.id(), SockOpt::Linger(linger))
-    }
-
-    pub fn linger(&self) -> io::Result<Option<Duration>> {
-        self.shared().lock().linger(self.id())
-    }
-
-    /// Keepalive probes after `idle` without traffic (RFC 1122 §4.2.3.6), with the default
-    /// interval and count; `None` turns them off.
-    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
-        let r = self.shared().lock().set_keepalive(self.id(), idle);
-        self.shared().kick();
-        r
-    }
-
-    /// Sets the receive buffer's size (`SO_RCVBUF`), open or not: the most received data the
-    /// connection holds, and so the most window it offers. A size set is kept (auto-tuning
-    /// no longer grows it); on an open connection the window follows the new free space
-    /// within the window scale agreed on the SYN. 0, or more than `i32::MAX` (what the
-    /// system call could say), is `InvalidInput`.
-    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::RecvBuffer(size));
-        self.shared().kick();
-        r
-    }
-
-    /// The receive buffer's size now (auto-tuning may have grown it from the size set).
-    pub fn recv_buffer_size(&self) -> io::Result<usize> {
-        self.shared().lock().buffer_size(self.id(), true)
-    }
-
-    /// Sets the send buffer's size (`SO_SNDBUF`): the most unacknowledged data the connection
-    /// takes from writes. Data queued beyond a smaller size stays and is sent; writes wait
-    /// until the queue is below it. 0, or more than `i32::MAX`, is `InvalidInput`.
-    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::SendBuffer(size));
-        self.shared().kick();
-        r
-    }
-
-    /// The send buffer's size now (auto-tuning may have grown it from the size set).
-    pub fn send_buffer_size(&self) -> io::Result<usize> {
-        self.shared().lock().buffer_size(self.id(), false)
-    }
-
-    /// Switches the congestion controller (`TCP_CONGESTION`). An open connection keeps its
-    /// congestion window and slow-start threshold: the new controller goes on from the
-    /// window the path was found to take.
-    pub fn set_congestion(&self, controller: CongestionControl) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::Congestion(controller));
-        self.shared().kick();
-        r
-    }
-
-    pub fn congestion(&self) -> io::Result<CongestionControl> {
-        self.shared().lock().congestion(self.id())
-    }
-
-    /// The error that ended the connection, if not yet reported by another call
-    /// (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(self.shared().lock().take_error(self.id())?.map(conn_error))
-    }
-
-    /// The connection's STATUS (RFC 9293 §3.10.6), like Linux's `TCP_INFO`: state, cwnd,
-    /// RTT estimates, retransmissions.
-    pub fn info(&self) -> io::Result<Info> {
-        self.shared().lock().info(self.id())
     }
 
     fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {

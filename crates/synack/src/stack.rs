@@ -419,7 +419,7 @@ impl Inner {
     }
 
     pub(crate) fn congestion(&self, id: SocketId) -> io::Result<CongestionControl> {
-        Ok(io(self.table.options(id))?.config.congestion)
+        Ok(io(self.table.options(id))?.config.congestion.controller)
     }
 
     pub(crate) fn nodelay(&self, id: SocketId) -> io::Result<bool> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use synack_proto::{CongestionControl, Info};
+use synack_proto::host::HostConfig;
 use synack_socket::{SockOpt, SocketId};
 
 use crate::device::Device;
@@ -53,9 +53,20 @@ fn register(fd: RawFd) -> io::Result<AsyncFd<Fd>> {
         .map_err(io::Error::from)
 }
 
+impl Stack {
+    /// Starts a stack whose driver is a task on the current tokio runtime rather than a
+    /// thread: it waits on the device and on kicks through tokio's reactor and on tokio's
+    /// timer. Must be called from within a runtime.
+    pub fn new_tokio(device: impl Device, config: HostConfig) -> io::Result<Stack> {
+        let shared = Arc::new(Shared::new(config, device.capabilities())?);
+        spawn_driver(shared.clone(), Box::new(device))?;
+        Ok(Stack::driven_by_task(shared))
+    }
+}
+
 /// Spawns the driver task: it sleeps on the device, the kick eventfd and the host's next
 /// deadline through tokio, and does the same work per wakeup as the driver thread.
-pub(crate) fn spawn_driver(shared: Arc<Shared>, device: Box<dyn Device>) -> io::Result<()> {
+fn spawn_driver(shared: Arc<Shared>, device: Box<dyn Device>) -> io::Result<()> {
     let mut d = TaskDriver {
         dev: register(device.poll_fd())?,
         kick: register(shared.kick_fd().as_raw_fd())?,
@@ -241,26 +252,7 @@ impl TcpStream {
         self.inner.id
     }
 
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.shared().lock().addrs(self.id())?.1)
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.shared().lock().addrs(self.id())?.0)
-    }
-
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::NoDelay(nodelay));
-        self.shared().kick();
-        r
-    }
-
-    pub fn nodelay(&self) -> io::Result<bool> {
-        self.shared().lock().nodelay(self.id())
-    }
+    crate::options::stream_options!();
 
     /// `Some(Duration::ZERO)`: closing resets the connection (RFC 9293 §3.10.5 ABORT) and
     /// drops queued data. `Some(d)`: [`TcpStream::close`] sends the FIN and waits up to `d`
@@ -271,70 +263,6 @@ impl TcpStream {
         self.shared()
             .lock()
             .set_option(self.id(), SockOpt::Linger(linger))
-    }
-
-    pub fn linger(&self) -> io::Result<Option<Duration>> {
-        self.shared().lock().linger(self.id())
-    }
-
-    /// Keepalive probes after `idle` without traffic (RFC 1122 §4.2.3.6), with the default
-    /// interval and count; `None` turns them off.
-    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
-        let r = self.shared().lock().set_keepalive(self.id(), idle);
-        self.shared().kick();
-        r
-    }
-
-    /// Sets the receive buffer's size (`SO_RCVBUF`), open or not: the most received data the
-    /// connection holds, and so the most window it offers. A size set is kept (auto-tuning
-    /// no longer grows it); on an open connection the window follows the new free space
-    /// within the window scale agreed on the SYN. 0, or more than `i32::MAX` (what the
-    /// system call could say), is `InvalidInput`.
-    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::RecvBuffer(size));
-        self.shared().kick();
-        r
-    }
-
-    /// The receive buffer's size now (auto-tuning may have grown it from the size set).
-    pub fn recv_buffer_size(&self) -> io::Result<usize> {
-        self.shared().lock().buffer_size(self.id(), true)
-    }
-
-    /// Sets the send buffer's size (`SO_SNDBUF`): the most unacknowledged data the connection
-    /// takes from writes. Data queued beyond a smaller size stays and is sent; writes wait
-    /// until the queue is below it. 0, or more than `i32::MAX`, is `InvalidInput`.
-    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::SendBuffer(size));
-        self.shared().kick();
-        r
-    }
-
-    /// The send buffer's size now (auto-tuning may have grown it from the size set).
-    pub fn send_buffer_size(&self) -> io::Result<usize> {
-        self.shared().lock().buffer_size(self.id(), false)
-    }
-
-    /// Switches the congestion controller (`TCP_CONGESTION`). An open connection keeps its
-    /// congestion window and slow-start threshold: the new controller goes on from the
-    /// window the path was found to take.
-    pub fn set_congestion(&self, controller: CongestionControl) -> io::Result<()> {
-        let r = self
-            .shared()
-            .lock()
-            .set_option(self.id(), SockOpt::Congestion(controller));
-        self.shared().kick();
-        r
-    }
-
-    pub fn congestion(&self) -> io::Result<CongestionControl> {
-        self.shared().lock().congestion(self.id())
     }
 
     /// Closes the stream as `close(2)` would. With a non-zero linger, the FIN goes out now and
@@ -363,19 +291,6 @@ impl TcpStream {
         }
         drop(self);
         Ok(())
-    }
-
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(self
-            .shared()
-            .lock()
-            .take_error(self.id())?
-            .map(crate::error::conn_error))
-    }
-
-    /// The connection's STATUS (RFC 9293 §3.10.6), like Linux's `TCP_INFO`.
-    pub fn info(&self) -> io::Result<Info> {
-        self.shared().lock().info(self.id())
     }
 
     /// Halves that borrow the stream, for use in one task.

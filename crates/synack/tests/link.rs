@@ -44,7 +44,12 @@ fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
 
 /// Echoes everything it reads on one accepted connection until end of stream, then closes.
 fn echo_one(listener: &TcpListener) {
-    let (mut s, _) = listener.accept().unwrap();
+    let (s, _) = listener.accept().unwrap();
+    echo(s);
+}
+
+/// Echoes everything it reads until end of stream, then closes.
+fn echo(mut s: TcpStream) {
     let mut buf = vec![0; 64 * 1024];
     loop {
         let n = s.read(&mut buf).unwrap();
@@ -53,6 +58,33 @@ fn echo_one(listener: &TcpListener) {
         }
         s.write_all(&buf[..n]).unwrap();
     }
+}
+
+/// Writes `data` from a clone of `stream` in another thread, then half-closes, while this
+/// thread reads what comes back to the end.
+fn echo_through(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
+    let mut writer = stream.try_clone().unwrap();
+    thread::scope(|s| {
+        s.spawn(move || {
+            writer.write_all(data).unwrap();
+            writer.shutdown(Shutdown::Write).unwrap();
+        });
+        read_to_end(stream)
+    })
+}
+
+/// Echoes `data` over a link that loses (and perhaps delays and reorders) packets as `link`
+/// says: every byte comes back in order, and the stacks had to retransmit on the way.
+fn echo_survives(link: LinkConfig, data: &[u8]) {
+    let (client, server) = pair_with(link, config(CLIENT), config(SERVER));
+    let listener = TcpListener::bind(&server, (SERVER, 7)).unwrap();
+    thread::scope(|s| {
+        s.spawn(|| echo_one(&listener));
+        let mut stream = TcpStream::connect(&client, (SERVER, 7)).unwrap();
+        let echoed = echo_through(&mut stream, data);
+        assert!(echoed == data, "the echo differs");
+        assert!(client.counters().retrans_segs + server.counters().retrans_segs > 0);
+    });
 }
 
 #[test]
@@ -169,17 +201,7 @@ fn hundred_concurrent_connections() {
             thread::scope(|t| {
                 for _ in 0..100 {
                     let (conn, _) = listener.accept().unwrap();
-                    t.spawn(move || {
-                        let mut conn = conn;
-                        let mut buf = vec![0; 16 * 1024];
-                        loop {
-                            let n = conn.read(&mut buf).unwrap();
-                            if n == 0 {
-                                break;
-                            }
-                            conn.write_all(&buf[..n]).unwrap();
-                        }
-                    });
+                    t.spawn(move || echo(conn));
                 }
             });
         });
@@ -189,16 +211,8 @@ fn hundred_concurrent_connections() {
                 s.spawn(move || {
                     let data = pattern(100 + i, 40_000 + i as usize * 97);
                     let mut conn = TcpStream::connect(client, (SERVER, 80)).unwrap();
-                    let writer = conn.try_clone().unwrap();
-                    thread::scope(|t| {
-                        t.spawn(|| {
-                            let mut w = &writer;
-                            w.write_all(&data).unwrap();
-                            writer.shutdown(Shutdown::Write).unwrap();
-                        });
-                        let echoed = read_to_end(&mut conn);
-                        assert!(echoed == data, "connection {i}: the echo differs");
-                    });
+                    let echoed = echo_through(&mut conn, &data);
+                    assert!(echoed == data, "connection {i}: the echo differs");
                     conn.local_addr().unwrap().port()
                 })
             })
@@ -294,22 +308,7 @@ fn lossy_link_delivers_everything() {
         seed: 42,
         ..LinkConfig::default()
     };
-    let (client, server) = pair_with(link, config(CLIENT), config(SERVER));
-    let listener = TcpListener::bind(&server, (SERVER, 7)).unwrap();
-    let data = pattern(3, 1024 * 1024);
-    thread::scope(|s| {
-        s.spawn(|| echo_one(&listener));
-        let mut stream = TcpStream::connect(&client, (SERVER, 7)).unwrap();
-        let writer = stream.try_clone().unwrap();
-        s.spawn(|| {
-            let mut w = writer;
-            w.write_all(&data).unwrap();
-            w.shutdown(Shutdown::Write).unwrap();
-        });
-        let echoed = read_to_end(&mut stream);
-        assert!(echoed == data, "the echo differs");
-        assert!(client.counters().retrans_segs + server.counters().retrans_segs > 0);
-    });
+    echo_survives(link, &pattern(3, 1024 * 1024));
 }
 
 #[test]
@@ -322,22 +321,7 @@ fn jitter_and_reordering_on_the_link_still_deliver_every_byte_in_order() {
         seed: 17,
         ..LinkConfig::default()
     };
-    let (client, server) = pair_with(link, config(CLIENT), config(SERVER));
-    let listener = TcpListener::bind(&server, (SERVER, 7)).unwrap();
-    let data = pattern(5, 1024 * 1024);
-    thread::scope(|s| {
-        s.spawn(|| echo_one(&listener));
-        let mut stream = TcpStream::connect(&client, (SERVER, 7)).unwrap();
-        let writer = stream.try_clone().unwrap();
-        s.spawn(|| {
-            let mut w = writer;
-            w.write_all(&data).unwrap();
-            w.shutdown(Shutdown::Write).unwrap();
-        });
-        let echoed = read_to_end(&mut stream);
-        assert!(echoed == data, "the echo differs");
-        assert!(client.counters().retrans_segs + server.counters().retrans_segs > 0);
-    });
+    echo_survives(link, &pattern(5, 1024 * 1024));
 }
 
 #[test]
@@ -418,13 +402,7 @@ fn ipv6_echo() {
     thread::scope(|s| {
         s.spawn(|| echo_one(&listener));
         let mut stream = TcpStream::connect(&client, (s6, 7)).unwrap();
-        let writer = stream.try_clone().unwrap();
-        s.spawn(|| {
-            let mut w = writer;
-            w.write_all(&data).unwrap();
-            w.shutdown(Shutdown::Write).unwrap();
-        });
-        assert!(read_to_end(&mut stream) == data);
+        assert!(echo_through(&mut stream, &data) == data);
         // IPv6's 40-byte header leaves 1440 bytes of a 1500-byte MTU; timestamps take 12.
         assert_eq!(stream.info().unwrap().snd_mss, 1428);
     });
@@ -533,13 +511,7 @@ fn a_delayed_link_gives_the_round_trip_it_was_built_with() {
         let mut stream = TcpStream::connect(&client, (SERVER, 7)).unwrap();
         // The handshake takes a round trip: SYN out, SYN-ACK back.
         assert!(started.elapsed() >= Duration::from_millis(30));
-        let writer = stream.try_clone().unwrap();
-        s.spawn(|| {
-            let mut w = writer;
-            w.write_all(&data).unwrap();
-            w.shutdown(Shutdown::Write).unwrap();
-        });
-        assert!(read_to_end(&mut stream) == data);
+        assert!(echo_through(&mut stream, &data) == data);
         let srtt = stream.info().unwrap().srtt.unwrap();
         assert!(srtt >= Duration::from_millis(30), "srtt {srtt:?}");
     });
@@ -677,14 +649,8 @@ fn congestion_controller_switches_on_an_open_connection() {
             stream.info().unwrap().cc.controller,
             CongestionControl::NewReno
         );
-        let writer = stream.try_clone().unwrap();
-        let rest = &data[100_000..];
-        s.spawn(move || {
-            let mut w = writer;
-            w.write_all(rest).unwrap();
-            w.shutdown(Shutdown::Write).unwrap();
-        });
-        let echoed = read_to_end(&mut stream);
+        // The echo read to the end holds the first part too.
+        let echoed = echo_through(&mut stream, &data[100_000..]);
         assert!(echoed == data, "the echo differs from what was sent");
     });
 }

@@ -24,7 +24,12 @@ fn config(addr: IpAddr) -> HostConfig {
 
 /// Two stacks driven by tokio tasks.
 fn pair() -> (Stack, Stack) {
-    let (a, b) = Link::pair(LinkConfig::default()).unwrap();
+    pair_on(LinkConfig::default())
+}
+
+/// Two stacks driven by tokio tasks, on a link that behaves as `link` says.
+fn pair_on(link: LinkConfig) -> (Stack, Stack) {
+    let (a, b) = Link::pair(link).unwrap();
     (
         Stack::new_tokio(a, config(CLIENT)).unwrap(),
         Stack::new_tokio(b, config(SERVER)).unwrap(),
@@ -37,8 +42,27 @@ async fn echo(stream: TcpStream) {
     // Dropping the write half sends our FIN.
 }
 
+/// Accepts one connection on `port` (0: any free one) and echoes it in a task of its own;
+/// returns the port.
+async fn serve_echo_once(server: &Stack, port: u16) -> u16 {
+    let listener = TcpListener::bind(server, SocketAddr::new(SERVER, port))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        echo(s).await;
+    });
+    port
+}
+
 async fn echo_roundtrip(client: &Stack, port: u16, data: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(client, (SERVER, port)).await.unwrap();
+    echo_through(&mut stream, data).await
+}
+
+/// Writes `data` and half-closes while reading what comes back, to the end.
+async fn echo_through(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
     let (mut r, mut w) = stream.split();
     let (_, echoed) = tokio::join!(
         async {
@@ -57,13 +81,7 @@ async fn echo_roundtrip(client: &Stack, port: u16, data: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_with_split_halves_and_half_close() {
     let (client, server) = pair();
-    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 7))
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        echo(s).await;
-    });
+    serve_echo_once(&server, 7).await;
     let data = pattern(1, 2 * 1024 * 1024 + 1);
     let echoed = echo_roundtrip(&client, 7, &data).await;
     assert_eq!(echoed.len(), data.len());
@@ -76,15 +94,8 @@ async fn echo_on_one_thread_with_the_driver_thread() {
     let (a, b) = Link::pair(LinkConfig::default()).unwrap();
     let client = Stack::new(a, config(CLIENT)).unwrap();
     let server = Stack::new(b, config(SERVER)).unwrap();
-    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 0))
-        .await
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let port = serve_echo_once(&server, 0).await;
     assert_ne!(port, 0);
-    tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        echo(s).await;
-    });
     let data = pattern(2, 300_000);
     assert!(echo_roundtrip(&client, port, &data).await == data);
 }
@@ -188,35 +199,14 @@ async fn errors_and_a_cancelled_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_link_under_the_driver_task() {
-    let (a, b) = Link::pair(LinkConfig {
+    let (client, server) = pair_on(LinkConfig {
         delay: Duration::from_millis(10),
         ..LinkConfig::default()
-    })
-    .unwrap();
-    let client = Stack::new_tokio(a, config(CLIENT)).unwrap();
-    let server = Stack::new_tokio(b, config(SERVER)).unwrap();
-    let listener = TcpListener::bind(&server, SocketAddr::new(SERVER, 7))
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        echo(s).await;
     });
+    serve_echo_once(&server, 7).await;
     let data = pattern(4, 1024 * 1024);
     let mut stream = TcpStream::connect(&client, (SERVER, 7)).await.unwrap();
-    let (mut r, mut w) = stream.split();
-    let (_, echoed) = tokio::join!(
-        async {
-            w.write_all(&data).await.unwrap();
-            w.shutdown().await.unwrap();
-        },
-        async {
-            let mut out = Vec::new();
-            r.read_to_end(&mut out).await.unwrap();
-            out
-        }
-    );
-    assert!(echoed == data);
+    assert!(echo_through(&mut stream, &data).await == data);
     let srtt = stream.info().unwrap().srtt.unwrap();
     assert!(srtt >= Duration::from_millis(20), "srtt {srtt:?}");
 }

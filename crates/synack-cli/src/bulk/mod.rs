@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde::Serialize;
-use synack_proto::{Config, CongestionControl, Connection, Instant};
+use synack_proto::{Config, CongestionControl, CongestionSettings, Connection, Instant};
 use synack_sim::dumbbell::{MAX_FLOWS, bdp_bytes};
 use synack_sim::{BulkNode, CwndSample, Dumbbell, DumbbellConfig, FlowEnds, Side, jain_index};
 
@@ -225,7 +225,10 @@ pub fn run(params: &BulkParams) -> Result<BulkRun, String> {
     params.check()?;
     debug_assert!(params.flows <= MAX_FLOWS);
     let config = Config {
-        congestion: params.cc,
+        congestion: CongestionSettings {
+            controller: params.cc,
+            ..CongestionSettings::default()
+        },
         ..Config::default()
     };
     let ends = (0..params.flows)

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use synack_proto::{Config, Connection, Instant, StateName};
+use synack_proto::{Config, CongestionSettings, Connection, Instant, StateName};
 use synack_sim::{App, ConnNode, Side};
 use synack_wire::{TcpFlags, TcpRepr};
 
@@ -51,7 +51,10 @@ impl Plan {
     /// The usual start: a client about to connect and a server listening, both reading.
     pub fn standard(params: &Params) -> Plan {
         let config = Config {
-            congestion: params.cc,
+            congestion: CongestionSettings {
+                controller: params.cc,
+                ..CongestionSettings::default()
+            },
             ..demo_config(params.msl)
         };
         let reading = App {

@@ -389,6 +389,10 @@ pub(super) fn verify(c: &Syscall, made: &Made, fds: &FdMap) -> Result<(), String
                         .map_or(-1, |b| c_int::from_ne_bytes([b[0], b[1], b[2], b[3]]))
                 };
                 let got = match want {
+                    // A value above INT_MAX is an unsigned option's: read the int as one.
+                    OptValue::Int(w) if w > i64::from(c_int::MAX) => {
+                        OptValue::Int(i64::from(int(0) as u32))
+                    }
                     OptValue::Int(_) => OptValue::Int(i64::from(int(0))),
                     OptValue::Linger { .. } => OptValue::Linger {
                         onoff: int(0),

@@ -33,9 +33,9 @@ pub(super) enum Frto {
 /// RACK-TLP and F-RTO state of one SACK connection.
 #[derive(Clone, Debug)]
 pub(super) struct LossDetection {
-    /// RACK and TLP run (`Config::rack_tlp`, Linux's `tcp_early_retrans`).
+    /// RACK and TLP run (`CongestionSettings::rack_tlp`, Linux's `tcp_early_retrans`).
     pub rack_on: bool,
-    /// F-RTO runs on timeouts (`Config::frto`, Linux's `tcp_frto`).
+    /// F-RTO runs on timeouts (`CongestionSettings::frto`, Linux's `tcp_frto`).
     pub frto_on: bool,
     pub rack: Rack,
     pub tlp: Tlp,

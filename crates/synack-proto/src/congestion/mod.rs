@@ -35,6 +35,7 @@ mod prr;
 mod rack;
 #[cfg_attr(not(test), allow(dead_code))]
 mod scoreboard;
+mod settings;
 #[cfg(test)]
 mod tests_loss;
 #[cfg(test)]
@@ -49,6 +50,7 @@ use core::time::Duration;
 use synack_wire::SackList;
 
 pub use self::info::CongestionInfo;
+pub use self::settings::{CongestionControl, CongestionSettings};
 
 use self::cubic::Cubic;
 use self::hystart::HyStart;
@@ -56,39 +58,8 @@ use self::loss::LossDetection;
 use self::prr::{Prr, ReductionBound};
 use self::scoreboard::{NextSeg, Scoreboard};
 use self::validation::WindowUse;
-use crate::config::Config;
 use crate::seq::SeqNum;
 use crate::time::Instant;
-
-/// Which congestion controller a connection runs (`Config::congestion`, the
-/// `TCP_CONGESTION` socket option).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CongestionControl {
-    /// CUBIC window growth (RFC 9438) with HyStart++ (RFC 9406) in the first slow start.
-    #[default]
-    Cubic,
-    /// Reno's window growth (RFC 5681) and halving; NewReno's recovery without SACK (RFC 6582).
-    NewReno,
-}
-
-impl CongestionControl {
-    /// The name Linux's `TCP_CONGESTION` uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            CongestionControl::Cubic => "cubic",
-            CongestionControl::NewReno => "reno",
-        }
-    }
-
-    /// The controller a `TCP_CONGESTION` name selects.
-    pub fn from_name(name: &str) -> Option<CongestionControl> {
-        match name {
-            "cubic" => Some(CongestionControl::Cubic),
-            "reno" | "newreno" => Some(CongestionControl::NewReno),
-            _ => None,
-        }
-    }
-}
 
 /// Where the sender stands, as RFC 5681 and RFC 6675 name it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -274,7 +245,7 @@ pub(crate) struct Congestion {
     /// When a segment that occupies sequence space last left (RFC 5681 §4.1's idle test).
     last_sent: Option<Instant>,
     /// How much of cwnd the sender used lately, and whether that gates growth
-    /// (`Config::cwnd_validation`).
+    /// (`CongestionSettings::cwnd_validation`).
     window_use: WindowUse,
     validate: bool,
 }
@@ -282,9 +253,9 @@ pub(crate) struct Congestion {
 impl Congestion {
     /// A controller for a sender whose segments carry at most `mss` bytes, starting from the
     /// configured initial window.
-    pub fn new(config: &Config, mss: u32) -> Congestion {
+    pub fn new(config: &CongestionSettings, mss: u32) -> Congestion {
         Congestion {
-            algorithm: config.congestion,
+            algorithm: config.controller,
             cwnd: initial_window_bytes(config.initial_window, mss),
             ssthresh: u32::MAX,
             initial_window: config.initial_window,
@@ -489,7 +460,7 @@ impl Congestion {
         }
     }
 
-    /// Whether RACK-TLP does loss detection (SACK agreed and `Config::rack_tlp`).
+    /// Whether RACK-TLP does loss detection (SACK agreed and `CongestionSettings::rack_tlp`).
     fn rack_runs(&self) -> bool {
         self.loss.as_deref().is_some_and(|l| l.rack_on)
     }

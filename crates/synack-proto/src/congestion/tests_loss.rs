@@ -43,7 +43,7 @@ fn ack(now: u64, acked: u32, una: u32, max: u32, blocks: &[(u32, u32)]) -> AckSu
 }
 
 /// A SACK sender that sent `n` segments at `at` ms.
-fn sending(config: &Config, n: u32, at: u64) -> Congestion {
+fn sending(config: &CongestionSettings, n: u32, at: u64) -> Congestion {
     let mut c = Congestion::new(config, MSS);
     c.on_handshake(10, MSS, true, SeqNum(0));
     for i in 0..n {
@@ -56,7 +56,7 @@ fn sending(config: &Config, n: u32, at: u64) -> Congestion {
 
 #[test]
 fn one_sack_arms_the_reordering_timer_and_its_expiry_starts_recovery() {
-    let mut c = sending(&Config::default(), 4, 0);
+    let mut c = sending(&CongestionSettings::default(), 4, 0);
     // Segment 0 acknowledged and segment 2 SACKed at 100 ms: segment 1 may still be reordered
     // until 100 + 25 ms (RACK.rtt + min_RTT/4); one SACK is no loss by RFC 6675.
     c.on_ack(&ack(100, MSS, 1000, 4000, &[(2000, 3000)]));
@@ -82,7 +82,7 @@ fn one_sack_arms_the_reordering_timer_and_its_expiry_starts_recovery() {
 
 #[test]
 fn the_probe_fires_two_srtt_after_new_data_and_resends_the_last_segment() {
-    let mut c = sending(&Config::default(), 4, 0);
+    let mut c = sending(&CongestionSettings::default(), 4, 0);
     assert_eq!(c.probe_deadline(Some(SRTT)), Some(ms(200)));
     // One segment in flight: the peer may hold its ACK, so its delayed-ACK time is added.
     c.on_ack(&ack(100, 3000, 3000, 4000, &[]));
@@ -115,7 +115,7 @@ fn the_probe_fires_two_srtt_after_new_data_and_resends_the_last_segment() {
 
 #[test]
 fn a_probe_takes_new_data_when_there_is_some_even_beyond_cwnd() {
-    let mut c = sending(&Config::default(), 10, 0);
+    let mut c = sending(&CongestionSettings::default(), 10, 0);
     c.on_probe_timeout();
     let t = c.next_transmit(SeqNum(0), SeqNum(10_000), SeqNum(10_000), true);
     assert_eq!(t, Transmit::New(SeqNum(10_000)));
@@ -128,9 +128,9 @@ fn a_probe_takes_new_data_when_there_is_some_even_beyond_cwnd() {
 
 #[test]
 fn early_retransmission_off_leaves_loss_to_dupthresh_and_the_timer() {
-    let config = Config {
+    let config = CongestionSettings {
         rack_tlp: false,
-        ..Config::default()
+        ..CongestionSettings::default()
     };
     let mut c = sending(&config, 4, 0);
     assert_eq!(c.probe_deadline(Some(SRTT)), None);
@@ -143,9 +143,9 @@ fn early_retransmission_off_leaves_loss_to_dupthresh_and_the_timer() {
 
 #[test]
 fn newreno_head_retransmission_never_runs_past_snd_max() {
-    let config = Config {
-        congestion: CongestionControl::NewReno,
-        ..Config::default()
+    let config = CongestionSettings {
+        controller: CongestionControl::NewReno,
+        ..CongestionSettings::default()
     };
     let mut c = Congestion::new(&config, MSS);
     c.on_handshake(10, MSS, false, SeqNum(0));
@@ -170,7 +170,7 @@ fn newreno_head_retransmission_never_runs_past_snd_max() {
 }
 
 /// Four segments out, the timer fires: F-RTO's first two steps (RFC 5682 §3.1).
-fn after_timeout_and_first_ack(config: &Config) -> Congestion {
+fn after_timeout_and_first_ack(config: &CongestionSettings) -> Congestion {
     let mut c = sending(config, 4, 0);
     assert!(!c.on_retransmit_timeout(&flight(0, 4000), true));
     let t = c.next_transmit(SeqNum(0), SeqNum(4000), SeqNum(4000), true);
@@ -192,7 +192,7 @@ fn after_timeout_and_first_ack(config: &Config) -> Congestion {
 
 #[test]
 fn frto_sends_new_data_after_the_first_ack_and_undoes_a_spurious_timeout() {
-    let mut c = after_timeout_and_first_ack(&Config::default());
+    let mut c = after_timeout_and_first_ack(&CongestionSettings::default());
     // Step 2.b: new data rather than the segments the timeout marked lost.
     let t = c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true);
     assert_eq!(t, Transmit::New(SeqNum(4000)));
@@ -211,7 +211,7 @@ fn frto_sends_new_data_after_the_first_ack_and_undoes_a_spurious_timeout() {
 
 #[test]
 fn frto_keeps_the_timeout_when_only_new_data_is_sacked() {
-    let mut c = after_timeout_and_first_ack(&Config::default());
+    let mut c = after_timeout_and_first_ack(&CongestionSettings::default());
     let t = c.next_transmit(SeqNum(1000), SeqNum(4000), SeqNum(4000), true);
     c.on_transmitted(ms(350), t, MSS, SeqNum(4000));
     // Step 3.a: the new segment is SACKed, the old ones are not: they were lost.
@@ -229,9 +229,9 @@ fn frto_keeps_the_timeout_when_only_new_data_is_sacked() {
 
 #[test]
 fn frto_off_repairs_at_once_after_the_first_ack() {
-    let config = Config {
+    let config = CongestionSettings {
         frto: false,
-        ..Config::default()
+        ..CongestionSettings::default()
     };
     let c = after_timeout_and_first_ack(&config);
     assert!(matches!(
@@ -245,7 +245,7 @@ fn frto_off_repairs_at_once_after_the_first_ack() {
 
 /// A sender without SACK that sent `n` segments, and a timeout: F-RTO's step 1 (RFC 5682
 /// §2.1) keeps SND.NXT and resends the first segment only, whatever the window.
-fn without_sack_after_timeout(config: &Config, n: u32) -> Congestion {
+fn without_sack_after_timeout(config: &CongestionSettings, n: u32) -> Congestion {
     let mut c = Congestion::new(config, MSS);
     c.on_handshake(10, MSS, false, SeqNum(0));
     for i in 0..n {
@@ -291,7 +291,7 @@ fn send_two_new_segments(c: &mut Congestion, una: u32, max: u32) {
 
 #[test]
 fn frto_without_sack_finds_a_spurious_timeout_and_undoes_it() {
-    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    let mut c = without_sack_after_timeout(&CongestionSettings::default(), 4);
     c.on_ack(&ack(350, MSS, 1000, 4000, &[]));
     assert!(!c.frto_goes_back(true), "step 2.b sends new data");
     send_two_new_segments(&mut c, 1000, 4000);
@@ -310,7 +310,7 @@ fn frto_without_sack_finds_a_spurious_timeout_and_undoes_it() {
 
 #[test]
 fn frto_without_sack_goes_back_when_the_new_segments_draw_duplicates() {
-    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    let mut c = without_sack_after_timeout(&CongestionSettings::default(), 4);
     c.on_ack(&ack(350, MSS, 1000, 4000, &[]));
     send_two_new_segments(&mut c, 1000, 4000);
     // Step 3.a: the new segments arrived above a hole: the loss is real.
@@ -329,19 +329,19 @@ fn frto_without_sack_goes_back_when_the_new_segments_draw_duplicates() {
 #[test]
 fn frto_without_sack_goes_back_on_a_first_duplicate_or_with_nothing_new_to_send() {
     // Step 2.a: the first ACK after the timeout is a duplicate.
-    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    let mut c = without_sack_after_timeout(&CongestionSettings::default(), 4);
     c.on_ack(&ack(350, 0, 0, 4000, &[]));
     assert!(c.frto_goes_back(true));
     // Step 2.a: it covers only part of the resent segment.
-    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    let mut c = without_sack_after_timeout(&CongestionSettings::default(), 4);
     c.on_ack(&ack(350, 500, 500, 4000, &[]));
     assert!(c.frto_goes_back(true));
     // Step 2.b without new data to send: conventional recovery rather than waiting.
-    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    let mut c = without_sack_after_timeout(&CongestionSettings::default(), 4);
     c.on_ack(&ack(350, MSS, 1000, 4000, &[]));
     assert!(c.frto_goes_back(false));
     // An ACK of everything ends the timeout's recovery; nothing is left to resend.
-    let mut c = without_sack_after_timeout(&Config::default(), 4);
+    let mut c = without_sack_after_timeout(&CongestionSettings::default(), 4);
     c.on_ack(&ack(350, 4000, 4000, 4000, &[]));
     assert_eq!(c.phase(), CongestionPhase::CongestionAvoidance);
     assert_eq!(c.info().spurious_timeouts, 0);
@@ -349,9 +349,9 @@ fn frto_without_sack_goes_back_on_a_first_duplicate_or_with_nothing_new_to_send(
 
 #[test]
 fn frto_off_without_sack_goes_back_to_snd_una_at_the_timeout() {
-    let config = Config {
+    let config = CongestionSettings {
         frto: false,
-        ..Config::default()
+        ..CongestionSettings::default()
     };
     let mut c = Congestion::new(&config, MSS);
     c.on_handshake(10, MSS, false, SeqNum(0));
@@ -374,7 +374,7 @@ fn quiet(now: u64, una: u32) -> AckSummary {
 /// A sender whose last ACK left a tail loss probe's episode open: the probe resent the last
 /// segment and the ACK reached exactly its end, so the next ACK decides (RFC 8985 §7.4.2).
 fn probe_answer_pending() -> Congestion {
-    let mut c = sending(&Config::default(), 4, 0);
+    let mut c = sending(&CongestionSettings::default(), 4, 0);
     c.on_ack(&ack(100, 3000, 3000, 4000, &[]));
     c.on_probe_timeout();
     let t = c.next_transmit(SeqNum(3000), SeqNum(4000), SeqNum(4000), false);
@@ -385,14 +385,14 @@ fn probe_answer_pending() -> Congestion {
 
 #[test]
 fn a_controller_at_rest_is_unchanged_by_a_quiet_ack_and_comes_to_rest_within_two() {
-    let mut plain = sending(&Config::default(), 4, 0);
+    let mut plain = sending(&CongestionSettings::default(), 4, 0);
     plain.on_ack(&ack(100, 4000, 4000, 4000, &[]));
-    let mut timed_out = after_timeout_and_first_ack(&Config::default());
+    let mut timed_out = after_timeout_and_first_ack(&CongestionSettings::default());
     timed_out.on_ack(&ack(400, 3000, 4000, 4000, &[]));
     let mut reno = sending(
-        &Config {
-            congestion: CongestionControl::NewReno,
-            ..Config::default()
+        &CongestionSettings {
+            controller: CongestionControl::NewReno,
+            ..CongestionSettings::default()
         },
         4,
         0,

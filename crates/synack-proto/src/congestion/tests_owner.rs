@@ -11,10 +11,10 @@ use super::*;
 
 const MSS: u32 = 1000;
 
-fn config(cc: CongestionControl) -> Config {
-    Config {
-        congestion: cc,
-        ..Config::default()
+fn config(cc: CongestionControl) -> CongestionSettings {
+    CongestionSettings {
+        controller: cc,
+        ..CongestionSettings::default()
     }
 }
 
@@ -50,7 +50,7 @@ fn sending(cc: CongestionControl, sack: bool, n: u32) -> Congestion {
     sending_with(&config(cc), sack, n)
 }
 
-fn sending_with(config: &Config, sack: bool, n: u32) -> Congestion {
+fn sending_with(config: &CongestionSettings, sack: bool, n: u32) -> Congestion {
     let mut c = Congestion::new(config, MSS);
     c.on_handshake(10, MSS, sack, SeqNum(0));
     for i in 0..n {
@@ -64,7 +64,7 @@ fn sending_with(config: &Config, sack: bool, n: u32) -> Congestion {
 #[test]
 fn reno_slow_start_adds_a_segment_per_ack_and_avoidance_one_per_window() {
     // F-RTO off: the ACKs after the timeout would otherwise prove it spurious and undo it.
-    let no_frto = Config {
+    let no_frto = CongestionSettings {
         frto: false,
         ..config(CongestionControl::NewReno)
     };
@@ -145,7 +145,7 @@ fn sack_holes_go_in_order_once_sacked_data_never_and_prr_paces() {
     // Ten segments out; 0 and 2 lost; the peer SACKs 1 and 3..=9. RFC 6675's own loss
     // detection (DupThresh), as without RACK: all of it happens at one instant, where RACK's
     // time order cannot tell a retransmission from the originals.
-    let rfc6675 = Config {
+    let rfc6675 = CongestionSettings {
         rack_tlp: false,
         ..config(CongestionControl::NewReno)
     };
@@ -294,7 +294,7 @@ fn an_application_limited_sender_does_not_grow_cwnd_in_slow_start() {
         acks_finding(&mut c, 1, 5, &mut una, t);
         assert!(c.window() > 10 * MSS, "{cc:?}");
         // Without validation every ACK grows it (RFC 5681 alone).
-        let off = Config {
+        let off = CongestionSettings {
             cwnd_validation: false,
             ..config(cc)
         };
@@ -309,7 +309,7 @@ fn an_application_limited_sender_does_not_grow_cwnd_in_slow_start() {
 fn an_application_limited_sender_does_not_grow_cwnd_in_congestion_avoidance() {
     for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
         for validate in [true, false] {
-            let cfg = Config {
+            let cfg = CongestionSettings {
                 cwnd_validation: validate,
                 ..config(cc)
             };

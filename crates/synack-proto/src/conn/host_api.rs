@@ -189,6 +189,14 @@ impl Connection {
 }
 
 impl Connection {
+    /// The host let go of the connection's handle: nothing will read `info` again, so the
+    /// send side's last figures need not outlive it (a copy and an allocation saved at the
+    /// end of every connection the user closed).
+    pub(crate) fn forget_info(&mut self) {
+        self.info_unwanted = true;
+        self.last_info = None;
+    }
+
     /// Replaces the TSval offset `Connection::new` derived from the ISS with the host's, a
     /// keyed hash of the 4-tuple: RFC 6191 §2 and PAWS in a peer's TIME-WAIT (RFC 7323 §5.3)
     /// need our TSvals to keep growing from one incarnation of a 4-tuple to the next, which an

@@ -101,8 +101,12 @@ impl Negotiated {
             .saturating_sub(overhead)
             .max(16);
         // The scoreboard covers data and FIN: its sequence space starts after our SYN.
-        snd.cc
-            .on_handshake(config.initial_window, snd.mss, self.sack, snd.iss + 1);
+        snd.cc.on_handshake(
+            config.congestion.initial_window,
+            snd.mss,
+            self.sack,
+            snd.iss + 1,
+        );
         // A SYN's window is never scaled (RFC 7323 §2.2); any later segment's is.
         let shift = if seg.flags.syn() { 0 } else { snd.wscale };
         snd.wnd = u32::from(seg.window) << shift;

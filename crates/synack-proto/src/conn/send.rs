@@ -114,7 +114,7 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
-            cc: Congestion::new(config, mss),
+            cc: Congestion::new(&config.congestion, mss),
             short_end: iss,
             retransmits: 0,
             probe_due: false,
@@ -190,6 +190,11 @@ impl Sender {
     pub fn autotune(&mut self, limit: usize) {
         let wanted = send_buffer_wanted(self.cc.window(), self.max_wnd).min(limit);
         self.capacity = self.capacity.max(wanted);
+    }
+
+    /// The most unsent bytes a write may leave queued (`Config::notsent_lowat`).
+    pub fn set_notsent_limit(&mut self, lowat: Option<usize>) {
+        self.notsent_limit = lowat.unwrap_or(usize::MAX).max(1);
     }
 
     /// Appends what fits of `data`; returns how many bytes were taken.

@@ -131,6 +131,13 @@ impl ConnMut<'_> {
         }
     }
 
+    /// `TCP_NOTSENT_LOWAT` on an open connection: the most bytes written but not yet sent.
+    pub fn set_notsent_lowat(&mut self, lowat: Option<usize>) {
+        if let Some(c) = self.conn() {
+            c.set_notsent_lowat(lowat);
+        }
+    }
+
     /// `TCP_CONGESTION` on an open connection: the controller switches, cwnd and ssthresh
     /// carry over.
     pub fn set_congestion(&mut self, controller: crate::CongestionControl) {

@@ -135,7 +135,7 @@ pub fn drain_raw(host: &mut Host, now: Instant) -> Vec<(Pkt, Vec<u8>)> {
 }
 
 /// Everything that happened on `host` since the last call. State changes count for the
-/// transition coverage test of `states.rs`, as a connection's own events do.
+/// transition coverage test of `states/main.rs`, as a connection's own events do.
 pub fn events(host: &mut Host) -> Vec<HostEvent> {
     let evs: Vec<HostEvent> = std::iter::from_fn(|| host.poll_event()).collect();
     for ev in &evs {

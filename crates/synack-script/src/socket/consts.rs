@@ -24,6 +24,7 @@ pub const TCP_KEEPCNT: i32 = 6;
 pub const TCP_INFO: i32 = 11;
 pub const TCP_CONGESTION: i32 = 13;
 pub const TCP_USER_TIMEOUT: i32 = 18;
+pub const TCP_NOTSENT_LOWAT: i32 = 25;
 /// Options only FreeBSD has. A script names them; their numbers here are FreeBSD's moved past
 /// every Linux option by `FREEBSD_ONLY`, since FreeBSD's own clash with Linux's (8, FreeBSD's
 /// `TCP_NOOPT`, is Linux's `TCP_WINDOW_CLAMP`): a Linux number never reaches them, and the

@@ -26,6 +26,7 @@ pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
         "TCP_KEEPINTVL" => (IPPROTO_TCP, TCP_KEEPINTVL),
         "TCP_KEEPCNT" => (IPPROTO_TCP, TCP_KEEPCNT),
         "TCP_USER_TIMEOUT" => (IPPROTO_TCP, TCP_USER_TIMEOUT),
+        "TCP_NOTSENT_LOWAT" => (IPPROTO_TCP, TCP_NOTSENT_LOWAT),
         "TCP_CORK" => (IPPROTO_TCP, TCP_CORK),
         "TCP_CONGESTION" => (IPPROTO_TCP, TCP_CONGESTION),
         "TCP_NOOPT" => (IPPROTO_TCP, TCP_NOOPT),
@@ -126,6 +127,11 @@ impl Stack {
                 }
                 SockOpt::UserTimeout((v > 0).then(|| Duration::from_millis(v as u64)))
             }
+            (IPPROTO_TCP, TCP_NOTSENT_LOWAT) => {
+                // An unsigned int; its largest value, Linux's default, is no bound.
+                let v = int(value)? as u32;
+                SockOpt::NotsentLowat((v != u32::MAX).then_some(v as usize))
+            }
             (IPPROTO_IP, IP_TOS) => SockOpt::Tos(int(value)? as u8),
             (IPPROTO_IP, IP_TTL) => SockOpt::Ttl(hop_limit(int(value)?, false)?),
             (IPPROTO_IPV6, _) if !ipv6 => return Err(Errno::ENOPROTOOPT.into()),
@@ -179,7 +185,7 @@ impl Stack {
             (IPPROTO_TCP, TCP_CORK) => b(s.cork),
             (IPPROTO_TCP, TCP_CONGESTION) => {
                 // Every controller's name fits the 16 bytes Linux allows.
-                let name = s.config.congestion.name().as_bytes();
+                let name = s.config.congestion.controller.name().as_bytes();
                 OptText::new(name).map_or(OptValue::Int(0), OptValue::Text)
             }
             (IPPROTO_TCP, TCP_MAXSEG) => OptValue::Int(i64::from(mss)),
@@ -193,6 +199,11 @@ impl Stack {
             (IPPROTO_TCP, TCP_USER_TIMEOUT) => {
                 OptValue::Int(s.config.user_timeout.map_or(0, |d| d.as_millis() as i64))
             }
+            (IPPROTO_TCP, TCP_NOTSENT_LOWAT) => OptValue::Int(
+                s.config
+                    .notsent_lowat
+                    .map_or(i64::from(u32::MAX), |l| l.min(u32::MAX as usize) as i64),
+            ),
             (IPPROTO_IP, IP_TOS) => OptValue::Int(i64::from(s.ip.tos.unwrap_or(0))),
             (IPPROTO_IP, IP_TTL) => OptValue::Int(i64::from(s.ip.ttl.unwrap_or(default_ttl))),
             (IPPROTO_IPV6, _) if !ipv6 => return Err(Errno::ENOPROTOOPT.into()),

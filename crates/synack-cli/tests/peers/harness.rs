@@ -152,6 +152,14 @@ impl Watched {
         }
     }
 
+    /// Writes `line` to the process's stdin (the pipe of `spawn_with_stdin`) and closes it.
+    pub fn say(&mut self, line: &str) {
+        use std::io::Write;
+        let mut stdin = self.child.stdin.take().expect("stdin");
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// Waits for a stdout line containing `text`; returns it.
     pub fn wait_for(&mut self, text: &str, timeout: Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;
