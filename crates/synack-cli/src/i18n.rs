@@ -2,7 +2,7 @@
 //! stay as RFC 9293 spells them in both languages unless `--names netstat` asks for the ones
 //! `netstat` prints; [`STATE_NAMES`] maps between the spellings a reader meets elsewhere.
 
-use synack_proto::{Cause, StateName};
+use synack_proto::{Cause, ConnError, StateName};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -165,4 +165,23 @@ pub fn names_table(lang: Lang) -> String {
         out.push_str(&row([n.state.as_str(), n.netstat, n.ss, n.bsd]));
     }
     out
+}
+
+/// The name a socket programmer knows for an error, and what it means.
+pub fn error_name(e: ConnError, lang: Lang) -> String {
+    let (code, en, zh) = match e {
+        ConnError::ConnectionRefused => ("ECONNREFUSED", "connection refused", "连接被拒绝"),
+        ConnError::ConnectionReset => ("ECONNRESET", "connection reset by peer", "连接被对方重置"),
+        ConnError::TimedOut => ("ETIMEDOUT", "connection timed out", "连接超时"),
+        ConnError::ConnectionAborted => ("", "aborted by the local user", "被本端用户中止"),
+        ConnError::HostUnreachable => ("EHOSTUNREACH", "no route to host", "主机不可达"),
+        ConnError::NetworkUnreachable => ("ENETUNREACH", "network is unreachable", "网络不可达"),
+        _ => ("", "error", "错误"),
+    };
+    let what = lang.pick(en, zh);
+    match (code, lang) {
+        ("", _) => what.to_string(),
+        (_, Lang::En) => format!("{code}, {what}"),
+        (_, Lang::Zh) => format!("{code}，{what}"),
+    }
 }

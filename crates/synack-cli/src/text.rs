@@ -1,7 +1,5 @@
 //! Terminal text: display widths (CJK takes two columns), fitting, wrapping and colour.
 
-use synack_proto::ConnError;
-
 /// What a span of text is, which decides its colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -149,25 +147,6 @@ pub fn wrap(text: &str, w: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
-}
-
-/// The name a socket programmer knows for an error, and what it means.
-pub fn error_name(e: ConnError, lang: crate::i18n::Lang) -> String {
-    let (code, en, zh) = match e {
-        ConnError::ConnectionRefused => ("ECONNREFUSED", "connection refused", "连接被拒绝"),
-        ConnError::ConnectionReset => ("ECONNRESET", "connection reset by peer", "连接被对方重置"),
-        ConnError::TimedOut => ("ETIMEDOUT", "connection timed out", "连接超时"),
-        ConnError::ConnectionAborted => ("", "aborted by the local user", "被本端用户中止"),
-        ConnError::HostUnreachable => ("EHOSTUNREACH", "no route to host", "主机不可达"),
-        ConnError::NetworkUnreachable => ("ENETUNREACH", "network is unreachable", "网络不可达"),
-        _ => ("", "error", "错误"),
-    };
-    let what = lang.pick(en, zh);
-    match (code, lang) {
-        ("", _) => what.to_string(),
-        (_, crate::i18n::Lang::En) => format!("{code}, {what}"),
-        (_, crate::i18n::Lang::Zh) => format!("{code}，{what}"),
-    }
 }
 
 /// A virtual time in milliseconds with three decimals (`12.345`), as every picture prints it.

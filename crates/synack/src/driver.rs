@@ -50,17 +50,14 @@ impl Stack {
         })
     }
 
-    /// Starts a stack whose driver is a task on the current tokio runtime rather than a
-    /// thread: it waits on the device and on kicks through tokio's reactor and on tokio's
-    /// timer. Must be called from within a runtime.
+    /// A stack whose driver is not a thread of its own but a task that another module
+    /// started on `shared` (see `Stack::new_tokio`).
     #[cfg(feature = "tokio")]
-    pub fn new_tokio(device: impl Device, config: HostConfig) -> io::Result<Stack> {
-        let shared = Arc::new(Shared::new(config, device.capabilities())?);
-        crate::tokio::spawn_driver(shared.clone(), Box::new(device))?;
-        Ok(Stack {
+    pub(crate) fn driven_by_task(shared: Arc<Shared>) -> Stack {
+        Stack {
             shared,
             driver: None,
-        })
+        }
     }
 
     /// A stack with the default settings and one address.

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use synack_proto::host::HostConfig;
 use synack_socket::{SockOpt, SocketId};
 
 use crate::device::Device;
@@ -52,9 +53,20 @@ fn register(fd: RawFd) -> io::Result<AsyncFd<Fd>> {
         .map_err(io::Error::from)
 }
 
+impl Stack {
+    /// Starts a stack whose driver is a task on the current tokio runtime rather than a
+    /// thread: it waits on the device and on kicks through tokio's reactor and on tokio's
+    /// timer. Must be called from within a runtime.
+    pub fn new_tokio(device: impl Device, config: HostConfig) -> io::Result<Stack> {
+        let shared = Arc::new(Shared::new(config, device.capabilities())?);
+        spawn_driver(shared.clone(), Box::new(device))?;
+        Ok(Stack::driven_by_task(shared))
+    }
+}
+
 /// Spawns the driver task: it sleeps on the device, the kick eventfd and the host's next
 /// deadline through tokio, and does the same work per wakeup as the driver thread.
-pub(crate) fn spawn_driver(shared: Arc<Shared>, device: Box<dyn Device>) -> io::Result<()> {
+fn spawn_driver(shared: Arc<Shared>, device: Box<dyn Device>) -> io::Result<()> {
     let mut d = TaskDriver {
         dev: register(device.poll_fd())?,
         kick: register(shared.kick_fd().as_raw_fd())?,

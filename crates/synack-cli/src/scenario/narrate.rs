@@ -711,7 +711,7 @@ pub fn why_failed(run: &Run, side: Side, e: ConnError, lang: Lang) -> String {
         Some(Cause::UserAbort) => lang.pick("its own application aborted", "本端应用中止了连接"),
         _ => "",
     };
-    let name = crate::text::error_name(e, lang);
+    let name = crate::i18n::error_name(e, lang);
     match (reason.is_empty(), lang) {
         (true, _) => name,
         (false, Lang::En) => format!("{name}: {reason}"),

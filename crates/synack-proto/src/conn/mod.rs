@@ -140,6 +140,9 @@ pub struct Connection {
     /// The user called `close` (not just `shutdown`): data arriving now is answered with RST
     /// and FIN-WAIT-2 is bounded by a timer.
     orphaned: bool,
+    /// Nobody can ask for `info` any more (a host's connection whose handle is gone), so the
+    /// send side's last figures are not kept when it ends.
+    info_unwanted: bool,
     /// Window scaling (RFC 7323 §2), timestamps (RFC 7323 §3) and SACK (RFC 2018) as
     /// negotiated on the handshake.
     window_scaling: bool,
@@ -192,6 +195,7 @@ impl Connection {
             resets: None,
             ack_now: false,
             orphaned: false,
+            info_unwanted: false,
             window_scaling: false,
             timestamps: false,
             sack: false,
@@ -857,13 +861,14 @@ impl Connection {
         let from = self.state.name();
         let had_sender = self.state.sender().is_some();
         // The send side's final figures are kept for `info` once it is gone. Taken only on
-        // the edges that can end it, not on every state change.
-        let info = (had_sender && transitions::may_end_send_side(from, cause)).then(|| self.info());
+        // the edges that can end it, not on every state change, and only if anyone can ask.
+        let may_end = had_sender && transitions::may_end_send_side(from, cause);
+        let info = (may_end && !self.info_unwanted).then(|| self.info());
         let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
         self.state = f(old);
         if self.state.sender().is_none() {
             debug_assert!(
-                !had_sender || info.is_some(),
+                !had_sender || may_end,
                 "{from} lost its send side on {cause}, an edge the table does not end it on"
             );
             if let Some(info) = info {

@@ -70,6 +70,7 @@ impl Host {
             let tuple = e.tuple;
             if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
                 e.released = true;
+                e.conn.forget_info();
                 if let Some(listener) = self.listeners.get_mut(l.0) {
                     listener.remove(id);
                 }

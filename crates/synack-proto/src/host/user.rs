@@ -102,6 +102,7 @@ impl Host {
             if let Some(e) = self.entry_mut(*c) {
                 e.role = Role::User;
                 e.released = true;
+                e.conn.forget_info();
                 e.conn.abort();
                 self.after(*c);
             }
@@ -249,6 +250,8 @@ impl Host {
     pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), HostError> {
         self.detach(id)?;
         let e = self.user_entry(id)?;
+        // The handle goes with this call: nothing reads the connection's `info` again.
+        e.conn.forget_info();
         let r = e.conn.close(now);
         e.released = true;
         self.after(id);
@@ -259,6 +262,7 @@ impl Host {
     pub fn abort(&mut self, id: ConnId) -> Result<(), HostError> {
         self.detach(id)?;
         let e = self.user_entry(id)?;
+        e.conn.forget_info();
         e.conn.abort();
         e.released = true;
         self.after(id);
