@@ -26,11 +26,6 @@ const FREEBSD_ONLY: &str =
 /// counted as passed; once it runs, the test says to take its entry out.
 const NOT_YET: &[(&str, &str, &str)] = &[
     (
-        "calls/epoll-edge.pkt",
-        "errno 95",
-        "edge-triggered epoll (EPOLLET): the library answers EOPNOTSUPP",
-    ),
-    (
         "options/keepinit-mid-handshake.pkt",
         "errno 92",
         FREEBSD_ONLY,
