@@ -117,6 +117,27 @@ impl Connection {
         })
     }
 
+    /// Whether [`Connection::poll_transmit`] would return nothing and change nothing but the
+    /// clock: no reset queued, no ACK or keepalive probe owed, and either a state that sends
+    /// only those or a sender with everything sent and nothing to repair. A `false` may still
+    /// find nothing; a `true` is certain. The host asks this before building a segment, since
+    /// most connections it polls after an arrival have nothing to say.
+    pub(crate) fn nothing_to_send(&mut self, now: Instant) -> bool {
+        self.clock = self.clock.max(now);
+        if self.ack_now || self.keepalive_due || self.resets.as_ref().is_some_and(|r| !r.is_empty())
+        {
+            return false;
+        }
+        match &self.state {
+            State::Closed(_) | State::Listen(_) | State::TimeWait(_) => true,
+            State::SynSent(_) | State::SynReceived(_) => false,
+            _ => self
+                .state
+                .sender()
+                .is_some_and(|snd| snd.all_sent_and_quiet(&self.timers)),
+        }
+    }
+
     /// The next segment with its payload left out: `(seq, len)` of the data it carries from
     /// the send buffer, if any. With `join`, only a data piece that can join a super-segment
     /// (see `join_pieces`), else `None` with nothing changed.

@@ -329,6 +329,19 @@ impl Sender {
         acked
     }
 
+    /// Whether every byte and the FIN (if written) have left, nothing is to be resent and the
+    /// persist timer has nothing to arm or stop: then no segment but an owed ACK can leave,
+    /// and looking for one would change nothing (see `Connection::nothing_to_send`).
+    pub fn all_sent_and_quiet(&self, timers: &TimerTable) -> bool {
+        let end = self.fin_seq.map_or(self.data_end(), |f| f + 1);
+        self.nxt == self.max
+            && !end.gt(self.max)
+            && !self.probe_due
+            && !self.probing
+            && !timers.is_armed(Timer::Persist)
+            && self.cc.offers_only_new_data()
+    }
+
     /// RFC 9293 §3.8.6.1: with data waiting, nothing in flight and a zero window, only a probe
     /// can learn that the window reopened, so keep the persist timer running.
     pub fn update_persist_timer(&mut self, now: Instant, timers: &mut TimerTable) {

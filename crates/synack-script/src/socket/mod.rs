@@ -22,6 +22,7 @@ use crate::errno::Errno;
 
 /// Linux's numbers for the constants the calls take, so a C-ABI shim passes them through.
 pub mod consts;
+pub mod epoll;
 mod options;
 
 use consts::*;
