@@ -79,7 +79,10 @@ impl Connection {
         pieces: &mut Pieces,
     ) {
         let last = TcpFlags::PSH | TcpFlags::FIN;
-        if flags.syn() || flags.rst() || flags.contains(TcpFlags::PSH) || flags.fin() {
+        // An urgent pointer counts from the segment's own start: a device copying the header
+        // onto every piece would move it, so a segment with one goes alone.
+        if flags.syn() || flags.rst() || flags.urg() || flags.contains(TcpFlags::PSH) || flags.fin()
+        {
             return;
         }
         let full = *len;
@@ -484,6 +487,7 @@ impl Connection {
         } else {
             seq
         };
+        let urgent = snd.urgent_field(seq_field).filter(|_| !flags.syn());
         let (ack, window) = match rcv {
             Some(r) => {
                 if sack_reserve > 0 && !flags.syn() {
@@ -521,7 +525,13 @@ impl Connection {
             ));
         }
         let data = (len > 0).then_some((seq, len));
-        Some((self.repr(seq_field, ack, flags, window, options, &[]), data))
+        let mut repr = self.repr(seq_field, ack, flags, window, options, &[]);
+        if let Some(ptr) = urgent {
+            // Every segment before SND.UP says where the urgent data ends (RFC 9293 §3.8.5).
+            repr.flags |= TcpFlags::URG;
+            repr.urgent_ptr = ptr;
+        }
+        Some((repr, data))
     }
 }
 

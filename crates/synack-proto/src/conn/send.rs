@@ -39,6 +39,10 @@ pub(crate) struct Sender {
     pub mss: u32,
     /// Sequence number of our FIN once the user has closed the send side.
     pub fin_seq: Option<SeqNum>,
+    /// SND.UP: one past the last urgent byte written (RFC 9293 §3.8.5 and RFC 6093 §2: the
+    /// pointer names the octet after the urgent data). Equal to SND.UNA when there is no
+    /// urgent data outstanding (as Linux's `tcp_urg_mode`): 4 bytes, not an `Option`'s 8.
+    pub up: SeqNum,
     /// Congestion control and loss recovery: the congestion window, the slow-start threshold
     /// and what to resend are its business alone.
     pub cc: Congestion,
@@ -114,6 +118,7 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
+            up: iss,
             cc: Congestion::new(&config.congestion, mss),
             short_end: iss,
             retransmits: 0,
@@ -195,6 +200,21 @@ impl Sender {
     /// The most unsent bytes a write may leave queued (`Config::notsent_lowat`).
     pub fn set_notsent_limit(&mut self, lowat: Option<usize>) {
         self.notsent_limit = lowat.unwrap_or(usize::MAX).max(1);
+    }
+
+    /// The urgent pointer field of a segment starting at `seq`: SND.UP as an offset from
+    /// SEG.SEQ while `seq` is before SND.UP (RFC 9293 §3.8.5). An offset the 16-bit field
+    /// cannot hold is sent as 0xFFFF, still saying urgent data lies ahead (as Linux does).
+    pub fn urgent_field(&self, seq: SeqNum) -> Option<u16> {
+        if self.up == self.una || !seq.lt(self.up) {
+            return None;
+        }
+        Some(u16::try_from(self.up.since(seq)).unwrap_or(u16::MAX))
+    }
+
+    /// SEND with the URGENT flag: the urgent data now ends with the last byte written.
+    pub fn mark_urgent(&mut self) {
+        self.up = self.data_end();
     }
 
     /// Appends what fits of `data`; returns how many bytes were taken.
@@ -295,6 +315,11 @@ impl Sender {
             if ack.gt(fin) && !self.una.gt(fin) {
                 acked.fin = true;
             }
+        }
+        // Urgent mode ends once the peer has every urgent byte; out of it, SND.UP follows
+        // SND.UNA.
+        if self.up.le(ack) {
+            self.up = ack;
         }
         self.una = ack;
         if self.nxt.lt(ack) {
