@@ -304,13 +304,13 @@ impl Instance {
     /// descriptor is gone even when the socket reports an error.
     pub fn close(&self, fd: c_int) -> Result<(), c_int> {
         self.simple(|w| {
-            if w.epolls.remove(&fd).is_some() {
+            // Whatever the descriptor, it leaves every epoll interest list it was on.
+            if w.epolls.close(fd) {
                 fds::close(fd);
                 return Ok(());
             }
             let sfd = w.fds.remove(&fd).ok_or(libc::EBADF)?;
             fds::close(fd);
-            w.forget_in_epolls(fd);
             let now = w.instant();
             w.stack.close(now, sfd).map_err(|e| self.e(e))
         })
@@ -405,9 +405,7 @@ impl Instance {
                         Ok(fd) => {
                             w.stack.poll_events(fd) & (p.events | POLLERR | POLLHUP | POLLNVAL)
                         }
-                        Err(_) if w.epolls.contains_key(&p.fd) => {
-                            w.epoll_poll_events(p.fd) & p.events
-                        }
+                        Err(_) if w.epolls.contains(p.fd) => w.epoll_poll_events(p.fd) & p.events,
                         Err(_) => POLLNVAL,
                     }
                 };

@@ -34,9 +34,9 @@ use std::time::{Duration, Instant as RealInstant};
 
 use libc::c_int;
 use synack_proto::Instant;
+use synack_script::socket::epoll::Epolls;
 use synack_script::{SockError, Stack};
 
-use crate::epoll::Epoll;
 use crate::flags::Settings;
 
 /// Source of active opens when `local=` named no address of the family: inside the
@@ -97,7 +97,7 @@ pub struct World {
     /// The descriptors handed out (see [`crate::fds`]) → the stack's own numbers.
     pub fds: BTreeMap<c_int, i32>,
     /// The epoll instances handed out, by descriptor (see [`crate::epoll`]).
-    pub epolls: BTreeMap<c_int, Epoll>,
+    pub epolls: Epolls,
     scratch: Vec<u8>,
 }
 
@@ -107,7 +107,7 @@ impl World {
     pub fn sfd(&self, fd: c_int) -> Result<i32, c_int> {
         match self.fds.get(&fd) {
             Some(&sfd) => Ok(sfd),
-            None if self.epolls.contains_key(&fd) => Err(libc::ENOTSOCK),
+            None if self.epolls.contains(fd) => Err(libc::ENOTSOCK),
             None => Err(libc::EBADF),
         }
     }
@@ -205,7 +205,7 @@ impl Instance {
             returning: HashMap::new(),
             next_port: *settings.host.ephemeral_ports.start(),
             fds: BTreeMap::new(),
-            epolls: BTreeMap::new(),
+            epolls: Epolls::new(),
             scratch: vec![0; MAX_DATAGRAM],
         };
         Instance {

@@ -22,6 +22,7 @@ fn inject(i: &Instance, flags: Flags, seq: u32, ack: u32, options: Vec<TcpOpt>) 
         seq,
         ack,
         win: 65535,
+        urg: 0,
         options,
         payload_len: 0,
     };

@@ -23,6 +23,7 @@ fn seg(flags: Flags, seq: u32, ack: u32, options: Vec<TcpOpt>) -> Vec<u8> {
         seq,
         ack,
         win: 65535,
+        urg: 0,
         options,
         payload_len: 0,
     };

@@ -89,6 +89,9 @@ pub struct Config {
     pub nodelay: bool,
     /// Which form of Nagle's rule holds back a short tail while `nodelay` is off.
     pub nagle: Nagle,
+    /// Read the last urgent byte in the stream (`SO_OOBINLINE`) rather than hold it apart as
+    /// the out-of-band byte; off by default, as on BSD and Linux.
+    pub urgent_inline: bool,
 }
 
 /// The least MSS a connection announces or takes (Linux's `TCP_MIN_MSS`): a smaller one
@@ -137,6 +140,7 @@ impl Default for Config {
             quickack_segments: 16,
             nodelay: false,
             nagle: Nagle::Minshall,
+            urgent_inline: false,
             keepalive: None,
             user_timeout: None,
             ip: IpHeaderOptions::default(),

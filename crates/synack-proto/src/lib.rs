@@ -16,7 +16,7 @@ pub mod time;
 
 pub use config::{Config, IpHeaderOptions, Keepalive, Nagle};
 pub use congestion::{CongestionControl, CongestionInfo, CongestionPhase, CongestionSettings};
-pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition};
+pub use conn::{Cause, Connection, Event, Info, StateName, TRANSITIONS, Transition, UrgentByte};
 pub use error::{CallError, ConnError};
 pub use seq::SeqNum;
 pub use time::Instant;

@@ -266,6 +266,9 @@ pub struct Packet {
     pub len: u32,
     pub ack: Option<u32>,
     pub win: Option<u32>,
+    /// `urg N`: the urgent pointer field. packetdrill compares the field on every outbound
+    /// packet, so without it the field must be 0 there; an inbound packet carries 0.
+    pub urg: Option<u16>,
     /// `None`: no `<...>` at all, i.e. a packet without options.
     pub options: Options,
     /// packetdrill's fuzzing annotation after the packet (`{ mut tcp mss }`), as written.

@@ -18,6 +18,8 @@ pub struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub win: u16,
+    /// The urgent pointer field.
+    pub urg: u16,
     pub options: Vec<TcpOpt>,
     pub payload_len: u32,
 }
@@ -144,7 +146,7 @@ pub fn build_ip(seg: &Segment, ip: IpFields, payload: &[u8]) -> Result<Vec<u8>, 
     tcp.set_header_len(20 + opts.len());
     tcp.set_flags(synack_wire::TcpFlags::from_bits(seg.flags.bits()));
     tcp.set_window_len(seg.win);
-    tcp.set_urgent_ptr(0);
+    tcp.set_urgent_ptr(seg.urg);
     tcp.fill_checksum(seg.src.ip(), seg.dst.ip())
         .map_err(|e| e.to_string())?;
     Ok(buf)
@@ -220,6 +222,7 @@ pub fn read_ip(datagram: &[u8]) -> Option<(IpFields, Segment)> {
         seq: tcp.seq_number(),
         ack: tcp.ack_number(),
         win: tcp.window_len(),
+        urg: tcp.urgent_ptr(),
         options,
         payload_len: tcp.payload().len() as u32,
     };
@@ -244,6 +247,7 @@ mod tests {
             seq: 7,
             ack: 0,
             win: 32792,
+            urg: 0,
             options: vec![
                 TcpOpt::Mss(1000),
                 TcpOpt::SackOk,
@@ -262,18 +266,20 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_packets_carry_their_class_hop_limit_and_flow_label() {
+    fn ipv6_packets_carry_their_class_hop_limit_flow_label_and_urgent_pointer() {
         let seg = Segment {
             src: "[2001:db8::1]:40000".parse().unwrap(),
             dst: "[fd3d:fa7b:d17d::1]:8080".parse().unwrap(),
             flags: Flags {
                 ack: true,
                 psh: true,
+                urg: true,
                 ..Flags::default()
             },
             seq: 1,
             ack: 9,
             win: 100,
+            urg: 3,
             options: vec![
                 TcpOpt::Nop,
                 TcpOpt::Nop,

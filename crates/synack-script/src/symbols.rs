@@ -85,9 +85,11 @@ pub fn symbol(name: &str) -> Option<i64> {
         "IPPROTO_IP" | "SOL_IP" => i64::from(IPPROTO_IP),
         "IPPROTO_IPV6" | "SOL_IPV6" => i64::from(IPPROTO_IPV6),
         "SOL_SOCKET" => i64::from(SOL_SOCKET),
-        // ioctl requests (Linux numbers): bytes readable, bytes not yet acknowledged.
+        // ioctl requests (Linux numbers): bytes readable, bytes not yet acknowledged, at the
+        // urgent mark.
         "SIOCINQ" | "FIONREAD" => 0x541B,
         "SIOCOUTQ" | "TIOCOUTQ" => 0x5411,
+        "SIOCATMARK" => 0x8905,
         "TCP_INFO" => i64::from(TCP_INFO),
         "F_GETFL" => i64::from(F_GETFL),
         "F_SETFL" => i64::from(F_SETFL),

@@ -150,6 +150,17 @@ fn syscall_results_are_checked() {
             && f.kind == FailureKind::Unsupported,
         "{f:?}"
     );
+    // An epoll instance inside another is refused by name, not answered as if it worked.
+    let f = run("+0 epoll_create(1) = 5\n+0 epoll_create(1) = 6\n\
+                 +0 epoll_ctl(5, EPOLL_CTL_ADD, 6, {events=EPOLLIN, fd=6}) = 0\n")
+    .failure
+    .unwrap();
+    assert!(
+        f.message
+            .contains("unsupported: epoll_ctl(...): nested epoll")
+            && f.kind == FailureKind::Unsupported,
+        "{f:?}"
+    );
     let f = run("+0 %{ assert tcpi_state == TCP_CLOSE }%\n")
         .failure
         .unwrap();

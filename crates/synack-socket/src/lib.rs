@@ -30,6 +30,7 @@ use synack_proto::{Config, ConnError, Info, Instant, Keepalive, StateName};
 mod cork;
 mod error;
 mod options;
+mod urgent;
 mod wakeup;
 
 use error::unsupported;
@@ -88,6 +89,8 @@ pub enum Readiness {
         hangup: bool,
         /// The peer sent its FIN.
         peer_closed: bool,
+        /// An out-of-band byte waits (`POLLPRI`).
+        urgent: bool,
     },
 }
 
@@ -823,6 +826,7 @@ impl SocketTable {
                 error: false,
                 hangup: false,
                 peer_closed: false,
+                urgent: false,
             },
             Role::Conn(conn) => {
                 let Ok(info) = self.host.info(conn) else {
@@ -837,14 +841,19 @@ impl SocketTable {
                         | StateName::Closed
                 );
                 let sending = matches!(info.state, StateName::Established | StateName::CloseWait);
+                // An urgent byte held apart at the head of the stream is no data for a read.
+                let held_apart =
+                    !s.opts.config.urgent_inline && self.host.at_urgent_mark(conn).unwrap_or(false);
+                let readable = info.recv_buffered > usize::from(held_apart);
                 Readiness::Open {
-                    readable: info.recv_buffered > 0 || peer_closed || s.shut_rd || error,
+                    readable: readable || peer_closed || s.shut_rd || error,
                     writable: (sending && info.send_buffered < s.opts.config.send_buffer)
                         || s.shut_wr
                         || info.state == StateName::Closed,
                     error,
                     hangup: info.state == StateName::Closed || (s.shut_wr && peer_closed),
                     peer_closed,
+                    urgent: self.urgent_ready(conn),
                 }
             }
         })

@@ -76,6 +76,9 @@ pub enum SockOpt {
     /// FreeBSD's `TCP_KEEPINIT`: the most a handshake may take (see
     /// `Config::connect_timeout`); `None` for the retry limits alone.
     ConnectTimeout(Option<Duration>),
+    /// `SO_OOBINLINE`: the last urgent byte is read in the stream rather than held apart for
+    /// `recv(MSG_OOB)`.
+    OobInline(bool),
 }
 
 impl SockOpt {
@@ -151,6 +154,7 @@ impl SocketTable {
             SockOpt::ConnectTimeout(t) => o.config.connect_timeout = t,
             SockOpt::Linger(l) => o.linger = l,
             SockOpt::NoDelay(on) => o.config.nodelay = on,
+            SockOpt::OobInline(on) => o.config.urgent_inline = on,
             SockOpt::Cork(on) => o.cork = on,
             SockOpt::MaxSegment(mss) => {
                 if opened {
@@ -194,6 +198,7 @@ impl SocketTable {
                     SockOpt::SendBuffer(v) => c.set_send_buffer(v),
                     SockOpt::Congestion(cc) => c.set_congestion(cc),
                     SockOpt::NotsentLowat(l) => c.set_notsent_lowat(l),
+                    SockOpt::OobInline(on) => c.set_urgent_inline(on),
                     SockOpt::Tos(_)
                     | SockOpt::Ttl(_)
                     | SockOpt::TrafficClass(_)

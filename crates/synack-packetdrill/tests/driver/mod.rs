@@ -526,6 +526,7 @@ impl Run {
                     seq,
                     ack,
                     win,
+                    urg: 0,
                     options: Vec::new(),
                     payload_len: 0,
                 };

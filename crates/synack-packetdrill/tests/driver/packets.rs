@@ -100,6 +100,7 @@ impl Run {
                 p.ack.unwrap_or(0)
             },
             win: p.win.unwrap_or(0) as u16,
+            urg: p.urg.unwrap_or(0),
             options,
             payload_len: p.len,
         };
@@ -227,6 +228,11 @@ impl Run {
             if u32::from(seg.win) != w {
                 diffs.push(format!("win {w} vs {}", seg.win));
             }
+        }
+        // Compared always, as the ack field is: without `urg N` it must be 0.
+        let want_urg = p.urg.unwrap_or(0);
+        if seg.urg != want_urg {
+            diffs.push(format!("urg {want_urg} vs {}", seg.urg));
         }
         if let Options::List(want) = &p.options {
             let same_kinds = want.len() == seg.options.len()

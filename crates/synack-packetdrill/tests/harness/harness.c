@@ -665,8 +665,8 @@ static void active(const char *so)
 }
 
 /* What the library answers beyond the basic calls: IP_TOS/IP_TTL on the packets, Linux's
- * struct tcp_info, epoll (level-triggered, blocking on the syscall thread) and the recv
- * flags MSG_PEEK, MSG_TRUNC and MSG_WAITALL. */
+ * struct tcp_info, epoll (blocking on the syscall thread; no instance inside another) and
+ * the recv flags MSG_PEEK, MSG_TRUNC and MSG_WAITALL. */
 static void more_calls(const char *so)
 {
 	load(so, "secret=7,local=192.168.0.1,idle_ms=50");
@@ -749,9 +749,10 @@ static void more_calls(const char *so)
 	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_DEL, ls, NULL) == 0, "EPOLL_CTL_DEL: errno %d", errno);
 	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_MOD, ls, &ev) == -1 && errno == ENOENT,
 	   "MOD of one not added: errno %d", errno);
-	ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.fd = a1};
-	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, a1, &ev) == -1 && errno == EOPNOTSUPP,
-	   "EPOLLET: errno %d", errno);
+	int inner = fresh(ifc.epoll_create(UD, 1), "epoll_create");
+	OK(ifc.epoll_ctl(UD, ep, EPOLL_CTL_ADD, inner, &ev) == -1 && errno == EOPNOTSUPP,
+	   "an epoll instance inside another: errno %d", errno);
+	OK(ifc.close(UD, inner) == 0, "close of the inner epoll instance");
 
 	/* TCP_INFO of the connection, at Linux's offsets. */
 	vlen = sizeof ti;

@@ -738,6 +738,21 @@ impl Congestion {
         self.loss_detection_on_transmit(now, what, len, max);
     }
 
+    /// Whether, with everything sent (SND.NXT = SND.MAX, nothing unsent), the controller
+    /// offers nothing but new data at SND.NXT and deciding so changes nothing: no resend of the
+    /// head owed after a timeout (RFC 6298 §5.4), no tail loss probe due (RFC 8985 §7.3), no
+    /// repair of a recovery (RFC 6675 §5) and no F-RTO test that would go back to SND.UNA
+    /// (RFC 5682 §2.1). A connection in that state with no ACK owed has no segment to send, so
+    /// the host asks this before building one.
+    pub fn offers_only_new_data(&self) -> bool {
+        !self.retransmit_head
+            && matches!(self.recovery, Recovery::Open)
+            && self
+                .loss
+                .as_deref()
+                .is_none_or(|l| !l.probe_due && matches!(l.frto, loss::Frto::Idle))
+    }
+
     /// The one place that decides between resending and sending new data, for a sender at
     /// SND.UNA `una` and SND.NXT `nxt` that has sent up to `max`; `unsent` says whether data
     /// (or a FIN) beyond `max` is ready and the peer's window admits some.

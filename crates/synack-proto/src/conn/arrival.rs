@@ -344,12 +344,21 @@ impl Connection {
             return;
         }
 
-        // Sixth (URG): we offer no out-of-band interface, so urgent data stays in line with the
-        // rest of the stream (RFC 9293 §3.8.5; RFC 6093 recommends in-line delivery); the
-        // urgent pointer moves nothing and drops nothing. Whether it points at or past the
-        // last urgent byte, the ambiguity RFC 6093 settles, therefore does not matter.
-        // Seventh and eighth: text and FIN.
+        // Sixth (URG): RCV.UP moves forward in the states that still take text; after the
+        // peer's FIN there is no urgent data to come (RFC 9293 §3.10.7.4).
         let data_seq = seq + u32::from(syn);
+        if flags.urg()
+            && matches!(
+                self.state.name(),
+                StateName::Established | StateName::FinWait1 | StateName::FinWait2
+            )
+        {
+            let inline = self.config.urgent_inline;
+            if let Some(rcv) = self.state.receiver_mut() {
+                rcv.note_urgent(data_seq, seg.urgent_ptr, inline);
+            }
+        }
+        // Seventh and eighth: text and FIN.
         self.process_text_and_fin(now, data_seq, seg);
     }
 

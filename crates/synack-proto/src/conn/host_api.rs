@@ -73,6 +73,7 @@ impl Connection {
         let mut snd = Sender::new(iss, &config);
         let synced = SeqNum(iss) + 1;
         snd.una = synced;
+        snd.up = synced;
         snd.nxt = synced;
         snd.max = synced;
         let mut rcv = Receiver::new(irs, &config, 0);

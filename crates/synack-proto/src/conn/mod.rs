@@ -30,6 +30,7 @@ pub(crate) use arrival::reset_for_unexpected;
 pub use host_api::ts_clock;
 pub(crate) use host_api::{TimeWaitSnapshot, syn_ack_window};
 pub(crate) use negotiate::CookieSyn;
+pub use recv::UrgentByte;
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
@@ -413,6 +414,17 @@ impl Connection {
     /// SEND (RFC 9293 §3.10.2): queues what fits of `data` and returns how many bytes were
     /// taken. Data written before the handshake completes leaves once it does.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, CallError> {
+        self.send_marked(data, false)
+    }
+
+    /// SEND with the URGENT flag (RFC 9293 §3.10.2): as [`Connection::send`], and SND.UP
+    /// moves to the end of the bytes taken, so that every segment from SND.UNA up to there
+    /// carries the urgent pointer until the peer has acknowledged them all (`MSG_OOB`).
+    pub fn send_urgent(&mut self, data: &[u8]) -> Result<usize, CallError> {
+        self.send_marked(data, true)
+    }
+
+    fn send_marked(&mut self, data: &[u8], urgent: bool) -> Result<usize, CallError> {
         match &mut self.state {
             State::SynSent(SynSent { snd, .. })
             | State::SynReceived(state::SynReceived { snd, .. })
@@ -426,7 +438,12 @@ impl Connection {
                 }
                 match snd.write(data) {
                     0 => Err(CallError::WouldBlock),
-                    n => Ok(n),
+                    n => {
+                        if urgent {
+                            snd.mark_urgent();
+                        }
+                        Ok(n)
+                    }
                 }
             }
             State::Closed(c) => Err(c.error.map_or(CallError::NotConnected, CallError::Ended)),
@@ -440,7 +457,34 @@ impl Connection {
     /// Copies in-order received bytes without consuming them (a `MSG_PEEK` read); 0 when
     /// none are buffered, whatever the reason (RECEIVE says why).
     pub fn peek(&self, buf: &mut [u8]) -> usize {
-        self.state.receiver().map_or(0, |r| r.peek(buf))
+        let inline = self.config.urgent_inline;
+        self.state.receiver().map_or(0, |r| r.peek(buf, inline))
+    }
+
+    /// Whether the next byte a read returns (or steps over) is the last urgent byte the peer
+    /// announced (`SIOCATMARK`). A read never crosses this mark: it stops before it.
+    pub fn at_urgent_mark(&self) -> bool {
+        self.state.receiver().is_some_and(|r| r.at_urgent_mark())
+    }
+
+    /// The out-of-band byte (the last urgent one), left in place. With
+    /// `Config::urgent_inline` it is also read in the stream.
+    pub fn urgent_byte(&self) -> UrgentByte {
+        self.state
+            .receiver()
+            .map_or(UrgentByte::None, |r| r.urgent_byte())
+    }
+
+    /// The out-of-band byte, taken (`recv(MSG_OOB)`): it is reported `Taken` afterwards.
+    pub fn take_urgent_byte(&mut self) -> UrgentByte {
+        self.state
+            .receiver_mut()
+            .map_or(UrgentByte::None, |r| r.take_urgent_byte())
+    }
+
+    /// Reads urgent bytes in the stream (`SO_OOBINLINE`) or holds the last one apart.
+    pub fn set_urgent_inline(&mut self, inline: bool) {
+        self.config.urgent_inline = inline;
     }
 
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
@@ -448,13 +492,14 @@ impl Connection {
         let name = self.state.name();
         let srtt = self.state.sender().and_then(|s| s.rtt.srtt());
         let now = self.clock;
+        let inline = self.config.urgent_inline;
         let Some(rcv) = self.state.receiver_mut() else {
             return match name {
                 StateName::SynSent => Err(CallError::WouldBlock),
                 _ => Err(error.map_or(CallError::NotConnected, CallError::Ended)),
             };
         };
-        let n = rcv.read(buf);
+        let n = rcv.read(buf, inline);
         if n > 0 {
             rcv.autotune(now, srtt);
             // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): announce the reopened (or

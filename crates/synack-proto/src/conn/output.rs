@@ -79,7 +79,10 @@ impl Connection {
         pieces: &mut Pieces,
     ) {
         let last = TcpFlags::PSH | TcpFlags::FIN;
-        if flags.syn() || flags.rst() || flags.contains(TcpFlags::PSH) || flags.fin() {
+        // An urgent pointer counts from the segment's own start: a device copying the header
+        // onto every piece would move it, so a segment with one goes alone.
+        if flags.syn() || flags.rst() || flags.urg() || flags.contains(TcpFlags::PSH) || flags.fin()
+        {
             return;
         }
         let full = *len;
@@ -112,6 +115,27 @@ impl Connection {
             len,
             flags: repr.flags,
         })
+    }
+
+    /// Whether [`Connection::poll_transmit`] would return nothing and change nothing but the
+    /// clock: no reset queued, no ACK or keepalive probe owed, and either a state that sends
+    /// only those or a sender with everything sent and nothing to repair. A `false` may still
+    /// find nothing; a `true` is certain. The host asks this before building a segment, since
+    /// most connections it polls after an arrival have nothing to say.
+    pub(crate) fn nothing_to_send(&mut self, now: Instant) -> bool {
+        self.clock = self.clock.max(now);
+        if self.ack_now || self.keepalive_due || self.resets.as_ref().is_some_and(|r| !r.is_empty())
+        {
+            return false;
+        }
+        match &self.state {
+            State::Closed(_) | State::Listen(_) | State::TimeWait(_) => true,
+            State::SynSent(_) | State::SynReceived(_) => false,
+            _ => self
+                .state
+                .sender()
+                .is_some_and(|snd| snd.all_sent_and_quiet(&self.timers)),
+        }
     }
 
     /// The next segment with its payload left out: `(seq, len)` of the data it carries from
@@ -462,6 +486,7 @@ impl Connection {
         } else {
             seq
         };
+        let urgent = snd.urgent_field(seq_field).filter(|_| !flags.syn());
         let (ack, window) = match rcv {
             Some(r) => {
                 if sack_reserve > 0 && !flags.syn() {
@@ -499,7 +524,13 @@ impl Connection {
             ));
         }
         let data = (len > 0).then_some((seq, len));
-        Some((self.repr(seq_field, ack, flags, window, options, &[]), data))
+        let mut repr = self.repr(seq_field, ack, flags, window, options, &[]);
+        if let Some(ptr) = urgent {
+            // Every segment before SND.UP says where the urgent data ends (RFC 9293 §3.8.5).
+            repr.flags |= TcpFlags::URG;
+            repr.urgent_ptr = ptr;
+        }
+        Some((repr, data))
     }
 }
 

@@ -8,6 +8,9 @@ use core::time::Duration;
 
 use synack_wire::{SackBlock, SackList};
 
+mod urgent;
+
+pub use self::urgent::UrgentByte;
 use super::tuning::{RcvRtt, RecvTuner};
 use crate::config::Config;
 use crate::seq::SeqNum;
@@ -56,7 +59,8 @@ struct OutOfOrder {
 
 /// `repr(C)`, hot fields first: the receive sequence variables, the buffer's header and the
 /// out-of-order store's pointer, which every segment and every ACK we send read, share the
-/// first 64 bytes; counters, timestamps, D-SACK and auto-tuning follow (see `Sender`).
+/// first 64 bytes; counters, timestamps, D-SACK, urgent data and auto-tuning follow (see
+/// `Sender`).
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Receiver {
@@ -97,6 +101,10 @@ pub(crate) struct Receiver {
     /// sequence numbers it covered (a FIN included: a sender counts a segment as SACKed only
     /// when a block covers all of its sequence space).
     dsack: Option<(SeqNum, SeqNum)>,
+    /// The last urgent byte's sequence number (RCV.UP less one), meaningful while `urgent`
+    /// is not `None`, and the out-of-band byte as `recv(MSG_OOB)` finds it (`urgent.rs`).
+    urgent_mark: SeqNum,
+    urgent: UrgentByte,
     /// Auto-tuning of `capacity` and the round-trip estimate that paces it.
     tuner: RecvTuner,
     pub rtt: RcvRtt,
@@ -127,6 +135,8 @@ impl Receiver {
             rtt: RcvRtt::default(),
             ooo: None,
             dsack: None,
+            urgent_mark: irs,
+            urgent: UrgentByte::None,
         }
     }
 
@@ -258,6 +268,7 @@ impl Receiver {
             }
         }
         self.drop_empty_ooo();
+        self.capture_urgent();
         out
     }
 
@@ -472,21 +483,47 @@ impl Receiver {
         self.tuner.lock(self.capacity);
     }
 
-    /// Copies buffered bytes to the user, leaving them buffered (a `MSG_PEEK` read).
-    pub fn peek(&self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.buf.len());
+    /// Copies buffered bytes to the user, leaving them buffered (a `MSG_PEEK` read). It
+    /// stops at the urgent mark as a read does, and skips the urgent byte as a read does
+    /// unless `inline`.
+    pub fn peek(&self, out: &mut [u8], inline: bool) -> usize {
+        let (skip, limit) = self.urgent_read_plan(inline);
+        self.copy_from(skip.min(out.len()), out, limit)
+    }
+
+    /// Copies to `out` up to `limit` of the buffered bytes that follow the first `from`.
+    fn copy_from(&self, from: usize, out: &mut [u8], limit: usize) -> usize {
+        let n = out
+            .len()
+            .min(limit)
+            .min(self.buf.len().saturating_sub(from));
         let (a, b) = self.buf.as_slices();
+        let (a, b) = match a.get(from..) {
+            Some(rest) => (rest, b),
+            None => (&[][..], b.get(from - a.len()..).unwrap_or(&[])),
+        };
         let from_a = n.min(a.len());
         out[..from_a].copy_from_slice(&a[..from_a]);
         out[from_a..n].copy_from_slice(&b[..n - from_a]);
         n
     }
 
-    /// Moves buffered bytes to the user.
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = self.peek(out);
+    /// Moves buffered bytes to the user, up to the urgent mark when it lies ahead; at the
+    /// mark the urgent byte is stepped over first unless `inline`.
+    pub fn read(&mut self, out: &mut [u8], inline: bool) -> usize {
+        if out.is_empty() {
+            return 0;
+        }
+        let (skip, limit) = self.urgent_read_plan(inline);
+        let skip = skip.min(self.buf.len());
+        self.buf.drain(..skip);
+        self.bytes_read += skip as u64;
+        let n = self.copy_from(0, out, limit);
         self.buf.drain(..n);
         self.bytes_read += n as u64;
+        if self.urgent != UrgentByte::None {
+            self.pass_urgent_mark();
+        }
         n
     }
 

@@ -16,7 +16,7 @@ use crate::seq::SeqNum;
 use crate::time::Instant;
 
 /// `repr(C)`, hot fields first: the send sequence variables and flags every segment reads
-/// fill the first 64 bytes, then the buffer's header, the retransmission count the host
+/// fill the first cache line or so, then the buffer's header, the retransmission count the host
 /// reads after each `poll_transmit`, the congestion controller (its own hot fields first)
 /// and the RTT estimator (SRTT first); what only a write, a timeout or `info()` reads comes
 /// last. With many connections, a segment then waits for few cache lines.
@@ -48,6 +48,10 @@ pub(crate) struct Sender {
     pub retransmits: u32,
     /// Probes sent since the peer last answered anything (Linux's `probes_out`).
     pub probes_unanswered: u32,
+    /// SND.UP: one past the last urgent byte written (RFC 9293 §3.8.5 and RFC 6093 §2: the
+    /// pointer names the octet after the urgent data). Equal to SND.UNA when there is no
+    /// urgent data outstanding (as Linux's `tcp_urg_mode`): 4 bytes, not an `Option`'s 8.
+    pub up: SeqNum,
     /// Sequence number of our FIN once the user has closed the send side.
     pub fin_seq: Option<SeqNum>,
     /// Shift applied to the peer's window field (RFC 7323 §2.3); 0 without window scaling.
@@ -122,6 +126,7 @@ impl Sender {
             wscale: 0,
             mss,
             fin_seq: None,
+            up: iss,
             cc: Congestion::new(&config.congestion, mss),
             short_end: iss,
             retransmits: 0,
@@ -203,6 +208,21 @@ impl Sender {
     /// The most unsent bytes a write may leave queued (`Config::notsent_lowat`).
     pub fn set_notsent_limit(&mut self, lowat: Option<usize>) {
         self.notsent_limit = lowat.unwrap_or(usize::MAX).max(1);
+    }
+
+    /// The urgent pointer field of a segment starting at `seq`: SND.UP as an offset from
+    /// SEG.SEQ while `seq` is before SND.UP (RFC 9293 §3.8.5). An offset the 16-bit field
+    /// cannot hold is sent as 0xFFFF, still saying urgent data lies ahead (as Linux does).
+    pub fn urgent_field(&self, seq: SeqNum) -> Option<u16> {
+        if self.up == self.una || !seq.lt(self.up) {
+            return None;
+        }
+        Some(u16::try_from(self.up.since(seq)).unwrap_or(u16::MAX))
+    }
+
+    /// SEND with the URGENT flag: the urgent data now ends with the last byte written.
+    pub fn mark_urgent(&mut self) {
+        self.up = self.data_end();
     }
 
     /// Appends what fits of `data`; returns how many bytes were taken.
@@ -304,12 +324,30 @@ impl Sender {
                 acked.fin = true;
             }
         }
+        // Urgent mode ends once the peer has every urgent byte; out of it, SND.UP follows
+        // SND.UNA.
+        if self.up.le(ack) {
+            self.up = ack;
+        }
         self.una = ack;
         if self.nxt.lt(ack) {
             self.nxt = ack;
         }
         self.bytes_acked += u64::from(data_acked);
         acked
+    }
+
+    /// Whether every byte and the FIN (if written) have left, nothing is to be resent and the
+    /// persist timer has nothing to arm or stop: then no segment but an owed ACK can leave,
+    /// and looking for one would change nothing (see `Connection::nothing_to_send`).
+    pub fn all_sent_and_quiet(&self, timers: &TimerTable) -> bool {
+        let end = self.fin_seq.map_or(self.data_end(), |f| f + 1);
+        self.nxt == self.max
+            && !end.gt(self.max)
+            && !self.probe_due
+            && !self.probing
+            && !timers.is_armed(Timer::Persist)
+            && self.cc.offers_only_new_data()
     }
 
     /// RFC 9293 §3.8.6.1: with data waiting, nothing in flight and a zero window, only a probe

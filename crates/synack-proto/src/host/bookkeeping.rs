@@ -81,23 +81,37 @@ impl Host {
 
     /// Events and timer of a connection, after it sent something or was otherwise touched.
     pub(super) fn after_transmit(&mut self, id: ConnId) {
-        loop {
-            let Some(e) = self.conns.get_mut(id.0) else {
-                return;
-            };
-            let Some(ev) = e.conn.poll_event() else {
-                break;
-            };
-            self.on_conn_event(id, ev);
-        }
-        let Some(e) = self.conns.get_mut(id.0) else {
+        let Some(mut e) = self.conns.get_mut(id.0) else {
             return;
         };
+        // This runs after every segment in or out, and most leave no event: the entry is
+        // looked up once for them, again only after events were handed on.
+        if e.conn.has_event() {
+            loop {
+                let Some(e) = self.conns.get_mut(id.0) else {
+                    return;
+                };
+                let Some(ev) = e.conn.poll_event() else {
+                    break;
+                };
+                self.on_conn_event(id, ev);
+            }
+            let Some(again) = self.conns.get_mut(id.0) else {
+                return;
+            };
+            e = again;
+        }
         let memory = e.conn.buffered_bytes();
         let freed = memory < e.memory;
         self.buffer_memory = self.buffer_memory - e.memory + memory;
         e.memory = memory;
-        self.reschedule(id);
+        let t = e.conn.poll_timeout();
+        if t != e.deadline {
+            e.deadline = t;
+            if let Some(t) = t {
+                self.schedule(t, Target::Conn(id));
+            }
+        }
         if freed && !self.memory_waiters.is_empty() {
             self.wake_memory_waiters();
         }

@@ -6,13 +6,24 @@ use core::time::Duration;
 
 use super::*;
 use crate::config::{Config, Keepalive};
-use crate::conn::Info;
+use crate::conn::{Info, UrgentByte};
 use crate::error::ConnError;
 
 impl Host {
     /// Copies received bytes without taking them (`MSG_PEEK`); 0 when none are buffered.
     pub fn peek(&self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
         Ok(self.user_entry_ref(id)?.conn.peek(buf))
+    }
+
+    /// Whether the next byte to read is the last urgent byte (`SIOCATMARK`).
+    pub fn at_urgent_mark(&self, id: ConnId) -> Result<bool, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.at_urgent_mark())
+    }
+
+    /// The out-of-band byte, left in place (`MSG_OOB | MSG_PEEK`, and `POLLPRI` while it is
+    /// `Ready`).
+    pub fn urgent_byte(&self, id: ConnId) -> Result<UrgentByte, HostError> {
+        Ok(self.user_entry_ref(id)?.conn.urgent_byte())
     }
 
     pub fn info(&self, id: ConnId) -> Result<Info, HostError> {
@@ -143,6 +154,13 @@ impl ConnMut<'_> {
     pub fn set_congestion(&mut self, controller: crate::CongestionControl) {
         if let Some(c) = self.conn() {
             c.set_congestion(controller);
+        }
+    }
+
+    /// `SO_OOBINLINE`: the last urgent byte is read in the stream rather than held apart.
+    pub fn set_urgent_inline(&mut self, inline: bool) {
+        if let Some(c) = self.conn() {
+            c.set_urgent_inline(inline);
         }
     }
 

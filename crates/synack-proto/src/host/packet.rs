@@ -152,7 +152,20 @@ impl Host {
             // The connection's own IP header fields, if its user set them.
             let (ds, hops) = e.conn.config().ip.for_family(remote_ip.is_ipv6());
             let hop_limit = hops.unwrap_or(self.config.hop_limit);
-            let sent = match e.conn.poll_transmit_gather(now, room, tso) {
+            // Most connections polled after an arrival have nothing to say; a cheap look at
+            // their state spares building a segment to find so. Debug builds build it anyway,
+            // to hold the look to the full answer.
+            let quiet = e.conn.nothing_to_send(now);
+            let gathered = if quiet && !cfg!(debug_assertions) {
+                None
+            } else {
+                e.conn.poll_transmit_gather(now, room, tso)
+            };
+            debug_assert!(
+                !quiet || gathered.is_none(),
+                "a connection found quiet had a segment to send"
+            );
+            let sent = match gathered {
                 Some((seg, tail, pieces)) => {
                     // A device that segments also checksums each piece it cuts: the sum
                     // over the whole super-segment would be of no use to it.
@@ -215,12 +228,17 @@ impl Host {
                         // Having nothing to send can arm a timer (the persist timer of a zero
                         // window, RFC 9293 §3.8.6.1): put it on the heap. Nothing else moves
                         // when no segment leaves (no event, no byte freed), so the rest of
-                        // `after_transmit` has nothing to do.
+                        // `after_transmit` has nothing to do. A quiet connection changed
+                        // nothing since the touch that queued it was rescheduled.
                         debug_assert!(
                             !e.conn.has_event() && e.conn.buffered_bytes() == e.memory,
                             "a connection that sent nothing changed more than its timers"
                         );
-                        self.reschedule(id);
+                        if quiet {
+                            debug_assert_eq!(e.conn.poll_timeout(), e.deadline);
+                        } else {
+                            self.reschedule(id);
+                        }
                     }
                 }
             }

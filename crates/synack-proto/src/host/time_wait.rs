@@ -10,7 +10,7 @@ use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use super::ConnId;
 use super::slot::SlabId;
 use super::tuple::Tuple;
-use super::{Host, HostEvent, Target};
+use super::{Entry, Host, HostEvent, Target};
 use crate::conn::time_wait::TimeWaitRecord;
 pub(crate) use crate::conn::time_wait::Verdict;
 use crate::conn::{Cause, StateName, TimeWaitSnapshot, ts_clock_with};
@@ -34,10 +34,30 @@ pub(crate) struct TimeWaitEntry {
     pub last_stray_ack: Option<u32>,
     pub window: u16,
     pub timestamps: bool,
+    /// The IP header fields the connection's segments carried, which its ACKs from here
+    /// carry too: a TCP user's IP_TOS/IP_TTL (or IPV6_TCLASS/IPV6_UNICAST_HOPS) are the
+    /// connection's for its whole life (RFC 1122 §4.2.4.2), not only while it has a TCB.
+    pub ip: IpMarks,
+}
+
+/// The DS field and hop limit of a TIME-WAIT entry's ACKs, the host's defaults already
+/// applied: two bytes, which fit where the entry had padding, so the entry grows by nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IpMarks {
+    pub ds: u8,
+    pub hop_limit: u8,
+}
+
+impl IpMarks {
+    /// As `Host::queue_control_marked` takes them: a DS field of 0 is what every datagram
+    /// starts with, so it needs no rewriting.
+    fn for_control(self) -> (Option<u8>, Option<u8>) {
+        (Some(self.ds).filter(|&ds| ds != 0), Some(self.hop_limit))
+    }
 }
 
 impl TimeWaitEntry {
-    pub fn new(conn: ConnId, tuple: Tuple, s: TimeWaitSnapshot) -> TimeWaitEntry {
+    pub fn new(conn: ConnId, tuple: Tuple, s: TimeWaitSnapshot, ip: IpMarks) -> TimeWaitEntry {
         let (ts_recent, _) = s.timestamps.unwrap_or((0, 0));
         TimeWaitEntry {
             conn,
@@ -49,6 +69,7 @@ impl TimeWaitEntry {
             last_stray_ack: None,
             window: s.window,
             timestamps: s.timestamps.is_some(),
+            ip,
         }
     }
 
@@ -125,7 +146,8 @@ impl Host {
             return None;
         }
         let snapshot = e.conn.time_wait_snapshot()?;
-        let iss = TimeWaitEntry::new(id, e.tuple, snapshot).reopen_iss(seg)?;
+        let ip = ip_marks(e, self.config.hop_limit);
+        let iss = TimeWaitEntry::new(id, e.tuple, snapshot, ip).reopen_iss(seg)?;
         // No reset leaves: ABORT in TIME-WAIT sends nothing (RFC 9293 §3.10.5).
         e.conn.abort();
         self.after(id);
@@ -152,11 +174,11 @@ impl Host {
                 let ts_offset =
                     super::isn::TupleSecrets::of(&self.tuple_key, local, remote).ts_offset;
                 let (src, dst, ack) = (local.ip(), remote.ip(), entry.ack(now, ts_offset));
-                let expires = entry.expires;
+                let (expires, ip) = (entry.expires, entry.ip.for_control());
                 if expires != before {
                     self.schedule(expires, Target::TimeWait(tw));
                 }
-                self.queue_control(src, dst, ack);
+                self.queue_control_marked(src, dst, ack, ip);
             }
             Verdict::Kill => {
                 self.counters.time_wait_killed += 1;
@@ -182,6 +204,7 @@ impl Host {
             return;
         };
         let tuple = e.tuple;
+        let ip = ip_marks(e, self.config.hop_limit);
         e.in_demux = false;
         if self.time_wait.len() >= self.config.max_time_wait {
             // Forgotten at once, as Linux does past tcp_max_tw_buckets: a 2MSL wait cut to
@@ -203,7 +226,7 @@ impl Host {
             }),
             "a host connection's TSval offset is the host's for its tuple"
         );
-        let entry = TimeWaitEntry::new(id, tuple, snapshot);
+        let entry = TimeWaitEntry::new(id, tuple, snapshot, ip);
         let expires = entry.expires;
         let tw = Target::TimeWait(self.time_wait.insert(entry));
         self.schedule(expires, tw);
@@ -235,5 +258,27 @@ impl Host {
             to: StateName::Closed,
             cause,
         });
+    }
+}
+
+/// The IP header fields a connection's segments carry now: its user's, else the host's.
+fn ip_marks(e: &Entry, host_hop_limit: u8) -> IpMarks {
+    let (ds, hops) = e.conn.config().ip.for_family(!e.tuple.is_ipv4());
+    IpMarks {
+        ds: ds.unwrap_or(0),
+        hop_limit: hops.unwrap_or(host_hop_limit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimeWaitEntry;
+
+    #[test]
+    fn the_ip_fields_take_no_room_of_their_own() {
+        // 77 bytes of fields before the IP marks, padded to 80 for the 8-byte expiry: the
+        // two bytes of marks fill padding. A TIME-WAIT entry's whole cost (slab slot, demux
+        // slot, expiry FIFO) is bounded by 128 bytes; this is its largest part.
+        assert_eq!(core::mem::size_of::<TimeWaitEntry>(), 80);
     }
 }

@@ -5,6 +5,7 @@ use alloc::collections::VecDeque;
 
 use super::*;
 use crate::config::{Config, SharedConfig};
+use crate::conn::UrgentByte;
 use crate::error::CallError;
 
 impl Host {
@@ -209,6 +210,16 @@ impl Host {
     /// SEND. Takes what fits in the connection's buffer and under the host's memory cap; with
     /// no room at all, `WouldBlock` (a `Writable` event follows once there is).
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, HostError> {
+        self.send_marked(id, data, false)
+    }
+
+    /// SEND with the URGENT flag (`MSG_OOB`): as [`Host::send`], and the bytes taken end the
+    /// connection's urgent data (see [`Connection::send_urgent`]).
+    pub fn send_urgent(&mut self, id: ConnId, data: &[u8]) -> Result<usize, HostError> {
+        self.send_marked(id, data, true)
+    }
+
+    fn send_marked(&mut self, id: ConnId, data: &[u8], urgent: bool) -> Result<usize, HostError> {
         let room = self
             .config
             .max_buffer_memory
@@ -225,7 +236,12 @@ impl Host {
             self.counters.send_memory_refusals += 1;
             return Err(CallError::WouldBlock.into());
         }
-        let r = e.conn.send(&data[..data.len().min(room)]);
+        let data = &data[..data.len().min(room)];
+        let r = if urgent {
+            e.conn.send_urgent(data)
+        } else {
+            e.conn.send(data)
+        };
         self.after(id);
         Ok(r?)
     }
@@ -235,6 +251,12 @@ impl Host {
         let r = e.conn.recv(buf);
         self.after(id);
         Ok(r?)
+    }
+
+    /// `recv(MSG_OOB)`: the out-of-band byte, taken when it is there (see
+    /// [`Connection::take_urgent_byte`]).
+    pub fn take_urgent_byte(&mut self, id: ConnId) -> Result<UrgentByte, HostError> {
+        Ok(self.user_entry(id)?.conn.take_urgent_byte())
     }
 
     /// Half-close: a FIN follows the data already written (RFC 9293 §3.10.4).

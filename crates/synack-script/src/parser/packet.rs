@@ -1,4 +1,5 @@
-//! A packet line: direction, flags, sequence range, ack, window and the TCP option list; or a
+//! A packet line: direction, flags, sequence range, ack, window, urgent pointer and the TCP
+//! option list; or a
 //! protocol synack does not speak, kept as text.
 
 use super::{PResult, Parser};
@@ -110,6 +111,7 @@ impl Parser {
         }
         let mut ack = None;
         let mut win = None;
+        let mut urg = None;
         let mut mutation = None;
         let mut options = Options::List(Vec::new());
         loop {
@@ -123,6 +125,12 @@ impl Parser {
                     return self.err(fpos, format!("window {w} does not fit in 16 bits"));
                 }
                 win = Some(w);
+            } else if self.keyword("urg")? {
+                let u = self.u32_field("urgent pointer")?;
+                let Ok(u) = u16::try_from(u) else {
+                    return self.err(fpos, format!("urgent pointer {u} does not fit in 16 bits"));
+                };
+                urg = Some(u);
             } else if self.peek() == Some('<') {
                 self.bump();
                 options = self.tcp_options()?;
@@ -149,7 +157,7 @@ impl Parser {
                 // does not know (IP, ECN or encapsulation annotations).
                 return self.err(
                     fpos,
-                    "unsupported packet field (synack scripts know ack, win and <options>)",
+                    "unsupported packet field (synack scripts know ack, win, urg and <options>)",
                 );
             } else {
                 break;
@@ -168,6 +176,7 @@ impl Parser {
             len,
             ack,
             win,
+            urg,
             options,
             mutation,
         })

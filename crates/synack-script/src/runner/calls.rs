@@ -145,11 +145,11 @@ impl Runner {
                 let how = Self::int_arg(call, 1)? as i32;
                 done(self.stack.shutdown(fd, how).map(|_| 0))
             }
-            "close" if self.epolls.contains_key(&(Self::int_arg(call, 0)? as i32)) => {
-                self.epolls.remove(&(Self::int_arg(call, 0)? as i32));
-                done(Ok(0))
-            }
             "close" => {
+                // Whatever the descriptor, it leaves every epoll interest list it was on.
+                if self.epolls.close(Self::int_arg(call, 0)? as i32) {
+                    return done(Ok(0));
+                }
                 let fd = self.fd_arg(call, 0)?;
                 if self.under_test == Some(fd) {
                     self.under_test = None;

@@ -69,6 +69,7 @@ impl Runner {
                 None => 0,
             },
             win: p.win.unwrap_or(0) as u16,
+            urg: p.urg.unwrap_or(0),
             options,
             payload_len: p.len,
         };

@@ -1,5 +1,6 @@
 //! The data calls: `read`, `recv`, `recvfrom`, `recvmsg`, `readv` and `write`, `send`,
-//! `sendto`, `sendmsg`, `writev`, with the `MSG_` flags that change what they do.
+//! `sendto`, `sendmsg`, `writev`, with the `MSG_` flags that change what they do (`MSG_OOB`
+//! for urgent data among them).
 //!
 //! The script's buffers are `...`: only lengths matter (an iovec is `{..., len}`). The
 //! address arguments of `sendto`/`recvfrom` are ignored on a connected socket, as Linux does
@@ -31,6 +32,8 @@ pub(super) struct Read {
     peek: bool,
     waitall: bool,
     dontwait: bool,
+    /// `MSG_OOB`: the out-of-band byte, never waited for.
+    oob: bool,
 }
 
 /// A write in progress.
@@ -42,6 +45,8 @@ pub(super) struct Write {
     dontwait: bool,
     /// `MSG_MORE`.
     more: bool,
+    /// `MSG_OOB`: the data written ends the urgent data.
+    oob: bool,
 }
 
 impl Runner {
@@ -61,7 +66,11 @@ impl Runner {
             "read" => (Self::len_arg(call, 2)?, 0),
             _ => (Self::len_arg(call, 2)?, flag_arg(call, 3)?),
         };
-        check_flags(flags, MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL, &call.name)?;
+        check_flags(
+            flags,
+            MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_OOB,
+            &call.name,
+        )?;
         self.step(&Wait::Read(Read {
             fd,
             want,
@@ -69,6 +78,7 @@ impl Runner {
             peek: flags & MSG_PEEK != 0,
             waitall: flags & MSG_WAITALL != 0,
             dontwait: flags & MSG_DONTWAIT != 0,
+            oob: flags & MSG_OOB != 0,
         }))
     }
 
@@ -82,13 +92,18 @@ impl Runner {
         };
         // synack raises no SIGPIPE: EPIPE is what every write sees, so MSG_NOSIGNAL is what
         // it already does.
-        check_flags(flags, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE, &call.name)?;
+        check_flags(
+            flags,
+            MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_OOB,
+            &call.name,
+        )?;
         self.step(&Wait::Write(Write {
             fd,
             left,
             done: 0,
             dontwait: flags & MSG_DONTWAIT != 0,
             more: flags & MSG_MORE != 0,
+            oob: flags & MSG_OOB != 0,
         }))
     }
 
@@ -99,6 +114,11 @@ impl Runner {
     /// One attempt at a read: as much as is there now.
     pub(super) fn step_read(&mut self, r: &Read) -> Step {
         let blocking = !r.dontwait && is_blocking(&self.stack, r.fd);
+        if r.oob {
+            // Linux never blocks a read of urgent data (`tcp_recv_urg`).
+            let res = self.stack.read_urgent(r.fd, r.want, r.peek);
+            return Step::Done(res.map(|d| d.len() as i64));
+        }
         if r.peek {
             return match self.stack.peek(r.fd, r.want) {
                 Err(SockError::Errno(Errno::EAGAIN)) if blocking => {
@@ -134,7 +154,12 @@ impl Runner {
         let blocking = !w.dontwait && is_blocking(&self.stack, w.fd);
         // Bounded: no send buffer takes more than this at once.
         let chunk = vec![0u8; w.left.min(16 << 20)];
-        match self.stack.write_more(w.fd, &chunk, w.more) {
+        let written = if w.oob {
+            self.stack.write_urgent(w.fd, &chunk)
+        } else {
+            self.stack.write_more(w.fd, &chunk, w.more)
+        };
+        match written {
             Ok(n) if n < w.left && blocking => Step::Block(Wait::Write(Write {
                 left: w.left - n,
                 done: w.done + n,
@@ -167,12 +192,7 @@ fn check_flags(flags: i64, known: i64, call: &str) -> Result<(), String> {
     if other == 0 {
         return Ok(());
     }
-    let what = if other & MSG_OOB != 0 {
-        "MSG_OOB (urgent data)".to_string()
-    } else {
-        format!("{other:#x}")
-    };
-    Err(format!("{UNSUPPORTED_CALL} the {call} flag {what}"))
+    Err(format!("{UNSUPPORTED_CALL} the {call} flag {other:#x}"))
 }
 
 /// The total length of an iovec list, `[{..., 10}, {..., 20}]`.

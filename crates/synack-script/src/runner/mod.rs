@@ -50,6 +50,7 @@ use crate::assert;
 use crate::ast::*;
 use crate::shell::{self, Applied};
 use crate::socket::Stack;
+use crate::socket::epoll::Epolls;
 
 pub use config::{Failure, FailureKind, IpVersion, Report, RunConfig};
 use features::packet_feature;
@@ -86,7 +87,7 @@ struct Runner {
     /// The script's file descriptors → the stack's.
     fds: HashMap<i32, i32>,
     /// The script's epoll instances, by the script's number for each.
-    epolls: HashMap<i32, epoll::Epoll>,
+    epolls: Epolls,
     /// A sysctl asked for Fast Open servers that take data on a SYN without a cookie
     /// (`tcp_fastopen` bits 0x200/0x400): such a SYN's data is Fast Open's, not synack's.
     tfo_without_cookie: bool,
@@ -124,7 +125,7 @@ impl Runner {
             pending: None,
             under_test: None,
             fds: HashMap::new(),
-            epolls: HashMap::new(),
+            epolls: Epolls::new(),
             tfo_without_cookie: false,
             failure: None,
             notes,

@@ -165,8 +165,8 @@ fn ip_diffs(want: &IpInfo, got: IpFields) -> Vec<String> {
     diffs
 }
 
-/// The header fields that differ from the script (flags, sequence, length, ack, window, the
-/// flow's port).
+/// The header fields that differ from the script (flags, sequence, length, ack, window,
+/// urgent pointer, the flow's port).
 fn header_diffs(p: &Packet, seg: &Segment, off: Offsets) -> Vec<String> {
     let mut diffs = Vec::new();
     if let Some(port) = p.remote_port.filter(|port| seg.dst.port() != *port) {
@@ -199,6 +199,11 @@ fn header_diffs(p: &Packet, seg: &Segment, off: Offsets) -> Vec<String> {
     }
     if let Some(w) = p.win.filter(|w| u32::from(seg.win) != *w) {
         diffs.push(format!("win: {w} vs {}", seg.win));
+    }
+    // As packetdrill: the field is always compared, 0 when the script names none.
+    let urg = p.urg.unwrap_or(0);
+    if seg.urg != urg {
+        diffs.push(format!("urg: {urg} vs {}", seg.urg));
     }
     diffs
 }

@@ -58,6 +58,9 @@ impl Runner {
             let _ = write!(s, " ack {}", seg.ack.wrapping_sub(remote_off));
         }
         let _ = write!(s, " win {}", seg.win);
+        if seg.flags.urg || seg.urg != 0 {
+            let _ = write!(s, " urg {}", seg.urg);
+        }
         if seg.dst.port() != self.cfg.remote_port && seg.dst.port() != self.cfg.connect_port {
             let _ = write!(s, " (to port {})", seg.dst.port());
         }
@@ -107,6 +110,9 @@ pub(super) fn show_script_packet(p: &Packet) -> String {
     }
     if let Some(w) = p.win {
         let _ = write!(s, " win {w}");
+    }
+    if let Some(u) = p.urg {
+        let _ = write!(s, " urg {u}");
     }
     match &p.options {
         Options::Any => s.push_str(" <...>"),

@@ -1,4 +1,5 @@
-//! Socket options, `TCP_INFO` and `ioctl` queue sizes as the script sets and checks them.
+//! Socket options, `TCP_INFO`, and `ioctl` queue sizes and the urgent mark as the script sets
+//! and checks them.
 
 use crate::assert;
 use crate::ast::*;
@@ -11,9 +12,11 @@ use super::calls::done;
 use super::config::IpVersion;
 use super::wait::{Step, UNSUPPORTED_CALL};
 
-/// Linux's ioctl requests for the bytes readable and the bytes not yet acknowledged.
+/// Linux's ioctl requests for the bytes readable, the bytes not yet acknowledged, and
+/// whether the next read is at the urgent mark.
 const SIOCINQ: i64 = 0x541B;
 const SIOCOUTQ: i64 = 0x5411;
+const SIOCATMARK: i64 = 0x8905;
 
 impl Runner {
     pub(super) fn call_setsockopt(&mut self, call: &Syscall) -> Result<Step, String> {
@@ -103,24 +106,32 @@ impl Runner {
     }
 
     /// SIOCINQ/SIOCOUTQ, as the packetdrill shared library answers them: what the receive
-    /// queue holds in order, and what the send buffer holds.
+    /// queue holds in order, and what the send buffer holds; SIOCATMARK, 1 when the next read
+    /// starts at the urgent mark.
     pub(super) fn call_ioctl(&mut self, call: &Syscall) -> Result<Step, String> {
         let fd = self.fd_arg(call, 0)?;
         let req = Self::int_arg(call, 1)?;
-        if req != SIOCINQ && req != SIOCOUTQ {
+        if req != SIOCINQ && req != SIOCOUTQ && req != SIOCATMARK {
             return Err(format!("{UNSUPPORTED_CALL} the ioctl request {req:#x}"));
         }
         if self.stack.state(fd) == Ok(synack_proto::StateName::Listen) {
             return done(Err(SockError::Errno(Errno::EINVAL)));
         }
-        let (inq, outq) = match self.stack.tcp_info(fd) {
-            Ok(i) => (i.recv_buffered, i.send_buffered),
-            Err(SockError::Errno(Errno::EBADF)) => {
-                return done(Err(SockError::Errno(Errno::EBADF)));
+        let got = if req == SIOCATMARK {
+            match self.stack.at_urgent_mark(fd) {
+                Ok(at) => i64::from(at),
+                Err(e) => return done(Err(e)),
             }
-            Err(_) => (0, 0),
+        } else {
+            let (inq, outq) = match self.stack.tcp_info(fd) {
+                Ok(i) => (i.recv_buffered, i.send_buffered),
+                Err(SockError::Errno(Errno::EBADF)) => {
+                    return done(Err(SockError::Errno(Errno::EBADF)));
+                }
+                Err(_) => (0, 0),
+            };
+            (if req == SIOCINQ { inq } else { outq }) as i64
         };
-        let got = if req == SIOCINQ { inq } else { outq } as i64;
         if let Some(e) = call.args.get(2).filter(|e| **e != Expr::Ellipsis) {
             let OptValue::Int(want) = opt_value(e)? else {
                 return Err("the ioctl value is [N]".into());

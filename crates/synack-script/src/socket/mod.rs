@@ -22,6 +22,7 @@ use crate::errno::Errno;
 
 /// Linux's numbers for the constants the calls take, so a C-ABI shim passes them through.
 pub mod consts;
+pub mod epoll;
 mod options;
 
 use consts::*;
@@ -309,6 +310,27 @@ impl Stack {
         Ok(buf)
     }
 
+    /// `recv(MSG_OOB)`: the out-of-band byte (an empty result is end of stream); `EINVAL`
+    /// when there is none to read or `SO_OOBINLINE` is set, `EAGAIN` while it is announced
+    /// but has not arrived (see `SocketTable::read_urgent`).
+    pub fn read_urgent(&mut self, fd: i32, len: usize, peek: bool) -> SockResult<Vec<u8>> {
+        let byte = self.table.read_urgent(id_of(fd)?, peek)?;
+        // Linux gives the byte to a read of at least one byte; a read of none learns only
+        // that there is one.
+        Ok(byte.into_iter().take(len).collect())
+    }
+
+    /// `send(MSG_OOB)`: writes what fits of `data`, its last byte taken ending the urgent
+    /// data.
+    pub fn write_urgent(&mut self, fd: i32, data: &[u8]) -> SockResult<usize> {
+        Ok(self.table.write_urgent(id_of(fd)?, data)?)
+    }
+
+    /// `ioctl(SIOCATMARK)`: whether the next read starts at the urgent mark.
+    pub fn at_urgent_mark(&self, fd: i32) -> SockResult<bool> {
+        Ok(self.table.at_urgent_mark(id_of(fd)?)?)
+    }
+
     /// Writes what fits of `data`; `EAGAIN` when nothing does, and while the handshake is
     /// still running (Linux's `sk_stream_wait_connect`).
     pub fn write(&mut self, fd: i32, data: &[u8]) -> SockResult<usize> {
@@ -370,10 +392,12 @@ impl Stack {
                 error,
                 hangup,
                 peer_closed,
+                urgent,
             } => {
                 let bit = |on: bool, bits: i16| if on { bits } else { 0 };
                 bit(error, POLLERR)
                     | bit(readable, POLLIN | POLLRDNORM)
+                    | bit(urgent, POLLPRI)
                     | bit(peer_closed, POLLRDHUP)
                     | bit(writable, POLLOUT | POLLWRNORM)
                     | bit(hangup, POLLHUP)

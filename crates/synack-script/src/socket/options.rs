@@ -20,6 +20,7 @@ pub fn option_by_name(name: &str) -> Option<(i32, i32)> {
         "SO_RCVBUF" => (SOL_SOCKET, SO_RCVBUF),
         "SO_KEEPALIVE" => (SOL_SOCKET, SO_KEEPALIVE),
         "SO_LINGER" => (SOL_SOCKET, SO_LINGER),
+        "SO_OOBINLINE" => (SOL_SOCKET, SO_OOBINLINE),
         "TCP_NODELAY" => (IPPROTO_TCP, TCP_NODELAY),
         "TCP_MAXSEG" => (IPPROTO_TCP, TCP_MAXSEG),
         "TCP_KEEPIDLE" => (IPPROTO_TCP, TCP_KEEPIDLE),
@@ -70,6 +71,7 @@ impl Stack {
                 }
             }
             (SOL_SOCKET, SO_KEEPALIVE) => SockOpt::KeepAlive(int(value)? != 0),
+            (SOL_SOCKET, SO_OOBINLINE) => SockOpt::OobInline(int(value)? != 0),
             (SOL_SOCKET, SO_LINGER) => match value {
                 OptValue::Linger { onoff: 0, .. } => SockOpt::Linger(None),
                 OptValue::Linger { linger: 0, .. } => SockOpt::Linger(Some(Duration::ZERO)),
@@ -171,6 +173,7 @@ impl Stack {
             (SOL_SOCKET, SO_RCVBUF) => OptValue::Int(s.config.recv_buffer as i64),
             (SOL_SOCKET, SO_SNDBUF) => OptValue::Int(s.config.send_buffer as i64),
             (SOL_SOCKET, SO_KEEPALIVE) => b(s.keepalive_on),
+            (SOL_SOCKET, SO_OOBINLINE) => b(s.config.urgent_inline),
             (SOL_SOCKET, SO_LINGER) => match s.linger {
                 Some(d) => OptValue::Linger {
                     onoff: 1,
