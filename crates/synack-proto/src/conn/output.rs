@@ -119,7 +119,7 @@ impl Connection {
 
     /// Whether [`Connection::poll_transmit`] would return nothing and change nothing but the
     /// clock: no reset queued, no ACK or keepalive probe owed, and either a state that sends
-    /// only those or a sender with everything sent and nothing to repair. A `false` may still
+    /// only those or a sender with everything sent (the SYN included) and nothing to repair. A `false` may still
     /// find nothing; a `true` is certain. The host asks this before building a segment, since
     /// most connections it polls after an arrival have nothing to say.
     pub(crate) fn nothing_to_send(&mut self, now: Instant) -> bool {
@@ -130,7 +130,8 @@ impl Connection {
         }
         match &self.state {
             State::Closed(_) | State::Listen(_) | State::TimeWait(_) => true,
-            State::SynSent(_) | State::SynReceived(_) => false,
+            // The handshake's states too: a SYN or SYN-ACK out and not to be resent leaves
+            // nothing, since data waits for the handshake to complete.
             _ => self
                 .state
                 .sender()
