@@ -213,6 +213,15 @@ fn ns_per_packet(s: &mut Server, packets: usize) -> f64 {
     (thread_cpu() - cpu0).as_nanos() as f64 / packets as f64
 }
 
+/// synack's bytes per idle established connection and per compact TIME-WAIT entry at `n`,
+/// without the per-packet figures (`None` when the counting allocator is not this
+/// process's global allocator).
+pub fn memory(n: usize) -> Result<(Option<f64>, Option<f64>), Error> {
+    let (server, bytes_per_established) = established(n)?;
+    drop(server);
+    Ok((bytes_per_established, time_wait(n)?))
+}
+
 pub struct Conns {
     pub bytes_per_established: Option<f64>,
     pub bytes_per_time_wait: Option<f64>,

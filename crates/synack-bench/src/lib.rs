@@ -23,6 +23,7 @@ pub mod tun;
 
 use std::path::PathBuf;
 
+pub use conns::memory as conns_memory;
 pub use report::{Figure, Stack, table};
 
 use kernel::Place;

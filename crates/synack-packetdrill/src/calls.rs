@@ -37,6 +37,8 @@ pub struct RecvFlags {
     pub waitall: bool,
     /// `MSG_TRUNC`: on TCP, the bytes are taken and thrown away (Linux's `tcp_recvmsg`).
     pub trunc: bool,
+    /// `MSG_OOB`: the out-of-band byte instead of the stream (Linux's `tcp_recv_urg`).
+    pub oob: bool,
 }
 
 /// What a read came to.
@@ -197,6 +199,14 @@ impl Instance {
                 Err(e) => return Step::Done(Err(e)),
             };
             let waits = blocks(&w.stack, fd, flags.dontwait);
+            if flags.oob {
+                // Never waits, whatever the socket's mode (Linux's `tcp_recv_urg`).
+                return Step::Done(match w.stack.read_urgent(fd, len, flags.peek) {
+                    Ok(v) if flags.trunc => Ok(Received::Count(v.len())),
+                    Ok(v) => Ok(Received::Data(v)),
+                    Err(e) => Err(self.e(e)),
+                });
+            }
             if flags.peek {
                 return match w.stack.peek(fd, len) {
                     // A MSG_WAITALL peek waits for the whole length too, short of the end of
@@ -251,6 +261,23 @@ impl Instance {
         dontwait: bool,
         more: bool,
     ) -> Result<usize, c_int> {
+        self.write_marked(fd, data, dontwait, more, false)
+    }
+
+    /// `send(MSG_OOB)`: [`Instance::write`], each part taken ending the urgent data, so
+    /// the whole of it does once all is taken.
+    pub fn write_urgent(&self, fd: c_int, data: &[u8], dontwait: bool) -> Result<usize, c_int> {
+        self.write_marked(fd, data, dontwait, false, true)
+    }
+
+    fn write_marked(
+        &self,
+        fd: c_int,
+        data: &[u8],
+        dontwait: bool,
+        more: bool,
+        urgent: bool,
+    ) -> Result<usize, c_int> {
         let mut done = 0usize;
         self.call(|w| {
             let fd = match w.sfd(fd) {
@@ -259,7 +286,12 @@ impl Instance {
                 Err(e) => return Step::Done(Err(e)),
             };
             loop {
-                match w.stack.write_more(fd, &data[done..], more) {
+                let written = if urgent {
+                    w.stack.write_urgent(fd, &data[done..])
+                } else {
+                    w.stack.write_more(fd, &data[done..], more)
+                };
+                match written {
                     Ok(n) => {
                         done += n;
                         if done >= data.len() || !blocks(&w.stack, fd, dontwait) {
@@ -350,6 +382,14 @@ impl Instance {
             Ok(w.stack
                 .tcp_info(fd)
                 .map_or((0, 0), |i| (i.recv_buffered, i.send_buffered)))
+        })
+    }
+
+    /// `SIOCATMARK`: whether the next read starts at the urgent mark.
+    pub fn at_urgent_mark(&self, fd: c_int) -> Result<bool, c_int> {
+        self.simple(|w| {
+            let fd = w.sfd(fd)?;
+            w.stack.at_urgent_mark(fd).map_err(|e| self.e(e))
         })
     }
 

@@ -44,6 +44,7 @@ use wait::*;
 /// `ioctl` requests understood (Linux's numbers).
 const FIONREAD: c_ulong = 0x541B; // also SIOCINQ
 const SIOCOUTQ: c_ulong = 0x5411; // also TIOCOUTQ
+const SIOCATMARK: c_ulong = 0x8905;
 const FIONBIO: c_ulong = 0x5421;
 
 fn set_errno(e: c_int) {
@@ -212,6 +213,16 @@ unsafe extern "C" fn pd_ioctl(
                 // SAFETY: `out` is non-null (checked); these requests take a pointer to a writable
                 // int.
                 unsafe { ptr::write_unaligned(out, v) };
+                Ok(0)
+            }
+            SIOCATMARK => {
+                if out.is_null() {
+                    return Err(libc::EFAULT);
+                }
+                let at = i.at_urgent_mark(fd)?;
+                // SAFETY: `out` is non-null (checked); SIOCATMARK takes a pointer to a writable
+                // int.
+                unsafe { ptr::write_unaligned(out, c_int::from(at)) };
                 Ok(0)
             }
             FIONBIO => {

@@ -21,11 +21,6 @@ fn scripts(dir: &Path) -> Vec<PathBuf> {
 const FREEBSD_ONLY: &str =
     "a FreeBSD option (TCP_KEEPINIT, TCP_NOOPT): Linux has none, the library answers ENOPROTOOPT";
 
-/// Why a script using urgent data stops: the library does not pass `MSG_OOB`, `SIOCATMARK`
-/// or `SO_OOBINLINE` on to synack yet, and answers EOPNOTSUPP.
-const URGENT: &str = "urgent data (MSG_OOB, SIOCATMARK, SO_OOBINLINE): the library answers \
-                      EOPNOTSUPP";
-
 /// Valid packetdrill scripts of the suite that this driver or the library cannot run: (script,
 /// text of the error where it must still stop, why). Each is reported, never
 /// counted as passed; once it runs, the test says to take its entry out.
@@ -44,12 +39,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
     ("options/keepinit-half-open.pkt", "errno 92", FREEBSD_ONLY),
     ("options/noopt-connect.pkt", "errno 92", FREEBSD_ONLY),
     ("options/noopt-listen.pkt", "errno 92", FREEBSD_ONLY),
-    ("urgent/inline.pkt", "errno 95", URGENT),
-    ("urgent/mark-ahead.pkt", "got 95", URGENT),
-    ("urgent/recv-before-mark.pkt", "errno 95", URGENT),
-    ("urgent/recv-out-of-band.pkt", "errno 95", URGENT),
-    ("urgent/second-mark.pkt", "errno 95", URGENT),
-    ("urgent/send-urgent.pkt", "errno 95", URGENT),
 ];
 
 #[test]

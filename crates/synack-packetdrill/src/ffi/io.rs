@@ -17,6 +17,7 @@ use crate::instance::Instance;
 const READ_MAX: usize = 16 << 20;
 
 /// `send`/`recv` flags (Linux's numbers).
+const MSG_OOB: c_int = 0x1;
 const MSG_PEEK: c_int = 0x2;
 const MSG_TRUNC: c_int = 0x20;
 const MSG_DONTWAIT: c_int = 0x40;
@@ -36,8 +37,8 @@ fn to_ssize(n: usize) -> ssize_t {
     ssize_t::try_from(n).unwrap_or(ssize_t::MAX)
 }
 
-/// Refuses any flag outside `known` that would change the result (`MSG_OOB`,
-/// `MSG_ERRQUEUE`, ...), saying which.
+/// Refuses any flag outside `known` that would change the result (`MSG_ERRQUEUE`, ...),
+/// saying which.
 fn only(i: &Instance, flags: c_int, known: c_int, call: &str) -> Result<(), c_int> {
     let rest = flags & !known;
     if rest != 0 {
@@ -64,7 +65,7 @@ unsafe fn recv_into(
     only(
         i,
         flags,
-        MSG_DONTWAIT | MSG_NOSIGNAL | MSG_PEEK | MSG_WAITALL | MSG_TRUNC,
+        MSG_DONTWAIT | MSG_NOSIGNAL | MSG_PEEK | MSG_WAITALL | MSG_TRUNC | MSG_OOB,
         call,
     )?;
     let how = RecvFlags {
@@ -72,6 +73,7 @@ unsafe fn recv_into(
         peek: flags & MSG_PEEK != 0,
         waitall: flags & MSG_WAITALL != 0,
         trunc: flags & MSG_TRUNC != 0,
+        oob: flags & MSG_OOB != 0,
     };
     let (iov, len) = match bufs {
         Bufs::One(_, n) => (None, n),
@@ -81,7 +83,8 @@ unsafe fn recv_into(
             (Some(iov), total)
         }
     };
-    if len == 0 {
+    // A zero-length MSG_OOB read still takes the byte, as Linux's `tcp_recv_urg` does.
+    if len == 0 && !how.oob {
         // Linux returns 0 for an empty read without waiting; the call still checks the fd.
         let probe = RecvFlags {
             dontwait: true,
@@ -124,20 +127,32 @@ unsafe fn send_from(
     flags: c_int,
     call: &str,
 ) -> Result<ssize_t, c_int> {
-    only(i, flags, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE, call)?;
+    only(
+        i,
+        flags,
+        MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_OOB,
+        call,
+    )?;
     let (dontwait, more) = (flags & MSG_DONTWAIT != 0, flags & MSG_MORE != 0);
+    let write = |data: &[u8]| {
+        if flags & MSG_OOB != 0 {
+            i.write_urgent(fd, data, dontwait)
+        } else {
+            i.write(fd, data, dontwait, more)
+        }
+    };
     match bufs {
         Bufs::One(p, n) => {
             // SAFETY: `p` is null or holds `n` readable bytes (this function's contract).
             let data = unsafe { in_buf(p, n) }?;
-            i.write(fd, data, dontwait, more).map(to_ssize)
+            write(data).map(to_ssize)
         }
         Bufs::Vec(v, cnt) => {
             // SAFETY: `v` is null or points to `cnt` iovecs (this function's contract).
             let (iov, total) = unsafe { iovecs(v, cnt) }?;
             // SAFETY: `iov` passed `iovecs`; each base holds its length of readable bytes.
             let data = unsafe { gather(iov, total) };
-            i.write(fd, &data, dontwait, more).map(to_ssize)
+            write(&data).map(to_ssize)
         }
     }
 }

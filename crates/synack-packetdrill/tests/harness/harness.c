@@ -43,6 +43,7 @@
 #define RST 0x04
 #define PSH 0x08
 #define ACK 0x10
+#define URG 0x20
 
 #define CHECK(cond, ...)                                                                   \
 	do {                                                                               \
@@ -155,7 +156,7 @@ struct pkt {
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
-	uint16_t win;
+	uint16_t win, urg;
 	uint8_t tos, ttl;
 	size_t len;
 	char data[2048];
@@ -182,6 +183,7 @@ static void parse(const uint8_t *b, size_t n, struct pkt *p)
 	p->ack = get32(t + 8);
 	p->flags = t[13];
 	p->win = get16(t + 14);
+	p->urg = get16(t + 18);
 	p->len = tcp_len - doff;
 	CHECK(p->len < sizeof p->data, "payload too long");
 	memcpy(p->data, t + doff, p->len);
@@ -564,8 +566,11 @@ static void passive(const char *so)
 	   errno);
 	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_PEEK) == -1 && errno == EAGAIN,
 	   "MSG_PEEK with nothing queued: errno %d", errno);
-	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_OOB) == -1 && errno == EOPNOTSUPP,
-	   "MSG_OOB: errno %d", errno);
+	OK(ifc.recv(UD, a1, buf, sizeof buf, MSG_OOB) == -1 && errno == EINVAL,
+	   "MSG_OOB with no urgent data: errno %d", errno);
+	int mark = -1;
+	OK(ifc.ioctl(UD, a1, SIOCATMARK, &mark) == 0 && mark == 0, "SIOCATMARK: %d errno %d", mark,
+	   errno);
 	OK(ifc.read(UD, a1, NULL, 10) == -1 && errno == EFAULT, "NULL buffer: errno %d", errno);
 	int fds[2];
 	OK(ifc.pipe(UD, fds) == -1 && errno == EOPNOTSUPP, "pipe: errno %d", errno);
@@ -803,8 +808,12 @@ static void more_calls(const char *so)
 	   w.err);
 	receive(&p);
 	OK(p.flags == ACK && p.ack == 1019, "ACK: ack %u", p.ack);
-	OK(ifc.send(UD, a1, "x", 1, MSG_OOB) == -1 && errno == EOPNOTSUPP, "send MSG_OOB: %d",
-	   errno);
+	/* Urgent data: the pointer names the octet after the urgent byte (RFC 6093). */
+	OK(ifc.send(UD, a1, "x", 1, MSG_OOB) == 1, "send MSG_OOB: errno %d", errno);
+	receive(&p);
+	OK(p.flags == (URG | PSH | ACK) && p.seq == iss + 1 && p.urg == 1 && p.len == 1,
+	   "urgent segment: flags %#x seq %u urg %u", p.flags, p.seq, p.urg);
+	inject(&(struct seg){R, L, 40000, 8080, 1019, iss + 2, ACK, 65535, 0, NULL});
 
 	/* A closed socket leaves the epoll set; a closed epoll instance is gone. */
 	int a2 = fresh(ifc.socket(UD, AF_INET, SOCK_STREAM, 0), "socket");

@@ -37,6 +37,8 @@ mod rack;
 mod scoreboard;
 mod settings;
 #[cfg(test)]
+mod tests_layout;
+#[cfg(test)]
 mod tests_loss;
 #[cfg(test)]
 mod tests_owner;
@@ -211,42 +213,49 @@ enum Recovery {
 
 /// Congestion control and loss recovery of one connection: the one owner of the congestion
 /// window, the slow-start threshold and the recovery state.
+///
+/// `repr(C)`, hot fields first: what every acknowledgment and every `poll_transmit` reads
+/// (`at_rest`, the start of `on_ack`, `next_transmit`, `allowance`: recovery, window use,
+/// scoreboard, loss detection, MSS, cwnd, duplicate ACKs, the flags) leads, read ahead by
+/// [`Congestion::touch`], so with many connections a segment's handling waits for few cache
+/// lines; the controllers' own state behind pointers, the undo record and the counters follow.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(crate) struct Congestion {
-    algorithm: CongestionControl,
-    cwnd: u32,
-    ssthresh: u32,
-    /// Initial window in segments (RFC 6928), for the restart after idle.
-    initial_window: u32,
+    recovery: Recovery,
+    /// How much of cwnd the sender used lately, and whether that gates growth
+    /// (`CongestionSettings::cwnd_validation`).
+    window_use: WindowUse,
+    /// The SACK scoreboard, once SACK is agreed and the handshake is over.
+    board: Option<Box<Scoreboard>>,
+    /// RACK-TLP and F-RTO over the scoreboard, boxed so a connection without them stays small.
+    loss: Option<Box<LossDetection>>,
     mss: u32,
+    cwnd: u32,
+    /// Duplicate acknowledgments in a row (RFC 5681 §3.2), for fast retransmit and limited
+    /// transmit (RFC 3042).
+    dup_acks: u32,
+    algorithm: CongestionControl,
+    /// NewReno: resend the segment at SND.UNA at the next opportunity.
+    retransmit_head: bool,
+    /// What the configuration turns on: RACK-TLP (RFC 8985) and F-RTO (RFC 5682).
+    rack_tlp: bool,
+    frto: bool,
+    ssthresh: u32,
+    /// Bytes PRR lets out before the next ACK (RFC 6937 §3's sndcnt less what went since).
+    prr_credit: u32,
+    /// When a segment that occupies sequence space last left (RFC 5681 §4.1's idle test).
+    last_sent: Option<Instant>,
     /// CUBIC's state, made at its first use: a connection that never reaches congestion
     /// avoidance or a congestion event (an idle one, most short ones) needs none.
     cubic: Option<Box<Cubic>>,
     /// HyStart++'s state, made at the first acknowledgment it sees.
     hystart: Option<Box<HyStart>>,
-    recovery: Recovery,
-    /// Duplicate acknowledgments in a row (RFC 5681 §3.2), for fast retransmit and limited
-    /// transmit (RFC 3042).
-    dup_acks: u32,
-    /// NewReno: resend the segment at SND.UNA at the next opportunity.
-    retransmit_head: bool,
-    /// The SACK scoreboard, once SACK is agreed and the handshake is over.
-    board: Option<Box<Scoreboard>>,
-    /// RACK-TLP and F-RTO over the scoreboard, boxed so a connection without them stays small.
-    loss: Option<Box<LossDetection>>,
-    /// What the configuration turns on: RACK-TLP (RFC 8985) and F-RTO (RFC 5682).
-    rack_tlp: bool,
-    frto: bool,
-    /// Bytes PRR lets out before the next ACK (RFC 6937 §3's sndcnt less what went since).
-    prr_credit: u32,
+    counters: Tally,
+    /// Initial window in segments (RFC 6928), for the restart after idle.
+    initial_window: u32,
     /// (cwnd, ssthresh) before the last reduction, for an undo after D-SACKs.
     undo: Option<(u32, u32)>,
-    counters: Tally,
-    /// When a segment that occupies sequence space last left (RFC 5681 §4.1's idle test).
-    last_sent: Option<Instant>,
-    /// How much of cwnd the sender used lately, and whether that gates growth
-    /// (`CongestionSettings::cwnd_validation`).
-    window_use: WindowUse,
     validate: bool,
 }
 
@@ -317,6 +326,16 @@ impl Congestion {
     /// no loss-detection episode open, the scoreboard empty and the window's use already aged
     /// out. The receiver of a one-way stream meets such an ACK on every data segment, so it
     /// asks this first rather than running the whole of `on_ack` for nothing.
+    /// Reads the fields every acknowledgment and `poll_transmit` read (the first of the
+    /// struct), for a host that takes a batch's cache lines in before handling any of its
+    /// packets (`Connection::touch`). The value means nothing.
+    pub fn touch(&self) -> u64 {
+        let recovery = matches!(self.recovery, Recovery::Open);
+        u64::from(self.cwnd ^ self.dup_acks)
+            ^ u64::from(recovery ^ self.retransmit_head ^ self.frto)
+            ^ u64::from(self.board.is_some() ^ self.loss.is_some())
+    }
+
     pub fn at_rest(&self, flight: &Flight, srtt: Option<Duration>) -> bool {
         let mss = flight.mss.max(1);
         flight.in_flight == 0

@@ -14,6 +14,8 @@ mod recv;
 mod rtt;
 mod send;
 mod state;
+#[cfg(test)]
+mod tests_layout;
 pub(crate) mod time_wait;
 mod timer;
 mod transitions;
@@ -123,65 +125,75 @@ struct Reset {
 const MAX_PENDING_RESETS: usize = 8;
 
 /// One TCP connection.
+///
+/// `repr(C)`, hot fields first. With a million connections open, a segment's cost is the
+/// cache lines of its TCB it waits for, not its instructions: here what every segment reads
+/// or writes (the clock, liveness, the timers, the event queue, the settings pointer, the
+/// negotiated options) leads, the state follows with its own hot fields first (`Sender`,
+/// `Receiver`, `Congestion`), and what only rare events touch (challenge ACKs, out-of-window
+/// ACKs, counters, `info()` after the end) comes last.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Connection {
-    config: SharedConfig,
-    local_port: u16,
-    remote_port: u16,
-    state: State,
+    /// The latest time any call brought: `recv` takes none, and auto-tuning measures read
+    /// rates against it.
+    clock: Instant,
+    /// When the peer was last heard from (RFC 1122 §4.2.3.6).
+    last_heard: Instant,
+    /// Deadlines of the retransmission, persist and delayed-ACK timers (the others live where
+    /// `deadline` says).
+    timers: TimerTable,
+    /// Since when sent data has waited for an acknowledgment without progress (user timeout).
+    stalled_since: Option<Instant>,
     events: EventQueue,
+    config: SharedConfig,
     /// Resets owed to whoever sent an unacceptable segment; made at the first (most
     /// connections never owe one). Boxed on purpose: a pointer here rather than an empty
     /// queue's 32 bytes in every connection.
     #[allow(clippy::box_collection)]
     resets: Option<Box<VecDeque<Reset>>>,
+    /// Added to our millisecond clock to make TSval (RFC 7323 §5.4 recommends a per-connection
+    /// random offset; ours comes from the caller-chosen ISS).
+    ts_offset: u32,
+    /// Keepalive probes sent since the peer was last heard from; one is owed when
+    /// `keepalive_due`.
+    keepalive_probes: u32,
+    local_port: u16,
+    remote_port: u16,
     /// An ACK must go out at the next `poll_transmit` (data, FIN, or an unacceptable segment
     /// arrived).
     ack_now: bool,
+    keepalive_due: bool,
+    /// Window scaling (RFC 7323 §2), timestamps (RFC 7323 §3) and SACK (RFC 2018) as
+    /// negotiated on the handshake.
+    window_scaling: bool,
+    timestamps: bool,
+    sack: bool,
     /// The user called `close` (not just `shutdown`): data arriving now is answered with RST
     /// and FIN-WAIT-2 is bounded by a timer.
     orphaned: bool,
     /// Nobody can ask for `info` any more (a host's connection whose handle is gone), so the
     /// send side's last figures are not kept when it ends.
     info_unwanted: bool,
-    /// Window scaling (RFC 7323 §2), timestamps (RFC 7323 §3) and SACK (RFC 2018) as
-    /// negotiated on the handshake.
-    window_scaling: bool,
-    timestamps: bool,
-    sack: bool,
-    /// Added to our millisecond clock to make TSval (RFC 7323 §5.4 recommends a per-connection
-    /// random offset; ours comes from the caller-chosen ISS).
-    ts_offset: u32,
-    /// Deadlines of the retransmission, persist and delayed-ACK timers (the others live where
-    /// `deadline` says).
-    timers: TimerTable,
+    /// The last ICMP soft error (see `note_soft_error`).
+    soft_error: Option<ConnError>,
+    state: State,
     /// Delayed ACK: bytes received since the last ACK, and how many more segments are
     /// acknowledged at once (quick-ACK).
     unacked_bytes: usize,
     quickacks_left: u32,
-    /// RFC 5961 §7 rate limit: start of the current one-second window and ACKs sent in it.
-    challenge_window: Instant,
+    /// RFC 5961 §7 rate limit: challenge ACKs sent in the current one-second window, and
+    /// when that window started.
     challenge_count: u32,
-    /// When the peer was last heard from, and keepalive probes sent since (RFC 1122
-    /// §4.2.3.6); a probe is owed when `keepalive_due`.
-    last_heard: Instant,
-    keepalive_probes: u32,
-    keepalive_due: bool,
-    /// Since when sent data has waited for an acknowledgment without progress (user timeout).
-    stalled_since: Option<Instant>,
+    challenge_window: Instant,
     /// When we last answered an out-of-window bare ACK (see `on_synchronized`).
     last_oow_ack: Option<Instant>,
-    /// The latest time any call brought: `recv` takes none, and auto-tuning measures read
-    /// rates against it.
-    clock: Instant,
     /// Counters of dropped input, for diagnostics.
     pub(crate) dropped_segments: u64,
     /// `info()` as it was when the send side was last alive, so RTT and retransmission
     /// counts outlive it (TIME-WAIT and CLOSED keep no sender). Boxed, and only kept once the
     /// sender is gone: a live connection does not carry it.
     last_info: Option<Box<Info>>,
-    /// The last ICMP soft error (see `note_soft_error`).
-    soft_error: Option<ConnError>,
 }
 
 impl Connection {

@@ -57,10 +57,13 @@ struct OutOfOrder {
     recent: VecDeque<u64>,
 }
 
+/// `repr(C)`, hot fields first: the receive sequence variables, the buffer's header and the
+/// out-of-order store's pointer, which every segment and every ACK we send read, share the
+/// first 64 bytes; counters, timestamps, D-SACK, urgent data and auto-tuning follow (see
+/// `Sender`).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Receiver {
-    /// IRS: the peer's initial sequence number.
-    pub irs: SeqNum,
     /// RCV.NXT: next sequence number expected.
     pub nxt: SeqNum,
     /// The furthest right edge we have advertised (RCV.NXT + RCV.WND at that time). It never
@@ -70,15 +73,18 @@ pub(crate) struct Receiver {
     /// The edge of the latest window field sent. Behind `adv_edge` only after the scale unit
     /// forced a window smaller than the one before (see `next_field`).
     shown_edge: SeqNum,
+    /// The ACK field of the last segment we sent (Last.ACK.sent, RFC 7323 §4.3).
+    pub last_ack_sent: SeqNum,
+    /// IRS: the peer's initial sequence number.
+    pub irs: SeqNum,
     /// Shift we apply to the window we advertise (RFC 7323 §2.3); 0 without window scaling.
     pub wscale: u8,
     /// The peer's FIN has been received: after the buffered bytes, the user reads end-of-file.
     pub fin_received: bool,
-    /// TS.Recent and when it was recorded (RFC 7323 §4.3, §5.5); `None` without timestamps.
-    pub ts_recent: Option<(u32, Instant)>,
-    /// The ACK field of the last segment we sent (Last.ACK.sent, RFC 7323 §4.3).
-    pub last_ack_sent: SeqNum,
     buf: VecDeque<u8>,
+    /// What arrived beyond a gap. Most connections never see a gap, so it is allocated when
+    /// one opens and freed when it closes.
+    ooo: Option<Box<OutOfOrder>>,
     /// The buffer's current size (RCV.BUFF): starts at `Config::recv_buffer`, grown by
     /// auto-tuning, never shrunk.
     capacity: usize,
@@ -89,12 +95,8 @@ pub(crate) struct Receiver {
     pub bytes_received: u64,
     /// Bytes the user has read so far.
     bytes_read: u64,
-    /// Auto-tuning of `capacity` and the round-trip estimate that paces it.
-    tuner: RecvTuner,
-    pub rtt: RcvRtt,
-    /// What arrived beyond a gap. Most connections never see a gap, so it is allocated when
-    /// one opens and freed when it closes.
-    ooo: Option<Box<OutOfOrder>>,
+    /// TS.Recent and when it was recorded (RFC 7323 §4.3, §5.5); `None` without timestamps.
+    pub ts_recent: Option<(u32, Instant)>,
     /// A duplicate to report as the first SACK block of the next ACK (RFC 2883 §4), as the
     /// sequence numbers it covered (a FIN included: a sender counts a segment as SACKed only
     /// when a block covers all of its sequence space).
@@ -103,6 +105,9 @@ pub(crate) struct Receiver {
     /// is not `None`, and the out-of-band byte as `recv(MSG_OOB)` finds it (`urgent.rs`).
     urgent_mark: SeqNum,
     urgent: UrgentByte,
+    /// Auto-tuning of `capacity` and the round-trip estimate that paces it.
+    tuner: RecvTuner,
+    pub rtt: RcvRtt,
 }
 
 impl Receiver {

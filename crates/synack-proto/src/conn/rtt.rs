@@ -4,17 +4,19 @@ use core::time::Duration;
 
 use crate::config::Config;
 
-/// RFC 6298 §2 estimator with exponential backoff (§5.5).
+/// RFC 6298 §2 estimator with exponential backoff (§5.5). `repr(C)`: SRTT first, the one
+/// figure every acknowledgment reads (see `Sender`).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(crate) struct RttEstimator {
     srtt: Option<Duration>,
     rttvar: Duration,
     /// RTO before backoff.
     base_rto: Duration,
-    /// How many times the timer has expired since the last fresh sample (§5.5).
-    backoff: u32,
     min: Duration,
     max: Duration,
+    /// How many times the timer has expired since the last fresh sample (§5.5).
+    backoff: u32,
 }
 
 /// Clock granularity G of RFC 6298 §2: our timestamps are microseconds, but we keep a 1 ms

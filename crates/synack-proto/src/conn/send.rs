@@ -15,10 +15,14 @@ use crate::congestion::{Congestion, Flight};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
+/// `repr(C)`, hot fields first: the send sequence variables and flags every segment reads
+/// fill the first cache line or so, then the buffer's header, the retransmission count the host
+/// reads after each `poll_transmit`, the congestion controller (its own hot fields first)
+/// and the RTT estimator (SRTT first); what only a write, a timeout or `info()` reads comes
+/// last. With many connections, a segment then waits for few cache lines.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Sender {
-    /// ISS: our initial sequence number.
-    pub iss: SeqNum,
     /// SND.UNA: oldest unacknowledged sequence number.
     pub una: SeqNum,
     /// SND.NXT: next sequence number to send. Rewound to SND.UNA by a retransmission timeout.
@@ -33,46 +37,50 @@ pub(crate) struct Sender {
     pub wl2: SeqNum,
     /// MAX.SND.WND: the largest window the peer has offered (RFC 5961 §5.2).
     pub max_wnd: u32,
-    /// Shift applied to the peer's window field (RFC 7323 §2.3); 0 without window scaling.
-    pub wscale: u8,
+    /// ISS: our initial sequence number.
+    pub iss: SeqNum,
     /// The most payload bytes one segment may carry (peer's MSS less our option overhead).
     pub mss: u32,
-    /// Sequence number of our FIN once the user has closed the send side.
-    pub fin_seq: Option<SeqNum>,
-    /// SND.UP: one past the last urgent byte written (RFC 9293 §3.8.5 and RFC 6093 §2: the
-    /// pointer names the octet after the urgent data). Equal to SND.UNA when there is no
-    /// urgent data outstanding (as Linux's `tcp_urg_mode`): 4 bytes, not an `Option`'s 8.
-    pub up: SeqNum,
-    /// Congestion control and loss recovery: the congestion window, the slow-start threshold
-    /// and what to resend are its business alone.
-    pub cc: Congestion,
     /// Where the latest short (less than a full segment) data segment ended: Minshall's
     /// Nagle holds the next short one while this is unacknowledged (Linux's `snd_sml`).
     pub short_end: SeqNum,
     /// Consecutive retransmission timeouts without progress.
     pub retransmits: u32,
+    /// Probes sent since the peer last answered anything (Linux's `probes_out`).
+    pub probes_unanswered: u32,
+    /// SND.UP: one past the last urgent byte written (RFC 9293 §3.8.5 and RFC 6093 §2: the
+    /// pointer names the octet after the urgent data). Equal to SND.UNA when there is no
+    /// urgent data outstanding (as Linux's `tcp_urg_mode`): 4 bytes, not an `Option`'s 8.
+    pub up: SeqNum,
+    /// Sequence number of our FIN once the user has closed the send side.
+    pub fin_seq: Option<SeqNum>,
+    /// Shift applied to the peer's window field (RFC 7323 §2.3); 0 without window scaling.
+    pub wscale: u8,
     /// Send one byte beyond a zero window at the next opportunity.
     pub probe_due: bool,
     /// A zero-window probe is outstanding: its byte is not timed by the retransmission timer.
     pub probing: bool,
-    /// Probes sent since the peer last answered anything (Linux's `probes_out`).
-    pub probes_unanswered: u32,
+    /// A write was cut short: tell the user when room appears.
+    pub write_blocked: bool,
+    /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
+    pub syn_retransmitted: bool,
+    buf: VecDeque<u8>,
+    /// Counter for `info()`, and for the host's count of retransmitted segments after every
+    /// `poll_transmit`.
+    pub segs_retransmitted: u64,
+    /// Congestion control and loss recovery: the congestion window, the slow-start threshold
+    /// and what to resend are its business alone.
+    pub cc: Congestion,
     pub rtt: RttEstimator,
     /// A segment being timed without timestamps: (sequence number it ends at, when it left).
     /// Cleared when anything is retransmitted (Karn's algorithm, RFC 6298 §3).
     pub rtt_probe: Option<(SeqNum, Instant)>,
-    /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
-    pub syn_retransmitted: bool,
-    buf: VecDeque<u8>,
     /// The buffer's current size: starts at `Config::send_buffer`, grown by auto-tuning.
     capacity: usize,
     /// Most unsent bytes the buffer takes (`Config::notsent_lowat`).
     notsent_limit: usize,
-    /// A write was cut short: tell the user when room appears.
-    pub write_blocked: bool,
     /// Counters for `info()`.
     pub bytes_acked: u64,
-    pub segs_retransmitted: u64,
     pub rto_expirations: u64,
 }
 

@@ -72,6 +72,10 @@ impl fmt::Display for StateName {
 
 /// A connection's state and the data that state owns.
 ///
+/// The states that have a sender hold it first (`repr(C)`), with the receiver right after it
+/// where they have both, so `sender()` and `receiver()` find them at one offset in nearly
+/// every state rather than branching on each.
+///
 /// `Sender` and `Receiver` exist only once there is something to send or receive: a listening
 /// connection has neither, SYN-SENT has no receiver (nothing is known of the peer yet), and
 /// TIME-WAIT keeps only the receiver (for data the user has not read yet) and the one sequence
@@ -111,6 +115,7 @@ pub(crate) struct Listen {
 }
 
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct SynSent {
     pub snd: Sender,
     /// When our first SYN left: the handshake's start, for `Config::connect_timeout`.
@@ -121,6 +126,7 @@ pub(crate) struct SynSent {
 }
 
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct SynReceived {
     pub snd: Sender,
     pub rcv: Receiver,
@@ -134,13 +140,17 @@ pub(crate) struct SynReceived {
     pub close_requested: bool,
 }
 
+/// `repr(C)`, the sender first: its hot fields (`Sender`) then directly follow the
+/// connection's own and the state's tag (`Connection`).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Synced {
     pub snd: Sender,
     pub rcv: Receiver,
 }
 
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct FinWait2 {
     pub synced: Synced,
     /// When a connection the user has closed stops waiting for the peer's FIN (RFC 9293 leaves
@@ -150,11 +160,12 @@ pub(crate) struct FinWait2 {
 }
 
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct TimeWait {
-    /// SND.NXT: the sequence number of our ACKs.
-    pub snd_nxt: crate::seq::SeqNum,
     /// The receive side, for data still unread and to re-ACK a retransmitted FIN.
     pub rcv: Receiver,
+    /// SND.NXT: the sequence number of our ACKs.
+    pub snd_nxt: crate::seq::SeqNum,
     /// When the 2MSL wait ends (restarted by a retransmitted FIN, RFC 9293 §3.10.7.4).
     pub expires: Instant,
     /// When a stray segment was last answered (see `TimeWaitRecord`), in milliseconds.
