@@ -670,6 +670,11 @@ impl SocketTable {
         if n > 0 || buf.is_empty() {
             return Ok(n);
         }
+        if self.urgent_byte_alone(id, conn)? {
+            // A read would step over the held-apart urgent byte and find nothing after it
+            // yet; a peek must leave the byte, and the mark, where they are.
+            return Err(SocketError::WouldBlock);
+        }
         // Nothing in order to copy: a read takes nothing either, and says why.
         let mut probe = [0u8; 1];
         self.read(id, &mut probe)

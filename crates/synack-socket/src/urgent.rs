@@ -68,6 +68,26 @@ impl SocketTable {
         })
     }
 
+    /// Whether all that is queued to read is the urgent byte held apart (no `SO_OOBINLINE`)
+    /// at the head of the stream, with more to come (the peer has not closed).
+    pub(crate) fn urgent_byte_alone(
+        &self,
+        id: SocketId,
+        conn: synack_proto::host::ConnId,
+    ) -> SocketResult<bool> {
+        if self.sock(id)?.opts.config.urgent_inline || !self.host.at_urgent_mark(conn)? {
+            return Ok(false);
+        }
+        let info = self.host.info(conn)?;
+        let open = matches!(
+            info.state,
+            synack_proto::StateName::Established
+                | synack_proto::StateName::FinWait1
+                | synack_proto::StateName::FinWait2
+        );
+        Ok(open && info.recv_buffered == 1)
+    }
+
     /// Whether an out-of-band byte waits to be read (`POLLPRI`): Linux reports it from the
     /// byte's arrival until the reader passes the mark, with `SO_OOBINLINE` too.
     pub(crate) fn urgent_ready(&self, conn: synack_proto::host::ConnId) -> bool {

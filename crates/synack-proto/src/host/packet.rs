@@ -137,36 +137,34 @@ impl Host {
                 self.ready.pop_front();
                 continue;
             };
-            let headers = base_headers(e.tuple.remote().ip());
-            let tso = self.config.segmentation_offload;
-            // A super-segment is bounded by the largest IPv4 datagram and IPv6 payload;
-            // one segment by `max_payload`.
-            let limit = if tso {
-                MAX_DATAGRAM - headers
-            } else {
-                self.max_payload
-            };
-            let room = buf.len().saturating_sub(headers).min(limit);
-            let retransmitted = e.conn.segs_retransmitted();
-            let (local_ip, remote_ip) = (e.tuple.local().ip(), e.tuple.remote().ip());
-            // The connection's own IP header fields, if its user set them.
-            let (ds, hops) = e.conn.config().ip.for_family(remote_ip.is_ipv6());
-            let hop_limit = hops.unwrap_or(self.config.hop_limit);
             // Most connections polled after an arrival have nothing to say; a cheap look at
-            // their state spares building a segment to find so. Debug builds build it anyway,
-            // to hold the look to the full answer.
+            // their state spares building a segment (and the addresses and room for it) to
+            // find so. Debug builds build it anyway, to hold the look to the full answer.
             let quiet = e.conn.nothing_to_send(now);
-            let gathered = if quiet && !cfg!(debug_assertions) {
+            let sent = if quiet && !cfg!(debug_assertions) {
                 None
             } else {
-                e.conn.poll_transmit_gather(now, room, tso)
-            };
-            debug_assert!(
-                !quiet || gathered.is_none(),
-                "a connection found quiet had a segment to send"
-            );
-            let sent = match gathered {
-                Some((seg, tail, pieces)) => {
+                let headers = base_headers(e.tuple.remote().ip());
+                let tso = self.config.segmentation_offload;
+                // A super-segment is bounded by the largest IPv4 datagram and IPv6 payload;
+                // one segment by `max_payload`.
+                let limit = if tso {
+                    MAX_DATAGRAM - headers
+                } else {
+                    self.max_payload
+                };
+                let room = buf.len().saturating_sub(headers).min(limit);
+                let retransmitted = e.conn.segs_retransmitted();
+                let (local_ip, remote_ip) = (e.tuple.local().ip(), e.tuple.remote().ip());
+                // The connection's own IP header fields, if its user set them.
+                let (ds, hops) = e.conn.config().ip.for_family(remote_ip.is_ipv6());
+                let hop_limit = hops.unwrap_or(self.config.hop_limit);
+                let gathered = e.conn.poll_transmit_gather(now, room, tso);
+                debug_assert!(
+                    !quiet || gathered.is_none(),
+                    "a connection found quiet had a segment to send"
+                );
+                gathered.map(|(seg, tail, pieces)| {
                     // A device that segments also checksums each piece it cuts: the sum
                     // over the whole super-segment would be of no use to it.
                     let mode = if pieces.count > 1 {
@@ -179,19 +177,19 @@ impl Host {
                     if let (Ok(len), Some(ds)) = (&result, ds) {
                         set_ds_field(&mut buf[..*len], ds);
                     }
-                    Some((
+                    (
                         result,
                         seg.flags.rst(),
                         // A reset may answer a stray segment from another port than the peer's.
                         SocketAddr::new(local_ip, seg.src_port),
                         SocketAddr::new(remote_ip, seg.dst_port),
                         pieces,
-                    ))
-                }
-                None => None,
+                        retransmitted,
+                    )
+                })
             };
             match sent {
-                Some((result, rst, src, dst, pieces)) => {
+                Some((result, rst, src, dst, pieces, retransmitted)) => {
                     // TCP-MIB counts segments as they reach the wire: every piece.
                     let again = e.conn.segs_retransmitted().saturating_sub(retransmitted) as u32;
                     self.counters.retrans_segs += u64::from(again);
