@@ -143,6 +143,11 @@ pub struct Connection {
     /// Deadlines of the retransmission, persist and delayed-ACK timers (the others live where
     /// `deadline` says).
     timers: TimerTable,
+    /// When we last answered an out-of-window bare ACK (see `on_synchronized`). Rare, but
+    /// here on purpose: `Option<Entry>` in the host's slab marks an empty slot in the last
+    /// field with the widest spare values (an `Option<Instant>`'s tag), which every lookup
+    /// reads; `stalled_since` after it keeps that read on a hot line.
+    last_oow_ack: Option<Instant>,
     /// Since when sent data has waited for an acknowledgment without progress (user timeout).
     stalled_since: Option<Instant>,
     events: EventQueue,
@@ -186,8 +191,6 @@ pub struct Connection {
     /// when that window started.
     challenge_count: u32,
     challenge_window: Instant,
-    /// When we last answered an out-of-window bare ACK (see `on_synchronized`).
-    last_oow_ack: Option<Instant>,
     /// Counters of dropped input, for diagnostics.
     pub(crate) dropped_segments: u64,
     /// `info()` as it was when the send side was last alive, so RTT and retransmission

@@ -15,7 +15,6 @@ fn the_connections_own_hot_fields_come_before_its_state_and_the_rare_ones_after(
     assert!(offset_of!(Connection, state) <= 160);
     for rare in [
         offset_of!(Connection, challenge_window),
-        offset_of!(Connection, last_oow_ack),
         offset_of!(Connection, dropped_segments),
         offset_of!(Connection, last_info),
     ] {

@@ -74,23 +74,38 @@ impl Timer {
     }
 }
 
+/// A slot's value when its timer is not armed: the last microsecond of the clock, which no
+/// armed deadline takes (one that would is kept a microsecond earlier, some 584,000 years
+/// from the epoch).
+const UNARMED: u64 = u64::MAX;
+
 /// Deadlines of the timers the connection arms and disarms itself: retransmission, persist
-/// and delayed ACK.
-#[derive(Clone, Debug, Default)]
+/// and delayed ACK. Kept as bare microseconds with [`UNARMED`] for none: 24 bytes among the
+/// connection's hot fields rather than three `Option<Instant>`s' 48.
+#[derive(Clone, Debug)]
 pub(crate) struct TimerTable {
-    deadlines: [Option<Instant>; 3],
+    deadlines: [u64; 3],
+}
+
+impl Default for TimerTable {
+    fn default() -> TimerTable {
+        TimerTable {
+            deadlines: [UNARMED; 3],
+        }
+    }
 }
 
 impl TimerTable {
     pub fn get(&self, timer: Timer) -> Option<Instant> {
-        timer.slot().and_then(|i| self.deadlines[i])
+        let d = self.deadlines[timer.slot()?];
+        (d != UNARMED).then(|| Instant::from_micros(d))
     }
 
     /// Arms `timer` for `at` (or disarms it with `None`).
     pub fn put(&mut self, timer: Timer, at: Option<Instant>) {
         debug_assert!(timer.slot().is_some(), "{timer:?} is not armed by hand");
         if let Some(i) = timer.slot() {
-            self.deadlines[i] = at;
+            self.deadlines[i] = at.map_or(UNARMED, |t| t.as_micros().min(UNARMED - 1));
         }
     }
 
@@ -108,7 +123,8 @@ impl TimerTable {
 
     /// The earliest of the armed deadlines.
     pub fn earliest(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
+        let d = *self.deadlines.iter().min()?;
+        (d != UNARMED).then(|| Instant::from_micros(d))
     }
 
     /// Whether `timer` is armed for `now` or earlier.
@@ -134,6 +150,17 @@ mod tests {
         t.stop(Timer::Retransmit);
         assert!(!t.is_armed(Timer::Retransmit));
         t.stop(Timer::DelayedAck);
+        assert_eq!(t.earliest(), None);
+        // A deadline at the clock's very end is still armed, a microsecond earlier.
+        let end = Instant::from_micros(u64::MAX);
+        t.set(Timer::Persist, end);
+        assert!(t.is_armed(Timer::Persist));
+        assert_eq!(
+            t.get(Timer::Persist),
+            Some(Instant::from_micros(u64::MAX - 1))
+        );
+        assert_eq!(t.earliest(), Some(Instant::from_micros(u64::MAX - 1)));
+        t.stop(Timer::Persist);
         assert_eq!(t.earliest(), None);
         for timer in [
             Timer::Reorder,
