@@ -1,6 +1,8 @@
 //! Blocking sockets shaped like `std::net`: a [`TcpListener`] and a [`TcpStream`] on a
 //! [`Stack`], with the same calls, the same `io::ErrorKind`s and the same timeouts, so code
-//! written for std moves over by adding the stack argument.
+//! written for std moves over by adding the stack argument. Beyond std, a stream takes
+//! urgent data as socket2 names the calls (`send_out_of_band`, `recv_out_of_band`,
+//! `at_mark`, `set_out_of_band_inline`).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, ToSocketAddrs};
@@ -305,6 +307,19 @@ impl TcpStream {
         let id = self.id();
         self.shared()
             .block_on(id, deadline, nonblocking, |inner| inner.try_write(id, data))
+    }
+
+    /// Writes urgent data (`send(MSG_OOB)`, RFC 9293 §3.10.2): what fits of `data`, whose
+    /// last byte written becomes the out-of-band byte the peer reads with
+    /// `recv_out_of_band` (and the urgent pointer marks the end of). Waits for room as
+    /// `write` does, with the write timeout and non-blocking mode.
+    pub fn send_out_of_band(&self, data: &[u8]) -> io::Result<usize> {
+        let deadline = TcpStream::deadline(&self.inner.write_timeout);
+        let nonblocking = self.inner.nonblocking.load(Ordering::Relaxed);
+        let id = self.id();
+        self.shared().block_on(id, deadline, nonblocking, |inner| {
+            inner.try_write_urgent(id, data)
+        })
     }
 
     /// Waits until the peer has acknowledged every byte written so far (or the write timeout

@@ -94,6 +94,44 @@ macro_rules! stream_options {
             self.shared().lock().info(self.id())
         }
 
+        /// Reads the out-of-band byte: the last byte of the urgent data the peer sent
+        /// (`recv(MSG_OOB)`, RFC 9293 §3.8.5), held apart from the stream unless
+        /// [`set_out_of_band_inline`](Self::set_out_of_band_inline) is on. `None` is end of
+        /// stream (the peer closed before the byte came). Never waits: `WouldBlock` when the
+        /// urgent data is announced but its byte has not arrived, `InvalidInput` when no
+        /// urgent data is announced, its byte was read already, or inline mode is on. An
+        /// ordinary read stops at the mark, so [`at_mark`](Self::at_mark) tells when the
+        /// byte is next.
+        pub fn recv_out_of_band(&self) -> ::std::io::Result<Option<u8>> {
+            let r = self.shared().lock().read_urgent(self.id(), false);
+            self.shared().kick();
+            r
+        }
+
+        /// Like [`recv_out_of_band`](Self::recv_out_of_band) (`MSG_OOB | MSG_PEEK`), but the
+        /// byte stays to be read again.
+        pub fn peek_out_of_band(&self) -> ::std::io::Result<Option<u8>> {
+            self.shared().lock().read_urgent(self.id(), true)
+        }
+
+        /// Whether the next ordinary read starts at the urgent mark (`SIOCATMARK`): the byte
+        /// after the stream's last urgent byte is the next a read returns. False with no
+        /// urgent data pending.
+        pub fn at_mark(&self) -> ::std::io::Result<bool> {
+            self.shared().lock().at_mark(self.id())
+        }
+
+        /// `SO_OOBINLINE`: on, the out-of-band byte stays in the stream and ordinary reads
+        /// return it (still stopping at the mark); off (the default), it is held apart for
+        /// [`recv_out_of_band`](Self::recv_out_of_band).
+        pub fn set_out_of_band_inline(&self, inline: bool) -> ::std::io::Result<()> {
+            self.set_option(::synack_socket::SockOpt::OobInline(inline))
+        }
+
+        pub fn out_of_band_inline(&self) -> ::std::io::Result<bool> {
+            self.shared().lock().out_of_band_inline(self.id())
+        }
+
         /// Sets one option and kicks the driver: a larger window or a controller switch may let
         /// something go out at once.
         fn set_option(&self, option: ::synack_socket::SockOpt) -> ::std::io::Result<()> {

@@ -377,6 +377,28 @@ impl Inner {
         io(self.table.write(id, data))
     }
 
+    /// SEND with URGENT set (`send(MSG_OOB)`, RFC 9293 §3.10.2): what fits, its last byte
+    /// taken the urgent mark; `WouldBlock` as `try_write`.
+    pub(crate) fn try_write_urgent(&mut self, id: SocketId, data: &[u8]) -> io::Result<usize> {
+        io(self.table.write_urgent(id, data))
+    }
+
+    /// `recv(MSG_OOB)`, with `peek` leaving the byte: `None` is end of stream; never waits
+    /// (`WouldBlock` when the byte is announced but not here, `InvalidInput` when there is
+    /// none to read).
+    pub(crate) fn read_urgent(&mut self, id: SocketId, peek: bool) -> io::Result<Option<u8>> {
+        io(self.table.read_urgent(id, peek))
+    }
+
+    /// `SIOCATMARK`: whether the next read starts at the urgent mark.
+    pub(crate) fn at_mark(&self, id: SocketId) -> io::Result<bool> {
+        io(self.table.at_urgent_mark(id))
+    }
+
+    pub(crate) fn out_of_band_inline(&self, id: SocketId) -> io::Result<bool> {
+        Ok(io(self.table.options(id))?.config.urgent_inline)
+    }
+
     /// Whether everything written has been acknowledged (what `flush` can wait for).
     pub(crate) fn all_acked(&mut self, id: SocketId) -> io::Result<bool> {
         io(self.table.all_acked(id))

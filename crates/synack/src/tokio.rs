@@ -293,6 +293,25 @@ impl TcpStream {
         Ok(())
     }
 
+    /// Writes urgent data (`send(MSG_OOB)`, RFC 9293 §3.10.2): what fits of `data`, whose
+    /// last byte written becomes the out-of-band byte the peer reads with
+    /// `recv_out_of_band`. Waits for room as a write does; cancellation-safe (dropped
+    /// before it completes, it has written nothing).
+    pub async fn send_out_of_band(&self, data: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_send_out_of_band(cx, data)).await
+    }
+
+    pub fn poll_send_out_of_band(
+        &self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let id = self.id();
+        self.shared().poll_op(cx, id, Interest::Write, |inner| {
+            inner.try_write_urgent(id, data)
+        })
+    }
+
     /// Halves that borrow the stream, for use in one task.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         (ReadHalf(&self.inner), WriteHalf(&self.inner))
