@@ -33,6 +33,8 @@ impl Wait {
 #[derive(Clone, Debug)]
 pub(super) struct PollItem {
     pub(super) fd: i32,
+    /// Whether `fd` names an epoll instance rather than a socket.
+    pub(super) epoll: bool,
     pub(super) events: i16,
     pub(super) revents: Option<i16>,
 }
@@ -82,10 +84,15 @@ impl Runner {
             Wait::Epoll(w) => return self.step_epoll(w),
             Wait::Poll { items, deadline } => {
                 let always = POLLERR | POLLHUP | POLLNVAL;
-                let got: Vec<i16> = items
-                    .iter()
-                    .map(|it| self.stack.poll_events(it.fd) & (it.events | always))
-                    .collect();
+                let mut got = Vec::with_capacity(items.len());
+                for it in items {
+                    let now = if it.epoll {
+                        self.epolls.poll_events(&mut self.stack, it.fd)
+                    } else {
+                        self.stack.poll_events(it.fd)
+                    };
+                    got.push(now & (it.events | always));
+                }
                 let ready = got.iter().filter(|r| **r != 0).count();
                 if ready == 0 && self.now < *deadline {
                     Step::Block(wait.clone())
@@ -109,7 +116,8 @@ impl Runner {
     }
 
     /// `poll([{fd=..., events=..., revents=...}, ...], nfds, timeout_ms)`: blocks until one
-    /// descriptor is ready or the timeout passes, then checks each `revents`.
+    /// descriptor is ready or the timeout passes, then checks each `revents`. A descriptor
+    /// may be an epoll instance: readable while a wait on it would report something.
     pub(super) fn call_poll(&mut self, call: &Syscall) -> Result<Step, String> {
         let Some(Expr::List(list)) = call.args.first() else {
             return Err("poll needs a list of {fd=..., events=...}".into());
@@ -120,11 +128,18 @@ impl Runner {
                 return Err("poll entries are {fd=..., events=..., revents=...}".into());
             };
             let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v);
-            let fd = self.live_fd(eval_int(get("fd").ok_or("poll entry without fd")?)? as i32);
+            let script_fd = eval_int(get("fd").ok_or("poll entry without fd")?)? as i32;
+            let epoll = self.epolls.contains(script_fd) && !self.fds.contains_key(&script_fd);
+            let fd = if epoll {
+                script_fd
+            } else {
+                self.live_fd(script_fd)
+            };
             let events = get("events").map(eval_int).transpose()?.unwrap_or(0) as i16;
             let revents = get("revents").map(eval_int).transpose()?.map(|v| v as i16);
             items.push(PollItem {
                 fd,
+                epoll,
                 events,
                 revents,
             });
