@@ -13,16 +13,9 @@ use synack::net::{TcpListener, TcpStream};
 use synack::{CongestionControl, HostConfig, Stack};
 use synack_sim::pattern;
 
-// Documentation addresses (RFC 5737): they exist only inside this process.
-const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+mod common;
 
-fn config(addr: IpAddr) -> HostConfig {
-    HostConfig {
-        local_addrs: vec![addr],
-        ..HostConfig::default()
-    }
-}
+use common::{CLIENT, SERVER, config};
 
 fn pair_with(link: LinkConfig, client: HostConfig, server: HostConfig) -> (Stack, Stack) {
     let (a, b) = Link::pair(link).unwrap();

@@ -8,19 +8,13 @@ use std::time::Duration;
 
 use synack::device::{Link, LinkConfig};
 use synack::tokio::{TcpListener, TcpStream};
-use synack::{CongestionControl, HostConfig, Stack};
+use synack::{CongestionControl, Stack};
 use synack_sim::pattern;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+mod common;
 
-fn config(addr: IpAddr) -> HostConfig {
-    HostConfig {
-        local_addrs: vec![addr],
-        ..HostConfig::default()
-    }
-}
+use common::{CLIENT, SERVER, config};
 
 /// Two stacks driven by tokio tasks.
 fn pair() -> (Stack, Stack) {

@@ -3,24 +3,17 @@
 //! without root, and fail instead under `SYNACK_REQUIRE_NETNS=1`).
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
+use synack::Stack;
 use synack::device::{Link, LinkConfig};
 use synack::net::{TcpListener, TcpStream};
 use synack::netns::TunNetns;
-use synack::{HostConfig, Stack};
 
-// Documentation addresses (RFC 5737): they exist only inside this process.
-const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+mod common;
 
-fn config(addr: IpAddr) -> HostConfig {
-    HostConfig {
-        local_addrs: vec![addr],
-        ..HostConfig::default()
-    }
-}
+use common::{CLIENT, SERVER, config};
 
 /// A connected pair of blocking streams between two stacks: (client, server).
 fn connected(port: u16) -> (TcpStream, TcpStream, (Stack, Stack)) {

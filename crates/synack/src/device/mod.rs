@@ -8,7 +8,7 @@ mod tun;
 use std::io;
 use std::os::fd::RawFd;
 
-pub use self::link::{Link, LinkConfig, LinkEnd, LinkStats};
+pub use self::link::{Link, LinkConfig, LinkEnd, LinkStats, REORDER_HOLD};
 pub(crate) use self::tun::VNET_HDR_LEN;
 pub use self::tun::{MAX_QUEUES, Tun};
 
