@@ -117,11 +117,11 @@ impl Connection {
         })
     }
 
-    /// Whether [`Connection::poll_transmit`] would return nothing and change nothing but the
-    /// clock: no reset queued, no ACK or keepalive probe owed, and either a state that sends
-    /// only those or a sender with everything sent (the SYN included) and nothing to repair. A `false` may still
-    /// find nothing; a `true` is certain. The host asks this before building a segment, since
-    /// most connections it polls after an arrival have nothing to say.
+    /// Whether [`Connection::poll_transmit`] would return nothing and change nothing but the clock:
+    /// no reset queued, no ACK or keepalive probe owed, and either a state that sends only those or
+    /// a sender with everything sent (the SYN included) and nothing to repair. A `false` may still
+    /// find nothing; a `true` is certain. The host asks this before building a segment, since most
+    /// connections it polls after an arrival have nothing to say.
     pub(crate) fn nothing_to_send(&mut self, now: Instant) -> bool {
         self.clock = self.clock.max(now);
         if self.ack_now || self.keepalive_due || self.resets.as_ref().is_some_and(|r| !r.is_empty())

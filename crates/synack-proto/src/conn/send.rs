@@ -337,8 +337,8 @@ impl Sender {
         acked
     }
 
-    /// Whether the SYN, every byte written and the FIN (if any) have left, nothing is to be resent and the
-    /// persist timer has nothing to arm or stop: then no segment but an owed ACK can leave,
+    /// Whether the SYN, every byte written and the FIN (if any) have left, nothing is to be resent
+    /// and the persist timer has nothing to arm or stop: then no segment but an owed ACK can leave,
     /// and looking for one would change nothing (see `Connection::nothing_to_send`).
     pub fn all_sent_and_quiet(&self, timers: &TimerTable) -> bool {
         let end = self.fin_seq.map_or(self.data_end(), |f| f + 1);

@@ -1,15 +1,15 @@
 //! A connection's timers by name, and the deadlines the connection arms itself.
 //!
 //! Every timer has one home. The three the connection arms and disarms as segments come and go
-//! (retransmission, persist, delayed ACK) sit in a [`TimerTable`]. The handshake's limit runs
-//! from its start, kept in the SYN-SENT or SYN-RECEIVED state's data. RACK's reordering timer and
-//! the tail loss probe belong to loss detection (`congestion/loss.rs`), which sets them as it
-//! reads ACKs and sends, so they live there, beside the state they follow from. Keepalive and the user
+//! (retransmission, persist, delayed ACK) sit in a [`TimerTable`]. The handshake's limit runs from
+//! its start, kept in the SYN-SENT or SYN-RECEIVED state's data. RACK's reordering timer and the
+//! tail loss probe belong to loss detection (`congestion/loss.rs`), which sets them as it reads
+//! ACKs and sends, so they live there, beside the state they follow from. Keepalive and the user
 //! timeout are not armed at all: their deadlines follow from when the peer was last heard and
-//! since when data has waited unacknowledged, so they are worked out from those when asked and
-//! can never go stale. FIN-WAIT-2's and TIME-WAIT's deadlines belong to those states and live in
-//! their data (`conn/state.rs`), so they vanish with the state. `Connection::deadline` is the
-//! one place that knows where each lives; `poll_timeout` is the earliest of them.
+//! since when data has waited unacknowledged, so they are worked out from those when asked and can
+//! never go stale. FIN-WAIT-2's and TIME-WAIT's deadlines belong to those states and live in their
+//! data (`conn/state.rs`), so they vanish with the state. `Connection::deadline` (in `expiry.rs`)
+//! is the one place that knows where each lives; `poll_timeout` is the earliest of them.
 
 use crate::time::Instant;
 

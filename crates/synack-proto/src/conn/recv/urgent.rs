@@ -10,8 +10,9 @@
 //!
 //! What is kept is one mark: the sequence number of the last urgent byte (RCV.UP less one), and
 //! that byte once it has arrived; six bytes in the receiver that its other fields leave as
-//! padding, so a connection that never sees urgent data pays nothing for it. Without `Config::urgent_inline` a read steps over the byte (it is only for
-//! `take_urgent_byte`); with it the byte stays in the stream. Either way a read stops at the
+//! padding, so a connection that never sees urgent data pays nothing for it. Without
+//! `Config::urgent_inline` a read steps over the byte (it is only for `take_urgent_byte`);
+//! with it the byte stays in the stream. Either way a read stops at the
 //! mark, so that the application can tell where the urgent data ended. Once the reader has
 //! passed the mark it is forgotten.
 
