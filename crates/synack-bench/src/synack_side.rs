@@ -35,10 +35,13 @@ fn host_config(tcp: Config, checksum_offload: bool, segmentation_offload: bool) 
     }
 }
 
-/// Our defaults with the case's MSS and fixed buffers of the case's size (auto-tuning off so
-/// the buffer is what the case says).
+/// Our defaults with the case's MTU (and so its MSS) and fixed buffers of the case's size
+/// (auto-tuning off so the buffer is what the case says).
 fn bulk_config(case: &BulkCase) -> Config {
     Config {
+        // The MSS we announce follows the MTU (`Config::mss_for`): the MTU is what makes the
+        // case's segments large, the MSS cap alone would leave them at the default MTU's.
+        mtu: u16::try_from(case.mtu).unwrap_or(u16::MAX),
         mss: (case.mtu - 40) as u16,
         recv_buffer: case.buffer,
         recv_buffer_max: case.buffer,
@@ -378,6 +381,29 @@ mod tests {
         }
         assert_eq!(segments(&p) - before, 1100);
         assert_eq!(p.a.counters().in_segs + p.b.counters().in_segs, 1100);
+    }
+
+    #[test]
+    fn bulk_segments_are_as_large_as_the_case_mtu_allows() {
+        // At MTU 65535 a full-sized segment carries over 40 times what one at MTU 1500 does:
+        // a run whose segments average under 8 KiB is not measuring the case it names.
+        let case = BulkCase {
+            mtu: 65_535,
+            buffer: 1 << 20,
+            offload: true,
+            tso: false,
+        };
+        let mut p = Pair::new(bulk_config(&case), case.mtu, case.offload, case.tso);
+        p.virtual_now = Some(Instant::from_millis(1));
+        let c = p.a.connect(p.now(), client_addr(1), server_addr()).unwrap();
+        let mut s = None;
+        let bytes = 16 << 20;
+        transfer(&mut p, c, &mut s, &pattern(), bytes);
+        let data_segments = p.a.counters().out_segs;
+        assert!(
+            data_segments < bytes / (8 << 10),
+            "{data_segments} segments for {bytes} bytes at MTU 65535"
+        );
     }
 
     #[test]
