@@ -5,7 +5,7 @@
 //! - in-process stacks (synack, smoltcp): two stacks in one thread exchanging IP packets over
 //!   an in-memory queue ([`link::Link`]) on the real clock;
 //! - the kernel: std::net over loopback, two threads, in a network namespace made for the run
-//!   ([`kernel`]).
+//!   (the `kernel` module).
 
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 

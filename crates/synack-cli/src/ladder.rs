@@ -1,7 +1,7 @@
 //! The ladder (sequence) diagram in the terminal: two lifelines, one row per event, arrows for
 //! segments, crosses for losses, and each host's state changes beside its own lifeline.
 //!
-//! Rows are built from a [`Timeline`] shared with the SVG renderer, as lists of styled spans;
+//! Rows are built from a scenario's [`Run`], as the SVG renderer's are, as lists of styled spans;
 //! colour is applied only at the end, so widths are measured on plain text.
 
 use std::fmt::Write as _;

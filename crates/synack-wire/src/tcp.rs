@@ -728,13 +728,25 @@ impl<'a> TcpRepr<'a> {
         p.set_window_len(self.window);
         p.set_urgent_ptr(self.urgent_ptr);
         self.options.emit(p.options_mut())?;
-        let (head, rest) = p.payload_mut().split_at_mut(self.payload.len());
-        head.copy_from_slice(self.payload);
-        rest.copy_from_slice(tail);
-        match mode {
-            ChecksumMode::Verify => p.fill_checksum_from(pseudo),
-            ChecksumMode::Ignore => p.set_checksum(pseudo.sum()),
-        }
+        let checksum = match mode {
+            ChecksumMode::Verify => {
+                // The payload is summed as it is copied in: one pass over its bytes.
+                p.set_checksum(0);
+                let (header, body) = seg.split_at_mut(hl);
+                let (head, rest) = body.split_at_mut(self.payload.len());
+                let mut c = pseudo;
+                c.add(header);
+                c.add_copy(self.payload, head)?.add_copy(tail, rest)?;
+                c.finish()
+            }
+            ChecksumMode::Ignore => {
+                let (head, rest) = p.payload_mut().split_at_mut(self.payload.len());
+                head.copy_from_slice(self.payload);
+                rest.copy_from_slice(tail);
+                pseudo.sum()
+            }
+        };
+        TcpPacket::new_unchecked(seg).set_checksum(checksum);
         Ok(total)
     }
 }

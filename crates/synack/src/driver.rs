@@ -24,7 +24,7 @@ const ROUNDS: usize = 16;
 const VNET_ROOM: usize = crate::device::VNET_HDR_LEN;
 
 /// A running TCP/IP stack: a host, a device, and a driver thread between them. Sockets
-/// ([`crate::net`], and [`crate::tokio`] with that feature) are opened on it.
+/// ([`crate::net`], and `crate::tokio` with that feature) are opened on it.
 ///
 /// Dropping the stack stops the driver: sockets still open then fail with `NotConnected`,
 /// and connections still closing are not finished, so keep it alive until they are.

@@ -23,7 +23,7 @@ pub(crate) fn syn_ack_window(config: &Config) -> u16 {
 /// Our TSval clock for a connection with initial sequence number `iss` at `now`: the same
 /// millisecond clock plus per-connection offset that `Connection::new` and `ts_val` use
 /// (RFC 7323 §5.4), for a connection whose offset the host has not replaced (see
-/// [`Connection::set_ts_offset`]).
+/// `Connection::set_ts_offset`).
 pub fn ts_clock(iss: u32, now: Instant) -> u32 {
     super::ts_clock_with(super::ts_offset(iss), now)
 }
