@@ -11,10 +11,9 @@ use crate::link::Link;
 use crate::measure::{Stall, thread_cpu};
 use crate::{BulkCase, Error, pattern};
 
-const SERVER: &str = "10.0.0.2:5001";
-
+/// The server's address, made without parsing text: `crr` names it in every connect.
 fn server_addr() -> SocketAddr {
-    SERVER.parse().unwrap()
+    SocketAddr::from(([10, 0, 0, 2], 5001))
 }
 
 /// A distinct client address per connection, as many hosts would be: 11.x.y.z:40000.

@@ -10,7 +10,7 @@
 
 use core::time::Duration;
 
-use super::scoreboard::{DUP_THRESH, Delivered, Scoreboard};
+use super::scoreboard::{DUP_THRESH, Delivered, Scoreboard, Verdict};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -189,15 +189,15 @@ impl Rack {
         let mut timeout: Option<Duration> = None;
         let marked = board.mark_lost_where(|s| {
             if !sent_after(rack_ts, self.end_seq, s.xmit_ts, s.end) {
-                return false;
+                return Verdict::SentLater;
             }
             let deadline = s.xmit_ts + self.rtt + reo_wnd;
             if deadline <= now {
-                true
+                Verdict::Lost
             } else {
                 let remaining = deadline - now;
                 timeout = Some(timeout.map_or(remaining, |t| t.max(remaining)));
-                false
+                Verdict::NotYet
             }
         });
         (marked, timeout)

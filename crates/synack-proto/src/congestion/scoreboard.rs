@@ -16,7 +16,9 @@
 //! prefix of the records, since what is SACKed above a segment only shrinks going up; the
 //! prefix only grows as SACKs arrive, so its edge is carried forward a segment at a time and
 //! each record joins it at most once. The other queries walk the records, as the RFC's own
-//! definitions do.
+//! definitions do, except two that run on every ACK: whether any segment is marked lost is a
+//! count, and RACK's scan stops where nothing later can have been sent earlier (see
+//! [`Scoreboard::mark_lost_where`]), so an ACK costs the same with 10 or 10,000 segments out.
 
 use alloc::collections::VecDeque;
 
@@ -107,6 +109,17 @@ pub(crate) struct AckOutcome {
     pub reneged: bool,
 }
 
+/// RACK's word on one segment of its scan (RFC 8985 §6.2 step 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Sent before the reference segment by more than the reordering window: mark it lost.
+    Lost,
+    /// Sent before the reference segment, not yet overdue.
+    NotYet,
+    /// Sent after the reference segment: not lost by it.
+    SentLater,
+}
+
 /// What to send next during recovery (RFC 6675 §4 NextSeg).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NextSeg {
@@ -142,6 +155,11 @@ pub(crate) struct Scoreboard {
     retrans_in_episode: u32,
     sacked_bytes: u32,
     sacked_segments: u32,
+    /// Segments marked lost (the `lost` bit), so `has_lost` is not a walk.
+    lost_segments: u32,
+    /// Every segment starting at or above this was sent once only: the highest end of any
+    /// retransmission, never below HighACK.
+    sent_once_from: SeqNum,
     /// The running SetPipe for `smss`.
     pipe: u32,
     /// The SMSS the IsLost prefix was worked out for; 0 until set.
@@ -168,6 +186,8 @@ impl Scoreboard {
             retrans_in_episode: 0,
             sacked_bytes: 0,
             sacked_segments: 0,
+            lost_segments: 0,
+            sent_once_from: snd_una,
             pipe: 0,
             smss: 0,
             sack_lost_len: 0,
@@ -206,6 +226,7 @@ impl Scoreboard {
             .segments
             .iter()
             .fold(0u32, |p, s| p.wrapping_add(s.pipe_share()));
+        self.lost_segments = self.segments.iter().filter(|s| s.lost).count() as u32;
     }
 
     /// Carries the IsLost-by-SACK prefix forward over every record it now covers, taking the
@@ -310,6 +331,9 @@ impl Scoreboard {
             }
             pipe = pipe.wrapping_sub(s.pipe_share());
             s.xmit_ts = now;
+            if s.lost {
+                self.lost_segments -= 1;
+            }
             s.lost = false;
             s.retransmitted = true;
             s.ever_retransmitted = true;
@@ -323,6 +347,9 @@ impl Scoreboard {
         }
         if !rescue && end.gt(self.high_rxt) {
             self.high_rxt = end;
+        }
+        if end.gt(self.sent_once_from) {
+            self.sent_once_from = end;
         }
     }
 
@@ -373,6 +400,9 @@ impl Scoreboard {
                 let seg = *front;
                 self.segments.pop_front();
                 self.pipe = self.pipe.wrapping_sub(seg.pipe_share());
+                if seg.lost {
+                    self.lost_segments -= 1;
+                }
                 if in_prefix {
                     self.sack_lost_len -= 1;
                 }
@@ -406,6 +436,9 @@ impl Scoreboard {
         if self.high_rxt.lt(una) {
             self.high_rxt = una;
         }
+        if self.sent_once_from.lt(una) {
+            self.sent_once_from = una;
+        }
 
         let skip = usize::from(out.dsack.is_some());
         for (i, &(s, e)) in blocks.iter().enumerate().skip(skip) {
@@ -424,6 +457,9 @@ impl Scoreboard {
                     continue;
                 }
                 self.pipe = self.pipe.wrapping_sub(seg.pipe_share());
+                if seg.lost {
+                    self.lost_segments -= 1;
+                }
                 seg.sacked = true;
                 seg.lost = false;
                 self.sacked_bytes += seg.len();
@@ -469,6 +505,9 @@ impl Scoreboard {
         let in_prefix = i < self.sack_lost_len;
         if in_prefix {
             self.sack_lost_len += 1;
+        }
+        if s.lost {
+            self.lost_segments += 1;
         }
         if s.sacked {
             self.sacked_segments += 1;
@@ -669,6 +708,9 @@ impl Scoreboard {
         if let Some(s) = self.segments.get_mut(i).filter(|s| s.start == start) {
             if !s.sacked {
                 self.pipe = self.pipe.wrapping_sub(s.pipe_share());
+                if !s.lost {
+                    self.lost_segments += 1;
+                }
                 s.lost = true;
                 s.retransmitted = false;
                 self.pipe = self.pipe.wrapping_add(s.pipe_share());
@@ -676,14 +718,25 @@ impl Scoreboard {
         }
     }
 
-    /// Marks lost every unSACKed segment not yet marked for which `lost` says so, in sequence
+    /// Marks lost every unSACKed segment not yet marked that `verdict` finds lost, in sequence
     /// order (RACK's scan, RFC 8985 §6.2 step 5); returns how many were marked.
-    pub(crate) fn mark_lost_where(&mut self, mut lost: impl FnMut(&Segment) -> bool) -> u32 {
+    ///
+    /// First transmissions go out in sequence order, so among segments sent once only a later
+    /// one was sent no earlier: past the last retransmission, the first segment sent after
+    /// RACK's reference ends the scan, as nothing beyond it can have been sent before. Without
+    /// losses that is the first segment looked at.
+    pub(crate) fn mark_lost_where(&mut self, mut verdict: impl FnMut(&Segment) -> Verdict) -> u32 {
         let mut n = 0;
         let mut pipe = self.pipe;
         for s in self.segments.iter_mut() {
-            if s.sacked || s.lost || !lost(s) {
+            if s.sacked || s.lost {
                 continue;
+            }
+            match verdict(s) {
+                Verdict::Lost => {}
+                Verdict::NotYet => continue,
+                Verdict::SentLater if s.start.ge(self.sent_once_from) => break,
+                Verdict::SentLater => continue,
             }
             pipe = pipe.wrapping_sub(s.pipe_share());
             s.lost = true;
@@ -692,12 +745,18 @@ impl Scoreboard {
             n += 1;
         }
         self.pipe = pipe;
+        self.lost_segments += n;
         n
     }
 
     /// Whether any segment is marked lost and not yet resent.
     pub(crate) fn has_lost(&self) -> bool {
-        self.segments.iter().any(|s| s.lost)
+        debug_assert_eq!(
+            self.lost_segments as usize,
+            self.segments.iter().filter(|s| s.lost).count(),
+            "lost count: {self:?}"
+        );
+        self.lost_segments > 0
     }
 
     /// Segments between SND.UNA and SND.MAX.

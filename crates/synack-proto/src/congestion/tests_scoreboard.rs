@@ -411,7 +411,11 @@ fn apply_marking(sb: &mut Scoreboard, o: &Op) {
             let mut i = 0u32;
             sb.mark_lost_where(|_| {
                 i += 1;
-                i % u32::from(k) == 0
+                if i % u32::from(k) == 0 {
+                    Verdict::Lost
+                } else {
+                    Verdict::NotYet
+                }
             });
         }
         Op::ClearLost => sb.clear_lost(),
@@ -433,6 +437,26 @@ fn audit_pipe(sb: &Scoreboard) {
         let lost = sb.smss > 0 && Scoreboard::is_lost_by_sack(above, sb.smss);
         assert_eq!(i < sb.sack_lost_len, lost, "record {i} of {sb:?}");
     }
+    let marked = sb.segments.iter().filter(|s| s.lost).count();
+    assert_eq!(sb.lost_segments as usize, marked, "{sb:?}");
+    // Nothing retransmitted lies above the mark RACK's scan stops at.
+    let (from, una, max) = (sb.sent_once_from, sb.high_ack, sb.high_data);
+    assert!(from.ge(una) && from.le(max), "{sb:?}");
+    assert!(
+        sb.segments
+            .iter()
+            .all(|s| !s.ever_retransmitted || s.end.le(from)),
+        "{sb:?}"
+    );
+}
+
+/// RACK's scan as the RFC words it, walking every record: the unSACKed segments not yet
+/// marked that were sent before the reference (RFC 8985 §6.2 step 5, RACK_sent_after).
+fn sent_before(sb: &Scoreboard, at: Instant, end: SeqNum) -> Vec<SeqNum> {
+    sb.segments()
+        .filter(|s| !s.sacked && !s.lost && (at > s.xmit_ts || (at == s.xmit_ts && end.gt(s.end))))
+        .map(|s| s.start)
+        .collect()
 }
 
 fn check_invariants(sb: &Scoreboard) {
@@ -538,6 +562,8 @@ enum Flow {
     Ack(u8),
     /// Resend what NextSeg names.
     Repair,
+    /// RACK's scan with the `k`-th segment (by index, wrapping) taken as the one delivered.
+    Rack(u8),
     Mark(Op),
 }
 
@@ -546,6 +572,7 @@ fn flow() -> impl Strategy<Value = Flow> {
         (1u8..8, any::<bool>()).prop_map(|(n, short)| Flow::Send { n, short }),
         (0u8..4).prop_map(Flow::Ack),
         Just(Flow::Repair),
+        any::<u8>().prop_map(Flow::Rack),
         (any::<u8>(), 1u8..6).prop_map(|(from, n)| Flow::Mark(Op::SackSegments { from, n })),
         (1u8..5).prop_map(|k| Flow::Mark(Op::MarkLostWhere(k))),
         any::<u8>().prop_map(|i| Flow::Mark(Op::MarkLost(i))),
@@ -591,6 +618,25 @@ proptest! {
                         sb.mark_lost(start);
                     }
                 }
+                Flow::Rack(k) => {
+                    let n = sb.segments().count();
+                    if n > 0 {
+                        let r = *sb.segments().nth(usize::from(*k) % n).unwrap();
+                        let want = sent_before(&sb, r.xmit_ts, r.end);
+                        let mut got = Vec::new();
+                        let marked = sb.mark_lost_where(|s| {
+                            if r.xmit_ts > s.xmit_ts || (r.xmit_ts == s.xmit_ts && r.end.gt(s.end)) {
+                                got.push(s.start);
+                                Verdict::Lost
+                            } else {
+                                Verdict::SentLater
+                            }
+                        });
+                        // Stopping early finds every segment the full walk does.
+                        prop_assert_eq!(&got, &want);
+                        prop_assert_eq!(marked as usize, want.len());
+                    }
+                }
                 Flow::Mark(Op::Rto) => sb.on_rto(),
                 Flow::Mark(Op::Recovery) => sb.enter_recovery(),
                 Flow::Mark(other) => apply_marking(&mut sb, other),
@@ -626,4 +672,54 @@ fn a_retransmission_shorter_than_its_segment_leaves_the_rest_to_send() {
         sb.segments().next().map(|s| s.start),
         Some(SeqNum(b + short))
     );
+}
+
+#[test]
+fn rack_looks_at_one_segment_of_a_large_flight_without_losses() {
+    // 10,000 segments out, one per millisecond, the first ten acknowledged in order: all the
+    // rest went out after the last one delivered, and the scan learns it from the first.
+    let mut sb = sent(0, 10_000);
+    sb.set_smss(MSS);
+    ack(&mut sb, SeqNum(10 * MSS), &[]);
+    let (at, end) = (t(9), SeqNum(10 * MSS));
+    let sent_after = |s: &Segment| at > s.xmit_ts || (at == s.xmit_ts && end.gt(s.end));
+    let mut looked = 0;
+    let marked = sb.mark_lost_where(|s| {
+        looked += 1;
+        if sent_after(s) {
+            Verdict::Lost
+        } else {
+            Verdict::SentLater
+        }
+    });
+    assert_eq!((marked, looked), (0, 1));
+    assert!(!sb.has_lost());
+}
+
+#[test]
+fn rack_looks_past_segments_sent_later_up_to_the_last_retransmission() {
+    // Segment 20 was resent late; segment 15 is SACKed and is RACK's reference. Segments
+    // 16 to 20 went out after it, but the scan cannot stop before the retransmission: a
+    // segment above it sent once, 21, is where it ends.
+    let mut sb = sent(0, 100);
+    sb.set_smss(MSS);
+    ack(&mut sb, SeqNum(10 * MSS), &[]);
+    sb.mark_lost(SeqNum(20 * MSS));
+    assert!(sb.has_lost());
+    sb.on_transmit(t(500), SeqNum(20 * MSS), MSS);
+    assert!(!sb.has_lost());
+    ack(&mut sb, SeqNum(10 * MSS), &[seg(0, 15, 16)]);
+    let (at, end) = (t(15), SeqNum(16 * MSS));
+    let mut looked = Vec::new();
+    let marked = sb.mark_lost_where(|s| {
+        looked.push(s.start.0 / MSS);
+        if at > s.xmit_ts || (at == s.xmit_ts && end.gt(s.end)) {
+            Verdict::Lost
+        } else {
+            Verdict::SentLater
+        }
+    });
+    assert_eq!(marked, 5);
+    assert_eq!(looked, [10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21]);
+    assert!(sb.has_lost());
 }
