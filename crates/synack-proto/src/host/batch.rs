@@ -11,12 +11,16 @@
 //!
 //! The reads change nothing, so the result is exactly that of `handle_packet` called for each
 //! packet in turn: the packets are handled in order, each seeing every effect of those before
-//! it, and a lookup answered before an earlier packet of the batch changed the table is never
-//! used (each packet looks its tuple up again, in cache by then).
+//! it. A packet's lookup, made before any of the batch was handled, is its answer unless an
+//! earlier packet changed the demux table since (a connection opened, or gone to TIME-WAIT or
+//! closed), when the packet looks its tuple up again; the table counts its changes for this.
+//! A lookup in a slot the table still names is answered by the same occupant, as an owner
+//! leaves the table before its slot is emptied (see `demux`). Not looking twice saves a probe
+//! and a comparison of tuples per packet, each with a branch the core has to settle.
 
 use core::hint::black_box;
 
-use super::demux::SlotRef;
+use super::demux::Found;
 use super::packet::Parsed;
 use super::*;
 
@@ -59,8 +63,11 @@ impl Host {
         // the hash nor the reads, as one-by-one handling would find its owner cached.
         let mut hashes: [Option<u64>; BATCH] = [None; BATCH];
         let mut fresh: [Option<Tuple>; BATCH] = [None; BATCH];
-        let mut prev: Option<(Tuple, u64)> = None;
-        for ((p, hash), fresh) in parsed.iter().zip(&mut hashes).zip(&mut fresh) {
+        // Which packet of the batch first had each packet's tuple, for the packets of a flow
+        // seen just before.
+        let mut first: [Option<usize>; BATCH] = [None; BATCH];
+        let mut prev: Option<(Tuple, u64, usize)> = None;
+        for (i, ((p, hash), fresh)) in parsed.iter().zip(&mut hashes).zip(&mut fresh).enumerate() {
             let Some(Ok((ip, seg))) = p else {
                 continue;
             };
@@ -71,33 +78,46 @@ impl Host {
                 SocketAddr::new(ip.src, seg.src_port),
             );
             match prev {
-                Some((t, h)) if t == tuple => *hash = Some(h),
+                Some((t, h, j)) if t == tuple => {
+                    *hash = Some(h);
+                    first[i] = Some(j);
+                }
                 _ if self.demux_is_last(&tuple) => {}
                 _ => {
                     let h = self.demux_hash(&tuple);
                     *hash = Some(h);
                     *fresh = Some(tuple);
-                    prev = Some((tuple, h));
+                    prev = Some((tuple, h, i));
                 }
             }
         }
-        // The reads in two rounds of short loops, each load independent of the others in
-        // its round, so the core issues many before the first returns: every bucket and
-        // owner's tuple, then every owner's state.
-        let mut slots: [Option<SlotRef>; BATCH] = [None; BATCH];
-        for ((slot, tuple), hash) in slots.iter_mut().zip(&fresh).zip(&hashes) {
+        // The reads in three rounds of short loops, each load independent of the others in
+        // its round, so the core issues many before the first returns: every bucket, then
+        // every owner's tuple, then every owner's state. The buckets go first, on their own
+        // and with no branch on what they hold: a probe that goes on past its first bucket
+        // (about one in two at the table's load) is a branch the core guesses wrong, and a
+        // wrong guess waiting on a missed bucket would throw away the loads issued after it.
+        let mut sink = 0u64;
+        for hash in fresh.iter().zip(&hashes).filter_map(|(t, h)| t.and(*h)) {
+            sink ^= self.demux_touch(hash);
+        }
+        let mut found: [Option<Found>; BATCH] = [None; BATCH];
+        for ((found, tuple), hash) in found.iter_mut().zip(&fresh).zip(&hashes) {
             if let (Some(tuple), Some(hash)) = (tuple, hash) {
-                *slot = self.demux_find(*hash, tuple);
+                *found = Some(self.demux_find(*hash, tuple));
             }
         }
-        let mut sink = 0u64;
-        for r in slots.iter().flatten() {
-            sink ^= self.touch_slot(*r);
+        for f in found.iter().flatten() {
+            sink ^= self.touch_found(*f);
         }
         black_box(sink);
-        for ((p, parsed), hash) in raw.iter().zip(parsed).zip(hashes) {
-            if let Some(parsed) = parsed {
-                self.handle_parsed(now, p, parsed, hash);
+        // Handled in order; each lookup's answer stands for its packet, and the packets of
+        // its flow right after it, unless the table changed in between (a connection opened
+        // or gone), when the packet looks its tuple up again.
+        for (i, p) in raw.iter().enumerate() {
+            let found = first[i].map_or(found[i], |j| found[j]);
+            if let Some(parsed) = parsed[i] {
+                self.handle_parsed(now, p, parsed, hashes[i], found);
             }
         }
     }

@@ -62,8 +62,19 @@ impl Packed for SlotRef {
     }
 }
 
+/// A lookup's answer, and the table's [`Demux::changes`] when it was given: while the table
+/// has not changed since, the answer stands (see `Host::handle_packets`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Found {
+    owner: Option<SlotRef>,
+    changes: u32,
+}
+
 pub(super) struct Demux {
     table: TagTable<SlotRef>,
+    /// Counts the table's changes (wrapping): an answer given at one count stands while the
+    /// count is the same, as no owner came or went.
+    changes: u32,
     key: Key,
     /// The owner the last lookup through [`Host::demux_get_cached`] found, or the last
     /// inserted, until the table next changes.
@@ -78,6 +89,7 @@ impl Demux {
     pub fn new(key: Key) -> Demux {
         Demux {
             table: TagTable::new(),
+            changes: 0,
             key,
             last: None,
             memo: Cell::new(None),
@@ -116,6 +128,7 @@ impl Demux {
         tuple_of: impl Fn(SlotRef) -> Option<&'a Tuple>,
     ) {
         let hash = self.hash(tuple);
+        self.changes = self.changes.wrapping_add(1);
         if !self.table.replace(hash, |o| tuple_of(o) == Some(tuple), r) {
             self.table.insert(hash, r);
         }
@@ -128,6 +141,7 @@ impl Demux {
     /// whether it was there.
     pub fn remove(&mut self, hash: u64, r: SlotRef) -> bool {
         self.last = None;
+        self.changes = self.changes.wrapping_add(1);
         self.table.remove(hash, |o| o == r)
     }
 
@@ -135,12 +149,18 @@ impl Demux {
     /// `old` was in the table.
     pub fn replace(&mut self, hash: u64, old: SlotRef, new: SlotRef) -> bool {
         self.last = None;
+        self.changes = self.changes.wrapping_add(1);
         self.table.replace(hash, |o| o == old, new)
     }
 
     /// Whether the cached last hit, if any, is an owner in the table (for `Host::audit`).
     pub fn last_is_owner(&self) -> bool {
         self.last.is_none_or(|l| self.table.iter().any(|r| r == l))
+    }
+
+    /// Reads the table's line a lookup of `hash` starts at.
+    pub fn touch(&self, hash: u64) -> u64 {
+        self.table.touch(hash)
     }
 
     /// Every owner (for `Host::audit`).
@@ -212,9 +232,22 @@ impl Host {
 
     /// [`Host::demux_get`] for a packet: the owner the last such lookup found answers first
     /// when it holds `tuple`, and is remembered otherwise. `hash` is `tuple`'s hash when the
-    /// caller has it already (see [`Host::demux_hash`]).
-    pub(super) fn demux_get_cached(&mut self, tuple: &Tuple, hash: Option<u64>) -> Option<Target> {
+    /// caller has it already (see [`Host::demux_hash`]), and `found` an earlier answer for
+    /// `tuple` (see [`Host::demux_find`]), taken if the table has not changed since.
+    pub(super) fn demux_get_cached(
+        &mut self,
+        tuple: &Tuple,
+        hash: Option<u64>,
+        found: Option<Found>,
+    ) -> Option<Target> {
         let (conns, time_wait) = (&self.conns, &self.time_wait);
+        if let Some(f) = found
+            && f.changes == self.demux.changes
+        {
+            let r = f.owner?;
+            self.demux.last = Some(r);
+            return target_of(conns, time_wait, r);
+        }
         if let Some(r) = self.demux.last
             && owner_tuple(conns, time_wait, r) == Some(tuple)
         {
@@ -243,17 +276,24 @@ impl Host {
 
     /// The slot holding `tuple`, whose hash is `hash`, without the cache of the last hit
     /// (which it leaves alone).
-    pub(super) fn demux_find(&self, hash: u64, tuple: &Tuple) -> Option<SlotRef> {
+    pub(super) fn demux_find(&self, hash: u64, tuple: &Tuple) -> Found {
         let (conns, time_wait) = (&self.conns, &self.time_wait);
-        self.demux
-            .find(hash, tuple, |r| owner_tuple(conns, time_wait, r))
+        Found {
+            owner: self
+                .demux
+                .find(hash, tuple, |r| owner_tuple(conns, time_wait, r)),
+            changes: self.demux.changes,
+        }
     }
 
-    /// Reads what handling a segment for the owner of slot `r` reads first: for a
+    /// Reads what handling a segment for the owner a lookup found reads first: for a
     /// connection, its host fields and what `Connection::touch` reads; for a TIME-WAIT
     /// entry, the entry. Nothing changes; the value only keeps the reads from being
     /// optimised away (see `Host::handle_packets`).
-    pub(super) fn touch_slot(&self, r: SlotRef) -> u64 {
+    pub(super) fn touch_found(&self, found: Found) -> u64 {
+        let Some(r) = found.owner else {
+            return 0;
+        };
         match r.get() {
             (i, false) => self.conns.get_at(i).map_or(0, |(_, e)| {
                 e.conn.touch() ^ e.memory as u64 ^ u64::from(e.ready)
@@ -263,6 +303,11 @@ impl Host {
                 .get_at(i)
                 .map_or(0, |(_, e)| e.expires.as_micros()),
         }
+    }
+
+    /// Reads the demux table's line a lookup of `hash` starts at (see `Host::handle_packets`).
+    pub(super) fn demux_touch(&self, hash: u64) -> u64 {
+        self.demux.touch(hash)
     }
 
     /// Makes `target`, which already holds `tuple`, its owner in the table.

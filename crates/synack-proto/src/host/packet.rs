@@ -3,6 +3,7 @@
 //! §3.10.7.1); datagrams out from the host's own control segments and every connection with
 //! work; the one timer schedule.
 
+use super::demux::Found;
 use super::*;
 use synack_wire::ip::{IpHeader, emit_tcp_gather, emit_tcp_with, parse_tcp, set_ds_field};
 use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
@@ -28,7 +29,7 @@ impl Host {
     /// One IP datagram from the interface.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         let parsed = self.parse(packet);
-        self.handle_parsed(now, packet, parsed, None);
+        self.handle_parsed(now, packet, parsed, None, None);
     }
 
     /// `packet` parsed as a TCP segment, its checksums verified unless the device did.
@@ -37,13 +38,14 @@ impl Host {
     }
 
     /// [`Host::handle_packet`] after parsing; `hash` is the demux hash of the segment's
-    /// 4-tuple when the caller has it already.
+    /// 4-tuple and `found` a lookup of it, when the caller has them already.
     pub(super) fn handle_parsed(
         &mut self,
         now: Instant,
         packet: &[u8],
         parsed: Parsed<'_>,
         hash: Option<u64>,
+        found: Option<Found>,
     ) {
         if parsed == Err(synack_wire::Error::NotTcp) {
             self.handle_icmp(packet);
@@ -71,7 +73,7 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        match self.demux_get_cached(&Tuple::new(local, remote), hash) {
+        match self.demux_get_cached(&Tuple::new(local, remote), hash, found) {
             Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();

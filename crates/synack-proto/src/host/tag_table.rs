@@ -86,6 +86,15 @@ impl<V: Packed> TagTable<V> {
         }
     }
 
+    /// Reads the bucket a lookup of `hash` starts at, and nothing else: no branch on what it
+    /// holds, so the reads of many lookups go out together (see `Host::handle_packets`).
+    pub fn touch(&self, hash: u64) -> u64 {
+        if self.buckets.is_empty() {
+            return 0;
+        }
+        self.buckets[self.home(tag(hash))]
+    }
+
     /// The first value stored under `hash` that passes `eq`.
     pub fn find(&self, hash: u64, eq: impl FnMut(V) -> bool) -> Option<V> {
         let i = self.position(tag(hash), eq)?;
