@@ -13,9 +13,22 @@ impl Host {
         remote: SocketAddr,
         role: Role,
     ) -> ConnId {
+        self.insert_with(local, remote, role, || conn)
+    }
+
+    /// [`Host::insert`] of the connection `make` returns, made in its slot rather than moved
+    /// there (see `Slab::insert_with`); what is left to do to it is done in place, through
+    /// the id.
+    pub(super) fn insert_with(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        role: Role,
+        make: impl FnOnce() -> Connection,
+    ) -> ConnId {
         let tuple = Tuple::new(local, remote);
-        let entry = Entry {
-            conn,
+        let id = ConnId(self.conns.insert_with(|| Entry {
+            conn: make(),
             tuple,
             role,
             released: false,
@@ -25,8 +38,7 @@ impl Host {
             memory: 0,
             memory_wait: false,
             error_taken: false,
-        };
-        let id = ConnId(self.conns.insert(entry));
+        }));
         self.demux_insert(&tuple, Target::Conn(id));
         id
     }

@@ -125,10 +125,14 @@ impl Host {
             }
             let secrets = self.tuple_secrets(local, remote);
             let iss = reopen_iss.unwrap_or_else(|| secrets.isn(now));
-            let mut conn = Connection::listen_shared(listener.config.clone(), local.port(), iss);
-            conn.set_ts_offset(secrets.ts_offset);
-            conn.handle_segment(now, seg);
-            let id = self.insert(conn, local, remote, Role::HalfOpen(l));
+            let config = listener.config.clone();
+            let id = self.insert_with(local, remote, Role::HalfOpen(l), || {
+                Connection::listen_shared(config, local.port(), iss)
+            });
+            if let Some(e) = self.conns.get_mut(id.0) {
+                e.conn.set_ts_offset(secrets.ts_offset);
+                e.conn.handle_segment(now, seg);
+            }
             if let Some(listener) = self.listeners.get_mut(l.0) {
                 listener.syn_queue.push_back(id);
             }

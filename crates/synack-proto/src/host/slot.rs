@@ -40,6 +40,13 @@ impl<T> Slab<T> {
     /// Puts `value` into a free slot (the most recently emptied, else a new one at the end);
     /// the slot keeps the generation it was given when last emptied.
     pub fn insert(&mut self, value: T) -> SlabId {
+        self.insert_with(|| value)
+    }
+
+    /// [`Slab::insert`] of the value `make` returns, made once the slot is chosen so it can be
+    /// built where it will lie: a connection is ~900 bytes, and each move of it a copy.
+    #[inline]
+    pub fn insert_with(&mut self, make: impl FnOnce() -> T) -> SlabId {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -51,7 +58,7 @@ impl<T> Slab<T> {
             }
         };
         let slot = &mut self.slots[index as usize];
-        slot.value = Some(value);
+        slot.value = Some(make());
         self.len += 1;
         SlabId {
             index,

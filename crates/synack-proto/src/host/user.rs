@@ -184,9 +184,12 @@ impl Host {
         self.fit_max_payload(&config);
         let secrets = self.tuple_secrets(local, remote);
         let iss = secrets.isn(now);
-        let mut conn = Connection::connect_shared(config, local.port(), remote.port(), iss);
-        conn.set_ts_offset(secrets.ts_offset);
-        let id = self.insert(conn, local, remote, Role::User);
+        let id = self.insert_with(local, remote, Role::User, || {
+            Connection::connect_shared(config, local.port(), remote.port(), iss)
+        });
+        if let Some(e) = self.conns.get_mut(id.0) {
+            e.conn.set_ts_offset(secrets.ts_offset);
+        }
         self.after(id);
         Ok(id)
     }
