@@ -403,6 +403,12 @@ mod tests {
             data_segments < bytes / (8 << 10),
             "{data_segments} segments for {bytes} bytes at MTU 65535"
         );
+        // Nor does a short tail follow each pair of full segments while the writer, held to
+        // the unsent limit, has more: segments average over 60,000 of the 65,483 bytes.
+        assert!(
+            data_segments < bytes / 60_000,
+            "{data_segments} segments for {bytes} bytes: short tails between full segments"
+        );
     }
 
     #[test]

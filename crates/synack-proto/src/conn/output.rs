@@ -382,7 +382,8 @@ impl Connection {
             // unacknowledged, a segment cut short by the window waits for more room; the next
             // ACK brings us here again. The short tail of the buffer is Nagle's (RFC 896):
             // with `nodelay` it goes; Minshall's rule holds it only behind an unacknowledged
-            // short segment, the classic rule behind anything unacknowledged.
+            // short segment, or while the writer is waiting to complete it (see
+            // `Sender::tail_will_fill`), the classic rule behind anything unacknowledged.
             let new_data = matches!(transmit, Transmit::New(_)) && !(snd.probe_due && snd.wnd == 0);
             let full = ((snd.mss as usize).saturating_sub(sack_reserve)).max(1);
             let in_flight = snd.una != snd.max;
@@ -394,7 +395,7 @@ impl Connection {
             } else {
                 match nagle {
                     Nagle::Classic => in_flight,
-                    Nagle::Minshall => snd.short_end.gt(snd.una),
+                    Nagle::Minshall => snd.short_end.gt(snd.una) || snd.tail_will_fill(full),
                 }
             };
             // A tail loss probe or F-RTO's new data is sent to draw an ACK: held back, it

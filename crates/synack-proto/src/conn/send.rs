@@ -64,6 +64,9 @@ pub(crate) struct Sender {
     pub write_blocked: bool,
     /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
     pub syn_retransmitted: bool,
+    /// The latest write did not take all it was given: unlike `write_blocked`, kept when the
+    /// user is told of room, since it says the writer has more, not whether it was told.
+    write_cut_short: bool,
     buf: VecDeque<u8>,
     /// Counter for `info()`, and for the host's count of retransmitted segments after every
     /// `poll_transmit`.
@@ -144,6 +147,7 @@ impl Sender {
             capacity: config.send_buffer.max(1),
             notsent_limit: config.notsent_lowat.unwrap_or(usize::MAX).max(1),
             write_blocked: false,
+            write_cut_short: false,
             bytes_acked: 0,
             segs_retransmitted: 0,
             rto_expirations: 0,
@@ -230,6 +234,7 @@ impl Sender {
         let n = data.len().min(self.free());
         self.buf.extend(&data[..n]);
         self.write_blocked = n < data.len();
+        self.write_cut_short = self.write_blocked;
         n
     }
 
@@ -242,6 +247,18 @@ impl Sender {
             return true;
         }
         false
+    }
+
+    /// Whether a short tail of unsent data can wait to become a full segment of `full` bytes:
+    /// the writer was cut short for want of room (so the tail is not the end of what it has
+    /// to say: RFC 9293 §3.8.6.2.1 sends a short segment when all the data queued can go,
+    /// a fraction of the largest window, or at the override timeout; a write that did not
+    /// fit has not queued all it has), and at least two full segments are outstanding,
+    /// whose ACK a receiver may not delay (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2): it makes
+    /// room, the writer fills the tail, and a full segment goes. Behind one full segment the
+    /// tail goes, since the ACK of that one may wait for the peer's delayed-ACK timer.
+    pub fn tail_will_fill(&self, full: usize) -> bool {
+        self.write_cut_short && self.max.since(self.una) as usize >= 2 * full
     }
 
     /// Queues our FIN after the last byte written (RFC 9293 §3.10.4).

@@ -194,6 +194,42 @@ pub fn nodelay_sends_the_tail_at_once() {
     assert_eq!(d.out()[0].payload, b"second");
 }
 
+pub fn a_blocked_writers_tail_waits_behind_two_full_segments() {
+    // A buffer of two full segments and 540 bytes, and a writer with more than that to say.
+    let small = |send_buffer| {
+        Driver::established_with(Config {
+            send_buffer,
+            send_buffer_max: send_buffer,
+            ..plain_config()
+        })
+    };
+    let lens = |d: &mut Driver| -> Vec<usize> { d.out().iter().map(|s| s.payload.len()).collect() };
+    let mut d = small(3460);
+    assert_eq!(d.c.send(&[7u8; 5000]), Ok(3460));
+    // The tail is not the end of what the writer has: it waits, and the ACK the two full
+    // segments draw makes the room that completes it.
+    assert_eq!(lens(&mut d), vec![1460, 1460]);
+    d.input(seg(".", PEER_ISS + 1, ISS + 2921));
+    assert_eq!(d.c.send(&[7u8; 5000]), Ok(2920));
+    assert_eq!(lens(&mut d), vec![1460, 1460]);
+    d.input(seg(".", PEER_ISS + 1, ISS + 5841));
+    // A writer that has said all it had is not waited for: its tail goes (Minshall).
+    assert_eq!(d.c.send(&[7u8; 2000]), Ok(2000));
+    assert_eq!(lens(&mut d), vec![1460, 1080]);
+    // The same with room in the buffer but a limit on unsent data: sending the full segments
+    // tells the writer there is room again, and the tail still waits for what it will write.
+    let mut d = Driver::established_with(Config {
+        notsent_lowat: Some(3460),
+        ..plain_config()
+    });
+    assert_eq!(d.c.send(&[7u8; 5000]), Ok(3460));
+    assert_eq!(lens(&mut d), vec![1460, 1460]);
+    // Behind one full segment the tail goes too: that one's ACK may be delayed.
+    let mut d = small(2000);
+    assert_eq!(d.c.send(&[7u8; 5000]), Ok(2000));
+    assert_eq!(lens(&mut d), vec![1460, 540]);
+}
+
 pub fn out_of_window_bare_acks_are_answered_at_most_every_500ms() {
     let mut d = Driver::established();
     let stale = || seg(".", PEER_ISS.wrapping_sub(9000), ISS + 1);

@@ -69,6 +69,7 @@ scenarios! {
         established_segment_without_ack_is_dropped,
         established_send_respects_peer_window,
         nodelay_sends_the_tail_at_once,
+        a_blocked_writers_tail_waits_behind_two_full_segments,
         nagle_classic_and_minshall,
         out_of_window_bare_acks_are_answered_at_most_every_500ms,
         bare_acks_carry_the_highest_sequence_sent_after_a_timeout,
