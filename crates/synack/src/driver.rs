@@ -17,8 +17,8 @@ use crate::sys;
 
 /// Packets read (or written) per device call.
 const BATCH: usize = 64;
-/// Receive batches handled before the driver looks at its wakeups again, so a flood of
-/// arriving packets cannot starve timers and kicks for long.
+/// Rounds (a receive batch and a transmit batch each) before the driver looks at its wakeups
+/// again, so a flood of arriving packets or a long send cannot starve timers and kicks.
 const ROUNDS: usize = 16;
 /// Room in each receive buffer for a header the device reads in front of the packet.
 const VNET_ROOM: usize = crate::device::VNET_HDR_LEN;
@@ -119,18 +119,29 @@ pub(crate) fn batches(device: &dyn Device) -> (Batch, Batch) {
 fn run(shared: Arc<Shared>, mut device: Box<dyn Device>) {
     let (mut rx, mut tx) = batches(&*device);
     let fds = [device.poll_fd(), shared.kick_fd().as_raw_fd()];
+    let mut drained = true;
     loop {
         let Some(timeout) = sleep_for(&shared, &*device) else {
             return;
         };
+        // Work left from the last step (packets waiting, segments to send) goes on at once;
+        // the poll still takes in a kick.
+        let timeout = if drained {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
         let polled = sys::poll_readable(&fds, timeout);
         shared.take_kick();
-        if let Err(e) = polled.and_then(|_| step(&shared, &mut *device, &mut rx, &mut tx)) {
-            // A device that fails (its interface deleted, its descriptor closed) ends the
-            // stack; every socket call reports it as stopped.
-            eprintln!("synack: driver stopped: {e}");
-            shared.stop();
-            return;
+        match polled.and_then(|_| step(&shared, &mut *device, &mut rx, &mut tx)) {
+            Ok(d) => drained = d,
+            Err(e) => {
+                // A device that fails (its interface deleted, its descriptor closed) ends the
+                // stack; every socket call reports it as stopped.
+                eprintln!("synack: driver stopped: {e}");
+                shared.stop();
+                return;
+            }
         }
     }
 }
@@ -156,8 +167,15 @@ pub(crate) fn sleep_for(shared: &Shared, device: &dyn Device) -> Option<Option<D
     })
 }
 
-/// One round of work: packets in, timers, packets out, wakeups. Never blocks. Returns
-/// whether the device was drained (`false`: packets are still waiting).
+/// Rounds of work: packets in, timers, one batch of packets out, wakeups. Never blocks.
+/// Returns whether all is done (`false`: packets are still waiting, or the host has more to
+/// send).
+///
+/// Each round sends one batch and then reads again rather than sending all the host has:
+/// a sender with a large window would otherwise write thousands of segments while the
+/// peer's ACKs pile up unread in the device (a TUN queue drops them once full), and the
+/// send buffer they would free stays full, so the writer waits instead of refilling it
+/// while the driver sends.
 pub(crate) fn step(
     shared: &Shared,
     device: &mut dyn Device,
@@ -174,23 +192,18 @@ pub(crate) fn step(
             inner.on_timer(now);
             inner.dispatch_events();
         }
-        loop {
-            tx.clear();
-            let more = {
-                let mut inner = shared.lock();
-                let more = inner.transmit(shared.now(), tx);
-                inner.dispatch_events();
-                more
-            };
-            // Sent without the lock, so sockets go on while the device works.
-            if !tx.is_empty() {
-                device.send(tx)?;
-            }
-            if !more {
-                break;
-            }
+        tx.clear();
+        let more = {
+            let mut inner = shared.lock();
+            let more = inner.transmit(shared.now(), tx);
+            inner.dispatch_events();
+            more
+        };
+        // Sent without the lock, so sockets go on while the device works.
+        if !tx.is_empty() {
+            device.send(tx)?;
         }
-        if !rx.is_full() {
+        if !rx.is_full() && !more {
             return Ok(true);
         }
     }

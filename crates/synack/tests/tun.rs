@@ -183,19 +183,63 @@ fn bulk_both_ways_with_the_kernel_with_offloads() {
         counters.out_super_segments
     );
     // And they reached the kernel as such: far fewer packets than segments.
+    let packets = link_stat(&ns, "rx", "packets");
+    assert!(packets < mss_segments / 2, "{packets} packets: no merging");
+}
+
+/// A counter of the namespace's `tun0` as the kernel keeps it: `dir` is "rx" (what synack
+/// wrote) or "tx" (what the kernel sent synack), `field` e.g. "packets" or "dropped".
+fn link_stat(ns: &TunNetns, dir: &str, field: &str) -> u64 {
     let out = std::process::Command::new("ip")
         .args(["-n", ns.netns.name(), "-s", "-j", "link", "show", "tun0"])
         .output()
         .unwrap();
     let stats = String::from_utf8(out.stdout).unwrap();
-    let rx = &stats[stats.find("\"rx\"").unwrap()..];
-    let packets: u64 = rx[rx.find("\"packets\":").unwrap() + 10..]
+    let at = &stats[stats.find(&format!("\"{dir}\"")).unwrap()..];
+    let key = format!("\"{field}\":");
+    at[at.find(&key).unwrap() + key.len()..]
         .split(|c: char| !c.is_ascii_digit())
         .next()
         .unwrap()
         .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_long_send_to_the_kernel_reads_its_acks_as_they_come() {
+    // synack may have megabytes in flight at once; the driver must read the kernel's ACKs
+    // between batches it writes, not after writing all it can, or they overflow the TUN
+    // queue (500 packets) and the kernel drops them.
+    let Some((ns, stack)) = setup(
+        "a_long_send_to_the_kernel_reads_its_acks_as_they_come",
+        1500,
+    ) else {
+        return;
+    };
+    let kernel = ns.kernel;
+    let listener = ns
+        .netns
+        .run(move || std::net::TcpListener::bind((kernel, 9001)))
+        .unwrap()
         .unwrap();
-    assert!(packets < mss_segments / 2, "{packets} packets: no merging");
+    let total = 32 << 20;
+    let rx = thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        (&s).read_to_end(&mut got).unwrap();
+        got.len()
+    });
+    let conn = TcpStream::connect(&stack, (kernel, 9001)).unwrap();
+    (&conn).write_all(&pattern(30, total)).unwrap();
+    conn.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(rx.join().unwrap(), total);
+    let acks = link_stat(&ns, "tx", "packets");
+    assert!(acks > 1000, "{acks} packets from the kernel");
+    assert_eq!(
+        link_stat(&ns, "tx", "dropped"),
+        0,
+        "ACKs dropped at the TUN queue"
+    );
 }
 
 fn bulk_both_ways(ns: &TunNetns, stack: &Stack) {
