@@ -627,8 +627,10 @@ mod tests {
         w.sleepers += 1;
         assert_eq!((w.sleepers, w.woken), (1, 0));
         // A sleeper back by timeout, not by a notify, may leave `woken` short, never over.
-        let mut w = Waiters::default();
-        w.sleepers = 2;
+        let mut w = Waiters {
+            sleepers: 2,
+            ..Waiters::default()
+        };
         w.notify_sleepers();
         w.sleepers += 1;
         w.awake();

@@ -21,7 +21,6 @@
 //! gains nothing from it that the table would not give it anyway.
 
 use core::cell::Cell;
-use core::hash::BuildHasher;
 
 use super::keys::Key;
 use super::slot::Slab;
@@ -103,7 +102,8 @@ impl Demux {
         {
             return h;
         }
-        let h = self.key.hash_one(tuple);
+        let (words, n) = tuple.hash_words();
+        let h = self.key.hash_words(&words[..n]);
         self.memo.set(Some((*tuple, h)));
         h
     }
