@@ -37,6 +37,12 @@ pub(crate) enum Interest {
 #[derive(Default)]
 struct Waiters {
     cv: Arc<Condvar>,
+    /// Threads asleep on `cv`, counted under the stack's lock, and how many of them a notify
+    /// has already woken (they have not yet taken the lock back). A notify costs a system
+    /// call even with nobody to wake, and the driver would otherwise pay it for every
+    /// segment that makes a socket readable or writable.
+    sleepers: usize,
+    woken: usize,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
     /// Every task waiting in `accept` (several may share a listener).
@@ -44,8 +50,22 @@ struct Waiters {
 }
 
 impl Waiters {
+    fn notify_sleepers(&mut self) {
+        if self.sleepers > self.woken {
+            self.cv.notify_all();
+            self.woken = self.sleepers;
+        }
+    }
+
+    /// A sleeper has the lock back, notified or not (a timeout, a spurious wakeup): `woken`
+    /// may undercount then, which costs a needless notify, never a missed one.
+    fn awake(&mut self) {
+        self.sleepers -= 1;
+        self.woken = self.woken.saturating_sub(1).min(self.sleepers);
+    }
+
     fn wake(&mut self) {
-        self.cv.notify_all();
+        self.notify_sleepers();
         if let Some(w) = self.read_waker.take() {
             w.wake();
         }
@@ -198,21 +218,32 @@ impl Shared {
                     return r;
                 }
             }
-            let Some(cv) = inner.waiters.get(&id).map(|w| w.cv.clone()) else {
-                return Err(io::Error::from(io::ErrorKind::NotConnected));
-            };
-            inner = match deadline {
-                None => cv.wait(inner).unwrap_or_else(|p| p.into_inner()),
+            let left = match deadline {
+                None => None,
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         return Err(crate::error::would_block());
                     }
+                    Some(left)
+                }
+            };
+            let Some(w) = inner.waiters.get_mut(&id) else {
+                return Err(io::Error::from(io::ErrorKind::NotConnected));
+            };
+            w.sleepers += 1;
+            let cv = w.cv.clone();
+            inner = match left {
+                None => cv.wait(inner).unwrap_or_else(|p| p.into_inner()),
+                Some(left) => {
                     cv.wait_timeout(inner, left)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
             };
+            if let Some(w) = inner.waiters.get_mut(&id) {
+                w.awake();
+            }
         }
     }
 
@@ -524,7 +555,7 @@ impl Inner {
             match ev {
                 SocketEvent::Acceptable(id) => {
                     if let Some(w) = self.waiters.get_mut(&id) {
-                        w.cv.notify_all();
+                        w.notify_sleepers();
                         for w in w.accept_wakers.drain(..) {
                             w.wake();
                         }
@@ -532,7 +563,7 @@ impl Inner {
                 }
                 SocketEvent::Readable(id) => {
                     if let Some(w) = self.waiters.get_mut(&id) {
-                        w.cv.notify_all();
+                        w.notify_sleepers();
                         if let Some(w) = w.read_waker.take() {
                             w.wake();
                         }
@@ -540,7 +571,7 @@ impl Inner {
                 }
                 SocketEvent::Writable(id) => {
                     if let Some(w) = self.waiters.get_mut(&id) {
-                        w.cv.notify_all();
+                        w.notify_sleepers();
                         if let Some(w) = w.write_waker.take() {
                             w.wake();
                         }
@@ -566,5 +597,46 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Waiters;
+
+    #[test]
+    fn a_notify_is_skipped_only_when_every_sleeper_was_already_woken() {
+        let mut w = Waiters::default();
+        // Nobody asleep: nothing to wake.
+        w.notify_sleepers();
+        assert_eq!(w.woken, 0);
+        // A sleeps and is woken; further notifies before it runs are not needed.
+        w.sleepers = 1;
+        w.notify_sleepers();
+        assert_eq!((w.sleepers, w.woken), (1, 1));
+        // B falls asleep meanwhile: it has not been woken, so the next notify must go out.
+        w.sleepers += 1;
+        assert!(w.sleepers > w.woken);
+        w.notify_sleepers();
+        assert_eq!(w.woken, 2);
+        // A takes the lock back; B is still on its way.
+        w.awake();
+        assert_eq!((w.sleepers, w.woken), (1, 1));
+        // B leaves, C sleeps: C is owed a notify.
+        w.awake();
+        w.sleepers += 1;
+        assert_eq!((w.sleepers, w.woken), (1, 0));
+        // A sleeper back by timeout, not by a notify, may leave `woken` short, never over.
+        let mut w = Waiters {
+            sleepers: 2,
+            ..Waiters::default()
+        };
+        w.notify_sleepers();
+        w.sleepers += 1;
+        w.awake();
+        assert!(
+            w.sleepers > w.woken,
+            "the newest sleeper still gets its notify"
+        );
     }
 }

@@ -253,12 +253,22 @@ impl Sender {
     /// the writer was cut short for want of room (so the tail is not the end of what it has
     /// to say: RFC 9293 §3.8.6.2.1 sends a short segment when all the data queued can go,
     /// a fraction of the largest window, or at the override timeout; a write that did not
-    /// fit has not queued all it has), and at least two full segments are outstanding,
-    /// whose ACK a receiver may not delay (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2): it makes
-    /// room, the writer fills the tail, and a full segment goes. Behind one full segment the
-    /// tail goes, since the ACK of that one may wait for the peer's delayed-ACK timer.
+    /// fit has not queued all it has), and an ACK is sure to come: at least two full segments
+    /// are outstanding, whose ACK a receiver may not delay (RFC 9293 §3.8.6.3, RFC 1122
+    /// §4.2.3.2), or what is outstanding leaves the peer's window less than a full segment,
+    /// so the next full one waits, as any segment the window cuts short does (§3.8.6.2.1),
+    /// for the ACK or window update that reopens it (§3.8.6.2.2). The ACK makes room, the
+    /// writer fills the tail, and a full segment goes. Otherwise the tail goes: behind one
+    /// full segment and a window with room, the ACK may wait for the peer's delayed-ACK timer.
     pub fn tail_will_fill(&self, full: usize) -> bool {
-        self.write_cut_short && self.max.since(self.una) as usize >= 2 * full
+        let out = self.max.since(self.una) as usize;
+        let window_end = self.una + self.wnd;
+        let room = if window_end.gt(self.max) {
+            window_end.since(self.max) as usize
+        } else {
+            0
+        };
+        self.write_cut_short && (out >= 2 * full || (out > 0 && room < full))
     }
 
     /// Queues our FIN after the last byte written (RFC 9293 §3.10.4).

@@ -228,6 +228,15 @@ pub fn a_blocked_writers_tail_waits_behind_two_full_segments() {
     let mut d = small(2000);
     assert_eq!(d.c.send(&[7u8; 5000]), Ok(2000));
     assert_eq!(lens(&mut d), vec![1460, 540]);
+    // Unless that segment leaves the peer's window no room for another full one: then the
+    // window update that reopens it is the ACK, and the tail waits for it.
+    let mut d = small(2000);
+    d.input(seg(".", PEER_ISS + 1, ISS + 1).win(2000));
+    assert_eq!(d.c.send(&[7u8; 5000]), Ok(2000));
+    assert_eq!(lens(&mut d), vec![1460]);
+    d.input(seg(".", PEER_ISS + 1, ISS + 1461).win(2000));
+    assert_eq!(d.c.send(&[7u8; 5000]), Ok(1460));
+    assert_eq!(lens(&mut d), vec![1460]);
 }
 
 pub fn out_of_window_bare_acks_are_answered_at_most_every_500ms() {
