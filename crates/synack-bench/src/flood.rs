@@ -18,7 +18,7 @@ fn server() -> SocketAddr {
 }
 
 /// A spoofed source for forged SYN `k`: 198.18.0.0/15 (RFC 2544's benchmarking range).
-fn spoofed(k: u64) -> SocketAddr {
+pub(crate) fn spoofed(k: u64) -> SocketAddr {
     let [_, _, c, d] = (k as u32).to_be_bytes();
     let b = 18 + ((k >> 16) & 1) as u8;
     SocketAddr::new(

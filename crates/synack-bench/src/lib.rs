@@ -14,6 +14,8 @@ mod conns;
 mod flood;
 pub mod instructions;
 mod kernel;
+mod kernel_conns;
+mod kernel_flood;
 pub mod link;
 pub mod measure;
 pub mod report;
@@ -70,10 +72,17 @@ pub struct Options {
     /// Legitimate handshakes per flood run, and forged SYNs before each.
     pub handshakes: u64,
     pub syns_per_handshake: u64,
-    /// Only the bulk cases whose name contains this (all of them when `None`).
+    /// Only the bulk and tun cases whose name contains this (all of them when `None`).
     pub case: Option<String>,
     /// This binary, for callgrind to run again.
     pub exe: Option<PathBuf>,
+}
+
+impl Options {
+    /// Whether the case named `name` is among those asked for (`case`).
+    pub fn wants(&self, name: &str) -> bool {
+        self.case.as_ref().is_none_or(|c| name.contains(c.as_str()))
+    }
 }
 
 impl Default for Options {
@@ -222,11 +231,7 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
             Workload::Bulk => {
                 for case in BulkCase::all() {
                     let name = case.name();
-                    if opts
-                        .case
-                        .as_ref()
-                        .is_some_and(|c| !name.contains(c.as_str()))
-                    {
+                    if !opts.wants(&name) {
                         continue;
                     }
                     let (b, m, u) = ("bulk", "throughput", "Gbit/s");
@@ -330,22 +335,8 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
                     )),
                     None => f,
                 });
-                emit(Figure::missing(
-                    b,
-                    &c,
-                    Stack::Smoltcp,
-                    m,
-                    u,
-                    "smoltcp: no SYN queue or cookies (a listening socket takes one connection)",
-                ));
-                emit(Figure::missing(
-                    b,
-                    &c,
-                    Stack::Kernel,
-                    m,
-                    u,
-                    "kernel: not built yet (needs forged SYNs from a raw socket in the namespace)",
-                ));
+                smol_flood_figure(opts, &c, &mut emit);
+                kernel_flood_figure(opts, &c, &mut emit);
             }
             Workload::Tun => tun_figures(opts, &mut emit),
             Workload::Instructions => {
@@ -388,8 +379,12 @@ fn tun_figures(opts: &Options, emit: &mut dyn FnMut(Figure)) {
     const IN: &str = "throughput_kernel_to_synack";
     const OUT: &str = "throughput_synack_to_kernel";
     const UNIT: &str = "Gbit/s";
+    let cases: Vec<TunCase> = TunCase::all()
+        .into_iter()
+        .filter(|c| opts.wants(&c.name()))
+        .collect();
     if let Some(why) = synack::netns::unavailable() {
-        for case in TunCase::all() {
+        for case in &cases {
             for metric in [IN, OUT] {
                 for s in [Stack::Synack, Stack::Kernel] {
                     emit(Figure::missing(
@@ -409,8 +404,9 @@ fn tun_figures(opts: &Options, emit: &mut dyn FnMut(Figure)) {
     let kernel_note = "kernel: kernel → kernel over a veth pair between two namespaces of the \
                        bench's own, same MTU, the kernel's default offloads (TSO/GSO/GRO); \
                        wall-clock goodput";
+    // veth runs only at the MTUs of the cases asked for.
     let mut veth: Vec<(usize, Result<f64, Error>)> = Vec::new();
-    for case in TunCase::all() {
+    for case in cases {
         let v = match veth.iter().find(|(mtu, _)| *mtu == case.mtu) {
             Some((_, v)) => v.clone(),
             None => {
@@ -525,15 +521,147 @@ fn conns(opts: &Options, emit: &mut dyn FnMut(Figure)) {
             });
         }
     }
-    for (m, u) in METRICS_CONNS {
+    kernel_conns_figures(opts, &c, emit);
+}
+
+/// smoltcp under the same flood as synack's (module `smol_side`).
+fn smol_flood_figure(opts: &Options, c: &str, emit: &mut dyn FnMut(Figure)) {
+    let (b, m, u) = ("flood", "legit_handshakes_per_sec", "1/s");
+    let mut done = Vec::new();
+    let r = median_of(opts.runs, || {
+        smol_side::flood(opts.handshakes, opts.syns_per_handshake).map(|(rate, n)| {
+            done.push(n);
+            rate
+        })
+    });
+    let f = figure(b, c, Stack::Smoltcp, m, u, r);
+    emit(if f.value.is_some() {
+        let note = format!(
+            "smoltcp: no SYN queue or cookies; {} listening sockets, each held by the first \
+             SYN to reach it until its ACK comes (no timeout set); {} of {} legitimate \
+             handshakes completed in the median run",
+            smol_side::FLOOD_LISTENERS,
+            measure::median(done.iter().map(|&n| n as f64).collect()),
+            opts.handshakes
+        );
+        f.with_note(note)
+    } else {
+        f
+    });
+}
+
+/// The kernel under the same flood, in a namespace of the bench's own with a route that
+/// takes the SYN-ACKs to the forged sources (module `kernel_flood`).
+fn kernel_flood_figure(opts: &Options, c: &str, emit: &mut dyn FnMut(Figure)) {
+    let (b, m, u) = ("flood", "legit_handshakes_per_sec", "1/s");
+    if let Some(why) = synack::netns::unavailable() {
         emit(Figure::missing(
             b,
-            &c,
+            c,
             Stack::Kernel,
             m,
             u,
-            "kernel: not measured (its socket memory is not on our heap)",
+            format!("kernel: needs root for a network namespace of its own: {why}"),
         ));
+        return;
+    }
+    let (handshakes, per_legit) = (opts.handshakes, opts.syns_per_handshake);
+    let mut runs = Vec::new();
+    for _ in 0..opts.runs.max(1) {
+        let r = synack::netns::Netns::new()
+            .and_then(|ns| {
+                ns.ip(&["route", "add", "198.18.0.0/15", "dev", "lo"])?;
+                ns.run(move || kernel_flood::measure(handshakes, per_legit))
+            })
+            .map_err(|e| Error::Stack(format!("namespace: {e}")))
+            .and_then(|r| r);
+        match r {
+            Ok(r) => runs.push(r),
+            Err(e) => {
+                emit(Figure::missing(b, c, Stack::Kernel, m, u, e.to_string()));
+                return;
+            }
+        }
+    }
+    runs.sort_by(|a, b| a.legit_per_sec.total_cmp(&b.legit_per_sec));
+    let r = &runs[runs.len() / 2];
+    let note = format!(
+        "kernel: listener with backlog 128 on the loopback of a fresh network namespace of the bench's own \
+         (net.ipv4.tcp_syncookies = {}), forged SYNs from a raw socket there, SYN-ACKs to \
+         them routed to lo and lost; one thread, CPU time; median run: {} of {} legitimate \
+         handshakes completed, {} SYN cookies sent for {} forged SYNs (a run stops after {} s)",
+        r.syncookies,
+        r.done,
+        handshakes,
+        r.cookies_sent,
+        r.forged,
+        kernel_flood::TIME_CAP.as_secs()
+    );
+    emit(Figure::new(b, c, Stack::Kernel, m, r.legit_per_sec, u).with_note(note));
+}
+
+/// The kernel's conns figures, from its slab caches and a ping-pong (module `kernel_conns`),
+/// each run in a fresh namespace.
+fn kernel_conns_figures(opts: &Options, c: &str, emit: &mut dyn FnMut(Figure)) {
+    let b = "conns";
+    let place = Place::detect();
+    let missing = |emit: &mut dyn FnMut(Figure), why: String| {
+        for (m, u) in METRICS_CONNS {
+            emit(Figure::missing(b, c, Stack::Kernel, m, u, why.clone()));
+        }
+    };
+    if place != Place::FreshNamespace {
+        missing(
+            emit,
+            "kernel: needs root (/proc/slabinfo, and a fresh namespace of its own)".into(),
+        );
+        return;
+    }
+    let n = match kernel_conns::reachable(opts.conns) {
+        Ok(n) => n,
+        Err(e) => return missing(emit, e.to_string()),
+    };
+    let mut runs = Vec::new();
+    for _ in 0..opts.runs.max(1) {
+        match kernel::in_place(place, None, move || kernel_conns::measure(n, 20_000)) {
+            Ok(r) => runs.push(r),
+            Err(e) => return missing(emit, format!("{e} ({})", place.note())),
+        }
+    }
+    let med = |f: &dyn Fn(&kernel_conns::KernelConns) -> f64| {
+        measure::median(runs.iter().map(f).collect())
+    };
+    let shares: Vec<String> = runs[0]
+        .per_cache
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!("{name} {:.0}", med(&|r| r.per_cache[i].1)))
+        .collect();
+    let memory = format!(
+        "kernel at {n} idle loopback connections (the most this process's open-file limit \
+         allows, up to {}), in a fresh network namespace: growth of /proc/slabinfo's caches \
+         over the 2n sockets, per socket ({}); not counted: the fd table, allocations \
+         outside those caches; the slab counts are machine-wide, so other work adds noise",
+        kernel_conns::MAX_CONNS,
+        shares.join(" + ")
+    );
+    let time_wait = format!(
+        "kernel: growth of the tw_sock_TCP slab cache over {n} connections closed actively, \
+         in a fresh network namespace"
+    );
+    let packet = format!(
+        "kernel: 1-byte request and reply over loopback in one thread (so 2 segments, each \
+         with its system calls), CPU ns per segment; the many case takes up to 4,096 of {n} \
+         connections in turn; in a fresh network namespace"
+    );
+    let values = [
+        (med(&|r| r.bytes_per_socket), memory),
+        (med(&|r| r.bytes_per_time_wait), time_wait),
+        (med(&|r| r.ns_1), packet.clone()),
+        (med(&|r| r.ns_n), packet),
+    ];
+    for ((m, u), (v, note)) in METRICS_CONNS.into_iter().zip(values) {
+        emit(Figure::new(b, c, Stack::Kernel, m, v, u).with_note(note));
     }
 }
 

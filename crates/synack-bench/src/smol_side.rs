@@ -377,38 +377,44 @@ fn conns_peer(i: usize) -> std::net::SocketAddr {
 }
 
 impl ConnsServer {
+    /// A server interface (10.0.0.1/8) with `n` sockets listening on port 80.
+    fn listening(n: usize) -> Result<ConnsServer, Error> {
+        let mut link = Link::new(1500);
+        let mut port = Port {
+            queues: &mut link.queues,
+            pool: &link.pool,
+            side: 1,
+            offload: false,
+        };
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = 0xc0;
+        let mut iface = Interface::new(config, &mut port, Instant::from_micros(0));
+        iface.update_ip_addrs(|a| {
+            a.push(IpCidr::new(
+                IpAddress::Ipv4(Ipv4Address::new(10, 0, 0, 1)),
+                8,
+            ))
+            .unwrap();
+        });
+        let mut s = ConnsServer {
+            link,
+            iface,
+            sockets: SocketSet::new(Vec::with_capacity(n)),
+            peers: Vec::with_capacity(n),
+            start: Wall::now(),
+        };
+        for _ in 0..n {
+            let mut sock = socket(CONNS_BUFFER);
+            sock.listen(80)
+                .map_err(|e| Error::Stack(format!("smoltcp listen: {e}")))?;
+            s.sockets.add(sock);
+        }
+        Ok(s)
+    }
+
     fn established(n: usize) -> Result<(ConnsServer, Option<f64>), Error> {
         let (r, bytes) = crate::alloc::live_bytes_of(|| -> Result<ConnsServer, Error> {
-            let mut link = Link::new(1500);
-            let mut port = Port {
-                queues: &mut link.queues,
-                pool: &link.pool,
-                side: 1,
-                offload: false,
-            };
-            let mut config = Config::new(HardwareAddress::Ip);
-            config.random_seed = 0xc0;
-            let mut iface = Interface::new(config, &mut port, Instant::from_micros(0));
-            iface.update_ip_addrs(|a| {
-                a.push(IpCidr::new(
-                    IpAddress::Ipv4(Ipv4Address::new(10, 0, 0, 1)),
-                    8,
-                ))
-                .unwrap();
-            });
-            let mut s = ConnsServer {
-                link,
-                iface,
-                sockets: SocketSet::new(Vec::with_capacity(n)),
-                peers: Vec::with_capacity(n),
-                start: Wall::now(),
-            };
-            for _ in 0..n {
-                let mut sock = socket(CONNS_BUFFER);
-                sock.listen(80)
-                    .map_err(|e| Error::Stack(format!("smoltcp listen: {e}")))?;
-                s.sockets.add(sock);
-            }
+            let mut s = ConnsServer::listening(n)?;
             for i in 0..n {
                 s.open(i)?;
             }
@@ -421,9 +427,20 @@ impl ConnsServer {
 
     /// Hands one datagram to the interface and returns what it sends back, if anything.
     fn exchange(&mut self, pkt: &[u8]) -> Option<(u32, synack_wire::TcpFlags)> {
-        let mut buf = self.link.pool.take();
-        buf[..pkt.len()].copy_from_slice(pkt);
-        self.link.push(0, buf, pkt.len());
+        self.exchange_with(pkt, None)
+    }
+
+    /// As `exchange`, keeping only a reply to `to` when given (the rest is lost on the way).
+    fn exchange_with(
+        &mut self,
+        pkt: &[u8],
+        to: Option<std::net::SocketAddr>,
+    ) -> Option<(u32, synack_wire::TcpFlags)> {
+        if !pkt.is_empty() {
+            let mut buf = self.link.pool.take();
+            buf[..pkt.len()].copy_from_slice(pkt);
+            self.link.push(0, buf, pkt.len());
+        }
         let now = Instant::from_micros(self.start.elapsed().as_micros() as i64);
         let mut port = Port {
             queues: &mut self.link.queues,
@@ -434,10 +451,12 @@ impl ConnsServer {
         self.iface.poll(now, &mut port, &mut self.sockets);
         let mut reply = None;
         while let Some((buf, len)) = self.link.pop(0) {
-            if let Ok((_, t)) =
+            if let Ok((ip, t)) =
                 synack_wire::parse_tcp(&buf[..len], synack_wire::ChecksumMode::Verify)
             {
-                reply = Some((t.seq, t.flags));
+                if to.is_none_or(|a| a.ip() == ip.dst && a.port() == t.dst_port) {
+                    reply = Some((t.seq, t.flags));
+                }
             }
             self.link.pool.give(buf);
         }
@@ -499,4 +518,70 @@ impl ConnsServer {
         }
         Ok((thread_cpu() - cpu0).as_nanos() as f64 / packets as f64)
     }
+}
+
+/// Listening sockets in the flood: as many as the backlog synack's listener has.
+pub const FLOOD_LISTENERS: usize = 128;
+
+/// Legitimate handshakes under a SYN flood on smoltcp, which has no SYN queue and no SYN
+/// cookies: [`FLOOD_LISTENERS`] sockets listen on one port, each taken by the first SYN that
+/// reaches it (smoltcp sends the SYN-ACK from that socket, which then waits in SYN-RECEIVED
+/// for the ACK; no timeout is set, smoltcp's default). `per_legit` forged SYNs from
+/// 198.18.0.0/15 arrive before each legitimate handshake from a peer played by hand; their
+/// SYN-ACKs leave by a default route and are lost. Each connection that completes is
+/// aborted and its socket listens again, as an application accepting it would free it.
+/// Returns (legitimate handshakes per second of CPU time, handshakes completed).
+pub fn flood(handshakes: u64, per_legit: u64) -> Result<(f64, u64), Error> {
+    use synack_wire::TcpFlags;
+    let mut s = ConnsServer::listening(FLOOD_LISTENERS)?;
+    s.iface
+        .routes_mut()
+        .add_default_ipv4_route(Ipv4Address::new(10, 0, 0, 254))
+        .map_err(|e| Error::Stack(format!("smoltcp route: {e:?}")))?;
+    let server = std::net::SocketAddr::from(([10, 0, 0, 1], 80));
+    let mut pkt = [0u8; 128];
+    let (mut k, mut done) = (0u64, 0u64);
+    let cpu0 = thread_cpu();
+    for i in 0..handshakes {
+        for _ in 0..per_legit {
+            let n = crate::conns::datagram(
+                crate::flood::spoofed(k),
+                server,
+                TcpFlags::SYN,
+                k as u32,
+                0,
+                &mut pkt,
+            );
+            k += 1;
+            s.exchange(&pkt[..n]);
+        }
+        let p = conns_peer((i % (1 << 23)) as usize);
+        let n = crate::conns::datagram(p, server, TcpFlags::SYN, 7000, 0, &mut pkt);
+        let Some((iss, flags)) = s.exchange_with(&pkt[..n], Some(p)) else {
+            continue;
+        };
+        if flags != TcpFlags::SYN | TcpFlags::ACK {
+            continue;
+        }
+        let n = crate::conns::datagram(p, server, TcpFlags::ACK, 7001, iss + 1, &mut pkt);
+        s.exchange_with(&pkt[..n], Some(p));
+        let accepted = s.sockets.iter().find_map(|(h, sock)| match sock {
+            smoltcp::socket::Socket::Tcp(t) if t.state() == State::Established => Some(h),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        });
+        if let Some(h) = accepted {
+            done += 1;
+            s.sockets.get_mut::<tcp::Socket>(h).abort();
+            // The abort's RST leaves with the next poll; the socket then listens again.
+            s.exchange_with(&[], Some(p));
+            let t = s.sockets.get_mut::<tcp::Socket>(h);
+            if t.state() == State::Closed {
+                t.listen(80)
+                    .map_err(|e| Error::Stack(format!("smoltcp listen: {e}")))?;
+            }
+        }
+    }
+    let cpu = (thread_cpu() - cpu0).as_secs_f64();
+    Ok((done as f64 / cpu, done))
 }

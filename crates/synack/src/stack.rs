@@ -337,7 +337,10 @@ impl Shared {
     pub(crate) fn close(&self, id: SocketId) {
         let now = self.now();
         let mut inner = self.lock();
-        inner.waiters.remove(&id);
+        // Whoever still waits on the socket learns it is gone rather than sleeping on.
+        if let Some(mut w) = inner.waiters.remove(&id) {
+            w.wake();
+        }
         // A socket already gone (stack stopped, handle stale) has nothing left to close.
         let _ = inner.table.close(now, id);
         drop(inner);
@@ -346,7 +349,9 @@ impl Shared {
 
     pub(crate) fn abort(&self, id: SocketId) {
         let mut inner = self.lock();
-        inner.waiters.remove(&id);
+        if let Some(mut w) = inner.waiters.remove(&id) {
+            w.wake();
+        }
         let _ = inner.table.abort(id);
         drop(inner);
         self.kick();

@@ -188,6 +188,26 @@ impl StreamInner {
         self.shared.kick();
         r
     }
+
+    fn poll_send_out_of_band(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        self.shared.poll_op(cx, id, Interest::Write, |inner| {
+            inner.try_write_urgent(id, data)
+        })
+    }
+
+    fn read_out_of_band(&self, peek: bool) -> io::Result<Option<u8>> {
+        let r = self.shared.lock().read_urgent(self.id, peek);
+        if !peek {
+            // The byte taken may reopen the window.
+            self.shared.kick();
+        }
+        r
+    }
+
+    fn at_mark(&self) -> io::Result<bool> {
+        self.shared.lock().at_mark(self.id)
+    }
 }
 
 /// A connected socket. Dropping it (and its owned halves) closes gracefully: a FIN after the
@@ -306,10 +326,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let id = self.id();
-        self.shared().poll_op(cx, id, Interest::Write, |inner| {
-            inner.try_write_urgent(id, data)
-        })
+        self.inner.poll_send_out_of_band(cx, data)
     }
 
     /// Halves that borrow the stream, for use in one task.
@@ -430,6 +447,50 @@ macro_rules! write_half {
 
 write_half!(WriteHalf<'_>, 0);
 write_half!(OwnedWriteHalf, inner);
+
+/// The urgent-data calls of a half: sending on the write halves, reading the out-of-band
+/// byte and the mark on the read halves, each the same as the whole stream's.
+macro_rules! urgent_half {
+    (write $t:ty, $inner:tt) => {
+        impl $t {
+            /// As [`TcpStream::send_out_of_band`].
+            pub async fn send_out_of_band(&self, data: &[u8]) -> io::Result<usize> {
+                poll_fn(|cx| self.$inner.poll_send_out_of_band(cx, data)).await
+            }
+
+            pub fn poll_send_out_of_band(
+                &self,
+                cx: &mut Context<'_>,
+                data: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.$inner.poll_send_out_of_band(cx, data)
+            }
+        }
+    };
+    (read $t:ty) => {
+        impl $t {
+            /// As [`TcpStream::recv_out_of_band`]: never waits.
+            pub fn recv_out_of_band(&self) -> io::Result<Option<u8>> {
+                self.0.read_out_of_band(false)
+            }
+
+            /// As [`TcpStream::peek_out_of_band`].
+            pub fn peek_out_of_band(&self) -> io::Result<Option<u8>> {
+                self.0.read_out_of_band(true)
+            }
+
+            /// As [`TcpStream::at_mark`] (`SIOCATMARK`).
+            pub fn at_mark(&self) -> io::Result<bool> {
+                self.0.at_mark()
+            }
+        }
+    };
+}
+
+urgent_half!(write WriteHalf<'_>, 0);
+urgent_half!(write OwnedWriteHalf, inner);
+urgent_half!(read ReadHalf<'_>);
+urgent_half!(read OwnedReadHalf);
 
 impl std::fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -103,6 +103,49 @@ async fn tokio_streams_send_and_read_urgent_data() {
     assert!(!s.at_mark().unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_split_halves_send_and_read_urgent_data() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = Link::pair(LinkConfig::default()).unwrap();
+    let client = Stack::new_tokio(a, config(CLIENT)).unwrap();
+    let server = Stack::new_tokio(b, config(SERVER)).unwrap();
+    let listener = synack::tokio::TcpListener::bind(&server, SocketAddr::from((SERVER, 83)))
+        .await
+        .unwrap();
+    let c = synack::tokio::TcpStream::connect(&client, (SERVER, 83))
+        .await
+        .unwrap();
+    let (mut s, _) = listener.accept().await.unwrap();
+    let (mut cr, mut cw) = c.into_split();
+    assert_eq!(cw.send_out_of_band(b"xy").await.unwrap(), 2);
+    cw.write_all(b"z").await.unwrap();
+    let (mut r, w) = s.split();
+    let mut buf = [0; 8];
+    assert_eq!(
+        r.read(&mut buf).await.unwrap(),
+        1,
+        "the read stops at the mark"
+    );
+    assert_eq!(buf[0], b'x');
+    assert!(r.at_mark().unwrap());
+    assert_eq!(r.peek_out_of_band().unwrap(), Some(b'y'));
+    assert_eq!(r.recv_out_of_band().unwrap(), Some(b'y'));
+    assert_eq!(
+        r.recv_out_of_band().unwrap_err().kind(),
+        ErrorKind::InvalidInput,
+        "the byte was taken"
+    );
+    r.read_exact(&mut buf[..1]).await.unwrap();
+    assert_eq!(buf[0], b'z');
+    assert!(!r.at_mark().unwrap());
+    // The borrowed write half sends urgent data back; the owned read half takes it.
+    assert_eq!(w.send_out_of_band(b"pq").await.unwrap(), 2);
+    assert_eq!(cr.read(&mut buf).await.unwrap(), 1);
+    assert_eq!(buf[0], b'p');
+    assert!(cr.at_mark().unwrap());
+    assert_eq!(cr.recv_out_of_band().unwrap(), Some(b'q'));
+}
+
 /// A namespace with a TUN interface and a stack on it, or `None` (skipped) without root.
 fn kernel_setup(test: &str) -> Option<(TunNetns, Stack)> {
     let required = std::env::var("SYNACK_REQUIRE_NETNS").as_deref() == Ok("1");

@@ -1,0 +1,92 @@
+//! A thread (or task) waiting on a socket wakes when another handle of the same socket
+//! changes what it waits for: a shutdown from a clone, a close of the last other handle.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use synack::Stack;
+use synack::device::{Link, LinkConfig};
+use synack::net::{TcpListener, TcpStream};
+
+mod common;
+
+use common::{CLIENT, SERVER, config};
+
+/// Longer than any wakeup takes, short enough that a missed one fails the test rather than
+/// hanging it.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn connected(port: u16) -> (TcpStream, TcpStream, (Stack, Stack)) {
+    let (a, b) = Link::pair(LinkConfig::default()).unwrap();
+    let client = Stack::new(a, config(CLIENT)).unwrap();
+    let server = Stack::new(b, config(SERVER)).unwrap();
+    let listener = TcpListener::bind(&server, (SERVER, port)).unwrap();
+    let c = TcpStream::connect(&client, (SERVER, port)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    (c, s, (client, server))
+}
+
+/// Runs `blocked` on a thread of its own, lets it fall asleep, then runs `other`; the
+/// blocked call must return within `PATIENCE`, and its result is handed back.
+fn wakes<T: Send + 'static>(
+    blocked: impl FnOnce() -> T + Send + 'static,
+    other: impl FnOnce(),
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(blocked());
+    });
+    // Nothing can be observed of a thread asleep in a condvar wait: give it time to get
+    // there. Were it not yet asleep, the call after `other` must still see the change.
+    thread::sleep(Duration::from_millis(100));
+    other();
+    rx.recv_timeout(PATIENCE)
+        .expect("the blocked call was never woken")
+}
+
+#[test]
+fn a_read_wakes_when_a_clone_shuts_reading() {
+    let (c, _s, _stacks) = connected(80);
+    let mut reader = c.try_clone().unwrap();
+    let n = wakes(
+        move || reader.read(&mut [0; 64]).map_err(|e| e.kind()),
+        || c.shutdown(Shutdown::Read).unwrap(),
+    );
+    assert_eq!(n, Ok(0), "end of stream after shutdown(Read)");
+}
+
+#[test]
+fn a_read_wakes_when_a_clone_shuts_both_ways() {
+    let (c, mut s, _stacks) = connected(81);
+    let mut reader = c.try_clone().unwrap();
+    let n = wakes(
+        move || reader.read(&mut [0; 64]).map_err(|e| e.kind()),
+        || c.shutdown(Shutdown::Both).unwrap(),
+    );
+    assert_eq!(n, Ok(0));
+    // The peer sees our FIN.
+    assert_eq!(s.read(&mut [0; 64]).unwrap(), 0);
+}
+
+#[test]
+fn a_write_wakes_when_a_clone_shuts_writing() {
+    let (c, _s, _stacks) = connected(82);
+    c.set_send_buffer_size(4096).unwrap();
+    let mut writer = c.try_clone().unwrap();
+    // The peer never reads: its window and our send buffer fill, and the write sleeps.
+    let r = wakes(
+        move || {
+            let chunk = [7u8; 16 * 1024];
+            loop {
+                if let Err(e) = writer.write(&chunk) {
+                    return e.kind();
+                }
+            }
+        },
+        || c.shutdown(Shutdown::Write).unwrap(),
+    );
+    assert_eq!(r, ErrorKind::BrokenPipe);
+}
