@@ -72,10 +72,17 @@ pub struct Options {
     /// Legitimate handshakes per flood run, and forged SYNs before each.
     pub handshakes: u64,
     pub syns_per_handshake: u64,
-    /// Only the bulk cases whose name contains this (all of them when `None`).
+    /// Only the bulk and tun cases whose name contains this (all of them when `None`).
     pub case: Option<String>,
     /// This binary, for callgrind to run again.
     pub exe: Option<PathBuf>,
+}
+
+impl Options {
+    /// Whether the case named `name` is among those asked for (`case`).
+    pub fn wants(&self, name: &str) -> bool {
+        self.case.as_ref().is_none_or(|c| name.contains(c.as_str()))
+    }
 }
 
 impl Default for Options {
@@ -224,11 +231,7 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&Figure)) -> Vec<Figure> {
             Workload::Bulk => {
                 for case in BulkCase::all() {
                     let name = case.name();
-                    if opts
-                        .case
-                        .as_ref()
-                        .is_some_and(|c| !name.contains(c.as_str()))
-                    {
+                    if !opts.wants(&name) {
                         continue;
                     }
                     let (b, m, u) = ("bulk", "throughput", "Gbit/s");
@@ -376,8 +379,12 @@ fn tun_figures(opts: &Options, emit: &mut dyn FnMut(Figure)) {
     const IN: &str = "throughput_kernel_to_synack";
     const OUT: &str = "throughput_synack_to_kernel";
     const UNIT: &str = "Gbit/s";
+    let cases: Vec<TunCase> = TunCase::all()
+        .into_iter()
+        .filter(|c| opts.wants(&c.name()))
+        .collect();
     if let Some(why) = synack::netns::unavailable() {
-        for case in TunCase::all() {
+        for case in &cases {
             for metric in [IN, OUT] {
                 for s in [Stack::Synack, Stack::Kernel] {
                     emit(Figure::missing(
@@ -397,8 +404,9 @@ fn tun_figures(opts: &Options, emit: &mut dyn FnMut(Figure)) {
     let kernel_note = "kernel: kernel → kernel over a veth pair between two namespaces of the \
                        bench's own, same MTU, the kernel's default offloads (TSO/GSO/GRO); \
                        wall-clock goodput";
+    // veth runs only at the MTUs of the cases asked for.
     let mut veth: Vec<(usize, Result<f64, Error>)> = Vec::new();
-    for case in TunCase::all() {
+    for case in cases {
         let v = match veth.iter().find(|(mtu, _)| *mtu == case.mtu) {
             Some((_, v)) => v.clone(),
             None => {

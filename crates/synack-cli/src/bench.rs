@@ -57,7 +57,8 @@ pub struct BenchArgs {
     /// Forged SYNs arriving before each legitimate handshake.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub syns_per_handshake: u64,
-    /// Only the bulk cases whose name contains this, e.g. `mtu1500` or `mtu1500-csum-64k`.
+    /// Only the bulk and tun cases whose name contains this, e.g. `mtu1500`,
+    /// `mtu1500-csum-64k` (bulk) or `mtu1500-plain` (tun); the other workloads ignore it.
     #[arg(long)]
     pub case: Option<String>,
     /// Run only the fixed instruction-count workload (what callgrind runs).

@@ -11,8 +11,10 @@ use synack_wire::{SackBlock, SackList};
 mod urgent;
 
 pub use self::urgent::UrgentByte;
+use super::ring::Ring;
 use super::tuning::{RcvRtt, RecvTuner};
 use crate::config::Config;
+use crate::error::CallError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -81,7 +83,7 @@ pub(crate) struct Receiver {
     pub wscale: u8,
     /// The peer's FIN has been received: after the buffered bytes, the user reads end-of-file.
     pub fin_received: bool,
-    buf: VecDeque<u8>,
+    buf: Ring,
     /// What arrived beyond a gap. Most connections never see a gap, so it is allocated when
     /// one opens and freed when it closes.
     ooo: Option<Box<OutOfOrder>>,
@@ -126,7 +128,7 @@ impl Receiver {
             fin_received: false,
             ts_recent: None,
             last_ack_sent: irs + 1,
-            buf: VecDeque::new(),
+            buf: Ring::new(),
             capacity,
             mss,
             bytes_received: 0,
@@ -293,7 +295,7 @@ impl Receiver {
     }
 
     fn push_in_order(&mut self, bytes: &[u8]) {
-        self.buf.extend(bytes);
+        self.buf.extend(bytes, self.capacity);
         self.nxt += bytes.len() as u32;
         self.bytes_received += bytes.len() as u64;
         // Text may land in buffer space not yet advertised (a probe into a window held shut by
@@ -493,19 +495,8 @@ impl Receiver {
 
     /// Copies to `out` up to `limit` of the buffered bytes that follow the first `from`.
     fn copy_from(&self, from: usize, out: &mut [u8], limit: usize) -> usize {
-        let n = out
-            .len()
-            .min(limit)
-            .min(self.buf.len().saturating_sub(from));
-        let (a, b) = self.buf.as_slices();
-        let (a, b) = match a.get(from..) {
-            Some(rest) => (rest, b),
-            None => (&[][..], b.get(from - a.len()..).unwrap_or(&[])),
-        };
-        let from_a = n.min(a.len());
-        out[..from_a].copy_from_slice(&a[..from_a]);
-        out[from_a..n].copy_from_slice(&b[..n - from_a]);
-        n
+        let n = out.len().min(limit);
+        self.buf.copy_out(from, &mut out[..n])
     }
 
     /// Moves buffered bytes to the user, up to the urgent mark when it lies ahead; at the
@@ -515,16 +506,56 @@ impl Receiver {
             return 0;
         }
         let (skip, limit) = self.urgent_read_plan(inline);
-        let skip = skip.min(self.buf.len());
-        self.buf.drain(..skip);
-        self.bytes_read += skip as u64;
+        self.skip_urgent(skip);
         let n = self.copy_from(0, out, limit);
-        self.buf.drain(..n);
+        self.buf.consume(n);
         self.bytes_read += n as u64;
         if self.urgent != UrgentByte::None {
             self.pass_urgent_mark();
         }
         n
+    }
+
+    /// Lends `take` the buffered bytes a read would return (up to the urgent mark, in the
+    /// one piece of the ring they start in) and consumes the first ones it says it took: a
+    /// read with no copy into a user's buffer. `None` when there is nothing to lend; an
+    /// error, with nothing consumed, when `take` claims more than it was lent.
+    pub fn read_with(
+        &mut self,
+        inline: bool,
+        take: impl FnOnce(&[u8]) -> usize,
+    ) -> Option<Result<usize, CallError>> {
+        let (skip, limit) = self.urgent_read_plan(inline);
+        let (first, _) = self.buf.as_slices();
+        let lent = first.len().saturating_sub(skip).min(limit);
+        if lent == 0 {
+            // Nothing readable yet, or only the urgent byte before a wrap: step over it as a
+            // read does and offer what follows.
+            if skip > 0 && self.buf.len() >= skip {
+                self.skip_urgent(skip);
+                self.pass_urgent_mark();
+                return self.read_with(inline, take);
+            }
+            return None;
+        }
+        let n = take(&first[skip..skip + lent]);
+        if n > lent {
+            return Some(Err(CallError::BeyondLent));
+        }
+        self.skip_urgent(skip);
+        self.buf.consume(n);
+        self.bytes_read += n as u64;
+        if self.urgent != UrgentByte::None {
+            self.pass_urgent_mark();
+        }
+        Some(Ok(n))
+    }
+
+    /// Steps over the `skip` bytes (the urgent byte, read apart) that stand before a read.
+    fn skip_urgent(&mut self, skip: usize) {
+        let skip = skip.min(self.buf.len());
+        self.buf.consume(skip);
+        self.bytes_read += skip as u64;
     }
 
     /// After a read: lets auto-tuning grow the buffer from the rate the user reads at. `rtt`
