@@ -149,7 +149,18 @@ impl Host {
 
     /// The next datagram to send, written to the front of `buf`: its length and addresses.
     /// `buf` should hold an MTU; call until `None`.
+    // Inlined into the caller: the last call of every round finds nothing queued, and that
+    // answer should cost a look at two queues, not the frame of the whole search.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.control.is_empty() && self.ready.is_empty() {
+            return None;
+        }
+        self.transmit_queued(now, buf)
+    }
+
+    /// [`Host::poll_transmit`] with a control segment or a connection queued.
+    fn transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let mode = self.checksum_mode();
         while let Some(c) = self.control.pop_front() {
             let (ds, hops) = c.ip;
@@ -284,11 +295,13 @@ impl Host {
 
     /// What happened since the last call: connections that became readable, writable,
     /// accepted or closed, and every state change.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<HostEvent> {
         self.events.pop_front()
     }
 
     /// The earliest time `handle_timeout` has work (possibly a little early).
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
