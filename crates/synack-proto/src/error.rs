@@ -44,6 +44,10 @@ pub enum CallError {
     /// Sending after `shutdown` or `close` (RFC 9293 §3.10.2: "connection closing").
     #[error("connection closing: the send side is shut down")]
     Closing,
+    /// A borrowed send or receive (`send_with`, `recv_with`) said it wrote or took more bytes
+    /// than the slice it was lent; nothing was appended or consumed.
+    #[error("more bytes claimed than the slice lent held")]
+    BeyondLent,
     /// The connection has ended, for this reason.
     #[error(transparent)]
     Ended(#[from] ConnError),

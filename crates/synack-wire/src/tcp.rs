@@ -150,12 +150,17 @@ impl SackList {
         self.len += 1;
         true
     }
+    // These small accessors are read by the core on every acknowledgment: inlined across
+    // the crate boundary rather than called.
+    #[inline]
     pub fn as_slice(&self) -> &[SackBlock] {
         &self.blocks[..usize::from(self.len)]
     }
+    #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -533,9 +538,7 @@ impl<'a> TcpRepr<'a> {
                 // A handful of bytes (a handshake, an ACK, a short request): copied, then the
                 // whole segment summed at once, cheaper than a fused pass per piece.
                 p.set_checksum(0);
-                let (head, rest) = p.payload_mut().split_at_mut(self.payload.len());
-                head.copy_from_slice(self.payload);
-                rest.copy_from_slice(tail);
+                copy_pieces(p.payload_mut(), self.payload, tail);
                 let mut c = pseudo;
                 c.add(seg);
                 c.finish()
@@ -551,14 +554,24 @@ impl<'a> TcpRepr<'a> {
                 c.finish()
             }
             ChecksumMode::Ignore => {
-                let (head, rest) = p.payload_mut().split_at_mut(self.payload.len());
-                head.copy_from_slice(self.payload);
-                rest.copy_from_slice(tail);
+                copy_pieces(p.payload_mut(), self.payload, tail);
                 pseudo.sum()
             }
         };
         TcpPacket::new_unchecked(seg).set_checksum(checksum);
         Ok(total)
+    }
+}
+
+/// `head` then `tail` into `out`, which is exactly as long as both. An empty piece (every
+/// bare ACK has one or two) is skipped rather than handed to a copy routine.
+fn copy_pieces(out: &mut [u8], head: &[u8], tail: &[u8]) {
+    let (to_head, to_tail) = out.split_at_mut(head.len());
+    if !head.is_empty() {
+        to_head.copy_from_slice(head);
+    }
+    if !tail.is_empty() {
+        to_tail.copy_from_slice(tail);
     }
 }
 

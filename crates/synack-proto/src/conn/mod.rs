@@ -6,12 +6,14 @@
 //! Nothing here knows IP addresses: the host layer maps 4-tuples to connections.
 
 mod arrival;
+mod borrowed;
 mod events;
 mod expiry;
 pub(crate) mod host_api;
 mod negotiate;
 mod output;
 mod recv;
+mod ring;
 mod rtt;
 mod send;
 mod state;
@@ -36,8 +38,9 @@ pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
 use self::events::EventQueue;
+use self::recv::Receiver;
 use self::send::Sender;
-use self::state::{Closed, Listen, State, SynSent, Synced};
+use self::state::{Closed, Listen, Phase, State, SynSent, Synced};
 use self::timer::{Timer, TimerTable};
 use crate::config::{Config, SharedConfig};
 use crate::error::{CallError, ConnError};
@@ -429,26 +432,31 @@ impl Connection {
     }
 
     fn send_marked(&mut self, data: &[u8], urgent: bool) -> Result<usize, CallError> {
+        let snd = self.send_side()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        match snd.write(data) {
+            0 => Err(CallError::WouldBlock),
+            n => {
+                if urgent {
+                    snd.mark_urgent();
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// The send side a SEND may add to, or why it may not (RFC 9293 §3.10.2).
+    fn send_side(&mut self) -> Result<&mut Sender, CallError> {
         match &mut self.state {
             State::SynSent(SynSent { snd, .. })
             | State::SynReceived(state::SynReceived { snd, .. })
-            | State::Established(Synced { snd, .. })
-            | State::CloseWait(Synced { snd, .. }) => {
+            | State::Synced(Phase::Established | Phase::CloseWait, Synced { snd, .. }) => {
                 if snd.fin_seq.is_some() {
                     return Err(CallError::Closing);
                 }
-                if data.is_empty() {
-                    return Ok(0);
-                }
-                match snd.write(data) {
-                    0 => Err(CallError::WouldBlock),
-                    n => {
-                        if urgent {
-                            snd.mark_urgent();
-                        }
-                        Ok(n)
-                    }
-                }
+                Ok(snd)
             }
             State::Closed(c) => Err(c.error.map_or(CallError::NotConnected, CallError::Ended)),
             State::Listen(_) => Err(CallError::NotConnected),
@@ -492,6 +500,19 @@ impl Connection {
     }
 
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
+        let asked = !buf.is_empty();
+        self.receive(|rcv, inline| match rcv.read(buf, inline) {
+            0 if asked => None,
+            n => Some(Ok(n)),
+        })
+    }
+
+    /// RECEIVE through `read`, which returns `None` when it found nothing to read (then the
+    /// answer says why: end of stream, an error, or try again), else its count or refusal.
+    fn receive(
+        &mut self,
+        read: impl FnOnce(&mut Receiver, bool) -> Option<Result<usize, CallError>>,
+    ) -> Result<usize, CallError> {
         let error = self.error();
         let name = self.state.name();
         let srtt = self.state.sender().and_then(|s| s.rtt.srtt());
@@ -503,19 +524,20 @@ impl Connection {
                 _ => Err(error.map_or(CallError::NotConnected, CallError::Ended)),
             };
         };
-        let n = rcv.read(buf, inline);
-        if n > 0 {
-            rcv.autotune(now, srtt);
-            // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): announce the reopened (or
-            // grown) window once it has opened by min(buffer/2, MSS) beyond what the peer
-            // knows.
-            if rcv.window_update_due() && name.is_synchronized() && !rcv.fin_received {
-                self.ack_now = true;
+        match read(rcv, inline) {
+            Some(Ok(n)) if n > 0 => {
+                rcv.autotune(now, srtt);
+                // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): announce the reopened
+                // (or grown) window once it has opened by min(buffer/2, MSS) beyond what the
+                // peer knows.
+                if rcv.window_update_due() && name.is_synchronized() && !rcv.fin_received {
+                    self.ack_now = true;
+                }
+                return Ok(n);
             }
-            return Ok(n);
-        }
-        if buf.is_empty() || rcv.fin_received {
-            return Ok(0);
+            Some(answer) => return answer,
+            None if rcv.fin_received => return Ok(0),
+            None => {}
         }
         match error {
             Some(e) => Err(CallError::Ended(e)),
@@ -548,18 +570,12 @@ impl Connection {
             }
             StateName::Established => {
                 self.queue_fin();
-                self.morph(Cause::UserClose, |s| match s {
-                    State::Established(x) => State::FinWait1(x),
-                    other => other,
-                });
+                self.shift(Cause::UserClose, Phase::FinWait1);
                 Ok(())
             }
             StateName::CloseWait => {
                 self.queue_fin();
-                self.morph(Cause::UserClose, |s| match s {
-                    State::CloseWait(x) => State::LastAck(x),
-                    other => other,
-                });
+                self.shift(Cause::UserClose, Phase::LastAck);
                 Ok(())
             }
             StateName::Closed => Err(self
@@ -589,7 +605,7 @@ impl Connection {
             }
             StateName::FinWait2 => {
                 let give_up_at = now + self.config.fin_wait2_timeout;
-                if let State::FinWait2(s) = &mut self.state {
+                if let State::Synced(Phase::FinWait2, s) = &mut self.state {
                     s.give_up_at = Some(give_up_at);
                 }
                 Ok(())
@@ -724,6 +740,28 @@ impl Connection {
                 error: self.error(),
             });
         }
+    }
+
+    /// A move between two of the synchronized states that keep both sides (see [`Phase`]):
+    /// the phase changes in place, the sender, receiver and timers stay as they are. What
+    /// `morph` does besides moving the state, for edges that keep the send side: the event.
+    fn shift(&mut self, cause: Cause, to: Phase) {
+        let State::Synced(phase, _) = &mut self.state else {
+            debug_assert!(false, "a phase shift ({cause}) from {}", self.state.name());
+            return;
+        };
+        let from = phase.name();
+        *phase = to;
+        let to = to.name();
+        if from == to {
+            return;
+        }
+        debug_assert!(
+            is_legal(from, to, cause),
+            "transition {from} -> {to} ({cause}) is not in the table"
+        );
+        self.events
+            .push_back(Event::StateChanged { from, to, cause });
     }
 
     /// TSval for a segment sent at `now` (RFC 7323 §5.4: a millisecond clock).

@@ -5,13 +5,13 @@
 //! user closes, occupies the number after the last data byte. The buffer holds exactly the bytes
 //! from `data_start()` that are not yet acknowledged, so a retransmission reads them again.
 
-use alloc::collections::VecDeque;
-
+use super::ring::Ring;
 use super::rtt::RttEstimator;
 use super::timer::{Timer, TimerTable};
 use super::tuning::send_buffer_wanted;
 use crate::config::Config;
 use crate::congestion::{Congestion, Flight};
+use crate::error::CallError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -67,7 +67,7 @@ pub(crate) struct Sender {
     /// The latest write did not take all it was given: unlike `write_blocked`, kept when the
     /// user is told of room, since it says the writer has more, not whether it was told.
     write_cut_short: bool,
-    buf: VecDeque<u8>,
+    buf: Ring,
     /// Counter for `info()`, and for the host's count of retransmitted segments after every
     /// `poll_transmit`.
     pub segs_retransmitted: u64,
@@ -139,7 +139,7 @@ impl Sender {
             rtt: RttEstimator::new(config),
             rtt_probe: None,
             syn_retransmitted: false,
-            buf: VecDeque::new(),
+            buf: Ring::new(),
             // RFC 9293 §3.10.2 refuses a SEND for want of queue space; a queue of no bytes (a
             // zero buffer or unsent limit) would refuse every SEND for ever, with nothing
             // queued whose sending or acknowledgment could make room and wake the user. One
@@ -232,10 +232,40 @@ impl Sender {
     /// Appends what fits of `data`; returns how many bytes were taken.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        self.buf.extend(&data[..n]);
+        self.buf.extend(&data[..n], self.capacity);
         self.write_blocked = n < data.len();
         self.write_cut_short = self.write_blocked;
         n
+    }
+
+    /// Lends `fill` the free room (at most `max` bytes of it, and only the part that lies in
+    /// one piece of the ring) and appends the first bytes it says it wrote: a write with no
+    /// copy from a user's buffer. `None` when there is no room; an error, with nothing
+    /// appended, when `fill` claims more than it was lent.
+    pub fn write_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Option<Result<usize, CallError>> {
+        let free = self.free().min(max);
+        if free == 0 {
+            self.write_blocked = true;
+            self.write_cut_short = true;
+            return None;
+        }
+        self.buf.reserve(free, self.capacity);
+        let (room, _) = self.buf.room_mut();
+        let lent = room.len().min(free);
+        let n = fill(&mut room[..lent]);
+        if n > lent {
+            return Some(Err(CallError::BeyondLent));
+        }
+        self.buf.commit(n);
+        // Filling all it was lent says the writer may have more: as a write that did not
+        // fit, it hears when room appears, and its short tail may wait to fill.
+        self.write_blocked = n == lent;
+        self.write_cut_short = self.write_blocked;
+        Some(Ok(n))
     }
 
     /// Whether a user whose write was cut short should now hear that there is room: once
@@ -304,22 +334,7 @@ impl Sender {
     /// Copies the bytes starting at `seq` into `out`, returning how many were copied.
     pub fn copy_data(&self, seq: SeqNum, out: &mut [u8]) -> usize {
         let offset = seq.since(self.data_start()) as usize;
-        if offset >= self.buf.len() {
-            return 0;
-        }
-        let n = out.len().min(self.buf.len() - offset);
-        let (a, b) = self.buf.as_slices();
-        let mut copied = 0;
-        if offset < a.len() {
-            let take = n.min(a.len() - offset);
-            out[..take].copy_from_slice(&a[offset..offset + take]);
-            copied = take;
-        }
-        if copied < n {
-            let start = offset + copied - a.len();
-            out[copied..n].copy_from_slice(&b[start..start + (n - copied)]);
-        }
-        n
+        self.buf.copy_out(offset, out)
     }
 
     /// The `len` bytes starting at `seq` as they lie in the buffer: one slice, or two when
@@ -327,13 +342,7 @@ impl Sender {
     /// is buffered from `seq`.
     pub fn data_slices(&self, seq: SeqNum, len: usize) -> (&[u8], &[u8]) {
         let offset = seq.since(self.data_start()) as usize;
-        let (a, b) = self.buf.as_slices();
-        if offset >= a.len() {
-            let start = offset - a.len();
-            return (&b[start..start + len], &[]);
-        }
-        let first = len.min(a.len() - offset);
-        (&a[offset..offset + first], &b[..len - first])
+        self.buf.slices(offset, len)
     }
 
     /// Moves SND.UNA to `ack` (already checked to be in `(una, max]`) and drops the
@@ -344,7 +353,7 @@ impl Sender {
             acked.syn = true;
         }
         let data_acked = ack.min(self.data_end()).since(self.data_start());
-        self.buf.drain(..data_acked as usize);
+        self.buf.consume(data_acked as usize);
         acked.data = data_acked;
         if let Some(fin) = self.fin_seq {
             if ack.gt(fin) && !self.una.gt(fin) {

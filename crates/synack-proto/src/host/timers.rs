@@ -75,6 +75,7 @@ impl Timers {
 
     /// The earliest deadline, possibly of an entry that turns out stale (an early wakeup at
     /// worst).
+    #[inline]
     pub fn next(&self) -> Option<Instant> {
         let heap = self.heap.peek().map(|Reverse((t, _))| *t);
         let fifo = self.time_wait.front().map(|(t, _)| *t);

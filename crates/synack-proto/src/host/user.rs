@@ -223,22 +223,13 @@ impl Host {
     }
 
     fn send_marked(&mut self, id: ConnId, data: &[u8], urgent: bool) -> Result<usize, HostError> {
-        let room = self
-            .config
-            .max_buffer_memory
-            .saturating_sub(self.buffer_memory);
-        let e = self.user_entry(id)?;
-        if room == 0 && !data.is_empty() {
-            // The connection's own verdict (closing, not connected) comes first.
-            e.conn.send(&[])?;
-            let first = !e.memory_wait;
-            e.memory_wait = true;
-            if first {
-                self.memory_waiters.push(id);
-            }
-            self.counters.send_memory_refusals += 1;
-            return Err(CallError::WouldBlock.into());
+        if data.is_empty() {
+            let r = self.user_entry(id)?.conn.send(data);
+            self.after(id);
+            return Ok(r?);
         }
+        let room = self.send_room(id)?;
+        let e = self.user_entry(id)?;
         let data = &data[..data.len().min(room)];
         let r = if urgent {
             e.conn.send_urgent(data)
@@ -249,9 +240,60 @@ impl Host {
         Ok(r?)
     }
 
+    /// SEND straight into the connection's send buffer: `fill` is lent free room, writes its
+    /// bytes at its front and returns how many; no copy from a buffer of the user's. Room is
+    /// lent within the buffer and the host's memory cap; without any, `WouldBlock` (a
+    /// `Writable` event follows). See [`Connection::send_with`] for the rules.
+    pub fn send_with(
+        &mut self,
+        id: ConnId,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, HostError> {
+        let room = self.send_room(id)?;
+        let r = self.user_entry(id)?.conn.send_with(room, fill);
+        self.after(id);
+        Ok(r?)
+    }
+
+    /// How much more the host's memory cap lets a SEND on `id` buffer. With none, the SEND is
+    /// refused here: with the connection's own verdict (closing, not connected) first, else
+    /// `WouldBlock`, and the connection waits for memory.
+    fn send_room(&mut self, id: ConnId) -> Result<usize, HostError> {
+        let room = self
+            .config
+            .max_buffer_memory
+            .saturating_sub(self.buffer_memory);
+        let e = self.user_entry(id)?;
+        if room > 0 {
+            return Ok(room);
+        }
+        e.conn.send(&[])?;
+        let first = !e.memory_wait;
+        e.memory_wait = true;
+        if first {
+            self.memory_waiters.push(id);
+        }
+        self.counters.send_memory_refusals += 1;
+        Err(CallError::WouldBlock.into())
+    }
+
     pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
         let e = self.user_entry(id)?;
         let r = e.conn.recv(buf);
+        self.after(id);
+        Ok(r?)
+    }
+
+    /// RECEIVE straight from the connection's receive buffer: `take` is lent the bytes a
+    /// [`Host::recv`] would return, reads them where they lie and returns how many it took;
+    /// no copy into a buffer of the user's. See [`Connection::recv_with`] for the rules.
+    pub fn recv_with(
+        &mut self,
+        id: ConnId,
+        take: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, HostError> {
+        let e = self.user_entry(id)?;
+        let r = e.conn.recv_with(take);
         self.after(id);
         Ok(r?)
     }

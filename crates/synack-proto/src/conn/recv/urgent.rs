@@ -61,7 +61,7 @@ impl Receiver {
             }
             let byte_next = old == self.bytes_read && old < self.bytes_received;
             if byte_next && !inline {
-                self.buf.pop_front();
+                self.buf.consume(1);
                 self.bytes_read += 1;
             }
         }
@@ -86,7 +86,7 @@ impl Receiver {
         }
         // A pending mark lies at or beyond what was read, as the byte has not been read yet.
         let at = mark.saturating_sub(self.bytes_read) as usize;
-        if let Some(&b) = self.buf.get(at) {
+        if let Some(b) = self.buf.get(at) {
             self.urgent = UrgentByte::Ready(b);
         }
     }
