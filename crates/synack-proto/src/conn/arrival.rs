@@ -4,7 +4,7 @@
 
 use core::time::Duration;
 
-use synack_wire::TcpRepr;
+use synack_wire::{PendingChecksum, TcpRepr};
 
 use super::negotiate::Negotiated;
 use super::recv::Receiver;
@@ -88,6 +88,28 @@ impl Connection {
             self.soft_error = None;
         }
         self.track_progress(now, progressed);
+        // Text copied ahead by `verify_segment` and not taken is free room again.
+        if let Some(rcv) = self.state.receiver_mut() {
+            rcv.unstage();
+        }
+    }
+
+    /// Finishes the checksum of a segment parsed with it `pending` over its text
+    /// (`synack_wire::parse_tcp_deferred`) and returns whether it is right (RFC 9293 §3.1);
+    /// when it is not, nothing has changed and the segment is to be dropped. In the states
+    /// that take text, text at RCV.NXT is copied into the receive buffer's free room as it is
+    /// summed, and [`Connection::handle_segment`] of this segment (or of it stripped of its
+    /// text), which must follow, commits it rather than copying it again.
+    pub fn verify_segment(&mut self, seg: &TcpRepr<'_>, pending: PendingChecksum) -> bool {
+        let takes_text = matches!(
+            self.state.name(),
+            StateName::Established | StateName::FinWait1 | StateName::FinWait2
+        ) && !seg.flags.syn()
+            && !seg.flags.rst();
+        match self.state.receiver_mut() {
+            Some(rcv) if takes_text => rcv.stage(SeqNum(seg.seq), seg.payload, pending),
+            _ => pending.verify(seg.payload),
+        }
     }
 
     /// RFC 9293 §3.10.7.1: no TCB; answer anything but a reset with a reset.
