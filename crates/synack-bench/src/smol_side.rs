@@ -223,14 +223,17 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
     let cpu0 = thread_cpu();
     p.connect(client, 40_000)?;
     let (mut sent, mut received) = (0u64, 0u64);
-    let mut read = vec![0u8; 256 << 10];
     let (started, mut last_progress) = (Wall::now(), Wall::now());
     while received < bytes {
         let c = p.socket(0, client);
+        // smoltcp's closure calls: written into the socket's buffer and read where it lies,
+        // as synack's side does with `send_with` and `recv_with`.
         while sent < bytes && c.can_send() {
-            let off = (sent % data.len() as u64) as usize;
-            let len = (bytes - sent).min((data.len() - off) as u64) as usize;
-            match c.send_slice(&data[off..off + len]) {
+            let wrote = c.send(|room| {
+                let n = crate::fill_from_pattern(&data, sent, bytes, room);
+                (n, n)
+            });
+            match wrote {
                 Ok(n @ 1..) => sent += n as u64,
                 _ => break,
             }
@@ -239,8 +242,10 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
         let before = received;
         let s = p.socket(1, server);
         while s.can_recv() {
-            // Copied out, as synack's and the kernel's readers copy.
-            match s.recv_slice(&mut read) {
+            match s.recv(|lent| {
+                let n = crate::read_in_place(lent);
+                (n, n)
+            }) {
                 Ok(n @ 1..) => received += n as u64,
                 _ => break,
             }

@@ -167,14 +167,16 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
             .map_err(|e| Error::Stack(format!("connect: {e:?}")))?;
     let mut server: Option<ConnId> = None;
     let listener = p.listener;
-    let mut read = vec![0u8; 256 << 10];
     let (mut sent, mut received) = (0u64, 0u64);
     let (started, mut last_progress) = (Wall::now(), Wall::now());
     while received < bytes {
+        // Written straight into the send buffer and read where it lies in the receive
+        // buffer (`send_with`, `recv_with`): one copy per byte each way, as smoltcp's
+        // closure calls on its side.
         while sent < bytes {
-            let off = (sent % data.len() as u64) as usize;
-            let len = (bytes - sent).min((data.len() - off) as u64) as usize;
-            match p.a.send(c, &data[off..off + len]) {
+            let wrote =
+                p.a.send_with(c, |room| crate::fill_from_pattern(&data, sent, bytes, room));
+            match wrote {
                 Ok(n @ 1..) => sent += n as u64,
                 _ => break,
             }
@@ -186,7 +188,7 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
         });
         let before = received;
         if let Some(s) = server {
-            while let Ok(n @ 1..) = p.b.recv(s, &mut read) {
+            while let Ok(n @ 1..) = p.b.recv_with(s, crate::read_in_place) {
                 received += n as u64;
             }
         }

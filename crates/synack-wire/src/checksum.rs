@@ -86,6 +86,45 @@ impl Checksum {
     }
 }
 
+/// The checksum of a received segment whose pseudo-header and header are summed but whose
+/// payload is not yet: the payload is summed later, on its way to where it is kept, so its
+/// bytes are read once (RFC 1071 §4 suggests folding the sum into the copy). Until it says
+/// the sum is right, nothing in the segment may be acted on (RFC 9293 §3.1: the checksum
+/// covers header, payload and pseudo-header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingChecksum {
+    /// Pseudo-header and TCP header (its checksum field included) summed.
+    summed: Checksum,
+}
+
+impl PendingChecksum {
+    /// From the sum of the pseudo-header and the TCP header with its checksum field.
+    pub fn new(summed: Checksum) -> PendingChecksum {
+        PendingChecksum { summed }
+    }
+
+    /// Whether the segment verifies with `payload` as its data.
+    pub fn verify(self, payload: &[u8]) -> bool {
+        let mut c = self.summed;
+        c.add(payload).finish() == 0
+    }
+
+    /// [`PendingChecksum::verify`] while copying the front of `payload` into `first` and
+    /// what follows into `second`, as much as the two hold; the rest is summed where it
+    /// lies. The copies are worth nothing unless the answer is true.
+    pub fn verify_copy(self, payload: &[u8], first: &mut [u8], second: &mut [u8]) -> bool {
+        let mut c = self.summed;
+        let a = payload.len().min(first.len());
+        let (head, rest) = payload.split_at(a);
+        let b = rest.len().min(second.len());
+        let (mid, tail) = rest.split_at(b);
+        // Each destination is cut to its piece, so neither copy can be refused.
+        let copied =
+            c.add_copy(head, &mut first[..a]).is_ok() && c.add_copy(mid, &mut second[..b]).is_ok();
+        copied && c.add(tail).finish() == 0
+    }
+}
+
 /// Folds a 64-bit end-around-carry sum down to 16 bits.
 #[inline]
 fn fold_native(mut s: u64) -> u16 {
@@ -134,8 +173,15 @@ fn sum_copy(src: &[u8], dst: &mut [u8]) -> u64 {
     let mut blocks = src.chunks_exact(BLOCK);
     let mut out = dst.chunks_exact_mut(BLOCK);
     for (blk, to) in (&mut blocks).zip(&mut out) {
-        to.copy_from_slice(blk);
-        add_block(&mut lanes, blk);
+        // Each word is stored from the register it was summed from. Copying the block whole
+        // reads the same, but the optimiser then lifts all the blocks' copies out of the loop
+        // into one `memcpy` before it, and the bytes are read twice after all (at 64 KiB,
+        // about three quarters of the speed of this loop, measured).
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let w = word(&blk[8 * i..8 * i + 8]);
+            to[8 * i..8 * i + 8].copy_from_slice(&w.to_ne_bytes());
+            *lane = add_carry(*lane, w);
+        }
     }
     let rest = blocks.remainder();
     out.into_remainder().copy_from_slice(rest);
@@ -409,6 +455,48 @@ mod tests {
             let c = checksum(&buf[..len]);
             buf[..2].copy_from_slice(&c.to_be_bytes());
             assert_eq!(checksum(&buf[..len]), 0);
+        }
+    }
+
+    #[test]
+    fn a_pending_sum_verifies_the_payload_it_copies_and_refuses_a_changed_one() {
+        let mut rng = Rng(0x5eed_0bad_5e6d_0004);
+        let mut seg = [0u8; 700];
+        for _ in 0..500 {
+            let len = 20 + (rng.next() % 680) as usize;
+            for b in seg[..len].iter_mut() {
+                *b = rng.next() as u8;
+            }
+            // A header of 20 bytes whose checksum field (16..18) makes the whole sum right.
+            seg[16..18].copy_from_slice(&[0, 0]);
+            let c = checksum(&seg[..len]);
+            seg[16..18].copy_from_slice(&c.to_be_bytes());
+            let mut head = Checksum::new();
+            head.add(&seg[..20]);
+            let pending = PendingChecksum::new(head);
+            let payload = &seg[20..len];
+            assert!(pending.verify(payload));
+            // Room in two pieces of any sizes, possibly short of the payload.
+            let n1 = (rng.next() % 400) as usize;
+            let n2 = (rng.next() % 400) as usize;
+            let (mut room1, mut room2) = ([0u8; 400], [0u8; 400]);
+            let (a, b) = (&mut room1[..n1], &mut room2[..n2]);
+            assert!(pending.verify_copy(payload, a, b), "len {len} {n1} {n2}");
+            let k1 = n1.min(payload.len());
+            let k2 = n2.min(payload.len() - k1);
+            assert_eq!(&a[..k1], &payload[..k1]);
+            assert_eq!(&b[..k2], &payload[k1..k1 + k2]);
+            if payload.is_empty() {
+                continue;
+            }
+            // Any one bit changed anywhere in the payload (copied or not) is caught.
+            let at = (rng.next() as usize) % payload.len();
+            let mut changed = [0u8; 700];
+            let bad = &mut changed[..payload.len()];
+            bad.copy_from_slice(payload);
+            bad[at] ^= 1 << (rng.next() % 8);
+            assert!(!pending.verify(bad));
+            assert!(!pending.verify_copy(bad, a, b), "len {len} at {at}");
         }
     }
 

@@ -3,7 +3,7 @@
 
 use core::net::IpAddr;
 
-use crate::checksum::ChecksumMode;
+use crate::checksum::{ChecksumMode, PendingChecksum, pseudo_header};
 use crate::icmp::{IcmpRepr, Icmpv4Repr, Icmpv6Repr};
 use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::ipv6::{self, Ipv6Packet, Ipv6Repr};
@@ -83,6 +83,24 @@ pub fn parse_tcp(packet: &[u8], mode: ChecksumMode) -> Result<(IpHeader, TcpRepr
     }
     let tcp = TcpRepr::parse_bytes(u.bytes, u.header.src, u.header.dst, mode)?;
     Ok((u.header, tcp))
+}
+
+/// [`parse_tcp`] verifying all but the TCP payload: the IPv4 header checksum is checked, the
+/// TCP checksum is summed over the pseudo-header and the TCP header and left pending over the
+/// payload, for the receiver to finish while it copies the payload where it is kept (see
+/// [`PendingChecksum`]). The segment may not be acted on until that sum is found right.
+pub fn parse_tcp_deferred(
+    packet: &[u8],
+) -> Result<(IpHeader, TcpRepr<'_>, PendingChecksum), Error> {
+    let u = strip_ip(packet, ChecksumMode::Verify)?;
+    if u.protocol != protocol::TCP {
+        return Err(Error::NotTcp);
+    }
+    let tcp = TcpRepr::parse_bytes(u.bytes, u.header.src, u.header.dst, ChecksumMode::Ignore)?;
+    let header = &u.bytes[..u.bytes.len() - tcp.payload.len()];
+    let mut summed = pseudo_header(u.header.src, u.header.dst, protocol::TCP, u.bytes.len())?;
+    summed.add(header);
+    Ok((u.header, tcp, PendingChecksum::new(summed)))
 }
 
 /// Length of the datagram [`emit_tcp`] builds for `tcp`.
@@ -265,6 +283,37 @@ mod tests {
             options: TcpOptions::default(),
             payload,
         }
+    }
+
+    #[test]
+    fn a_deferred_parse_leaves_only_the_payload_to_verify() {
+        let mut data = [0u8; 300];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i * 7) as u8;
+        }
+        for (s, d) in [(S4, D4), (S6, D6)] {
+            let mut b = [0u8; 400];
+            let n = emit_tcp(&mut b, s, d, 33, &seg(&data)).unwrap();
+            let (ip, tcp, pending) = parse_tcp_deferred(&b[..n]).unwrap();
+            assert_eq!((ip, tcp), parse_tcp(&b[..n], ChecksumMode::Verify).unwrap());
+            assert!(pending.verify(tcp.payload));
+            // A byte of payload changed: the parse succeeds, the pending sum does not.
+            let mut bad = b;
+            bad[n - 5] ^= 0x10;
+            let (_, tcp, pending) = parse_tcp_deferred(&bad[..n]).unwrap();
+            assert!(!pending.verify(tcp.payload));
+            // A byte of the TCP header changed (the window): caught the same way.
+            let mut bad = b;
+            let at = n - data.len() - 20 + 14;
+            bad[at] ^= 0x01;
+            let (_, tcp, pending) = parse_tcp_deferred(&bad[..n]).unwrap();
+            assert!(!pending.verify(tcp.payload));
+        }
+        // The IPv4 header checksum is still checked up front.
+        let mut b = [0u8; 400];
+        let n = emit_tcp(&mut b, S4, D4, 33, &seg(&data)).unwrap();
+        b[8] ^= 1;
+        assert!(parse_tcp_deferred(&b[..n]).is_err());
     }
 
     #[test]

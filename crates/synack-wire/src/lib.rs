@@ -47,12 +47,12 @@ pub mod ipv6;
 pub mod segment;
 pub mod tcp;
 
-pub use checksum::ChecksumMode;
+pub use checksum::{ChecksumMode, PendingChecksum};
 pub use error::Error;
 pub use icmp::{IcmpRepr, Icmpv4Repr, Icmpv6Repr, QuotedHeader, QuotedTcp};
 pub use ip::{
     IpHeader, emit_icmp, emit_tcp, emit_tcp_gather, emit_tcp_with, parse_icmp, parse_tcp,
-    tcp_packet_len,
+    parse_tcp_deferred, tcp_packet_len,
 };
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};

@@ -4,12 +4,12 @@
 
 use core::time::Duration;
 
-use synack_wire::TcpRepr;
+use synack_wire::{PendingChecksum, TcpRepr};
 
 use super::negotiate::Negotiated;
 use super::recv::Receiver;
 use super::send::{Acked, Sender};
-use super::state::{Closed, FinWait2, State, SynReceived, SynSent, Synced, TimeWait};
+use super::state::{Closed, Phase, State, SynReceived, SynSent, Synced, TimeWait};
 use super::time_wait::{TimeWaitRecord, Verdict};
 use super::timer::Timer;
 use super::{Cause, Connection, Event, StateName};
@@ -88,6 +88,28 @@ impl Connection {
             self.soft_error = None;
         }
         self.track_progress(now, progressed);
+        // Text copied ahead by `verify_segment` and not taken is free room again.
+        if let Some(rcv) = self.state.receiver_mut() {
+            rcv.unstage();
+        }
+    }
+
+    /// Finishes the checksum of a segment parsed with it `pending` over its text
+    /// (`synack_wire::parse_tcp_deferred`) and returns whether it is right (RFC 9293 §3.1);
+    /// when it is not, nothing has changed and the segment is to be dropped. In the states
+    /// that take text, text at RCV.NXT is copied into the receive buffer's free room as it is
+    /// summed, and [`Connection::handle_segment`] of this segment (or of it stripped of its
+    /// text), which must follow, commits it rather than copying it again.
+    pub fn verify_segment(&mut self, seg: &TcpRepr<'_>, pending: PendingChecksum) -> bool {
+        let takes_text = matches!(
+            self.state.name(),
+            StateName::Established | StateName::FinWait1 | StateName::FinWait2
+        ) && !seg.flags.syn()
+            && !seg.flags.rst();
+        match self.state.receiver_mut() {
+            Some(rcv) if takes_text => rcv.stage(SeqNum(seg.seq), seg.payload, pending),
+            _ => pending.verify(seg.payload),
+        }
     }
 
     /// RFC 9293 §3.10.7.1: no TCB; answer anything but a reset with a reset.
@@ -191,7 +213,9 @@ impl Connection {
             self.apply(n);
             self.ack_now = true;
             self.morph(Cause::RecvSynAck, move |s| match s {
-                State::SynSent(SynSent { snd, .. }) => State::Established(Synced { snd, rcv }),
+                State::SynSent(SynSent { snd, .. }) => {
+                    State::Synced(Phase::Established, Synced::new(snd, rcv))
+                }
                 other => other,
             });
             // Data or FIN riding on the SYN-ACK continue at the sixth step.
@@ -423,10 +447,10 @@ impl Connection {
                     rcv: None,
                 })
             }),
-            State::Established(_)
-            | State::FinWait1(_)
-            | State::FinWait2(_)
-            | State::CloseWait(_) => self.morph(Cause::RecvRst, |_| {
+            State::Synced(
+                Phase::Established | Phase::FinWait1 | Phase::FinWait2 | Phase::CloseWait,
+                _,
+            ) => self.morph(Cause::RecvRst, |_| {
                 State::Closed(Closed {
                     error: Some(ConnError::ConnectionReset),
                     rcv: None,
@@ -438,7 +462,7 @@ impl Connection {
             // orderly end of these states, rather than being lost with the TCB.
             _ => self.morph(Cause::RecvRst, |s| {
                 let rcv = match s {
-                    State::Closing(x) | State::LastAck(x) => Some(x.rcv),
+                    State::Synced(Phase::Closing | Phase::LastAck, x) => Some(x.rcv),
                     State::TimeWait(tw) => Some(tw.rcv),
                     _ => None,
                 };
@@ -477,7 +501,7 @@ impl Connection {
             let close_requested = s.close_requested;
             self.morph(Cause::RecvAck, |s| match s {
                 State::SynReceived(SynReceived { snd, rcv, .. }) => {
-                    State::Established(Synced { snd, rcv })
+                    State::Synced(Phase::Established, Synced::new(snd, rcv))
                 }
                 other => other,
             });
@@ -577,10 +601,10 @@ impl Connection {
         match name {
             StateName::FinWait1 if fin_acked => {
                 let give_up_at = self.orphaned.then(|| now + self.config.fin_wait2_timeout);
-                self.morph(Cause::RecvAck, |s| match s {
-                    State::FinWait1(synced) => State::FinWait2(FinWait2 { synced, give_up_at }),
-                    other => other,
-                });
+                if let State::Synced(_, s) = &mut self.state {
+                    s.give_up_at = give_up_at;
+                }
+                self.shift(Cause::RecvAck, Phase::FinWait2);
                 true
             }
             StateName::Closing => {
@@ -595,7 +619,7 @@ impl Connection {
             StateName::LastAck => {
                 if fin_acked {
                     self.morph(Cause::RecvAck, |s| match s {
-                        State::LastAck(x) => State::Closed(Closed {
+                        State::Synced(Phase::LastAck, x) => State::Closed(Closed {
                             error: None,
                             rcv: Some(x.rcv),
                         }),
@@ -612,24 +636,22 @@ impl Connection {
     /// FIN-WAIT-1, or CLOSE-WAIT → LAST-ACK when the peer's FIN came with its SYN-ACK.
     fn finish_deferred_close(&mut self) {
         self.queue_fin();
-        self.morph(Cause::UserClose, |s| match s {
-            State::Established(x) => State::FinWait1(x),
-            State::CloseWait(x) => State::LastAck(x),
-            other => other,
-        });
+        match self.state.name() {
+            StateName::Established => self.shift(Cause::UserClose, Phase::FinWait1),
+            StateName::CloseWait => self.shift(Cause::UserClose, Phase::LastAck),
+            _ => {}
+        }
     }
 
     fn enter_time_wait(&mut self, now: Instant, cause: Cause) {
         let expires = now + self.config.msl * 2;
         self.morph(cause, |s| match s {
-            State::Closing(x) | State::FinWait2(FinWait2 { synced: x, .. }) => {
-                State::TimeWait(TimeWait {
-                    snd_nxt: x.snd.nxt.max(x.snd.max),
-                    rcv: x.rcv,
-                    expires,
-                    last_stray_ack: None,
-                })
-            }
+            State::Synced(Phase::Closing | Phase::FinWait2, x) => State::TimeWait(TimeWait {
+                snd_nxt: x.snd.nxt.max(x.snd.max),
+                rcv: x.rcv,
+                expires,
+                last_stray_ack: None,
+            }),
             other => other,
         });
     }
@@ -703,14 +725,8 @@ impl Connection {
         rcv.fin_received = true;
         self.events.push_back(Event::Readable);
         match name {
-            StateName::Established => self.morph(Cause::RecvFin, |s| match s {
-                State::Established(x) => State::CloseWait(x),
-                other => other,
-            }),
-            StateName::FinWait1 => self.morph(Cause::RecvFin, |s| match s {
-                State::FinWait1(x) => State::Closing(x),
-                other => other,
-            }),
+            StateName::Established => self.shift(Cause::RecvFin, Phase::CloseWait),
+            StateName::FinWait1 => self.shift(Cause::RecvFin, Phase::Closing),
             StateName::FinWait2 => self.enter_time_wait(now, Cause::RecvFin),
             _ => {}
         }

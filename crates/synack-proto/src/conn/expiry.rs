@@ -3,7 +3,7 @@
 //! loss probe, persist, delayed ACK, the handshake's limit, keepalive, the user timeout,
 //! FIN-WAIT-2 and TIME-WAIT (where each deadline lives is told in `timer.rs`).
 
-use super::state::{Closed, State};
+use super::state::{Closed, Phase, State};
 use super::timer::Timer;
 use super::{Cause, Connection, StateName};
 use crate::error::ConnError;
@@ -24,7 +24,7 @@ impl Connection {
         };
         match &self.state {
             State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
-            State::FinWait2(s) => take(s.give_up_at),
+            State::Synced(Phase::FinWait2, s) => take(s.give_up_at),
             State::TimeWait(tw) => take(Some(tw.expires)),
             _ => {}
         }
@@ -74,7 +74,7 @@ impl Connection {
             Timer::Keepalive => self.keepalive_deadline(),
             Timer::UserTimeout => self.user_timeout_deadline(),
             Timer::FinWait2 => match &self.state {
-                State::FinWait2(s) => s.give_up_at,
+                State::Synced(Phase::FinWait2, s) => s.give_up_at,
                 _ => None,
             },
             Timer::TimeWait => match &self.state {

@@ -6,7 +6,7 @@ use synack_wire::TcpRepr;
 use super::negotiate::{CookieSyn, Negotiated};
 use super::recv::Receiver;
 use super::send::Sender;
-use super::state::{Listen, State, Synced};
+use super::state::{Listen, Phase, State, Synced};
 use super::{Cause, Connection};
 use crate::config::{Config, SharedConfig};
 use crate::error::ConnError;
@@ -86,7 +86,7 @@ impl Connection {
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
         c.state = State::Listen(Listen { iss });
         c.morph(Cause::RecvCookieAck, move |_| {
-            State::Established(Synced { snd, rcv })
+            State::Synced(Phase::Established, Synced::new(snd, rcv))
         });
         if !ack.payload.is_empty() || ack.flags.fin() {
             c.handle_segment(now, ack);

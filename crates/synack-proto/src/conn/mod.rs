@@ -40,7 +40,7 @@ pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 use self::events::EventQueue;
 use self::recv::Receiver;
 use self::send::Sender;
-use self::state::{Closed, Listen, State, SynSent, Synced};
+use self::state::{Closed, Listen, Phase, State, SynSent, Synced};
 use self::timer::{Timer, TimerTable};
 use crate::config::{Config, SharedConfig};
 use crate::error::{CallError, ConnError};
@@ -452,8 +452,7 @@ impl Connection {
         match &mut self.state {
             State::SynSent(SynSent { snd, .. })
             | State::SynReceived(state::SynReceived { snd, .. })
-            | State::Established(Synced { snd, .. })
-            | State::CloseWait(Synced { snd, .. }) => {
+            | State::Synced(Phase::Established | Phase::CloseWait, Synced { snd, .. }) => {
                 if snd.fin_seq.is_some() {
                     return Err(CallError::Closing);
                 }
@@ -571,18 +570,12 @@ impl Connection {
             }
             StateName::Established => {
                 self.queue_fin();
-                self.morph(Cause::UserClose, |s| match s {
-                    State::Established(x) => State::FinWait1(x),
-                    other => other,
-                });
+                self.shift(Cause::UserClose, Phase::FinWait1);
                 Ok(())
             }
             StateName::CloseWait => {
                 self.queue_fin();
-                self.morph(Cause::UserClose, |s| match s {
-                    State::CloseWait(x) => State::LastAck(x),
-                    other => other,
-                });
+                self.shift(Cause::UserClose, Phase::LastAck);
                 Ok(())
             }
             StateName::Closed => Err(self
@@ -612,7 +605,7 @@ impl Connection {
             }
             StateName::FinWait2 => {
                 let give_up_at = now + self.config.fin_wait2_timeout;
-                if let State::FinWait2(s) = &mut self.state {
+                if let State::Synced(Phase::FinWait2, s) = &mut self.state {
                     s.give_up_at = Some(give_up_at);
                 }
                 Ok(())
@@ -747,6 +740,28 @@ impl Connection {
                 error: self.error(),
             });
         }
+    }
+
+    /// A move between two of the synchronized states that keep both sides (see [`Phase`]):
+    /// the phase changes in place, the sender, receiver and timers stay as they are. What
+    /// `morph` does besides moving the state, for edges that keep the send side: the event.
+    fn shift(&mut self, cause: Cause, to: Phase) {
+        let State::Synced(phase, _) = &mut self.state else {
+            debug_assert!(false, "a phase shift ({cause}) from {}", self.state.name());
+            return;
+        };
+        let from = phase.name();
+        *phase = to;
+        let to = to.name();
+        if from == to {
+            return;
+        }
+        debug_assert!(
+            is_legal(from, to, cause),
+            "transition {from} -> {to} ({cause}) is not in the table"
+        );
+        self.events
+            .push_back(Event::StateChanged { from, to, cause });
     }
 
     /// TSval for a segment sent at `now` (RFC 7323 §5.4: a millisecond clock).

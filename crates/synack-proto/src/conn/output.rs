@@ -276,12 +276,7 @@ impl Connection {
         let (snd, rcv) = match &mut self.state {
             State::SynSent(s) => (&mut s.snd, None),
             State::SynReceived(s) => (&mut s.snd, Some(&mut s.rcv)),
-            State::FinWait2(s) => (&mut s.synced.snd, Some(&mut s.synced.rcv)),
-            State::Established(s)
-            | State::FinWait1(s)
-            | State::CloseWait(s)
-            | State::Closing(s)
-            | State::LastAck(s) => (&mut s.snd, Some(&mut s.rcv)),
+            State::Synced(_, s) => (&mut s.snd, Some(&mut s.rcv)),
             _ => return None,
         };
 

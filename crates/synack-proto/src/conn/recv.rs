@@ -6,7 +6,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use synack_wire::{SackBlock, SackList};
+use synack_wire::{PendingChecksum, SackBlock, SackList};
 
 mod urgent;
 
@@ -83,6 +83,11 @@ pub(crate) struct Receiver {
     pub wscale: u8,
     /// The peer's FIN has been received: after the buffered bytes, the user reads end-of-file.
     pub fin_received: bool,
+    /// Bytes of the segment being handled already copied, from RCV.NXT on, to the front of
+    /// the buffer's free room as its checksum was verified (`stage`); the text step commits
+    /// them instead of copying them again. Zero outside the handling of such a segment.
+    /// (A segment's text is under 64 KiB: an IP datagram's length field is 16 bits.)
+    staged: u16,
     buf: Ring,
     /// What arrived beyond a gap. Most connections never see a gap, so it is allocated when
     /// one opens and freed when it closes.
@@ -126,6 +131,7 @@ impl Receiver {
             shown_edge: irs + 1,
             wscale,
             fin_received: false,
+            staged: 0,
             ts_recent: None,
             last_ack_sent: irs + 1,
             buf: Ring::new(),
@@ -178,10 +184,47 @@ impl Receiver {
         self.ooo.is_some() || self.dsack.is_some()
     }
 
+    /// Finishes the checksum of an arriving segment whose text is `data` starting at `seq`,
+    /// `pending` over that text (RFC 9293 §3.1: the sum covers the text too), and returns
+    /// whether it is right. Text that starts at RCV.NXT is meanwhile copied into the buffer's
+    /// free room, as much as the window takes, so the sum and the copy read it once; the copy
+    /// counts only once `accept_segment` commits it, so a wrong sum leaves nothing readable
+    /// changed and the segment is dropped as any other with a bad checksum
+    /// (RFC 9293 §3.10.7.4).
+    pub fn stage(&mut self, seq: SeqNum, data: &[u8], pending: PendingChecksum) -> bool {
+        self.staged = 0;
+        let n = if self.fin_received || seq != self.nxt {
+            0
+        } else {
+            data.len()
+                .min(self.wnd() as usize)
+                .min(usize::from(u16::MAX))
+        };
+        if n == 0 {
+            return pending.verify(data);
+        }
+        self.buf.reserve(n, self.capacity);
+        let (a, b) = self.buf.room_mut();
+        let first = n.min(a.len());
+        let second = (n - first).min(b.len());
+        let right = pending.verify_copy(data, &mut a[..first], &mut b[..second]);
+        if right {
+            self.staged = (first + second) as u16;
+        }
+        right
+    }
+
+    /// Forgets what `stage` copied: the segment it was for has been handled.
+    pub fn unstage(&mut self) {
+        self.staged = 0;
+    }
+
     /// Takes the text of a segment that starts at `seq` (after the SYN, if any), with its FIN
     /// flag: in-order bytes go to the user's buffer, later ones into the out-of-order store,
     /// and whatever lies beyond the free buffer space is dropped (the peer sends it again).
     pub fn accept_segment(&mut self, seq: SeqNum, data: &[u8], fin: bool) -> Accepted {
+        // What `stage` copied is this segment's text from RCV.NXT on, good for this call only.
+        let staged = usize::from(core::mem::take(&mut self.staged));
         let mut out = Accepted::default();
         if self.fin_received {
             return out;
@@ -252,7 +295,11 @@ impl Receiver {
         let fits = (limit - nxt) as usize;
         let new = &data[skip.min(data.len())..];
         let take = new.len().min(fits);
-        self.push_in_order(&new[..take]);
+        if skip == 0 && take <= staged {
+            self.commit_in_order(take);
+        } else {
+            self.push_in_order(&new[..take]);
+        }
         out.delivered = take;
         if take == new.len() && fin {
             out.fin = true;
@@ -296,8 +343,19 @@ impl Receiver {
 
     fn push_in_order(&mut self, bytes: &[u8]) {
         self.buf.extend(bytes, self.capacity);
-        self.nxt += bytes.len() as u32;
-        self.bytes_received += bytes.len() as u64;
+        self.advance_in_order(bytes.len());
+    }
+
+    /// Takes the first `n` bytes `stage` copied into the free room as in-order text.
+    fn commit_in_order(&mut self, n: usize) {
+        self.buf.commit(n);
+        self.advance_in_order(n);
+    }
+
+    /// RCV.NXT moves over `n` new in-order bytes, now in the buffer.
+    fn advance_in_order(&mut self, n: usize) {
+        self.nxt += n as u32;
+        self.bytes_received += n as u64;
         // Text may land in buffer space not yet advertised (a probe into a window held shut by
         // silly window avoidance); the edge is then where the data ends.
         self.adv_edge = self.adv_edge.max(self.nxt);

@@ -80,24 +80,50 @@ impl fmt::Display for StateName {
 /// connection has neither, SYN-SENT has no receiver (nothing is known of the peer yet), and
 /// TIME-WAIT keeps only the receiver (for data the user has not read yet) and the one sequence
 /// number it needs to acknowledge a retransmitted FIN.
+///
+/// The six synchronized states that keep both sides (ESTABLISHED through LAST-ACK) hold the
+/// same data, so they are one variant told apart by a [`Phase`]: moving between them (a close,
+/// a FIN, the ACK of our FIN) rewrites the phase in place rather than moving the ~600 bytes
+/// of the sender and receiver into another variant. The phase is a bare tag, so the variant's
+/// payload starts where every other state's does and `sender()` reads one offset whatever
+/// the state.
 #[derive(Debug)]
 pub(crate) enum State {
     Closed(Closed),
     Listen(Listen),
     SynSent(SynSent),
     SynReceived(SynReceived),
-    Established(Synced),
-    /// Our FIN is queued or in flight.
-    FinWait1(Synced),
-    /// Our FIN is acknowledged; the peer may still send.
-    FinWait2(FinWait2),
-    /// The peer's FIN arrived; we may still send.
-    CloseWait(Synced),
-    /// Both FINs sent, ours not yet acknowledged.
-    Closing(Synced),
-    /// The peer's FIN arrived, ours is in flight.
-    LastAck(Synced),
+    Synced(Phase, Synced),
     TimeWait(TimeWait),
+}
+
+/// Which of the synchronized states with a sender a [`State::Synced`] connection is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Established,
+    /// Our FIN is queued or in flight.
+    FinWait1,
+    /// Our FIN is acknowledged; the peer may still send (see `Synced::give_up_at`).
+    FinWait2,
+    /// The peer's FIN arrived; we may still send.
+    CloseWait,
+    /// Both FINs sent, ours not yet acknowledged.
+    Closing,
+    /// The peer's FIN arrived, ours is in flight.
+    LastAck,
+}
+
+impl Phase {
+    pub fn name(self) -> StateName {
+        match self {
+            Phase::Established => StateName::Established,
+            Phase::FinWait1 => StateName::FinWait1,
+            Phase::FinWait2 => StateName::FinWait2,
+            Phase::CloseWait => StateName::CloseWait,
+            Phase::Closing => StateName::Closing,
+            Phase::LastAck => StateName::LastAck,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -147,16 +173,21 @@ pub(crate) struct SynReceived {
 pub(crate) struct Synced {
     pub snd: Sender,
     pub rcv: Receiver,
+    /// FIN-WAIT-2 only: when a connection the user has closed stops waiting for the peer's
+    /// FIN (RFC 9293 leaves FIN-WAIT-2 unbounded; RFC 1122 §4.2.2.13 and Linux's
+    /// `tcp_fin_timeout` bound it once nobody can read what arrives). `None` while the user
+    /// may still read, and in the other phases.
+    pub give_up_at: Option<Instant>,
 }
 
-#[derive(Debug)]
-#[repr(C)]
-pub(crate) struct FinWait2 {
-    pub synced: Synced,
-    /// When a connection the user has closed stops waiting for the peer's FIN (RFC 9293 leaves
-    /// FIN-WAIT-2 unbounded; RFC 1122 §4.2.2.13 and Linux's `tcp_fin_timeout` bound it once
-    /// nobody can read what arrives). `None` while the user may still read.
-    pub give_up_at: Option<Instant>,
+impl Synced {
+    pub fn new(snd: Sender, rcv: Receiver) -> Synced {
+        Synced {
+            snd,
+            rcv,
+            give_up_at: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -179,12 +210,7 @@ impl State {
             State::Listen(_) => StateName::Listen,
             State::SynSent(_) => StateName::SynSent,
             State::SynReceived(_) => StateName::SynReceived,
-            State::Established(_) => StateName::Established,
-            State::FinWait1(_) => StateName::FinWait1,
-            State::FinWait2(_) => StateName::FinWait2,
-            State::CloseWait(_) => StateName::CloseWait,
-            State::Closing(_) => StateName::Closing,
-            State::LastAck(_) => StateName::LastAck,
+            State::Synced(phase, _) => phase.name(),
             State::TimeWait(_) => StateName::TimeWait,
         }
     }
@@ -193,12 +219,7 @@ impl State {
         match self {
             State::SynSent(s) => Some(&s.snd),
             State::SynReceived(s) => Some(&s.snd),
-            State::FinWait2(s) => Some(&s.synced.snd),
-            State::Established(s)
-            | State::FinWait1(s)
-            | State::CloseWait(s)
-            | State::Closing(s)
-            | State::LastAck(s) => Some(&s.snd),
+            State::Synced(_, s) => Some(&s.snd),
             _ => None,
         }
     }
@@ -207,12 +228,7 @@ impl State {
         match self {
             State::SynSent(s) => Some(&mut s.snd),
             State::SynReceived(s) => Some(&mut s.snd),
-            State::FinWait2(s) => Some(&mut s.synced.snd),
-            State::Established(s)
-            | State::FinWait1(s)
-            | State::CloseWait(s)
-            | State::Closing(s)
-            | State::LastAck(s) => Some(&mut s.snd),
+            State::Synced(_, s) => Some(&mut s.snd),
             _ => None,
         }
     }
@@ -220,12 +236,7 @@ impl State {
     pub fn receiver(&self) -> Option<&Receiver> {
         match self {
             State::SynReceived(s) => Some(&s.rcv),
-            State::FinWait2(s) => Some(&s.synced.rcv),
-            State::Established(s)
-            | State::FinWait1(s)
-            | State::CloseWait(s)
-            | State::Closing(s)
-            | State::LastAck(s) => Some(&s.rcv),
+            State::Synced(_, s) => Some(&s.rcv),
             State::TimeWait(s) => Some(&s.rcv),
             State::Closed(c) => c.rcv.as_ref(),
             _ => None,
@@ -235,12 +246,7 @@ impl State {
     pub fn receiver_mut(&mut self) -> Option<&mut Receiver> {
         match self {
             State::SynReceived(s) => Some(&mut s.rcv),
-            State::FinWait2(s) => Some(&mut s.synced.rcv),
-            State::Established(s)
-            | State::FinWait1(s)
-            | State::CloseWait(s)
-            | State::Closing(s)
-            | State::LastAck(s) => Some(&mut s.rcv),
+            State::Synced(_, s) => Some(&mut s.rcv),
             State::TimeWait(s) => Some(&mut s.rcv),
             State::Closed(c) => c.rcv.as_mut(),
             _ => None,

@@ -68,7 +68,7 @@ impl Host {
         let mut first: [Option<usize>; BATCH] = [None; BATCH];
         let mut prev: Option<(Tuple, u64, usize)> = None;
         for (i, ((p, hash), fresh)) in parsed.iter().zip(&mut hashes).zip(&mut fresh).enumerate() {
-            let Some(Ok((ip, seg))) = p else {
+            let Some(Ok((ip, seg, _))) = p else {
                 continue;
             };
             // Segments `handle_packet` drops before its lookup (bad addresses or ports) are

@@ -5,8 +5,10 @@
 
 use super::demux::Found;
 use super::*;
-use synack_wire::ip::{IpHeader, emit_tcp_gather, emit_tcp_with, parse_tcp, set_ds_field};
-use synack_wire::{ChecksumMode, TcpFlags, TcpOptions};
+use synack_wire::ip::{
+    IpHeader, emit_tcp_gather, emit_tcp_with, parse_tcp, parse_tcp_deferred, set_ds_field,
+};
+use synack_wire::{ChecksumMode, PendingChecksum, TcpFlags, TcpOptions};
 
 use crate::conn::reset_for_unexpected;
 
@@ -22,8 +24,15 @@ fn base_headers(remote: IpAddr) -> usize {
 /// payload without a jumbogram needs (RFC 8200 §3): the bound of a super-segment.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// An IP datagram parsed as a TCP segment.
-pub(super) type Parsed<'p> = Result<(IpHeader, TcpRepr<'p>), synack_wire::Error>;
+/// Text longer than this has its checksum finished while it is copied into the receive
+/// buffer (`Connection::verify_segment`); shorter text is summed at once, where a fused copy
+/// would gain nothing (the send side's bound too, `tcp::SUM_AFTER_COPY` in synack-wire).
+const VERIFY_WHILE_COPYING: usize = 128;
+
+/// An IP datagram parsed as a TCP segment, with its TCP checksum still pending over the
+/// text when the receive path is to finish it.
+pub(super) type Parsed<'p> =
+    Result<(IpHeader, TcpRepr<'p>, Option<PendingChecksum>), synack_wire::Error>;
 
 impl Host {
     /// One IP datagram from the interface.
@@ -32,9 +41,21 @@ impl Host {
         self.handle_parsed(now, packet, parsed, None, None);
     }
 
-    /// `packet` parsed as a TCP segment, its checksums verified unless the device did.
+    /// `packet` parsed as a TCP segment, its checksums verified unless the device did: all
+    /// but a long text's share of the TCP checksum at once, that share left pending for the
+    /// copy into the receive buffer.
     pub(super) fn parse<'p>(&self, packet: &'p [u8]) -> Parsed<'p> {
-        parse_tcp(packet, self.checksum_mode())
+        if self.checksum_mode() == ChecksumMode::Ignore {
+            return parse_tcp(packet, ChecksumMode::Ignore).map(|(ip, seg)| (ip, seg, None));
+        }
+        let (ip, seg, pending) = parse_tcp_deferred(packet)?;
+        if seg.payload.len() > VERIFY_WHILE_COPYING {
+            Ok((ip, seg, Some(pending)))
+        } else if pending.verify(seg.payload) {
+            Ok((ip, seg, None))
+        } else {
+            Err(synack_wire::Error::BadChecksum)
+        }
     }
 
     /// [`Host::handle_packet`] after parsing; `hash` is the demux hash of the segment's
@@ -52,9 +73,14 @@ impl Host {
             return;
         }
         self.counters.in_segs += 1;
-        let Ok((ip, seg)) = parsed else {
+        let Ok((ip, seg, mut pending)) = parsed else {
             self.counters.in_errs += 1;
             return;
+        };
+        // A checksum still pending is finished before anything acts on the segment; only
+        // text delivered to a connection has it finished on the way into the receive buffer.
+        let wrong_sum = |pending: &mut Option<PendingChecksum>| {
+            pending.take().is_some_and(|p| !p.verify(seg.payload))
         };
         if bogus_source(ip.src)
             || bogus_destination(ip.dst)
@@ -67,13 +93,23 @@ impl Host {
         if !self.is_local(ip.dst) {
             // Not for us (RFC 1122 §3.2.1.3's address check, done here since we own the IP
             // layer's decision too).
-            self.counters.in_addr_errors += 1;
+            if wrong_sum(&mut pending) {
+                self.counters.in_errs += 1;
+            } else {
+                self.counters.in_addr_errors += 1;
+            }
             return;
         }
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        match self.demux_get_cached(&Tuple::new(local, remote), hash, found) {
+        let target = self.demux_get_cached(&Tuple::new(local, remote), hash, found);
+        let delivered = matches!(target, Some(Target::Conn(_))) && !seg.flags.syn();
+        if !delivered && wrong_sum(&mut pending) {
+            self.counters.in_errs += 1;
+            return;
+        }
+        match target {
             Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();
@@ -89,7 +125,7 @@ impl Host {
                     reopen_iss = self.reopens_time_wait(id, &seg);
                 }
                 if reopen_iss.is_none() {
-                    self.deliver(now, id, &seg);
+                    self.deliver(now, id, &seg, pending);
                     return;
                 }
             }
@@ -308,10 +344,22 @@ impl Host {
             });
     }
 
-    pub(super) fn deliver(&mut self, now: Instant, id: ConnId, seg: &TcpRepr<'_>) {
+    /// `seg` to connection `id`; with its checksum `pending` over the text, that is finished
+    /// first (the text copied into the receive buffer meanwhile), and a wrong one drops it.
+    pub(super) fn deliver(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        seg: &TcpRepr<'_>,
+        pending: Option<PendingChecksum>,
+    ) {
         let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
+        if pending.is_some_and(|p| !e.conn.verify_segment(seg, p)) {
+            self.counters.in_errs += 1;
+            return;
+        }
         if let Role::HalfOpen(l) = e.role {
             // Linux's answer to a full accept queue: drop the handshake's final ACK (and what
             // follows) and let the client retransmit until there is room.
