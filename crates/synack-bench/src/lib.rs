@@ -437,7 +437,7 @@ fn tun_figures(opts: &Options, emit: &mut dyn FnMut(Figure)) {
         };
         let synack_note = if case.offload {
             "synack: TUN with the virtio-net header (the kernel's 64 KiB segments in, \
-             checksums left to synack; synack's own 64 KiB super-segments out, cut by the \
+             checksums left partial both ways; synack's own 64 KiB super-segments out, cut by the \
              kernel); wall-clock goodput from connect to end of stream, both in one namespace \
              of the bench's own"
         } else {

@@ -115,6 +115,9 @@ impl Shared {
         // The device, not the caller, knows whether it cuts super-segments: where nothing
         // would, the host must send none.
         config.segmentation_offload = caps.segmentation_offload;
+        // Likewise the checksums: a device that finishes them on send and checks (or
+        // vouches for) them on receive spares the host a pass over every byte both ways.
+        config.checksum_offload = caps.checksum_offload;
         let mut table = SocketTable::new(config);
         table.keep_events();
         Ok(Shared {

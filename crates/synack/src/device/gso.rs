@@ -12,6 +12,7 @@
 use synack_wire::checksum::{pseudo_header_v4, pseudo_header_v6};
 
 pub(crate) const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
 const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
 const VIRTIO_NET_HDR_GSO_TCPV6: u8 = 4;
 const TCP_ACK: u8 = 0x10;
@@ -101,18 +102,37 @@ fn same_flow(a: &[u8], sa: &Seg, b: &[u8], sb: &Seg, next_seq: u32) -> bool {
 /// field. `None` for a packet that is not TCP over IPv4 or IPv6 without extension headers.
 pub(crate) fn super_segment_header(packet: &[u8], segment_size: u16) -> Option<[u8; 10]> {
     let s = parse(packet)?;
-    let mut hdr = [0u8; 10];
-    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    hdr[1] = if s.v6 {
+    Some(header(&s, gso_type(&s), segment_size))
+}
+
+/// The virtio-net header for one TCP segment whose checksum the host left partial (the
+/// pseudo-header sum in the field, `ChecksumMode::Ignore`): no GSO, and where the kernel
+/// would finish the sum. Delivered locally, the kernel takes the segment as it is: it never
+/// crossed a wire, so nobody sums it at all. `None` as for [`super_segment_header`].
+pub(crate) fn partial_checksum_header(packet: &[u8]) -> Option<[u8; 10]> {
+    let s = parse(packet)?;
+    Some(header(&s, VIRTIO_NET_HDR_GSO_NONE, 0))
+}
+
+fn gso_type(s: &Seg) -> u8 {
+    if s.v6 {
         VIRTIO_NET_HDR_GSO_TCPV6
     } else {
         VIRTIO_NET_HDR_GSO_TCPV4
-    };
+    }
+}
+
+/// A `NEEDS_CSUM` header: the sum runs from the TCP header (`csum_start`) to the end and
+/// lands in the TCP checksum field, 16 bytes in.
+fn header(s: &Seg, gso_type: u8, gso_size: u16) -> [u8; 10] {
+    let mut hdr = [0u8; 10];
+    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr[1] = gso_type;
     hdr[2..4].copy_from_slice(&(s.hdr_len as u16).to_le_bytes());
-    hdr[4..6].copy_from_slice(&segment_size.to_le_bytes());
+    hdr[4..6].copy_from_slice(&gso_size.to_le_bytes());
     hdr[6..8].copy_from_slice(&(s.ip_len as u16).to_le_bytes());
     hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
-    Some(hdr)
+    hdr
 }
 
 /// How many packets from the front of `packets` merge into one large segment (1: none).
@@ -184,18 +204,7 @@ pub(crate) fn merge(packets: &[&[u8]], out: &mut Vec<u8>) -> [u8; 10] {
         pseudo_header_v4(src, dst, 6, tcp_len as u16).sum()
     };
     out[ip + 16..ip + 18].copy_from_slice(&pseudo.to_be_bytes());
-    let mut hdr = [0u8; 10];
-    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    hdr[1] = if s0.v6 {
-        VIRTIO_NET_HDR_GSO_TCPV6
-    } else {
-        VIRTIO_NET_HDR_GSO_TCPV4
-    };
-    hdr[2..4].copy_from_slice(&(s0.hdr_len as u16).to_le_bytes());
-    hdr[4..6].copy_from_slice(&(s0.payload as u16).to_le_bytes());
-    hdr[6..8].copy_from_slice(&(ip as u16).to_le_bytes());
-    hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
-    hdr
+    header(&s0, gso_type(&s0), s0.payload as u16)
 }
 
 #[cfg(test)]
@@ -258,6 +267,27 @@ mod tests {
         full[36..38].copy_from_slice(&sum.to_be_bytes());
         let (_, seg) = synack_wire::parse_tcp(&full, synack_wire::ChecksumMode::Verify).unwrap();
         assert_eq!(seg.payload.len(), 240);
+    }
+
+    #[test]
+    fn a_lone_segment_with_a_partial_checksum_says_where_the_sum_goes() {
+        let p = packet(1000, TCP_ACK | TCP_PSH, 100);
+        let hdr = partial_checksum_header(&p).unwrap();
+        assert_eq!(hdr[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        assert_eq!(hdr[1], VIRTIO_NET_HDR_GSO_NONE);
+        assert_eq!(u16::from_le_bytes([hdr[2], hdr[3]]), 52, "headers");
+        assert_eq!(u16::from_le_bytes([hdr[4], hdr[5]]), 0, "no segment size");
+        assert_eq!(
+            u16::from_le_bytes([hdr[6], hdr[7]]),
+            20,
+            "sum from the TCP header"
+        );
+        assert_eq!(
+            u16::from_le_bytes([hdr[8], hdr[9]]),
+            16,
+            "into the TCP checksum"
+        );
+        assert_eq!(partial_checksum_header(&p[..30]), None);
     }
 
     /// The same segment over IPv6.
