@@ -12,7 +12,7 @@ use synack_wire::{ChecksumMode, TcpFlags, TcpOptions, TcpRepr, emit_tcp, parse_t
 
 use crate::Error;
 use crate::alloc::live_bytes_of;
-use crate::measure::thread_cpu;
+use crate::measure::{median, thread_cpu};
 
 fn server_addr() -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], 80))
@@ -175,11 +175,10 @@ fn time_wait(n: usize) -> Result<Option<f64>, Error> {
 /// Packets handed to the host at once, as the runtime's driver reads them from its device.
 const RX_BATCH: usize = 64;
 
-/// ns of CPU per bare in-window ACK through the host (parse, checksum, demux, RFC 9293
-/// §3.10.7.4, and the `poll_transmit` that finds nothing to send), peers spread over the
-/// table by a multiplicative walk; the ACKs arrive [`RX_BATCH`] at a time
-/// (`Host::handle_packets`).
-fn ns_per_packet(s: &mut Server, packets: usize) -> f64 {
+/// One bare in-window ACK per connection picked, up to 4,096 of them, spread over the table
+/// by a multiplicative walk; each is handled once here, so what is timed after finds every
+/// connection already up to date with it (nothing to send in reply).
+fn acks(s: &mut Server) -> Vec<Vec<u8>> {
     let picks = s.conns.len().min(4096);
     let pkts: Vec<Vec<u8>> = (0..picks)
         .map(|k| {
@@ -201,17 +200,29 @@ fn ns_per_packet(s: &mut Server, packets: usize) -> f64 {
         s.host.handle_packet(s.now, p);
         while s.reply().is_some() {}
     }
+    pkts
+}
+
+/// ns of CPU per bare in-window ACK through the host (parse, checksum, demux, RFC 9293
+/// §3.10.7.4, and the `poll_transmit` that finds nothing to send), `acks` in turn; they
+/// arrive [`RX_BATCH`] at a time (`Host::handle_packets`).
+fn ns_per_packet(s: &mut Server, acks: &[Vec<u8>], packets: usize) -> f64 {
     let cpu0 = thread_cpu();
     let mut k = 0;
     while k < packets {
         let n = RX_BATCH.min(packets - k);
-        let batch = (k..k + n).map(|j| pkts[j % pkts.len()].as_slice());
+        let batch = (k..k + n).map(|j| acks[j % acks.len()].as_slice());
         s.host.handle_packets(s.now, batch);
         while std::hint::black_box(s.host.poll_transmit(s.now, &mut s.out)).is_some() {}
         k += n;
     }
     (thread_cpu() - cpu0).as_nanos() as f64 / packets as f64
 }
+
+/// Bursts each per-packet figure is measured in, the two hosts taking turns: on a machine
+/// whose load changes from second to second, the figures at 1 and at `n` are then taken
+/// under the same load, each the median of its bursts, rather than seconds apart.
+const BURSTS: usize = 10;
 
 /// synack's bytes per idle established connection and per compact TIME-WAIT entry at `n`,
 /// without the per-packet figures (`None` when the counting allocator is not this
@@ -229,19 +240,23 @@ pub struct Conns {
     pub ns_n: f64,
 }
 
-/// synack at `n` connections.
+/// synack at `n` connections; `packets` ACKs on each host for the per-packet figures.
 pub fn synack(n: usize, packets: usize) -> Result<Conns, Error> {
     let (mut one, _) = established(1)?;
-    let ns_1 = ns_per_packet(&mut one, packets);
-    drop(one);
     let (mut many, bytes_per_established) = established(n)?;
-    let ns_n = ns_per_packet(&mut many, packets);
-    drop(many);
+    let (acks_1, acks_n) = (acks(&mut one), acks(&mut many));
+    let burst = packets.div_ceil(BURSTS).max(1);
+    let (mut at_1, mut at_n) = (Vec::new(), Vec::new());
+    for _ in 0..BURSTS {
+        at_1.push(ns_per_packet(&mut one, &acks_1, burst));
+        at_n.push(ns_per_packet(&mut many, &acks_n, burst));
+    }
+    drop((one, many));
     let bytes_per_time_wait = time_wait(n)?;
     Ok(Conns {
         bytes_per_established,
         bytes_per_time_wait,
-        ns_1,
-        ns_n,
+        ns_1: median(at_1),
+        ns_n: median(at_n),
     })
 }
