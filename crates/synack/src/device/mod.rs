@@ -17,7 +17,9 @@ pub use self::tun::{MAX_QUEUES, Tun};
 pub struct Capabilities {
     /// The largest IP packet the device takes or hands out.
     pub mtu: usize,
-    /// The device fills in (sending) or has verified (receiving) TCP checksums.
+    /// The device fills in (sending) or has checked (receiving) TCP checksums; the stack
+    /// then neither computes nor checks them. A received packet whose checksum was never
+    /// computed because it never left this host counts as checked.
     pub checksum_offload: bool,
     /// The device splits one large TCP segment into MTU-sized ones (TSO/GSO) and may hand
     /// out segments coalesced beyond the MTU.
