@@ -6,6 +6,7 @@
 mod common;
 
 use common::host::*;
+use proptest::prelude::*;
 use synack_proto::host::{ConnId, Host, HostConfig};
 use synack_proto::{Instant, StateName};
 use synack_wire::TcpFlags;
@@ -138,4 +139,120 @@ fn a_bad_sum_on_text_for_no_connection_counts_as_an_error_and_gets_no_reset() {
     assert!(out[0].flags.rst());
     let counters = h.counters();
     assert_eq!((counters.in_errs, counters.in_addr_errors), (2, 1));
+}
+
+/// A link that flips one bit past the IP header in some of the datagrams it carries, chosen by
+/// a seeded generator; it counts the ones it spoiled.
+struct Flipper {
+    state: u64,
+    one_in: u64,
+    spoiled: u64,
+}
+
+impl Flipper {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Carries everything `src` sends now to `dst`; returns how many datagrams moved.
+    fn carry(&mut self, src: &mut Host, dst: &mut Host, now: Instant) -> usize {
+        let mut buf = vec![0u8; 2048];
+        let mut moved = 0;
+        while let Some(t) = src.poll_transmit(now, &mut buf) {
+            let pkt = &mut buf[..t.len];
+            if self.next() % self.one_in == 0 {
+                // Past the 20-byte IPv4 header, so the TCP checksum is what must catch it.
+                let at = 20 + (self.next() as usize) % (pkt.len() - 20);
+                pkt[at] ^= 1 << (self.next() % 8);
+                self.spoiled += 1;
+            }
+            dst.handle_packet(now, pkt);
+            moved += 1;
+        }
+        moved
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever datagrams have a bit flipped, the stream arrives whole and in order, each
+    /// spoiled datagram is counted as an error where it arrived, and none is acted on.
+    #[test]
+    fn a_stream_over_a_link_that_flips_bits_arrives_whole(
+        seed in 1u64..u64::MAX,
+        len in 1usize..120_000,
+        one_in in 2u64..12,
+        lend in any::<bool>(),
+    ) {
+        let config = |secret| HostConfig {
+            secret,
+            tcp: synack_proto::Config {
+                recv_buffer: 16 << 10,
+                recv_buffer_max: 16 << 10,
+                // With up to half the datagrams spoiled each way, a round trip can fail many
+                // times running; the test is about what arrives, not about giving up.
+                syn_retries: 60,
+                synack_retries: 60,
+                data_retries: 60,
+                ..synack_proto::Config::default()
+            },
+            ..HostConfig::default()
+        };
+        let (mut a, mut b) = (Host::new(config(1)), Host::new(config(2)));
+        let l = b.listen(addr(US), 4).unwrap();
+        let mut now = Instant::ZERO;
+        let c = a.connect(now, addr("10.0.0.2:5000"), addr(US)).unwrap();
+        let mut link = Flipper { state: seed, one_in, spoiled: 0 };
+        let (mut to_b, mut to_a) = (0u64, 0u64);
+        let data = text(len, seed as u8);
+        let (mut sent, mut got) = (0usize, Vec::with_capacity(len));
+        let mut s = None;
+        let mut rounds = 0;
+        while got.len() < len {
+            rounds += 1;
+            prop_assert!(rounds < 100_000, "no progress: {} of {len}", got.len());
+            if let Ok(n) = a.send(c, &data[sent..]) {
+                sent += n;
+            }
+            let before = link.spoiled;
+            let moved = link.carry(&mut a, &mut b, now);
+            to_b += link.spoiled - before;
+            let before = link.spoiled;
+            let back = link.carry(&mut b, &mut a, now);
+            to_a += link.spoiled - before;
+            s = s.or_else(|| b.accept(l));
+            if let Some(s) = s {
+                let mut buf = [0u8; 3000];
+                loop {
+                    let r = if lend {
+                        b.recv_with(s, |lent| {
+                            let n = lent.len().min(3000);
+                            got.extend_from_slice(&lent[..n]);
+                            n
+                        })
+                    } else {
+                        b.recv(s, &mut buf).inspect(|&n| got.extend_from_slice(&buf[..n]))
+                    };
+                    if !matches!(r, Ok(1..)) {
+                        break;
+                    }
+                }
+            }
+            if moved + back == 0 {
+                // Quiet: only a timer (a retransmission) moves things on.
+                let next = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min();
+                now = next.map_or(now, |t| now.max(t));
+                a.handle_timeout(now);
+                b.handle_timeout(now);
+            }
+        }
+        prop_assert!(got == data, "the stream differs from what was sent");
+        prop_assert_eq!(b.counters().in_errs, to_b);
+        prop_assert_eq!(a.counters().in_errs, to_a);
+    }
 }

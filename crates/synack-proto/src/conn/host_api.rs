@@ -81,10 +81,10 @@ impl Connection {
         n.settle(&config, now, ack, &mut snd, &mut rcv);
         // The peer was promised the window of our SYN-ACK; never take it back.
         rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(&config)));
-        let mut c = Connection::new(config, ack.dst_port, ack.src_port, iss);
-        c.apply(n);
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
-        c.state = State::Listen(Listen { iss });
+        let listen = State::Listen(Listen { iss });
+        let mut c = Connection::new(config, ack.dst_port, ack.src_port, iss, listen);
+        c.apply(n);
         c.morph(Cause::RecvCookieAck, move |_| {
             State::Synced(Phase::Established, Synced::new(snd, rcv))
         });

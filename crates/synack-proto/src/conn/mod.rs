@@ -204,13 +204,20 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(config: SharedConfig, local_port: u16, remote_port: u16, iss: u32) -> Connection {
+    /// A connection in `state` with nothing else happened yet: no event, no timer.
+    fn new(
+        config: SharedConfig,
+        local_port: u16,
+        remote_port: u16,
+        iss: u32,
+        state: State,
+    ) -> Connection {
         Connection {
             quickacks_left: config.quickack_segments,
             config,
             local_port,
             remote_port,
-            state: State::Closed(Closed::default()),
+            state,
             events: EventQueue::default(),
             resets: None,
             ack_now: false,
@@ -257,15 +264,19 @@ impl Connection {
         iss: u32,
     ) -> Connection {
         let snd = Sender::new(iss, &config);
-        let mut c = Connection::new(config, local_port, remote_port, iss);
-        c.morph(Cause::UserConnect, |_| {
-            State::SynSent(SynSent {
-                snd,
-                since: None,
-                close_requested: false,
-            })
+        let state = State::SynSent(SynSent {
+            snd,
+            since: None,
+            close_requested: false,
         });
-        c
+        Connection::opened(
+            config,
+            local_port,
+            remote_port,
+            iss,
+            Cause::UserConnect,
+            state,
+        )
     }
 
     /// Passive OPEN (RFC 9293 §3.10.1): CLOSED → LISTEN for one connection. The first
@@ -278,8 +289,32 @@ impl Connection {
     /// `listen` with settings shared with other connections, made for its address family
     /// already (`Config::for_family`).
     pub(crate) fn listen_shared(config: SharedConfig, local_port: u16, iss: u32) -> Connection {
-        let mut c = Connection::new(config, local_port, 0, iss);
-        c.morph(Cause::UserListen, |_| State::Listen(Listen { iss }));
+        let state = State::Listen(Listen { iss });
+        Connection::opened(config, local_port, 0, iss, Cause::UserListen, state)
+    }
+
+    /// A connection that left CLOSED for `state` on `cause` (an OPEN call): what `morph`
+    /// makes of a new CLOSED one, with the state built in place rather than moved in (a move
+    /// copies the whole sender).
+    fn opened(
+        config: SharedConfig,
+        local_port: u16,
+        remote_port: u16,
+        iss: u32,
+        cause: Cause,
+        state: State,
+    ) -> Connection {
+        let mut c = Connection::new(config, local_port, remote_port, iss, state);
+        let to = c.state.name();
+        debug_assert!(
+            is_legal(StateName::Closed, to, cause),
+            "opening into {to} ({cause}) is not in the table"
+        );
+        c.events.push_back(Event::StateChanged {
+            from: StateName::Closed,
+            to,
+            cause,
+        });
         c
     }
 

@@ -45,8 +45,11 @@ impl Host {
     /// but a long text's share of the TCP checksum at once, that share left pending for the
     /// copy into the receive buffer.
     pub(super) fn parse<'p>(&self, packet: &'p [u8]) -> Parsed<'p> {
-        if self.checksum_mode() == ChecksumMode::Ignore {
-            return parse_tcp(packet, ChecksumMode::Ignore).map(|(ip, seg)| (ip, seg, None));
+        let mode = self.checksum_mode();
+        // A datagram too short to hold a long text is verified whole in one pass: splitting
+        // its sum (pending state, a second pass over the text) costs more than it saves.
+        if mode == ChecksumMode::Ignore || packet.len() <= VERIFY_WHILE_COPYING {
+            return parse_tcp(packet, mode).map(|(ip, seg)| (ip, seg, None));
         }
         let (ip, seg, pending) = parse_tcp_deferred(packet)?;
         if seg.payload.len() > VERIFY_WHILE_COPYING {
