@@ -17,6 +17,10 @@ use crate::sys;
 
 /// Packets read (or written) per device call.
 const BATCH: usize = 64;
+/// Bytes of packet buffers per batch at most: 64 packets of 64 KiB would spread a batch over
+/// 4 MiB, more than a core's cache, so a segment the device has just copied in would be
+/// fetched from memory again when the host copies its text to the receive ring.
+const BATCH_BYTES: usize = 256 * 1024;
 /// Rounds (a receive batch and a transmit batch each) before the driver looks at its wakeups
 /// again, so a flood of arriving packets or a long send cannot starve timers and kicks.
 const ROUNDS: usize = 16;
@@ -109,10 +113,11 @@ impl Drop for Stack {
 /// Receive and transmit batches sized for `device`.
 pub(crate) fn batches(device: &dyn Device) -> (Batch, Batch) {
     let caps = device.capabilities();
+    let count = (BATCH_BYTES / caps.max_packet()).clamp(1, BATCH);
     (
-        Batch::new(BATCH, caps.max_packet() + VNET_ROOM),
+        Batch::new(count, caps.max_packet() + VNET_ROOM),
         // A device that segments takes super-segments of up to 64 KiB.
-        Batch::new(BATCH, caps.max_packet()),
+        Batch::new(count, caps.max_packet()),
     )
 }
 

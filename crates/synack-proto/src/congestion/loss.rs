@@ -378,6 +378,12 @@ fn run_rack(
     srtt: Duration,
     board: &mut Scoreboard,
 ) -> u32 {
+    if board.len() == 0 {
+        // Everything sent is acknowledged (the usual ACK of a short exchange): no segment to
+        // mark and none to wait for, what the scan would find, without pricing the window.
+        l.reorder_at = None;
+        return 0;
+    }
     let reo_wnd = l.rack.reo_wnd(in_recovery, board.sacked_segments(), srtt);
     let (marked, timeout) = l.rack.detect_loss(now, reo_wnd, board);
     l.reorder_at = timeout.map(|t| now + t);
