@@ -8,23 +8,15 @@ use std::os::fd::AsRawFd;
 
 use synack::Stack;
 use synack::device::{Link, LinkConfig};
-use synack::net::{TcpListener, TcpStream};
+use synack::net::TcpListener;
 use synack::netns::TunNetns;
 
 mod common;
+#[path = "common/pair.rs"]
+mod pair;
 
 use common::{CLIENT, SERVER, config};
-
-/// A connected pair of blocking streams between two stacks: (client, server).
-fn connected(port: u16) -> (TcpStream, TcpStream, (Stack, Stack)) {
-    let (a, b) = Link::pair(LinkConfig::default()).unwrap();
-    let client = Stack::new(a, config(CLIENT)).unwrap();
-    let server = Stack::new(b, config(SERVER)).unwrap();
-    let listener = TcpListener::bind(&server, (SERVER, port)).unwrap();
-    let c = TcpStream::connect(&client, (SERVER, port)).unwrap();
-    let (s, _) = listener.accept().unwrap();
-    (c, s, (client, server))
-}
+use pair::connected;
 
 /// Reads until `n` bytes came, each read as the stream returns it.
 fn read_exactly(mut r: impl Read, n: usize) -> Vec<u8> {

@@ -7,27 +7,15 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use synack::Stack;
-use synack::device::{Link, LinkConfig};
-use synack::net::{TcpListener, TcpStream};
-
 mod common;
+#[path = "common/pair.rs"]
+mod pair;
 
-use common::{CLIENT, SERVER, config};
+use pair::connected;
 
 /// Longer than any wakeup takes, short enough that a missed one fails the test rather than
 /// hanging it.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-fn connected(port: u16) -> (TcpStream, TcpStream, (Stack, Stack)) {
-    let (a, b) = Link::pair(LinkConfig::default()).unwrap();
-    let client = Stack::new(a, config(CLIENT)).unwrap();
-    let server = Stack::new(b, config(SERVER)).unwrap();
-    let listener = TcpListener::bind(&server, (SERVER, port)).unwrap();
-    let c = TcpStream::connect(&client, (SERVER, port)).unwrap();
-    let (s, _) = listener.accept().unwrap();
-    (c, s, (client, server))
-}
 
 /// Runs `blocked` on a thread of its own, lets it fall asleep, then runs `other`; the
 /// blocked call must return within `PATIENCE`, and its result is handed back.

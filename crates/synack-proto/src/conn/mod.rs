@@ -761,6 +761,17 @@ impl Connection {
             self.timers.stop(Timer::Persist);
         }
         let to = self.state.name();
+        self.record_transition(from, to, cause);
+        if from != to && to == StateName::Closed {
+            self.events.push_back(Event::Closed {
+                error: self.error(),
+            });
+        }
+    }
+
+    /// Reports a move from `from` to `to` to the user (none if the state stayed), after checking
+    /// it against the table of transitions (RFC 9293 §3.3.2's diagram and our causes).
+    fn record_transition(&mut self, from: StateName, to: StateName, cause: Cause) {
         if from == to {
             return;
         }
@@ -770,11 +781,6 @@ impl Connection {
         );
         self.events
             .push_back(Event::StateChanged { from, to, cause });
-        if to == StateName::Closed {
-            self.events.push_back(Event::Closed {
-                error: self.error(),
-            });
-        }
     }
 
     /// A move between two of the synchronized states that keep both sides (see [`Phase`]):
@@ -787,16 +793,7 @@ impl Connection {
         };
         let from = phase.name();
         *phase = to;
-        let to = to.name();
-        if from == to {
-            return;
-        }
-        debug_assert!(
-            is_legal(from, to, cause),
-            "transition {from} -> {to} ({cause}) is not in the table"
-        );
-        self.events
-            .push_back(Event::StateChanged { from, to, cause });
+        self.record_transition(from, to.name(), cause);
     }
 
     /// TSval for a segment sent at `now` (RFC 7323 §5.4: a millisecond clock).
