@@ -3,6 +3,7 @@
 
 use synack_wire::TcpRepr;
 
+use super::events::EventQueue;
 use super::negotiate::{CookieSyn, Negotiated};
 use super::recv::Receiver;
 use super::send::Sender;
@@ -83,7 +84,14 @@ impl Connection {
         rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(&config)));
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
         let listen = State::Listen(Listen { iss });
-        let mut c = Connection::new(config, ack.dst_port, ack.src_port, iss, listen);
+        let mut c = Connection::new(
+            config,
+            ack.dst_port,
+            ack.src_port,
+            iss,
+            listen,
+            EventQueue::default(),
+        );
         c.apply(n);
         c.morph(Cause::RecvCookieAck, move |_| {
             State::Synced(Phase::Established, Synced::new(snd, rcv))

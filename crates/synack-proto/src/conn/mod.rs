@@ -204,13 +204,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection in `state` with nothing else happened yet: no event, no timer.
+    /// A connection in `state` with `events` waiting and nothing else happened yet: no timer.
     fn new(
         config: SharedConfig,
         local_port: u16,
         remote_port: u16,
         iss: u32,
         state: State,
+        events: EventQueue,
     ) -> Connection {
         Connection {
             quickacks_left: config.quickack_segments,
@@ -218,7 +219,7 @@ impl Connection {
             local_port,
             remote_port,
             state,
-            events: EventQueue::default(),
+            events,
             resets: None,
             ack_now: false,
             orphaned: false,
@@ -304,18 +305,20 @@ impl Connection {
         cause: Cause,
         state: State,
     ) -> Connection {
-        let mut c = Connection::new(config, local_port, remote_port, iss, state);
-        let to = c.state.name();
+        let to = state.name();
         debug_assert!(
             is_legal(StateName::Closed, to, cause),
             "opening into {to} ({cause}) is not in the table"
         );
-        c.events.push_back(Event::StateChanged {
+        // The event goes in before the connection is made, so the connection made is what
+        // returns, written into the caller's place, rather than made here, then copied out.
+        let mut events = EventQueue::default();
+        events.push_back(Event::StateChanged {
             from: StateName::Closed,
             to,
             cause,
         });
-        c
+        Connection::new(config, local_port, remote_port, iss, state, events)
     }
 
     pub fn state(&self) -> StateName {
