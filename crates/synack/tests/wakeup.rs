@@ -1,11 +1,13 @@
 //! A thread (or task) waiting on a socket wakes when another handle of the same socket
 //! changes what it waits for: a shutdown from a clone, a close of the last other handle.
 
+use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod common;
 #[path = "common/pair.rs"]
@@ -17,19 +19,39 @@ use pair::connected;
 /// hanging it.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Waits until the thread whose `stat` file this is sleeps in the kernel (state `S`: for a
+/// call blocked on a socket, its condition-variable wait), within `PATIENCE`. Were it asleep
+/// somewhere on the way there instead, the call must still see what `other` changed when it
+/// gets there, so the test holds either way; waiting for the state makes the wakeup itself
+/// the usual case.
+fn asleep(stat: &Path) {
+    let start = Instant::now();
+    while start.elapsed() < PATIENCE {
+        let line = fs::read_to_string(stat).expect("the blocked thread's stat");
+        // `pid (comm) S ...`: the state follows the last ')', as comm may hold one.
+        let state = line.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        if state == Some(Some('S')) {
+            return;
+        }
+        thread::yield_now();
+    }
+    panic!("the blocked call never went to sleep");
+}
+
 /// Runs `blocked` on a thread of its own, lets it fall asleep, then runs `other`; the
 /// blocked call must return within `PATIENCE`, and its result is handed back.
 fn wakes<T: Send + 'static>(
     blocked: impl FnOnce() -> T + Send + 'static,
     other: impl FnOnce(),
 ) -> T {
+    let (tid_tx, tid_rx) = mpsc::channel();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
+        let _ = tid_tx.send(fs::read_link("/proc/thread-self").ok());
         let _ = tx.send(blocked());
     });
-    // Nothing can be observed of a thread asleep in a condvar wait: give it time to get
-    // there. Were it not yet asleep, the call after `other` must still see the change.
-    thread::sleep(Duration::from_millis(100));
+    let thread = tid_rx.recv().unwrap().expect("/proc/thread-self");
+    asleep(&Path::new("/proc").join(thread).join("stat"));
     other();
     rx.recv_timeout(PATIENCE)
         .expect("the blocked call was never woken")
