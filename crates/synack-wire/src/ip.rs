@@ -29,14 +29,12 @@ struct Upper<'a> {
 }
 
 /// Dispatches on the version nibble and strips the IP layer, rejecting fragments.
+#[inline]
 fn strip_ip(packet: &[u8], mode: ChecksumMode) -> Result<Upper<'_>, Error> {
     let first = *packet.first().ok_or(Error::Truncated)?;
     match first >> 4 {
         4 => {
-            let p = Ipv4Packet::new_checked(packet)?;
-            let r = Ipv4Repr::parse(&p, mode)?;
-            let hl = p.header_len();
-            let bytes = packet.get(hl..hl + r.payload_len).ok_or(Error::Truncated)?;
+            let (r, bytes) = Ipv4Repr::parse_bytes(packet, mode)?;
             Ok(Upper {
                 header: IpHeader {
                     src: r.src.into(),
