@@ -254,7 +254,21 @@ impl Host {
                     if rst {
                         self.counters.out_rsts += 1;
                     }
-                    self.after_transmit(id);
+                    if e.conn.has_event() {
+                        self.after_transmit(id);
+                    } else {
+                        // Sending frees no buffer (bytes leave the send buffer only when
+                        // acknowledged) and here raised no event: of `after_transmit`, only the
+                        // timer can have moved, and the entry is in hand.
+                        debug_assert_eq!(e.conn.buffered_bytes(), e.memory);
+                        let t = e.conn.poll_timeout();
+                        if t != e.deadline {
+                            e.deadline = t;
+                            if let Some(t) = t {
+                                self.schedule(t, Target::Conn(id));
+                            }
+                        }
+                    }
                     // A segment too big for `buf` is lost as if on the wire; the
                     // retransmission timer recovers it.
                     if let Ok(len) = result {
