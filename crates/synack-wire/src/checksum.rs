@@ -131,13 +131,13 @@ impl PendingChecksum {
 
 /// Folds a 64-bit end-around-carry sum down to 16 bits.
 #[inline]
-fn fold_native(mut s: u64) -> u16 {
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
+fn fold_native(s: u64) -> u16 {
+    // Each halving is one add with end-around carry, which never overflows again (as in
+    // `add_carry`) and turns no non-zero sum into zero.
+    let (t, c) = (s as u32).overflowing_add((s >> 32) as u32);
+    let t = t + u32::from(c);
+    let (u, c) = (t as u16).overflowing_add((t >> 16) as u16);
+    u + u16::from(c)
 }
 
 /// Adds with end-around carry, which keeps a 64-bit one's-complement sum exact.

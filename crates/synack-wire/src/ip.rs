@@ -74,6 +74,7 @@ fn strip_ip(packet: &[u8], mode: ChecksumMode) -> Result<Upper<'_>, Error> {
 /// Under [`ChecksumMode::Verify`] both the IPv4 header checksum and the TCP checksum are
 /// checked. IPv4 options and IPv6 extension headers are skipped. Fragments fail with
 /// [`Error::Fragmented`], other protocols with [`Error::NotTcp`].
+#[inline]
 pub fn parse_tcp(packet: &[u8], mode: ChecksumMode) -> Result<(IpHeader, TcpRepr<'_>), Error> {
     let u = strip_ip(packet, mode)?;
     if u.protocol != protocol::TCP {
@@ -87,6 +88,7 @@ pub fn parse_tcp(packet: &[u8], mode: ChecksumMode) -> Result<(IpHeader, TcpRepr
 /// TCP checksum is summed over the pseudo-header and the TCP header and left pending over the
 /// payload, for the receiver to finish while it copies the payload where it is kept (see
 /// [`PendingChecksum`]). The segment may not be acted on until that sum is found right.
+#[inline]
 pub fn parse_tcp_deferred(
     packet: &[u8],
 ) -> Result<(IpHeader, TcpRepr<'_>, PendingChecksum), Error> {

@@ -435,6 +435,7 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// [`TcpRepr::parse`] directly over the segment's bytes.
+    #[inline]
     pub fn parse_bytes(
         bytes: &'a [u8],
         src: IpAddr,

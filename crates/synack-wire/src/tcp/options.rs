@@ -103,6 +103,7 @@ impl<'a> Iterator for TcpOptionIter<'a> {
 impl TcpOptions {
     /// Collects the options synack understands from a raw option list. When a kind repeats,
     /// the last occurrence wins.
+    #[inline]
     pub fn parse(options: &[u8]) -> Result<TcpOptions, Error> {
         // Almost every segment of an established connection carries exactly `NOP NOP TS`
         // (RFC 7323 Appendix A's layout): read it in place of walking the list.
