@@ -56,7 +56,7 @@ impl Connection {
                 if snd.probing || snd.wnd == 0 {
                     return None;
                 }
-                let pto = snd.cc.probe_deadline(snd.rtt.srtt())?;
+                let pto = snd.cc.probe_deadline(|| snd.rtt.srtt())?;
                 Some(
                     self.timers
                         .get(Timer::Retransmit)
