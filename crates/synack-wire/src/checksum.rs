@@ -26,7 +26,8 @@ pub enum ChecksumMode {
 /// next piece starting in the low half of a 16-bit word, as RFC 1071 requires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Checksum {
-    /// Sum of 16-bit partial sums, each already in the native-endian domain.
+    /// One's-complement sum (end-around carry) of the pieces' unfolded native-endian sums,
+    /// each already turned to its place in the stream; folded only when read.
     acc: u64,
     /// True when the stream so far has an odd number of bytes.
     odd: bool,
@@ -53,12 +54,15 @@ impl Checksum {
     }
 
     /// Adds the unfolded native sum of a piece of `len` bytes.
+    #[inline]
     fn take_part(&mut self, sum: u64, len: usize) -> &mut Self {
-        let part = fold_native(sum);
         // A piece that starts at an odd stream offset has its bytes in the opposite halves of
-        // each 16-bit word; RFC 1071 §2(B) lets us fix that with one swap of its folded sum.
-        let part = if self.odd { part.swap_bytes() } else { part };
-        self.acc += u64::from(part);
+        // each 16-bit word; RFC 1071 §2(B) lets us fix that with one byte swap of its folded
+        // sum. Rotating the unfolded 64-bit sum by a byte is the same correction without the
+        // fold: both multiply by 2^8 modulo 2^16 - 1, which divides 2^64 - 1, and neither
+        // turns a non-zero sum into zero, so the folded result is identical.
+        let part = if self.odd { sum.rotate_left(8) } else { sum };
+        self.acc = add_carry(self.acc, part);
         self.odd ^= len % 2 == 1;
         self
     }
@@ -127,13 +131,13 @@ impl PendingChecksum {
 
 /// Folds a 64-bit end-around-carry sum down to 16 bits.
 #[inline]
-fn fold_native(mut s: u64) -> u16 {
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
+fn fold_native(s: u64) -> u16 {
+    // Each halving is one add with end-around carry, which never overflows again (as in
+    // `add_carry`) and turns no non-zero sum into zero.
+    let (t, c) = (s as u32).overflowing_add((s >> 32) as u32);
+    let t = t + u32::from(c);
+    let (u, c) = (t as u16).overflowing_add((t >> 16) as u16);
+    u + u16::from(c)
 }
 
 /// Adds with end-around carry, which keeps a 64-bit one's-complement sum exact.
@@ -223,6 +227,11 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// every datagram sent and received has. Bytes past the last whole word are summed as
 /// [`checksum`] would.
 pub fn header_checksum(data: &[u8]) -> u16 {
+    // The header of every IPv4 datagram without options: five words, no loop.
+    if let Ok(h) = <&[u8; 20]>::try_from(data) {
+        let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+        return !u16::from_be(fold_native(w(0) + w(4) + w(8) + w(12) + w(16)));
+    }
     let mut words = data.chunks_exact(4);
     let mut s = 0u64;
     for w in &mut words {
@@ -237,28 +246,33 @@ pub fn header_checksum(data: &[u8]) -> u16 {
 }
 
 /// The IPv4 pseudo-header (RFC 9293 §3.1): source, destination, zero, protocol, TCP length.
+///
+/// Its three 32-bit words are added as numbers rather than laid out and summed as bytes: a
+/// 32-bit word is two 16-bit words in one, and 2^32 is 1 modulo 2^16 - 1 (RFC 1071 §2(C)).
+#[inline]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -> Checksum {
-    let mut b = [0u8; 12];
-    b[0..4].copy_from_slice(&src.octets());
-    b[4..8].copy_from_slice(&dst.octets());
-    b[9] = protocol;
-    b[10..12].copy_from_slice(&len.to_be_bytes());
-    let mut c = Checksum::new();
-    c.add(&b);
-    c
+    let [l0, l1] = len.to_be_bytes();
+    let acc = u64::from(u32::from_ne_bytes(src.octets()))
+        + u64::from(u32::from_ne_bytes(dst.octets()))
+        + u64::from(u32::from_ne_bytes([0, protocol, l0, l1]));
+    Checksum { acc, odd: false }
 }
 
 /// The IPv6 pseudo-header (RFC 8200 §8.1): source, destination, 32-bit upper-layer length,
-/// three zero bytes, next header.
+/// three zero bytes, next header; summed as 64-bit words, as [`pseudo_header_v4`] does.
+#[inline]
 pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32) -> Checksum {
-    let mut b = [0u8; 40];
-    b[0..16].copy_from_slice(&src.octets());
-    b[16..32].copy_from_slice(&dst.octets());
-    b[32..36].copy_from_slice(&len.to_be_bytes());
-    b[39] = next_header;
-    let mut c = Checksum::new();
-    c.add(&b);
-    c
+    let [l0, l1, l2, l3] = len.to_be_bytes();
+    let (s, d) = (src.octets(), dst.octets());
+    let addrs = add_carry(
+        add_carry(word(&s[..8]), word(&s[8..])),
+        add_carry(word(&d[..8]), word(&d[8..])),
+    );
+    let last = u64::from_ne_bytes([l0, l1, l2, l3, 0, 0, 0, next_header]);
+    Checksum {
+        acc: add_carry(addrs, last),
+        odd: false,
+    }
 }
 
 /// The pseudo-header for either family. Fails when the families differ, or when `len` does not
@@ -515,6 +529,40 @@ mod tests {
         b6[32..36].copy_from_slice(&70000u32.to_be_bytes());
         b6[39] = 58;
         assert_eq!(pseudo_header_v6(s6, d6, 58, 70000).finish(), naive(&b6));
+
+        // Random addresses, lengths and protocols, each followed by a stream of pieces of
+        // random lengths (odd ones shift what follows): the pseudo-header summed as numbers
+        // must continue exactly as its bytes laid out would.
+        let mut rng = Rng(0x5eed_95e0_0004);
+        for _ in 0..2000 {
+            let r = rng.next();
+            let proto = r as u8;
+            let (s4, d4) = (Ipv4Addr::from(r as u32), Ipv4Addr::from((r >> 32) as u32));
+            let s6 = Ipv6Addr::from(u128::from(rng.next()) << 64 | u128::from(rng.next()));
+            let d6 = Ipv6Addr::from(u128::from(rng.next()) << 64 | u128::from(rng.next()));
+            let len = rng.next() as u32;
+            let mut data = [0u8; 80];
+            for b in data.iter_mut() {
+                *b = rng.next() as u8;
+            }
+            let cut = (rng.next() % 80) as usize;
+            let (a, b) = data.split_at(cut);
+            let mut all = [0u8; 120];
+            all[..4].copy_from_slice(&s4.octets());
+            all[4..8].copy_from_slice(&d4.octets());
+            all[8..12].copy_from_slice(&[0, proto, (len >> 8) as u8, len as u8]);
+            all[12..92].copy_from_slice(&data);
+            let mut c = pseudo_header_v4(s4, d4, proto, len as u16);
+            assert_eq!(c.add(a).add(b).finish(), naive(&all[..92]));
+            all[..16].copy_from_slice(&s6.octets());
+            all[16..32].copy_from_slice(&d6.octets());
+            all[32..40].copy_from_slice(&[0; 8]);
+            all[32..36].copy_from_slice(&len.to_be_bytes());
+            all[39] = proto;
+            all[40..].copy_from_slice(&data);
+            let mut c = pseudo_header_v6(s6, d6, proto, len);
+            assert_eq!(c.add(a).add(b).finish(), naive(&all));
+        }
 
         assert_eq!(
             pseudo_header(s.into(), d6.into(), 6, 20),

@@ -29,14 +29,12 @@ struct Upper<'a> {
 }
 
 /// Dispatches on the version nibble and strips the IP layer, rejecting fragments.
+#[inline]
 fn strip_ip(packet: &[u8], mode: ChecksumMode) -> Result<Upper<'_>, Error> {
     let first = *packet.first().ok_or(Error::Truncated)?;
     match first >> 4 {
         4 => {
-            let p = Ipv4Packet::new_checked(packet)?;
-            let r = Ipv4Repr::parse(&p, mode)?;
-            let hl = p.header_len();
-            let bytes = packet.get(hl..hl + r.payload_len).ok_or(Error::Truncated)?;
+            let (r, bytes) = Ipv4Repr::parse_bytes(packet, mode)?;
             Ok(Upper {
                 header: IpHeader {
                     src: r.src.into(),
@@ -76,6 +74,7 @@ fn strip_ip(packet: &[u8], mode: ChecksumMode) -> Result<Upper<'_>, Error> {
 /// Under [`ChecksumMode::Verify`] both the IPv4 header checksum and the TCP checksum are
 /// checked. IPv4 options and IPv6 extension headers are skipped. Fragments fail with
 /// [`Error::Fragmented`], other protocols with [`Error::NotTcp`].
+#[inline]
 pub fn parse_tcp(packet: &[u8], mode: ChecksumMode) -> Result<(IpHeader, TcpRepr<'_>), Error> {
     let u = strip_ip(packet, mode)?;
     if u.protocol != protocol::TCP {
@@ -89,6 +88,7 @@ pub fn parse_tcp(packet: &[u8], mode: ChecksumMode) -> Result<(IpHeader, TcpRepr
 /// TCP checksum is summed over the pseudo-header and the TCP header and left pending over the
 /// payload, for the receiver to finish while it copies the payload where it is kept (see
 /// [`PendingChecksum`]). The segment may not be acted on until that sum is found right.
+#[inline]
 pub fn parse_tcp_deferred(
     packet: &[u8],
 ) -> Result<(IpHeader, TcpRepr<'_>, PendingChecksum), Error> {

@@ -224,21 +224,45 @@ impl Ipv4Repr {
     /// Parses a checked view. Rejects fragments and, under [`ChecksumMode::Verify`], a bad
     /// header checksum. Options are skipped.
     pub fn parse<T: AsRef<[u8]>>(p: &Ipv4Packet<T>, mode: ChecksumMode) -> Result<Ipv4Repr, Error> {
-        p.check_len()?;
-        if mode == ChecksumMode::Verify && !p.verify_checksum() {
+        Self::parse_bytes(p.buffer.as_ref(), mode).map(|(r, _)| r)
+    }
+
+    /// [`Ipv4Repr::parse`] straight from a datagram's bytes, with the checks of
+    /// [`Ipv4Packet::check_len`] first; also gives the payload (up to the total length).
+    /// The fixed header is read from one array, so one length check covers every field.
+    #[inline]
+    pub fn parse_bytes(packet: &[u8], mode: ChecksumMode) -> Result<(Ipv4Repr, &[u8]), Error> {
+        let h = packet.first_chunk::<HEADER_LEN>().ok_or(Error::Truncated)?;
+        if h[field::VER_IHL] >> 4 != 4 {
+            return Err(Error::BadVersion);
+        }
+        let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
+        if ihl < HEADER_LEN {
+            return Err(Error::BadHeaderLength);
+        }
+        let header = packet.get(..ihl).ok_or(Error::Truncated)?;
+        let total = usize::from(u16::from_be_bytes([h[field::LENGTH], h[field::LENGTH + 1]]));
+        if total < ihl {
+            return Err(Error::BadTotalLength);
+        }
+        let payload = packet.get(ihl..total).ok_or(Error::Truncated)?;
+        if mode == ChecksumMode::Verify && header_checksum(header) != 0 {
             return Err(Error::BadChecksum);
         }
-        if p.is_fragment() {
+        let flags_offset = u16::from_be_bytes([h[field::FLG_OFF], h[field::FLG_OFF + 1]]);
+        if flags_offset & (FLAG_MF | OFFSET_MASK) != 0 {
             return Err(Error::Fragmented);
         }
-        Ok(Ipv4Repr {
-            src: p.src_addr(),
-            dst: p.dst_addr(),
-            protocol: p.protocol(),
-            ttl: p.ttl(),
-            tos: p.tos(),
-            payload_len: p.total_len() - p.header_len(),
-        })
+        let addr = |at: usize| Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]);
+        let repr = Ipv4Repr {
+            src: addr(field::SRC),
+            dst: addr(field::DST),
+            protocol: h[field::PROTOCOL],
+            ttl: h[field::TTL],
+            tos: h[field::TOS],
+            payload_len: payload.len(),
+        };
+        Ok((repr, payload))
     }
 
     pub const fn header_len(&self) -> usize {
@@ -249,18 +273,41 @@ impl Ipv4Repr {
     /// caller's. Returns the header length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let total = u16::try_from(HEADER_LEN + self.payload_len).map_err(|_| Error::TooLong)?;
-        let hdr = buf.get_mut(..HEADER_LEN).ok_or(Error::BufferTooSmall)?;
-        let mut p = Ipv4Packet::new_unchecked(hdr);
-        p.set_version_and_header_len(HEADER_LEN);
-        p.set_tos(self.tos);
-        p.set_total_len(total);
-        p.set_ident(0);
-        p.set_fragment(true, false, 0);
-        p.set_ttl(self.ttl);
-        p.set_protocol(self.protocol);
-        p.set_src_addr(self.src);
-        p.set_dst_addr(self.dst);
-        p.fill_checksum();
+        let out = buf
+            .first_chunk_mut::<HEADER_LEN>()
+            .ok_or(Error::BufferTooSmall)?;
+        // Built as one array and summed from it, then stored at once: no bounds check per
+        // field and no second read of the stored header for its checksum.
+        let [t0, t1] = total.to_be_bytes();
+        let [f0, f1] = FLAG_DF.to_be_bytes();
+        let [s0, s1, s2, s3] = self.src.octets();
+        let [d0, d1, d2, d3] = self.dst.octets();
+        let mut h = [
+            0x40 | (HEADER_LEN / 4) as u8,
+            self.tos,
+            t0,
+            t1,
+            0, // identification (RFC 6864 §4.1)
+            0,
+            f0,
+            f1,
+            self.ttl,
+            self.protocol,
+            0, // checksum, filled below
+            0,
+            s0,
+            s1,
+            s2,
+            s3,
+            d0,
+            d1,
+            d2,
+            d3,
+        ];
+        let [c0, c1] = header_checksum(&h).to_be_bytes();
+        h[field::CHECKSUM] = c0;
+        h[field::CHECKSUM + 1] = c1;
+        *out = h;
         Ok(HEADER_LEN)
     }
 }

@@ -435,28 +435,40 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// [`TcpRepr::parse`] directly over the segment's bytes.
+    #[inline]
     pub fn parse_bytes(
         bytes: &'a [u8],
         src: IpAddr,
         dst: IpAddr,
         mode: ChecksumMode,
     ) -> Result<TcpRepr<'a>, Error> {
-        let p = TcpPacket::new_checked(bytes)?;
-        if mode == ChecksumMode::Verify && !p.verify_checksum(src, dst)? {
-            return Err(Error::BadChecksum);
+        // The fixed header is read from one array: a single length check covers every field.
+        // The checks are those of `TcpPacket::check_len`, in its order.
+        let h = bytes.first_chunk::<HEADER_LEN>().ok_or(Error::Truncated)?;
+        let hl = usize::from(h[field::DATA_OFF] >> 4) * 4;
+        if hl < HEADER_LEN {
+            return Err(Error::BadHeaderLength);
         }
-        let hl = p.header_len();
-        let options = TcpOptions::parse(&bytes[HEADER_LEN..hl])?;
+        let (head, payload) = bytes.split_at_checked(hl).ok_or(Error::Truncated)?;
+        if mode == ChecksumMode::Verify {
+            let mut c = pseudo_header(src, dst, protocol::TCP, bytes.len())?;
+            if c.add(bytes).finish() != 0 {
+                return Err(Error::BadChecksum);
+            }
+        }
+        let options = TcpOptions::parse(&head[HEADER_LEN..])?;
+        let be16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+        let be32 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
         Ok(TcpRepr {
-            src_port: p.src_port(),
-            dst_port: p.dst_port(),
-            seq: p.seq_number(),
-            ack: p.ack_number(),
-            flags: p.flags(),
-            window: p.window_len(),
-            urgent_ptr: p.urgent_ptr(),
+            src_port: be16(field::SRC_PORT.start),
+            dst_port: be16(field::DST_PORT.start),
+            seq: be32(field::SEQ.start),
+            ack: be32(field::ACK.start),
+            flags: TcpFlags(h[field::FLAGS]),
+            window: be16(field::WINDOW.start),
+            urgent_ptr: be16(field::URGENT.start),
             options,
-            payload: &bytes[hl..],
+            payload,
         })
     }
 
@@ -514,39 +526,32 @@ impl<'a> TcpRepr<'a> {
         tail: &[u8],
         mode: ChecksumMode,
     ) -> Result<usize, Error> {
-        if !self.options_fit() {
+        // The option space is worked out once; every length below follows from it.
+        let options_len = self.options.wire_len();
+        if options_len > MAX_OPTIONS_LEN {
             return Err(Error::OptionsTooLong);
         }
-        let hl = self.header_len();
+        let hl = HEADER_LEN + options_len;
         let total = hl + self.payload.len() + tail.len();
         // The pseudo-header first, so a failure leaves `buf` untouched; its sum starts the
         // checksum (or is the partial sum a device completes).
         let pseudo = pseudo_header(src, dst, protocol::TCP, total)?;
         let seg = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
-        let mut p = TcpPacket::new_unchecked(&mut *seg);
-        p.set_src_port(self.src_port);
-        p.set_dst_port(self.dst_port);
-        p.set_seq_number(self.seq);
-        p.set_ack_number(self.ack);
-        p.set_header_len(hl);
-        p.set_flags(self.flags);
-        p.set_window_len(self.window);
-        p.set_urgent_ptr(self.urgent_ptr);
-        self.options.emit(p.options_mut())?;
+        let (header, body) = seg.split_at_mut(hl);
+        let (fixed, options) = header.split_at_mut(HEADER_LEN);
+        fixed.copy_from_slice(&self.fixed_header(hl));
+        self.options.write(options);
         let checksum = match mode {
-            ChecksumMode::Verify if self.payload.len() + tail.len() <= SUM_AFTER_COPY => {
+            ChecksumMode::Verify if body.len() <= SUM_AFTER_COPY => {
                 // A handful of bytes (a handshake, an ACK, a short request): copied, then the
                 // whole segment summed at once, cheaper than a fused pass per piece.
-                p.set_checksum(0);
-                copy_pieces(p.payload_mut(), self.payload, tail);
+                copy_pieces(body, self.payload, tail);
                 let mut c = pseudo;
                 c.add(seg);
                 c.finish()
             }
             ChecksumMode::Verify => {
                 // The payload is summed as it is copied in: one pass over its bytes.
-                p.set_checksum(0);
-                let (header, body) = seg.split_at_mut(hl);
                 let (head, rest) = body.split_at_mut(self.payload.len());
                 let mut c = pseudo;
                 c.add(header);
@@ -554,12 +559,28 @@ impl<'a> TcpRepr<'a> {
                 c.finish()
             }
             ChecksumMode::Ignore => {
-                copy_pieces(p.payload_mut(), self.payload, tail);
+                copy_pieces(body, self.payload, tail);
                 pseudo.sum()
             }
         };
-        TcpPacket::new_unchecked(seg).set_checksum(checksum);
+        seg[field::CHECKSUM].copy_from_slice(&checksum.to_be_bytes());
         Ok(total)
+    }
+
+    /// The fixed 20 bytes of the header for a header of `hl` bytes, checksum zero: built as
+    /// one array and stored at once, with no bounds check per field.
+    fn fixed_header(&self, hl: usize) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[field::SRC_PORT].copy_from_slice(&self.src_port.to_be_bytes());
+        h[field::DST_PORT].copy_from_slice(&self.dst_port.to_be_bytes());
+        h[field::SEQ].copy_from_slice(&self.seq.to_be_bytes());
+        h[field::ACK].copy_from_slice(&self.ack.to_be_bytes());
+        // Data offset in words, the reserved bits clear (RFC 9293 §3.1).
+        h[field::DATA_OFF] = ((hl / 4) as u8) << 4;
+        h[field::FLAGS] = self.flags.0;
+        h[field::WINDOW].copy_from_slice(&self.window.to_be_bytes());
+        h[field::URGENT].copy_from_slice(&self.urgent_ptr.to_be_bytes());
+        h
     }
 }
 

@@ -9,37 +9,85 @@ use super::{Cause, Connection, StateName};
 use crate::error::ConnError;
 use crate::time::Instant;
 
+/// A deadline as microseconds, kept clear of `u64::MAX`, which stands for none.
+fn capped(at: Instant) -> u64 {
+    at.as_micros().min(u64::MAX - 1)
+}
+
 impl Connection {
     /// The earliest time at which `handle_timeout` has work to do: the earliest deadline of
     /// any timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        // The host asks after every touch of a connection, so the deadlines are gathered in
-        // one pass rather than timer by timer: the armed ones in a row, then those that need
-        // a send side only when there is one.
-        let mut earliest = self.timers.earliest();
-        let mut take = |d: Option<Instant>| {
-            if let Some(d) = d {
-                earliest = Some(earliest.map_or(d, |e| e.min(d)));
-            }
-        };
-        match &self.state {
-            State::SynSent(_) | State::SynReceived(_) => take(self.deadline(Timer::Handshake)),
-            State::Synced(Phase::FinWait2, s) => take(s.give_up_at),
-            State::TimeWait(tw) => take(Some(tw.expires)),
-            _ => {}
-        }
-        if self.state.sender().is_some() {
-            take(self.deadline(Timer::Reorder));
-            take(self.deadline(Timer::Probe));
-            take(self.keepalive_deadline());
-        }
-        take(self.user_timeout_deadline());
+        let earliest = self.earliest_deadline();
         debug_assert_eq!(
             earliest,
-            Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min(),
+            Timer::ALL
+                .iter()
+                .filter_map(|&t| self.deadline(t))
+                .map(|d| Instant::from_micros(capped(d)))
+                .min(),
             "the one-pass earliest deadline disagrees with the timers one by one"
         );
         earliest
+    }
+
+    /// [`Connection::poll_timeout`] in one pass. The host asks after every touch of a
+    /// connection, so the state is matched once, the send side's deadlines are read only when
+    /// there is one, and those that need an option (keepalive, user timeout, the handshake's
+    /// limit) only when it is set. Deadlines are compared as bare microseconds with
+    /// `u64::MAX` for none; one at the clock's very last microsecond is kept a microsecond
+    /// earlier, as the timer table keeps the ones it holds.
+    fn earliest_deadline(&self) -> Option<Instant> {
+        let config = &*self.config;
+        let mut earliest = self.timers.earliest_micros();
+        let snd = match &self.state {
+            State::SynSent(s) => {
+                if let (Some(limit), Some(since)) = (config.connect_timeout, s.since) {
+                    earliest = earliest.min(capped(since + limit));
+                }
+                Some(&s.snd)
+            }
+            State::SynReceived(s) => {
+                if let Some(limit) = config.connect_timeout {
+                    earliest = earliest.min(capped(s.since + limit));
+                }
+                Some(&s.snd)
+            }
+            State::Synced(phase, s) => {
+                if let (Phase::FinWait2, Some(at)) = (phase, s.give_up_at) {
+                    earliest = earliest.min(capped(at));
+                }
+                Some(&s.snd)
+            }
+            State::TimeWait(tw) => {
+                earliest = earliest.min(capped(tw.expires));
+                None
+            }
+            _ => None,
+        };
+        if let Some(snd) = snd {
+            if let Some(at) = snd.cc.reorder_deadline() {
+                earliest = earliest.min(capped(at));
+            }
+            // The probe's own deadline is enough here: its hold to the retransmission
+            // timer (see `deadline`) is already in the minimum.
+            if !snd.probing && snd.wnd != 0 {
+                if let Some(at) = snd.cc.probe_deadline(snd.rtt.srtt()) {
+                    earliest = earliest.min(capped(at));
+                }
+            }
+            if config.keepalive.is_some() {
+                if let Some(at) = self.keepalive_deadline() {
+                    earliest = earliest.min(capped(at));
+                }
+            }
+        }
+        if config.user_timeout.is_some() {
+            if let Some(at) = self.user_timeout_deadline() {
+                earliest = earliest.min(capped(at));
+            }
+        }
+        (earliest != u64::MAX).then(|| Instant::from_micros(earliest))
     }
 
     /// When `timer` expires, wherever its deadline lives; `None` when it is not running.

@@ -2,21 +2,53 @@
 //! part and the free room each reachable as (at most) two slices, so bytes can be written into
 //! the room, summed or read where they lie, and committed or consumed afterwards.
 //!
-//! The storage is allocated lazily, at the first byte, and grows by doubling toward the size
-//! the caller allows, as a `VecDeque` would: an idle connection holds none, and a connection
-//! that only ever sends a few bytes holds a few. Once allocated it is kept, since a buffer
-//! that empties now usually fills again soon. The header is the size of a `VecDeque<u8>`.
+//! The first few bytes live in the ring itself: a short exchange (a request or a reply of a few
+//! bytes, the whole of many connections' lives) allocates nothing. Beyond them the storage is
+//! allocated, and grows by doubling toward the size the caller allows, as a `VecDeque` would:
+//! an idle connection holds no heap, and one that only ever sends a few dozen bytes holds a
+//! few dozen. Once allocated it is kept, since a buffer that empties now usually fills again
+//! soon. The header is the size of a `VecDeque<u8>`.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-/// The smallest storage a ring allocates (a `VecDeque<u8>` starts at 8).
-const MIN_STORAGE: usize = 8;
+/// Bytes a ring holds in place before it allocates. Eight fit beside the heap pointer's
+/// niche, so the storage takes no more room than a boxed slice (`tests::the_header_*`).
+const INLINE: usize = 8;
+
+/// Where the bytes are: in place while they fit, else on the heap.
+#[derive(Debug)]
+enum Storage {
+    Inline([u8; INLINE]),
+    Heap(Box<[u8]>),
+}
+
+impl Default for Storage {
+    fn default() -> Storage {
+        Storage::Inline([0; INLINE])
+    }
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Inline(b) => b,
+            Storage::Heap(b) => b,
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Storage::Inline(b) => b,
+            Storage::Heap(b) => b,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Ring {
     /// Filled bytes start at `head` and run for `len`, wrapping past the end to index 0.
-    storage: Box<[u8]>,
+    storage: Storage,
     head: usize,
     len: usize,
 }
@@ -31,17 +63,26 @@ impl Ring {
         self.len
     }
 
-    /// Bytes of storage allocated (filled or free).
+    /// Bytes of storage on the heap (filled or free).
     #[cfg(test)]
     pub fn allocated(&self) -> usize {
-        self.storage.len()
+        match &self.storage {
+            Storage::Inline(_) => 0,
+            Storage::Heap(b) => b.len(),
+        }
+    }
+
+    /// Bytes of storage, in place or allocated (filled or free).
+    fn capacity(&self) -> usize {
+        self.storage.bytes().len()
     }
 
     /// The filled bytes in order: the run up to the end of the storage, then the run that
     /// wrapped to its start (empty when none did).
     pub fn as_slices(&self) -> (&[u8], &[u8]) {
-        let first = self.len.min(self.storage.len() - self.head);
-        let (wrapped, rest) = self.storage.split_at(self.head);
+        let storage = self.storage.bytes();
+        let first = self.len.min(storage.len() - self.head);
+        let (wrapped, rest) = storage.split_at(self.head);
         (&rest[..first], &wrapped[..self.len - first])
     }
 
@@ -63,7 +104,8 @@ impl Ring {
         if offset >= self.len {
             return None;
         }
-        Some(self.storage[(self.head + offset) % self.storage.len()])
+        let storage = self.storage.bytes();
+        Some(storage[(self.head + offset) % storage.len()])
     }
 
     /// Copies filled bytes from `offset` on into `out` (as many as both have); returns how
@@ -84,24 +126,23 @@ impl Ring {
         self.head = if self.len == 0 {
             0
         } else {
-            (self.head + n) % self.storage.len()
+            (self.head + n) % self.capacity()
         };
     }
 
     /// Makes the free room at least `wanted` bytes. Storage grows to the next power of two
     /// that holds what is filled and `wanted`, though not past `limit` when `limit` is
-    /// enough.
+    /// enough. What fits in place allocates nothing.
     pub fn reserve(&mut self, wanted: usize, limit: usize) {
         let need = self.len + wanted;
-        if need <= self.storage.len() {
+        if need <= self.capacity() {
             return;
         }
         let size = need
             .checked_next_power_of_two()
             .unwrap_or(need)
             .min(limit)
-            .max(need)
-            .max(MIN_STORAGE);
+            .max(need);
         let mut grown = Vec::with_capacity(size);
         let (a, b) = self.as_slices();
         grown.extend_from_slice(a);
@@ -110,32 +151,33 @@ impl Ring {
         // here rather than asked of the allocator: glibc's calloc skips its per-thread cache,
         // which doubles the price of the few-byte buffers of short connections.
         grown.resize(size, 0);
-        self.storage = grown.into_boxed_slice();
+        self.storage = Storage::Heap(grown.into_boxed_slice());
         self.head = 0;
     }
 
     /// The free room after the filled bytes, in the order bytes are appended: the run up to
     /// the end of the storage (or up to `head`), then the run from the start to `head`.
     pub fn room_mut(&mut self) -> (&mut [u8], &mut [u8]) {
-        let size = self.storage.len();
-        if size == 0 {
-            return (&mut [], &mut []);
-        }
-        let tail = self.head + self.len;
+        let head = self.head;
+        let tail = head + self.len;
+        let storage = self.storage.bytes_mut();
+        let size = storage.len();
         if tail >= size {
-            // The filled bytes wrapped: the room is the one run between their two ends.
+            // The filled bytes wrapped (or fill it all): the room is the one run between
+            // their two ends.
             let tail = tail - size;
-            return (&mut self.storage[tail..self.head], &mut []);
+            return (&mut storage[tail..head], &mut []);
         }
-        let (front, back) = self.storage.split_at_mut(tail);
-        (back, &mut front[..self.head])
+        let (front, back) = storage.split_at_mut(tail);
+        (back, &mut front[..head])
     }
 
     /// Appends the first `n` bytes of the free room (written through `room_mut`) to what is
     /// filled.
     pub fn commit(&mut self, n: usize) {
-        debug_assert!(self.len + n <= self.storage.len());
-        self.len = (self.len + n).min(self.storage.len());
+        let capacity = self.capacity();
+        debug_assert!(self.len + n <= capacity);
+        self.len = (self.len + n).min(capacity);
     }
 
     /// Appends `data`, growing the storage as `reserve` does.
@@ -151,6 +193,7 @@ impl Ring {
 
 #[cfg(test)]
 mod tests {
+    use alloc::collections::VecDeque;
     use alloc::vec::Vec;
 
     use super::*;
@@ -169,10 +212,30 @@ mod tests {
     }
 
     #[test]
+    fn the_header_is_no_bigger_than_a_vecdeque_of_bytes() {
+        assert!(core::mem::size_of::<Ring>() <= core::mem::size_of::<VecDeque<u8>>());
+    }
+
+    #[test]
+    fn a_few_bytes_stay_in_place_and_more_go_to_the_heap() {
+        let mut r = Ring::new();
+        r.extend(b"abcdefg", 1 << 16);
+        r.consume(6);
+        r.extend(b"hijkl", 1 << 16);
+        // Eight bytes fit in place, wrapped or not.
+        assert_eq!(r.allocated(), 0);
+        assert_eq!(filled(&r), b"ghijkl");
+        assert_eq!(r.get(5), Some(b'l'));
+        r.extend(b"mnop", 1 << 16);
+        assert_eq!(r.allocated(), 16);
+        assert_eq!(filled(&r), b"ghijklmnop");
+    }
+
+    #[test]
     fn storage_grows_by_doubling_within_the_limit() {
         let mut r = Ring::new();
         r.extend(b"abc", 1 << 16);
-        assert_eq!(r.allocated(), MIN_STORAGE);
+        assert_eq!(r.allocated(), 0);
         r.extend(&[7; 10], 1 << 16);
         assert_eq!(r.allocated(), 16);
         r.extend(&[7; 100], 100);
@@ -187,7 +250,7 @@ mod tests {
         r.extend(&[1, 2, 3, 4, 5, 6], 8);
         r.consume(4);
         r.extend(&[7, 8, 9, 10], 8);
-        assert_eq!(r.allocated(), 8);
+        assert_eq!(r.capacity(), 8);
         assert_eq!(r.as_slices(), (&[5, 6, 7, 8][..], &[9, 10][..]));
         assert_eq!(r.slices(3, 2), (&[8][..], &[9][..]));
         assert_eq!(r.slices(4, 2), (&[9, 10][..], &[][..]));
@@ -219,11 +282,11 @@ mod tests {
     #[test]
     fn an_emptied_ring_keeps_its_storage_and_starts_at_the_front() {
         let mut r = Ring::new();
-        r.extend(&[1; 6], 8);
-        r.consume(6);
+        r.extend(&[1; 12], 16);
+        r.consume(12);
         assert_eq!(r.len(), 0);
-        assert_eq!(r.allocated(), 8);
-        assert_eq!(r.room_mut().0.len(), 8);
+        assert_eq!(r.allocated(), 16);
+        assert_eq!(r.room_mut().0.len(), 16);
     }
 
     #[test]

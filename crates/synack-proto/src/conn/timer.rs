@@ -122,9 +122,16 @@ impl TimerTable {
     }
 
     /// The earliest of the armed deadlines.
+    #[cfg(test)]
     pub fn earliest(&self) -> Option<Instant> {
-        let d = *self.deadlines.iter().min()?;
+        let d = self.earliest_micros();
         (d != UNARMED).then(|| Instant::from_micros(d))
+    }
+
+    /// [`TimerTable::earliest`] as bare microseconds, `u64::MAX` when nothing is armed.
+    pub fn earliest_micros(&self) -> u64 {
+        let [a, b, c] = self.deadlines;
+        a.min(b).min(c)
     }
 
     /// Whether `timer` is armed for `now` or earlier.

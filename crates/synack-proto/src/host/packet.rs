@@ -76,10 +76,12 @@ impl Host {
             return;
         }
         self.counters.in_segs += 1;
-        let Ok((ip, seg, mut pending)) = parsed else {
+        // Borrowed where it lies rather than moved out: the segment is only read.
+        let Ok((ip, seg, pending)) = &parsed else {
             self.counters.in_errs += 1;
             return;
         };
+        let mut pending = *pending;
         // A checksum still pending is finished before anything acts on the segment; only
         // text delivered to a connection has it finished on the way into the receive buffer.
         let wrong_sum = |pending: &mut Option<PendingChecksum>| {
@@ -116,7 +118,7 @@ impl Host {
             Some(Target::TimeWait(tw)) => {
                 // Without a listener to take a new SYN, TIME-WAIT answers it (Linux too).
                 let listening = self.find_listener(local).is_some();
-                reopen_iss = self.on_time_wait(now, tw, &seg, listening);
+                reopen_iss = self.on_time_wait(now, tw, seg, listening);
                 if reopen_iss.is_none() {
                     return;
                 }
@@ -125,18 +127,18 @@ impl Host {
                 // Only a SYN can reopen a TIME-WAIT connection: other segments skip the
                 // listener lookup.
                 if seg.flags.syn() && self.find_listener(local).is_some() {
-                    reopen_iss = self.reopens_time_wait(id, &seg);
+                    reopen_iss = self.reopens_time_wait(id, seg);
                 }
                 if reopen_iss.is_none() {
-                    self.deliver(now, id, &seg, pending);
+                    self.deliver(now, id, seg, pending);
                     return;
                 }
             }
             None => {}
         }
         match self.find_listener(local) {
-            Some(l) => self.on_listener(now, l, local, remote, &seg, reopen_iss),
-            None => self.reply_reset(local, remote, &seg),
+            Some(l) => self.on_listener(now, l, local, remote, seg, reopen_iss),
+            None => self.reply_reset(local, remote, seg),
         }
     }
 
@@ -252,7 +254,21 @@ impl Host {
                     if rst {
                         self.counters.out_rsts += 1;
                     }
-                    self.after_transmit(id);
+                    if e.conn.has_event() {
+                        self.after_transmit(id);
+                    } else {
+                        // Sending frees no buffer (bytes leave the send buffer only when
+                        // acknowledged) and here raised no event: of `after_transmit`, only the
+                        // timer can have moved, and the entry is in hand.
+                        debug_assert_eq!(e.conn.buffered_bytes(), e.memory);
+                        let t = e.conn.poll_timeout();
+                        if t != e.deadline {
+                            e.deadline = t;
+                            if let Some(t) = t {
+                                self.schedule(t, Target::Conn(id));
+                            }
+                        }
+                    }
                     // A segment too big for `buf` is lost as if on the wire; the
                     // retransmission timer recovers it.
                     if let Ok(len) = result {

@@ -103,6 +103,7 @@ impl<'a> Iterator for TcpOptionIter<'a> {
 impl TcpOptions {
     /// Collects the options synack understands from a raw option list. When a kind repeats,
     /// the last occurrence wins.
+    #[inline]
     pub fn parse(options: &[u8]) -> Result<TcpOptions, Error> {
         // Almost every segment of an established connection carries exactly `NOP NOP TS`
         // (RFC 7323 Appendix A's layout): read it in place of walking the list.
@@ -118,6 +119,50 @@ impl TcpOptions {
                 ..TcpOptions::default()
             });
         }
+        // A SYN or SYN-ACK from Linux, or from us, lays out all four of its options as
+        // `MSS, SACK-permitted TS, NOP WS` (see `wire_len`): read that in place too.
+        if let Ok(
+            &[
+                kind::MSS,
+                4,
+                m0,
+                m1,
+                kind::SACK_PERMITTED,
+                2,
+                kind::TIMESTAMPS,
+                10,
+                a,
+                b,
+                c,
+                d,
+                e,
+                f,
+                g,
+                h,
+                kind::NOP,
+                kind::WINDOW_SCALE,
+                3,
+                ws,
+            ],
+        ) = <&[u8; 20]>::try_from(options)
+        {
+            return Ok(TcpOptions {
+                mss: Some(u16::from_be_bytes([m0, m1])),
+                window_scale: Some(ws),
+                sack_permitted: true,
+                sack_blocks: SackList::new(),
+                timestamps: Some(Timestamps {
+                    tsval: u32::from_be_bytes([a, b, c, d]),
+                    tsecr: u32::from_be_bytes([e, f, g, h]),
+                }),
+            });
+        }
+        Self::walk(options)
+    }
+
+    /// [`TcpOptions::parse`] the long way, one option at a time: what every layout the
+    /// shortcuts above recognise must also give.
+    fn walk(options: &[u8]) -> Result<TcpOptions, Error> {
         let mut out = TcpOptions::default();
         for opt in TcpOptionIter::new(options) {
             match opt? {
@@ -166,6 +211,46 @@ impl TcpOptions {
             return Err(Error::OptionsTooLong);
         }
         let out = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+        self.write(out);
+        Ok(len)
+    }
+
+    /// [`TcpOptions::emit`] into `out`, exactly [`TcpOptions::wire_len`] bytes long.
+    pub(super) fn write(&self, out: &mut [u8]) {
+        // An established connection's segments carry the timestamps alone (`NOP NOP TS`):
+        // written whole, not option by option.
+        if let (Some(ts), None, None, false, true, Ok(out)) = (
+            self.timestamps,
+            self.mss,
+            self.window_scale,
+            self.sack_permitted,
+            self.sack_blocks.is_empty(),
+            <&mut [u8; 12]>::try_from(&mut *out),
+        ) {
+            let [a, b, c, d] = ts.tsval.to_be_bytes();
+            let [e, f, g, h] = ts.tsecr.to_be_bytes();
+            *out = [
+                kind::NOP,
+                kind::NOP,
+                kind::TIMESTAMPS,
+                10,
+                a,
+                b,
+                c,
+                d,
+                e,
+                f,
+                g,
+                h,
+            ];
+            return;
+        }
+        self.write_each(out);
+    }
+
+    /// [`TcpOptions::write`] one option at a time, the layout of [`TcpOptions::wire_len`].
+    fn write_each(&self, out: &mut [u8]) {
+        let len = out.len();
         let mut w = Writer { buf: out, pos: 0 };
         if let Some(mss) = self.mss {
             w.put(&[kind::MSS, 4]);
@@ -196,7 +281,6 @@ impl TcpOptions {
             }
         }
         debug_assert_eq!(w.pos, len);
-        Ok(len)
     }
 }
 
@@ -210,5 +294,145 @@ impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) {
         self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
         self.pos += bytes.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// Option lists near the layouts [`TcpOptions::parse`] reads in place: each one emitted
+    /// from random values (the two recognised, and their neighbours with SACK blocks or
+    /// without an option), then up to three bytes overwritten with values the shortcuts
+    /// test for, a random byte or a length change, so that many almost match.
+    fn near_layouts() -> impl Strategy<Value = Vec<u8>> {
+        let opts = (
+            prop::option::of(any::<u16>()),
+            prop::option::of(any::<u8>()),
+            any::<bool>(),
+            prop::option::of((any::<u32>(), any::<u32>())),
+            0usize..4,
+        );
+        let pokes = prop::collection::vec(
+            (
+                0usize..40,
+                prop_oneof![
+                    Just(0u8),
+                    Just(1),
+                    Just(2),
+                    Just(3),
+                    Just(4),
+                    Just(8),
+                    Just(10),
+                    any::<u8>()
+                ],
+            ),
+            0..4,
+        );
+        (opts, pokes, -2isize..3).prop_map(|((mss, ws, sp, ts, sacks), pokes, trim)| {
+            let mut o = TcpOptions {
+                mss,
+                window_scale: ws,
+                sack_permitted: sp,
+                timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+                ..TcpOptions::default()
+            };
+            for i in 0..sacks as u32 {
+                o.sack_blocks.push(SackBlock {
+                    left: i * 1000,
+                    right: i * 1000 + 500,
+                });
+            }
+            let mut buf = [0u8; 48];
+            let n = o.emit(&mut buf).unwrap_or(0);
+            let n = n.saturating_add_signed(trim).min(buf.len());
+            let mut v = buf[..n].to_vec();
+            for (at, byte) in pokes {
+                if let Some(b) = v.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            v
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_shortcuts_agree_with_the_walk(opts in near_layouts()) {
+            prop_assert_eq!(TcpOptions::parse(&opts), TcpOptions::walk(&opts));
+        }
+
+        #[test]
+        fn the_shortcuts_agree_with_the_walk_on_any_bytes(
+            opts in prop::collection::vec(any::<u8>(), 0..=40)
+        ) {
+            prop_assert_eq!(TcpOptions::parse(&opts), TcpOptions::walk(&opts));
+        }
+    }
+
+    /// Any set of options the core can hand over, within what fits.
+    fn any_options() -> impl Strategy<Value = TcpOptions> {
+        (
+            prop::option::of(any::<u16>()),
+            prop::option::of(any::<u8>()),
+            any::<bool>(),
+            prop::option::of((any::<u32>(), any::<u32>())),
+            prop::collection::vec((any::<u32>(), any::<u32>()), 0..=4),
+        )
+            .prop_map(|(mss, ws, sp, ts, blocks)| {
+                let mut o = TcpOptions {
+                    mss,
+                    window_scale: ws,
+                    sack_permitted: sp,
+                    timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+                    ..TcpOptions::default()
+                };
+                for (left, right) in blocks {
+                    o.sack_blocks.push(SackBlock { left, right });
+                }
+                o
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn the_written_shortcut_agrees_with_writing_each_option(o in any_options()) {
+            let len = o.wire_len();
+            prop_assume!(len <= MAX_OPTIONS_LEN);
+            let (mut fast, mut each) = ([0xa5u8; MAX_OPTIONS_LEN], [0x5au8; MAX_OPTIONS_LEN]);
+            o.write(&mut fast[..len]);
+            o.write_each(&mut each[..len]);
+            prop_assert_eq!(&fast[..len], &each[..len]);
+            prop_assert_eq!(TcpOptions::parse(&fast[..len]), Ok(o));
+        }
+    }
+
+    #[test]
+    fn the_syn_layout_is_read_in_place_as_the_walk_reads_it() {
+        let o = TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            sack_blocks: SackList::new(),
+            timestamps: Some(Timestamps {
+                tsval: 0x0102_0304,
+                tsecr: 0x0506_0708,
+            }),
+        };
+        let mut buf = [0u8; 20];
+        assert_eq!(o.emit(&mut buf), Ok(20));
+        assert_eq!(TcpOptions::parse(&buf), Ok(o));
+        assert_eq!(TcpOptions::walk(&buf), Ok(o));
+        // A window scale option of the wrong length in the same place is still refused.
+        let mut bad = buf;
+        bad[18] = 4;
+        assert_eq!(TcpOptions::parse(&bad), Err(Error::BadOption));
     }
 }
