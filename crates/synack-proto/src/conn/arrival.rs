@@ -9,7 +9,7 @@ use synack_wire::{PendingChecksum, TcpRepr};
 use super::negotiate::Negotiated;
 use super::recv::Receiver;
 use super::send::{Acked, Sender};
-use super::state::{Closed, Phase, State, SynReceived, SynSent, Synced, TimeWait};
+use super::state::{Closed, Phase, State, SynSent, Synced, TimeWait};
 use super::time_wait::{TimeWaitRecord, Verdict};
 use super::timer::Timer;
 use super::{Cause, Connection, Event, StateName};
@@ -145,14 +145,17 @@ impl Connection {
         self.remote_port = seg.src_port;
         // Data on a SYN is not acknowledged here (RCV.NXT stays at IRS+1); the peer sends it
         // again once we are established. The SYN-ACK leaves at the next poll_transmit.
+        self.passive_open = true;
+        self.fin_after_handshake = false;
         self.morph(Cause::RecvSyn, move |_| {
-            State::SynReceived(SynReceived {
-                snd,
-                rcv,
-                since: now,
-                passive: true,
-                close_requested: false,
-            })
+            State::Synced(
+                Phase::SynReceived,
+                Synced {
+                    snd,
+                    rcv,
+                    phase_time: Some(now),
+                },
+            )
         });
     }
 
@@ -228,14 +231,17 @@ impl Connection {
             // <SEQ=ISS><ACK=RCV.NXT>, which is our SYN sent again with an ACK.
             snd.nxt = snd.iss;
             self.apply(n);
+            self.passive_open = false;
+            self.fin_after_handshake = close_requested;
             self.morph(Cause::RecvSyn, move |s| match s {
-                State::SynSent(SynSent { snd, since, .. }) => State::SynReceived(SynReceived {
-                    snd,
-                    rcv,
-                    since: since.unwrap_or(now),
-                    passive: false,
-                    close_requested,
-                }),
+                State::SynSent(SynSent { snd, since, .. }) => State::Synced(
+                    Phase::SynReceived,
+                    Synced {
+                        snd,
+                        rcv,
+                        phase_time: Some(since.unwrap_or(now)),
+                    },
+                ),
                 other => other,
             });
         }
@@ -255,7 +261,7 @@ impl Connection {
                 self.on_time_wait(now, seg);
                 return;
             }
-            State::SynReceived(s) => {
+            State::Synced(Phase::SynReceived, s) => {
                 // The peer did not hear our SYN-ACK and sent its SYN again: answer at once with
                 // the SYN-ACK rather than waiting for our timer (as Linux does).
                 if syn && !flags.ack() && !flags.rst() && seq == s.rcv.irs {
@@ -264,7 +270,7 @@ impl Connection {
                 }
                 // Simultaneous open: the peer's SYN-ACK repeats the SYN we already have. Like
                 // Linux, take it as the ACK of our SYN instead of challenging it.
-                if !s.passive && syn && flags.ack() && seq + 1 == s.rcv.nxt {
+                if !self.passive_open && syn && flags.ack() && seq + 1 == s.rcv.nxt {
                     syn = false;
                     seq += 1;
                 }
@@ -349,7 +355,7 @@ impl Connection {
 
         // Fourth: SYN in a synchronized state.
         if syn {
-            if matches!(&self.state, State::SynReceived(s) if s.passive) {
+            if self.passive_open && matches!(&self.state, State::Synced(Phase::SynReceived, _)) {
                 // RFC 9293 §3.10.7.4: a passive open goes back to LISTEN.
                 self.back_to_listen(Cause::RecvSyn);
             } else {
@@ -440,8 +446,10 @@ impl Connection {
     /// The RST branch of the second check, per state (RFC 9293 §3.10.7.4).
     fn on_reset(&mut self) {
         match &self.state {
-            State::SynReceived(s) if s.passive => self.back_to_listen(Cause::RecvRst),
-            State::SynReceived(_) => self.morph(Cause::RecvRst, |_| {
+            State::Synced(Phase::SynReceived, _) if self.passive_open => {
+                self.back_to_listen(Cause::RecvRst)
+            }
+            State::Synced(Phase::SynReceived, _) => self.morph(Cause::RecvRst, |_| {
                 State::Closed(Closed {
                     error: Some(ConnError::ConnectionRefused),
                     rcv: None,
@@ -475,7 +483,7 @@ impl Connection {
     fn process_ack(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) -> bool {
         let ack = SeqNum(seg.ack);
         let name = self.state.name();
-        if let State::SynReceived(s) = &self.state {
+        if let State::Synced(Phase::SynReceived, s) = &self.state {
             // SYN-RECEIVED: the ACK must cover our SYN-ACK, or we reset.
             if !(ack.gt(s.snd.una) && ack.le(s.snd.max)) {
                 self.queue_reset(ack, None, seg.src_port);
@@ -483,7 +491,8 @@ impl Connection {
             }
             self.note_ts_recent(now, seq, seg);
         }
-        if let State::SynReceived(s) = &mut self.state {
+        if let State::Synced(Phase::SynReceived, s) = &mut self.state {
+            let close_requested = self.fin_after_handshake;
             let snd = &mut s.snd;
             snd.advance_una(ack);
             take_rtt_sample(snd, self.timestamps, self.ts_offset, now, seg);
@@ -498,13 +507,10 @@ impl Connection {
             snd.max_wnd = snd.max_wnd.max(snd.wnd);
             snd.wl1 = seq;
             snd.wl2 = ack;
-            let close_requested = s.close_requested;
-            self.morph(Cause::RecvAck, |s| match s {
-                State::SynReceived(SynReceived { snd, rcv, .. }) => {
-                    State::Synced(Phase::Established, Synced::new(snd, rcv))
-                }
-                other => other,
-            });
+            // The handshake is over: its start no longer bounds anything. The sender and
+            // receiver stay where they are; only the phase moves on.
+            s.phase_time = None;
+            self.shift(Cause::RecvAck, Phase::Established);
             if close_requested {
                 self.finish_deferred_close();
             }
@@ -560,7 +566,7 @@ impl Connection {
         // where it would change nothing.
         let news = advanced
             || !seg.options.sack_blocks.is_empty()
-            || !snd.cc.at_rest(&snd.flight(), snd.rtt.srtt());
+            || !snd.cc.at_rest(&snd.flight(), || snd.rtt.srtt());
         if ack == snd.una && news {
             snd.cc.on_ack(&AckSummary {
                 now,
@@ -602,7 +608,7 @@ impl Connection {
             StateName::FinWait1 if fin_acked => {
                 let give_up_at = self.orphaned.then(|| now + self.config.fin_wait2_timeout);
                 if let State::Synced(_, s) = &mut self.state {
-                    s.give_up_at = give_up_at;
+                    s.phase_time = give_up_at;
                 }
                 self.shift(Cause::RecvAck, Phase::FinWait2);
                 true

@@ -47,15 +47,15 @@ impl Connection {
                 }
                 Some(&s.snd)
             }
-            State::SynReceived(s) => {
-                if let Some(limit) = config.connect_timeout {
-                    earliest = earliest.min(capped(s.since + limit));
-                }
-                Some(&s.snd)
-            }
             State::Synced(phase, s) => {
-                if let (Phase::FinWait2, Some(at)) = (phase, s.give_up_at) {
-                    earliest = earliest.min(capped(at));
+                match (phase, s.phase_time) {
+                    (Phase::SynReceived, Some(since)) => {
+                        if let Some(limit) = config.connect_timeout {
+                            earliest = earliest.min(capped(since + limit));
+                        }
+                    }
+                    (Phase::FinWait2, Some(at)) => earliest = earliest.min(capped(at)),
+                    _ => {}
                 }
                 Some(&s.snd)
             }
@@ -72,7 +72,7 @@ impl Connection {
             // The probe's own deadline is enough here: its hold to the retransmission
             // timer (see `deadline`) is already in the minimum.
             if !snd.probing && snd.wnd != 0 {
-                if let Some(at) = snd.cc.probe_deadline(snd.rtt.srtt()) {
+                if let Some(at) = snd.cc.probe_deadline(|| snd.rtt.srtt()) {
                     earliest = earliest.min(capped(at));
                 }
             }
@@ -104,7 +104,7 @@ impl Connection {
                 if snd.probing || snd.wnd == 0 {
                     return None;
                 }
-                let pto = snd.cc.probe_deadline(snd.rtt.srtt())?;
+                let pto = snd.cc.probe_deadline(|| snd.rtt.srtt())?;
                 Some(
                     self.timers
                         .get(Timer::Retransmit)
@@ -115,14 +115,14 @@ impl Connection {
                 let limit = self.config.connect_timeout?;
                 match &self.state {
                     State::SynSent(s) => s.since.map(|t| t + limit),
-                    State::SynReceived(s) => Some(s.since + limit),
+                    State::Synced(Phase::SynReceived, s) => s.phase_time.map(|t| t + limit),
                     _ => None,
                 }
             }
             Timer::Keepalive => self.keepalive_deadline(),
             Timer::UserTimeout => self.user_timeout_deadline(),
             Timer::FinWait2 => match &self.state {
-                State::Synced(Phase::FinWait2, s) => s.give_up_at,
+                State::Synced(Phase::FinWait2, s) => s.phase_time,
                 _ => None,
             },
             Timer::TimeWait => match &self.state {

@@ -184,6 +184,13 @@ pub struct Connection {
     /// Nobody can ask for `info` any more (a host's connection whose handle is gone), so the
     /// send side's last figures are not kept when it ends.
     info_unwanted: bool,
+    /// SYN-RECEIVED came from LISTEN (passive open) rather than SYN-SENT (simultaneous
+    /// open): decides where a reset returns to (RFC 9293 §3.10.7.4, second check). Read
+    /// only in SYN-RECEIVED.
+    passive_open: bool,
+    /// SYN-RECEIVED only: the user shut the send side down before the handshake finished,
+    /// so the FIN follows once established (RFC 9293 §3.10.4).
+    fin_after_handshake: bool,
     /// The last ICMP soft error (see `note_soft_error`).
     soft_error: Option<ConnError>,
     state: State,
@@ -224,6 +231,8 @@ impl Connection {
             ack_now: false,
             orphaned: false,
             info_unwanted: false,
+            passive_open: false,
+            fin_after_handshake: false,
             window_scaling: false,
             timestamps: false,
             sack: false,
@@ -489,8 +498,10 @@ impl Connection {
     fn send_side(&mut self) -> Result<&mut Sender, CallError> {
         match &mut self.state {
             State::SynSent(SynSent { snd, .. })
-            | State::SynReceived(state::SynReceived { snd, .. })
-            | State::Synced(Phase::Established | Phase::CloseWait, Synced { snd, .. }) => {
+            | State::Synced(
+                Phase::SynReceived | Phase::Established | Phase::CloseWait,
+                Synced { snd, .. },
+            ) => {
                 if snd.fin_seq.is_some() {
                     return Err(CallError::Closing);
                 }
@@ -594,9 +605,9 @@ impl Connection {
                 s.close_requested = true;
                 return Ok(());
             }
-            State::SynReceived(s) => {
+            State::Synced(Phase::SynReceived, _) => {
                 // RFC 9293 §3.10.4: the FIN waits until the handshake is complete.
-                s.close_requested = true;
+                self.fin_after_handshake = true;
                 return Ok(());
             }
             _ => {}
@@ -644,7 +655,7 @@ impl Connection {
             StateName::FinWait2 => {
                 let give_up_at = now + self.config.fin_wait2_timeout;
                 if let State::Synced(Phase::FinWait2, s) = &mut self.state {
-                    s.give_up_at = Some(give_up_at);
+                    s.phase_time = Some(give_up_at);
                 }
                 Ok(())
             }
@@ -688,7 +699,8 @@ impl Connection {
             (ConnError::TimedOut, Some(soft)) => soft,
             _ => error,
         };
-        let passive = matches!(&self.state, State::SynReceived(s) if s.passive);
+        let passive =
+            self.passive_open && matches!(&self.state, State::Synced(Phase::SynReceived, _));
         if passive {
             self.back_to_listen(cause);
             return;

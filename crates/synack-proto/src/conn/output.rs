@@ -275,7 +275,6 @@ impl Connection {
         let sack = self.sack;
         let (snd, rcv) = match &mut self.state {
             State::SynSent(s) => (&mut s.snd, None),
-            State::SynReceived(s) => (&mut s.snd, Some(&mut s.rcv)),
             State::Synced(_, s) => (&mut s.snd, Some(&mut s.rcv)),
             _ => return None,
         };

@@ -93,25 +93,21 @@ impl Host {
 
     /// Events and timer of a connection, after it sent something or was otherwise touched.
     pub(super) fn after_transmit(&mut self, id: ConnId) {
-        let Some(mut e) = self.conns.get_mut(id.0) else {
+        let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
-        // This runs after every segment in or out, and most leave no event: the entry is
-        // looked up once for them, again only after events were handed on.
-        if e.conn.has_event() {
-            loop {
-                let Some(e) = self.conns.get_mut(id.0) else {
-                    return;
-                };
-                let Some(ev) = e.conn.poll_event() else {
-                    break;
-                };
-                self.on_conn_event(id, ev);
-            }
-            let Some(again) = self.conns.get_mut(id.0) else {
-                return;
-            };
-            e = again;
+        // This runs after every segment in or out: the entry is looked up once, and its
+        // events are handed on with it in hand, since what they touch besides it (counters,
+        // a listener's queues, the host's events) lies outside the slab.
+        while let Some(ev) = e.conn.poll_event() {
+            hand_on(
+                id,
+                e,
+                ev,
+                &mut self.counters,
+                &mut self.listeners,
+                &mut self.events,
+            );
         }
         let memory = e.conn.buffered_bytes();
         let freed = memory < e.memory;
@@ -142,73 +138,79 @@ impl Host {
             }
         }
     }
+}
 
-    pub(super) fn on_conn_event(&mut self, id: ConnId, ev: Event) {
-        let Some(e) = self.conns.get_mut(id.0) else {
-            return;
-        };
-        let host_ev = match ev {
-            Event::StateChanged { from, to, cause } => {
-                use StateName::*;
-                if (from, to) == (Closed, Listen) {
-                    // A half-open connection is built as a one-shot LISTEN fed the SYN; that
-                    // first step is bookkeeping, not news.
-                    return;
+/// Connection `id`'s event `ev` as the host reports it: counted in `counters`, a completed
+/// handshake moved from its listener's SYN queue to the accept queue, and the host's events
+/// for `events`.
+fn hand_on(
+    id: ConnId,
+    e: &mut Entry,
+    ev: Event,
+    counters: &mut Counters,
+    listeners: &mut Slab<Listener>,
+    events: &mut VecDeque<HostEvent>,
+) {
+    let host_ev = match ev {
+        Event::StateChanged { from, to, cause } => {
+            use StateName::*;
+            if (from, to) == (Closed, Listen) {
+                // A half-open connection is built as a one-shot LISTEN fed the SYN; that
+                // first step is bookkeeping, not news.
+                return;
+            }
+            let c = counters;
+            match (from, to) {
+                (Closed, SynSent) => c.active_opens += 1,
+                (Listen, SynReceived | Established) => c.passive_opens += 1,
+                (SynSent | SynReceived, Closed) | (SynReceived, Listen) => c.attempt_fails += 1,
+                (Established | CloseWait, Closed) => c.estab_resets += 1,
+                _ => {}
+            }
+            let counted = |s: StateName| matches!(s, Established | CloseWait);
+            if counted(to) && !counted(from) {
+                c.curr_estab += 1;
+            } else if counted(from) && !counted(to) {
+                c.curr_estab = c.curr_estab.saturating_sub(1);
+            }
+            if let (SynReceived, Established, Role::HalfOpen(l)) = (from, to, e.role) {
+                // The handshake completed: from the SYN queue to the accept queue.
+                e.role = Role::Queued(l);
+                let (local, remote) = (e.tuple.local(), e.tuple.remote());
+                if let Some(listener) = listeners.get_mut(l.0) {
+                    listener.syn_queue.retain(|c| *c != id);
+                    listener.accept_queue.push_back(id);
                 }
-                let c = &mut self.counters;
-                match (from, to) {
-                    (Closed, SynSent) => c.active_opens += 1,
-                    (Listen, SynReceived | Established) => c.passive_opens += 1,
-                    (SynSent | SynReceived, Closed) | (SynReceived, Listen) => c.attempt_fails += 1,
-                    (Established | CloseWait, Closed) => c.estab_resets += 1,
-                    _ => {}
-                }
-                let counted = |s: StateName| matches!(s, Established | CloseWait);
-                if counted(to) && !counted(from) {
-                    c.curr_estab += 1;
-                } else if counted(from) && !counted(to) {
-                    c.curr_estab = c.curr_estab.saturating_sub(1);
-                }
-                if let (SynReceived, Established, Role::HalfOpen(l)) = (from, to, e.role) {
-                    // The handshake completed: from the SYN queue to the accept queue.
-                    e.role = Role::Queued(l);
-                    let (local, remote) = (e.tuple.local(), e.tuple.remote());
-                    if let Some(listener) = self.listeners.get_mut(l.0) {
-                        listener.syn_queue.retain(|c| *c != id);
-                        listener.accept_queue.push_back(id);
-                    }
-                    self.events.push_back(HostEvent::StateChanged {
-                        conn: id,
-                        from,
-                        to,
-                        cause,
-                    });
-                    self.events.push_back(HostEvent::Accepted {
-                        listener: l,
-                        conn: id,
-                        local,
-                        remote,
-                    });
-                    return;
-                }
-                HostEvent::StateChanged {
+                events.push_back(HostEvent::StateChanged {
                     conn: id,
                     from,
                     to,
                     cause,
-                }
+                });
+                events.push_back(HostEvent::Accepted {
+                    listener: l,
+                    conn: id,
+                    local,
+                    remote,
+                });
+                return;
             }
-            Event::Readable => HostEvent::Readable(id),
-            Event::Writable => HostEvent::Writable(id),
-            Event::Closed { error } => HostEvent::Closed(id, error),
-        };
-        // State changes are a trace of the protocol (tools draw them, as Linux's
-        // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
-        // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
-        // for a user who still holds the handle.
-        let e_released = self.entry(id).is_none_or(|e| e.released);
-        if !e_released || matches!(host_ev, HostEvent::StateChanged { .. }) {
-            self.events.push_back(host_ev);
+            HostEvent::StateChanged {
+                conn: id,
+                from,
+                to,
+                cause,
+            }
         }
+        Event::Readable => HostEvent::Readable(id),
+        Event::Writable => HostEvent::Writable(id),
+        Event::Closed { error } => HostEvent::Closed(id, error),
+    };
+    // State changes are a trace of the protocol (tools draw them, as Linux's
+    // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
+    // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
+    // for a user who still holds the handle.
+    if !e.released || matches!(host_ev, HostEvent::StateChanged { .. }) {
+        events.push_back(host_ev);
     }
 }
