@@ -150,10 +150,15 @@ pub fn emit_tcp_gather(
     tail: &[u8],
     mode: ChecksumMode,
 ) -> Result<usize, Error> {
-    let seg = tcp.segment_len() + tail.len();
+    // The lengths are worked out once for both layers.
+    let tcp_hl = tcp.checked_header_len()?;
+    let seg = tcp_hl + tcp.payload.len() + tail.len();
     let hl = emit_ip_header(buf, src, dst, hop_limit, protocol::TCP, seg)?;
-    let n = tcp.emit_gather(&mut buf[hl..], src, dst, tail, mode)?;
-    Ok(hl + n)
+    // `emit_ip_header` has checked the families and that the whole datagram fits, so
+    // neither this nor the slicing below can fail.
+    let pseudo = pseudo_header(src, dst, protocol::TCP, seg)?;
+    tcp.emit_into(&mut buf[hl..hl + seg], tcp_hl, pseudo, tail, mode)?;
+    Ok(hl + seg)
 }
 
 /// Sets the DS field of an IPv4 or IPv6 datagram (the TOS or traffic-class byte but its two

@@ -526,17 +526,37 @@ impl<'a> TcpRepr<'a> {
         tail: &[u8],
         mode: ChecksumMode,
     ) -> Result<usize, Error> {
-        // The option space is worked out once; every length below follows from it.
-        let options_len = self.options.wire_len();
-        if options_len > MAX_OPTIONS_LEN {
-            return Err(Error::OptionsTooLong);
-        }
-        let hl = HEADER_LEN + options_len;
+        let hl = self.checked_header_len()?;
         let total = hl + self.payload.len() + tail.len();
         // The pseudo-header first, so a failure leaves `buf` untouched; its sum starts the
         // checksum (or is the partial sum a device completes).
         let pseudo = pseudo_header(src, dst, protocol::TCP, total)?;
         let seg = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        self.emit_into(seg, hl, pseudo, tail, mode)?;
+        Ok(total)
+    }
+
+    /// The header length, or [`Error::OptionsTooLong`]: the option space worked out once,
+    /// every length of an emit following from it.
+    pub(crate) fn checked_header_len(&self) -> Result<usize, Error> {
+        let options_len = self.options.wire_len();
+        if options_len > MAX_OPTIONS_LEN {
+            return Err(Error::OptionsTooLong);
+        }
+        Ok(HEADER_LEN + options_len)
+    }
+
+    /// [`TcpRepr::emit_gather`] into `seg`, exactly the segment's length, with its header
+    /// length `hl` from [`TcpRepr::checked_header_len`] and the pseudo-header's sum already
+    /// worked out.
+    pub(crate) fn emit_into(
+        &self,
+        seg: &mut [u8],
+        hl: usize,
+        pseudo: Checksum,
+        tail: &[u8],
+        mode: ChecksumMode,
+    ) -> Result<(), Error> {
         let (header, body) = seg.split_at_mut(hl);
         let (fixed, options) = header.split_at_mut(HEADER_LEN);
         fixed.copy_from_slice(&self.fixed_header(hl));
@@ -564,7 +584,7 @@ impl<'a> TcpRepr<'a> {
             }
         };
         seg[field::CHECKSUM].copy_from_slice(&checksum.to_be_bytes());
-        Ok(total)
+        Ok(())
     }
 
     /// The fixed 20 bytes of the header for a header of `hl` bytes, checksum zero: built as

@@ -268,12 +268,13 @@ impl Congestion {
     /// after the last new data or ACK, plus the peer's worst-case delayed ACK when one segment
     /// is in flight (RFC 8985 §7.2). The connection holds it to the retransmission timer's
     /// deadline, so the probe replaces a timeout that would come first.
-    pub fn probe_deadline(&self, srtt: Option<Duration>) -> Option<Instant> {
+    /// `srtt` is asked for only when a probe is pending (see `Congestion::at_rest`).
+    pub fn probe_deadline(&self, srtt: impl FnOnce() -> Option<Duration>) -> Option<Instant> {
         let l = self.loss.as_deref()?;
         let from = l.probe_from?;
         Some(
             from + rack::pto(
-                srtt,
+                srtt(),
                 l.probe_one_segment,
                 WORST_CASE_DELAYED_ACK,
                 Duration::MAX,

@@ -319,24 +319,13 @@ impl Congestion {
         self.loss = detect.then(|| Box::new(LossDetection::new(self.rack_tlp, self.frto)));
     }
 
-    /// An acceptable acknowledgment: SND.UNA moved forward, or it is a duplicate, or it only
-    /// carries SACK blocks or a window update.
     /// Whether `on_ack` would change nothing for an acceptable ACK that neither advances
     /// SND.UNA nor carries SACK blocks, arriving with nothing in flight: outside recovery, with
     /// no loss-detection episode open, the scoreboard empty and the window's use already aged
     /// out. The receiver of a one-way stream meets such an ACK on every data segment, so it
-    /// asks this first rather than running the whole of `on_ack` for nothing.
-    /// Reads the fields every acknowledgment and `poll_transmit` read (the first of the
-    /// struct), for a host that takes a batch's cache lines in before handling any of its
-    /// packets (`Connection::touch`). The value means nothing.
-    pub fn touch(&self) -> u64 {
-        let recovery = matches!(self.recovery, Recovery::Open);
-        u64::from(self.cwnd ^ self.dup_acks)
-            ^ u64::from(recovery ^ self.retransmit_head ^ self.frto)
-            ^ u64::from(self.board.is_some() ^ self.loss.is_some())
-    }
-
-    pub fn at_rest(&self, flight: &Flight, srtt: Option<Duration>) -> bool {
+    /// asks this first rather than running the whole of `on_ack` for nothing. The smoothed RTT is asked for only when a loss-detection episode needs it: an idle
+    /// connection's bare ACK then never reads the RTT estimator's cache line.
+    pub fn at_rest(&self, flight: &Flight, srtt: impl FnOnce() -> Option<Duration>) -> bool {
         let mss = flight.mss.max(1);
         flight.in_flight == 0
             && flight.una == flight.max
@@ -347,9 +336,21 @@ impl Congestion {
                 .board
                 .as_deref()
                 .is_none_or(|b| b.at_rest(flight.una, mss))
-            && self.loss.as_deref().is_none_or(|l| l.at_rest(srtt))
+            && self.loss.as_deref().is_none_or(|l| l.at_rest(srtt()))
     }
 
+    /// Reads the fields every acknowledgment and `poll_transmit` read (the first of the
+    /// struct), for a host that takes a batch's cache lines in before handling any of its
+    /// packets (`Connection::touch`). The value means nothing.
+    pub fn touch(&self) -> u64 {
+        let recovery = matches!(self.recovery, Recovery::Open);
+        u64::from(self.cwnd ^ self.dup_acks)
+            ^ u64::from(recovery ^ self.retransmit_head ^ self.frto)
+            ^ u64::from(self.board.is_some() ^ self.loss.is_some())
+    }
+
+    /// An acceptable acknowledgment: SND.UNA moved forward, or it is a duplicate, or it only
+    /// carries SACK blocks or a window update.
     pub fn on_ack(&mut self, ack: &AckSummary) {
         let mss = ack.flight.mss.max(1);
         self.mss = mss;

@@ -63,7 +63,7 @@ fn one_sack_arms_the_reordering_timer_and_its_expiry_starts_recovery() {
     assert_eq!(c.phase(), CongestionPhase::SlowStart);
     assert_eq!(c.reorder_deadline(), Some(ms(125)));
     // With SACKed data the tail is RACK's: no probe is armed.
-    assert_eq!(c.probe_deadline(Some(SRTT)), None);
+    assert_eq!(c.probe_deadline(|| Some(SRTT)), None);
     c.on_reorder_timeout(ms(125), &flight(1000, 4000), Some(SRTT));
     assert_eq!(c.phase(), CongestionPhase::Recovery);
     assert_eq!(c.reorder_deadline(), None);
@@ -83,12 +83,12 @@ fn one_sack_arms_the_reordering_timer_and_its_expiry_starts_recovery() {
 #[test]
 fn the_probe_fires_two_srtt_after_new_data_and_resends_the_last_segment() {
     let mut c = sending(&CongestionSettings::default(), 4, 0);
-    assert_eq!(c.probe_deadline(Some(SRTT)), Some(ms(200)));
+    assert_eq!(c.probe_deadline(|| Some(SRTT)), Some(ms(200)));
     // One segment in flight: the peer may hold its ACK, so its delayed-ACK time is added.
     c.on_ack(&ack(100, 3000, 3000, 4000, &[]));
-    assert_eq!(c.probe_deadline(Some(SRTT)), Some(ms(100 + 200 + 200)));
+    assert_eq!(c.probe_deadline(|| Some(SRTT)), Some(ms(100 + 200 + 200)));
     c.on_probe_timeout();
-    assert_eq!(c.probe_deadline(Some(SRTT)), None);
+    assert_eq!(c.probe_deadline(|| Some(SRTT)), None);
     // No new data: the last segment goes again, whatever cwnd says.
     let t = c.next_transmit(SeqNum(3000), SeqNum(4000), SeqNum(4000), false);
     assert_eq!(
@@ -133,7 +133,7 @@ fn early_retransmission_off_leaves_loss_to_dupthresh_and_the_timer() {
         ..CongestionSettings::default()
     };
     let mut c = sending(&config, 4, 0);
-    assert_eq!(c.probe_deadline(Some(SRTT)), None);
+    assert_eq!(c.probe_deadline(|| Some(SRTT)), None);
     c.on_ack(&ack(100, MSS, 1000, 4000, &[(2000, 3000)]));
     assert_eq!(c.reorder_deadline(), None);
     c.on_reorder_timeout(ms(10_000), &flight(1000, 4000), Some(SRTT));
@@ -407,7 +407,7 @@ fn a_controller_at_rest_is_unchanged_by_a_quiet_ack_and_comes_to_rest_within_two
         let mut rested_at = None;
         for i in 0..4 {
             let before = alloc::format!("{c:?}");
-            let rest = c.at_rest(&flight(4000, 4000), Some(SRTT));
+            let rest = c.at_rest(&flight(4000, 4000), || Some(SRTT));
             c.on_ack(&quiet(700 + i, 4000));
             if rest {
                 assert_eq!(
@@ -423,9 +423,9 @@ fn a_controller_at_rest_is_unchanged_by_a_quiet_ack_and_comes_to_rest_within_two
             "{name}: not at rest after two quiet ACKs ({rested_at:?})"
         );
         // With anything in flight an ACK always goes through.
-        assert!(!c.at_rest(&flight(4000, 5000), Some(SRTT)));
+        assert!(!c.at_rest(&flight(4000, 5000), || Some(SRTT)));
     }
     // The open probe episode waits for the quiet ACK that ends it: not at rest before it.
     let c = probe_answer_pending();
-    assert!(!c.at_rest(&flight(4000, 4000), Some(SRTT)));
+    assert!(!c.at_rest(&flight(4000, 4000), || Some(SRTT)));
 }

@@ -568,7 +568,7 @@ impl Connection {
         // where it would change nothing.
         let news = advanced
             || !seg.options.sack_blocks.is_empty()
-            || !snd.cc.at_rest(&snd.flight(), snd.rtt.srtt());
+            || !snd.cc.at_rest(&snd.flight(), || snd.rtt.srtt());
         if ack == snd.una && news {
             snd.cc.on_ack(&AckSummary {
                 now,

@@ -72,7 +72,7 @@ impl Connection {
             // The probe's own deadline is enough here: its hold to the retransmission
             // timer (see `deadline`) is already in the minimum.
             if !snd.probing && snd.wnd != 0 {
-                if let Some(at) = snd.cc.probe_deadline(snd.rtt.srtt()) {
+                if let Some(at) = snd.cc.probe_deadline(|| snd.rtt.srtt()) {
                     earliest = earliest.min(capped(at));
                 }
             }
@@ -104,7 +104,7 @@ impl Connection {
                 if snd.probing || snd.wnd == 0 {
                     return None;
                 }
-                let pto = snd.cc.probe_deadline(snd.rtt.srtt())?;
+                let pto = snd.cc.probe_deadline(|| snd.rtt.srtt())?;
                 Some(
                     self.timers
                         .get(Timer::Retransmit)

@@ -53,7 +53,6 @@ impl Connection {
         if let Some(s) = self.state.sender() {
             v ^= u64::from(s.max.0) ^ u64::from(s.probing) ^ s.segs_retransmitted;
             v ^= s.cc.touch();
-            v ^= s.rtt.srtt().map_or(0, |d| d.as_nanos() as u64);
         }
         v
     }
