@@ -29,6 +29,7 @@ mod frto;
 mod hystart;
 mod info;
 mod loss;
+mod parts;
 #[cfg_attr(not(test), allow(dead_code))]
 mod prr;
 #[cfg_attr(not(test), allow(dead_code))]
@@ -43,6 +44,8 @@ mod tests_loss;
 #[cfg(test)]
 mod tests_owner;
 #[cfg(test)]
+mod tests_parts;
+#[cfg(test)]
 mod tests_recovery;
 mod validation;
 
@@ -52,6 +55,7 @@ use core::time::Duration;
 use synack_wire::SackList;
 
 pub use self::info::CongestionInfo;
+pub(crate) use self::parts::{CongestionParts, SpareParts};
 pub use self::settings::{CongestionControl, CongestionSettings};
 
 use self::cubic::Cubic;
@@ -306,17 +310,50 @@ impl Congestion {
 
     /// The handshake settled the segment size: the initial window counts segments of that size
     /// (RFC 5681 §3.1, RFC 6928). With SACK agreed, the scoreboard starts at `snd_max`.
-    pub fn on_handshake(&mut self, initial_window: u32, mss: u32, sack: bool, snd_max: SeqNum) {
+    ///
+    /// `spare` holds parts a finished connection left (see `SpareParts`): reset here to what a
+    /// fresh allocation would hold, they save the allocations; unused ones are dropped.
+    pub fn on_handshake(
+        &mut self,
+        initial_window: u32,
+        mss: u32,
+        sack: bool,
+        snd_max: SeqNum,
+        spare: CongestionParts,
+    ) {
         self.initial_window = initial_window;
         self.mss = mss;
         self.cwnd = initial_window_bytes(initial_window, mss);
+        let CongestionParts { board, loss } = spare;
         self.board = sack.then(|| {
-            let mut board = Box::new(Scoreboard::new(snd_max));
+            let mut board = match board {
+                Some(mut b) => {
+                    b.reset(snd_max);
+                    b
+                }
+                None => Box::new(Scoreboard::new(snd_max)),
+            };
             board.set_smss(mss);
             board
         });
         let detect = sack && (self.rack_tlp || self.frto);
-        self.loss = detect.then(|| Box::new(LossDetection::new(self.rack_tlp, self.frto)));
+        let fresh = LossDetection::new(self.rack_tlp, self.frto);
+        self.loss = detect.then(|| match loss {
+            Some(mut l) => {
+                *l = fresh;
+                l
+            }
+            None => Box::new(fresh),
+        });
+    }
+
+    /// Hands over the scoreboard and loss detection of a connection that is done with them,
+    /// for another connection's handshake.
+    pub fn take_parts(&mut self) -> CongestionParts {
+        CongestionParts {
+            board: self.board.take(),
+            loss: self.loss.take(),
+        }
     }
 
     /// Whether `on_ack` would change nothing for an acceptable ACK that neither advances

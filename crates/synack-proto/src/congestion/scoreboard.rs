@@ -195,6 +195,22 @@ impl Scoreboard {
         }
     }
 
+    /// Back to what `Scoreboard::new(snd_una)` makes, keeping the segment queue's room when it
+    /// is small (at most `KEPT_ROOM` segments): a reused board then neither allocates for its
+    /// first segments nor holds a bulk transfer's queue for a connection that may send little.
+    pub(crate) fn reset(&mut self, snd_una: SeqNum) {
+        const KEPT_ROOM: usize = 32;
+        let mut segments = core::mem::take(&mut self.segments);
+        segments.clear();
+        if segments.capacity() > KEPT_ROOM {
+            segments = VecDeque::new();
+        }
+        *self = Scoreboard {
+            segments,
+            ..Scoreboard::new(snd_una)
+        };
+    }
+
     /// The SMSS IsLost counts bytes in (RFC 6675 §4); a change works the prefix and the pipe out
     /// afresh.
     /// Whether an ACK of `una` without SACK blocks leaves the board as it is: nothing is

@@ -45,7 +45,7 @@ fn ack(now: u64, acked: u32, una: u32, max: u32, blocks: &[(u32, u32)]) -> AckSu
 /// A SACK sender that sent `n` segments at `at` ms.
 fn sending(config: &CongestionSettings, n: u32, at: u64) -> Congestion {
     let mut c = Congestion::new(config, MSS);
-    c.on_handshake(10, MSS, true, SeqNum(0));
+    c.on_handshake(10, MSS, true, SeqNum(0), CongestionParts::default());
     for i in 0..n {
         let t = c.next_transmit(SeqNum(0), SeqNum(i * MSS), SeqNum(i * MSS), true);
         assert_eq!(t, Transmit::New(SeqNum(i * MSS)));
@@ -148,7 +148,7 @@ fn newreno_head_retransmission_never_runs_past_snd_max() {
         ..CongestionSettings::default()
     };
     let mut c = Congestion::new(&config, MSS);
-    c.on_handshake(10, MSS, false, SeqNum(0));
+    c.on_handshake(10, MSS, false, SeqNum(0), CongestionParts::default());
     // 2500 bytes sent; three duplicates for SND.UNA = 2000.
     for _ in 0..3 {
         c.on_ack(&AckSummary {
@@ -247,7 +247,7 @@ fn frto_off_repairs_at_once_after_the_first_ack() {
 /// §2.1) keeps SND.NXT and resends the first segment only, whatever the window.
 fn without_sack_after_timeout(config: &CongestionSettings, n: u32) -> Congestion {
     let mut c = Congestion::new(config, MSS);
-    c.on_handshake(10, MSS, false, SeqNum(0));
+    c.on_handshake(10, MSS, false, SeqNum(0), CongestionParts::default());
     for i in 0..n {
         let t = c.next_transmit(SeqNum(0), SeqNum(i * MSS), SeqNum(i * MSS), true);
         c.on_transmitted(ms(0), t, MSS, SeqNum(i * MSS));
@@ -354,7 +354,7 @@ fn frto_off_without_sack_goes_back_to_snd_una_at_the_timeout() {
         ..CongestionSettings::default()
     };
     let mut c = Congestion::new(&config, MSS);
-    c.on_handshake(10, MSS, false, SeqNum(0));
+    c.on_handshake(10, MSS, false, SeqNum(0), CongestionParts::default());
     let t = c.next_transmit(SeqNum(0), SeqNum(0), SeqNum(0), true);
     c.on_transmitted(ms(0), t, MSS, SeqNum(0));
     assert!(c.on_retransmit_timeout(&flight(0, 1000), true));

@@ -52,7 +52,7 @@ fn sending(cc: CongestionControl, sack: bool, n: u32) -> Congestion {
 
 fn sending_with(config: &CongestionSettings, sack: bool, n: u32) -> Congestion {
     let mut c = Congestion::new(config, MSS);
-    c.on_handshake(10, MSS, sack, SeqNum(0));
+    c.on_handshake(10, MSS, sack, SeqNum(0), CongestionParts::default());
     for i in 0..n {
         let t = c.next_transmit(SeqNum(0), SeqNum(i * MSS), SeqNum(i * MSS), true);
         assert_eq!(t, Transmit::New(SeqNum(i * MSS)));

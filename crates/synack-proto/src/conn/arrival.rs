@@ -133,23 +133,25 @@ impl Connection {
             self.dropped_segments += 1;
             return;
         }
-        let State::Listen(listen) = &self.state else {
+        let State::Listen(listen) = &mut self.state else {
             return;
         };
+        let iss = listen.iss;
+        let spare = core::mem::take(&mut listen.spare);
         // The new state is made where it stays and settled there, rather than made aside and
         // moved in through `morph` (a listener has no send side to keep figures of, so the
         // edge needs nothing of morph's but the report).
         self.state = State::Synced(
             Phase::SynReceived,
             Synced {
-                snd: Sender::new(listen.iss, &self.config),
+                snd: Sender::new(iss, &self.config),
                 rcv: Receiver::new(seg.seq, &self.config, 0),
                 phase_time: Some(now),
             },
         );
         let n = Negotiated::from_syn(&self.config, seg);
         if let State::Synced(_, s) = &mut self.state {
-            n.settle(&self.config, now, seg, &mut s.snd, &mut s.rcv);
+            n.settle(&self.config, now, seg, &mut s.snd, &mut s.rcv, spare);
             s.snd.wl2 = s.snd.iss;
         }
         self.apply(n);
@@ -166,6 +168,7 @@ impl Connection {
         let State::SynSent(SynSent {
             snd,
             close_requested,
+            spare,
             ..
         }) = &mut self.state
         else {
@@ -191,6 +194,7 @@ impl Connection {
                     State::Closed(Closed {
                         error: Some(ConnError::ConnectionRefused),
                         rcv: None,
+                        spare: Default::default(),
                     })
                 });
             }
@@ -206,7 +210,14 @@ impl Connection {
         // may fill it.
         rcv.set_offered_edge(rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config)));
         let n = Negotiated::from_syn(&self.config, seg);
-        n.settle(&self.config, now, seg, snd, &mut rcv);
+        n.settle(
+            &self.config,
+            now,
+            seg,
+            snd,
+            &mut rcv,
+            core::mem::take(spare),
+        );
         if ack_ok {
             snd.advance_una(ack);
             take_rtt_sample(snd, n.timestamps, self.ts_offset, now, seg);
@@ -455,6 +466,7 @@ impl Connection {
                 State::Closed(Closed {
                     error: Some(ConnError::ConnectionRefused),
                     rcv: None,
+                    spare: Default::default(),
                 })
             }),
             State::Synced(
@@ -464,6 +476,7 @@ impl Connection {
                 State::Closed(Closed {
                     error: Some(ConnError::ConnectionReset),
                     rcv: None,
+                    spare: Default::default(),
                 })
             }),
             // CLOSING, LAST-ACK, TIME-WAIT: the user already closed; just delete the TCB
@@ -471,12 +484,19 @@ impl Connection {
             // acknowledged: the bytes the user has not read yet stay readable, as after the
             // orderly end of these states, rather than being lost with the TCB.
             _ => self.morph(Cause::RecvRst, |s| {
-                let rcv = match s {
-                    State::Synced(Phase::Closing | Phase::LastAck, x) => Some(x.rcv),
-                    State::TimeWait(tw) => Some(tw.rcv),
-                    _ => None,
+                let (rcv, spare) = match s {
+                    State::Synced(Phase::Closing | Phase::LastAck, mut x) => {
+                        let spare = x.snd.cc.take_parts();
+                        (Some(x.rcv), spare)
+                    }
+                    State::TimeWait(tw) => (Some(tw.rcv), tw.spare),
+                    _ => (None, Default::default()),
                 };
-                State::Closed(Closed { error: None, rcv })
+                State::Closed(Closed {
+                    error: None,
+                    rcv,
+                    spare,
+                })
             }),
         }
     }
@@ -627,8 +647,9 @@ impl Connection {
             StateName::LastAck => {
                 if fin_acked {
                     self.morph(Cause::RecvAck, |s| match s {
-                        State::Synced(Phase::LastAck, x) => State::Closed(Closed {
+                        State::Synced(Phase::LastAck, mut x) => State::Closed(Closed {
                             error: None,
+                            spare: x.snd.cc.take_parts(),
                             rcv: Some(x.rcv),
                         }),
                         other => other,
@@ -654,7 +675,8 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant, cause: Cause) {
         let expires = now + self.config.msl * 2;
         self.morph(cause, |s| match s {
-            State::Synced(Phase::Closing | Phase::FinWait2, x) => State::TimeWait(TimeWait {
+            State::Synced(Phase::Closing | Phase::FinWait2, mut x) => State::TimeWait(TimeWait {
+                spare: x.snd.cc.take_parts(),
                 snd_nxt: x.snd.nxt.max(x.snd.max),
                 rcv: x.rcv,
                 expires,
@@ -695,6 +717,7 @@ impl Connection {
                 State::Closed(Closed {
                     error: Some(ConnError::ConnectionAborted),
                     rcv: None,
+                    spare: Default::default(),
                 })
             });
             return;

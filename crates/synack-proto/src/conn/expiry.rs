@@ -149,6 +149,7 @@ impl Connection {
                     State::TimeWait(tw) => State::Closed(Closed {
                         error: None,
                         rcv: Some(tw.rcv),
+                        spare: tw.spare,
                     }),
                     other => other,
                 });

@@ -10,6 +10,7 @@ use super::send::Sender;
 use super::state::{Listen, Phase, State, Synced};
 use super::{Cause, Connection};
 use crate::config::{Config, SharedConfig};
+use crate::congestion::CongestionParts;
 use crate::error::ConnError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -57,6 +58,16 @@ impl Connection {
         v
     }
 
+    /// Parts from the host for the handshake ahead (LISTEN or SYN-SENT); dropped otherwise.
+    pub(crate) fn give_parts(&mut self, parts: CongestionParts) {
+        self.state.give_parts(parts);
+    }
+
+    /// The congestion parts this connection holds, for its host to reuse after it is gone.
+    pub(crate) fn take_parts(&mut self) -> CongestionParts {
+        self.state.take_parts()
+    }
+
     /// The connection a valid cookie ACK stands for (RFC 4987 §3.6): ESTABLISHED at once, with
     /// ISS = SEG.ACK − 1 and IRS = SEG.SEQ − 1, and the options the cookie recovered.
     ///
@@ -67,6 +78,7 @@ impl Connection {
         now: Instant,
         ack: &TcpRepr<'_>,
         syn: CookieSyn,
+        spare: CongestionParts,
     ) -> Connection {
         let iss = ack.ack.wrapping_sub(1);
         let irs = ack.seq.wrapping_sub(1);
@@ -78,11 +90,14 @@ impl Connection {
         snd.max = synced;
         let mut rcv = Receiver::new(irs, &config, 0);
         let n = Negotiated::from_cookie(&config, syn);
-        n.settle(&config, now, ack, &mut snd, &mut rcv);
+        n.settle(&config, now, ack, &mut snd, &mut rcv, spare);
         // The peer was promised the window of our SYN-ACK; never take it back.
         rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(&config)));
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
-        let listen = State::Listen(Listen { iss });
+        let listen = State::Listen(Listen {
+            iss,
+            spare: Default::default(),
+        });
         let mut c = Connection::new(
             config,
             ack.dst_port,

@@ -278,6 +278,7 @@ impl Connection {
             snd,
             since: None,
             close_requested: false,
+            spare: Default::default(),
         });
         Connection::opened(
             config,
@@ -299,7 +300,10 @@ impl Connection {
     /// `listen` with settings shared with other connections, made for its address family
     /// already (`Config::for_family`).
     pub(crate) fn listen_shared(config: SharedConfig, local_port: u16, iss: u32) -> Connection {
-        let state = State::Listen(Listen { iss });
+        let state = State::Listen(Listen {
+            iss,
+            spare: Default::default(),
+        });
         Connection::opened(config, local_port, 0, iss, Cause::UserListen, state)
     }
 
@@ -688,6 +692,7 @@ impl Connection {
             State::Closed(Closed {
                 error: Some(ConnError::ConnectionAborted),
                 rcv: None,
+                spare: Default::default(),
             })
         });
     }
@@ -709,6 +714,7 @@ impl Connection {
             State::Closed(Closed {
                 error: Some(error),
                 rcv: None,
+                spare: Default::default(),
             })
         });
     }
@@ -724,7 +730,12 @@ impl Connection {
         self.timestamps = false;
         self.sack = false;
         self.ack_now = false;
-        self.morph(cause, |_| State::Listen(Listen { iss }));
+        self.morph(cause, |_| {
+            State::Listen(Listen {
+                iss,
+                spare: Default::default(),
+            })
+        });
     }
 
     fn queue_fin(&mut self) {

@@ -8,6 +8,7 @@ use super::Connection;
 use super::recv::Receiver;
 use super::send::Sender;
 use crate::config::Config;
+use crate::congestion::CongestionParts;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -78,6 +79,7 @@ impl Negotiated {
         seg: &TcpRepr<'_>,
         snd: &mut Sender,
         rcv: &mut Receiver,
+        spare: CongestionParts,
     ) {
         // RFC 7323 §2.3: a shift above 14 is treated as 14.
         snd.wscale = self.peer_wscale.map_or(0, |w| w.min(14));
@@ -106,6 +108,7 @@ impl Negotiated {
             snd.mss,
             self.sack,
             snd.iss + 1,
+            spare,
         );
         // A SYN's window is never scaled (RFC 7323 §2.2); any later segment's is.
         let shift = if seg.flags.syn() { 0 } else { snd.wscale };

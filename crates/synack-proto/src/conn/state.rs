@@ -4,6 +4,7 @@ use core::fmt;
 
 use super::recv::Receiver;
 use super::send::Sender;
+use crate::congestion::CongestionParts;
 use crate::error::ConnError;
 use crate::time::Instant;
 
@@ -146,12 +147,16 @@ pub(crate) struct Closed {
     pub error: Option<ConnError>,
     /// Data received before the connection ended, still readable by the user.
     pub rcv: Option<Receiver>,
+    /// The congestion parts the connection had, kept for its host (`CongestionParts`).
+    pub spare: CongestionParts,
 }
 
 #[derive(Debug)]
 pub(crate) struct Listen {
     /// The ISS to use for the next SYN-ACK (supplied by the caller; see `Connection::listen`).
     pub iss: u32,
+    /// Parts its host gave for the handshake a SYN starts (`CongestionParts`).
+    pub spare: CongestionParts,
 }
 
 #[derive(Debug)]
@@ -163,6 +168,8 @@ pub(crate) struct SynSent {
     /// The user shut down the send side before the handshake finished: the FIN follows the
     /// queued data once established.
     pub close_requested: bool,
+    /// Parts its host gave for the handshake (`CongestionParts`).
+    pub spare: CongestionParts,
 }
 
 /// `repr(C)`, the sender first: its hot fields (`Sender`) then directly follow the
@@ -205,9 +212,29 @@ pub(crate) struct TimeWait {
     pub expires: Instant,
     /// When a stray segment was last answered (see `TimeWaitRecord`), in milliseconds.
     pub last_stray_ack: Option<u32>,
+    /// The congestion parts the connection had, kept for its host (`CongestionParts`).
+    pub spare: CongestionParts,
 }
 
 impl State {
+    /// The congestion parts held, for the host to reuse once the connection is gone.
+    pub fn take_parts(&mut self) -> CongestionParts {
+        match self {
+            State::Closed(Closed { spare, .. })
+            | State::Listen(Listen { spare, .. })
+            | State::SynSent(SynSent { spare, .. })
+            | State::TimeWait(TimeWait { spare, .. }) => core::mem::take(spare),
+            State::Synced(_, s) => s.snd.cc.take_parts(),
+        }
+    }
+
+    /// Parts for a handshake not yet made; a state past it has its own and drops these.
+    pub fn give_parts(&mut self, parts: CongestionParts) {
+        if let State::Listen(Listen { spare, .. }) | State::SynSent(SynSent { spare, .. }) = self {
+            *spare = parts;
+        }
+    }
+
     pub fn name(&self) -> StateName {
         match self {
             State::Closed(_) => StateName::Closed,

@@ -44,11 +44,13 @@ impl Host {
     }
 
     pub(super) fn release(&mut self, id: ConnId) {
-        let Some((memory_wait, memory)) =
-            self.conns.remove_with(id.0, |e| (e.memory_wait, e.memory))
+        let Some((memory_wait, memory, parts)) = self
+            .conns
+            .remove_with(id.0, |e| (e.memory_wait, e.memory, e.conn.take_parts()))
         else {
             return;
         };
+        self.spares.put(parts);
         if memory_wait {
             // Refused once for memory, gone before any came free: not a waiter any more, or
             // the list grows with every such connection while memory stays short.

@@ -131,6 +131,7 @@ impl Host {
             });
             if let Some(e) = self.conns.get_mut(id.0) {
                 e.conn.set_ts_offset(secrets.ts_offset);
+                e.conn.give_parts(self.spares.take());
                 e.conn.handle_segment(now, seg);
             }
             if let Some(listener) = self.listeners.get_mut(l.0) {
@@ -231,7 +232,7 @@ impl Host {
         let Some(config) = self.listeners.get(l.0).map(|l| l.config.clone()) else {
             return;
         };
-        let mut conn = Connection::from_cookie_ack(config, now, &bare, syn);
+        let mut conn = Connection::from_cookie_ack(config, now, &bare, syn, self.spares.take());
         conn.set_ts_offset(self.ts_offset(local, remote));
         if !seg.payload.is_empty() || seg.flags.fin() {
             conn.handle_segment(now, seg);

@@ -59,6 +59,7 @@ use self::timers::Timers;
 use self::tuple::Tuple;
 pub use self::types::{ConnId, HostConfig, HostError, HostEvent, ListenerId, Transmit};
 use crate::config::{Config, SharedConfig};
+use crate::congestion::SpareParts;
 use crate::conn::{Connection, StateName};
 use crate::time::Instant;
 
@@ -145,6 +146,8 @@ pub struct Host {
     ready: VecDeque<ConnId>,
     control: VecDeque<Control>,
     events: VecDeque<HostEvent>,
+    /// Scoreboards and loss detectors of connections gone, for the next handshakes.
+    spares: SpareParts,
     counters: Counters,
     /// The most payload and options one segment may carry: see `max_payload`.
     max_payload: usize,
@@ -199,6 +202,7 @@ impl Host {
             ready: VecDeque::new(),
             control: VecDeque::new(),
             events: VecDeque::new(),
+            spares: SpareParts::default(),
             counters: Counters::default(),
             max_payload: payload,
             due: Vec::new(),

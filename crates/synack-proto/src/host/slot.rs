@@ -106,14 +106,14 @@ impl<T> Slab<T> {
     }
 
     /// Empties the slot `id` names like [`Slab::remove`], but drops the occupant where it
-    /// lies after `f` has read what the caller needs from it: moving a connection's ~900
+    /// lies after `f` has read (or taken) what the caller needs from it: moving a connection's ~900
     /// bytes out only to drop them is a copy for nothing.
-    pub fn remove_with<R>(&mut self, id: SlabId, f: impl FnOnce(&T) -> R) -> Option<R> {
+    pub fn remove_with<R>(&mut self, id: SlabId, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let slot = self
             .slots
             .get_mut(id.index as usize)
             .filter(|s| s.generation == id.generation)?;
-        let r = f(slot.value.as_ref()?);
+        let r = f(slot.value.as_mut()?);
         slot.value = None;
         slot.generation = slot.generation.wrapping_add(1);
         self.len -= 1;

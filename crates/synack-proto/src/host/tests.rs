@@ -43,7 +43,13 @@ fn cookie_ack_establishes_straight_from_listen() {
         sack: false,
         timestamps: false,
     };
-    let mut c = Connection::from_cookie_ack(SharedConfig::new(config), Instant::ZERO, &ack, syn);
+    let mut c = Connection::from_cookie_ack(
+        SharedConfig::new(config),
+        Instant::ZERO,
+        &ack,
+        syn,
+        Default::default(),
+    );
     assert_eq!(c.state(), StateName::Established);
     let events: Vec<Event> = core::iter::from_fn(|| c.poll_event()).collect();
     assert!(events.contains(&Event::StateChanged {

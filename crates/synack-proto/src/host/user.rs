@@ -189,6 +189,7 @@ impl Host {
         });
         if let Some(e) = self.conns.get_mut(id.0) {
             e.conn.set_ts_offset(secrets.ts_offset);
+            e.conn.give_parts(self.spares.take());
         }
         self.after(id);
         Ok(id)
