@@ -136,27 +136,29 @@ impl Connection {
         let State::Listen(listen) = &self.state else {
             return;
         };
-        let mut snd = Sender::new(listen.iss, &self.config);
-        let mut rcv = Receiver::new(seg.seq, &self.config, 0);
+        // The new state is made where it stays and settled there, rather than made aside and
+        // moved in through `morph` (a listener has no send side to keep figures of, so the
+        // edge needs nothing of morph's but the report).
+        self.state = State::Synced(
+            Phase::SynReceived,
+            Synced {
+                snd: Sender::new(listen.iss, &self.config),
+                rcv: Receiver::new(seg.seq, &self.config, 0),
+                phase_time: Some(now),
+            },
+        );
         let n = Negotiated::from_syn(&self.config, seg);
-        n.settle(&self.config, now, seg, &mut snd, &mut rcv);
-        snd.wl2 = snd.iss;
+        if let State::Synced(_, s) = &mut self.state {
+            n.settle(&self.config, now, seg, &mut s.snd, &mut s.rcv);
+            s.snd.wl2 = s.snd.iss;
+        }
         self.apply(n);
         self.remote_port = seg.src_port;
         // Data on a SYN is not acknowledged here (RCV.NXT stays at IRS+1); the peer sends it
         // again once we are established. The SYN-ACK leaves at the next poll_transmit.
         self.passive_open = true;
         self.fin_after_handshake = false;
-        self.morph(Cause::RecvSyn, move |_| {
-            State::Synced(
-                Phase::SynReceived,
-                Synced {
-                    snd,
-                    rcv,
-                    phase_time: Some(now),
-                },
-            )
-        });
+        self.record_transition(StateName::Listen, StateName::SynReceived, Cause::RecvSyn);
     }
 
     /// RFC 9293 §3.10.7.3.
