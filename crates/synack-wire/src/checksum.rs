@@ -39,6 +39,7 @@ impl Checksum {
     }
 
     /// Adds `data` as the continuation of the stream.
+    #[inline]
     pub fn add(&mut self, data: &[u8]) -> &mut Self {
         self.take_part(sum_native(data), data.len())
     }
@@ -277,6 +278,7 @@ pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32)
 
 /// The pseudo-header for either family. Fails when the families differ, or when `len` does not
 /// fit IPv4's 16-bit length field.
+#[inline]
 pub fn pseudo_header(
     src: IpAddr,
     dst: IpAddr,
