@@ -13,7 +13,7 @@ impl Host {
         remote: SocketAddr,
         role: Role,
     ) -> ConnId {
-        self.insert_with(local, remote, role, || conn)
+        self.insert_with(Tuple::new(local, remote), role, || conn)
     }
 
     /// [`Host::insert`] of the connection `make` returns, made in its slot rather than moved
@@ -21,12 +21,10 @@ impl Host {
     /// the id.
     pub(super) fn insert_with(
         &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
+        tuple: Tuple,
         role: Role,
         make: impl FnOnce() -> Connection,
     ) -> ConnId {
-        let tuple = Tuple::new(local, remote);
         let id = ConnId(self.conns.insert_with(|| Entry {
             conn: make(),
             tuple,
