@@ -127,7 +127,9 @@ impl Host {
             let secrets = self.tuple_secrets(&tuple);
             let iss = reopen_iss.unwrap_or_else(|| secrets.isn(now));
             let config = listener.config.clone();
-            let id = self.insert_with(tuple, Role::HalfOpen(l), || {
+            // Without a TIME-WAIT incarnation to reopen, the SYN's lookup found no owner.
+            let absent = reopen_iss.is_none();
+            let id = self.insert_with(tuple, absent, Role::HalfOpen(l), || {
                 Connection::listen_shared(config, local.port(), iss)
             });
             if let Some(e) = self.conns.get_mut(id.0) {

@@ -185,7 +185,8 @@ impl Host {
         let tuple = Tuple::new(local, remote);
         let secrets = self.tuple_secrets(&tuple);
         let iss = secrets.isn(now);
-        let id = self.insert_with(tuple, Role::User, || {
+        // Either branch above found the tuple free.
+        let id = self.insert_with(tuple, true, Role::User, || {
             Connection::connect_shared(config, local.port(), remote.port(), iss)
         });
         if let Some(e) = self.conns.get_mut(id.0) {
