@@ -2,7 +2,8 @@
 //! SipHash-1-3 under a key derived from the host's secret, so nobody outside can predict
 //! collisions, ISNs, cookies or port choices, and tests stay deterministic.
 
-use core::hash::{BuildHasher, Hasher};
+use core::hash::{BuildHasher, Hash, Hasher};
+use core::net::IpAddr;
 
 use siphasher::sip::SipHasher13;
 
@@ -31,6 +32,7 @@ impl Key {
         }
     }
 
+    #[cfg(test)]
     pub fn hasher(&self) -> SipHasher13 {
         SipHasher13::new_with_keys(self.k0, self.k1)
     }
@@ -51,10 +53,74 @@ impl Key {
     }
 }
 
+/// The listener table's hashes: keys that hash as whole words ([`ListenKey`]) go through
+/// [`Key::hash_words`]'s rounds one word at a time, with no buffering of partial words.
 impl BuildHasher for Key {
-    type Hasher = SipHasher13;
-    fn build_hasher(&self) -> SipHasher13 {
-        self.hasher()
+    type Hasher = WordHasher;
+    fn build_hasher(&self) -> WordHasher {
+        WordHasher {
+            sip: Sip::new(self),
+            words: 0,
+        }
+    }
+}
+
+/// SipHash-1-3 over the words written, as [`Key::hash_words`] gives for them. Bytes written
+/// otherwise go in as words of up to eight, zero-padded: still a keyed hash of them, which is
+/// all a table needs, though not SipHash of the bytes.
+pub(crate) struct WordHasher {
+    sip: Sip,
+    words: usize,
+}
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, w: u64) {
+        self.sip.compress(w);
+        self.words += 1;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        Sip(self.sip.0).finish(self.words)
+    }
+}
+
+/// A listener's address, as the listener table holds it: it hashes as one word (IPv4: address
+/// and port) or three (IPv6: the address in two, the port in the third), so a lookup costs a
+/// few rounds of the keyed hash; the count of words tells the families apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ListenKey {
+    ip: IpAddr,
+    port: u16,
+}
+
+impl ListenKey {
+    pub fn new(ip: IpAddr, port: u16) -> ListenKey {
+        ListenKey { ip, port }
+    }
+}
+
+impl Hash for ListenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let port = u64::from(self.port);
+        match self.ip {
+            IpAddr::V4(a) => state.write_u64(u64::from(a.to_bits()) | port << 32),
+            IpAddr::V6(a) => {
+                let bits = a.to_bits();
+                state.write_u64(bits as u64);
+                state.write_u64((bits >> 64) as u64);
+                state.write_u64(port | 1 << 16);
+            }
+        }
     }
 }
 
@@ -154,6 +220,19 @@ mod tests {
                 assert_eq!(key.hash_words(&words[..n]), h.finish(), "{n} words");
             }
         }
+    }
+
+    #[test]
+    fn listener_addresses_hash_as_their_words() {
+        let key = Key::derive(7, b"synack listeners");
+        let hash = |ip: &str, port| key.hash_one(ListenKey::new(ip.parse().unwrap(), port));
+        let v4 = u64::from(u32::from_be_bytes([10, 0, 0, 1])) | 80 << 32;
+        assert_eq!(hash("10.0.0.1", 80), key.hash_words(&[v4]));
+        let v6 = 0x0a00_0001_u128 << 96;
+        let words = [v6 as u64, (v6 >> 64) as u64, 80 | 1 << 16];
+        assert_eq!(hash("a00:1::", 80), key.hash_words(&words));
+        assert_ne!(hash("10.0.0.1", 80), hash("10.0.0.1", 81));
+        assert_ne!(hash("10.0.0.1", 80), hash("0.0.0.0", 80));
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Host {
         let any = unspecified(ip);
         [(ip, port), (any, port), (ip, 0), (any, 0)]
             .iter()
-            .find_map(|k| self.listen_map.get(k).copied())
+            .find_map(|&(ip, port)| self.listen_map.get(&ListenKey::new(ip, port)).copied())
     }
 
     /// RFC 9293 §3.10.7.2 for a listener, with the SYN queue, cookies and limits in front.

@@ -50,7 +50,7 @@ use self::cookie::CookieJar;
 pub use self::counters::Counters;
 use self::demux::Demux;
 pub use self::handle::ConnMut;
-use self::keys::Key;
+use self::keys::{Key, ListenKey};
 use self::listen::Listener;
 use self::ports::PortAllocator;
 use self::slot::{Slab, SlabId};
@@ -137,7 +137,7 @@ pub struct Host {
     buffer_memory: usize,
     memory_waiters: Vec<ConnId>,
     listeners: Slab<Listener>,
-    listen_map: HashMap<(IpAddr, u16), ListenerId, Key>,
+    listen_map: HashMap<ListenKey, ListenerId, Key>,
     /// Keys RFC 6528's F() and the TSval offset of a 4-tuple (`isn::TupleSecrets`).
     tuple_key: Key,
     cookies: CookieJar,

@@ -46,7 +46,7 @@ impl Host {
         backlog: usize,
         config: SharedConfig,
     ) -> Result<ListenerId, HostError> {
-        let key = (local.ip(), local.port());
+        let key = ListenKey::new(local.ip(), local.port());
         if self.listen_map.contains_key(&key) {
             return Err(HostError::AddrInUse);
         }
@@ -94,7 +94,7 @@ impl Host {
             .remove(id.0)
             .ok_or(HostError::InvalidListener)?;
         self.listen_map
-            .remove(&(listener.local.ip(), listener.local.port()));
+            .remove(&ListenKey::new(listener.local.ip(), listener.local.port()));
         for c in listener
             .syn_queue
             .iter()
@@ -171,8 +171,8 @@ impl Host {
                 .pick(local_ip, remote, |p| {
                     let local = SocketAddr::new(local_ip, p);
                     demux::lookup(demux, conns, time_wait, &Tuple::new(local, remote)).is_none()
-                        && !listen_map.contains_key(&(local_ip, p))
-                        && !listen_map.contains_key(&(unspec, p))
+                        && !listen_map.contains_key(&ListenKey::new(local_ip, p))
+                        && !listen_map.contains_key(&ListenKey::new(unspec, p))
                 })
                 .ok_or(HostError::AddrNotAvailable)?;
             SocketAddr::new(local_ip, port)
