@@ -766,21 +766,58 @@ impl Connection {
     /// Replaces the state through `f` and records the transition. `f` may hand the state back
     /// unchanged, in which case nothing is recorded.
     fn morph(&mut self, cause: Cause, f: impl FnOnce(State) -> State) {
+        let leaving = self.leave_state(cause);
+        let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
+        self.state = f(old);
+        self.enter_state(leaving, cause);
+    }
+
+    /// `morph` for the edges that keep only a part of the old state (the receive side, a
+    /// sequence number, the congestion parts): `f` takes that part out of the state in place
+    /// and builds the next state from it, or returns `None` to leave the state as it is. The
+    /// rest of the old state is dropped where it lies rather than moved whole first.
+    fn morph_from(&mut self, cause: Cause, f: impl FnOnce(&mut State) -> Option<State>) {
+        let leaving = self.leave_state(cause);
+        if let Some(next) = f(&mut self.state) {
+            self.state = next;
+        }
+        self.enter_state(leaving, cause);
+    }
+
+    /// What a state change must know of the state it leaves: its name, whether it had a send
+    /// side, and the send side's final figures where the change may end it.
+    fn leave_state(&self, cause: Cause) -> Leaving {
         let from = self.state.name();
         let had_sender = self.state.sender().is_some();
         // The send side's final figures are kept for `info` once it is gone. Taken only on
         // the edges that can end it, not on every state change, and only if anyone can ask.
         let may_end = had_sender && transitions::may_end_send_side(from, cause);
-        let info = (may_end && !self.info_unwanted).then(|| self.info());
-        let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
-        self.state = f(old);
+        // Boxed here, where it is taken: `Leaving` stays small to pass on.
+        let info = (may_end && !self.info_unwanted).then(|| Box::new(self.info()));
+        Leaving {
+            from,
+            had_sender,
+            may_end,
+            info,
+        }
+    }
+
+    /// Finishes a state change once the new state is in place: the send side's timers and
+    /// final figures if it ended, the transition's record, and `Closed` on reaching CLOSED.
+    fn enter_state(&mut self, leaving: Leaving, cause: Cause) {
+        let Leaving {
+            from,
+            had_sender,
+            may_end,
+            info,
+        } = leaving;
         if self.state.sender().is_none() {
             debug_assert!(
                 !had_sender || may_end,
                 "{from} lost its send side on {cause}, an edge the table does not end it on"
             );
             if let Some(info) = info {
-                self.last_info = Some(Box::new(info));
+                self.last_info = Some(info);
             }
             // The send side's timers end with it.
             self.timers.stop(Timer::Retransmit);
@@ -880,4 +917,12 @@ impl Connection {
             rcv_rtt: rcv.and_then(|r| r.rtt.estimate()),
         }
     }
+}
+
+/// What a state change takes from the state it leaves (`Connection::leave_state`).
+struct Leaving {
+    from: StateName,
+    had_sender: bool,
+    may_end: bool,
+    info: Option<Box<Info>>,
 }
