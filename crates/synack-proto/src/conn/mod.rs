@@ -217,15 +217,16 @@ impl Connection {
         local_port: u16,
         remote_port: u16,
         iss: u32,
-        state: State,
+        state: impl FnOnce(&Config) -> State,
         events: EventQueue,
     ) -> Connection {
         Connection {
             quickacks_left: config.quickack_segments,
+            // Made here, in the connection's own place (a move copies the whole sender).
+            state: state(&config),
             config,
             local_port,
             remote_port,
-            state,
             events,
             resets: None,
             ack_now: false,
@@ -273,20 +274,21 @@ impl Connection {
         remote_port: u16,
         iss: u32,
     ) -> Connection {
-        let snd = Sender::new(iss, &config);
-        let state = State::SynSent(SynSent {
-            snd,
-            since: None,
-            close_requested: false,
-            spare: Default::default(),
-        });
         Connection::opened(
             config,
             local_port,
             remote_port,
             iss,
             Cause::UserConnect,
-            state,
+            StateName::SynSent,
+            |config| {
+                State::SynSent(SynSent {
+                    snd: Sender::new(iss, config),
+                    since: None,
+                    close_requested: false,
+                    spare: Default::default(),
+                })
+            },
         )
     }
 
@@ -300,11 +302,20 @@ impl Connection {
     /// `listen` with settings shared with other connections, made for its address family
     /// already (`Config::for_family`).
     pub(crate) fn listen_shared(config: SharedConfig, local_port: u16, iss: u32) -> Connection {
-        let state = State::Listen(Listen {
+        Connection::opened(
+            config,
+            local_port,
+            0,
             iss,
-            spare: Default::default(),
-        });
-        Connection::opened(config, local_port, 0, iss, Cause::UserListen, state)
+            Cause::UserListen,
+            StateName::Listen,
+            |_| {
+                State::Listen(Listen {
+                    iss,
+                    spare: Default::default(),
+                })
+            },
+        )
     }
 
     /// A connection that left CLOSED for `state` on `cause` (an OPEN call): what `morph`
@@ -316,9 +327,9 @@ impl Connection {
         remote_port: u16,
         iss: u32,
         cause: Cause,
-        state: State,
+        to: StateName,
+        state: impl FnOnce(&Config) -> State,
     ) -> Connection {
-        let to = state.name();
         debug_assert!(
             is_legal(StateName::Closed, to, cause),
             "opening into {to} ({cause}) is not in the table"
@@ -331,7 +342,9 @@ impl Connection {
             to,
             cause,
         });
-        Connection::new(config, local_port, remote_port, iss, state, events)
+        let conn = Connection::new(config, local_port, remote_port, iss, state, events);
+        debug_assert_eq!(conn.state.name(), to, "{cause} opened into another state");
+        conn
     }
 
     pub fn state(&self) -> StateName {
