@@ -26,6 +26,7 @@ pub(crate) struct EventQueue {
 }
 
 impl EventQueue {
+    #[inline]
     pub fn push_back(&mut self, ev: Event) {
         let len = usize::from(self.len);
         let spilled = self.spill.as_ref().is_some_and(|s| !s.is_empty());
@@ -41,6 +42,7 @@ impl EventQueue {
         self.len == 0 && self.spill.as_ref().is_none_or(|s| s.is_empty())
     }
 
+    #[inline]
     pub fn pop_front(&mut self) -> Option<Event> {
         if self.len == 0 {
             return self.spill.as_mut()?.pop_front();

@@ -3,6 +3,7 @@
 //! 4-tuple unlinked once it is dead).
 
 use super::*;
+use crate::Cause;
 use crate::conn::Event;
 
 impl Host {
@@ -13,20 +14,20 @@ impl Host {
         remote: SocketAddr,
         role: Role,
     ) -> ConnId {
-        self.insert_with(local, remote, role, || conn)
+        self.insert_with(Tuple::new(local, remote), false, role, || conn)
     }
 
     /// [`Host::insert`] of the connection `make` returns, made in its slot rather than moved
     /// there (see `Slab::insert_with`); what is left to do to it is done in place, through
-    /// the id.
+    /// the id. `absent`: a lookup of `tuple` found no owner, and the demux table has not
+    /// changed since, so the insert need not look for one to replace.
     pub(super) fn insert_with(
         &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
+        tuple: Tuple,
+        absent: bool,
         role: Role,
         make: impl FnOnce() -> Connection,
     ) -> ConnId {
-        let tuple = Tuple::new(local, remote);
         let id = ConnId(self.conns.insert_with(|| Entry {
             conn: make(),
             tuple,
@@ -39,7 +40,11 @@ impl Host {
             memory_wait: false,
             error_taken: false,
         }));
-        self.demux_insert(&tuple, Target::Conn(id));
+        if absent {
+            self.demux_insert_absent(&tuple, Target::Conn(id));
+        } else {
+            self.demux_insert(&tuple, Target::Conn(id));
+        }
         id
     }
 
@@ -144,7 +149,9 @@ impl Host {
 
 /// Connection `id`'s event `ev` as the host reports it: counted in `counters`, a completed
 /// handshake moved from its listener's SYN queue to the accept queue, and the host's events
-/// for `events`.
+/// for `events`. About eighteen pass here in a connection's short life, so readiness and the
+/// end are handed on in line; only a state change, with its counting, takes a call.
+#[inline(always)]
 fn hand_on(
     id: ConnId,
     e: &mut Entry,
@@ -153,66 +160,75 @@ fn hand_on(
     listeners: &mut Slab<Listener>,
     events: &mut VecDeque<HostEvent>,
 ) {
+    // State changes are a trace of the protocol (tools draw them, as Linux's
+    // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
+    // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
+    // for a user who still holds the handle: for a released one they are dropped before
+    // anything is built.
     let host_ev = match ev {
         Event::StateChanged { from, to, cause } => {
-            use StateName::*;
-            if (from, to) == (Closed, Listen) {
-                // A half-open connection is built as a one-shot LISTEN fed the SYN; that
-                // first step is bookkeeping, not news.
-                return;
-            }
-            let c = counters;
-            match (from, to) {
-                (Closed, SynSent) => c.active_opens += 1,
-                (Listen, SynReceived | Established) => c.passive_opens += 1,
-                (SynSent | SynReceived, Closed) | (SynReceived, Listen) => c.attempt_fails += 1,
-                (Established | CloseWait, Closed) => c.estab_resets += 1,
-                _ => {}
-            }
-            let counted = |s: StateName| matches!(s, Established | CloseWait);
-            if counted(to) && !counted(from) {
-                c.curr_estab += 1;
-            } else if counted(from) && !counted(to) {
-                c.curr_estab = c.curr_estab.saturating_sub(1);
-            }
-            if let (SynReceived, Established, Role::HalfOpen(l)) = (from, to, e.role) {
-                // The handshake completed: from the SYN queue to the accept queue.
-                e.role = Role::Queued(l);
-                let (local, remote) = (e.tuple.local(), e.tuple.remote());
-                if let Some(listener) = listeners.get_mut(l.0) {
-                    listener.syn_queue.retain(|c| *c != id);
-                    listener.accept_queue.push_back(id);
-                }
-                events.push_back(HostEvent::StateChanged {
-                    conn: id,
-                    from,
-                    to,
-                    cause,
-                });
-                events.push_back(HostEvent::Accepted {
-                    listener: l,
-                    conn: id,
-                    local,
-                    remote,
-                });
-                return;
-            }
-            HostEvent::StateChanged {
-                conn: id,
-                from,
-                to,
-                cause,
-            }
+            return hand_on_state_change(id, e, from, to, cause, counters, listeners, events);
         }
+        _ if e.released => return,
         Event::Readable => HostEvent::Readable(id),
         Event::Writable => HostEvent::Writable(id),
         Event::Closed { error } => HostEvent::Closed(id, error),
     };
-    // State changes are a trace of the protocol (tools draw them, as Linux's
-    // `tcp:tcp_set_state` tracepoint shows them), so they are reported for the whole life
-    // of a connection, FIN-WAIT-1 to CLOSED after `close` included. The other events are
-    // for a user who still holds the handle.
-    if !e.released || matches!(host_ev, HostEvent::StateChanged { .. }) {
-        events.push_back(host_ev);
+    events.push_back(host_ev);
+}
+
+/// [`hand_on`] of a move from `from` to `to`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn hand_on_state_change(
+    id: ConnId,
+    e: &mut Entry,
+    from: StateName,
+    to: StateName,
+    cause: Cause,
+    counters: &mut Counters,
+    listeners: &mut Slab<Listener>,
+    events: &mut VecDeque<HostEvent>,
+) {
+    use StateName::*;
+    if (from, to) == (Closed, Listen) {
+        // A half-open connection is built as a one-shot LISTEN fed the SYN; that first
+        // step is bookkeeping, not news.
+        return;
+    }
+    let c = counters;
+    match (from, to) {
+        (Closed, SynSent) => c.active_opens += 1,
+        (Listen, SynReceived | Established) => c.passive_opens += 1,
+        (SynSent | SynReceived, Closed) | (SynReceived, Listen) => c.attempt_fails += 1,
+        (Established | CloseWait, Closed) => c.estab_resets += 1,
+        _ => {}
+    }
+    let counted = |s: StateName| matches!(s, Established | CloseWait);
+    if counted(to) && !counted(from) {
+        c.curr_estab += 1;
+    } else if counted(from) && !counted(to) {
+        c.curr_estab = c.curr_estab.saturating_sub(1);
+    }
+    events.push_back(HostEvent::StateChanged {
+        conn: id,
+        from,
+        to,
+        cause,
+    });
+    if let (SynReceived, Established, Role::HalfOpen(l)) = (from, to, e.role) {
+        // The handshake completed: from the SYN queue to the accept queue.
+        e.role = Role::Queued(l);
+        let (local, remote) = (e.tuple.local(), e.tuple.remote());
+        if let Some(listener) = listeners.get_mut(l.0) {
+            listener.syn_queue.retain(|c| *c != id);
+            listener.accept_queue.push_back(id);
+        }
+        events.push_back(HostEvent::Accepted {
+            listener: l,
+            conn: id,
+            local,
+            remote,
+        });
     }
 }
