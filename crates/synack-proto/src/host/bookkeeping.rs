@@ -14,20 +14,20 @@ impl Host {
         remote: SocketAddr,
         role: Role,
     ) -> ConnId {
-        self.insert_with(local, remote, role, || conn)
+        self.insert_with(Tuple::new(local, remote), false, role, || conn)
     }
 
     /// [`Host::insert`] of the connection `make` returns, made in its slot rather than moved
     /// there (see `Slab::insert_with`); what is left to do to it is done in place, through
-    /// the id.
+    /// the id. `absent`: a lookup of `tuple` found no owner, and the demux table has not
+    /// changed since, so the insert need not look for one to replace.
     pub(super) fn insert_with(
         &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
+        tuple: Tuple,
+        absent: bool,
         role: Role,
         make: impl FnOnce() -> Connection,
     ) -> ConnId {
-        let tuple = Tuple::new(local, remote);
         let id = ConnId(self.conns.insert_with(|| Entry {
             conn: make(),
             tuple,
@@ -40,7 +40,11 @@ impl Host {
             memory_wait: false,
             error_taken: false,
         }));
-        self.demux_insert(&tuple, Target::Conn(id));
+        if absent {
+            self.demux_insert_absent(&tuple, Target::Conn(id));
+        } else {
+            self.demux_insert(&tuple, Target::Conn(id));
+        }
         id
     }
 

@@ -14,6 +14,7 @@
 use core::net::SocketAddr;
 
 use super::keys::Key;
+use super::tuple::Tuple;
 use crate::time::Instant;
 
 /// Low bits of the cookie that carry the keyed hash plus the data.
@@ -96,8 +97,9 @@ impl CookieJar {
         // (as Linux does: the first entry is the protocol minimum).
         let index = (0..t.len()).rev().find(|&i| t[i] <= peer_mss).unwrap_or(0);
         let count = tick(now);
-        let h1 = self.h1.tuple(local, remote, 0) as u32;
-        let h2 = self.h2.tuple(local, remote, u64::from(count)) as u32;
+        let tuple = Tuple::new(local, remote);
+        let h1 = self.h1.tuple(&tuple, 0) as u32;
+        let h2 = self.h2.tuple(&tuple, u64::from(count)) as u32;
         let cookie = h1
             .wrapping_add(peer_isn)
             .wrapping_add(count << COOKIE_BITS)
@@ -115,14 +117,15 @@ impl CookieJar {
         peer_isn: u32,
     ) -> Option<u16> {
         let count = tick(now);
-        let h1 = self.h1.tuple(local, remote, 0) as u32;
+        let tuple = Tuple::new(local, remote);
+        let h1 = self.h1.tuple(&tuple, 0) as u32;
         let rest = cookie.wrapping_sub(h1).wrapping_sub(peer_isn);
         let age = count.wrapping_sub(rest >> COOKIE_BITS) & (u32::MAX >> COOKIE_BITS);
         if age >= MAX_AGE {
             return None;
         }
         let made = count.wrapping_sub(age);
-        let h2 = self.h2.tuple(local, remote, u64::from(made)) as u32;
+        let h2 = self.h2.tuple(&tuple, u64::from(made)) as u32;
         let index = rest.wrapping_sub(h2) & COOKIE_MASK;
         table(remote).get(index as usize).copied()
     }

@@ -137,6 +137,15 @@ impl Demux {
         self.last = Some(r);
     }
 
+    /// Makes `r` the owner of `tuple` (which the slot `r` already holds), which has none: one
+    /// probe for a free place instead of a search for an owner first.
+    pub fn insert_absent(&mut self, tuple: &Tuple, r: SlotRef) {
+        let hash = self.hash(tuple);
+        self.changes = self.changes.wrapping_add(1);
+        self.table.insert(hash, r);
+        self.last = Some(r);
+    }
+
     /// Removes `r`, the owner of the tuple whose hash is `hash`, from the table; returns
     /// whether it was there.
     pub fn remove(&mut self, hash: u64, r: SlotRef) -> bool {
@@ -316,6 +325,16 @@ impl Host {
         self.demux.insert(tuple, target.slot_ref(), |r| {
             owner_tuple(conns, time_wait, r)
         });
+    }
+
+    /// [`Host::demux_insert`] for a tuple a lookup found without an owner, the table unchanged
+    /// since.
+    pub(super) fn demux_insert_absent(&mut self, tuple: &Tuple, target: Target) {
+        debug_assert!(
+            self.demux_get(tuple).is_none(),
+            "{tuple:?} has an owner already"
+        );
+        self.demux.insert_absent(tuple, target.slot_ref());
     }
 
     /// Takes `tuple` out of the table if `target` owns it. Must come before `target`'s slot

@@ -8,9 +8,8 @@
 //! pseudo-random function's output are independent, so learning one (a peer sees its TSvals)
 //! tells nothing of the other.
 
-use core::net::SocketAddr;
-
 use super::keys::Key;
+use super::tuple::Tuple;
 use crate::time::Instant;
 
 /// What a host derives from a 4-tuple and its secret when it opens a connection on it.
@@ -24,8 +23,8 @@ pub(crate) struct TupleSecrets {
 }
 
 impl TupleSecrets {
-    pub fn of(key: &Key, local: SocketAddr, remote: SocketAddr) -> TupleSecrets {
-        let h = key.tuple(local, remote, 0);
+    pub fn of(key: &Key, tuple: &Tuple) -> TupleSecrets {
+        let h = key.tuple(tuple, 0);
         TupleSecrets {
             f: h as u32,
             ts_offset: (h >> 32) as u32,

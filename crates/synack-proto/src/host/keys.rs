@@ -3,9 +3,10 @@
 //! collisions, ISNs, cookies or port choices, and tests stay deterministic.
 
 use core::hash::{BuildHasher, Hasher};
-use core::net::{IpAddr, SocketAddr};
 
 use siphasher::sip::SipHasher13;
+
+use super::tuple::Tuple;
 
 /// A SipHash-1-3 key. Each use (demux table, ISN, ports, cookies) gets its own, derived from
 /// the host secret with a domain label, so one leaking says nothing about the others.
@@ -35,32 +36,19 @@ impl Key {
     }
 
     /// The hash of a 4-tuple (plus `extra`, e.g. a time counter), as RFC 6528's F() and RFC
-    /// 4987's cookie hash want it.
-    pub fn tuple(&self, local: SocketAddr, remote: SocketAddr, extra: u64) -> u64 {
-        let mut h = self.hasher();
-        write_addr(&mut h, local);
-        write_addr(&mut h, remote);
-        h.write_u64(extra);
-        h.finish()
-    }
-}
-
-pub(crate) fn write_ip(h: &mut impl Hasher, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(a) => {
-            h.write_u8(4);
-            h.write(&a.octets());
+    /// 4987's cookie hash want it: the tuple's words (`Tuple::hash_words`, which tell any
+    /// two tuples apart) then `extra`, through [`Key::hash_words`]. Only the encoding is
+    /// shared with the demux table; each use keeps its own key, so no hash of one use
+    /// tells anything about another's.
+    pub fn tuple(&self, tuple: &Tuple, extra: u64) -> u64 {
+        let (words, n) = tuple.hash_words();
+        let mut s = Sip::new(self);
+        for &m in &words[..n] {
+            s.compress(m);
         }
-        IpAddr::V6(a) => {
-            h.write_u8(6);
-            h.write(&a.octets());
-        }
+        s.compress(extra);
+        s.finish(n + 1)
     }
-}
-
-pub(crate) fn write_addr(h: &mut impl Hasher, a: SocketAddr) {
-    write_ip(h, a.ip());
-    h.write_u16(a.port());
 }
 
 impl BuildHasher for Key {
@@ -82,30 +70,53 @@ impl Key {
     /// SipHash-1-3 of `words` read as their little-endian bytes: what [`Key::hasher`] gives
     /// for those bytes, without a general `Hasher`'s buffering of partial words. The demux
     /// table hashes every packet's 4-tuple this way, as two words (IPv4) or five (IPv6).
+    #[inline]
     pub fn hash_words(&self, words: &[u64]) -> u64 {
-        let mut v = [
-            self.k0 ^ INIT[0],
-            self.k1 ^ INIT[1],
-            self.k0 ^ INIT[2],
-            self.k1 ^ INIT[3],
-        ];
-        // One compression round per word, the last block holding only the length in bytes
-        // (mod 256) in its top byte, then three finalization rounds: SipHash with c = 1 and
-        // d = 3, as in the SipHash paper's section 2.
-        let last = (words.len() as u64).wrapping_mul(8) << 56;
-        for &m in words.iter().chain(core::iter::once(&last)) {
-            v[3] ^= m;
-            sip_round(&mut v);
-            v[0] ^= m;
+        let mut s = Sip::new(self);
+        for &m in words {
+            s.compress(m);
         }
-        v[2] ^= 0xff;
-        for _ in 0..3 {
-            sip_round(&mut v);
-        }
-        v[0] ^ v[1] ^ v[2] ^ v[3]
+        s.finish(words.len())
     }
 }
 
+/// SipHash-1-3's state over whole 64-bit words.
+struct Sip([u64; 4]);
+
+impl Sip {
+    #[inline]
+    fn new(key: &Key) -> Sip {
+        Sip([
+            key.k0 ^ INIT[0],
+            key.k1 ^ INIT[1],
+            key.k0 ^ INIT[2],
+            key.k1 ^ INIT[3],
+        ])
+    }
+
+    /// One compression round (c = 1) for the message word `m`.
+    #[inline]
+    fn compress(&mut self, m: u64) {
+        self.0[3] ^= m;
+        sip_round(&mut self.0);
+        self.0[0] ^= m;
+    }
+
+    /// The hash of the `words` words compressed so far: the last block holds only the length
+    /// in bytes (mod 256) in its top byte, then three finalization rounds (d = 3), as in the
+    /// SipHash paper's section 2.
+    #[inline]
+    fn finish(mut self, words: usize) -> u64 {
+        self.compress((words as u64).wrapping_mul(8) << 56);
+        self.0[2] ^= 0xff;
+        for _ in 0..3 {
+            sip_round(&mut self.0);
+        }
+        self.0[0] ^ self.0[1] ^ self.0[2] ^ self.0[3]
+    }
+}
+
+#[inline]
 fn sip_round(v: &mut [u64; 4]) {
     v[0] = v[0].wrapping_add(v[1]);
     v[1] = v[1].rotate_left(13) ^ v[0];
@@ -142,6 +153,26 @@ mod tests {
                 }
                 assert_eq!(key.hash_words(&words[..n]), h.finish(), "{n} words");
             }
+        }
+    }
+
+    #[test]
+    fn a_tuples_hash_is_sips_hash_of_its_words_then_the_extra_word() {
+        let key = Key::derive(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, b"isn");
+        for (l, r) in [
+            ("10.0.0.1:80", "192.0.2.7:40000"),
+            ("[a00:1::]:80", "[c000:207::]:40000"),
+        ] {
+            let t = Tuple::new(l.parse().unwrap(), r.parse().unwrap());
+            let (words, n) = t.hash_words();
+            for extra in [0, 1, u64::MAX] {
+                let mut h = key.hasher();
+                for w in words[..n].iter().chain([&extra]) {
+                    h.write(&w.to_le_bytes());
+                }
+                assert_eq!(key.tuple(&t, extra), h.finish(), "{l} {r} {extra}");
+            }
+            assert_ne!(key.tuple(&t, 0), key.tuple(&t, 1));
         }
     }
 }

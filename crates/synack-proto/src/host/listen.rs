@@ -123,10 +123,13 @@ impl Host {
                 self.counters.listen_drops += 1;
                 return;
             }
-            let secrets = self.tuple_secrets(local, remote);
+            let tuple = Tuple::new(local, remote);
+            let secrets = self.tuple_secrets(&tuple);
             let iss = reopen_iss.unwrap_or_else(|| secrets.isn(now));
             let config = listener.config.clone();
-            let id = self.insert_with(local, remote, Role::HalfOpen(l), || {
+            // Without a TIME-WAIT incarnation to reopen, the SYN's lookup found no owner.
+            let absent = reopen_iss.is_none();
+            let id = self.insert_with(tuple, absent, Role::HalfOpen(l), || {
                 Connection::listen_shared(config, local.port(), iss)
             });
             if let Some(e) = self.conns.get_mut(id.0) {
@@ -165,7 +168,7 @@ impl Host {
             options.sack_permitted = sack;
             options.timestamps = Some(Timestamps {
                 tsval: cookie::ts_encode(
-                    ts_clock_with(self.ts_offset(local, remote), now),
+                    ts_clock_with(self.ts_offset(&Tuple::new(local, remote)), now),
                     peer_ws,
                     sack,
                 ),
@@ -233,7 +236,7 @@ impl Host {
             return;
         };
         let mut conn = Connection::from_cookie_ack(config, now, &bare, syn, self.spares.take());
-        conn.set_ts_offset(self.ts_offset(local, remote));
+        conn.set_ts_offset(self.ts_offset(&Tuple::new(local, remote)));
         if !seg.payload.is_empty() || seg.flags.fin() {
             conn.handle_segment(now, seg);
         }

@@ -250,13 +250,13 @@ impl Host {
 
     /// Our TSval offset for a 4-tuple: the same for every incarnation (see
     /// `Connection::set_ts_offset`), unguessable without the secret.
-    fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
-        self.tuple_secrets(local, remote).ts_offset
+    fn ts_offset(&self, tuple: &Tuple) -> u32 {
+        self.tuple_secrets(tuple).ts_offset
     }
 
     /// The ISN offset and TSval offset of a 4-tuple, from one keyed hash.
-    fn tuple_secrets(&self, local: SocketAddr, remote: SocketAddr) -> isn::TupleSecrets {
-        isn::TupleSecrets::of(&self.tuple_key, local, remote)
+    fn tuple_secrets(&self, tuple: &Tuple) -> isn::TupleSecrets {
+        isn::TupleSecrets::of(&self.tuple_key, tuple)
     }
 
     /// A connection opening with settings of its own may send larger segments than the

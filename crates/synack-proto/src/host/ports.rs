@@ -6,7 +6,8 @@
 use core::net::{IpAddr, SocketAddr};
 use core::ops::RangeInclusive;
 
-use super::keys::{Key, write_addr, write_ip};
+use super::keys::Key;
+use super::tuple::Tuple;
 
 pub(crate) struct PortAllocator {
     key: Key,
@@ -42,13 +43,10 @@ impl PortAllocator {
         if self.count == 0 {
             return None;
         }
-        let offset = {
-            use core::hash::Hasher;
-            let mut h = self.key.hasher();
-            write_ip(&mut h, local);
-            write_addr(&mut h, remote);
-            h.finish() as u32
-        };
+        // F(localip, remoteip, remoteport): the tuple's words with the local port left 0.
+        let offset = self
+            .key
+            .tuple(&Tuple::new(SocketAddr::new(local, 0), remote), 0) as u32;
         for _ in 0..self.count {
             let port = u32::from(self.min) + (offset.wrapping_add(self.next) % self.count);
             self.next = self.next.wrapping_add(1);

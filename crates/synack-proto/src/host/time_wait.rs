@@ -172,7 +172,7 @@ impl Host {
             Verdict::Ack => {
                 let (local, remote) = (entry.tuple.local(), entry.tuple.remote());
                 let ts_offset =
-                    super::isn::TupleSecrets::of(&self.tuple_key, local, remote).ts_offset;
+                    super::isn::TupleSecrets::of(&self.tuple_key, &entry.tuple).ts_offset;
                 let (src, dst, ack) = (local.ip(), remote.ip(), entry.ack(now, ts_offset));
                 let (expires, ip) = (entry.expires, entry.ip.for_control());
                 if expires != before {
@@ -221,9 +221,9 @@ impl Host {
             return;
         }
         debug_assert!(
-            snapshot.timestamps.is_none_or(|(_, offset)| {
-                offset == self.ts_offset(tuple.local(), tuple.remote())
-            }),
+            snapshot
+                .timestamps
+                .is_none_or(|(_, offset)| { offset == self.ts_offset(&tuple) }),
             "a host connection's TSval offset is the host's for its tuple"
         );
         let entry = TimeWaitEntry::new(id, tuple, snapshot, ip);

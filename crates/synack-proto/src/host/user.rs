@@ -182,9 +182,11 @@ impl Host {
             local
         };
         self.fit_max_payload(&config);
-        let secrets = self.tuple_secrets(local, remote);
+        let tuple = Tuple::new(local, remote);
+        let secrets = self.tuple_secrets(&tuple);
         let iss = secrets.isn(now);
-        let id = self.insert_with(local, remote, Role::User, || {
+        // Either branch above found the tuple free.
+        let id = self.insert_with(tuple, true, Role::User, || {
             Connection::connect_shared(config, local.port(), remote.port(), iss)
         });
         if let Some(e) = self.conns.get_mut(id.0) {
