@@ -646,13 +646,15 @@ impl Connection {
             }
             StateName::LastAck => {
                 if fin_acked {
-                    self.morph(Cause::RecvAck, |s| match s {
-                        State::Synced(Phase::LastAck, mut x) => State::Closed(Closed {
+                    // CLOSED keeps the receive side (unread data, end of stream) and the
+                    // congestion parts; the sender is dropped in place.
+                    self.morph_from(Cause::RecvAck, |s| match s {
+                        State::Synced(Phase::LastAck, x) => Some(State::Closed(Closed {
                             error: None,
                             spare: x.snd.cc.take_parts(),
-                            rcv: Some(x.rcv),
-                        }),
-                        other => other,
+                            rcv: Some(x.rcv.take()),
+                        })),
+                        _ => None,
                     });
                 }
                 false
@@ -674,15 +676,16 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant, cause: Cause) {
         let expires = now + self.config.msl * 2;
-        self.morph(cause, |s| match s {
-            State::Synced(Phase::Closing | Phase::FinWait2, mut x) => State::TimeWait(TimeWait {
+        // TIME-WAIT keeps the receive side and SND.NXT; the sender is dropped in place.
+        self.morph_from(cause, |s| match s {
+            State::Synced(Phase::Closing | Phase::FinWait2, x) => Some(State::TimeWait(TimeWait {
                 spare: x.snd.cc.take_parts(),
                 snd_nxt: x.snd.nxt.max(x.snd.max),
-                rcv: x.rcv,
+                rcv: x.rcv.take(),
                 expires,
                 last_stray_ack: None,
-            }),
-            other => other,
+            })),
+            _ => None,
         });
     }
 

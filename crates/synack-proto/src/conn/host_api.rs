@@ -94,10 +94,12 @@ impl Connection {
         // The peer was promised the window of our SYN-ACK; never take it back.
         rcv.set_offered_edge(rcv.nxt + u32::from(syn_ack_window(&config)));
         // The listener's LISTEN, which kept nothing for this peer, is where the edge starts.
-        let listen = State::Listen(Listen {
-            iss,
-            spare: Default::default(),
-        });
+        let listen = |_: &Config| {
+            State::Listen(Listen {
+                iss,
+                spare: Default::default(),
+            })
+        };
         let mut c = Connection::new(
             config,
             ack.dst_port,

@@ -217,15 +217,16 @@ impl Connection {
         local_port: u16,
         remote_port: u16,
         iss: u32,
-        state: State,
+        state: impl FnOnce(&Config) -> State,
         events: EventQueue,
     ) -> Connection {
         Connection {
             quickacks_left: config.quickack_segments,
+            // Made here, in the connection's own place (a move copies the whole sender).
+            state: state(&config),
             config,
             local_port,
             remote_port,
-            state,
             events,
             resets: None,
             ack_now: false,
@@ -273,20 +274,21 @@ impl Connection {
         remote_port: u16,
         iss: u32,
     ) -> Connection {
-        let snd = Sender::new(iss, &config);
-        let state = State::SynSent(SynSent {
-            snd,
-            since: None,
-            close_requested: false,
-            spare: Default::default(),
-        });
         Connection::opened(
             config,
             local_port,
             remote_port,
             iss,
             Cause::UserConnect,
-            state,
+            StateName::SynSent,
+            |config| {
+                State::SynSent(SynSent {
+                    snd: Sender::new(iss, config),
+                    since: None,
+                    close_requested: false,
+                    spare: Default::default(),
+                })
+            },
         )
     }
 
@@ -300,11 +302,20 @@ impl Connection {
     /// `listen` with settings shared with other connections, made for its address family
     /// already (`Config::for_family`).
     pub(crate) fn listen_shared(config: SharedConfig, local_port: u16, iss: u32) -> Connection {
-        let state = State::Listen(Listen {
+        Connection::opened(
+            config,
+            local_port,
+            0,
             iss,
-            spare: Default::default(),
-        });
-        Connection::opened(config, local_port, 0, iss, Cause::UserListen, state)
+            Cause::UserListen,
+            StateName::Listen,
+            |_| {
+                State::Listen(Listen {
+                    iss,
+                    spare: Default::default(),
+                })
+            },
+        )
     }
 
     /// A connection that left CLOSED for `state` on `cause` (an OPEN call): what `morph`
@@ -316,9 +327,9 @@ impl Connection {
         remote_port: u16,
         iss: u32,
         cause: Cause,
-        state: State,
+        to: StateName,
+        state: impl FnOnce(&Config) -> State,
     ) -> Connection {
-        let to = state.name();
         debug_assert!(
             is_legal(StateName::Closed, to, cause),
             "opening into {to} ({cause}) is not in the table"
@@ -331,7 +342,9 @@ impl Connection {
             to,
             cause,
         });
-        Connection::new(config, local_port, remote_port, iss, state, events)
+        let conn = Connection::new(config, local_port, remote_port, iss, state, events);
+        debug_assert_eq!(conn.state.name(), to, "{cause} opened into another state");
+        conn
     }
 
     pub fn state(&self) -> StateName {
@@ -766,21 +779,58 @@ impl Connection {
     /// Replaces the state through `f` and records the transition. `f` may hand the state back
     /// unchanged, in which case nothing is recorded.
     fn morph(&mut self, cause: Cause, f: impl FnOnce(State) -> State) {
+        let leaving = self.leave_state(cause);
+        let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
+        self.state = f(old);
+        self.enter_state(leaving, cause);
+    }
+
+    /// `morph` for the edges that keep only a part of the old state (the receive side, a
+    /// sequence number, the congestion parts): `f` takes that part out of the state in place
+    /// and builds the next state from it, or returns `None` to leave the state as it is. The
+    /// rest of the old state is dropped where it lies rather than moved whole first.
+    fn morph_from(&mut self, cause: Cause, f: impl FnOnce(&mut State) -> Option<State>) {
+        let leaving = self.leave_state(cause);
+        if let Some(next) = f(&mut self.state) {
+            self.state = next;
+        }
+        self.enter_state(leaving, cause);
+    }
+
+    /// What a state change must know of the state it leaves: its name, whether it had a send
+    /// side, and the send side's final figures where the change may end it.
+    fn leave_state(&self, cause: Cause) -> Leaving {
         let from = self.state.name();
         let had_sender = self.state.sender().is_some();
         // The send side's final figures are kept for `info` once it is gone. Taken only on
         // the edges that can end it, not on every state change, and only if anyone can ask.
         let may_end = had_sender && transitions::may_end_send_side(from, cause);
-        let info = (may_end && !self.info_unwanted).then(|| self.info());
-        let old = mem::replace(&mut self.state, State::Closed(Closed::default()));
-        self.state = f(old);
+        // Boxed here, where it is taken: `Leaving` stays small to pass on.
+        let info = (may_end && !self.info_unwanted).then(|| Box::new(self.info()));
+        Leaving {
+            from,
+            had_sender,
+            may_end,
+            info,
+        }
+    }
+
+    /// Finishes a state change once the new state is in place: the send side's timers and
+    /// final figures if it ended, the transition's record, and `Closed` on reaching CLOSED.
+    fn enter_state(&mut self, leaving: Leaving, cause: Cause) {
+        let Leaving {
+            from,
+            had_sender,
+            may_end,
+            info,
+        } = leaving;
         if self.state.sender().is_none() {
             debug_assert!(
                 !had_sender || may_end,
                 "{from} lost its send side on {cause}, an edge the table does not end it on"
             );
             if let Some(info) = info {
-                self.last_info = Some(Box::new(info));
+                self.last_info = Some(info);
             }
             // The send side's timers end with it.
             self.timers.stop(Timer::Retransmit);
@@ -880,4 +930,12 @@ impl Connection {
             rcv_rtt: rcv.and_then(|r| r.rtt.estimate()),
         }
     }
+}
+
+/// What a state change takes from the state it leaves (`Connection::leave_state`).
+struct Leaving {
+    from: StateName,
+    had_sender: bool,
+    may_end: bool,
+    info: Option<Box<Info>>,
 }

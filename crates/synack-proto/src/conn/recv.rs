@@ -148,6 +148,35 @@ impl Receiver {
         }
     }
 
+    /// Moves the receiver out, leaving an empty one with no buffer in its place: for a state
+    /// change that keeps the receive side but not the rest of the old state, which then drops
+    /// the empty one rather than being moved whole.
+    pub fn take(&mut self) -> Receiver {
+        let empty = Receiver {
+            irs: SeqNum(0),
+            nxt: SeqNum(0),
+            adv_edge: SeqNum(0),
+            shown_edge: SeqNum(0),
+            wscale: 0,
+            fin_received: false,
+            staged: 0,
+            ts_recent: None,
+            last_ack_sent: SeqNum(0),
+            buf: Ring::new(),
+            capacity: 0,
+            mss: 1,
+            bytes_received: 0,
+            bytes_read: 0,
+            tuner: RecvTuner::new(0, 0, 1),
+            rtt: RcvRtt::default(),
+            ooo: None,
+            dsack: None,
+            urgent_mark: SeqNum(0),
+            urgent: UrgentByte::None,
+        };
+        core::mem::replace(self, empty)
+    }
+
     /// Stream offset of `seq` (valid within 2^31 of RCV.NXT, which acceptability ensures).
     fn offset_of(&self, seq: SeqNum) -> u64 {
         (self.bytes_received as i64 + i64::from(seq.diff(self.nxt))).max(0) as u64

@@ -99,6 +99,8 @@ impl Host {
     }
 
     /// Events and timer of a connection, after it sent something or was otherwise touched.
+    /// In line: `after` runs it after every call and every segment that reaches a connection.
+    #[inline(always)]
     pub(super) fn after_transmit(&mut self, id: ConnId) {
         let Some(e) = self.conns.get_mut(id.0) else {
             return;
