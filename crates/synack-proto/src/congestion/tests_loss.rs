@@ -7,14 +7,14 @@ use synack_wire::{SackBlock, SackList};
 
 use super::*;
 
-const MSS: u32 = 1000;
-const SRTT: Duration = Duration::from_millis(100);
+pub(super) const MSS: u32 = 1000;
+pub(super) const SRTT: Duration = Duration::from_millis(100);
 
-fn ms(n: u64) -> Instant {
+pub(super) fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
 }
 
-fn flight(una: u32, max: u32) -> Flight {
+pub(super) fn flight(una: u32, max: u32) -> Flight {
     Flight {
         una: SeqNum(una),
         max: SeqNum(max),
@@ -24,7 +24,7 @@ fn flight(una: u32, max: u32) -> Flight {
 }
 
 /// An ACK at `now` ms for SND.UNA `una` of `max` sent; `acked` bytes newly acknowledged.
-fn ack(now: u64, acked: u32, una: u32, max: u32, blocks: &[(u32, u32)]) -> AckSummary {
+pub(super) fn ack(now: u64, acked: u32, una: u32, max: u32, blocks: &[(u32, u32)]) -> AckSummary {
     let mut sack = SackList::new();
     for &(left, right) in blocks {
         sack.push(SackBlock { left, right });

@@ -2,45 +2,11 @@
 //! carry nothing of the old one's SACK, RACK or recovery state, and a host keeps few.
 
 use alloc::format;
-use core::time::Duration;
-
-use synack_wire::{SackBlock, SackList};
 
 use super::*;
 
-const MSS: u32 = 1000;
-const SRTT: Duration = Duration::from_millis(100);
-
-fn ms(n: u64) -> Instant {
-    Instant::from_millis(n)
-}
-
-fn flight(una: u32, max: u32) -> Flight {
-    Flight {
-        una: SeqNum(una),
-        max: SeqNum(max),
-        in_flight: max - una,
-        mss: MSS,
-    }
-}
-
-fn ack(now: u64, acked: u32, una: u32, max: u32, blocks: &[(u32, u32)]) -> AckSummary {
-    let mut sack = SackList::new();
-    for &(left, right) in blocks {
-        sack.push(SackBlock { left, right });
-    }
-    AckSummary {
-        now: ms(now),
-        acked,
-        flight: flight(una, max),
-        rtt: (acked > 0).then_some(SRTT),
-        srtt: Some(SRTT),
-        advanced: acked > 0,
-        duplicate: acked == 0 && blocks.is_empty(),
-        sack,
-        echo_sent_by: None,
-    }
-}
+// The SACK/RACK fixtures of the loss tests: the same flight and ACK shapes.
+use super::tests_loss::{MSS, SRTT, ack, flight, ms};
 
 /// Sends `n` segments from `base` at `at` ms.
 fn send(c: &mut Congestion, base: u32, n: u32, at: u64) {

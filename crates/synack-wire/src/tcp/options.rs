@@ -308,6 +308,22 @@ mod tests {
     /// from random values (the two recognised, and their neighbours with SACK blocks or
     /// without an option), then up to three bytes overwritten with values the shortcuts
     /// test for, a random byte or a length change, so that many almost match.
+    /// Options with the handshake's fields set as drawn and no SACK blocks yet.
+    fn handshake_options(
+        mss: Option<u16>,
+        ws: Option<u8>,
+        sp: bool,
+        ts: Option<(u32, u32)>,
+    ) -> TcpOptions {
+        TcpOptions {
+            mss,
+            window_scale: ws,
+            sack_permitted: sp,
+            timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+            ..TcpOptions::default()
+        }
+    }
+
     fn near_layouts() -> impl Strategy<Value = Vec<u8>> {
         let opts = (
             prop::option::of(any::<u16>()),
@@ -333,13 +349,7 @@ mod tests {
             0..4,
         );
         (opts, pokes, -2isize..3).prop_map(|((mss, ws, sp, ts, sacks), pokes, trim)| {
-            let mut o = TcpOptions {
-                mss,
-                window_scale: ws,
-                sack_permitted: sp,
-                timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
-                ..TcpOptions::default()
-            };
+            let mut o = handshake_options(mss, ws, sp, ts);
             for i in 0..sacks as u32 {
                 o.sack_blocks.push(SackBlock {
                     left: i * 1000,
@@ -385,13 +395,7 @@ mod tests {
             prop::collection::vec((any::<u32>(), any::<u32>()), 0..=4),
         )
             .prop_map(|(mss, ws, sp, ts, blocks)| {
-                let mut o = TcpOptions {
-                    mss,
-                    window_scale: ws,
-                    sack_permitted: sp,
-                    timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
-                    ..TcpOptions::default()
-                };
+                let mut o = handshake_options(mss, ws, sp, ts);
                 for (left, right) in blocks {
                     o.sack_blocks.push(SackBlock { left, right });
                 }
