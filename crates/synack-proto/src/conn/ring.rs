@@ -12,6 +12,8 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use synack_wire::copy::copy_payload;
+
 /// Bytes a ring holds in place before it allocates. Eight fit beside the heap pointer's
 /// niche, so the storage takes no more room than a boxed slice (`tests::the_header_*`).
 const INLINE: usize = 8;
@@ -113,8 +115,8 @@ impl Ring {
     pub fn copy_out(&self, offset: usize, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len.saturating_sub(offset));
         let (a, b) = self.slices(offset.min(self.len), n);
-        out[..a.len()].copy_from_slice(a);
-        out[a.len()..n].copy_from_slice(b);
+        copy_payload(&mut out[..a.len()], a);
+        copy_payload(&mut out[a.len()..n], b);
         n
     }
 
@@ -185,8 +187,8 @@ impl Ring {
         self.reserve(data.len(), limit);
         let (a, b) = self.room_mut();
         let first = data.len().min(a.len());
-        a[..first].copy_from_slice(&data[..first]);
-        b[..data.len() - first].copy_from_slice(&data[first..]);
+        copy_payload(&mut a[..first], &data[..first]);
+        copy_payload(&mut b[..data.len() - first], &data[first..]);
         self.commit(data.len());
     }
 }
