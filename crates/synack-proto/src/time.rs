@@ -34,8 +34,13 @@ impl Instant {
     }
 }
 
+/// Whole microseconds of `d`, saturating at `u64::MAX`. Worked out in `u64` rather than
+/// through `Duration::as_micros`'s `u128`: every deadline set or compared on a segment's way
+/// comes through here, and the result is the same.
 fn duration_micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
 }
 
 impl Add<Duration> for Instant {

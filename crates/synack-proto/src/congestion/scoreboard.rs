@@ -248,7 +248,9 @@ impl Scoreboard {
     /// Carries the IsLost-by-SACK prefix forward over every record it now covers, taking the
     /// ones that join it out of the pipe.
     fn extend_sack_lost(&mut self) {
-        if self.smss == 0 {
+        // With nothing SACKed no record has SACKed records above it: the prefix stays (every
+        // ACK of a connection without loss comes here).
+        if self.smss == 0 || self.sacked_segments == 0 {
             return;
         }
         while let Some(s) = self.segments.get_mut(self.sack_lost_len) {
@@ -579,6 +581,8 @@ impl Scoreboard {
     /// SetPipe of RFC 6675 §4: bytes believed in the network. Each unSACKed segment counts
     /// once unless it is lost, and once more while a retransmission of it is out. The running
     /// sum when `smss` is the one it was kept for, else the walk.
+    // Inlined: asked for every segment sent, and nearly always the running sum.
+    #[inline]
     pub(crate) fn pipe(&self, smss: u32) -> u32 {
         if smss == self.smss {
             debug_assert_eq!(self.pipe, self.walked_pipe(smss), "running pipe: {self:?}");
@@ -588,6 +592,7 @@ impl Scoreboard {
     }
 
     /// SetPipe by its definition, walking every record.
+    #[inline(never)]
     fn walked_pipe(&self, smss: u32) -> u32 {
         let mut above = (self.sacked_segments, self.sacked_bytes);
         let mut pipe = 0u32;

@@ -588,10 +588,12 @@ impl Connection {
         // advances nothing and reports nothing while nothing is in flight (each data segment
         // of a one-way stream, at its receiver) is skipped once the controller is at rest,
         // where it would change nothing.
-        let news = advanced
-            || !seg.options.sack_blocks.is_empty()
-            || !snd.cc.at_rest(&snd.flight(), || snd.rtt.srtt());
-        if ack == snd.una && news {
+        // (An ACK below SND.UNA is not asked about: it goes nowhere.)
+        let news = ack == snd.una
+            && (advanced
+                || !seg.options.sack_blocks.is_empty()
+                || !snd.cc.at_rest(&snd.flight(), || snd.rtt.srtt()));
+        if news {
             snd.cc.on_ack(&AckSummary {
                 now,
                 acked: acked.data,
@@ -794,9 +796,11 @@ fn echo_sent_by(ts_offset: u32, now: Instant, seg: &TcpRepr<'_>) -> Option<Insta
     if ago >= 1 << 30 {
         return None;
     }
-    let start_of_now_ms = Instant::from_millis(now.as_millis());
-    let echoed_ms = start_of_now_ms - Duration::from_millis(u64::from(ago));
-    Some(echoed_ms + Duration::from_micros(999))
+    // In whole microseconds (every ACK asks): the start of the echoed millisecond, `ago`
+    // whole milliseconds before the start of this one, then its last microsecond.
+    let start_of_now_ms = now.as_millis() * 1000;
+    let echoed_ms = start_of_now_ms.saturating_sub(u64::from(ago) * 1000);
+    Some(Instant::from_micros(echoed_ms.saturating_add(999)))
 }
 
 /// An RTT sample from the echoed timestamp (RFC 7323 §4) or from the one timed segment
@@ -815,9 +819,9 @@ fn take_rtt_sample(
             let ms = now_ts.wrapping_sub(ts.tsecr);
             // A TSecr from the future or from long ago is not a measurement.
             if ms < 1 << 30 {
-                let r = Duration::from_millis(u64::from(ms.max(1)));
-                snd.rtt.sample(r);
-                return Some(r);
+                let ms = u64::from(ms.max(1));
+                snd.rtt.sample_nanos(ms * 1_000_000);
+                return Some(Duration::from_millis(ms));
             }
             return None;
         }

@@ -709,8 +709,15 @@ impl Receiver {
     /// or a peer shown a zero window would wait for its persist timer.
     fn next_field(&self) -> u32 {
         let promised = self.wnd();
-        let shown = self.shown_edge.since(self.nxt);
         let offer = self.offer();
+        // The window the peer was promised is exactly what could be offered now (every
+        // segment of a one-way stream's sender, and a receiver that keeps up): both rules
+        // below give that window, a whole number of units since an offer always is, so it
+        // goes without working out the step or the rounding.
+        if offer == promised {
+            return offer >> self.wscale;
+        }
+        let shown = self.shown_edge.since(self.nxt);
         let step = self.sws_step();
         if offer >= promised.saturating_add(step)
             || (offer >= promised && offer >= shown.saturating_add(step))

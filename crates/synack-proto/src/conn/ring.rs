@@ -12,6 +12,8 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use synack_wire::copy::copy_payload;
+
 /// Bytes a ring holds in place before it allocates. Eight fit beside the heap pointer's
 /// niche, so the storage takes no more room than a boxed slice (`tests::the_header_*`).
 const INLINE: usize = 8;
@@ -113,8 +115,8 @@ impl Ring {
     pub fn copy_out(&self, offset: usize, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len.saturating_sub(offset));
         let (a, b) = self.slices(offset.min(self.len), n);
-        out[..a.len()].copy_from_slice(a);
-        out[a.len()..n].copy_from_slice(b);
+        copy_payload(&mut out[..a.len()], a);
+        copy_payload(&mut out[a.len()..n], b);
         n
     }
 
@@ -133,11 +135,19 @@ impl Ring {
     /// Makes the free room at least `wanted` bytes. Storage grows to the next power of two
     /// that holds what is filled and `wanted`, though not past `limit` when `limit` is
     /// enough. What fits in place allocates nothing.
+    // Inlined: every arriving segment asks, and the storage nearly always has the room.
+    #[inline]
     pub fn reserve(&mut self, wanted: usize, limit: usize) {
         let need = self.len + wanted;
-        if need <= self.capacity() {
-            return;
+        if need > self.capacity() {
+            self.grow(need, limit);
         }
+    }
+
+    /// Reallocates to hold `need` bytes, doubling toward `limit` (see `reserve`).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, need: usize, limit: usize) {
         let size = need
             .checked_next_power_of_two()
             .unwrap_or(need)
@@ -184,9 +194,14 @@ impl Ring {
     pub fn extend(&mut self, data: &[u8], limit: usize) {
         self.reserve(data.len(), limit);
         let (a, b) = self.room_mut();
-        let first = data.len().min(a.len());
-        a[..first].copy_from_slice(&data[..first]);
-        b[..data.len() - first].copy_from_slice(&data[first..]);
+        // One copy unless the bytes wrap: a segment's worth nearly always fits the first run.
+        if let Some(a) = a.get_mut(..data.len()) {
+            copy_payload(a, data);
+        } else {
+            let (head, rest) = data.split_at(a.len());
+            copy_payload(a, head);
+            copy_payload(&mut b[..rest.len()], rest);
+        }
         self.commit(data.len());
     }
 }

@@ -55,7 +55,12 @@ impl RttEstimator {
 
     /// Feeds one RTT measurement R (RFC 6298 §2.2 for the first, §2.3 after).
     pub fn sample(&mut self, r: Duration) {
-        let r = nanos(r);
+        self.sample_nanos(nanos(r));
+    }
+
+    /// [`RttEstimator::sample`] of `r` nanoseconds: a timestamp echo measures whole
+    /// milliseconds, with no `Duration` to take apart.
+    pub fn sample_nanos(&mut self, r: u64) {
         let srtt = match self.srtt {
             None => {
                 self.rttvar = r / 2;

@@ -20,24 +20,30 @@ use crate::time::Instant;
 /// held back by a peer on purpose, is no longer taken for the round trip.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RcvRtt {
-    estimate: Option<Duration>,
+    /// The estimate in nanoseconds, 0 for none yet (a sample is never below a millisecond).
+    /// Kept as an integer because a timestamped sample arrives with every data segment: the
+    /// average in `Duration`s, which keeps seconds and nanoseconds apart, costs several times
+    /// the instructions of the same average in one integer.
+    estimate_ns: u64,
     /// Without timestamps: the edge advertised when the current window measurement began.
     window_mark: Option<(SeqNum, Instant)>,
 }
 
+/// Nanoseconds of the shortest sample: a millisecond, TSval's tick.
+const MIN_SAMPLE_NS: u64 = 1_000_000;
+
 impl RcvRtt {
     pub fn estimate(&self) -> Option<Duration> {
-        self.estimate
+        (self.estimate_ns != 0).then(|| Duration::from_nanos(self.estimate_ns))
     }
 
-    fn sample(&mut self, r: Duration) {
-        let r = r.max(Duration::from_millis(1));
-        self.estimate = Some(match self.estimate {
-            // A shorter round trip is believed at once (a queue has drained); a longer one only
-            // gradually, so one late echo does not stall the tuning.
-            Some(e) if r >= e => (e * 7 + r) / 8,
-            _ => r,
-        });
+    fn sample_ns(&mut self, r: u64) {
+        let r = r.max(MIN_SAMPLE_NS);
+        let e = self.estimate_ns;
+        // A shorter round trip is believed at once (a queue has drained); a longer one only
+        // gradually, so one late echo does not stall the tuning. No estimate yet (0) is
+        // shorter than any sample.
+        self.estimate_ns = if e != 0 && r >= e { (e * 7 + r) / 8 } else { r };
     }
 
     /// In-order data arrived carrying `tsecr`, an echo of our TSval clock that reads `now_ts`.
@@ -45,7 +51,7 @@ impl RcvRtt {
         let ms = now_ts.wrapping_sub(tsecr);
         // Zero echoes nothing; a value from the future or from long ago is no measurement.
         if tsecr != 0 && ms < 1 << 30 {
-            self.sample(Duration::from_millis(u64::from(ms)));
+            self.sample_ns(u64::from(ms) * 1_000_000);
         }
     }
 
@@ -54,11 +60,10 @@ impl RcvRtt {
     pub fn on_data(&mut self, now: Instant, nxt: SeqNum, edge: SeqNum) {
         match self.window_mark {
             Some((mark, since)) if nxt.ge(mark) => {
-                let r = now
-                    .saturating_duration_since(since)
-                    .max(Duration::from_millis(1));
-                if self.estimate.is_none_or(|e| r < e) {
-                    self.estimate = Some(r);
+                let micros = now.as_micros().saturating_sub(since.as_micros());
+                let r = micros.saturating_mul(1_000).max(MIN_SAMPLE_NS);
+                if self.estimate_ns == 0 || r < self.estimate_ns {
+                    self.estimate_ns = r;
                 }
                 self.window_mark = Some((edge, now));
             }
