@@ -465,6 +465,11 @@ impl Connection {
         if seq_len > 0 {
             let end = seq + seq_len;
             let is_retransmission = seq.lt(snd.max);
+            if self.acks.may_be_reply() && len > 0 && !is_retransmission {
+                // New data: a reply, if it follows a receipt closely (see `ack_policy`).
+                self.acks
+                    .on_reply_sent(now, self.config.delayed_ack, self.config.interactive_acks);
+            }
             if is_retransmission {
                 snd.segs_retransmitted += 1;
                 // Karn's algorithm (RFC 6298 §3): never time a retransmitted segment.
@@ -526,7 +531,7 @@ impl Connection {
             // Whatever ACK was owed, this segment carries it.
             self.ack_now = false;
             self.timers.stop(Timer::DelayedAck);
-            self.unacked_bytes = 0;
+            self.acks.on_ack_sent();
         }
         if !flags.ack() {
             return Some((

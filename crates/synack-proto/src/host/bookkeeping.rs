@@ -72,21 +72,36 @@ impl Host {
 
     /// After anything touched a connection: take its events, reschedule its timer, queue it
     /// for transmission, and unlink it once it is dead.
+    ///
+    /// This runs after every segment that reaches a connection and every call on one, so the
+    /// entry is looked up once: all that concerns it alone is done with it in hand, and what
+    /// reaches across the host (the timer schedule, memory waiters, the demux table) after.
     pub(super) fn after(&mut self, id: ConnId) {
-        self.after_transmit(id);
         let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
-        if !e.ready {
-            e.ready = true;
-            self.ready.push_back(id);
+        while let Some(ev) = e.conn.poll_event() {
+            hand_on(
+                id,
+                e,
+                ev,
+                &mut self.counters,
+                &mut self.listeners,
+                &mut self.events,
+            );
         }
-        let state = e.conn.state();
-        if e.in_demux && matches!(state, StateName::Closed | StateName::Listen) {
-            // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is
-            // free again. A connection nobody was handed yet goes with it.
+        let memory = e.conn.buffered_bytes();
+        let freed = memory < e.memory;
+        self.buffer_memory = self.buffer_memory - e.memory + memory;
+        e.memory = memory;
+        let t = e.conn.poll_timeout();
+        let rescheduled = t != e.deadline;
+        e.deadline = t;
+        // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is free
+        // again. A connection nobody was handed yet goes with it.
+        let unlink = e.in_demux && matches!(e.conn.state(), StateName::Closed | StateName::Listen);
+        if unlink {
             e.in_demux = false;
-            let tuple = e.tuple;
             if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
                 e.released = true;
                 e.conn.forget_info();
@@ -94,12 +109,34 @@ impl Host {
                     listener.remove(id);
                 }
             }
+        }
+        // Most touches leave a connection with nothing to send (a pure ACK in, a byte read):
+        // one its user still holds stays off the ready queue, where the next `poll_transmit`
+        // would only look it up to find so. A released one is queued all the same, since
+        // `poll_transmit` is where it is freed or compacted once quiet. Debug builds queue
+        // every one, so `poll_transmit` holds the look to the full answer. The answer does
+        // not depend on the time: `nothing_to_send` only moves the connection's clock
+        // forward, and no time at all leaves it where it is.
+        if !e.ready
+            && (e.released || cfg!(debug_assertions) || !e.conn.nothing_to_send(Instant::ZERO))
+        {
+            e.ready = true;
+            self.ready.push_back(id);
+        }
+        let tuple = e.tuple;
+        if rescheduled && let Some(t) = t {
+            self.schedule(t, Target::Conn(id));
+        }
+        if freed && !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
+        }
+        if unlink {
             self.demux_remove(&tuple, Target::Conn(id));
         }
     }
 
-    /// Events and timer of a connection, after it sent something or was otherwise touched.
-    /// In line: `after` runs it after every call and every segment that reaches a connection.
+    /// Events and timer of a connection, after it sent something: `after` without the
+    /// queueing and unlinking, which sending a segment never calls for.
     #[inline(always)]
     pub(super) fn after_transmit(&mut self, id: ConnId) {
         let Some(e) = self.conns.get_mut(id.0) else {

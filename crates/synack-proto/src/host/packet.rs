@@ -254,6 +254,21 @@ impl Host {
                     if rst {
                         self.counters.out_rsts += 1;
                     }
+                    // A segment without data (an ACK, a SYN, a FIN) mostly ends what a
+                    // connection has to say: one found quiet after it leaves the queue at
+                    // once, so the next call has no connection to look up only to find so
+                    // (the `None` arm below, whose timer work follows here). One with data
+                    // likely has more behind it (a bulk transfer) and is spared the look.
+                    // Released connections are left to that arm, which frees them; debug
+                    // builds leave every one to it, to hold the look to the full answer.
+                    if pieces.size == 0
+                        && !e.released
+                        && !cfg!(debug_assertions)
+                        && e.conn.nothing_to_send(now)
+                    {
+                        self.ready.pop_front();
+                        e.ready = false;
+                    }
                     if e.conn.has_event() {
                         self.after_transmit(id);
                     } else {
