@@ -8,6 +8,7 @@
 //! - [`checksum`]: the RFC 1071 Internet checksum and the IPv4/IPv6 pseudo-headers.
 //! - [`tcp`], [`ipv4`], [`ipv6`], [`icmp`]: a `*Packet<T>` view per header (getters on any
 //!   `T: AsRef<[u8]>`, setters when `T: AsMut<[u8]>`) and a `*Repr` plain-data form.
+//! - [`copy`]: payload copies that stay fast wherever the allocator put the two buffers.
 //! - [`ip`]: the convenience layer the host uses: whole IP datagrams carrying TCP or ICMP.
 //!
 //! ```
@@ -39,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod copy;
 mod error;
 pub mod icmp;
 pub mod ip;

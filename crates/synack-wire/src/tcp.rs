@@ -609,10 +609,10 @@ impl<'a> TcpRepr<'a> {
 fn copy_pieces(out: &mut [u8], head: &[u8], tail: &[u8]) {
     let (to_head, to_tail) = out.split_at_mut(head.len());
     if !head.is_empty() {
-        to_head.copy_from_slice(head);
+        crate::copy::copy_payload(to_head, head);
     }
     if !tail.is_empty() {
-        to_tail.copy_from_slice(tail);
+        crate::copy::copy_payload(to_tail, tail);
     }
 }
 

@@ -12,6 +12,8 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use synack_wire::copy::copy_payload;
+
 /// Bytes a ring holds in place before it allocates. Eight fit beside the heap pointer's
 /// niche, so the storage takes no more room than a boxed slice (`tests::the_header_*`).
 const INLINE: usize = 8;
@@ -113,8 +115,8 @@ impl Ring {
     pub fn copy_out(&self, offset: usize, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len.saturating_sub(offset));
         let (a, b) = self.slices(offset.min(self.len), n);
-        out[..a.len()].copy_from_slice(a);
-        out[a.len()..n].copy_from_slice(b);
+        copy_payload(&mut out[..a.len()], a);
+        copy_payload(&mut out[a.len()..n], b);
         n
     }
 
@@ -194,11 +196,11 @@ impl Ring {
         let (a, b) = self.room_mut();
         // One copy unless the bytes wrap: a segment's worth nearly always fits the first run.
         if let Some(a) = a.get_mut(..data.len()) {
-            a.copy_from_slice(data);
+            copy_payload(a, data);
         } else {
             let (head, rest) = data.split_at(a.len());
-            a.copy_from_slice(head);
-            b[..rest.len()].copy_from_slice(rest);
+            copy_payload(a, head);
+            copy_payload(&mut b[..rest.len()], rest);
         }
         self.commit(data.len());
     }
