@@ -76,6 +76,11 @@ pub struct Config {
     pub delayed_ack: Option<Duration>,
     /// Data segments acknowledged at once at the start of a connection (Linux quick-ACK).
     pub quickack_segments: u32,
+    /// Request/response mode (Linux's "pingpong"): once we send data within `delayed_ack` of
+    /// data arriving, quick-ACK is skipped and ACKs wait to ride on the reply, until a
+    /// delayed-ACK timer fires. Off, the first `quickack_segments` are always acknowledged at
+    /// once. On by default, as in Linux.
+    pub interactive_acks: bool,
     /// Keepalive probing of an idle connection (RFC 1122 §4.2.3.6); off by default.
     pub keepalive: Option<Keepalive>,
     /// The IP header fields the connection's datagrams carry (`IP_TOS`, `IP_TTL`,
@@ -138,6 +143,7 @@ impl Default for Config {
             congestion: CongestionSettings::default(),
             delayed_ack: Some(Duration::from_millis(40)),
             quickack_segments: 16,
+            interactive_acks: true,
             nodelay: false,
             nagle: Nagle::Minshall,
             urgent_inline: false,

@@ -77,6 +77,8 @@ impl LossDetection {
 
     /// One segment this ACK delivered for the first time (RACK §6.2 steps 2–3; F-RTO step 3).
     /// Returns whether RACK found it reordered.
+    // Inlined into the scoreboard's walk: called for every segment an ACK delivers.
+    #[inline]
     pub(super) fn on_delivered(
         &mut self,
         now: Instant,

@@ -362,6 +362,8 @@ impl Congestion {
     /// out. The receiver of a one-way stream meets such an ACK on every data segment, so it
     /// asks this first rather than running the whole of `on_ack` for nothing. The smoothed RTT is asked for only when a loss-detection episode needs it: an idle
     /// connection's bare ACK then never reads the RTT estimator's cache line.
+    // Inlined: asked by every data segment of a one-way stream at its receiver.
+    #[inline]
     pub fn at_rest(&self, flight: &Flight, srtt: impl FnOnce() -> Option<Duration>) -> bool {
         let mss = flight.mss.max(1);
         flight.in_flight == 0
@@ -844,7 +846,25 @@ impl Congestion {
     /// during fast recovery what PRR allows (RFC 6937). A fast retransmission ignores the
     /// window. Limited transmit (RFC 3042) adds a segment for each of the first two duplicate
     /// ACKs.
+    // Inlined with the case of nearly every segment first: new data with a scoreboard outside
+    // recovery and no tail loss probe due is cwnd, with limited transmit's extra, less the
+    // pipe (what `allowance_in_full` works out for it too; F-RTO's step 2.b room is only
+    // for a sender without a scoreboard).
+    #[inline]
     pub fn allowance(&self, what: Transmit, una: SeqNum, in_flight: u32) -> u32 {
+        if let (Transmit::New(_), Some(b), Recovery::Open) = (what, &self.board, &self.recovery) {
+            if !self.probe_is_due() {
+                return self
+                    .cwnd
+                    .saturating_add(self.dup_acks.min(2) * self.mss)
+                    .saturating_sub(b.pipe(self.mss));
+            }
+        }
+        self.allowance_in_full(what, una, in_flight)
+    }
+
+    #[inline(never)]
+    fn allowance_in_full(&self, what: Transmit, una: SeqNum, in_flight: u32) -> u32 {
         let limited = if matches!(self.recovery, Recovery::Open) {
             self.dup_acks.min(2) * self.mss
         } else {

@@ -6,6 +6,7 @@ use core::time::Duration;
 
 use synack_wire::{PendingChecksum, TcpRepr};
 
+use super::ack_policy::AckTiming;
 use super::negotiate::Negotiated;
 use super::recv::Receiver;
 use super::send::{Acked, Sender};
@@ -228,6 +229,7 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.apply(n);
             self.ack_now = true;
+            self.acks.on_established(now);
             self.morph(Cause::RecvSynAck, move |s| match s {
                 State::SynSent(SynSent { snd, .. }) => {
                     State::Synced(Phase::Established, Synced::new(snd, rcv))
@@ -768,26 +770,18 @@ impl Connection {
         }
     }
 
-    /// Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): acknowledge at least
-    /// every second full-sized segment and within the delay; the first segments of a
-    /// connection are acknowledged at once (quick-ACK) so slow start is not held back.
+    /// In-sequence data arrived: `AckPolicy` says whether its ACK goes now or waits (RFC 9293
+    /// §3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2; see `ack_policy`).
     fn schedule_ack(&mut self, now: Instant, bytes: usize) {
-        let Some(delay) = self.config.delayed_ack else {
-            self.ack_now = true;
-            return;
-        };
-        if self.quickacks_left > 0 {
-            self.quickacks_left -= 1;
-            self.ack_now = true;
-            return;
-        }
-        self.unacked_bytes += bytes;
-        let full =
-            usize::from(self.config.mss).saturating_sub(if self.timestamps { 12 } else { 0 });
-        if self.unacked_bytes >= 2 * full.max(1) {
-            self.ack_now = true;
-        } else if !self.timers.is_armed(Timer::DelayedAck) {
-            self.timers.set(Timer::DelayedAck, now + delay);
+        let (mss, timestamps) = (self.config.mss, self.timestamps);
+        let full = || usize::from(mss).saturating_sub(if timestamps { 12 } else { 0 });
+        match self.acks.on_data(now, bytes, full, self.config.delayed_ack) {
+            AckTiming::Now => self.ack_now = true,
+            AckTiming::Within(delay) => {
+                if !self.timers.is_armed(Timer::DelayedAck) {
+                    self.timers.set(Timer::DelayedAck, now + delay);
+                }
+            }
         }
     }
 }

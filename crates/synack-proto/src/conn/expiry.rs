@@ -141,6 +141,7 @@ impl Connection {
         self.clock = self.clock.max(now);
         if self.timers.is_due(Timer::DelayedAck, now) {
             self.timers.stop(Timer::DelayedAck);
+            self.acks.on_delayed_ack_fired();
             self.ack_now = true;
         }
         if let State::TimeWait(_) = &self.state {

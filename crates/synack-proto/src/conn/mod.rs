@@ -5,6 +5,7 @@
 //! [`Connection::handle_timeout`], and reads what happened from [`Connection::poll_event`].
 //! Nothing here knows IP addresses: the host layer maps 4-tuples to connections.
 
+mod ack_policy;
 mod arrival;
 mod borrowed;
 mod events;
@@ -37,6 +38,7 @@ pub use recv::UrgentByte;
 pub use state::StateName;
 pub use transitions::{Cause, TRANSITIONS, Transition, is_legal};
 
+use self::ack_policy::AckPolicy;
 use self::events::EventQueue;
 use self::recv::Receiver;
 use self::send::Sender;
@@ -194,10 +196,8 @@ pub struct Connection {
     /// The last ICMP soft error (see `note_soft_error`).
     soft_error: Option<ConnError>,
     state: State,
-    /// Delayed ACK: bytes received since the last ACK, and how many more segments are
-    /// acknowledged at once (quick-ACK).
-    unacked_bytes: usize,
-    quickacks_left: u32,
+    /// When the ACK of arriving data goes: quick-ACK, delayed, or interactive.
+    acks: AckPolicy,
     /// RFC 5961 §7 rate limit: challenge ACKs sent in the current one-second window, and
     /// when that window started.
     challenge_count: u32,
@@ -221,7 +221,7 @@ impl Connection {
         events: EventQueue,
     ) -> Connection {
         Connection {
-            quickacks_left: config.quickack_segments,
+            acks: AckPolicy::new(config.quickack_segments),
             // Made here, in the connection's own place (a move copies the whole sender).
             state: state(&config),
             config,
@@ -239,7 +239,6 @@ impl Connection {
             sack: false,
             ts_offset: ts_offset(iss),
             timers: TimerTable::default(),
-            unacked_bytes: 0,
             challenge_window: Instant::ZERO,
             challenge_count: 0,
             last_oow_ack: None,
