@@ -796,7 +796,30 @@ impl Congestion {
     /// The one place that decides between resending and sending new data, for a sender at
     /// SND.UNA `una` and SND.NXT `nxt` that has sent up to `max`; `unsent` says whether data
     /// (or a FIN) beyond `max` is ready and the peer's window admits some.
+    // Inlined with the case of nearly every segment first: outside recovery, no head to
+    // resend and no probe due, it is what lies at SND.NXT (no repair is looked for outside
+    // recovery, F-RTO or not).
+    #[inline]
     pub fn next_transmit(&self, una: SeqNum, nxt: SeqNum, max: SeqNum, unsent: bool) -> Transmit {
+        if !self.retransmit_head && matches!(self.recovery, Recovery::Open) && !self.probe_is_due()
+        {
+            return if nxt.lt(max) {
+                Transmit::Resend(nxt)
+            } else {
+                Transmit::New(nxt)
+            };
+        }
+        self.next_transmit_in_full(una, nxt, max, unsent)
+    }
+
+    #[inline(never)]
+    fn next_transmit_in_full(
+        &self,
+        una: SeqNum,
+        nxt: SeqNum,
+        max: SeqNum,
+        unsent: bool,
+    ) -> Transmit {
         if self.retransmit_head {
             // Never past SND.MAX: the segment at SND.UNA as it was sent, not new data.
             let len = if max.gt(una) { max.since(una) } else { 0 };
