@@ -30,6 +30,8 @@ const SHORT: usize = 2048;
 const PIECE: usize = 1024;
 
 /// Copies `src` into `dst`, which must be exactly as long (as `copy_from_slice` requires).
+/// Inlined: a segment-sized copy pays only the compare of its length on the way to `memcpy`.
+#[inline]
 pub fn copy_payload(dst: &mut [u8], src: &[u8]) {
     debug_assert_eq!(dst.len(), src.len());
     // Only the addresses are compared, never read through: the page offset of the distance
@@ -47,6 +49,7 @@ fn in_slow_band(dst: usize, src: usize, len: usize) -> bool {
     len >= SHORT && (1..=NEAR).contains(&ahead)
 }
 
+#[cold]
 fn copy_in_pieces(dst: &mut [u8], src: &[u8]) {
     for (to, from) in dst.chunks_mut(PIECE).zip(src.chunks(PIECE)) {
         to.copy_from_slice(from);

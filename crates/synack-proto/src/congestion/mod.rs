@@ -362,6 +362,8 @@ impl Congestion {
     /// out. The receiver of a one-way stream meets such an ACK on every data segment, so it
     /// asks this first rather than running the whole of `on_ack` for nothing. The smoothed RTT is asked for only when a loss-detection episode needs it: an idle
     /// connection's bare ACK then never reads the RTT estimator's cache line.
+    // Inlined: asked by every data segment of a one-way stream at its receiver.
+    #[inline]
     pub fn at_rest(&self, flight: &Flight, srtt: impl FnOnce() -> Option<Duration>) -> bool {
         let mss = flight.mss.max(1);
         flight.in_flight == 0
@@ -794,7 +796,30 @@ impl Congestion {
     /// The one place that decides between resending and sending new data, for a sender at
     /// SND.UNA `una` and SND.NXT `nxt` that has sent up to `max`; `unsent` says whether data
     /// (or a FIN) beyond `max` is ready and the peer's window admits some.
+    // Inlined with the case of nearly every segment first: outside recovery, no head to
+    // resend and no probe due, it is what lies at SND.NXT (no repair is looked for outside
+    // recovery, F-RTO or not).
+    #[inline]
     pub fn next_transmit(&self, una: SeqNum, nxt: SeqNum, max: SeqNum, unsent: bool) -> Transmit {
+        if !self.retransmit_head && matches!(self.recovery, Recovery::Open) && !self.probe_is_due()
+        {
+            return if nxt.lt(max) {
+                Transmit::Resend(nxt)
+            } else {
+                Transmit::New(nxt)
+            };
+        }
+        self.next_transmit_in_full(una, nxt, max, unsent)
+    }
+
+    #[inline(never)]
+    fn next_transmit_in_full(
+        &self,
+        una: SeqNum,
+        nxt: SeqNum,
+        max: SeqNum,
+        unsent: bool,
+    ) -> Transmit {
         if self.retransmit_head {
             // Never past SND.MAX: the segment at SND.UNA as it was sent, not new data.
             let len = if max.gt(una) { max.since(una) } else { 0 };
@@ -844,7 +869,25 @@ impl Congestion {
     /// during fast recovery what PRR allows (RFC 6937). A fast retransmission ignores the
     /// window. Limited transmit (RFC 3042) adds a segment for each of the first two duplicate
     /// ACKs.
+    // Inlined with the case of nearly every segment first: new data with a scoreboard outside
+    // recovery and no tail loss probe due is cwnd, with limited transmit's extra, less the
+    // pipe (what `allowance_in_full` works out for it too; F-RTO's step 2.b room is only
+    // for a sender without a scoreboard).
+    #[inline]
     pub fn allowance(&self, what: Transmit, una: SeqNum, in_flight: u32) -> u32 {
+        if let (Transmit::New(_), Some(b), Recovery::Open) = (what, &self.board, &self.recovery) {
+            if !self.probe_is_due() {
+                return self
+                    .cwnd
+                    .saturating_add(self.dup_acks.min(2) * self.mss)
+                    .saturating_sub(b.pipe(self.mss));
+            }
+        }
+        self.allowance_in_full(what, una, in_flight)
+    }
+
+    #[inline(never)]
+    fn allowance_in_full(&self, what: Transmit, una: SeqNum, in_flight: u32) -> u32 {
         let limited = if matches!(self.recovery, Recovery::Open) {
             self.dup_acks.min(2) * self.mss
         } else {

@@ -300,8 +300,33 @@ impl Scoreboard {
     /// `len` bytes at `seq` went out at `now`: new data when `seq` is SND.MAX, otherwise a
     /// retransmission of the segments it overlaps. Ranges outside the sequence space we track
     /// are ignored.
+    // Inlined: new data at HighData, what nearly every segment sent is, is one record
+    // appended; a retransmission goes the long way.
+    #[inline]
     pub(crate) fn on_transmit(&mut self, now: Instant, seq: SeqNum, len: u32) {
+        if seq == self.high_data && len != 0 && len < 1 << 30 {
+            self.append(now, seq, len);
+            return;
+        }
         self.transmit(now, seq, len, false);
+    }
+
+    /// A new record for `len` bytes of new data at HighData.
+    #[inline]
+    fn append(&mut self, now: Instant, seq: SeqNum, len: u32) {
+        let end = seq + len;
+        self.segments.push_back(Segment {
+            start: seq,
+            end,
+            xmit_ts: now,
+            sacked: false,
+            lost: false,
+            retransmitted: false,
+            ever_retransmitted: false,
+            sack_lost: false,
+        });
+        self.pipe = self.pipe.wrapping_add(len);
+        self.high_data = end;
     }
 
     /// The rescue retransmission of NextSeg rule 4 went out: RescueRxt = RecoveryPoint and
@@ -311,6 +336,7 @@ impl Scoreboard {
         self.rescue_rxt = Some(self.recovery_point.unwrap_or(self.high_data));
     }
 
+    #[inline(never)]
     fn transmit(&mut self, now: Instant, seq: SeqNum, len: u32, rescue: bool) {
         // A segment longer than a quarter of the sequence space is not one we could have sent.
         if len == 0 || len >= 1 << 30 {
@@ -318,18 +344,7 @@ impl Scoreboard {
         }
         let end = seq + len;
         if seq == self.high_data {
-            self.segments.push_back(Segment {
-                start: seq,
-                end,
-                xmit_ts: now,
-                sacked: false,
-                lost: false,
-                retransmitted: false,
-                ever_retransmitted: false,
-                sack_lost: false,
-            });
-            self.pipe = self.pipe.wrapping_add(len);
-            self.high_data = end;
+            self.append(now, seq, len);
             return;
         }
         if !seq.in_range(self.high_ack, self.high_data) || end.gt(self.high_data) {

@@ -41,7 +41,9 @@ impl Connection {
         room: usize,
         tso: bool,
     ) -> Option<(TcpRepr<'_>, &[u8], Pieces)> {
-        let (mut repr, data) = self.next_segment(now, room, None)?;
+        // Built in place here: the segment is returned by value, and through a call it is
+        // copied out of `next_segment` and again out of this function.
+        let (mut repr, data) = self.build_segment(now, room, None)?;
         let Some((seq, mut len)) = data else {
             return Some((repr, &[], Pieces::ONE));
         };
@@ -142,7 +144,20 @@ impl Connection {
     /// The next segment with its payload left out: `(seq, len)` of the data it carries from
     /// the send buffer, if any. With `join`, only a data piece that can join a super-segment
     /// (see `join_pieces`), else `None` with nothing changed.
+    #[inline(never)]
     fn next_segment(
+        &mut self,
+        now: Instant,
+        room: usize,
+        join: Option<Join>,
+    ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
+        self.build_segment(now, room, join)
+    }
+
+    /// [`Connection::next_segment`], inlined into the host's path
+    /// (`poll_transmit_gather`), which every segment takes.
+    #[inline(always)]
+    fn build_segment(
         &mut self,
         now: Instant,
         room: usize,
@@ -262,17 +277,15 @@ impl Connection {
     ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
         let ts = self.timestamps_option(now);
         let name = self.state.name();
-        let (offer_ws, offer_sack, offer_ts) = self.config.offers();
-        let ts_val = self.ts_val(now);
-        let config_mss = self.config.syn_options.then_some(self.config.mss);
         let ack_now = self.ack_now;
-        let nodelay = self.config.nodelay;
-        let nagle = self.config.nagle;
-        // Computed only for the SYN: it walks the shifts, and every data segment comes here.
-        let rcv_wscale = || self.config.rcv_wscale();
-        let ws_ok = self.window_scaling;
         let timestamps = self.timestamps;
         let sack = self.sack;
+        // What only the SYN reads (the options offered) is read in its branch below, from
+        // the fields themselves (the state is borrowed by then): every data segment comes
+        // here too.
+        let config = &*self.config;
+        let nodelay = config.nodelay;
+        let nagle = config.nagle;
         let (snd, rcv) = match &mut self.state {
             State::SynSent(s) => (&mut s.snd, None),
             State::Synced(_, s) => (&mut s.snd, Some(&mut s.rcv)),
@@ -312,19 +325,21 @@ impl Connection {
             // The SYN (RFC 9293 §3.10.1) or our SYN-ACK (§3.10.7.2) with the options we offer;
             // a SYN-ACK only offers what the peer's SYN offered (RFC 7323 §1.3, RFC 2018 §2).
             flags = TcpFlags::SYN;
-            options.mss = config_mss;
+            options.mss = config.syn_options.then_some(config.mss);
             match &rcv {
                 None => {
-                    options.window_scale = offer_ws.then(rcv_wscale);
+                    let (offer_ws, offer_sack, offer_ts) = config.offers();
+                    // Worked out only here: it walks the shifts.
+                    options.window_scale = offer_ws.then(|| config.rcv_wscale());
                     options.sack_permitted = offer_sack;
-                    options.timestamps = offer_ts.then_some(Timestamps {
-                        tsval: ts_val,
+                    options.timestamps = offer_ts.then(|| Timestamps {
+                        tsval: super::ts_clock_with(self.ts_offset, now),
                         tsecr: 0,
                     });
                 }
                 Some(r) => {
                     flags |= TcpFlags::ACK;
-                    options.window_scale = ws_ok.then_some(r.wscale);
+                    options.window_scale = self.window_scaling.then_some(r.wscale);
                     options.sack_permitted = sack;
                     options.timestamps = ts;
                 }

@@ -105,6 +105,11 @@ impl RttEstimator {
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt
     }
+
+    /// SRTT in nanoseconds, as `srtt` has it.
+    pub fn srtt_nanos(&self) -> Option<u64> {
+        self.srtt.map(|_| self.srtt_ns)
+    }
     pub fn rttvar(&self) -> Duration {
         Duration::from_nanos(self.rttvar)
     }

@@ -108,7 +108,10 @@ impl Host {
         let local = SocketAddr::new(ip.dst, seg.dst_port);
         let remote = SocketAddr::new(ip.src, seg.src_port);
         let mut reopen_iss = None;
-        let target = self.demux_get_cached(&Tuple::new(local, remote), hash, found);
+        // The tuple straight from the headers: most segments reach a connection, and never
+        // need the socket addresses above.
+        let tuple = Tuple::of(ip.dst, seg.dst_port, ip.src, seg.src_port);
+        let target = self.demux_get_cached(&tuple, hash, found);
         let delivered = matches!(target, Some(Target::Conn(_))) && !seg.flags.syn();
         if !delivered && wrong_sum(&mut pending) {
             self.counters.in_errs += 1;

@@ -15,13 +15,11 @@ pub(crate) struct Tuple {
     v6: bool,
 }
 
+/// An address as the tuple keeps it: IPv4 in the first four bytes, the rest zero. Built as
+/// one word rather than byte by byte, since every segment in and out packs or unpacks two.
 fn pack(ip: IpAddr) -> [u8; 16] {
     match ip {
-        IpAddr::V4(a) => {
-            let mut o = [0u8; 16];
-            o[..4].copy_from_slice(&a.octets());
-            o
-        }
+        IpAddr::V4(a) => u128::from(u32::from_le_bytes(a.octets())).to_le_bytes(),
         IpAddr::V6(a) => a.octets(),
     }
 }
@@ -30,19 +28,26 @@ fn unpack(b: [u8; 16], v6: bool) -> IpAddr {
     if v6 {
         IpAddr::V6(Ipv6Addr::from(b))
     } else {
-        IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        IpAddr::V4(Ipv4Addr::from(
+            (u128::from_le_bytes(b) as u32).to_le_bytes(),
+        ))
     }
 }
 
 impl Tuple {
     /// `local` and `remote` are of one family (the host never pairs two).
     pub fn new(local: SocketAddr, remote: SocketAddr) -> Tuple {
+        Tuple::of(local.ip(), local.port(), remote.ip(), remote.port())
+    }
+
+    /// [`Tuple::new`] from the addresses and ports apart, as a segment's headers give them.
+    pub fn of(local_ip: IpAddr, local_port: u16, remote_ip: IpAddr, remote_port: u16) -> Tuple {
         Tuple {
-            local_ip: pack(local.ip()),
-            remote_ip: pack(remote.ip()),
-            local_port: local.port(),
-            remote_port: remote.port(),
-            v6: local.is_ipv6(),
+            local_ip: pack(local_ip),
+            remote_ip: pack(remote_ip),
+            local_port,
+            remote_port,
+            v6: local_ip.is_ipv6(),
         }
     }
 
