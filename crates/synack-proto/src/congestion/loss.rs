@@ -272,6 +272,8 @@ impl Congestion {
     /// deadline, so the probe replaces a timeout that would come first.
     /// `srtt` is asked for only when a probe is pending (see `Congestion::at_rest`).
     pub fn probe_deadline(&self, srtt: impl FnOnce() -> Option<Duration>) -> Option<Instant> {
+        // (`probe_deadline_micros` is the same in integers; the two are checked against each
+        // other by `Connection::poll_timeout` in debug builds.)
         let l = self.loss.as_deref()?;
         let from = l.probe_from?;
         Some(
@@ -282,6 +284,32 @@ impl Congestion {
                 Duration::MAX,
             ),
         )
+    }
+
+    /// [`Congestion::probe_deadline`] in whole microseconds, from SRTT in nanoseconds
+    /// (`srtt_ns`): `poll_timeout`, which the host asks after every segment, reads it without
+    /// building `Duration`s. floor((2·SRTT + WCDelAckT) / 1 µs) is worked out from SRTT's
+    /// whole microseconds and its remainder, so nothing overflows; the result is the one
+    /// `probe_deadline` gives.
+    pub fn probe_deadline_micros(&self, srtt_ns: impl FnOnce() -> Option<u64>) -> Option<u64> {
+        const DELAYED_ACK_US: u64 = WORST_CASE_DELAYED_ACK.as_micros() as u64;
+        const MIN_PTO_US: u64 = rack::MIN_PTO.as_micros() as u64;
+        const WITHOUT_SRTT_US: u64 = rack::PTO_WITHOUT_SRTT.as_micros() as u64;
+        let l = self.loss.as_deref()?;
+        let from = l.probe_from?;
+        let pto = match srtt_ns() {
+            None => WITHOUT_SRTT_US,
+            Some(srtt) => {
+                let twice = (srtt / 1000) * 2 + u64::from(srtt % 1000 >= 500);
+                let pto = if l.probe_one_segment {
+                    twice + DELAYED_ACK_US
+                } else {
+                    twice
+                };
+                pto.max(MIN_PTO_US)
+            }
+        };
+        Some(from.as_micros().saturating_add(pto))
     }
 
     /// The reordering timer expired (RFC 8985 §6.3): segments whose reordering window has

@@ -734,10 +734,13 @@ impl Congestion {
     /// New data is about to leave with nothing in flight. When nothing was sent for longer than
     /// `rto`, RFC 5681 §4.1 restarts from min(IW, cwnd), since what the controller learnt of
     /// the path may be stale; CUBIC starts a new epoch from there.
-    pub fn restart_if_idle(&mut self, now: Instant, rto: Duration) {
-        let idle = self
-            .last_sent
-            .is_some_and(|t| now.saturating_duration_since(t) > rto);
+    /// `rto_ns` is the RTO in nanoseconds: new data with nothing in flight comes here (every
+    /// request of a request-response exchange), and the comparison needs no `Duration`s.
+    pub fn restart_if_idle(&mut self, now: Instant, rto_ns: u64) {
+        let idle = self.last_sent.is_some_and(|t| {
+            let idle_us = now.as_micros().saturating_sub(t.as_micros());
+            u128::from(idle_us) * 1000 > u128::from(rto_ns)
+        });
         if idle {
             let iw = initial_window_bytes(self.initial_window, self.mss);
             self.cwnd = self.cwnd.min(iw);
@@ -796,7 +799,30 @@ impl Congestion {
     /// The one place that decides between resending and sending new data, for a sender at
     /// SND.UNA `una` and SND.NXT `nxt` that has sent up to `max`; `unsent` says whether data
     /// (or a FIN) beyond `max` is ready and the peer's window admits some.
+    // Inlined with the case of nearly every segment first: outside recovery, no head to
+    // resend and no probe due, it is what lies at SND.NXT (no repair is looked for outside
+    // recovery, F-RTO or not).
+    #[inline]
     pub fn next_transmit(&self, una: SeqNum, nxt: SeqNum, max: SeqNum, unsent: bool) -> Transmit {
+        if !self.retransmit_head && matches!(self.recovery, Recovery::Open) && !self.probe_is_due()
+        {
+            return if nxt.lt(max) {
+                Transmit::Resend(nxt)
+            } else {
+                Transmit::New(nxt)
+            };
+        }
+        self.next_transmit_in_full(una, nxt, max, unsent)
+    }
+
+    #[inline(never)]
+    fn next_transmit_in_full(
+        &self,
+        una: SeqNum,
+        nxt: SeqNum,
+        max: SeqNum,
+        unsent: bool,
+    ) -> Transmit {
         if self.retransmit_head {
             // Never past SND.MAX: the segment at SND.UNA as it was sent, not new data.
             let len = if max.gt(una) { max.since(una) } else { 0 };

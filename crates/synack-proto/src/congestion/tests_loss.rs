@@ -429,3 +429,38 @@ fn a_controller_at_rest_is_unchanged_by_a_quiet_ack_and_comes_to_rest_within_two
     let c = probe_answer_pending();
     assert!(!c.at_rest(&flight(4000, 4000), || Some(SRTT)));
 }
+
+#[test]
+fn the_probe_deadline_in_microseconds_is_the_one_worked_out_in_durations() {
+    // `poll_timeout` reads the integer form; it must name the same microsecond, with SRTT's
+    // sub-microsecond part rounded as the Duration sum would round it, with one segment in
+    // flight and with several, and before any RTT sample.
+    let srtts_ns = [
+        0u64,
+        1,
+        499,
+        500,
+        999,
+        1_000,
+        1_499,
+        4_999_999,
+        5_000_000,
+        100_000_499,
+        100_000_500,
+        7_123_456_789,
+        u64::MAX / 4,
+    ];
+    for one_in_flight in [false, true] {
+        let mut c = sending(&CongestionSettings::default(), 4, 0);
+        if one_in_flight {
+            c.on_ack(&ack(100, 3000, 3000, 4000, &[]));
+        }
+        for srtt in srtts_ns.map(Some).into_iter().chain([None]) {
+            let want = c
+                .probe_deadline(|| srtt.map(Duration::from_nanos))
+                .map(Instant::as_micros);
+            assert_eq!(c.probe_deadline_micros(|| srtt), want, "srtt {srtt:?} ns");
+            assert!(want.is_some());
+        }
+    }
+}

@@ -72,8 +72,8 @@ impl Connection {
             // The probe's own deadline is enough here: its hold to the retransmission
             // timer (see `deadline`) is already in the minimum.
             if !snd.probing && snd.wnd != 0 {
-                if let Some(at) = snd.cc.probe_deadline(|| snd.rtt.srtt()) {
-                    earliest = earliest.min(capped(at));
+                if let Some(at) = snd.cc.probe_deadline_micros(|| snd.rtt.srtt_nanos()) {
+                    earliest = earliest.min(at.min(u64::MAX - 1));
                 }
             }
             if config.keepalive.is_some() {
