@@ -12,7 +12,7 @@ use synack_wire::{
 fn bench_checksum(c: &mut Criterion) {
     let data: Vec<u8> = (0..65537u32).map(|i| (i * 2_654_435_761) as u8).collect();
     let mut g = c.benchmark_group("checksum");
-    for len in [64usize, 1500, 65536] {
+    for len in [20usize, 64, 1500, 65536] {
         g.throughput(Throughput::Bytes(len as u64));
         g.bench_function(format!("{len}B"), |b| {
             b.iter(|| checksum(black_box(&data[..len])))
