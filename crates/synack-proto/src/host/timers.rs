@@ -1,7 +1,8 @@
 //! One schedule for every connection and TIME-WAIT entry on the host, with lazy invalidation:
-//! a target whose deadline moves gets a new entry and the old one is skipped when it comes
-//! due, so `poll_timeout` is O(1) and rescheduling O(log n) at most. A target's generation
-//! tells a stale entry from a live one.
+//! a target whose deadline moves earlier gets a new entry and the old one is skipped when it
+//! comes due (one that moves later keeps its entry, re-armed when that comes due; see
+//! `Entry::armed`), so `poll_timeout` is O(1) and rescheduling O(log n) at most. A target's
+//! generation tells a stale entry from a live one.
 //!
 //! Two queues make up the schedule. Connections' deadlines go on a min-heap. TIME-WAIT
 //! entries mostly expire in the order they were made (every one waits the same 2MSL), so
