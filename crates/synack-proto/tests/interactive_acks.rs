@@ -183,3 +183,59 @@ fn a_bulk_transfer_is_quick_acked_at_first_then_acked_every_second_full_segment(
         assert!(w[1].seg.ack.wrapping_sub(w[0].seg.ack) <= 2 * 1460);
     }
 }
+
+#[test]
+fn an_interactive_connections_ack_of_a_fin_rides_on_its_own_fin() {
+    let mut p = pair(&plain_config());
+    transaction(&mut p, b"q", b"r");
+    // The client closes; the server's application closes 10 ms after the FIN arrives, within
+    // the delayed-ACK timeout: its FIN carries the ACK, a three-segment close.
+    let start = p.log.len();
+    p.a.close(p.now).unwrap();
+    p.run_for(ms(DELAY_MS + 10));
+    assert_eq!(p.b.state(), StateName::CloseWait);
+    assert_eq!(p.log.len(), start + 1, "the FIN's ACK waits");
+    p.b.close(p.now).unwrap();
+    p.run_for(ms(100));
+    let sent = &p.log[start..];
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[1].from, Side::B);
+    assert!(sent[1].seg.flags.fin());
+    assert_eq!(sent[1].seg.ack, sent[0].seg.seq + 1);
+    assert_eq!(p.a.state(), StateName::TimeWait);
+    assert_eq!(p.b.state(), StateName::Closed);
+}
+
+#[test]
+fn an_unanswered_fin_is_acknowledged_within_the_delayed_ack_timeout() {
+    let mut p = pair(&plain_config());
+    transaction(&mut p, b"q", b"r");
+    let start = p.log.len();
+    p.a.close(p.now).unwrap();
+    p.run_for(ms(200));
+    let sent = &p.log[start..];
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1].from, Side::B);
+    assert!(!sent[1].seg.flags.fin());
+    assert_eq!(sent[1].seg.ack, sent[0].seg.seq + 1);
+    assert_eq!(sent[1].at - sent[0].at, ms(DELAY_MS + 40));
+    assert_eq!(p.a.state(), StateName::FinWait2);
+}
+
+#[test]
+fn a_fin_to_a_connection_that_never_answered_is_acknowledged_at_once() {
+    let mut p = pair(&plain_config());
+    // The server only receives: not interactive.
+    p.a.send(b"data").unwrap();
+    p.run_for(ms(DELAY_MS));
+    read_in_chunks(&mut p.b, 4096);
+    p.a.close(p.now).unwrap();
+    let start = p.log.len();
+    p.run_for(ms(DELAY_MS));
+    let sent = &p.log[start..];
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(
+        (sent[1].from, sent[1].at - sent[0].at),
+        (Side::B, ms(DELAY_MS))
+    );
+}

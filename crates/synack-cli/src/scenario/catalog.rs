@@ -383,7 +383,10 @@ fn tour(plan: &mut Plan, _: &Params) -> Result<(), String> {
         "客户端应用调用 close()：发出 FIN（主动关闭）",
     ));
     plan.actions.push(close_action(
-        after(B, StateName::CloseWait, 30),
+        // Later than the 40 ms an interactive connection's ACK of a FIN may wait for its own
+        // FIN, and than that ACK's arrival: the tour shows the four-way close, not the
+        // three-segment one.
+        after(B, StateName::CloseWait, 60),
         B,
         "the server's application has read the end of the stream and calls close()",
         "服务器应用读到数据流的结尾，调用 close()",

@@ -734,10 +734,13 @@ impl Congestion {
     /// New data is about to leave with nothing in flight. When nothing was sent for longer than
     /// `rto`, RFC 5681 §4.1 restarts from min(IW, cwnd), since what the controller learnt of
     /// the path may be stale; CUBIC starts a new epoch from there.
-    pub fn restart_if_idle(&mut self, now: Instant, rto: Duration) {
-        let idle = self
-            .last_sent
-            .is_some_and(|t| now.saturating_duration_since(t) > rto);
+    /// `rto_ns` is the RTO in nanoseconds: new data with nothing in flight comes here (every
+    /// request of a request-response exchange), and the comparison needs no `Duration`s.
+    pub fn restart_if_idle(&mut self, now: Instant, rto_ns: u64) {
+        let idle = self.last_sent.is_some_and(|t| {
+            let idle_us = now.as_micros().saturating_sub(t.as_micros());
+            u128::from(idle_us) * 1000 > u128::from(rto_ns)
+        });
         if idle {
             let iw = initial_window_bytes(self.initial_window, self.mss);
             self.cwnd = self.cwnd.min(iw);

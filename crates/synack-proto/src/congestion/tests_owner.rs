@@ -258,9 +258,13 @@ fn dsacks_for_every_retransmission_undo_the_reduction() {
 fn idle_restart_goes_back_to_the_initial_window() {
     let mut c = sending(CongestionControl::Cubic, true, 1);
     c.cwnd = 40 * MSS;
-    c.restart_if_idle(Instant::from_millis(100), Duration::from_millis(200));
+    let rto_ns = 200_000_000;
+    c.restart_if_idle(Instant::from_millis(100), rto_ns);
     assert_eq!(c.window(), 40 * MSS);
-    c.restart_if_idle(Instant::from_millis(300), Duration::from_millis(200));
+    // Exactly the RTO idle is not more than it.
+    c.restart_if_idle(Instant::from_millis(200), rto_ns);
+    assert_eq!(c.window(), 40 * MSS);
+    c.restart_if_idle(Instant::from_millis(300), rto_ns);
     assert_eq!(c.window(), 10 * MSS);
 }
 

@@ -3,9 +3,11 @@
 //!
 //! RFC 1122 §4.2.3.2 and RFC 9293 §3.8.6.3 let a receiver hold an ACK back (at most 0.5 s,
 //! and for no more than a second full-sized segment, RFC 5681 §4.2), so that one segment
-//! carries the ACK, the window update and any reply together. Out-of-order data, duplicates,
-//! gap fills and a FIN are acknowledged at once elsewhere (`process_text_and_fin`); this is
-//! the policy for in-sequence data, in three modes:
+//! carries the ACK, the window update and any reply together. Out-of-order data, duplicates
+//! and gap fills are acknowledged at once elsewhere (`process_text_and_fin`), and so is a
+//! FIN, except the one that moves an interactive connection to CLOSE-WAIT: its ACK may wait
+//! for our own FIN (Linux delays it too). This is the policy for in-sequence data, in three
+//! modes:
 //!
 //! - **Quick-ACK.** The first `Config::quickack_segments` data segments are acknowledged at
 //!   once, so a sender in slow start is not held back by our timer (as Linux does).
@@ -130,6 +132,12 @@ impl AckPolicy {
         if self.may_be_reply() {
             self.on_reply_sent(now, delay, enabled);
         }
+    }
+
+    /// Whether the ACK of a FIN that ends the peer's data may wait for our own FIN or data:
+    /// only on an interactive connection, where the reply (here, the close) comes at once.
+    pub(crate) fn fin_may_wait(&self) -> bool {
+        self.interactive
     }
 
     /// A segment carrying our current ACK left.

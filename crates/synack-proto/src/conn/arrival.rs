@@ -742,9 +742,19 @@ impl Connection {
             }
         }
         if accepted.out_of_order || accepted.duplicate || accepted.filled_gap || accepted.fin {
-            // RFC 5681 §4.2 and RFC 9293 §3.8.6.3: out-of-order data, duplicates and gap fills
-            // are acknowledged at once, so the sender learns quickly what is missing.
-            self.ack_now = true;
+            let gap = accepted.out_of_order || accepted.duplicate || accepted.filled_gap;
+            if !gap && name == StateName::Established && self.acks.fin_may_wait() {
+                // The in-order FIN that moves an interactive connection to CLOSE-WAIT may
+                // wait like data: the application's close most often follows at once and our
+                // FIN carries the ACK (Linux delays this ACK, entering its pingpong mode on
+                // the FIN).
+                self.schedule_ack(now, accepted.delivered);
+            } else {
+                // RFC 5681 §4.2 and RFC 9293 §3.8.6.3: out-of-order data, duplicates and gap
+                // fills are acknowledged at once, so the sender learns quickly what is
+                // missing; so is any other FIN.
+                self.ack_now = true;
+            }
         } else if accepted.delivered > 0 {
             self.schedule_ack(now, accepted.delivered);
         } else {

@@ -350,7 +350,7 @@ impl Connection {
             // window (RFC 5681 §3.2 step 4 sends it regardless).
             let available = snd.data_end().since(seq) as usize;
             if join.is_none() && !head && available > 0 && snd.una == snd.max {
-                snd.cc.restart_if_idle(now, snd.rtt.rto());
+                snd.cc.restart_if_idle(now, snd.rtt.rto_nanos());
             }
             let in_flight = snd.in_flight();
             let cc_limit = snd.cc.allowance(transmit, snd.una, in_flight);
@@ -493,7 +493,10 @@ impl Connection {
                 snd.probing = true;
             } else if !self.timers.is_armed(Timer::Retransmit) {
                 // RFC 6298 §5.1: start the timer when sending something that needs an ACK.
-                self.timers.set(Timer::Retransmit, now + snd.rtt.rto());
+                // now + RTO, in whole microseconds as `Instant + Duration` counts them.
+                let rto_us = snd.rtt.rto_nanos() / 1000;
+                let at = Instant::from_micros(now.as_micros().saturating_add(rto_us));
+                self.timers.set(Timer::Retransmit, at);
             }
         }
 

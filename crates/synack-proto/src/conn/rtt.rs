@@ -84,8 +84,13 @@ impl RttEstimator {
 
     /// The current RTO including backoff, capped at the maximum (§5.5).
     pub fn rto(&self) -> Duration {
+        Duration::from_nanos(self.rto_nanos())
+    }
+
+    /// [`RttEstimator::rto`] in nanoseconds, for the sender's per-segment checks.
+    pub fn rto_nanos(&self) -> u64 {
         let factor = 1u64.checked_shl(self.backoff.min(31)).unwrap_or(u64::MAX);
-        Duration::from_nanos(self.base_rto.saturating_mul(factor).min(self.max))
+        self.base_rto.saturating_mul(factor).min(self.max)
     }
 
     /// The timer expired: double the RTO (§5.5).
