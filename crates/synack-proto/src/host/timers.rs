@@ -149,7 +149,16 @@ impl Timers {
         time_wait: usize,
         live: impl Fn(Instant, Target) -> bool,
     ) {
-        if self.heap.len() > 2 * (conns + self.heap_time_wait) + 64 {
+        let bound = 2 * (conns + self.heap_time_wait) + 64;
+        if self.heap.len() <= bound {
+            // Full: grow to at least what the heap may hold before compaction. With
+            // deadlines re-armed lazily stale entries pile up slowly, and growing by doubling
+            // alone would still be allocating long into a steady transfer.
+            let len = self.heap.len();
+            if len == self.heap.capacity() {
+                self.heap.reserve(len.max(bound + 1 - len));
+            }
+        } else {
             self.heap.retain(|Reverse((t, p))| live(*t, p.target()));
             self.heap_time_wait = self
                 .heap
