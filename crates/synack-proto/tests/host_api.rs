@@ -279,3 +279,62 @@ fn the_mss_announced_is_the_mtu_less_each_familys_headers() {
     };
     assert_eq!((c.mss_for(false), c.mss_for(true)), (1000, 1000));
 }
+
+#[test]
+fn a_deadline_moved_later_fires_when_due_not_where_it_was_first_scheduled() {
+    // Keepalive (RFC 9293 §3.8.4): the first probe is due `idle` after the last segment
+    // heard. Every exchange moves that deadline later (and arms and stops the retransmission
+    // timer on the way), so the host's schedule is left with entries for deadlines that have
+    // since moved: coming due, they must neither send anything nor lose the real deadline.
+    let mut net = Net::new(config(), config());
+    let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
+    let c = net
+        .a
+        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
+        .unwrap();
+    net.settle();
+    let s = net.b.accept(l).unwrap();
+    let idle = Duration::from_secs(10);
+    net.a.conn_mut(c).unwrap().set_keepalive(Some(Keepalive {
+        idle,
+        interval: Duration::from_secs(1),
+        count: 3,
+    }));
+    let mut last_heard = net.now;
+    let mut buf = [0u8; 64];
+    for round in 0..4 {
+        net.now += Duration::from_secs(4);
+        net.a.handle_timeout(net.now);
+        net.b.handle_timeout(net.now);
+        assert_eq!(net.a.send(c, b"ping"), Ok(4));
+        net.settle();
+        assert_eq!(net.b.recv(s, &mut buf), Ok(4), "round {round}");
+        last_heard = net.now;
+        net.a.audit().unwrap();
+    }
+    // From here the peer has nothing to say: step from wakeup to wakeup, the stale ones
+    // included, until `a` sends its probe.
+    let probe_at = loop {
+        let next = [net.a.poll_timeout(), net.b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("the keepalive timer is armed");
+        assert!(next <= last_heard + idle, "a wakeup past the deadline");
+        net.now = next;
+        net.a.handle_timeout(net.now);
+        net.b.handle_timeout(net.now);
+        net.a.audit().unwrap();
+        if !drain(&mut net.a, net.now).is_empty() {
+            break net.now;
+        }
+        if forward(&mut net.b, &mut net.a, net.now) > 0 {
+            last_heard = net.now;
+        }
+    };
+    assert_eq!(
+        probe_at,
+        last_heard + idle,
+        "the probe leaves exactly when due"
+    );
+}

@@ -35,7 +35,7 @@ impl Host {
             released: false,
             in_demux: true,
             ready: false,
-            deadline: None,
+            armed: None,
             memory: 0,
             memory_wait: false,
             error_taken: false,
@@ -94,9 +94,7 @@ impl Host {
         let freed = memory < e.memory;
         self.buffer_memory = self.buffer_memory - e.memory + memory;
         e.memory = memory;
-        let t = e.conn.poll_timeout();
-        let rescheduled = t != e.deadline;
-        e.deadline = t;
+        let push = e.arm(e.conn.poll_timeout());
         // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is free
         // again. A connection nobody was handed yet goes with it.
         let unlink = e.in_demux && matches!(e.conn.state(), StateName::Closed | StateName::Listen);
@@ -124,7 +122,7 @@ impl Host {
             self.ready.push_back(id);
         }
         let tuple = e.tuple;
-        if rescheduled && let Some(t) = t {
+        if let Some(t) = push {
             self.schedule(t, Target::Conn(id));
         }
         if freed && !self.memory_waiters.is_empty() {
@@ -159,30 +157,37 @@ impl Host {
         let freed = memory < e.memory;
         self.buffer_memory = self.buffer_memory - e.memory + memory;
         e.memory = memory;
-        let t = e.conn.poll_timeout();
-        if t != e.deadline {
-            e.deadline = t;
-            if let Some(t) = t {
-                self.schedule(t, Target::Conn(id));
-            }
+        if let Some(t) = e.arm(e.conn.poll_timeout()) {
+            self.schedule(t, Target::Conn(id));
         }
         if freed && !self.memory_waiters.is_empty() {
             self.wake_memory_waiters();
         }
     }
 
-    /// Puts a connection's deadline on the schedule if it moved.
+    /// Puts a connection's deadline on the schedule if it moved earlier than its entry there.
     pub(super) fn reschedule(&mut self, id: ConnId) {
         let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
-        let t = e.conn.poll_timeout();
-        if t != e.deadline {
-            e.deadline = t;
-            if let Some(t) = t {
-                self.schedule(t, Target::Conn(id));
-            }
+        if let Some(t) = e.arm(e.conn.poll_timeout()) {
+            self.schedule(t, Target::Conn(id));
         }
+    }
+}
+
+impl Entry {
+    /// The connection's deadline `t` (its `poll_timeout`) when it must go on the timer heap:
+    /// nothing is armed, or what is armed is later (see `armed`); it is armed then. A deadline
+    /// moved later, or gone, leaves the armed entry to be looked at when it comes due.
+    #[inline(always)]
+    pub(super) fn arm(&mut self, t: Option<Instant>) -> Option<Instant> {
+        let t = t?;
+        if self.armed.is_some_and(|a| a <= t) {
+            return None;
+        }
+        self.armed = Some(t);
+        Some(t)
     }
 }
 

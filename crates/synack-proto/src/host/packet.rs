@@ -279,12 +279,8 @@ impl Host {
                         // acknowledged) and here raised no event: of `after_transmit`, only the
                         // timer can have moved, and the entry is in hand.
                         debug_assert_eq!(e.conn.buffered_bytes(), e.memory);
-                        let t = e.conn.poll_timeout();
-                        if t != e.deadline {
-                            e.deadline = t;
-                            if let Some(t) = t {
-                                self.schedule(t, Target::Conn(id));
-                            }
+                        if let Some(t) = e.arm(e.conn.poll_timeout()) {
+                            self.schedule(t, Target::Conn(id));
                         }
                     }
                     // A segment too big for `buf` is lost as if on the wire; the
@@ -319,7 +315,11 @@ impl Host {
                             "a connection that sent nothing changed more than its timers"
                         );
                         if quiet {
-                            debug_assert_eq!(e.conn.poll_timeout(), e.deadline);
+                            debug_assert!(
+                                e.conn
+                                    .poll_timeout()
+                                    .is_none_or(|t| e.armed.is_some_and(|a| a <= t))
+                            );
                         } else {
                             self.reschedule(id);
                         }
@@ -337,7 +337,8 @@ impl Host {
         self.events.pop_front()
     }
 
-    /// The earliest time `handle_timeout` has work (possibly a little early).
+    /// The earliest time `handle_timeout` may have work: possibly early, when a connection's
+    /// deadline moved later than the entry it has on the schedule (that entry then re-arms).
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
@@ -357,10 +358,22 @@ impl Host {
             let Some(e) = self.conns.get_mut(id.0) else {
                 continue;
             };
-            if e.deadline != Some(at) {
+            if e.armed != Some(at) {
+                // Stale: the connection was armed earlier since this entry was pushed.
                 continue;
             }
-            e.deadline = None;
+            e.armed = None;
+            match e.conn.poll_timeout() {
+                // The timer was stopped since it was armed.
+                None => continue,
+                // It moved later: re-armed where it is now, and fires then.
+                Some(d) if d > now => {
+                    e.armed = Some(d);
+                    self.schedule(d, Target::Conn(id));
+                    continue;
+                }
+                Some(_) => {}
+            }
             e.conn.handle_timeout(now);
             self.after(id);
         }
@@ -377,7 +390,7 @@ impl Host {
         self.timers
             .compact(conns.len(), time_wait.len(), |t, target| match target {
                 Target::TimeWait(tw) => time_wait.get(tw).is_some_and(|e| e.expires == t),
-                Target::Conn(id) => conns.get(id.0).is_some_and(|e| e.deadline == Some(t)),
+                Target::Conn(id) => conns.get(id.0).is_some_and(|e| e.armed == Some(t)),
             });
     }
 

@@ -85,5 +85,5 @@ fn a_lookup_and_the_bookkeeping_read_the_first_two_lines_of_a_connection_slot() 
     use core::mem::offset_of;
     assert_eq!(offset_of!(super::Entry, tuple), 0);
     assert!(8 + offset_of!(super::Entry, conn) <= 128);
-    assert!(offset_of!(super::Entry, deadline) < offset_of!(super::Entry, conn));
+    assert!(offset_of!(super::Entry, armed) < offset_of!(super::Entry, conn));
 }

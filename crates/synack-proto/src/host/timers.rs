@@ -1,7 +1,8 @@
 //! One schedule for every connection and TIME-WAIT entry on the host, with lazy invalidation:
-//! a target whose deadline moves gets a new entry and the old one is skipped when it comes
-//! due, so `poll_timeout` is O(1) and rescheduling O(log n) at most. A target's generation
-//! tells a stale entry from a live one.
+//! a target whose deadline moves earlier gets a new entry and the old one is skipped when it
+//! comes due (one that moves later keeps its entry, re-armed when that comes due; see
+//! `Entry::armed`), so `poll_timeout` is O(1) and rescheduling O(log n) at most. A target's
+//! generation tells a stale entry from a live one.
 //!
 //! Two queues make up the schedule. Connections' deadlines go on a min-heap. TIME-WAIT
 //! entries mostly expire in the order they were made (every one waits the same 2MSL), so
@@ -148,7 +149,16 @@ impl Timers {
         time_wait: usize,
         live: impl Fn(Instant, Target) -> bool,
     ) {
-        if self.heap.len() > 2 * (conns + self.heap_time_wait) + 64 {
+        let bound = 2 * (conns + self.heap_time_wait) + 64;
+        if self.heap.len() <= bound {
+            // Full: grow to at least what the heap may hold before compaction. With
+            // deadlines re-armed lazily stale entries pile up slowly, and growing by doubling
+            // alone would still be allocating long into a steady transfer.
+            let len = self.heap.len();
+            if len == self.heap.capacity() {
+                self.heap.reserve(len.max(bound + 1 - len));
+            }
+        } else {
             self.heap.retain(|Reverse((t, p))| live(*t, p.target()));
             self.heap_time_wait = self
                 .heap
