@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::host::*;
-use synack_proto::host::{Host, HostConfig, HostError, HostEvent};
+use synack_proto::host::{ConnId, Host, HostConfig, HostError, HostEvent};
 use synack_proto::{Config, ConnError, Instant, Keepalive, StateName};
 
 fn config() -> HostConfig {
@@ -22,6 +22,20 @@ fn with_mss(mss: u16) -> Config {
         mss,
         ..Config::default()
     }
+}
+
+/// Two default hosts with a connection open between them: the client's id on `a`, then the
+/// server's, accepted on `b`.
+fn opened() -> (Net, ConnId, ConnId) {
+    let mut net = Net::new(config(), config());
+    let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
+    let c = net
+        .a
+        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
+        .unwrap();
+    net.settle();
+    let s = net.b.accept(l).unwrap();
+    (net, c, s)
 }
 
 /// The MSS option of the SYN-ACK a listener at `dst` answers a SYN from `src` with.
@@ -120,14 +134,7 @@ fn take_error_says_why_a_connection_ended_once() {
 
 #[test]
 fn options_set_through_conn_mut_take_effect_at_once() {
-    let mut net = Net::new(config(), config());
-    let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
-    let c = net
-        .a
-        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
-        .unwrap();
-    net.settle();
-    assert!(net.b.accept(l).is_some());
+    let (mut net, c, _) = opened();
     let idle = Duration::from_secs(10);
     {
         let mut conn = net.a.conn_mut(c).unwrap();
@@ -286,14 +293,7 @@ fn a_deadline_moved_later_fires_when_due_not_where_it_was_first_scheduled() {
     // heard. Every exchange moves that deadline later (and arms and stops the retransmission
     // timer on the way), so the host's schedule is left with entries for deadlines that have
     // since moved: coming due, they must neither send anything nor lose the real deadline.
-    let mut net = Net::new(config(), config());
-    let l = net.b.listen(addr("10.0.0.1:80"), 4).unwrap();
-    let c = net
-        .a
-        .connect(net.now, addr("10.0.0.2:0"), addr("10.0.0.1:80"))
-        .unwrap();
-    net.settle();
-    let s = net.b.accept(l).unwrap();
+    let (mut net, c, s) = opened();
     let idle = Duration::from_secs(10);
     net.a.conn_mut(c).unwrap().set_keepalive(Some(Keepalive {
         idle,

@@ -80,20 +80,14 @@ impl Host {
         let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
-        while let Some(ev) = e.conn.poll_event() {
-            hand_on(
-                id,
-                e,
-                ev,
-                &mut self.counters,
-                &mut self.listeners,
-                &mut self.events,
-            );
-        }
-        let memory = e.conn.buffered_bytes();
-        let freed = memory < e.memory;
-        self.buffer_memory = self.buffer_memory - e.memory + memory;
-        e.memory = memory;
+        let freed = hand_on_and_recount(
+            id,
+            e,
+            &mut self.counters,
+            &mut self.listeners,
+            &mut self.events,
+            &mut self.buffer_memory,
+        );
         let push = e.arm(e.conn.poll_timeout());
         // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is free
         // again. A connection nobody was handed yet goes with it.
@@ -140,23 +134,14 @@ impl Host {
         let Some(e) = self.conns.get_mut(id.0) else {
             return;
         };
-        // This runs after every segment in or out: the entry is looked up once, and its
-        // events are handed on with it in hand, since what they touch besides it (counters,
-        // a listener's queues, the host's events) lies outside the slab.
-        while let Some(ev) = e.conn.poll_event() {
-            hand_on(
-                id,
-                e,
-                ev,
-                &mut self.counters,
-                &mut self.listeners,
-                &mut self.events,
-            );
-        }
-        let memory = e.conn.buffered_bytes();
-        let freed = memory < e.memory;
-        self.buffer_memory = self.buffer_memory - e.memory + memory;
-        e.memory = memory;
+        let freed = hand_on_and_recount(
+            id,
+            e,
+            &mut self.counters,
+            &mut self.listeners,
+            &mut self.events,
+            &mut self.buffer_memory,
+        );
         if let Some(t) = e.arm(e.conn.poll_timeout()) {
             self.schedule(t, Target::Conn(id));
         }
@@ -189,6 +174,29 @@ impl Entry {
         self.armed = Some(t);
         Some(t)
     }
+}
+
+/// What every touch of a connection does with its entry in hand: its events handed on
+/// (what they touch besides the entry, the counters, a listener's queues and the host's
+/// events, lies outside the slab, so the entry is looked up once for all of them) and its
+/// buffered bytes counted again. True when it now holds less than before.
+#[inline(always)]
+fn hand_on_and_recount(
+    id: ConnId,
+    e: &mut Entry,
+    counters: &mut Counters,
+    listeners: &mut Slab<Listener>,
+    events: &mut VecDeque<HostEvent>,
+    buffer_memory: &mut usize,
+) -> bool {
+    while let Some(ev) = e.conn.poll_event() {
+        hand_on(id, e, ev, counters, listeners, events);
+    }
+    let memory = e.conn.buffered_bytes();
+    let freed = memory < e.memory;
+    *buffer_memory = *buffer_memory - e.memory + memory;
+    e.memory = memory;
+    freed
 }
 
 /// Connection `id`'s event `ev` as the host reports it: counted in `counters`, a completed
