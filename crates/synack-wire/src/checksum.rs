@@ -45,11 +45,11 @@ impl Checksum {
         self.take_part(sum_native(data), data.len())
     }
 
-    /// Copies `src` to the start of `dst` and adds it as the continuation of the stream, in
-    /// one pass over the bytes: each word is summed while it is in a register on its way to
-    /// `dst`, where copying first and summing after would read it all twice (RFC 1071 §4
-    /// suggests folding the sum into the copy). A `dst` shorter than `src` is
-    /// `Error::BufferTooSmall`, with nothing copied or added.
+    /// Copies `src` to the start of `dst` and adds it as the continuation of the stream, a
+    /// chunk at a time: each chunk is summed while it is still in the first-level cache from
+    /// its copy, so the bytes come from memory once (RFC 1071 §4 suggests folding the sum
+    /// into the copy). A `dst` shorter than `src` is `Error::BufferTooSmall`, with nothing
+    /// copied or added.
     pub fn add_copy(&mut self, src: &[u8], dst: &mut [u8]) -> Result<&mut Self, Error> {
         let dst = dst.get_mut(..src.len()).ok_or(Error::BufferTooSmall)?;
         Ok(self.take_part(sum_copy(src, dst), src.len()))
@@ -93,8 +93,8 @@ impl Checksum {
 }
 
 /// The checksum of a received segment whose pseudo-header and header are summed but whose
-/// payload is not yet: the payload is summed later, on its way to where it is kept, so its
-/// bytes are read once (RFC 1071 §4 suggests folding the sum into the copy). Until it says
+/// payload is not yet: the payload is summed later, as it is copied to where it is kept, so
+/// its bytes come from memory once (RFC 1071 §4 suggests folding the sum into the copy). Until it says
 /// the sum is right, nothing in the segment may be acted on (RFC 9293 §3.1: the checksum
 /// covers header, payload and pseudo-header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -33,7 +33,8 @@ const PIECE: usize = 1024;
 /// Inlined: a segment-sized copy pays only the compare of its length on the way to `memcpy`.
 #[inline]
 pub fn copy_payload(dst: &mut [u8], src: &[u8]) {
-    debug_assert_eq!(dst.len(), src.len());
+    // Both paths must refuse a mismatch alike: the pieces' `zip` alone would stop short.
+    assert_eq!(dst.len(), src.len(), "copy_payload: lengths differ");
     // Only the addresses are compared, never read through: the page offset of the distance
     // between the two buffers is all that decides how the copy is made.
     if in_slow_band(dst.as_ptr() as usize, src.as_ptr() as usize, src.len()) {

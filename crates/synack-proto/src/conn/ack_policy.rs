@@ -40,8 +40,8 @@ pub(crate) enum AckTiming {
     Within(Duration),
 }
 
-/// The receiver's acknowledgment state (see the module comment). Sixteen bytes, as small as
-/// the two counters it grew from: it lives in every connection.
+/// The receiver's acknowledgment state (see the module comment). Sixteen bytes: it lives in
+/// every connection.
 #[derive(Clone, Debug)]
 pub(crate) struct AckPolicy {
     /// When in-sequence data last arrived (for the active opener, from the SYN-ACK on);
@@ -174,7 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn it_is_no_larger_than_the_two_counters_it_replaced() {
+    fn it_takes_sixteen_bytes_of_every_connection() {
         assert_eq!(core::mem::size_of::<AckPolicy>(), 16);
     }
 

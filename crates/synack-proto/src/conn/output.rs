@@ -126,6 +126,11 @@ impl Connection {
     /// connections it polls after an arrival have nothing to say.
     pub(crate) fn nothing_to_send(&mut self, now: Instant) -> bool {
         self.clock = self.clock.max(now);
+        self.quiet()
+    }
+
+    /// [`Connection::nothing_to_send`] without moving the clock, which its answer never reads.
+    pub(crate) fn quiet(&self) -> bool {
         if self.ack_now || self.keepalive_due || self.resets.as_ref().is_some_and(|r| !r.is_empty())
         {
             return false;

@@ -262,13 +262,8 @@ impl Host {
                     // once, so the next call has no connection to look up only to find so
                     // (the `None` arm below, whose timer work follows here). One with data
                     // likely has more behind it (a bulk transfer) and is spared the look.
-                    // Released connections are left to that arm, which frees them; debug
-                    // builds leave every one to it, to hold the look to the full answer.
-                    if pieces.size == 0
-                        && !e.released
-                        && !cfg!(debug_assertions)
-                        && e.conn.nothing_to_send(now)
-                    {
+                    // Released connections are left to that arm, which frees them.
+                    if pieces.size == 0 && !e.released && e.conn.nothing_to_send(now) {
                         self.ready.pop_front();
                         e.ready = false;
                     }
