@@ -30,6 +30,9 @@ use core::time::Duration;
 
 use crate::time::Instant;
 
+/// The segment size every host must accept without an MSS option (RFC 9293 §3.7.1).
+const DEFAULT_MSS: usize = 536;
+
 /// What the arrival of in-sequence data asks of the ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AckTiming {
@@ -40,8 +43,8 @@ pub(crate) enum AckTiming {
     Within(Duration),
 }
 
-/// The receiver's acknowledgment state (see the module comment). Sixteen bytes: it lives in
-/// every connection.
+/// The receiver's acknowledgment state (see the module comment). Twenty-four bytes: it lives
+/// in every connection.
 #[derive(Clone, Debug)]
 pub(crate) struct AckPolicy {
     /// When in-sequence data last arrived (for the active opener, from the SYN-ACK on);
@@ -51,6 +54,10 @@ pub(crate) struct AckPolicy {
     unacked_bytes: u32,
     /// Data segments still to be acknowledged at once (quick-ACK).
     quickacks_left: u16,
+    /// The longest in-sequence arrival so far: what the peer's full-sized segment looks like
+    /// from here (its MSS toward us, which it never announces; Linux keeps the same
+    /// estimate). Read through `full_sized`.
+    longest_arrival: u16,
     /// Something arrived since we last sent new data, and we are not interactive yet: the
     /// next data we send may make us so. Only that first send needs the timing check (a
     /// later one is further from the receipt), so a bulk sender, which receives nothing, and
@@ -66,14 +73,15 @@ impl AckPolicy {
             last_received: Instant::ZERO,
             unacked_bytes: 0,
             quickacks_left: u16::try_from(quickack_segments).unwrap_or(u16::MAX),
+            longest_arrival: 0,
             unanswered: false,
             interactive: false,
         }
     }
 
     /// In-sequence data of `bytes` arrived at `now`. `delay` is the delayed-ACK timeout
-    /// (`None`: every segment is acknowledged at once), `full` gives a full-sized segment's
-    /// payload.
+    /// (`None`: every segment is acknowledged at once), `full` gives the largest payload a
+    /// segment to us can carry (our MSS less options).
     pub(crate) fn on_data(
         &mut self,
         now: Instant,
@@ -82,6 +90,9 @@ impl AckPolicy {
         delay: Option<Duration>,
     ) -> AckTiming {
         self.note_receipt(now);
+        self.longest_arrival = self
+            .longest_arrival
+            .max(u16::try_from(bytes).unwrap_or(u16::MAX));
         let Some(delay) = delay else {
             return AckTiming::Now;
         };
@@ -92,11 +103,22 @@ impl AckPolicy {
         // What is unacknowledged fits the receive window, at most 2^30 bytes (RFC 7323 §2.3).
         self.unacked_bytes += bytes as u32;
         // RFC 5681 §4.2: an ACK for at least every second full-sized segment.
-        if self.unacked_bytes as usize >= 2 * full().max(1) {
+        if self.unacked_bytes as usize >= 2 * self.full_sized(full()) {
             AckTiming::Now
         } else {
             AckTiming::Within(delay)
         }
+    }
+
+    /// The size of a full-sized segment from the peer, for RFC 5681 §4.2's count: the longest
+    /// it has sent, within `cap` (our MSS less options; a delivery that filled a gap counts
+    /// more than one segment) and no less than the 536 bytes RFC 9293 §3.7.1 lets any peer
+    /// send, so a stream of small writes is not ACKed every other byte. A peer whose path
+    /// or clamped MSS keeps its segments under ours is still ACKed every second one.
+    fn full_sized(&self, cap: usize) -> usize {
+        usize::from(self.longest_arrival)
+            .clamp(DEFAULT_MSS.min(cap), cap)
+            .max(1)
     }
 
     /// The handshake completed by the peer's SYN-ACK at `now` (active open): a request sent
@@ -174,8 +196,39 @@ mod tests {
     }
 
     #[test]
-    fn it_takes_sixteen_bytes_of_every_connection() {
-        assert_eq!(core::mem::size_of::<AckPolicy>(), 16);
+    fn it_takes_twenty_four_bytes_of_every_connection() {
+        assert_eq!(core::mem::size_of::<AckPolicy>(), 24);
+    }
+
+    #[test]
+    fn a_peer_sending_less_than_our_mss_is_acked_every_second_segment() {
+        // A peer behind a 1280-byte path (IPv6's minimum MTU) sends 1208 bytes with
+        // timestamps where our MSS would allow 1448.
+        let mut p = AckPolicy::new(0);
+        let small = 1208;
+        for round in 0..3 {
+            let t = at(10 * round);
+            assert_eq!(p.on_data(t, small, || FULL, DELAY), AckTiming::Within(WAIT));
+            assert_eq!(p.on_data(t, small, || FULL, DELAY), AckTiming::Now);
+            p.on_ack_sent();
+        }
+        // Tiny writes still wait for a full-sized segment's worth, not every other byte.
+        let mut p = AckPolicy::new(0);
+        for ms in 0..10 {
+            assert_eq!(
+                p.on_data(at(ms), 1, || FULL, DELAY),
+                AckTiming::Within(WAIT)
+            );
+        }
+        // A gap filled at once is one delivery larger than any segment: it counts no more
+        // than our MSS.
+        let mut p = AckPolicy::new(0);
+        assert_eq!(p.on_data(at(0), 3 * FULL, || FULL, DELAY), AckTiming::Now);
+        p.on_ack_sent();
+        assert_eq!(
+            p.on_data(at(1), FULL, || FULL, DELAY),
+            AckTiming::Within(WAIT)
+        );
     }
 
     #[test]
