@@ -114,6 +114,10 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.1: no TCB; answer anything but a reset with a reset.
+    // The rare states' steps are kept out of line so that the code of the synchronized
+    // states, which nearly every segment takes, stays short and dense in the I-cache.
+    #[cold]
+    #[inline(never)]
     fn on_closed(&mut self, seg: &TcpRepr<'_>) {
         self.dropped_segments += 1;
         if let Some((seq, ack)) = reset_for_unexpected(seg) {
@@ -122,6 +126,8 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.2.
+    #[cold]
+    #[inline(never)]
     fn on_listen(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         if seg.flags.rst() {
             return;
@@ -164,7 +170,8 @@ impl Connection {
         self.record_transition(StateName::Listen, StateName::SynReceived, Cause::RecvSyn);
     }
 
-    /// RFC 9293 §3.10.7.3.
+    /// RFC 9293 §3.10.7.3. Once per active open: out of line.
+    #[inline(never)]
     fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let State::SynSent(SynSent {
             snd,
@@ -262,34 +269,27 @@ impl Connection {
         }
     }
 
-    /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT.
+    /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT. The checks run here
+    /// in the RFC's order; what they do on the rare outcomes (a stale or unacceptable
+    /// segment, RST, SYN) is out of line, so the common in-window ACK or text runs through
+    /// short code.
     fn on_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let flags = seg.flags;
         let mut seq = SeqNum(seg.seq);
         let mut syn = flags.syn();
         let payload_len = seg.payload.len() as u32;
 
-        match &mut self.state {
+        match &self.state {
             // TIME-WAIT follows the same rules whether the user still holds the connection or
             // the host keeps it as a compact entry.
             State::TimeWait(_) => {
                 self.on_time_wait(now, seg);
                 return;
             }
-            State::Synced(Phase::SynReceived, s) => {
-                // The peer did not hear our SYN-ACK and sent its SYN again: answer at once with
-                // the SYN-ACK rather than waiting for our timer (as Linux does).
-                if syn && !flags.ack() && !flags.rst() && seq == s.rcv.irs {
-                    s.snd.nxt = s.snd.iss;
-                    return;
-                }
-                // Simultaneous open: the peer's SYN-ACK repeats the SYN we already have. Like
-                // Linux, take it as the ACK of our SYN instead of challenging it.
-                if !self.passive_open && syn && flags.ack() && seq + 1 == s.rcv.nxt {
-                    syn = false;
-                    seq += 1;
-                }
-            }
+            State::Synced(Phase::SynReceived, _) => match self.syn_received_repeat(seg) {
+                Some(taken) => (seq, syn) = taken,
+                None => return,
+            },
             _ => {}
         }
         let len = payload_len + u32::from(syn) + u32::from(flags.fin());
@@ -304,8 +304,7 @@ impl Connection {
             if let (Some(ts), Some((recent, at))) = (seg.options.timestamps, rcv.ts_recent) {
                 let stale = (ts.tsval.wrapping_sub(recent) as i32) < 0;
                 if stale && now.saturating_duration_since(at) < PAWS_IDLE_LIMIT {
-                    self.dropped_segments += 1;
-                    self.ack_now = true;
+                    self.drop_and_ack();
                     return;
                 }
             }
@@ -319,64 +318,23 @@ impl Connection {
             (1u32 << rcv.wscale) - 1
         };
         if !acceptable(rcv.nxt, rcv.wnd(), seq, len, slack) {
-            self.dropped_segments += 1;
-            if flags.rst() {
-                return;
-            }
-            // A retransmitted FIN counts in the D-SACK block (RFC 2883 §4 reports the
-            // duplicate segment's sequence space, and a FIN occupies one number of it).
-            let dup_len = payload_len + u32::from(flags.fin());
-            if !syn && dup_len > 0 {
-                rcv.note_old_duplicate(seq, dup_len);
-            }
-            // Two ends that disagree about the window could answer each other's bare ACKs
-            // forever; like Linux (`tcp_invalid_ratelimit`), answer those at most every 500 ms.
-            // Segments with data or SYN/FIN are always answered: the peer is retransmitting.
-            let bare = len == 0;
-            let recently = self
-                .last_oow_ack
-                .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
-            if bare && recently {
-                return;
-            }
-            if bare {
-                self.last_oow_ack = Some(now);
-            }
-            self.ack_now = true;
+            self.on_unacceptable(now, seq, seg, syn);
             return;
         }
-        if len == 0 && seq.lt(rcv.nxt) {
-            // Let in by the slack for its ACK field, but still an old sequence number, answered
-            // as one (a keepalive probe, RFC 1122 §4.2.3.6, is exactly this) at the rate limit
-            // of bare ACKs below.
-            let recently = self
-                .last_oow_ack
-                .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
-            if !recently {
-                self.last_oow_ack = Some(now);
-                self.ack_now = true;
-            }
+        let rcv_nxt = rcv.nxt;
+        if len == 0 && seq.lt(rcv_nxt) {
+            self.on_old_bare_ack(now);
         }
         // Second: RST. RFC 5961 §3.2: only an exact hit on RCV.NXT resets; anything else in
         // the window gets a challenge ACK.
         if flags.rst() {
-            if seq == rcv.nxt {
-                self.on_reset();
-            } else {
-                self.challenge_ack(now);
-            }
+            self.on_rst_in_window(now, seq == rcv_nxt);
             return;
         }
 
         // Fourth: SYN in a synchronized state.
         if syn {
-            if self.passive_open && matches!(&self.state, State::Synced(Phase::SynReceived, _)) {
-                // RFC 9293 §3.10.7.4: a passive open goes back to LISTEN.
-                self.back_to_listen(Cause::RecvSyn);
-            } else {
-                // RFC 5961 §4.2: challenge ACK, never a reset.
-                self.challenge_ack(now);
-            }
+            self.on_syn_in_window(now);
             return;
         }
 
@@ -407,6 +365,114 @@ impl Connection {
         self.process_text_and_fin(now, data_seq, seg);
     }
 
+    /// SYN-RECEIVED's answers to a repeated SYN: the segment's sequence number and SYN bit as
+    /// the checks below are to see them, or `None` when the segment is dealt with.
+    #[inline(never)]
+    fn syn_received_repeat(&mut self, seg: &TcpRepr<'_>) -> Option<(SeqNum, bool)> {
+        let flags = seg.flags;
+        let seq = SeqNum(seg.seq);
+        let syn = flags.syn();
+        let passive_open = self.passive_open;
+        let State::Synced(Phase::SynReceived, s) = &mut self.state else {
+            return Some((seq, syn));
+        };
+        // The peer did not hear our SYN-ACK and sent its SYN again: answer at once with
+        // the SYN-ACK rather than waiting for our timer (as Linux does).
+        if syn && !flags.ack() && !flags.rst() && seq == s.rcv.irs {
+            s.snd.nxt = s.snd.iss;
+            return None;
+        }
+        // Simultaneous open: the peer's SYN-ACK repeats the SYN we already have. Like
+        // Linux, take it as the ACK of our SYN instead of challenging it.
+        if !passive_open && syn && flags.ack() && seq + 1 == s.rcv.nxt {
+            return Some((seq + 1, false));
+        }
+        Some((seq, syn))
+    }
+
+    /// A segment dropped with an ACK in answer (PAWS, RFC 7323 §5.3; an ACK of data not sent,
+    /// RFC 9293 §3.10.7.4).
+    #[cold]
+    #[inline(never)]
+    fn drop_and_ack(&mut self) {
+        self.dropped_segments += 1;
+        self.ack_now = true;
+    }
+
+    /// The first check failed: the segment is dropped and, unless it is a reset, answered
+    /// with an ACK (RFC 9293 §3.10.7.4).
+    #[cold]
+    #[inline(never)]
+    fn on_unacceptable(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>, syn: bool) {
+        self.dropped_segments += 1;
+        if seg.flags.rst() {
+            return;
+        }
+        let payload_len = seg.payload.len() as u32;
+        // A retransmitted FIN counts in the D-SACK block (RFC 2883 §4 reports the
+        // duplicate segment's sequence space, and a FIN occupies one number of it).
+        let dup_len = payload_len + u32::from(seg.flags.fin());
+        if !syn && dup_len > 0 {
+            if let Some(rcv) = self.state.receiver_mut() {
+                rcv.note_old_duplicate(seq, dup_len);
+            }
+        }
+        // Two ends that disagree about the window could answer each other's bare ACKs
+        // forever; like Linux (`tcp_invalid_ratelimit`), answer those at most every 500 ms.
+        // Segments with data or SYN/FIN are always answered: the peer is retransmitting.
+        let bare = payload_len + u32::from(syn) + u32::from(seg.flags.fin()) == 0;
+        let recently = self
+            .last_oow_ack
+            .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
+        if bare && recently {
+            return;
+        }
+        if bare {
+            self.last_oow_ack = Some(now);
+        }
+        self.ack_now = true;
+    }
+
+    /// A bare ACK let in by the slack for its ACK field, but still an old sequence number,
+    /// answered as one (a keepalive probe, RFC 1122 §4.2.3.6, is exactly this) at the rate
+    /// limit of bare ACKs.
+    #[cold]
+    #[inline(never)]
+    fn on_old_bare_ack(&mut self, now: Instant) {
+        let recently = self
+            .last_oow_ack
+            .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
+        if !recently {
+            self.last_oow_ack = Some(now);
+            self.ack_now = true;
+        }
+    }
+
+    /// The second check's RST in the window: a reset if it hits RCV.NXT exactly, otherwise a
+    /// challenge ACK (RFC 5961 §3.2).
+    #[cold]
+    #[inline(never)]
+    fn on_rst_in_window(&mut self, now: Instant, exact: bool) {
+        if exact {
+            self.on_reset();
+        } else {
+            self.challenge_ack(now);
+        }
+    }
+
+    /// The fourth check: a SYN in a synchronized state.
+    #[cold]
+    #[inline(never)]
+    fn on_syn_in_window(&mut self, now: Instant) {
+        if self.passive_open && matches!(&self.state, State::Synced(Phase::SynReceived, _)) {
+            // RFC 9293 §3.10.7.4: a passive open goes back to LISTEN.
+            self.back_to_listen(Cause::RecvSyn);
+        } else {
+            // RFC 5961 §4.2: challenge ACK, never a reset.
+            self.challenge_ack(now);
+        }
+    }
+
     /// RFC 7323 §4.3: remember the peer's newest timestamp from a segment that covers the last
     /// ACK we sent. Called only once the segment's ACK was found acceptable: a forged
     /// in-window segment acknowledging data never sent must be discarded whole (RFC 5961
@@ -430,6 +496,8 @@ impl Connection {
     /// A segment for this connection in TIME-WAIT, judged by the rules the host's compact
     /// entries follow (`conn/time_wait.rs`). A new SYN never reopens a TCB the user still
     /// holds: they may have data left to read (the host reopens released ones itself).
+    #[cold]
+    #[inline(never)]
     fn on_time_wait(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let two_msl = self.config.msl * 2;
         let timestamps = self.timestamps;
@@ -459,6 +527,8 @@ impl Connection {
     }
 
     /// The RST branch of the second check, per state (RFC 9293 §3.10.7.4).
+    #[cold]
+    #[inline(never)]
     fn on_reset(&mut self) {
         match &self.state {
             State::Synced(Phase::SynReceived, _) if self.passive_open => {
@@ -507,38 +577,8 @@ impl Connection {
     fn process_ack(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) -> bool {
         let ack = SeqNum(seg.ack);
         let name = self.state.name();
-        if let State::Synced(Phase::SynReceived, s) = &self.state {
-            // SYN-RECEIVED: the ACK must cover our SYN-ACK, or we reset.
-            if !(ack.gt(s.snd.una) && ack.le(s.snd.max)) {
-                self.queue_reset(ack, None, seg.src_port);
-                return false;
-            }
-            self.note_ts_recent(now, seq, seg);
-        }
-        if let State::Synced(Phase::SynReceived, s) = &mut self.state {
-            let close_requested = self.fin_after_handshake;
-            let snd = &mut s.snd;
-            snd.advance_una(ack);
-            take_rtt_sample(snd, self.timestamps, self.ts_offset, now, seg);
-            if snd.syn_retransmitted {
-                snd.rtt.reset_after_syn_timeout();
-            }
-            snd.retransmits = 0;
-            let rto = (snd.una != snd.max).then(|| now + snd.rtt.rto());
-            self.timers.put(Timer::Retransmit, rto);
-            // SND.WND = SEG.WND (now scaled), SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK.
-            snd.wnd = u32::from(seg.window) << snd.wscale;
-            snd.max_wnd = snd.max_wnd.max(snd.wnd);
-            snd.wl1 = seq;
-            snd.wl2 = ack;
-            // The handshake is over: its start no longer bounds anything. The sender and
-            // receiver stay where they are; only the phase moves on.
-            s.phase_time = None;
-            self.shift(Cause::RecvAck, Phase::Established);
-            if close_requested {
-                self.finish_deferred_close();
-            }
-            return true;
+        if name == StateName::SynReceived {
+            return self.ack_in_syn_received(now, seq, seg);
         }
 
         let timestamps = self.timestamps;
@@ -548,14 +588,12 @@ impl Connection {
         };
         // RFC 9293: an ACK for something not yet sent is answered with an ACK and dropped.
         if ack.gt(snd.max) {
-            self.dropped_segments += 1;
-            self.ack_now = true;
+            self.drop_and_ack();
             return false;
         }
         // RFC 5961 §5.2: an ACK too far in the past is a likely blind injection.
         if ack.lt(snd.una - snd.max_wnd) {
-            self.dropped_segments += 1;
-            self.challenge_ack(now);
+            self.drop_and_challenge(now);
             return false;
         }
         self.note_ts_recent(now, seq, seg);
@@ -630,6 +668,66 @@ impl Connection {
             self.events.push_back(Event::Writable);
         }
 
+        match name {
+            StateName::FinWait1 | StateName::Closing | StateName::LastAck => {
+                self.ack_while_closing(now, name, fin_acked)
+            }
+            _ => true,
+        }
+    }
+
+    /// An ACK too far in the past (RFC 5961 §5.2): dropped, with a challenge ACK.
+    #[cold]
+    #[inline(never)]
+    fn drop_and_challenge(&mut self, now: Instant) {
+        self.dropped_segments += 1;
+        self.challenge_ack(now);
+    }
+
+    /// The fifth check in SYN-RECEIVED: the ACK must cover our SYN-ACK, or we reset; if it
+    /// does, the connection is ESTABLISHED. Once per passive open: out of line.
+    #[inline(never)]
+    fn ack_in_syn_received(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) -> bool {
+        let ack = SeqNum(seg.ack);
+        if let State::Synced(Phase::SynReceived, s) = &self.state {
+            if !(ack.gt(s.snd.una) && ack.le(s.snd.max)) {
+                self.queue_reset(ack, None, seg.src_port);
+                return false;
+            }
+            self.note_ts_recent(now, seq, seg);
+        }
+        if let State::Synced(Phase::SynReceived, s) = &mut self.state {
+            let close_requested = self.fin_after_handshake;
+            let snd = &mut s.snd;
+            snd.advance_una(ack);
+            take_rtt_sample(snd, self.timestamps, self.ts_offset, now, seg);
+            if snd.syn_retransmitted {
+                snd.rtt.reset_after_syn_timeout();
+            }
+            snd.retransmits = 0;
+            let rto = (snd.una != snd.max).then(|| now + snd.rtt.rto());
+            self.timers.put(Timer::Retransmit, rto);
+            // SND.WND = SEG.WND (now scaled), SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK.
+            snd.wnd = u32::from(seg.window) << snd.wscale;
+            snd.max_wnd = snd.max_wnd.max(snd.wnd);
+            snd.wl1 = seq;
+            snd.wl2 = ack;
+            // The handshake is over: its start no longer bounds anything. The sender and
+            // receiver stay where they are; only the phase moves on.
+            s.phase_time = None;
+            self.shift(Cause::RecvAck, Phase::Established);
+            if close_requested {
+                self.finish_deferred_close();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// The end of the fifth check in the closing states whose FIN may now be acknowledged
+    /// (RFC 9293 §3.10.7.4): whether processing goes on with the text.
+    #[inline(never)]
+    fn ack_while_closing(&mut self, now: Instant, name: StateName, fin_acked: bool) -> bool {
         match name {
             StateName::FinWait1 if fin_acked => {
                 let give_up_at = self.orphaned.then(|| now + self.config.fin_wait2_timeout);
@@ -715,18 +813,7 @@ impl Connection {
         };
         let end = data_seq + seg.payload.len() as u32;
         if orphaned && !seg.payload.is_empty() && end.gt(rcv.nxt) {
-            // RFC 1122 §4.2.2.13: new data for a connection the user has closed is answered
-            // with a reset.
-            let ack = rcv.nxt;
-            let seq = self.state.sender().map_or(SeqNum(0), |s| s.nxt.max(s.max));
-            self.queue_reset(seq, Some(ack), seg.src_port);
-            self.morph(Cause::DataAfterClose, |_| {
-                State::Closed(Closed {
-                    error: Some(ConnError::ConnectionAborted),
-                    rcv: None,
-                    spare: Default::default(),
-                })
-            });
+            self.abort_on_data_after_close(seg.src_port);
             return;
         }
         let accepted = rcv.accept_segment(data_seq, seg.payload, seg.flags.fin());
@@ -761,11 +848,31 @@ impl Connection {
             // No room for any of it: say so right away.
             self.ack_now = true;
         }
-        if !accepted.fin {
-            return;
+        if accepted.fin {
+            self.on_fin_in_sequence(now, name);
         }
+    }
 
-        // Eighth: the FIN is next in sequence.
+    /// RFC 1122 §4.2.2.13: new data for a connection the user has closed is answered with a
+    /// reset.
+    #[cold]
+    #[inline(never)]
+    fn abort_on_data_after_close(&mut self, dst_port: u16) {
+        let ack = self.state.receiver().map_or(SeqNum(0), |r| r.nxt);
+        let seq = self.state.sender().map_or(SeqNum(0), |s| s.nxt.max(s.max));
+        self.queue_reset(seq, Some(ack), dst_port);
+        self.morph(Cause::DataAfterClose, |_| {
+            State::Closed(Closed {
+                error: Some(ConnError::ConnectionAborted),
+                rcv: None,
+                spare: Default::default(),
+            })
+        });
+    }
+
+    /// The eighth check: the FIN is next in sequence. Once per connection: out of line.
+    #[inline(never)]
+    fn on_fin_in_sequence(&mut self, now: Instant, name: StateName) {
         let Some(rcv) = self.state.receiver_mut() else {
             return;
         };
