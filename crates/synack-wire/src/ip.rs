@@ -3,7 +3,7 @@
 
 use core::net::IpAddr;
 
-use crate::checksum::{ChecksumMode, PendingChecksum, pseudo_header};
+use crate::checksum::{ChecksumMode, PendingChecksum, pseudo_header, pseudo_header_v4};
 use crate::icmp::{IcmpRepr, Icmpv4Repr, Icmpv6Repr};
 use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::ipv6::{self, Ipv6Packet, Ipv6Repr};
@@ -153,10 +153,33 @@ pub fn emit_tcp_gather(
     // The lengths are worked out once for both layers.
     let tcp_hl = tcp.checked_header_len()?;
     let seg = tcp_hl + tcp.payload.len() + tail.len();
-    let hl = emit_ip_header(buf, src, dst, hop_limit, protocol::TCP, seg)?;
-    // `emit_ip_header` has checked the families and that the whole datagram fits, so
-    // neither this nor the slicing below can fail.
-    let pseudo = pseudo_header(src, dst, protocol::TCP, seg)?;
+    let (hl, pseudo) = match (src, dst) {
+        // Every segment of an IPv4 connection comes here: the families are matched once, the
+        // header written without a second look at them.
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            if buf.len() < ipv4::HEADER_LEN + seg {
+                return Err(Error::BufferTooSmall);
+            }
+            let ip = Ipv4Repr {
+                src: s,
+                dst: d,
+                protocol: protocol::TCP,
+                ttl: hop_limit,
+                tos: 0,
+                payload_len: seg,
+            };
+            let hl = ip.emit(buf)?;
+            // The datagram's length fitted its 16-bit field, so the segment's does.
+            let len = u16::try_from(seg).map_err(|_| Error::TooLong)?;
+            (hl, pseudo_header_v4(s, d, protocol::TCP, len))
+        }
+        _ => {
+            let hl = emit_ip_header(buf, src, dst, hop_limit, protocol::TCP, seg)?;
+            // `emit_ip_header` has checked the families and that the whole datagram fits.
+            (hl, pseudo_header(src, dst, protocol::TCP, seg)?)
+        }
+    };
+    // The checks above make the slicing below infallible.
     tcp.emit_into(&mut buf[hl..hl + seg], tcp_hl, pseudo, tail, mode)?;
     Ok(hl + seg)
 }

@@ -559,15 +559,20 @@ impl<'a> TcpRepr<'a> {
     ) -> Result<(), Error> {
         let (header, body) = seg.split_at_mut(hl);
         let (fixed, options) = header.split_at_mut(HEADER_LEN);
-        fixed.copy_from_slice(&self.fixed_header(hl));
+        let fixed_header = self.fixed_header(hl);
+        fixed.copy_from_slice(&fixed_header);
         self.options.write(options);
         let checksum = match mode {
             ChecksumMode::Verify if body.len() <= SUM_AFTER_COPY => {
-                // A handful of bytes (a handshake, an ACK, a short request): copied, then the
-                // whole segment summed at once, cheaper than a fused pass per piece.
-                copy_pieces(body, self.payload, tail);
+                // A handful of bytes (a handshake, an ACK, a short request): the header summed
+                // word by word (the fixed part from the array just built), the payload copied
+                // and then summed, cheaper than a fused pass per piece. A bare ACK has none.
                 let mut c = pseudo;
-                c.add(seg);
+                c.add_words(&fixed_header).add_words(options);
+                if !body.is_empty() {
+                    copy_pieces(body, self.payload, tail);
+                    c.add(body);
+                }
                 c.finish()
             }
             ChecksumMode::Verify => {

@@ -19,10 +19,11 @@ impl Connection {
     /// The next segment to send, if any. Payload bytes are copied into `buf`, which should
     /// hold at least one MSS; the returned segment borrows them.
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
-        let (mut repr, data) = self.next_segment(now, buf.len(), None)?;
-        if let Some((seq, len)) = data {
+        let (repr, _, pieces) = self.next_segment(now, buf.len(), None)?;
+        let mut repr: TcpRepr<'b> = repr;
+        if pieces.size > 0 {
             let snd = self.state.sender()?;
-            let n = snd.copy_data(seq, &mut buf[..len]);
+            let n = snd.copy_data(SeqNum(repr.seq), &mut buf[..pieces.size]);
             repr.payload = &buf[..n];
         }
         Some(repr)
@@ -41,22 +42,24 @@ impl Connection {
         room: usize,
         tso: bool,
     ) -> Option<(TcpRepr<'_>, &[u8], Pieces)> {
-        // Built in place here: the segment is returned by value, and through a call it is
-        // copied out of `next_segment` and again out of this function.
-        let (mut repr, data) = self.build_segment(now, room, None)?;
-        let Some((seq, mut len)) = data else {
-            return Some((repr, &[], Pieces::ONE));
-        };
-        let mut pieces = Pieces {
-            count: 1,
-            size: len,
-        };
-        if tso {
-            self.join_pieces(now, room, seq, &mut len, &mut repr.flags, &mut pieces);
+        // Built in place here, in the value returned: every way of building a segment returns
+        // this same type, so the segment (a hundred bytes with its options) is written once
+        // and not copied out of each step on its way out.
+        let mut out: Option<(TcpRepr<'_>, &[u8], Pieces)> = self.build_segment(now, room, None);
+        if let Some((repr, tail, pieces)) = &mut out {
+            if pieces.size > 0 {
+                // A segment with data starts at its first byte.
+                let seq = SeqNum(repr.seq);
+                let mut len = pieces.size;
+                if tso {
+                    self.join_pieces(now, room, seq, &mut len, &mut repr.flags, pieces);
+                }
+                let (head, rest) = self.state.sender()?.data_slices(seq, len);
+                repr.payload = head;
+                *tail = rest;
+            }
         }
-        let (head, tail) = self.state.sender()?.data_slices(seq, len);
-        repr.payload = head;
-        Some((repr, tail, pieces))
+        out
     }
 
     /// Host-side segmentation offload: after a first piece of `len` bytes at `seq`, the
@@ -111,10 +114,9 @@ impl Connection {
     /// The next piece if it can join a super-segment as `join` says; `None`, with nothing
     /// changed, when it cannot (then it leaves as the next segment of its own).
     fn join_piece(&mut self, now: Instant, room: usize, join: Join) -> Option<JoinedPiece> {
-        let (repr, data) = self.next_segment(now, room, Some(join))?;
-        let (_, len) = data?;
-        Some(JoinedPiece {
-            len,
+        let (repr, _, pieces) = self.next_segment(now, room, Some(join))?;
+        (pieces.size > 0).then_some(JoinedPiece {
+            len: pieces.size,
             flags: repr.flags,
         })
     }
@@ -146,28 +148,19 @@ impl Connection {
         }
     }
 
-    /// The next segment with its payload left out: `(seq, len)` of the data it carries from
-    /// the send buffer, if any. With `join`, only a data piece that can join a super-segment
-    /// (see `join_pieces`), else `None` with nothing changed.
+    /// The next segment with its payload left out: it carries `pieces.size` bytes of the send
+    /// buffer from its sequence number (none when zero); the tail is empty. With `join`, only
+    /// a data piece that can join a super-segment (see `join_pieces`), else `None` with
+    /// nothing changed.
     #[inline(never)]
-    fn next_segment(
-        &mut self,
-        now: Instant,
-        room: usize,
-        join: Option<Join>,
-    ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
+    fn next_segment(&mut self, now: Instant, room: usize, join: Option<Join>) -> Option<Built> {
         self.build_segment(now, room, join)
     }
 
     /// [`Connection::next_segment`], inlined into the host's path
     /// (`poll_transmit_gather`), which every segment takes.
     #[inline(always)]
-    fn build_segment(
-        &mut self,
-        now: Instant,
-        room: usize,
-        join: Option<Join>,
-    ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
+    fn build_segment(&mut self, now: Instant, room: usize, join: Option<Join>) -> Option<Built> {
         self.clock = self.clock.max(now);
         if join.is_some() {
             let resets = self.resets.as_ref().is_some_and(|r| !r.is_empty());
@@ -185,25 +178,12 @@ impl Connection {
                 self.transmit_from_sender(now, room, join)
             };
         }
-        if let Some(reset) = self.resets.as_mut().and_then(|r| r.pop_front()) {
-            let mut flags = TcpFlags::RST;
-            if reset.ack.is_some() {
-                flags |= TcpFlags::ACK;
-            }
-            let mut repr = self.repr(
-                reset.seq,
-                reset.ack.unwrap_or(SeqNum(0)),
-                flags,
-                0,
-                TcpOptions::default(),
-                &[],
-            );
-            repr.dst_port = reset.dst_port;
-            return Some((repr, None));
+        if self.resets.as_ref().is_some_and(|r| !r.is_empty()) {
+            return self.transmit_reset();
         }
         match self.state.name() {
             StateName::Closed | StateName::Listen => None,
-            StateName::TimeWait => self.transmit_ack_only(now).map(|r| (r, None)),
+            StateName::TimeWait => self.transmit_ack_only(now),
             _ => {
                 let out = self.transmit_from_sender(now, room, None);
                 if let (Some(_), State::SynSent(s)) = (&out, &mut self.state) {
@@ -212,6 +192,27 @@ impl Connection {
                 out
             }
         }
+    }
+
+    /// A queued reset (RFC 9293 §3.10.7.1 and §3.5.2), sent before anything else.
+    #[cold]
+    #[inline(never)]
+    fn transmit_reset(&mut self) -> Option<Built> {
+        let reset = self.resets.as_mut()?.pop_front()?;
+        let mut flags = TcpFlags::RST;
+        if reset.ack.is_some() {
+            flags |= TcpFlags::ACK;
+        }
+        let mut repr = self.repr(
+            reset.seq,
+            reset.ack.unwrap_or(SeqNum(0)),
+            flags,
+            0,
+            TcpOptions::default(),
+            &[],
+        );
+        repr.dst_port = reset.dst_port;
+        Some((repr, &[], Pieces::ONE))
     }
 
     fn repr<'b>(
@@ -252,7 +253,9 @@ impl Connection {
     }
 
     /// TIME-WAIT only ever acknowledges (a retransmitted FIN, an unacceptable segment).
-    fn transmit_ack_only<'b>(&mut self, now: Instant) -> Option<TcpRepr<'b>> {
+    // Out of line: once per connection at most, and the data path does not need its code.
+    #[inline(never)]
+    fn transmit_ack_only(&mut self, now: Instant) -> Option<Built> {
         if !self.ack_now {
             return None;
         }
@@ -267,7 +270,11 @@ impl Connection {
         let (seq, ack) = (tw.snd_nxt, tw.rcv.nxt);
         let window = tw.rcv.window_field();
         tw.rcv.last_ack_sent = ack;
-        Some(self.repr(seq, ack, TcpFlags::ACK, window, options, &[]))
+        Some((
+            self.repr(seq, ack, TcpFlags::ACK, window, options, &[]),
+            &[],
+            Pieces::ONE,
+        ))
     }
 
     /// The segment at hand, its payload as `(seq, len)` in the send buffer. `room` is what is
@@ -279,7 +286,7 @@ impl Connection {
         now: Instant,
         room: usize,
         join: Option<Join>,
-    ) -> Option<(TcpRepr<'static>, Option<(SeqNum, usize)>)> {
+    ) -> Option<Built> {
         let ts = self.timestamps_option(now);
         let name = self.state.name();
         let ack_now = self.ack_now;
@@ -442,19 +449,7 @@ impl Connection {
             snd.update_persist_timer(now, &mut self.timers);
         }
         if seq_len == 0 && self.keepalive_due {
-            // A keepalive probe: <SEQ=SND.UNA-1><ACK=RCV.NXT>, no data. The peer finds it old
-            // and must answer with an ACK (RFC 1122 §4.2.3.6; Linux sends no garbage byte).
-            self.keepalive_due = false;
-            let (ack, window) = match rcv {
-                Some(r) => (r.nxt, r.window_field()),
-                None => return None,
-            };
-            let seq = snd.una - 1;
-            self.ack_now = false;
-            return Some((
-                self.repr(seq, ack, TcpFlags::ACK, window, options, &[]),
-                None,
-            ));
+            return self.transmit_keepalive(options.timestamps);
         }
         if seq_len == 0 {
             if !ack_now || rcv.is_none() {
@@ -541,22 +536,55 @@ impl Connection {
             self.timers.stop(Timer::DelayedAck);
             self.acks.on_ack_sent();
         }
-        if !flags.ack() {
-            return Some((
-                self.repr(seq_field, SeqNum(0), flags, window, options, &[]),
-                None,
-            ));
-        }
-        let data = (len > 0).then_some((seq, len));
+        // Our SYN acknowledges nothing and carries no data; every other segment carries the
+        // urgent pointer while there is one: every segment before SND.UP says where the
+        // urgent data ends (RFC 9293 §3.8.5).
+        let (ack, urgent) = if flags.ack() {
+            (ack, urgent)
+        } else {
+            (SeqNum(0), None)
+        };
         let mut repr = self.repr(seq_field, ack, flags, window, options, &[]);
         if let Some(ptr) = urgent {
-            // Every segment before SND.UP says where the urgent data ends (RFC 9293 §3.8.5).
             repr.flags |= TcpFlags::URG;
             repr.urgent_ptr = ptr;
         }
-        Some((repr, data))
+        Some((
+            repr,
+            &[],
+            Pieces {
+                count: 1,
+                size: len,
+            },
+        ))
+    }
+
+    /// A keepalive probe: <SEQ=SND.UNA-1><ACK=RCV.NXT>, no data. The peer finds it old and
+    /// must answer with an ACK (RFC 1122 §4.2.3.6; Linux sends no garbage byte).
+    #[cold]
+    #[inline(never)]
+    fn transmit_keepalive(&mut self, timestamps: Option<Timestamps>) -> Option<Built> {
+        self.keepalive_due = false;
+        let State::Synced(_, s) = &mut self.state else {
+            return None;
+        };
+        let (seq, ack, window) = (s.snd.una - 1, s.rcv.nxt, s.rcv.window_field());
+        self.ack_now = false;
+        let options = TcpOptions {
+            timestamps,
+            ..TcpOptions::default()
+        };
+        Some((
+            self.repr(seq, ack, TcpFlags::ACK, window, options, &[]),
+            &[],
+            Pieces::ONE,
+        ))
     }
 }
+
+/// A segment as the steps that build it return it: the header, the tail of its payload (empty
+/// until `poll_transmit_gather` takes the bytes from the send buffer) and how it is cut.
+type Built = (TcpRepr<'static>, &'static [u8], Pieces);
 
 /// How a datagram from [`Connection::poll_transmit_gather`] is to be cut: `count` pieces of
 /// `size` payload bytes (the last possibly shorter). One piece is an ordinary segment.

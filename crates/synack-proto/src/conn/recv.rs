@@ -59,9 +59,9 @@ struct OutOfOrder {
     recent: VecDeque<u64>,
 }
 
-/// `repr(C)`, hot fields first: the receive sequence variables, the buffer's header and the
-/// out-of-order store's pointer, which every segment and every ACK we send read, share the
-/// first 64 bytes; counters, timestamps, D-SACK, urgent data and auto-tuning follow (see
+/// `repr(C)`, hot fields first: the receive sequence variables, the out-of-order store's
+/// pointer and the buffer's header, which every segment and every ACK we send read, share the
+/// first 64 bytes (what an in-order segment reads, the first 40); counters, timestamps, D-SACK, urgent data and auto-tuning follow (see
 /// `Sender`).
 #[derive(Debug)]
 #[repr(C)]
@@ -88,10 +88,11 @@ pub(crate) struct Receiver {
     /// them instead of copying them again. Zero outside the handling of such a segment.
     /// (A segment's text is under 64 KiB: an IP datagram's length field is 16 bits.)
     staged: u16,
-    buf: Ring,
     /// What arrived beyond a gap. Most connections never see a gap, so it is allocated when
-    /// one opens and freed when it closes.
+    /// one opens and freed when it closes. Before the buffer, whose length (its first field)
+    /// is all of it a segment in order reads: the hot run ends 40 bytes in.
     ooo: Option<Box<OutOfOrder>>,
+    buf: Ring,
     /// The buffer's current size (RCV.BUFF): starts at `Config::recv_buffer`, grown by
     /// auto-tuning, never shrunk.
     capacity: usize,
@@ -759,4 +760,14 @@ impl Receiver {
         self.shown_edge = edge;
         field as u16
     }
+}
+
+/// Where the out-of-order store's pointer and the buffer lie in a `Receiver` (private
+/// fields), for `tests_layout`.
+#[cfg(test)]
+pub(super) const fn ooo_and_buf_offsets() -> (usize, usize) {
+    (
+        core::mem::offset_of!(Receiver, ooo),
+        core::mem::offset_of!(Receiver, buf),
+    )
 }

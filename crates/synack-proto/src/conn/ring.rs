@@ -47,12 +47,15 @@ impl Storage {
     }
 }
 
+/// `repr(C)`, the length first: an acknowledgment reads only how much is filled, and here
+/// that sits next to the sequence variables before it (`Sender`, `Receiver`).
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Ring {
     /// Filled bytes start at `head` and run for `len`, wrapping past the end to index 0.
-    storage: Storage,
-    head: usize,
     len: usize,
+    head: usize,
+    storage: Storage,
 }
 
 impl Ring {

@@ -178,7 +178,6 @@ pub(crate) struct SynSent {
 #[repr(C)]
 pub(crate) struct Synced {
     pub snd: Sender,
-    pub rcv: Receiver,
     /// The one time a phase keeps, so the two that need one share its room:
     /// - SYN-RECEIVED: when the handshake began (the peer's SYN arrived, or our own SYN left
     ///   in a simultaneous open), which the handshake's limit counts from;
@@ -188,7 +187,12 @@ pub(crate) struct Synced {
     ///   user may still read.
     ///
     /// `None` in the other phases.
+    ///
+    /// Between the sender and the receiver: every segment's deadline check reads it, and
+    /// here it shares a line with the receiver's hot fields instead of taking one of its own
+    /// behind the receiver's cold ones.
     pub phase_time: Option<Instant>,
+    pub rcv: Receiver,
 }
 
 impl Synced {
