@@ -210,6 +210,7 @@ pub fn bulk(case: &BulkCase, bytes: u64) -> Result<f64, Error> {
 /// `count` full lifecycles: connect, a 1-byte request, a 1-byte response, close (the client
 /// first, so it holds TIME-WAIT). Each from its own client address. Returns lifecycles per
 /// second of CPU time.
+#[inline(never)]
 pub fn crr(count: u64) -> Result<f64, Error> {
     let mut p = Pair::new(Config::default(), 1500, false, false);
     let cpu0 = thread_cpu();

@@ -1,7 +1,8 @@
 //! What a host reports over one short connection's life (connect, a one-byte request, a
 //! one-byte response, the client closes first, then the server, TIME-WAIT runs out), event by
-//! event on each side: the state changes tools draw, `Accepted` with its addresses, and the
-//! readiness a user still holding the handle waits on, nothing for a handle given up.
+//! event on each side: the state changes tools draw, `Accepted` naming a connection that has
+//! the handshake's addresses, and the readiness a user still holding the handle waits on,
+//! nothing for a handle given up.
 
 mod common;
 
@@ -54,10 +55,12 @@ fn a_short_lifecycle_reports_each_event_once_in_order_on_both_sides() {
             HostEvent::Accepted {
                 listener: l,
                 conn: s,
-                local: server,
-                remote: client,
             },
         ]
+    );
+    assert_eq!(
+        (net.b.local_addr(s), net.b.peer_addr(s)),
+        (Ok(server), Ok(client))
     );
 
     let mut one = [0u8; 1];

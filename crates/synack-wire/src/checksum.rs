@@ -246,10 +246,25 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// [`checksum`] would.
 pub fn header_checksum(data: &[u8]) -> u16 {
     // The header of every IPv4 datagram without options: five words, no loop.
-    if let Ok(h) = <&[u8; 20]>::try_from(data) {
-        let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-        return !u16::from_be(fold_native(w(0) + w(4) + w(8) + w(12) + w(16)));
+    match <&[u8; 20]>::try_from(data) {
+        Ok(h) => header_checksum_20(h),
+        Err(_) => header_checksum_long(data),
     }
+}
+
+/// [`header_checksum`] of the 20 bytes of an IPv4 header without options. Inlined where a
+/// header is built, which sums the words it has just put together without a call.
+#[inline(always)]
+pub(crate) fn header_checksum_20(h: &[u8; 20]) -> u16 {
+    let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    !u16::from_be(fold_native(w(0) + w(4) + w(8) + w(12) + w(16)))
+}
+
+/// [`header_checksum`] of a header with options (or of any other length): out of line, so
+/// that the registers its loop needs are not saved and restored on every 20-byte header.
+#[cold]
+#[inline(never)]
+fn header_checksum_long(data: &[u8]) -> u16 {
     let mut words = data.chunks_exact(4);
     let mut s = 0u64;
     for w in &mut words {

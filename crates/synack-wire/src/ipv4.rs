@@ -6,7 +6,7 @@
 
 use core::net::Ipv4Addr;
 
-use crate::checksum::{ChecksumMode, header_checksum};
+use crate::checksum::{ChecksumMode, header_checksum, header_checksum_20};
 use crate::{Error, get_u16};
 
 /// Length of a header without options.
@@ -304,7 +304,7 @@ impl Ipv4Repr {
             d2,
             d3,
         ];
-        let [c0, c1] = header_checksum(&h).to_be_bytes();
+        let [c0, c1] = header_checksum_20(&h).to_be_bytes();
         h[field::CHECKSUM] = c0;
         h[field::CHECKSUM + 1] = c1;
         *out = h;

@@ -192,6 +192,19 @@ impl Tally {
         self.0.get_or_insert_with(Box::default)
     }
 
+    // The counts an ACK may make, out of line: most ACKs make none.
+    #[cold]
+    #[inline(never)]
+    fn count_sack_blocks(&mut self, n: usize) {
+        self.bump().sack_blocks += n as u64;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_reordering(&mut self) {
+        self.bump().reorderings += 1;
+    }
+
     fn read(&self) -> Counters {
         self.0.as_deref().copied().unwrap_or_default()
     }
@@ -405,7 +418,7 @@ impl Congestion {
             let blocks = sack_pairs(&ack.sack);
             let n = ack.sack.len();
             if n > 0 {
-                self.counters.bump().sack_blocks += n as u64;
+                self.counters.count_sack_blocks(n);
             }
             board.set_smss(mss);
             let mut loss = self.loss.as_deref_mut();
@@ -416,15 +429,12 @@ impl Congestion {
                 }
             });
             if reordered {
-                self.counters.bump().reorderings += 1;
+                self.counters.count_reordering();
             }
             delivered = out.cumulatively_acked + out.newly_sacked;
             duplicate &= out.newly_sacked > 0;
             if let Some(d) = out.dsack {
-                self.counters.bump().dsacks += 1;
-                if d.in_recovery_range && board.retransmissions_all_dsacked() {
-                    self.undo_reduction();
-                }
+                self.on_dsack(d.in_recovery_range);
             }
             if self.frto_on_ack(ack, &out) {
                 // The timeout was spurious and is undone: nothing of it is left to finish.
@@ -445,14 +455,41 @@ impl Congestion {
             ack.flight.max,
         );
 
-        match self.recovery {
-            Recovery::Open => {
-                if self.loss_detected(ack, rack_marked) {
-                    self.enter_recovery(&ack.flight, delivered);
-                } else if ack.acked > 0 {
-                    self.grow(ack);
-                }
+        if let Recovery::Open = self.recovery {
+            if self.loss_detected(ack, rack_marked) {
+                self.enter_recovery(&ack.flight, delivered);
+            } else if ack.acked > 0 {
+                self.grow(ack);
             }
+        } else {
+            self.on_ack_in_recovery(ack, delivered);
+        }
+    }
+
+    /// A D-SACK arrived (RFC 2883): counted, and if it shows every retransmission of the
+    /// last recovery needless, the reduction is undone (RFC 3708).
+    #[cold]
+    #[inline(never)]
+    fn on_dsack(&mut self, in_recovery_range: bool) {
+        self.counters.bump().dsacks += 1;
+        if in_recovery_range
+            && self
+                .board
+                .as_ref()
+                .is_some_and(|b| b.retransmissions_all_dsacked())
+        {
+            self.undo_reduction();
+        }
+    }
+
+    /// The part of `on_ack` that runs during a recovery: out of line, so an ACK on a path
+    /// without loss runs through short code.
+    #[inline(never)]
+    fn on_ack_in_recovery(&mut self, ack: &AckSummary, delivered: u32) {
+        let mss = self.mss;
+        let advanced = ack.advanced;
+        match self.recovery {
+            Recovery::Open => {}
             Recovery::NewReno { recover } => {
                 if ack.flight.una.ge(recover) {
                     // Full acknowledgment: leave fast recovery with cwnd deflated to ssthresh

@@ -404,26 +404,8 @@ impl Scoreboard {
         };
         out.cumulatively_acked = una.since(old_una);
 
-        // RFC 2883 §4: the first block reports a duplicate when it lies below the cumulative
-        // ACK or inside the second block.
-        if let Some(&(s, e)) = blocks.first() {
-            // Either way it must describe data we sent: nonempty and not beyond SND.MAX.
-            let sane = e.gt(s) && e.le(self.high_data);
-            let below = sane && s.lt(una);
-            let inside = sane && blocks.get(1).is_some_and(|&(s1, e1)| s.ge(s1) && e.le(e1));
-            if below || inside {
-                let in_recovery_range = self
-                    .undo_marker
-                    .is_some_and(|m| s.ge(m) && e.le(self.high_data));
-                if in_recovery_range {
-                    self.undo_retrans = self.undo_retrans.saturating_sub(1);
-                }
-                out.dsack = Some(Dsack {
-                    start: s,
-                    end: e,
-                    in_recovery_range,
-                });
-            }
+        if !blocks.is_empty() {
+            out.dsack = self.dsack_in(blocks, una);
         }
 
         // Cumulative part: drop what SND.UNA passed, trim a segment it cut.
@@ -473,6 +455,53 @@ impl Scoreboard {
             self.sent_once_from = una;
         }
 
+        if !blocks.is_empty() {
+            self.take_sack_blocks(blocks, una, &mut out, &mut on_delivered);
+        }
+        if self.segments.front().is_some_and(|s| s.sacked) {
+            out.reneged = true;
+            self.renege();
+        } else {
+            self.extend_sack_lost();
+        }
+        out
+    }
+
+    /// RFC 2883 §4: the first block reports a duplicate when it lies below the cumulative ACK
+    /// (`una`) or inside the second block.
+    #[inline(never)]
+    fn dsack_in(&mut self, blocks: &[(SeqNum, SeqNum)], una: SeqNum) -> Option<Dsack> {
+        let &(s, e) = blocks.first()?;
+        // Either way it must describe data we sent: nonempty and not beyond SND.MAX.
+        let sane = e.gt(s) && e.le(self.high_data);
+        let below = sane && s.lt(una);
+        let inside = sane && blocks.get(1).is_some_and(|&(s1, e1)| s.ge(s1) && e.le(e1));
+        if !(below || inside) {
+            return None;
+        }
+        let in_recovery_range = self
+            .undo_marker
+            .is_some_and(|m| s.ge(m) && e.le(self.high_data));
+        if in_recovery_range {
+            self.undo_retrans = self.undo_retrans.saturating_sub(1);
+        }
+        Some(Dsack {
+            start: s,
+            end: e,
+            in_recovery_range,
+        })
+    }
+
+    /// The SACK blocks' part of Update() (RFC 6675 §4), past the cumulative ACK `una`: out of
+    /// line, as an ACK on a path without loss carries none.
+    #[inline(never)]
+    fn take_sack_blocks(
+        &mut self,
+        blocks: &[(SeqNum, SeqNum)],
+        una: SeqNum,
+        out: &mut AckOutcome,
+        on_delivered: &mut impl FnMut(&Delivered),
+    ) {
         let skip = usize::from(out.dsack.is_some());
         for (i, &(s, e)) in blocks.iter().enumerate().skip(skip) {
             let plausible = i < MAX_SACK_BLOCKS && e.gt(s) && s.ge(una) && e.le(self.high_data);
@@ -505,18 +534,18 @@ impl Scoreboard {
                 on_delivered(&delivered(seg));
             }
         }
-        if self.segments.front().is_some_and(|s| s.sacked) {
-            out.reneged = true;
-            for s in self.segments.iter_mut() {
-                s.sacked = false;
-            }
-            self.sacked_bytes = 0;
-            self.sacked_segments = 0;
-            self.recount();
-        } else {
-            self.extend_sack_lost();
+    }
+
+    /// The peer reneged (RFC 2018 §8): what it SACKed counts as unreceived again.
+    #[cold]
+    #[inline(never)]
+    fn renege(&mut self) {
+        for s in self.segments.iter_mut() {
+            s.sacked = false;
         }
-        out
+        self.sacked_bytes = 0;
+        self.sacked_segments = 0;
+        self.recount();
     }
 
     /// Index of the first segment ending after `seq`: segments are in sequence order within

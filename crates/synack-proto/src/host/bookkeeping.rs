@@ -268,7 +268,6 @@ fn hand_on_state_change(
     if let (SynReceived, Established, Role::HalfOpen(l)) = (from, to, e.role) {
         // The handshake completed: from the SYN queue to the accept queue.
         e.role = Role::Queued(l);
-        let (local, remote) = (e.tuple.local(), e.tuple.remote());
         if let Some(listener) = listeners.get_mut(l.0) {
             listener.syn_queue.retain(|c| *c != id);
             listener.accept_queue.push_back(id);
@@ -276,8 +275,6 @@ fn hand_on_state_change(
         events.push_back(HostEvent::Accepted {
             listener: l,
             conn: id,
-            local,
-            remote,
         });
     }
 }

@@ -248,8 +248,6 @@ impl Host {
         self.events.push_back(HostEvent::Accepted {
             listener: l,
             conn: id,
-            local,
-            remote,
         });
     }
 }

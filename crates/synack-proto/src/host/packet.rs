@@ -170,24 +170,12 @@ impl Host {
     /// [`Host::poll_transmit`] with a control segment or a connection queued.
     fn transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let mode = self.checksum_mode();
-        while let Some(c) = self.control.pop_front() {
-            let (ds, hops) = c.ip;
-            let hop_limit = hops.unwrap_or(self.config.hop_limit);
-            if let Ok(len) = emit_tcp_with(buf, c.src, c.dst, hop_limit, &c.seg, mode) {
-                if let Some(ds) = ds {
-                    set_ds_field(&mut buf[..len], ds);
-                }
-                self.counters.out_segs += 1;
-                if c.seg.flags.rst() {
-                    self.counters.out_rsts += 1;
-                }
-                return Some(Transmit {
-                    len,
-                    src: SocketAddr::new(c.src, c.seg.src_port),
-                    dst: SocketAddr::new(c.dst, c.seg.dst_port),
-                    segment_size: None,
-                });
-            }
+        // Control segments (resets, cookie SYN-ACKs) are rare: their loop is kept out of line,
+        // and skipped without moving an empty answer out of the queue.
+        if !self.control.is_empty()
+            && let Some(t) = self.transmit_control(buf)
+        {
+            return Some(t);
         }
         while let Some(&id) = self.ready.front() {
             let Some(e) = self.conns.get_mut(id.0) else {
@@ -320,6 +308,32 @@ impl Host {
                         }
                     }
                 }
+            }
+        }
+        None
+    }
+
+    /// The first control segment that fits `buf`, written there.
+    #[inline(never)]
+    fn transmit_control(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let mode = self.checksum_mode();
+        while let Some(c) = self.control.pop_front() {
+            let (ds, hops) = c.ip;
+            let hop_limit = hops.unwrap_or(self.config.hop_limit);
+            if let Ok(len) = emit_tcp_with(buf, c.src, c.dst, hop_limit, &c.seg, mode) {
+                if let Some(ds) = ds {
+                    set_ds_field(&mut buf[..len], ds);
+                }
+                self.counters.out_segs += 1;
+                if c.seg.flags.rst() {
+                    self.counters.out_rsts += 1;
+                }
+                return Some(Transmit {
+                    len,
+                    src: SocketAddr::new(c.src, c.seg.src_port),
+                    dst: SocketAddr::new(c.dst, c.seg.dst_port),
+                    segment_size: None,
+                });
             }
         }
         None

@@ -129,14 +129,11 @@ pub enum HostError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostEvent {
     /// A connection completed its handshake on `listener` and waits in its accept queue.
-    /// `local` is the address the peer connected to (for a wildcard listener, the original
-    /// destination), `remote` the peer.
-    Accepted {
-        listener: ListenerId,
-        conn: ConnId,
-        local: SocketAddr,
-        remote: SocketAddr,
-    },
+    /// [`Host::local_addr`] gives the address the peer connected to (for a wildcard
+    /// listener, the original destination), [`Host::peer_addr`] the peer. Not carried here:
+    /// two socket addresses would make every event five times the size, and events are
+    /// queued and moved on every touch of a connection.
+    Accepted { listener: ListenerId, conn: ConnId },
     /// New data, or the peer's end of stream, can be read.
     Readable(ConnId),
     /// Send buffer space was freed.
