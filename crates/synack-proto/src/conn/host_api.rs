@@ -32,28 +32,45 @@ pub fn ts_clock(iss: u32, now: Instant) -> u32 {
 
 impl Connection {
     /// Reads what handling a segment and the host's bookkeeping after it read first: the
-    /// state, the clock, both sequence spaces, the RTT estimate, the deadlines, the buffers
-    /// and the event queue. The host calls it for every connection a batch of packets will
-    /// reach before handling any of them, so the cache misses of all those connections
-    /// overlap instead of coming one after another (no prefetch instruction is needed: the
-    /// loads are independent). The value means nothing; it only keeps the reads from being
-    /// optimised away.
+    /// state, the clock, both sequence spaces, the deadlines, the buffers and the event
+    /// queue. The host calls it for every connection a batch of packets will reach before
+    /// handling any of them, so the cache misses of all those connections overlap instead of
+    /// coming one after another (no prefetch instruction is needed: the loads are
+    /// independent). The value means nothing; it only keeps the reads from being optimised
+    /// away.
     ///
     /// The hot fields lead `Connection`, `Sender`, `Receiver` and `Congestion` (all
     /// `repr(C)`); the reads here are spread over those runs at most a cache line apart, so
     /// every line a segment touches is taken in whatever the slot's alignment, and no other.
+    /// A synchronized connection's fields are read directly, one match on the state: the
+    /// point is the loads, not the deadline or the window they would add up to.
     pub(crate) fn touch(&self) -> u64 {
-        let mut v = self.clock.as_micros() ^ self.state.name() as u64;
         // Written by every segment, read by none before: a line a store would miss on.
-        v ^= u64::from(self.keepalive_probes);
-        v ^= self.poll_timeout().map_or(0, |t| t.as_micros());
-        v ^= self.buffered_bytes() as u64 ^ u64::from(self.events.is_empty());
-        if let Some(r) = self.state.receiver() {
-            v ^= u64::from(r.nxt.0) ^ u64::from(r.wnd()) ^ u64::from(r.wscale);
-        }
-        if let Some(s) = self.state.sender() {
-            v ^= u64::from(s.max.0) ^ u64::from(s.probing) ^ s.segs_retransmitted;
-            v ^= s.cc.touch();
+        let mut v = self.clock.as_micros()
+            ^ self.timers.earliest_micros()
+            ^ u64::from(self.keepalive_probes)
+            ^ u64::from(self.events.is_empty());
+        match &self.state {
+            State::Synced(_, s) => {
+                let (snd, rcv) = (&s.snd, &s.rcv);
+                v ^= u64::from(snd.una.0) ^ u64::from(snd.max.0) ^ u64::from(snd.probing);
+                v ^= snd.buffered() as u64 ^ snd.segs_retransmitted ^ snd.cc.touch();
+                v ^= s.phase_time.map_or(0, |t| t.as_micros());
+                v ^= u64::from(rcv.nxt.0) ^ u64::from(rcv.wscale);
+                v ^= (rcv.buffered() + rcv.out_of_order_bytes()) as u64;
+            }
+            _ => {
+                v ^= self.state.name() as u64;
+                v ^= self.poll_timeout().map_or(0, |t| t.as_micros());
+                v ^= self.buffered_bytes() as u64;
+                if let Some(r) = self.state.receiver() {
+                    v ^= u64::from(r.nxt.0) ^ u64::from(r.wnd()) ^ u64::from(r.wscale);
+                }
+                if let Some(s) = self.state.sender() {
+                    v ^= u64::from(s.max.0) ^ u64::from(s.probing) ^ s.segs_retransmitted;
+                    v ^= s.cc.touch();
+                }
+            }
         }
         v
     }
