@@ -375,8 +375,9 @@ impl Congestion {
     /// out. The receiver of a one-way stream meets such an ACK on every data segment, so it
     /// asks this first rather than running the whole of `on_ack` for nothing. The smoothed RTT is asked for only when a loss-detection episode needs it: an idle
     /// connection's bare ACK then never reads the RTT estimator's cache line.
-    // Inlined: asked by every data segment of a one-way stream at its receiver.
-    #[inline]
+    // Inlined: asked by every data segment of a one-way stream at its receiver. Always: as
+    // a call of its own it had the closure's SRTT read by the caller, before the call.
+    #[inline(always)]
     pub fn at_rest(&self, flight: &Flight, srtt: impl FnOnce() -> Option<Duration>) -> bool {
         let mss = flight.mss.max(1);
         flight.in_flight == 0

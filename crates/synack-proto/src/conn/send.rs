@@ -17,9 +17,8 @@ use crate::time::Instant;
 
 /// `repr(C)`, hot fields first: the send sequence variables and flags every segment reads
 /// fill the first cache line or so, then the buffer's header, the retransmission count the host
-/// reads after each `poll_transmit`, the RTT estimator (SRTT first) and the congestion
-/// controller (its own hot fields first); what only a write, a timeout or `info()` reads comes
-/// last. With many connections, a segment then waits for few cache lines.
+/// reads after each `poll_transmit`, the congestion controller (its own hot fields first)
+/// and the RTT estimator; what only a write, a timeout or `info()` reads comes last. With many connections, a segment then waits for few cache lines.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Sender {
@@ -71,12 +70,12 @@ pub(crate) struct Sender {
     /// Counter for `info()`, and for the host's count of retransmitted segments after every
     /// `poll_transmit`.
     pub segs_retransmitted: u64,
-    /// Ahead of `cc`: every acknowledgment reads SRTT (its first field) with the controller's
-    /// first line, so the two sit together; the estimator's other fields are the price.
-    pub rtt: RttEstimator,
     /// Congestion control and loss recovery: the congestion window, the slow-start threshold
     /// and what to resend are its business alone.
     pub cc: Congestion,
+    /// Behind the controller's cold fields: an acknowledgment that changes nothing does not
+    /// read it (`Congestion::at_rest` asks for SRTT only when loss detection needs it).
+    pub rtt: RttEstimator,
     /// A segment being timed without timestamps: (sequence number it ends at, when it left).
     /// Cleared when anything is retransmitted (Karn's algorithm, RFC 6298 §3).
     pub rtt_probe: Option<(SeqNum, Instant)>,
