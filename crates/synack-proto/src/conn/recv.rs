@@ -282,42 +282,13 @@ impl Receiver {
         // rounding up to the scale unit may put past the buffer's nominal size.
         let limit = nxt + u64::from(self.wnd());
         if end <= nxt && !(fin && end == nxt) {
+            self.accept_duplicate(start, end);
             out.duplicate = true;
-            if end > start {
-                self.note_duplicate(start, end);
-            }
             return out;
         }
         if start > nxt {
+            self.accept_out_of_order(start, end, limit, data, fin);
             out.out_of_order = true;
-            // A FIN beyond a gap is kept once all text before it is (a bare FIN has none): the
-            // sender's SACK scoreboard then sees its whole segment covered.
-            let kept_all = data.is_empty() || self.store_out_of_order(start, end.min(limit), data);
-            if fin && kept_all && end <= limit {
-                match self.ooo_fin() {
-                    None => {
-                        self.ooo_mut().fin = Some(end);
-                        if data.is_empty() {
-                            self.note_recent(end);
-                        }
-                    }
-                    // The same FIN again: its D-SACK block covers the FIN, after the text
-                    // that came with it when all of that was a duplicate too.
-                    Some(f) if f == end => {
-                        let whole_dup = self.dsack == Some((self.seq_of(start), self.seq_of(end)));
-                        let from = if whole_dup || data.is_empty() {
-                            start
-                        } else {
-                            end
-                        };
-                        self.note_duplicate(from, end + 1);
-                    }
-                    // A FIN somewhere else than the one held: a confused or hostile peer;
-                    // the first one stands.
-                    Some(_) => {}
-                }
-            }
-            self.drop_empty_ooo();
             return out;
         }
         // In order: skip what we already have, take what fits.
@@ -334,6 +305,62 @@ impl Receiver {
         if take == new.len() && fin {
             out.fin = true;
         }
+        if self.ooo.is_some() {
+            self.accept_after_gap(&mut out);
+        }
+        self.capture_urgent();
+        out
+    }
+
+    /// Text wholly below RCV.NXT (RFC 9293 §3.10.7.4): nothing to take, but reported in a
+    /// D-SACK block (RFC 2883). Out of line, as are the other rare outcomes of
+    /// `accept_segment`, so the in-order case runs through short code.
+    #[cold]
+    #[inline(never)]
+    fn accept_duplicate(&mut self, start: u64, end: u64) {
+        if end > start {
+            self.note_duplicate(start, end);
+        }
+    }
+
+    /// Text beyond a gap, from stream offset `start` to `end`, kept up to `limit` in the
+    /// out-of-order store (RFC 9293 §3.10.7.4 allows queueing it for later).
+    #[inline(never)]
+    fn accept_out_of_order(&mut self, start: u64, end: u64, limit: u64, data: &[u8], fin: bool) {
+        // A FIN beyond a gap is kept once all text before it is (a bare FIN has none): the
+        // sender's SACK scoreboard then sees its whole segment covered.
+        let kept_all = data.is_empty() || self.store_out_of_order(start, end.min(limit), data);
+        if fin && kept_all && end <= limit {
+            match self.ooo_fin() {
+                None => {
+                    self.ooo_mut().fin = Some(end);
+                    if data.is_empty() {
+                        self.note_recent(end);
+                    }
+                }
+                // The same FIN again: its D-SACK block covers the FIN, after the text
+                // that came with it when all of that was a duplicate too.
+                Some(f) if f == end => {
+                    let whole_dup = self.dsack == Some((self.seq_of(start), self.seq_of(end)));
+                    let from = if whole_dup || data.is_empty() {
+                        start
+                    } else {
+                        end
+                    };
+                    self.note_duplicate(from, end + 1);
+                }
+                // A FIN somewhere else than the one held: a confused or hostile peer;
+                // the first one stands.
+                Some(_) => {}
+            }
+        }
+        self.drop_empty_ooo();
+    }
+
+    /// In-order text arrived while the out-of-order store holds something: what it filled
+    /// is taken from the store, with a FIN held there once the stream reaches it.
+    #[inline(never)]
+    fn accept_after_gap(&mut self, out: &mut Accepted) {
         if self.ooo.as_ref().is_some_and(|o| !o.pieces.is_empty()) {
             out.filled_gap = true;
             out.delivered += self.pull_out_of_order();
@@ -347,8 +374,6 @@ impl Receiver {
             }
         }
         self.drop_empty_ooo();
-        self.capture_urgent();
-        out
     }
 
     fn ooo_fin(&self) -> Option<u64> {
