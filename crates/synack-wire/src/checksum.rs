@@ -78,7 +78,8 @@ impl Checksum {
         debug_assert!(words.len() % 4 == 0 && !self.odd);
         let mut s = 0u64;
         for w in words.chunks_exact(4) {
-            // At most 2^62 words before this could carry out of 64 bits.
+            // Each word is below 2^32, so 2^32 of them could carry out of 64 bits; a header
+            // has at most 15.
             s += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
         }
         self.acc = add_carry(self.acc, s);
@@ -268,7 +269,7 @@ fn header_checksum_long(data: &[u8]) -> u16 {
     let mut words = data.chunks_exact(4);
     let mut s = 0u64;
     for w in &mut words {
-        // At most 2^62 words before this could carry out of 64 bits.
+        // Each word is below 2^32: an IP header's at most 15 cannot carry out of 64 bits.
         s += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
     let rest = words.remainder();

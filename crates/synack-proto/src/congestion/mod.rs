@@ -34,6 +34,7 @@ mod parts;
 mod prr;
 #[cfg_attr(not(test), allow(dead_code))]
 mod rack;
+mod recovery;
 #[cfg_attr(not(test), allow(dead_code))]
 mod scoreboard;
 mod settings;
@@ -61,7 +62,7 @@ pub use self::settings::{CongestionControl, CongestionSettings};
 use self::cubic::Cubic;
 use self::hystart::HyStart;
 use self::loss::LossDetection;
-use self::prr::{Prr, ReductionBound};
+use self::prr::Prr;
 use self::scoreboard::{NextSeg, Scoreboard};
 use self::validation::WindowUse;
 use crate::seq::SeqNum;
@@ -193,7 +194,7 @@ impl Tally {
     }
 
     // The counts an ACK may make, out of line: most ACKs make none.
-    #[cold]
+    // Out of line, not cold: every ACK of a recovery with SACK comes here.
     #[inline(never)]
     fn count_sack_blocks(&mut self, n: usize) {
         self.bump().sack_blocks += n as u64;
@@ -373,10 +374,11 @@ impl Congestion {
     /// SND.UNA nor carries SACK blocks, arriving with nothing in flight: outside recovery, with
     /// no loss-detection episode open, the scoreboard empty and the window's use already aged
     /// out. The receiver of a one-way stream meets such an ACK on every data segment, so it
-    /// asks this first rather than running the whole of `on_ack` for nothing. The smoothed RTT is asked for only when a loss-detection episode needs it: an idle
-    /// connection's bare ACK then never reads the RTT estimator's cache line.
+    /// asks this first rather than running the whole of `on_ack` for nothing. The smoothed RTT
+    /// is asked for only when a loss-detection episode needs it: an idle connection's bare ACK
+    /// then never reads the RTT estimator's cache line.
     // Inlined: asked by every data segment of a one-way stream at its receiver. Always: as
-    // a call of its own it had the closure's SRTT read by the caller, before the call.
+    // a call of its own, the caller would read SRTT for the closure before the call.
     #[inline(always)]
     pub fn at_rest(&self, flight: &Flight, srtt: impl FnOnce() -> Option<Duration>) -> bool {
         let mss = flight.mss.max(1);
@@ -463,203 +465,6 @@ impl Congestion {
             }
         } else {
             self.on_ack_in_recovery(ack, delivered);
-        }
-    }
-
-    /// A D-SACK arrived (RFC 2883): counted, and if it shows every retransmission of the
-    /// last recovery needless, the reduction is undone (RFC 3708).
-    #[cold]
-    #[inline(never)]
-    fn on_dsack(&mut self, in_recovery_range: bool) {
-        self.counters.bump().dsacks += 1;
-        if in_recovery_range
-            && self
-                .board
-                .as_ref()
-                .is_some_and(|b| b.retransmissions_all_dsacked())
-        {
-            self.undo_reduction();
-        }
-    }
-
-    /// The part of `on_ack` that runs during a recovery: out of line, so an ACK on a path
-    /// without loss runs through short code.
-    #[inline(never)]
-    fn on_ack_in_recovery(&mut self, ack: &AckSummary, delivered: u32) {
-        let mss = self.mss;
-        let advanced = ack.advanced;
-        match self.recovery {
-            Recovery::Open => {}
-            Recovery::NewReno { recover } => {
-                if ack.flight.una.ge(recover) {
-                    // Full acknowledgment: leave fast recovery with cwnd deflated to ssthresh
-                    // (RFC 6582 §3.2 step 3, option 1).
-                    self.cwnd = self
-                        .ssthresh
-                        .min(ack.flight.in_flight.max(mss) + mss)
-                        .max(mss);
-                    self.recovery = Recovery::Open;
-                    self.dup_acks = 0;
-                    self.retransmit_head = false;
-                } else if advanced {
-                    // Partial acknowledgment (RFC 6582 §3.2 step 5): the next hole is lost
-                    // too; resend it and deflate by what was acknowledged.
-                    self.retransmit_head = true;
-                    self.cwnd = self.cwnd.saturating_sub(ack.acked).saturating_add(mss);
-                } else if ack.duplicate {
-                    // Each further duplicate inflates by one segment (RFC 5681 §3.2 step 4).
-                    self.cwnd = self.cwnd.saturating_add(mss);
-                }
-            }
-            Recovery::Sack { .. } => {
-                let complete = self.board.as_ref().is_none_or(|b| b.recovery_complete());
-                if complete {
-                    // The window settles at ssthresh; growth resumes with the next ACK.
-                    self.exit_sack_recovery();
-                } else {
-                    let pipe = self.pipe(ack.flight.in_flight);
-                    if let Recovery::Sack { prr } = &mut self.recovery {
-                        self.prr_credit = prr.on_ack(delivered, pipe);
-                    }
-                }
-            }
-            Recovery::Loss { recover } => {
-                if ack.acked > 0 {
-                    self.grow(ack);
-                }
-                if ack.flight.una.ge(recover) {
-                    self.recovery = Recovery::Open;
-                    self.dup_acks = 0;
-                    if let Some(b) = &mut self.board {
-                        b.exit_recovery();
-                    }
-                }
-            }
-        }
-    }
-
-    /// Loss as RACK sees it when it runs (RFC 8985 §6.2: a segment marked lost by time),
-    /// otherwise as RFC 5681 §3.2 (the third duplicate ACK) or RFC 6675 §5 (IsLost(HighACK +
-    /// 1) by the SACKs above it) does.
-    fn loss_detected(&self, ack: &AckSummary, rack_marked: u32) -> bool {
-        if ack.flight.in_flight == 0 {
-            return false;
-        }
-        if self.rack_runs() {
-            return rack_marked > 0 || self.board.as_ref().is_some_and(|b| b.has_lost());
-        }
-        match &self.board {
-            Some(b) => {
-                (self.dup_acks >= scoreboard::DUP_THRESH || b.is_lost(ack.flight.una, self.mss))
-                    && b.high_data().gt(b.high_ack())
-            }
-            None => ack.duplicate && self.dup_acks == scoreboard::DUP_THRESH,
-        }
-    }
-
-    /// Whether RACK-TLP does loss detection (SACK agreed and `CongestionSettings::rack_tlp`).
-    fn rack_runs(&self) -> bool {
-        self.loss.as_deref().is_some_and(|l| l.rack_on)
-    }
-
-    /// The reduction on a congestion event: β·FlightSize (CUBIC, RFC 9438 §4.6) or
-    /// FlightSize/2 (Reno, RFC 5681 §3.1 equation (4)).
-    ///
-    /// A loss among data sent during the previous SACK recovery reduces from cwnd when that is
-    /// smaller: PRR paced that data to ssthresh, while SND.NXT − SND.UNA also counts what the
-    /// peer SACKed while the holes stayed open. Reducing from that flight would raise ssthresh
-    /// from one recovery to the next while the queue overflows.
-    fn reduce(&mut self, flight_size: u32) {
-        let sent_in_recovery = self
-            .board
-            .as_ref()
-            .is_some_and(|b| b.sent_in_last_recovery(b.high_ack()));
-        let flight_size = if sent_in_recovery {
-            flight_size.min(self.cwnd)
-        } else {
-            flight_size
-        };
-        self.undo = Some((self.cwnd, self.ssthresh));
-        self.hystart().on_congestion();
-        let mss = self.mss;
-        let (cwnd, ssthresh) = match self.algorithm {
-            CongestionControl::Cubic => {
-                let (cwnd, ssthresh) = (self.cwnd, self.ssthresh);
-                self.cubic()
-                    .on_congestion_event(cwnd, ssthresh, flight_size, mss)
-            }
-            CongestionControl::NewReno => {
-                let s = (flight_size / 2).max(2 * mss);
-                (s, s)
-            }
-        };
-        self.cwnd = cwnd;
-        self.ssthresh = ssthresh;
-    }
-
-    fn enter_recovery(&mut self, flight: &Flight, delivered: u32) {
-        self.counters.bump().fast_retransmits += 1;
-        self.loss_detection_on_recovery();
-        let flight_size = flight.in_flight;
-        self.reduce(flight_size);
-        let mss = self.mss;
-        if self.board.is_some() {
-            // RFC 6675 §5 with PRR (RFC 6937 §3) pacing what goes out from here.
-            let ssthresh = self.ssthresh;
-            if let Some(b) = &mut self.board {
-                b.enter_recovery();
-            }
-            let mut prr = Prr::enter(ssthresh, flight_size, mss, ReductionBound::SlowStart);
-            let pipe = self.pipe(flight_size);
-            self.prr_credit = prr.on_ack(delivered.max(1), pipe);
-            self.recovery = Recovery::Sack { prr: Box::new(prr) };
-        } else {
-            // RFC 5681 §3.2 steps 2–4: ssthresh as reduced, cwnd inflated by the three
-            // segments that left the network, and the first unacknowledged one resent.
-            self.cwnd = self.ssthresh.saturating_add(3 * mss);
-            self.retransmit_head = true;
-            self.recovery = Recovery::NewReno {
-                recover: flight.max,
-            };
-        }
-    }
-
-    fn exit_sack_recovery(&mut self) {
-        if let Recovery::Sack { prr } = &self.recovery {
-            // RFC 6937 §3: the window settles at ssthresh.
-            self.cwnd = prr.exit_cwnd().max(self.mss);
-        }
-        self.recovery = Recovery::Open;
-        self.dup_acks = 0;
-        self.prr_credit = 0;
-        if let Some(b) = &mut self.board {
-            b.exit_recovery();
-        }
-    }
-
-    /// Every retransmission of the episode was reported needless by a D-SACK (RFC 2883 §4,
-    /// RFC 3708): the reduction was spurious, so cwnd and ssthresh go back (CUBIC's own state
-    /// with them, RFC 9438 §4.9).
-    fn undo_reduction(&mut self) {
-        let Some((cwnd, ssthresh)) = self.undo.take() else {
-            return;
-        };
-        if self.algorithm == CongestionControl::Cubic {
-            let cwnd = self.cwnd;
-            self.cubic().undo(cwnd);
-        }
-        if self.cwnd < cwnd {
-            self.cwnd = cwnd;
-            self.ssthresh = ssthresh;
-        }
-        self.counters.bump().undos += 1;
-        if let Recovery::Sack { .. } = self.recovery {
-            self.recovery = Recovery::Open;
-            self.prr_credit = 0;
-            self.dup_acks = 0;
-            if let Some(b) = &mut self.board {
-                b.exit_recovery();
-            }
         }
     }
 

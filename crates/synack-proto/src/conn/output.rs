@@ -277,9 +277,8 @@ impl Connection {
         ))
     }
 
-    /// The segment at hand, its payload as `(seq, len)` in the send buffer. `room` is what is
-    /// left after the IP and base TCP headers.
-    // One caller (`next_segment`); inlined there as before the joining of pieces.
+    /// The segment at hand with its payload left out: `pieces.size` bytes of the send buffer
+    /// from `repr.seq`. `room` is what is left after the IP and base TCP headers.
     #[inline(always)]
     fn transmit_from_sender(
         &mut self,

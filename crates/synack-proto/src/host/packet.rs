@@ -172,10 +172,10 @@ impl Host {
         let mode = self.checksum_mode();
         // Control segments (resets, cookie SYN-ACKs) are rare: their loop is kept out of line,
         // and skipped without moving an empty answer out of the queue.
-        if !self.control.is_empty()
-            && let Some(t) = self.transmit_control(buf)
-        {
-            return Some(t);
+        if !self.control.is_empty() {
+            if let Some(t) = self.transmit_control(buf) {
+                return Some(t);
+            }
         }
         while let Some(&id) = self.ready.front() {
             let Some(e) = self.conns.get_mut(id.0) else {

@@ -87,3 +87,14 @@ fn a_lookup_and_the_bookkeeping_read_the_first_two_lines_of_a_connection_slot() 
     assert!(8 + offset_of!(super::Entry, conn) <= 128);
     assert!(offset_of!(super::Entry, armed) < offset_of!(super::Entry, conn));
 }
+
+#[test]
+fn host_events_stay_small() {
+    // Events are queued and moved on every touch of a connection, so none carries more than
+    // two ids (`Accepted` names the connection; its addresses are asked of the host).
+    assert!(
+        core::mem::size_of::<crate::host::HostEvent>() <= 20,
+        "HostEvent grew to {} bytes",
+        core::mem::size_of::<crate::host::HostEvent>()
+    );
+}

@@ -129,10 +129,12 @@ pub enum HostError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostEvent {
     /// A connection completed its handshake on `listener` and waits in its accept queue.
-    /// [`Host::local_addr`] gives the address the peer connected to (for a wildcard
-    /// listener, the original destination), [`Host::peer_addr`] the peer. Not carried here:
-    /// two socket addresses would make every event five times the size, and events are
-    /// queued and moved on every touch of a connection.
+    /// While it lives, [`Host::local_addr`](super::Host::local_addr) gives the address the
+    /// peer connected to (for a wildcard listener, the original destination) and
+    /// [`Host::peer_addr`](super::Host::peer_addr) the peer; one reset before it is accepted
+    /// may already be gone when this event is read. Not carried here: two socket addresses
+    /// would make every event four times the size, and events are queued and moved on every
+    /// touch of a connection.
     Accepted { listener: ListenerId, conn: ConnId },
     /// New data, or the peer's end of stream, can be read.
     Readable(ConnId),

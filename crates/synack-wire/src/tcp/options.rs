@@ -107,10 +107,21 @@ impl TcpOptions {
     pub fn parse(options: &[u8]) -> Result<TcpOptions, Error> {
         // Almost every segment of an established connection carries exactly `NOP NOP TS`
         // (RFC 7323 Appendix A's layout): read it in place of walking the list.
-        if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, ts @ ..] = options
-            && let Ok(ts) = <[u8; 8]>::try_from(ts)
+        if let [
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMPS,
+            10,
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            h,
+        ] = *options
         {
-            let [a, b, c, d, e, f, g, h] = ts;
             return Ok(TcpOptions {
                 timestamps: Some(Timestamps {
                     tsval: u32::from_be_bytes([a, b, c, d]),
