@@ -110,9 +110,9 @@ impl Checksum {
 }
 
 /// The checksum of a received segment whose pseudo-header and header are summed but whose
-/// payload is not yet: the payload is summed later, as it is copied to where it is kept, so
-/// its bytes come from memory once (RFC 1071 §4 suggests folding the sum into the copy). Until it says
-/// the sum is right, nothing in the segment may be acted on (RFC 9293 §3.1: the checksum
+/// payload is not yet: the payload is summed later, as it is copied to where it is kept, so its
+/// bytes come from memory once (RFC 1071 §4 suggests folding the sum into the copy). Until it
+/// says the sum is right, nothing in the segment may be acted on (RFC 9293 §3.1: the checksum
 /// covers header, payload and pseudo-header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PendingChecksum {

@@ -61,8 +61,8 @@ struct OutOfOrder {
 
 /// `repr(C)`, hot fields first: the receive sequence variables, the out-of-order store's
 /// pointer and the buffer's header, which every segment and every ACK we send read, share the
-/// first 64 bytes (what an in-order segment reads, the first 40); counters, timestamps, D-SACK, urgent data and auto-tuning follow (see
-/// `Sender`).
+/// first 64 bytes (what an in-order segment reads, the first 40); counters, timestamps, D-SACK,
+/// urgent data and auto-tuning follow (see `Sender`).
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Receiver {

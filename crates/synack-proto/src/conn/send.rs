@@ -15,10 +15,11 @@ use crate::error::CallError;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
-/// `repr(C)`, hot fields first: the send sequence variables and flags every segment reads
-/// fill the first cache line or so, then the buffer's header, the retransmission count the host
-/// reads after each `poll_transmit`, the congestion controller (its own hot fields first)
-/// and the RTT estimator; what only a write, a timeout or `info()` reads comes last. With many connections, a segment then waits for few cache lines.
+/// `repr(C)`, hot fields first: the send sequence variables and flags every segment reads fill
+/// the first cache line or so, then the buffer's header, the retransmission count the host
+/// reads after each `poll_transmit`, the congestion controller (its own hot fields first) and
+/// the RTT estimator; what only a write, a timeout or `info()` reads comes last. With many
+/// connections, a segment then waits for few cache lines.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Sender {

@@ -98,10 +98,11 @@ struct Entry {
     /// Bytes of this connection counted in `Host::buffer_memory`.
     memory: usize,
     /// The live entry this connection has on the timer heap, if any: never later than its
-    /// deadline (`Connection::poll_timeout`). Deadlines mostly move later or vanish between touches (the retransmission
-    /// timer restarted by each ACK, a delayed ACK sent with a reply), so a touch pushes only
-    /// when its deadline comes before this one; when this entry comes due the real deadline
-    /// is looked at then, and put back on the heap if it is later (lazy re-arming).
+    /// deadline (`Connection::poll_timeout`). Deadlines mostly move later or vanish between
+    /// touches (the retransmission timer restarted by each ACK, a delayed ACK sent with a
+    /// reply), so a touch pushes only when its deadline comes before this one; when this entry
+    /// comes due the real deadline is looked at then, and put back on the heap if it is later
+    /// (lazy re-arming).
     armed: Option<Instant>,
     conn: Connection,
 }
