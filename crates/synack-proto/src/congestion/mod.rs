@@ -528,16 +528,11 @@ impl Congestion {
             b.set_smss(self.mss);
         }
         let was_open = matches!(self.recovery, Recovery::Open);
-        self.undo = Some((self.cwnd, self.ssthresh));
-        self.hystart().on_congestion();
         let mss = self.mss;
-        let (cwnd, ssthresh) = match self.algorithm {
-            CongestionControl::Cubic => {
-                let (cwnd, ssthresh) = (self.cwnd, self.ssthresh);
-                self.cubic().on_rto(cwnd, ssthresh, flight.in_flight, mss)
-            }
-            CongestionControl::NewReno => (mss, (flight.in_flight / 2).max(2 * mss)),
-        };
+        let reno = (mss, (flight.in_flight / 2).max(2 * mss));
+        let (cwnd, ssthresh) = self.congestion_event(reno, |cubic, cwnd, ssthresh, mss| {
+            cubic.on_rto(cwnd, ssthresh, flight.in_flight, mss)
+        });
         // A timeout during recovery keeps the ssthresh recovery set (RFC 5681 §3.1 equation
         // (4) counts FlightSize, which recovery has already cut).
         self.cwnd = cwnd;

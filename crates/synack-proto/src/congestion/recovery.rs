@@ -6,6 +6,7 @@
 
 use alloc::boxed::Box;
 
+use super::cubic::Cubic;
 use super::prr::{Prr, ReductionBound};
 use super::{AckSummary, Congestion, CongestionControl, Flight, Recovery, scoreboard};
 
@@ -123,20 +124,10 @@ impl Congestion {
         } else {
             flight_size
         };
-        self.undo = Some((self.cwnd, self.ssthresh));
-        self.hystart().on_congestion();
-        let mss = self.mss;
-        let (cwnd, ssthresh) = match self.algorithm {
-            CongestionControl::Cubic => {
-                let (cwnd, ssthresh) = (self.cwnd, self.ssthresh);
-                self.cubic()
-                    .on_congestion_event(cwnd, ssthresh, flight_size, mss)
-            }
-            CongestionControl::NewReno => {
-                let s = (flight_size / 2).max(2 * mss);
-                (s, s)
-            }
-        };
+        let s = (flight_size / 2).max(2 * self.mss);
+        let (cwnd, ssthresh) = self.congestion_event((s, s), |cubic, cwnd, ssthresh, mss| {
+            cubic.on_congestion_event(cwnd, ssthresh, flight_size, mss)
+        });
         self.cwnd = cwnd;
         self.ssthresh = ssthresh;
     }
@@ -204,6 +195,24 @@ impl Congestion {
             if let Some(b) = &mut self.board {
                 b.exit_recovery();
             }
+        }
+    }
+
+    /// What every congestion event does first, a loss or a timeout: the window kept for an
+    /// undo (RFC 3708), HyStart++ ended for good (RFC 9406 §4.2, §4.3), and
+    /// the controller's new (cwnd, ssthresh): CUBIC's `cubic`, or NewReno's `reno`, worked
+    /// out by the caller from RFC 5681 §3.1.
+    pub(super) fn congestion_event(
+        &mut self,
+        reno: (u32, u32),
+        cubic: impl FnOnce(&mut Cubic, u32, u32, u32) -> (u32, u32),
+    ) -> (u32, u32) {
+        self.undo = Some((self.cwnd, self.ssthresh));
+        self.hystart().on_congestion();
+        let (cwnd, ssthresh, mss) = (self.cwnd, self.ssthresh, self.mss);
+        match self.algorithm {
+            CongestionControl::Cubic => cubic(self.cubic(), cwnd, ssthresh, mss),
+            CongestionControl::NewReno => reno,
         }
     }
 }
