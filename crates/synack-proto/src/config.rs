@@ -71,8 +71,9 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// The congestion controller and the loss-recovery features it runs.
     pub congestion: CongestionSettings,
-    /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses
-    /// 40 ms); `None` acknowledges every segment at once.
+    /// Longest an ACK may be delayed (Linux uses 40 ms); `None` acknowledges every segment at
+    /// once. RFC 1122 §4.2.3.2 requires the delay to stay under 0.5 s: a longer setting is
+    /// held to 499 ms.
     pub delayed_ack: Option<Duration>,
     /// Data segments acknowledged at once at the start of a connection (Linux quick-ACK).
     pub quickack_segments: u32,
@@ -202,7 +203,16 @@ impl Default for Keepalive {
     }
 }
 
+/// The longest delay of an ACK in force whatever `Config::delayed_ack` says: RFC 1122
+/// §4.2.3.2 requires less than 0.5 s.
+const ACK_DELAY_LIMIT: Duration = Duration::from_millis(499);
+
 impl Config {
+    /// The delayed-ACK timeout in force: `delayed_ack` held under RFC 1122 §4.2.3.2's limit.
+    pub(crate) fn ack_delay(&self) -> Option<Duration> {
+        self.delayed_ack.map(|d| d.min(ACK_DELAY_LIMIT))
+    }
+
     /// The most the receive buffer can ever hold: its auto-tuning limit, or its initial size
     /// when that is larger.
     pub fn recv_buffer_limit(&self) -> usize {

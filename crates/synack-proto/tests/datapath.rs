@@ -182,6 +182,22 @@ fn delayed_ack_waits_40ms_or_for_a_second_full_segment() {
 }
 
 #[test]
+fn a_delayed_ack_set_past_half_a_second_still_goes_within_it() {
+    // RFC 1122 §4.2.3.2: an ACK must not be delayed 0.5 s or more, whatever the setting.
+    let config = Config {
+        quickack_segments: 0,
+        delayed_ack: Some(ms(2000)),
+        ..plain_config()
+    };
+    let mut d = sack_established(config);
+    d.input(seg("P.", P, ISS + 1).data(b"one"));
+    assert_eq!(d.out(), vec![], "the ACK is delayed");
+    let sent = d.advance(ms(500));
+    assert_eq!(sent.len(), 1, "acknowledged within 0.5 s");
+    assert_eq!((sent[0].0.as_millis(), sent[0].1.ack), (499, P + 3));
+}
+
+#[test]
 fn quick_ack_acknowledges_the_first_segments_at_once() {
     let config = Config {
         quickack_segments: 2,

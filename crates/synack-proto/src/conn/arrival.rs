@@ -892,7 +892,7 @@ impl Connection {
     fn schedule_ack(&mut self, now: Instant, bytes: usize) {
         let (mss, timestamps) = (self.config.mss, self.timestamps);
         let full = || usize::from(mss).saturating_sub(if timestamps { 12 } else { 0 });
-        match self.acks.on_data(now, bytes, full, self.config.delayed_ack) {
+        match self.acks.on_data(now, bytes, full, self.config.ack_delay()) {
             AckTiming::Now => self.ack_now = true,
             AckTiming::Within(delay) => {
                 if !self.timers.is_armed(Timer::DelayedAck) {

@@ -467,7 +467,7 @@ impl Connection {
             if self.acks.may_be_reply() && len > 0 && !is_retransmission {
                 // New data: a reply, if it follows a receipt closely (see `ack_policy`).
                 self.acks
-                    .on_reply_sent(now, self.config.delayed_ack, self.config.interactive_acks);
+                    .on_reply_sent(now, self.config.ack_delay(), self.config.interactive_acks);
             }
             if is_retransmission {
                 snd.segs_retransmitted += 1;
