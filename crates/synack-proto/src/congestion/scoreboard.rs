@@ -387,8 +387,13 @@ impl Scoreboard {
     }
 
     /// Update() of RFC 6675 §4 for an acceptable ACK: `snd_una` is its (already validated)
-    /// acknowledgment number, `blocks` its SACK blocks in option order. `on_delivered` sees every
-    /// segment this ACK delivers for the first time, cumulatively or by SACK.
+    /// acknowledgment number, `blocks` its SACK blocks in option order. `on_delivered` sees the
+    /// segments this ACK delivers for the first time, cumulatively or by SACK, in that order,
+    /// except that of a run of originals (never retransmitted) delivered cumulatively, each
+    /// sent no earlier than the one before, it sees only the first and the last: along such a
+    /// run the ends rise and the send times never fall, so RACK's steps 2 and 3 (RFC 8985
+    /// §6.2) and F-RTO's look for an original (RFC 5682 §2.1) end where they would after every
+    /// one of them. A bulk sender's ACK covers a dozen segments or more; this spares the rest.
     pub(crate) fn on_ack(
         &mut self,
         snd_una: SeqNum,
@@ -409,6 +414,7 @@ impl Scoreboard {
         }
 
         // Cumulative part: drop what SND.UNA passed, trim a segment it cut.
+        let mut run: Option<(Delivered, Delivered)> = None;
         while let Some(front) = self.segments.front_mut() {
             let in_prefix = self.sack_lost_len > 0;
             if front.end.le(una) {
@@ -428,8 +434,18 @@ impl Scoreboard {
                         self.sacked_in_prefix.0 -= 1;
                         self.sacked_in_prefix.1 -= seg.len();
                     }
-                } else {
+                } else if seg.ever_retransmitted {
+                    deliver_run(&mut run, &mut on_delivered);
                     on_delivered(&delivered(&seg));
+                } else {
+                    let d = delivered(&seg);
+                    match &mut run {
+                        Some((_, last)) if d.xmit_ts >= last.xmit_ts => *last = d,
+                        _ => {
+                            deliver_run(&mut run, &mut on_delivered);
+                            run = Some((d, d));
+                        }
+                    }
                 }
             } else {
                 if front.start.lt(una) {
@@ -447,6 +463,7 @@ impl Scoreboard {
                 break;
             }
         }
+        deliver_run(&mut run, &mut on_delivered);
         self.high_ack = una;
         if self.high_rxt.lt(una) {
             self.high_rxt = una;
@@ -852,6 +869,20 @@ impl Scoreboard {
     /// needless by a D-SACK, so the window reduction was spurious.
     pub(crate) fn retransmissions_all_dsacked(&self) -> bool {
         self.retrans_in_episode > 0 && self.undo_retrans == 0
+    }
+}
+
+/// A run of originals delivered together, reported by its first and last segment (see
+/// [`Scoreboard::on_ack`]); none is left after.
+fn deliver_run(
+    run: &mut Option<(Delivered, Delivered)>,
+    on_delivered: &mut impl FnMut(&Delivered),
+) {
+    if let Some((first, last)) = run.take() {
+        on_delivered(&first);
+        if last.start != first.start {
+            on_delivered(&last);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! reordering window, its D-SACK adaptation, and tail loss probes.
 
 use super::*;
+use std::format;
 use std::vec::Vec;
 
 const MSS: u32 = 1000;
@@ -315,4 +316,68 @@ fn the_ack_of_a_probe_tells_repair_from_duplicate() {
     tlp.on_probe_sent(at(20), true);
     tlp.reset();
     assert!(!tlp.outstanding());
+}
+
+/// What a cumulative ACK to `una` reports, by segment number.
+fn reported(sb: &mut Scoreboard, una: SeqNum) -> Vec<u32> {
+    let mut got = Vec::new();
+    sb.on_ack(una, &[], |d| got.push(d.start.0 / MSS));
+    got
+}
+
+#[test]
+fn a_run_of_originals_acked_together_is_reported_by_its_ends() {
+    let mut sb = sent(10);
+    assert_eq!(reported(&mut sb, at(10)), [0, 9]);
+    // A retransmission splits the run: it is reported alone, in its place.
+    let mut sb = sent(10);
+    sb.enter_recovery();
+    sb.mark_lost(at(4));
+    sb.on_transmit(ms(20), at(4), MSS);
+    assert_eq!(reported(&mut sb, at(10)), [0, 3, 4, 5, 9]);
+    // A send time that runs backwards (a caller's clock) starts a new run.
+    let mut sb = Scoreboard::new(SeqNum(0));
+    for (i, t) in [5, 6, 2, 3, 4].into_iter().enumerate() {
+        sb.on_transmit(ms(t), at(i as u32), MSS);
+    }
+    assert_eq!(reported(&mut sb, at(5)), [0, 1, 2, 4]);
+    // A single segment is reported once.
+    let mut sb = sent(3);
+    assert_eq!(reported(&mut sb, at(1)), [0]);
+}
+
+#[test]
+fn reporting_a_run_by_its_ends_leaves_rack_where_every_segment_would() {
+    // (segment SACKed first, segment retransmitted): none, reordering below a SACK, and a
+    // retransmission in the middle of the run.
+    for (sacked, resent) in [(None, None), (Some(6), None), (Some(8), Some(3))] {
+        let mut sb = sent(10);
+        let mut rack = Rack::new();
+        rack.on_rtt_sample(Duration::from_millis(50));
+        if let Some(i) = sacked {
+            ack(&mut rack, &mut sb, ms(60), at(0), &[(at(i), at(i + 1))]);
+        }
+        if let Some(i) = resent {
+            sb.enter_recovery();
+            sb.mark_lost(at(i));
+            sb.on_transmit(ms(70), at(i), MSS);
+        }
+        // Every segment the ACK delivers, one by one, into a copy of RACK's state.
+        let mut each = rack.clone();
+        for s in sb.segments().filter(|s| !s.sacked) {
+            let d = Delivered {
+                start: s.start,
+                end: s.end,
+                xmit_ts: s.xmit_ts,
+                ever_retransmitted: s.ever_retransmitted,
+            };
+            each.on_delivered(ms(90), &d, None);
+        }
+        ack(&mut rack, &mut sb, ms(90), at(10), &[]);
+        assert_eq!(
+            format!("{rack:?}"),
+            format!("{each:?}"),
+            "{sacked:?} {resent:?}"
+        );
+    }
 }
