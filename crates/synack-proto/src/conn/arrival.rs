@@ -2,6 +2,7 @@
 //! synchronized states the checks of sequence number, RST, SYN, ACK, URG, text and FIN, with
 //! RFC 5961's defences and RFC 7323's PAWS folded in where they belong.
 
+use core::mem;
 use core::time::Duration;
 
 use synack_wire::{PendingChecksum, TcpRepr};
@@ -140,28 +141,10 @@ impl Connection {
             self.dropped_segments += 1;
             return;
         }
-        let State::Listen(listen) = &mut self.state else {
-            return;
-        };
-        let iss = listen.iss;
-        let spare = core::mem::take(&mut listen.spare);
-        // The new state is made where it stays and settled there, rather than made aside and
-        // moved in through `morph` (a listener has no send side to keep figures of, so the
-        // edge needs nothing of morph's but the report).
-        self.state = State::Synced(
-            Phase::SynReceived,
-            Synced {
-                snd: Sender::new(iss, &self.config),
-                rcv: Receiver::new(seg.seq, &self.config, 0),
-                phase_time: Some(now),
-            },
-        );
-        let n = Negotiated::from_syn(&self.config, seg);
+        self.synchronize(now, seg, Phase::SynReceived, Some(now));
         if let State::Synced(_, s) = &mut self.state {
-            n.settle(&self.config, now, seg, &mut s.snd, &mut s.rcv, spare);
             s.snd.wl2 = s.snd.iss;
         }
-        self.apply(n);
         self.remote_port = seg.src_port;
         // Data on a SYN is not acknowledged here (RCV.NXT stays at IRS+1); the peer sends it
         // again once we are established. The SYN-ACK leaves at the next poll_transmit.
@@ -175,14 +158,14 @@ impl Connection {
     fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let State::SynSent(SynSent {
             snd,
+            since,
             close_requested,
-            spare,
             ..
-        }) = &mut self.state
+        }) = &self.state
         else {
             return;
         };
-        let close_requested = *close_requested;
+        let (close_requested, since) = (*close_requested, *since);
         let ack = SeqNum(seg.ack);
         // First: the ACK must cover our SYN and nothing we have not sent.
         let mut ack_ok = false;
@@ -213,62 +196,105 @@ impl Connection {
             self.dropped_segments += 1;
             return;
         }
-        let mut rcv = Receiver::new(seg.seq, &self.config, 0);
+        if ack_ok {
+            self.synchronize(now, seg, Phase::Established, None);
+        } else {
+            // Simultaneous open (RFC 9293 §3.5, Figure 8): SYN-RECEIVED, whose handshake
+            // started when our SYN left.
+            self.synchronize(now, seg, Phase::SynReceived, Some(since.unwrap_or(now)));
+        }
+        let config = &self.config;
+        let State::Synced(_, s) = &mut self.state else {
+            return;
+        };
         // Our SYN offered this window (unscaled, RFC 7323 §2.2): data riding on the SYN-ACK
         // may fill it.
-        rcv.set_offered_edge(rcv.nxt + u32::from(super::host_api::syn_ack_window(&self.config)));
-        let n = Negotiated::from_syn(&self.config, seg);
-        n.settle(
-            &self.config,
-            now,
-            seg,
-            snd,
-            &mut rcv,
-            core::mem::take(spare),
-        );
+        let offered = s.rcv.nxt + u32::from(super::host_api::syn_ack_window(config));
+        s.rcv.set_offered_edge(offered);
         if ack_ok {
-            snd.advance_una(ack);
-            take_rtt_sample(snd, n.timestamps, self.ts_offset, now, seg);
-            if snd.syn_retransmitted {
-                snd.rtt.reset_after_syn_timeout();
-            }
-            snd.retransmits = 0;
-            self.timers.stop(Timer::Retransmit);
-            self.apply(n);
+            self.syn_acked(now, ack, seg);
             self.ack_now = true;
             self.acks.on_established(now);
-            self.morph(Cause::RecvSynAck, move |s| match s {
-                State::SynSent(SynSent { snd, .. }) => {
-                    State::Synced(Phase::Established, Synced::new(snd, rcv))
-                }
-                other => other,
-            });
+            self.record_transition(
+                StateName::SynSent,
+                StateName::Established,
+                Cause::RecvSynAck,
+            );
             // Data or FIN riding on the SYN-ACK continue at the sixth step.
             self.process_text_and_fin(now, SeqNum(seg.seq) + 1, seg);
             if close_requested {
                 self.finish_deferred_close();
             }
         } else {
-            // Simultaneous open (RFC 9293 §3.5, Figure 8): answer with SYN-ACK
-            // <SEQ=ISS><ACK=RCV.NXT>, which is our SYN sent again with an ACK.
-            snd.nxt = snd.iss;
-            self.apply(n);
+            // Answer with SYN-ACK <SEQ=ISS><ACK=RCV.NXT>: our SYN sent again with an ACK.
+            s.snd.nxt = s.snd.iss;
             self.passive_open = false;
             self.fin_after_handshake = close_requested;
-            self.morph(Cause::RecvSyn, move |s| match s {
-                State::SynSent(SynSent { snd, since, .. }) => State::Synced(
-                    Phase::SynReceived,
-                    Synced {
-                        snd,
-                        rcv,
-                        phase_time: Some(since.unwrap_or(now)),
-                    },
-                ),
-                other => other,
-            });
+            self.record_transition(StateName::SynSent, StateName::SynReceived, Cause::RecvSyn);
         }
     }
 
+    /// The peer's SYN is in, whether alone (LISTEN, or a simultaneous open in SYN-SENT) or on
+    /// its SYN-ACK: the connection becomes synchronized in `phase`, keeping the send side it
+    /// had in SYN-SENT or making one with LISTEN's ISS, with a receive side that starts at the
+    /// peer's ISN, and both halves set up for the options the two SYNs agreed on (RFC 9293
+    /// §3.10.7.2–§3.10.7.3, RFC 7323 §2–§3, RFC 2018 §2). The state's change is the caller's
+    /// to report.
+    ///
+    /// One body for the passive and the active open: every connection's life runs one of them
+    /// on each side, so both sides share these lines of code rather than each running a copy.
+    #[inline(never)]
+    fn synchronize(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        phase: Phase,
+        phase_time: Option<Instant>,
+    ) {
+        let (snd, spare) = match mem::replace(&mut self.state, State::Closed(Closed::default())) {
+            State::SynSent(s) => (s.snd, s.spare),
+            State::Listen(l) => (Sender::new(l.iss, &self.config), l.spare),
+            other => {
+                self.state = other;
+                return;
+            }
+        };
+        self.state = State::Synced(
+            phase,
+            Synced {
+                snd,
+                rcv: Receiver::new(seg.seq, &self.config, 0),
+                phase_time,
+            },
+        );
+        let n = Negotiated::from_syn(&self.config, seg);
+        if let State::Synced(_, s) = &mut self.state {
+            n.settle(&self.config, now, seg, &mut s.snd, &mut s.rcv, spare);
+        }
+        self.apply(n);
+    }
+
+    /// An acceptable ACK of our SYN, in SYN-SENT (RFC 9293 §3.10.7.3) or SYN-RECEIVED
+    /// (§3.10.7.4, fifth check): SND.UNA moves past the SYN, the handshake's round trip is
+    /// timed (RFC 7323 §4, or RFC 6298 §3 on the timed SYN), an estimate a SYN timeout
+    /// spoiled starts over (RFC 6298 §5.7), and the retransmission timer follows what is
+    /// still in flight. Shared by both ends of every handshake.
+    #[inline(never)]
+    fn syn_acked(&mut self, now: Instant, ack: SeqNum, seg: &TcpRepr<'_>) {
+        let (timestamps, ts_offset) = (self.timestamps, self.ts_offset);
+        let State::Synced(_, s) = &mut self.state else {
+            return;
+        };
+        let snd = &mut s.snd;
+        snd.advance_una(ack);
+        take_rtt_sample(snd, timestamps, ts_offset, now, seg);
+        if snd.syn_retransmitted {
+            snd.rtt.reset_after_syn_timeout();
+        }
+        snd.retransmits = 0;
+        let rto = (snd.una != snd.max).then(|| now + snd.rtt.rto());
+        self.timers.put(Timer::Retransmit, rto);
+    }
     /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT. The checks run here
     /// in the RFC's order; what they do on the rare outcomes (a stale or unacceptable
     /// segment, RST, SYN) is out of line, so the common in-window ACK or text runs through
@@ -696,32 +722,27 @@ impl Connection {
             }
             self.note_ts_recent(now, seq, seg);
         }
-        if let State::Synced(Phase::SynReceived, s) = &mut self.state {
-            let close_requested = self.fin_after_handshake;
-            let snd = &mut s.snd;
-            snd.advance_una(ack);
-            take_rtt_sample(snd, self.timestamps, self.ts_offset, now, seg);
-            if snd.syn_retransmitted {
-                snd.rtt.reset_after_syn_timeout();
-            }
-            snd.retransmits = 0;
-            let rto = (snd.una != snd.max).then(|| now + snd.rtt.rto());
-            self.timers.put(Timer::Retransmit, rto);
-            // SND.WND = SEG.WND (now scaled), SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK.
-            snd.wnd = u32::from(seg.window) << snd.wscale;
-            snd.max_wnd = snd.max_wnd.max(snd.wnd);
-            snd.wl1 = seq;
-            snd.wl2 = ack;
-            // The handshake is over: its start no longer bounds anything. The sender and
-            // receiver stay where they are; only the phase moves on.
-            s.phase_time = None;
-            self.shift(Cause::RecvAck, Phase::Established);
-            if close_requested {
-                self.finish_deferred_close();
-            }
-            return true;
+        if !matches!(&self.state, State::Synced(Phase::SynReceived, _)) {
+            return false;
         }
-        false
+        self.syn_acked(now, ack, seg);
+        let State::Synced(_, s) = &mut self.state else {
+            return false;
+        };
+        let snd = &mut s.snd;
+        // SND.WND = SEG.WND (now scaled), SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK.
+        snd.wnd = u32::from(seg.window) << snd.wscale;
+        snd.max_wnd = snd.max_wnd.max(snd.wnd);
+        snd.wl1 = seq;
+        snd.wl2 = ack;
+        // The handshake is over: its start no longer bounds anything. The sender and
+        // receiver stay where they are; only the phase moves on.
+        s.phase_time = None;
+        self.shift(Cause::RecvAck, Phase::Established);
+        if self.fin_after_handshake {
+            self.finish_deferred_close();
+        }
+        true
     }
 
     /// The end of the fifth check in the closing states whose FIN may now be acknowledged
