@@ -499,6 +499,21 @@ impl Connection {
             }
         }
 
+        if join.is_some() {
+            // A joined piece leaves under the first piece's header (the device copies it onto
+            // every piece): the acknowledgment, window, urgent pointer and options were worked
+            // out for that one and are not asked for again. What building them would record
+            // (the ACK sent, the window shown, progress) the first piece recorded already.
+            let repr = self.repr(seq, SeqNum(0), flags, 0, TcpOptions::default(), &[]);
+            return Some((
+                repr,
+                &[],
+                Pieces {
+                    count: 1,
+                    size: len,
+                },
+            ));
+        }
         let seq_field = if seq_len == 0 {
             snd.bare_ack_seq()
         } else {
