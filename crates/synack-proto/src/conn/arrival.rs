@@ -277,12 +277,13 @@ impl Connection {
         let bare = payload_len + u32::from(syn) + u32::from(seg.flags.fin()) == 0;
         let recently = self
             .last_oow_ack
+            .get()
             .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
         if bare && recently {
             return;
         }
         if bare {
-            self.last_oow_ack = Some(now);
+            self.last_oow_ack.set(now);
         }
         self.ack_now = true;
     }
@@ -295,9 +296,10 @@ impl Connection {
     fn on_old_bare_ack(&mut self, now: Instant) {
         let recently = self
             .last_oow_ack
+            .get()
             .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
         if !recently {
-            self.last_oow_ack = Some(now);
+            self.last_oow_ack.set(now);
             self.ack_now = true;
         }
     }

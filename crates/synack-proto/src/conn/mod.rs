@@ -44,7 +44,7 @@ use self::events::EventQueue;
 use self::recv::Receiver;
 use self::send::Sender;
 use self::state::{Closed, Listen, Phase, State, SynSent, Synced};
-use self::timer::{Timer, TimerTable};
+use self::timer::{Moment, Timer, TimerTable};
 use crate::config::{Config, SharedConfig};
 use crate::error::{CallError, ConnError};
 use crate::seq::SeqNum;
@@ -150,12 +150,9 @@ pub struct Connection {
     /// Deadlines of the retransmission, persist and delayed-ACK timers (the others live where
     /// `deadline` says).
     timers: TimerTable,
-    /// When we last answered an out-of-window bare ACK (see `on_synchronized`). Rare, but
-    /// here on purpose: `Option<Entry>` in the host's slab marks an empty slot in the last
-    /// field with the widest spare values (an `Option<Instant>`'s tag), which every lookup
-    /// reads; `stalled_since` after it keeps that read on a hot line.
-    last_oow_ack: Option<Instant>,
     /// Since when sent data has waited for an acknowledgment without progress (user timeout).
+    /// The last `Option<Instant>` of the connection, so the host's slab marks an empty slot
+    /// in its tag, on this hot line (see `Moment`).
     stalled_since: Option<Instant>,
     events: EventQueue,
     config: SharedConfig,
@@ -205,6 +202,10 @@ pub struct Connection {
     challenge_window: Instant,
     /// Counters of dropped input, for diagnostics.
     pub(crate) dropped_segments: u64,
+    /// When we last answered an out-of-window bare ACK (see `on_synchronized`). Rare, so
+    /// here at the end, as a `Moment`: an `Option<Instant>` here would be where the host's
+    /// slab marks an empty slot, read by every lookup (see `Moment`).
+    last_oow_ack: Moment,
     /// `info()` as it was when the send side was last alive, so RTT and retransmission
     /// counts outlive it (TIME-WAIT and CLOSED keep no sender). Boxed, and only kept once the
     /// sender is gone: a live connection does not carry it.
@@ -242,7 +243,7 @@ impl Connection {
             timers: TimerTable::default(),
             challenge_window: Instant::ZERO,
             challenge_count: 0,
-            last_oow_ack: None,
+            last_oow_ack: Moment::default(),
             last_heard: Instant::ZERO,
             keepalive_probes: 0,
             keepalive_due: false,

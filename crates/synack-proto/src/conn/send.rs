@@ -62,11 +62,6 @@ pub(crate) struct Sender {
     pub probing: bool,
     /// A write was cut short: tell the user when room appears.
     pub write_blocked: bool,
-    /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
-    pub syn_retransmitted: bool,
-    /// The latest write did not take all it was given: unlike `write_blocked`, kept when the
-    /// user is told of room, since it says the writer has more, not whether it was told.
-    write_cut_short: bool,
     buf: Ring,
     /// Counter for `info()`, and for the host's count of retransmitted segments after every
     /// `poll_transmit`.
@@ -87,6 +82,11 @@ pub(crate) struct Sender {
     /// Counters for `info()`.
     pub bytes_acked: u64,
     pub rto_expirations: u64,
+    /// Set when the SYN or SYN-ACK had to be retransmitted (RFC 6298 §5.7).
+    pub syn_retransmitted: bool,
+    /// The latest write did not take all it was given: unlike `write_blocked`, kept when the
+    /// user is told of room, since it says the writer has more, not whether it was told.
+    write_cut_short: bool,
 }
 
 /// What an acknowledgment covered.

@@ -17,6 +17,7 @@ fn the_connections_own_hot_fields_come_before_its_state_and_the_rare_ones_after(
         offset_of!(Connection, challenge_window),
         offset_of!(Connection, dropped_segments),
         offset_of!(Connection, last_info),
+        offset_of!(Connection, last_oow_ack),
     ] {
         assert!(rare > offset_of!(Connection, state));
     }
@@ -42,6 +43,8 @@ fn the_sequence_variables_lead_the_sender_and_receiver() {
     assert_eq!(offset_of!(Sender, una), 0);
     assert!(offset_of!(Sender, fin_seq) < 64);
     assert!(offset_of!(Sender, wscale) < 64);
+    // What only a handshake or a write that was cut short sets, behind the counters.
+    assert!(offset_of!(Sender, syn_retransmitted) > offset_of!(Sender, rto_expirations));
     assert!(offset_of!(Sender, segs_retransmitted) < offset_of!(Sender, cc));
     assert!(offset_of!(Sender, cc) + 64 <= 192);
     assert!(offset_of!(Sender, cc) < offset_of!(Sender, rtt));

@@ -182,3 +182,27 @@ mod tests {
         }
     }
 }
+
+/// A moment that may not have happened yet: `Option<Instant>` without its spare tag values.
+///
+/// A field kept among a connection's rare ones uses this. `Option<Entry>` in the host's slab
+/// marks an empty slot with the widest spare values it finds in the entry, the last such
+/// field winning a tie, and an `Option<Instant>`'s 8-byte tag is the widest there is: had a
+/// cold field at the end of the connection one, every lookup of the slot would read that
+/// cold line. A `bool` beside the time has far fewer spare values, so the mark stays on
+/// the hot `Option<Instant>`s near the front (see `Connection`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Moment {
+    happened: bool,
+    at: Instant,
+}
+
+impl Moment {
+    pub fn get(self) -> Option<Instant> {
+        self.happened.then_some(self.at)
+    }
+
+    pub fn set(&mut self, at: Instant) {
+        *self = Moment { happened: true, at };
+    }
+}

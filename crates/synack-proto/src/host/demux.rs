@@ -23,7 +23,7 @@
 use core::cell::Cell;
 
 use super::keys::Key;
-use super::slot::Slab;
+use super::slot::{CacheLine, Slab};
 use super::tag_table::{Packed, TagTable};
 use super::time_wait::TimeWaitEntry;
 use super::tuple::Tuple;
@@ -184,7 +184,7 @@ impl Demux {
 
 /// The tuple the owner of slot `r` holds.
 fn owner_tuple<'a>(
-    conns: &'a Slab<Entry>,
+    conns: &'a Slab<Entry, CacheLine>,
     time_wait: &'a Slab<TimeWaitEntry>,
     r: SlotRef,
 ) -> Option<&'a Tuple> {
@@ -197,7 +197,7 @@ fn owner_tuple<'a>(
 /// Whatever holds `tuple`, by full handle.
 pub(super) fn lookup(
     demux: &Demux,
-    conns: &Slab<Entry>,
+    conns: &Slab<Entry, CacheLine>,
     time_wait: &Slab<TimeWaitEntry>,
     tuple: &Tuple,
 ) -> Option<Target> {
@@ -207,7 +207,7 @@ pub(super) fn lookup(
 /// [`lookup`] with the tuple's hash already known.
 fn lookup_hashed(
     demux: &Demux,
-    conns: &Slab<Entry>,
+    conns: &Slab<Entry, CacheLine>,
     time_wait: &Slab<TimeWaitEntry>,
     hash: u64,
     tuple: &Tuple,
@@ -217,7 +217,11 @@ fn lookup_hashed(
 }
 
 /// The occupant of slot `r`, by full handle.
-fn target_of(conns: &Slab<Entry>, time_wait: &Slab<TimeWaitEntry>, r: SlotRef) -> Option<Target> {
+fn target_of(
+    conns: &Slab<Entry, CacheLine>,
+    time_wait: &Slab<TimeWaitEntry>,
+    r: SlotRef,
+) -> Option<Target> {
     match r.get() {
         (i, false) => conns.get_at(i).map(|(id, _)| Target::Conn(ConnId(id))),
         (i, true) => time_wait.get_at(i).map(|(id, _)| Target::TimeWait(id)),

@@ -53,7 +53,7 @@ pub use self::handle::ConnMut;
 use self::keys::{Key, ListenKey};
 use self::listen::Listener;
 use self::ports::PortAllocator;
-use self::slot::{Slab, SlabId};
+use self::slot::{CacheLine, Slab, SlabId};
 use self::time_wait::TimeWaitEntry;
 use self::timers::Timers;
 use self::tuple::Tuple;
@@ -135,7 +135,7 @@ pub struct Host {
     /// connections opened with the host's defaults.
     tcp: SharedConfig,
     tcp_v6: SharedConfig,
-    conns: Slab<Entry>,
+    conns: Slab<Entry, CacheLine>,
     demux: Demux,
     time_wait: Slab<TimeWaitEntry>,
     /// Bytes all connections hold in their buffers, and those waiting for some of it.

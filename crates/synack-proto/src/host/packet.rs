@@ -186,9 +186,7 @@ impl Host {
             // their state spares building a segment (and the addresses and room for it) to
             // find so. Debug builds build it anyway, to hold the look to the full answer.
             let quiet = e.conn.nothing_to_send(now);
-            let sent = if quiet && !cfg!(debug_assertions) {
-                None
-            } else {
+            if !quiet || cfg!(debug_assertions) {
                 let headers = base_headers(e.tuple.remote().ip());
                 let tso = self.config.segmentation_offload;
                 // A super-segment is bounded by the largest IPv4 datagram and IPv6 payload;
@@ -209,7 +207,10 @@ impl Host {
                     !quiet || gathered.is_none(),
                     "a connection found quiet had a segment to send"
                 );
-                gathered.map(|(seg, tail, pieces)| {
+                // Everything about the segment is done here, where it lies in the value
+                // returned, rather than carried out of this block in a tuple (a copy of a
+                // hundred bytes per segment).
+                if let Some((seg, tail, pieces)) = gathered {
                     // A device that segments also checksums each piece it cuts: the sum
                     // over the whole super-segment would be of no use to it.
                     let mode = if pieces.count > 1 {
@@ -222,19 +223,9 @@ impl Host {
                     if let (Ok(len), Some(ds)) = (&result, ds) {
                         set_ds_field(&mut buf[..*len], ds);
                     }
-                    (
-                        result,
-                        seg.flags.rst(),
-                        // A reset may answer a stray segment from another port than the peer's.
-                        SocketAddr::new(local_ip, seg.src_port),
-                        SocketAddr::new(remote_ip, seg.dst_port),
-                        pieces,
-                        retransmitted,
-                    )
-                })
-            };
-            match sent {
-                Some((result, rst, src, dst, pieces, retransmitted)) => {
+                    // A reset may answer a stray segment from another port than the peer's.
+                    let (src_port, dst_port) = (seg.src_port, seg.dst_port);
+                    let (rst, psh) = (seg.flags.rst(), seg.flags.psh());
                     // TCP-MIB counts segments as they reach the wire: every piece.
                     let again = e.conn.segs_retransmitted().saturating_sub(retransmitted) as u32;
                     self.counters.retrans_segs += u64::from(again);
@@ -245,19 +236,22 @@ impl Host {
                     if rst {
                         self.counters.out_rsts += 1;
                     }
-                    // A segment without data (an ACK, a SYN, a FIN) mostly ends what a
-                    // connection has to say: one found quiet after it leaves the queue at
-                    // once, so the next call has no connection to look up only to find so
-                    // (the `None` arm below, whose timer work follows here). One with data
-                    // likely has more behind it (a bulk transfer) and is spared the look.
-                    // Released connections are left to that arm, which frees them.
-                    if pieces.size == 0 && !e.released && e.conn.nothing_to_send(now) {
+                    // A connection that has said all it has leaves the queue with its last
+                    // segment, so the next call has no connection to look up only to find so
+                    // (the quiet path below); one nobody holds any more is then freed, or
+                    // swapped for a TIME-WAIT entry, as that path would. A last segment is
+                    // one without data (an ACK, a SYN, a FIN) or one that empties the send
+                    // buffer (PSH): one with data behind it (a bulk transfer) is spared the
+                    // look.
+                    let done = (pieces.size == 0 || psh) && e.conn.nothing_to_send(now);
+                    if done {
                         self.ready.pop_front();
                         e.ready = false;
                     }
+                    let retire = done && retirable(e);
                     if e.conn.has_event() {
                         self.after_transmit(id);
-                    } else {
+                    } else if !retire {
                         // Sending frees no buffer (bytes leave the send buffer only when
                         // acknowledged) and here raised no event: of `after_transmit`, only the
                         // timer can have moved, and the entry is in hand.
@@ -266,6 +260,9 @@ impl Host {
                             self.schedule(t, Target::Conn(id));
                         }
                     }
+                    if retire {
+                        self.retire(id);
+                    }
                     // A segment too big for `buf` is lost as if on the wire; the
                     // retransmission timer recovers it.
                     if let Ok(len) = result {
@@ -273,44 +270,51 @@ impl Host {
                             .then(|| u16::try_from(pieces.size).unwrap_or(u16::MAX));
                         return Some(Transmit {
                             len,
-                            src,
-                            dst,
+                            src: SocketAddr::new(local_ip, src_port),
+                            dst: SocketAddr::new(remote_ip, dst_port),
                             segment_size,
                         });
                     }
+                    continue;
                 }
-                None => {
-                    self.ready.pop_front();
-                    e.ready = false;
-                    if e.released && !e.in_demux {
-                        self.release(id);
-                    } else if e.released && e.conn.state() == StateName::TimeWait {
-                        // Nobody holds it and its last ACK is out: the TCB can go.
-                        self.compact_time_wait(id);
-                    } else {
-                        // Having nothing to send can arm a timer (the persist timer of a zero
-                        // window, RFC 9293 §3.8.6.1): put it on the heap. Nothing else moves
-                        // when no segment leaves (no event, no byte freed), so the rest of
-                        // `after_transmit` has nothing to do. A quiet connection changed
-                        // nothing since the touch that queued it was rescheduled.
-                        debug_assert!(
-                            !e.conn.has_event() && e.conn.buffered_bytes() == e.memory,
-                            "a connection that sent nothing changed more than its timers"
-                        );
-                        if quiet {
-                            debug_assert!(
-                                e.conn
-                                    .poll_timeout()
-                                    .is_none_or(|t| e.armed.is_some_and(|a| a <= t))
-                            );
-                        } else {
-                            self.reschedule(id);
-                        }
-                    }
+            }
+            // Nothing to send: off the queue.
+            self.ready.pop_front();
+            e.ready = false;
+            if retirable(e) {
+                self.retire(id);
+            } else {
+                // Having nothing to send can arm a timer (the persist timer of a zero
+                // window, RFC 9293 §3.8.6.1): put it on the heap. Nothing else moves
+                // when no segment leaves (no event, no byte freed), so the rest of
+                // `after_transmit` has nothing to do. A quiet connection changed
+                // nothing since the touch that queued it was rescheduled.
+                debug_assert!(
+                    !e.conn.has_event() && e.conn.buffered_bytes() == e.memory,
+                    "a connection that sent nothing changed more than its timers"
+                );
+                if quiet {
+                    debug_assert!(
+                        e.conn
+                            .poll_timeout()
+                            .is_none_or(|t| e.armed.is_some_and(|a| a <= t))
+                    );
+                } else {
+                    self.reschedule(id);
                 }
             }
         }
         None
+    }
+
+    /// Frees a connection [`retirable`] found done with, or swaps it for a TIME-WAIT entry.
+    fn retire(&mut self, id: ConnId) {
+        match self.conns.get(id.0) {
+            Some(e) if !e.in_demux => self.release(id),
+            // Nobody holds it and its last ACK is out: the TCB can go.
+            Some(_) => self.compact_time_wait(id),
+            None => {}
+        }
     }
 
     /// The first control segment that fits `buf`, written there.
@@ -489,4 +493,10 @@ impl Host {
         self.control.push_back(Control { src, dst, seg, ip });
         true
     }
+}
+
+/// Whether a connection with nothing more to send is done with: released by its user and
+/// either out of the demux table (closed) or in TIME-WAIT, where a compact entry takes over.
+fn retirable(e: &Entry) -> bool {
+    e.released && (!e.in_demux || e.conn.state() == StateName::TimeWait)
 }

@@ -12,22 +12,33 @@ pub(crate) struct SlabId {
 }
 
 /// `repr(C)`: the generation first, where a lookup by index reads it together with the start
-/// of the value (a slot of a connection is ~900 bytes; see `Entry`).
+/// of the value (a slot of a connection is ~900 bytes; see `Entry`). `A` only aligns the
+/// slot: `[A; 0]` takes no bytes.
 #[repr(C)]
-struct Slot<T> {
+struct Slot<T, A> {
+    _align: [A; 0],
     generation: u32,
     value: Option<T>,
 }
 
-pub(crate) struct Slab<T> {
-    slots: Vec<Slot<T>>,
+/// Aligns each slot of a `Slab<T, CacheLine>` to a 64-byte cache line. A connection's hot
+/// fields then fall on the same lines in every slot, so a segment at a million connections
+/// waits for the fewest lines its layout allows, rather than for one more whenever its slot
+/// happens to start late in a line; it costs at most 63 bytes of padding per slot (8 for a
+/// connection today). TIME-WAIT entries are not aligned: their 88-byte slot would grow to 128.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+pub(crate) struct CacheLine;
+
+pub(crate) struct Slab<T, A = ()> {
+    slots: Vec<Slot<T, A>>,
     /// Empty slots, the most recently emptied last (reused first).
     free: Vec<u32>,
     len: usize,
 }
 
-impl<T> Default for Slab<T> {
-    fn default() -> Slab<T> {
+impl<T, A> Default for Slab<T, A> {
+    fn default() -> Slab<T, A> {
         Slab {
             slots: Vec::new(),
             free: Vec::new(),
@@ -36,7 +47,7 @@ impl<T> Default for Slab<T> {
     }
 }
 
-impl<T> Slab<T> {
+impl<T, A> Slab<T, A> {
     /// Puts `value` into a free slot (the most recently emptied, else a new one at the end);
     /// the slot keeps the generation it was given when last emptied.
     pub fn insert(&mut self, value: T) -> SlabId {
@@ -51,6 +62,7 @@ impl<T> Slab<T> {
             Some(i) => i,
             None => {
                 self.slots.push(Slot {
+                    _align: [],
                     generation: 0,
                     value: None,
                 });
@@ -140,5 +152,28 @@ impl<T> Slab<T> {
     /// The occupied slots counted one by one (for `Host::audit`, against `len`).
     pub fn count_occupied(&self) -> usize {
         self.slots.iter().filter(|s| s.value.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::mem::{align_of, size_of};
+
+    use super::*;
+
+    #[test]
+    fn a_cache_line_slab_starts_every_slot_on_a_line_and_a_plain_one_pads_nothing() {
+        assert_eq!(align_of::<Slot<[u8; 100], CacheLine>>(), 64);
+        assert_eq!(size_of::<Slot<[u8; 100], CacheLine>>(), 128);
+        assert_eq!(size_of::<Slot<u32, ()>>(), 12);
+        let mut slab: Slab<[u8; 100], CacheLine> = Slab::default();
+        let ids: Vec<SlabId> = (0..5u8).map(|i| slab.insert([i; 100])).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let v = slab.get(*id).expect("occupied");
+            assert_eq!(v[0], i as u8);
+            // The value follows the 4-byte generation (and `Option`'s tag) at the start of
+            // a line.
+            assert!((v.as_ptr() as usize) % 64 < 8);
+        }
     }
 }
