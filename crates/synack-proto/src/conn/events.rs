@@ -34,8 +34,16 @@ impl EventQueue {
             self.inline[(usize::from(self.head) + len) % INLINE] = Some(ev);
             self.len += 1;
         } else {
-            self.spill.get_or_insert_with(Box::default).push_back(ev);
+            self.spill_back(ev);
         }
+    }
+
+    /// The rare push that finds the inline room taken: out of line, so every inlined
+    /// `push_back` is the few instructions of the inline case only.
+    #[cold]
+    #[inline(never)]
+    fn spill_back(&mut self, ev: Event) {
+        self.spill.get_or_insert_with(Box::default).push_back(ev);
     }
 
     pub fn is_empty(&self) -> bool {

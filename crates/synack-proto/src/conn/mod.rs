@@ -10,6 +10,7 @@ mod arrival;
 mod borrowed;
 mod events;
 mod expiry;
+mod handshake;
 pub(crate) mod host_api;
 mod negotiate;
 mod output;
@@ -847,6 +848,10 @@ impl Connection {
 
     /// Reports a move from `from` to `to` to the user (none if the state stayed), after checking
     /// it against the table of transitions (RFC 9293 §3.3.2's diagram and our causes).
+    ///
+    /// Out of line: every edge reports through here, and a connection's life takes ten of
+    /// them, so one copy of the event's queuing serves them all.
+    #[inline(never)]
     fn record_transition(&mut self, from: StateName, to: StateName, cause: Cause) {
         if from == to {
             return;

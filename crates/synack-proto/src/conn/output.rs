@@ -95,6 +95,12 @@ impl Connection {
             let Some(left) = room.checked_sub(*len) else {
                 return;
             };
+            let run = self.join_full_pieces(now, left, seq + *len as u32, full);
+            if run > 0 {
+                *len += run as usize * full;
+                pieces.count += run;
+                continue;
+            }
             let join = Join {
                 seq: seq + *len as u32,
                 full,
@@ -109,6 +115,102 @@ impl Connection {
                 return;
             }
         }
+    }
+
+    /// Full pieces from `seq` in the middle of the data, appended with the bookkeeping of
+    /// each and none of the deciding that cannot change their size: how many (none, with
+    /// nothing changed, when the first could be anything but one). Each is what
+    /// `transmit_from_sender` would decide and record for it: new data at SND.NXT = SND.MAX,
+    /// with the controller offering nothing else and deciding so changing nothing
+    /// (`offers_only_new_data`), no SACK blocks to carry, no window probe, and at least a
+    /// full piece admitted by the congestion window, the peer's window and `room`, with more
+    /// data behind it (so no PSH, FIN, Nagle or SWS rule applies). The data's last piece,
+    /// and any piece outside these, are left to `join_piece`.
+    fn join_full_pieces(
+        &mut self,
+        now: Instant,
+        mut room: usize,
+        mut seq: SeqNum,
+        full: usize,
+    ) -> u32 {
+        let sending = matches!(
+            self.state.name(),
+            StateName::Established
+                | StateName::FinWait1
+                | StateName::CloseWait
+                | StateName::Closing
+                | StateName::LastAck
+        );
+        if !sending || self.resets.as_ref().is_some_and(|r| !r.is_empty()) {
+            return 0;
+        }
+        let timestamps = self.timestamps;
+        let option_room = if timestamps { 12 } else { 0 };
+        let State::Synced(_, s) = &mut self.state else {
+            return 0;
+        };
+        let snd = &mut s.snd;
+        if (self.sack && s.rcv.has_sack_info())
+            || (snd.mss as usize).max(1) != full
+            || (snd.probe_due && snd.wnd == 0)
+            || (seq == snd.iss && !snd.syn_acked())
+            || !snd.cc.offers_only_new_data()
+        {
+            return 0;
+        }
+        // Recording a transmission of new data leaves the controller offering only new data,
+        // so that is asked once; what only the first transmission can change (the reply, the
+        // writer's wakeup, the retransmission timer) is done once after the pieces.
+        let mut count = 0;
+        loop {
+            let end = snd.fin_seq.map_or(snd.data_end(), |f| f + 1);
+            let unsent = end.gt(snd.max) && (snd.una + snd.wnd).gt(snd.max);
+            let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max, unsent);
+            if transmit != Transmit::New(seq) {
+                return count;
+            }
+            let available = snd.data_end().since(seq) as usize;
+            let cc_limit = snd.cc.allowance(transmit, snd.una, snd.in_flight());
+            let peer_end = snd.una + snd.wnd;
+            let peer = if peer_end.gt(seq) {
+                peer_end.since(seq)
+            } else {
+                0
+            };
+            if available <= full
+                || (peer.min(cc_limit) as usize) < full
+                || room.saturating_sub(option_room) < full
+            {
+                break;
+            }
+            // The bookkeeping of `transmit_from_sender` for new data that is no probe.
+            let end = seq + full as u32;
+            if snd.rtt_probe.is_none() && !timestamps {
+                snd.rtt_probe = Some((end, now));
+            }
+            let max = snd.max;
+            snd.cc.on_transmitted(now, transmit, full as u32, max);
+            snd.nxt = end;
+            snd.max = snd.max.max(end);
+            count += 1;
+            seq = end;
+            room -= full;
+        }
+        if count > 0 {
+            if self.acks.may_be_reply() {
+                self.acks
+                    .on_reply_sent(now, self.config.ack_delay(), self.config.interactive_acks);
+            }
+            if snd.take_writable() {
+                self.events.push_back(super::Event::Writable);
+            }
+            if !self.timers.is_armed(Timer::Retransmit) {
+                let rto_us = snd.rtt.rto_nanos() / 1000;
+                let at = Instant::from_micros(now.as_micros().saturating_add(rto_us));
+                self.timers.set(Timer::Retransmit, at);
+            }
+        }
+        count
     }
 
     /// The next piece if it can join a super-segment as `join` says; `None`, with nothing

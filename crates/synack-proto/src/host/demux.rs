@@ -1,13 +1,13 @@
 //! The demux table: which connection or TIME-WAIT entry holds a 4-tuple.
 //!
-//! The tuple is chosen by whoever sends us packets, so the table is hashed with a secret key
-//! (SipHash, see `keys`): nobody outside can aim collisions at one bucket. Each bucket holds
-//! only a 4-byte reference to the slot that owns the tuple and half the tuple's hash, not the
-//! tuple itself: the owner keeps its tuple anyway (a connection's entry, a TIME-WAIT entry),
-//! and a lookup goes on to that owner next, so comparing the tuple there costs no extra memory
-//! access, while the table itself is about 16 bytes per connection rather than 110. The hash
-//! half beside the reference means a lookup visits only the owner it is after, and a probe
-//! reads one line of the table (see `tag_table`).
+//! The tuple is chosen by whoever sends us packets, so the table is hashed with a secret key (a
+//! folded-multiply hash, see `keys::FoldKey`): nobody outside can aim collisions at one bucket.
+//! Each bucket holds only a 4-byte reference to the slot that owns the tuple and half the
+//! tuple's hash, not the tuple itself: the owner keeps its tuple anyway (a connection's entry,
+//! a TIME-WAIT entry), and a lookup goes on to that owner next, so comparing the tuple there
+//! costs no extra memory access, while the table itself is about 16 bytes per connection rather
+//! than 110. The hash half beside the reference means a lookup visits only the owner it is
+//! after, and a probe reads one line of the table (see `tag_table`).
 //!
 //! A reference names a slot by index only. That is safe because an owner leaves the table
 //! before its slot is emptied (see `Host::demux_remove`): every reference in the table names
@@ -20,9 +20,7 @@
 //! owner; it holds a slot the table named (or was given) for the tuple, so a hostile peer
 //! gains nothing from it that the table would not give it anyway.
 
-use core::cell::Cell;
-
-use super::keys::Key;
+use super::keys::FoldKey;
 use super::slot::{CacheLine, Slab};
 use super::tag_table::{Packed, TagTable};
 use super::time_wait::TimeWaitEntry;
@@ -74,38 +72,30 @@ pub(super) struct Demux {
     /// Counts the table's changes (wrapping): an answer given at one count stands while the
     /// count is the same, as no owner came or went.
     changes: u32,
-    key: Key,
+    key: FoldKey,
     /// The owner the last lookup through [`Host::demux_get_cached`] found, or the last
     /// inserted, until the table next changes.
     last: Option<SlotRef>,
-    /// The last tuple hashed and its hash. Opening a connection looks its tuple up (a SYN
-    /// that matched nothing, `connect` checking the tuple is free) and then inserts it: one
-    /// keyed hash serves both.
-    memo: Cell<Option<(Tuple, u64)>>,
 }
 
 impl Demux {
-    pub fn new(key: Key) -> Demux {
+    pub fn new(key: FoldKey) -> Demux {
         Demux {
             table: TagTable::new(),
             changes: 0,
             key,
             last: None,
-            memo: Cell::new(None),
         }
     }
 
     /// `tuple`'s hash, for the calls below: computed once when a call needs more than one.
+    /// Two multiplications: cheaper than remembering the last tuple hashed and comparing.
+    /// Out of line: a dozen callers each with their own copy of the tuple's packing would
+    /// put more code on a connection's life than the call costs.
+    #[inline(never)]
     pub fn hash(&self, tuple: &Tuple) -> u64 {
-        if let Some((t, h)) = self.memo.get()
-            && t == *tuple
-        {
-            return h;
-        }
         let (words, n) = tuple.hash_words();
-        let h = self.key.hash_words(&words[..n]);
-        self.memo.set(Some((*tuple, h)));
-        h
+        self.key.hash_words(&words[..n])
     }
 
     /// The slot holding `tuple` (whose hash is `hash`); `tuple_of` reads the tuple an owner

@@ -1,6 +1,8 @@
-//! Keyed hashing: every hash the host computes over attacker-chosen input (4-tuples) is
-//! SipHash-1-3 under a key derived from the host's secret, so nobody outside can predict
-//! collisions, ISNs, cookies or port choices, and tests stay deterministic.
+//! Keyed hashing: every hash the host computes over attacker-chosen input (4-tuples) is keyed
+//! with a key derived from the host's secret, so nobody outside can predict collisions, ISNs,
+//! cookies or port choices, and tests stay deterministic. What outsiders see (ISNs, cookies,
+//! ports) and the listener table use SipHash-1-3; the demux table, which every packet looks
+//! up, a folded-multiply hash ([`FoldKey`]).
 
 use core::hash::{BuildHasher, Hash, Hasher};
 use core::net::IpAddr;
@@ -39,9 +41,9 @@ impl Key {
 
     /// The hash of a 4-tuple (plus `extra`, e.g. a time counter), as RFC 6528's F() and RFC
     /// 4987's cookie hash want it: the tuple's words (`Tuple::hash_words`, which tell any
-    /// two tuples apart) then `extra`, through [`Key::hash_words`]. Only the encoding is
-    /// shared with the demux table; each use keeps its own key, so no hash of one use
-    /// tells anything about another's.
+    /// two tuples apart) then `extra`, through SipHash-1-3 a word at a time. Only the
+    /// encoding is shared with the demux table; each use keeps its own key, so no hash of one
+    /// use tells anything about another's.
     pub fn tuple(&self, tuple: &Tuple, extra: u64) -> u64 {
         let (words, n) = tuple.hash_words();
         let mut s = Sip::new(self);
@@ -54,7 +56,7 @@ impl Key {
 }
 
 /// The listener table's hashes: keys that hash as whole words ([`ListenKey`]) go through
-/// [`Key::hash_words`]'s rounds one word at a time, with no buffering of partial words.
+/// SipHash-1-3's rounds one word at a time, with no buffering of partial words.
 impl BuildHasher for Key {
     type Hasher = WordHasher;
     fn build_hasher(&self) -> WordHasher {
@@ -65,7 +67,7 @@ impl BuildHasher for Key {
     }
 }
 
-/// SipHash-1-3 over the words written, as [`Key::hash_words`] gives for them. Bytes written
+/// SipHash-1-3 over the words written, as over their little-endian bytes. Bytes written
 /// otherwise go in as words of up to eight, zero-padded: still a keyed hash of them, which is
 /// all a table needs, though not SipHash of the bytes.
 pub(crate) struct WordHasher {
@@ -134,9 +136,9 @@ const INIT: [u64; 4] = [
 
 impl Key {
     /// SipHash-1-3 of `words` read as their little-endian bytes: what [`Key::hasher`] gives
-    /// for those bytes, without a general `Hasher`'s buffering of partial words. The demux
-    /// table hashes every packet's 4-tuple this way, as two words (IPv4) or five (IPv6).
-    #[inline]
+    /// for those bytes, without a general `Hasher`'s buffering of partial words (which the
+    /// tests check the word-wise rounds against).
+    #[cfg(test)]
     pub fn hash_words(&self, words: &[u64]) -> u64 {
         let mut s = Sip::new(self);
         for &m in words {
@@ -144,6 +146,56 @@ impl Key {
         }
         s.finish(words.len())
     }
+}
+
+/// The demux table's key: four words derived from the host's secret, for a hash of a few
+/// words built on the folded multiply (the 128-bit product of two words, its halves XORed),
+/// as foldhash does.
+///
+/// Every packet pays for this hash, and SipHash-1-3 over a tuple's two words took ~160
+/// instructions; this takes two multiplications. What the table needs from it is what a keyed
+/// hash gives: without the key, nobody can tell which tuples share a bucket, so nobody can
+/// pile them onto one run. Each word meets a secret before it is multiplied (a word an
+/// attacker could make zero must first equal a key word he does not know). It is not a
+/// pseudorandom function: ISNs, cookies and port choices, which outsiders see, keep SipHash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FoldKey {
+    k: [u64; 4],
+}
+
+impl FoldKey {
+    /// Four words SipHash derives from `secret` and `domain`, as [`Key::derive`] derives two.
+    pub fn derive(secret: u128, domain: &[u8]) -> FoldKey {
+        let base = SipHasher13::new_with_keys(secret as u64, (secret >> 64) as u64);
+        FoldKey {
+            k: core::array::from_fn(|i| {
+                let mut h = base;
+                h.write(domain);
+                h.write_u8(2 + i as u8);
+                h.finish()
+            }),
+        }
+    }
+
+    /// The hash of `words` (a tuple's two or five, `Tuple::hash_words`): two words at a time
+    /// folded into the state with the key, then the count of words and the key's last word.
+    #[inline]
+    pub fn hash_words(&self, words: &[u64]) -> u64 {
+        let mut state = self.k[0];
+        for pair in words.chunks(2) {
+            let second = pair.get(1).copied().unwrap_or(0);
+            state = folded_multiply(state ^ pair[0], self.k[1] ^ second);
+        }
+        folded_multiply(state ^ self.k[2], self.k[3] ^ words.len() as u64)
+    }
+}
+
+/// The 128-bit product of `a` and `b`, its two halves XORed: every bit of either word reaches
+/// the middle bits of the result.
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ (full >> 64) as u64
 }
 
 /// SipHash-1-3's state over whole 64-bit words.
@@ -198,6 +250,9 @@ fn sip_round(v: &mut [u64; 4]) {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
+    use core::net::SocketAddr;
+
     use super::*;
 
     #[test]
@@ -220,6 +275,40 @@ mod tests {
                 assert_eq!(key.hash_words(&words[..n]), h.finish(), "{n} words");
             }
         }
+    }
+
+    #[test]
+    fn the_demux_hash_depends_on_the_secret_and_spreads_one_peers_ports() {
+        let tuple = |port: u16| {
+            Tuple::new(
+                "10.0.0.1:80".parse().unwrap(),
+                SocketAddr::new("192.0.2.7".parse().unwrap(), port),
+            )
+        };
+        let hash = |key: &FoldKey, t: &Tuple| {
+            let (words, n) = t.hash_words();
+            key.hash_words(&words[..n])
+        };
+        let (a, b) = (
+            FoldKey::derive(1, b"synack demux"),
+            FoldKey::derive(2, b"synack demux"),
+        );
+        assert_ne!(a, b);
+        assert_ne!(a, FoldKey::derive(1, b"synack ports"));
+        for port in [1, 80, 40_000, 65_535] {
+            assert_ne!(hash(&a, &tuple(port)), hash(&b, &tuple(port)), "{port}");
+        }
+        // A peer that controls only its port: its 65,536 tuples land on the demux table's
+        // homes (the top bits) about as balls thrown at random would, none piled high.
+        let mut homes = vec![0u32; 1 << 16];
+        for port in 0..=u16::MAX {
+            homes[(hash(&a, &tuple(port)) >> 48) as usize] += 1;
+        }
+        let fullest = homes.iter().max().copied().unwrap_or(0);
+        let empty = homes.iter().filter(|&&n| n == 0).count();
+        assert!(fullest <= 10, "{fullest} tuples on one home");
+        // 1/e of the homes stay empty when 2^16 tuples fall on 2^16 homes at random.
+        assert!((22_000..26_000).contains(&empty), "{empty} homes empty");
     }
 
     #[test]

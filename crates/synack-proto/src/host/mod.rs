@@ -50,7 +50,7 @@ use self::cookie::CookieJar;
 pub use self::counters::Counters;
 use self::demux::Demux;
 pub use self::handle::ConnMut;
-use self::keys::{Key, ListenKey};
+use self::keys::{FoldKey, Key, ListenKey};
 use self::listen::Listener;
 use self::ports::PortAllocator;
 use self::slot::{CacheLine, Slab, SlabId};
@@ -186,7 +186,7 @@ fn bogus_destination(ip: IpAddr) -> bool {
 impl Host {
     pub fn new(config: HostConfig) -> Host {
         let secret = config.secret;
-        let demux_key = Key::derive(secret, b"synack demux");
+        let demux_key = FoldKey::derive(secret, b"synack demux");
         let ports = PortAllocator::new(
             Key::derive(secret, b"synack ports"),
             config.ephemeral_ports.clone(),
