@@ -254,6 +254,23 @@ impl Connection {
         self.ts_offset = offset;
     }
 
+    /// [`Connection::buffered_bytes`] with the state matched once: the host recounts a
+    /// connection's memory after every touch, nearly always in a synchronized state.
+    #[inline(always)]
+    pub(crate) fn memory(&self) -> usize {
+        match &self.state {
+            State::Synced(_, s) => s.snd.buffered() + s.rcv.buffered() + s.rcv.out_of_order_bytes(),
+            _ => self.buffered_bytes(),
+        }
+    }
+
+    /// CLOSED, or LISTEN again after a passive open failed: where the host lets the 4-tuple
+    /// go. The state's variant alone, without naming the state.
+    #[inline(always)]
+    pub(crate) fn is_closed_or_listen(&self) -> bool {
+        matches!(self.state, State::Closed(_) | State::Listen(_))
+    }
+
     /// Received bytes in order and not yet read (the host's per-connection memory allowance
     /// is judged on them).
     pub(crate) fn recv_buffered(&self) -> usize {

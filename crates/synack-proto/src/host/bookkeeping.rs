@@ -90,18 +90,12 @@ impl Host {
         );
         let push = e.arm(e.conn.poll_timeout());
         // CLOSED, or a passive open that failed and fell back to LISTEN: the 4-tuple is free
-        // again. A connection nobody was handed yet goes with it.
-        let unlink = e.in_demux && matches!(e.conn.state(), StateName::Closed | StateName::Listen);
-        if unlink {
-            e.in_demux = false;
-            if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
-                e.released = true;
-                e.conn.forget_info();
-                if let Some(listener) = self.listeners.get_mut(l.0) {
-                    listener.remove(id);
-                }
-            }
-        }
+        // again. Once a connection's life, so the work is out of line.
+        let unlinked = if e.in_demux && e.conn.is_closed_or_listen() {
+            Some(unlink(id, e, &mut self.listeners))
+        } else {
+            None
+        };
         // Most touches leave a connection with nothing to send (a pure ACK in, a byte read):
         // one its user still holds stays off the ready queue, where the next `poll_transmit`
         // would only look it up to find so. A released one is queued all the same, since
@@ -112,14 +106,13 @@ impl Host {
             e.ready = true;
             self.ready.push_back(id);
         }
-        let tuple = e.tuple;
         if let Some(t) = push {
             self.schedule(t, Target::Conn(id));
         }
         if freed && !self.memory_waiters.is_empty() {
             self.wake_memory_waiters();
         }
-        if unlink {
+        if let Some(tuple) = unlinked {
             self.demux_remove(&tuple, Target::Conn(id));
         }
     }
@@ -148,7 +141,7 @@ impl Host {
             "a SEND or RECEIVE moved a deadline earlier than the one armed"
         );
         debug_assert!(
-            !(e.in_demux && matches!(e.conn.state(), StateName::Closed | StateName::Listen)),
+            !(e.in_demux && e.conn.is_closed_or_listen()),
             "a SEND or RECEIVE closed the connection"
         );
         // The user holds the handle, so the entry is not released: queued only with work.
@@ -213,6 +206,23 @@ impl Entry {
     }
 }
 
+/// [`Host::after`] of a connection that reached CLOSED, or fell back to LISTEN: out of the
+/// demux table (the caller removes the 4-tuple returned), and one nobody was handed yet goes
+/// with it, out of its listener's queues.
+#[cold]
+#[inline(never)]
+fn unlink(id: ConnId, e: &mut Entry, listeners: &mut Slab<Listener>) -> Tuple {
+    e.in_demux = false;
+    if let Role::HalfOpen(l) | Role::Queued(l) = e.role {
+        e.released = true;
+        e.conn.forget_info();
+        if let Some(listener) = listeners.get_mut(l.0) {
+            listener.remove(id);
+        }
+    }
+    e.tuple
+}
+
 /// What every touch of a connection does with its entry in hand: its events handed on
 /// (what they touch besides the entry, the counters, a listener's queues and the host's
 /// events, lies outside the slab, so the entry is looked up once for all of them) and its
@@ -229,7 +239,7 @@ fn hand_on_and_recount(
     while let Some(ev) = e.conn.poll_event() {
         hand_on(id, e, ev, counters, listeners, events);
     }
-    let memory = e.conn.buffered_bytes();
+    let memory = e.conn.memory();
     let freed = memory < e.memory;
     *buffer_memory = *buffer_memory - e.memory + memory;
     e.memory = memory;
