@@ -413,8 +413,11 @@ impl Scoreboard {
             out.dsack = self.dsack_in(blocks, una);
         }
 
-        // Cumulative part: drop what SND.UNA passed, trim a segment it cut.
-        let mut run: Option<(Delivered, Delivered)> = None;
+        // Cumulative part: drop what SND.UNA passed, trim a segment it cut. The originals at
+        // the front that nothing but this ACK has touched (all of a bulk sender's ACK) go
+        // first, in one pass that removes them together: each takes its length off the pipe
+        // and changes no count.
+        let mut run = self.drop_acked_originals(una);
         while let Some(front) = self.segments.front_mut() {
             let in_prefix = self.sack_lost_len > 0;
             if front.end.le(una) {
@@ -482,6 +485,38 @@ impl Scoreboard {
             self.extend_sack_lost();
         }
         out
+    }
+
+    /// Removes the records at the front that end at or below `una` and are originals never
+    /// SACKed, marked lost or in the IsLost prefix, as long as their send times do not fall;
+    /// returns the first and last of them, the run `on_ack` reports.
+    fn drop_acked_originals(&mut self, una: SeqNum) -> Option<(Delivered, Delivered)> {
+        if self.sack_lost_len > 0 {
+            return None;
+        }
+        let mut ends: Option<(Delivered, Delivered)> = None;
+        let mut count = 0;
+        let mut bytes = 0u32;
+        for s in &self.segments {
+            if s.sacked || s.lost || s.retransmitted || s.ever_retransmitted || s.sack_lost {
+                break;
+            }
+            if !s.end.le(una) {
+                break;
+            }
+            let d = delivered(s);
+            match &mut ends {
+                Some((_, last)) if d.xmit_ts >= last.xmit_ts => *last = d,
+                Some(_) => break,
+                None => ends = Some((d, d)),
+            }
+            bytes = bytes.wrapping_add(s.len());
+            count += 1;
+        }
+        // Their share of the pipe is their length: not lost, not retransmitted, not SACKed.
+        self.pipe = self.pipe.wrapping_sub(bytes);
+        self.segments.drain(..count);
+        ends
     }
 
     /// RFC 2883 §4: the first block reports a duplicate when it lies below the cumulative ACK

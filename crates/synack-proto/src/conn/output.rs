@@ -154,14 +154,15 @@ impl Connection {
             || (snd.mss as usize).max(1) != full
             || (snd.probe_due && snd.wnd == 0)
             || (seq == snd.iss && !snd.syn_acked())
+            || !snd.cc.offers_only_new_data()
         {
             return 0;
         }
+        // Recording a transmission of new data leaves the controller offering only new data,
+        // so that is asked once; what only the first transmission can change (the reply, the
+        // writer's wakeup, the retransmission timer) is done once after the pieces.
         let mut count = 0;
         loop {
-            if !snd.cc.offers_only_new_data() {
-                return count;
-            }
             let end = snd.fin_seq.map_or(snd.data_end(), |f| f + 1);
             let unsent = end.gt(snd.max) && (snd.una + snd.wnd).gt(snd.max);
             let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max, unsent);
@@ -180,14 +181,10 @@ impl Connection {
                 || (peer.min(cc_limit) as usize) < full
                 || room.saturating_sub(option_room) < full
             {
-                return count;
+                break;
             }
             // The bookkeeping of `transmit_from_sender` for new data that is no probe.
             let end = seq + full as u32;
-            if self.acks.may_be_reply() {
-                self.acks
-                    .on_reply_sent(now, self.config.ack_delay(), self.config.interactive_acks);
-            }
             if snd.rtt_probe.is_none() && !timestamps {
                 snd.rtt_probe = Some((end, now));
             }
@@ -195,6 +192,15 @@ impl Connection {
             snd.cc.on_transmitted(now, transmit, full as u32, max);
             snd.nxt = end;
             snd.max = snd.max.max(end);
+            count += 1;
+            seq = end;
+            room -= full;
+        }
+        if count > 0 {
+            if self.acks.may_be_reply() {
+                self.acks
+                    .on_reply_sent(now, self.config.ack_delay(), self.config.interactive_acks);
+            }
             if snd.take_writable() {
                 self.events.push_back(super::Event::Writable);
             }
@@ -203,10 +209,8 @@ impl Connection {
                 let at = Instant::from_micros(now.as_micros().saturating_add(rto_us));
                 self.timers.set(Timer::Retransmit, at);
             }
-            count += 1;
-            seq = end;
-            room -= full;
         }
+        count
     }
 
     /// The next piece if it can join a super-segment as `join` says; `None`, with nothing
