@@ -124,6 +124,43 @@ impl Host {
         }
     }
 
+    /// [`Host::after`] a SEND or RECEIVE call on a connection its user holds. Such a call
+    /// moves bytes between the user and a buffer and nothing else: no deadline (the timers
+    /// start when a segment goes out or comes in, RFC 9293 §3.8.1, and keepalive's and the
+    /// user timeout's follow SND.UNA and SND.MAX, which only a segment moves) and no state.
+    /// So the connection's answer to `poll_timeout` is the one it gave at its last touch,
+    /// which its entry is armed for already, and the 4-tuple stays where it is: of `after`,
+    /// its events, its memory and the ready queue are left. Debug builds check both.
+    pub(super) fn after_io(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(id.0) else {
+            return;
+        };
+        let freed = hand_on_and_recount(
+            id,
+            e,
+            &mut self.counters,
+            &mut self.listeners,
+            &mut self.events,
+            &mut self.buffer_memory,
+        );
+        debug_assert!(
+            e.would_arm(e.conn.poll_timeout()).is_none(),
+            "a SEND or RECEIVE moved a deadline earlier than the one armed"
+        );
+        debug_assert!(
+            !(e.in_demux && matches!(e.conn.state(), StateName::Closed | StateName::Listen)),
+            "a SEND or RECEIVE closed the connection"
+        );
+        // The user holds the handle, so the entry is not released: queued only with work.
+        if !e.ready && !e.conn.quiet() {
+            e.ready = true;
+            self.ready.push_back(id);
+        }
+        if freed && !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
+        }
+    }
+
     /// Events and timer of a connection, after it sent something: `after` without the
     /// queueing and unlinking, which sending a segment never calls for.
     #[inline(always)]
@@ -164,12 +201,15 @@ impl Entry {
     /// moved later, or gone, leaves the armed entry to be looked at when it comes due.
     #[inline(always)]
     pub(super) fn arm(&mut self, t: Option<Instant>) -> Option<Instant> {
-        let t = t?;
-        if self.armed.is_some_and(|a| a <= t) {
-            return None;
-        }
+        let t = self.would_arm(t)?;
         self.armed = Some(t);
         Some(t)
+    }
+
+    /// What [`Entry::arm`] would put on the schedule for `t`, with nothing changed.
+    #[inline(always)]
+    fn would_arm(&self, t: Option<Instant>) -> Option<Instant> {
+        t.filter(|&t| self.armed.is_none_or(|a| a > t))
     }
 }
 

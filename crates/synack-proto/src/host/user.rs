@@ -239,7 +239,7 @@ impl Host {
         } else {
             e.conn.send(data)
         };
-        self.after(id);
+        self.after_io(id);
         Ok(r?)
     }
 
@@ -254,7 +254,7 @@ impl Host {
     ) -> Result<usize, HostError> {
         let room = self.send_room(id)?;
         let r = self.user_entry(id)?.conn.send_with(room, fill);
-        self.after(id);
+        self.after_io(id);
         Ok(r?)
     }
 
@@ -283,7 +283,7 @@ impl Host {
     pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, HostError> {
         let e = self.user_entry(id)?;
         let r = e.conn.recv(buf);
-        self.after(id);
+        self.after_io(id);
         Ok(r?)
     }
 
@@ -297,7 +297,7 @@ impl Host {
     ) -> Result<usize, HostError> {
         let e = self.user_entry(id)?;
         let r = e.conn.recv_with(take);
-        self.after(id);
+        self.after_io(id);
         Ok(r?)
     }
 
