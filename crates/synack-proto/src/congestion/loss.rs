@@ -372,6 +372,8 @@ impl Congestion {
 
     /// What left at `now` as `what`, `len` bytes of sequence space with SND.MAX `max` before
     /// it: a probe opens the TLP episode (§7.3); new data restarts the PTO (§7.2).
+    // Inlined into both callers: out of line, every segment sent would pay for a call.
+    #[inline(always)]
     pub(super) fn loss_detection_on_transmit(
         &mut self,
         now: Instant,

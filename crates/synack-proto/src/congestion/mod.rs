@@ -619,6 +619,27 @@ impl Congestion {
         self.loss_detection_on_transmit(now, what, len, max);
     }
 
+    /// [`Congestion::on_transmitted`] for a run of full pieces of new data at SND.MAX sent
+    /// together while [`Congestion::offers_only_new_data`] (segmentation offload), first part:
+    /// the scoreboard's record of each piece, made before the next is decided so that the
+    /// pipe counts it.
+    pub fn record_new_piece(&mut self, now: Instant, seq: SeqNum, len: u32) {
+        if let Some(b) = &mut self.board {
+            b.on_transmit(now, seq, len);
+        }
+    }
+
+    /// The rest of [`Congestion::on_transmitted`] for the last piece of such a run (at `seq`,
+    /// SND.MAX `max` before it), after every piece was recorded. For the pieces before it the
+    /// rest changes nothing the last does not set again: they left at the same time, new data
+    /// is no retransmission, no recovery or F-RTO test is under way, and the probe timer
+    /// restarts from the last piece sent (RFC 8985 §7.2).
+    pub fn finish_new_pieces(&mut self, now: Instant, seq: SeqNum, len: u32, max: SeqNum) {
+        self.last_sent = Some(now);
+        self.basic_frto_on_transmit(Transmit::New(seq), len);
+        self.loss_detection_on_transmit(now, Transmit::New(seq), len, max);
+    }
+
     /// Whether, with everything sent (SND.NXT = SND.MAX, nothing unsent), the controller
     /// offers nothing but new data at SND.NXT and deciding so changes nothing: no resend of the
     /// head owed after a timeout (RFC 6298 §5.4), no tail loss probe due (RFC 8985 §7.3), no

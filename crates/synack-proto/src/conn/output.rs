@@ -160,14 +160,17 @@ impl Connection {
         }
         // Recording a transmission of new data leaves the controller offering only new data,
         // so that is asked once; what only the first transmission can change (the reply, the
-        // writer's wakeup, the retransmission timer) is done once after the pieces.
+        // writer's wakeup, the retransmission timer) is done once after the pieces, and so is
+        // what the controller records beyond each piece's scoreboard entry, which the last
+        // piece sets again (see `Congestion::finish_new_pieces`).
         let mut count = 0;
+        let mut last = (seq, snd.max);
         loop {
             let end = snd.fin_seq.map_or(snd.data_end(), |f| f + 1);
             let unsent = end.gt(snd.max) && (snd.una + snd.wnd).gt(snd.max);
             let transmit = snd.cc.next_transmit(snd.una, snd.nxt, snd.max, unsent);
             if transmit != Transmit::New(seq) {
-                return count;
+                break;
             }
             let available = snd.data_end().since(seq) as usize;
             let cc_limit = snd.cc.allowance(transmit, snd.una, snd.in_flight());
@@ -188,8 +191,8 @@ impl Connection {
             if snd.rtt_probe.is_none() && !timestamps {
                 snd.rtt_probe = Some((end, now));
             }
-            let max = snd.max;
-            snd.cc.on_transmitted(now, transmit, full as u32, max);
+            last = (seq, snd.max);
+            snd.cc.record_new_piece(now, seq, full as u32);
             snd.nxt = end;
             snd.max = snd.max.max(end);
             count += 1;
@@ -197,6 +200,7 @@ impl Connection {
             room -= full;
         }
         if count > 0 {
+            snd.cc.finish_new_pieces(now, last.0, full as u32, last.1);
             if self.acks.may_be_reply() {
                 self.acks
                     .on_reply_sent(now, self.config.ack_delay(), self.config.interactive_acks);

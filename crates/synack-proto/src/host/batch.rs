@@ -11,12 +11,15 @@
 //!
 //! The reads change nothing, so the result is exactly that of `handle_packet` called for each
 //! packet in turn: the packets are handled in order, each seeing every effect of those before
-//! it. A packet's lookup, made before any of the batch was handled, is its answer unless an
-//! earlier packet changed the demux table since (a connection opened, or gone to TIME-WAIT or
-//! closed), when the packet looks its tuple up again; the table counts its changes for this.
-//! A lookup in a slot the table still names is answered by the same occupant, as an owner
-//! leaves the table before its slot is emptied (see `demux`). Not looking twice saves a probe
-//! and a comparison of tuples per packet, each with a branch the core has to settle.
+//! it. A packet's lookup starts before any of the batch is handled, as a guess: the first
+//! owner the table holds under its hash's tag, whose lines are read with the rest, no tuple
+//! compared. Handling the packet then compares that owner's tuple with its own (in cache by
+//! then), and looks the tuple up in full when they differ or when an earlier packet changed
+//! the demux table since (a connection opened, or gone to TIME-WAIT or closed); the table
+//! counts its changes for this. A slot the table still names holds the same occupant, as an
+//! owner leaves the table before its slot is emptied (see `demux`). Comparing tuples only
+//! when handling keeps the read-ahead short: the core's window of instructions in flight
+//! holds more packets' loads at once.
 
 use core::hint::black_box;
 
@@ -73,10 +76,7 @@ impl Host {
             };
             // Segments `handle_packet` drops before its lookup (bad addresses or ports) are
             // read here too: reading is harmless, and they are rare.
-            let tuple = Tuple::new(
-                SocketAddr::new(ip.dst, seg.dst_port),
-                SocketAddr::new(ip.src, seg.src_port),
-            );
+            let tuple = Tuple::of(ip.dst, seg.dst_port, ip.src, seg.src_port);
             match prev {
                 Some((t, h, j)) if t == tuple => {
                     *hash = Some(h);
@@ -91,29 +91,28 @@ impl Host {
                 }
             }
         }
-        // The reads in three rounds of short loops, each load independent of the others in
-        // its round, so the core issues many before the first returns: every bucket, then
-        // every owner's tuple, then every owner's state. The buckets go first, on their own
-        // and with no branch on what they hold: a probe that goes on past its first bucket
-        // (about one in two at the table's load) is a branch the core guesses wrong, and a
-        // wrong guess waiting on a missed bucket would throw away the loads issued after it.
+        // The reads in two rounds of short loops, each load independent of the others in its
+        // round, so the core issues many before the first returns: every bucket, then every
+        // guessed owner's lines. The buckets go first, on their own and with no branch on
+        // what they hold: a probe that goes on past its first bucket (about one in two at the
+        // table's load) is a branch the core guesses wrong, and a wrong guess waiting on a
+        // missed bucket would throw away the loads issued after it.
         let mut sink = 0u64;
         for hash in fresh.iter().zip(&hashes).filter_map(|(t, h)| t.and(*h)) {
             sink ^= self.demux_touch(hash);
         }
         let mut found: [Option<Found>; BATCH] = [None; BATCH];
         for ((found, tuple), hash) in found.iter_mut().zip(&fresh).zip(&hashes) {
-            if let (Some(tuple), Some(hash)) = (tuple, hash) {
-                *found = Some(self.demux_find(*hash, tuple));
+            if let (Some(_), Some(hash)) = (tuple, hash) {
+                let f = self.demux_guess(*hash);
+                sink ^= self.touch_found(f);
+                *found = Some(f);
             }
         }
-        for f in found.iter().flatten() {
-            sink ^= self.touch_found(*f);
-        }
         black_box(sink);
-        // Handled in order; each lookup's answer stands for its packet, and the packets of
-        // its flow right after it, unless the table changed in between (a connection opened
-        // or gone), when the packet looks its tuple up again.
+        // Handled in order; each guess stands for its packet, and the packets of its flow
+        // right after it, if its owner holds the packet's tuple and the table has not changed
+        // in between (a connection opened or gone); else the packet looks its tuple up.
         for (i, p) in raw.iter().enumerate() {
             let found = first[i].map_or(found[i], |j| found[j]);
             if let Some(parsed) = parsed[i] {

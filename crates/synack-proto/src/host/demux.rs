@@ -59,8 +59,9 @@ impl Packed for SlotRef {
     }
 }
 
-/// A lookup's answer, and the table's [`Demux::changes`] when it was given: while the table
-/// has not changed since, the answer stands (see `Host::handle_packets`).
+/// The first owner the table held under a tuple's hash (see [`TagTable::guess`]), and the
+/// table's [`Demux::changes`] when it was read: while the table has not changed since, that
+/// owner is the tuple's if it holds the tuple (see `Host::handle_packets`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Found {
     owner: Option<SlotRef>,
@@ -157,6 +158,11 @@ impl Demux {
         self.last.is_none_or(|l| self.table.iter().any(|r| r == l))
     }
 
+    /// The first owner stored under `hash`'s tag (see [`TagTable::guess`]).
+    pub fn guess(&self, hash: u64) -> Option<SlotRef> {
+        self.table.guess(hash)
+    }
+
     /// Reads the table's line a lookup of `hash` starts at.
     pub fn touch(&self, hash: u64) -> u64 {
         self.table.touch(hash)
@@ -235,8 +241,9 @@ impl Host {
 
     /// [`Host::demux_get`] for a packet: the owner the last such lookup found answers first
     /// when it holds `tuple`, and is remembered otherwise. `hash` is `tuple`'s hash when the
-    /// caller has it already (see [`Host::demux_hash`]), and `found` an earlier answer for
-    /// `tuple` (see [`Host::demux_find`]), taken if the table has not changed since.
+    /// caller has it already (see [`Host::demux_hash`]), and `found` the owner an earlier
+    /// guess named (see [`Host::demux_guess`]), taken if the table has not changed since and
+    /// the owner holds `tuple`.
     pub(super) fn demux_get_cached(
         &mut self,
         tuple: &Tuple,
@@ -244,16 +251,16 @@ impl Host {
         found: Option<Found>,
     ) -> Option<Target> {
         let (conns, time_wait) = (&self.conns, &self.time_wait);
-        if let Some(f) = found
-            && f.changes == self.demux.changes
-        {
-            let r = f.owner?;
-            self.demux.last = Some(r);
-            return target_of(conns, time_wait, r);
-        }
-        if let Some(r) = self.demux.last
+        // The guess if the table has not changed since it was made, else the last hit: either
+        // answers when it holds `tuple` (one comparison, one place in the code).
+        let candidate = match found {
+            Some(f) if f.changes == self.demux.changes => f.owner,
+            _ => self.demux.last,
+        };
+        if let Some(r) = candidate
             && owner_tuple(conns, time_wait, r) == Some(tuple)
         {
+            self.demux.last = Some(r);
             return target_of(conns, time_wait, r);
         }
         let hash = hash.unwrap_or_else(|| self.demux.hash(tuple));
@@ -277,19 +284,17 @@ impl Host {
         self.demux.hash(tuple)
     }
 
-    /// The slot holding `tuple`, whose hash is `hash`, without the cache of the last hit
-    /// (which it leaves alone).
-    pub(super) fn demux_find(&self, hash: u64, tuple: &Tuple) -> Found {
-        let (conns, time_wait) = (&self.conns, &self.time_wait);
+    /// The first owner stored under `hash`'s tag, unverified: the owner of a tuple with that
+    /// hash but for a tag collision, for [`Host::demux_get_cached`] to check. No tuple is
+    /// compared, so nothing here waits for an owner's lines (see `Host::handle_packets`).
+    pub(super) fn demux_guess(&self, hash: u64) -> Found {
         Found {
-            owner: self
-                .demux
-                .find(hash, tuple, |r| owner_tuple(conns, time_wait, r)),
+            owner: self.demux.guess(hash),
             changes: self.demux.changes,
         }
     }
 
-    /// Reads what handling a segment for the owner a lookup found reads first: for a
+    /// Reads what handling a segment for the owner `found` names reads first: for a
     /// connection, its host fields and what `Connection::touch` reads; for a TIME-WAIT
     /// entry, the entry. Nothing changes; the value only keeps the reads from being
     /// optimised away (see `Host::handle_packets`).
